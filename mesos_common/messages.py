@@ -1,0 +1,354 @@
+"""Wire messages: one frozen attrs class per message type.
+
+Each message travels as one msgpack map `{"type": <class name>, "v": <version>, ...fields}`
+(see codec.py). Ids are plain strings on the wire. Nested records (TaskInfo, Offer, ...) are
+attrs classes too; `Resources` travels in the Mesos JSON list form.
+"""
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+from attrs import field, frozen
+
+from mesos_common import task_states
+from mesos_common.resources import Resources
+
+PROTOCOL_VERSION = 1
+AttributeValue = Union[str, float]
+
+
+def _state(_inst: object, _attr: attrs.Attribute, value: str) -> None:
+    if value not in task_states.ALL_STATES:
+        raise ValueError(f"unknown task state {value!r}")
+
+
+def _non_empty(_inst: object, attr: attrs.Attribute, value: str) -> None:
+    if not value:
+        raise ValueError(f"{attr.name} must not be empty")
+
+
+# ---------------------------------------------------------------- nested records
+
+@frozen
+class CommandInfo:
+    value: str = ""
+    shell: bool = True
+    arguments: tuple[str, ...] = ()
+    environment: dict[str, str] = field(factory=dict)
+    user: str | None = None
+
+
+@frozen
+class PortMapping:
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
+@frozen
+class Volume:
+    container_path: str
+    host_path: str = ""
+    mode: str = "RW"
+
+
+@frozen
+class DockerInfo:
+    image: str
+    network: str = "HOST"
+    port_mappings: tuple[PortMapping, ...] = ()
+    privileged: bool = False
+    parameters: tuple[tuple[str, str], ...] = ()
+    force_pull_image: bool = False
+
+
+@frozen
+class ContainerInfo:
+    type: str = "MESOS"
+    docker: DockerInfo | None = None
+    volumes: tuple[Volume, ...] = ()
+
+
+@frozen
+class TaskInfo:
+    name: str
+    task_id: str = field(validator=_non_empty)
+    agent_id: str
+    resources: Resources
+    command: CommandInfo | None = None
+    container: ContainerInfo | None = None
+    kill_grace_period: float | None = None
+    labels: dict[str, str] = field(factory=dict)
+    data: bytes | None = None
+
+
+@frozen
+class TaskStatus:
+    task_id: str
+    state: str = field(validator=_state)
+    agent_id: str | None = None
+    message: str = ""
+    reason: str | None = None
+    source: str = "SOURCE_EXECUTOR"
+    timestamp: float = 0.0
+    uuid: bytes | None = None
+    healthy: bool | None = None
+
+
+@frozen
+class FrameworkInfo:
+    name: str
+    user: str = ""
+    id: str | None = None
+    roles: tuple[str, ...] = ("*",)
+    failover_timeout: float = 0.0
+    hostname: str = ""
+    capabilities: tuple[str, ...] = ()
+    checkpoint: bool = False
+    principal: str | None = None
+
+
+@frozen
+class AgentInfo:
+    hostname: str
+    port: int
+    resources: Resources
+    attributes: dict[str, AttributeValue] = field(factory=dict)
+
+
+@frozen
+class Offer:
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    resources: Resources
+    attributes: dict[str, AttributeValue] = field(factory=dict)
+
+
+@frozen
+class Operation:
+    """An ACCEPT operation; only LAUNCH exists today (RESERVE, CREATE, ... may follow)."""
+
+    type: str = field(validator=attrs.validators.in_({"LAUNCH"}))
+    tasks: tuple[TaskInfo, ...] = ()
+
+
+@frozen
+class ReconcileTask:
+    task_id: str
+    agent_id: str | None = None
+
+
+@frozen
+class TaskRecord:
+    """A task as an agent reports it when re-registering."""
+
+    framework_id: str
+    task: TaskInfo
+    state: str = field(validator=_state)
+    healthy: bool | None = None
+
+
+# ---------------------------------------------------------------- both directions
+
+@frozen
+class Heartbeat:
+    """Sent both ways at a fixed interval; silence past a timeout means the peer is gone."""
+
+
+@frozen
+class ProtocolError:
+    """Reply to a frame that could not be decoded or a message not allowed now."""
+
+    message: str
+    in_reply_to: str = ""
+
+
+# ---------------------------------------------------------------- agent -> master
+
+@frozen
+class RegisterAgent:
+    agent_info: AgentInfo
+    version: str = ""
+
+
+@frozen
+class ReregisterAgent:
+    agent_id: str
+    agent_info: AgentInfo
+    tasks: tuple[TaskRecord, ...] = ()
+    frameworks: tuple[FrameworkInfo, ...] = ()
+    version: str = ""
+
+
+@frozen
+class StatusUpdate:
+    framework_id: str
+    status: TaskStatus
+
+
+@frozen
+class UnregisterAgent:
+    agent_id: str
+
+
+# ---------------------------------------------------------------- master -> agent
+
+@frozen
+class AgentRegistered:
+    agent_id: str
+    master_id: str
+    heartbeat_interval: float
+
+
+@frozen
+class AgentReregistered:
+    agent_id: str
+    master_id: str
+    heartbeat_interval: float
+
+
+@frozen
+class RunTask:
+    framework: FrameworkInfo
+    task: TaskInfo
+
+
+@frozen
+class KillTask:
+    framework_id: str
+    task_id: str
+    grace_period: float | None = None
+
+
+@frozen
+class StatusUpdateAck:
+    framework_id: str
+    agent_id: str
+    task_id: str
+    uuid: bytes
+
+
+@frozen
+class ShutdownFramework:
+    framework_id: str
+
+
+@frozen
+class ShutdownAgent:
+    """The master will not take this agent back (e.g. its id is unknown): start afresh."""
+
+    reason: str
+
+
+# ---------------------------------------------------------------- framework -> master
+
+@frozen
+class Subscribe:
+    framework_info: FrameworkInfo
+
+
+@frozen
+class Accept:
+    framework_id: str
+    offer_ids: tuple[str, ...]
+    operations: tuple[Operation, ...] = ()
+    refuse_seconds: float | None = None
+
+
+@frozen
+class Decline:
+    framework_id: str
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float | None = None
+
+
+@frozen
+class Kill:
+    framework_id: str
+    task_id: str
+    agent_id: str | None = None
+
+
+@frozen
+class Acknowledge:
+    framework_id: str
+    agent_id: str
+    task_id: str
+    uuid: bytes
+
+
+@frozen
+class Reconcile:
+    framework_id: str
+    tasks: tuple[ReconcileTask, ...] = ()
+
+
+@frozen
+class Revive:
+    framework_id: str
+    roles: tuple[str, ...] = ()
+
+
+@frozen
+class Suppress:
+    framework_id: str
+    roles: tuple[str, ...] = ()
+
+
+@frozen
+class Teardown:
+    framework_id: str
+
+
+# ---------------------------------------------------------------- master -> framework
+
+@frozen
+class Subscribed:
+    framework_id: str
+    master_id: str
+    heartbeat_interval: float
+
+
+@frozen
+class Offers:
+    offers: tuple[Offer, ...]
+
+
+@frozen
+class Rescind:
+    offer_id: str
+
+
+@frozen
+class Update:
+    status: TaskStatus
+    framework_id: str = ""
+
+
+@frozen
+class AgentLost:
+    agent_id: str
+
+
+@frozen
+class Error:
+    """A fatal error for the framework (e.g. torn down); Mesos's ERROR event."""
+
+    message: str
+
+
+MESSAGE_TYPES: tuple[type, ...] = (
+    Heartbeat, ProtocolError,
+    RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
+    AgentRegistered, AgentReregistered, RunTask, KillTask, StatusUpdateAck,
+    ShutdownFramework, ShutdownAgent,
+    Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
+    Subscribed, Offers, Rescind, Update, AgentLost, Error,
+)
+# Messages a master accepts from agents / from frameworks; anything else is a protocol error.
+AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent)
+FRAMEWORK_TO_MASTER = (Heartbeat, Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile,
+                       Revive, Suppress, Teardown)

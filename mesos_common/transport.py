@@ -1,0 +1,108 @@
+"""ZeroMQ edges: a ROUTER for the master, a DEALER for agents and frameworks.
+
+Frames in, decoded messages (or DecodeError values) out. Nothing here knows what a message
+means; heartbeats and re-registration live in the cores. Sends never block: when a peer is
+gone or its queue is full the message is dropped and counted, and the cores' retries
+(status updates, heartbeats, re-registration) make up for it. Socket options that a later
+CURVE setup needs are applied in one place, `_configure`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from mesos_common import codec
+
+log = logging.getLogger(__name__)
+
+HWM = 200_000
+
+
+def _configure(sock: zmq.Socket) -> None:
+    sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_MESSAGE_BYTES)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, HWM)
+    sock.setsockopt(zmq.RCVHWM, HWM)
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+
+
+class RouterTransport:
+    """The master's socket; peers are addressed by their DEALER identity."""
+
+    def __init__(self, ctx: zmq.asyncio.Context | None = None) -> None:
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        self.sock = self._ctx.socket(zmq.ROUTER)
+        _configure(self.sock)
+        self.dropped = 0
+
+    def bind(self, endpoint: str) -> str:
+        """Bind and return the resolved endpoint (`tcp://ip:0` picks a free port)."""
+        self.sock.bind(endpoint)
+        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    async def recv(self) -> tuple[bytes, Any]:
+        frames = await self.sock.recv_multipart(copy=True)
+        if len(frames) != 2:
+            return (frames[0] if frames else b""), codec.DecodeError(
+                f"expected 1 body frame, got {len(frames) - 1}")
+        return frames[0], codec.decode(frames[1])
+
+    def send(self, peer: bytes, msg: Any) -> None:
+        self.send_raw(peer, codec.encode(msg))
+
+    def send_raw(self, peer: bytes, body: bytes) -> None:
+        try:
+            self.sock.send_multipart([peer, body], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.dropped += 1
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+class DealerTransport:
+    """An agent's or framework's single upstream connection to the (leading) master."""
+
+    def __init__(self, ctx: zmq.asyncio.Context | None = None, identity: bytes | None = None) -> None:
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        self.identity = identity or os.urandom(8).hex().encode()
+        self.sock = self._ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, self.identity)
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a master that is not there
+        _configure(self.sock)
+        self.endpoint: str | None = None
+        self.dropped = 0
+
+    def connect(self, endpoint: str) -> None:
+        """(Re)point at `endpoint`; a no-op when already connected there."""
+        if endpoint == self.endpoint:
+            return
+        if self.endpoint is not None:
+            try:
+                self.sock.disconnect(self.endpoint)
+            except zmq.ZMQError:
+                pass
+        self.sock.connect(endpoint)
+        self.endpoint = endpoint
+
+    async def recv(self) -> Any:
+        frames = await self.sock.recv_multipart(copy=True)
+        if len(frames) != 1:
+            return codec.DecodeError(f"expected 1 frame, got {len(frames)}")
+        return codec.decode(frames[0])
+
+    def send(self, msg: Any) -> bool:
+        try:
+            self.sock.send(codec.encode(msg), flags=zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            self.dropped += 1
+            return False
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
