@@ -1,17 +1,10 @@
 """Mesos ``Resources`` algebra: immutable, hashable bags of scalars, ranges and sets.
 
-Representation (kept deliberately flat because the allocator runs millions of
-``contains``/``+``/``-`` per second):
-
-* a dict keyed by ``(name, role)``;
-* SCALAR values are ``int`` milli-units (Mesos fixed point, 3 decimals), so
-  ``0.1 + 0.2 == 0.3`` holds exactly;
-* RANGES values are a tuple of sorted, merged, non-overlapping inclusive
-  ``(begin, end)`` int pairs;
-* SET values are a ``frozenset[str]``.
-
-Invariants: no negative quantities and no empty entries (0 scalar, no ranges,
-empty set), so structural dict equality *is* semantic equality.
+Kept flat because the allocator runs millions of ``contains``/``+``/``-``: one dict
+keyed by ``(name, role)``; SCALAR values are ``int`` milli-units (Mesos fixed point,
+so ``0.1 + 0.2 == 0.3``), RANGES a tuple of sorted, merged, disjoint inclusive
+``(begin, end)`` pairs, SET a ``frozenset[str]``. No negative or empty entries are
+ever stored, so dict equality *is* semantic equality.
 """
 
 from __future__ import annotations
@@ -19,33 +12,30 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Union
+from collections.abc import Callable, Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-__all__ = ["EMPTY", "ResourceError", "Resources", "format_ranges"]
+__all__ = ["EMPTY", "UNRESERVED", "ResourceError", "Resources", "format_ranges"]
 
 Range = tuple[int, int]
 Ranges = tuple[Range, ...]
-Value = Union[int, Ranges, frozenset]
-Key = tuple[str, str]
+Value = int | Ranges | frozenset[str]  # int milli-units | ranges | set items
+Key = tuple[str, str]  # (name, role)
 
 UNRESERVED = "*"
+_MAX_SCALAR = 10**15
 _MAP_ALWAYS = ("cpus", "gpus", "mem", "disk")
 _TYPE_NAMES = {int: "SCALAR", tuple: "RANGES", frozenset: "SET"}
 _FIELD = {"SCALAR": "scalar", "RANGES": "ranges", "SET": "set"}
-
 _ENTRY_RE = re.compile(r"^([^\s:;()\[\]{},]+)\s*(?:\(([^()]*)\))?\s*:\s*(.*)$", re.S)
 _NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _RANGE_RE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
-_ROLE_RE = re.compile(r"^[^\s()\[\]{};:,]+$")
+_NAME_RE = re.compile(r"^[^\s()\[\]{};:,]+$")  # valid resource name or role
 
 
 class ResourceError(ValueError):
-    """Raised for malformed or invalid resource text/JSON (and type conflicts)."""
-
-
-# ---------------------------------------------------------------- helpers
+    """Invalid resource text/JSON, or an operation mixing types under one name."""
 
 
 def _merge(ranges: Iterable[Range]) -> Ranges:
@@ -61,7 +51,7 @@ def _merge(ranges: Iterable[Range]) -> Ranges:
 
 
 def _ranges_sub(a: Ranges, b: Ranges) -> Ranges:
-    """Set difference of two canonical range tuples, linear two-pointer walk."""
+    """Set difference of canonical range tuples in one linear two-pointer walk."""
     out: list[Range] = []
     j, m = 0, len(b)
     for s, e in a:
@@ -69,10 +59,9 @@ def _ranges_sub(a: Ranges, b: Ranges) -> Ranges:
             j += 1
         k = j
         while k < m and b[k][0] <= e:
-            bs, be = b[k]
-            if bs > s:
-                out.append((s, bs - 1))
-            s = be + 1
+            if b[k][0] > s:
+                out.append((s, b[k][0] - 1))
+            s = b[k][1] + 1
             if s > e:
                 break
             k += 1
@@ -97,99 +86,84 @@ def format_ranges(ranges: Iterable[Range]) -> str:
     return "[" + ", ".join(f"{b}-{e}" for b, e in ranges) + "]"
 
 
-def _format_set(items: Iterable[str]) -> str:
-    return "{" + ", ".join(sorted(items)) + "}"
-
-
-def _format_milli(m: int) -> str:
-    """Exact decimal text for milli-units (no float detour, so parse round-trips)."""
-    whole, frac = divmod(m, 1000)
-    return str(whole) if not frac else f"{whole}.{frac:03d}".rstrip("0")
+def _format_value(v: Any) -> str:
+    """Text for one value; scalars printed exactly from milli-units (no float detour)."""
+    if type(v) is int:
+        whole, frac = divmod(v, 1000)
+        return str(whole) if not frac else f"{whole}.{frac:03d}".rstrip("0")
+    return format_ranges(v) if type(v) is tuple else "{" + ", ".join(sorted(v)) + "}"
 
 
 def _to_milli(value: Any, what: str) -> int:
     """Number -> milli-units, rounding half-up to 3 decimals like Mesos."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ResourceError(f"{what}: scalar value must be a number, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ResourceError(f"{what}: scalar value must not be negative")
-        return value * 1000
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ResourceError(f"{what}: scalar value must be finite")
-        value = Decimal(repr(value))  # shortest repr: what the user meant
-    if not value.is_finite():
-        raise ResourceError(f"{what}: scalar value must be finite")
+        value = Decimal(repr(value))  # shortest repr is what the user meant: 0.1, not 0.1000...05
     if value < 0:
         raise ResourceError(f"{what}: scalar value must not be negative")
-    try:
-        return int((value * 1000).to_integral_value(rounding=ROUND_HALF_UP))
-    except (InvalidOperation, OverflowError) as exc:
-        raise ResourceError(f"{what}: scalar value out of range") from exc
+    if value > _MAX_SCALAR:  # Mesos stores int64 milli-units; also bounds Decimal work
+        raise ResourceError(f"{what}: scalar value too large (max {_MAX_SCALAR})")
+    if isinstance(value, int):
+        return value * 1000
+    return int((value * 1000).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-def _check_role(role: Any, what: str) -> str:
-    if not isinstance(role, str) or not _ROLE_RE.match(role):
-        raise ResourceError(f"{what}: invalid role {role!r}")
-    return role
+def _check_name(value: Any, what: str, field: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ResourceError(f"{what}: invalid {field} {value!r}")
+    return value
 
 
-def _combine(a: Value, b: Value, name: str) -> Value:
-    """Add two values of one (name, role); differing types is a conflict."""
+def _combine(a: Any, b: Any, name: str) -> Value:
+    """Sum two values of one name; a name has one type (as Mesos validation demands)."""
     t = type(a)
     if t is not type(b):
-        raise ResourceError(
-            f"resource '{name}' has conflicting types {_TYPE_NAMES[t]} and {_TYPE_NAMES[type(b)]}")
-    if t is int:
-        return a + b  # type: ignore[operator]
-    if t is tuple:
-        return _merge(a + b)  # type: ignore[operator]
-    return a | b  # type: ignore[operator]
+        raise ResourceError(f"resource '{name}' has conflicting types "
+                            f"{_TYPE_NAMES[t]} and {_TYPE_NAMES[type(b)]}")
+    return a + b if t is int else _merge(a + b) if t is tuple else a | b
 
 
 def _build(entries: Iterable[tuple[str, str, Value]]) -> Resources:
-    """Accumulate validated entries; repeated names add up; one type per name."""
-    d: dict[Key, Value] = {}
-    types: dict[str, type] = {}
+    """Accumulate validated entries: repeated names add up, one type per name."""
+    d: dict[Key, Any] = {}
+    seen: dict[str, Any] = {}
     for name, role, v in entries:
-        t = types.setdefault(name, type(v))
-        if t is not type(v):
-            raise ResourceError(
-                f"resource '{name}' has conflicting types {_TYPE_NAMES[t]} and {_TYPE_NAMES[type(v)]}")
-        if not v:
-            continue
-        k = (name, role)
-        d[k] = _combine(d[k], v, name) if k in d else v
+        first = seen.setdefault(name, v)
+        if type(first) is not type(v):
+            _combine(first, v, name)  # raises the type-conflict error
+        if v:
+            k = (name, role)
+            d[k] = _combine(d[k], v, name) if k in d else v
     return _new(d)
 
 
-# -------------------------------------------------------------- parsing
+def _checked_ranges(pairs: Iterable[tuple[Any, Any]], what: str) -> Ranges:
+    out = []
+    for b, e in pairs:
+        if not (type(b) is int and type(e) is int and 0 <= b <= e):  # bool is not int here
+            raise ResourceError(f"{what}: invalid range {b}-{e} (need integers 0 <= begin <= end)")
+        out.append((b, e))
+    return _merge(out)
 
 
 def _parse_value(raw: str, what: str) -> Value:
-    if raw.startswith("["):
-        if not raw.endswith("]"):
-            raise ResourceError(f"{what}: ranges must be enclosed in [ ]")
+    if raw[:1] in ("[", "{"):
+        close = "]" if raw[0] == "[" else "}"
+        if not raw.endswith(close):
+            raise ResourceError(f"{what}: missing closing '{close}'")
         inner = raw[1:-1].strip()
-        out = []
-        for tok in inner.split(",") if inner else ():
-            m = _RANGE_RE.match(tok.strip())
-            if not m:
-                raise ResourceError(f"{what}: malformed range {tok.strip()!r} (want begin-end)")
-            b, e = int(m[1]), int(m[2])
-            if b > e:
-                raise ResourceError(f"{what}: range begin {b} > end {e}")
-            out.append((b, e))
-        return _merge(out)
-    if raw.startswith("{"):
-        if not raw.endswith("}"):
-            raise ResourceError(f"{what}: set must be enclosed in {{ }}")
-        inner = raw[1:-1].strip()
-        items = [t.strip() for t in inner.split(",")] if inner else []
-        if any(not t for t in items):
-            raise ResourceError(f"{what}: set items must not be empty")
-        return frozenset(items)
+        toks = [t.strip() for t in inner.split(",")] if inner else []
+        if close == "}":
+            if not all(toks):
+                raise ResourceError(f"{what}: set items must not be empty")
+            return frozenset(toks)
+        matches = [_RANGE_RE.match(tok) for tok in toks]
+        if not all(matches):
+            raise ResourceError(f"{what}: malformed range (want [begin-end, ...])")
+        return _checked_ranges(((int(m[1]), int(m[2])) for m in matches), what)  # type: ignore[index]
     if not _NUMBER_RE.match(raw):
         raise ResourceError(f"{what}: scalar value must be a number")
     return _to_milli(Decimal(raw), what)
@@ -197,23 +171,39 @@ def _parse_value(raw: str, what: str) -> Value:
 
 def _parse_text(text: str, default_role: str) -> Resources:
     entries = []
-    for tok in text.split(";"):
-        tok = tok.strip()
-        if not tok:
-            continue
+    for tok in filter(None, (t.strip() for t in text.split(";"))):
         what = f"invalid resource {tok!r}"
         m = _ENTRY_RE.match(tok)
         if not m:
             raise ResourceError(f"{what}: expected name[(role)]:value")
-        role = default_role if m[2] is None else _check_role(m[2].strip(), what)
+        role = default_role if m[2] is None else _check_name(m[2].strip(), what, "role")
         entries.append((m[1], role, _parse_value(m[3].strip(), what)))
     return _build(entries)
+
+
+def _json_entry(i: int, item: Any, default_role: str) -> tuple[str, str, Value]:
+    """Validate one protobuf-JSON resource object into (name, role, value)."""
+    if not isinstance(item, dict):
+        raise ResourceError(f"invalid resource JSON item {i}: must be an object")
+    what = f"invalid resource JSON item {i} ({item.get('name')!r})"
+    name, typ = _check_name(item.get("name"), what, "name"), item.get("type")
+    if not isinstance(typ, str) or typ not in _FIELD:
+        raise ResourceError(f"{what}: 'type' must be SCALAR, RANGES or SET, got {typ!r}")
+    role = item.get("role", default_role)
+    res = item.get("reservations")  # newer Mesos: stacked reservations, innermost last
+    if res is not None:
+        if not isinstance(res, list) or not all(isinstance(r, dict) for r in res):
+            raise ResourceError(f"{what}: 'reservations' must be a list of objects")
+        if any(r.get("type", "STATIC") not in ("STATIC", "DYNAMIC") for r in res):
+            raise ResourceError(f"{what}: reservation type must be STATIC or DYNAMIC")
+        role = res[-1].get("role") if res else role
+    return name, _check_name(role, what, "role"), _json_value(item, typ, what)
 
 
 def _json_value(item: Mapping[str, Any], typ: str, what: str) -> Value:
     for t, f in _FIELD.items():
         if t != typ and f in item:
-            raise ResourceError(f"{what}: type {typ} but has '{f}' field")
+            raise ResourceError(f"{what}: type {typ} but has a '{f}' field")
     field = item.get(_FIELD[typ])
     if not isinstance(field, dict):
         raise ResourceError(f"{what}: missing or non-object '{_FIELD[typ]}' field")
@@ -221,64 +211,38 @@ def _json_value(item: Mapping[str, Any], typ: str, what: str) -> Value:
         if "value" not in field:
             raise ResourceError(f"{what}: scalar has no 'value'")
         return _to_milli(field["value"], what)
-    if typ == "RANGES":
-        rs = field.get("range", [])
-        if not isinstance(rs, list):
-            raise ResourceError(f"{what}: 'ranges.range' must be a list")
-        out = []
-        for r in rs:
-            if not isinstance(r, dict):
-                raise ResourceError(f"{what}: range must be an object, got {r!r}")
-            b, e = r.get("begin"), r.get("end")
-            if any(isinstance(x, bool) or not isinstance(x, int) for x in (b, e)):
-                raise ResourceError(f"{what}: range begin/end must be integers, got {r!r}")
-            if b < 0 or b > e:  # type: ignore[operator]
-                raise ResourceError(f"{what}: invalid range {b}-{e}")
-            out.append((b, e))
-        return _merge(out)  # type: ignore[arg-type]
-    items = field.get("item", [])
-    if not isinstance(items, list) or not all(isinstance(x, str) and x for x in items):
-        raise ResourceError(f"{what}: 'set.item' must be a list of non-empty strings")
-    return frozenset(items)
-
-
-def _json_role(item: Mapping[str, Any], default_role: str, what: str) -> str:
-    role = item.get("role", default_role)
-    res = item.get("reservations")
-    if res is not None:
-        if not isinstance(res, list) or not all(isinstance(r, dict) for r in res):
-            raise ResourceError(f"{what}: 'reservations' must be a list of objects")
-        for r in res:
-            if r.get("type", "STATIC") not in ("STATIC", "DYNAMIC"):
-                raise ResourceError(f"{what}: unknown reservation type {r.get('type')!r}")
-        if res:
-            role = res[-1].get("role")
-    return _check_role(role, what)
-
-
-# ------------------------------------------------------------ Resources
+    if typ == "SET":
+        items = field.get("item", [])
+        if not isinstance(items, list) or not all(isinstance(x, str) and x for x in items):
+            raise ResourceError(f"{what}: 'set.item' must be a list of non-empty strings")
+        return frozenset(items)
+    rs = field.get("range", [])  # protobuf JSON omits empty repeated fields
+    if not isinstance(rs, list):
+        raise ResourceError(f"{what}: 'ranges.range' must be a list")
+    return _checked_ranges(((r.get("begin"), r.get("end")) if isinstance(r, dict) else (r, None)
+                            for r in rs), what)
 
 
 class Resources:
     """Immutable multiset of Mesos resources keyed by (name, role).
 
-    Arithmetic follows Mesos: ``+`` merges, ``-`` removes what is present
-    (never negative), ``contains`` is role-aware (reserved does not satisfy
+    Mesos semantics: ``+`` merges, ``-`` removes what is present (never
+    negative), ``contains`` is role-aware (reserved does not satisfy
     unreserved). Build via ``parse``/``from_json``/``from_scalars``.
     """
 
     __slots__ = ("_d", "_h")
-    _d: dict[Key, Value]
+    _d: dict[Key, Any]
+    _h: int
 
     def __init__(self) -> None:
         """``Resources()`` is empty; use the factory classmethods otherwise."""
         _set_d(self, {})
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, *_: Any) -> None:
         raise AttributeError("Resources is immutable")
 
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Resources is immutable")
+    __delattr__ = __setattr__
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_new, (dict(self._d),))
@@ -289,7 +253,7 @@ class Resources:
         """Parse Mesos text (``cpus:4;ports:[1-2];cpus(ads):2;x:{a,b}``) or a JSON list."""
         if not isinstance(text, str):
             raise ResourceError(f"resources text must be a string, got {type(text).__name__}")
-        _check_role(default_role, "invalid default role")
+        _check_name(default_role, "invalid default role", "role")
         if text.lstrip().startswith("["):
             try:
                 items = json.loads(text)
@@ -300,22 +264,10 @@ class Resources:
 
     @classmethod
     def from_json(cls, items: list[dict[str, Any]], default_role: str = UNRESERVED) -> Resources:
-        """Build from Mesos protobuf-JSON resource objects; validates strictly."""
+        """Build from Mesos protobuf-JSON resource objects, validating strictly."""
         if not isinstance(items, list):
             raise ResourceError(f"resources JSON must be a list, got {type(items).__name__}")
-        entries = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise ResourceError(f"invalid resource JSON item {i}: must be an object")
-            name, typ = item.get("name"), item.get("type")
-            what = f"invalid resource JSON item {i} ({name!r})"
-            if not isinstance(name, str) or not _ROLE_RE.match(name):
-                raise ResourceError(f"{what}: 'name' must be a non-empty string")
-            if typ not in _FIELD:
-                raise ResourceError(f"{what}: 'type' must be SCALAR, RANGES or SET, got {typ!r}")
-            role = _json_role(item, default_role, what)
-            entries.append((name, role, _json_value(item, typ, what)))
-        return _build(entries)
+        return _build([_json_entry(i, item, default_role) for i, item in enumerate(items)])
 
     @classmethod
     def from_scalars(cls, **quantities: float) -> Resources:
@@ -327,7 +279,7 @@ class Resources:
     def empty(cls) -> Resources:
         return EMPTY
 
-    # -- algebra (hot paths: keep branch-light, no allocation when avoidable)
+    # -- algebra: hot paths, kept branch-light with an int fast path
     def __add__(self, other: Resources) -> Resources:
         if not isinstance(other, Resources):
             return NotImplemented
@@ -338,10 +290,10 @@ class Resources:
             return other
         d = a.copy()
         for k, v in b.items():
-            cur = d.get(k)
+            cur: Any = d.get(k)
             if cur is None:
                 d[k] = v
-            elif type(v) is int and type(cur) is int:
+            elif type(cur) is int is type(v):
                 d[k] = cur + v
             else:
                 d[k] = _combine(cur, v, k[0])
@@ -356,19 +308,12 @@ class Resources:
             return self
         d = a.copy()
         for k, v in b.items():
-            cur = d.get(k)
-            if cur is None:
-                continue
+            cur: Any = d.get(k)
             t = type(v)
-            if t is not type(cur):
+            if t is not type(cur):  # absent (None) or a type mismatch: nothing to remove
                 continue
-            if t is int:
-                r = cur - v  # type: ignore[operator]
-            elif t is tuple:
-                r = _ranges_sub(cur, v)  # type: ignore[arg-type]
-            else:
-                r = cur - v  # type: ignore[operator]
-            if r and (t is not int or r > 0):  # type: ignore[operator]
+            r: Any = cur - v if t is not tuple else _ranges_sub(cur, v)
+            if r and (t is not int or r > 0):
                 d[k] = r
             else:
                 del d[k]
@@ -378,19 +323,13 @@ class Resources:
         """True iff ``other`` fits in ``self`` per (name, role)."""
         a = self._d
         for k, v in other._d.items():
-            cur = a.get(k)
-            if cur is None:
-                return False
+            cur: Any = a.get(k)
             t = type(v)
-            if t is not type(cur):
-                return False
             if t is int:
-                if cur < v:  # type: ignore[operator]
+                if type(cur) is not int or cur < v:
                     return False
-            elif t is tuple:
-                if not _ranges_contain(cur, v):  # type: ignore[arg-type]
-                    return False
-            elif not v <= cur:  # type: ignore[operator]
+            elif t is not type(cur) or not (
+                    v <= cur if t is frozenset else _ranges_contain(cur, v)):
                 return False
         return True
 
@@ -405,8 +344,8 @@ class Resources:
 
     def __hash__(self) -> int:
         try:
-            return self._h  # type: ignore[no-any-return]
-        except AttributeError:
+            return self._h
+        except AttributeError:  # computed lazily, cached in the slot
             h = hash(frozenset(self._d.items()))
             _set_h(self, h)
             return h
@@ -415,35 +354,27 @@ class Resources:
         return bool(self._d)
 
     def __str__(self) -> str:
-        parts = []
-        for (name, role), v in sorted(self._d.items()):
-            label = name if role == UNRESERVED else f"{name}({role})"
-            t = type(v)
-            text = (_format_milli(v) if t is int else  # type: ignore[arg-type]
-                    format_ranges(v) if t is tuple else _format_set(v))  # type: ignore[arg-type]
-            parts.append(f"{label}:{text}")
-        return ";".join(parts)
+        return ";".join(f"{n if r == UNRESERVED else f'{n}({r})'}:{_format_value(v)}"
+                        for (n, r), v in sorted(self._d.items()))
 
     def __repr__(self) -> str:
-        """Text form; ``{}`` for empty so it is visible in logs/assertions."""
+        """Text form; ``{}`` when empty so it stays visible in logs and assertions."""
         return str(self) or "{}"
 
-    # -- queries
-    def _values(self, name: str) -> list[Value]:
-        return [v for (n, _), v in self._d.items() if n == name]
+    # -- queries (summed/merged over roles)
+    def _of_type(self, name: str, t: type) -> list[Any]:
+        return [v for (n, _), v in self._d.items() if n == name and type(v) is t]
 
     def scalar(self, name: str) -> float:
-        """Scalar quantity summed over roles (0.0 when absent)."""
-        return sum(v for v in self._values(name) if type(v) is int) / 1000  # type: ignore[misc]
+        milli: int = sum(self._of_type(name, int))
+        return milli / 1000
 
     def ranges(self, name: str) -> Ranges:
-        """Ranges merged over roles."""
-        vs = [v for v in self._values(name) if type(v) is tuple]
-        return vs[0] if len(vs) == 1 else _merge(r for v in vs for r in v)  # type: ignore[union-attr]
+        vs = self._of_type(name, tuple)
+        return vs[0] if len(vs) == 1 else _merge(r for v in vs for r in v)
 
     def set_items(self, name: str) -> frozenset[str]:
-        """Set items unioned over roles."""
-        return frozenset().union(*(v for v in self._values(name) if type(v) is frozenset))
+        return frozenset().union(*self._of_type(name, frozenset))
 
     def names(self) -> set[str]:
         return {n for n, _ in self._d}
@@ -453,18 +384,16 @@ class Resources:
         milli: dict[str, int] = {}
         for (n, _), v in self._d.items():
             if type(v) is int:
-                milli[n] = milli.get(n, 0) + v  # type: ignore[operator]
+                milli[n] = milli.get(n, 0) + v
         return {n: m / 1000 for n, m in milli.items()}
 
     # -- roles
-    def _filter(self, keep: Any) -> Resources:
+    def _filter(self, keep: Callable[[str], bool]) -> Resources:
         return _new({k: v for k, v in self._d.items() if keep(k[1])})
 
     def reserved(self, role: str | None = None) -> Resources:
         """Resources reserved to ``role``, or to any role when ``None``."""
-        if role is None:
-            return self._filter(lambda r: r != UNRESERVED)
-        return self._filter(lambda r: r == role)
+        return self._filter((lambda r: r != UNRESERVED) if role is None else (lambda r: r == role))
 
     def unreserved(self) -> Resources:
         return self._filter(lambda r: r == UNRESERVED)
@@ -474,82 +403,66 @@ class Resources:
 
     def allocatable_to(self, role: str) -> Resources:
         """What a framework in ``role`` may be offered: unreserved + its reservations."""
-        return self._filter(lambda r: r == UNRESERVED or r == role)
+        return self._filter(lambda r: r in (UNRESERVED, role))
 
     def flatten(self, role: str = UNRESERVED) -> Resources:
-        """Same quantities with every entry moved to ``role``."""
+        """Same quantities with every entry moved to ``role`` (e.g. for quota math)."""
         return _build((n, role, v) for (n, _), v in self._d.items())
 
     # -- serialisation
     def to_json(self) -> list[dict[str, Any]]:
         """Mesos protobuf-JSON list, sorted by (name, role); inverse of from_json."""
-        out: list[dict[str, Any]] = []
+        out = []
         for (name, role), v in sorted(self._d.items()):
             t = type(v)
-            item: dict[str, Any] = {"name": name, "type": _TYPE_NAMES[t]}
-            if t is int:
-                item["scalar"] = {"value": v / 1000}  # type: ignore[operator]
-            elif t is tuple:
-                item["ranges"] = {"range": [{"begin": b, "end": e} for b, e in v]}  # type: ignore[union-attr]
-            else:
-                item["set"] = {"item": sorted(v)}  # type: ignore[arg-type]
-            item["role"] = role
-            out.append(item)
+            body = ({"value": v / 1000} if t is int else
+                    {"range": [{"begin": b, "end": e} for b, e in v]} if t is tuple else
+                    {"item": sorted(v)})
+            out.append({"name": name, "type": _TYPE_NAMES[t],
+                        _FIELD[_TYPE_NAMES[t]]: body, "role": role})
         return out
 
     def to_map(self) -> dict[str, float | str]:
-        """Flat form of Mesos HTTP endpoints (``/state`` ``resources`` fields)."""
-        out: dict[str, float | str] = {n: 0.0 for n in _MAP_ALWAYS}
+        """Flat form used by Mesos HTTP endpoints (``/state`` resource fields)."""
+        out: dict[str, float | str] = dict.fromkeys(_MAP_ALWAYS, 0.0)
         out.update(self.quantities())
-        for name in sorted(self.names()):
-            if name in out:
-                continue
+        for name in sorted(self.names() - out.keys()):
             rs = self.ranges(name)
-            out[name] = format_ranges(rs) if rs else _format_set(self.set_items(name))
+            out[name] = _format_value(rs or self.set_items(name))
         return out
 
     # -- scheduling helpers
     def dominant_share(self, total: Resources) -> float:
-        """DRF dominant share: max_n self[n]/total[n] over scalars with total > 0."""
+        """DRF dominant share: max of self[n]/total[n] over scalars with total > 0."""
         tq = total.quantities()
-        best = 0.0
-        for n, v in self.quantities().items():
-            t = tq.get(n, 0.0)
-            if t > 0 and v / t > best:
-                best = v / t
-        return best
+        return max((v / tq[n] for n, v in self.quantities().items() if tq.get(n, 0) > 0),
+                   default=0.0)
 
     def take_ports(self, count: int) -> tuple[list[int], Resources]:
         """Pick the ``count`` lowest ports; return them and matching Resources (roles kept)."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ResourceError(f"port count must be a non-negative integer, got {count!r}")
         segs = sorted((b, e, role) for (n, role), v in self._d.items()
-                      if n == "ports" and type(v) is tuple for b, e in v)  # type: ignore[union-attr]
+                      if n == "ports" and type(v) is tuple for b, e in v)
         ports: list[int] = []
         taken: list[tuple[str, str, Value]] = []
-        floor = 0
         for b, e, role in segs:
-            need = count - len(ports)
-            if need <= 0:
-                break
-            s = max(b, floor)
-            if s > e:
-                continue
-            n = min(need, e - s + 1)
-            ports.extend(range(s, s + n))
-            taken.append(("ports", role, ((s, s + n - 1),)))
-            floor = s + n
+            s = max(b, ports[-1] + 1 if ports else 0)  # skip ports another role already gave
+            n = min(count - len(ports), e - s + 1)
+            if n > 0:
+                ports.extend(range(s, s + n))
+                taken.append(("ports", role, ((s, s + n - 1),)))
         if len(ports) < count:
             raise ResourceError(f"need {count} ports but only {len(ports)} available")
         return ports, _build(taken)
 
 
-_set_d = Resources._d.__set__  # type: ignore[attr-defined]
-_set_h = Resources._h.__set__  # type: ignore[attr-defined]
+_set_d = vars(Resources)["_d"].__set__  # slot setters bypass the raising __setattr__
+_set_h = vars(Resources)["_h"].__set__
 _object_new = object.__new__
 
 
-def _new(d: dict[Key, Value]) -> Resources:
+def _new(d: dict[Key, Any]) -> Resources:
     """Internal constructor: wraps an already-canonical dict without copying."""
     r = _object_new(Resources)
     _set_d(r, d)

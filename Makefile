@@ -1,0 +1,38 @@
+# The two commands: `make run` (a local cluster in the foreground) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: run test test-fast bench system-deps clean venv
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@bash scripts/install-system-deps.sh python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: $(STAMP)
+	$(VENV)/bin/mesos-local $(ARGS)
+
+system-deps:
+	@bash scripts/install-system-deps.sh all
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Unit tests only: quick feedback while editing a pure core.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -q tests/unit $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

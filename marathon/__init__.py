@@ -1,0 +1,1 @@
+"""Marathon-compatible framework on Corral (the Marathon v2 API issue builds it here)."""

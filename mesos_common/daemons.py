@@ -1,0 +1,135 @@
+"""Starting and stopping Corral daemons as child processes (mesos-local, tests, benchmarks).
+
+A daemon announces readiness with one stdout line (`mesos-master: listening http=... `);
+`spawn` waits for it, then keeps copying the child's output into a log file.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Sequence
+
+from attrs import define, field
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if their parent dies, even by kill -9: no orphaned daemons."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def free_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+@define
+class Daemon:
+    name: str
+    proc: subprocess.Popen
+    ready_line: str
+    log_path: Path
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def field(self, key: str) -> str:
+        """A `key=value` item of the ready line (e.g. `http`, `zmq`, `id`)."""
+        m = re.search(rf"\b{re.escape(key)}=(\S+)", self.ready_line)
+        if not m:
+            raise KeyError(f"{self.name}: no {key}= in ready line {self.ready_line!r}")
+        return m.group(1)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> int:
+        """Signal the daemon, wait, and SIGKILL its process group if it lingers."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        if self._pump is not None:
+            self._pump.join(2)
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _copy(src: IO[str], log: IO[str]) -> None:
+    for line in src:
+        log.write(line)
+        log.flush()
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path, ready: str,
+          timeout: float = 30.0, env: dict[str, str] | None = None) -> Daemon:
+    """Start `argv` in its own session; return once a stdout line starts with `ready`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "a", buffering=1)
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                            preexec_fn=_die_with_parent, env=env)
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    lines: list[str] = []
+    result: list[str] = []
+
+    def wait_ready() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            log.write(line)
+            lines.append(line)
+            if line.startswith(ready):
+                result.append(line.strip())
+                return
+
+    t = threading.Thread(target=wait_ready, daemon=True)
+    t.start()
+    t.join(max(0.0, deadline - time.monotonic()))
+    if not result:
+        kill_group(proc.pid)
+        proc.wait(5)
+        log.close()
+        tail = "".join(lines[-20:])
+        raise RuntimeError(f"{name} did not become ready within {timeout:.0f}s "
+                           f"(exit {proc.returncode}); output:\n{tail}")
+    pump = threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True)
+    pump.start()
+    return Daemon(name=name, proc=proc, ready_line=result[0], log_path=log_path, pump=pump)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]

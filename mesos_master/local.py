@@ -1,0 +1,125 @@
+"""`mesos-local`: a master and N agents on this machine, one command, the embedded default.
+
+Each daemon is a real child process (so killing one behaves as on a real cluster), started in
+its own session and told to die with us. SIGINT/SIGTERM stops the agents first (they kill
+their tasks), then the master: no orphans.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import psutil
+
+from mesos_common import flags
+from mesos_common.daemons import Daemon, free_port, python_module, spawn
+from mesos_common.resources import Resources, ResourceError
+
+PORTS_LOW, PORTS_HIGH = 31000, 32000
+
+
+def split_machine(n: int, work_dir: Path) -> list[str]:
+    """Divide this machine's cpus, memory, disk and the port range between n agents."""
+    cpus = max(0.1, round((psutil.cpu_count() or 1) / n, 3))
+    mem_total = psutil.virtual_memory().total // 2**20
+    mem = max(32, (mem_total - min(1024, mem_total // 2)) // n)
+    disk_free = psutil.disk_usage(str(work_dir)).free // 2**20
+    disk = max(32, (disk_free - min(5120, disk_free // 2)) // n)
+    span = (PORTS_HIGH - PORTS_LOW + 1) // n
+    out = []
+    for i in range(n):
+        lo = PORTS_LOW + i * span
+        out.append(f"cpus:{cpus};mem:{mem};disk:{disk};ports:[{lo}-{lo + span - 1}]")
+    return out
+
+
+def parse_args(argv: Sequence[str] | None):
+    p = flags.FlagParser("mesos-local", "Run a Corral master and agents on this machine.")
+    p.add_flag("num_agents", type=flags.positive_int, default=3, help="agents to start")
+    p.add_flag("work_dir", default=None, help="state and sandboxes (default: a new temp dir)")
+    p.add_flag("ip", default="127.0.0.1", help="address every daemon binds to")
+    p.add_flag("port", type=flags.port, default=5050,
+               help="master HTTP port (agents take the following ones); 0 = free ports")
+    p.add_flag("zmq_port", type=flags.port, default=5049, help="master ZeroMQ port")
+    p.add_flag("resources", default=None, help="resources of each agent (default: split machine)")
+    p.add_flag("agent_ping_timeout", default="15secs", help="as mesos-master")
+    p.add_flag("max_agent_ping_timeouts", default="5", help="as mesos-master")
+    return p, p.parse(argv)
+
+
+def start_cluster(ns, work_dir: Path) -> list[Daemon]:
+    """Start the master then the agents; returns them (master first)."""
+    auto = ns.port == 0
+    port = free_port(ns.ip) if auto else ns.port
+    zmq_port = 0 if auto else ns.zmq_port
+    logs = work_dir / "logs"
+    daemons = [spawn("master", python_module(
+        "mesos_master", f"--ip={ns.ip}", f"--port={port}", f"--zmq_port={zmq_port}",
+        f"--work_dir={work_dir / 'master'}", f"--agent_ping_timeout={ns.agent_ping_timeout}",
+        f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}", f"--log_level={ns.log_level}"),
+        logs / "master.log", "mesos-master: listening")]
+    per_agent = [ns.resources] * ns.num_agents if ns.resources else split_machine(
+        ns.num_agents, work_dir)
+    for i in range(ns.num_agents):
+        agent_port = free_port(ns.ip) if auto else port + 1 + i
+        daemons.append(spawn(f"agent{i + 1}", python_module(
+            "mesos_agent", f"--master={ns.ip}:{port}", f"--ip={ns.ip}", f"--port={agent_port}",
+            f"--work_dir={work_dir / f'agent{i + 1}'}", f"--resources={per_agent[i]}",
+            f"--log_level={ns.log_level}"), logs / f"agent{i + 1}.log", "mesos-agent: listening"))
+    return daemons
+
+
+def stop_cluster(daemons: list[Daemon]) -> None:
+    for d in reversed(daemons):  # agents first: they kill their tasks
+        d.stop(timeout=20)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, ns = parse_args(argv)
+    if ns.resources:
+        try:
+            Resources.parse(ns.resources)
+        except ResourceError as e:
+            parser.error(f"--resources: {e}")
+    work_dir = Path(ns.work_dir or tempfile.mkdtemp(prefix="corral-local-")).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    daemons: list[Daemon] = []
+    try:
+        daemons = start_cluster(ns, work_dir)
+    except (RuntimeError, OSError) as e:
+        print(f"mesos-local: error: {e}", file=sys.stderr)
+        stop_cluster(daemons)
+        return 1
+    master = daemons[0]
+    http = master.field("http")
+    print(f"mesos-local: master {http} (zmq {master.field('zmq')}) pid {master.pid}")
+    for d in daemons[1:]:
+        print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}")
+    print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
+    print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
+          f"--name hello --command 'echo hello from Corral'")
+    print("mesos-local: ready (Ctrl-C stops everything)", flush=True)
+    code = 0
+    while not stop.wait(0.5):
+        dead = [d for d in daemons if not d.alive()]
+        if dead:
+            for d in dead:
+                print(f"mesos-local: {d.name} exited with {d.proc.returncode}; see {d.log_path}",
+                      file=sys.stderr)
+            code = 1
+            break
+    print("mesos-local: stopping", flush=True)
+    stop_cluster(daemons)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

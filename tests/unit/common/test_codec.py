@@ -1,0 +1,130 @@
+"""Strict decoding: every malformed input becomes a DecodeError value, never an exception."""
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesos_common import codec
+from mesos_common import messages as m
+from mesos_common.resources import Resources
+
+RES = Resources.parse("cpus:1;mem:128;ports:[31000-31002]")
+TASK = m.TaskInfo(name="t", task_id="t1", agent_id="a1", resources=RES,
+                  command=m.CommandInfo(value="echo hi", environment={"A": "b"}),
+                  container=m.ContainerInfo(type="DOCKER", docker=m.DockerInfo(
+                      image="busybox", network="BRIDGE",
+                      port_mappings=(m.PortMapping(host_port=31000, container_port=80),),
+                      parameters=(("env", "X=1"),))),
+                  labels={"k": "v"}, data=b"\x00\x01")
+
+SAMPLES = [
+    m.Heartbeat(),
+    m.ProtocolError(message="bad", in_reply_to="Kill"),
+    m.RegisterAgent(agent_info=m.AgentInfo(hostname="h", port=5051, resources=RES,
+                                           attributes={"rack": "r1", "n": 2.0})),
+    m.ReregisterAgent(agent_id="a1", agent_info=m.AgentInfo(hostname="h", port=1, resources=RES),
+                      tasks=(m.TaskRecord(framework_id="f", task=TASK, state="TASK_RUNNING"),),
+                      frameworks=(m.FrameworkInfo(name="fw", id="f"),)),
+    m.StatusUpdate(framework_id="f", status=m.TaskStatus(task_id="t1", state="TASK_RUNNING",
+                                                         uuid=b"u" * 16, healthy=True)),
+    m.Accept(framework_id="f", offer_ids=("o1", "o2"),
+             operations=(m.Operation(type="LAUNCH", tasks=(TASK,)),), refuse_seconds=1.5),
+    m.Offers(offers=(m.Offer(id="o", framework_id="f", agent_id="a", hostname="h", resources=RES),)),
+    m.Reconcile(framework_id="f", tasks=(m.ReconcileTask(task_id="t1"),)),
+    m.Subscribe(framework_info=m.FrameworkInfo(name="fw", roles=("a", "b"), failover_timeout=60)),
+]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda x: type(x).__name__)
+def test_round_trip(msg):
+    assert codec.decode(codec.encode(msg)) == msg
+
+
+def test_every_message_type_round_trips_with_its_defaults_only():
+    for cls in m.MESSAGE_TYPES:
+        frame = msgpack.packb({"type": cls.__name__, "v": 1})
+        out = codec.decode(frame)
+        if isinstance(out, codec.DecodeError):
+            assert "missing field" in out.message, out
+        else:
+            assert type(out) is cls
+
+
+def pack(d):
+    return msgpack.packb(d, use_bin_type=True)
+
+
+BAD = [
+    (b"", "malformed"),
+    (b"\xc1", "malformed"),
+    (pack([1, 2]), "expected a map"),
+    (pack({"v": 1}), "no string 'type'"),
+    (pack({"type": "Nope", "v": 1}), "unknown message type"),
+    (pack({"type": "Heartbeat", "v": 99}), "unsupported version"),
+    (pack({"type": "Heartbeat"}), "unsupported version"),
+    (pack({"type": "Kill", "v": 1, "framework_id": 3, "task_id": "x"}), "expected string"),
+    (pack({"type": "Kill", "v": 1, "task_id": "x"}), "missing field(s) framework_id"),
+    (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", "zz": 1}), "unknown field 'zz'"),
+    (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "BAD"}}), "unknown task state"),
+    (pack({"type": "Update", "v": 1, "status": "x"}), "expected map"),
+    (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": "o"}), "expected list"),
+    (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": [],
+           "refuse_seconds": True}), "expected number"),
+    (pack({"type": "Accept", "v": 1, "framework_id": "f", "offer_ids": [],
+           "operations": [{"type": "DESTROY"}]}), "operations[0]"),
+    (pack({"type": "Offers", "v": 1, "offers": [{"id": "o", "framework_id": "f", "agent_id": "a",
+           "hostname": "h", "resources": [{"name": "cpus", "type": "SCALAR"}]}]}), "resources"),
+    (pack({"type": "Offers", "v": 1, "offers": [{"id": "o", "framework_id": "f", "agent_id": "a",
+           "hostname": "h", "resources": [{"name": "cpus", "type": "SCALAR",
+                                           "scalar": {"value": -1}}]}]}), "resources"),
+]
+
+
+@pytest.mark.parametrize("frame,expect", BAD)
+def test_bad_frames_give_decode_errors(frame, expect):
+    out = codec.decode(frame)
+    assert isinstance(out, codec.DecodeError)
+    assert expect in out.message
+
+
+def test_oversized_frame_rejected_before_parsing():
+    out = codec.decode(b"\x00" * (codec.MAX_MESSAGE_BYTES + 1))
+    assert isinstance(out, codec.DecodeError) and "exceeds" in out.message
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    frame = b"\x91" * 100_000 + b"\xc0"  # 100k nested one-element arrays
+    assert isinstance(codec.decode(frame), codec.DecodeError)
+    inner = pack({"type": "Heartbeat", "v": 1})
+    frame = b"\x83\xa4type\xa9Heartbeat\xa1v\x01\xa1x" + b"\x91" * 100_000 + b"\xc0"
+    assert isinstance(codec.decode(frame), codec.DecodeError)
+    assert not isinstance(codec.decode(inner), codec.DecodeError)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=8) | st.binary(max_size=8),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_raise(frame):
+    codec.decode(frame)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([c.__name__ for c in m.MESSAGE_TYPES]),
+       st.dictionaries(st.sampled_from(["framework_id", "task_id", "offer_ids", "status", "offers",
+                                        "agent_info", "tasks", "uuid", "x"]), json_like, max_size=4))
+def test_random_fields_never_raise(mtype, fields):
+    out = codec.decode(pack({"type": mtype, "v": 1, **fields}))
+    assert isinstance(out, (codec.DecodeError, *m.MESSAGE_TYPES))
+
+
+def test_to_dict_from_dict_round_trip():
+    assert codec.from_dict(m.TaskInfo, codec.to_dict(TASK)) == TASK
+    with pytest.raises(ValueError, match="task_id"):
+        codec.from_dict(m.TaskInfo, {"name": "x", "task_id": 3, "agent_id": "a", "resources": []})
