@@ -133,3 +133,70 @@ def spawn(name: str, argv: Sequence[str], log_path: Path, ready: str,
 
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+def kill_task_processes(work_dir: Path) -> None:
+    """Kill every task process group recorded (as `pid` files) under an agent work dir."""
+    for pid_file in work_dir.rglob("pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        kill_group(pid, signal.SIGKILL)
+
+
+class LocalCluster:
+    """A master and agents as real child processes under one root dir (mesos-local, tests,
+    benchmarks). `stop()` ends them all, agents first so they kill their tasks, and then
+    sweeps any task process group still recorded under the agents' work dirs."""
+
+    def __init__(self, root: Path, ip: str = "127.0.0.1", master_port: int = 0,
+                 zmq_port: int = 0, log_level: str = "INFO") -> None:
+        self.root = root
+        self.ip = ip
+        self.master_port = master_port or free_port(ip)
+        self.zmq_port = zmq_port
+        self.log_level = log_level
+        self.master: Daemon | None = None
+        self.agents: list[Daemon] = []
+        self.agent_dirs: list[Path] = []
+
+    @property
+    def master_addr(self) -> str:
+        return f"{self.ip}:{self.master_port}"
+
+    def start_master(self, *extra: str) -> Daemon:
+        self.master = spawn("master", python_module(
+            "mesos_master", f"--ip={self.ip}", f"--port={self.master_port}",
+            f"--zmq_port={self.zmq_port}", f"--work_dir={self.root / 'master'}",
+            f"--log_level={self.log_level}", *extra),
+            self.root / "logs" / "master.log", "mesos-master: listening")
+        return self.master
+
+    def start_agent(self, resources: str, *extra: str, port: int = 0,
+                    index: int | None = None) -> Daemon:
+        """Start agent number `index` (a new one when None; a restart of it otherwise)."""
+        i = len(self.agents) if index is None else index
+        work = self.root / f"agent{i + 1}"
+        d = spawn(f"agent{i + 1}", python_module(
+            "mesos_agent", f"--master={self.master_addr}", f"--ip={self.ip}", f"--port={port}",
+            f"--work_dir={work}", f"--resources={resources}", f"--log_level={self.log_level}",
+            *extra), self.root / "logs" / f"agent{i + 1}.log", "mesos-agent: listening")
+        if index is None:
+            self.agents.append(d)
+            self.agent_dirs.append(work)
+        else:
+            self.agents[index] = d
+        return d
+
+    def daemons(self) -> list[Daemon]:
+        return ([self.master] if self.master else []) + self.agents
+
+    def stop(self) -> None:
+        for d in reversed(self.agents):
+            d.stop(timeout=20)
+        if self.master is not None:
+            self.master.stop(timeout=20)
+        for w in self.agent_dirs:
+            if w.exists():
+                kill_task_processes(w)

@@ -8,6 +8,7 @@ CURVE setup needs are applied in one place, `_configure`.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -29,6 +30,18 @@ def _configure(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.RCVHWM, HWM)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+
+
+def _sent(result: Any) -> bool:
+    """Whether a NOBLOCK send went out. zmq.asyncio reports EAGAIN (peer gone, queue full) in
+    the returned future rather than raising; reading it also keeps asyncio from logging
+    'exception never retrieved'."""
+    if not isinstance(result, asyncio.Future):
+        return True
+    if not result.done():
+        result.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return True
+    return not result.cancelled() and result.exception() is None
 
 
 class RouterTransport:
@@ -56,9 +69,7 @@ class RouterTransport:
         self.send_raw(peer, codec.encode(msg))
 
     def send_raw(self, peer: bytes, body: bytes) -> None:
-        try:
-            self.sock.send_multipart([peer, body], flags=zmq.NOBLOCK)
-        except zmq.Again:
+        if not _sent(self.sock.send_multipart([peer, body], flags=zmq.NOBLOCK)):
             self.dropped += 1
 
     def close(self) -> None:
@@ -97,12 +108,10 @@ class DealerTransport:
         return codec.decode(frames[0])
 
     def send(self, msg: Any) -> bool:
-        try:
-            self.sock.send(codec.encode(msg), flags=zmq.NOBLOCK)
+        if _sent(self.sock.send(codec.encode(msg), flags=zmq.NOBLOCK)):
             return True
-        except zmq.Again:
-            self.dropped += 1
-            return False
+        self.dropped += 1
+        return False
 
     def close(self) -> None:
         self.sock.close(linger=0)

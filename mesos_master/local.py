@@ -6,7 +6,6 @@ their tasks), then the master: no orphans.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from typing import Sequence
 import psutil
 
 from mesos_common import flags
-from mesos_common.daemons import Daemon, free_port, python_module, spawn
+from mesos_common.daemons import LocalCluster
 from mesos_common.resources import Resources, ResourceError
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000
@@ -52,31 +51,21 @@ def parse_args(argv: Sequence[str] | None):
     return p, p.parse(argv)
 
 
-def start_cluster(ns, work_dir: Path) -> list[Daemon]:
-    """Start the master then the agents; returns them (master first)."""
+def start_cluster(ns, work_dir: Path) -> LocalCluster:
+    """Start the master then the agents (stopping what started if one fails)."""
     auto = ns.port == 0
-    port = free_port(ns.ip) if auto else ns.port
-    zmq_port = 0 if auto else ns.zmq_port
-    logs = work_dir / "logs"
-    daemons = [spawn("master", python_module(
-        "mesos_master", f"--ip={ns.ip}", f"--port={port}", f"--zmq_port={zmq_port}",
-        f"--work_dir={work_dir / 'master'}", f"--agent_ping_timeout={ns.agent_ping_timeout}",
-        f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}", f"--log_level={ns.log_level}"),
-        logs / "master.log", "mesos-master: listening")]
+    cluster = LocalCluster(work_dir, ns.ip, ns.port, 0 if auto else ns.zmq_port, ns.log_level)
     per_agent = [ns.resources] * ns.num_agents if ns.resources else split_machine(
         ns.num_agents, work_dir)
-    for i in range(ns.num_agents):
-        agent_port = free_port(ns.ip) if auto else port + 1 + i
-        daemons.append(spawn(f"agent{i + 1}", python_module(
-            "mesos_agent", f"--master={ns.ip}:{port}", f"--ip={ns.ip}", f"--port={agent_port}",
-            f"--work_dir={work_dir / f'agent{i + 1}'}", f"--resources={per_agent[i]}",
-            f"--log_level={ns.log_level}"), logs / f"agent{i + 1}.log", "mesos-agent: listening"))
-    return daemons
-
-
-def stop_cluster(daemons: list[Daemon]) -> None:
-    for d in reversed(daemons):  # agents first: they kill their tasks
-        d.stop(timeout=20)
+    try:
+        cluster.start_master(f"--agent_ping_timeout={ns.agent_ping_timeout}",
+                             f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}")
+        for i in range(ns.num_agents):
+            cluster.start_agent(per_agent[i], port=0 if auto else cluster.master_port + 1 + i)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,13 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    daemons: list[Daemon] = []
     try:
-        daemons = start_cluster(ns, work_dir)
+        cluster = start_cluster(ns, work_dir)
     except (RuntimeError, OSError) as e:
         print(f"mesos-local: error: {e}", file=sys.stderr)
-        stop_cluster(daemons)
         return 1
+    daemons = cluster.daemons()
     master = daemons[0]
     http = master.field("http")
     print(f"mesos-local: master {http} (zmq {master.field('zmq')}) pid {master.pid}")
@@ -117,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 1
             break
     print("mesos-local: stopping", flush=True)
-    stop_cluster(daemons)
+    cluster.stop()
     return code
 
 

@@ -1,0 +1,1 @@
+"""Small frameworks people copy from: `batch` (many shell commands) and `execute` (one task)."""

@@ -1,0 +1,370 @@
+"""The asyncio runtime around `SchedulerCore`: detection, ZeroMQ, timers, callbacks.
+
+One task group holds three loops: `_connect_loop` (detect the leading master with backoff,
+point the DEALER at it, feed MasterConnected), `_recv_loop` (decoded messages in) and
+`_dispatch_loop`, the only place the core is touched: it takes one item at a time from a
+queue, runs the core and performs the effects in order. Callbacks therefore run one at a
+time, in event order, and an implicit Acknowledge is only sent after the status_update
+callback has returned (awaited, when it is a coroutine). Driver methods only enqueue, so
+they are safe from any thread and from inside callbacks.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any, Awaitable, Callable, Iterable, Protocol, cast
+
+import zmq
+import zmq.asyncio
+
+from mesos_common import leader
+from mesos_common import messages as m
+from mesos_common.codec import DecodeError
+from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.transport import DealerTransport
+
+from frameworks.core import Abort, Callback, MasterConnected, Redetect, SchedulerCore
+
+log = logging.getLogger("frameworks.driver")
+
+DRIVER_NOT_STARTED = "DRIVER_NOT_STARTED"
+DRIVER_RUNNING = "DRIVER_RUNNING"
+DRIVER_ABORTED = "DRIVER_ABORTED"
+DRIVER_STOPPED = "DRIVER_STOPPED"
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+Item = Callable[[float], list[Any]]  # run on the dispatch loop with the current time
+OfferIds = str | m.Offer | Iterable[str | m.Offer]
+
+
+class Upstream(Protocol):
+    """The one connection to the master (DealerTransport; a fake in unit tests)."""
+
+    def connect(self, endpoint: str) -> None: ...
+    async def recv(self) -> Any: ...
+    def send(self, msg: Any) -> bool: ...
+    async def wait_ready(self, timeout: float) -> bool: ...
+    def close(self, linger: float = 0.0) -> None: ...
+
+
+class ZmqUpstream:
+    """DealerTransport plus the two things the driver needs on top of it."""
+
+    def __init__(self) -> None:
+        # Its own context, so that close() can wait for a final Teardown to leave (term()
+        # blocks up to the linger); the shared instance is never terminated before exit.
+        self._ctx = zmq.asyncio.Context()
+        self.transport = DealerTransport(self._ctx)
+
+    def connect(self, endpoint: str) -> None:
+        self.transport.connect(endpoint)
+
+    async def recv(self) -> Any:
+        return await self.transport.recv()
+
+    def send(self, msg: Any) -> bool:
+        """Non-blocking send; False when dropped (no master connected, or queue full)."""
+        return self.transport.send(msg)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Until the connection is up (IMMEDIATE: POLLOUT only then), so that the first
+        Subscribe is not dropped and left to the retry timer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not cast(int, self.transport.sock.get(zmq.EVENTS)) & zmq.POLLOUT:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    def close(self, linger: float = 0.0) -> None:
+        """`linger` seconds let a final Teardown leave before the process may exit."""
+        self.transport.sock.close(linger=int(linger * 1000))
+        self._ctx.term()
+
+
+def _offer_ids(ids: OfferIds) -> tuple[str, ...]:
+    if isinstance(ids, (str, m.Offer)):
+        ids = (ids,)
+    return tuple(i.id if isinstance(i, m.Offer) else str(i) for i in ids)
+
+
+def _tasks(tasks: m.TaskInfo | Iterable[m.TaskInfo]) -> tuple[m.TaskInfo, ...]:
+    return (tasks,) if isinstance(tasks, m.TaskInfo) else tuple(tasks)
+
+
+def _reconcile_task(t: Any) -> m.ReconcileTask:
+    if isinstance(t, m.ReconcileTask):
+        return t
+    if isinstance(t, m.TaskStatus):
+        return m.ReconcileTask(t.task_id, t.agent_id)
+    if isinstance(t, str):
+        return m.ReconcileTask(t)
+    raise TypeError(f"cannot reconcile {t!r}: give a TaskStatus, ReconcileTask or task id")
+
+
+def _framework_info(framework: m.FrameworkInfo | str) -> m.FrameworkInfo:
+    return framework if isinstance(framework, m.FrameworkInfo) else m.FrameworkInfo(name=framework)
+
+
+class AsyncSchedulerDriver:
+    """Scheduler driver for asyncio programs: `await start()`, `await join()`, `await stop()`.
+
+    Callbacks get `callback_driver` (default: this driver) as their first argument; they
+    may be plain functions or coroutines. A callback that raises is logged with its
+    traceback and the driver carries on.
+    """
+
+    def __init__(self, scheduler: Any, framework: m.FrameworkInfo | str, master: str,
+                 implicit_acknowledgements: bool = True, *,
+                 callback_driver: Any = None, stop_linger: float = 1.0,
+                 detect: Callable[[str], Awaitable[leader.MasterInfo]] = leader.detect,
+                 upstream_factory: Callable[[], Upstream] = ZmqUpstream,
+                 detect_backoff: tuple[float, float] = (0.25, 10.0),
+                 core_options: dict[str, Any] | None = None) -> None:
+        leader.parse_master_spec(master)  # bad addresses fail now, not in the loop
+        self.scheduler = scheduler
+        self.master = master
+        self.status = DRIVER_NOT_STARTED
+        self.core = SchedulerCore(_framework_info(framework), implicit_acknowledgements,
+                                  **(core_options or {}))
+        self._callback_driver = self if callback_driver is None else callback_driver
+        self._stop_linger = stop_linger
+        self._detect = detect
+        self._upstream_factory = upstream_factory
+        self._detect_backoff = detect_backoff
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._redetect = asyncio.Event()
+        self._timers: dict[Any, asyncio.TimerHandle] = {}
+        self._children: list[asyncio.Task[None]] = []
+        self._runner: asyncio.Task[None] | None = None
+        self._upstream: Upstream | None = None
+        self._connected = False
+        self._sent_teardown = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def framework_id(self) -> str | None:
+        return self.core.framework_id
+
+    async def start(self) -> str:
+        """Begin detecting and subscribing in the background; returns at once."""
+        if self._runner is not None:
+            raise RuntimeError("driver already started")
+        self._loop = asyncio.get_running_loop()
+        self._upstream = self._upstream_factory()
+        self._redetect.set()
+        self.status = DRIVER_RUNNING
+        self._runner = asyncio.create_task(self._run(), name="scheduler-driver")
+        return self.status
+
+    async def join(self) -> str:
+        """Wait until the driver stops or aborts; returns the final status."""
+        if self._runner is None:
+            return self.status
+        await asyncio.shield(self._runner)
+        return self.status
+
+    async def stop(self, failover: bool = False) -> str:
+        """Stop; without failover the framework is torn down (its tasks are killed)."""
+        self.request_stop(failover)
+        return await self.join()
+
+    async def abort(self) -> str:
+        """Stop at once without tearing down, ending with DRIVER_ABORTED."""
+        self.request_abort()
+        return await self.join()
+
+    async def run(self) -> str:
+        await self.start()
+        return await self.join()
+
+    def request_stop(self, failover: bool = False) -> None:
+        """Non-blocking stop, safe from callbacks and other threads."""
+        self._enqueue(lambda now: self.core.stop(failover))
+
+    def request_abort(self) -> None:
+        self._enqueue(lambda now: self.core.stop(failover=True) + [Abort("aborted by user")])
+
+    # ------------------------------------------------------------ commands (any thread)
+
+    def launch_tasks(self, offer_ids: OfferIds, tasks: m.TaskInfo | Iterable[m.TaskInfo],
+                     refuse_seconds: float | None = None) -> None:
+        ids, ts = _offer_ids(offer_ids), _tasks(tasks)
+        self._enqueue(lambda now: self.core.launch(ids, ts, refuse_seconds))
+
+    def decline_offer(self, offer_ids: OfferIds, refuse_seconds: float | None = None) -> None:
+        ids = _offer_ids(offer_ids)
+        self._enqueue(lambda now: self.core.decline(ids, refuse_seconds))
+
+    def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
+        self._enqueue(lambda now: self.core.kill(task_id, agent_id))
+
+    def acknowledge_status_update(self, status: m.TaskStatus) -> None:
+        """Explicit ack (with implicit_acknowledgements=False); no-op without a uuid."""
+        if status.uuid is None or not status.agent_id:
+            return
+        agent_id, uuid = status.agent_id, status.uuid
+        self._enqueue(lambda now: self.core.acknowledge(agent_id, status.task_id, uuid))
+
+    def reconcile_tasks(self, statuses_or_ids: Iterable[Any] = ()) -> None:
+        """Explicit reconciliation of the given tasks; empty means implicit (all tasks)."""
+        tasks = tuple(_reconcile_task(t) for t in statuses_or_ids)
+        self._enqueue(lambda now: self.core.reconcile(tasks))
+
+    def revive_offers(self, roles: Iterable[str] = ()) -> None:
+        roles = tuple(roles)
+        self._enqueue(lambda now: self.core.revive(roles))
+
+    def suppress_offers(self, roles: Iterable[str] = ()) -> None:
+        roles = tuple(roles)
+        self._enqueue(lambda now: self.core.suppress(roles))
+
+    # ------------------------------------------------------------ internals
+
+    def _enqueue(self, item: Item) -> None:
+        if self._loop is None:  # before start(): nothing runs yet, no thread to race
+            self._queue.put_nowait(item)
+        elif self._loop.is_closed():
+            log.warning("driver is no longer running; command dropped")
+        else:
+            try:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            except RuntimeError:  # the loop closed in between
+                log.warning("driver is no longer running; command dropped")
+
+    def _feed(self, event: Any) -> None:
+        """Enqueue an event for the core (loop thread only)."""
+        self._queue.put_nowait(lambda now: self.core.handle(event, now))
+
+    async def _run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._children = [tg.create_task(self._recv_loop(), name="driver-recv"),
+                                  tg.create_task(self._connect_loop(), name="driver-connect")]
+                tg.create_task(self._dispatch_loop(), name="driver-dispatch")
+        except Exception:  # a bug in the driver itself: end, loudly, as aborted
+            log.exception("scheduler driver failed")
+            self.status = DRIVER_ABORTED
+        finally:
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            if self._upstream is not None:
+                self._upstream.close(self._stop_linger if self._sent_teardown else 0.0)
+
+    async def _dispatch_loop(self) -> None:
+        assert self._loop is not None
+        while True:
+            item = await self._queue.get()
+            await self._perform(item(self._loop.time()))
+            if self.core.stopped:
+                if self.status == DRIVER_RUNNING:
+                    self.status = DRIVER_STOPPED
+                for child in self._children:
+                    child.cancel()
+                return
+
+    async def _recv_loop(self) -> None:
+        assert self._upstream is not None
+        while True:
+            msg = await self._upstream.recv()
+            if isinstance(msg, DecodeError):
+                log.warning("undecodable message from master: %s", msg.message)
+                continue
+            self._feed(Received(b"master", msg))
+
+    async def _connect_loop(self) -> None:
+        assert self._upstream is not None
+        while True:
+            await self._redetect.wait()
+            self._redetect.clear()
+            info = await self._detect_with_backoff()
+            self._upstream.connect(info.zmq_endpoint)
+            self._connected = True
+            if not await self._upstream.wait_ready(2.0):
+                log.warning("master at %s not reachable yet; subscribing anyway",
+                            info.zmq_endpoint)
+            self._feed(MasterConnected({
+                "id": info.id, "hostname": info.hostname, "ip": info.ip, "port": info.port,
+                "zmq_endpoint": info.zmq_endpoint, "version": info.version}))
+
+    async def _detect_with_backoff(self) -> leader.MasterInfo:
+        delay, cap = self._detect_backoff
+        while True:
+            try:
+                info = await self._detect(self.master)
+                log.info("detected master %s at %s", info.id, info.zmq_endpoint)
+                return info
+            except leader.DetectError as e:
+                log.warning("master detection failed (retrying in %.2gs): %s", delay, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
+
+    async def _perform(self, effects: list[Any]) -> None:
+        for eff in effects:
+            if isinstance(eff, Send):
+                self._send(eff.msg)
+            elif isinstance(eff, Callback):
+                await self._call(eff.name, eff.args)
+            elif isinstance(eff, SetTimer):
+                self._set_timer(eff.key, eff.at)
+            elif isinstance(eff, CancelTimer):
+                self._cancel_timer(eff.key)
+            elif isinstance(eff, Redetect):
+                log.info("re-detecting the master: %s", eff.reason)
+                self._redetect.set()
+            elif isinstance(eff, Abort):
+                self.status = DRIVER_ABORTED
+            elif isinstance(eff, Log):
+                log.log(_LEVELS.get(eff.level, logging.INFO), "%s", eff.text)
+            else:
+                raise AssertionError(f"unknown effect {eff!r}")  # our bug
+
+    def _send(self, msg: Any) -> None:
+        assert self._upstream is not None
+        if not self._connected:
+            log.debug("no master yet; dropping %s", type(msg).__name__)
+            return
+        if isinstance(msg, m.Teardown):
+            self._sent_teardown = True
+        if not self._upstream.send(msg):
+            log.debug("master unreachable; dropped %s", type(msg).__name__)
+
+    def _set_timer(self, key: Any, at: float) -> None:
+        assert self._loop is not None
+        self._cancel_timer(key)
+        self._timers[key] = self._loop.call_at(at, self._timer_fired, key)
+
+    def _cancel_timer(self, key: Any) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _timer_fired(self, key: Any) -> None:
+        """Queue the firing; it is dropped if the timer is re-armed or cancelled before
+        the dispatcher gets to it (the handle in `_timers` then is a different one)."""
+        handle = self._timers.get(key)
+
+        def fire(now: float) -> list[Any]:
+            if self._timers.get(key) is not handle:
+                return []
+            del self._timers[key]
+            return self.core.handle(TimerFired(key), now)
+        self._queue.put_nowait(fire)
+
+    async def _call(self, name: str, args: tuple[Any, ...]) -> None:
+        fn = getattr(self.scheduler, name, None)
+        if fn is None:
+            return
+        try:
+            result = fn(self._callback_driver, *args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("scheduler callback %s raised; the driver carries on", name)

@@ -1,0 +1,116 @@
+"""Building TaskInfos out of offers, and packing many tasks into one offer.
+
+Every framework needs the same two things: turn "cpus/mem/disk/N ports for this command"
+into a TaskInfo whose resources really come from an offer (the master rejects a task that
+asks for resources its offer does not hold), and keep track of what is left of an offer so
+that one offer can host many tasks. Scalars are taken from the offer's reservations for the
+framework's role first, then from unreserved resources, as Mesos frameworks usually do.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from mesos_common.messages import CommandInfo, ContainerInfo, Offer, TaskInfo
+from mesos_common.resources import UNRESERVED, ResourceError, Resources
+
+__all__ = ["ResourcesLeft", "make_task", "task_resources"]
+
+
+def _take_scalar(available: Resources, name: str, amount: float) -> Resources:
+    """`amount` of `name` from `available`, reserved roles before `*`; raises if short."""
+    need = round(amount * 1000)  # milli-units, as Resources stores scalars
+    if need <= 0:
+        return Resources()
+    taken = Resources()
+    for role in sorted(available.roles(), key=lambda r: (r == UNRESERVED, r)):
+        pool = available.unreserved() if role == UNRESERVED else available.reserved(role)
+        have = round(pool.scalar(name) * 1000)
+        part = min(have, need)
+        if part > 0:
+            taken += Resources.parse(f"{name}({role}):{part / 1000}")
+            need -= part
+        if need == 0:
+            return taken
+    raise ResourceError(f"need {amount:g} {name} but only "
+                        f"{available.scalar(name):g} available")
+
+
+def task_resources(available: Resources, cpus: float, mem: float, disk: float = 0,
+                   ports: int = 0) -> tuple[Resources, list[int]]:
+    """The resources a task needs, cut out of `available`, and the ports picked.
+
+    Raises ResourceError when they do not fit.
+    """
+    res = (_take_scalar(available, "cpus", cpus) + _take_scalar(available, "mem", mem)
+           + _take_scalar(available, "disk", disk))
+    picked: list[int] = []
+    if ports:
+        picked, port_res = available.take_ports(ports)
+        res += port_res
+    return res, picked
+
+
+def make_task(task_id: str, offer: Offer, command: str | None, cpus: float, mem: float,
+              disk: float = 0, ports: int = 0, env: Mapping[str, str] | None = None,
+              name: str | None = None, shell: bool = True, *,
+              available: Resources | None = None, container: ContainerInfo | None = None,
+              arguments: tuple[str, ...] = (), labels: Mapping[str, str] | None = None,
+              ) -> TaskInfo:
+    """A TaskInfo running `command` on `offer`'s agent with resources taken from the offer.
+
+    `available` (default: all of the offer) is what may still be used, for packing.
+    Picked ports are also given to the task as `PORT0..PORTn` and `PORTS` in its
+    environment (Marathon's convention) unless `env` sets them. With `command=None` (a
+    Docker image's own entrypoint) the CommandInfo has no value and `shell=False`.
+    Raises ResourceError when the task does not fit.
+    """
+    res, picked = task_resources(offer.resources if available is None else available,
+                                 cpus, mem, disk, ports)
+    environment = {f"PORT{i}": str(p) for i, p in enumerate(picked)}
+    if picked:
+        environment["PORTS"] = ",".join(map(str, picked))
+    environment.update(env or {})
+    cmd = CommandInfo(value=command or "", shell=shell and command is not None,
+                      arguments=tuple(arguments), environment=environment)
+    return TaskInfo(name=name or task_id, task_id=task_id, agent_id=offer.agent_id,
+                    resources=res, command=cmd, container=container,
+                    labels=dict(labels or {}))
+
+
+class ResourcesLeft:
+    """What is left of one offer while tasks are packed into it.
+
+    >>> left = ResourcesLeft(offer)
+    >>> while pending and left.fits(cpus=0.1, mem=32):
+    ...     tasks.append(left.make_task(next_id(), "sleep 1", cpus=0.1, mem=32))
+    """
+
+    def __init__(self, offer: Offer) -> None:
+        self.offer = offer
+        self.left = offer.resources
+        self.tasks: list[TaskInfo] = []
+
+    def fits(self, cpus: float, mem: float, disk: float = 0, ports: int = 0) -> bool:
+        try:
+            task_resources(self.left, cpus, mem, disk, ports)
+        except ResourceError:
+            return False
+        return True
+
+    def make_task(self, task_id: str, command: str | None, cpus: float, mem: float,
+                  disk: float = 0, ports: int = 0, env: Mapping[str, str] | None = None,
+                  name: str | None = None, shell: bool = True, **kw: object) -> TaskInfo:
+        """Like `make_task`, from what is left; the task's resources are then used up."""
+        task = make_task(task_id, self.offer, command, cpus, mem, disk, ports, env, name,
+                         shell, available=self.left, **kw)  # type: ignore[arg-type]
+        self.left -= task.resources
+        self.tasks.append(task)
+        return task
+
+    def take(self, task_id: str, command: str | None, cpus: float, mem: float,
+             **kw: object) -> TaskInfo | None:
+        """`make_task`, or None when the task does not fit any more."""
+        try:
+            return self.make_task(task_id, command, cpus, mem, **kw)  # type: ignore[arg-type]
+        except ResourceError:
+            return None

@@ -1,0 +1,75 @@
+"""Fixtures that start real Corral daemons on free ports in temp dirs and always stop them."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from mesos_common.daemons import LocalCluster
+
+
+def http_json(url: str, timeout: float = 5.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
+             what: str = "condition") -> object:
+    """Poll `pred` until it returns something truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # the thing polled may not be up yet
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                         + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+class Cluster(LocalCluster):
+    """LocalCluster plus the HTTP look-ups tests make."""
+
+    def state(self) -> dict:
+        return http_json(f"http://{self.master_addr}/master/state")
+
+    def metrics(self) -> dict:
+        return http_json(f"http://{self.master_addr}/metrics/snapshot")
+
+    def wait_agents(self, n: int, timeout: float = 30.0) -> dict:
+        def ready():
+            s = self.state()
+            return s if len([a for a in s["slaves"] if a.get("active")]) == n else None
+        return wait_for(ready, timeout, what=f"{n} active agents")  # type: ignore[return-value]
+
+    def dump_logs(self) -> str:
+        out = []
+        for p in sorted((self.root / "logs").glob("*.log")):
+            out.append(f"===== {p.name}\n" + "".join(p.read_text().splitlines(True)[-60:]))
+        return "\n".join(out)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, request) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(c.dump_logs())
+        c.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

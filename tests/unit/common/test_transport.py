@@ -1,0 +1,54 @@
+"""ROUTER/DEALER adapters over real ZeroMQ sockets on loopback."""
+from __future__ import annotations
+
+import asyncio
+
+import zmq
+import zmq.asyncio
+
+from mesos_common import codec
+from mesos_common import messages as m
+from mesos_common.transport import DealerTransport, RouterTransport
+
+
+def test_round_trip_and_bad_frames():
+    async def main():
+        ctx = zmq.asyncio.Context()
+        router = RouterTransport(ctx)
+        endpoint = router.bind("tcp://127.0.0.1:0")
+        assert endpoint.startswith("tcp://127.0.0.1:") and not endpoint.endswith(":0")
+        dealer = DealerTransport(ctx)
+        dealer.connect(endpoint)
+        for _ in range(100):  # IMMEDIATE: sends fail until the connection is up
+            if dealer.send(m.Heartbeat()):
+                break
+            await asyncio.sleep(0.02)
+        peer, msg = await asyncio.wait_for(router.recv(), 5)
+        assert peer == dealer.identity and msg == m.Heartbeat()
+        router.send(peer, m.Error(message="x"))
+        assert await asyncio.wait_for(dealer.recv(), 5) == m.Error(message="x")
+        # garbage and multi-frame messages become DecodeError values
+        dealer.sock.send(b"\xc1garbage")
+        _, bad = await asyncio.wait_for(router.recv(), 5)
+        assert isinstance(bad, codec.DecodeError)
+        dealer.sock.send_multipart([b"a", b"b"])
+        _, bad = await asyncio.wait_for(router.recv(), 5)
+        assert isinstance(bad, codec.DecodeError) and "body frame" in bad.message
+        # unknown peers are dropped silently, not raised
+        router.send(b"nobody", m.Heartbeat())
+        assert dealer.sock.getsockopt(zmq.MAXMSGSIZE) == codec.MAX_MESSAGE_BYTES
+        dealer.close()
+        router.close()
+        ctx.term()
+    asyncio.run(main())
+
+
+def test_dealer_drops_when_no_master():
+    async def main():
+        ctx = zmq.asyncio.Context()
+        dealer = DealerTransport(ctx)
+        dealer.connect("tcp://127.0.0.1:1")  # nothing listens there
+        assert dealer.send(m.Heartbeat()) is False and dealer.dropped == 1
+        dealer.close()
+        ctx.term()
+    asyncio.run(main())
