@@ -136,8 +136,9 @@ def python_module(module: str, *args: str) -> list[str]:
 
 
 def kill_task_processes(work_dir: Path) -> None:
-    """Kill every task process group recorded (as `pid` files) under an agent work dir."""
-    for pid_file in work_dir.rglob("pid"):
+    """Kill every task process group the agent recorded under `<work_dir>/meta` (pid files
+    hold process-group ids; sandboxes are not searched, a task may write files named pid)."""
+    for pid_file in (work_dir / "meta").rglob("pid"):
         try:
             pid = int(pid_file.read_text().strip())
         except (OSError, ValueError):

@@ -1,0 +1,25 @@
+"""`make bench`: run every benchmark with its default flags, one after another."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHMARKS = [
+    ["launch_latency", "--tasks", "100"],
+    ["heartbeats"],
+]
+
+
+def main() -> int:
+    failed = []
+    for name, *args in BENCHMARKS:
+        print(f"=== benchmarks.{name} {' '.join(args)}", flush=True)
+        if subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *args]) != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

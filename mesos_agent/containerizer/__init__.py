@@ -1,0 +1,1 @@
+"""Ways to run a task: real processes (process.py) or an in-memory fake (sim.py)."""

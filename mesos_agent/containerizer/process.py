@@ -1,0 +1,137 @@
+"""Tasks as plain processes, each in its own session and process group (Mesos's posix
+launcher): `sh -c <value>` or an argv, in the sandbox, stdout/stderr into sandbox files.
+
+Killing signals the whole group, so a task's children and grandchildren go with it; when a
+task's main process ends, whatever is left of its group is SIGKILLed, as Mesos destroys a
+container when its executor exits. Each task's pid (= its process-group id) is written to
+`paths.pid_file` while it runs, so tests, `mesos_common.daemons` and a later recovery
+feature can find it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+from typing import Mapping
+
+from attrs import define
+
+from mesos_agent import paths
+from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_common.messages import TaskInfo
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SHELL = "/bin/sh"
+
+
+@define
+class _Proc:
+    proc: asyncio.subprocess.Process
+    pid_file: str
+
+
+def agent_base_env() -> dict[str, str]:
+    """The few variables of the agent's own environment a task inherits (as Mesos)."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    return env
+
+
+def command_argv(task: TaskInfo) -> tuple[str, list[str]]:
+    """(executable, argv) for a task's CommandInfo, Mesos semantics for `shell`."""
+    cmd = task.command
+    if cmd is None:
+        kind = task.container.type if task.container is not None else "none"
+        raise LaunchError(f"task has no command (container type {kind} is not supported "
+                          "by the process containerizer)")
+    if cmd.shell:
+        if not cmd.value:
+            raise LaunchError("shell command is empty")
+        return SHELL, [SHELL, "-c", cmd.value]
+    argv = list(cmd.arguments) or ([cmd.value] if cmd.value else [])
+    if not argv:
+        raise LaunchError("command has neither a value nor arguments")
+    return (cmd.value or argv[0]), argv
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _write_atomically(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class ProcessContainerizer:
+    """Containerizer running each task as a session leader under the agent."""
+
+    def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None) -> None:
+        self.work_dir = work_dir
+        self.base_env = dict(base_env) if base_env is not None else agent_base_env()
+        self._procs: dict[str, _Proc] = {}
+
+    async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
+        if task_id in self._procs:
+            raise LaunchError(f"task {task_id} is already running")
+        executable, argv = command_argv(task)
+        env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        try:
+            with open(os.path.join(sandbox, "stdout"), "ab") as out, \
+                    open(os.path.join(sandbox, "stderr"), "ab") as err:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, executable=executable, cwd=sandbox, env=env,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        except OSError as e:
+            raise LaunchError(f"{executable}: {e.strerror or e}") from None
+        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        self._procs[task_id] = _Proc(proc, pid_file)
+        try:
+            _write_atomically(pid_file, f"{proc.pid}\n")
+        except OSError as e:
+            log.error("task %s: cannot write pid file %s: %s", task_id, pid_file, e)
+        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
+        return proc.pid
+
+    async def wait(self, task_id: str) -> tuple[int | None, int | None]:
+        p = self._procs[task_id]
+        rc = await p.proc.wait()
+        _killpg(p.proc.pid, signal.SIGKILL)  # the container ends with its main process
+        self._procs.pop(task_id, None)
+        try:
+            os.unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
+        except OSError:
+            pass
+        return (rc, None) if rc >= 0 else (None, -rc)
+
+    async def kill(self, task_id: str, grace_period: float) -> None:
+        p = self._procs.get(task_id)
+        if p is None or p.proc.returncode is not None:
+            return
+        pgid = p.proc.pid
+        if grace_period <= 0:
+            _killpg(pgid, signal.SIGKILL)
+            return
+        _killpg(pgid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(p.proc.wait(), grace_period)
+        except TimeoutError:
+            log.info("task %s: still alive %.1fs after SIGTERM; SIGKILL", task_id, grace_period)
+            _killpg(pgid, signal.SIGKILL)
+
+    def containers(self) -> set[str]:
+        return set(self._procs)
+
+    def pid(self, task_id: str) -> int | None:
+        p = self._procs.get(task_id)
+        return p.proc.pid if p is not None else None

@@ -1,0 +1,462 @@
+"""The agent as a pure state machine: `handle(event, now) -> effects`.
+
+It registers with the master (and re-registers with its id and its tasks after a master
+change), heartbeats, turns RunTask/KillTask into LaunchTask/KillProcess effects and process
+events into status updates, which the StatusUpdateManager delivers in order until acked.
+No sockets, clock, processes or disk: the runtime (server.py) or a simulation feeds events
+and performs the effects. Mesos's agent (src/slave/slave.cpp) is the reference behaviour.
+
+Connection states: DISCONNECTED (finding a master) -> REGISTERING (connected, waiting for
+AgentRegistered/AgentReregistered, retrying with backoff) -> RUNNING (heartbeating, updates
+flowing). A silent master, or one that answers our Heartbeat/StatusUpdate with a
+ProtocolError (it restarted and does not know us), sends us back to DISCONNECTED via Redetect.
+"""
+from __future__ import annotations
+
+import random
+import signal as _signal
+from collections import deque
+from functools import singledispatchmethod
+from typing import Any
+
+import attrs
+
+from mesos_agent import paths, records
+from mesos_agent.config import AgentConfig
+from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
+                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.records import ALIVE, GONE, LAUNCHING, TaskEntry
+from mesos_agent.status import StatusUpdateManager
+from mesos_common import task_states as ts
+from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
+from mesos_common.ids import new_uuid_bytes, random_prefix
+from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo, Heartbeat,
+                                   KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
+                                   RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
+                                   TaskRecord, TaskStatus)
+from mesos_common.resources import EMPTY
+
+__all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
+
+DISCONNECTED, REGISTERING, RUNNING = "DISCONNECTED", "REGISTERING", "RUNNING"
+REGISTER_TIMER = "register"
+HEARTBEAT_TIMER = "heartbeat"
+# A ProtocolError answering these means the master has no record of us.
+_UNKNOWN_TO_MASTER = ("Heartbeat", "StatusUpdate")
+Effects = list[Any]
+_FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
+
+
+class Agent:
+    """One agent's state: identity, connection, frameworks and tasks, pending updates."""
+
+    def __init__(self, config: AgentConfig, rng: random.Random) -> None:
+        self.config = config
+        self._rng = rng
+        self.agent_id: str | None = None
+        self.master_id: str | None = None
+        self.state = DISCONNECTED
+        self.heartbeat_interval: float | None = None
+        self.start_time = 0.0
+        self.terminating = False  # StopAgent: tasks are being killed, no new ones start
+        self._last_heard = 0.0
+        self._register_interval = config.registration_backoff.initial
+        self._register_attempts = 0
+        self._frameworks: dict[str, FrameworkInfo] = {}
+        self._tasks: dict[str, TaskEntry] = {}
+        # Processes still to reap whose task record is gone (framework/agent shut down, or a
+        # task killed while launching whose terminal update was already acked).
+        self._draining: dict[str, str] = {}
+        self._completed: deque[tuple[FrameworkInfo, dict[str, Any]]] = deque(
+            maxlen=config.max_completed_tasks)
+        self.updates = StatusUpdateManager(config.status_retry, paused=True)
+
+    # ------------------------------------------------------------ events
+
+    @singledispatchmethod
+    def handle(self, event: Any, now: float) -> Effects:
+        return [Log("warning", f"agent: ignoring unknown event {type(event).__name__}")]
+
+    @handle.register(Start)
+    def _start(self, event: Start, now: float) -> Effects:
+        self.start_time = now
+        return []
+
+    @handle.register(MasterConnected)
+    def _master_connected(self, event: MasterConnected, now: float) -> Effects:
+        effects = [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
+        self.state = REGISTERING
+        self._register_attempts = 0
+        return effects + self._send_registration(now)
+
+    @handle.register(TimerFired)
+    def _timer(self, event: TimerFired, now: float) -> Effects:
+        if event.key == REGISTER_TIMER:
+            return self._registration_timeout(now)
+        if event.key == HEARTBEAT_TIMER:
+            return self._heartbeat(now)
+        return self.updates.on_timer(event.key, now)
+
+    @handle.register(Received)
+    def _received(self, event: Received, now: float) -> Effects:
+        self._last_heard = now  # anything from the master shows it is alive
+        return self._on_message(event.msg, now)
+
+    @handle.register(TaskLaunched)
+    def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
+        entry = self._tasks.get(event.task_id)
+        if entry is None:  # draining or unknown: never leave a process we do not track
+            known = self._draining.get(event.task_id) is not None
+            return ([] if known else [Log("warning", f"unknown task {event.task_id} launched")]
+                    ) + [KillProcess(event.task_id, 0.0)]
+        if entry.process != LAUNCHING:
+            return [Log("warning", f"task {event.task_id} reported launched twice")]
+        entry.process, entry.pid = ALIVE, event.pid
+        if ts.is_terminal(entry.state) or self.terminating:  # killed while it was launching
+            return [KillProcess(entry.task_id, 0.0)]
+        return self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
+
+    @handle.register(TaskLaunchFailed)
+    def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
+        if self._draining.pop(event.task_id, None) is not None:
+            return []
+        entry = self._tasks.get(event.task_id)
+        if entry is None or entry.process != LAUNCHING:
+            return [Log("warning", f"launch failure for unknown task {event.task_id}")]
+        entry.process = GONE
+        if ts.is_terminal(entry.state):
+            return []
+        return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
+                            "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
+
+    @handle.register(TaskExited)
+    def _task_exited(self, event: TaskExited, now: float) -> Effects:
+        if self._draining.pop(event.task_id, None) is not None:
+            return []
+        entry = self._tasks.get(event.task_id)
+        if entry is None or entry.process == GONE:
+            return [Log("debug", f"exit of unknown task {event.task_id}")]
+        entry.process = GONE
+        if ts.is_terminal(entry.state):
+            return []
+        state, message, reason = _exit_status(entry.kill_requested, event.exit_code, event.signal)
+        return self._update(entry, state, now, message, reason)
+
+    @handle.register(StopAgent)
+    def _stop_agent(self, event: StopAgent, now: float) -> Effects:
+        self.terminating = True
+        effects: Effects = [Log("info", f"stopping: killing {len(self._tasks)} task(s)")]
+        for entry in self._tasks.values():
+            if not ts.is_terminal(entry.state):
+                entry.kill_requested = True
+                if entry.process == ALIVE:
+                    effects.append(KillProcess(entry.task_id, self._grace(entry)))
+        return effects
+
+    # ------------------------------------------------------------ messages
+
+    @singledispatchmethod
+    def _on_message(self, msg: Any, now: float) -> Effects:
+        return [Log("warning", f"agent: unexpected message {type(msg).__name__} from master")]
+
+    @_on_message.register(Heartbeat)
+    def _on_heartbeat(self, msg: Heartbeat, now: float) -> Effects:
+        return []
+
+    @_on_message.register(ProtocolError)
+    def _on_protocol_error(self, msg: ProtocolError, now: float) -> Effects:
+        text = f"master rejected our {msg.in_reply_to or 'message'}: {msg.message}"
+        if msg.in_reply_to in _UNKNOWN_TO_MASTER and self.state == RUNNING:
+            return self._lose_master(f"{text} (master does not know us)")
+        return [Log("warning", text)]
+
+    @_on_message.register(AgentRegistered)
+    def _on_registered(self, msg: AgentRegistered, now: float) -> Effects:
+        if self.state != REGISTERING:
+            return self._late_registration_reply(msg)
+        effects: Effects = []
+        if self.agent_id is not None and msg.agent_id != self.agent_id:
+            # We asked to re-register and were given a new identity: the master did not take
+            # our tasks back (Mesos exits here). Start afresh under the new id.
+            effects += self._reset(f"master registered us as {msg.agent_id}, not {self.agent_id}")
+        return effects + self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval,
+                                          now, "registered")
+
+    @_on_message.register(AgentReregistered)
+    def _on_reregistered(self, msg: AgentReregistered, now: float) -> Effects:
+        if self.state != REGISTERING:
+            return self._late_registration_reply(msg)
+        if msg.agent_id != self.agent_id:
+            return [Log("error", f"re-registered as {msg.agent_id} but we are {self.agent_id}")]
+        return self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval, now,
+                                "re-registered")
+
+    @_on_message.register(ShutdownAgent)
+    def _on_shutdown_agent(self, msg: ShutdownAgent, now: float) -> Effects:
+        effects = self._reset(f"master asked us to shut down: {msg.reason}")
+        if self.state == DISCONNECTED:
+            return effects  # MasterConnected will register us afresh
+        self.state = REGISTERING
+        self._register_attempts = 0
+        effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
+        return effects + self._send_registration(now)
+
+    @_on_message.register(RunTask)
+    def _on_run_task(self, msg: RunTask, now: float) -> Effects:
+        fid, task = msg.framework.id, msg.task
+        refusal = self._refuse_run(fid, task.task_id)
+        if refusal is not None:
+            return [Log("warning", f"not running task {task.task_id}: {refusal}")]
+        assert fid is not None and self.agent_id is not None
+        if task.agent_id != self.agent_id:
+            task = attrs.evolve(task, agent_id=self.agent_id)
+        run_id = random_prefix(self._rng)
+        sandbox = paths.sandbox_dir(self.config.work_dir, self.agent_id, fid, task.task_id, run_id)
+        self._frameworks[fid] = msg.framework
+        self._tasks[task.task_id] = TaskEntry(fid, task, sandbox, run_id,
+                                              statuses=[(ts.STAGING, now)])
+        return [LaunchTask(fid, task, sandbox, run_id)]
+
+    @_on_message.register(KillTask)
+    def _on_kill_task(self, msg: KillTask, now: float) -> Effects:
+        entry = self._tasks.get(msg.task_id)
+        if entry is None or entry.framework_id != msg.framework_id:
+            return self._kill_unknown(msg.framework_id, msg.task_id, now)
+        if ts.is_terminal(entry.state):
+            return [Log("info", f"task {msg.task_id} is already {entry.state}; not killing")]
+        entry.kill_requested = True
+        if entry.process == LAUNCHING:  # Mesos: killed before delivery to the executor
+            return self._update(entry, ts.KILLED, now, "Task killed before it was launched",
+                                "REASON_TASK_KILLED_DURING_LAUNCH", records.SOURCE_AGENT)
+        grace = msg.grace_period if msg.grace_period is not None else self._grace(entry)
+        effects: Effects = []
+        caps = self._frameworks[entry.framework_id].capabilities
+        if "TASK_KILLING_STATE" in caps and entry.state != ts.KILLING:
+            effects += self._update(entry, ts.KILLING, now)
+        return effects + [KillProcess(entry.task_id, max(0.0, grace))]
+
+    @_on_message.register(ShutdownFramework)
+    def _on_shutdown_framework(self, msg: ShutdownFramework, now: float) -> Effects:
+        effects: Effects = [Log("info", f"shutting down framework {msg.framework_id}")]
+        for entry in [e for e in self._tasks.values() if e.framework_id == msg.framework_id]:
+            effects += self._drain(entry)
+        self._frameworks.pop(msg.framework_id, None)
+        return effects
+
+    @_on_message.register(StatusUpdateAck)
+    def _on_ack(self, msg: StatusUpdateAck, now: float) -> Effects:
+        head = self.updates.head(msg.task_id)
+        effects = self.updates.ack(msg.task_id, msg.uuid, now)
+        if head is None or head.uuid != msg.uuid:
+            return effects + [Log("debug", f"ignoring stale ack for task {msg.task_id}")]
+        entry = self._tasks.get(msg.task_id)
+        if entry is not None and ts.is_terminal(head.state):
+            self._forget(entry)
+        return effects
+
+    # ------------------------------------------------------------ registration, liveness
+
+    def _send_registration(self, now: float) -> Effects:
+        info = self.config.agent_info()
+        if self.agent_id is None:
+            msg: Any = RegisterAgent(info, version=self.config.version)
+        else:
+            msg = ReregisterAgent(self.agent_id, info, tasks=self._task_records(),
+                                  frameworks=tuple(self._frameworks.values()),
+                                  version=self.config.version)
+        return [Send(None, msg), SetTimer(REGISTER_TIMER, now + self._register_interval)]
+
+    def _task_records(self) -> tuple[TaskRecord, ...]:
+        """Every task we hold, terminal-but-unacknowledged ones included."""
+        return tuple(TaskRecord(e.framework_id, e.task, e.state) for e in self._tasks.values())
+
+    def _registration_timeout(self, now: float) -> Effects:
+        if self.state != REGISTERING:
+            return []
+        self._register_attempts += 1
+        backoff = self.config.registration_backoff
+        self._register_interval = min(self._register_interval * 2, backoff.max)
+        if self._register_attempts >= self.config.registration_attempts:
+            return self._lose_master(
+                f"no reply to {self._register_attempts} registration attempts")
+        return self._send_registration(now)
+
+    def _registered(self, agent_id: str, master_id: str, interval: float, now: float,
+                    verb: str) -> Effects:
+        self.agent_id, self.master_id, self.state = agent_id, master_id, RUNNING
+        self.heartbeat_interval = interval if interval > 0 else self.config.default_heartbeat_interval
+        self._last_heard = now
+        self._register_interval = self.config.registration_backoff.initial
+        return [CancelTimer(REGISTER_TIMER), SetTimer(HEARTBEAT_TIMER, now + self.heartbeat_interval),
+                Log("info", f"{verb} with master {master_id} as agent {agent_id}"),
+                *self.updates.resend_all(now)]
+
+    def _late_registration_reply(self, msg: AgentRegistered | AgentReregistered) -> Effects:
+        if msg.agent_id == self.agent_id:
+            return []  # a reply to a retried registration: already done
+        return [Log("warning", f"ignoring {type(msg).__name__} for {msg.agent_id} in {self.state}")]
+
+    def _heartbeat(self, now: float) -> Effects:
+        if self.state != RUNNING or self.heartbeat_interval is None:
+            return []
+        silence = now - self._last_heard
+        if silence >= self.config.max_missed_heartbeats * self.heartbeat_interval:
+            return self._lose_master(f"master silent for {silence:.1f}s")
+        return [Send(None, Heartbeat()), SetTimer(HEARTBEAT_TIMER, now + self.heartbeat_interval)]
+
+    def _lose_master(self, reason: str) -> Effects:
+        self.state = DISCONNECTED
+        return [CancelTimer(HEARTBEAT_TIMER), CancelTimer(REGISTER_TIMER), *self.updates.pause(),
+                Log("warning", f"lost the master: {reason}; re-detecting"), Redetect(reason)]
+
+    def _reset(self, reason: str) -> Effects:
+        """Kill every task and forget all state but the connection: a fresh agent."""
+        effects: Effects = [Log("warning", f"{reason}; killing all tasks and starting afresh")]
+        for entry in list(self._tasks.values()):
+            effects += self._drain(entry)
+        for task_id in self.updates.task_ids():
+            effects += self.updates.remove(task_id)
+        self._frameworks.clear()
+        self.agent_id = self.master_id = None
+        return effects
+
+    # ------------------------------------------------------------ tasks
+
+    def _refuse_run(self, fid: str | None, task_id: str) -> str | None:
+        if not fid:
+            return "RunTask without a framework id"
+        if self.terminating:
+            return "the agent is shutting down"
+        if self.agent_id is None:
+            return "not registered"
+        entry = self._tasks.get(task_id)
+        if entry is not None:
+            return ("duplicate RunTask" if entry.framework_id == fid
+                    else f"task id already used by framework {entry.framework_id}")
+        if task_id in self._draining or self.updates.pending(task_id):
+            return "task id still in use on this agent"
+        return None
+
+    def _kill_unknown(self, framework_id: str, task_id: str, now: float) -> Effects:
+        if task_id in self._draining or self.updates.pending(task_id):
+            return [Log("info", f"kill of task {task_id}: already being removed")]
+        fw = self._frameworks.get(framework_id)
+        aware = fw is not None and "PARTITION_AWARE" in fw.capabilities
+        status = self._status(task_id, ts.DROPPED if aware else ts.LOST, now, "Cannot find task",
+                              "REASON_EXECUTOR_TERMINATED", records.SOURCE_AGENT)
+        return [Log("warning", f"asked to kill unknown task {task_id}"),
+                *self.updates.add(framework_id, status, now)]
+
+    def _grace(self, entry: TaskEntry) -> float:
+        g = entry.task.kill_grace_period
+        return self.config.default_kill_grace if g is None else g
+
+    def _drain(self, entry: TaskEntry) -> Effects:
+        """Drop a task's record and updates; kill its process, reaping it in `_draining`."""
+        del self._tasks[entry.task_id]
+        self._completed.append((self._frameworks[entry.framework_id],
+                                records.executor_json(entry, self.agent_id or "", True)))
+        effects = self.updates.remove(entry.task_id)
+        if entry.process != GONE:
+            self._draining[entry.task_id] = entry.framework_id
+        if entry.process == ALIVE:
+            effects.append(KillProcess(entry.task_id, self._grace(entry)))
+        return effects
+
+    def _forget(self, entry: TaskEntry) -> None:
+        """The terminal update was acked: the task leaves (Mesos: to completed tasks)."""
+        fid = entry.framework_id
+        del self._tasks[entry.task_id]
+        self._completed.append((self._frameworks[fid],
+                                records.executor_json(entry, self.agent_id or "", True)))
+        if entry.process != GONE:  # killed while launching: reap the process when it comes
+            self._draining[entry.task_id] = fid
+        if not any(e.framework_id == fid for e in self._tasks.values()):
+            del self._frameworks[fid]
+
+    def _status(self, task_id: str, state: str, now: float, message: str = "",
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> TaskStatus:
+        return TaskStatus(task_id=task_id, state=state, agent_id=self.agent_id, message=message,
+                          reason=reason, source=source, timestamp=now,
+                          uuid=new_uuid_bytes(self._rng))
+
+    def _update(self, entry: TaskEntry, state: str, now: float, message: str = "",
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> Effects:
+        """Move a task to `state` and queue the status update; the one place tasks change."""
+        assert ts.can_transition(entry.state, state), (entry.task_id, entry.state, state)
+        entry.state = state
+        entry.statuses.append((state, now))
+        status = self._status(entry.task_id, state, now, message, reason, source)
+        return self.updates.add(entry.framework_id, status, now)
+
+    # ------------------------------------------------------------ views
+
+    def tasks(self) -> dict[str, TaskEntry]:
+        """Live task records by task id (read-only use)."""
+        return dict(self._tasks)
+
+    def frameworks(self) -> dict[str, FrameworkInfo]:
+        return dict(self._frameworks)
+
+    def draining(self) -> set[str]:
+        return set(self._draining)
+
+    def state_json(self) -> dict[str, Any]:
+        """The agent's `/state` document (Mesos agent shape, see records.py)."""
+        aid = self.agent_id or ""
+        by_fw: dict[str, _FwGroup] = {
+            fid: (info, [], []) for fid, info in self._frameworks.items()}
+        for e in self._tasks.values():
+            by_fw[e.framework_id][1].append(records.executor_json(e, aid, False))
+        done: dict[str, _FwGroup] = {}
+        for info, ex in self._completed:
+            fid = info.id or ""
+            (by_fw if fid in by_fw else done).setdefault(fid, (info, [], []))[2].append(ex)
+        used = sum((e.task.resources for e in self._tasks.values() if not ts.is_terminal(e.state)),
+                   EMPTY)
+        cfg = self.config
+        return {
+            "version": cfg.version, "id": aid, "pid": f"slave(1)@{cfg.ip}:{cfg.port}",
+            "hostname": cfg.hostname, "port": cfg.port, "state": self.state,
+            "master_id": self.master_id or "", "start_time": self.start_time,
+            "resources": cfg.resources.to_map(), "used_resources": used.to_map(),
+            "attributes": dict(cfg.attributes), "flags": dict(cfg.flags),
+            "frameworks": [records.framework_json(*v) for v in by_fw.values()],
+            "completed_frameworks": [records.framework_json(*v) for v in done.values()],
+        }
+
+    def check_invariants(self) -> None:
+        assert self.state in (DISCONNECTED, REGISTERING, RUNNING), self.state
+        assert self.updates.paused == (self.state != RUNNING), (self.state, self.updates.paused)
+        if self.state == RUNNING:
+            assert self.agent_id is not None and self.heartbeat_interval is not None
+        for tid, e in self._tasks.items():
+            assert e.task.task_id == tid and e.framework_id in self._frameworks, tid
+            assert tid not in self._draining, tid
+            assert e.state != ts.STAGING or e.process == LAUNCHING or self.terminating, tid
+            assert e.process != GONE or ts.is_terminal(e.state), (tid, e.state)
+            if ts.is_terminal(e.state):  # kept only until its terminal update is acked
+                assert self.updates.has_terminal(tid), (tid, e.state)
+        for fid in self._frameworks:
+            assert any(e.framework_id == fid for e in self._tasks.values()), fid
+        for tid in self.updates.task_ids():
+            assert tid in self._tasks or self.updates.has_terminal(tid), tid
+        self.updates.check_invariants()
+
+
+def _exit_status(killed: bool, code: int | None, sig: int | None) -> tuple[str, str, str | None]:
+    """(state, message, reason) for a task whose process ended, as Mesos's command executor."""
+    if sig is not None:
+        try:
+            name = _signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        message = f"Command terminated by signal {name}"
+    elif code is not None:
+        message = f"Command exited with status {code}"
+    else:
+        return (ts.KILLED if killed else ts.FAILED, "Abnormal executor termination",
+                "REASON_EXECUTOR_TERMINATED")
+    if killed:
+        return ts.KILLED, message, None
+    return (ts.FINISHED if code == 0 else ts.FAILED), message, None

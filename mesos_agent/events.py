@@ -1,0 +1,76 @@
+"""Agent-specific events (fed by the runtime) and effects (performed by the runtime).
+
+The shared ones (`Start`, `Received`, `TimerFired`; `Send`, `SetTimer`, `CancelTimer`, `Log`)
+live in mesos_common.effects. Everything here is plain frozen data.
+"""
+from __future__ import annotations
+
+from attrs import frozen
+
+from mesos_common.messages import TaskInfo
+
+# ---------------------------------------------------------------- events
+
+
+@frozen
+class MasterConnected:
+    """The runtime found the leading master and pointed the DEALER at it: (re)register now."""
+
+
+@frozen
+class TaskLaunched:
+    """The containerizer started the task's process (session leader `pid`)."""
+
+    task_id: str
+    pid: int
+
+
+@frozen
+class TaskLaunchFailed:
+    task_id: str
+    message: str
+
+
+@frozen
+class TaskExited:
+    """The task's process ended: `exit_code` when it exited, `signal` when a signal ended it."""
+
+    task_id: str
+    exit_code: int | None
+    signal: int | None
+
+
+@frozen
+class StopAgent:
+    """The agent process is stopping (SIGTERM): kill every task, as Mesos shuts executors
+    down, so nothing outlives the agent. Tasks end TASK_KILLED; no new task starts."""
+
+
+# ---------------------------------------------------------------- effects
+
+
+@frozen
+class LaunchTask:
+    """Create `sandbox`, start `task` in it, then feed TaskLaunched/TaskLaunchFailed and,
+    later, TaskExited. `task.agent_id` is this agent's id."""
+
+    framework_id: str
+    task: TaskInfo
+    sandbox: str
+    run_id: str = ""
+
+
+@frozen
+class KillProcess:
+    """SIGTERM the task's process group, SIGKILL it after `grace_period` seconds."""
+
+    task_id: str
+    grace_period: float
+
+
+@frozen
+class Redetect:
+    """The master is gone or does not know us: find the leader again, reconnect, and feed
+    MasterConnected."""
+
+    reason: str

@@ -1,0 +1,84 @@
+"""`mesos-agent` command line: flags (Mesos spelling, `MESOS_*` env), probes, then the runtime."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import sys
+from typing import Sequence
+
+from mesos_agent.containerizer.base import Containerizer
+from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_agent.containerizer.sim import SimContainerizer
+from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
+from mesos_agent.server import AgentServer, ServerOptions
+from mesos_common import flags
+from mesos_common.leader import DetectError, parse_master_spec
+from mesos_common.resources import ResourceError
+
+log = logging.getLogger("mesos_agent")
+
+
+def build_parser() -> flags.FlagParser:
+    p = flags.FlagParser("mesos-agent", "Run a Corral agent: offer this machine's resources "
+                                        "to a master and run the tasks it sends.")
+    p.add_flag("master", help="the master's HTTP address host:port (or a comma list); required")
+    p.add_flag("work_dir", help="directory for sandboxes and task metadata; required")
+    p.add_flag("ip", default="127.0.0.1", help="address the HTTP endpoint binds to")
+    p.add_flag("port", type=flags.port, default=5051, help="HTTP port (0 = any free port)")
+    p.add_flag("hostname", help="hostname advertised to the master (default: --ip)")
+    p.add_flag("resources", help="e.g. 'cpus:4;mem:2048;ports:[31000-31999]'; named resources "
+                                 "replace the probed ones")
+    p.add_flag("attributes", help="e.g. 'rack:r1;zone:a' (numbers become scalars)")
+    p.add_flag("registration_backoff_factor", type=flags.duration, default=1.0,
+               help="first registration retry interval (doubles up to 1 min)")
+    p.add_flag("containerizers", default="mesos", choices=["mesos", "process", "sim"],
+               help="how tasks run: real processes (mesos/process) or in memory (sim)")
+    return p
+
+
+def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions]:
+    """Flags -> ServerOptions; any bad value exits 2 with a one-line error."""
+    parser = build_parser()
+    ns = parser.parse(argv)
+    if not ns.master:
+        parser.error("--master is required (the master's HTTP address, host:port)")
+    if not ns.work_dir:
+        parser.error("--work_dir is required")
+    try:
+        parse_master_spec(ns.master)
+    except DetectError as e:
+        parser.error(f"--master: {e}")
+    work_dir = os.path.abspath(ns.work_dir)
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--work_dir: cannot create {work_dir}: {e.strerror or e}")
+    try:
+        resources = agent_resources(work_dir, ns.resources)
+    except ResourceError as e:
+        parser.error(f"--resources: {e}")
+    try:
+        attributes = parse_attributes(ns.attributes)
+    except AttributeParseError as e:
+        parser.error(f"--attributes: {e}")
+    shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
+    return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
+                             attributes=attributes, ip=ns.ip, port=ns.port,
+                             hostname=ns.hostname, flags=shown,
+                             registration_backoff=max(0.01, ns.registration_backoff_factor))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns, opts = parse(argv)
+    flags.setup_logging(ns.log_level, "mesos-agent")
+    containerizer: Containerizer = (SimContainerizer() if ns.containerizers == "sim"
+                                    else ProcessContainerizer(opts.work_dir))
+    log.info("resources %s; attributes %s", opts.resources, opts.attributes)
+    return asyncio.run(AgentServer(opts, containerizer, random.Random()).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The agent core's per-task record and the Mesos-shaped JSON the `/state` endpoint serves.
+
+Pure data and formatting: the core mutates `TaskEntry`s; the functions here only read them.
+The JSON follows the Mesos agent's `/state` (frameworks -> executors -> tasks; a command task
+is its own executor) and adds `directory` to each task so tools find its sandbox directly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, field
+
+from mesos_common import task_states
+from mesos_common.messages import FrameworkInfo, TaskInfo
+
+# Where the task's process is, independently of what we reported about it.
+LAUNCHING = "LAUNCHING"  # LaunchTask emitted, no TaskLaunched/TaskLaunchFailed yet
+ALIVE = "ALIVE"          # TaskLaunched: a process (group) exists
+GONE = "GONE"            # exited, or never started
+
+SOURCE_EXECUTOR = "SOURCE_EXECUTOR"
+SOURCE_AGENT = "SOURCE_AGENT"
+
+
+@define
+class TaskEntry:
+    framework_id: str
+    task: TaskInfo
+    sandbox: str
+    run_id: str
+    state: str = task_states.STAGING
+    process: str = LAUNCHING
+    pid: int | None = None
+    kill_requested: bool = False
+    statuses: list[tuple[str, float]] = field(factory=list)
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+
+def task_json(e: TaskEntry, agent_id: str) -> dict[str, Any]:
+    t = e.task
+    out: dict[str, Any] = {
+        "id": t.task_id, "name": t.name, "framework_id": e.framework_id, "executor_id": "",
+        "slave_id": agent_id, "agent_id": agent_id, "state": e.state,
+        "resources": t.resources.to_map(),
+        "statuses": [{"state": s, "timestamp": ts} for s, ts in e.statuses],
+        "directory": e.sandbox,
+    }
+    if t.labels:
+        out["labels"] = [{"key": k, "value": v} for k, v in sorted(t.labels.items())]
+    if e.pid is not None:
+        out["pid"] = e.pid
+    return out
+
+
+def executor_json(e: TaskEntry, agent_id: str, completed: bool) -> dict[str, Any]:
+    """A command task's implicit executor, as Mesos lists it (id = task id)."""
+    cmd = e.task.command
+    what = (cmd.value or " ".join(cmd.arguments)) if cmd is not None else ""
+    task = task_json(e, agent_id)
+    return {
+        "id": e.task_id, "name": f"Command Executor (Task: {e.task_id}) (Command: {what[:80]})",
+        "source": e.task_id, "container": e.run_id, "directory": e.sandbox,
+        "resources": e.task.resources.to_map(),
+        "tasks": [] if completed else [task], "queued_tasks": [],
+        "completed_tasks": [task] if completed else [],
+    }
+
+
+def framework_json(info: FrameworkInfo, executors: list[dict[str, Any]],
+                   completed: list[dict[str, Any]]) -> dict[str, Any]:
+    """`tasks` (live) and `completed_tasks` are flat conveniences beside Mesos's executors."""
+    return {
+        "id": info.id or "", "name": info.name, "user": info.user, "hostname": info.hostname,
+        "role": info.roles[0] if info.roles else "*", "roles": list(info.roles),
+        "checkpoint": info.checkpoint, "failover_timeout": info.failover_timeout,
+        "capabilities": [{"type": c} for c in info.capabilities],
+        "executors": executors, "completed_executors": completed,
+        "tasks": [t for ex in executors for t in ex["tasks"]],
+        "completed_tasks": [t for ex in completed for t in ex["completed_tasks"]],
+    }

@@ -1,0 +1,300 @@
+"""The agent's asyncio runtime: feeds the pure core and performs its effects.
+
+One TaskGroup holds everything: the connection loop (detect the leading master, point the
+DEALER at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per
+launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.call_at`
+handles, one per key. A failure while handling one event or performing one effect is logged
+with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
+period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
+running for recovery; that comes with checkpointing).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import time
+from typing import IO, Any, Coroutine, Hashable
+
+import zmq
+from aiohttp import web
+from attrs import field, frozen
+
+from mesos_agent import paths
+from mesos_agent.config import AgentConfig
+from mesos_agent.containerizer.base import Containerizer, LaunchError
+from mesos_agent.core import RUNNING, Agent
+from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
+                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.http import make_app
+from mesos_agent.status import RetryPolicy
+from mesos_common.codec import DecodeError
+from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
+from mesos_common.leader import DetectError, detect
+from mesos_common.messages import AttributeValue
+from mesos_common.resources import Resources
+from mesos_common.transport import DealerTransport
+
+log = logging.getLogger("mesos_agent")
+
+DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
+CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
+STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
+
+
+@frozen
+class ServerOptions:
+    master: str
+    work_dir: str
+    resources: Resources
+    attributes: dict[str, AttributeValue]
+    ip: str = "127.0.0.1"
+    port: int = 5051
+    hostname: str | None = None
+    registration_backoff: float = 1.0
+    flags: dict[str, str] = field(factory=dict)
+
+
+class AgentServer:
+    """Runs one agent until `stop` is set (or SIGTERM/SIGINT arrives)."""
+
+    def __init__(self, opts: ServerOptions, containerizer: Containerizer,
+                 rng: random.Random | None = None, out: IO[str] | None = None) -> None:
+        self.opts = opts
+        self.containerizer = containerizer
+        self.rng = rng or random.Random()
+        self.out = out or sys.stdout
+        self.core: Agent | None = None
+        self.http_port = 0
+        self._dealer: DealerTransport | None = None
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._redetect = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._graces: dict[str, float] = {}
+        self._announced: str | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        stop = stop or asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner = web.AppRunner(make_app(self._state, self.opts.work_dir), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.opts.ip, self.opts.port)
+            try:
+                await site.start()
+            except OSError as e:
+                log.error("cannot listen on %s:%d: %s", self.opts.ip, self.opts.port, e)
+                return 1
+            self.http_port = runner.addresses[0][1]
+            self.core = Agent(self._config(), self.rng)
+            self._dealer = DealerTransport()
+            print(f"mesos-agent: listening http=http://{self.opts.ip}:{self.http_port} "
+                  f"pid={os.getpid()}", file=self.out, flush=True)
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self.feed(Start())
+                loops = [tg.create_task(self._connection_loop()),
+                         tg.create_task(self._receive_loop())]
+                await stop.wait()
+                await self._shutdown()
+                for t in loops:
+                    t.cancel()
+        finally:
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            if self._dealer is not None:
+                self._dealer.close()
+            await runner.cleanup()
+        log.info("stopped")
+        return 0
+
+    def _config(self) -> AgentConfig:
+        o = self.opts
+        return AgentConfig(
+            hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
+            port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
+            attributes=dict(o.attributes), flags=dict(o.flags),
+            registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0))
+
+    async def _shutdown(self) -> None:
+        """Kill every task (the core decides how), wait for them to end, so no process
+        outlives us; whatever is still there after the longest grace period is SIGKILLed."""
+        self.feed(StopAgent())
+        if self._runs:
+            longest = max((self._graces.get(t, 3.0) for t in self._runs), default=0.0)
+            _, pending = await asyncio.wait(list(self._runs.values()),
+                                            timeout=longest + STOP_SLACK)
+            for task_id in self.containerizer.containers():
+                log.error("task %s outlived its kill; SIGKILL", task_id)
+                await self._kill(task_id, 0.0)
+            if pending:
+                _, pending = await asyncio.wait(pending, timeout=2.0)
+            for t in pending:
+                t.cancel()
+
+    def _state(self) -> dict[str, Any]:
+        assert self.core is not None
+        return self.core.state_json()
+
+    # ------------------------------------------------------------ feeding the core
+
+    def feed(self, event: Any) -> None:
+        """Hand one event to the core and perform its effects; never raises."""
+        assert self.core is not None
+        try:
+            effects = self.core.handle(event, time.time())
+        except Exception:
+            log.exception("agent core failed handling %r", event)
+            return
+        self._announce()
+        for effect in effects:
+            try:
+                self._perform(effect)
+            except Exception:
+                log.exception("failed performing %r", effect)
+
+    def _announce(self) -> None:
+        core = self.core
+        assert core is not None
+        if core.state == RUNNING and core.agent_id != self._announced:
+            self._announced = core.agent_id
+            print(f"mesos-agent: registered id={core.agent_id} master={core.master_id}",
+                  file=self.out, flush=True)
+
+    def _perform(self, effect: Any) -> None:
+        match effect:
+            case Send(msg=msg):
+                assert self._dealer is not None
+                self._dealer.send(msg)
+            case SetTimer(key=key, at=at):
+                self._cancel_timer(key)
+                delay = max(0.0, at - time.time())
+                self._timers[key] = asyncio.get_running_loop().call_later(
+                    delay, self._fire, key)
+            case CancelTimer(key=key):
+                self._cancel_timer(key)
+            case Log(level=level, text=text):
+                log.log(logging.getLevelName(level.upper()), "%s", text)
+            case LaunchTask():
+                self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
+                self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
+            case KillProcess(task_id=task_id, grace_period=grace):
+                self._spawn(self._kill(task_id, grace))
+            case Redetect(reason=reason):
+                log.info("re-detecting the master: %s", reason)
+                self._redetect.set()
+            case _:
+                log.error("unknown effect %r", effect)
+
+    def _fire(self, key: Hashable) -> None:
+        self._timers.pop(key, None)
+        self.feed(TimerFired(key))
+
+    def _cancel_timer(self, key: Hashable) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        assert self._tg is not None
+        return self._tg.create_task(coro)
+
+    # ------------------------------------------------------------ master connection
+
+    async def _connection_loop(self) -> None:
+        """Detect the leader (retrying with backoff), connect, register; again on Redetect."""
+        assert self._dealer is not None
+        delay = DETECT_BACKOFF.initial
+        while True:
+            try:
+                info = await detect(self.opts.master)
+            except DetectError as e:
+                log.warning("%s; retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DETECT_BACKOFF.max)
+                continue
+            delay = DETECT_BACKOFF.initial
+            self._redetect.clear()
+            if info.zmq_endpoint != self._dealer.endpoint:
+                log.info("leading master %s at %s", info.id, info.zmq_endpoint)
+            self._dealer.connect(info.zmq_endpoint)
+            await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq's stub is wrong
+                timeout=int(CONNECT_WAIT * 1000), flags=zmq.POLLOUT)
+            self.feed(MasterConnected())
+            await self._redetect.wait()
+
+    async def _receive_loop(self) -> None:
+        assert self._dealer is not None
+        while True:
+            try:
+                msg = await self._dealer.recv()
+            except zmq.ZMQError as e:
+                log.error("receive failed: %s", e)
+                await asyncio.sleep(0.1)
+                continue
+            if isinstance(msg, DecodeError):
+                log.warning("dropping undecodable frame from the master: %s", msg.message)
+                continue
+            self.feed(Received(b"", msg))
+
+    # ------------------------------------------------------------ tasks
+
+    async def _run_task(self, effect: LaunchTask) -> None:
+        """Launch one task and report its life: launched (or not), then its exit."""
+        task_id = effect.task.task_id
+        try:
+            try:
+                _make_sandbox(effect.sandbox)
+                pid = await self.containerizer.launch(task_id, effect.framework_id,
+                                                      effect.task, effect.sandbox)
+            except LaunchError as e:
+                self.feed(TaskLaunchFailed(task_id, str(e)))
+                return
+            except Exception as e:
+                log.exception("launching task %s failed", task_id)
+                self.feed(TaskLaunchFailed(task_id, f"{type(e).__name__}: {e}"))
+                return
+            self.feed(TaskLaunched(task_id, pid))
+            try:
+                code, sig = await self.containerizer.wait(task_id)
+            except Exception:
+                log.exception("waiting for task %s failed", task_id)
+                code, sig = None, None
+            self.feed(TaskExited(task_id, code, sig))
+        finally:
+            self._runs.pop(task_id, None)
+            self._graces.pop(task_id, None)
+
+    async def _kill(self, task_id: str, grace: float) -> None:
+        try:
+            await self.containerizer.kill(task_id, grace)
+        except Exception:
+            log.exception("killing task %s failed", task_id)
+
+
+def _make_sandbox(sandbox: str) -> None:
+    """Create the sandbox and point `runs/latest` at it (Mesos does the same)."""
+    os.makedirs(sandbox, exist_ok=True)
+    link = paths.latest_link(sandbox)
+    tmp = f"{link}.tmp{os.getpid()}"
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.basename(sandbox), tmp)
+        os.replace(tmp, link)
+    except OSError as e:
+        log.warning("cannot update %s: %s", link, e)
+
+
+def _hostname() -> str:
+    return socket.gethostname()

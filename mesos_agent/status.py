@@ -1,0 +1,156 @@
+"""Status-update manager: every task's updates reach the master in order, at least once.
+
+Mesos's TaskStatusUpdateManager, as a pure object. Each task has a FIFO stream of updates;
+only the head is in flight. The head is resent with exponential backoff until an ack with its
+uuid arrives; then the next one goes out. Acks for anything but the head (stale, duplicate)
+are ignored, so nothing acknowledged is ever resent and nothing unacknowledged is forgotten.
+A stream is closed when its terminal update is acknowledged. While the agent is disconnected
+the manager is paused: updates queue up and go out on `resend_all` after re-registration.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Hashable
+
+from attrs import define, field, frozen
+
+from mesos_common import task_states
+from mesos_common.effects import CancelTimer, Send, SetTimer
+from mesos_common.messages import StatusUpdate, TaskStatus
+
+TIMER = "status_update"
+MAX_QUEUED_PER_TASK = 64  # a task makes a handful of updates; more means a bug upstream
+
+
+def timer_key(task_id: str) -> tuple[str, str]:
+    return (TIMER, task_id)
+
+
+@frozen
+class RetryPolicy:
+    """Backoff between resends of one head; Mesos uses 10 s doubling to 10 min."""
+
+    initial: float = 2.0
+    max: float = 60.0
+
+
+@define
+class _Stream:
+    framework_id: str
+    queue: deque[TaskStatus] = field(factory=deque)
+    interval: float = 0.0
+    due: float | None = None  # when the in-flight head is resent; None: not in flight
+
+
+class StatusUpdateManager:
+    """Per-task FIFO of TaskStatus with retry-until-acked; returns effects, does no IO."""
+
+    def __init__(self, policy: RetryPolicy | None = None, paused: bool = False) -> None:
+        self.policy = policy or RetryPolicy()
+        self.paused = paused
+        self._streams: dict[str, _Stream] = {}
+
+    # ------------------------------------------------------------ inputs
+
+    def add(self, framework_id: str, status: TaskStatus, now: float) -> list[Any]:
+        """Queue `status`; send it at once when it is the head and we are connected."""
+        assert status.uuid is not None, "status updates from the agent carry a uuid"
+        stream = self._streams.get(status.task_id)
+        if stream is None:
+            stream = self._streams[status.task_id] = _Stream(framework_id)
+        if any(s.uuid == status.uuid for s in stream.queue):
+            return []  # the same update twice: deliver it once
+        assert not self.has_terminal(status.task_id), "no update may follow a terminal one"
+        assert len(stream.queue) < MAX_QUEUED_PER_TASK, f"too many updates for {status.task_id}"
+        stream.queue.append(status)
+        if len(stream.queue) == 1 and not self.paused:
+            return self._send_head(status.task_id, stream, now)
+        return []
+
+    def ack(self, task_id: str, uuid: bytes, now: float) -> list[Any]:
+        """Pop the head when `uuid` names it and send the next; ignore any other ack."""
+        stream = self._streams.get(task_id)
+        if stream is None or not stream.queue or stream.queue[0].uuid != uuid:
+            return []
+        acked = stream.queue.popleft()
+        stream.due = None
+        if stream.queue:
+            return [] if self.paused else self._send_head(task_id, stream, now)
+        if task_states.is_terminal(acked.state):
+            del self._streams[task_id]
+        return [CancelTimer(timer_key(task_id))]
+
+    def on_timer(self, key: Hashable, now: float) -> list[Any]:
+        """Resend the head whose retry timer fired, doubling its interval up to the max."""
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] == TIMER):
+            return []
+        task_id = key[1]
+        stream = self._streams.get(task_id)
+        if self.paused or stream is None or stream.due is None:
+            return []  # stale timer: its head was acked, or we paused, since
+        stream.interval = min(stream.interval * 2, self.policy.max)
+        return self._send_head(task_id, stream, now, stream.interval)
+
+    def resend_all(self, now: float) -> list[Any]:
+        """Unpause (after (re-)registration) and send every stream's head afresh."""
+        self.paused = False
+        effects: list[Any] = []
+        for task_id, stream in self._streams.items():
+            if stream.queue:
+                effects += self._send_head(task_id, stream, now)
+        return effects
+
+    def pause(self) -> list[Any]:
+        """Stop sending (the master is gone); queued updates wait for `resend_all`."""
+        self.paused = True
+        effects: list[Any] = []
+        for task_id, stream in self._streams.items():
+            if stream.due is not None:
+                stream.due = None
+                effects.append(CancelTimer(timer_key(task_id)))
+        return effects
+
+    def remove(self, task_id: str) -> list[Any]:
+        """Forget a task's stream (its framework was shut down): Mesos's cleanup()."""
+        stream = self._streams.pop(task_id, None)
+        return [CancelTimer(timer_key(task_id))] if stream is not None and stream.due else []
+
+    # ------------------------------------------------------------ queries
+
+    def head(self, task_id: str) -> TaskStatus | None:
+        stream = self._streams.get(task_id)
+        return stream.queue[0] if stream is not None and stream.queue else None
+
+    def pending(self, task_id: str) -> tuple[TaskStatus, ...]:
+        """Unacknowledged updates of a task, oldest (in flight) first."""
+        stream = self._streams.get(task_id)
+        return tuple(stream.queue) if stream is not None else ()
+
+    def has_terminal(self, task_id: str) -> bool:
+        return any(task_states.is_terminal(s.state) for s in self.pending(task_id))
+
+    def unacked(self) -> list[tuple[str, TaskStatus]]:
+        """(framework_id, status) for every unacknowledged update, in per-task order."""
+        return [(s.framework_id, st) for s in self._streams.values() for st in s.queue]
+
+    def task_ids(self) -> list[str]:
+        return list(self._streams)
+
+    def check_invariants(self) -> None:
+        for task_id, stream in self._streams.items():
+            states = [s.state for s in stream.queue]
+            assert all(s.task_id == task_id for s in stream.queue), task_id
+            assert not any(task_states.is_terminal(s) for s in states[:-1]), (task_id, states)
+            uuids = [s.uuid for s in stream.queue]
+            assert len(set(uuids)) == len(uuids), f"duplicate uuid queued for {task_id}"
+            assert stream.due is None or (stream.queue and not self.paused), task_id
+
+    # ------------------------------------------------------------ internals
+
+    def _send_head(self, task_id: str, stream: _Stream, now: float,
+                   interval: float | None = None) -> list[Any]:
+        stream.interval = self.policy.initial if interval is None else interval
+        stream.due = now + stream.interval
+        head = stream.queue[0]
+        return [Send(None, StatusUpdate(stream.framework_id, head)),
+                SetTimer(timer_key(task_id), stream.due)]

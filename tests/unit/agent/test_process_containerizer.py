@@ -1,0 +1,185 @@
+"""ProcessContainerizer with real subprocesses. Every process group started is killed at the end."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import psutil
+import pytest
+
+from mesos_agent import paths
+from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_common.messages import CommandInfo, TaskInfo
+from mesos_common.resources import Resources
+
+
+def task(value: str = "", shell: bool = True, args: tuple[str, ...] = (),
+         env: dict[str, str] | None = None, tid: str = "t1") -> TaskInfo:
+    return TaskInfo(name=tid, task_id=tid, agent_id="A1", resources=Resources.parse("cpus:0.1"),
+                    command=CommandInfo(value=value, shell=shell, arguments=args,
+                                        environment=env or {}))
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`."""
+    out = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                out.append(p.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return out
+
+
+class Harness:
+    def __init__(self, root: Path) -> None:
+        self.work = root
+        self.c = ProcessContainerizer(str(root), base_env={"PATH": os.environ["PATH"]})
+        self.pgids: list[int] = []
+
+    def sandbox(self, tid: str = "t1") -> Path:
+        box = Path(paths.sandbox_dir(str(self.work), "A1", "F1", tid, "r1"))
+        box.mkdir(parents=True, exist_ok=True)
+        return box
+
+    async def launch(self, t: TaskInfo) -> tuple[int, Path]:
+        box = self.sandbox(t.task_id)
+        pid = await self.c.launch(t.task_id, "F1", t, str(box))
+        self.pgids.append(pid)
+        return pid, box
+
+    async def run(self, t: TaskInfo) -> tuple[tuple[int | None, int | None], Path]:
+        _, box = await self.launch(t)
+        return await asyncio.wait_for(self.c.wait(t.task_id), 20), box
+
+    def cleanup(self) -> None:
+        for pgid in self.pgids:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    harness.cleanup()
+
+
+def arun(fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(fn(), 30))
+
+
+async def until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def test_exit_codes_and_signals(h: Harness) -> None:
+    async def go() -> None:
+        assert (await h.run(task("true", tid="a")))[0] == (0, None)
+        assert (await h.run(task("exit 3", tid="b")))[0] == (3, None)
+        assert (await h.run(task("kill -9 $$", tid="c")))[0] == (None, signal.SIGKILL)
+        assert h.c.containers() == set()
+    arun(go)
+
+
+def test_environment_cwd_and_output_files(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SECRET", "leak")
+    cmd = ('echo "$MESOS_TASK_ID $MESOS_FRAMEWORK_ID $MESOS_AGENT_ID $FOO ${AGENT_SECRET-unset}";'
+           ' echo "$MESOS_SANDBOX"; pwd; echo oops >&2')
+
+    async def go() -> None:
+        result, box = await h.run(task(cmd, env={"FOO": "bar"}))
+        assert result == (0, None)
+        lines = (box / "stdout").read_text().splitlines()
+        assert lines == ["t1 F1 A1 bar unset", str(box), str(box)]
+        assert (box / "stderr").read_text() == "oops\n"
+    arun(go)
+
+
+def test_argv_without_shell(h: Harness) -> None:
+    async def go() -> None:
+        result, box = await h.run(task(args=("/bin/echo", "a  b", "$HOME"), shell=False,
+                                       tid="a"))
+        assert result == (0, None) and (box / "stdout").read_text() == "a  b $HOME\n"
+        result, box = await h.run(task("/bin/sh", args=("my-name", "-c", "echo $0"),
+                                       shell=False, tid="b"))
+        assert result == (0, None) and (box / "stdout").read_text() == "my-name\n"
+    arun(go)
+
+
+def test_launch_errors(h: Harness) -> None:
+    async def go() -> None:
+        with pytest.raises(LaunchError, match="No such file"):
+            await h.launch(task(args=("/no/such/binary",), shell=False))
+        with pytest.raises(LaunchError, match="no command"):
+            await h.launch(TaskInfo(name="x", task_id="x", agent_id="A1",
+                                    resources=Resources.parse("cpus:1")))
+        with pytest.raises(LaunchError, match="empty"):
+            await h.launch(task(""))
+        assert h.c.containers() == set()
+    arun(go)
+
+
+def test_pid_file_written_while_running_and_removed_after(h: Harness) -> None:
+    async def go() -> None:
+        pid, box = await h.launch(task("sleep 30"))
+        pid_file = Path(paths.pid_file(str(h.work), str(box), "t1"))
+        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/runs/r1/pid"
+        assert int(pid_file.read_text()) == pid and os.getpgid(pid) == pid
+        assert os.getsid(pid) == pid  # its own session
+        assert h.c.containers() == {"t1"} and h.c.pid("t1") == pid
+        await h.c.kill("t1", 0)
+        assert await h.c.wait("t1") == (None, signal.SIGKILL)
+        assert not pid_file.exists()
+    arun(go)
+
+
+def test_kill_takes_the_whole_process_group_with_it(h: Harness) -> None:
+    async def go() -> None:
+        pid, _ = await h.launch(task("sleep 300 & (sleep 301 & wait) & wait"))
+        await until(lambda: len(group_members(pid)) >= 4)  # sh, sleep, subshell, sleep
+        started = time.monotonic()
+        await h.c.kill("t1", 5.0)
+        assert time.monotonic() - started < 4.0  # SIGTERM was enough
+        assert await h.c.wait("t1") == (None, signal.SIGTERM)
+        await until(lambda: group_members(pid) == [])
+    arun(go)
+
+
+def test_grace_period_then_sigkill(h: Harness) -> None:
+    async def go() -> None:
+        pid, _ = await h.launch(task("trap '' TERM; sleep 300 & wait; sleep 300"))
+        await until(lambda: len(group_members(pid)) >= 2)
+        started = time.monotonic()
+        await h.c.kill("t1", 0.5)
+        assert time.monotonic() - started >= 0.5
+        assert await h.c.wait("t1") == (None, signal.SIGKILL)
+        await until(lambda: group_members(pid) == [])
+    arun(go)
+
+
+def test_leftovers_of_an_exited_task_are_killed(h: Harness) -> None:
+    async def go() -> None:
+        pid, _ = await h.launch(task("sleep 300 & echo started"))
+        assert await h.c.wait("t1") == (0, None)
+        await until(lambda: group_members(pid) == [])
+    arun(go)
+
+
+def test_kill_of_unknown_or_finished_task_is_a_no_op(h: Harness) -> None:
+    async def go() -> None:
+        await h.c.kill("nope", 1.0)
+        await h.run(task("true"))
+        await h.c.kill("t1", 1.0)
+    arun(go)

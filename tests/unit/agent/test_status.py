@@ -1,0 +1,204 @@
+"""StatusUpdateManager: concrete cases plus a hypothesis state machine over adds, acks
+(right, stale, duplicate), timer firings, pauses and resumes."""
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from mesos_agent.status import RetryPolicy, StatusUpdateManager, timer_key
+from mesos_common import task_states as ts
+from mesos_common.effects import CancelTimer, Send, SetTimer
+from mesos_common.messages import StatusUpdate, TaskStatus
+
+_uuids = itertools.count(1)
+
+
+def status(task_id: str, state: str = ts.RUNNING) -> TaskStatus:
+    return TaskStatus(task_id=task_id, state=state, uuid=next(_uuids).to_bytes(16, "big"))
+
+
+def sent(effects: list) -> list[TaskStatus]:
+    return [e.msg.status for e in effects if isinstance(e, Send)]
+
+
+def test_only_the_head_is_in_flight_and_acks_release_the_next() -> None:
+    m = StatusUpdateManager(RetryPolicy(2.0, 60.0))
+    a, b, c = status("t", ts.STARTING), status("t", ts.RUNNING), status("t", ts.FINISHED)
+    assert m.add("f", a, 0.0) == [Send(None, StatusUpdate("f", a)), SetTimer(timer_key("t"), 2.0)]
+    assert m.add("f", b, 0.0) == []
+    assert m.add("f", c, 0.0) == []
+    assert m.pending("t") == (a, b, c)
+    assert m.ack("t", b.uuid, 1.0) == []  # not the head: ignored
+    assert m.ack("t", a.uuid, 1.0) == [Send(None, StatusUpdate("f", b)),
+                                       SetTimer(timer_key("t"), 3.0)]
+    assert m.ack("t", a.uuid, 1.5) == []  # duplicate ack
+    assert sent(m.ack("t", b.uuid, 2.0)) == [c]
+    assert m.ack("t", c.uuid, 2.5) == [CancelTimer(timer_key("t"))]
+    assert m.task_ids() == [] and m.unacked() == []
+
+
+def test_backoff_doubles_up_to_the_max_and_resets_for_the_next_head() -> None:
+    m = StatusUpdateManager(RetryPolicy(2.0, 10.0))
+    a, b = status("t"), status("t", ts.FAILED)
+    m.add("f", a, 0.0)
+    m.add("f", b, 0.0)
+    ats = []
+    now = 2.0
+    for _ in range(5):
+        effects = m.on_timer(timer_key("t"), now)
+        assert sent(effects) == [a]
+        now = [e.at for e in effects if isinstance(e, SetTimer)][0]
+        ats.append(now)
+    assert ats == [6.0, 14.0, 24.0, 34.0, 44.0]  # +4, +8, then capped at +10
+    effects = m.ack("t", a.uuid, 50.0)
+    assert effects == [Send(None, StatusUpdate("f", b)), SetTimer(timer_key("t"), 52.0)]
+
+
+def test_non_terminal_ack_keeps_the_stream_and_stale_timers_do_nothing() -> None:
+    m = StatusUpdateManager()
+    a = status("t")
+    m.add("f", a, 0.0)
+    assert m.ack("t", a.uuid, 1.0) == [CancelTimer(timer_key("t"))]
+    assert m.task_ids() == ["t"] and m.pending("t") == ()
+    assert m.on_timer(timer_key("t"), 5.0) == []
+    assert m.on_timer("heartbeat", 5.0) == []
+
+
+def test_paused_manager_queues_and_resend_all_flushes_heads() -> None:
+    m = StatusUpdateManager(RetryPolicy(2.0, 60.0), paused=True)
+    a, b, c = status("t1"), status("t1", ts.FINISHED), status("t2")
+    assert m.add("f", a, 0.0) == [] and m.add("f", b, 0.0) == [] and m.add("g", c, 0.0) == []
+    assert m.on_timer(timer_key("t1"), 3.0) == []
+    effects = m.resend_all(10.0)
+    assert effects == [Send(None, StatusUpdate("f", a)), SetTimer(timer_key("t1"), 12.0),
+                       Send(None, StatusUpdate("g", c)), SetTimer(timer_key("t2"), 12.0)]
+    assert m.pause() == [CancelTimer(timer_key("t1")), CancelTimer(timer_key("t2"))]
+    assert m.ack("t1", a.uuid, 11.0) == []  # acked while paused: next waits for resume
+    assert m.unacked() == [("f", b), ("g", c)]
+    assert sent(m.resend_all(12.0)) == [b, c]
+
+
+def test_duplicate_add_and_remove() -> None:
+    m = StatusUpdateManager()
+    a = status("t")
+    m.add("f", a, 0.0)
+    assert m.add("f", a, 0.0) == []
+    assert m.pending("t") == (a,)
+    assert m.remove("t") == [CancelTimer(timer_key("t"))]
+    assert m.remove("t") == [] and m.ack("t", a.uuid, 1.0) == []
+
+
+TASKS = ("t1", "t2", "t3")
+
+
+class StatusMachine(RuleBasedStateMachine):
+    """Model: per-task list of added statuses, count acked; the manager must agree."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = StatusUpdateManager(RetryPolicy(1.0, 8.0))
+        self.now = 0.0
+        self.added: dict[str, list[TaskStatus]] = {t: [] for t in TASKS}
+        self.acked: dict[str, int] = {t: 0 for t in TASKS}
+        self.delivered: dict[str, list[bytes]] = {t: [] for t in TASKS}  # distinct, in order
+        self.timers: dict[str, float] = {}
+        self.all_uuids: list[bytes] = []
+
+    def queue(self, t: str) -> list[TaskStatus]:
+        return self.added[t][self.acked[t]:]
+
+    def closed(self, t: str) -> bool:
+        return any(ts.is_terminal(s.state) for s in self.added[t])
+
+    def apply(self, effects: list) -> None:
+        for e in effects:
+            if isinstance(e, SetTimer):
+                assert e.at - self.now <= 8.0 + 1e-9
+                self.timers[e.key[1]] = e.at
+            elif isinstance(e, CancelTimer):
+                self.timers.pop(e.key[1], None)
+            elif isinstance(e, Send):
+                st_ = e.msg.status
+                t = st_.task_id
+                assert not self.m.paused
+                assert self.queue(t) and self.queue(t)[0] == st_, "only the unacked head is sent"
+                d = self.delivered[t]
+                if not d or d[-1] != st_.uuid:
+                    d.append(st_.uuid)
+
+    @rule(t=st.sampled_from(TASKS), terminal=st.booleans())
+    def add(self, t: str, terminal: bool) -> None:
+        if self.closed(t):
+            return
+        s = status(t, ts.FINISHED if terminal else ts.RUNNING)
+        self.all_uuids.append(s.uuid)
+        self.added[t].append(s)
+        self.apply(self.m.add("f", s, self.now))
+
+    @rule(t=st.sampled_from(TASKS))
+    def ack_head(self, t: str) -> None:
+        """The master acks what it received: the head, once delivered."""
+        q = self.queue(t)
+        if not q or q[0].uuid not in self.delivered[t]:
+            return
+        self.acked[t] += 1
+        self.apply(self.m.ack(t, q[0].uuid, self.now))
+
+    @precondition(lambda self: self.all_uuids)
+    @rule(t=st.sampled_from(TASKS), data=st.data())
+    def ack_any(self, t: str, data: st.DataObject) -> None:
+        uuid = data.draw(st.sampled_from(self.all_uuids))
+        q = self.queue(t)
+        if q and q[0].uuid == uuid:
+            self.acked[t] += 1
+            self.apply(self.m.ack(t, uuid, self.now))
+        else:
+            assert self.m.ack(t, uuid, self.now) == []  # stale or duplicate: harmless
+
+    @rule(t=st.sampled_from(TASKS))
+    def fire_timer(self, t: str) -> None:
+        at = self.timers.pop(t, None)
+        if at is None:
+            assert sent(self.m.on_timer(timer_key(t), self.now)) == []
+            return
+        self.now = max(self.now, at)
+        effects = self.m.on_timer(timer_key(t), self.now)
+        assert sent(effects) == [self.queue(t)[0]]
+        self.apply(effects)
+
+    @rule(dt=st.floats(0, 20))
+    def advance(self, dt: float) -> None:
+        self.now += dt
+
+    @rule()
+    def pause(self) -> None:
+        self.apply(self.m.pause())
+        assert not self.timers
+
+    @rule()
+    def resend_all(self) -> None:
+        effects = self.m.resend_all(self.now)
+        assert sorted(s.uuid for s in sent(effects)) == sorted(
+            self.queue(t)[0].uuid for t in TASKS if self.queue(t))
+        self.apply(effects)
+
+    @invariant()
+    def agrees_with_model(self) -> None:
+        self.m.check_invariants()
+        for t in TASKS:
+            assert list(self.m.pending(t)) == self.queue(t), "nothing unacked is forgotten"
+            order = [s.uuid for s in self.added[t]]
+            positions = [order.index(u) for u in self.delivered[t]]
+            assert positions == sorted(set(positions)), "delivered in order per task"
+            if self.queue(t) and not self.m.paused:
+                assert t in self.timers, "an unacked head always has a retry armed"
+            if self.closed(t) and not self.queue(t):
+                assert t not in self.m.task_ids(), "stream closed after terminal ack"
+        assert self.m.unacked() == [("f", s) for t in self.m.task_ids() for s in self.queue(t)]
+
+
+TestStatusMachine = StatusMachine.TestCase
+TestStatusMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
