@@ -1,0 +1,136 @@
+"""Task traffic after launch: status updates and their acknowledgements, kill, reconciliation.
+
+The agent owns task state and retries every update until the framework acknowledges it, so the
+master only records, forwards and frees resources; it drops what it cannot deliver.
+"""
+from __future__ import annotations
+
+import attrs
+
+from mesos_common import messages as m
+from mesos_common import task_states as ts
+from mesos_master.core_base import MasterBase
+from mesos_master.state import Framework, Task
+
+REASON_RECONCILIATION = "REASON_RECONCILIATION"
+
+
+class TaskHandlers(MasterBase):
+
+    def _on_status_update(self, msg: m.StatusUpdate, peer: bytes) -> None:
+        agent = self._agent_for(peer, msg)
+        if agent is None:
+            return
+        agent.last_seen = self.now
+        status = msg.status
+        if status.agent_id is None:
+            status = attrs.evolve(status, agent_id=agent.id)
+        elif status.agent_id != agent.id:
+            self.counters["invalid_status_updates"] += 1
+            return self._protocol_error(peer, msg, f"status is for agent {status.agent_id}, "
+                                                   f"connection is agent {agent.id}")
+        fw = self.frameworks.get(msg.framework_id)
+        if fw is None:
+            self.counters["invalid_status_updates"] += 1
+            self.counters["dropped_messages"] += 1
+            if self._is_completed_framework(msg.framework_id):
+                self._send(peer, m.ShutdownFramework(msg.framework_id))
+            self._log("warning", f"status update for unknown framework {msg.framework_id} "
+                                 f"dropped (task {status.task_id})")
+            return
+        self.counters["valid_status_updates"] += 1
+        task = fw.tasks.get(status.task_id)
+        if task is not None and task.agent_id == agent.id:
+            self._apply_status(fw, task, status)
+        else:
+            self._log("info", f"status update {status.state} for task {status.task_id} of "
+                              f"{fw.id} unknown on agent {agent.id}: forwarding")
+        if fw.connected:
+            self._send(fw.peer, m.Update(status, fw.id))
+        else:
+            self.counters["dropped_messages"] += 1  # the agent retries until acknowledged
+
+    def _apply_status(self, fw: Framework, task: Task, status: m.TaskStatus) -> None:
+        if task.state != status.state and not ts.can_transition(task.state, status.state):
+            self._log("warning", f"task {task.id} of {fw.id}: illegal transition "
+                                 f"{task.state} -> {status.state}; forwarding anyway")
+        task.latest = status
+        self._set_state(task, status.state, status.healthy)
+        if task.terminal and status.uuid is None:
+            self._complete(fw, task)  # nothing will acknowledge it
+
+    def _on_acknowledge(self, msg: m.Acknowledge, peer: bytes) -> None:
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is None:
+            return
+        agent = self.agents.get(msg.agent_id)
+        if agent is None:
+            self.counters["invalid_status_update_acknowledgements"] += 1
+            self._log("info", f"acknowledgement for task {msg.task_id} on unknown agent "
+                              f"{msg.agent_id} dropped")
+            return
+        self.counters["valid_status_update_acknowledgements"] += 1
+        task = fw.tasks.get(msg.task_id)
+        if (task is not None and task.terminal and task.latest is not None
+                and task.latest.uuid == msg.uuid and task.agent_id == agent.id):
+            self._complete(fw, task)
+        self._send(agent.peer, m.StatusUpdateAck(fw.id, agent.id, msg.task_id, msg.uuid))
+
+    def _on_kill(self, msg: m.Kill, peer: bytes) -> None:
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is None:
+            return
+        task = fw.tasks.get(msg.task_id)
+        agent = self.agents.get(task.agent_id) if task is not None else None
+        if task is None or agent is None:
+            # Mesos: killing an unknown task is an explicit reconciliation of that task.
+            return self._reconcile_one(fw, m.ReconcileTask(msg.task_id, msg.agent_id))
+        self._send(agent.peer, m.KillTask(fw.id, task.id, task.info.kill_grace_period))
+
+    def _on_reconcile(self, msg: m.Reconcile, peer: bytes) -> None:
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is None:
+            return
+        if not msg.tasks:  # implicit: everything the master knows for this framework
+            for task in sorted([*fw.tasks.values(), *fw.unreachable_tasks.values()],
+                               key=lambda t: t.id):
+                self._reconcile_known(fw, task)
+            return
+        for item in msg.tasks:
+            self._reconcile_one(fw, item)
+
+    def _reconcile_known(self, fw: Framework, task: Task) -> None:
+        healthy = task.latest.healthy if task.latest is not None else None
+        self._master_update(fw, task.id, task.state, REASON_RECONCILIATION,
+                            "Reconciliation: Latest task state", task.agent_id, healthy)
+
+    def _reconcile_one(self, fw: Framework, item: m.ReconcileTask) -> None:
+        """Explicit reconciliation of one task (reference §5.3, cases 1-6)."""
+        task = fw.known_task(item.task_id)
+        if task is not None:
+            return self._reconcile_known(fw, task)
+        agent_id = item.agent_id
+        if agent_id is None:
+            if self.recovering:
+                return  # some agent may still bring it back: no answer, the framework retries
+            state, why = ts.UNKNOWN, "Reconciliation: Task is unknown"
+        elif agent_id in self.recovering:
+            return
+        elif agent_id in self.agents:
+            state, why = ts.GONE, "Reconciliation: Task is unknown to the agent"
+        elif agent_id in self.registry.unreachable:
+            state, why = ts.UNREACHABLE, "Reconciliation: Task is unreachable"
+        else:
+            state, why = ts.UNKNOWN, "Reconciliation: Task is unknown"
+        self._master_update(fw, item.task_id, state, REASON_RECONCILIATION, why, agent_id)
+
+    def _on_revive(self, msg: m.Revive, peer: bytes) -> None:
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is not None:
+            self.allocator.revive(fw.id, frozenset(msg.roles) or fw.roles)
+            self._request_allocation()
+
+    def _on_suppress(self, msg: m.Suppress, peer: bytes) -> None:
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is not None:
+            self.allocator.suppress(fw.id, frozenset(msg.roles) or fw.roles)

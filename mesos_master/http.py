@@ -1,0 +1,89 @@
+"""Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags.
+
+`make_app(server)` only builds the application (no IO at import or build time); the runtime
+binds it. Handlers are thin: they call the pure views over the server's core.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from mesos_master import views
+from mesos_master.core import Master
+
+
+class MasterService(Protocol):
+    master: Master | None
+    flags: dict[str, str]
+    hostname: str
+    http_port: int
+
+    def info(self) -> dict[str, Any]: ...
+
+
+SERVICE = web.AppKey("service", MasterService)
+_JSONP = re.compile(r"^[A-Za-z_$][\w$.]*$")
+
+
+def _json(request: web.Request, body: Any) -> web.Response:
+    text = json.dumps(body)
+    callback = request.query.get("jsonp")
+    if callback and _JSONP.match(callback):
+        return web.Response(text=f"{callback}({text});", content_type="text/javascript")
+    return web.Response(text=text, content_type="application/json")
+
+
+def _master(request: web.Request) -> Master:
+    master = request.app[SERVICE].master
+    if master is None:
+        raise web.HTTPServiceUnavailable(text="master is starting")
+    return master
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.Response(status=200)
+
+
+async def version(request: web.Request) -> web.Response:
+    return _json(request, views.version_json(_master(request)))
+
+
+async def info(request: web.Request) -> web.Response:
+    return _json(request, request.app[SERVICE].info())
+
+
+async def state(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    return _json(request, views.state_json(_master(request), time.time(), service.flags))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return _json(request, views.metrics(_master(request), time.time()))
+
+
+async def redirect(request: web.Request) -> web.Response:
+    """307 to the leader (always us for now), protocol-relative and without a path (Mesos)."""
+    service = request.app[SERVICE]
+    raise web.HTTPTemporaryRedirect(location=f"//{service.hostname}:{service.http_port}")
+
+
+async def flags(request: web.Request) -> web.Response:
+    return _json(request, {"flags": dict(request.app[SERVICE].flags)})
+
+
+def make_app(service: MasterService) -> web.Application:
+    app = web.Application()
+    app[SERVICE] = service
+    routes = [("/health", health), ("/master/health", health), ("/version", version),
+              ("/master/info", info), ("/metrics/snapshot", metrics),
+              ("/master/redirect", redirect), ("/redirect", redirect),
+              ("/master/flags", flags), ("/flags", flags)]
+    routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
+                                          "/master/state.json")]
+    for path, handler in routes:
+        app.router.add_get(path, handler)
+    return app

@@ -1,0 +1,110 @@
+"""Registry state and operations (cf. Mesos registrar.hpp / registry_operations.hpp).
+
+The registry holds only what a restarted master cannot learn again from its peers: which agent
+ids were admitted (so a returning agent keeps its id) and which are unreachable (so their tasks
+are reported correctly during reconciliation). Every change is a small frozen operation whose
+pure `apply(state) -> bool` says whether it mutated anything; the core emits `Persist(op)` and
+acts only once `PersistDone(op)` comes back, so nothing is acknowledged before it is durable.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Protocol, Union
+
+from attrs import define, field, frozen
+
+
+@define
+class RegistryState:
+    """Admitted agents (id -> hostname) and unreachable agents (id -> time marked); disjoint."""
+
+    admitted: dict[str, str] = field(factory=dict)
+    unreachable: dict[str, float] = field(factory=dict)
+
+    def copy(self) -> RegistryState:
+        return copy.deepcopy(self)
+
+
+@frozen
+class AdmitAgent:
+    """A newly registering agent gets its id; refused (no mutation) if the id is taken."""
+
+    agent_id: str
+    hostname: str
+
+    def apply(self, state: RegistryState) -> bool:
+        if self.agent_id in state.admitted or self.agent_id in state.unreachable:
+            return False
+        state.admitted[self.agent_id] = self.hostname
+        return True
+
+
+@frozen
+class MarkUnreachable:
+    """An admitted agent stopped answering: it may come back, its tasks are UNREACHABLE."""
+
+    agent_id: str
+    time: float
+
+    def apply(self, state: RegistryState) -> bool:
+        if self.agent_id not in state.admitted:
+            return False
+        del state.admitted[self.agent_id]
+        state.unreachable[self.agent_id] = self.time
+        return True
+
+
+@frozen
+class MarkReachable:
+    """An unreachable agent re-registered; it is admitted again (with its current hostname)."""
+
+    agent_id: str
+    hostname: str = ""
+
+    def apply(self, state: RegistryState) -> bool:
+        was_unreachable = state.unreachable.pop(self.agent_id, None) is not None
+        if self.agent_id in state.admitted and not was_unreachable:
+            return False
+        state.admitted[self.agent_id] = self.hostname
+        return True
+
+
+@frozen
+class RemoveAgent:
+    """The agent left for good (it unregistered): forget it entirely."""
+
+    agent_id: str
+
+    def apply(self, state: RegistryState) -> bool:
+        a = state.admitted.pop(self.agent_id, None) is not None
+        u = state.unreachable.pop(self.agent_id, None) is not None
+        return a or u
+
+
+RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent]
+
+
+class Registry(Protocol):
+    """Where the state lives: memory (tests, --registry=in_memory) or SQLite (embedded)."""
+
+    def load(self) -> RegistryState: ...
+
+    def apply(self, op: RegistryOperation) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryRegistry:
+    """The in-memory twin of SqliteRegistry: same semantics, nothing survives the process."""
+
+    def __init__(self, state: RegistryState | None = None) -> None:
+        self._state = state.copy() if state is not None else RegistryState()
+
+    def load(self) -> RegistryState:
+        return self._state.copy()
+
+    def apply(self, op: RegistryOperation) -> bool:
+        return op.apply(self._state)
+
+    def close(self) -> None:
+        pass

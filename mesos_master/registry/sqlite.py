@@ -1,0 +1,58 @@
+"""SQLite registry: the embedded default, so a restarted master recognises returning agents.
+
+Each operation is applied to an in-memory copy first (the same pure `apply` the memory registry
+uses) and the rows of the one agent it touches are rewritten in a single transaction, so the
+file always equals the state the operations describe.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from mesos_master.registry.base import RegistryOperation, RegistryState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unreachable (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
+"""
+
+
+class SqliteRegistry:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._state = self._read()
+
+    def _read(self) -> RegistryState:
+        state = RegistryState()
+        for agent_id, hostname in self._db.execute("SELECT agent_id, hostname FROM admitted"):
+            state.admitted[agent_id] = hostname
+        for agent_id, t in self._db.execute("SELECT agent_id, time FROM unreachable"):
+            state.unreachable[agent_id] = t
+        return state
+
+    def load(self) -> RegistryState:
+        return self._state.copy()
+
+    def apply(self, op: RegistryOperation) -> bool:
+        candidate = self._state.copy()
+        if not op.apply(candidate):
+            return False
+        aid = op.agent_id
+        with self._db:  # one transaction; the in-memory copy is swapped in only after commit
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
+            self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
+            if aid in candidate.admitted:
+                self._db.execute("INSERT INTO admitted VALUES (?, ?)", (aid, candidate.admitted[aid]))
+            if aid in candidate.unreachable:
+                self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
+                                 (aid, candidate.unreachable[aid]))
+        self._state = candidate
+        return True
+
+    def close(self) -> None:
+        self._db.close()

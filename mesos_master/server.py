@@ -1,0 +1,238 @@
+"""The master's asyncio runtime: ZeroMQ in, core events, effects out. All IO lives here.
+
+One task reads the ROUTER socket and feeds `Received` events; timers are `loop.call_later`
+handles keyed like the core's timers; registry writes run synchronously (small SQLite
+transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
+queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
+logged with its traceback and the daemon carries on with the next event.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import random
+import socket
+import time
+from typing import Any, Callable, Hashable
+
+import zmq
+import zmq.asyncio
+from aiohttp import web
+from attrs import field, frozen
+
+from mesos_common import codec
+from mesos_common import effects as fx
+from mesos_common import messages as m
+from mesos_common.ids import IdGen, random_prefix
+from mesos_common.transport import RouterTransport
+from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.core import Master, MasterConfig
+from mesos_master.registry.base import MemoryRegistry, Registry
+from mesos_master.registry.sqlite import SqliteRegistry
+
+log = logging.getLogger("mesos_master.server")
+core_log = logging.getLogger("mesos_master.core")
+
+VERSION = "1.11.0"
+
+
+@frozen
+class ServerOptions:
+    ip: str = "127.0.0.1"
+    port: int = 5050
+    zmq_port: int = 5049
+    hostname: str | None = None
+    work_dir: str | None = None
+    registry: str = "sqlite"  # "sqlite" | "in_memory"
+    agent_ping_timeout: float = 15.0
+    max_agent_ping_timeouts: int = 5
+    heartbeat_interval: float | None = None  # default: agent_ping_timeout
+    allocation_interval: float = 1.0
+    offer_timeout: float | None = None
+    flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
+
+
+def open_registry(opts: ServerOptions) -> Registry:
+    if opts.registry == "in_memory":
+        return MemoryRegistry()
+    if not opts.work_dir:
+        raise ValueError("--work_dir is required unless --registry=in_memory")
+    os.makedirs(opts.work_dir, exist_ok=True)
+    return SqliteRegistry(os.path.join(opts.work_dir, "registry.sqlite"))
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    """Bind the HTTP socket ourselves so port 0 is resolved before the core is built."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((ip, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class MasterServer:
+    """Owns the sockets, the timers, the registry and one `Master` core."""
+
+    def __init__(self, opts: ServerOptions, registry: Registry | None = None,
+                 master_id: str | None = None) -> None:
+        self.opts = opts
+        self.registry = registry if registry is not None else open_registry(opts)
+        self.master_id = master_id or random_prefix()
+        self.hostname = opts.hostname or (opts.ip if opts.ip not in ("0.0.0.0", "::")
+                                          else socket.gethostname())
+        self.flags = dict(opts.flags)
+        self.master: Master | None = None
+        self.transport: RouterTransport | None = None
+        self.zmq_endpoint = ""
+        self.http_port = opts.port
+        self._ctx: zmq.asyncio.Context | None = None
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._queue: collections.deque[Any] = collections.deque()
+        self._feeding = False
+        self._stop = asyncio.Event()
+        self.core_errors = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self, ready: Callable[[MasterServer], None] | None = None) -> None:
+        """Serve until `stop()`; `ready` is called once both sockets are bound."""
+        self._ctx = zmq.asyncio.Context()
+        self.transport = RouterTransport(self._ctx)
+        bound = self.transport.bind(f"tcp://{self._zmq_host()}:{self.opts.zmq_port}")
+        self.zmq_endpoint = self._advertised(bound)
+        http_sock = _listen(self.opts.ip, self.opts.port)
+        self.http_port = http_sock.getsockname()[1]
+        self.master = self._make_master()
+        from mesos_master.http import make_app  # aiohttp app; imported here to keep it optional
+        runner = web.AppRunner(make_app(self), access_log=None)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, http_sock).start()
+            self.feed(fx.Start())
+            if ready is not None:
+                ready(self)
+            async with asyncio.TaskGroup() as tg:
+                receiver = tg.create_task(self._receive_loop())
+                await self._stop.wait()
+                receiver.cancel()
+        finally:
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            await runner.cleanup()
+            self.transport.close()
+            self._ctx.destroy(linger=0)
+            self.registry.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _make_master(self) -> Master:
+        o = self.opts
+        config = MasterConfig(
+            master_id=self.master_id, hostname=self.hostname, ip=self.opts.ip,
+            port=self.http_port, heartbeat_interval=o.heartbeat_interval or o.agent_ping_timeout,
+            agent_ping_timeout=o.agent_ping_timeout,
+            max_agent_ping_timeouts=o.max_agent_ping_timeouts,
+            allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
+            version=VERSION)
+        return Master(config, SimpleAllocator(), self.registry.load(), IdGen(self.master_id),
+                      random.Random())
+
+    def _zmq_host(self) -> str:
+        return f"[{self.opts.ip}]" if ":" in self.opts.ip else self.opts.ip
+
+    def _advertised(self, bound: str) -> str:
+        """What peers should connect to: the bound endpoint, with a wildcard replaced."""
+        port = bound.rsplit(":", 1)[1]
+        host = self.opts.ip if self.opts.ip not in ("0.0.0.0", "::") else self.hostname
+        return f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def info(self) -> dict[str, Any]:
+        """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect)."""
+        return {"id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
+                "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION}
+
+    # ---------------------------------------------------------------- events and effects
+
+    async def _receive_loop(self) -> None:
+        assert self.transport is not None
+        while True:
+            try:
+                peer, msg = await self.transport.recv()
+                if isinstance(msg, codec.DecodeError):
+                    log.debug("undecodable frame from %r: %s", peer, msg.message)
+                    self.transport.send(peer, m.ProtocolError(msg.message, in_reply_to=msg.type))
+                    if self.master is not None:
+                        self.master.counters["dropped_messages"] += 1
+                    continue
+                self.feed(fx.Received(peer, msg))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a transport hiccup must not end the daemon
+                log.exception("error receiving a message")
+
+    def feed(self, event: Any) -> None:
+        """Run `event` (and the events its effects produce) through the core, in order."""
+        self._queue.append(event)
+        if self._feeding:
+            return
+        self._feeding = True
+        try:
+            while self._queue:
+                self._process(self._queue.popleft())
+        finally:
+            self._feeding = False
+
+    def _process(self, event: Any) -> None:
+        assert self.master is not None
+        try:
+            effects = self.master.handle(event, time.time())
+        except Exception:
+            self.core_errors += 1
+            log.exception("master core failed on %r; continuing", event)
+            return
+        for effect in effects:
+            try:
+                self._execute(effect)
+            except Exception:
+                log.exception("failed to perform %r", effect)
+
+    def _execute(self, effect: Any) -> None:
+        if isinstance(effect, fx.Send):
+            assert self.transport is not None and effect.to is not None
+            self.transport.send(effect.to, effect.msg)
+        elif isinstance(effect, fx.SetTimer):
+            self._cancel_timer(effect.key)
+            loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
+            at = loop.time() + max(0.0, effect.at - time.time())
+            self._timers[effect.key] = loop.call_at(at, self._fire, effect.key)
+        elif isinstance(effect, fx.CancelTimer):
+            self._cancel_timer(effect.key)
+        elif isinstance(effect, fx.Persist):
+            self._queue.append(fx.PersistDone(effect.op, self._persist(effect.op)))
+        elif isinstance(effect, fx.Log):
+            core_log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
+        else:
+            raise AssertionError(f"unknown effect {effect!r}")
+
+    def _persist(self, op: Any) -> bool:
+        try:
+            self.registry.apply(op)
+            return True
+        except Exception:
+            log.exception("registry write %r failed", op)
+            return False
+
+    def _cancel_timer(self, key: Hashable) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: Hashable) -> None:
+        self._timers.pop(key, None)
+        self.feed(fx.TimerFired(key))

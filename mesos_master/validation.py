@@ -1,0 +1,90 @@
+"""Pure checks of ACCEPT and LAUNCH against live master state (Nomad's plan_apply idea).
+
+A framework decides from a possibly stale view; the master re-checks every operation against
+what is true now and answers a stale or malformed one with a task update, never a crash.
+Functions return an error text, or None when the thing is valid.
+"""
+from __future__ import annotations
+
+from typing import Container, Mapping, Sequence
+
+from mesos_common import messages as m
+from mesos_common.resources import Resources
+from mesos_master.state import Offer
+
+MAX_ID_LENGTH = 255
+
+
+def validate_id(kind: str, value: str) -> str | None:
+    """Mesos common::validation::validateID: ids become paths on agents, so keep them tame."""
+    if not value:
+        return f"{kind} must not be empty"
+    if len(value) > MAX_ID_LENGTH:
+        return f"{kind} is longer than {MAX_ID_LENGTH} characters"
+    if value in (".", ".."):
+        return f"{kind} must not be '.' or '..'"
+    if any(c in value for c in "/\\") or not value.isprintable() or any(c.isspace() for c in value):
+        return f"{kind} {value!r} contains a slash, a backslash, whitespace or unprintable characters"
+    return None
+
+
+def validate_offers(framework_id: str, offer_ids: Sequence[str],
+                    live: Mapping[str, Offer]) -> str | None:
+    """All offers must be live, this framework's, distinct, and on one agent."""
+    if not offer_ids:
+        return "no offers given"
+    if len(set(offer_ids)) != len(offer_ids):
+        return "offer ids are duplicated"
+    agents = set()
+    for oid in offer_ids:
+        offer = live.get(oid)
+        if offer is None:
+            return f"offer {oid} is no longer valid"
+        if offer.framework_id != framework_id:
+            return f"offer {oid} belongs to another framework"
+        agents.add(offer.agent_id)
+    if len(agents) > 1:
+        return "aggregated offers must belong to a single agent"
+    return None
+
+
+def validate_task(task: m.TaskInfo, *, agent_id: str, remaining: Resources,
+                  known_task_ids: Container[str]) -> str | None:
+    """One LAUNCH task against the offers' agent and what is left of the offered resources."""
+    error = validate_id("task id", task.task_id)
+    if error:
+        return error
+    if task.task_id in known_task_ids:
+        return f"task id {task.task_id!r} is already in use by this framework"
+    if task.agent_id != agent_id:
+        return f"task uses agent {task.agent_id!r} but the offers are for agent {agent_id!r}"
+    if not task.resources:
+        return "task uses no resources"
+    if not remaining.contains(task.resources):
+        return (f"task uses more resources ({task.resources!r}) than remain in the offers "
+                f"({remaining!r})")
+    if task.kill_grace_period is not None and not task.kill_grace_period >= 0:
+        return "kill_grace_period must not be negative"
+    return _validate_executable(task)
+
+
+def _validate_executable(task: m.TaskInfo) -> str | None:
+    """Something must say what to run: a command, a Docker image, or both (the command then
+    overrides the image's default)."""
+    cmd, container = task.command, task.container
+    if cmd is None and container is None:
+        return "task needs a command or a container"
+    if cmd is not None and cmd.shell and not cmd.value:
+        return "command.value must not be empty for a shell command"
+    if cmd is not None and not cmd.shell and not (cmd.value or cmd.arguments):
+        return "a non-shell command needs a value or arguments"
+    if container is not None:
+        if container.type not in ("MESOS", "DOCKER"):
+            return f"unknown container type {container.type!r}"
+        if container.type == "DOCKER" and container.docker is None:
+            return "a DOCKER container needs docker info"
+        if container.type == "DOCKER" and not container.docker.image:  # type: ignore[union-attr]
+            return "a DOCKER container needs an image"
+        if container.type == "MESOS" and cmd is None:
+            return "a MESOS container needs a command"
+    return None

@@ -1,0 +1,201 @@
+"""Read-only views of the core's state in the Mesos HTTP shapes (/master/state, metrics).
+
+Pure functions over a Master: the HTTP layer serialises what they return. Resources use the
+flat map form Mesos endpoints use (`{"cpus": 4.0, "mem": ..., "ports": "[31000-32000]"}`).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from mesos_common import task_states as ts
+from mesos_common.resources import Resources
+from mesos_master.core import Master
+from mesos_master.core_base import MESSAGE_METRICS, sum_resources
+from mesos_master.state import Agent, Framework, Offer, Task
+
+BUILD_DATE = "2020-11-19 12:00:00"
+BUILD_TIME = 1605787200.0
+BUILD_USER = "corral"
+
+
+def version_json(master: Master) -> dict[str, Any]:
+    return {"version": master.config.version, "build_date": BUILD_DATE,
+            "build_time": BUILD_TIME, "build_user": BUILD_USER, "git_tag": master.config.version}
+
+
+def master_pid(master: Master) -> str:
+    return f"master@{master.config.ip}:{master.config.port}"
+
+
+def _reserved(res: Resources) -> dict[str, Any]:
+    return {role: res.reserved(role).to_map() for role in sorted(res.roles() - {"*"})}
+
+
+def _agent_json(agent: Agent) -> dict[str, Any]:
+    info = agent.info
+    out = {
+        "id": agent.id, "hostname": info.hostname, "port": info.port,
+        "attributes": dict(info.attributes), "pid": f"slave(1)@{info.hostname}:{info.port}",
+        "registered_time": agent.registered_time,
+        "resources": agent.total.to_map(), "used_resources": agent.used.to_map(),
+        "offered_resources": agent.offered.to_map(),
+        "reserved_resources": _reserved(agent.total),
+        "unreserved_resources": agent.total.unreserved().to_map(),
+        "active": True, "deactivated": False, "version": agent.version, "capabilities": [],
+    }
+    if agent.reregistered_time is not None:
+        out["reregistered_time"] = agent.reregistered_time
+    return out
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    info = task.info
+    statuses = []
+    for state, t, healthy in task.statuses:
+        entry: dict[str, Any] = {"state": state, "timestamp": t}
+        if healthy is not None:
+            entry["healthy"] = healthy
+        statuses.append(entry)
+    out: dict[str, Any] = {
+        "id": info.task_id, "name": info.name, "framework_id": task.framework_id,
+        "executor_id": "", "slave_id": task.agent_id, "state": task.state,
+        "resources": info.resources.to_map(), "role": task.role, "statuses": statuses,
+        "labels": [{"key": k, "value": v} for k, v in sorted(info.labels.items())],
+    }
+    if info.container is not None:
+        out["container"] = {"type": info.container.type}
+        if info.container.docker is not None:
+            out["container"]["docker"] = {"image": info.container.docker.image,
+                                          "network": info.container.docker.network}
+    return out
+
+
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    return {"id": offer.id, "framework_id": offer.framework_id, "slave_id": offer.agent_id,
+            "resources": offer.resources.to_map()}
+
+
+def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
+    info = fw.info
+    used = sum_resources(t.resources for t in fw.tasks.values() if not t.resources_recovered)
+    offered = sum_resources(master.offers[o].resources for o in fw.offers if o in master.offers)
+    out: dict[str, Any] = {
+        "id": fw.id, "name": info.name, "user": info.user, "hostname": info.hostname,
+        "webui_url": "", "capabilities": list(info.capabilities), "active": fw.active,
+        "connected": fw.connected, "recovered": fw.recovered,
+        "failover_timeout": info.failover_timeout, "checkpoint": info.checkpoint,
+        "registered_time": fw.registered_time,
+        "unregistered_time": fw.unregistered_time or 0.0,
+        "used_resources": used.to_map(), "offered_resources": offered.to_map(),
+        "resources": (used + offered).to_map(),
+        "tasks": [_task_json(t) for t in sorted(fw.tasks.values(), key=lambda t: t.id)],
+        "unreachable_tasks": [_task_json(t) for t in fw.unreachable_tasks.values()],
+        "completed_tasks": [_task_json(t) for t in fw.completed_tasks],
+        "offers": [_offer_json(master.offers[o]) for o in sorted(fw.offers)
+                   if o in master.offers],
+        "executors": [], "labels": [], "offer_constraints": {},
+    }
+    if "MULTI_ROLE" in info.capabilities:
+        out["roles"] = list(info.roles)
+    else:
+        out["role"] = info.roles[0] if info.roles else "*"
+    if info.principal is not None:
+        out["principal"] = info.principal
+    if fw.reregistered_time is not None:
+        out["reregistered_time"] = fw.reregistered_time
+    return out
+
+
+def state_json(master: Master, now: float, flags: Mapping[str, str]) -> dict[str, Any]:
+    """The Mesos /master/state object (reference §7)."""
+    cfg = master.config
+    start = master.start_time if master.start_time is not None else now
+    pid = master_pid(master)
+    return {
+        **version_json(master),
+        "start_time": start, "elected_time": start,
+        "id": cfg.master_id, "pid": pid, "hostname": cfg.hostname, "capabilities": [],
+        "activated_slaves": float(len(master.agents)), "deactivated_slaves": 0.0,
+        "unreachable_slaves": float(len(master.registry.unreachable)),
+        "leader": pid,
+        "leader_info": {"id": cfg.master_id, "pid": pid, "port": cfg.port,
+                        "hostname": cfg.hostname},
+        "flags": {k: str(v) for k, v in flags.items()},
+        "slaves": [_agent_json(a) for a in sorted(master.agents.values(), key=lambda a: a.id)],
+        "recovered_slaves": [{"id": a, "hostname": h}
+                             for a, h in sorted(master.registry.admitted.items())
+                             if a in master.recovering and a not in master.agents],
+        "frameworks": [_framework_json(master, f)
+                       for f in sorted(master.frameworks.values(), key=lambda f: f.id)],
+        "completed_frameworks": [_framework_json(master, f) for f in master.completed_frameworks],
+        "orphan_tasks": [], "unregistered_frameworks": [],
+    }
+
+
+_GAUGE_STATES = (ts.STAGING, ts.STARTING, ts.RUNNING, ts.KILLING)
+_COUNTER_STATES = ("finished", "failed", "killed", "lost", "error", "dropped", "gone",
+                   "gone_by_operator")
+_VALIDITY = ("status_updates", "status_update_acknowledgements")
+_EXTRA_MESSAGES = ("register_framework", "reregister_framework", "deactivate_framework",
+                   "framework_to_executor", "executor_to_framework", "resource_request",
+                   "update_slave", "exited_executor", "authenticate")
+
+
+def _resource_metrics(master: Master) -> dict[str, float]:
+    total = sum_resources(a.total for a in master.agents.values())
+    used = sum_resources(a.used for a in master.agents.values())
+    tq, uq = total.quantities(), used.quantities()
+    out: dict[str, float] = {}
+    for name in ("cpus", "gpus", "mem", "disk"):
+        t, u = float(tq.get(name, 0.0)), float(uq.get(name, 0.0))
+        out[f"master/{name}_total"] = t
+        out[f"master/{name}_used"] = u
+        out[f"master/{name}_percent"] = u / t if t else 0.0
+        for kind in ("total", "used", "percent"):
+            out[f"master/{name}_revocable_{kind}"] = 0.0
+    return out
+
+
+def metrics(master: Master, now: float) -> dict[str, float]:
+    """The Mesos /metrics/snapshot keys the master can answer; every value a float."""
+    c = master.counters
+    start = master.start_time if master.start_time is not None else now
+    agents = master.agents.values()
+    connected = sum(1 for a in agents if now - a.last_seen <= master.config.agent_ping_timeout)
+    fws = master.frameworks.values()
+    out: dict[str, float] = {
+        "master/elected": 1.0, "master/uptime_secs": max(0.0, now - start),
+        **_resource_metrics(master),
+        "master/slaves_active": float(len(master.agents)), "master/slaves_inactive": 0.0,
+        "master/slaves_connected": float(connected),
+        "master/slaves_disconnected": float(len(master.agents) - connected),
+        "master/slaves_unreachable": float(len(master.registry.unreachable)),
+        "master/frameworks_active": float(sum(1 for f in fws if f.active)),
+        "master/frameworks_inactive": float(sum(1 for f in fws if not f.active)),
+        "master/frameworks_connected": float(sum(1 for f in fws if f.connected)),
+        "master/frameworks_disconnected": float(sum(1 for f in fws if not f.connected)),
+        "master/outstanding_offers": float(len(master.offers)),
+        "master/slave_registrations": float(c["slave_registrations"]),
+        "master/slave_reregistrations": float(c["slave_reregistrations"]),
+        "master/slave_removals": float(c["slave_removals"]),
+        "master/dropped_messages": float(c["dropped_messages"]),
+        "allocator/mesos/allocation_runs": float(c["allocation_runs"]),
+        "master/event_queue_messages": 0.0, "master/event_queue_dispatches": 0.0,
+        "master/event_queue_http_requests": 0.0,
+    }
+    for kind in ("scheduled", "canceled", "completed"):
+        out[f"master/slave_shutdowns_{kind}"] = 0.0
+    live = [t for f in fws for t in f.tasks.values()]
+    for state in _GAUGE_STATES:
+        name = state.removeprefix("TASK_").lower()
+        out[f"master/tasks_{name}"] = float(sum(1 for t in live if t.state == state))
+    out["master/tasks_unreachable"] = float(sum(len(f.unreachable_tasks) for f in fws))
+    for name in _COUNTER_STATES:
+        out[f"master/tasks_{name}"] = float(c[f"tasks_{name}"])
+    for name in (*sorted(set(MESSAGE_METRICS.values())), *_EXTRA_MESSAGES):
+        out[f"master/messages_{name}"] = float(c[f"messages_{name}"])
+    for name in _VALIDITY:
+        out[f"master/valid_{name}"] = float(c[f"valid_{name}"])
+        out[f"master/invalid_{name}"] = float(c[f"invalid_{name}"])
+    return out
+

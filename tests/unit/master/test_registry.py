@@ -1,0 +1,71 @@
+"""Registry operations are pure state changes; SQLite keeps them across restarts."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+                                        MemoryRegistry, RegistryState, RemoveAgent)
+from mesos_master.registry.sqlite import SqliteRegistry
+
+
+def test_operations_report_whether_they_mutated() -> None:
+    s = RegistryState()
+    assert AdmitAgent("a", "h").apply(s)
+    assert not AdmitAgent("a", "h2").apply(s)  # id taken: refused
+    assert s.admitted == {"a": "h"}
+    assert MarkUnreachable("a", 5.0).apply(s)
+    assert s.admitted == {} and s.unreachable == {"a": 5.0}
+    assert not MarkUnreachable("a", 6.0).apply(s)  # not admitted any more
+    assert not AdmitAgent("a", "h").apply(s)  # unreachable ids are not reissued
+    assert MarkReachable("a", "h3").apply(s)
+    assert s.admitted == {"a": "h3"} and s.unreachable == {}
+    assert not MarkReachable("a", "h3").apply(s)
+    assert RemoveAgent("a").apply(s)
+    assert not RemoveAgent("a").apply(s)
+    assert s == RegistryState()
+
+
+def test_memory_registry_load_is_a_copy() -> None:
+    reg = MemoryRegistry()
+    reg.apply(AdmitAgent("a", "h"))
+    loaded = reg.load()
+    loaded.admitted.clear()
+    assert reg.load().admitted == {"a": "h"}
+
+
+def test_sqlite_registry_survives_reopen(tmp_path) -> None:
+    path = tmp_path / "registry.sqlite"
+    reg = SqliteRegistry(path)
+    assert reg.apply(AdmitAgent("a", "h1"))
+    assert reg.apply(AdmitAgent("b", "h2"))
+    assert reg.apply(MarkUnreachable("b", 12.5))
+    assert not reg.apply(AdmitAgent("a", "again"))
+    reg.close()
+    reopened = SqliteRegistry(path)
+    assert reopened.load() == RegistryState({"a": "h1"}, {"b": 12.5})
+    assert reopened.apply(MarkReachable("b", "h2b"))
+    assert reopened.apply(RemoveAgent("a"))
+    reopened.close()
+    assert SqliteRegistry(path).load() == RegistryState({"b": "h2b"}, {})
+
+
+ops = st.one_of(
+    st.builds(AdmitAgent, st.sampled_from("abcd"), st.sampled_from(["h1", "h2"])),
+    st.builds(MarkUnreachable, st.sampled_from("abcd"), st.floats(0, 100)),
+    st.builds(MarkReachable, st.sampled_from("abcd"), st.sampled_from(["h1", "h3"])),
+    st.builds(RemoveAgent, st.sampled_from("abcd")),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(ops, max_size=25))
+def test_sqlite_matches_memory(tmp_path_factory: pytest.TempPathFactory, seq: list) -> None:
+    path = tmp_path_factory.mktemp("reg") / "r.sqlite"
+    mem, sql = MemoryRegistry(), SqliteRegistry(path)
+    for op in seq:
+        assert mem.apply(op) == sql.apply(op)
+        assert not (set(mem.load().admitted) & set(mem.load().unreachable))
+    sql.close()
+    assert SqliteRegistry(path).load() == mem.load()
