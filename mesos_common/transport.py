@@ -51,6 +51,7 @@ class RouterTransport:
         self._ctx = ctx or zmq.asyncio.Context.instance()
         self.sock = self._ctx.socket(zmq.ROUTER)
         _configure(self.sock)
+        self._sync = zmq.Socket.shadow(self.sock.underlying)  # for non-blocking drains
         self.dropped = 0
 
     def bind(self, endpoint: str) -> str:
@@ -59,7 +60,22 @@ class RouterTransport:
         return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
     async def recv(self) -> tuple[bytes, Any]:
-        frames = await self.sock.recv_multipart(copy=True)
+        return self._decode(await self.sock.recv_multipart(copy=True))
+
+    async def recv_batch(self, limit: int = 512) -> list[tuple[bytes, Any]]:
+        """Wait for one message, then take whatever else is already queued (up to `limit`)
+        without going back to the event loop: one wake-up per burst, not per message."""
+        out = [await self.recv()]
+        while len(out) < limit:
+            try:
+                frames = self._sync.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            out.append(self._decode(frames))
+        return out
+
+    @staticmethod
+    def _decode(frames: list[bytes]) -> tuple[bytes, Any]:
         if len(frames) != 2:
             return (frames[0] if frames else b""), codec.DecodeError(
                 f"expected 1 body frame, got {len(frames) - 1}")

@@ -163,7 +163,14 @@ class MasterServer:
         assert self.transport is not None
         while True:
             try:
-                peer, msg = await self.transport.recv()
+                batch = await self.transport.recv_batch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a transport hiccup must not end the daemon
+                log.exception("error receiving a message")
+                await asyncio.sleep(0.01)
+                continue
+            for peer, msg in batch:
                 if isinstance(msg, codec.DecodeError):
                     log.debug("undecodable frame from %r: %s", peer, msg.message)
                     self.transport.send(peer, m.ProtocolError(msg.message, in_reply_to=msg.type))
@@ -171,10 +178,6 @@ class MasterServer:
                         self.master.counters["dropped_messages"] += 1
                     continue
                 self.feed(fx.Received(peer, msg))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a transport hiccup must not end the daemon
-                log.exception("error receiving a message")
 
     def feed(self, event: Any) -> None:
         """Run `event` (and the events its effects produce) through the core, in order."""

@@ -8,8 +8,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mesos_common.daemons import LocalCluster
+
+# Shared, noisy machines: no per-example deadlines or speed health checks (never timings in
+# pass/fail tests); the example counts stay as each test sets them.
+settings.register_profile("corral", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("corral")
 
 
 def http_json(url: str, timeout: float = 5.0) -> dict:

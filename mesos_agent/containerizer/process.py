@@ -30,8 +30,35 @@ SHELL = "/bin/sh"
 
 @define
 class _Proc:
-    proc: asyncio.subprocess.Process
+    popen: subprocess.Popen
+    exited: asyncio.Future[int]  # the return code (negative: killed by that signal)
     pid_file: str
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+
+def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int]:
+    """A future resolved with the child's return code, with no thread per child: the loop
+    watches a pidfd (readable once the process exits); a thread only where pidfds are missing."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int] = loop.create_future()
+    try:
+        fd = os.pidfd_open(popen.pid)
+    except (AttributeError, OSError):
+        wait = loop.run_in_executor(None, popen.wait)
+        wait.add_done_callback(lambda w: fut.done() or fut.set_result(w.result()))
+        return fut
+
+    def reap() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(popen.wait())
+
+    loop.add_reader(fd, reap)
+    return fut
 
 
 def agent_base_env() -> dict[str, str]:
@@ -89,13 +116,13 @@ class ProcessContainerizer:
         try:
             with open(os.path.join(sandbox, "stdout"), "ab") as out, \
                     open(os.path.join(sandbox, "stderr"), "ab") as err:
-                proc = await asyncio.create_subprocess_exec(
-                    *argv, executable=executable, cwd=sandbox, env=env,
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+                proc = subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        start_new_session=True)
         except OSError as e:
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc, pid_file)
+        self._procs[task_id] = _Proc(proc, _watch_exit(proc), pid_file)
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
@@ -105,8 +132,8 @@ class ProcessContainerizer:
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         p = self._procs[task_id]
-        rc = await p.proc.wait()
-        _killpg(p.proc.pid, signal.SIGKILL)  # the container ends with its main process
+        rc = await asyncio.shield(p.exited)
+        _killpg(p.popen.pid, signal.SIGKILL)  # the container ends with its main process
         self._procs.pop(task_id, None)
         try:
             os.unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
@@ -116,15 +143,15 @@ class ProcessContainerizer:
 
     async def kill(self, task_id: str, grace_period: float) -> None:
         p = self._procs.get(task_id)
-        if p is None or p.proc.returncode is not None:
+        if p is None or p.exited.done():
             return
-        pgid = p.proc.pid
+        pgid = p.popen.pid
         if grace_period <= 0:
             _killpg(pgid, signal.SIGKILL)
             return
         _killpg(pgid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(p.proc.wait(), grace_period)
+            await asyncio.wait_for(asyncio.shield(p.exited), grace_period)
         except TimeoutError:
             log.info("task %s: still alive %.1fs after SIGTERM; SIGKILL", task_id, grace_period)
             _killpg(pgid, signal.SIGKILL)
@@ -134,4 +161,4 @@ class ProcessContainerizer:
 
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
-        return p.proc.pid if p is not None else None
+        return p.popen.pid if p is not None else None
