@@ -1,44 +1,20 @@
 """Fixtures that start real Corral daemons on free ports in temp dirs and always stop them."""
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from mesos_common.daemons import LocalCluster
+from tests.helpers import http_json, wait_for
 
 # Shared, noisy machines: no per-example deadlines or speed health checks (never timings in
 # pass/fail tests); the example counts stay as each test sets them.
 settings.register_profile("corral", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("corral")
-
-
-def http_json(url: str, timeout: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def wait_for(pred: Callable[[], object], timeout: float = 30.0, interval: float = 0.1,
-             what: str = "condition") -> object:
-    """Poll `pred` until it returns something truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # the thing polled may not be up yet
-            last_exc = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                         + (f" (last error: {last_exc!r})" if last_exc else ""))
 
 
 class Cluster(LocalCluster):

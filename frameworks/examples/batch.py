@@ -17,7 +17,6 @@ time) are launched again, up to `--max_retries` times.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import sys
@@ -27,9 +26,10 @@ from typing import IO, Any, Sequence
 
 from attrs import define
 
-from frameworks.scheduler import DRIVER_STOPPED, ResourcesLeft, Scheduler, SchedulerDriver
-from mesos_common import flags, leader, task_states
-from mesos_common.messages import FrameworkInfo, Offer, TaskInfo, TaskStatus
+from frameworks.examples._cli import make_driver
+from frameworks.scheduler import DRIVER_STOPPED, ResourcesLeft, Scheduler
+from mesos_common import flags, task_states
+from mesos_common.messages import Offer, TaskInfo, TaskStatus
 
 log = logging.getLogger("corral-batch")
 
@@ -203,13 +203,6 @@ def _commands(p: flags.FlagParser, ns: Any) -> list[str]:
     return commands
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     ns = p.parse(argv)
@@ -220,11 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _commands(p, ns)
     flags.setup_logging(ns.log_level, "corral-batch")
     sched = BatchScheduler(commands, ns.cpus, ns.mem, ns.refuse_seconds, ns.max_retries)
-    info = FrameworkInfo(name=ns.name, user=_user(), roles=(ns.role,))
-    try:
-        driver = SchedulerDriver(sched, info, ns.master)
-    except leader.DetectError as e:
-        p.error(f"--master: {e}")
+    driver = make_driver(p, sched, ns.name, ns.role, ns.master)
     try:
         status = driver.run()
     except KeyboardInterrupt:

@@ -19,17 +19,15 @@ a code (or a fatal framework error), 2 for bad flags.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import sys
 from typing import IO, Any, Sequence
 
-from frameworks.scheduler import Scheduler, SchedulerDriver
-from mesos_common import flags, leader, task_states
-from mesos_common.messages import (
-    CommandInfo, ContainerInfo, DockerInfo, FrameworkInfo, Offer, TaskInfo, TaskStatus,
-)
+from frameworks.examples._cli import make_driver
+from frameworks.scheduler import Scheduler
+from mesos_common import flags, task_states
+from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, Offer, TaskInfo, TaskStatus
 from mesos_common.resources import ResourceError, Resources
 
 _EXIT_STATUS = re.compile(r"exited with status (\d+)", re.IGNORECASE)
@@ -126,13 +124,6 @@ def _env(p: flags.FlagParser, text: str | None) -> dict[str, str]:
     return dict(env)
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     ns = p.parse(argv)
@@ -149,11 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = _env(p, ns.env)
     flags.setup_logging(ns.log_level, "mesos-execute")
     sched = ExecuteScheduler(ns.name, ns.command, resources, env, ns.shell, ns.docker_image)
-    info = FrameworkInfo(name=ns.framework_name, user=_user(), roles=(ns.role,))
-    try:
-        driver = SchedulerDriver(sched, info, ns.master)
-    except leader.DetectError as e:
-        p.error(f"--master: {e}")
+    driver = make_driver(p, sched, ns.framework_name, ns.role, ns.master)
     try:
         driver.run()
     except KeyboardInterrupt:

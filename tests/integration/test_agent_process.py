@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import psutil
 import pytest
 import requests
 import zmq.asyncio
@@ -32,6 +31,7 @@ from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandIn
                                    TaskInfo, TaskStatus)
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
+from tests.helpers import group_members, wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HB = 1.0
@@ -271,24 +271,6 @@ def task_json(agent: AgentProcess, task_id: str) -> dict[str, Any]:
             if t["id"] == task_id:
                 return t
     raise AssertionError(f"task {task_id} not in /state")
-
-
-def group_members(pgid: int) -> list[int]:
-    out = []
-    for p in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                out.append(p.pid)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return out
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_agent_against_a_fake_master(master: FakeMaster,

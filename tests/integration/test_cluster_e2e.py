@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -19,7 +18,7 @@ from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.conftest import http_json, wait_for
+from tests.helpers import http_json, wait_for
 
 pytestmark = pytest.mark.slow
 

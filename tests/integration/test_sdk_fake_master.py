@@ -28,19 +28,10 @@ from mesos_common import messages as m
 from mesos_common.daemons import free_port
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
+from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HB = 0.25
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class FakeMaster:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
-import psutil
 import pytest
 
 from mesos_agent import paths
@@ -16,6 +15,7 @@ from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_common.messages import CommandInfo, TaskInfo
 from mesos_common.resources import Resources
+from tests.helpers import group_members
 
 
 def task(value: str = "", shell: bool = True, args: tuple[str, ...] = (),
@@ -23,18 +23,6 @@ def task(value: str = "", shell: bool = True, args: tuple[str, ...] = (),
     return TaskInfo(name=tid, task_id=tid, agent_id="A1", resources=Resources.parse("cpus:0.1"),
                     command=CommandInfo(value=value, shell=shell, arguments=args,
                                         environment=env or {}))
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group `pgid`."""
-    out = []
-    for p in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
-                out.append(p.pid)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return out
 
 
 class Harness:

@@ -15,6 +15,7 @@ from frameworks.scheduler import (
 from mesos_common import messages as m
 from mesos_common.leader import DetectError, MasterInfo
 from mesos_common.resources import Resources
+from tests.helpers import wait_for as wait_until
 
 INFO = MasterInfo("m1", "localhost", "127.0.0.1", 5050, "tcp://127.0.0.1:5049", "0.1")
 OFFER = m.Offer("o1", "fw-1", "a1", "h1", Resources.parse("cpus:1;mem:128"))
@@ -58,13 +59,6 @@ class FakeUpstream:
 
     def of(self, cls: type) -> list[Any]:
         return [x for x in list(self.sent) if isinstance(x, cls)]
-
-
-def wait_until(pred: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 async def async_wait_until(pred: Callable[[], object], timeout: float = 5.0) -> None:
