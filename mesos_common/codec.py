@@ -65,17 +65,19 @@ _decoders: dict[Any, Conv] = {}
 _encoders: dict[Any, Callable[[Any], Any]] = {}
 
 
-def _decoder(tp: Any) -> Conv:
+def _memo(table: dict[Any, Any], build: Callable[[Any], Any], tp: Any) -> Any:
+    """The converter for `tp`, built once (unhashable type forms are just rebuilt)."""
     try:
-        return _decoders[tp]
-    except (KeyError, TypeError):
-        pass
-    conv = _build_decoder(tp)
-    try:
-        _decoders[tp] = conv
+        return table[tp]
+    except KeyError:
+        conv = table[tp] = build(tp)
+        return conv
     except TypeError:
-        pass
-    return conv
+        return build(tp)
+
+
+def _decoder(tp: Any) -> Conv:
+    return _memo(_decoders, _build_decoder, tp)
 
 
 def _build_decoder(tp: Any) -> Conv:
@@ -158,16 +160,7 @@ def _record_decoder(cls: type) -> Conv:
 
 
 def _encoder(tp: Any) -> Callable[[Any], Any]:
-    try:
-        return _encoders[tp]
-    except (KeyError, TypeError):
-        pass
-    enc = _build_encoder(tp)
-    try:
-        _encoders[tp] = enc
-    except TypeError:
-        pass
-    return enc
+    return _memo(_encoders, _build_encoder, tp)
 
 
 def _ident(v: Any) -> Any:

@@ -22,7 +22,7 @@ from attrs import define, field
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Children get SIGTERM if their parent dies, even by kill -9: no orphaned daemons."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -102,7 +102,7 @@ def spawn(name: str, argv: Sequence[str], log_path: Path, ready: str,
     log = open(log_path, "a", buffering=1)
     proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-                            preexec_fn=_die_with_parent, env=env)
+                            preexec_fn=die_with_parent, env=env)
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     lines: list[str] = []

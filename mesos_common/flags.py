@@ -58,11 +58,12 @@ def positive_int(text: str) -> int:
 class FlagParser(argparse.ArgumentParser):
     """argparse with Mesos conventions: `--name=value`, `--[no-]flag`, env fallbacks."""
 
-    def __init__(self, prog: str, description: str, env_prefix: str = "MESOS_") -> None:
+    def __init__(self, prog: str, description: str, env_prefix: str = "MESOS_",
+                 log_level: str = "INFO") -> None:
         super().__init__(prog=prog, description=description, allow_abbrev=False)
         self.env_prefix = env_prefix
         self._env_flags: list[tuple[str, str, Callable[[str], Any]]] = []
-        self.add_flag("log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        self.add_flag("log_level", default=log_level, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                       type=str.upper, help="logging threshold")
 
     def add_flag(self, name: str, type: Callable[[str], Any] = str, default: Any = None,

@@ -16,7 +16,7 @@ from typing import Sequence
 import psutil
 
 from mesos_common import flags
-from mesos_common.daemons import LocalCluster
+from mesos_common.daemons import LocalCluster, die_with_parent
 from mesos_common.resources import Resources, ResourceError
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000
@@ -24,7 +24,7 @@ PORTS_LOW, PORTS_HIGH = 31000, 32000
 
 def split_machine(n: int, work_dir: Path) -> list[str]:
     """Divide this machine's cpus, memory, disk and the port range between n agents."""
-    cpus = max(0.1, round((psutil.cpu_count() or 1) / n, 3))
+    cpus = max(0.1, int((psutil.cpu_count() or 1) * 1000 / n) / 1000)  # never more than we have
     mem_total = psutil.virtual_memory().total // 2**20
     mem = max(32, (mem_total - min(1024, mem_total // 2)) // n)
     disk_free = psutil.disk_usage(str(work_dir)).free // 2**20
@@ -70,6 +70,7 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, ns = parse_args(argv)
+    die_with_parent()  # `make run` killed, or its terminal closed: stop the cluster too
     if ns.resources:
         try:
             Resources.parse(ns.resources)

@@ -167,7 +167,8 @@ class BatchScheduler(Scheduler):
 
 
 def _parser() -> flags.FlagParser:
-    p = flags.FlagParser("corral-batch", "Run shell commands as tasks on a Corral cluster.")
+    p = flags.FlagParser("corral-batch", "Run shell commands as tasks on a Corral cluster.",
+                         log_level="WARNING")
     p.add_flag("master", help="master address host:port[,host:port] (or MESOS_MASTER)")
     p.add_flag("name", default="corral-batch", help="framework name")
     p.add_flag("role", default="*", help="role to receive offers for")

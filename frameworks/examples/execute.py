@@ -98,7 +98,8 @@ class ExecuteScheduler(Scheduler):
 
 
 def _parser() -> flags.FlagParser:
-    p = flags.FlagParser("mesos-execute", "Run one command as a task on a Corral cluster.")
+    p = flags.FlagParser("mesos-execute", "Run one command as a task on a Corral cluster.",
+                         log_level="WARNING")
     p.add_flag("master", help="master address host:port[,host:port] (or MESOS_MASTER)")
     p.add_flag("name", help="name (and id) of the task")
     p.add_flag("command", help="shell command to run (optional with --docker_image)")
