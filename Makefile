@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test test-fast bench system-deps clean venv
+SEEDS ?= 1000
+# Sets and dicts of strings iterate in hash order: a fixed hash seed makes a simulation seed
+# replay identically across processes (pytest-xdist workers, `make sim`, a replay by hand).
+export PYTHONHASHSEED := 0
+
+.PHONY: run test test-fast bench sim system-deps clean venv
 
 venv: $(STAMP)
 
@@ -30,6 +35,10 @@ test: $(STAMP) system-deps
 # Unit tests only: quick feedback while editing a pure core.
 test-fast: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests/unit $(PYTEST_ARGS)
+
+# A long sweep of the deterministic cluster simulation (CI runs a bounded one in `make test`).
+sim: $(STAMP)
+	$(PY) -m tests.sim.sweep --seeds $(SEEDS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

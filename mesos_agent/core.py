@@ -34,7 +34,7 @@ from mesos_common.messages import (AgentRegistered, AgentReregistered, Framework
                                    KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
                                    RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
                                    TaskRecord, TaskStatus)
-from mesos_common.resources import EMPTY
+from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
 
@@ -47,6 +47,10 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
+DUPLICATE_RUN = "duplicate RunTask"
+MAX_REMEMBERED_RUNS = 10_000
+
+
 class Agent:
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
@@ -54,6 +58,8 @@ class Agent:
         self.config = config
         self._rng = rng
         self.agent_id: str | None = None
+        self.epoch = 0.0  # from the latest AgentRegistered/AgentReregistered
+        self._expected_master = ""  # id of the master detection found (MasterConnected)
         self.master_id: str | None = None
         self.state = DISCONNECTED
         self.heartbeat_interval: float | None = None
@@ -69,6 +75,14 @@ class Agent:
         self._draining: dict[str, str] = {}
         self._completed: deque[tuple[FrameworkInfo, dict[str, Any]]] = deque(
             maxlen=config.max_completed_tasks)
+        # (framework, task) ids that already ran here: the master resends RunTask for a task
+        # it has not heard of, and a late copy must not start a finished task again.
+        self._ran: dict[tuple[str, str], None] = {}
+        # Processes being killed still hold their resources; a RunTask that would not fit
+        # beside them waits here (the master may already count them free, e.g. after it
+        # declared them lost), so the agent never runs more than its capacity.
+        self._draining_res: dict[str, Resources] = {}
+        self._held: deque[RunTask] = deque()
         self.updates = StatusUpdateManager(config.status_retry, paused=True)
 
     # ------------------------------------------------------------ events
@@ -84,6 +98,7 @@ class Agent:
 
     @handle.register(MasterConnected)
     def _master_connected(self, event: MasterConnected, now: float) -> Effects:
+        self._expected_master = event.master_id
         effects = [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
         self.state = REGISTERING
         self._register_attempts = 0
@@ -119,7 +134,8 @@ class Agent:
     @handle.register(TaskLaunchFailed)
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
-            return []
+            self._draining_res.pop(event.task_id, None)
+            return self._launch_held(now)
         entry = self._tasks.get(event.task_id)
         if entry is None or entry.process != LAUNCHING:
             return [Log("warning", f"launch failure for unknown task {event.task_id}")]
@@ -132,7 +148,8 @@ class Agent:
     @handle.register(TaskExited)
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
-            return []
+            self._draining_res.pop(event.task_id, None)
+            return self._launch_held(now)
         entry = self._tasks.get(event.task_id)
         if entry is None or entry.process == GONE:
             return [Log("debug", f"exit of unknown task {event.task_id}")]
@@ -172,6 +189,9 @@ class Agent:
 
     @_on_message.register(AgentRegistered)
     def _on_registered(self, msg: AgentRegistered, now: float) -> Effects:
+        if self._expected_master and msg.master_id != self._expected_master:
+            return [Log("warning", f"ignoring AgentRegistered from master {msg.master_id}: "
+                                   f"we are registering with {self._expected_master}")]
         if self.state != REGISTERING:
             return self._late_registration_reply(msg)
         effects: Effects = []
@@ -179,15 +199,20 @@ class Agent:
             # We asked to re-register and were given a new identity: the master did not take
             # our tasks back (Mesos exits here). Start afresh under the new id.
             effects += self._reset(f"master registered us as {msg.agent_id}, not {self.agent_id}")
+        self.epoch = msg.epoch
         return effects + self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval,
                                           now, "registered")
 
     @_on_message.register(AgentReregistered)
     def _on_reregistered(self, msg: AgentReregistered, now: float) -> Effects:
+        if self._expected_master and msg.master_id != self._expected_master:
+            return [Log("warning", f"ignoring AgentReregistered from master {msg.master_id}: "
+                                   f"we are registering with {self._expected_master}")]
         if self.state != REGISTERING:
             return self._late_registration_reply(msg)
         if msg.agent_id != self.agent_id:
             return [Log("error", f"re-registered as {msg.agent_id} but we are {self.agent_id}")]
+        self.epoch = msg.epoch
         return self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval, now,
                                 "re-registered")
 
@@ -204,10 +229,16 @@ class Agent:
     @_on_message.register(RunTask)
     def _on_run_task(self, msg: RunTask, now: float) -> Effects:
         fid, task = msg.framework.id, msg.task
-        refusal = self._refuse_run(fid, task.task_id)
+        refusal = self._refuse_run(fid, task.task_id, msg.epoch)
         if refusal is not None:
-            return [Log("warning", f"not running task {task.task_id}: {refusal}")]
+            level = "debug" if refusal == DUPLICATE_RUN else "warning"  # the master resends
+            return [Log(level, f"not running task {task.task_id}: {refusal}")]
         assert fid is not None and self.agent_id is not None
+        if not self.config.resources.contains(self._in_use() + task.resources):
+            if any(h.task.task_id == task.task_id for h in self._held):
+                return []
+            self._held.append(msg)
+            return [Log("info", f"task {task.task_id} waits for killed tasks to free resources")]
         if task.agent_id != self.agent_id:
             task = attrs.evolve(task, agent_id=self.agent_id)
         run_id = random_prefix(self._rng)
@@ -293,6 +324,7 @@ class Agent:
 
     def _late_registration_reply(self, msg: AgentRegistered | AgentReregistered) -> Effects:
         if msg.agent_id == self.agent_id:
+            self.epoch = max(self.epoch, msg.epoch)  # the master's latest admission counts
             return []  # a reply to a retried registration: already done
         return [Log("warning", f"ignoring {type(msg).__name__} for {msg.agent_id} in {self.state}")]
 
@@ -317,24 +349,30 @@ class Agent:
         for task_id in self.updates.task_ids():
             effects += self.updates.remove(task_id)
         self._frameworks.clear()
+        self._held.clear()
         self.agent_id = self.master_id = None
         return effects
 
     # ------------------------------------------------------------ tasks
 
-    def _refuse_run(self, fid: str | None, task_id: str) -> str | None:
+    def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
         if not fid:
             return "RunTask without a framework id"
+        if epoch != self.epoch:
+            return (f"stale RunTask (sent for admission {epoch}, we are at {self.epoch}): "
+                    "the master may have given the task up")
         if self.terminating:
             return "the agent is shutting down"
-        if self.agent_id is None:
-            return "not registered"
+        if self.agent_id is None or self.state != RUNNING:
+            return f"not registered with the current master ({self.state})"  # as Mesos
         entry = self._tasks.get(task_id)
         if entry is not None:
-            return ("duplicate RunTask" if entry.framework_id == fid
+            return (DUPLICATE_RUN if entry.framework_id == fid
                     else f"task id already used by framework {entry.framework_id}")
         if task_id in self._draining or self.updates.pending(task_id):
             return "task id still in use on this agent"
+        if (fid, task_id) in self._ran:
+            return DUPLICATE_RUN
         return None
 
     def _kill_unknown(self, framework_id: str, task_id: str, now: float) -> Effects:
@@ -354,23 +392,49 @@ class Agent:
     def _drain(self, entry: TaskEntry) -> Effects:
         """Drop a task's record and updates; kill its process, reaping it in `_draining`."""
         del self._tasks[entry.task_id]
+        self._remember_ran(entry)
         self._completed.append((self._frameworks[entry.framework_id],
                                 records.executor_json(entry, self.agent_id or "", True)))
         effects = self.updates.remove(entry.task_id)
         if entry.process != GONE:
             self._draining[entry.task_id] = entry.framework_id
+            self._draining_res[entry.task_id] = entry.task.resources
         if entry.process == ALIVE:
             effects.append(KillProcess(entry.task_id, self._grace(entry)))
         return effects
+
+    def _in_use(self) -> Resources:
+        used = Resources()
+        for e in self._tasks.values():
+            if e.process != GONE:
+                used = used + e.task.resources
+        for r in self._draining_res.values():
+            used = used + r
+        return used
+
+    def _launch_held(self, now: float) -> Effects:
+        """Retry held RunTasks in arrival order now that a killed process is gone."""
+        held, self._held = self._held, deque()
+        effects: Effects = []
+        for msg in held:
+            effects += self._on_run_task(msg, now)
+        return effects
+
+    def _remember_ran(self, entry: TaskEntry) -> None:
+        self._ran[(entry.framework_id, entry.task_id)] = None
+        if len(self._ran) > MAX_REMEMBERED_RUNS:
+            del self._ran[next(iter(self._ran))]
 
     def _forget(self, entry: TaskEntry) -> None:
         """The terminal update was acked: the task leaves (Mesos: to completed tasks)."""
         fid = entry.framework_id
         del self._tasks[entry.task_id]
+        self._remember_ran(entry)
         self._completed.append((self._frameworks[fid],
                                 records.executor_json(entry, self.agent_id or "", True)))
         if entry.process != GONE:  # killed while launching: reap the process when it comes
             self._draining[entry.task_id] = fid
+            self._draining_res[entry.task_id] = entry.task.resources
         if not any(e.framework_id == fid for e in self._tasks.values()):
             del self._frameworks[fid]
 

@@ -14,7 +14,12 @@ from mesos_common.messages import TaskInfo
 
 @frozen
 class MasterConnected:
-    """The runtime found the leading master and pointed the DEALER at it: (re)register now."""
+    """The runtime found the leading master and pointed the DEALER at it: (re)register now.
+
+    `master_id` is the detected master's id: registration replies from any other master (a
+    late message of a dead or deposed one) are ignored. Empty accepts any."""
+
+    master_id: str = ""
 
 
 @frozen

@@ -230,7 +230,7 @@ class AgentServer:
             self._dealer.connect(info.zmq_endpoint)
             await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq's stub is wrong
                 timeout=int(CONNECT_WAIT * 1000), flags=zmq.POLLOUT)
-            self.feed(MasterConnected())
+            self.feed(MasterConnected(info.id))
             await self._redetect.wait()
 
     async def _receive_loop(self) -> None:

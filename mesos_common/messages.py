@@ -201,6 +201,7 @@ class AgentRegistered:
     agent_id: str
     master_id: str
     heartbeat_interval: float
+    epoch: float = 0.0  # this admission's stamp; RunTasks carry it (see RunTask)
 
 
 @frozen
@@ -208,12 +209,17 @@ class AgentReregistered:
     agent_id: str
     master_id: str
     heartbeat_interval: float
+    epoch: float = 0.0
 
 
 @frozen
 class RunTask:
+    """`epoch` is the agent's admission stamp when the master sent it: a copy delayed past a
+    re-registration (after which the master may have reported the task lost) is refused."""
+
     framework: FrameworkInfo
     task: TaskInfo
+    epoch: float = 0.0
 
 
 @frozen

@@ -133,6 +133,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers):
                 self._send(fw.peer, m.Heartbeat())
         self._check_agents()
         self._check_frameworks()
+        self._resend_staging()
 
     def _reregister_timeout(self) -> None:
         """Agents from the registry that never came back are unreachable (Mesos semantics)."""

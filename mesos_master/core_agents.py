@@ -28,8 +28,9 @@ class AgentHandlers(MasterBase):
             return self._protocol_error(peer, msg, "connection is a framework")
         if ref is not None:  # duplicate from a registered agent: same answer, same id
             self.agents[ref[1]].last_seen = self.now
-            return self._send(peer, m.AgentRegistered(ref[1], self.config.master_id,
-                                                      self.config.heartbeat_interval))
+            agent = self.agents[ref[1]]
+            return self._send(peer, m.AgentRegistered(agent.id, self.config.master_id,
+                                                      self.config.heartbeat_interval, agent.epoch))
         if any(p.peer == peer for p in self.pending_agents.values()):
             return  # the answer follows when the registry write is done
         agent_id = self.ids.next("S")
@@ -46,7 +47,15 @@ class AgentHandlers(MasterBase):
         if pending is not None:  # already being re-admitted: answer when that is durable
             pending.peer, pending.info, pending.reregister = peer, msg.agent_info, msg
             return
-        if msg.agent_id in self.agents or msg.agent_id in self.registry.admitted:
+        agent = self.agents.get(msg.agent_id)
+        if agent is not None and agent.peer == peer and not agent.unreachable_pending:
+            # A retried ReregisterAgent on the same connection: its report may predate tasks
+            # launched since, so answer again and keep the books as they are.
+            agent.last_seen = self.now
+            return self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
+                                                        self.config.heartbeat_interval,
+                                                        agent.epoch))
+        if agent is not None or msg.agent_id in self.registry.admitted:
             return self._admit_reregistered(msg, peer, was_unreachable=False)
         if msg.agent_id in self.registry.unreachable:
             op = MarkReachable(msg.agent_id, msg.agent_info.hostname)
@@ -69,13 +78,14 @@ class AgentHandlers(MasterBase):
             return self._admit_reregistered(pending.reregister, pending.peer,
                                             was_unreachable=isinstance(op, MarkReachable))
         agent = Agent(id=pending.agent_id, peer=pending.peer, info=pending.info,
-                      version=pending.version, registered_time=self.now, last_seen=self.now)
+                      version=pending.version, registered_time=self.now, last_seen=self.now,
+                      epoch=self.now)
         self._bind_agent_peer(agent, pending.peer)
         self.agents[agent.id] = agent
         self.allocator.add_agent(agent.id, agent.total, {})
         self.counters["slave_registrations"] += 1
         self._send(agent.peer, m.AgentRegistered(agent.id, self.config.master_id,
-                                                 self.config.heartbeat_interval))
+                                                 self.config.heartbeat_interval, agent.epoch))
         self._log("info", f"registered agent {agent.id} ({agent.info.hostname}) "
                           f"with {agent.total!r}")
         self._request_allocation([agent.id])
@@ -105,6 +115,7 @@ class AgentHandlers(MasterBase):
             self.agents[agent.id] = agent
         agent.last_seen = self.now
         agent.unreachable_pending = False
+        agent.epoch = max(self.now, agent.epoch + 1e-6)  # RunTasks sent before now are stale
         self.recovering.discard(agent.id)
         self._bind_agent_peer(agent, peer)
         shutdown = self._rebuild_tasks(agent, msg, was_unreachable)
@@ -116,7 +127,7 @@ class AgentHandlers(MasterBase):
         self.allocator.add_agent(agent.id, agent.total, used)
         self.counters["slave_reregistrations"] += 1
         self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
-                                             self.config.heartbeat_interval))
+                                             self.config.heartbeat_interval, agent.epoch))
         for fw_id in sorted(shutdown):
             self._send(peer, m.ShutdownFramework(fw_id))
         self._log("info", f"re-registered agent {agent.id} ({agent.info.hostname}) "

@@ -226,7 +226,7 @@ class FrameworkHandlers(MasterBase):
             fw.tasks[task.id] = task
             agent.tasks[(fw.id, task.id)] = task
             agent.used = agent.used + info.resources
-            self._send(agent.peer, m.RunTask(fw.info, info))
+            self._send(agent.peer, m.RunTask(fw.info, info, agent.epoch))
         if remaining:
             self.allocator.recover(fw.id, agent.id, remaining,
                                    self._refuse_seconds(msg.refuse_seconds), self.now)

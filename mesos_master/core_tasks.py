@@ -134,3 +134,20 @@ class TaskHandlers(MasterBase):
         fw = self._framework_for(peer, msg, msg.framework_id)
         if fw is not None:
             self.allocator.suppress(fw.id, frozenset(msg.roles) or fw.roles)
+
+    def _resend_staging(self) -> None:
+        """RunTask is at-least-once. A broken ZeroMQ connection drops what was queued on it
+        without telling either side (libprocess would report `exited`), so a task that is
+        still STAGING with no word from its agent a heartbeat interval after launch is sent
+        again; an agent that already has it ignores the copy."""
+        horizon = self.now - self.config.heartbeat_interval
+        for agent in sorted(self.agents.values(), key=lambda a: a.id):
+            if agent.unreachable_pending:
+                continue
+            for (fw_id, _), task in sorted(agent.tasks.items()):
+                if task.state == ts.STAGING and task.latest is None and \
+                        task.statuses and task.statuses[-1][1] <= horizon:
+                    fw = self.frameworks.get(fw_id)
+                    if fw is not None:
+                        task.record(ts.STAGING, self.now)  # back off: one resend per interval
+                        self._send(agent.peer, m.RunTask(fw.info, task.info, agent.epoch))

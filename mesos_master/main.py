@@ -15,6 +15,9 @@ from mesos_master.server import MasterServer, ServerOptions, open_registry
 log = logging.getLogger("mesos_master")
 
 
+DEFAULT_OFFER_TIMEOUT = 60.0
+
+
 def build_parser() -> FlagParser:
     p = FlagParser("mesos-master", "Corral master: pools agents' resources and offers them "
                                    "to frameworks.")
@@ -33,8 +36,10 @@ def build_parser() -> FlagParser:
                help="heartbeat period to agents and frameworks (default: agent_ping_timeout)")
     p.add_flag("allocation_interval", type=duration, default=1.0,
                help="batching window and period of allocation runs (e.g. 1secs)")
-    p.add_flag("offer_timeout", type=duration, default=None,
-               help="rescind offers not answered within this duration (default: never)")
+    p.add_flag("offer_timeout", type=duration, default=DEFAULT_OFFER_TIMEOUT,
+               help="rescind offers not answered within this duration (0 = never). Unlike "
+                    "Mesos the default is finite: ZeroMQ can drop an Offers message silently, "
+                    "and an offer nobody saw must not hold its resources forever")
     return p
 
 
@@ -54,7 +59,7 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
         work_dir=ns.work_dir, registry=ns.registry, agent_ping_timeout=ns.agent_ping_timeout,
         max_agent_ping_timeouts=ns.max_agent_ping_timeouts,
         heartbeat_interval=ns.heartbeat_interval, allocation_interval=ns.allocation_interval,
-        offer_timeout=ns.offer_timeout, flags=given)
+        offer_timeout=ns.offer_timeout or None, flags=given)
     return opts, ns.log_level
 
 

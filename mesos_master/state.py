@@ -69,6 +69,7 @@ class Agent:
     tasks: dict[tuple[str, str], Task] = field(factory=dict)  # (framework, task) -> task
     offers: set[str] = field(factory=set)
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
+    epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
 
     @property
     def total(self) -> Resources:

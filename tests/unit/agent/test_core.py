@@ -36,6 +36,17 @@ def make_agent(**kw: Any) -> Agent:
     return agent
 
 
+def test_run_task_beyond_capacity_waits_for_killed_tasks() -> None:
+    """A task that would not fit beside processes still being killed waits for them."""
+    agent = registered_agent()
+    running_task(agent, "t1", resources=RES)  # the whole agent
+    recv(agent, ShutdownFramework("F1"), 2.0)  # t1 is being killed: its process still runs
+    out = recv(agent, RunTask(FW, task("t2", resources=RES)), 2.1)
+    assert not [e for e in out if isinstance(e, LaunchTask)]
+    out = feed(agent, TaskExited("t1", None, signal.SIGTERM), 2.2)
+    assert [e.task.task_id for e in out if isinstance(e, LaunchTask)] == ["t2"]
+
+
 def feed(agent: Agent, event: Any, now: float) -> list:
     effects = agent.handle(event, now)
     agent.check_invariants()
@@ -64,7 +75,8 @@ def registered_agent(**kw: Any) -> Agent:
 
 def task(tid: str = "t1", **kw: Any) -> TaskInfo:
     kw.setdefault("agent_id", "A1")
-    return TaskInfo(name=tid, task_id=tid, resources=Resources.parse("cpus:1"),
+    kw.setdefault("resources", Resources.parse("cpus:1"))
+    return TaskInfo(name=tid, task_id=tid,
                     command=CommandInfo("echo hi"), **kw)
 
 
@@ -387,9 +399,10 @@ def test_reregister_reports_frameworks_and_records() -> None:
 
 def test_stop_agent_kills_every_task_and_refuses_new_ones() -> None:
     agent = registered_agent()
-    running_task(agent, "t1", kill_grace_period=1.0)
-    recv(agent, RunTask(FW, task("t2")), 2.0)  # launching
-    recv(agent, RunTask(FW, task("t3")), 2.0)
+    half = Resources.parse("cpus:0.5")
+    running_task(agent, "t1", kill_grace_period=1.0, resources=half)
+    recv(agent, RunTask(FW, task("t2", resources=half)), 2.0)  # launching
+    recv(agent, RunTask(FW, task("t3", resources=half)), 2.0)
     feed(agent, TaskLaunched("t3", 5), 2.0)
     feed(agent, TaskExited("t3", 0, None), 2.0)  # finished, update unacked
     assert no_logs(feed(agent, StopAgent(), 3.0)) == [KillProcess("t1", 1.0)]
@@ -441,3 +454,19 @@ def test_random_event_sequences_keep_invariants(events: list) -> None:
                 assert agent.state == RUNNING
                 assert e.msg.status == agent.updates.head(e.msg.status.task_id)
         agent.state_json()
+
+
+def test_stale_or_repeated_run_task_is_refused() -> None:
+    """RunTask copies sent before the latest (re-)admission, or for a task that already ran
+    here, must not start anything: the master may have reported the task lost."""
+    agent = make_agent()
+    feed(agent, MasterConnected(), 0.0)
+    recv(agent, AgentRegistered("A1", "M1", HB, epoch=7.0), 0.5)
+    launches = lambda out: [e for e in out if isinstance(e, LaunchTask)]  # noqa: E731
+    assert not launches(recv(agent, RunTask(FW, task("t1"), epoch=6.0), 1.0))
+    assert launches(recv(agent, RunTask(FW, task("t1"), epoch=7.0), 1.0))
+    feed(agent, TaskLaunched("t1", 4242), 1.1)
+    feed(agent, TaskExited("t1", 0, None), 1.2)
+    ack_all(agent, "t1", 1.3)
+    assert "t1" not in agent.tasks()
+    assert not launches(recv(agent, RunTask(FW, task("t1"), epoch=7.0), 2.0))  # a late copy

@@ -20,7 +20,7 @@ def test_register_persists_before_answering() -> None:
     assert h.recv(b"a1", m.RegisterAgent(agent_info())) == []  # duplicate while pending
     out = h.handle(fx.PersistDone(op))
     reg = only(sent(out, m.AgentRegistered, to=b"a1"))
-    assert reg == m.AgentRegistered(op.agent_id, "M", 15.0)
+    assert reg == m.AgentRegistered(op.agent_id, "M", 15.0, epoch=h.now)
     assert h.master.registry.admitted == {op.agent_id: "h1"}
     out = h.recv(b"a1", m.RegisterAgent(agent_info()))  # duplicate once registered
     assert only(sent(out, m.AgentRegistered)).agent_id == op.agent_id
@@ -57,7 +57,7 @@ def test_reregister_after_master_restart_keeps_id_and_rebuilds_tasks() -> None:
         aid, agent_info(), tasks=(m.TaskRecord(fid, task, ts.RUNNING),), frameworks=(fw_info,)))
     assert not persisted(out)  # already admitted: nothing to write
     assert only(sent(out, m.AgentReregistered, to=b"a1-new")) == m.AgentReregistered(
-        aid, "M2", 15.0)
+        aid, "M2", 15.0, epoch=h2.now)
     fw = h2.master.frameworks[fid]
     assert fw.recovered and not fw.connected and fw.tasks["t1"].state == ts.RUNNING
     assert h2.master.agents[aid].used == Resources.parse("cpus:1;mem:128")

@@ -152,3 +152,28 @@ def test_reconciliation_waits_for_recovering_agents() -> None:
     got = {s.task_id: s.state for s in updates(h2.recv(b"fw1", m.Reconcile(
         fid, (m.ReconcileTask("t1"), m.ReconcileTask("t2", aid)))))}
     assert got == {"t1": ts.LOST, "t2": ts.LOST}
+
+
+def test_staging_task_without_word_from_agent_is_resent_with_the_agent_epoch() -> None:
+    h = Harness()
+    aid, fid = _launched(h)
+    epoch = h.master.agents[aid].epoch
+    assert not sent(h.advance(14.0), m.RunTask)  # the first tick comes too soon after launch
+    out = h.advance(16.0)  # a heartbeat interval without word: the RunTask may be lost
+    again = only(sent(out, m.RunTask, to=b"a1"))
+    assert again.task.task_id == "t1" and again.epoch == epoch
+    h.recv(b"a1", m.StatusUpdate(fid, m.TaskStatus("t1", ts.STARTING, uuid=U1)))
+    assert not sent(h.advance(45.0), m.RunTask)  # the agent has it: no more copies
+
+
+def test_retried_reregistration_on_same_connection_keeps_tasks_and_epoch() -> None:
+    h = Harness()
+    aid, fid = _launched(h)
+    epoch = h.master.agents[aid].epoch
+    stale_report = m.ReregisterAgent(aid, agent_info())  # predates the launch of t1
+    out = h.recv(b"a1", stale_report)
+    assert only(sent(out, m.AgentReregistered, to=b"a1")).epoch == epoch
+    assert "t1" in h.master.frameworks[fid].tasks and not updates(out)
+    out = h.recv(b"a1-new", stale_report)  # a new connection: the agent restarted
+    assert only(sent(out, m.AgentReregistered, to=b"a1-new")).epoch > epoch
+    assert [u.state for u in updates(out)] == [ts.LOST]  # DROPPED, not partition aware
