@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
+    ["master_memory", "--agents", "1000", "--tasks", "10000"],
 ]
 
 

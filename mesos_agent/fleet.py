@@ -1,0 +1,198 @@
+"""Many simulated agents in one process, each a real `Agent` core with its own ZeroMQ socket to
+a real master: scale measured end to end on real sockets without N processes.
+
+Tasks do not run: a launch is reported at once and a task "exits" after its `sim.duration`
+label or the N of a `sleep N` command (never, without either), or when killed. Everything else
+(registration, heartbeats, status updates and their retries, re-detection) is the production
+agent core, driven by one asyncio loop.
+
+    python -m mesos_agent.fleet --master 127.0.0.1:5050 --agents 1000
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import resource
+import signal
+import sys
+from typing import Any, Hashable, Sequence
+
+import zmq
+import zmq.asyncio
+
+from mesos_agent import events as ev
+from mesos_agent.config import AgentConfig
+from mesos_agent.core import Agent
+from mesos_common import effects as fx
+from mesos_common import flags, leader
+from mesos_common.codec import DecodeError
+from mesos_common.resources import Resources, ResourceError
+from mesos_common.transport import DealerTransport
+
+log = logging.getLogger("mesos-agent-fleet")
+_SLEEP = re.compile(r"^\s*sleep\s+([0-9.]+)\s*$")
+
+
+def task_duration(task: Any) -> float | None:
+    if "sim.duration" in task.labels:
+        return float(task.labels["sim.duration"])
+    m = _SLEEP.match(task.command.value) if task.command is not None else None
+    return float(m.group(1)) if m else None
+
+
+class FleetAgent:
+    """One agent core, its socket, its timers and its pretend processes."""
+
+    def __init__(self, fleet: "AgentFleet", index: int, resources: Resources) -> None:
+        self.fleet = fleet
+        self.name = f"fleet-{index}"
+        config = AgentConfig(hostname=self.name, port=5051, resources=resources,
+                             work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"})
+        self.core = Agent(config, random.Random(index))
+        self.dealer = DealerTransport(fleet.ctx)
+        self.timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self.exits: dict[str, asyncio.TimerHandle] = {}
+        self.pids = 0
+
+    def feed(self, event: Any) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            effects = self.core.handle(event, loop.time())
+        except Exception:
+            log.exception("%s: core failed on %r", self.name, event)
+            return
+        for e in effects:
+            self.perform(e, loop)
+
+    def perform(self, e: Any, loop: asyncio.AbstractEventLoop) -> None:
+        if isinstance(e, fx.Send):
+            self.dealer.send(e.msg)
+        elif isinstance(e, fx.SetTimer):
+            self.cancel(e.key)
+            self.timers[e.key] = loop.call_at(e.at, self.fire, e.key)
+        elif isinstance(e, fx.CancelTimer):
+            self.cancel(e.key)
+        elif isinstance(e, ev.LaunchTask):
+            tid = e.task.task_id
+            self.pids += 1
+            loop.call_soon(self.feed, ev.TaskLaunched(tid, self.pids))
+            duration = task_duration(e.task)
+            if duration is not None:
+                self.exits[tid] = loop.call_later(duration, self.exit, tid, 0, None)
+        elif isinstance(e, ev.KillProcess):
+            loop.call_soon(self.exit, e.task_id, None, signal.SIGTERM)
+        elif isinstance(e, ev.Redetect):
+            self.fleet.redetect(self)
+        elif isinstance(e, fx.Log):
+            log.log(logging.DEBUG if e.level in ("debug", "info") else logging.WARNING,
+                    "%s: %s", self.name, e.text)
+
+    def cancel(self, key: Hashable) -> None:
+        h = self.timers.pop(key, None)
+        if h is not None:
+            h.cancel()
+
+    def fire(self, key: Hashable) -> None:
+        self.timers.pop(key, None)
+        self.feed(fx.TimerFired(key))
+
+    def exit(self, task_id: str, code: int | None, sig: int | None) -> None:
+        h = self.exits.pop(task_id, None)
+        if h is not None:
+            h.cancel()
+        self.feed(ev.TaskExited(task_id, code, sig))
+
+    async def receive(self) -> None:
+        while True:
+            msg = await self.dealer.recv()
+            if isinstance(msg, DecodeError):
+                log.warning("%s: undecodable frame: %s", self.name, msg.message)
+                continue
+            self.feed(fx.Received(b"", msg))
+
+
+class AgentFleet:
+    def __init__(self, master: str, count: int, resources: Resources) -> None:
+        self.master = master
+        self.ctx = zmq.asyncio.Context()
+        self.ctx.setsockopt(zmq.LINGER, 0)
+        self.agents = [FleetAgent(self, i, resources) for i in range(count)]
+        self._redetect: set[FleetAgent] = set()
+        self._wake = asyncio.Event()
+
+    def redetect(self, agent: FleetAgent) -> None:
+        self._redetect.add(agent)
+        self._wake.set()
+
+    async def connect(self, agents: Sequence[FleetAgent]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                info = await leader.detect(self.master)
+                break
+            except leader.DetectError as e:
+                log.warning("no master yet: %s", e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for a in agents:
+            a.dealer.connect(info.zmq_endpoint)
+        await asyncio.sleep(0.2)  # let the connections finish their handshakes
+        for a in agents:
+            a.feed(ev.MasterConnected(info.id))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            receivers = [tg.create_task(a.receive()) for a in self.agents]
+            for a in self.agents:
+                a.feed(fx.Start())
+            await self.connect(self.agents)
+            print(f"mesos-agent-fleet: started agents={len(self.agents)}", flush=True)
+            redetector = tg.create_task(self._redetect_loop())
+            await stop.wait()
+            for t in [*receivers, redetector]:
+                t.cancel()
+        for a in self.agents:
+            a.dealer.close()
+        self.ctx.term()
+
+    async def _redetect_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(0.1)  # gather a burst of agents that all lost the master
+            batch, self._redetect = list(self._redetect), set()
+            await self.connect(batch)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = flags.FlagParser("mesos-agent-fleet", "Many simulated agents in one process.")
+    p.add_flag("master", help="the master's HTTP address host:port; required")
+    p.add_flag("agents", type=flags.positive_int, default=100, help="how many agents")
+    p.add_flag("resources", default="cpus:8;mem:16384;disk:100000;ports:[31000-32000]",
+               help="resources of each agent")
+    ns = p.parse(argv)
+    if not ns.master:
+        p.error("--master is required")
+    try:
+        res = Resources.parse(ns.resources)
+    except ResourceError as e:
+        p.error(f"--resources: {e}")
+    flags.setup_logging(ns.log_level, "mesos-agent-fleet")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two fds per agent socket
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await AgentFleet(ns.master, ns.agents, res).run(stop)
+
+    asyncio.run(go())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
