@@ -118,6 +118,7 @@ class AgentFleet:
         self.master = master
         self.ctx = zmq.asyncio.Context()
         self.ctx.setsockopt(zmq.LINGER, 0)
+        self.ctx.set(zmq.MAX_SOCKETS, count + 64)  # libzmq's default cap is 1023
         self.agents = [FleetAgent(self, i, resources) for i in range(count)]
         self._redetect: set[FleetAgent] = set()
         self._wake = asyncio.Event()

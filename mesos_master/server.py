@@ -93,6 +93,8 @@ class MasterServer:
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._queue: collections.deque[Any] = collections.deque()
         self._feeding = False
+        self._persists: list[Any] = []
+        self._hold_persists = False
         self._stop = asyncio.Event()
         self.core_errors = 0
 
@@ -170,24 +172,36 @@ class MasterServer:
                 log.exception("error receiving a message")
                 await asyncio.sleep(0.01)
                 continue
-            for peer, msg in batch:
-                if isinstance(msg, codec.DecodeError):
-                    log.debug("undecodable frame from %r: %s", peer, msg.message)
-                    self.transport.send(peer, m.ProtocolError(msg.message, in_reply_to=msg.type))
-                    if self.master is not None:
-                        self.master.counters["dropped_messages"] += 1
-                    continue
-                self.feed(fx.Received(peer, msg))
+            self._hold_persists = True  # one registry transaction for the whole burst
+            try:
+                for peer, msg in batch:
+                    if isinstance(msg, codec.DecodeError):
+                        log.debug("undecodable frame from %r: %s", peer, msg.message)
+                        self.transport.send(peer, m.ProtocolError(msg.message,
+                                                                  in_reply_to=msg.type))
+                        if self.master is not None:
+                            self.master.counters["dropped_messages"] += 1
+                        continue
+                    self.feed(fx.Received(peer, msg))
+            finally:
+                self._hold_persists = False
+            self.feed(None)
 
     def feed(self, event: Any) -> None:
-        """Run `event` (and the events its effects produce) through the core, in order."""
-        self._queue.append(event)
+        """Run `event` (and the events its effects produce) through the core, in order.
+        Registry writes wait for the end of the burst and are committed together; their
+        PersistDone events then run like any other (None: just flush what is pending)."""
+        if event is not None:
+            self._queue.append(event)
         if self._feeding:
             return
         self._feeding = True
         try:
-            while self._queue:
-                self._process(self._queue.popleft())
+            while self._queue or (self._persists and not self._hold_persists):
+                while self._queue:
+                    self._process(self._queue.popleft())
+                if self._persists and not self._hold_persists:
+                    self._flush_persists()
         finally:
             self._feeding = False
 
@@ -217,19 +231,21 @@ class MasterServer:
         elif isinstance(effect, fx.CancelTimer):
             self._cancel_timer(effect.key)
         elif isinstance(effect, fx.Persist):
-            self._queue.append(fx.PersistDone(effect.op, self._persist(effect.op)))
+            self._persists.append(effect.op)
         elif isinstance(effect, fx.Log):
             core_log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
         else:
             raise AssertionError(f"unknown effect {effect!r}")
 
-    def _persist(self, op: Any) -> bool:
+    def _flush_persists(self) -> None:
+        ops, self._persists = self._persists, []
         try:
-            self.registry.apply(op)
-            return True
+            self.registry.apply_many(ops)
+            ok = True
         except Exception:
-            log.exception("registry write %r failed", op)
-            return False
+            log.exception("registry write of %d operation(s) failed", len(ops))
+            ok = False
+        self._queue.extend(fx.PersistDone(op, ok) for op in ops)
 
     def _cancel_timer(self, key: Hashable) -> None:
         handle = self._timers.pop(key, None)

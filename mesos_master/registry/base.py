@@ -91,6 +91,8 @@ class Registry(Protocol):
 
     def apply(self, op: RegistryOperation) -> bool: ...
 
+    def apply_many(self, ops: list[RegistryOperation]) -> list[bool]: ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +107,9 @@ class MemoryRegistry:
 
     def apply(self, op: RegistryOperation) -> bool:
         return op.apply(self._state)
+
+    def apply_many(self, ops: list[RegistryOperation]) -> list[bool]:
+        return [op.apply(self._state) for op in ops]
 
     def close(self) -> None:
         pass

@@ -38,21 +38,29 @@ class SqliteRegistry:
         return self._state.copy()
 
     def apply(self, op: RegistryOperation) -> bool:
+        return self.apply_many([op])[0]
+
+    def apply_many(self, ops: list[RegistryOperation]) -> list[bool]:
+        """Apply `ops` in order in one transaction (group commit, as Mesos's registrar batches
+        operations): one fsync and one copy of the state for a burst of registrations."""
         candidate = self._state.copy()
-        if not op.apply(candidate):
-            return False
-        aid = op.agent_id
+        results = [op.apply(candidate) for op in ops]
+        touched = sorted({op.agent_id for op, changed in zip(ops, results) if changed})
+        if not touched:
+            return results
         with self._db:  # one transaction; the in-memory copy is swapped in only after commit
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
-            self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
-            if aid in candidate.admitted:
-                self._db.execute("INSERT INTO admitted VALUES (?, ?)", (aid, candidate.admitted[aid]))
-            if aid in candidate.unreachable:
-                self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
-                                 (aid, candidate.unreachable[aid]))
+            for aid in touched:
+                self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
+                self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
+                if aid in candidate.admitted:
+                    self._db.execute("INSERT INTO admitted VALUES (?, ?)",
+                                     (aid, candidate.admitted[aid]))
+                if aid in candidate.unreachable:
+                    self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
+                                     (aid, candidate.unreachable[aid]))
         self._state = candidate
-        return True
+        return results
 
     def close(self) -> None:
         self._db.close()

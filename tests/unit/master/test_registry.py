@@ -69,3 +69,15 @@ def test_sqlite_matches_memory(tmp_path_factory: pytest.TempPathFactory, seq: li
         assert not (set(mem.load().admitted) & set(mem.load().unreachable))
     sql.close()
     assert SqliteRegistry(path).load() == mem.load()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(ops, max_size=8), max_size=6))
+def test_group_commit_equals_one_by_one(tmp_path_factory: pytest.TempPathFactory,
+                                        batches: list) -> None:
+    path = tmp_path_factory.mktemp("reg") / "r.sqlite"
+    mem, sql = MemoryRegistry(), SqliteRegistry(path)
+    for batch in batches:
+        assert [mem.apply(op) for op in batch] == sql.apply_many(batch)
+    sql.close()
+    assert SqliteRegistry(path).load() == mem.load()
