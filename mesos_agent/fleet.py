@@ -167,6 +167,17 @@ class AgentFleet:
             await self.connect(batch)
 
 
+def _raise_fd_limit(want: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for limit in ((max(want, hard), max(want, hard)), (hard, hard)):  # above hard needs root
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, limit)
+            return
+        except (ValueError, OSError):
+            continue
+    log.warning("could not raise the open-file limit above %d", soft)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = flags.FlagParser("mesos-agent-fleet", "Many simulated agents in one process.")
     p.add_flag("master", help="the master's HTTP address host:port; required")
@@ -181,8 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResourceError as e:
         p.error(f"--resources: {e}")
     flags.setup_logging(ns.log_level, "mesos-agent-fleet")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two fds per agent socket
+    _raise_fd_limit(3 * ns.agents + 1024)  # a socket and an eventfd per agent, and HTTP
 
     async def go() -> None:
         stop = asyncio.Event()
