@@ -24,7 +24,8 @@ from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
 
-from frameworks.core import Abort, Callback, MasterConnected, Redetect, SchedulerCore
+from frameworks.core import (Abort, Callback, LeaderChanged, MasterConnected, Redetect,
+                             SchedulerCore)
 
 log = logging.getLogger("frameworks.driver")
 
@@ -125,7 +126,7 @@ class AsyncSchedulerDriver:
                  upstream_factory: Callable[[], Upstream] = ZmqUpstream,
                  detect_backoff: tuple[float, float] = (0.25, 10.0),
                  core_options: dict[str, Any] | None = None) -> None:
-        leader.parse_master_spec(master)  # bad addresses fail now, not in the loop
+        leader.validate_master_spec(master)  # bad addresses fail now, not in the loop
         self.scheduler = scheduler
         self.master = master
         self.status = DRIVER_NOT_STARTED
@@ -139,6 +140,8 @@ class AsyncSchedulerDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._redetect = asyncio.Event()
+        self._leader_moved = asyncio.Event()
+        self._watch: leader.LeaderWatch | None = None
         self._timers: dict[Any, asyncio.TimerHandle] = {}
         self._children: list[asyncio.Task[None]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -245,13 +248,19 @@ class AsyncSchedulerDriver:
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
+                watch = leader.LeaderWatch(self.master, self._leader_changed,
+                                           asyncio.get_running_loop())
+                self._watch = watch
                 self._children = [tg.create_task(self._recv_loop(), name="driver-recv"),
-                                  tg.create_task(self._connect_loop(), name="driver-connect")]
+                                  tg.create_task(self._connect_loop(), name="driver-connect"),
+                                  tg.create_task(watch.run(), name="driver-leader-watch")]
                 tg.create_task(self._dispatch_loop(), name="driver-dispatch")
         except Exception:  # a bug in the driver itself: end, loudly, as aborted
             log.exception("scheduler driver failed")
             self.status = DRIVER_ABORTED
         finally:
+            if self._watch is not None:
+                self._watch.close()
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
@@ -303,8 +312,22 @@ class AsyncSchedulerDriver:
                 return info
             except leader.DetectError as e:
                 log.warning("master detection failed (retrying in %.2gs): %s", delay, e)
-            await asyncio.sleep(delay)
+            self._leader_moved.clear()
+            try:  # a leader appearing in ZooKeeper cuts the wait short
+                await asyncio.wait_for(self._leader_moved.wait(), delay)
+            except TimeoutError:
+                pass
             delay = min(delay * 2, cap)
+
+    def _leader_changed(self, znode: str | None) -> None:
+        """zk:// only: a new leader znode. Moving on is the core's decision, so it is told
+        like any lost master would be; while detecting, the retry happens at once."""
+        if znode is None:
+            return
+        log.info("leader changed in ZooKeeper (%s)", znode)
+        self._leader_moved.set()
+        if self._connected:
+            self._feed(LeaderChanged(znode))
 
     async def _perform(self, effects: list[Any]) -> None:
         for eff in effects:

@@ -256,6 +256,11 @@ class MasterBase:
             fw.completed_tasks = deque(maxlen=self.config.max_completed_tasks_per_framework)
             self.frameworks[framework_id] = fw
             self.allocator.add_framework(framework_id, fw.roles, {}, active=False)
+            # Not back within its failover_timeout (counted from when we learn of it, and at
+            # least the time a connected framework needs to notice the failover): torn down.
+            fw.unregistered_time = self.now
+            grace = max(info.failover_timeout, self.config.framework_timeout)
+            self._timer(("framework_failover", framework_id), self.now + grace)
         return fw
 
     def _is_completed_framework(self, framework_id: str) -> bool:
