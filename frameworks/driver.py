@@ -111,6 +111,9 @@ def _framework_info(framework: m.FrameworkInfo | str) -> m.FrameworkInfo:
     return framework if isinstance(framework, m.FrameworkInfo) else m.FrameworkInfo(name=framework)
 
 
+REDETECT_MIN_INTERVAL = 0.3
+
+
 class AsyncSchedulerDriver:
     """Scheduler driver for asyncio programs: `await start()`, `await join()`, `await stop()`.
 
@@ -290,10 +293,16 @@ class AsyncSchedulerDriver:
 
     async def _connect_loop(self) -> None:
         assert self._upstream is not None
+        connected_at = -1.0
         while True:
             await self._redetect.wait()
+            # A standby answering "not leader" while the election settles must not make us
+            # spin: at most one detection per REDETECT_MIN_INTERVAL.
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, connected_at + REDETECT_MIN_INTERVAL - loop.time()))
             self._redetect.clear()
             info = await self._detect_with_backoff()
+            connected_at = loop.time()
             self._upstream.connect(info.zmq_endpoint)
             self._connected = True
             if not await self._upstream.wait_ready(2.0):

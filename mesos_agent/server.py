@@ -59,6 +59,9 @@ class ServerOptions:
     flags: dict[str, str] = field(factory=dict)
 
 
+REDETECT_MIN_INTERVAL = 0.3
+
+
 class AgentServer:
     """Runs one agent until `stop` is set (or SIGTERM/SIGINT arrives)."""
 
@@ -238,7 +241,11 @@ class AgentServer:
             await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq's stub is wrong
                 timeout=int(CONNECT_WAIT * 1000), flags=zmq.POLLOUT)
             self.feed(MasterConnected())
+            connected_at = time.monotonic()
             await self._redetect.wait()
+            # A standby answering "not leader" while the election settles must not make us
+            # spin: at most one detection per REDETECT_MIN_INTERVAL.
+            await asyncio.sleep(max(0.0, connected_at + REDETECT_MIN_INTERVAL - time.monotonic()))
 
     def _leader_changed(self, znode: str | None) -> None:
         """The zk:// leader znode changed: re-register with the new leader right away."""

@@ -117,11 +117,13 @@ class HaCluster:
         self.agents: list[Daemon] = []
         self.agent_dirs: list[Path] = []
 
-    def start_master(self, index: int | None = None) -> Daemon:
+    def start_master(self, index: int | None = None, zk_url: str | None = None) -> Daemon:
+        """Start master slot `index` (a new one when None); `zk_url` overrides the cluster's
+        (e.g. through a proxy a test can cut)."""
         i = len(self.masters) if index is None else index
         d = spawn(f"master{i + 1}", python_module(
             "mesos_master", "--ip=127.0.0.1", "--port=0", "--zmq_port=0",
-            f"--zk={self.zk_url}", f"--quorum={self.quorum}",
+            f"--zk={zk_url or self.zk_url}", f"--quorum={self.quorum}",
             f"--zk_session_timeout={self.session_timeout}secs",
             f"--log_level={self.log_level}", *self.master_flags),
             self.root / "logs" / f"master{i + 1}.log", "mesos-master: listening")
