@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
+    ["failover", "--agents", "3"],
 ]
 
 
