@@ -441,3 +441,16 @@ def test_random_event_sequences_keep_invariants(events: list) -> None:
                 assert agent.state == RUNNING
                 assert e.msg.status == agent.updates.head(e.msg.status.task_id)
         agent.state_json()
+
+
+def test_not_leader_reply_while_registering_redetects_at_once() -> None:
+    agent = make_agent()
+    feed(agent, MasterConnected(), 0.0)
+    effects = recv(agent, ProtocolError("not leader, leader is M2 at tcp://h:1",
+                                        "RegisterAgent"), 0.1)
+    assert any(isinstance(e, Redetect) for e in effects)
+    assert agent.state == DISCONNECTED
+    # an unrelated rejection while registering is only logged
+    feed(agent, MasterConnected(), 0.2)
+    assert [type(e) for e in recv(agent, ProtocolError("bad field", "RegisterAgent"), 0.3)] \
+        == [Log]
