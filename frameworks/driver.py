@@ -329,12 +329,13 @@ class AsyncSchedulerDriver:
             delay = min(delay * 2, cap)
 
     def _leader_changed(self, znode: str | None) -> None:
-        """zk:// only: a new leader znode. Moving on is the core's decision, so it is told
-        like any lost master would be; while detecting, the retry happens at once."""
+        """zk:// only: a new leader znode. The core is told (a subscribed framework hears
+        `disconnected`), the connect loop runs another round, a detection backoff ends now."""
         if znode is None:
             return
         log.info("leader changed in ZooKeeper (%s)", znode)
         self._leader_moved.set()
+        self._redetect.set()  # also when a connection round is under way: it may be stale
         if self._connected:
             self._feed(LeaderChanged(znode))
 

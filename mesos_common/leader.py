@@ -113,6 +113,9 @@ def make_zk_client(hosts: str, timeout: float = 10.0) -> Any:
     """A KazooClient with our defaults (kazoo is imported lazily: only HA users need it)."""
     from kazoo.client import KazooClient
     from kazoo.retry import KazooRetry
+    kazoo_log = logging.getLogger("kazoo.client")
+    if kazoo_log.level == logging.NOTSET:  # its INFO lines (each connect/close) are noise here
+        kazoo_log.setLevel(logging.WARNING)
     return KazooClient(hosts=hosts, timeout=timeout,
                        connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
                        logger=logging.getLogger("kazoo.client"))

@@ -5,6 +5,7 @@ failover within and past its failover_timeout.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -292,3 +293,35 @@ def test_framework_failover_within_and_past_failover_timeout(ha: HaCluster):
     for p in pids.values():  # belt and braces: nothing left behind even if the assert failed
         if alive(p):
             os.killpg(p, signal.SIGKILL)
+
+
+def test_batch_framework_over_zk_finishes_across_a_leader_kill(ha: HaCluster):
+    import subprocess
+
+    from mesos_common.daemons import python_module
+    for _ in range(3):
+        ha.start_master()
+    for _ in range(3):
+        ha.start_agent(SMALL)
+    batch = subprocess.Popen(
+        python_module("frameworks.examples.batch", f"--master={ha.zk_url}", "--tasks=12",
+                      "--cpus=0.25", "--mem=16", "--command=sleep 6"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        def running() -> bool:
+            found = ha.leader()
+            if found is None:
+                return False
+            state = http_json(f"http://{ha.http_of(found[1])}/master/state")
+            return sum(1 for f in state["frameworks"] for t in f["tasks"]
+                       if t["state"] == ts.RUNNING) == 12 and found
+        slot, _ = wait_for(running, 60, what="12 running batch tasks")
+        ha.kill9(slot)
+        out, _ = batch.communicate(timeout=90)
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+            batch.wait(10)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert batch.returncode == 0, out[-3000:]
+    assert summary["finished"] == 12 and summary["failed"] == 0
