@@ -63,6 +63,11 @@ class Holder(Scheduler):
         with self.lock:
             self.updates.append(status)
 
+    def agent_lost(self, driver, agent_id):
+        """Tasks on a lost agent: ask the master what it knows (explicit reconciliation)."""
+        driver.reconcile_tasks([m.ReconcileTask(t, a) for t, a in self.launched.items()
+                                if a == agent_id])
+
     def states(self) -> dict[str, str]:
         with self.lock:
             return {u.task_id: u.state for u in self.updates}
@@ -325,3 +330,35 @@ def test_batch_framework_over_zk_finishes_across_a_leader_kill(ha: HaCluster):
     summary = json.loads(out.strip().splitlines()[-1])
     assert batch.returncode == 0, out[-3000:]
     assert summary["finished"] == 12 and summary["failed"] == 0
+
+
+def test_agent_not_back_after_failover_is_unreachable_and_its_tasks_reported(ha: HaCluster):
+    ha.master_flags = MASTER_FLAGS + ("--agent_reregister_timeout=3secs",)
+    for _ in range(3):
+        ha.start_master()
+    for _ in range(3):
+        ha.start_agent(SMALL)
+    sched = Holder(count=6)
+    driver = SchedulerDriver(sched, m.FrameworkInfo(name="u", failover_timeout=60.0), ha.zk_url)
+    driver.start()
+    try:
+        wait_for(sched.all_running, 60, what="6 running tasks")
+        fw_id = driver.framework_id
+        (slot, leader), state = wait_for(lambda: settled(ha, fw_id, 6), 30, what="settled")
+        victim = ha.agents[0]
+        victim_id = http_json(f"{victim.field('http')}/state")["id"]
+        on_victim = {t for t, a in sched.launched.items() if a == victim_id}
+        assert on_victim
+        victim.kill9()  # the agent dies together with the leader
+        ha.kill9(slot)
+        wait_for(lambda: all(sched.states()[t] in (ts.LOST, ts.UNREACHABLE) for t in on_victim),
+                 30, what="the missing agent's tasks reported")
+        found = wait_for(ha.leader, 10, what="leader")
+        state = http_json(f"http://{ha.http_of(found[1])}/master/state")
+        metrics = http_json(f"http://{ha.http_of(found[1])}/metrics/snapshot")
+        assert victim_id not in [a["id"] for a in state["slaves"]]
+        assert metrics["master/slaves_unreachable"] == 1.0
+        others = set(sched.launched) - on_victim
+        assert all(sched.states()[t] == ts.RUNNING for t in others)
+    finally:
+        driver.abort()

@@ -63,8 +63,9 @@ def test_agent_not_back_within_reregister_timeout_is_unreachable_and_reported() 
     h2 = Harness(registry=h.registry, master_id="M2", agent_reregister_timeout=20.0)
     assert h2.master.recovering == {aid}
     h2.subscribe(b"fw-new", name="fw", id=fid)
-    h2.advance(21.0)
+    out = h2.advance(21.0)
     assert aid in h2.registry.load().unreachable
+    assert sent(out, m.AgentLost, to=b"fw-new") == [m.AgentLost(aid)]
     st = only(updates(h2.recv(b"fw-new", m.Reconcile(fid, (m.ReconcileTask("t1", aid),))),
                       to=b"fw-new"))
     assert st.state in (ts.LOST, ts.UNREACHABLE)
