@@ -7,7 +7,10 @@ in ZooKeeper, so the figure is split: `failover_s` (kill -> all agents re-regist
 `after_session_expiry_s` (ZooKeeper expired the dead leader's session -> all re-registered);
 the part before expiry is the session timeout, which the operator chooses.
 
-    python -m benchmarks.failover [--agents 3] [--rounds 5] [--session_timeout 2]
+`--sim_agents N` adds N simulated agents (ZeroMQ registration only, in this process; see
+benchmarks/_sim_agents.py) for large runs.
+
+    python -m benchmarks.failover [--agents 3] [--sim_agents 0] [--rounds 5] [--session_timeout 2]
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks._common import finish, percentile, say
+from benchmarks._sim_agents import SimAgents
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster, ZooKeeper
 
@@ -50,7 +54,7 @@ def wait(pred, timeout: float, what: str):
 
 
 def one_round(cluster: HaCluster, zk: ZooKeeper, agents: int) -> tuple[float, float]:
-    state = wait(lambda: leader_state(cluster, agents, None), 60, "a settled cluster")
+    state = wait(lambda: leader_state(cluster, agents, None), 120, "a settled cluster")
     slot = next(i for i, d in enumerate(cluster.masters) if d and d.field("id") == state["id"])
     client = make_zk_client(zk.hosts)
     client.start(timeout=10)
@@ -78,12 +82,14 @@ def one_round(cluster: HaCluster, zk: ZooKeeper, agents: int) -> tuple[float, fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, default=3)
+    ap.add_argument("--agents", type=int, default=3, help="real agent processes")
+    ap.add_argument("--sim_agents", type=int, default=0, help="simulated agents (one process)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--session_timeout", type=float, default=2.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="corral-failover-") as tmp:
         root = Path(tmp)
+        sims: SimAgents | None = None
         zk = ZooKeeper(root / "zk")
         cluster = HaCluster(root, zk.url(), session_timeout=args.session_timeout, quorum=2,
                             master_flags=("--agent_ping_timeout=1secs",
@@ -96,17 +102,23 @@ def main() -> None:
                 cluster.start_master()
             for _ in range(args.agents):
                 cluster.start_agent(RESOURCES)
+            if args.sim_agents:
+                say(f"starting {args.sim_agents} simulated agents")
+                sims = SimAgents(args.sim_agents, zk.url())
+                sims.start()
             totals, afters = [], []
             for r in range(args.rounds):
-                total, after = one_round(cluster, zk, args.agents)
+                total, after = one_round(cluster, zk, args.agents + args.sim_agents)
                 say(f"round {r + 1}: failover {total:.2f}s, {after:.2f}s after session expiry")
                 totals.append(total)
                 afters.append(after)
         finally:
+            if sims is not None:
+                sims.stop()
             cluster.stop()
             zk.stop()
     finish("failover", {
-        "agents": args.agents, "rounds": args.rounds, "masters": 3,
+        "agents": args.agents, "sim_agents": args.sim_agents, "rounds": args.rounds, "masters": 3,
         "session_timeout_s": args.session_timeout,
         "failover_s": round(percentile(totals, 50), 3),
         "failover_max_s": round(max(totals), 3),
