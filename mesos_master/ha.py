@@ -86,7 +86,7 @@ class HaState:
     async def _take_over(self) -> None:
         c, s = self.contender, self.server
         assert c is not None
-        registry = ZkRegistry(c.client, c.path)
+        registry = ZkRegistry(c.client, c.path, timeout=s.opts.zk_session_timeout)
         try:
             await asyncio.to_thread(registry.open)
         except Exception as e:

@@ -19,9 +19,11 @@ class FencedError(Exception):
 
 
 class ZkRegistry:
-    def __init__(self, client: Any, path: str) -> None:
-        """`client` is a started KazooClient; `path` the HA root (e.g. /corral)."""
+    def __init__(self, client: Any, path: str, timeout: float = 5.0) -> None:
+        """`client` is a started KazooClient; `path` the HA root (e.g. /corral); a write not
+        confirmed within `timeout` counts as lost leadership (cf. Mesos registry_store_timeout)."""
         self.client = client
+        self.timeout = timeout
         self.node = path.rstrip("/") + "/registry"
         self._state = RegistryState()
         self._version = -1
@@ -55,11 +57,18 @@ class ZkRegistry:
         candidate = self._state.copy()
         if not op.apply(candidate):
             return False
+        if self.client.state != "CONNECTED":  # kazoo would queue it until reconnection
+            self._fenced = True
+            raise FencedError(f"ZooKeeper connection is {self.client.state}")
         try:
-            stat = self.client.set(self.node, _encode(candidate), version=self._version)
+            stat = self.client.set_async(self.node, _encode(candidate),
+                                         version=self._version).get(timeout=self.timeout)
         except BadVersionError:
             self._fenced = True
             raise FencedError(f"{self.node} was written by another master") from None
+        except Exception as e:  # timeout, connection loss, session expiry: we cannot know
+            self._fenced = True  # whether it landed, so we cannot go on as the leader
+            raise FencedError(f"registry write not confirmed: {e!r}") from None
         self._state, self._version = candidate, stat.version
         return True
 
