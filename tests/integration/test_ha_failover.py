@@ -362,3 +362,28 @@ def test_agent_not_back_after_failover_is_unreachable_and_its_tasks_reported(ha:
         assert all(sched.states()[t] == ts.RUNNING for t in others)
     finally:
         driver.abort()
+
+
+def test_paused_zookeeper_fences_the_leader_and_a_standby_takes_over_after(ha: HaCluster,
+                                                                          zookeeper):  # noqa: F811
+    ha.quorum = 1
+    first = ha.start_master()
+    wait_for(lambda: ha.leader(), 30, what="a first leader")
+    ha.start_master()
+    agent = ha.start_agent(SMALL)
+    wait_for(lambda: (f := ha.leader()) and f[1] is first and http_json(
+        f"http://{ha.http_of(first)}/master/state")["slaves"], 30, what="agent registered")
+    paused_at = time.monotonic()
+    zookeeper.pause()
+    try:
+        wait_for(lambda: not first.alive(), SESSION + 4, what="the leader gives up")
+        assert time.monotonic() - paused_at <= SESSION + 4
+        assert first.proc.returncode == 1 and "fenced" in first.log_path.read_text()
+    finally:
+        zookeeper.resume()
+    agent_id = http_json(f"{agent.field('http')}/state")["id"]
+    found = wait_for(lambda: (f := ha.leader()) and f[1] is not first and f, 40,
+                     what="the standby leads")
+    wait_for(lambda: [a["id"] for a in http_json(
+        f"http://{ha.http_of(found[1])}/master/state")["slaves"] if a["active"]] == [agent_id],
+        30, what="the agent re-registered with its id")
