@@ -305,12 +305,26 @@ class AsyncSchedulerDriver:
             connected_at = loop.time()
             self._upstream.connect(info.zmq_endpoint)
             self._connected = True
-            if not await self._upstream.wait_ready(2.0):
+            if not await self._wait_ready(2.0):
+                if self._redetect.is_set():  # the leader moved while we were connecting
+                    continue
                 log.warning("master at %s not reachable yet; subscribing anyway",
                             info.zmq_endpoint)
             self._feed(MasterConnected({
                 "id": info.id, "hostname": info.hostname, "ip": info.ip, "port": info.port,
                 "zmq_endpoint": info.zmq_endpoint, "version": info.version}))
+
+    async def _wait_ready(self, timeout: float) -> bool:
+        """The upstream's wait_ready, in slices, giving up early when the leader moves."""
+        assert self._upstream is not None and self._loop is not None
+        deadline = self._loop.time() + timeout
+        while not self._redetect.is_set():
+            left = deadline - self._loop.time()
+            if left <= 0:
+                return False
+            if await self._upstream.wait_ready(min(0.1, left)):
+                return True
+        return False
 
     async def _detect_with_backoff(self) -> leader.MasterInfo:
         delay, cap = self._detect_backoff

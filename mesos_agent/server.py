@@ -238,8 +238,13 @@ class AgentServer:
             if info.zmq_endpoint != self._dealer.endpoint:
                 log.info("leading master %s at %s", info.id, info.zmq_endpoint)
             self._dealer.connect(info.zmq_endpoint)
-            await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq's stub is wrong
-                timeout=int(CONNECT_WAIT * 1000), flags=zmq.POLLOUT)
+            deadline = time.monotonic() + CONNECT_WAIT
+            while not self._redetect.is_set() and time.monotonic() < deadline:
+                if await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq stub
+                        timeout=50, flags=zmq.POLLOUT):
+                    break
+            if self._redetect.is_set():  # the leader moved while we were connecting
+                continue
             self.feed(MasterConnected())
             connected_at = time.monotonic()
             await self._redetect.wait()
