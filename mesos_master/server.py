@@ -5,6 +5,9 @@ handles keyed like the core's timers; registry writes run synchronously (small S
 transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
 queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
+
+With `--zk` the core exists only while this master is the elected leader (`ha.py` decides);
+until then, and while fenced, peers get "not leader" replies and HTTP clients a redirect.
 """
 from __future__ import annotations
 
