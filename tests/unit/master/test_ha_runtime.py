@@ -122,3 +122,18 @@ def test_standby_answers_zeromq_peers_with_not_leader() -> None:
     server._not_leader(b"p", m.ProtocolError("x", "y"))  # never an error for an error
     assert sent == [(b"p", m.ProtocolError("not leader, leader is L at tcp://10.0.0.1:5049",
                                            in_reply_to="Heartbeat"))]
+
+
+def test_ha_flags(capsys) -> None:
+    import pytest
+
+    from mesos_master.main import options_from_argv
+    opts, _ = options_from_argv(["--zk=zk://h1:2181,h2:2181/corral", "--quorum=2",
+                                 "--zk_session_timeout=3secs", "--agent_reregister_timeout=1mins"])
+    assert (opts.zk, opts.quorum, opts.zk_session_timeout, opts.agent_reregister_timeout) == \
+        ("zk://h1:2181,h2:2181/corral", 2, 3.0, 60.0)
+    assert opts.work_dir is None  # no local registry needed in HA mode
+    for bad, why in ((["--zk=zk://h1:2181"], "--zk"), (["--zk=zk://h:1/c"], "--quorum")):
+        with pytest.raises(SystemExit) as e:
+            options_from_argv(bad)
+        assert e.value.code == 2 and why in capsys.readouterr().err
