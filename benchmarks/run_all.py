@@ -8,6 +8,7 @@ BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
+    ["failover", "--agents", "3"],
 ]
 
 

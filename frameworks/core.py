@@ -59,6 +59,14 @@ class MasterConnected:
     master_info: Mapping[str, Any] = attrs.field(factory=dict)
 
 
+@frozen
+class LeaderChanged:
+    """zk:// detection saw another master elected: leave the current one now, rather than
+    after three silent heartbeat intervals."""
+
+    znode: str
+
+
 # ---------------------------------------------------------------- SDK effects
 
 @frozen
@@ -148,6 +156,16 @@ class SchedulerCore:
         return out
 
     @_dispatch.register
+    def _(self, event: LeaderChanged, now: float) -> list[Effect]:
+        reason = f"a new leading master was elected ({event.znode})"
+        if self.state == SUBSCRIBED:
+            return self._lose_master(reason)
+        if self.state == SUBSCRIBING:
+            self.state = DISCONNECTED
+            return [CancelTimer(SUBSCRIBE_TIMER), Log("info", reason), Redetect(reason)]
+        return []
+
+    @_dispatch.register
     def _(self, event: TimerFired, now: float) -> list[Effect]:
         if event.key == SUBSCRIBE_TIMER and self.state == SUBSCRIBING:
             return self._subscribe_timeout(now)
@@ -228,6 +246,12 @@ class SchedulerCore:
                       Callback("error", (msg.message,)), Abort(msg.message)]
 
     def _on_protocol_error(self, msg: m.ProtocolError, now: float) -> list[Effect]:
+        if msg.message.startswith("not leader") and self.state == SUBSCRIBED:
+            return self._lose_master(f"{msg.message}: re-detecting")
+        if msg.message.startswith("not leader") and self.state == SUBSCRIBING:
+            self.state = DISCONNECTED  # a standby: find the leader now, not after retries
+            return [CancelTimer(SUBSCRIBE_TIMER), Log("info", f"{msg.message}: re-detecting"),
+                    Redetect(msg.message)]
         if msg.in_reply_to == "Heartbeat" and self.state == SUBSCRIBED:
             return self._lose_master(f"master does not know us ({msg.message}): "
                                      "it restarted or failed over")

@@ -24,7 +24,8 @@ from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
 
-from frameworks.core import Abort, Callback, MasterConnected, Redetect, SchedulerCore
+from frameworks.core import (Abort, Callback, LeaderChanged, MasterConnected, Redetect,
+                             SchedulerCore)
 
 log = logging.getLogger("frameworks.driver")
 
@@ -110,6 +111,9 @@ def _framework_info(framework: m.FrameworkInfo | str) -> m.FrameworkInfo:
     return framework if isinstance(framework, m.FrameworkInfo) else m.FrameworkInfo(name=framework)
 
 
+REDETECT_MIN_INTERVAL = 0.3
+
+
 class AsyncSchedulerDriver:
     """Scheduler driver for asyncio programs: `await start()`, `await join()`, `await stop()`.
 
@@ -125,7 +129,7 @@ class AsyncSchedulerDriver:
                  upstream_factory: Callable[[], Upstream] = ZmqUpstream,
                  detect_backoff: tuple[float, float] = (0.25, 10.0),
                  core_options: dict[str, Any] | None = None) -> None:
-        leader.parse_master_spec(master)  # bad addresses fail now, not in the loop
+        leader.validate_master_spec(master)  # bad addresses fail now, not in the loop
         self.scheduler = scheduler
         self.master = master
         self.status = DRIVER_NOT_STARTED
@@ -139,6 +143,8 @@ class AsyncSchedulerDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._redetect = asyncio.Event()
+        self._leader_moved = asyncio.Event()
+        self._watch: leader.LeaderWatch | None = None
         self._timers: dict[Any, asyncio.TimerHandle] = {}
         self._children: list[asyncio.Task[None]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -245,13 +251,19 @@ class AsyncSchedulerDriver:
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
+                watch = leader.LeaderWatch(self.master, self._leader_changed,
+                                           asyncio.get_running_loop())
+                self._watch = watch
                 self._children = [tg.create_task(self._recv_loop(), name="driver-recv"),
-                                  tg.create_task(self._connect_loop(), name="driver-connect")]
+                                  tg.create_task(self._connect_loop(), name="driver-connect"),
+                                  tg.create_task(watch.run(), name="driver-leader-watch")]
                 tg.create_task(self._dispatch_loop(), name="driver-dispatch")
         except Exception:  # a bug in the driver itself: end, loudly, as aborted
             log.exception("scheduler driver failed")
             self.status = DRIVER_ABORTED
         finally:
+            if self._watch is not None:
+                self._watch.close()
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
@@ -281,18 +293,38 @@ class AsyncSchedulerDriver:
 
     async def _connect_loop(self) -> None:
         assert self._upstream is not None
+        connected_at = -1.0
         while True:
             await self._redetect.wait()
+            # A standby answering "not leader" while the election settles must not make us
+            # spin: at most one detection per REDETECT_MIN_INTERVAL.
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, connected_at + REDETECT_MIN_INTERVAL - loop.time()))
             self._redetect.clear()
             info = await self._detect_with_backoff()
+            connected_at = loop.time()
             self._upstream.connect(info.zmq_endpoint)
             self._connected = True
-            if not await self._upstream.wait_ready(2.0):
+            if not await self._wait_ready(2.0):
+                if self._redetect.is_set():  # the leader moved while we were connecting
+                    continue
                 log.warning("master at %s not reachable yet; subscribing anyway",
                             info.zmq_endpoint)
             self._feed(MasterConnected({
                 "id": info.id, "hostname": info.hostname, "ip": info.ip, "port": info.port,
                 "zmq_endpoint": info.zmq_endpoint, "version": info.version}))
+
+    async def _wait_ready(self, timeout: float) -> bool:
+        """The upstream's wait_ready, in slices, giving up early when the leader moves."""
+        assert self._upstream is not None and self._loop is not None
+        deadline = self._loop.time() + timeout
+        while not self._redetect.is_set():
+            left = deadline - self._loop.time()
+            if left <= 0:
+                return False
+            if await self._upstream.wait_ready(min(0.1, left)):
+                return True
+        return False
 
     async def _detect_with_backoff(self) -> leader.MasterInfo:
         delay, cap = self._detect_backoff
@@ -303,8 +335,23 @@ class AsyncSchedulerDriver:
                 return info
             except leader.DetectError as e:
                 log.warning("master detection failed (retrying in %.2gs): %s", delay, e)
-            await asyncio.sleep(delay)
+            self._leader_moved.clear()
+            try:  # a leader appearing in ZooKeeper cuts the wait short
+                await asyncio.wait_for(self._leader_moved.wait(), delay)
+            except TimeoutError:
+                pass
             delay = min(delay * 2, cap)
+
+    def _leader_changed(self, znode: str | None) -> None:
+        """zk:// only: a new leader znode. The core is told (a subscribed framework hears
+        `disconnected`), the connect loop runs another round, a detection backoff ends now."""
+        if znode is None:
+            return
+        log.info("leader changed in ZooKeeper (%s)", znode)
+        self._leader_moved.set()
+        self._redetect.set()  # also when a connection round is under way: it may be stale
+        if self._connected:
+            self._feed(LeaderChanged(znode))
 
     async def _perform(self, effects: list[Any]) -> None:
         for eff in effects:

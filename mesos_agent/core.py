@@ -41,6 +41,8 @@ __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
 DISCONNECTED, REGISTERING, RUNNING = "DISCONNECTED", "REGISTERING", "RUNNING"
 REGISTER_TIMER = "register"
 HEARTBEAT_TIMER = "heartbeat"
+# A standby master answers everything with a ProtocolError starting with this.
+NOT_LEADER = "not leader"
 # A ProtocolError answering these means the master has no record of us.
 _UNKNOWN_TO_MASTER = ("Heartbeat", "StatusUpdate")
 Effects = list[Any]
@@ -185,6 +187,8 @@ class Agent:
         text = f"master rejected our {msg.in_reply_to or 'message'}: {msg.message}"
         if msg.in_reply_to in _UNKNOWN_TO_MASTER and self.state == RUNNING:
             return self._lose_master(f"{text} (master does not know us)")
+        if msg.message.startswith(NOT_LEADER) and self.state != DISCONNECTED:
+            return self._lose_master(text)  # a standby: find the leader now, not after retries
         return [Log("warning", text)]
 
     @_on_message.register(AgentRegistered)

@@ -15,7 +15,7 @@ from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.server import AgentServer, ServerOptions
 from mesos_common import flags
-from mesos_common.leader import DetectError, parse_master_spec
+from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
 
 log = logging.getLogger("mesos_agent")
@@ -24,7 +24,9 @@ log = logging.getLogger("mesos_agent")
 def build_parser() -> flags.FlagParser:
     p = flags.FlagParser("mesos-agent", "Run a Corral agent: offer this machine's resources "
                                         "to a master and run the tasks it sends.")
-    p.add_flag("master", help="the master's HTTP address host:port (or a comma list); required")
+    p.add_flag("master", help="the master's HTTP address host:port (or a comma list), or "
+                                 "zk://host:port[,host:port]/path to follow the elected leader; "
+                                 "required")
     p.add_flag("work_dir", help="directory for sandboxes and task metadata; required")
     p.add_flag("ip", default="127.0.0.1", help="address the HTTP endpoint binds to")
     p.add_flag("port", type=flags.port, default=5051, help="HTTP port (0 = any free port)")
@@ -48,7 +50,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     if not ns.work_dir:
         parser.error("--work_dir is required")
     try:
-        parse_master_spec(ns.master)
+        validate_master_spec(ns.master)
     except DetectError as e:
         parser.error(f"--master: {e}")
     work_dir = os.path.abspath(ns.work_dir)

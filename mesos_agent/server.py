@@ -34,7 +34,7 @@ from mesos_agent.http import make_app
 from mesos_agent.status import RetryPolicy
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
-from mesos_common.leader import DetectError, detect
+from mesos_common.leader import DetectError, LeaderWatch, detect
 from mesos_common.messages import AttributeValue
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport
@@ -57,6 +57,9 @@ class ServerOptions:
     hostname: str | None = None
     registration_backoff: float = 1.0
     flags: dict[str, str] = field(factory=dict)
+
+
+REDETECT_MIN_INTERVAL = 0.3
 
 
 class AgentServer:
@@ -102,9 +105,13 @@ class AgentServer:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
+                watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
-                         tg.create_task(self._receive_loop())]
-                await stop.wait()
+                         tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
+                try:
+                    await stop.wait()
+                finally:
+                    watch.close()
                 await self._shutdown()
                 for t in loops:
                     t.cancel()
@@ -216,22 +223,40 @@ class AgentServer:
         assert self._dealer is not None
         delay = DETECT_BACKOFF.initial
         while True:
+            self._redetect.clear()  # a leader change seen from here on triggers another round
             try:
                 info = await detect(self.opts.master)
             except DetectError as e:
                 log.warning("%s; retrying in %.1fs", e, delay)
-                await asyncio.sleep(delay)
+                try:  # a new leader appearing in ZooKeeper cuts the wait short
+                    await asyncio.wait_for(self._redetect.wait(), delay)
+                except TimeoutError:
+                    pass
                 delay = min(delay * 2, DETECT_BACKOFF.max)
                 continue
             delay = DETECT_BACKOFF.initial
-            self._redetect.clear()
             if info.zmq_endpoint != self._dealer.endpoint:
                 log.info("leading master %s at %s", info.id, info.zmq_endpoint)
             self._dealer.connect(info.zmq_endpoint)
-            await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq's stub is wrong
-                timeout=int(CONNECT_WAIT * 1000), flags=zmq.POLLOUT)
+            deadline = time.monotonic() + CONNECT_WAIT
+            while not self._redetect.is_set() and time.monotonic() < deadline:
+                if await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq stub
+                        timeout=50, flags=zmq.POLLOUT):
+                    break
+            if self._redetect.is_set():  # the leader moved while we were connecting
+                continue
             self.feed(MasterConnected(info.id))
+            connected_at = time.monotonic()
             await self._redetect.wait()
+            # A standby answering "not leader" while the election settles must not make us
+            # spin: at most one detection per REDETECT_MIN_INTERVAL.
+            await asyncio.sleep(max(0.0, connected_at + REDETECT_MIN_INTERVAL - time.monotonic()))
+
+    def _leader_changed(self, znode: str | None) -> None:
+        """The zk:// leader znode changed: re-register with the new leader right away."""
+        if znode is not None:
+            log.info("leader changed in ZooKeeper (%s): re-detecting", znode)
+            self._redetect.set()
 
     async def _receive_loop(self) -> None:
         assert self._dealer is not None

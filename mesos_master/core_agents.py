@@ -240,6 +240,10 @@ class AgentHandlers(MasterBase):
             return
         self.recovering.discard(op.agent_id)
         if agent is None:
+            if isinstance(op, MarkUnreachable):  # never came back after a failover: its tasks
+                for fw in sorted(self.frameworks.values(), key=lambda f: f.id):  # are unknown
+                    if fw.connected:  # here, so frameworks learn by reconciling (Mesos does so)
+                        self._send(fw.peer, m.AgentLost(op.agent_id))
             return
         if isinstance(op, MarkUnreachable):
             if not agent.unreachable_pending:  # it re-registered meanwhile: undo the write

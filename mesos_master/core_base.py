@@ -256,6 +256,12 @@ class MasterBase:
             fw.completed_tasks = deque(maxlen=self.config.max_completed_tasks_per_framework)
             self.frameworks[framework_id] = fw
             self.allocator.add_framework(framework_id, fw.roles, {}, active=False)
+            # Not back within its failover_timeout: torn down. The clock starts when we learn
+            # of it, and it gets at least the recovery window agents get
+            # (agent_reregister_timeout): it cannot know about the failover any sooner.
+            fw.unregistered_time = self.now
+            grace = max(info.failover_timeout, self.config.agent_reregister_timeout)
+            self._timer(("framework_failover", framework_id), self.now + grace)
         return fw
 
     def _is_completed_framework(self, framework_id: str) -> bool:

@@ -22,7 +22,12 @@ class MasterService(Protocol):
     hostname: str
     http_port: int
 
+    @property
+    def leading(self) -> bool: ...
+
     def info(self) -> dict[str, Any]: ...
+
+    def leader_info(self) -> dict[str, Any] | None: ...
 
 
 SERVICE = web.AppKey("service", MasterService)
@@ -37,8 +42,22 @@ def _json(request: web.Request, body: Any) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
+def _leader_address(request: web.Request) -> str:
+    """`host:port` of the leader's HTTP API; 503 when nobody leads (an election is on)."""
+    other = request.app[SERVICE].leader_info()
+    if not other:
+        raise web.HTTPServiceUnavailable(text="no leading master elected")
+    host = other.get("hostname") or other.get("ip")
+    return f"{host}:{other.get('port')}"
+
+
 def _master(request: web.Request) -> Master:
-    master = request.app[SERVICE].master
+    """The acting core; a standby sends the client to the leader (307) with the same path."""
+    service = request.app[SERVICE]
+    if not service.leading:
+        raise web.HTTPTemporaryRedirect(location=f"http://{_leader_address(request)}"
+                                                 f"{request.rel_url}")
+    master = service.master
     if master is None:
         raise web.HTTPServiceUnavailable(text="master is starting")
     return master
@@ -53,7 +72,11 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def info(request: web.Request) -> web.Response:
-    return _json(request, request.app[SERVICE].info())
+    """The leader's info (ours when leading), so a peer asking any master can follow."""
+    other = request.app[SERVICE].leader_info()
+    if not other:
+        raise web.HTTPServiceUnavailable(text="no leading master elected")
+    return _json(request, other)
 
 
 async def state(request: web.Request) -> web.Response:
@@ -66,12 +89,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def redirect(request: web.Request) -> web.Response:
-    """307 to the leader (always us for now), protocol-relative and without a path (Mesos)."""
-    service = request.app[SERVICE]
-    raise web.HTTPTemporaryRedirect(location=f"//{service.hostname}:{service.http_port}")
+    """307 to the leader, protocol-relative and without a path (Mesos); 503 without one."""
+    raise web.HTTPTemporaryRedirect(location=f"//{_leader_address(request)}")
 
 
 async def flags(request: web.Request) -> web.Response:
+    _master(request)
     return _json(request, {"flags": dict(request.app[SERVICE].flags)})
 
 

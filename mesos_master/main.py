@@ -9,6 +9,7 @@ from typing import Sequence
 
 import zmq
 
+from mesos_common.leader import DetectError, parse_zk
 from mesos_common.flags import FlagParser, duration, port, positive_int, setup_logging
 from mesos_master.server import MasterServer, ServerOptions, open_registry
 
@@ -40,15 +41,33 @@ def build_parser() -> FlagParser:
                help="rescind offers not answered within this duration (0 = never). Unlike "
                     "Mesos the default is finite: ZeroMQ can drop an Offers message silently, "
                     "and an offer nobody saw must not hold its resources forever")
+    p.add_flag("agent_reregister_timeout", type=duration, default=600.0,
+               help="after a failover, agents not back within this are marked unreachable")
+    p.add_flag("zk", default=None,
+               help="zk://host:port[,host:port]/path: HA mode, elect a leader through "
+                    "ZooKeeper and keep the registry there")
+    p.add_flag("quorum", type=positive_int, default=None,
+               help="HA: masters that must have joined before a first leader is elected "
+                    "(required with --zk)")
+    p.add_flag("zk_session_timeout", type=duration, default=10.0,
+               help="ZooKeeper session timeout (e.g. 10secs)")
     return p
 
 
 def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions, str]:
     parser = build_parser()
     ns = parser.parse(argv)
-    if ns.registry == "sqlite" and not ns.work_dir:
+    if ns.zk:
+        try:
+            parse_zk(ns.zk)
+        except DetectError as e:
+            parser.error(f"--zk: {e}")
+        if ns.quorum is None:
+            parser.error("--quorum is required with --zk")
+    elif ns.registry == "sqlite" and not ns.work_dir:
         parser.error("--work_dir is required unless --registry=in_memory")
-    for name in ("agent_ping_timeout", "allocation_interval"):
+    for name in ("agent_ping_timeout", "allocation_interval", "agent_reregister_timeout",
+                 "zk_session_timeout"):
         if getattr(ns, name) <= 0:
             parser.error(f"--{name} must be positive")
     if ns.heartbeat_interval is not None and ns.heartbeat_interval <= 0:
@@ -59,7 +78,8 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
         work_dir=ns.work_dir, registry=ns.registry, agent_ping_timeout=ns.agent_ping_timeout,
         max_agent_ping_timeouts=ns.max_agent_ping_timeouts,
         heartbeat_interval=ns.heartbeat_interval, allocation_interval=ns.allocation_interval,
-        offer_timeout=ns.offer_timeout or None, flags=given)
+        offer_timeout=ns.offer_timeout or None, agent_reregister_timeout=ns.agent_reregister_timeout,
+        zk=ns.zk, quorum=ns.quorum or 1, zk_session_timeout=ns.zk_session_timeout, flags=given)
     return opts, ns.log_level
 
 
@@ -89,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"mesos-master: error: {e}\n")
         return 1
     log.info("mesos-master stopped")
-    return 0
+    return server.exit_code
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ handles keyed like the core's timers; registry writes run synchronously (small S
 transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
 queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
+
+With `--zk` the core exists only while this master is the elected leader (`ha.py` decides);
+until then, and while fenced, peers get "not leader" replies and HTTP clients a redirect.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ from mesos_master.allocator.simple import SimpleAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
+from mesos_master.registry.zookeeper import FencedError
+from mesos_master.ha import HaState
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -51,10 +56,17 @@ class ServerOptions:
     heartbeat_interval: float | None = None  # default: agent_ping_timeout
     allocation_interval: float = 1.0
     offer_timeout: float | None = None
+    agent_reregister_timeout: float = 600.0
+    zk: str | None = None  # zk://h:p[,h:p]/path: HA mode (election + ZooKeeper registry)
+    quorum: int = 1  # HA: contenders that must be present before a first election is won
+    zk_session_timeout: float = 10.0
     flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
 
 
-def open_registry(opts: ServerOptions) -> Registry:
+def open_registry(opts: ServerOptions) -> Registry | None:
+    """The embedded registry; None in HA mode (the ZooKeeper one is opened on election)."""
+    if opts.zk:
+        return None
     if opts.registry == "in_memory":
         return MemoryRegistry()
     if not opts.work_dir:
@@ -80,7 +92,7 @@ class MasterServer:
     def __init__(self, opts: ServerOptions, registry: Registry | None = None,
                  master_id: str | None = None) -> None:
         self.opts = opts
-        self.registry = registry if registry is not None else open_registry(opts)
+        self.registry: Registry | None = registry if registry is not None else open_registry(opts)
         self.master_id = master_id or random_prefix()
         self.hostname = opts.hostname or (opts.ip if opts.ip not in ("0.0.0.0", "::")
                                           else socket.gethostname())
@@ -97,6 +109,10 @@ class MasterServer:
         self._hold_persists = False
         self._stop = asyncio.Event()
         self.core_errors = 0
+        self.exit_code = 0
+        self.ha = HaState(self)
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -108,32 +124,67 @@ class MasterServer:
         self.zmq_endpoint = self._advertised(bound)
         http_sock = _listen(self.opts.ip, self.opts.port)
         self.http_port = http_sock.getsockname()[1]
-        self.master = self._make_master()
         from mesos_master.http import make_app  # aiohttp app; imported here to keep it optional
         runner = web.AppRunner(make_app(self), access_log=None)
         await runner.setup()
         try:
             await web.SockSite(runner, http_sock).start()
-            self.feed(fx.Start())
+            if not self.opts.zk:
+                self._lead(self.registry)
             if ready is not None:
                 ready(self)
             async with asyncio.TaskGroup() as tg:
-                receiver = tg.create_task(self._receive_loop())
+                self._tg = tg
+                self._spawn(self._receive_loop())
+                if self.opts.zk:
+                    self._spawn(self.ha.start())
                 await self._stop.wait()
-                receiver.cancel()
+                for task in self._tasks:
+                    task.cancel()
         finally:
+            self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
             await runner.cleanup()
             self.transport.close()
             self._ctx.destroy(linger=0)
-            self.registry.close()
+            if self.registry is not None:
+                self.registry.close()
 
-    def stop(self) -> None:
+    def stop(self, exit_code: int | None = None) -> None:
+        if exit_code is not None:
+            self.exit_code = exit_code
         self._stop.set()
 
-    def _make_master(self) -> Master:
+    def _spawn(self, coro: Any) -> None:
+        """Run `coro` in the server's task group; it is cancelled when the server stops."""
+        assert self._tg is not None
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def leading(self) -> bool:
+        """Acting as the leader right now: elected and not fenced."""
+        return self.master is not None and not self.ha.fenced
+
+    def _lead(self, registry: Registry) -> None:
+        """Become the acting master: build the core from the registry and start it."""
+        self.registry = registry
+        self.master = self._make_master(registry)
+        self.feed(fx.Start())
+
+    def leader_info(self) -> dict[str, Any] | None:
+        """Whom peers should talk to: us when leading, else the elected leader (if known)."""
+        if self.leading:
+            return self.info()
+        return self.ha.leader if self.ha.leader and self.ha.leader.get("id") != self.master_id \
+            else None
+
+    def _make_master(self, registry: Registry | None = None) -> Master:
+        registry = registry if registry is not None else self.registry
+        assert registry is not None
         o = self.opts
         config = MasterConfig(
             master_id=self.master_id, hostname=self.hostname, ip=self.opts.ip,
@@ -141,8 +192,8 @@ class MasterServer:
             agent_ping_timeout=o.agent_ping_timeout,
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
-            version=VERSION)
-        return Master(config, SimpleAllocator(), self.registry.load(), IdGen(self.master_id),
+            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION)
+        return Master(config, SimpleAllocator(), registry.load(), IdGen(self.master_id),
                       random.Random())
 
     def _zmq_host(self) -> str:
@@ -182,10 +233,23 @@ class MasterServer:
                         if self.master is not None:
                             self.master.counters["dropped_messages"] += 1
                         continue
+                    if not self.leading:
+                        self._not_leader(peer, msg)
+                        continue
                     self.feed(fx.Received(peer, msg))
             finally:
                 self._hold_persists = False
             self.feed(None)
+
+    def _not_leader(self, peer: bytes, msg: Any) -> None:
+        """A standby (or fenced) master points peers elsewhere; they re-detect on this."""
+        assert self.transport is not None
+        if isinstance(msg, m.ProtocolError):
+            return  # never answer an error with an error
+        other = self.leader_info()
+        where = f"{other['id']} at {other['zmq_endpoint']}" if other else "unknown"
+        self.transport.send(peer, m.ProtocolError(f"not leader, leader is {where}",
+                                                  in_reply_to=type(msg).__name__))
 
     def feed(self, event: Any) -> None:
         """Run `event` (and the events its effects produce) through the core, in order.
@@ -206,7 +270,12 @@ class MasterServer:
             self._feeding = False
 
     def _process(self, event: Any) -> None:
-        assert self.master is not None
+        if self.master is None:
+            return
+        if self.ha.fenced:  # no offers, no registry writes; timers wait for the session
+            if isinstance(event, fx.TimerFired):
+                self.ha.held_timers.append(event.key)
+            return
         try:
             effects = self.master.handle(event, time.time())
         except Exception:
@@ -238,13 +307,17 @@ class MasterServer:
             raise AssertionError(f"unknown effect {effect!r}")
 
     def _flush_persists(self) -> None:
+        """Commit the pending registry operations together; a fenced leader writes nothing."""
         ops, self._persists = self._persists, []
-        try:
-            self.registry.apply_many(ops)
-            ok = True
-        except Exception:
-            log.exception("registry write of %d operation(s) failed", len(ops))
-            ok = False
+        ok = False
+        if not self.ha.fenced and self.registry is not None:
+            try:
+                self.registry.apply_many(ops)
+                ok = True
+            except FencedError as e:
+                self.ha.abdicate(f"registry write refused: {e}")
+            except Exception:
+                log.exception("registry write of %d operation(s) failed", len(ops))
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
 
     def _cancel_timer(self, key: Hashable) -> None:

@@ -470,3 +470,16 @@ def test_stale_or_repeated_run_task_is_refused() -> None:
     ack_all(agent, "t1", 1.3)
     assert "t1" not in agent.tasks()
     assert not launches(recv(agent, RunTask(FW, task("t1"), epoch=7.0), 2.0))  # a late copy
+
+
+def test_not_leader_reply_while_registering_redetects_at_once() -> None:
+    agent = make_agent()
+    feed(agent, MasterConnected(), 0.0)
+    effects = recv(agent, ProtocolError("not leader, leader is M2 at tcp://h:1",
+                                        "RegisterAgent"), 0.1)
+    assert any(isinstance(e, Redetect) for e in effects)
+    assert agent.state == DISCONNECTED
+    # an unrelated rejection while registering is only logged
+    feed(agent, MasterConnected(), 0.2)
+    assert [type(e) for e in recv(agent, ProtocolError("bad field", "RegisterAgent"), 0.3)] \
+        == [Log]

@@ -268,3 +268,27 @@ def test_zero_heartbeat_interval_disables_heartbeats() -> None:
     core.handle(MasterConnected(MASTER), 0.0)
     effects = core.handle(rx(m.Subscribed("fw-1", "m1", 0.0)), 0.0)
     assert not [e for e in effects if isinstance(e, SetTimer)]
+
+
+def test_not_leader_reply_while_subscribing_redetects_without_disconnected_callback() -> None:
+    core = SchedulerCore(INFO)
+    core.handle(MasterConnected(MASTER), 0.0)
+    out = core.handle(rx(m.ProtocolError("not leader, leader is unknown", "Subscribe")), 0.1)
+    assert CancelTimer(c.SUBSCRIBE_TIMER) in out and isinstance(out[-1], Redetect)
+    assert not [e for e in out if isinstance(e, Callback)]
+    assert core.state == c.DISCONNECTED
+
+
+def test_not_leader_reply_while_subscribed_loses_the_master() -> None:
+    core = subscribed_core()
+    out = core.handle(rx(m.ProtocolError("not leader, leader is M2 at tcp://h:1",
+                                         "Heartbeat")), 1.0)
+    assert Callback("disconnected", ()) in out and isinstance(out[-1], Redetect)
+
+
+def test_leader_change_seen_in_zookeeper_moves_on_at_once() -> None:
+    core = subscribed_core()
+    out = core.handle(c.LeaderChanged("json.info_0000000003"), 1.0)
+    assert Callback("disconnected", ()) in out and isinstance(out[-1], Redetect)
+    assert core.state == c.DISCONNECTED
+    assert core.handle(c.LeaderChanged("json.info_0000000004"), 1.1) == []  # detecting already

@@ -1,0 +1,95 @@
+"""Leader election through ZooKeeper, Mesos style (cf. Mesos LeaderContender / ZooKeeperMasterDetector).
+
+Each master creates an ephemeral sequential znode `<path>/json.info_<seq>` holding its info as
+JSON; the lowest sequence number leads. A children watch on `<path>` tells every master (and
+every agent and framework, see mesos_common.leader) who leads now. kazoo runs in its own threads;
+everything it reports is handed to the asyncio loop with `call_soon_threadsafe`, so the server
+only ever sees `on_group(leader_znode, leader_info, size)` and `on_session(state)` on its loop.
+Session states: "CONNECTED", "SUSPENDED" (connection lost, session may live on), "LOST" (expired).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Callable
+
+from mesos_common.leader import ZNODE_PREFIX, DetectError, leader_znode, make_zk_client, parse_zk
+
+log = logging.getLogger("mesos_master.election")
+
+
+class Contender:
+    def __init__(self, zk_url: str, session_timeout: float, info: dict[str, Any],
+                 loop: asyncio.AbstractEventLoop,
+                 on_group: Callable[[str | None, dict[str, Any] | None, int], None],
+                 on_session: Callable[[str], None]) -> None:
+        spec = parse_zk(zk_url)
+        self.path = spec.path
+        self.client = make_zk_client(spec.hosts, timeout=session_timeout)
+        self.info = info
+        self.znode: str | None = None  # our json.info_<seq> name while we contend
+        self._loop = loop
+        self._on_group = on_group
+        self._on_session = on_session
+        self._closed = False
+
+    # --------------------------------------------------------------- blocking (worker thread)
+
+    def start(self, timeout: float) -> None:
+        """Connect, create our candidacy znode and start watching the group (blocking)."""
+        from kazoo.recipe.watchers import ChildrenWatch
+        if self._listener not in self.client.state_listeners:
+            self.client.add_listener(self._listener)
+        self.client.start(timeout=timeout)
+        self.client.ensure_path(self.path)
+        self.contend()
+        ChildrenWatch(self.client, self.path, self._children, allow_session_lost=True)
+
+    def contend(self) -> None:
+        """(Re)create our ephemeral sequential znode; a new session needs a new one."""
+        created = self.client.create(f"{self.path}/{ZNODE_PREFIX}", json.dumps(self.info).encode(),
+                                     ephemeral=True, sequence=True)
+        self.znode = created.rsplit("/", 1)[1]
+        log.info("contending for leadership as %s/%s", self.path, self.znode)
+        self._children(self.client.get_children(self.path))  # in case the watch already ran
+
+    def _children(self, children: list[str]) -> None:
+        """Watch callback (kazoo thread): find the leader and read its info."""
+        from kazoo.exceptions import KazooException, NoNodeError
+        leader = leader_znode(children)
+        info = None
+        size = sum(1 for c in children if c.startswith(ZNODE_PREFIX))
+        if leader is not None:
+            try:
+                data, _ = self.client.get(f"{self.path}/{leader}")
+                info = json.loads(data)
+            except NoNodeError:
+                return  # gone already: the watch fires again with the new list
+            except (KazooException, ValueError) as e:
+                log.warning("cannot read leader znode %s: %s", leader, e)
+        self._post(self._on_group, leader, info, size)
+
+    def _listener(self, state: str) -> None:
+        """Session listener (kazoo thread): must not block, so just hand it over."""
+        self._post(self._on_session, str(state))
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._closed:
+            return
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed: shutting down
+            pass
+
+    def close(self) -> None:
+        """Leave the group at once (deleting our znode hands leadership over quickly)."""
+        self._closed = True
+        try:
+            self.client.stop()
+            self.client.close()
+        except Exception:
+            log.debug("closing the ZooKeeper client failed", exc_info=True)
+
+
+__all__ = ["Contender", "DetectError"]
