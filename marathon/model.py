@@ -227,7 +227,8 @@ def validate(raw: Any, base: str = "/", require_id: bool = True) -> dict[str, An
     if not isinstance(raw, dict):
         raise ValidationFailed([{"path": "/", "errors": ["error.expected.jsobject"]}],
                                "Invalid JSON")
-    doc = {k: v for k, v in raw.items() if k not in READ_ONLY}
+    # null means absent for optional fields (Marathon's Option[] reads; old GETs echo nulls)
+    doc = {k: v for k, v in raw.items() if k not in READ_ONLY and v is not None}
     if require_id and "id" not in doc:
         raise ValidationFailed([{"path": "/id", "errors": ["error.path.missing"]}])
     errors = sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
