@@ -220,6 +220,7 @@ class AppsMixin:
     def kill_tasks(self, ids: list[str], scale: bool, force: bool) -> tuple[list[Any], Any]:
         """Kill the given tasks; with scale, lower each app's instances by its kills."""
         killed = [self.tasks[i] for i in ids if i in self.tasks]
+        fresh = [t for t in killed if t.active and not t.killing]  # not already dying
         if not scale:
             for t in killed:
                 self.kill(t.id)  # type: ignore[attr-defined]
@@ -230,7 +231,7 @@ class AppsMixin:
             cur = self.apps.get(aid)
             if cur is None:
                 continue
-            n = len([t for t in killed if t.app_id == aid and t.active])
+            n = len([t for t in fresh if t.app_id == aid])
             target[aid] = self._versioned(dict(cur, instances=max(0, cur["instances"] - n)),
                                           cur, version, scale_only=True)
         d = self.start_deployment(target, force) if target else None  # type: ignore
