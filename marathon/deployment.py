@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from attrs import frozen
 
+from marathon.model import executor_checks, marathon_checks
 from marathon.tracker import TaskRecord
 
 
@@ -41,8 +42,9 @@ def _current(t: TaskRecord, app: dict[str, Any]) -> bool:
     return (t.config_version or t.version) == config_version(app)
 
 
-def _ready(t: TaskRecord, n_checks: int) -> bool:
-    return t.running and t.healthy(n_checks) is not False
+def _ready(t: TaskRecord, app: dict[str, Any]) -> bool:
+    """Running, and not known to be unhealthy (no checks: running is enough)."""
+    return t.running and t.healthy(len(marathon_checks(app)), executor_checks(app)) is not False
 
 
 def _kill_order(tasks: Sequence[TaskRecord], selection: str) -> list[TaskRecord]:
@@ -61,11 +63,10 @@ def _bounds(instances: int, strategy: dict[str, Any]) -> tuple[int, int]:
 
 def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     """The kills and launch count for one app now (`app=None`: the app is being removed)."""
-    live = [t for t in tasks if t.active and not t.killing]
+    live = [t for t in tasks if t.active and not t.killing and not t.unreachable_inactive]
     if app is None:
         return AppActions(0, tuple(t.id for t in live))
     target = int(app["instances"])
-    n_checks = len([h for h in app.get("healthChecks", []) if h.get("protocol") != "COMMAND"])
     new = [t for t in live if _current(t, app)]
     old = [t for t in live if not _current(t, app)]
     kills: list[TaskRecord] = []
@@ -75,11 +76,11 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     if not old:
         return AppActions(max(0, target - len(new)), tuple(t.id for t in kills))
     min_healthy, max_total = _bounds(target, app.get("upgradeStrategy", {}))
-    healthy = len([t for t in new + old if _ready(t, n_checks)])
+    healthy = len([t for t in new + old if _ready(t, app)])
     old_sorted = _kill_order(old, "OLDEST_FIRST")
     may_kill = max(0, healthy - min_healthy)
     for t in old_sorted:
-        if not _ready(t, n_checks):
+        if not _ready(t, app):
             kills.append(t)  # not serving: killing it costs no capacity
         elif may_kill > 0:
             kills.append(t)
@@ -95,8 +96,7 @@ def progress(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> Progres
     live = [t for t in tasks if t.active]
     if app is None:
         return Progress(not live, 0, len(live))
-    n_checks = len([h for h in app.get("healthChecks", []) if h.get("protocol") != "COMMAND"])
-    ready = [t for t in live if _current(t, app) and _ready(t, n_checks) and not t.killing]
+    ready = [t for t in live if _current(t, app) and _ready(t, app) and not t.killing]
     old = [t for t in live if not _current(t, app) or t.killing]
     return Progress(len(ready) == int(app["instances"]) and not old
                     and len(live) == int(app["instances"]), len(ready), len(old))

@@ -14,18 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from marathon.model import marathon_checks
 from marathon.tracker import Health, TaskRecord
 
 if TYPE_CHECKING:
     from marathon.service import MarathonService
 
 log = logging.getLogger("marathon.health")
-MARATHON_PROTOCOLS = ("HTTP", "HTTPS", "TCP")
-
-
-def marathon_checks(app: dict[str, Any]) -> list[dict[str, Any]]:
-    return [h for h in app.get("healthChecks", []) if h.get("protocol", "HTTP")
-            in MARATHON_PROTOCOLS]
 
 
 def probe_port(t: TaskRecord, hc: dict[str, Any]) -> int | None:

@@ -351,6 +351,18 @@ def canonical(doc: dict[str, Any], base: str = "/") -> dict[str, Any]:
     return app
 
 
+MARATHON_PROBED = ("HTTP", "HTTPS", "TCP")
+
+
+def marathon_checks(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """Health checks Marathon probes itself (the others are the executor's)."""
+    return [h for h in app.get("healthChecks", []) if h.get("protocol", "HTTP") in MARATHON_PROBED]
+
+
+def executor_checks(app: dict[str, Any]) -> bool:
+    return any(h.get("protocol", "HTTP") not in MARATHON_PROBED for h in app.get("healthChecks", []))
+
+
 def port_list(app: dict[str, Any]) -> list[dict[str, Any]]:
     """The app's ports in index order: portDefinitions (host) or portMappings (container)."""
     if "portDefinitions" in app:

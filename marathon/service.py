@@ -244,6 +244,7 @@ class MarathonService(AppsMixin, GroupsMixin):
     def tick(self) -> None:
         """Drive every app toward its definition and every deployment forward."""
         now = self.now()
+        self._unreachable(now)
         for d in list(self.deployments.values()):
             self._advance(d)
         wants: dict[str, int] = {}
@@ -267,6 +268,27 @@ class MarathonService(AppsMixin, GroupsMixin):
             elif not wants and not self.suppressed and not self._waiting():
                 self.driver.suppress_offers()
                 self.suppressed = True
+
+    def _unreachable(self, now: float) -> None:
+        """unreachableStrategy: replace tasks away for inactiveAfterSeconds, forget (and
+        kill, should they return) those away for expungeAfterSeconds."""
+        for t in list(self.tasks.values()):
+            if t.state != "TASK_UNREACHABLE" or t.unreachable_since is None:
+                continue
+            strategy = (self.apps.get(t.app_id) or {}).get("unreachableStrategy", {})
+            if not isinstance(strategy, dict):  # "disabled": wait for it forever
+                continue
+            away = now - t.unreachable_since
+            if away >= strategy.get("expungeAfterSeconds", 0) and \
+                    away >= strategy.get("inactiveAfterSeconds", 0) and t.unreachable_inactive:
+                log.info("expunging unreachable task %s", t.id)
+                self.kill(t.id)  # should it come back; its status is then an unknown task's
+                del self.tasks[t.id]
+                self.store.delete("task", t.id)
+            elif away >= strategy.get("inactiveAfterSeconds", 0) and not t.unreachable_inactive:
+                log.info("task %s unreachable for %.0fs: replacing it", t.id, away)
+                t.unreachable_inactive = True
+                self._save_task(t)
 
     def _waiting(self) -> bool:
         """Some app is only held back by its launch delay: keep offers coming."""
@@ -338,6 +360,12 @@ class MarathonService(AppsMixin, GroupsMixin):
                 driver.kill_task(st.task_id, st.agent_id)
             return
         t.state = st.state
+        if st.healthy is not None:
+            t.mesos_healthy = st.healthy
+        if st.state == "TASK_UNREACHABLE":
+            t.unreachable_since = t.unreachable_since or now
+        else:
+            t.unreachable_since, t.unreachable_inactive = None, False
         if st.state == "TASK_RUNNING" and t.started_at is None:
             t.started_at = now
             self.backoffs.pop(t.app_id, None)

@@ -54,6 +54,8 @@ class TaskRecord:
     health: list[Health] = attrs.field(factory=list)
     unreachable_since: float | None = None
     config_version: str = ""  # the app's lastConfigChangeAt when launched
+    unreachable_inactive: bool = False  # replaced per unreachableStrategy while away
+    mesos_healthy: bool | None = None  # from the agent's status updates (executor checks)
 
     @property
     def instance_id(self) -> str:
@@ -67,11 +69,16 @@ class TaskRecord:
     def running(self) -> bool:
         return self.state == "TASK_RUNNING"
 
-    def healthy(self, n_checks: int) -> bool | None:
-        """True when every Marathon health check passes; None without checks."""
-        if n_checks == 0:
-            return None
-        return len(self.health) >= n_checks and all(h.alive for h in self.health[:n_checks])
+    def healthy(self, n_checks: int, executor_checks: bool = False) -> bool | None:
+        """True when every health check passes; None when nothing is known (no checks, or
+        only executor checks the agent has not reported on)."""
+        states = []
+        if n_checks:
+            states.append(len(self.health) >= n_checks
+                          and all(h.alive for h in self.health[:n_checks]))
+        if executor_checks and self.mesos_healthy is not None:
+            states.append(self.mesos_healthy)
+        return all(states) if states else None
 
     def to_store(self) -> dict[str, Any]:
         d = attrs.asdict(self)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable
 
-from marathon.model import timestamp
+from marathon.model import executor_checks, marathon_checks, timestamp
 
 if TYPE_CHECKING:
     from marathon.service import Deployment, MarathonService
@@ -29,7 +29,7 @@ def embeds(values: Iterable[str]) -> set[str]:
 
 
 def n_checks(app: dict[str, Any]) -> int:
-    return len([h for h in app.get("healthChecks", []) if h.get("protocol") != "COMMAND"])
+    return len(marathon_checks(app))
 
 
 def service_ports(app: dict[str, Any]) -> list[int]:
@@ -47,7 +47,7 @@ def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict
     out = dict(app)
     tasks = svc.tasks_of(app["id"])
     checks = n_checks(app)
-    health = [t.healthy(checks) for t in tasks if t.running]
+    health = [t.healthy(checks, executor_checks(app)) for t in tasks if t.running]
     out.update({"tasksStaged": len([t for t in tasks if t.state in ("TASK_STAGING",
                                                                      "TASK_STARTING")]),
                 "tasksRunning": len([t for t in tasks if t.running]),

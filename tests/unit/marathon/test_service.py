@@ -105,3 +105,36 @@ def test_a_new_service_on_the_same_store_recovers_everything(tmp_path):
     assert again.framework_info().id == "F1"
     again.tick()
     assert again.wants == {}  # its tasks are known: no duplicate launches
+
+
+def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
+    svc, clock = make()
+    svc.create_app({"id": "/u", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
+                    "unreachableStrategy": {"inactiveAfterSeconds": 60,
+                                            "expungeAfterSeconds": 600}}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))
+    svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
+    assert svc.wants == {}  # not yet: it may come back
+    clock.t += 60
+    svc.tick()
+    assert svc.wants == {"/u": 1}
+    svc.resource_offers(svc.driver, [offer(2)])
+    (replacement,) = [t for t in svc.tasks if t != tid]
+    svc.status_update(svc.driver, status(replacement, "TASK_RUNNING", agent="A2"))
+    svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))  # it is back: one too many
+    killed = [a[0] for a in svc.driver.named("kill_task")]
+    assert len(killed) == 1 and killed[0] in (tid, replacement)
+
+
+def test_disabled_unreachable_strategy_waits():
+    svc, clock = make()
+    svc.create_app({"id": "/d", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
+                    "unreachableStrategy": "disabled"}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
+    clock.t += 10_000
+    svc.tick()
+    assert svc.wants == {} and tid in svc.tasks
