@@ -327,6 +327,8 @@ def canonical(doc: dict[str, Any], base: str = "/") -> dict[str, Any]:
         app["fetch"] = [{"uri": u, "extract": u.endswith(_EXTRACT), "executable": False,
                          "cache": False} for u in doc["uris"]]
     app["constraints"] = [[c[0], c[1].upper()] + c[2:] for c in app["constraints"]]
+    for k in ("instances", "gpus"):  # 5.0 is a valid integer in JSON; answer 5
+        app[k] = int(app[k])
     us = app["upgradeStrategy"]
     us.setdefault("minimumHealthCapacity", 1)
     us.setdefault("maximumOverCapacity", 1)
