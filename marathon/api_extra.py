@@ -125,6 +125,7 @@ async def subscribe(request, svc, p):
             {"path": "/callbackUrl", "errors": ["must be an http(s) URL"]}]})
     if url not in svc.subscriptions:
         svc.subscriptions.append(url)
+        svc._save_meta()
     ev = svc.events.event("subscribe_event", clientIp=request.remote or "", callbackUrl=url)
     svc.events.publish("subscribe_event", clientIp=request.remote or "", callbackUrl=url)
     return ok(ev)
@@ -135,6 +136,7 @@ async def unsubscribe(request, svc, p):
     url = request.query.get("callbackUrl", "")
     if url in svc.subscriptions:
         svc.subscriptions.remove(url)
+        svc._save_meta()
     ev = svc.events.event("unsubscribe_event", clientIp=request.remote or "", callbackUrl=url)
     svc.events.publish("unsubscribe_event", clientIp=request.remote or "", callbackUrl=url)
     return ok(ev)

@@ -21,6 +21,7 @@ from marathon.api import make_app
 from marathon.health import HealthChecker
 from marathon.service import MarathonService, Options
 from marathon.store import MemoryStore, SQLiteStore, Store
+from marathon.subscribers import deliver
 
 log = logging.getLogger("marathon")
 
@@ -84,7 +85,8 @@ async def serve(ns, store: Store) -> None:
         async with asyncio.TaskGroup() as tg:
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
-                       tg.create_task(HealthChecker(svc).run())]
+                       tg.create_task(HealthChecker(svc).run()),
+                       tg.create_task(deliver(svc))]
             await stop.wait()
             for w in workers:
                 w.cancel()

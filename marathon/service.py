@@ -95,7 +95,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.backoffs: dict[str, lq.Backoff] = {}
         self.queued_since: dict[str, float] = {}
         self.wants: dict[str, int] = {}
-        self.subscriptions: list[str] = []
+        self.subscriptions: list[str] = meta.get("subscriptions", [])
         self.offers_seen = self.offers_declined = 0
         self.suppressed = False
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
@@ -126,6 +126,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.store.put("meta", "framework_id", self.framework_id)
         self.store.put("meta", "groups", self.groups)
         self.store.put("meta", "root_version", self.root_version)
+        self.store.put("meta", "subscriptions", self.subscriptions)
 
     def _save_task(self, t: TaskRecord) -> None:
         self.store.put("task", t.id, t.to_store())

@@ -209,3 +209,36 @@ def test_sse_stream_frames_and_filter(api, svc):
     only = api.run(scenario("?event_type=api_post_event&event_type=deployment_info", 3))
     assert {e["eventType"] for e in only} == {"api_post_event", "deployment_info"}
     assert api.get("/v2/events", headers={"Accept": "application/json"})[0] == 405
+
+
+def test_callback_subscribers_get_events_posted(api, svc):
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from marathon.subscribers import deliver
+
+    async def scenario():
+        got: list[dict] = []
+
+        async def callback(request):
+            got.append(await request.json())
+            return web.Response()
+        app = web.Application()
+        app.router.add_post("/cb", callback)
+        server = TestServer(app)
+        await server.start_server()
+        svc.subscriptions.append(str(server.make_url("/cb")))
+        task = asyncio.ensure_future(deliver(svc))
+        await asyncio.sleep(0.05)
+        await api.client.post("/v2/apps", data=json.dumps(TRIVIAL),
+                              headers={"Content-Type": "application/json"})
+        for _ in range(100):
+            if any(e["eventType"] == "api_post_event" for e in got):
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await server.close()
+        return got
+
+    got = api.run(scenario())
+    assert any(e["eventType"] == "api_post_event" and e["appDefinition"]["id"] ==
+               "/test-trivial-app" for e in got), got
