@@ -161,6 +161,8 @@ async def put_app(request, svc, p):
     aid = app_id(p["id"])
     created, d = svc.update_app(aid, await body(request), flag(request, "force"),
                                 flag(request, "partialUpdate", True))
+    svc.events.publish("api_post_event", clientIp=request.remote or "", uri=request.path,
+                       appDefinition=svc.apps[aid])
     resp = dr(d, 201 if created else 200)
     if created:
         resp.headers["Location"] = f"/v2/apps{aid}"

@@ -68,7 +68,7 @@ async def rollback_group(request, svc, p):
 async def put_group(request, svc, p):
     raw = await body(request)
     if flag(request, "dryRun"):
-        return ok({"steps": []})
+        return ok({"steps": svc.dry_run(group_id(p["id"]), raw)})
     return dr(svc.update_group(group_id(p["id"]), raw, flag(request, "force")))
 
 

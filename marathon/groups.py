@@ -11,6 +11,7 @@ from typing import Any
 from marathon import model
 from marathon.apps import ApiError
 from marathon.model import ValidationFailed
+from marathon.planner import plan
 
 
 def group_missing(gid: str) -> ApiError:
@@ -117,6 +118,13 @@ class GroupsMixin:
                                             f"{raw['version']}"})
         target, groups = self._group_target(gid, raw, replace=True)
         return self._commit_groups(target, groups, force)
+
+    def dry_run(self, gid: str, raw: Any) -> list[dict[str, Any]]:
+        """The steps PUT would deploy, without deploying (`?dryRun=true`)."""
+        target, _ = self._group_target(gid, raw, replace=True)
+        original = {a: self.apps[a] for a in target if a in self.apps}
+        new = {a: d for a, d in target.items() if d is not None}
+        return [{"actions": [a.to_json() for a in step]} for step in plan(original, new)]
 
     def scale_group(self, gid: str, factor: Any, force: bool) -> Any:
         if not self.group_exists(gid):

@@ -242,3 +242,14 @@ def test_callback_subscribers_get_events_posted(api, svc):
     got = api.run(scenario())
     assert any(e["eventType"] == "api_post_event" and e["appDefinition"]["id"] ==
                "/test-trivial-app" for e in got), got
+
+
+def test_group_dry_run_deploys_nothing(api, svc):
+    api.post("/v2/groups", {"id": "/g", "apps": [{"id": "a", "cmd": "s a", "instances": 1}]})
+    status, body, _ = api.put("/v2/groups/g?dryRun=true", {"id": "/g", "apps": [
+        {"id": "a", "cmd": "s a", "instances": 3}, {"id": "b", "cmd": "s b"}]})
+    assert status == 200
+    assert body["steps"] == [{"actions": [{"action": "StartApplication", "app": "/g/b"}]},
+                             {"actions": [{"action": "ScaleApplication", "app": "/g/a"},
+                                          {"action": "ScaleApplication", "app": "/g/b"}]}]
+    assert "/g/b" not in svc.apps and svc.apps["/g/a"]["instances"] == 1
