@@ -250,8 +250,8 @@ class AppsMixin:
             app = self.apps.get(aid)
             if app is None:
                 continue
-            live = len([t for t in self.tasks.values() if t.app_id == aid and t.active
-                        and not t.killing])
+            live = len([t for t in self.tasks_of(aid)  # type: ignore[attr-defined]
+                        if t.active and not t.killing])
             count = max(0, int(app["instances"]) - live)
             out.append(views.queue_item(self, app, count, now, embed_offers))  # type: ignore
         return out

@@ -58,7 +58,7 @@ def apply_result(svc: MarathonService, t: TaskRecord, i: int, hc: dict[str, Any]
     if was != h.alive:
         svc.events.publish("health_status_changed_event", appId=t.app_id,
                            instanceId=t.instance_id, version=t.version, alive=h.alive)
-        svc.tick()
+        svc.tick([t.app_id])
 
 
 async def probe(hc: dict[str, Any], host: str, port: int) -> tuple[bool, str]:

@@ -84,6 +84,9 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.versions: dict[str, dict[str, Any]] = store.load("version")
         self.tasks: dict[str, TaskRecord] = {k: TaskRecord.from_store(v)
                                              for k, v in store.load("task").items()}
+        self._by_app: dict[str, dict[str, TaskRecord]] = {}
+        for t in self.tasks.values():
+            self._by_app.setdefault(t.app_id, {})[t.id] = t
         self.deployments: dict[str, Deployment] = {
             k: Deployment.from_store(v) for k, v in store.load("deployment").items()}
         meta = store.load("meta")
@@ -117,7 +120,21 @@ class MarathonService(AppsMixin, GroupsMixin):
         return v
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
-        return [t for t in self.tasks.values() if t.app_id == app_id]
+        return list(self._by_app.get(app_id, {}).values())
+
+    def add_task(self, t: TaskRecord) -> None:
+        self.tasks[t.id] = t
+        self._by_app.setdefault(t.app_id, {})[t.id] = t
+        self._save_task(t)
+
+    def drop_task(self, task_id: str) -> None:
+        t = self.tasks.pop(task_id, None)
+        if t is not None:
+            per_app = self._by_app.get(t.app_id, {})
+            per_app.pop(task_id, None)
+            if not per_app:
+                self._by_app.pop(t.app_id, None)
+        self.store.delete("task", task_id)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [d for d in self.deployments.values() if app_id in d.affected]
@@ -242,33 +259,41 @@ class MarathonService(AppsMixin, GroupsMixin):
                 return d.original.get(aid)
         return self.apps.get(aid)
 
-    def tick(self) -> None:
-        """Drive every app toward its definition and every deployment forward."""
+    def tick(self, only: Iterable[str] | None = None) -> None:
+        """Drive apps toward their definitions and deployments forward (`only`: just
+        those apps, after a status update; the periodic full tick covers the rest)."""
         now = self.now()
-        self._unreachable(now)
+        if only is None:
+            self._unreachable(now)
+            ids = set(self.apps) | set(self._by_app)
+            self.wants = {}
+        else:
+            ids = set(only)
         for d in list(self.deployments.values()):
             self._advance(d)
-        wants: dict[str, int] = {}
-        for aid in sorted(set(self.apps) | {t.app_id for t in self.tasks.values()}):
-            app = self.effective_app(aid)
-            acts = dep.step(app, self.tasks_of(aid))
-            for tid in acts.kill:
-                self.kill(tid)
-            if app is not None and acts.launch > 0:
-                b = self.backoffs.get(aid)
-                if b is None or b.until <= now:
-                    wants[aid] = acts.launch
-                self.queued_since.setdefault(aid, now)
-            else:
-                self.queued_since.pop(aid, None)
-        self.wants = wants
+        for aid in sorted(ids):
+            self._drive(aid, now)
         if self.driver is not None:
-            if wants and self.suppressed:
+            if self.wants and self.suppressed:
                 self.driver.revive_offers()
                 self.suppressed = False
-            elif not wants and not self.suppressed and not self._waiting():
+            elif not self.wants and not self.suppressed and not self._waiting():
                 self.driver.suppress_offers()
                 self.suppressed = True
+
+    def _drive(self, aid: str, now: float) -> None:
+        app = self.effective_app(aid)
+        acts = dep.step(app, self.tasks_of(aid))
+        for tid in acts.kill:
+            self.kill(tid)
+        self.wants.pop(aid, None)
+        if app is not None and acts.launch > 0:
+            b = self.backoffs.get(aid)
+            if b is None or b.until <= now:
+                self.wants[aid] = acts.launch
+            self.queued_since.setdefault(aid, now)
+        else:
+            self.queued_since.pop(aid, None)
 
     def _unreachable(self, now: float) -> None:
         """unreachableStrategy: replace tasks away for inactiveAfterSeconds, forget (and
@@ -284,8 +309,7 @@ class MarathonService(AppsMixin, GroupsMixin):
                     away >= strategy.get("inactiveAfterSeconds", 0) and t.unreachable_inactive:
                 log.info("expunging unreachable task %s", t.id)
                 self.kill(t.id)  # should it come back; its status is then an unknown task's
-                del self.tasks[t.id]
-                self.store.delete("task", t.id)
+                self.drop_task(t.id)
             elif away >= strategy.get("inactiveAfterSeconds", 0) and not t.unreachable_inactive:
                 log.info("task %s unreachable for %.0fs: replacing it", t.id, away)
                 t.unreachable_inactive = True
@@ -344,8 +368,7 @@ class MarathonService(AppsMixin, GroupsMixin):
                                agent_id=offer.agent_id, host=offer.hostname,
                                ports=list(ln.ports), staged_at=now,
                                config_version=dep.config_version(self.effective_app(ln.app_id)))
-                self.tasks[t.id] = t
-                self._save_task(t)
+                self.add_task(t)
                 self.wants[ln.app_id] -= 1
             driver.launch_tasks(offer.id, [ln.task for ln in launches])
 
@@ -376,13 +399,12 @@ class MarathonService(AppsMixin, GroupsMixin):
                                                        "protocol": "IPv4"}],
                             ports=t.ports, version=t.version)
         if st.state in TERMINAL:
-            del self.tasks[t.id]
-            self.store.delete("task", t.id)
+            self.drop_task(t.id)
             if st.state in FAILED or (st.state != "TASK_KILLED" and not t.killing):
                 self._failed(t, st, now)
         else:
             self._save_task(t)
-        self.tick()
+        self.tick([t.app_id])
 
     def _failed(self, t: TaskRecord, st: m.TaskStatus, now: float) -> None:
         app = self.apps.get(t.app_id)

@@ -88,7 +88,7 @@ def add_task(svc: MarathonService, app_id: str, n: int = 1, state: str = "TASK_R
                        version=app["version"], agent_id="agent-1", host=host, ports=[31000],
                        staged_at=svc.now(), state=state, started_at=svc.now(),
                        config_version=app["versionInfo"]["lastConfigChangeAt"])
-        svc.tasks[t.id] = t
+        svc.add_task(t)
         out.append(t)
     return out
 
