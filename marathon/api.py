@@ -58,8 +58,9 @@ async def body(request: web.Request) -> Any:
     text = await request.text()
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, {"message": "Invalid JSON", "details": str(e)}) from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, absurd nesting
+        raise ApiError(400, {"message": "Invalid JSON", "details": str(e) or type(e).__name__}) \
+            from None
 
 
 def app_id(raw: str) -> str:
