@@ -169,15 +169,15 @@ class MarathonService(AppsMixin, GroupsMixin):
         version = next((doc["version"] for doc in target.values() if doc), None) \
             or self.new_version()
         original = {a: self.apps[a] for a in affected if a in self.apps}
-        for aid, doc in target.items():
+        for aid, doc in target.items():  # the store first: a failed write changes nothing here
             if doc is None:
-                self.apps.pop(aid, None)
                 self.store.delete("app", aid)
+                self.apps.pop(aid, None)
             else:
-                self.apps[aid] = doc
+                self.store.put("version", f"{aid}@{doc['version']}", doc)
                 self.store.put("app", aid, doc)
                 self.versions[f"{aid}@{doc['version']}"] = doc
-                self.store.put("version", f"{aid}@{doc['version']}", doc)
+                self.apps[aid] = doc
         new = {a: d for a, d in target.items() if d is not None}
         d = Deployment(id=str(uuid.uuid4()), version=version,
                        steps=plan(original, new, frozenset(restart)), affected=affected,
