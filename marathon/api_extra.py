@@ -29,10 +29,7 @@ def group_id(raw: str | None) -> str:
 
 @route("GET", "/v2/groups(?P<id>/.*)?/versions")
 async def group_versions(request, svc, p):
-    gid = group_id(p["id"])
-    if not svc.group_exists(gid):
-        raise group_missing(gid)
-    return ok([svc.root_version])
+    return ok(svc.group_versions(group_id(p["id"])))
 
 
 @route("GET", "/v2/groups(?P<id>/.*)?/apps")

@@ -114,10 +114,35 @@ class GroupsMixin:
         if isinstance(raw, dict) and set(raw) <= {"scaleBy", "id"} and "scaleBy" in raw:
             return self.scale_group(gid, raw["scaleBy"], force)
         if isinstance(raw, dict) and "version" in raw:
-            raise ApiError(404, {"message": f"Group '{gid}' does not exist in version "
-                                            f"{raw['version']}"})
+            return self.rollback_group(gid, raw["version"], force)
         target, groups = self._group_target(gid, raw, replace=True)
         return self._commit_groups(target, groups, force)
+
+    def group_versions(self, gid: str) -> list[str]:
+        if not self.group_exists(gid):
+            raise group_missing(gid)
+        prefix = gid.rstrip("/") + "/"
+        return sorted((v for v, snap in self.root_history.items()  # type: ignore
+                       if gid == "/" or any(a.startswith(prefix) for a in snap)), reverse=True)
+
+    def rollback_group(self, gid: str, version: Any, force: bool) -> Any:
+        """Put every app under `gid` back to what it was in root version `version`."""
+        snap = self.root_history.get(version) if isinstance(version, str) else None  # type: ignore
+        if snap is None:
+            raise ApiError(404, {"message": f"Group '{gid}' does not exist in version {version}"})
+        prefix = gid.rstrip("/") + "/"
+        under = lambda a: gid == "/" or a.startswith(prefix)  # noqa: E731
+        new_version = self.new_version()  # type: ignore[attr-defined]
+        target: dict[str, Any] = {a: None for a in self.apps if under(a) and a not in snap}
+        for aid, v in snap.items():
+            old = self.versions.get(f"{aid}@{v}")  # type: ignore[attr-defined]
+            cur = self.apps.get(aid)
+            if not under(aid) or old is None or (cur is not None and cur["version"] == v):
+                continue
+            doc = {k: x for k, x in old.items() if k not in ("version", "versionInfo")}
+            scale_only = cur is not None and not model.needs_restart(cur, old)
+            target[aid] = self._versioned(doc, cur, new_version, scale_only)  # type: ignore
+        return self.start_deployment(target, force)  # type: ignore[attr-defined]
 
     def dry_run(self, gid: str, raw: Any) -> list[dict[str, Any]]:
         """The steps PUT would deploy, without deploying (`?dryRun=true`)."""

@@ -30,6 +30,7 @@ from marathon import views
 log = logging.getLogger("marathon.service")
 
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
+MAX_ROOT_VERSIONS = 50
 
 
 @define
@@ -93,6 +94,8 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.framework_id: str | None = meta.get("framework_id")
         self.groups: dict[str, dict[str, Any]] = meta.get("groups", {})
         self.root_version: str = meta.get("root_version") or timestamp(clock())
+        # root version -> {app id: app version}: what group versions and rollback read
+        self.root_history: dict[str, dict[str, str]] = store.load("root")
         self.last_version = max([v.split("@")[-1] for v in self.versions] or [""])
         self.last_failures: dict[str, dict[str, Any]] = {}
         self.backoffs: dict[str, lq.Backoff] = {}
@@ -184,6 +187,7 @@ class MarathonService(AppsMixin, GroupsMixin):
                        original=original, target=new)
         self.root_version = version
         self._save_meta()
+        self._remember_root(version)
         if d.steps:
             self.deployments[d.id] = d
             self.store.put("deployment", d.id, d.to_store())
@@ -193,6 +197,15 @@ class MarathonService(AppsMixin, GroupsMixin):
             self.events.publish("group_change_success", groupId="/", version=version)
         self.tick()
         return d
+
+    def _remember_root(self, version: str) -> None:
+        """Keep the last MAX_ROOT_VERSIONS snapshots of which app versions made the root."""
+        snap = {aid: app["version"] for aid, app in self.apps.items()}
+        self.store.put("root", version, snap)
+        self.root_history[version] = snap
+        for old in sorted(self.root_history)[:-MAX_ROOT_VERSIONS]:
+            self.store.delete("root", old)
+            del self.root_history[old]
 
     def _plan_json(self, d: Deployment) -> dict[str, Any]:
         return {"id": d.id, "version": d.version,

@@ -253,3 +253,21 @@ def test_group_dry_run_deploys_nothing(api, svc):
                              {"actions": [{"action": "ScaleApplication", "app": "/g/a"},
                                           {"action": "ScaleApplication", "app": "/g/b"}]}]
     assert "/g/b" not in svc.apps and svc.apps["/g/a"]["instances"] == 1
+
+
+def test_group_versions_and_rollback(api, svc):
+    _, body, _ = api.post("/v2/groups", {"id": "/r", "apps": [{"id": "a", "cmd": "s 1"}]})
+    v1 = body["version"]
+    api.put("/v2/groups/r?force=true", {"id": "/r", "apps": [{"id": "a", "cmd": "s 2"},
+                                                             {"id": "b", "cmd": "s b"}]})
+    versions = api.get("/v2/groups/r/versions")[1]
+    assert v1 in versions and len(versions) == 2 and versions == sorted(versions, reverse=True)
+    # the client's form (PUT .../versions/<ts>) and Marathon's ({"version": ts}) both roll back
+    status, body, _ = api.put(f"/v2/groups//r/versions/{v1}?force=True")
+    assert status == 200 and "deploymentId" in body
+    assert svc.apps["/r/a"]["cmd"] == "s 1" and "/r/b" not in svc.apps
+    api.put("/v2/groups/r?force=true", {"id": "/r", "apps": [{"id": "a", "cmd": "s 3"}]})
+    assert api.put("/v2/groups/r?force=true", {"version": v1})[0] == 200
+    assert svc.apps["/r/a"]["cmd"] == "s 1"
+    assert api.put("/v2/groups/r", {"version": "1999-01-01T00:00:00.000Z"})[0] == 404
+    assert api.get("/v2/groups/nope/versions")[0] == 404
