@@ -47,7 +47,9 @@ def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict
     out = dict(app)
     tasks = svc.tasks_of(app["id"])
     checks = n_checks(app)
-    health = [t.healthy(checks, executor_checks(app)) for t in tasks if t.running]
+    # a task with no check result yet is neither healthy nor unhealthy (as in Marathon)
+    health = [t.healthy(checks, executor_checks(app)) for t in tasks
+              if t.running and (t.health or t.mesos_healthy is not None)]
     out.update({"tasksStaged": len([t for t in tasks if t.state in ("TASK_STAGING",
                                                                      "TASK_STARTING")]),
                 "tasksRunning": len([t for t in tasks if t.running]),
