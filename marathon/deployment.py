@@ -76,19 +76,21 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     if not old:
         return AppActions(max(0, target - len(new)), tuple(t.id for t in kills))
     min_healthy, max_total = _bounds(target, app.get("upgradeStrategy", {}))
-    healthy = len([t for t in new + old if _ready(t, app)])
-    old_sorted = _kill_order(old, "OLDEST_FIRST")
-    may_kill = max(0, healthy - min_healthy)
-    for t in old_sorted:
-        if not _ready(t, app):
-            kills.append(t)  # not serving: killing it costs no capacity
+    # As Marathon's TaskReplaceActor: old tasks count while they run (a failed probe on one
+    # is the health checker's business, not a licence to kill it); new ones once ready.
+    capacity = len([t for t in new if _ready(t, app)]) + len([t for t in old if t.running])
+    may_kill = max(0, capacity - min_healthy)
+    order = sorted(_kill_order(old, "OLDEST_FIRST"),
+                   key=lambda t: (t.running, _ready(t, app)))  # stable: age kept within
+    for t in order:
+        if not t.running:
+            kills.append(t)  # not started: killing it costs no capacity
         elif may_kill > 0:
             kills.append(t)
             may_kill -= 1
     old_left = len(old) - len([t for t in kills if t in old])
     room = max_total - (old_left + len(new))
     launch = max(0, min(target - len(new), room))
-    # Old tasks beyond what the target still needs go as soon as new capacity covers them.
     return AppActions(launch, tuple(dict.fromkeys(t.id for t in kills)))
 
 

@@ -182,7 +182,7 @@ class MarathonService(AppsMixin, GroupsMixin):
                 self.versions[f"{aid}@{doc['version']}"] = doc
                 self.apps[aid] = doc
         new = {a: d for a, d in target.items() if d is not None}
-        d = Deployment(id=str(uuid.uuid4()), version=version,
+        d = Deployment(id=str(self.new_uuid()), version=version,
                        steps=plan(original, new, frozenset(restart)), affected=affected,
                        original=original, target=new)
         self.root_version = version

@@ -46,9 +46,9 @@ class MarathonApi:
         return self.call("GET", "/v2/deployments")[1]
 
 
-def http_ok(host: str, port: int) -> bool:
+def http_ok(host: str, port: int, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}/", timeout=timeout) as r:
             return r.status == 200
     except OSError:
         return False

@@ -100,3 +100,14 @@ def test_restart_waits_for_health_before_killing_old():
     assert dep.step(target, old + new).kill == ()  # new ones not healthy yet
     new[0].health = [Health(alive=True)]
     assert dep.step(target, old + new).kill == (old[0].id,)
+
+
+def test_a_failed_probe_on_an_old_task_does_not_get_it_killed_beyond_the_budget():
+    target = app(5, "c2", 0.6, 0.2, checks=1)
+    old = [task("c1", healthy=True) for _ in range(5)]
+    acts = dep.step(target, old)
+    assert len(acts.kill) == 2 and acts.launch == 3  # 5 running - ceil(3) = 2
+    rest = [t for t in old if t.id not in acts.kill]
+    rest[0].health = [Health(alive=False)]  # one slow probe
+    new = [task("c2", healthy=False) for _ in range(3)]
+    assert dep.step(target, rest + new).kill == ()  # still 3 running old: nothing more to kill

@@ -2,7 +2,9 @@
 service with a simulated cluster; bounds hold after every step, and everything converges."""
 from __future__ import annotations
 
+import itertools
 import math
+import uuid
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -30,7 +32,9 @@ class ServiceMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.svc = MarathonService(MemoryStore(), clock=self.clock)
+        ids = itertools.count(1)
+        self.svc = MarathonService(MemoryStore(), clock=self.clock,
+                                   new_uuid=lambda: uuid.UUID(int=next(ids)))  # replayable
         self.driver = FakeDriver()
         self.svc.driver = self.driver
         self.offers = 0
