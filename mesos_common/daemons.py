@@ -161,6 +161,7 @@ class LocalCluster:
         self.master: Daemon | None = None
         self.agents: list[Daemon] = []
         self.agent_dirs: list[Path] = []
+        self.marathon: Daemon | None = None
 
     @property
     def master_addr(self) -> str:
@@ -190,10 +191,22 @@ class LocalCluster:
             self.agents[index] = d
         return d
 
+    def start_marathon(self, port: int = 0, *extra: str) -> Daemon:
+        """Marathon on this cluster's master (state under `<root>/marathon`)."""
+        self.marathon = spawn("marathon", python_module(
+            "marathon", f"--master={self.master_addr}", f"--http_address={self.ip}",
+            f"--http_port={port or free_port(self.ip)}", f"--work_dir={self.root / 'marathon'}",
+            f"--log_level={self.log_level}", *extra),
+            self.root / "logs" / "marathon.log", "marathon: listening")
+        return self.marathon
+
     def daemons(self) -> list[Daemon]:
-        return ([self.master] if self.master else []) + self.agents
+        return (([self.master] if self.master else []) + self.agents
+                + ([self.marathon] if self.marathon else []))
 
     def stop(self) -> None:
+        if self.marathon is not None:  # first, so that it does not react to agents going
+            self.marathon.stop(timeout=20)
         for d in reversed(self.agents):
             d.stop(timeout=20)
         if self.master is not None:

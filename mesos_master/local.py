@@ -48,6 +48,10 @@ def parse_args(argv: Sequence[str] | None):
     p.add_flag("resources", default=None, help="resources of each agent (default: split machine)")
     p.add_flag("agent_ping_timeout", default="15secs", help="as mesos-master")
     p.add_flag("max_agent_ping_timeouts", default="5", help="as mesos-master")
+    p.add_flag("marathon", type=flags.boolean, default=True,
+               help="also start Marathon (--no-marathon to skip)")
+    p.add_flag("marathon_port", type=flags.port, default=8080,
+               help="Marathon's HTTP port (0 = a free port; free too when --port=0)")
     return p, p.parse(argv)
 
 
@@ -62,6 +66,8 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
                              f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}")
         for i in range(ns.num_agents):
             cluster.start_agent(per_agent[i], port=0 if auto else cluster.master_port + 1 + i)
+        if ns.marathon:
+            cluster.start_marathon(0 if auto else ns.marathon_port)
     except BaseException:
         cluster.stop()
         raise
@@ -92,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"mesos-local: master {http} (zmq {master.field('zmq')}) pid {master.pid}")
     for d in daemons[1:]:
         print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}")
+    if cluster.marathon is not None:
+        print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
+              f"{cluster.marathon.field('http')}/v2/apps -d "
+              """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
     print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
           f"--name hello --command 'echo hello from Corral'")

@@ -33,7 +33,7 @@ def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
 
 def test_mesos_local_batch_of_30_spreads_over_3_agents(tmp_path: Path):
     proc = subprocess.Popen(
-        python_module("mesos_master.local", "--num_agents=3", "--port=0",
+        python_module("mesos_master.local", "--num_agents=3", "--port=0", "--no-marathon",
                       f"--work_dir={tmp_path}", f"--resources={SMALL}"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []

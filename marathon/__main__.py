@@ -1,0 +1,6 @@
+"""`python -m marathon`."""
+import sys
+
+from marathon.main import main
+
+sys.exit(main())

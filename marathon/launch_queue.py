@@ -1,0 +1,238 @@
+"""Pure offer matching: which of the wanted instances fit an offer, with which ports.
+
+`match(offer, wants, placed, ...)` packs as many tasks as fit into one offer (resources,
+dynamic or required host ports, constraints on hostname and agent attributes) and returns
+the TaskInfos plus their records; the caller declines the offer when nothing fits.
+`Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping, Sequence
+
+from attrs import define, frozen
+
+from mesos_common import messages as m
+from mesos_common.resources import ResourceError, Resources
+from marathon.model import port_list
+
+from frameworks.tasks import task_resources
+
+
+@frozen
+class Want:
+    """`count` more instances of `app` (its canonical definition) are wanted."""
+
+    app: Mapping[str, Any]
+    count: int
+
+
+@frozen
+class Placement:
+    """Where an instance of the app already runs (for constraints)."""
+
+    hostname: str
+    attributes: Mapping[str, Any]
+
+
+@frozen
+class Launch:
+    task: m.TaskInfo
+    app_id: str
+    version: str
+    ports: tuple[int, ...]
+
+
+def _field(offer_host: str, attrs: Mapping[str, Any], name: str) -> str | None:
+    if name in ("hostname", "@hostname"):
+        return offer_host
+    v = attrs.get(name.lstrip("@"))
+    if v is None:
+        return None
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def constraints_ok(constraints: Sequence[Sequence[str]], hostname: str,
+                   attrs: Mapping[str, Any], placed: Sequence[Placement]) -> bool:
+    """Would one more instance on (hostname, attrs) respect every constraint?"""
+    for c in constraints:
+        name, op, arg = c[0], c[1].upper(), (c[2] if len(c) > 2 else "")
+        v = _field(hostname, attrs, name)
+        others = [_field(p.hostname, p.attributes, name) for p in placed]
+        if v is None:
+            if op == "UNLIKE":
+                continue
+            return False
+        if op == "UNIQUE" and v in others:
+            return False
+        if op == "CLUSTER" and ((arg and v != arg) or (not arg and others and v != others[0])):
+            return False
+        if op == "GROUP_BY":
+            counts: dict[str, int] = {}
+            for o in others:
+                if o is not None:
+                    counts[o] = counts.get(o, 0) + 1
+            if v not in counts and arg and len(counts) < int(arg):
+                continue
+            if counts.get(v, 0) > min(counts.values(), default=0):
+                return False
+        if op == "LIKE" and not re.fullmatch(arg, v):
+            return False
+        if op == "UNLIKE" and re.fullmatch(arg, v):
+            return False
+        if op == "MAX_PER" and others.count(v) >= int(arg):
+            return False
+        if op == "IS" and v != arg:
+            return False
+    return True
+
+
+def _host_ports(app: Mapping[str, Any], left: Resources) -> tuple[list[int], Resources] | None:
+    """Host ports for one task: required ones as given, dynamic ones picked from the offer."""
+    ports = port_list(app)
+    required = bool(app.get("requirePorts"))
+    wanted: list[int | None] = []
+    for p in ports:
+        if "containerPort" in p:
+            if "hostPort" not in p:
+                continue  # container-only port: no host port needed
+            wanted.append(p["hostPort"] or None)
+        else:
+            wanted.append(p["port"] if required and p["port"] else None)
+    fixed = [w for w in wanted if w is not None]
+    try:
+        res = Resources.parse(";".join(f"ports:[{p}-{p}]" for p in fixed)) if fixed else Resources()
+        if fixed and not left.contains(res):
+            return None
+        dyn, dyn_res = (left - res).take_ports(len(wanted) - len(fixed))
+    except ResourceError:
+        return None
+    it = iter(dyn)
+    return [w if w is not None else next(it) for w in wanted], res + dyn_res
+
+
+def _labels_env(labels: Mapping[str, str]) -> dict[str, str]:
+    env, names = {}, []
+    for k, v in labels.items():
+        name = re.sub(r"[^a-zA-Z0-9_]+", "_", k).upper()
+        if len(k) + len(v) < 512:
+            env[f"MARATHON_APP_LABEL_{name}"] = v
+            names.append(name)
+    env["MARATHON_APP_LABELS"] = " ".join(names)
+    return env
+
+
+def task_env(app: Mapping[str, Any], task_id: str, host: str,
+             ports: Sequence[int]) -> dict[str, str]:
+    """The environment Marathon gives a task (reference §4.2); the app's `env` wins."""
+    env = {"MESOS_TASK_ID": task_id, "MARATHON_APP_ID": app["id"],
+           "MARATHON_APP_VERSION": app["version"], "HOST": host,
+           "MARATHON_APP_RESOURCE_CPUS": str(float(app["cpus"])),
+           "MARATHON_APP_RESOURCE_MEM": str(float(app["mem"])),
+           "MARATHON_APP_RESOURCE_DISK": str(float(app["disk"])),
+           "MARATHON_APP_RESOURCE_GPUS": str(int(app.get("gpus", 0)))}
+    docker = (app.get("container") or {}).get("docker")
+    if docker:
+        env["MARATHON_APP_DOCKER_IMAGE"] = docker["image"]
+    env.update(_labels_env(app.get("labels", {})))
+    defs = [p for p in port_list(app) if "containerPort" not in p or "hostPort" in p]
+    for i, (p, d) in enumerate(zip(ports, defs)):
+        env[f"PORT{i}"] = str(p)
+        requested = d.get("containerPort", d.get("port", 0))
+        env[f"PORT_{requested or p}"] = str(p)
+        if d.get("name"):
+            env[f"PORT_{d['name'].upper().replace('-', '_')}"] = str(p)
+    if ports:
+        env["PORT"] = str(ports[0])
+        env["PORTS"] = ",".join(map(str, ports))
+    env.update({k: v for k, v in app.get("env", {}).items() if isinstance(v, str)})
+    return env
+
+
+def _container(app: Mapping[str, Any], ports: Sequence[int]) -> m.ContainerInfo | None:
+    c = app.get("container")
+    if not c or not c.get("docker"):
+        return None
+    d = c["docker"]
+    mode = app.get("networks", [{"mode": "host"}])[0]["mode"]
+    mappings = [p for p in c.get("portMappings", []) if "hostPort" in p]
+    pms = tuple(m.PortMapping(host_port=hp, container_port=pm["containerPort"] or hp,
+                              protocol=pm.get("protocol", "tcp").split(",")[0])
+                for hp, pm in zip(ports, mappings))
+    return m.ContainerInfo(
+        type="DOCKER",
+        docker=m.DockerInfo(image=d["image"], network={"host": "HOST", "container/bridge":
+                                                       "BRIDGE"}.get(mode, "USER"),
+                            port_mappings=pms, privileged=bool(d.get("privileged")),
+                            parameters=tuple((p["key"], p["value"])
+                                             for p in d.get("parameters", [])),
+                            force_pull_image=bool(d.get("forcePullImage"))),
+        volumes=tuple(m.Volume(v["containerPath"], v.get("hostPath", ""), v.get("mode", "RW"))
+                      for v in c.get("volumes", []) if "hostPath" in v))
+
+
+def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources,
+           task_id: str) -> tuple[m.TaskInfo, list[int]] | None:
+    picked = _host_ports(app, left)
+    if picked is None:
+        return None
+    ports, port_res = picked
+    try:
+        res, _ = task_resources(left - port_res, app["cpus"], app["mem"], app["disk"])
+    except ResourceError:
+        return None
+    env = task_env(app, task_id, offer.hostname, ports)
+    container = _container(app, ports)
+    if "cmd" in app:
+        cmd = m.CommandInfo(value=app["cmd"], shell=True, environment=env,
+                            user=app.get("user"))
+    else:
+        args = tuple(app.get("args", ()))
+        cmd = m.CommandInfo(value=args[0] if args and not container else "", shell=False,
+                            arguments=args, environment=env, user=app.get("user"))
+    task = m.TaskInfo(name=app["id"].strip("/").replace("/", "."), task_id=task_id,
+                      agent_id=offer.agent_id, resources=res + port_res, command=cmd,
+                      container=container,
+                      kill_grace_period=app.get("taskKillGracePeriodSeconds"),
+                      labels=dict(app.get("labels", {})))
+    return task, ports
+
+
+def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[Placement]],
+          new_task_id: Callable[[str], str], max_per_offer: int = 100) -> list[Launch]:
+    """Pack wanted instances into `offer`, in the order of `wants`; [] means decline."""
+    left = offer.resources
+    out: list[Launch] = []
+    here = {k: list(v) for k, v in placed.items()}
+    for want in wants:
+        app = want.app
+        for _ in range(want.count):
+            if len(out) >= max_per_offer:
+                return out
+            if not constraints_ok(app.get("constraints", []), offer.hostname,
+                                  offer.attributes, here.get(app["id"], [])):
+                break
+            built = _build(app, offer, left, new_task_id(app["id"]))
+            if built is None:
+                break
+            task, ports = built
+            left -= task.resources
+            here.setdefault(app["id"], []).append(Placement(offer.hostname, offer.attributes))
+            out.append(Launch(task, app["id"], app["version"], tuple(ports)))
+    return out
+
+
+@define
+class Backoff:
+    """Launch delay of one app after consecutive failures (reset by success or DELETE)."""
+
+    failures: int = 0
+    until: float = 0.0
+
+    def failed(self, app: Mapping[str, Any], now: float) -> None:
+        delay = float(app["backoffSeconds"]) * float(app["backoffFactor"]) ** self.failures
+        self.failures += 1
+        self.until = now + min(delay, float(app["maxLaunchDelaySeconds"]))
+
+    def reset(self) -> None:
+        self.failures, self.until = 0, 0.0

@@ -1,0 +1,138 @@
+"""JSON documents the API returns (pure): AppInfo, deployments, groups, queue, info.
+
+Shaped as Marathon 1.10 but restricted to the keys marathon-python 0.13.0 can parse
+(reference §1.4): no `tty`, `tasksStats`, queue `role` or group `enforceRole`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+from marathon.model import executor_checks, marathon_checks, timestamp
+
+if TYPE_CHECKING:
+    from marathon.service import Deployment, MarathonService
+
+EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
+
+
+def embeds(values: Iterable[str]) -> set[str]:
+    out = set()
+    for v in values:
+        for p in EMBED_PREFIXES:
+            if v.startswith(p):
+                v = v[len(p):]
+                break
+        out.add(v)
+    if "failures" in out:
+        out |= {"tasks", "lastTaskFailure", "deployments"}
+    return out
+
+
+def n_checks(app: dict[str, Any]) -> int:
+    return len(marathon_checks(app))
+
+
+def service_ports(app: dict[str, Any]) -> list[int]:
+    if "portDefinitions" in app:
+        return [p["port"] for p in app["portDefinitions"]]
+    return [p.get("servicePort", 0) for p in (app.get("container") or {}).get("portMappings", [])]
+
+
+def task_json(svc: MarathonService, t: Any) -> dict[str, Any]:
+    app = svc.apps.get(t.app_id, {})
+    return t.to_json(service_ports(app), n_checks(app))
+
+
+def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict[str, Any]:
+    out = dict(app)
+    tasks = svc.tasks_of(app["id"])
+    checks = n_checks(app)
+    # a task with no check result yet is neither healthy nor unhealthy (as in Marathon)
+    health = [t.healthy(checks, executor_checks(app)) for t in tasks
+              if t.running and (t.health or t.mesos_healthy is not None)]
+    out.update({"tasksStaged": len([t for t in tasks if t.state in ("TASK_STAGING",
+                                                                     "TASK_STARTING")]),
+                "tasksRunning": len([t for t in tasks if t.running]),
+                "tasksHealthy": len([h for h in health if h is True]),
+                "tasksUnhealthy": len([h for h in health if h is False]),
+                "deployments": [{"id": d.id} for d in svc.deployments_of(app["id"])]})
+    if "tasks" in embed:
+        out["tasks"] = [task_json(svc, t) for t in tasks]
+    failure = svc.last_failures.get(app["id"])
+    if failure and ("lastTaskFailure" in embed or "tasks" in embed):
+        out["lastTaskFailure"] = failure
+    if "readiness" in embed:
+        out["readinessCheckResults"] = []
+    return out
+
+
+def deployment_json(d: Deployment) -> dict[str, Any]:
+    steps = [{"actions": [a.to_json() for a in s]} for s in d.steps]
+    current = d.steps[d.current] if d.current < len(d.steps) else ()
+    return {"id": d.id, "version": d.version, "affectedApps": sorted(d.affected),
+            "affectedPods": [], "steps": steps,
+            "currentActions": [dict(a.to_json(), readinessCheckResults=[]) for a in current],
+            "currentStep": min(d.current + 1, len(d.steps)), "totalSteps": len(d.steps)}
+
+
+def group_doc(apps: dict[str, dict[str, Any]], version: str) -> dict[str, Any]:
+    """A flat group snapshot for deployment plans (`original`/`target`)."""
+    return {"id": "/", "apps": list(apps.values()), "groups": [], "pods": [],
+            "dependencies": [], "version": version}
+
+
+def group_tree(svc: MarathonService, gid: str, embed: set[str]) -> dict[str, Any]:
+    """The group `gid` with its apps and nested groups, derived from app ids."""
+    prefix = gid.rstrip("/") + "/"
+    children: set[str] = set()
+    apps = []
+    for aid in sorted(svc.apps):
+        if not aid.startswith(prefix):
+            continue
+        rest = aid[len(prefix):]
+        if "/" in rest:
+            children.add(prefix + rest.split("/", 1)[0])
+        else:
+            apps.append(app_info(svc, svc.apps[aid], embed))
+    for g in svc.groups:
+        if g.startswith(prefix) and g != gid:
+            children.add(prefix + g[len(prefix):].split("/", 1)[0])
+    return {"id": gid, "apps": apps,
+            "groups": [group_tree(svc, c, embed) for c in sorted(children)],
+            "pods": [], "dependencies": svc.groups.get(gid, {}).get("dependencies", []),
+            "version": svc.groups.get(gid, {}).get("version") or svc.root_version}
+
+
+def info(svc: MarathonService) -> dict[str, Any]:
+    o = svc.options
+    return {
+        "name": "marathon", "version": "1.10.26", "buildref": "corral",
+        "elected": True, "leader": svc.leader, "frameworkId": svc.framework_id or "",
+        "marathon_config": {
+            "master": o.master, "framework_name": o.framework_name, "hostname": o.hostname,
+            "checkpoint": True, "failover_timeout": o.failover_timeout, "ha": False,
+            "local_port_min": 10000, "local_port_max": 20000, "mesos_role": "*",
+            "mesos_user": "root", "decline_offer_duration": 120000,
+            "task_launch_timeout": 300000, "reconciliation_initial_delay": 15000,
+            "reconciliation_interval": 600000, "max_instances_per_offer": 100,
+            "features": []},
+        "zookeeper_config": {"zk": None, "zk_timeout": 10000, "zk_session_timeout": 10000,
+                             "zk_max_versions": 50},
+        "http_config": {"http_port": o.http_port, "https_port": 8443},
+    }
+
+
+def queue_item(svc: MarathonService, app: dict[str, Any], count: int, now: float,
+               embed_offers: bool) -> dict[str, Any]:
+    b = svc.backoffs.get(app["id"])
+    left = max(0.0, b.until - now) if b else 0.0
+    out = {"app": app, "count": count,
+           "delay": {"timeLeftSeconds": int(round(left)), "overdue": left <= 0},
+           "since": timestamp(svc.queued_since.get(app["id"], now)),
+           "processedOffersSummary": {"processedOffersCount": svc.offers_seen,
+                                      "unusedOffersCount": svc.offers_declined,
+                                      "rejectSummaryLastOffers": [],
+                                      "rejectSummaryLaunchAttempt": []}}
+    if embed_offers:
+        out["lastUnusedOffers"] = []
+    return out

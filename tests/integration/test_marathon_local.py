@@ -1,0 +1,70 @@
+"""`mesos-local` starts Marathon too: an app of 3 web servers runs healthy; Ctrl-C ends all."""
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mesos_common.daemons import kill_task_processes, python_module
+from tests.helpers import wait_for
+from tests.integration.marathon_helpers import MarathonApi, http_ok
+
+pytestmark = pytest.mark.slow
+
+
+def test_mesos_local_runs_marathon_apps(tmp_path: Path):
+    proc = subprocess.Popen(
+        python_module("mesos_master.local", "--num_agents=2", "--port=0",
+                      f"--work_dir={tmp_path}",
+                      "--resources=cpus:1;mem:512;disk:512;ports:[31000-31010]"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "ready" in line:
+                break
+        out = "".join(lines)
+        base = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)
+        pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
+        assert len(pids) == 4, out  # master, 2 agents, marathon
+        api = MarathonApi(base)
+        status, _ = api.call("POST", "/v2/apps", {
+            "id": "/hello", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 32,
+            "instances": 3, "healthChecks": [{"protocol": "HTTP", "intervalSeconds": 1}]})
+        assert status == 201
+        app = wait_for(lambda: (a := api.app("/hello"))["tasksHealthy"] == 3 and a, 60, 0.2,
+                       "3 healthy tasks")
+        assert all(http_ok(t["host"], t["ports"][0]) for t in app["tasks"])
+        assert len({t["slaveId"] for t in app["tasks"]}) >= 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+        lines.append(rest)
+    assert proc.returncode == 0, "".join(lines)
+    assert not [p for p in pids if psutil.pid_exists(p) and
+                psutil.Process(p).status() != psutil.STATUS_ZOMBIE], "daemons left behind"
+    kill_task_processes(tmp_path)
+
+
+def test_mesos_local_no_marathon_flag(tmp_path: Path):
+    proc = subprocess.Popen(
+        python_module("mesos_master.local", "--num_agents=1", "--port=0", "--no-marathon",
+                      f"--work_dir={tmp_path}", "--resources=cpus:1;mem:256;ports:[31000-31001]"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "ready" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    out = "".join(lines)
+    assert "ready" in out and "mesos-local: marathon" not in out, out
+    assert not (tmp_path / "marathon").exists()

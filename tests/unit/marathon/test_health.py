@@ -1,0 +1,70 @@
+"""Health checks: real probes against local servers, and the kill-after-N-failures rule."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from marathon.health import apply_result, probe
+from mesos_common.daemons import free_port
+from tests.unit.marathon.conftest import add_task
+
+
+def test_http_and_tcp_probes_against_real_sockets():
+    async def go():
+        app = web.Application()
+        app.router.add_get("/ok", lambda r: web.Response(text="ok"))
+        app.router.add_get("/bad", lambda r: web.Response(status=500))
+        server = TestServer(app)
+        await server.start_server()
+        port = server.port
+        try:
+            return [await probe({"protocol": "HTTP", "path": "/ok"}, "127.0.0.1", port),
+                    await probe({"protocol": "HTTP", "path": "/bad"}, "127.0.0.1", port),
+                    await probe({"protocol": "TCP"}, "127.0.0.1", port),
+                    await probe({"protocol": "TCP", "timeoutSeconds": 1}, "127.0.0.1",
+                                free_port())]
+        finally:
+            await server.close()
+    ok, bad, tcp, closed = asyncio.run(go())
+    assert ok == (True, "") and tcp == (True, "")
+    assert bad == (False, "HTTP 500")
+    assert closed[0] is False and closed[1]
+
+
+def test_unhealthy_task_is_killed_after_max_consecutive_failures(api, svc):
+    api.post("/v2/apps", {"id": "/h", "cmd": "x y", "instances": 1,
+                          "healthChecks": [{"protocol": "HTTP", "gracePeriodSeconds": 0,
+                                            "maxConsecutiveFailures": 3}]})
+    (t,) = add_task(svc, "/h")
+    hc = svc.apps["/h"]["healthChecks"][0]
+    apply_result(svc, t, 0, hc, True, "", svc.now())
+    assert api.get("/v2/apps/h")[1]["app"]["tasksHealthy"] == 1
+    for _ in range(2):
+        apply_result(svc, t, 0, hc, False, "HTTP 500", svc.now())
+    assert not t.killing
+    app = api.get("/v2/apps/h")[1]["app"]
+    assert app["tasksUnhealthy"] == 1
+    (result,) = app["tasks"][0]["healthCheckResults"]
+    assert result["alive"] is False and result["consecutiveFailures"] == 2
+    apply_result(svc, t, 0, hc, False, "HTTP 500", svc.now())
+    assert t.killing and (t.id, t.agent_id) in svc.driver.named("kill_task")
+
+
+def test_failures_in_the_grace_period_do_not_count(api, svc):
+    api.post("/v2/apps", {"id": "/g", "cmd": "x y", "instances": 1,
+                          "healthChecks": [{"protocol": "TCP", "gracePeriodSeconds": 300,
+                                            "maxConsecutiveFailures": 1}]})
+    (t,) = add_task(svc, "/g")
+    hc = svc.apps["/g"]["healthChecks"][0]
+    apply_result(svc, t, 0, hc, False, "refused", svc.now())
+    assert not t.killing and t.health[0].consecutive_failures == 0
+
+
+def test_group_star_lists_the_apps_under_a_group(api, svc):
+    api.post("/v2/apps", {"id": "/grp/a", "cmd": "x y"})
+    api.post("/v2/apps", {"id": "/grp/sub/b", "cmd": "x y"})
+    api.post("/v2/apps", {"id": "/other", "cmd": "x y"})
+    status, body, _ = api.get("/v2/apps//grp/*")
+    assert status == 200 and [a["id"] for a in body["*"]] == ["/grp/a", "/grp/sub/b"]

@@ -1,0 +1,140 @@
+"""The service's scheduler side with a fake driver and clock: offers, updates, backoff, recovery."""
+from __future__ import annotations
+
+from mesos_common import messages as m
+from mesos_common.resources import Resources
+from marathon.service import MarathonService
+from marathon.store import MemoryStore, SQLiteStore
+from tests.unit.marathon.conftest import FakeDriver
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_600_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(store=None):
+    clock = Clock()
+    svc = MarathonService(store or MemoryStore(), clock=clock)
+    svc.driver = FakeDriver()
+    return svc, clock
+
+
+def offer(i=1, res="cpus:1;mem:512;ports:[31000-31010]"):
+    return m.Offer(id=f"o{i}", framework_id="F", agent_id=f"A{i}", hostname=f"h{i}",
+                   resources=Resources.parse(res))
+
+
+def status(task_id, state, agent="A1", message=""):
+    return m.TaskStatus(task_id=task_id, state=state, agent_id=agent, message=message)
+
+
+def test_offers_launch_wanted_instances_then_decline_and_suppress():
+    svc, _ = make()
+    svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.25, "mem": 32,
+                    "instances": 3}, False)
+    assert svc.wants == {"/web": 3}
+    svc.resource_offers(svc.driver, [offer(1)])
+    ((offer_id, tasks),) = svc.driver.named("launch_tasks")
+    assert offer_id == "o1" and len(tasks) == 3
+    assert all(t.command.environment["MARATHON_APP_ID"] == "/web" for t in tasks)
+    assert len(svc.tasks) == 3 and all(t.state == "TASK_STAGING" for t in svc.tasks.values())
+    svc.tick()
+    svc.resource_offers(svc.driver, [offer(2)])
+    assert svc.driver.named("decline_offer") == [("o2", svc.options.decline_seconds)]
+    assert svc.driver.named("suppress_offers") == [()]
+    for t in tasks:
+        svc.status_update(svc.driver, status(t.task_id, "TASK_RUNNING"))
+    assert not svc.deployments
+    # scaling up revives offers
+    svc.update_app("/web", {"instances": 4}, False)
+    assert svc.driver.named("revive_offers") == [()]
+
+
+def test_failed_tasks_are_replaced_after_a_growing_delay():
+    svc, clock = make()
+    svc.create_app({"id": "/crash", "cmd": "exit 1", "cpus": 0.1, "mem": 16, "instances": 1,
+                    "backoffSeconds": 10, "backoffFactor": 2}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid, "TASK_FAILED", message="exit 1"))
+    assert tid not in svc.tasks and svc.last_failures["/crash"]["taskId"] == tid
+    assert svc.wants == {}  # delayed
+    (item,) = svc.queue(False)
+    assert item["delay"]["timeLeftSeconds"] == 10 and item["delay"]["overdue"] is False
+    clock.t += 10
+    svc.tick()
+    assert svc.wants == {"/crash": 1}
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid2,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid2, "TASK_FAILED"))
+    assert svc.backoffs["/crash"].until == clock.t + 20
+    svc.reset_delay("/crash")
+    assert svc.wants == {"/crash": 1}
+
+
+def test_unknown_running_task_is_killed_and_registration_reconciles():
+    svc, _ = make()
+    svc.create_app({"id": "/a", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16},
+                   False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    svc.status_update(svc.driver, status("stranger.instance-1", "TASK_RUNNING"))
+    assert ("stranger.instance-1", "A1") in svc.driver.named("kill_task")
+    svc.registered(svc.driver, "F1", {})
+    explicit, implicit = svc.driver.named("reconcile_tasks")
+    assert [r.task_id for r in explicit[0]] == list(svc.tasks) and implicit == ([],)
+    assert svc.framework_id == "F1"
+
+
+def test_a_new_service_on_the_same_store_recovers_everything(tmp_path):
+    store = SQLiteStore(tmp_path / "m.db")
+    svc, _ = make(store)
+    svc.create_app({"id": "/a", "cmd": "sleep 1", "instances": 2, "cpus": 0.1, "mem": 16},
+                   False)
+    svc.update_app("/a", {"cmd": "sleep 2"}, True)
+    svc.resource_offers(svc.driver, [offer(1)])
+    svc.registered(svc.driver, "F1", {})
+    store.close()
+    again, _ = make(SQLiteStore(tmp_path / "m.db"))
+    assert again.apps == svc.apps and again.versions == svc.versions
+    assert set(again.tasks) == set(svc.tasks) and again.framework_id == "F1"
+    assert set(again.deployments) == set(svc.deployments)
+    assert again.framework_info().id == "F1"
+    again.tick()
+    assert again.wants == {}  # its tasks are known: no duplicate launches
+
+
+def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
+    svc, clock = make()
+    svc.create_app({"id": "/u", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
+                    "unreachableStrategy": {"inactiveAfterSeconds": 60,
+                                            "expungeAfterSeconds": 600}}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))
+    svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
+    assert svc.wants == {}  # not yet: it may come back
+    clock.t += 60
+    svc.tick()
+    assert svc.wants == {"/u": 1}
+    svc.resource_offers(svc.driver, [offer(2)])
+    (replacement,) = [t for t in svc.tasks if t != tid]
+    svc.status_update(svc.driver, status(replacement, "TASK_RUNNING", agent="A2"))
+    svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))  # it is back: one too many
+    killed = [a[0] for a in svc.driver.named("kill_task")]
+    assert len(killed) == 1 and killed[0] in (tid, replacement)
+
+
+def test_disabled_unreachable_strategy_waits():
+    svc, clock = make()
+    svc.create_app({"id": "/d", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
+                    "unreachableStrategy": "disabled"}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = list(svc.tasks)
+    svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
+    clock.t += 10_000
+    svc.tick()
+    assert svc.wants == {} and tid in svc.tasks
