@@ -27,7 +27,7 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.transport import RouterTransport
-from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
@@ -140,8 +140,8 @@ class MasterServer:
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
             version=VERSION)
-        return Master(config, SimpleAllocator(), self.registry.load(), IdGen(self.master_id),
-                      random.Random())
+        return Master(config, HierarchicalAllocator(random.Random()), self.registry.load(),
+                      IdGen(self.master_id), random.Random())
 
     def _zmq_host(self) -> str:
         return f"[{self.opts.ip}]" if ":" in self.opts.ip else self.opts.ip
