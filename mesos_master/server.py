@@ -49,7 +49,7 @@ class ServerOptions:
     agent_ping_timeout: float = 15.0
     max_agent_ping_timeouts: int = 5
     heartbeat_interval: float | None = None  # default: agent_ping_timeout
-    allocation_interval: float = 1.0
+    allocation_interval: float = 0.1
     offer_timeout: float | None = None
     flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
 
