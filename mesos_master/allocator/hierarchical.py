@@ -24,7 +24,8 @@ from typing import Iterable, Mapping
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.allocator.base import AgentId, FrameworkId, OfferGrant
 from mesos_master.allocator.filters import AgentFilters, ExpiryInterner
-from mesos_master.allocator.sorter import DRFSorter, Quantities, Sorter, _add_q
+from mesos_master.allocator.sorter import (DRFSorter, Quantities, Sorter, _add_q,
+                                           dominant_share)
 
 MIN_CPUS = 10      # milli-units: Mesos' default --min_allocatable_resources cpus:0.01|mem:32
 MIN_MEM = 32000
@@ -33,7 +34,14 @@ SCAN_LIMIT = 16    # framework-order entries tried before walking the eligible b
 
 def milli(res: Resources) -> Quantities:
     """Scalar quantities summed over roles, in milli-units (exact sums, unlike floats)."""
-    return {n: round(v * 1000) for n, v in res.quantities().items()}
+    return res.milli_quantities()
+
+
+def _sum(chunks: list[Resources]) -> Resources:
+    out = chunks[0]
+    for c in chunks[1:]:
+        out = out + c
+    return out
 
 
 def _allocatable(q: Mapping[str, int]) -> bool:
@@ -49,7 +57,9 @@ class _Agent:
         self.free = total
         self.free_q: Quantities = {}
         self.reserved = bool(total.reserved())
-        self.alloc: dict[tuple[int, str], Resources] = {}  # (framework index, role) -> res
+        # (framework index, role) -> what it holds here, as the grants/uses it came in (summed
+        # only when needed: a decline usually hands back exactly one chunk)
+        self.alloc: dict[tuple[int, str], list[Resources]] = {}
         self.filters = AgentFilters()
 
     def refresh(self) -> None:
@@ -91,7 +101,8 @@ class HierarchicalAllocator:
         self._role_by_index: dict[int, _Role] = {}
         self._role_sorter: Sorter = sorter_factory()
         self._total: Quantities = {}
-        self._total_res: Resources = EMPTY
+        self._total_res: Resources | None = EMPTY
+        self._total_dirty = False
         self._expiry = ExpiryInterner()
         self._weights: dict[str, float] = {}
         self.allocation_runs = 0
@@ -145,7 +156,7 @@ class HierarchicalAllocator:
         agent = _Agent(agent_id, total)
         self._agents[agent_id] = agent
         self._agent_list.append(agent)
-        self._set_total(self._total_res + total)
+        self._change_total(total, 1)
         for fw_id, res in used.items():
             fw = self._frameworks.get(fw_id)
             if fw is None:
@@ -153,12 +164,18 @@ class HierarchicalAllocator:
             self._charge_used(agent, fw, res)
         agent.refresh()
 
-    def _set_total(self, total_res: Resources) -> None:
-        self._total_res = total_res
-        self._total = milli(total_res)
-        self._role_sorter.set_total(self._total)
-        for role in self._roles.values():
-            role.sorter.set_total(self._total)
+    def _change_total(self, res: Resources, sign: int) -> None:
+        """The pool grew or shrank: every share is stale; sorters recompute lazily."""
+        _add_q(self._total, milli(res), sign)
+        self._total_res = None
+        self._total_dirty = True
+
+    def _refresh_total(self) -> None:
+        if self._total_dirty:
+            self._total_dirty = False
+            self._role_sorter.set_total(self._total)
+            for role in self._roles.values():
+                role.sorter.set_total(self._total)
 
     def _charge_used(self, agent: _Agent, fw: _Framework, res: Resources) -> None:
         """Resources held by running tasks: reservations to their role, the rest to the
@@ -176,9 +193,12 @@ class HierarchicalAllocator:
 
     def _charge(self, agent: _Agent, fw: _Framework, role: _Role, res: Resources) -> None:
         key = (fw.index, role.name)
-        if key not in agent.alloc:
+        chunks = agent.alloc.get(key)
+        if chunks is None:
             fw.agents[agent.id] = fw.agents.get(agent.id, 0) + 1
-        agent.alloc[key] = agent.alloc.get(key, EMPTY) + res
+            agent.alloc[key] = [res]
+        else:
+            chunks.append(res)
         agent.free = agent.free - res
         q = milli(res)
         if fw.id not in role.sorter:
@@ -192,11 +212,11 @@ class HierarchicalAllocator:
         if agent is None:
             return
         self._agent_list.remove(agent)
-        for (index, role_name), res in agent.alloc.items():
+        for (index, role_name), chunks in agent.alloc.items():
             fw = self._fw_by_index[index]
             fw.agents.pop(agent_id, None)
-            self._uncharge_sorters(fw, self._roles[role_name], milli(res))
-        self._set_total(self._total_res - agent.total)
+            self._uncharge_sorters(fw, self._roles[role_name], milli(_sum(chunks)))
+        self._change_total(agent.total, -1)
 
     def _uncharge_sorters(self, fw: _Framework, role: _Role, q: Quantities) -> None:
         role.sorter.unallocated(fw.id, q)
@@ -270,7 +290,7 @@ class HierarchicalAllocator:
         for agent_id in fw.agents:
             agent = self._agents[agent_id]
             for key in [k for k in agent.alloc if k[0] == fw.index]:
-                res = agent.alloc.pop(key)
+                res = _sum(agent.alloc.pop(key))
                 agent.free = agent.free + res
                 self._role_sorter.unallocated(key[1], milli(res))
             agent.refresh()
@@ -322,24 +342,25 @@ class HierarchicalAllocator:
         for key in [k for k in agent.alloc if k[0] == fw.index]:
             if not rem:
                 break
-            entry = agent.alloc[key]
-            if entry is rem or entry == rem:
-                part, stays = entry, EMPTY
-            else:
+            chunks = agent.alloc[key]
+            stays = _take_chunk(chunks, rem)
+            if stays is None:  # not one of the chunks: sum them and subtract
+                entry = _sum(chunks)
                 stays = entry - rem
                 part = entry - stays
+                chunks[:] = [stays] if stays else []
+            else:
+                part = rem
             if not part:
                 continue
-            if stays:
-                agent.alloc[key] = stays
-            else:
+            rem = EMPTY if part is rem else rem - part
+            if not chunks:
                 del agent.alloc[key]
                 left = fw.agents.get(agent_id, 1) - 1
                 if left > 0:
                     fw.agents[agent_id] = left
                 else:
                     fw.agents.pop(agent_id, None)
-            rem = rem - part
             agent.free = agent.free + part
             self._uncharge_sorters(fw, self._roles[key[1]], milli(part))
         agent.refresh()
@@ -353,6 +374,7 @@ class HierarchicalAllocator:
     def allocate(self, now: float,
                  agents: Iterable[AgentId] | None = None) -> list[OfferGrant]:
         self.allocation_runs += 1
+        self._refresh_total()
         if agents is None:
             todo = list(self._agent_list)
         else:
@@ -424,12 +446,12 @@ class HierarchicalAllocator:
     def _grant(self, agent: _Agent, fw: _Framework, role: _Role, res: Resources,
                q: Quantities) -> None:
         key = (fw.index, role.name)
-        old = agent.alloc.get(key)
-        if old is None:
-            agent.alloc[key] = res
+        chunks = agent.alloc.get(key)
+        if chunks is None:
+            agent.alloc[key] = [res]
             fw.agents[agent.id] = fw.agents.get(agent.id, 0) + 1
         else:
-            agent.alloc[key] = old + res
+            chunks.append(res)
         if res is agent.free:
             agent.free = EMPTY
             agent.free_q = {}
@@ -492,12 +514,17 @@ class HierarchicalAllocator:
         agent = self._agents.get(agent_id)
         out: dict[FrameworkId, Resources] = {}
         if agent is not None:
-            for (index, _), res in agent.alloc.items():
+            for (index, _), chunks in agent.alloc.items():
                 fw_id = self._fw_by_index[index].id
-                out[fw_id] = out.get(fw_id, EMPTY) + res
+                out[fw_id] = out.get(fw_id, EMPTY) + _sum(chunks)
         return out
 
     def total(self) -> Resources:
+        if self._total_res is None:
+            out = EMPTY
+            for agent in self._agent_list:
+                out = out + agent.total
+            self._total_res = out
         return self._total_res
 
     def framework_allocation(self, framework_id: FrameworkId) -> Resources:
@@ -505,17 +532,17 @@ class HierarchicalAllocator:
         out = EMPTY
         if fw is not None:
             for agent_id in fw.agents:
-                for (index, _), res in self._agents[agent_id].alloc.items():
+                for (index, _), chunks in self._agents[agent_id].alloc.items():
                     if index == fw.index:
-                        out = out + res
+                        out = out + _sum(chunks)
         return out
 
     def role_allocation(self, role: str) -> Quantities:
+        self._refresh_total()
         return self._role_sorter.allocation(role) if role in self._roles else {}
 
     def framework_share(self, framework_id: FrameworkId) -> float:
         """Unweighted dominant share of everything the framework holds."""
-        from mesos_master.allocator.sorter import dominant_share
         return dominant_share(milli(self.framework_allocation(framework_id)), self._total, 1.0)
 
     def roles_info(self) -> list[dict]:
@@ -533,6 +560,15 @@ class HierarchicalAllocator:
     def filtered(self, framework_id: FrameworkId, agent_id: AgentId, now: float) -> bool:
         fw, agent = self._frameworks.get(framework_id), self._agents.get(agent_id)
         return fw is not None and agent is not None and agent.filters.filtered(fw.index, now)
+
+
+def _take_chunk(chunks: list[Resources], res: Resources) -> list[Resources] | None:
+    """Remove the chunk equal to `res` (fast path of recover); None if there is none."""
+    for i, c in enumerate(chunks):
+        if c is res or c == res:
+            del chunks[i]
+            return chunks
+    return None
 
 
 def _fits_headroom(headroom: Quantities, q: Mapping[str, int]) -> bool:

@@ -138,8 +138,11 @@ class DRFSorter:
 
     def allocated(self, name: str, q: Mapping[str, int]) -> None:
         c = self._clients[name]
-        _add_q(c.alloc, q, 1)
-        self._reposition(c)
+        alloc = c.alloc
+        for n, v in q.items():
+            alloc[n] = alloc.get(n, 0) + v
+        if not self._dirty:
+            self._reposition(c)
 
     def unallocated(self, name: str, q: Mapping[str, int]) -> None:
         c = self._clients[name]
@@ -152,8 +155,11 @@ class DRFSorter:
         key = (dominant_share(c.alloc, self._total, c.weight), c.name, c.index)
         if c.active:
             order = self._order
-            del order[bisect.bisect_left(order, c.key)]
-            bisect.insort(order, key)
+            if len(order) == 1:  # e.g. the only active role: nothing to reorder
+                order[0] = key
+            else:
+                del order[bisect.bisect_left(order, c.key)]
+                bisect.insort(order, key)
         c.key = key
 
     def allocation(self, name: str) -> Quantities:
