@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
+    ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
 ]
 
 
