@@ -385,6 +385,7 @@ class HierarchicalAllocator:
         need = self._quota_needs()
         if need:
             self._quota_stage(todo, now, need, grants)
+            need = self._quota_needs()  # what is still unmet after the quota stage
         headroom = self._headroom(need) if need else None
         for agent in todo:
             if agent.free:

@@ -218,6 +218,27 @@ def test_weights_two_to_one_give_two_to_one_shares(n_agents) -> None:
     assert abs(sg + sb - 1.0) < 1e-9  # the cluster is full
 
 
+@settings(max_examples=30, deadline=None)
+@given(n_agents=st.integers(2, 10), quota_agents=st.integers(1, 10), others=st.integers(1, 4),
+       seed=st.integers(0, 100))
+def test_quota_is_met_before_fair_sharing(n_agents, quota_agents, others, seed) -> None:
+    """In one cycle a role under quota gets its guarantee (as far as the cluster holds it)
+    even against many frameworks of other roles with lower shares."""
+    a = make(seed)
+    for i in range(n_agents):
+        a.add_agent(f"s{i}", R("cpus:8;mem:8192"), {})
+    for i in range(others):
+        a.add_framework(f"o{i}", frozenset({f"r{i}"}), {}, True)
+    a.add_framework("q", frozenset({"analytics"}), {}, True)
+    a.set_quota("analytics", R(f"cpus:{8 * quota_agents}"))
+    grants = a.allocate(0.0)
+    got = _sum(g.resources for g in grants if g.framework_id == "q").scalar("cpus")
+    assert got >= min(8 * quota_agents, 8 * n_agents)
+    if quota_agents < n_agents:  # the rest is shared by DRF (quota is a guarantee, not a cap)
+        assert {g.framework_id for g in grants} - {"q"}
+        assert len(grants) == n_agents
+
+
 def test_role_under_quota_is_satisfied_first_and_others_leave_headroom() -> None:
     a = make()
     for i in range(6):
