@@ -5,10 +5,10 @@ each with `cpus:16;mem:2014;disk:1024` and 16 port fragments already used by fra
 `i % F`. Then rounds: every offer of the previous round is declined with an (effectively)
 infinite filter, time advances one allocation interval and one allocation cycle runs, until
 every framework has refused every agent (Mesos loops 2F rounds; the rounds after that make no
-offers). `cycle_s` is the median time of a cycle that made offers (max and all rounds' figures
-alongside); `add_agents_s` the time to add every agent. Wall-clock figures, with the process's CPU time
-beside them (`*_cpu_s`: what the figure is on a machine that is not shared). Pure allocator,
-no processes.
+offers). `cycle_s` is the median time of a cycle that made offers (the max alongside);
+`add_agents_s` the time to add every agent. Wall-clock figures, with the process's CPU time
+beside them (`*_cpu_s`: close to what the wall clock shows on a machine nobody else uses).
+Pure allocator, no processes.
 
     python -m benchmarks.allocator --agents 10000 --frameworks 1000
     python -m benchmarks.allocator            # the grid: 1k/5k/10k agents x 1/100/1000 fws

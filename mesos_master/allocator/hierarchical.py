@@ -24,28 +24,12 @@ from typing import Iterable, Mapping
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.allocator.base import AgentId, FrameworkId, OfferGrant
 from mesos_master.allocator.filters import AgentFilters, ExpiryInterner
+from mesos_master.allocator.quantities import (MIN_CPUS, MIN_MEM, allocatable, fits_headroom,
+                                               milli, sum_chunks, take_chunk, take_headroom)
 from mesos_master.allocator.sorter import (DRFSorter, Quantities, Sorter, _add_q,
                                            dominant_share)
 
-MIN_CPUS = 10      # milli-units: Mesos' default --min_allocatable_resources cpus:0.01|mem:32
-MIN_MEM = 32000
 SCAN_LIMIT = 16    # framework-order entries tried before walking the eligible bits
-
-
-def milli(res: Resources) -> Quantities:
-    """Scalar quantities summed over roles, in milli-units (exact sums, unlike floats)."""
-    return res.milli_quantities()
-
-
-def _sum(chunks: list[Resources]) -> Resources:
-    out = chunks[0]
-    for c in chunks[1:]:
-        out = out + c
-    return out
-
-
-def _allocatable(q: Mapping[str, int]) -> bool:
-    return q.get("cpus", 0) >= MIN_CPUS or q.get("mem", 0) >= MIN_MEM
 
 
 class _Agent:
@@ -215,7 +199,7 @@ class HierarchicalAllocator:
         for (index, role_name), chunks in agent.alloc.items():
             fw = self._fw_by_index[index]
             fw.agents.pop(agent_id, None)
-            self._uncharge_sorters(fw, self._roles[role_name], milli(_sum(chunks)))
+            self._uncharge_sorters(fw, self._roles[role_name], milli(sum_chunks(chunks)))
         self._change_total(agent.total, -1)
 
     def _uncharge_sorters(self, fw: _Framework, role: _Role, q: Quantities) -> None:
@@ -290,7 +274,7 @@ class HierarchicalAllocator:
         for agent_id in fw.agents:
             agent = self._agents[agent_id]
             for key in [k for k in agent.alloc if k[0] == fw.index]:
-                res = _sum(agent.alloc.pop(key))
+                res = sum_chunks(agent.alloc.pop(key))
                 agent.free = agent.free + res
                 self._role_sorter.unallocated(key[1], milli(res))
             agent.refresh()
@@ -343,9 +327,9 @@ class HierarchicalAllocator:
             if not rem:
                 break
             chunks = agent.alloc[key]
-            stays = _take_chunk(chunks, rem)
+            stays = take_chunk(chunks, rem)
             if stays is None:  # not one of the chunks: sum them and subtract
-                entry = _sum(chunks)
+                entry = sum_chunks(chunks)
                 stays = entry - rem
                 part = entry - stays
                 chunks[:] = [stays] if stays else []
@@ -403,7 +387,7 @@ class HierarchicalAllocator:
         q = agent.free_q
         if not (q.get("cpus", 0) >= MIN_CPUS or q.get("mem", 0) >= MIN_MEM):
             return
-        if headroom is not None and not _fits_headroom(headroom, q):
+        if headroom is not None and not fits_headroom(headroom, q):
             return
         fm = agent.filters.mask
         by_index = self._role_by_index
@@ -413,7 +397,7 @@ class HierarchicalAllocator:
             if index is not None:
                 self._grant(agent, self._fw_by_index[index], role, agent.free, q)
                 if headroom is not None:
-                    _take(headroom, q)
+                    take_headroom(headroom, q)
                 return
 
     def _allocate_reserved(self, agent: _Agent, grants_out: list[OfferGrant],
@@ -429,11 +413,11 @@ class HierarchicalAllocator:
                 return
             offer = agent.free.reserved(role.name) if role.name != "*" else EMPTY
             uq = agent.free_q
-            take_unreserved = (not unreserved_taken and _allocatable(uq) and
-                               (headroom is None or _fits_headroom(headroom, uq)))
+            take_unreserved = (not unreserved_taken and allocatable(uq) and
+                               (headroom is None or fits_headroom(headroom, uq)))
             if take_unreserved:
                 offer = offer + agent.free.unreserved()
-            if not offer or not _allocatable(milli(offer)):
+            if not offer or not allocatable(milli(offer)):
                 continue
             index = _first_eligible(role, fm)
             if index is None:
@@ -441,7 +425,7 @@ class HierarchicalAllocator:
             if take_unreserved:
                 unreserved_taken = True
                 if headroom is not None:
-                    _take(headroom, uq)
+                    take_headroom(headroom, uq)
             self._grant(agent, self._fw_by_index[index], role, offer, milli(offer))
 
     def _grant(self, agent: _Agent, fw: _Framework, role: _Role, res: Resources,
@@ -517,7 +501,7 @@ class HierarchicalAllocator:
         if agent is not None:
             for (index, _), chunks in agent.alloc.items():
                 fw_id = self._fw_by_index[index].id
-                out[fw_id] = out.get(fw_id, EMPTY) + _sum(chunks)
+                out[fw_id] = out.get(fw_id, EMPTY) + sum_chunks(chunks)
         return out
 
     def total(self) -> Resources:
@@ -535,7 +519,7 @@ class HierarchicalAllocator:
             for agent_id in fw.agents:
                 for (index, _), chunks in self._agents[agent_id].alloc.items():
                     if index == fw.index:
-                        out = out + _sum(chunks)
+                        out = out + sum_chunks(chunks)
         return out
 
     def role_allocation(self, role: str) -> Quantities:
@@ -561,29 +545,6 @@ class HierarchicalAllocator:
     def filtered(self, framework_id: FrameworkId, agent_id: AgentId, now: float) -> bool:
         fw, agent = self._frameworks.get(framework_id), self._agents.get(agent_id)
         return fw is not None and agent is not None and agent.filters.filtered(fw.index, now)
-
-
-def _take_chunk(chunks: list[Resources], res: Resources) -> list[Resources] | None:
-    """Remove the chunk equal to `res` (fast path of recover); None if there is none."""
-    for i, c in enumerate(chunks):
-        if c is res or c == res:
-            del chunks[i]
-            return chunks
-    return None
-
-
-def _fits_headroom(headroom: Quantities, q: Mapping[str, int]) -> bool:
-    """Giving `q` away still leaves every unmet quota need covered."""
-    for n, v in headroom.items():
-        if v < 0 or (n in q and v - q[n] < 0):
-            return False
-    return True
-
-
-def _take(headroom: Quantities, q: Mapping[str, int]) -> None:
-    for n, v in q.items():
-        if n in headroom:
-            headroom[n] -= v
 
 
 def _first_eligible(role: _Role, fm: int) -> int | None:

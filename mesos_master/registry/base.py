@@ -2,9 +2,10 @@
 
 The registry holds only what a restarted master cannot learn again from its peers: which agent
 ids were admitted (so a returning agent keeps its id), which are unreachable (so their tasks
-are reported correctly during reconciliation), and the operator's role weights and quotas. Every change is a small frozen operation whose
-pure `apply(state) -> bool` says whether it mutated anything; the core emits `Persist(op)` and
-acts only once `PersistDone(op)` comes back, so nothing is acknowledged before it is durable.
+are reported correctly during reconciliation), and the operator's role weights and quotas.
+Every change is a small frozen operation whose pure `apply(state) -> bool` says whether it
+mutated anything; the core emits `Persist(op)` and acts only once `PersistDone(op)` comes
+back, so nothing is acknowledged before it is durable.
 """
 from __future__ import annotations
 
