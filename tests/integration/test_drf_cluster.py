@@ -16,7 +16,7 @@ from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
 from mesos_common.daemons import kill_task_processes
-from tests.helpers import wait_for
+from tests.helpers import http_json, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +87,10 @@ def test_cpu_and_memory_heavy_frameworks_converge_to_drf_shares(cluster):
         assert abs(shares["cpu"] - shares["mem"]) <= ONE_TASK_SHARE + 1e-6, shares
         assert min(shares.values()) >= 0.5, shares  # both got a real part of the cluster
         used = {r: sum(a["used_resources"][r] for a in state["slaves"]) for r in ("cpus", "mem")}
+        roles = http_json(f"http://{cluster.master_addr}/master/roles")["roles"]
+        (star,) = [r for r in roles if r["name"] == "*"]
+        assert sorted(star["frameworks"]) == sorted(f["id"] for f in state["frameworks"])
+        assert star["allocated"]["cpus"] >= used["cpus"]  # tasks (and any open offers)
         for agent in state["slaves"]:  # saturated: no agent fits another task of either shape
             free = {r: agent["resources"][r] - agent["used_resources"][r] for r in ("cpus", "mem")}
             for shape in (CPU_TASK, MEM_TASK):
