@@ -9,6 +9,7 @@ BENCHMARKS = [
     ["heartbeats"],
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
     ["failover", "--agents", "3"],
+    ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
 ]
 
 

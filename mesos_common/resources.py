@@ -381,11 +381,15 @@ class Resources:
 
     def quantities(self) -> dict[str, float]:
         """Scalars only, summed over roles (what DRF and quota care about)."""
+        return {n: m / 1000 for n, m in self.milli_quantities().items()}
+
+    def milli_quantities(self) -> dict[str, int]:
+        """Like `quantities`, in exact integer milli-units (the allocator's sums)."""
         milli: dict[str, int] = {}
         for (n, _), v in self._d.items():
             if type(v) is int:
                 milli[n] = milli.get(n, 0) + v
-        return {n: m / 1000 for n, m in milli.items()}
+        return milli
 
     # -- roles
     def _filter(self, keep: Callable[[str], bool]) -> Resources:

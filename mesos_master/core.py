@@ -20,9 +20,11 @@ from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_base import MESSAGE_METRICS, MasterConfig
 from mesos_master.core_frameworks import FrameworkHandlers
+from mesos_master.core_operator import (OperatorHandlers, UpdateQuotaRequest,
+                                        UpdateWeightsRequest)
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
-                                        RegistryState, RemoveAgent)
+                                        RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
 from mesos_master.state import check_invariants
 
 __all__ = ["Master", "MasterConfig"]
@@ -36,12 +38,13 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
                  ids: IdGen, rng: random.Random) -> None:
         super().__init__(config, allocator, registry, ids, rng)
+        self._apply_registry_policies()
 
     def handle(self, event: Any, now: float) -> list[Any]:
         self.now = now
@@ -60,7 +63,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers):
         """Arm the periodic timers; give recovered agents time to come back."""
         self.start_time = self.now
         self._timer(HEARTBEAT_TIMER, self.now + self.config.heartbeat_interval)
-        self._timer(PERIODIC_ALLOCATE_TIMER, self.now + self.config.allocation_interval)
+        self._timer(PERIODIC_ALLOCATE_TIMER, self.now + self.config.periodic_allocation)
         if self.recovering:
             self._timer(REREGISTER_TIMER, self.now + self.config.agent_reregister_timeout)
             self._log("info", f"recovered {len(self.recovering)} agent(s) from the registry; "
@@ -96,7 +99,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers):
         if key == HEARTBEAT_TIMER:
             self._heartbeat_tick()
         elif key == PERIODIC_ALLOCATE_TIMER:
-            self._timer(PERIODIC_ALLOCATE_TIMER, self.now + self.config.allocation_interval)
+            self._timer(PERIODIC_ALLOCATE_TIMER, self.now + self.config.periodic_allocation)
             self._alloc_all = True
             self._allocate()
         elif key == ALLOCATE_TIMER:
@@ -120,8 +123,18 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers):
             self._agent_persisted(op, event.ok)
         elif isinstance(op, (MarkUnreachable, RemoveAgent)):
             self._removal_persisted(op, event.ok)
+        elif isinstance(op, (UpdateWeights, UpdateQuota)):
+            self._policy_persisted(op, event.ok)
         else:
             raise AssertionError(f"unknown registry operation {op!r}")
+
+    @_event.register
+    def _(self, event: UpdateWeightsRequest) -> None:
+        self._on_update_weights(event)
+
+    @_event.register
+    def _(self, event: UpdateQuotaRequest) -> None:
+        self._on_update_quota(event)
 
     def _heartbeat_tick(self) -> None:
         """One periodic timer: heartbeats out, then who has been silent too long."""

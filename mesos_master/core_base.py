@@ -37,7 +37,7 @@ class MasterConfig:
     agent_ping_timeout: float = 15.0
     max_agent_ping_timeouts: int = 5
     framework_heartbeat_timeouts: int = 3  # silent this many intervals -> disconnected
-    allocation_interval: float = 1.0
+    allocation_interval: float = 0.1  # batching window after changes (Mesos' is 1s)
     offer_timeout: float | None = None
     agent_reregister_timeout: float = 600.0  # Mesos --agent_reregister_timeout (10mins)
     default_refuse_seconds: float = 5.0
@@ -48,6 +48,12 @@ class MasterConfig:
     @property
     def agent_timeout(self) -> float:
         return self.agent_ping_timeout * self.max_agent_ping_timeouts
+
+    @property
+    def periodic_allocation(self) -> float:
+        """Full cycles (expired filters, anything missed) need not run every batching window:
+        at 10,000 agents a cycle is ~0.1 s of CPU."""
+        return max(self.allocation_interval, 1.0)
 
     @property
     def framework_timeout(self) -> float:

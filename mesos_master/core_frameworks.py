@@ -33,6 +33,14 @@ class FrameworkHandlers(MasterBase):
         if error:
             self._log("warning", f"refused subscription from {peer!r}: {error}")
             return self._send(peer, m.Error(error))
+        if ref is not None and info.id is None and ref[0] == "framework":
+            fw = self.frameworks.get(ref[1])
+            if fw is not None and fw.connected and fw.info.name == info.name:
+                # A retried first Subscribe (its answer was slow or lost): same framework, as
+                # Mesos answers a duplicate registration from a registered pid.
+                fw.last_seen = self.now
+                return self._send(peer, m.Subscribed(fw.id, self.config.master_id,
+                                                     self.config.heartbeat_interval))
         if ref is not None and ref[1] != info.id:  # another framework on a reused connection:
             self._disconnect(self.frameworks[ref[1]], "its connection subscribed another one")
         fw_id = info.id or self.ids.next("F")

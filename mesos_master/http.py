@@ -1,4 +1,5 @@
-"""Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags.
+"""Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags,
+roles, weights and quota (the last two also writable: validated here, applied by the core).
 
 `make_app(server)` only builds the application (no IO at import or build time); the runtime
 binds it. Handlers are thin: they call the pure views over the server's core.
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from mesos_master import views
 from mesos_master.core import Master
+from mesos_master.core_operator import parse_quota, parse_weights
 
 
 class MasterService(Protocol):
@@ -28,6 +30,7 @@ class MasterService(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def leader_info(self) -> dict[str, Any] | None: ...
+    def feed(self, event: Any) -> None: ...
 
 
 SERVICE = web.AppKey("service", MasterService)
@@ -98,6 +101,66 @@ async def flags(request: web.Request) -> web.Response:
     return _json(request, {"flags": dict(request.app[SERVICE].flags)})
 
 
+def _bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.text())
+    except ValueError as e:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"invalid JSON: {e}"}),
+                                 content_type="application/json") from e
+
+
+async def roles(request: web.Request) -> web.Response:
+    return _json(request, views.roles_json(_master(request)))
+
+
+async def weights(request: web.Request) -> web.Response:
+    return _json(request, views.weights_json(_master(request)))
+
+
+async def update_weights(request: web.Request) -> web.Response:
+    master = _master(request)
+    req = parse_weights(await _body(request))
+    if isinstance(req, str):
+        return _bad_request(req)
+    request.app[SERVICE].feed(req)  # persisted and applied before feed returns
+    if any(master.registry.weights.get(r) != w for r, w in req.weights):
+        return web.json_response({"error": "registry write failed"}, status=503)
+    return _json(request, views.weights_json(master))
+
+
+async def quota(request: web.Request) -> web.Response:
+    return _json(request, views.quota_json(_master(request)))
+
+
+async def set_quota(request: web.Request) -> web.Response:
+    master = _master(request)
+    req = parse_quota(await _body(request))
+    if isinstance(req, str):
+        return _bad_request(req)
+    return _apply_quota(request, master, req)
+
+
+async def remove_quota(request: web.Request) -> web.Response:
+    master = _master(request)
+    req = parse_quota({"role": request.match_info["role"], "guarantee": []})
+    if isinstance(req, str):
+        return _bad_request(req)
+    if req.role not in master.registry.quotas:
+        return web.json_response({"error": f"role {req.role!r} has no quota"}, status=400)
+    return _apply_quota(request, master, req)
+
+
+def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response:
+    request.app[SERVICE].feed(req)
+    if master.registry.quotas.get(req.role, {}) != dict(req.guarantee):
+        return web.json_response({"error": "registry write failed"}, status=503)
+    return _json(request, views.quota_json(master))
+
+
 def make_app(service: MasterService) -> web.Application:
     app = web.Application()
     app[SERVICE] = service
@@ -107,6 +170,13 @@ def make_app(service: MasterService) -> web.Application:
               ("/master/flags", flags), ("/flags", flags)]
     routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
                                           "/master/state.json")]
+    for prefix in ("", "/master"):
+        routes += [(f"{prefix}/roles", roles), (f"{prefix}/roles.json", roles),
+                   (f"{prefix}/weights", weights), (f"{prefix}/quota", quota)]
+        app.router.add_post(f"{prefix}/weights", update_weights)
+        app.router.add_put(f"{prefix}/weights", update_weights)
+        app.router.add_post(f"{prefix}/quota", set_quota)
+        app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
     for path, handler in routes:
         app.router.add_get(path, handler)
     return app

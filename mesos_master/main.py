@@ -35,8 +35,9 @@ def build_parser() -> FlagParser:
                help="missed pings before an agent is marked unreachable")
     p.add_flag("heartbeat_interval", type=duration, default=None,
                help="heartbeat period to agents and frameworks (default: agent_ping_timeout)")
-    p.add_flag("allocation_interval", type=duration, default=1.0,
-               help="batching window and period of allocation runs (e.g. 1secs)")
+    p.add_flag("allocation_interval", type=duration, default=0.1,
+               help="batching window of allocation runs after changes (e.g. 100ms); full "
+                    "cycles run every max(this, 1secs)")
     p.add_flag("offer_timeout", type=duration, default=DEFAULT_OFFER_TIMEOUT,
                help="rescind offers not answered within this duration (0 = never). Unlike "
                     "Mesos the default is finite: ZeroMQ can drop an Offers message silently, "

@@ -30,7 +30,7 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.transport import RouterTransport
-from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
@@ -54,7 +54,7 @@ class ServerOptions:
     agent_ping_timeout: float = 15.0
     max_agent_ping_timeouts: int = 5
     heartbeat_interval: float | None = None  # default: agent_ping_timeout
-    allocation_interval: float = 1.0
+    allocation_interval: float = 0.1
     offer_timeout: float | None = None
     agent_reregister_timeout: float = 600.0
     zk: str | None = None  # zk://h:p[,h:p]/path: HA mode (election + ZooKeeper registry)
@@ -193,7 +193,8 @@ class MasterServer:
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
             agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION)
-        return Master(config, SimpleAllocator(), registry.load(), IdGen(self.master_id),
+        return Master(config, HierarchicalAllocator(random.Random()), registry.load(),
+                      IdGen(self.master_id),
                       random.Random())
 
     def _zmq_host(self) -> str:

@@ -199,3 +199,50 @@ def metrics(master: Master, now: float) -> dict[str, float]:
         out[f"master/invalid_{name}"] = float(c[f"invalid_{name}"])
     return out
 
+
+
+def _map(q: Mapping[str, int]) -> dict[str, float]:
+    """Milli-unit quantities -> the flat resource map of Mesos endpoints."""
+    out = {n: 0.0 for n in ("cpus", "gpus", "mem", "disk")}
+    out.update({n: v / 1000 for n, v in q.items()})
+    return out
+
+
+def weights_json(master: Master) -> list[dict[str, Any]]:
+    """GET /weights: `[{"role", "weight"}]` for roles with a weight set."""
+    return [{"role": r, "weight": w} for r, w in sorted(master.registry.weights.items())]
+
+
+def quota_json(master: Master) -> dict[str, Any]:
+    """GET /quota: `{"infos": [{"role", "guarantee": [resource JSON]}]}` (Mesos' v0 form)."""
+    infos = []
+    for role, g in sorted(master.registry.quotas.items()):
+        infos.append({"role": role, "guarantee": Resources.from_scalars(**g).to_json()})
+    return {"infos": infos}
+
+
+def roles_json(master: Master) -> dict[str, Any]:
+    """GET /roles: every role the allocator knows, with weight, quota and allocation."""
+    offered: dict[str, Resources] = {}
+    for offer in master.offers.values():
+        fw = master.frameworks.get(offer.framework_id)
+        role = min(fw.roles) if fw is not None and fw.roles else "*"
+        offered[role] = offered.get(role, Resources()) + offer.resources
+    reserved: dict[str, Resources] = {}
+    for agent in master.agents.values():
+        for role in agent.total.roles() - {"*"}:
+            reserved[role] = reserved.get(role, Resources()) + agent.total.reserved(role)
+    roles = []
+    for info in master.allocator.roles_info():
+        name = info["name"]
+        quota = master.registry.quotas.get(name, {})
+        roles.append({
+            "name": name, "weight": info["weight"],
+            "quota": {"role": name, "guarantee": {n: float(v) for n, v in quota.items()},
+                      "consumed": _map(info["allocated"])},
+            "resources": _map(info["allocated"]), "allocated": _map(info["allocated"]),
+            "offered": offered.get(name, Resources()).to_map(),
+            "reserved": reserved.get(name, Resources()).to_map(),
+            "frameworks": info["frameworks"],
+        })
+    return {"roles": roles}

@@ -1,5 +1,7 @@
 """Allocators decide how much each framework may get; the master turns grants into offers."""
 from mesos_master.allocator.base import Allocator, OfferGrant
-from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
+from mesos_master.allocator.sorter import DRFSorter, RandomSorter, Sorter
 
-__all__ = ["Allocator", "OfferGrant", "SimpleAllocator"]
+__all__ = ["Allocator", "DRFSorter", "HierarchicalAllocator", "OfferGrant", "RandomSorter",
+           "Sorter"]

@@ -60,3 +60,15 @@ class Allocator(Protocol):
     def allocate(self, now: float,
                  agents: Iterable[AgentId] | None = None) -> list[OfferGrant]:
         """Hand out unallocated resources (of `agents`, or of all agents)."""
+
+    def update_weights(self, weights: Mapping[str, float]) -> None:
+        """Role weights (default 1): a role's dominant share counts divided by its weight."""
+
+    def set_quota(self, role: str, guarantee: Resources | None) -> None:
+        """A role's guaranteed minimum (scalars); None removes it."""
+
+    def roles_info(self) -> list[dict]:
+        """Per role: name, weight, quota and allocated (milli-unit quantities), frameworks."""
+
+    def allocated(self, agent_id: AgentId) -> Mapping[FrameworkId, Resources]:
+        """What each framework holds on the agent (offers + tasks)."""

@@ -1,10 +1,11 @@
 """Registry state and operations (cf. Mesos registrar.hpp / registry_operations.hpp).
 
 The registry holds only what a restarted master cannot learn again from its peers: which agent
-ids were admitted (so a returning agent keeps its id) and which are unreachable (so their tasks
-are reported correctly during reconciliation). Every change is a small frozen operation whose
-pure `apply(state) -> bool` says whether it mutated anything; the core emits `Persist(op)` and
-acts only once `PersistDone(op)` comes back, so nothing is acknowledged before it is durable.
+ids were admitted (so a returning agent keeps its id), which are unreachable (so their tasks
+are reported correctly during reconciliation), and the operator's role weights and quotas.
+Every change is a small frozen operation whose pure `apply(state) -> bool` says whether it
+mutated anything; the core emits `Persist(op)` and acts only once `PersistDone(op)` comes
+back, so nothing is acknowledged before it is durable.
 """
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ from attrs import define, field, frozen
 
 @define
 class RegistryState:
-    """Admitted agents (id -> hostname) and unreachable agents (id -> time marked); disjoint."""
+    """Admitted agents (id -> hostname) and unreachable agents (id -> time marked); disjoint.
+    Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
+    weights: dict[str, float] = field(factory=dict)
+    quotas: dict[str, dict[str, float]] = field(factory=dict)
 
     def copy(self) -> RegistryState:
         return copy.deepcopy(self)
@@ -81,7 +85,42 @@ class RemoveAgent:
         return a or u
 
 
-RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent]
+@frozen
+class UpdateWeights:
+    """Set the weights of the given roles (others keep theirs; weight 1 is the default)."""
+
+    weights: tuple[tuple[str, float], ...]
+
+    def apply(self, state: RegistryState) -> bool:
+        changed = False
+        for role, weight in self.weights:
+            if state.weights.get(role) != weight:
+                state.weights[role] = weight
+                changed = True
+        return changed
+
+
+@frozen
+class UpdateQuota:
+    """Set a role's guarantee (scalar name -> amount); an empty guarantee removes it."""
+
+    role: str
+    guarantee: tuple[tuple[str, float], ...]
+
+    def apply(self, state: RegistryState) -> bool:
+        new = dict(self.guarantee)
+        if state.quotas.get(self.role, {}) == new:
+            return False
+        if new:
+            state.quotas[self.role] = new
+        else:
+            del state.quotas[self.role]
+        return True
+
+
+AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent]
+RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent,
+                          UpdateWeights, UpdateQuota]
 
 
 class Registry(Protocol):

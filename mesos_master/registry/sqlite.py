@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from mesos_master.registry.base import RegistryOperation, RegistryState
+from mesos_master.registry.base import (RegistryOperation, RegistryState, UpdateQuota,
+                                        UpdateWeights)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS unreachable (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS weights (role TEXT PRIMARY KEY, weight REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS quotas (role TEXT NOT NULL, resource TEXT NOT NULL,
+                                   amount REAL NOT NULL, PRIMARY KEY (role, resource));
 """
 
 
@@ -32,6 +36,10 @@ class SqliteRegistry:
             state.admitted[agent_id] = hostname
         for agent_id, t in self._db.execute("SELECT agent_id, time FROM unreachable"):
             state.unreachable[agent_id] = t
+        for role, weight in self._db.execute("SELECT role, weight FROM weights"):
+            state.weights[role] = weight
+        for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):
+            state.quotas.setdefault(role, {})[name] = amount
         return state
 
     def load(self) -> RegistryState:
@@ -45,22 +53,36 @@ class SqliteRegistry:
         operations): one fsync and one copy of the state for a burst of registrations."""
         candidate = self._state.copy()
         results = [op.apply(candidate) for op in ops]
-        touched = sorted({op.agent_id for op, changed in zip(ops, results) if changed})
-        if not touched:
+        changed = [op for op, did in zip(ops, results) if did]
+        if not changed:
             return results
         with self._db:  # one transaction; the in-memory copy is swapped in only after commit
             self._db.execute("BEGIN IMMEDIATE")
-            for aid in touched:
-                self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
-                self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
-                if aid in candidate.admitted:
-                    self._db.execute("INSERT INTO admitted VALUES (?, ?)",
-                                     (aid, candidate.admitted[aid]))
-                if aid in candidate.unreachable:
-                    self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
-                                     (aid, candidate.unreachable[aid]))
+            for op in changed:
+                self._write(op, candidate)
         self._state = candidate
         return results
+
+    def _write(self, op: RegistryOperation, candidate: RegistryState) -> None:
+        """Rewrite the rows the operation touches (one agent, some weights, one quota)."""
+        if isinstance(op, UpdateWeights):
+            for role, _ in op.weights:
+                self._db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?)",
+                                 (role, candidate.weights[role]))
+            return
+        if isinstance(op, UpdateQuota):
+            self._db.execute("DELETE FROM quotas WHERE role = ?", (op.role,))
+            for name, amount in candidate.quotas.get(op.role, {}).items():
+                self._db.execute("INSERT INTO quotas VALUES (?, ?, ?)", (op.role, name, amount))
+            return
+        aid = op.agent_id
+        self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
+        self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
+        if aid in candidate.admitted:
+            self._db.execute("INSERT INTO admitted VALUES (?, ?)", (aid, candidate.admitted[aid]))
+        if aid in candidate.unreachable:
+            self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
+                             (aid, candidate.unreachable[aid]))
 
     def close(self) -> None:
         self._db.close()

@@ -86,7 +86,8 @@ class ZkRegistry:
 
 
 def _encode(state: RegistryState) -> bytes:
-    return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable},
+    return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
+                       "weights": state.weights, "quotas": state.quotas},
                       sort_keys=True).encode()
 
 
@@ -94,4 +95,7 @@ def _decode(data: bytes) -> RegistryState:
     doc = json.loads(data or b"{}")
     return RegistryState(admitted={str(k): str(v) for k, v in doc.get("admitted", {}).items()},
                          unreachable={str(k): float(v)
-                                      for k, v in doc.get("unreachable", {}).items()})
+                                      for k, v in doc.get("unreachable", {}).items()},
+                         weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
+                         quotas={str(r): {str(n): float(a) for n, a in q.items()}
+                                 for r, q in doc.get("quotas", {}).items()})

@@ -28,7 +28,7 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.resources import Resources
-from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import RegistryState
 from tests.sim.network import NetworkOptions, SimNetwork
@@ -215,7 +215,8 @@ class SimCluster:
                               max_agent_ping_timeouts=3, allocation_interval=0.1,
                               offer_timeout=10.0,
                               agent_reregister_timeout=20.0)
-        self.master.core = Master(config, SimpleAllocator(), self.master.registry.copy(),
+        allocator = HierarchicalAllocator(random.Random(self.rng.getrandbits(64)))
+        self.master.core = Master(config, allocator, self.master.registry.copy(),
                                   IdGen(prefix), random.Random(self.rng.getrandbits(64)))
         self.feed(MASTER, fx.Start())
 

@@ -10,7 +10,7 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.ids import IdGen
 from mesos_common.resources import Resources
-from mesos_master.allocator.simple import SimpleAllocator
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry
 
@@ -36,8 +36,8 @@ class Harness:
         self.registry = registry or MemoryRegistry()
         cfg = {"master_id": "M", "heartbeat_interval": 15.0, **config}
         self.ids = IdGen(config.get("master_id", "M"))
-        self.master = Master(MasterConfig(**cfg), SimpleAllocator(), self.registry.load(),
-                             self.ids, random.Random(7))
+        self.master = Master(MasterConfig(**cfg), HierarchicalAllocator(random.Random(7)),
+                             self.registry.load(), self.ids, random.Random(7))
         self.now = now
         self.auto_persist = auto_persist
         self.timers: dict[Any, float] = {}
@@ -47,8 +47,8 @@ class Harness:
         """A new master process on the same registry; peers keep whatever they believe."""
         cfg = attrs.evolve(self.master.config, master_id=master_id)
         self.ids = IdGen(master_id)
-        self.master = Master(cfg, SimpleAllocator(), self.registry.load(), self.ids,
-                             random.Random(7))
+        self.master = Master(cfg, HierarchicalAllocator(random.Random(7)), self.registry.load(),
+                             self.ids, random.Random(7))
         self.timers.clear()
         self.handle(fx.Start())
 

@@ -253,3 +253,11 @@ def test_new_framework_on_a_reused_connection_disconnects_the_old_one() -> None:
     assert new != old and h.master.peers[b"fw1"] == ("framework", new)
     assert not h.master.frameworks[old].connected
     assert ("framework_failover", old) in h.timers
+
+
+def test_retried_first_subscribe_on_the_same_connection_gets_the_same_framework() -> None:
+    h = Harness()
+    info = m.FrameworkInfo(name="fw", user="u")
+    first = only(sent(h.recv(b"fw1", m.Subscribe(info)), m.Subscribed, to=b"fw1"))
+    again = only(sent(h.recv(b"fw1", m.Subscribe(info)), m.Subscribed, to=b"fw1"))
+    assert again.framework_id == first.framework_id and len(h.master.frameworks) == 1

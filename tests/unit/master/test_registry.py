@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
-                                        MemoryRegistry, RegistryState, RemoveAgent)
+                                        MemoryRegistry, RegistryState, RemoveAgent,
+                                        UpdateQuota, UpdateWeights)
 from mesos_master.registry.sqlite import SqliteRegistry
 
 
@@ -56,6 +57,11 @@ ops = st.one_of(
     st.builds(MarkUnreachable, st.sampled_from("abcd"), st.floats(0, 100)),
     st.builds(MarkReachable, st.sampled_from("abcd"), st.sampled_from(["h1", "h3"])),
     st.builds(RemoveAgent, st.sampled_from("abcd")),
+    st.builds(UpdateWeights, st.lists(st.tuples(st.sampled_from(["r1", "r2"]),
+                                                st.sampled_from([0.5, 2.0])),
+                                      max_size=2).map(tuple)),
+    st.builds(UpdateQuota, st.sampled_from(["r1", "r2"]),
+              st.sampled_from([(), (("cpus", 1.0),), (("cpus", 2.0), ("mem", 64.0))])),
 )
 
 
@@ -81,3 +87,22 @@ def test_group_commit_equals_one_by_one(tmp_path_factory: pytest.TempPathFactory
         assert [mem.apply(op) for op in batch] == sql.apply_many(batch)
     sql.close()
     assert SqliteRegistry(path).load() == mem.load()
+
+
+def test_weights_and_quotas_are_durable_operations(tmp_path) -> None:
+    s = RegistryState()
+    assert UpdateWeights((("ads", 2.0), ("web", 0.5))).apply(s)
+    assert not UpdateWeights((("ads", 2.0),)).apply(s)  # no change
+    assert UpdateQuota("ads", (("cpus", 4.0), ("mem", 1024.0))).apply(s)
+    assert not UpdateQuota("ads", (("cpus", 4.0), ("mem", 1024.0))).apply(s)
+    assert s.weights == {"ads": 2.0, "web": 0.5} and s.quotas == {"ads": {"cpus": 4.0,
+                                                                          "mem": 1024.0}}
+    path = tmp_path / "r.sqlite"
+    reg = SqliteRegistry(path)
+    for op in (UpdateWeights((("ads", 2.0),)), UpdateQuota("ads", (("cpus", 4.0),)),
+               UpdateQuota("web", (("mem", 64.0),)), UpdateQuota("web", ()),
+               AdmitAgent("a", "h")):
+        assert reg.apply(op)
+    reg.close()
+    assert SqliteRegistry(path).load() == RegistryState(
+        {"a": "h"}, {}, {"ads": 2.0}, {"ads": {"cpus": 4.0}})

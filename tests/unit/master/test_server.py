@@ -124,7 +124,7 @@ def test_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (opts.ip, opts.port, opts.zmq_port, opts.registry, level) == (
         "127.0.0.1", 5050, 5049, "in_memory", "INFO")
     assert opts.agent_ping_timeout == 2.0 and opts.heartbeat_interval is None
-    assert opts.allocation_interval == 1.0 and opts.offer_timeout == 60.0  # finite by default
+    assert opts.allocation_interval == 0.1 and opts.offer_timeout == 60.0  # finite by default
     monkeypatch.setenv("MESOS_OFFER_TIMEOUT", "30secs")
     opts, _ = master_main.options_from_argv(["--work_dir=/tmp/x", "--heartbeat_interval=1secs"])
     assert opts.offer_timeout == 30.0 and opts.heartbeat_interval == 1.0
