@@ -19,10 +19,12 @@ class MasterConnected:
 
 @frozen
 class TaskLaunched:
-    """The containerizer started the task's process (session leader `pid`)."""
+    """The containerizer started the task's process (session leader `pid`); `container` is
+    its handle for reattaching after a restart (checkpointed)."""
 
     task_id: str
     pid: int
+    container: str = ""
 
 
 @frozen

@@ -36,6 +36,9 @@ def build_parser() -> flags.FlagParser:
                help="first registration retry interval (doubles up to 1 min)")
     p.add_flag("containerizers", default="mesos", choices=["mesos", "process", "sim"],
                help="how tasks run: real processes (mesos/process) or in memory (sim)")
+    p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
+               help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
+                    "report them (cleanup)")
     return p
 
 
@@ -68,7 +71,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
-                             registration_backoff=max(0.01, ns.registration_backoff_factor))
+                             registration_backoff=max(0.01, ns.registration_backoff_factor),
+                             recover=ns.recover)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ class TaskEntry:
     process: str = LAUNCHING
     pid: int | None = None
     kill_requested: bool = False
+    container: str = ""  # the containerizer's handle, checkpointed for reattaching
     statuses: list[tuple[str, float]] = field(factory=list)
 
     @property

@@ -6,7 +6,12 @@ launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.
 handles, one per key. A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
-running for recovery; that comes with checkpointing).
+running for recovery; here SIGTERM is an orderly stop).
+
+With checkpointing the core's `Checkpoint` effects are written atomically under
+`<work_dir>/meta/checkpoint` before the effects that follow them. At start-up, before the
+first registration, the checkpoint is read back, each task's container is looked for
+(`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
 """
 from __future__ import annotations
 
@@ -25,12 +30,15 @@ from aiohttp import web
 from attrs import field, frozen
 
 from mesos_agent import paths
+from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
                                 TaskExited, TaskLaunched, TaskLaunchFailed)
 from mesos_agent.http import make_app
+from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
+                                  RecoveredTask)
 from mesos_agent.status import RetryPolicy
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -57,6 +65,7 @@ class ServerOptions:
     hostname: str | None = None
     registration_backoff: float = 1.0
     flags: dict[str, str] = field(factory=dict)
+    recover: str = RECONNECT
 
 
 class AgentServer:
@@ -77,6 +86,7 @@ class AgentServer:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._graces: dict[str, float] = {}
         self._announced: str | None = None
+        self._store = CheckpointStore(opts.work_dir)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -102,6 +112,7 @@ class AgentServer:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
+                await self._recover()
                 loops = [tg.create_task(self._connection_loop()),
                          tg.create_task(self._receive_loop())]
                 await stop.wait()
@@ -124,7 +135,37 @@ class AgentServer:
             hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags),
-            registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0))
+            registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
+            checkpoint=True)
+
+    async def _recover(self) -> None:
+        """Read the checkpoint, look for every task's container, feed `Recovered`, then
+        watch the reattached ones as if we had launched them."""
+        try:
+            agent_id, checkpoints = self._store.load()
+        except OSError as e:
+            log.error("cannot read the checkpoint: %s; starting afresh", e)
+            return
+        if agent_id is None and not checkpoints:
+            return
+        found: list[RecoveredTask] = []
+        for cp in checkpoints:
+            tid = cp.task.task_id
+            try:
+                what = await self.containerizer.recover(
+                    tid, cp.framework.id or "", cp.task, cp.sandbox, cp.container)
+            except Exception as e:
+                log.exception("recovering task %s failed", tid)
+                what = Found(MISSING)
+            found.append(RecoveredTask(cp, what))
+        self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
+        assert self.core is not None
+        live = self.core.tasks()
+        for rt in found:
+            tid = rt.checkpoint.task.task_id
+            if rt.found.what == RUNNING_FOUND and tid in live:
+                self._graces[tid] = max(0.0, rt.checkpoint.task.kill_grace_period or 3.0)
+                self._runs[tid] = self._spawn(self._watch(tid))
 
     async def _shutdown(self) -> None:
         """Kill every task (the core decides how), wait for them to end, so no process
@@ -183,6 +224,8 @@ class AgentServer:
                     delay, self._fire, key)
             case CancelTimer(key=key):
                 self._cancel_timer(key)
+            case Checkpoint(record=record):
+                self._store.write(record)
             case Log(level=level, text=text):
                 log.log(logging.getLevelName(level.upper()), "%s", text)
             case LaunchTask():
@@ -264,16 +307,27 @@ class AgentServer:
                 log.exception("launching task %s failed", task_id)
                 self.feed(TaskLaunchFailed(task_id, f"{type(e).__name__}: {e}"))
                 return
-            self.feed(TaskLaunched(task_id, pid))
-            try:
-                code, sig = await self.containerizer.wait(task_id)
-            except Exception:
-                log.exception("waiting for task %s failed", task_id)
-                code, sig = None, None
-            self.feed(TaskExited(task_id, code, sig))
+            self.feed(TaskLaunched(task_id, pid, self.containerizer.handle(task_id)))
+            await self._wait_exit(task_id)
         finally:
             self._runs.pop(task_id, None)
             self._graces.pop(task_id, None)
+
+    async def _watch(self, task_id: str) -> None:
+        """A reattached task: report its end."""
+        try:
+            await self._wait_exit(task_id)
+        finally:
+            self._runs.pop(task_id, None)
+            self._graces.pop(task_id, None)
+
+    async def _wait_exit(self, task_id: str) -> None:
+        try:
+            code, sig = await self.containerizer.wait(task_id)
+        except Exception:
+            log.exception("waiting for task %s failed", task_id)
+            code, sig = None, None
+        self.feed(TaskExited(task_id, code, sig))
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

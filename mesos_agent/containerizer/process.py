@@ -16,34 +16,34 @@ import signal
 import subprocess
 from typing import Mapping
 
+import psutil
 from attrs import define
 
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
+START_TIME_SLACK = 0.05  # seconds; psutil derives start times from clock ticks
 
 
 @define
 class _Proc:
-    popen: subprocess.Popen
-    exited: asyncio.Future[int]  # the return code (negative: killed by that signal)
+    pid: int  # session leader = process-group id
+    exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
     pid_file: str
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.returncode
+    start_time: float | None = None
 
 
-def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int]:
+def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int | None]:
     """A future resolved with the child's return code, with no thread per child: the loop
     watches a pidfd (readable once the process exits); a thread only where pidfds are missing."""
     loop = asyncio.get_running_loop()
-    fut: asyncio.Future[int] = loop.create_future()
+    fut: asyncio.Future[int | None] = loop.create_future()
     try:
         fd = os.pidfd_open(popen.pid)
     except (AttributeError, OSError):
@@ -59,6 +59,51 @@ def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int]:
 
     loop.add_reader(fd, reap)
     return fut
+
+
+def _watch_stranger(pid: int, fd: int) -> asyncio.Future[int | None]:
+    """The end of a process that is not our child (reattached after a restart): its pidfd
+    turns readable when it exits; its exit status is not ours to read (None)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int | None] = loop.create_future()
+
+    def gone() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, gone)
+    return fut
+
+
+def start_time(pid: int) -> float | None:
+    """The process's start time (psutil), None when it is gone: with the pid it names one
+    process for good, as pids are reused."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _same_process(pid: int, started: float | None, pid_file: str) -> bool:
+    """Is `pid` still the process we started? Its start time must match the checkpointed
+    one, or (no start time recorded: we died right after launching) precede the pid file's
+    mtime - a reused pid belongs to a process created after ours was reaped."""
+    now_start = start_time(pid)
+    if now_start is None:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE or os.getpgid(pid) != pid:
+            return False
+    except (psutil.Error, OSError):
+        return False
+    if started is not None:
+        return abs(now_start - started) < START_TIME_SLACK
+    try:
+        return now_start <= os.stat(pid_file).st_mtime + START_TIME_SLACK
+    except OSError:
+        return False
 
 
 def agent_base_env() -> dict[str, str]:
@@ -122,7 +167,8 @@ class ProcessContainerizer:
         except OSError as e:
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc, _watch_exit(proc), pid_file)
+        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file,
+                                     start_time(proc.pid))
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
@@ -130,22 +176,52 @@ class ProcessContainerizer:
         log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
         return proc.pid
 
+    def handle(self, task_id: str) -> str:
+        """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
+        p = self._procs.get(task_id)
+        if p is None or p.start_time is None:
+            return ""
+        return f"{p.pid}:{p.start_time!r}"
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
+        """Reattach to a task started by a previous agent process: by `handle`, or (no
+        handle: we died while launching) by its pid file, never by a bare pid."""
+        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        pid, started = _parse_handle(handle)
+        if pid is None:
+            try:
+                with open(pid_file) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                return Found(MISSING)
+        if not _same_process(pid, started, pid_file):
+            _unlink(pid_file)
+            return Found(EXITED_FOUND)
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            _unlink(pid_file)
+            return Found(EXITED_FOUND)
+        self._procs[task_id] = _Proc(pid, _watch_stranger(pid, fd), pid_file, started)
+        log.info("task %s: reattached to pid %d", task_id, pid)
+        return Found(RUNNING_FOUND, pid=pid)
+
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         p = self._procs[task_id]
         rc = await asyncio.shield(p.exited)
-        _killpg(p.popen.pid, signal.SIGKILL)  # the container ends with its main process
+        _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
         self._procs.pop(task_id, None)
-        try:
-            os.unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
-        except OSError:
-            pass
+        _unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
+        if rc is None:
+            return None, None
         return (rc, None) if rc >= 0 else (None, -rc)
 
     async def kill(self, task_id: str, grace_period: float) -> None:
         p = self._procs.get(task_id)
         if p is None or p.exited.done():
             return
-        pgid = p.popen.pid
+        pgid = p.pid
         if grace_period <= 0:
             _killpg(pgid, signal.SIGKILL)
             return
@@ -161,4 +237,19 @@ class ProcessContainerizer:
 
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
-        return p.popen.pid if p is not None else None
+        return p.pid if p is not None else None
+
+
+def _parse_handle(handle: str) -> tuple[int | None, float | None]:
+    try:
+        pid, started = handle.split(":", 1)
+        return int(pid), float(started)
+    except ValueError:
+        return None, None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
