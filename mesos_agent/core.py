@@ -219,6 +219,10 @@ class Agent:
         if ts.is_terminal(entry.state):
             return []
         state, message, reason = _exit_status(entry.kill_requested, event.exit_code, event.signal)
+        if event.limitation == "memory" and not entry.kill_requested:
+            state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
+            message = f"Memory limit exceeded ({message})"
+            return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 
     @_dispatch.register(StopAgent)

@@ -40,6 +40,7 @@ class TaskExited:
     task_id: str
     exit_code: int | None
     signal: int | None
+    limitation: str | None = None  # "memory": the container exceeded its memory limit
 
 
 @frozen

@@ -10,6 +10,7 @@ import sys
 from typing import Sequence
 
 from mesos_agent.containerizer.base import Containerizer
+from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
@@ -34,8 +35,9 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("attributes", help="e.g. 'rack:r1;zone:a' (numbers become scalars)")
     p.add_flag("registration_backoff_factor", type=flags.duration, default=1.0,
                help="first registration retry interval (doubles up to 1 min)")
-    p.add_flag("containerizers", default="mesos", choices=["mesos", "process", "sim"],
-               help="how tasks run: real processes (mesos/process) or in memory (sim)")
+    p.add_flag("containerizers", default="mesos",
+               help="comma list: mesos (= process: real processes), docker (DOCKER "
+                    "containers via the Docker engine), or sim (in memory)")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -67,6 +69,10 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
         attributes = parse_attributes(ns.attributes)
     except AttributeParseError as e:
         parser.error(f"--attributes: {e}")
+    try:
+        containerizer_kinds(ns.containerizers)
+    except ValueError as e:
+        parser.error(f"--containerizers: {e}")
     shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
@@ -75,11 +81,46 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              recover=ns.recover)
 
 
+def containerizer_kinds(text: str) -> set[str]:
+    kinds = {k.strip() for k in text.split(",") if k.strip()}
+    kinds = {"mesos" if k == "process" else k for k in kinds}
+    bad = kinds - {"mesos", "docker", "sim"}
+    if bad or not kinds or ("sim" in kinds and len(kinds) > 1):
+        raise ValueError(f"unsupported containerizers {text!r} (use mesos, docker, "
+                         "mesos,docker or sim)")
+    return kinds
+
+
+def make_containerizer(kinds: set[str], work_dir: str) -> Containerizer:
+    """Raises RuntimeError when the Docker engine is wanted and unreachable."""
+    if kinds == {"sim"}:
+        return SimContainerizer()
+    children: dict[str, Containerizer] = {}
+    if "mesos" in kinds:
+        children["mesos"] = ProcessContainerizer(work_dir)
+    if "docker" in kinds:
+        from mesos_agent.containerizer.docker import DockerContainerizer
+        try:
+            d = DockerContainerizer(work_dir)
+            d.client.ping()
+        except Exception as e:
+            raise RuntimeError(f"--containerizers includes docker but the Docker engine is "
+                               f"unreachable: {e}") from None
+        children["docker"] = d
+    if list(children) == ["mesos"]:
+        return children["mesos"]
+    return CompositeContainerizer(children)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
-    containerizer: Containerizer = (SimContainerizer() if ns.containerizers == "sim"
-                                    else ProcessContainerizer(opts.work_dir))
+    try:
+        containerizer = make_containerizer(containerizer_kinds(ns.containerizers),
+                                           opts.work_dir)
+    except (ValueError, RuntimeError) as e:
+        print(f"mesos-agent: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ValueError) else 1
     log.info("resources %s; attributes %s", opts.resources, opts.attributes)
     return asyncio.run(AgentServer(opts, containerizer, random.Random()).run())
 

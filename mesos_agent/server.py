@@ -129,6 +129,19 @@ class AgentServer:
         log.info("stopped")
         return 0
 
+    async def _remove_orphans(self, known: set[str]) -> None:
+        remover = getattr(self.containerizer, "remove_orphans", None)
+        if remover is None:
+            return
+        try:
+            gone = await remover(known)
+        except Exception:
+            log.exception("looking for orphan containers failed")
+            return
+        if gone:
+            log.warning("removed %d orphan container(s): %s", len(gone),
+                        ", ".join(g[:12] for g in gone))
+
     def _config(self) -> AgentConfig:
         o = self.opts
         return AgentConfig(
@@ -146,6 +159,7 @@ class AgentServer:
         except OSError as e:
             log.error("cannot read the checkpoint: %s; starting afresh", e)
             return
+        await self._remove_orphans({cp.task.task_id for cp in checkpoints})
         if agent_id is None and not checkpoints:
             return
         found: list[RecoveredTask] = []
@@ -327,7 +341,7 @@ class AgentServer:
         except Exception:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
-        self.feed(TaskExited(task_id, code, sig))
+        self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

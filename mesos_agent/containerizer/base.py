@@ -35,6 +35,10 @@ class Containerizer(Protocol):
         """Task ids of the containers launched and not yet reaped."""
         ...
 
+    def limitation(self, task_id: str) -> str | None:
+        """After `wait`: the resource limit that ended the task ("memory"), if any."""
+        ...
+
     def handle(self, task_id: str) -> str:
         """A launched container's handle, checkpointed so `recover` can find it again."""
         ...

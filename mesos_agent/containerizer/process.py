@@ -152,6 +152,7 @@ class ProcessContainerizer:
         self.work_dir = work_dir
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
+        self._limits: dict[str, str] = {}
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         if task_id in self._procs:
@@ -231,6 +232,9 @@ class ProcessContainerizer:
         except TimeoutError:
             log.info("task %s: still alive %.1fs after SIGTERM; SIGKILL", task_id, grace_period)
             _killpg(pgid, signal.SIGKILL)
+
+    def limitation(self, task_id: str) -> str | None:
+        return self._limits.pop(task_id, None)
 
     def containers(self) -> set[str]:
         return set(self._procs)

@@ -95,3 +95,6 @@ class SimContainerizer:
     async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
                       handle: str) -> Found:
         return Found(MISSING)  # in memory: nothing survives the agent
+
+    def limitation(self, task_id: str) -> str | None:
+        return None
