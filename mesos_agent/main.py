@@ -10,7 +10,9 @@ import sys
 from typing import Sequence
 
 from mesos_agent.containerizer.base import Containerizer
+from mesos_agent.containerizer import isolation
 from mesos_agent.containerizer.composite import CompositeContainerizer
+from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
@@ -38,6 +40,11 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("containerizers", default="mesos",
                help="comma list: mesos (= process: real processes), docker (DOCKER "
                     "containers via the Docker engine), or sim (in memory)")
+    p.add_flag("isolation", default="cgroups", choices=["cgroups", "rlimits", "none"],
+               help="process tasks' limits: per-task cgroups (v1 or v2; falls back to rlimits "
+                    "with a warning when unavailable), rlimits only, or none")
+    p.add_flag("cgroups_enable_cfs", type=flags.boolean, default=False,
+               help="also cap cpu with a CFS quota (cpus x period), not only shares")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -91,13 +98,29 @@ def containerizer_kinds(text: str) -> set[str]:
     return kinds
 
 
-def make_containerizer(kinds: set[str], work_dir: str) -> Containerizer:
+def make_isolator(mode: str, work_dir: str, enable_cfs: bool) -> Isolator:
+    """The isolator for process tasks; a fallback is announced at start-up."""
+    if mode == "none":
+        return NoIsolation()
+    if mode == "rlimits":
+        return Rlimits()
+    iso, warning = isolation.detect(work_dir, enable_cfs)
+    if warning:
+        log.warning("%s", warning)
+        print(f"mesos-agent: WARNING: {warning}", file=sys.stderr, flush=True)
+    else:
+        log.info("isolation: %s", iso.name)
+    return iso
+
+
+def make_containerizer(kinds: set[str], work_dir: str,
+                       isolator: Isolator | None = None) -> Containerizer:
     """Raises RuntimeError when the Docker engine is wanted and unreachable."""
     if kinds == {"sim"}:
         return SimContainerizer()
     children: dict[str, Containerizer] = {}
     if "mesos" in kinds:
-        children["mesos"] = ProcessContainerizer(work_dir)
+        children["mesos"] = ProcessContainerizer(work_dir, isolator=isolator)
     if "docker" in kinds:
         from mesos_agent.containerizer.docker import DockerContainerizer
         try:
@@ -116,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
     try:
-        containerizer = make_containerizer(containerizer_kinds(ns.containerizers),
-                                           opts.work_dir)
+        kinds = containerizer_kinds(ns.containerizers)
+        isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs)
+                    if "mesos" in kinds else None)
+        containerizer = make_containerizer(kinds, opts.work_dir, isolator)
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

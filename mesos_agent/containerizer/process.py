@@ -21,6 +21,8 @@ from attrs import define
 
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
+                                                 task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
@@ -37,6 +39,7 @@ class _Proc:
     exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
     pid_file: str
     start_time: float | None = None
+    isolation: Prepared = Prepared()
 
 
 def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int | None]:
@@ -148,8 +151,10 @@ def _write_atomically(path: str, text: str) -> None:
 class ProcessContainerizer:
     """Containerizer running each task as a session leader under the agent."""
 
-    def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None,
+                 isolator: Isolator | None = None) -> None:
         self.work_dir = work_dir
+        self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
         self._limits: dict[str, str] = {}
@@ -160,16 +165,22 @@ class ProcessContainerizer:
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         try:
+            prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
+        except OSError as e:
+            raise LaunchError(f"cannot set up {self.isolator.name} isolation: {e}") from None
+        executable, argv = prepared.wrap(SHELL, executable, argv)
+        try:
             with open(os.path.join(sandbox, "stdout"), "ab") as out, \
                     open(os.path.join(sandbox, "stderr"), "ab") as err:
                 proc = subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         start_new_session=True)
         except OSError as e:
+            self.isolator.cleanup(prepared)
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
         self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file,
-                                     start_time(proc.pid))
+                                     start_time(proc.pid), prepared)
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
@@ -197,21 +208,29 @@ class ProcessContainerizer:
             except (OSError, ValueError):
                 return Found(MISSING)
         if not _same_process(pid, started, pid_file):
-            _unlink(pid_file)
-            return Found(EXITED_FOUND)
+            return self._gone(task_id, sandbox, pid_file)
         try:
             fd = os.pidfd_open(pid)
         except OSError:
-            _unlink(pid_file)
-            return Found(EXITED_FOUND)
-        self._procs[task_id] = _Proc(pid, _watch_stranger(pid, fd), pid_file, started)
+            return self._gone(task_id, sandbox, pid_file)
+        self._procs[task_id] = _Proc(pid, _watch_stranger(pid, fd), pid_file, started,
+                                     self.isolator.locate(task_key(task_id, sandbox)))
         log.info("task %s: reattached to pid %d", task_id, pid)
         return Found(RUNNING_FOUND, pid=pid)
+
+    def _gone(self, task_id: str, sandbox: str, pid_file: str) -> Found:
+        _unlink(pid_file)
+        self.isolator.cleanup(self.isolator.locate(task_key(task_id, sandbox)))
+        return Found(EXITED_FOUND)
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         p = self._procs[task_id]
         rc = await asyncio.shield(p.exited)
         _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
+        limit = self.isolator.limitation(p.isolation)
+        if limit is not None:
+            self._limits[task_id] = limit
+        await self._cleanup(task_id, p.isolation)
         self._procs.pop(task_id, None)
         _unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
         if rc is None:
@@ -236,12 +255,54 @@ class ProcessContainerizer:
     def limitation(self, task_id: str) -> str | None:
         return self._limits.pop(task_id, None)
 
+    async def _cleanup(self, task_id: str, prepared: Prepared) -> None:
+        """Remove the task's cgroups; SIGKILLed members may take a moment to leave."""
+        for _ in range(40):
+            if self.isolator.cleanup(prepared):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("task %s: cannot remove its cgroups %s", task_id, prepared.dirs)
+
+    def usage(self, task_id: str) -> Usage | None:
+        """The task's resource usage (cgroup counters; psutil over its process group where
+        the cgroups say nothing)."""
+        p = self._procs.get(task_id)
+        if p is None:
+            return None
+        u = self.isolator.usage(p.isolation)
+        if u.mem_rss_bytes is None or u.cpus_user_time_secs is None:
+            rss, user, system = _group_usage(p.pid)
+            u = Usage(u.mem_rss_bytes if u.mem_rss_bytes is not None else rss,
+                      u.mem_limit_bytes,
+                      u.cpus_user_time_secs if u.cpus_user_time_secs is not None else user,
+                      u.cpus_system_time_secs if u.cpus_system_time_secs is not None
+                      else system, u.cpus_limit)
+        return u
+
     def containers(self) -> set[str]:
         return set(self._procs)
 
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
         return p.pid if p is not None else None
+
+
+def _group_usage(pgid: int) -> tuple[int, float, float]:
+    """(rss bytes, user s, system s) summed over a process group's live members."""
+    rss, user, system = 0, 0.0, 0.0
+    try:
+        members = [psutil.Process(pgid)] + psutil.Process(pgid).children(recursive=True)
+    except psutil.Error:
+        return rss, user, system
+    for m in members:
+        try:
+            with m.oneshot():
+                rss += m.memory_info().rss
+                t = m.cpu_times()
+                user, system = user + t.user, system + t.system
+        except psutil.Error:
+            continue
+    return rss, user, system
 
 
 def _parse_handle(handle: str) -> tuple[int | None, float | None]:
