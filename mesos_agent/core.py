@@ -23,8 +23,9 @@ import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
-from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
-                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
+                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
+                                TaskLaunched, TaskLaunchFailed)
 from mesos_agent.records import ALIVE, GONE, LAUNCHING, TaskEntry
 from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, RUNNING_FOUND, AgentIdRecord, Checkpoint,
                                   Recovered, RecoveredTask, TaskCheckpoint, TaskRemoved)
@@ -141,6 +142,8 @@ class Agent:
             if mode == CLEANUP or ts.is_terminal(entry.state) or entry.kill_requested:
                 entry.kill_requested = True
                 effects.append(KillProcess(entry.task_id, self._grace(entry)))
+            elif entry.state == ts.RUNNING:
+                effects += self._start_health(entry, now)
             return effects
         entry.process = GONE
         if ts.is_terminal(entry.state):
@@ -193,7 +196,8 @@ class Agent:
         self._touch(entry.task_id)
         if ts.is_terminal(entry.state) or self.terminating:  # killed while it was launching
             return [KillProcess(entry.task_id, 0.0)]
-        return self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
+        return (self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
+                + self._start_health(entry, now))
 
     @_dispatch.register(TaskLaunchFailed)
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
@@ -216,14 +220,64 @@ class Agent:
         if entry is None or entry.process == GONE:
             return [Log("debug", f"exit of unknown task {event.task_id}")]
         entry.process = GONE
+        stop: Effects = ([StopHealthCheck(entry.task_id)] if entry.task.health_check is not None
+                         else [])
         if ts.is_terminal(entry.state):
-            return []
+            return stop
+        return stop + self._exited(entry, event, now)
+
+    def _exited(self, entry: TaskEntry, event: TaskExited, now: float) -> Effects:
         state, message, reason = _exit_status(entry.kill_requested, event.exit_code, event.signal)
+        if entry.health_killed:
+            message = (f"Task killed after {entry.health_failures} consecutive failed health "
+                       f"checks ({message})")
         if event.limitation == "memory" and not entry.kill_requested:
             state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
             message = f"Memory limit exceeded ({message})"
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
+
+    @_dispatch.register(HealthResult)
+    def _health_result(self, event: HealthResult, now: float) -> Effects:
+        """Mesos semantics: a change of health is a RUNNING update with `healthy`; failures
+        in the grace period (before the first success) do not count; too many in a row kill."""
+        entry = self._tasks.get(event.task_id)
+        check = entry.task.health_check if entry is not None else None
+        if entry is None or check is None or entry.state != ts.RUNNING or entry.kill_requested:
+            return []
+        if event.healthy:
+            entry.health_failures = 0
+            if entry.healthy is True:
+                return []
+            entry.healthy = True
+            return self._update(entry, ts.RUNNING, now, "Task is healthy",
+                                "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+        since = entry.running_since if entry.running_since is not None else now
+        if entry.healthy is None and now - since < check.grace_period_seconds:
+            return [Log("debug", f"task {entry.task_id}: health check failed in its grace "
+                                 f"period: {event.message}")]
+        entry.health_failures += 1
+        effects: Effects = []
+        if entry.healthy is not False:
+            entry.healthy = False
+            effects += self._update(entry, ts.RUNNING, now,
+                                    f"Task is unhealthy: {event.message}",
+                                    "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
+        if entry.health_failures >= check.consecutive_failures:
+            entry.kill_requested = entry.health_killed = True
+            self._touch(entry.task_id)
+            effects += [Log("warning", f"task {entry.task_id} failed {entry.health_failures} "
+                                       f"health checks in a row; killing it"),
+                        StopHealthCheck(entry.task_id),
+                        KillProcess(entry.task_id, self._grace(entry))]
+        return effects
+
+    def _start_health(self, entry: TaskEntry, now: float) -> Effects:
+        entry.running_since = now
+        check = entry.task.health_check
+        if check is None or entry.kill_requested:
+            return []
+        return [StartHealthCheck(entry.task_id, check, entry.sandbox)]
 
     @_dispatch.register(StopAgent)
     def _stop_agent(self, event: StopAgent, now: float) -> Effects:
@@ -354,7 +408,8 @@ class Agent:
 
     def _task_records(self) -> tuple[TaskRecord, ...]:
         """Every task we hold, terminal-but-unacknowledged ones included."""
-        return tuple(TaskRecord(e.framework_id, e.task, e.state) for e in self._tasks.values())
+        return tuple(TaskRecord(e.framework_id, e.task, e.state, e.healthy)
+                     for e in self._tasks.values())
 
     def _registration_timeout(self, now: float) -> Effects:
         if self.state != REGISTERING:
@@ -464,10 +519,11 @@ class Agent:
             del self._frameworks[fid]
 
     def _status(self, task_id: str, state: str, now: float, message: str = "",
-                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> TaskStatus:
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
+                healthy: bool | None = None) -> TaskStatus:
         return TaskStatus(task_id=task_id, state=state, agent_id=self.agent_id, message=message,
                           reason=reason, source=source, timestamp=now,
-                          uuid=new_uuid_bytes(self._rng))
+                          uuid=new_uuid_bytes(self._rng), healthy=healthy)
 
     def _update(self, entry: TaskEntry, state: str, now: float, message: str = "",
                 reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> Effects:
@@ -476,7 +532,7 @@ class Agent:
         entry.state = state
         entry.statuses.append((state, now))
         self._touch(entry.task_id)
-        status = self._status(entry.task_id, state, now, message, reason, source)
+        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy)
         return self.updates.add(entry.framework_id, status, now)
 
     # ------------------------------------------------------------ views

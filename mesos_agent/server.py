@@ -34,8 +34,12 @@ from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.core import RUNNING, Agent
-from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
-                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.containerizer.base import task_environment
+from mesos_agent.containerizer.process import agent_base_env
+from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
+                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
+                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.health import probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask)
@@ -87,6 +91,7 @@ class AgentServer:
         self._graces: dict[str, float] = {}
         self._announced: str | None = None
         self._store = CheckpointStore(opts.work_dir)
+        self._health: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -185,6 +190,8 @@ class AgentServer:
         """Kill every task (the core decides how), wait for them to end, so no process
         outlives us; whatever is still there after the longest grace period is SIGKILLed."""
         self.feed(StopAgent())
+        for t in self._health.values():
+            t.cancel()
         if self._runs:
             longest = max((self._graces.get(t, 3.0) for t in self._runs), default=0.0)
             _, pending = await asyncio.wait(list(self._runs.values()),
@@ -245,6 +252,11 @@ class AgentServer:
             case LaunchTask():
                 self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
                 self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
+            case StartHealthCheck(task_id=task_id):
+                self._stop_health(task_id)
+                self._health[task_id] = self._spawn(self._health_loop(effect))
+            case StopHealthCheck(task_id=task_id):
+                self._stop_health(task_id)
             case KillProcess(task_id=task_id, grace_period=grace):
                 self._spawn(self._kill(task_id, grace))
             case Redetect(reason=reason):
@@ -252,6 +264,36 @@ class AgentServer:
                 self._redetect.set()
             case _:
                 log.error("unknown effect %r", effect)
+
+    def _stop_health(self, task_id: str) -> None:
+        t = self._health.pop(task_id, None)
+        if t is not None:
+            t.cancel()
+
+    async def _health_loop(self, effect: StartHealthCheck) -> None:
+        """Probe after the check's delay, then every interval, until stopped."""
+        check, task_id = effect.check, effect.task_id
+        assert self.core is not None
+        entry = self.core.tasks().get(task_id)
+        if entry is None:
+            return
+        env = task_environment(task_id, entry.framework_id, entry.task, effect.sandbox,
+                               agent_base_env())
+        docker_id = (self.containerizer.handle(task_id) if entry.task.container is not None
+                     and entry.task.container.type == "DOCKER" else None)
+        try:
+            await asyncio.sleep(max(0.0, check.delay_seconds))
+            while True:
+                healthy, why = await probe(check, effect.sandbox, env, docker_id)
+                if self._health.get(task_id) is not asyncio.current_task():
+                    return  # stopped while probing
+                self.feed(HealthResult(task_id, healthy, why))
+                await asyncio.sleep(max(0.05, check.interval_seconds))
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self._health.get(task_id) is asyncio.current_task():
+                del self._health[task_id]
 
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)

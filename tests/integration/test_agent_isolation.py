@@ -49,7 +49,9 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
         [mem_dir] = [d for d in _cgroup_dirs(agent.work_dir, "memory") if d.startswith("calm_")]
         base = Path("/sys/fs/cgroup/memory/corral") / agent_key(str(agent.work_dir)) / mem_dir
         assert int((base / "memory.limit_in_bytes").read_text()) == 48 * 2**20
-        assert str(pid) in (base / "cgroup.procs").read_text().split()
+        # the task joins its groups itself (before exec'ing its command): wait for it
+        wait_for(lambda: str(pid) in (base / "cgroup.procs").read_text().split(),
+                 what="the task in its memory cgroup")
         cpu = Path("/sys/fs/cgroup/cpu/corral") / agent_key(str(agent.work_dir)) / mem_dir
         assert int((cpu / "cpu.shares").read_text()) == 512
     master.send(KillTask("F1", "calm"))
