@@ -31,6 +31,8 @@ from attrs import field, frozen
 
 from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
+from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.core import RUNNING, Agent
@@ -100,7 +102,8 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir), access_log=None)
+        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics),
+                               access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.opts.ip, self.opts.port)
@@ -207,6 +210,31 @@ class AgentServer:
     def _state(self) -> dict[str, Any]:
         assert self.core is not None
         return self.core.state_json()
+
+    async def _statistics(self) -> list[dict[str, Any]]:
+        """`/monitor/statistics`: per running task, usage from its containerizer (cgroups,
+        psutil or docker stats) and limits from its resources where the counters lack them."""
+        if self.core is None:
+            return []
+        entries = [e for e in self.core.tasks().values() if e.process == ALIVE]
+        usages = await asyncio.gather(*(self.containerizer.usage(e.task_id) for e in entries),
+                                      return_exceptions=True)
+        out = []
+        for e, u in zip(entries, usages):
+            if not isinstance(u, Usage):
+                continue
+            res = e.task.resources
+            stats: dict[str, Any] = {"timestamp": time.time(),
+                                     "cpus_limit": u.cpus_limit or res.scalar("cpus"),
+                                     "mem_limit_bytes": u.mem_limit_bytes
+                                     or int(res.scalar("mem") * 1024 * 1024)}
+            for k in ("mem_rss_bytes", "cpus_user_time_secs", "cpus_system_time_secs"):
+                if getattr(u, k) is not None:
+                    stats[k] = getattr(u, k)
+            out.append({"executor_id": e.task_id, "executor_name": e.task.name,
+                        "framework_id": e.framework_id, "source": e.task_id,
+                        "container_id": e.run_id, "statistics": stats})
+        return out
 
     # ------------------------------------------------------------ feeding the core
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Protocol
 
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import Found
 from mesos_common.messages import TaskInfo
 
@@ -33,6 +34,10 @@ class Containerizer(Protocol):
 
     def containers(self) -> set[str]:
         """Task ids of the containers launched and not yet reaped."""
+        ...
+
+    async def usage(self, task_id: str) -> Usage | None:
+        """The running container's resource usage; None when it is not ours."""
         ...
 
     def limitation(self, task_id: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mesos_agent.containerizer.base import Containerizer, LaunchError
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import Found
 from mesos_common.messages import TaskInfo
 
@@ -54,6 +55,10 @@ class CompositeContainerizer:
     def handle(self, task_id: str) -> str:
         child = self._owner.get(task_id)
         return child.handle(task_id) if child is not None else ""
+
+    async def usage(self, task_id: str) -> Usage | None:
+        child = self._owner.get(task_id)
+        return await child.usage(task_id) if child is not None else None
 
     def limitation(self, task_id: str) -> str | None:
         child = self._owner.pop(task_id, None)

@@ -27,6 +27,7 @@ import docker.errors
 from attrs import define, field
 
 from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import DockerInfo, TaskInfo
 
@@ -276,6 +277,23 @@ class DockerContainerizer:
 
     def containers(self) -> set[str]:
         return set(self._containers)
+
+    async def usage(self, task_id: str) -> Usage | None:
+        """From `docker stats` (one shot)."""
+        c = self._containers.get(task_id)
+        if c is None:
+            return None
+        try:
+            st = await self._call(self.client.api.stats, c.id, stream=False, one_shot=True)
+        except docker.errors.APIError:
+            return None
+        mem, cpu = st.get("memory_stats") or {}, (st.get("cpu_stats") or {}).get("cpu_usage", {})
+        detail = mem.get("stats") or {}
+        rss = detail.get("total_rss", detail.get("rss", detail.get("anon", mem.get("usage"))))
+        user, system = cpu.get("usage_in_usermode"), cpu.get("usage_in_kernelmode")
+        return Usage(mem_rss_bytes=rss, mem_limit_bytes=mem.get("limit"),
+                     cpus_user_time_secs=None if user is None else user / 1e9,
+                     cpus_system_time_secs=None if system is None else system / 1e9)
 
     def limitation(self, task_id: str) -> str | None:
         return self._limits.pop(task_id, None)

@@ -263,7 +263,7 @@ class ProcessContainerizer:
             await asyncio.sleep(0.05)
         log.warning("task %s: cannot remove its cgroups %s", task_id, prepared.dirs)
 
-    def usage(self, task_id: str) -> Usage | None:
+    async def usage(self, task_id: str) -> Usage | None:
         """The task's resource usage (cgroup counters; psutil over its process group where
         the cgroups say nothing)."""
         p = self._procs.get(task_id)

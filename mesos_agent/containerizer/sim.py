@@ -14,6 +14,7 @@ import signal
 from attrs import define, field
 
 from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import MISSING, Found
 from mesos_common.messages import TaskInfo
 
@@ -98,3 +99,6 @@ class SimContainerizer:
 
     def limitation(self, task_id: str) -> str | None:
         return None
+
+    async def usage(self, task_id: str) -> Usage | None:
+        return Usage() if task_id in self._tasks else None

@@ -104,6 +104,11 @@ def test_bridge_port_mapping_limits_logs_and_kill(
     wait_for(lambda: "to-stderr" in (sandbox / "stderr").read_text(), what="stderr streamed")
     assert "to-stderr" not in (sandbox / "stdout").read_text()
 
+    [stats] = agent.get("/monitor/statistics").json()
+    assert stats["executor_id"] == "web"
+    assert stats["statistics"]["mem_limit_bytes"] == 64 * 2**20
+    assert stats["statistics"]["mem_rss_bytes"] > 0
+    assert stats["statistics"]["cpus_user_time_secs"] >= 0
     master.send(KillTask("F1", "web"))
     [killed] = expect_states(master, "web", [ts.KILLED])
     assert "SIG" in killed.message

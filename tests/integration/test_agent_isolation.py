@@ -54,6 +54,11 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
                  what="the task in its memory cgroup")
         cpu = Path("/sys/fs/cgroup/cpu/corral") / agent_key(str(agent.work_dir)) / mem_dir
         assert int((cpu / "cpu.shares").read_text()) == 512
+    [stats] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+    st = stats["statistics"]
+    assert st["mem_limit_bytes"] == 48 * 2**20 and st["cpus_limit"] == 0.5
+    assert st["mem_rss_bytes"] > 0 and st["cpus_user_time_secs"] >= 0
+    assert stats["framework_id"] == "F1"
     master.send(KillTask("F1", "calm"))
     expect_states(master, "calm", [ts.KILLED])
     wait_for(lambda: _cgroup_dirs(agent.work_dir, "memory") == [], what="cgroups removed")
