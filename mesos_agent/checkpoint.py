@@ -6,10 +6,15 @@
 
 Every write is atomic: a temp file is written and fsynced, renamed over the old one and the
 directory fsynced, so a kill -9 (or a power cut) leaves the old or the new file, never a torn
-one. Unreadable files are reported and skipped rather than stopping the agent.
+one. `write_batch` is the group commit the runtime uses: all temp files of a batch are
+written, made durable with one `syncfs` (per-file fsync where that is missing), renamed, and
+the directories fsynced once - a flush costs milliseconds, so one per batch instead of two
+per record is what lets a busy agent checkpoint every update. Unreadable files are reported
+and skipped rather than stopping the agent.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import posixpath
@@ -47,6 +52,26 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(dfd)
 
 
+def _syncfs_fn():  # type: ignore[no-untyped-def]
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    return fn
+
+
+_SYNCFS = _syncfs_fn()
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class CheckpointStore:
     def __init__(self, work_dir: str) -> None:
         self.root = posixpath.join(work_dir, DIR)
@@ -68,6 +93,55 @@ class CheckpointStore:
                     pass
             case _:
                 raise TypeError(f"not a checkpoint record: {record!r}")
+
+    def _target(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved
+                ) -> tuple[str, bytes | None]:
+        match record:
+            case AgentIdRecord():
+                return posixpath.join(self.root, "agent_id"), _pack(record)
+            case TaskCheckpoint():
+                return self._task_path(record.task.task_id), _pack(record)
+            case TaskRemoved(task_id=task_id):
+                return self._task_path(task_id), None
+        raise TypeError(f"not a checkpoint record: {record!r}")
+
+    def write_batch(self, records: list[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
+        """Apply `records` in order, durably, with one flush for the whole batch; each file
+        still changes atomically (old or new content after a crash, never torn)."""
+        final: dict[str, bytes | None] = {}
+        for r in records:
+            path, data = self._target(r)
+            final.pop(path, None)
+            final[path] = data  # the last record for a file wins
+        os.makedirs(self.tasks_dir, exist_ok=True)
+        written = []
+        for path, data in final.items():
+            if data is None:
+                continue
+            tmp = f"{path}{TMP_SUFFIX}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if _SYNCFS is None:
+                    f.flush()
+                    os.fsync(f.fileno())
+            written.append((tmp, path))
+        if written and _SYNCFS is not None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                if _SYNCFS(fd) != 0:
+                    raise OSError(ctypes.get_errno(), "syncfs failed")
+            finally:
+                os.close(fd)
+        for tmp, path in written:
+            os.replace(tmp, path)
+        for path, data in final.items():
+            if data is None:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        for d in {posixpath.dirname(p) for p in final}:
+            _fsync_path(d)
 
     def load(self) -> tuple[str | None, list[TaskCheckpoint]]:
         """(agent id, task checkpoints); leftover temp files (a crash mid-write) are removed."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 import os
 import random
 import signal
@@ -94,6 +95,8 @@ class AgentServer:
         self._announced: str | None = None
         self._store = CheckpointStore(opts.work_dir)
         self._health: dict[str, asyncio.Task[None]] = {}
+        self._effects: deque[Any] = deque()
+        self._committing = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -247,11 +250,39 @@ class AgentServer:
             log.exception("agent core failed handling %r", event)
             return
         self._announce()
-        for effect in effects:
+        self._effects.extend(effects)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Perform queued effects in order. At a Checkpoint, every checkpoint queued so far
+        goes into one group commit (in a thread) and the effects after it wait until it is
+        durable - so no update is sent, nor task launched, before its checkpoint is on disk.
+        (Writing a later snapshot early is harmless: records are whole-state snapshots.)"""
+        q = self._effects
+        while q and not self._committing:
+            if isinstance(q[0], Checkpoint):
+                batch = [e.record for e in q if isinstance(e, Checkpoint)]
+                rest = [e for e in q if not isinstance(e, Checkpoint)]
+                q.clear()
+                q.extend(rest)
+                self._committing = True
+                self._spawn(self._commit(batch))
+                return
+            effect = q.popleft()
             try:
                 self._perform(effect)
             except Exception:
                 log.exception("failed performing %r", effect)
+
+    async def _commit(self, batch: list[Any]) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._store.write_batch,
+                                                             batch)
+        except Exception:
+            log.exception("checkpointing %d record(s) failed", len(batch))
+        finally:
+            self._committing = False
+            self._drain()
 
     def _announce(self) -> None:
         core = self.core
@@ -274,7 +305,7 @@ class AgentServer:
             case CancelTimer(key=key):
                 self._cancel_timer(key)
             case Checkpoint(record=record):
-                self._store.write(record)
+                self._store.write(record)  # not reached: _drain batches them
             case Log(level=level, text=text):
                 log.log(logging.getLevelName(level.upper()), "%s", text)
             case LaunchTask():

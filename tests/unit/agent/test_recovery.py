@@ -126,3 +126,16 @@ def test_process_recover_refuses_a_reused_pid(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_group_commit_applies_records_in_order(tmp_path: Path) -> None:
+    cp = _checkpoint_of_running_task()
+    store = CheckpointStore(str(tmp_path))
+    later = TaskCheckpoint(cp.framework, cp.task, cp.sandbox, cp.run_id, ts.FINISHED)
+    store.write_batch([AgentIdRecord("A1"), cp, later])
+    assert store.load() == ("A1", [later])
+    store.write_batch([TaskRemoved("t1"), cp])  # removed, then written again: present
+    assert store.load() == ("A1", [cp])
+    store.write_batch([cp, TaskRemoved("t1")])
+    assert store.load() == ("A1", [])
+    assert list(Path(store.tasks_dir).iterdir()) == []
