@@ -7,6 +7,8 @@ import sys
 BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
+    ["launch_process", "--count", "1000"],
+    ["launch_docker", "--count", "50"],
 ]
 
 

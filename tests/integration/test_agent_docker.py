@@ -116,7 +116,7 @@ def test_bridge_port_mapping_limits_logs_and_kill(
     assert agent.stop() == 0
 
 
-def test_exit_code_bad_port_and_image_pull_failure(
+def test_exit_code_oom_bad_port_and_image_pull_failure(
         master: FakeMaster, agent_factory: Callable[..., AgentProcess],
         ours: Callable[[], list[Any]]) -> None:
     agent = start_agent(agent_factory)
@@ -124,6 +124,12 @@ def test_exit_code_bad_port_and_image_pull_failure(
     master.send(RunTask(FW, docker_task("exit3", "exit 3")))
     *_, failed = expect_states(master, "exit3", [ts.STARTING, ts.RUNNING, ts.FAILED])
     assert failed.message == "Command exited with status 3"
+
+    master.send(RunTask(FW, docker_task(
+        "oom", "busybox head -c 200000000 /dev/zero | busybox tail -c 150000000 >/dev/null",
+        mem=16)))
+    *_, oom = expect_states(master, "oom", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert oom.reason == "REASON_CONTAINER_LIMITATION_MEMORY", oom
 
     master.send(RunTask(FW, docker_task("pull", "true", image="corral/no-such-image:1")))
     [st] = expect_states(master, "pull", [ts.FAILED])

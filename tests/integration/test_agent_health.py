@@ -63,7 +63,7 @@ def test_command_and_tcp_checks(master: FakeMaster,
     register(master, agent)
     cmd = HealthCheck("COMMAND", command=CommandInfo("test -f $MESOS_SANDBOX/alive"),
                       delay_seconds=0, interval_seconds=0.2, timeout_seconds=2,
-                      consecutive_failures=3, grace_period_seconds=0)
+                      consecutive_failures=3, grace_period_seconds=30)  # until `touch` ran
     _run(master, "cmd", "touch alive; sleep 300", cmd)
     expect_states(master, "cmd", [ts.STARTING, ts.RUNNING])
     st = master.update("cmd")
