@@ -20,7 +20,7 @@ import requests
 from mesos_agent.containerizer.docker import LABEL_AGENT, LABEL_TASK
 from mesos_common import task_states as ts
 from mesos_common.messages import (AgentReregistered, CommandInfo, ContainerInfo, DockerInfo,
-                                   KillTask, PortMapping, ReregisterAgent, RunTask,
+                                   HealthCheck, KillTask, PortMapping, ReregisterAgent, RunTask,
                                    StatusUpdate, TaskInfo)
 from mesos_common.resources import Resources
 from tests.helpers import wait_for
@@ -225,3 +225,25 @@ def _collect_terminal(master: FakeMaster, n: int) -> dict[str, str]:
         if ts.is_terminal(st.state):
             ended[st.task_id] = st.state
     return ended
+
+
+def test_command_health_check_runs_inside_the_container(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess],
+        ours: Callable[[], list[Any]]) -> None:
+    agent = start_agent(agent_factory)
+    register(master, agent)
+    # /tmp/up exists only inside the container: a check run on the host would fail
+    check = HealthCheck("COMMAND", command=CommandInfo("test -f /tmp/up"), delay_seconds=0,
+                        interval_seconds=0.3, timeout_seconds=5, consecutive_failures=2,
+                        grace_period_seconds=30)
+    master.send(RunTask(FW, docker_task("hc", "touch /tmp/up; sleep 300", health_check=check,
+                                        kill_grace_period=1.0)))
+    expect_states(master, "hc", [ts.STARTING, ts.RUNNING])
+    st = master.update("hc", timeout=20)
+    master.ack(st)
+    assert (st.state, st.healthy) == (ts.RUNNING, True)
+    master.send(KillTask("F1", "hc"))
+    [killed] = expect_states(master, "hc", [ts.KILLED])
+    assert killed.healthy is True
+    wait_for(lambda: ours() == [], what="the container removed")
+    assert agent.stop() == 0
