@@ -179,7 +179,7 @@ class AgentServer:
             try:
                 what = await self.containerizer.recover(
                     tid, cp.framework.id or "", cp.task, cp.sandbox, cp.container)
-            except Exception as e:
+            except Exception:
                 log.exception("recovering task %s failed", tid)
                 what = Found(MISSING)
             found.append(RecoveredTask(cp, what))

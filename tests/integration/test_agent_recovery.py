@@ -13,7 +13,9 @@ import psutil
 
 from mesos_common import task_states as ts
 from mesos_common.messages import AgentReregistered, KillTask, ReregisterAgent, StatusUpdate
-from tests.helpers import wait_for
+from frameworks.scheduler import SchedulerDriver
+from tests.helpers import http_json, wait_for
+from tests.integration.test_cluster_e2e import SMALL, Holder
 from tests.integration.test_agent_process import (HB, AgentProcess, FakeMaster,  # noqa: F401
                                                   agent_factory, expect_states, master,
                                                   register, run_task, task_json)
@@ -125,3 +127,36 @@ def test_cleanup_kills_and_reports_every_task(
     assert ended == {tid: ts.KILLED for tid in pids}
     wait_for(lambda: not any(_alive(p) for p in pids.values()), what="all tasks gone")
     assert agent.stop() == 0
+
+
+def test_real_master_takes_back_a_restarted_agent_and_its_tasks(cluster) -> None:
+    """kill -9 of a real agent under a real master and SDK framework, then a restart on the
+    same work_dir: same agent id, same task processes, no TASK_LOST."""
+    cluster.start_master("--allocation_interval=100ms")
+    agent = cluster.start_agent(SMALL)
+    cluster.wait_agents(1)
+    sched = Holder(count=3)
+    driver = SchedulerDriver(sched, "holder", cluster.master_addr)
+    driver.start()
+    try:
+        wait_for(lambda: len(sched.states()) == 3 and all(
+            s == ts.RUNNING for s in sched.states().values()), 30, what="3 running tasks")
+        before = http_json(f"{agent.field('http')}/state")
+        pids = {t["id"]: t["pid"] for fw in before["frameworks"] for t in fw["tasks"]}
+        agent.kill9()
+        assert all(_alive(p) for p in pids.values())
+        agent = cluster.start_agent(SMALL, index=0)
+        after = wait_for(lambda: (s := http_json(f"{agent.field('http')}/state"))["state"]
+                         == "RUNNING" and s, 30, what="the agent re-registered")
+        assert after["id"] == before["id"]
+        assert {t["id"]: t["pid"] for fw in after["frameworks"] for t in fw["tasks"]} == pids
+        master = wait_for(lambda: (s := cluster.state()) and any(
+            a["id"] == before["id"] and a["active"] for a in s["slaves"]) and s, 30,
+            what="the master has the agent active")
+        running = {t["id"] for fw in master["frameworks"] for t in fw["tasks"]
+                   if t["state"] == ts.RUNNING}
+        assert running == set(pids)
+        assert all(_alive(p) for p in pids.values())
+        assert not [u for u in sched.updates if u.state == ts.LOST]
+    finally:
+        driver.stop()
