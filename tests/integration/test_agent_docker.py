@@ -157,8 +157,16 @@ def _seven_tasks(master: FakeMaster, agent: AgentProcess) -> dict[str, int]:
         run_task(master, f"p{i}", "sleep 300", kill_grace_period=1.0)
     for i in range(2):
         master.send(RunTask(FW, docker_task(f"d{i}", "sleep 300", kill_grace_period=1.0)))
-    for tid in [f"p{i}" for i in range(5)] + ["d0", "d1"]:
-        expect_states(master, tid, [ts.STARTING, ts.RUNNING])
+    # updates of the 7 tasks interleave: take them in any order, each task's in its order
+    seen: dict[str, list[str]] = {}
+    while sum(states == [ts.STARTING, ts.RUNNING] for states in seen.values()) < 7:
+        st = master.expect(StatusUpdate, timeout=30).status
+        master.ack(st)
+        states = seen.setdefault(st.task_id, [])
+        if not states or states[-1] != st.state:  # a resend of an update already seen
+            states.append(st.state)
+        assert states in ([ts.STARTING], [ts.STARTING, ts.RUNNING]), (st.task_id, states)
+    for tid in seen:
         pids[tid] = task_json(agent, tid)["pid"]
     return pids
 
