@@ -23,9 +23,10 @@ import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
+from mesos_agent.core_health import HealthRules
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed)
 from mesos_agent.records import ALIVE, GONE, LAUNCHING, TaskEntry
 from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, RUNNING_FOUND, AgentIdRecord, Checkpoint,
                                   Recovered, RecoveredTask, TaskCheckpoint, TaskRemoved)
@@ -50,7 +51,7 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
-class Agent:
+class Agent(HealthRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -239,45 +240,7 @@ class Agent:
 
     @_dispatch.register(HealthResult)
     def _health_result(self, event: HealthResult, now: float) -> Effects:
-        """Mesos semantics: a change of health is a RUNNING update with `healthy`; failures
-        in the grace period (before the first success) do not count; too many in a row kill."""
-        entry = self._tasks.get(event.task_id)
-        check = entry.task.health_check if entry is not None else None
-        if entry is None or check is None or entry.state != ts.RUNNING or entry.kill_requested:
-            return []
-        if event.healthy:
-            entry.health_failures = 0
-            if entry.healthy is True:
-                return []
-            entry.healthy = True
-            return self._update(entry, ts.RUNNING, now, "Task is healthy",
-                                "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
-        since = entry.running_since if entry.running_since is not None else now
-        if entry.healthy is None and now - since < check.grace_period_seconds:
-            return [Log("debug", f"task {entry.task_id}: health check failed in its grace "
-                                 f"period: {event.message}")]
-        entry.health_failures += 1
-        effects: Effects = []
-        if entry.healthy is not False:
-            entry.healthy = False
-            effects += self._update(entry, ts.RUNNING, now,
-                                    f"Task is unhealthy: {event.message}",
-                                    "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED")
-        if entry.health_failures >= check.consecutive_failures:
-            entry.kill_requested = entry.health_killed = True
-            self._touch(entry.task_id)
-            effects += [Log("warning", f"task {entry.task_id} failed {entry.health_failures} "
-                                       f"health checks in a row; killing it"),
-                        StopHealthCheck(entry.task_id),
-                        KillProcess(entry.task_id, self._grace(entry))]
-        return effects
-
-    def _start_health(self, entry: TaskEntry, now: float) -> Effects:
-        entry.running_since = now
-        check = entry.task.health_check
-        if check is None or entry.kill_requested:
-            return []
-        return [StartHealthCheck(entry.task_id, check, entry.sandbox)]
+        return self._on_health(event, now)
 
     @_dispatch.register(StopAgent)
     def _stop_agent(self, event: StopAgent, now: float) -> Effects:

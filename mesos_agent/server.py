@@ -6,10 +6,11 @@ launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.
 handles, one per key. A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
-running for recovery; here SIGTERM is an orderly stop).
+running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
 
-With checkpointing the core's `Checkpoint` effects are written atomically under
-`<work_dir>/meta/checkpoint` before the effects that follow them. At start-up, before the
+The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
+`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable.
+Health probes run as tasks of the group too (one per checked task). At start-up, before the
 first registration, the checkpoint is read back, each task's container is looked for
 (`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
 """
@@ -17,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 import os
 import random
 import signal
 import socket
 import sys
 import time
+from collections import deque
 from typing import IO, Any, Coroutine, Hashable
 
 import zmq
