@@ -10,6 +10,8 @@ BENCHMARKS = [
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
     ["failover", "--agents", "3"],
     ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
+    ["launch_process", "--count", "1000"],
+    ["launch_docker", "--count", "50"],
 ]
 
 

@@ -34,6 +34,7 @@ class AgentConfig:
     max_missed_heartbeats: int = 3
     default_kill_grace: float = 3.0
     max_completed_tasks: int = 200
+    checkpoint: bool = False  # emit Checkpoint effects (the runtime turns this on)
     flags: dict[str, str] = field(factory=dict)
 
     def agent_info(self) -> AgentInfo:

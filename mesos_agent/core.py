@@ -23,9 +23,13 @@ import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
-from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
-                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.core_health import HealthRules
+from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed)
 from mesos_agent.records import ALIVE, GONE, LAUNCHING, TaskEntry
+from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, RUNNING_FOUND, AgentIdRecord, Checkpoint,
+                                  Recovered, RecoveredTask, TaskCheckpoint, TaskRemoved)
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -53,7 +57,7 @@ DUPLICATE_RUN = "duplicate RunTask"
 MAX_REMEMBERED_RUNS = 10_000
 
 
-class Agent:
+class Agent(HealthRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -86,19 +90,97 @@ class Agent:
         self._draining_res: dict[str, Resources] = {}
         self._held: deque[RunTask] = deque()
         self.updates = StatusUpdateManager(config.status_retry, paused=True)
+        # Tasks whose record or updates changed while handling the current event; with
+        # `config.checkpoint` they are written (Checkpoint effects) before any other effect.
+        self._dirty: set[str] = set()
+        self._id_dirty = False
 
     # ------------------------------------------------------------ events
 
-    @singledispatchmethod
     def handle(self, event: Any, now: float) -> Effects:
+        """Handle one event; checkpoints of what it changed come first (write-ahead)."""
+        effects = self._dispatch(event, now)
+        if not (self._dirty or self._id_dirty):
+            return effects
+        ckpts: Effects = []
+        if self._id_dirty and self.agent_id is not None:
+            ckpts.append(Checkpoint(AgentIdRecord(self.agent_id)))
+        for tid in sorted(self._dirty):
+            entry = self._tasks.get(tid)
+            ckpts.append(Checkpoint(self._task_checkpoint(entry) if entry is not None
+                                    else TaskRemoved(tid)))
+        self._dirty.clear()
+        self._id_dirty = False
+        return ckpts + effects if self.config.checkpoint else effects
+
+    def _touch(self, task_id: str) -> None:
+        self._dirty.add(task_id)
+
+    def _task_checkpoint(self, e: TaskEntry) -> TaskCheckpoint:
+        return TaskCheckpoint(self._frameworks[e.framework_id], e.task, e.sandbox, e.run_id,
+                              e.state, tuple(e.statuses), e.kill_requested, e.pid, e.container,
+                              self.updates.pending(e.task_id))
+
+    @singledispatchmethod
+    def _dispatch(self, event: Any, now: float) -> Effects:
         return [Log("warning", f"agent: ignoring unknown event {type(event).__name__}")]
 
-    @handle.register(Start)
+    @_dispatch.register(Recovered)
+    def _recovered(self, event: Recovered, now: float) -> Effects:
+        """Rebuild tasks and their unacked updates from the checkpoint; report tasks that
+        ended while we were down, kill them all with --recover=cleanup."""
+        if self._tasks or self.state != DISCONNECTED:
+            return [Log("error", "recovery after start-up ignored")]
+        self.agent_id = event.agent_id
+        effects: Effects = [Log("info", f"recovering agent {event.agent_id} with "
+                                        f"{len(event.tasks)} task(s) ({event.mode})")]
+        for rt in event.tasks:
+            effects += self._recover_task(rt, event.mode, now)
+        return effects
+
+    def _recover_task(self, rt: RecoveredTask, mode: str, now: float) -> Effects:
+        cp, found = rt.checkpoint, rt.found
+        fid = cp.framework.id or ""
+        entry = TaskEntry(fid, cp.task, cp.sandbox, cp.run_id, state=cp.state, pid=cp.pid,
+                          kill_requested=cp.kill_requested, statuses=list(cp.statuses),
+                          container=cp.container)
+        self._frameworks[fid] = cp.framework
+        self._tasks[entry.task_id] = entry
+        self.updates.restore(fid, cp.updates)
+        self._touch(entry.task_id)
+        if found.what == RUNNING_FOUND:
+            entry.process, entry.pid = ALIVE, found.pid
+            effects: Effects = [Log("info", f"reattached to task {entry.task_id} "
+                                            f"(pid {found.pid})")]
+            if entry.state == ts.STAGING:  # launched, but we died before reporting it
+                effects += self._update(entry, ts.STARTING, now)
+            if entry.state == ts.STARTING:
+                effects += self._update(entry, ts.RUNNING, now)
+            if mode == CLEANUP or ts.is_terminal(entry.state) or entry.kill_requested:
+                entry.kill_requested = True
+                effects.append(KillProcess(entry.task_id, self._grace(entry)))
+            elif entry.state == ts.RUNNING:
+                effects += self._start_health(entry, now)
+            return effects
+        entry.process = GONE
+        if ts.is_terminal(entry.state):
+            return []
+        if found.what == EXITED_FOUND:
+            state, message, reason = _exit_status(entry.kill_requested, found.exit_code,
+                                                  found.signal)
+            if found.exit_code is None and found.signal is None:
+                message = "Task ended while the agent was down (exit status unknown)"
+        else:
+            state, message, reason = (ts.FAILED, "Task was not running when the agent "
+                                      "recovered", "REASON_EXECUTOR_TERMINATED")
+        return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
+
+    @_dispatch.register(Start)
     def _start(self, event: Start, now: float) -> Effects:
         self.start_time = now
         return []
 
-    @handle.register(MasterConnected)
+    @_dispatch.register(MasterConnected)
     def _master_connected(self, event: MasterConnected, now: float) -> Effects:
         self._expected_master = event.master_id
         effects = [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
@@ -106,7 +188,7 @@ class Agent:
         self._register_attempts = 0
         return effects + self._send_registration(now)
 
-    @handle.register(TimerFired)
+    @_dispatch.register(TimerFired)
     def _timer(self, event: TimerFired, now: float) -> Effects:
         if event.key == REGISTER_TIMER:
             return self._registration_timeout(now)
@@ -114,12 +196,12 @@ class Agent:
             return self._heartbeat(now)
         return self.updates.on_timer(event.key, now)
 
-    @handle.register(Received)
+    @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
         return self._on_message(event.msg, now)
 
-    @handle.register(TaskLaunched)
+    @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
         entry = self._tasks.get(event.task_id)
         if entry is None:  # draining or unknown: never leave a process we do not track
@@ -128,12 +210,14 @@ class Agent:
                     ) + [KillProcess(event.task_id, 0.0)]
         if entry.process != LAUNCHING:
             return [Log("warning", f"task {event.task_id} reported launched twice")]
-        entry.process, entry.pid = ALIVE, event.pid
+        entry.process, entry.pid, entry.container = ALIVE, event.pid, event.container
+        self._touch(entry.task_id)
         if ts.is_terminal(entry.state) or self.terminating:  # killed while it was launching
             return [KillProcess(entry.task_id, 0.0)]
-        return self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
+        return (self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
+                + self._start_health(entry, now))
 
-    @handle.register(TaskLaunchFailed)
+    @_dispatch.register(TaskLaunchFailed)
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
@@ -147,7 +231,7 @@ class Agent:
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
-    @handle.register(TaskExited)
+    @_dispatch.register(TaskExited)
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
@@ -156,12 +240,28 @@ class Agent:
         if entry is None or entry.process == GONE:
             return [Log("debug", f"exit of unknown task {event.task_id}")]
         entry.process = GONE
+        stop: Effects = ([StopHealthCheck(entry.task_id)] if entry.task.health_check is not None
+                         else [])
         if ts.is_terminal(entry.state):
-            return []
+            return stop
+        return stop + self._exited(entry, event, now)
+
+    def _exited(self, entry: TaskEntry, event: TaskExited, now: float) -> Effects:
         state, message, reason = _exit_status(entry.kill_requested, event.exit_code, event.signal)
+        if entry.health_killed:
+            message = (f"Task killed after {entry.health_failures} consecutive failed health "
+                       f"checks ({message})")
+        if event.limitation == "memory" and not entry.kill_requested:
+            state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
+            message = f"Memory limit exceeded ({message})"
+            return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 
-    @handle.register(StopAgent)
+    @_dispatch.register(HealthResult)
+    def _health_result(self, event: HealthResult, now: float) -> Effects:
+        return self._on_health(event, now)
+
+    @_dispatch.register(StopAgent)
     def _stop_agent(self, event: StopAgent, now: float) -> Effects:
         self.terminating = True
         effects: Effects = [Log("info", f"stopping: killing {len(self._tasks)} task(s)")]
@@ -250,6 +350,7 @@ class Agent:
         self._frameworks[fid] = msg.framework
         self._tasks[task.task_id] = TaskEntry(fid, task, sandbox, run_id,
                                               statuses=[(ts.STAGING, now)])
+        self._touch(task.task_id)
         return [LaunchTask(fid, task, sandbox, run_id)]
 
     @_on_message.register(KillTask)
@@ -260,6 +361,7 @@ class Agent:
         if ts.is_terminal(entry.state):
             return [Log("info", f"task {msg.task_id} is already {entry.state}; not killing")]
         entry.kill_requested = True
+        self._touch(entry.task_id)
         if entry.process == LAUNCHING:  # Mesos: killed before delivery to the executor
             return self._update(entry, ts.KILLED, now, "Task killed before it was launched",
                                 "REASON_TASK_KILLED_DURING_LAUNCH", records.SOURCE_AGENT)
@@ -284,6 +386,7 @@ class Agent:
         effects = self.updates.ack(msg.task_id, msg.uuid, now)
         if head is None or head.uuid != msg.uuid:
             return effects + [Log("debug", f"ignoring stale ack for task {msg.task_id}")]
+        self._touch(msg.task_id)
         entry = self._tasks.get(msg.task_id)
         if entry is not None and ts.is_terminal(head.state):
             self._forget(entry)
@@ -303,7 +406,8 @@ class Agent:
 
     def _task_records(self) -> tuple[TaskRecord, ...]:
         """Every task we hold, terminal-but-unacknowledged ones included."""
-        return tuple(TaskRecord(e.framework_id, e.task, e.state) for e in self._tasks.values())
+        return tuple(TaskRecord(e.framework_id, e.task, e.state, e.healthy)
+                     for e in self._tasks.values())
 
     def _registration_timeout(self, now: float) -> Effects:
         if self.state != REGISTERING:
@@ -318,6 +422,7 @@ class Agent:
 
     def _registered(self, agent_id: str, master_id: str, interval: float, now: float,
                     verb: str) -> Effects:
+        self._id_dirty = self._id_dirty or agent_id != self.agent_id
         self.agent_id, self.master_id, self.state = agent_id, master_id, RUNNING
         self.heartbeat_interval = interval if interval > 0 else self.config.default_heartbeat_interval
         self._last_heard = now
@@ -397,6 +502,7 @@ class Agent:
         """Drop a task's record and updates; kill its process, reaping it in `_draining`."""
         del self._tasks[entry.task_id]
         self._remember_ran(entry)
+        self._touch(entry.task_id)
         self._completed.append((self._frameworks[entry.framework_id],
                                 records.executor_json(entry, self.agent_id or "", True)))
         effects = self.updates.remove(entry.task_id)
@@ -434,6 +540,7 @@ class Agent:
         fid = entry.framework_id
         del self._tasks[entry.task_id]
         self._remember_ran(entry)
+        self._touch(entry.task_id)
         self._completed.append((self._frameworks[fid],
                                 records.executor_json(entry, self.agent_id or "", True)))
         if entry.process != GONE:  # killed while launching: reap the process when it comes
@@ -443,10 +550,11 @@ class Agent:
             del self._frameworks[fid]
 
     def _status(self, task_id: str, state: str, now: float, message: str = "",
-                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> TaskStatus:
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
+                healthy: bool | None = None) -> TaskStatus:
         return TaskStatus(task_id=task_id, state=state, agent_id=self.agent_id, message=message,
                           reason=reason, source=source, timestamp=now,
-                          uuid=new_uuid_bytes(self._rng))
+                          uuid=new_uuid_bytes(self._rng), healthy=healthy)
 
     def _update(self, entry: TaskEntry, state: str, now: float, message: str = "",
                 reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> Effects:
@@ -454,7 +562,8 @@ class Agent:
         assert ts.can_transition(entry.state, state), (entry.task_id, entry.state, state)
         entry.state = state
         entry.statuses.append((state, now))
-        status = self._status(entry.task_id, state, now, message, reason, source)
+        self._touch(entry.task_id)
+        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy)
         return self.updates.add(entry.framework_id, status, now)
 
     # ------------------------------------------------------------ views

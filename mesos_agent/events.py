@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from mesos_common.messages import TaskInfo
+from mesos_common.messages import HealthCheck, TaskInfo
 
 # ---------------------------------------------------------------- events
 
@@ -24,10 +24,12 @@ class MasterConnected:
 
 @frozen
 class TaskLaunched:
-    """The containerizer started the task's process (session leader `pid`)."""
+    """The containerizer started the task's process (session leader `pid`); `container` is
+    its handle for reattaching after a restart (checkpointed)."""
 
     task_id: str
     pid: int
+    container: str = ""
 
 
 @frozen
@@ -43,6 +45,7 @@ class TaskExited:
     task_id: str
     exit_code: int | None
     signal: int | None
+    limitation: str | None = None  # "memory": the container exceeded its memory limit
 
 
 @frozen
@@ -51,7 +54,30 @@ class StopAgent:
     down, so nothing outlives the agent. Tasks end TASK_KILLED; no new task starts."""
 
 
+@frozen
+class HealthResult:
+    """One health probe of a task ended: healthy or not (`message` says why not)."""
+
+    task_id: str
+    healthy: bool
+    message: str = ""
+
+
 # ---------------------------------------------------------------- effects
+
+
+@frozen
+class StartHealthCheck:
+    """Probe the task as `check` says (delay, then every interval) and feed HealthResults."""
+
+    task_id: str
+    check: HealthCheck
+    sandbox: str
+
+
+@frozen
+class StopHealthCheck:
+    task_id: str
 
 
 @frozen

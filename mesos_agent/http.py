@@ -1,4 +1,5 @@
-"""The agent's HTTP endpoints: `/health`, `/state` (+ Mesos aliases) and the files API.
+"""The agent's HTTP endpoints: `/health`, `/state` (+ Mesos aliases), `/monitor/statistics`
+and the files API.
 
 Files API semantics follow Mesos (src/files/files.cpp): `read` returns
 `{"data": ..., "offset": N}`, where a missing offset (or -1) answers with the file size and no
@@ -15,7 +16,7 @@ import os
 import pwd
 import re
 import stat
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -116,8 +117,14 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
         raise PathError(400, f"Failed to parse {name}: {raw!r} is not an integer") from None
 
 
-def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str) -> web.Application:
-    """The agent's aiohttp application; `get_state` renders the core's `/state` document."""
+def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
+             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+             ) -> web.Application:
+    """The agent's aiohttp application; `get_state` renders the core's `/state` document,
+    `get_statistics` the `/monitor/statistics` list (per-task usage, Mesos shape)."""
+
+    async def statistics(request: web.Request) -> web.Response:
+        return _json(request, await get_statistics() if get_statistics is not None else [])
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -164,5 +171,6 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str) -> web.Appl
     for suffix in ("", ".json"):
         app.router.add_get(f"/files/read{suffix}", files_read)
         app.router.add_get(f"/files/browse{suffix}", files_browse)
+        app.router.add_get(f"/monitor/statistics{suffix}", statistics)
     app.router.add_get("/files/download", files_download)
     return app

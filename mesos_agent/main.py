@@ -10,6 +10,9 @@ import sys
 from typing import Sequence
 
 from mesos_agent.containerizer.base import Containerizer
+from mesos_agent.containerizer import isolation
+from mesos_agent.containerizer.composite import CompositeContainerizer
+from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
@@ -36,8 +39,17 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("attributes", help="e.g. 'rack:r1;zone:a' (numbers become scalars)")
     p.add_flag("registration_backoff_factor", type=flags.duration, default=1.0,
                help="first registration retry interval (doubles up to 1 min)")
-    p.add_flag("containerizers", default="mesos", choices=["mesos", "process", "sim"],
-               help="how tasks run: real processes (mesos/process) or in memory (sim)")
+    p.add_flag("containerizers", default="mesos",
+               help="comma list: mesos (= process: real processes), docker (DOCKER "
+                    "containers via the Docker engine), or sim (in memory)")
+    p.add_flag("isolation", default="cgroups", choices=["cgroups", "rlimits", "none"],
+               help="process tasks' limits: per-task cgroups (v1 or v2; falls back to rlimits "
+                    "with a warning when unavailable), rlimits only, or none")
+    p.add_flag("cgroups_enable_cfs", type=flags.boolean, default=False,
+               help="also cap cpu with a CFS quota (cpus x period), not only shares")
+    p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
+               help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
+                    "report them (cleanup)")
     return p
 
 
@@ -66,18 +78,76 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
         attributes = parse_attributes(ns.attributes)
     except AttributeParseError as e:
         parser.error(f"--attributes: {e}")
+    try:
+        containerizer_kinds(ns.containerizers)
+    except ValueError as e:
+        parser.error(f"--containerizers: {e}")
     shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
-                             registration_backoff=max(0.01, ns.registration_backoff_factor))
+                             registration_backoff=max(0.01, ns.registration_backoff_factor),
+                             recover=ns.recover)
+
+
+def containerizer_kinds(text: str) -> set[str]:
+    kinds = {k.strip() for k in text.split(",") if k.strip()}
+    kinds = {"mesos" if k == "process" else k for k in kinds}
+    bad = kinds - {"mesos", "docker", "sim"}
+    if bad or not kinds or ("sim" in kinds and len(kinds) > 1):
+        raise ValueError(f"unsupported containerizers {text!r} (use mesos, docker, "
+                         "mesos,docker or sim)")
+    return kinds
+
+
+def make_isolator(mode: str, work_dir: str, enable_cfs: bool) -> Isolator:
+    """The isolator for process tasks; a fallback is announced at start-up."""
+    if mode == "none":
+        return NoIsolation()
+    if mode == "rlimits":
+        return Rlimits()
+    iso, warning = isolation.detect(work_dir, enable_cfs)
+    if warning:
+        log.warning("%s", warning)
+        print(f"mesos-agent: WARNING: {warning}", file=sys.stderr, flush=True)
+    else:
+        log.info("isolation: %s", iso.name)
+    return iso
+
+
+def make_containerizer(kinds: set[str], work_dir: str,
+                       isolator: Isolator | None = None) -> Containerizer:
+    """Raises RuntimeError when the Docker engine is wanted and unreachable."""
+    if kinds == {"sim"}:
+        return SimContainerizer()
+    children: dict[str, Containerizer] = {}
+    if "mesos" in kinds:
+        children["mesos"] = ProcessContainerizer(work_dir, isolator=isolator)
+    if "docker" in kinds:
+        from mesos_agent.containerizer.docker import DockerContainerizer
+        try:
+            d = DockerContainerizer(work_dir)
+            d.client.ping()
+        except Exception as e:
+            raise RuntimeError(f"--containerizers includes docker but the Docker engine is "
+                               f"unreachable: {e}") from None
+        children["docker"] = d
+    if list(children) == ["mesos"]:
+        return children["mesos"]
+    return CompositeContainerizer(children)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
-    containerizer: Containerizer = (SimContainerizer() if ns.containerizers == "sim"
-                                    else ProcessContainerizer(opts.work_dir))
+    try:
+        kinds = containerizer_kinds(ns.containerizers)
+        isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs)
+                    if "mesos" in kinds else None)
+        containerizer = make_containerizer(kinds, opts.work_dir, isolator)
+    except (ValueError, RuntimeError) as e:
+        print(f"mesos-agent: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ValueError) else 1
     log.info("resources %s; attributes %s", opts.resources, opts.attributes)
     return asyncio.run(AgentServer(opts, containerizer, random.Random()).run())
 

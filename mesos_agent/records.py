@@ -32,6 +32,11 @@ class TaskEntry:
     process: str = LAUNCHING
     pid: int | None = None
     kill_requested: bool = False
+    container: str = ""  # the containerizer's handle, checkpointed for reattaching
+    healthy: bool | None = None  # None until the first health check result
+    health_failures: int = 0  # consecutive failed checks (after the grace period)
+    running_since: float | None = None
+    health_killed: bool = False
     statuses: list[tuple[str, float]] = field(factory=list)
 
     @property
@@ -52,6 +57,8 @@ def task_json(e: TaskEntry, agent_id: str) -> dict[str, Any]:
         out["labels"] = [{"key": k, "value": v} for k, v in sorted(t.labels.items())]
     if e.pid is not None:
         out["pid"] = e.pid
+    if e.healthy is not None:
+        out["healthy"] = e.healthy
     return out
 
 

@@ -6,7 +6,13 @@ launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.
 handles, one per key. A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
-running for recovery; that comes with checkpointing).
+running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
+
+The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
+`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable.
+Health probes run as tasks of the group too (one per checked task). At start-up, before the
+first registration, the checkpoint is read back, each task's container is looked for
+(`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from typing import IO, Any, Coroutine, Hashable
 
 import zmq
@@ -25,12 +32,21 @@ from aiohttp import web
 from attrs import field, frozen
 
 from mesos_agent import paths
+from mesos_agent.checkpoint import CheckpointStore
+from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.core import RUNNING, Agent
-from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
-                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.containerizer.base import task_environment
+from mesos_agent.containerizer.process import agent_base_env
+from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
+                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
+                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.health import probe
 from mesos_agent.http import make_app
+from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
+                                  RecoveredTask)
 from mesos_agent.status import RetryPolicy
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -57,6 +73,7 @@ class ServerOptions:
     hostname: str | None = None
     registration_backoff: float = 1.0
     flags: dict[str, str] = field(factory=dict)
+    recover: str = RECONNECT
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -80,6 +97,10 @@ class AgentServer:
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._graces: dict[str, float] = {}
         self._announced: str | None = None
+        self._store = CheckpointStore(opts.work_dir)
+        self._health: dict[str, asyncio.Task[None]] = {}
+        self._effects: deque[Any] = deque()
+        self._committing = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -88,7 +109,8 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir), access_log=None)
+        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics),
+                               access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.opts.ip, self.opts.port)
@@ -105,6 +127,7 @@ class AgentServer:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
+                await self._recover()
                 watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
                          tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
@@ -125,18 +148,64 @@ class AgentServer:
         log.info("stopped")
         return 0
 
+    async def _remove_orphans(self, known: set[str]) -> None:
+        remover = getattr(self.containerizer, "remove_orphans", None)
+        if remover is None:
+            return
+        try:
+            gone = await remover(known)
+        except Exception:
+            log.exception("looking for orphan containers failed")
+            return
+        if gone:
+            log.warning("removed %d orphan container(s): %s", len(gone),
+                        ", ".join(g[:12] for g in gone))
+
     def _config(self) -> AgentConfig:
         o = self.opts
         return AgentConfig(
             hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags),
-            registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0))
+            registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
+            checkpoint=True)
+
+    async def _recover(self) -> None:
+        """Read the checkpoint, look for every task's container, feed `Recovered`, then
+        watch the reattached ones as if we had launched them."""
+        try:
+            agent_id, checkpoints = self._store.load()
+        except OSError as e:
+            log.error("cannot read the checkpoint: %s; starting afresh", e)
+            return
+        await self._remove_orphans({cp.task.task_id for cp in checkpoints})
+        if agent_id is None and not checkpoints:
+            return
+        found: list[RecoveredTask] = []
+        for cp in checkpoints:
+            tid = cp.task.task_id
+            try:
+                what = await self.containerizer.recover(
+                    tid, cp.framework.id or "", cp.task, cp.sandbox, cp.container)
+            except Exception:
+                log.exception("recovering task %s failed", tid)
+                what = Found(MISSING)
+            found.append(RecoveredTask(cp, what))
+        self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
+        assert self.core is not None
+        live = self.core.tasks()
+        for rt in found:
+            tid = rt.checkpoint.task.task_id
+            if rt.found.what == RUNNING_FOUND and tid in live:
+                self._graces[tid] = max(0.0, rt.checkpoint.task.kill_grace_period or 3.0)
+                self._runs[tid] = self._spawn(self._watch(tid))
 
     async def _shutdown(self) -> None:
         """Kill every task (the core decides how), wait for them to end, so no process
         outlives us; whatever is still there after the longest grace period is SIGKILLed."""
         self.feed(StopAgent())
+        for t in self._health.values():
+            t.cancel()
         if self._runs:
             longest = max((self._graces.get(t, 3.0) for t in self._runs), default=0.0)
             _, pending = await asyncio.wait(list(self._runs.values()),
@@ -153,6 +222,31 @@ class AgentServer:
         assert self.core is not None
         return self.core.state_json()
 
+    async def _statistics(self) -> list[dict[str, Any]]:
+        """`/monitor/statistics`: per running task, usage from its containerizer (cgroups,
+        psutil or docker stats) and limits from its resources where the counters lack them."""
+        if self.core is None:
+            return []
+        entries = [e for e in self.core.tasks().values() if e.process == ALIVE]
+        usages = await asyncio.gather(*(self.containerizer.usage(e.task_id) for e in entries),
+                                      return_exceptions=True)
+        out = []
+        for e, u in zip(entries, usages):
+            if not isinstance(u, Usage):
+                continue
+            res = e.task.resources
+            stats: dict[str, Any] = {"timestamp": time.time(),
+                                     "cpus_limit": u.cpus_limit or res.scalar("cpus"),
+                                     "mem_limit_bytes": u.mem_limit_bytes
+                                     or int(res.scalar("mem") * 1024 * 1024)}
+            for k in ("mem_rss_bytes", "cpus_user_time_secs", "cpus_system_time_secs"):
+                if getattr(u, k) is not None:
+                    stats[k] = getattr(u, k)
+            out.append({"executor_id": e.task_id, "executor_name": e.task.name,
+                        "framework_id": e.framework_id, "source": e.task_id,
+                        "container_id": e.run_id, "statistics": stats})
+        return out
+
     # ------------------------------------------------------------ feeding the core
 
     def feed(self, event: Any) -> None:
@@ -164,11 +258,39 @@ class AgentServer:
             log.exception("agent core failed handling %r", event)
             return
         self._announce()
-        for effect in effects:
+        self._effects.extend(effects)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Perform queued effects in order. At a Checkpoint, every checkpoint queued so far
+        goes into one group commit (in a thread) and the effects after it wait until it is
+        durable - so no update is sent, nor task launched, before its checkpoint is on disk.
+        (Writing a later snapshot early is harmless: records are whole-state snapshots.)"""
+        q = self._effects
+        while q and not self._committing:
+            if isinstance(q[0], Checkpoint):
+                batch = [e.record for e in q if isinstance(e, Checkpoint)]
+                rest = [e for e in q if not isinstance(e, Checkpoint)]
+                q.clear()
+                q.extend(rest)
+                self._committing = True
+                self._spawn(self._commit(batch))
+                return
+            effect = q.popleft()
             try:
                 self._perform(effect)
             except Exception:
                 log.exception("failed performing %r", effect)
+
+    async def _commit(self, batch: list[Any]) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._store.write_batch,
+                                                             batch)
+        except Exception:
+            log.exception("checkpointing %d record(s) failed", len(batch))
+        finally:
+            self._committing = False
+            self._drain()
 
     def _announce(self) -> None:
         core = self.core
@@ -190,11 +312,18 @@ class AgentServer:
                     delay, self._fire, key)
             case CancelTimer(key=key):
                 self._cancel_timer(key)
+            case Checkpoint(record=record):
+                self._store.write(record)  # not reached: _drain batches them
             case Log(level=level, text=text):
                 log.log(logging.getLevelName(level.upper()), "%s", text)
             case LaunchTask():
                 self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
                 self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
+            case StartHealthCheck(task_id=task_id):
+                self._stop_health(task_id)
+                self._health[task_id] = self._spawn(self._health_loop(effect))
+            case StopHealthCheck(task_id=task_id):
+                self._stop_health(task_id)
             case KillProcess(task_id=task_id, grace_period=grace):
                 self._spawn(self._kill(task_id, grace))
             case Redetect(reason=reason):
@@ -202,6 +331,36 @@ class AgentServer:
                 self._redetect.set()
             case _:
                 log.error("unknown effect %r", effect)
+
+    def _stop_health(self, task_id: str) -> None:
+        t = self._health.pop(task_id, None)
+        if t is not None:
+            t.cancel()
+
+    async def _health_loop(self, effect: StartHealthCheck) -> None:
+        """Probe after the check's delay, then every interval, until stopped."""
+        check, task_id = effect.check, effect.task_id
+        assert self.core is not None
+        entry = self.core.tasks().get(task_id)
+        if entry is None:
+            return
+        env = task_environment(task_id, entry.framework_id, entry.task, effect.sandbox,
+                               agent_base_env())
+        docker_id = (self.containerizer.handle(task_id) if entry.task.container is not None
+                     and entry.task.container.type == "DOCKER" else None)
+        try:
+            await asyncio.sleep(max(0.0, check.delay_seconds))
+            while True:
+                healthy, why = await probe(check, effect.sandbox, env, docker_id)
+                if self._health.get(task_id) is not asyncio.current_task():
+                    return  # stopped while probing
+                self.feed(HealthResult(task_id, healthy, why))
+                await asyncio.sleep(max(0.05, check.interval_seconds))
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self._health.get(task_id) is asyncio.current_task():
+                del self._health[task_id]
 
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
@@ -289,16 +448,27 @@ class AgentServer:
                 log.exception("launching task %s failed", task_id)
                 self.feed(TaskLaunchFailed(task_id, f"{type(e).__name__}: {e}"))
                 return
-            self.feed(TaskLaunched(task_id, pid))
-            try:
-                code, sig = await self.containerizer.wait(task_id)
-            except Exception:
-                log.exception("waiting for task %s failed", task_id)
-                code, sig = None, None
-            self.feed(TaskExited(task_id, code, sig))
+            self.feed(TaskLaunched(task_id, pid, self.containerizer.handle(task_id)))
+            await self._wait_exit(task_id)
         finally:
             self._runs.pop(task_id, None)
             self._graces.pop(task_id, None)
+
+    async def _watch(self, task_id: str) -> None:
+        """A reattached task: report its end."""
+        try:
+            await self._wait_exit(task_id)
+        finally:
+            self._runs.pop(task_id, None)
+            self._graces.pop(task_id, None)
+
+    async def _wait_exit(self, task_id: str) -> None:
+        try:
+            code, sig = await self.containerizer.wait(task_id)
+        except Exception:
+            log.exception("waiting for task %s failed", task_id)
+            code, sig = None, None
+        self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

@@ -67,6 +67,11 @@ class StatusUpdateManager:
             return self._send_head(status.task_id, stream, now)
         return []
 
+    def restore(self, framework_id: str, statuses: tuple[TaskStatus, ...]) -> None:
+        """Re-queue checkpointed unacknowledged updates (recovery; sent on `resend_all`)."""
+        if statuses:
+            self._streams[statuses[0].task_id] = _Stream(framework_id, deque(statuses))
+
     def ack(self, task_id: str, uuid: bytes, now: float) -> list[Any]:
         """Pop the head when `uuid` names it and send the next; ignore any other ack."""
         stream = self._streams.get(task_id)

@@ -71,6 +71,24 @@ class ContainerInfo:
 
 
 @frozen
+class HealthCheck:
+    """A Mesos-native health check the agent runs: `type` COMMAND (`command`), HTTP
+    (`port`, `path`, `scheme`; 2xx/3xx = healthy) or TCP (`port` accepts). Failures in the
+    first `grace_period_seconds` do not count; `consecutive_failures` kill the task."""
+
+    type: str = field(validator=attrs.validators.in_({"COMMAND", "HTTP", "TCP"}))
+    command: CommandInfo | None = None
+    port: int | None = None
+    path: str = "/"
+    scheme: str = "http"
+    delay_seconds: float = 15.0
+    interval_seconds: float = 10.0
+    timeout_seconds: float = 20.0
+    consecutive_failures: int = 3
+    grace_period_seconds: float = 10.0
+
+
+@frozen
 class TaskInfo:
     name: str
     task_id: str = field(validator=_non_empty)
@@ -81,6 +99,7 @@ class TaskInfo:
     kill_grace_period: float | None = None
     labels: dict[str, str] = field(factory=dict)
     data: bytes | None = None
+    health_check: HealthCheck | None = None
 
 
 @frozen

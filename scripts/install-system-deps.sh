@@ -6,9 +6,11 @@ what=${1:-all}
 need=()
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
 if [ "$what" = all ]; then
-  : # The foundation suite needs nothing beyond Python; Docker and ZooKeeper join here later.
   # HA tests start private ZooKeeper servers from this package (no system service is used).
   if [ ! -x /usr/share/zookeeper/bin/zkServer.sh ]; then need+=(zookeeperd); fi
+  # Docker engine + a static busybox for the agent's docker containerizer tests.
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  [ -x /bin/busybox ] || need+=(busybox-static)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to install: ${need[*]}" >&2; exit 1; fi
@@ -16,4 +18,21 @@ if [ ${#need[@]} -gt 0 ]; then
   # Another apt run (a parallel job) may hold the lock: wait for it rather than fail.
   apt-get -o DPkg::Lock::Timeout=600 update -qq
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}"
+fi
+if [ "$what" = all ]; then
+  # dockerd (started once, detached) and the local test image corral/busybox:test.
+  if ! docker info >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to start dockerd" >&2; exit 1; fi
+    setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
+    for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "install-system-deps: dockerd did not start (see /var/log/dockerd.log)" >&2; exit 1; }
+  fi
+  if ! docker image inspect corral/busybox:test >/dev/null 2>&1; then
+    root=$(mktemp -d)
+    mkdir -p "$root/bin" "$root/tmp" "$root/www"
+    cp /bin/busybox "$root/bin/"
+    for c in sh sleep echo cat httpd wget ls kill true false env; do ln -s busybox "$root/bin/$c"; done
+    tar -C "$root" -c . | docker import - corral/busybox:test >/dev/null
+    rm -rf "$root"
+  fi
 fi

@@ -1,7 +1,6 @@
 """The Containerizer protocol: how the agent runtime starts, watches and stops tasks.
 
-A slice of Mesos's `Containerizer` (launch/wait/kill/containers; recover and usage come with
-checkpointing). Implementations: `process.ProcessContainerizer` (real processes, one session
+A slice of Mesos's `Containerizer` (launch/wait/kill/containers, handle/recover for checkpointing). Implementations: `process.ProcessContainerizer` (real processes, one session
 per task) and `sim.SimContainerizer` (in memory). Containers are keyed by task id: a command
 task is its own executor.
 """
@@ -9,6 +8,8 @@ from __future__ import annotations
 
 from typing import Mapping, Protocol
 
+from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.recovery import Found
 from mesos_common.messages import TaskInfo
 
 
@@ -33,6 +34,24 @@ class Containerizer(Protocol):
 
     def containers(self) -> set[str]:
         """Task ids of the containers launched and not yet reaped."""
+        ...
+
+    async def usage(self, task_id: str) -> Usage | None:
+        """The running container's resource usage; None when it is not ours."""
+        ...
+
+    def limitation(self, task_id: str) -> str | None:
+        """After `wait`: the resource limit that ended the task ("memory"), if any."""
+        ...
+
+    def handle(self, task_id: str) -> str:
+        """A launched container's handle, checkpointed so `recover` can find it again."""
+        ...
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
+        """Reattach to a container a previous agent process launched; when it is running,
+        `wait`/`kill` work on it afterwards as on one launched by us."""
         ...
 
 

@@ -16,34 +16,37 @@ import signal
 import subprocess
 from typing import Mapping
 
+import psutil
 from attrs import define
 
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
+                                                 task_key)
+from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
+START_TIME_SLACK = 0.05  # seconds; psutil derives start times from clock ticks
 
 
 @define
 class _Proc:
-    popen: subprocess.Popen
-    exited: asyncio.Future[int]  # the return code (negative: killed by that signal)
+    pid: int  # session leader = process-group id
+    exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
     pid_file: str
-
-    @property
-    def returncode(self) -> int | None:
-        return self.popen.returncode
+    start_time: float | None = None
+    isolation: Prepared = Prepared()
 
 
-def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int]:
+def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int | None]:
     """A future resolved with the child's return code, with no thread per child: the loop
     watches a pidfd (readable once the process exits); a thread only where pidfds are missing."""
     loop = asyncio.get_running_loop()
-    fut: asyncio.Future[int] = loop.create_future()
+    fut: asyncio.Future[int | None] = loop.create_future()
     try:
         fd = os.pidfd_open(popen.pid)
     except (AttributeError, OSError):
@@ -59,6 +62,51 @@ def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int]:
 
     loop.add_reader(fd, reap)
     return fut
+
+
+def _watch_stranger(pid: int, fd: int) -> asyncio.Future[int | None]:
+    """The end of a process that is not our child (reattached after a restart): its pidfd
+    turns readable when it exits; its exit status is not ours to read (None)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int | None] = loop.create_future()
+
+    def gone() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, gone)
+    return fut
+
+
+def start_time(pid: int) -> float | None:
+    """The process's start time (psutil), None when it is gone: with the pid it names one
+    process for good, as pids are reused."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _same_process(pid: int, started: float | None, pid_file: str) -> bool:
+    """Is `pid` still the process we started? Its start time must match the checkpointed
+    one, or (no start time recorded: we died right after launching) precede the pid file's
+    mtime - a reused pid belongs to a process created after ours was reaped."""
+    now_start = start_time(pid)
+    if now_start is None:
+        return False
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE or os.getpgid(pid) != pid:
+            return False
+    except (psutil.Error, OSError):
+        return False
+    if started is not None:
+        return abs(now_start - started) < START_TIME_SLACK
+    try:
+        return now_start <= os.stat(pid_file).st_mtime + START_TIME_SLACK
+    except OSError:
+        return False
 
 
 def agent_base_env() -> dict[str, str]:
@@ -103,10 +151,13 @@ def _write_atomically(path: str, text: str) -> None:
 class ProcessContainerizer:
     """Containerizer running each task as a session leader under the agent."""
 
-    def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None,
+                 isolator: Isolator | None = None) -> None:
         self.work_dir = work_dir
+        self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
+        self._limits: dict[str, str] = {}
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         if task_id in self._procs:
@@ -114,15 +165,22 @@ class ProcessContainerizer:
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         try:
+            prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
+        except OSError as e:
+            raise LaunchError(f"cannot set up {self.isolator.name} isolation: {e}") from None
+        executable, argv = prepared.wrap(SHELL, executable, argv)
+        try:
             with open(os.path.join(sandbox, "stdout"), "ab") as out, \
                     open(os.path.join(sandbox, "stderr"), "ab") as err:
                 proc = subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         start_new_session=True)
         except OSError as e:
+            self.isolator.cleanup(prepared)
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc, _watch_exit(proc), pid_file)
+        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file,
+                                     start_time(proc.pid), prepared)
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
@@ -130,22 +188,60 @@ class ProcessContainerizer:
         log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
         return proc.pid
 
+    def handle(self, task_id: str) -> str:
+        """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
+        p = self._procs.get(task_id)
+        if p is None or p.start_time is None:
+            return ""
+        return f"{p.pid}:{p.start_time!r}"
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
+        """Reattach to a task started by a previous agent process: by `handle`, or (no
+        handle: we died while launching) by its pid file, never by a bare pid."""
+        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        pid, started = _parse_handle(handle)
+        if pid is None:
+            try:
+                with open(pid_file) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                return Found(MISSING)
+        if not _same_process(pid, started, pid_file):
+            return self._gone(task_id, sandbox, pid_file)
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return self._gone(task_id, sandbox, pid_file)
+        self._procs[task_id] = _Proc(pid, _watch_stranger(pid, fd), pid_file, started,
+                                     self.isolator.locate(task_key(task_id, sandbox)))
+        log.info("task %s: reattached to pid %d", task_id, pid)
+        return Found(RUNNING_FOUND, pid=pid)
+
+    def _gone(self, task_id: str, sandbox: str, pid_file: str) -> Found:
+        _unlink(pid_file)
+        self.isolator.cleanup(self.isolator.locate(task_key(task_id, sandbox)))
+        return Found(EXITED_FOUND)
+
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         p = self._procs[task_id]
         rc = await asyncio.shield(p.exited)
-        _killpg(p.popen.pid, signal.SIGKILL)  # the container ends with its main process
+        _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
+        limit = self.isolator.limitation(p.isolation)
+        if limit is not None:
+            self._limits[task_id] = limit
+        await self._cleanup(task_id, p.isolation)
         self._procs.pop(task_id, None)
-        try:
-            os.unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
-        except OSError:
-            pass
+        _unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
+        if rc is None:
+            return None, None
         return (rc, None) if rc >= 0 else (None, -rc)
 
     async def kill(self, task_id: str, grace_period: float) -> None:
         p = self._procs.get(task_id)
         if p is None or p.exited.done():
             return
-        pgid = p.popen.pid
+        pgid = p.pid
         if grace_period <= 0:
             _killpg(pgid, signal.SIGKILL)
             return
@@ -156,9 +252,69 @@ class ProcessContainerizer:
             log.info("task %s: still alive %.1fs after SIGTERM; SIGKILL", task_id, grace_period)
             _killpg(pgid, signal.SIGKILL)
 
+    def limitation(self, task_id: str) -> str | None:
+        return self._limits.pop(task_id, None)
+
+    async def _cleanup(self, task_id: str, prepared: Prepared) -> None:
+        """Remove the task's cgroups; SIGKILLed members may take a moment to leave."""
+        for _ in range(40):
+            if self.isolator.cleanup(prepared):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("task %s: cannot remove its cgroups %s", task_id, prepared.dirs)
+
+    async def usage(self, task_id: str) -> Usage | None:
+        """The task's resource usage (cgroup counters; psutil over its process group where
+        the cgroups say nothing)."""
+        p = self._procs.get(task_id)
+        if p is None:
+            return None
+        u = self.isolator.usage(p.isolation)
+        if u.mem_rss_bytes is None or u.cpus_user_time_secs is None:
+            rss, user, system = _group_usage(p.pid)
+            u = Usage(u.mem_rss_bytes if u.mem_rss_bytes is not None else rss,
+                      u.mem_limit_bytes,
+                      u.cpus_user_time_secs if u.cpus_user_time_secs is not None else user,
+                      u.cpus_system_time_secs if u.cpus_system_time_secs is not None
+                      else system, u.cpus_limit)
+        return u
+
     def containers(self) -> set[str]:
         return set(self._procs)
 
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
-        return p.popen.pid if p is not None else None
+        return p.pid if p is not None else None
+
+
+def _group_usage(pgid: int) -> tuple[int, float, float]:
+    """(rss bytes, user s, system s) summed over a process group's live members."""
+    rss, user, system = 0, 0.0, 0.0
+    try:
+        members = [psutil.Process(pgid)] + psutil.Process(pgid).children(recursive=True)
+    except psutil.Error:
+        return rss, user, system
+    for m in members:
+        try:
+            with m.oneshot():
+                rss += m.memory_info().rss
+                t = m.cpu_times()
+                user, system = user + t.user, system + t.system
+        except psutil.Error:
+            continue
+    return rss, user, system
+
+
+def _parse_handle(handle: str) -> tuple[int | None, float | None]:
+    try:
+        pid, started = handle.split(":", 1)
+        return int(pid), float(started)
+    except ValueError:
+        return None, None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -14,6 +14,8 @@ import signal
 from attrs import define, field
 
 from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.recovery import MISSING, Found
 from mesos_common.messages import TaskInfo
 
 Result = tuple[int | None, int | None]
@@ -87,3 +89,16 @@ class SimContainerizer:
 
     def containers(self) -> set[str]:
         return set(self._tasks)
+
+    def handle(self, task_id: str) -> str:
+        return ""
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
+        return Found(MISSING)  # in memory: nothing survives the agent
+
+    def limitation(self, task_id: str) -> str | None:
+        return None
+
+    async def usage(self, task_id: str) -> Usage | None:
+        return Usage() if task_id in self._tasks else None

@@ -62,6 +62,13 @@ class FakeMaster:
         """Close the ROUTER (agents lose us), bind a new one on a new port, forget peers."""
         self._call(self._restart(master_id))
 
+    def forget_peers(self) -> None:
+        """Drop known connections (the agent process died; its successor connects anew)."""
+        self._call(self._forget())
+
+    async def _forget(self) -> None:
+        self.peers.clear()
+
     def send(self, msg: Any) -> None:
         self.send_raw(codec.encode(msg))
 
@@ -157,15 +164,15 @@ class FakeMaster:
 class AgentProcess:
     """`python -m mesos_agent` in its own session; stdout lines collected by a thread."""
 
-    def __init__(self, master: FakeMaster, work_dir: Path) -> None:
+    def __init__(self, master: FakeMaster, work_dir: Path, extra: tuple[str, ...] = ()) -> None:
         self.work_dir = work_dir
         self.lines: queue.Queue[str] = queue.Queue()
-        self.log = open(work_dir.parent / "agent.log", "w")
+        self.log = open(work_dir.parent / "agent.log", "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mesos_agent", f"--master=127.0.0.1:{master.http_port}",
              f"--work_dir={work_dir}", "--port=0", "--ip=127.0.0.1", "--log_level=DEBUG",
              "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31009]",
-             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms"],
+             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms", *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
             text=True, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
@@ -226,11 +233,11 @@ def master() -> Iterator[FakeMaster]:
 
 
 @pytest.fixture
-def agent_factory(master: FakeMaster, tmp_path: Path) -> Iterator[Callable[[], AgentProcess]]:
+def agent_factory(master: FakeMaster, tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
     started: list[AgentProcess] = []
 
-    def start() -> AgentProcess:
-        a = AgentProcess(master, tmp_path / "work")
+    def start(*extra: str) -> AgentProcess:
+        a = AgentProcess(master, tmp_path / "work", extra)
         started.append(a)
         return a
 

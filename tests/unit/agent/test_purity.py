@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 PURE = ["mesos_agent.core", "mesos_agent.status", "mesos_agent.events", "mesos_agent.config",
-        "mesos_agent.records", "mesos_agent.paths"]
+        "mesos_agent.records", "mesos_agent.paths", "mesos_agent.recovery",
+        "mesos_agent.core_health"]
 BANNED = {"asyncio", "zmq", "time", "socket", "subprocess", "docker", "kazoo", "sqlite3",
           "aiohttp", "threading", "os", "psutil"}
 OURS = ("mesos_agent", "mesos_common")

@@ -1,0 +1,77 @@
+"""Several containerizers behind one (Mesos's ComposingContainerizer): DOCKER tasks go to the
+docker containerizer, all others to the process one."""
+from __future__ import annotations
+
+from typing import Any
+
+from mesos_agent.containerizer.base import Containerizer, LaunchError
+from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.recovery import Found
+from mesos_common.messages import TaskInfo
+
+
+def kind_of(task: TaskInfo) -> str:
+    return "docker" if task.container is not None and task.container.type == "DOCKER" else "mesos"
+
+
+class CompositeContainerizer:
+    def __init__(self, children: dict[str, Containerizer]) -> None:
+        self.children = children
+        self._owner: dict[str, Containerizer] = {}
+
+    def _child(self, task: TaskInfo) -> Containerizer:
+        kind = kind_of(task)
+        child = self.children.get(kind)
+        if child is None:
+            raise LaunchError(f"container type {task.container.type if task.container else ''}"
+                              f" needs --containerizers to include {kind}")
+        return child
+
+    async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
+        child = self._child(task)
+        pid = await child.launch(task_id, framework_id, task, sandbox)
+        self._owner[task_id] = child
+        return pid
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
+        child = self._child(task)
+        found = await child.recover(task_id, framework_id, task, sandbox, handle)
+        if task_id in child.containers():
+            self._owner[task_id] = child
+        return found
+
+    async def wait(self, task_id: str) -> tuple[int | None, int | None]:
+        return await self._owner[task_id].wait(task_id)
+
+    async def kill(self, task_id: str, grace_period: float) -> None:
+        child = self._owner.get(task_id)
+        if child is not None:
+            await child.kill(task_id, grace_period)
+
+    def containers(self) -> set[str]:
+        return set().union(*(c.containers() for c in self.children.values()))
+
+    def handle(self, task_id: str) -> str:
+        child = self._owner.get(task_id)
+        return child.handle(task_id) if child is not None else ""
+
+    async def usage(self, task_id: str) -> Usage | None:
+        child = self._owner.get(task_id)
+        return await child.usage(task_id) if child is not None else None
+
+    def limitation(self, task_id: str) -> str | None:
+        child = self._owner.pop(task_id, None)
+        return child.limitation(task_id) if child is not None else None
+
+    async def remove_orphans(self, known: set[str]) -> list[str]:
+        """Containers labelled as ours that no checkpointed task owns are removed."""
+        gone: list[str] = []
+        for c in self.children.values():
+            remover = getattr(c, "remove_orphans", None)
+            if remover is not None:
+                gone += await remover(known)
+        return gone
+
+    def child(self, name: str) -> Any:
+        return self.children.get(name)

@@ -1,0 +1,303 @@
+"""Resource isolation for process tasks: per-task cgroups (v1 or v2), or rlimits.
+
+Mesos's cgroups/cpu + cgroups/mem isolators, reduced: each task gets a cgroup per controller
+(v1: memory, cpu, cpuacct hierarchies; v2: one unified group) under
+`corral/<agent key>/<task>_<run>`, with `cpu.shares` (v2 `cpu.weight`) from its cpus, a CFS
+quota when `enable_cfs`, and a memory limit (swap included) from its mem. The kernel's OOM
+killer ends a task that goes past its memory; `oom_kill` in the group's counters tells the
+agent why (TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY).
+
+The task joins its groups itself, before it runs anything: it is started through a tiny
+`sh` prologue that writes its own pid into each `cgroup.procs` (and/or sets `ulimit -v`)
+and then execs the command, so no child can escape and no `preexec_fn` is needed in a
+threaded agent. Without writable cgroups the agent says so at start-up and falls back to
+an address-space rlimit (allocations fail instead of an OOM kill; cpu is not limited).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from typing import Protocol
+
+from attrs import frozen
+
+from mesos_common.resources import Resources
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CFS_PERIOD_US = 100_000
+MEMORY_LIMITATION = "memory"
+_PROLOGUE = ('n=$1; shift; while [ "$n" -gt 0 ]; do '
+             'echo $$ > "$1" || { echo "corral: cannot join cgroup $1" >&2; exit 125; }; '
+             'shift; n=$((n-1)); done; '
+             '[ "$1" = - ] || ulimit -v "$1" || { echo "corral: ulimit -v failed" >&2; '
+             'exit 125; }; shift; exec "$@"')
+
+
+@frozen
+class Prepared:
+    """What a task's launch needs: the files it joins, its rlimit, the dirs to remove."""
+
+    procs: tuple[str, ...] = ()
+    ulimit_kb: int | None = None
+    dirs: tuple[str, ...] = ()
+
+    def wrap(self, shell: str, executable: str, argv: list[str]) -> tuple[str, list[str]]:
+        """(executable, argv) running the prologue first; unchanged when there is nothing
+        to do. argv[0] becomes the executable (sh's `exec` cannot set it)."""
+        if not self.procs and self.ulimit_kb is None:
+            return executable, argv
+        limit = "-" if self.ulimit_kb is None else str(self.ulimit_kb)
+        return shell, [shell, "-c", _PROLOGUE, "corral-isolate", str(len(self.procs)),
+                       *self.procs, limit, executable, *argv[1:]]
+
+
+@frozen
+class Usage:
+    mem_rss_bytes: int | None = None
+    mem_limit_bytes: int | None = None
+    cpus_user_time_secs: float | None = None
+    cpus_system_time_secs: float | None = None
+    cpus_limit: float | None = None
+
+
+class Isolator(Protocol):
+    name: str
+
+    def prepare(self, key: str, resources: Resources) -> Prepared: ...
+
+    def locate(self, key: str) -> Prepared: ...
+
+    def limitation(self, prepared: Prepared) -> str | None: ...
+
+    def usage(self, prepared: Prepared) -> Usage: ...
+
+    def cleanup(self, prepared: Prepared) -> bool: ...
+
+
+def task_key(task_id: str, sandbox: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:150]
+    return f"{safe}_{os.path.basename(sandbox.rstrip('/'))}"
+
+
+def agent_key(work_dir: str) -> str:
+    return hashlib.sha1(os.path.abspath(work_dir).encode()).hexdigest()[:12]
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _field(text: str | None, name: str) -> int | None:
+    for line in (text or "").splitlines():
+        k, _, v = line.partition(" ")
+        if k == name:
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def _rmdir(path: str) -> bool:
+    try:
+        os.rmdir(path)
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+class CgroupsV1:
+    name = "cgroups/v1"
+    CONTROLLERS = ("memory", "cpu", "cpuacct")
+
+    def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
+        self.base = {c: os.path.join(root, c, "corral", agent) for c in self.CONTROLLERS}
+        self.enable_cfs = enable_cfs
+
+    def prepare(self, key: str, resources: Resources) -> Prepared:
+        dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
+        for d in dirs.values():
+            os.makedirs(d, exist_ok=True)
+        cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
+        if cpus > 0:
+            _write(os.path.join(dirs["cpu"], "cpu.shares"), str(max(2, int(cpus * 1024))))
+            if self.enable_cfs:
+                _write(os.path.join(dirs["cpu"], "cpu.cfs_period_us"), str(CFS_PERIOD_US))
+                _write(os.path.join(dirs["cpu"], "cpu.cfs_quota_us"),
+                       str(max(1000, int(cpus * CFS_PERIOD_US))))
+        if mem > 0:
+            limit = str(int(mem * 1024 * 1024))
+            _write(os.path.join(dirs["memory"], "memory.limit_in_bytes"), limit)
+            memsw = os.path.join(dirs["memory"], "memory.memsw.limit_in_bytes")
+            if os.path.exists(memsw):
+                try:
+                    _write(memsw, limit)  # no escape into swap
+                except OSError:
+                    pass
+        procs = tuple(os.path.join(d, "cgroup.procs") for d in dirs.values())
+        return Prepared(procs=procs, dirs=tuple(dirs.values()))
+
+    def locate(self, key: str) -> Prepared:
+        dirs = [os.path.join(b, key) for b in self.base.values()]
+        return Prepared(procs=tuple(os.path.join(d, "cgroup.procs") for d in dirs),
+                        dirs=tuple(dirs))
+
+    def _dir(self, p: Prepared, controller: str) -> str | None:
+        base = self.base[controller]
+        return next((d for d in p.dirs if d.startswith(base + "/")), None)
+
+    def limitation(self, p: Prepared) -> str | None:
+        mem = self._dir(p, "memory")
+        if mem is None:
+            return None
+        kills = _field(_read(os.path.join(mem, "memory.oom_control")), "oom_kill")
+        return MEMORY_LIMITATION if kills else None
+
+    def usage(self, p: Prepared) -> Usage:
+        mem, acct, cpu = (self._dir(p, c) for c in ("memory", "cpuacct", "cpu"))
+        out: dict[str, object] = {}
+        if mem is not None:
+            stat = _read(os.path.join(mem, "memory.stat"))
+            out["mem_rss_bytes"] = _field(stat, "total_rss") or _field(stat, "rss")
+            limit = _read(os.path.join(mem, "memory.limit_in_bytes"))
+            if limit and int(limit) < 2 ** 60:
+                out["mem_limit_bytes"] = int(limit)
+        if acct is not None:
+            stat = _read(os.path.join(acct, "cpuacct.stat"))
+            hz = os.sysconf("SC_CLK_TCK")
+            u, s = _field(stat, "user"), _field(stat, "system")
+            if u is not None and s is not None:
+                out["cpus_user_time_secs"], out["cpus_system_time_secs"] = u / hz, s / hz
+        if cpu is not None:
+            shares = _read(os.path.join(cpu, "cpu.shares"))
+            if shares:
+                out["cpus_limit"] = int(shares) / 1024
+        return Usage(**out)  # type: ignore[arg-type]
+
+    def cleanup(self, p: Prepared) -> bool:
+        return all([_rmdir(d) for d in p.dirs])
+
+
+class CgroupsV2:
+    name = "cgroups/v2"
+
+    def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
+        self.root = root
+        self.base = os.path.join(root, "corral", agent)
+        self.enable_cfs = enable_cfs
+        parent = root
+        for part in ("corral", agent):  # enable the controllers down to our groups
+            _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +cpu")
+            parent = os.path.join(parent, part)
+            os.makedirs(parent, exist_ok=True)
+        _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +cpu")
+
+    def prepare(self, key: str, resources: Resources) -> Prepared:
+        d = os.path.join(self.base, key)
+        os.makedirs(d, exist_ok=True)
+        cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
+        if cpus > 0:
+            shares = max(2, int(cpus * 1024))
+            _write(os.path.join(d, "cpu.weight"), str(1 + ((shares - 2) * 9999) // 262142))
+            if self.enable_cfs:
+                _write(os.path.join(d, "cpu.max"),
+                       f"{max(1000, int(cpus * CFS_PERIOD_US))} {CFS_PERIOD_US}")
+        if mem > 0:
+            _write(os.path.join(d, "memory.max"), str(int(mem * 1024 * 1024)))
+            try:
+                _write(os.path.join(d, "memory.swap.max"), "0")
+            except OSError:
+                pass
+        return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
+
+    def locate(self, key: str) -> Prepared:
+        d = os.path.join(self.base, key)
+        return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
+
+    def limitation(self, p: Prepared) -> str | None:
+        events = _read(os.path.join(p.dirs[0], "memory.events")) if p.dirs else None
+        return MEMORY_LIMITATION if _field(events, "oom_kill") else None
+
+    def usage(self, p: Prepared) -> Usage:
+        if not p.dirs:
+            return Usage()
+        d = p.dirs[0]
+        stat, cpu = _read(os.path.join(d, "memory.stat")), _read(os.path.join(d, "cpu.stat"))
+        limit = (_read(os.path.join(d, "memory.max")) or "max").strip()
+        u, s = _field(cpu, "user_usec"), _field(cpu, "system_usec")
+        return Usage(mem_rss_bytes=_field(stat, "anon"),
+                     mem_limit_bytes=None if limit == "max" else int(limit),
+                     cpus_user_time_secs=None if u is None else u / 1e6,
+                     cpus_system_time_secs=None if s is None else s / 1e6)
+
+    def cleanup(self, p: Prepared) -> bool:
+        return all([_rmdir(d) for d in p.dirs])
+
+
+class Rlimits:
+    """The fallback: RLIMIT_AS from mem (no OOM kill to report; cpu not limited)."""
+
+    name = "posix/rlimits"
+
+    def prepare(self, key: str, resources: Resources) -> Prepared:
+        mem = resources.scalar("mem")
+        return Prepared(ulimit_kb=int(mem * 1024) if mem > 0 else None)
+
+    def locate(self, key: str) -> Prepared:
+        return Prepared()
+
+    def limitation(self, p: Prepared) -> str | None:
+        return None
+
+    def usage(self, p: Prepared) -> Usage:
+        return Usage()
+
+    def cleanup(self, p: Prepared) -> bool:
+        return True
+
+
+class NoIsolation(Rlimits):
+    name = "none"
+
+    def prepare(self, key: str, resources: Resources) -> Prepared:
+        return Prepared()
+
+
+def detect(work_dir: str, enable_cfs: bool = False, root: str = CGROUP_ROOT
+           ) -> tuple[Isolator, str | None]:
+    """The best isolator this host allows, and a warning when it is not cgroups."""
+    agent = agent_key(work_dir)
+    why = ""
+    if os.path.isdir(os.path.join(root, "memory")) and os.path.isdir(os.path.join(root, "cpu")):
+        try:
+            iso = CgroupsV1(root, agent, enable_cfs)
+            iso.cleanup(iso.prepare("probe", Resources.parse("cpus:0.1")))
+            return iso, None
+        except OSError as e:
+            why = f"cgroup v1 hierarchies not writable ({e})"
+    elif os.path.exists(os.path.join(root, "cgroup.controllers")):
+        try:
+            iso2 = CgroupsV2(root, agent, enable_cfs)
+            iso2.cleanup(iso2.prepare("probe", Resources.parse("cpus:0.1")))
+            return iso2, None
+        except OSError as e:
+            why = f"cgroup v2 not writable or controllers unavailable ({e})"
+    else:
+        why = f"no cgroup v1 (memory, cpu) or v2 hierarchy under {root}"
+    return Rlimits(), (f"cgroups unavailable: {why}; falling back to rlimits (a memory "
+                       "limit makes allocations fail; cpu is NOT limited)")

@@ -1,0 +1,79 @@
+"""Checkpoint records, the `Checkpoint` effect and the `Recovered` event (pure data).
+
+The core emits `Checkpoint(record)` before the effects that depend on it (write-ahead: an
+update is on disk before it is sent); the runtime writes each record atomically under
+`<work_dir>/meta` (checkpoint.py). A restarted agent reads them back, asks its containerizers
+to reattach, and feeds `Recovered` before it connects to a master. Mesos: src/slave/state.cpp.
+"""
+from __future__ import annotations
+
+from attrs import frozen
+
+from mesos_common.messages import FrameworkInfo, TaskInfo, TaskStatus
+
+RECONNECT, CLEANUP = "reconnect", "cleanup"
+
+# What a containerizer found for a checkpointed task.
+RUNNING_FOUND = "running"   # reattached: a wait() will report its end
+EXITED_FOUND = "exited"     # ended while we were down; exit code/signal when known
+MISSING = "missing"         # nothing found (never started, or no trace left)
+
+
+@frozen
+class AgentIdRecord:
+    agent_id: str
+
+
+@frozen
+class TaskCheckpoint:
+    """Everything needed to rebuild one task: its record and its unacknowledged updates."""
+
+    framework: FrameworkInfo
+    task: TaskInfo
+    sandbox: str
+    run_id: str
+    state: str
+    statuses: tuple[tuple[str, float], ...] = ()
+    kill_requested: bool = False
+    pid: int | None = None
+    container: str = ""  # containerizer's handle (docker id; "pid:start_time" for processes)
+    updates: tuple[TaskStatus, ...] = ()
+
+
+@frozen
+class TaskRemoved:
+    """The task is gone for good (terminal update acked, or drained)."""
+
+    task_id: str
+
+
+@frozen
+class Checkpoint:
+    """Effect: write `record` durably (atomically) before performing the next effects."""
+
+    record: AgentIdRecord | TaskCheckpoint | TaskRemoved
+
+
+@frozen
+class Found:
+    """A containerizer's answer for one checkpointed task."""
+
+    what: str
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+@frozen
+class RecoveredTask:
+    checkpoint: TaskCheckpoint
+    found: Found
+
+
+@frozen
+class Recovered:
+    """Event: the checkpointed state, with what the containerizers found for each task."""
+
+    agent_id: str | None
+    tasks: tuple[RecoveredTask, ...]
+    mode: str = RECONNECT

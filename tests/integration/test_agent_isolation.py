@@ -1,0 +1,76 @@
+"""Process-task isolation with the real agent: per-task cgroups (v1 here; v2 when that is
+what the host mounts), and the rlimits fallback."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from mesos_agent.containerizer.isolation import agent_key, detect
+from mesos_common import task_states as ts
+from tests.helpers import wait_for
+from mesos_common.messages import CommandInfo, KillTask, RunTask, TaskInfo
+from mesos_common.resources import Resources
+from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
+                                                  agent_factory, expect_states, master,
+                                                  register, task_json)
+
+HOG = (f"{sys.executable} -c \"import time; a = []\n"
+       "for i in range(100): a.append(bytearray(8 * 2**20)); time.sleep(0.01)\nprint('survived')\"")
+
+
+def _run(master: FakeMaster, task_id: str, command: str, res: str) -> None:
+    master.send(RunTask(FW, TaskInfo(name=task_id, task_id=task_id, agent_id="A1",
+                                     resources=Resources.parse(res),
+                                     command=CommandInfo(command))))
+
+
+def _cgroup_dirs(work_dir: Path, controller: str) -> list[str]:
+    base = Path("/sys/fs/cgroup") / controller / "corral" / agent_key(str(work_dir))
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess], tmp_path: Path) -> None:
+    iso, warning = detect(str(tmp_path / "probe"))
+    assert warning is None, f"cgroups should be usable on this host: {warning}"
+    agent = agent_factory()
+    register(master, agent)
+    _run(master, "hog", HOG, "cpus:0.5;mem:64")
+    *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    assert "Memory limit exceeded" in st.message
+
+    # a task within its limit: its cgroup holds the limits while it runs, then goes away
+    _run(master, "calm", "sleep 300", "cpus:0.5;mem:48")
+    expect_states(master, "calm", [ts.STARTING, ts.RUNNING])
+    pid = task_json(agent, "calm")["pid"]
+    if iso.name == "cgroups/v1":
+        [mem_dir] = [d for d in _cgroup_dirs(agent.work_dir, "memory") if d.startswith("calm_")]
+        base = Path("/sys/fs/cgroup/memory/corral") / agent_key(str(agent.work_dir)) / mem_dir
+        assert int((base / "memory.limit_in_bytes").read_text()) == 48 * 2**20
+        # the task joins its groups itself (before exec'ing its command): wait for it
+        wait_for(lambda: str(pid) in (base / "cgroup.procs").read_text().split(),
+                 what="the task in its memory cgroup")
+        cpu = Path("/sys/fs/cgroup/cpu/corral") / agent_key(str(agent.work_dir)) / mem_dir
+        assert int((cpu / "cpu.shares").read_text()) == 512
+    [stats] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+    st = stats["statistics"]
+    assert st["mem_limit_bytes"] == 48 * 2**20 and st["cpus_limit"] == 0.5
+    assert st["mem_rss_bytes"] > 0 and st["cpus_user_time_secs"] >= 0
+    assert stats["framework_id"] == "F1"
+    master.send(KillTask("F1", "calm"))
+    expect_states(master, "calm", [ts.KILLED])
+    wait_for(lambda: _cgroup_dirs(agent.work_dir, "memory") == [], what="cgroups removed")
+    assert agent.stop() == 0
+
+
+def test_rlimits_fallback_makes_allocations_fail(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess]) -> None:
+    agent = agent_factory("--isolation=rlimits")
+    register(master, agent)
+    _run(master, "hog", HOG, "cpus:0.5;mem:256")
+    *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason is None and st.message == "Command exited with status 1"
+    assert "MemoryError" in Path(task_json(agent, "hog")["directory"], "stderr").read_text()
+    assert agent.stop() == 0

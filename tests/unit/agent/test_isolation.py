@@ -1,0 +1,60 @@
+"""Isolation set-up without a kernel: detection fallback, the join-then-exec prologue, and
+cgroup v1/v2 files written into a fake hierarchy."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from mesos_agent.containerizer.isolation import (CgroupsV1, CgroupsV2, Prepared, Rlimits,
+                                                 detect)
+from mesos_common.resources import Resources
+
+RES = Resources.parse("cpus:0.5;mem:64")
+
+
+def test_no_cgroups_falls_back_to_rlimits_with_a_warning(tmp_path: Path) -> None:
+    iso, warning = detect(str(tmp_path / "w"), root=str(tmp_path / "nothing"))
+    assert isinstance(iso, Rlimits)
+    assert warning is not None and "falling back to rlimits" in warning
+    assert iso.prepare("k", RES) == Prepared(ulimit_kb=64 * 1024)
+
+
+def test_prologue_joins_every_group_then_execs(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.procs", tmp_path / "b.procs"
+    exe, argv = Prepared(procs=(str(a), str(b)), ulimit_kb=1 << 20).wrap(
+        "/bin/sh", "/bin/sh", ["/bin/sh", "-c", "echo $$; ulimit -v"])
+    out = subprocess.run(argv, executable=exe, capture_output=True, text=True, check=True)
+    pid, limit = out.stdout.split()
+    assert a.read_text().strip() == b.read_text().strip() == pid  # exec kept the pid
+    assert limit == str(1 << 20)
+    assert Prepared().wrap("/bin/sh", "/bin/x", ["x"]) == ("/bin/x", ["x"])
+    failing = Prepared(procs=(str(tmp_path / "missing" / "procs"),)).wrap(
+        "/bin/sh", "/bin/true", ["true"])
+    assert subprocess.run(failing[1], capture_output=True).returncode == 125
+
+
+def test_v1_files_and_oom_detection(tmp_path: Path) -> None:
+    for c in CgroupsV1.CONTROLLERS:
+        (tmp_path / c).mkdir()
+    iso = CgroupsV1(str(tmp_path), "agent", enable_cfs=True)
+    p = iso.prepare("t_run", RES)
+    mem = tmp_path / "memory/corral/agent/t_run"
+    assert (mem / "memory.limit_in_bytes").read_text() == str(64 * 2**20)
+    cpu = tmp_path / "cpu/corral/agent/t_run"
+    assert (cpu / "cpu.shares").read_text() == "512"
+    assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
+    assert iso.limitation(p) is None
+    (mem / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    assert iso.limitation(p) == "memory"
+    assert iso.locate("t_run") == p
+
+
+def test_v2_files(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    iso = CgroupsV2(str(tmp_path), "agent", enable_cfs=True)
+    p = iso.prepare("t_run", RES)
+    d = tmp_path / "corral/agent/t_run"
+    assert (d / "memory.max").read_text() == str(64 * 2**20)
+    assert (d / "cpu.max").read_text() == "50000 100000"
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert iso.limitation(p) == "memory" and iso.locate("t_run") == p
