@@ -345,8 +345,9 @@ def test_agent_not_back_after_failover_is_unreachable_and_its_tasks_reported(ha:
         wait_for(sched.all_running, 60, what="6 running tasks")
         fw_id = driver.framework_id
         (slot, leader), state = wait_for(lambda: settled(ha, fw_id, 6), 30, what="settled")
-        victim = ha.agents[0]
-        victim_id = http_json(f"{victim.field('http')}/state")["id"]
+        victim_id = sorted(set(sched.launched.values()))[0]  # an agent that holds tasks
+        victim = next(a for a in ha.agents
+                      if http_json(f"{a.field('http')}/state")["id"] == victim_id)
         on_victim = {t for t, a in sched.launched.items() if a == victim_id}
         assert on_victim
         victim.kill9()  # the agent dies together with the leader
