@@ -31,6 +31,9 @@ def metric(addr: str, key: str) -> float:
         return float(json.loads(r.read())[key])
 
 
+PER_FLEET = 4000
+
+
 class Packer(Scheduler):
     """Fill every offer with long-running tiny tasks until `n` are launched."""
 
@@ -73,16 +76,19 @@ def main() -> None:
     res = f"cpus:{per_agent * 0.01 + 1:.2f};mem:{per_agent + 64};disk:1000;ports:[31000-31010]"
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         cluster = LocalCluster(Path(tmp), log_level="WARNING")
-        fleet = None
+        fleets = []
         try:
             master = cluster.start_master("--allocation_interval=200ms")
             master_ps = psutil.Process(master.pid)
             say(f"starting {args.agents} simulated agents")
             t0 = time.perf_counter()
-            fleet = spawn("fleet", python_module(
-                "mesos_agent.fleet", f"--master={cluster.master_addr}", f"--agents={args.agents}",
-                f"--resources={res}", "--log_level=WARNING"),
-                Path(tmp) / "logs" / "fleet.log", "mesos-agent-fleet: started", timeout=600)
+            for first in range(0, args.agents, PER_FLEET):  # each agent holds two fds
+                n = min(PER_FLEET, args.agents - first)
+                fleets.append(spawn(f"fleet{first}", python_module(
+                    "mesos_agent.fleet", f"--master={cluster.master_addr}", f"--agents={n}",
+                    f"--first_index={first}", f"--resources={res}", "--log_level=WARNING"),
+                    Path(tmp) / "logs" / f"fleet{first}.log", "mesos-agent-fleet: started",
+                    timeout=600))
             while metric(cluster.master_addr, "master/slaves_active") < args.agents:
                 if time.perf_counter() - t0 > args.timeout:
                     raise SystemExit("agents did not all register in time")
@@ -106,7 +112,7 @@ def main() -> None:
             state_s = time.perf_counter() - t2
             driver.stop()
         finally:
-            if fleet is not None:
+            for fleet in fleets:
                 fleet.stop()
             cluster.stop()
     finish("master_memory", {

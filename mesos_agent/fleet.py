@@ -7,6 +7,9 @@ label or the N of a `sleep N` command (never, without either), or when killed. E
 agent core, driven by one asyncio loop.
 
     python -m mesos_agent.fleet --master 127.0.0.1:5050 --agents 1000
+
+Each agent holds two file descriptors (its socket and libzmq's mailbox); where the open-file
+limit cannot be raised, run several fleets (`--first_index`) side by side.
 """
 from __future__ import annotations
 
@@ -114,12 +117,12 @@ class FleetAgent:
 
 
 class AgentFleet:
-    def __init__(self, master: str, count: int, resources: Resources) -> None:
+    def __init__(self, master: str, count: int, resources: Resources, first: int = 0) -> None:
         self.master = master
         self.ctx = zmq.asyncio.Context()
         self.ctx.setsockopt(zmq.LINGER, 0)
         self.ctx.set(zmq.MAX_SOCKETS, count + 64)  # libzmq's default cap is 1023
-        self.agents = [FleetAgent(self, i, resources) for i in range(count)]
+        self.agents = [FleetAgent(self, i, resources) for i in range(first, first + count)]
         self._redetect: set[FleetAgent] = set()
         self._wake = asyncio.Event()
 
@@ -182,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = flags.FlagParser("mesos-agent-fleet", "Many simulated agents in one process.")
     p.add_flag("master", help="the master's HTTP address host:port; required")
     p.add_flag("agents", type=flags.positive_int, default=100, help="how many agents")
+    p.add_flag("first_index", type=int, default=0,
+               help="number of the first agent (hostnames fleet-N), to run several fleets")
     p.add_flag("resources", default="cpus:8;mem:16384;disk:100000;ports:[31000-32000]",
                help="resources of each agent")
     ns = p.parse(argv)
@@ -199,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await AgentFleet(ns.master, ns.agents, res).run(stop)
+        await AgentFleet(ns.master, ns.agents, res, ns.first_index).run(stop)
 
     asyncio.run(go())
     return 0
