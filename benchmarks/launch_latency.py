@@ -11,47 +11,27 @@ import argparse
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from benchmarks._common import finish, percentile, say
-from frameworks.scheduler import Scheduler, SchedulerDriver
-from frameworks.tasks import ResourcesLeft
+from benchmarks import _launch
+from frameworks.scheduler import SchedulerDriver
 from mesos_common import task_states
 from mesos_common.daemons import LocalCluster
 
 
-class Launcher(Scheduler):
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.accept_at: float | None = None
-        self.running_at: dict[str, float] = {}
-        self.starting_at: dict[str, float] = {}
-        self.done = threading.Event()
-        self.failed: list[str] = []
+class Launcher(_launch.Launcher):
+    """Also records when each task reported TASK_STARTING."""
 
-    def resource_offers(self, driver, offers):
-        for offer in offers:
-            if self.accept_at is not None:
-                driver.decline_offer([offer.id], refuse_seconds=60)
-                continue
-            left = ResourcesLeft(offer)
-            tasks = [left.take(f"sleep-{i}", "sleep 60", cpus=0.01, mem=1) for i in range(self.n)]
-            if any(t is None for t in tasks):
-                raise SystemExit(f"offer too small for {self.n} tasks: {offer.resources}")
-            self.accept_at = time.perf_counter()
-            driver.launch_tasks([offer.id], tasks)
+    def __init__(self, n: int) -> None:
+        super().__init__(n, lambda left, i: left.take(f"sleep-{i}", "sleep 60", cpus=0.01, mem=1))
+        self.starting_at: dict[str, float] = {}
 
     def status_update(self, driver, status):
         if status.state == task_states.STARTING:
             self.starting_at.setdefault(status.task_id, time.perf_counter())
-        if status.state == task_states.RUNNING:
-            self.running_at.setdefault(status.task_id, time.perf_counter())
-        elif task_states.is_terminal(status.state):
-            self.failed.append(f"{status.task_id}: {status.state} {status.message}")
-        if len(self.running_at) + len(self.failed) >= self.n:
-            self.done.set()
+        super().status_update(driver, status)
 
 
 def popen_baseline(n: int) -> tuple[list[float], float]:

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import threading
 import time
 import urllib.request
 from typing import Any, Callable
 
 import psutil
+
+from frameworks.scheduler import Scheduler
+from frameworks.tasks import ResourcesLeft
+from mesos_common.daemons import python_module
 
 
 def http_json(url: str, timeout: float = 5.0) -> Any:
@@ -43,3 +49,47 @@ def group_members(pgid: int) -> list[int]:
         except (ProcessLookupError, psutil.Error):
             continue
     return out
+
+
+class TaskHolder(Scheduler):
+    """Launches `count` long tasks (`command`) on the first offers it gets and records every
+    status update; tests then kill agents or masters underneath it."""
+
+    def __init__(self, count: int, command: str = "sleep 600") -> None:
+        self.count = count
+        self.command = command
+        self.launched: dict[str, str] = {}  # task id -> agent id
+        self.updates: list = []
+        self.lock = threading.Lock()
+
+    def resource_offers(self, driver, offers):
+        for offer in offers:
+            left, tasks = ResourcesLeft(offer), []
+            while len(self.launched) < self.count:
+                t = left.take(f"t{len(self.launched)}", self.command, cpus=0.1, mem=16)
+                if t is None:
+                    break
+                tasks.append(t)
+                self.launched[t.task_id] = offer.agent_id
+            driver.launch_tasks([offer.id], tasks, refuse_seconds=1)
+
+    def status_update(self, driver, status):
+        with self.lock:
+            self.updates.append(status)
+
+    def states(self) -> dict[str, str]:
+        with self.lock:
+            return {u.task_id: u.state for u in self.updates}
+
+
+def start_mesos_local(*args: str) -> tuple[subprocess.Popen, str]:
+    """`mesos-local` as a child in its own session; returns it and its output up to 'ready'."""
+    proc = subprocess.Popen(python_module("mesos_master.local", *args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "ready" in line:
+            break
+    return proc, "".join(lines)

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -14,11 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from frameworks.scheduler import Scheduler, SchedulerDriver
-from frameworks.tasks import ResourcesLeft
+from frameworks.scheduler import SchedulerDriver
 from mesos_common import task_states
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import http_json, wait_for
+from tests.helpers import TaskHolder, http_json, start_mesos_local, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +30,10 @@ def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def test_mesos_local_batch_of_30_spreads_over_3_agents(tmp_path: Path):
-    proc = subprocess.Popen(
-        python_module("mesos_master.local", "--num_agents=3", "--port=0", "--no-marathon",
-                      f"--work_dir={tmp_path}", f"--resources={SMALL}"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines: list[str] = []
+    proc, out = start_mesos_local("--num_agents=3", "--port=0", "--no-marathon",
+                                  f"--work_dir={tmp_path}", f"--resources={SMALL}")
+    lines = [out]
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready" in line:
-                break
-        out = "".join(lines)
         master = re.search(r"master http://(\S+) ", out).group(1)
         pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
         assert len(pids) == 4, out
@@ -75,42 +66,12 @@ def test_mesos_local_batch_of_30_spreads_over_3_agents(tmp_path: Path):
     kill_task_processes(tmp_path)
 
 
-class Holder(Scheduler):
-    """Launches `count` long tasks on the first offers it gets and records every update."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.launched: dict[str, str] = {}  # task id -> agent id
-        self.updates: list = []
-        self.lock = threading.Lock()
-
-    def resource_offers(self, driver, offers):
-        for offer in offers:
-            left = ResourcesLeft(offer)
-            tasks = []
-            while len(self.launched) < self.count:
-                t = left.take(f"t{len(self.launched)}", "sleep 300", cpus=0.1, mem=16)
-                if t is None:
-                    break
-                tasks.append(t)
-                self.launched[t.task_id] = offer.agent_id
-            driver.launch_tasks([offer.id], tasks, refuse_seconds=1)
-
-    def status_update(self, driver, status):
-        with self.lock:
-            self.updates.append(status)
-
-    def states(self) -> dict[str, str]:
-        with self.lock:
-            return {u.task_id: u.state for u in self.updates}
-
-
 def test_killed_agent_tasks_reported_lost_and_restarted_master_readmits_agent(cluster):
     cluster.start_master(*FAST_PINGS, "--allocation_interval=100ms")
     cluster.start_agent(SMALL)
     cluster.start_agent(SMALL)
     cluster.wait_agents(2)
-    sched = Holder(count=4)
+    sched = TaskHolder(count=4, command="sleep 300")
     driver = SchedulerDriver(sched, "holder", cluster.master_addr)
     driver.start()
     try:

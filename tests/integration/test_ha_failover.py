@@ -16,13 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from frameworks.scheduler import Scheduler, SchedulerDriver
-from frameworks.tasks import ResourcesLeft
+from frameworks.scheduler import SchedulerDriver
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master.ha_local import HaCluster
 from tests.helpers import http_json, wait_for
 from tests.zk_server import zookeeper  # noqa: F401  (fixture)
+from tests.helpers import TaskHolder
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,12 @@ MASTER_FLAGS = ("--agent_ping_timeout=0.5secs", "--max_agent_ping_timeouts=6",
                 "--allocation_interval=100ms", "--agent_reregister_timeout=20secs")
 
 
-class Holder(Scheduler):
-    """Launches `count` long tasks and records every status update (each is acknowledged)."""
+class Holder(TaskHolder):
+    """TaskHolder that also records which masters it (re)registered with."""
 
     def __init__(self, count: int) -> None:
-        self.count = count
-        self.launched: dict[str, str] = {}
-        self.updates: list[m.TaskStatus] = []
+        super().__init__(count, "sleep 600")
         self.masters: list[str] = []
-        self.lock = threading.Lock()
 
     def registered(self, driver, framework_id, master_info):
         self.masters.append(master_info.get("id", ""))
@@ -48,29 +45,10 @@ class Holder(Scheduler):
     def reregistered(self, driver, master_info):
         self.masters.append(master_info.get("id", ""))
 
-    def resource_offers(self, driver, offers):
-        for offer in offers:
-            left, tasks = ResourcesLeft(offer), []
-            while len(self.launched) < self.count:
-                t = left.take(f"t{len(self.launched)}", "sleep 600", cpus=0.1, mem=16)
-                if t is None:
-                    break
-                tasks.append(t)
-                self.launched[t.task_id] = offer.agent_id
-            driver.launch_tasks([offer.id], tasks, refuse_seconds=1)
-
-    def status_update(self, driver, status):
-        with self.lock:
-            self.updates.append(status)
-
     def agent_lost(self, driver, agent_id):
         """Tasks on a lost agent: ask the master what it knows (explicit reconciliation)."""
         driver.reconcile_tasks([m.ReconcileTask(t, a) for t, a in self.launched.items()
                                 if a == agent_id])
-
-    def states(self) -> dict[str, str]:
-        with self.lock:
-            return {u.task_id: u.state for u in self.updates}
 
     def all_running(self) -> bool:
         s = self.states()

@@ -12,23 +12,16 @@ import pytest
 from mesos_common.daemons import kill_task_processes, python_module
 from tests.helpers import wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
+from tests.helpers import start_mesos_local
 
 pytestmark = pytest.mark.slow
 
 
 def test_mesos_local_runs_marathon_apps(tmp_path: Path):
-    proc = subprocess.Popen(
-        python_module("mesos_master.local", "--num_agents=2", "--port=0",
-                      f"--work_dir={tmp_path}",
-                      "--resources=cpus:1;mem:512;disk:512;ports:[31000-31010]"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines: list[str] = []
+    proc, out = start_mesos_local("--num_agents=2", "--port=0", f"--work_dir={tmp_path}",
+                                  "--resources=cpus:1;mem:512;disk:512;ports:[31000-31010]")
+    lines = [out]
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready" in line:
-                break
-        out = "".join(lines)
         base = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)
         pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
         assert len(pids) == 4, out  # master, 2 agents, marathon
