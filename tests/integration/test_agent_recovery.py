@@ -15,7 +15,8 @@ from mesos_common import task_states as ts
 from mesos_common.messages import AgentReregistered, KillTask, ReregisterAgent, StatusUpdate
 from frameworks.scheduler import SchedulerDriver
 from tests.helpers import http_json, wait_for
-from tests.integration.test_cluster_e2e import SMALL, Holder
+from tests.helpers import TaskHolder
+from tests.integration.test_cluster_e2e import SMALL
 from tests.integration.test_agent_process import (HB, AgentProcess, FakeMaster,  # noqa: F401
                                                   agent_factory, expect_states, master,
                                                   register, run_task, task_json)
@@ -135,7 +136,7 @@ def test_real_master_takes_back_a_restarted_agent_and_its_tasks(cluster) -> None
     cluster.start_master("--allocation_interval=100ms")
     agent = cluster.start_agent(SMALL)
     cluster.wait_agents(1)
-    sched = Holder(count=3)
+    sched = TaskHolder(count=3, command="sleep 300")
     driver = SchedulerDriver(sched, "holder", cluster.master_addr)
     driver.start()
     try:
