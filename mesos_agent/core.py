@@ -23,11 +23,13 @@ import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
+from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
 from mesos_agent.core_health import HealthRules
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
                                 TaskLaunchFailed)
-from mesos_agent.records import ALIVE, GONE, LAUNCHING, TaskEntry
+from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
+                                  TaskEntry)
 from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, RUNNING_FOUND, AgentIdRecord, Checkpoint,
                                   Recovered, RecoveredTask, TaskCheckpoint, TaskRemoved)
 from mesos_agent.status import StatusUpdateManager
@@ -42,7 +44,6 @@ from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
 
-DISCONNECTED, REGISTERING, RUNNING = "DISCONNECTED", "REGISTERING", "RUNNING"
 REGISTER_TIMER = "register"
 HEARTBEAT_TIMER = "heartbeat"
 # A standby master answers everything with a ProtocolError starting with this.
@@ -53,11 +54,7 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
-DUPLICATE_RUN = "duplicate RunTask"
-MAX_REMEMBERED_RUNS = 10_000
-
-
-class Agent(HealthRules):
+class Agent(HealthRules, AdmissionRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -464,26 +461,6 @@ class Agent(HealthRules):
 
     # ------------------------------------------------------------ tasks
 
-    def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
-        if not fid:
-            return "RunTask without a framework id"
-        if epoch != self.epoch:
-            return (f"stale RunTask (sent for admission {epoch}, we are at {self.epoch}): "
-                    "the master may have given the task up")
-        if self.terminating:
-            return "the agent is shutting down"
-        if self.agent_id is None or self.state != RUNNING:
-            return f"not registered with the current master ({self.state})"  # as Mesos
-        entry = self._tasks.get(task_id)
-        if entry is not None:
-            return (DUPLICATE_RUN if entry.framework_id == fid
-                    else f"task id already used by framework {entry.framework_id}")
-        if task_id in self._draining or self.updates.pending(task_id):
-            return "task id still in use on this agent"
-        if (fid, task_id) in self._ran:
-            return DUPLICATE_RUN
-        return None
-
     def _kill_unknown(self, framework_id: str, task_id: str, now: float) -> Effects:
         if task_id in self._draining or self.updates.pending(task_id):
             return [Log("info", f"kill of task {task_id}: already being removed")]
@@ -512,28 +489,6 @@ class Agent(HealthRules):
         if entry.process == ALIVE:
             effects.append(KillProcess(entry.task_id, self._grace(entry)))
         return effects
-
-    def _in_use(self) -> Resources:
-        used = Resources()
-        for e in self._tasks.values():
-            if e.process != GONE:
-                used = used + e.task.resources
-        for r in self._draining_res.values():
-            used = used + r
-        return used
-
-    def _launch_held(self, now: float) -> Effects:
-        """Retry held RunTasks in arrival order now that a killed process is gone."""
-        held, self._held = self._held, deque()
-        effects: Effects = []
-        for msg in held:
-            effects += self._on_run_task(msg, now)
-        return effects
-
-    def _remember_ran(self, entry: TaskEntry) -> None:
-        self._ran[(entry.framework_id, entry.task_id)] = None
-        if len(self._ran) > MAX_REMEMBERED_RUNS:
-            del self._ran[next(iter(self._ran))]
 
     def _forget(self, entry: TaskEntry) -> None:
         """The terminal update was acked: the task leaves (Mesos: to completed tasks)."""

@@ -18,6 +18,9 @@ LAUNCHING = "LAUNCHING"  # LaunchTask emitted, no TaskLaunched/TaskLaunchFailed 
 ALIVE = "ALIVE"          # TaskLaunched: a process (group) exists
 GONE = "GONE"            # exited, or never started
 
+# The agent's own connection states (Agent.state).
+DISCONNECTED, REGISTERING, RUNNING = "DISCONNECTED", "REGISTERING", "RUNNING"
+
 SOURCE_EXECUTOR = "SOURCE_EXECUTOR"
 SOURCE_AGENT = "SOURCE_AGENT"
 

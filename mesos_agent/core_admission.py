@@ -1,0 +1,74 @@
+"""Whether a RunTask may start here now (a mixin of `core.Agent`; pure, like the core).
+
+ZeroMQ drops what was queued on a broken connection without telling anyone, and a dead
+master's late messages can still be read, so the master resends RunTask and the agent must
+refuse copies that could start a task twice or behind the master's back: a RunTask of another
+admission epoch, one for a task that already ran here, or any while not registered. And the
+agent never runs more than its capacity: a RunTask that does not fit beside processes still
+being killed waits (`_held`) until they are gone.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from mesos_agent.records import GONE, RUNNING, TaskEntry
+from mesos_common.messages import RunTask
+from mesos_common.resources import Resources
+
+DUPLICATE_RUN = "duplicate RunTask"
+MAX_REMEMBERED_RUNS = 10_000
+Effects = list[Any]
+
+
+class AdmissionRules:
+    """Needs from the Agent: `epoch`, `terminating`, `agent_id`, `state`, `_tasks`, `_draining`,
+    `_draining_res`, `_held`, `_ran`, `updates`, `_on_run_task`."""
+
+    _tasks: dict[str, TaskEntry]
+    _draining_res: dict[str, Resources]
+    _held: deque[RunTask]
+    _ran: dict[tuple[str, str], None]
+
+    def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
+        if not fid:
+            return "RunTask without a framework id"
+        if epoch != self.epoch:
+            return (f"stale RunTask (sent for admission {epoch}, we are at {self.epoch}): "
+                    "the master may have given the task up")
+        if self.terminating:
+            return "the agent is shutting down"
+        if self.agent_id is None or self.state != RUNNING:
+            return f"not registered with the current master ({self.state})"  # as Mesos
+        entry = self._tasks.get(task_id)
+        if entry is not None:
+            return (DUPLICATE_RUN if entry.framework_id == fid
+                    else f"task id already used by framework {entry.framework_id}")
+        if task_id in self._draining or self.updates.pending(task_id):
+            return "task id still in use on this agent"
+        if (fid, task_id) in self._ran:
+            return DUPLICATE_RUN
+        return None
+
+    def _in_use(self) -> Resources:
+        used = Resources()
+        for e in self._tasks.values():
+            if e.process != GONE:
+                used = used + e.task.resources
+        for r in self._draining_res.values():
+            used = used + r
+        return used
+
+    def _launch_held(self, now: float) -> Effects:
+        """Retry held RunTasks in arrival order now that a killed process is gone."""
+        held, self._held = self._held, deque()
+        effects: Effects = []
+        for msg in held:
+            effects += self._on_run_task(msg, now)
+        return effects
+
+    def _remember_ran(self, entry: TaskEntry) -> None:
+        self._ran[(entry.framework_id, entry.task_id)] = None
+        if len(self._ran) > MAX_REMEMBERED_RUNS:
+            del self._ran[next(iter(self._ran))]
+
