@@ -7,6 +7,7 @@ import sys
 BENCHMARKS = [
     ["launch_latency", "--tasks", "100"],
     ["heartbeats"],
+    ["master_messages"],
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
     ["failover", "--agents", "3"],
     ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
