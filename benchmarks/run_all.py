@@ -9,6 +9,7 @@ BENCHMARKS = [
     ["heartbeats"],
     ["master_messages"],
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
+    ["marathon_launch", "--instances", "10000", "--agents", "100"],
     ["failover", "--agents", "3"],
     ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
     ["launch_process", "--count", "1000"],
