@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks._common import finish, percentile, say
-from mesos_common.daemons import LocalCluster, python_module, spawn
+from benchmarks._fleet import agent_resources, start_fleets
+from mesos_common.daemons import LocalCluster
 
-PER_FLEET = 4000  # each simulated agent holds two file descriptors
 
 
 def get(url: str, timeout: float = 60.0) -> dict:
@@ -51,21 +51,14 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
-    per_agent = -(-args.instances // args.agents)
-    res = f"cpus:{per_agent * 0.01 + 1:.2f};mem:{per_agent + 64};disk:1000;ports:[31000-31010]"
+    res = agent_resources(args.instances, args.agents)
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         cluster = LocalCluster(Path(tmp), log_level="WARNING")
         fleets = []
         stop, lat = threading.Event(), []
         try:
             cluster.start_master()
-            for first in range(0, args.agents, PER_FLEET):
-                fleets.append(spawn(f"fleet{first}", python_module(
-                    "mesos_agent.fleet", f"--master={cluster.master_addr}",
-                    f"--agents={min(PER_FLEET, args.agents - first)}", f"--first_index={first}",
-                    f"--resources={res}", "--log_level=WARNING"),
-                    Path(tmp) / "logs" / f"fleet{first}.log", "mesos-agent-fleet: started",
-                    timeout=600))
+            fleets = start_fleets(cluster, args.agents, res)
             marathon = cluster.start_marathon()
             base = marathon.field("http")
             say(f"{args.agents} simulated agents and Marathon up; posting {args.instances} instances")

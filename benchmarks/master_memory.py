@@ -18,10 +18,11 @@ from pathlib import Path
 import psutil
 
 from benchmarks._common import finish, say
+from benchmarks._fleet import agent_resources, start_fleets
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
-from mesos_common.daemons import LocalCluster, python_module, spawn
+from mesos_common.daemons import LocalCluster
 import json
 import urllib.request
 
@@ -31,7 +32,6 @@ def metric(addr: str, key: str) -> float:
         return float(json.loads(r.read())[key])
 
 
-PER_FLEET = 4000
 
 
 class Packer(Scheduler):
@@ -72,8 +72,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=10000)
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
-    per_agent = -(-args.tasks // args.agents)
-    res = f"cpus:{per_agent * 0.01 + 1:.2f};mem:{per_agent + 64};disk:1000;ports:[31000-31010]"
+    res = agent_resources(args.tasks, args.agents)
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         cluster = LocalCluster(Path(tmp), log_level="WARNING")
         fleets = []
@@ -82,13 +81,7 @@ def main() -> None:
             master_ps = psutil.Process(master.pid)
             say(f"starting {args.agents} simulated agents")
             t0 = time.perf_counter()
-            for first in range(0, args.agents, PER_FLEET):  # each agent holds two fds
-                n = min(PER_FLEET, args.agents - first)
-                fleets.append(spawn(f"fleet{first}", python_module(
-                    "mesos_agent.fleet", f"--master={cluster.master_addr}", f"--agents={n}",
-                    f"--first_index={first}", f"--resources={res}", "--log_level=WARNING"),
-                    Path(tmp) / "logs" / f"fleet{first}.log", "mesos-agent-fleet: started",
-                    timeout=600))
+            fleets = start_fleets(cluster, args.agents, res)
             while metric(cluster.master_addr, "master/slaves_active") < args.agents:
                 if time.perf_counter() - t0 > args.timeout:
                     raise SystemExit("agents did not all register in time")

@@ -5,32 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import docker
 import pytest
 
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from tests.helpers import wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok, start_marathon
+from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
-IMAGE = "corral/busybox:test"
 AGENT = "cpus:2;mem:1024;disk:1024;ports:[31000-31010]"
 
 
-@pytest.fixture
-def engine():
-    try:
-        c = docker.from_env()
-        c.ping()
-        c.images.get(IMAGE)
-    except Exception as e:
-        pytest.fail(f"the Docker engine or {IMAGE} is missing ({e}); "
-                    "run `scripts/install-system-deps.sh all`")
-    yield c
-    c.close()
-
-
-def test_docker_app_answers_on_its_assigned_host_port(cluster, engine, tmp_path: Path):
+def test_docker_app_answers_on_its_assigned_host_port(cluster, client, tmp_path: Path):
+    engine = client
     cluster.start_master()
     cluster.start_agent(AGENT, "--containerizers=mesos,docker")
     label = f"{LABEL_AGENT}={os.path.abspath(cluster.agent_dirs[0])}"

@@ -1,0 +1,31 @@
+"""Simulated agents for the scale benchmarks: `mesos_agent.fleet` processes beside a cluster."""
+from __future__ import annotations
+
+from mesos_common.daemons import Daemon, LocalCluster, python_module, spawn
+
+PER_FLEET = 4000  # each simulated agent holds two fds; the open-file limit here is 20,000
+
+
+def agent_resources(tasks: int, agents: int) -> str:
+    """Room for tasks of 0.01 cpus and 1 MB each, spread evenly, plus some slack."""
+    per_agent = -(-tasks // agents)
+    return f"cpus:{per_agent * 0.01 + 1:.2f};mem:{per_agent + 64};disk:1000;ports:[31000-31010]"
+
+
+def start_fleets(cluster: LocalCluster, agents: int, resources: str) -> list[Daemon]:
+    """Start `agents` simulated agents against the cluster's master, PER_FLEET per process.
+    If one fails to start, those already started are stopped."""
+    fleets: list[Daemon] = []
+    try:
+        for first in range(0, agents, PER_FLEET):
+            fleets.append(spawn(f"fleet{first}", python_module(
+                "mesos_agent.fleet", f"--master={cluster.master_addr}",
+                f"--agents={min(PER_FLEET, agents - first)}", f"--first_index={first}",
+                f"--resources={resources}", "--log_level=WARNING"),
+                cluster.root / "logs" / f"fleet{first}.log", "mesos-agent-fleet: started",
+                timeout=600))
+    except BaseException:
+        for f in fleets:
+            f.stop()
+        raise
+    return fleets
