@@ -297,7 +297,11 @@ async def reset_delay(request, svc, p):
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    svc = request.app[SERVICE]
+    return await handle(request.app[SERVICE], request)
+
+
+async def handle(svc: MarathonService, request: web.Request) -> web.StreamResponse:
+    """Answer `request` from `svc` (the HA front calls this with its term's service)."""
     path = re.sub("/+", "/", request.path)
     if len(path) > 1:
         path = path.rstrip("/")

@@ -1,8 +1,11 @@
-"""`marathon --master HOST:PORT --http_port 8080 --work_dir DIR`: the Marathon daemon.
+"""`marathon --master HOST:PORT|zk://... [--zk zk://h:p,.../marathon] --http_port 8080
+[--work_dir DIR]`: the Marathon daemon.
 
-One asyncio loop runs the HTTP API, the scheduler driver, the control tick and the health
-checker in a TaskGroup. SIGTERM/SIGINT stop it with a framework *failover* (tasks keep
-running, and a restarted Marathon re-subscribes with the stored framework id).
+One asyncio loop runs the HTTP front (marathon/proxy.py) and the node's leadership terms
+(marathon/leadership.py). Only a leader runs the scheduler driver, the control tick, the
+health checker and the callback poster, from state recovered out of the store (SQLite or
+memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework *failover*
+(tasks keep running, and the next leader re-subscribes with the stored framework id).
 """
 from __future__ import annotations
 
@@ -11,16 +14,20 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+import attrs
 from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
 from mesos_common.flags import FlagParser, duration, port, setup_logging
-from marathon.api import make_app
+from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 from marathon.health import HealthChecker
+from marathon.leadership import Node
+from marathon.proxy import end_streams, make_front
 from marathon.service import MarathonService, Options
 from marathon.store import MemoryStore, SQLiteStore, Store
+from marathon.store_zk import ZkStore
 from marathon.subscribers import deliver
 
 log = logging.getLogger("marathon")
@@ -30,11 +37,15 @@ def build_parser() -> FlagParser:
     p = FlagParser("marathon", "Marathon-compatible framework on Corral (v2 REST API).",
                    env_prefix="MARATHON_")
     p.add_flag("master", default=None, help="master HOST:PORT[,HOST:PORT] (zk:// with HA)")
-    p.add_flag("zk", default=None, help="zk://host:port/path for state and leader election")
+    p.add_flag("zk", default=None, help="zk://host:port[,host:port]/path: state in ZooKeeper "
+               "and leader election among Marathons (standbys proxy the API to the leader)")
+    p.add_flag("zk_session_timeout", type=duration, default=10.0,
+               help="ZooKeeper session timeout (a dead leader is replaced after it)")
     p.add_flag("http_address", default="127.0.0.1", help="address the API listens on")
     p.add_flag("http_port", type=port, default=8080, help="API port (0: a free port)")
     p.add_flag("hostname", default=None, help="advertised hostname (default: http_address)")
-    p.add_flag("work_dir", default=None, help="SQLite state dir (default: in memory only)")
+    p.add_flag("work_dir", default=None,
+               help="SQLite state dir without --zk (default: in memory only)")
     p.add_flag("framework_name", default="marathon", help="framework name")
     p.add_flag("failover_timeout", type=duration, default=7 * 86400.0,
                help="how long the master keeps our tasks while Marathon is away")
@@ -61,21 +72,70 @@ async def _ticker(svc: MarathonService, interval: float) -> None:
             log.exception("control tick failed")
 
 
-async def serve(ns, store: Store) -> None:
+async def run_term(node: Node, ns, options: Options, make_store: Callable[[], Store],
+                   front: web.Application) -> None:
+    """One leadership term: recover the state from the store, drive the framework until
+    `node.ended`, then stop the driver with failover (tasks keep running) and drop it all."""
+    store = await asyncio.to_thread(make_store)
+    driver: AsyncSchedulerDriver | None = None
+    try:
+        svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
+        if node.ended.is_set():
+            return
+        svc.leader = node.me
+        driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
+        svc.driver = driver
+        log.info("leading: %d app(s), %d task(s) recovered; framework %s", len(svc.apps),
+                 len(svc.tasks), svc.framework_id)
+        async with asyncio.TaskGroup() as tg:
+            await driver.start()
+            workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
+                       tg.create_task(HealthChecker(svc).run()),
+                       tg.create_task(deliver(svc))]
+            node.service = svc
+            await node.ended.wait()
+            node.service = None
+            for w in workers:
+                w.cancel()
+    finally:
+        node.service = None
+        end_streams(front)
+        if driver is not None:
+            await driver.stop(failover=True)
+        if ns.zk:
+            store.close()
+
+
+async def serve(ns, embedded: Store | None) -> None:
     hostname = ns.hostname or ns.http_address
-    svc = MarathonService(store, Options(
+    options = Options(
         master=ns.master, hostname=hostname, http_port=ns.http_port,
         framework_name=ns.framework_name, failover_timeout=ns.failover_timeout,
-        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration))
-    runner = web.AppRunner(make_app(svc), access_log=None)
+        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration)
+    front: web.Application | None = None
+
+    def make_store() -> Store:
+        if embedded is not None:
+            return embedded
+        assert node.elector is not None
+        e = node.elector
+        return ZkStore(e.client, e.path, fence=e.fence, timeout=min(5.0, ns.zk_session_timeout))
+
+    async def term(n: Node) -> None:
+        assert front is not None
+        await run_term(n, ns, options, make_store, front)
+
+    node = Node("", term, zk_url=ns.zk, session_timeout=ns.zk_session_timeout)
+    front = make_front(node, options, ns.zk_session_timeout)
+    runner = web.AppRunner(front, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, ns.http_address, ns.http_port)
     await site.start()
     bound = runner.addresses[0][1]
-    svc.options.http_port = bound
-    svc.leader = f"{hostname}:{bound}"
-    driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
-    svc.driver = driver
+    options.http_port = bound
+    node.me = f"{hostname}:{bound}"
+    if not ns.zk:
+        node.leader = node.me
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -83,17 +143,17 @@ async def serve(ns, store: Store) -> None:
     print(f"marathon: listening http=http://{ns.http_address}:{bound}", flush=True)
     try:
         async with asyncio.TaskGroup() as tg:
-            await driver.start()
-            workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
-                       tg.create_task(HealthChecker(svc).run()),
-                       tg.create_task(deliver(svc))]
+            running = tg.create_task(node.run())
             await stop.wait()
-            for w in workers:
-                w.cancel()
+            node.close()
+            try:
+                await asyncio.wait_for(asyncio.shield(running), 30)
+            except TimeoutError:
+                running.cancel()
     finally:
-        await driver.stop(failover=True)
         await runner.cleanup()
-        store.close()
+        if embedded is not None:
+            embedded.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,12 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse(argv)
     if not ns.master:
         parser.error("--master is required")
-    if ns.zk or ns.master.startswith("zk://"):
-        parser.error("ZooKeeper (--zk, zk:// masters) is not supported yet")
+    try:
+        validate_master_spec(ns.master)
+        if ns.zk:
+            parse_zk(ns.zk)
+    except DetectError as e:
+        parser.error(str(e))
     setup_logging(ns.log_level, "marathon")
     try:
-        store = open_store(ns.work_dir)
-        asyncio.run(serve(ns, store))
+        embedded = None if ns.zk else open_store(ns.work_dir)
+        asyncio.run(serve(ns, embedded))
     except OSError as e:
         sys.stderr.write(f"marathon: error: {e}\n")
         return 1
