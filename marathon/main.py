@@ -164,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         validate_master_spec(ns.master)
         if ns.zk:
+            if not ns.zk.strip().startswith("zk://"):
+                raise DetectError(f"--zk must be a zk://host:port[,host:port]/path URL, "
+                                  f"not {ns.zk!r}")
             parse_zk(ns.zk)
     except DetectError as e:
         parser.error(str(e))

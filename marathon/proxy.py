@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from marathon import api, views
+from marathon import api, api_extra, views  # noqa: F401  (api_extra: its routes)
 from marathon.leadership import Node
 
 log = logging.getLogger("marathon.proxy")
