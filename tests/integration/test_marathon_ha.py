@@ -24,6 +24,7 @@ from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster
 from marathon.store_zk import StoreError, ZkStore, escape
 from tests.helpers import http_json, wait_for
+from tests.integration.test_ha_failover import Proxy
 from tests.integration.marathon_helpers import MarathonApi
 from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
@@ -42,11 +43,11 @@ class Marathons:
         self.procs: list[Daemon | None] = []
         self.ports: list[int] = []
 
-    def start(self, index: int | None = None) -> Daemon:
+    def start(self, index: int | None = None, zk_url: str | None = None) -> Daemon:
         i = len(self.procs) if index is None else index
         port = free_port() if index is None else self.ports[i]
         d = spawn(f"marathon{i + 1}", python_module(
-            "marathon", f"--master={self.master}", f"--zk={self.zk_url}",
+            "marathon", f"--master={self.master}", f"--zk={zk_url or self.zk_url}",
             f"--http_port={port}", f"--zk_session_timeout={SESSION}secs",
             "--scale_apps_interval=0.5", "--decline_offer_duration=1secs"),
             self.root / "logs" / f"marathon{i + 1}.log", "marathon: listening")
@@ -260,6 +261,36 @@ def test_delete_leader_abdicates_and_another_takes_over(marathons, cluster):
     marathons.wait_leader("the first leader again", slot=lead)
     assert wait_for(lambda: app_running(marathons.api(lead), 2), 30, 0.2, "tasks") == ids
     assert sorted(t["id"] for t in running_tasks(cluster)) == ids
+
+
+def test_leader_cut_from_zookeeper_steps_down_and_a_standby_takes_over(
+        marathons, cluster, zookeeper):  # noqa: F811
+    proxy = Proxy(("127.0.0.1", zookeeper.port))
+    try:
+        first = marathons.start(zk_url=f"zk://127.0.0.1:{proxy.port}/marathon")
+        marathons.wait_leader("the first Marathon leads", slot=0)
+        marathons.start()
+        marathons.wait_leader("both agree", slot=0)
+        assert marathons.api(0).call("POST", "/v2/apps", SLEEPER)[0] == 201
+        ids = wait_for(lambda: app_running(marathons.api(0), 2), 60, 0.2, "2 running tasks")
+        pids = wait_for(lambda: (p := task_pids(cluster)) and len(p) == 2 and p, 20,
+                        what="pids")
+        proxy.cut()
+        # it stops acting at once (its session may live on for a while, not its term)
+        wait_for(lambda: not marathons.api(0).call("GET", "/v2/info")[1]["elected"],
+                 SESSION + 5, 0.1, "the cut-off leader steps down")
+        assert "stepping down as leader: ZooKeeper connection lost" in \
+            first.log_path.read_text()
+        api = marathons.api(1)
+        wait_for(lambda: api.call("GET", "/v2/info")[1]["elected"], 30, 0.1,
+                 "the standby leads once the old session expired")
+        assert wait_for(lambda: app_running(api, 2), 30, 0.2, "the same tasks") == ids
+        assert sorted(t["id"] for t in running_tasks(cluster)) == ids
+        assert task_pids(cluster) == pids and all(psutil.pid_exists(p) for p in pids.values())
+        assert first.alive()  # stepped down, still serving
+        assert marathons.api(0).call("GET", "/v2/info")[1]["elected"] is False
+    finally:
+        proxy.cut()
 
 
 def test_marathon_finds_an_ha_master_through_zookeeper(zookeeper, tmp_path):  # noqa: F811
