@@ -137,7 +137,8 @@ class Node:
         self.session_timeout = session_timeout
         self._term = term
         self.elector: Elector | None = None
-        self.service: Any = None  # MarathonService while a term is serving
+        self._service: Any = None
+        self._serving = asyncio.Event()
         self.leader: str | None = None if zk_url else me  # host:port of the leader
         self.leading = False  # elected; the term may still be starting
         self.ended = asyncio.Event()  # set to end the current term
@@ -151,6 +152,25 @@ class Node:
         self._tg: asyncio.TaskGroup | None = None
         self._closing = False
         self._joined = False  # the elector has started once (later CONNECTEDs are news)
+
+    @property
+    def service(self) -> Any:
+        """The term's MarathonService while it serves (None otherwise)."""
+        return self._service
+
+    @service.setter
+    def service(self, svc: Any) -> None:
+        self._service = svc
+        (self._serving.set if svc is not None else self._serving.clear)()
+
+    async def wait_service(self, timeout: float) -> Any:
+        """The service, waiting up to `timeout` while an elected term recovers its state."""
+        if self._service is None and self.leading:
+            try:
+                await asyncio.wait_for(self._serving.wait(), timeout)
+            except TimeoutError:
+                pass
+        return self._service
 
     # -------------------------------------------------------------- the loop
 

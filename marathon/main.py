@@ -76,10 +76,13 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
                    front: web.Application) -> None:
     """One leadership term: recover the state from the store, drive the framework until
     `node.ended`, then stop the driver with failover (tasks keep running) and drop it all."""
-    store = await asyncio.to_thread(make_store)
     driver: AsyncSchedulerDriver | None = None
+    store = make_store()
     try:
-        svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
+        if ns.zk:  # many ZooKeeper reads: off the loop (SQLite must stay on its thread)
+            svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
+        else:
+            svc = MarathonService(store, attrs.evolve(options))
         if node.ended.is_set():
             return
         svc.leader = node.me

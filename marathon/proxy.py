@@ -36,6 +36,7 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
        "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
+STARTING_WAIT = 10.0  # a request to a leader still recovering its state waits this long
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -89,7 +90,7 @@ async def front(request: web.Request) -> web.StreamResponse:
     own = await _leader_answer(request, node)
     if own is not None:
         return own
-    svc = node.service
+    svc = await node.wait_service(STARTING_WAIT)
     if svc is not None:
         return await _serve(request, svc)
     if node.leading:
