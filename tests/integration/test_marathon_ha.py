@@ -250,8 +250,15 @@ def test_delete_leader_abdicates_and_another_takes_over(marathons, cluster):
     assert marathons.api(lead).call("POST", "/v2/apps", SLEEPER)[0] == 201
     ids = wait_for(lambda: app_running(marathons.api(lead), 2), 60, 0.2, "2 running tasks")
 
+    sse = urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{marathons.ports[lead]}/v2/events",
+        headers={"Accept": "text/event-stream"}), timeout=20)
+    assert sse.readline() == b"event: event_stream_attached\n"
     status, body = marathons.api(lead).call("DELETE", "/v2/leader")
     assert (status, body) == (200, {"message": "Leadership abdicated"})
+    while sse.readline():  # the old leader's event stream ends with its term
+        pass
+    sse.close()
     new = marathons.wait_leader("another leader", not_slot=lead)
     assert app_running(marathons.api(new), 2) == ids
     assert app_running(marathons.api(lead), 2) == ids  # now proxied by the old leader
