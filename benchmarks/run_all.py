@@ -11,6 +11,7 @@ BENCHMARKS = [
     ["master_memory", "--agents", "1000", "--tasks", "10000"],
     ["marathon_launch", "--instances", "10000", "--agents", "100"],
     ["failover", "--agents", "3"],
+    ["marathon_failover", "--marathons", "2", "--instances", "20", "--rounds", "5"],
     ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
     ["launch_process", "--count", "1000"],
     ["launch_docker", "--count", "50"],
