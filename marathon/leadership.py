@@ -52,6 +52,7 @@ class Elector:
         self.me = me
         self.client = make_zk_client(spec.hosts, timeout=session_timeout)
         self.znode: str | None = None
+        self._stale: list[str] = []  # withdrawn znodes not deleted yet
         self._loop = loop
         self._on_leader = on_leader
         self._on_session = on_session
@@ -67,6 +68,7 @@ class Elector:
         ChildrenWatch(self.client, self.dir, self._children, allow_session_lost=True)
 
     def contend(self) -> None:
+        self._purge()  # an old candidacy left behind must not block the line
         created = self.client.create(f"{self.dir}/{PREFIX}", self.me.encode(),
                                      ephemeral=True, sequence=True)
         self.znode = created.rsplit("/", 1)[1]
@@ -75,13 +77,20 @@ class Elector:
 
     def withdraw(self) -> None:
         """Delete our znode (leaving the line); contend() joins again at its end."""
+        if self.znode is not None:
+            self._stale.append(self.znode)
+            self.znode = None
+        self._purge()
+
+    def _purge(self) -> None:
+        """Delete the candidacies we withdrew (kept for a retry if ZooKeeper fails us)."""
         from kazoo.exceptions import NoNodeError
-        znode, self.znode = self.znode, None
-        if znode is not None:
+        while self._stale:
             try:
-                self.client.delete(f"{self.dir}/{znode}")
+                self.client.delete(f"{self.dir}/{self._stale[0]}")
             except NoNodeError:
                 pass
+            self._stale.pop(0)
 
     def refresh(self) -> None:
         self._children(self.client.get_children(self.dir))
