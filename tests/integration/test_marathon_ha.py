@@ -10,6 +10,7 @@ chunked commits over 1 MB, fencing) and the `--zk` flag's checks.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -314,6 +315,8 @@ def test_zookeeper_pause_within_the_session_fences_the_leader_then_it_resumes(
     try:
         wait_for(lambda: not marathons.api(0).call("GET", "/v2/info")[1]["elected"],
                  marathons.session, 0.1, "the leader stops acting while ZooKeeper is away")
+        status, body = marathons.api(0).call("GET", "/v2/apps")
+        assert status == 503 and "leader" in body["message"]  # nobody to answer for now
     finally:
         zookeeper.resume()
     assert "stepping down as leader: ZooKeeper connection lost" in first.log_path.read_text()
@@ -384,3 +387,11 @@ def test_bad_zk_url_is_a_one_line_error(flag, expect):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
+
+
+def test_zk_url_from_the_environment_is_checked_too():
+    r = subprocess.run([sys.executable, "-m", "marathon", "--master=zk://127.0.0.1:2181/mesos"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, MARATHON_ZK="zk://nohost/marathon"))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "invalid ZooKeeper address" in r.stderr, r.stderr
