@@ -174,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DetectError as e:
         parser.error(str(e))
     setup_logging(ns.log_level, "marathon")
+    if ns.zk and ns.work_dir:
+        log.warning("--zk given: state is kept in ZooKeeper, --work_dir is not used")
     try:
         embedded = None if ns.zk else open_store(ns.work_dir)
         asyncio.run(serve(ns, embedded))
