@@ -288,8 +288,8 @@ def test_leader_cut_from_zookeeper_steps_down_and_a_standby_takes_over(
         # it stops acting at once (its session may live on for a while, not its term)
         wait_for(lambda: not marathons.api(0).call("GET", "/v2/info")[1]["elected"],
                  SESSION + 5, 0.1, "the cut-off leader steps down")
-        assert "stepping down as leader: ZooKeeper connection lost" in \
-            first.log_path.read_text()
+        wait_for(lambda: "stepping down as leader: ZooKeeper connection lost" in
+                 first.log_path.read_text(), 10, 0.1, "the reason in its log")
         api = marathons.api(1)
         wait_for(lambda: api.call("GET", "/v2/info")[1]["elected"], 30, 0.1,
                  "the standby leads once the old session expired")
@@ -319,10 +319,12 @@ def test_zookeeper_pause_within_the_session_fences_the_leader_then_it_resumes(
         assert status == 503 and "leader" in body["message"]  # nobody to answer for now
     finally:
         zookeeper.resume()
-    assert "stepping down as leader: ZooKeeper connection lost" in first.log_path.read_text()
+    wait_for(lambda: "stepping down as leader: ZooKeeper connection lost" in
+             first.log_path.read_text(), 10, 0.1, "the reason in its log")
     # the session survived, so did our znode: nobody else led; the same Marathon leads again
     marathons.wait_leader("the same leader again", slot=0)
-    assert "elected leader (term 2)" in first.log_path.read_text()
+    wait_for(lambda: "elected leader (term 2)" in first.log_path.read_text(), 10, 0.1,
+             "a second term in its log")
     assert wait_for(lambda: app_running(marathons.api(1), 2), 30, 0.2, "tasks") == ids
     assert sorted(t["id"] for t in running_tasks(cluster)) == ids
 
