@@ -310,7 +310,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             allowed = True
             continue
         try:
-            return await handler(request, svc, mt.groupdict())
+            resp = await handler(request, svc, mt.groupdict())
+            svc.flush()  # durable before the client hears of it
+            return resp
         except ApiError as e:
             return ok(e.body, e.status) if e.body is not None else web.Response(status=e.status)
         except ValidationFailed as e:

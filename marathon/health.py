@@ -119,4 +119,5 @@ class HealthChecker:
                 async with asyncio.TaskGroup() as tg:
                     for t, i, hc, port in due:
                         tg.create_task(self._one(t, i, hc, port))
+                self.svc.flush()  # kills of unhealthy tasks: durable before they go out
             await asyncio.sleep(self.resolution)

@@ -57,8 +57,28 @@ async def _ticker(svc: MarathonService, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             svc.tick()
+            svc.flush()
         except Exception:  # our bug; logged loudly, the daemon keeps serving
             log.exception("control tick failed")
+
+
+async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
+                      budget: float = 0.005) -> None:
+    """Match the offer backlog in slices of `budget` seconds, yielding in between."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await wake.wait()
+        wake.clear()
+        more = True
+        while more:
+            deadline = loop.time() + budget
+            try:
+                more = svc.place_backlog(lambda: loop.time() >= deadline)
+            except Exception:  # our bug; logged loudly, the offers time out on the master
+                log.exception("offer matching failed")
+                svc.offer_backlog.clear()
+                more = False
+            await asyncio.sleep(0)
 
 
 async def serve(ns, store: Store) -> None:
@@ -76,6 +96,9 @@ async def serve(ns, store: Store) -> None:
     svc.leader = f"{hostname}:{bound}"
     driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
     svc.driver = driver
+    svc.deferred = True  # the driver calls svc.batch_done after each burst of callbacks
+    offers_waiting = asyncio.Event()
+    svc.on_backlog = offers_waiting.set
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,14 +109,18 @@ async def serve(ns, store: Store) -> None:
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
                        tg.create_task(HealthChecker(svc).run()),
-                       tg.create_task(deliver(svc))]
+                       tg.create_task(deliver(svc)),
+                       tg.create_task(_offer_pump(svc, offers_waiting))]
             await stop.wait()
             for w in workers:
                 w.cancel()
     finally:
         await driver.stop(failover=True)
         await runner.cleanup()
-        store.close()
+        try:
+            svc.commit()
+        finally:
+            store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

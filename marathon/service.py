@@ -31,6 +31,7 @@ log = logging.getLogger("marathon.service")
 
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
 MAX_ROOT_VERSIONS = 50
+DIRTY_TICK_INTERVAL = 0.1
 
 
 @define
@@ -106,11 +107,50 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.suppressed = False
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
+        # With `deferred` (the daemon: its driver calls batch_done after each burst), status
+        # updates only mark their app dirty and `flush` drives the dirty apps and commits
+        # once per burst; without it (tests, the simulation) every callback flushes itself.
+        self.deferred = False
+        self._dirty: set[str] = set()
+        self._dirty_tick_at = 0.0
+        self._dirty_tasks: set[str] = set()  # records to write at the next commit
+        # Deferred: offers wait here and the daemon's pump matches them in time slices, so
+        # a big Offers message does not hold the event loop (and the API) for seconds.
+        self.offer_backlog: dict[str, m.Offer] = {}
+        self.on_backlog: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ helpers
 
     def now(self) -> float:
         return self.clock()
+
+    def commit(self) -> None:
+        """Make every change so far durable (before answering, before acks go out)."""
+        dirty, self._dirty_tasks = self._dirty_tasks, set()
+        for tid in dirty:  # serialised once per commit, however often they changed
+            t = self.tasks.get(tid)
+            if t is not None:
+                self.store.put("task", tid, t.to_store())
+        self.store.commit()
+
+    def flush(self) -> None:
+        """Drive the apps whose tasks changed since the last flush, then commit. Deferred,
+        apps are driven at most every DIRTY_TICK_INTERVAL (their tick scans their tasks;
+        flushes come every few milliseconds under load)."""
+        now = self.now()
+        if self._dirty and (not self.deferred or now >= self._dirty_tick_at):
+            dirty, self._dirty = self._dirty, set()
+            self._dirty_tick_at = now + DIRTY_TICK_INTERVAL
+            self.tick(dirty)
+        self.commit()
+
+    def batch_done(self, driver: Any) -> None:
+        """SDK hook after a burst of callbacks, before its acks and launches are sent."""
+        self.flush()
+
+    def _settle(self) -> None:
+        if not self.deferred:
+            self.flush()
 
     def new_version(self) -> str:
         """A timestamp strictly after every earlier version (ms resolution)."""
@@ -137,6 +177,7 @@ class MarathonService(AppsMixin, GroupsMixin):
             per_app.pop(task_id, None)
             if not per_app:
                 self._by_app.pop(t.app_id, None)
+        self._dirty_tasks.discard(task_id)
         self.store.delete("task", task_id)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
@@ -149,7 +190,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.store.put("meta", "subscriptions", self.subscriptions)
 
     def _save_task(self, t: TaskRecord) -> None:
-        self.store.put("task", t.id, t.to_store())
+        self._dirty_tasks.add(t.id)
 
     # ------------------------------------------------------------ deployments
 
@@ -348,12 +389,14 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.framework_id = framework_id
         self._save_meta()
         self._reconcile(driver)
+        self._settle()
 
     def reregistered(self, driver: Any, master_info: dict[str, Any]) -> None:
         log.info("re-registered with master %s", master_info.get("id"))
         self._reconcile(driver)
 
     def _reconcile(self, driver: Any) -> None:
+        self.offer_backlog.clear()  # offers of an earlier subscription are void
         self.suppressed = False
         driver.revive_offers()
         if self.tasks:
@@ -362,13 +405,34 @@ class MarathonService(AppsMixin, GroupsMixin):
         driver.reconcile_tasks([])  # implicit: learn of tasks we have no record of
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        if self.deferred:
+            self.offer_backlog.update((o.id, o) for o in offers)
+            if self.on_backlog is not None:
+                self.on_backlog()
+            return
+        self._match_offers(driver, offers)
+        self._settle()
+
+    def place_backlog(self, stop: Callable[[], bool]) -> bool:
+        """Match backlog offers one at a time until `stop()`; True when some are left.
+        Launches and declines go through the driver, which sends them after its next
+        burst's commit."""
+        while self.offer_backlog and not stop():
+            oid = next(iter(self.offer_backlog))
+            self._match_offers(self.driver, [self.offer_backlog.pop(oid)])
+        return bool(self.offer_backlog)
+
+    def _match_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        for offer in offers:
+            self._attrs[offer.agent_id] = dict(offer.attributes)
+        apps = {a: self.effective_app(a) for a, n in self.wants.items() if n > 0}
+        placed = {a: [lq.Placement(t.host, self._attrs.get(t.agent_id, {}))
+                      for t in self.tasks_of(a) if t.active]
+                  for a, app in apps.items() if app is not None and app.get("constraints")}
         for offer in offers:
             self.offers_seen += 1
-            wants = [lq.Want(self.effective_app(a), n) for a, n in self.wants.items()
-                     if n > 0 and self.effective_app(a) is not None]
-            placed = {a: [lq.Placement(t.host, self._attrs.get(t.agent_id, {}))
-                          for t in self.tasks_of(a) if t.active] for a in self.wants}
-            self._attrs[offer.agent_id] = dict(offer.attributes)
+            wants = [lq.Want(app, self.wants[a]) for a, app in apps.items()
+                     if app is not None and self.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
                                 lambda aid: new_task_id(aid, self.new_uuid()))
             if not launches:
@@ -380,13 +444,15 @@ class MarathonService(AppsMixin, GroupsMixin):
                 t = TaskRecord(id=ln.task.task_id, app_id=ln.app_id, version=ln.version,
                                agent_id=offer.agent_id, host=offer.hostname,
                                ports=list(ln.ports), staged_at=now,
-                               config_version=dep.config_version(self.effective_app(ln.app_id)))
+                               config_version=dep.config_version(apps[ln.app_id]))
                 self.add_task(t)
                 self.wants[ln.app_id] -= 1
+                if ln.app_id in placed:
+                    placed[ln.app_id].append(lq.Placement(offer.hostname, offer.attributes))
             driver.launch_tasks(offer.id, [ln.task for ln in launches])
 
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
-        pass
+        self.offer_backlog.pop(offer_id, None)
 
     def status_update(self, driver: Any, st: m.TaskStatus) -> None:
         t = self.tasks.get(st.task_id)
@@ -417,7 +483,8 @@ class MarathonService(AppsMixin, GroupsMixin):
                 self._failed(t, st, now)
         else:
             self._save_task(t)
-        self.tick([t.app_id])
+        self._dirty.add(t.app_id)
+        self._settle()
 
     def _failed(self, t: TaskRecord, st: m.TaskStatus, now: float) -> None:
         app = self.apps.get(t.app_id)
@@ -433,6 +500,7 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def disconnected(self, driver: Any) -> None:
         log.warning("disconnected from the master")
+        self.offer_backlog.clear()
 
     def error(self, driver: Any, message: str) -> None:
         log.error("framework error from the master: %s", message)
