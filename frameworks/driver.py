@@ -26,6 +26,7 @@ import zmq.asyncio
 
 from mesos_common import leader
 from mesos_common import messages as m
+from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
@@ -65,12 +66,26 @@ class ZmqUpstream:
         # blocks up to the linger); the shared instance is never terminated before exit.
         self._ctx = zmq.asyncio.Context()
         self.transport = DealerTransport(self._ctx)
+        self._sync = zmq.Socket.shadow(self.transport.sock.underlying)  # non-blocking drains
 
     def connect(self, endpoint: str) -> None:
         self.transport.connect(endpoint)
 
     async def recv(self) -> Any:
         return await self.transport.recv()
+
+    async def recv_batch(self, limit: int = 256) -> list[Any]:
+        """One awaited message, then whatever else is queued (up to `limit`), read without
+        going back to the event loop (as RouterTransport.recv_batch does)."""
+        out = [await self.transport.recv()]
+        while len(out) < limit:
+            try:
+                frames = self._sync.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            out.append(codec.decode(frames[0]) if len(frames) == 1 else
+                       DecodeError(f"expected 1 frame, got {len(frames)}"))
+        return out
 
     def send(self, msg: Any) -> bool:
         """Non-blocking send; False when dropped (no master connected, or queue full)."""
@@ -118,7 +133,7 @@ def _framework_info(framework: m.FrameworkInfo | str) -> m.FrameworkInfo:
 
 
 REDETECT_MIN_INTERVAL = 0.3
-BATCH_SECONDS = 0.01  # longest burst of callbacks between two `batch_done` calls
+BATCH_SECONDS = 0.005  # longest burst of callbacks between two `batch_done` calls
 
 
 class AsyncSchedulerDriver:
@@ -311,7 +326,12 @@ class AsyncSchedulerDriver:
             durable = True
         except Exception:
             durable = False
+        assert self._loop is not None
+        deadline = self._loop.time() + BATCH_SECONDS
         for msg in held or ():
+            if self._loop.time() > deadline:  # encoding big Accepts takes a while
+                await asyncio.sleep(0)
+                deadline = self._loop.time() + BATCH_SECONDS
             if durable or not isinstance(msg, m.Acknowledge):
                 self._send(msg)
 
@@ -324,11 +344,12 @@ class AsyncSchedulerDriver:
             if self._loop.time() - since > BATCH_SECONDS:
                 await asyncio.sleep(0)
                 since = self._loop.time()
-            msg = await self._upstream.recv()
-            if isinstance(msg, DecodeError):
-                log.warning("undecodable message from master: %s", msg.message)
-                continue
-            self._feed(Received(b"master", msg))
+            batch = getattr(self._upstream, "recv_batch", None)
+            for msg in (await batch()) if batch else [await self._upstream.recv()]:
+                if isinstance(msg, DecodeError):
+                    log.warning("undecodable message from master: %s", msg.message)
+                    continue
+                self._feed(Received(b"master", msg))
 
     async def _connect_loop(self) -> None:
         assert self._upstream is not None

@@ -311,7 +311,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             continue
         try:
             resp = await handler(request, svc, mt.groupdict())
-            svc.flush()  # durable before the client hears of it
+            if request.method != "GET":  # a change is durable before the client hears of it
+                await svc.flush_async()
             return resp
         except ApiError as e:
             return ok(e.body, e.status) if e.body is not None else web.Response(status=e.status)

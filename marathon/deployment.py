@@ -81,8 +81,27 @@ def _bounds(instances: int, strategy: dict[str, Any]) -> tuple[int, int]:
     return min_healthy, max_total
 
 
+def _all_current(app: dict[str, Any], tasks: Sequence[TaskRecord]) -> tuple[int, int] | None:
+    """One pass for the common case: (live, live and ready) when every active task runs
+    the app's current config and none is being killed or replaced; else None."""
+    cv, ready = config_version(app), _ready_fn(app)
+    live = n_ready = 0
+    for t in tasks:
+        if t.state not in ACTIVE:
+            continue
+        if t.killing or t.unreachable_inactive or (t.config_version or t.version) != cv:
+            return None
+        live += 1
+        n_ready += ready(t)
+    return live, n_ready
+
+
 def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     """The kills and launch count for one app now (`app=None`: the app is being removed)."""
+    if app is not None:
+        fast = _all_current(app, tasks)
+        if fast is not None and fast[0] <= int(app["instances"]):
+            return AppActions(int(app["instances"]) - fast[0], ())
     live = [t for t in tasks if t.state in ACTIVE and not t.killing
             and not t.unreachable_inactive]
     if app is None:
@@ -118,6 +137,11 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
 
 
 def progress(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> Progress:
+    if app is not None:
+        fast = _all_current(app, tasks)
+        if fast is not None:
+            n = int(app["instances"])
+            return Progress(fast[1] == n and fast[0] == n, fast[1], 0)
     live = [t for t in tasks if t.state in ACTIVE]
     if app is None:
         return Progress(not live, 0, len(live))

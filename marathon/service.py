@@ -7,6 +7,7 @@ driver calls. Everything runs on one asyncio loop, so no locks are needed.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from marathon import model
 from marathon.model import new_task_id, timestamp
 from marathon.planner import Action, STOP, plan
 from marathon.store import Store
-from marathon.tracker import FAILED, TERMINAL, TaskRecord
+from marathon.tracker import FAILED, TERMINAL, Tally, TaskRecord
 from marathon import views
 
 log = logging.getLogger("marathon.service")
@@ -87,8 +88,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.tasks: dict[str, TaskRecord] = {k: TaskRecord.from_store(v)
                                              for k, v in store.load("task").items()}
         self._by_app: dict[str, dict[str, TaskRecord]] = {}
+        self.tally = Tally()
         for t in self.tasks.values():
             self._by_app.setdefault(t.app_id, {})[t.id] = t
+            self.tally.add(t)
         self.deployments: dict[str, Deployment] = {
             k: Deployment.from_store(v) for k, v in store.load("deployment").items()}
         meta = store.load("meta")
@@ -113,6 +116,8 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.deferred = False
         self._dirty: set[str] = set()
         self._dirty_tick_at = 0.0
+        self._commit_lock = asyncio.Lock()
+        self._writing: asyncio.Future[None] | None = None
         self._dirty_tasks: set[str] = set()  # records to write at the next commit
         # Deferred: offers wait here and the daemon's pump matches them in time slices, so
         # a big Offers message does not hold the event loop (and the API) for seconds.
@@ -126,27 +131,62 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def commit(self) -> None:
         """Make every change so far durable (before answering, before acks go out)."""
+        self._stage_tasks()
+        self.store.commit()
+
+    def _stage_tasks(self) -> None:
         dirty, self._dirty_tasks = self._dirty_tasks, set()
         for tid in dirty:  # serialised once per commit, however often they changed
             t = self.tasks.get(tid)
             if t is not None:
                 self.store.put("task", tid, t.to_store())
-        self.store.commit()
+
+    async def flush_async(self) -> None:
+        """`flush` for the daemon: the disk write runs in a worker thread (the loop serves
+        the API meanwhile); commits are serialised, and one that returns covers every
+        change made before it was called."""
+        if not self.deferred or not hasattr(self.store, "take"):
+            self.flush()
+            return
+        self._tick_dirty()
+        self._stage_tasks()
+        async with self._commit_lock:
+            batch = self.store.take()  # type: ignore[attr-defined]
+            if batch:  # shielded: a cancelled caller must not leave a write half-known
+                self._writing = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.write, batch))  # type: ignore[attr-defined]
+                await asyncio.shield(self._writing)
+
+    async def close_async(self) -> None:
+        """Wait for a write in flight (its caller may have been cancelled), commit the rest."""
+        if self._writing is not None:
+            try:
+                await self._writing
+            except Exception:
+                log.exception("state write failed")
+        self.commit()
 
     def flush(self) -> None:
         """Drive the apps whose tasks changed since the last flush, then commit. Deferred,
         apps are driven at most every DIRTY_TICK_INTERVAL (their tick scans their tasks;
-        flushes come every few milliseconds under load)."""
+        flushes come every few milliseconds under load), and no more often than ten
+        times the last such tick took; the periodic full tick covers every app anyway."""
+        self._tick_dirty()
+        self.commit()
+
+    def _tick_dirty(self) -> None:
         now = self.now()
         if self._dirty and (not self.deferred or now >= self._dirty_tick_at):
             dirty, self._dirty = self._dirty, set()
-            self._dirty_tick_at = now + DIRTY_TICK_INTERVAL
+            spent = time.perf_counter()
             self.tick(dirty)
-        self.commit()
+            spent = time.perf_counter() - spent
+            # at most ~10% of the loop on these scans, however many tasks the apps have
+            self._dirty_tick_at = now + max(DIRTY_TICK_INTERVAL, 10 * spent)
 
-    def batch_done(self, driver: Any) -> None:
+    async def batch_done(self, driver: Any) -> None:
         """SDK hook after a burst of callbacks, before its acks and launches are sent."""
-        self.flush()
+        await self.flush_async()
 
     def _settle(self) -> None:
         if not self.deferred:
@@ -168,11 +208,13 @@ class MarathonService(AppsMixin, GroupsMixin):
     def add_task(self, t: TaskRecord) -> None:
         self.tasks[t.id] = t
         self._by_app.setdefault(t.app_id, {})[t.id] = t
+        self.tally.add(t)
         self._save_task(t)
 
     def drop_task(self, task_id: str) -> None:
         t = self.tasks.pop(task_id, None)
         if t is not None:
+            self.tally.remove(t)
             per_app = self._by_app.get(t.app_id, {})
             per_app.pop(task_id, None)
             if not per_app:
@@ -292,8 +334,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         while d.current < len(d.steps):
             for a in d.steps[d.current]:
                 app = None if a.action == STOP else self.apps.get(a.app)
-                if a.action != "StartApplication" and \
-                        not dep.progress(app, self.tasks_of(a.app)).done:
+                if a.action != "StartApplication" and not self._progress_done(a.app, app):
                     return
                 if a.action == STOP:
                     self.events.publish("app_terminated_event", appId=a.app)
@@ -321,6 +362,7 @@ class MarathonService(AppsMixin, GroupsMixin):
             self._unreachable(now)
             ids = set(self.apps) | set(self._by_app)
             self.wants = {}
+            self._dirty.clear()
         else:
             ids = set(only)
         for d in list(self.deployments.values()):
@@ -335,9 +377,27 @@ class MarathonService(AppsMixin, GroupsMixin):
                 self.driver.suppress_offers()
                 self.suppressed = True
 
+    def _fast(self, aid: str, app: dict[str, Any] | None) -> tuple[int, int] | None:
+        """(active, running) from the tally when the app has no health checks and all its
+        active tasks are current and not dying: then step and progress need no scan."""
+        if app is None or app.get("healthChecks"):
+            return None
+        return self.tally.all_current(aid, dep.config_version(app))
+
+    def _progress_done(self, aid: str, app: dict[str, Any] | None) -> bool:
+        fast = self._fast(aid, app)
+        if fast is not None and app is not None:
+            n = int(app["instances"])
+            return fast == (n, n)
+        return dep.progress(app, self.tasks_of(aid)).done
+
     def _drive(self, aid: str, now: float) -> None:
         app = self.effective_app(aid)
-        acts = dep.step(app, self.tasks_of(aid))
+        fast = self._fast(aid, app)
+        if app is not None and fast is not None and fast[0] <= int(app["instances"]):
+            acts = dep.AppActions(int(app["instances"]) - fast[0], ())  # = dep.step's
+        else:
+            acts = dep.step(app, self.tasks_of(aid))
         for tid in acts.kill:
             self.kill(tid)
         self.wants.pop(aid, None)
@@ -352,6 +412,8 @@ class MarathonService(AppsMixin, GroupsMixin):
     def _unreachable(self, now: float) -> None:
         """unreachableStrategy: replace tasks away for inactiveAfterSeconds, forget (and
         kill, should they return) those away for expungeAfterSeconds."""
+        if not self.tally.any_in("TASK_UNREACHABLE"):
+            return
         for t in list(self.tasks.values()):
             if t.state != "TASK_UNREACHABLE" or t.unreachable_since is None:
                 continue

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+Batch = dict[tuple[str, str], "str | None"]  # (kind, key) -> JSON, None: delete
+
+
 class Store(Protocol):
     def put(self, kind: str, key: str, doc: Any) -> None: ...
     def delete(self, kind: str, key: str) -> None: ...
@@ -55,12 +58,14 @@ class SQLiteStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # check_same_thread off: the daemon writes batches from a worker thread (`write`),
+        # one at a time, while the loop goes on buffering
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS docs (kind TEXT, key TEXT, doc TEXT,"
                          " PRIMARY KEY (kind, key))")
-        self._pending: dict[tuple[str, str], str | None] = {}  # None: delete
+        self._pending: Batch = {}
 
     def put(self, kind: str, key: str, doc: Any) -> None:
         self._pending[(kind, key)] = json.dumps(doc)
@@ -88,10 +93,27 @@ class SQLiteStore:
 
     def commit(self) -> None:
         """Make every buffered write durable, all or nothing; on failure they stay pending."""
-        if not self._pending:
+        self.write(self.take())
+
+    def take(self) -> Batch:
+        """The buffered writes, for `write` (possibly in another thread); the buffer empties."""
+        batch, self._pending = self._pending, {}
+        return batch
+
+    def write(self, batch: Batch) -> None:
+        """One transaction for `batch`; on failure it goes back under any newer writes."""
+        if not batch:
             return
-        puts = [(k, key, doc) for (k, key), doc in self._pending.items() if doc is not None]
-        dels = [(k, key) for (k, key), doc in self._pending.items() if doc is None]
+        try:
+            self._write(batch)
+        except BaseException:
+            for k, doc in batch.items():
+                self._pending.setdefault(k, doc)
+            raise
+
+    def _write(self, batch: Batch) -> None:
+        puts = [(k, key, doc) for (k, key), doc in batch.items() if doc is not None]
+        dels = [(k, key) for (k, key), doc in batch.items() if doc is None]
         self._db.execute("BEGIN")
         try:
             if dels:
@@ -102,7 +124,6 @@ class SQLiteStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._pending.clear()
 
     def close(self) -> None:
         try:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from marathon.service import Deployment, MarathonService
 
 EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
-STAGED = ("TASK_STAGING", "TASK_STARTING")
+STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
+RUNNING = frozenset({"TASK_RUNNING"})
 
 
 def embeds(values: Iterable[str]) -> set[str]:
@@ -46,20 +47,19 @@ def task_json(svc: MarathonService, t: Any) -> dict[str, Any]:
 
 def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict[str, Any]:
     out = dict(app)
-    tasks = svc.tasks_of(app["id"])
-    checks, ex_checks = n_checks(app), executor_checks(app)
-    staged = running = healthy = unhealthy = 0
-    for t in tasks:  # one pass: this runs for every app on every GET /v2/apps
-        state = t.state
-        if state == "TASK_RUNNING":
-            running += 1
+    aid = app["id"]
+    staged = svc.tally.state_count(aid, STAGED)  # counts, not a scan of every task
+    running = svc.tally.state_count(aid, RUNNING)
+    healthy = unhealthy = 0
+    if app.get("healthChecks"):
+        checks, ex_checks = n_checks(app), executor_checks(app)
+        for t in svc.tasks_of(aid):
             # a task with no check result yet is neither healthy nor unhealthy (Marathon)
-            if t.health or t.mesos_healthy is not None:
+            if t.state == "TASK_RUNNING" and (t.health or t.mesos_healthy is not None):
                 h = t.healthy(checks, ex_checks)
                 healthy += h is True
                 unhealthy += h is False
-        elif state in STAGED:
-            staged += 1
+    tasks = svc.tasks_of(aid) if "tasks" in embed else []
     out.update({"tasksStaged": staged, "tasksRunning": running,
                 "tasksHealthy": healthy, "tasksUnhealthy": unhealthy,
                 "deployments": [{"id": d.id} for d in svc.deployments_of(app["id"])]})
