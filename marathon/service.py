@@ -33,6 +33,9 @@ log = logging.getLogger("marathon.service")
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
 MAX_ROOT_VERSIONS = 50
 DIRTY_TICK_INTERVAL = 0.1
+OFFER_MAX_AGE = 30.0  # a backlog offer older than this is dropped (the master times it out)
+# launches that failed before the task ever ran, through no fault of the app: no backoff
+NOT_THE_APPS_FAULT = frozenset({"REASON_INVALID_OFFERS", "REASON_MASTER_DISCONNECTED"})
 
 
 @define
@@ -121,7 +124,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self._dirty_tasks: set[str] = set()  # records to write at the next commit
         # Deferred: offers wait here and the daemon's pump matches them in time slices, so
         # a big Offers message does not hold the event loop (and the API) for seconds.
-        self.offer_backlog: dict[str, m.Offer] = {}
+        self.offer_backlog: dict[str, tuple[m.Offer, float]] = {}  # id -> (offer, since)
         self.on_backlog: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ helpers
@@ -468,7 +471,8 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         if self.deferred:
-            self.offer_backlog.update((o.id, o) for o in offers)
+            now = self.now()
+            self.offer_backlog.update((o.id, (o, now)) for o in offers)
             if self.on_backlog is not None:
                 self.on_backlog()
             return
@@ -480,8 +484,12 @@ class MarathonService(AppsMixin, GroupsMixin):
         Launches and declines go through the driver, which sends them after its next
         burst's commit."""
         while self.offer_backlog and not stop():
-            oid = next(iter(self.offer_backlog))
-            self._match_offers(self.driver, [self.offer_backlog.pop(oid)])
+            offer, since = self.offer_backlog.pop(next(iter(self.offer_backlog)))
+            if self.now() - since > OFFER_MAX_AGE:
+                log.warning("dropping offer %s: %.0fs in the backlog", offer.id,
+                            self.now() - since)
+                continue
+            self._match_offers(self.driver, [offer])
         return bool(self.offer_backlog)
 
     def _match_offers(self, driver: Any, offers: list[m.Offer]) -> None:
@@ -554,7 +562,7 @@ class MarathonService(AppsMixin, GroupsMixin):
             "appId": t.app_id, "host": t.host, "message": st.message, "state": st.state,
             "taskId": t.id, "instanceId": t.instance_id, "timestamp": timestamp(now),
             "version": t.version, "slaveId": t.agent_id}
-        if app is not None and not t.killing:
+        if app is not None and not t.killing and st.reason not in NOT_THE_APPS_FAULT:
             self.backoffs.setdefault(t.app_id, lq.Backoff()).failed(app, now)
 
     def agent_lost(self, driver: Any, agent_id: str) -> None:
