@@ -35,6 +35,10 @@ class EventBus:
     def event(self, event_type: str, **payload: Any) -> dict[str, Any]:
         return dict(payload, eventType=event_type, timestamp=timestamp(self._clock()))
 
+    def listening(self) -> bool:
+        """Whether a published event would reach anyone (callers skip building payloads)."""
+        return any(active is None or active() for active in self._subscribers.values())
+
     def publish(self, event_type: str, **payload: Any) -> None:
         self.published += 1
         targets = [q for q, active in self._subscribers.items() if active is None or active()]

@@ -542,11 +542,12 @@ class MarathonService(AppsMixin, GroupsMixin):
         if st.state == "TASK_RUNNING" and t.started_at is None:
             t.started_at = now
             self.backoffs.pop(t.app_id, None)
-        self.events.publish("status_update_event", slaveId=t.agent_id, taskId=t.id,
-                            taskStatus=st.state, message=st.message, appId=t.app_id,
-                            host=t.host, ipAddresses=[{"ipAddress": t.host,
-                                                       "protocol": "IPv4"}],
-                            ports=t.ports, version=t.version)
+        if self.events.listening():
+            self.events.publish("status_update_event", slaveId=t.agent_id, taskId=t.id,
+                                taskStatus=st.state, message=st.message, appId=t.app_id,
+                                host=t.host, ipAddresses=[{"ipAddress": t.host,
+                                                           "protocol": "IPv4"}],
+                                ports=t.ports, version=t.version)
         if st.state in TERMINAL:
             self.drop_task(t.id)
             if st.state in FAILED or (st.state != "TASK_KILLED" and not t.killing):

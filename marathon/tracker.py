@@ -157,10 +157,16 @@ class TaskRecord:
         return all(states) if states else None
 
     def to_store(self) -> dict[str, Any]:
-        d = attrs.asdict(self, recurse=False, filter=lambda a, v: a.name not in _UNSTORED)
-        d["health"] = []  # soft state: rebuilt by the checks after a restart
-        d["ports"] = list(self.ports)
-        return d
+        # by hand rather than attrs.asdict: this runs for every task change at scale
+        return {"id": self.id, "app_id": self.app_id, "version": self.version,
+                "agent_id": self.agent_id, "host": self.host, "ports": list(self.ports),
+                "staged_at": self.staged_at, "state": self.state,
+                "started_at": self.started_at, "killing": self.killing,
+                "health": [],  # soft state: rebuilt by the checks after a restart
+                "unreachable_since": self.unreachable_since,
+                "config_version": self.config_version,
+                "unreachable_inactive": self.unreachable_inactive,
+                "mesos_healthy": self.mesos_healthy}
 
     @classmethod
     def from_store(cls, d: dict[str, Any]) -> TaskRecord:
@@ -183,5 +189,3 @@ class TaskRecord:
             out["startedAt"] = timestamp(self.started_at)
         return out
 
-
-_UNSTORED = frozenset({"health", "tally"})

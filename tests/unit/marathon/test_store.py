@@ -85,3 +85,16 @@ def test_a_burst_of_updates_is_committed_by_batch_done(tmp_path):
     asyncio.run(svc.batch_done(svc.driver))
     stored = SQLiteStore(path).load("task")
     assert {stored[t]["state"] for t in ids} == {"TASK_RUNNING"}
+
+
+def test_task_records_store_every_field_but_their_soft_state():
+    import attrs
+
+    from marathon.tracker import Health, TaskRecord
+    t = TaskRecord(id="t", app_id="/a", version="v", agent_id="A", host="h", ports=[1],
+                   staged_at=1.0, state="TASK_RUNNING", started_at=2.0, killing=True,
+                   health=[Health(alive=True)], unreachable_since=3.0, config_version="c",
+                   unreachable_inactive=True, mesos_healthy=False)
+    d = t.to_store()
+    assert set(d) == {f.name for f in attrs.fields(TaskRecord)} - {"tally"}
+    assert TaskRecord.from_store(d) == attrs.evolve(t, health=[])
