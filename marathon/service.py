@@ -3,7 +3,8 @@
 All decisions are made by the pure modules (`model` validates, `planner` plans,
 `deployment.step` says what to kill and launch, `launch_queue.match` packs offers); this
 class keeps the state, persists every change before answering, and turns decisions into
-driver calls. Everything runs on one asyncio loop, so no locks are needed.
+driver calls. Everything runs on one asyncio loop; the only lock orders the daemon's
+commits, whose disk writes run in a worker thread (see `flush_async`).
 """
 from __future__ import annotations
 
