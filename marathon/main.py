@@ -54,6 +54,7 @@ def open_store(work_dir: str | None) -> Store:
 
 
 async def _ticker(svc: MarathonService, interval: float) -> None:
+    frozen_at = len(svc.tasks)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -61,6 +62,9 @@ async def _ticker(svc: MarathonService, interval: float) -> None:
             await svc.flush_async()
         except Exception:  # our bug; logged loudly, the daemon keeps serving
             log.exception("control tick failed")
+        if len(svc.tasks) > max(1000, frozen_at * 5 // 4):
+            gc.freeze()  # the new records too: full collections stay short (see _tune_gc)
+            frozen_at = len(svc.tasks)
 
 
 async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
