@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -34,15 +36,26 @@ def post(url: str, body: dict) -> int:
         return r.status
 
 
-def sample_apps(base: str, stop: threading.Event, out: list[float]) -> None:
+def sample(url: str, stop: threading.Event, out: list[float]) -> None:
+    """GET `url` every 0.2 s until `stop`, recording latencies in ms."""
     while not stop.is_set():
         t0 = time.perf_counter()
         try:
-            get(f"{base}/v2/apps")
+            with urllib.request.urlopen(url, timeout=60) as r:
+                r.read()
             out.append((time.perf_counter() - t0) * 1000)
         except OSError:
             pass
         stop.wait(0.2)
+
+
+def _profile(pid: int, out: str) -> subprocess.Popen:
+    """py-spy recording Marathon until the run ends (SIGINT makes it write `out`)."""
+    exe = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv/bin/py-spy")
+    say(f"profiling Marathon (pid {pid}) into {out}")
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "50", "--nonblocking",
+                             "--format", "raw" if out.endswith(".txt") else "flamegraph", "-o", out], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -50,34 +63,46 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--profile", default=None,
+                    help="py-spy profile of Marathon: .svg flame graph, .txt collapsed stacks")
     args = ap.parse_args()
     res = agent_resources(args.instances, args.agents)
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         cluster = LocalCluster(Path(tmp), log_level="WARNING")
         fleets = []
-        stop, lat = threading.Event(), []
+        spy = None
+        stop, lat, pings = threading.Event(), [], []
         try:
             cluster.start_master()
             fleets = start_fleets(cluster, args.agents, res)
             marathon = cluster.start_marathon()
             base = marathon.field("http")
             say(f"{args.agents} simulated agents and Marathon up; posting {args.instances} instances")
-            sampler = threading.Thread(target=sample_apps, args=(base, stop, lat), daemon=True)
+            spy = _profile(marathon.pid, args.profile) if args.profile else None
+            samplers = [threading.Thread(target=sample, args=(f"{base}{path}", stop, out),
+                                         daemon=True)
+                        for path, out in (("/v2/apps", lat), ("/ping", pings))]
             t0 = time.perf_counter()
             assert post(f"{base}/v2/apps", {"id": "/bench", "cmd": "run-forever", "cpus": 0.01,
                                             "mem": 1, "instances": args.instances,
                                             "portDefinitions": []}) == 201  # no ports
-            sampler.start()
+            for th in samplers:
+                th.start()
             running = 0
             while running < args.instances:
                 if time.perf_counter() - t0 > args.timeout:
                     raise SystemExit(f"only {running} of {args.instances} running in time")
                 time.sleep(0.5)
-                running = get(f"{base}/v2/apps/bench")["app"]["tasksRunning"]
+                # the list carries the counts; /v2/apps/bench would embed every task
+                running = next(a["tasksRunning"] for a in get(f"{base}/v2/apps")["apps"]
+                               if a["id"] == "/bench")
             all_running = time.perf_counter() - t0
             say(f"all {args.instances} running after {all_running:.1f}s")
         finally:
             stop.set()
+            if spy is not None:
+                spy.send_signal(2)  # py-spy writes its flame graph on SIGINT
+                spy.wait(60)
             for f in fleets:
                 f.stop()
             cluster.stop()
@@ -87,7 +112,8 @@ def main() -> None:
         "tasks_per_s": round(args.instances / all_running),
         "apps_p50_ms": round(percentile(lat, 50), 1) if lat else None,
         "apps_p99_ms": round(percentile(lat, 99), 1) if lat else None,
-        "apps_samples": len(lat)})
+        "apps_samples": len(lat),
+        "ping_p99_ms": round(percentile(pings, 99), 1) if pings else None})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ queue, runs the core and performs the effects in order. Callbacks therefore run 
 time, in event order, and an implicit Acknowledge is only sent after the status_update
 callback has returned (awaited, when it is a coroutine). Driver methods only enqueue, so
 they are safe from any thread and from inside callbacks.
+
+A scheduler with a `batch_done(driver)` callback gets bursts: the loop runs queued items
+for up to BATCH_SECONDS, calls `batch_done` (where the scheduler commits what the burst
+changed), and only then sends what the burst produced (acknowledgements, launches,
+kills). So an update is acknowledged only once the scheduler's record of it is durable,
+with one commit per burst instead of one per update.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import zmq.asyncio
 
 from mesos_common import leader
 from mesos_common import messages as m
+from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
@@ -59,12 +66,26 @@ class ZmqUpstream:
         # blocks up to the linger); the shared instance is never terminated before exit.
         self._ctx = zmq.asyncio.Context()
         self.transport = DealerTransport(self._ctx)
+        self._sync = zmq.Socket.shadow(self.transport.sock.underlying)  # non-blocking drains
 
     def connect(self, endpoint: str) -> None:
         self.transport.connect(endpoint)
 
     async def recv(self) -> Any:
         return await self.transport.recv()
+
+    async def recv_batch(self, limit: int = 256) -> list[Any]:
+        """One awaited message, then whatever else is queued (up to `limit`), read without
+        going back to the event loop (as RouterTransport.recv_batch does)."""
+        out = [await self.transport.recv()]
+        while len(out) < limit:
+            try:
+                frames = self._sync.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            out.append(codec.decode(frames[0]) if len(frames) == 1 else
+                       DecodeError(f"expected 1 frame, got {len(frames)}"))
+        return out
 
     def send(self, msg: Any) -> bool:
         """Non-blocking send; False when dropped (no master connected, or queue full)."""
@@ -112,6 +133,7 @@ def _framework_info(framework: m.FrameworkInfo | str) -> m.FrameworkInfo:
 
 
 REDETECT_MIN_INTERVAL = 0.3
+BATCH_SECONDS = 0.005  # longest burst of callbacks between two `batch_done` calls
 
 
 class AsyncSchedulerDriver:
@@ -151,6 +173,7 @@ class AsyncSchedulerDriver:
         self._upstream: Upstream | None = None
         self._connected = False
         self._sent_teardown = False
+        self._held: list[Any] | None = None  # sends waiting for the burst's batch_done
 
     # ------------------------------------------------------------ lifecycle
 
@@ -272,24 +295,61 @@ class AsyncSchedulerDriver:
 
     async def _dispatch_loop(self) -> None:
         assert self._loop is not None
+        batching = callable(getattr(self.scheduler, "batch_done", None))
         while True:
             item = await self._queue.get()
+            if batching:
+                self._held = []
             await self._perform(item(self._loop.time()))
+            if batching:  # drain a burst (bounded, so the loop's other tasks keep running)
+                deadline = self._loop.time() + BATCH_SECONDS
+                while not self.core.stopped and not self._queue.empty() \
+                        and self._loop.time() < deadline:
+                    await self._perform(self._queue.get_nowait()(self._loop.time()))
+                await self._end_batch()
             if self.core.stopped:
                 if self.status == DRIVER_RUNNING:
                     self.status = DRIVER_STOPPED
                 for child in self._children:
                     child.cancel()
                 return
+            if batching:
+                await asyncio.sleep(0)  # let the API and timers in between bursts
+
+    async def _end_batch(self) -> None:
+        """`batch_done` (the scheduler makes the burst's state durable), then the sends the
+        burst produced, in order. If it raises, acknowledgements are withheld (the agents
+        resend those updates) and everything else goes out."""
+        held, self._held = self._held, None
+        try:
+            await self._call("batch_done", (), reraise=True)
+            durable = True
+        except Exception:
+            durable = False
+        assert self._loop is not None
+        deadline = self._loop.time() + BATCH_SECONDS
+        for msg in held or ():
+            if self._loop.time() > deadline:  # encoding big Accepts takes a while
+                await asyncio.sleep(0)
+                deadline = self._loop.time() + BATCH_SECONDS
+            if durable or not isinstance(msg, m.Acknowledge):
+                self._send(msg)
 
     async def _recv_loop(self) -> None:
-        assert self._upstream is not None
+        assert self._upstream is not None and self._loop is not None
+        since = self._loop.time()
         while True:
-            msg = await self._upstream.recv()
-            if isinstance(msg, DecodeError):
-                log.warning("undecodable message from master: %s", msg.message)
-                continue
-            self._feed(Received(b"master", msg))
+            # A ready zmq future does not yield: with a backlog of messages this loop
+            # would hold the event loop until it is drained.
+            if self._loop.time() - since > BATCH_SECONDS:
+                await asyncio.sleep(0)
+                since = self._loop.time()
+            batch = getattr(self._upstream, "recv_batch", None)
+            for msg in (await batch()) if batch else [await self._upstream.recv()]:
+                if isinstance(msg, DecodeError):
+                    log.warning("undecodable message from master: %s", msg.message)
+                    continue
+                self._feed(Received(b"master", msg))
 
     async def _connect_loop(self) -> None:
         assert self._upstream is not None
@@ -356,7 +416,10 @@ class AsyncSchedulerDriver:
     async def _perform(self, effects: list[Any]) -> None:
         for eff in effects:
             if isinstance(eff, Send):
-                self._send(eff.msg)
+                if self._held is not None:
+                    self._held.append(eff.msg)
+                else:
+                    self._send(eff.msg)
             elif isinstance(eff, Callback):
                 await self._call(eff.name, eff.args)
             elif isinstance(eff, SetTimer):
@@ -405,7 +468,7 @@ class AsyncSchedulerDriver:
             return self.core.handle(TimerFired(key), now)
         self._queue.put_nowait(fire)
 
-    async def _call(self, name: str, args: tuple[Any, ...]) -> None:
+    async def _call(self, name: str, args: tuple[Any, ...], reraise: bool = False) -> None:
         fn = getattr(self.scheduler, name, None)
         if fn is None:
             return
@@ -415,3 +478,5 @@ class AsyncSchedulerDriver:
                 await result
         except Exception:
             log.exception("scheduler callback %s raised; the driver carries on", name)
+            if reraise:
+                raise

@@ -314,7 +314,10 @@ async def handle(svc: MarathonService, request: web.Request) -> web.StreamRespon
             allowed = True
             continue
         try:
-            return await handler(request, svc, mt.groupdict())
+            resp = await handler(request, svc, mt.groupdict())
+            if request.method != "GET":  # a change is durable before the client hears of it
+                await svc.flush_async()
+            return resp
         except ApiError as e:
             return ok(e.body, e.status) if e.body is not None else web.Response(status=e.status)
         except ValidationFailed as e:

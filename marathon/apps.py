@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from marathon import model, views
 from marathon.model import ValidationFailed
+from marathon.tracker import ACTIVE
 
 if TYPE_CHECKING:
     from marathon.service import Deployment
@@ -250,8 +251,9 @@ class AppsMixin:
             app = self.apps.get(aid)
             if app is None:
                 continue
-            live = len([t for t in self.tasks_of(aid)  # type: ignore[attr-defined]
-                        if t.active and not t.killing])
+            live = sum(n for (state, killing, _, _), n  # counts, not a scan
+                       in self.tally.counts(aid).items()  # type: ignore[attr-defined]
+                       if state in ACTIVE and not killing)
             count = max(0, int(app["instances"]) - live)
             out.append(views.queue_item(self, app, count, now, embed_offers))  # type: ignore
         return out

@@ -10,12 +10,14 @@ once enough new ones are healthy.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from attrs import frozen
 
 from marathon.model import executor_checks, marathon_checks
-from marathon.tracker import TaskRecord
+from marathon.tracker import ACTIVE, TaskRecord
+
+RUNNING = "TASK_RUNNING"
 
 
 @frozen
@@ -47,6 +49,24 @@ def _ready(t: TaskRecord, app: dict[str, Any]) -> bool:
     return t.running and t.healthy(len(marathon_checks(app)), executor_checks(app)) is not False
 
 
+def _ready_fn(app: dict[str, Any]) -> Callable[[TaskRecord], bool]:
+    """`_ready` with the app's checks looked up once (called per task on hot paths)."""
+    n, ex = len(marathon_checks(app)), executor_checks(app)
+    if not n and not ex:
+        return lambda t: t.state == RUNNING
+    return lambda t: t.state == RUNNING and t.healthy(n, ex) is not False
+
+
+def _split(app: dict[str, Any], live: Sequence[TaskRecord]) -> tuple[list[TaskRecord],
+                                                                    list[TaskRecord]]:
+    """(current, old) by the config version the tasks were launched with."""
+    cv = config_version(app)
+    new, old = [], []
+    for t in live:
+        (new if (t.config_version or t.version) == cv else old).append(t)
+    return new, old
+
+
 def _kill_order(tasks: Sequence[TaskRecord], selection: str) -> list[TaskRecord]:
     """Tasks in the order they should die: not-yet-running first, then by killSelection."""
     youngest = selection != "OLDEST_FIRST"
@@ -61,44 +81,73 @@ def _bounds(instances: int, strategy: dict[str, Any]) -> tuple[int, int]:
     return min_healthy, max_total
 
 
+def _all_current(app: dict[str, Any], tasks: Sequence[TaskRecord]) -> tuple[int, int] | None:
+    """One pass for the common case: (live, live and ready) when every active task runs
+    the app's current config and none is being killed or replaced; else None."""
+    cv, ready = config_version(app), _ready_fn(app)
+    live = n_ready = 0
+    for t in tasks:
+        if t.state not in ACTIVE:
+            continue
+        if t.killing or t.unreachable_inactive or (t.config_version or t.version) != cv:
+            return None
+        live += 1
+        n_ready += ready(t)
+    return live, n_ready
+
+
 def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     """The kills and launch count for one app now (`app=None`: the app is being removed)."""
-    live = [t for t in tasks if t.active and not t.killing and not t.unreachable_inactive]
+    if app is not None:
+        fast = _all_current(app, tasks)
+        if fast is not None and fast[0] <= int(app["instances"]):
+            return AppActions(int(app["instances"]) - fast[0], ())
+    live = [t for t in tasks if t.state in ACTIVE and not t.killing
+            and not t.unreachable_inactive]
     if app is None:
         return AppActions(0, tuple(t.id for t in live))
     target = int(app["instances"])
-    new = [t for t in live if _current(t, app)]
-    old = [t for t in live if not _current(t, app)]
+    new, old = _split(app, live)
     kills: list[TaskRecord] = []
     if len(new) > target:  # scale down: kill surplus new ones, by killSelection
         kills += _kill_order(new, app.get("killSelection", "YOUNGEST_FIRST"))[:len(new) - target]
-        new = new[:0] + [t for t in new if t not in kills]
+        dying = {t.id for t in kills}
+        new = [t for t in new if t.id not in dying]
     if not old:
         return AppActions(max(0, target - len(new)), tuple(t.id for t in kills))
+    ready = _ready_fn(app)
     min_healthy, max_total = _bounds(target, app.get("upgradeStrategy", {}))
     # As Marathon's TaskReplaceActor: old tasks count while they run (a failed probe on one
     # is the health checker's business, not a licence to kill it); new ones once ready.
-    capacity = len([t for t in new if _ready(t, app)]) + len([t for t in old if t.running])
+    capacity = len([t for t in new if ready(t)]) + len([t for t in old if t.running])
     may_kill = max(0, capacity - min_healthy)
     order = sorted(_kill_order(old, "OLDEST_FIRST"),
-                   key=lambda t: (t.running, _ready(t, app)))  # stable: age kept within
+                   key=lambda t: (t.running, ready(t)))  # stable: age kept within
     for t in order:
         if not t.running:
             kills.append(t)  # not started: killing it costs no capacity
         elif may_kill > 0:
             kills.append(t)
             may_kill -= 1
-    old_left = len(old) - len([t for t in kills if t in old])
+    old_ids = {t.id for t in old}
+    old_left = len(old) - len([t for t in kills if t.id in old_ids])
     room = max_total - (old_left + len(new))
     launch = max(0, min(target - len(new), room))
     return AppActions(launch, tuple(dict.fromkeys(t.id for t in kills)))
 
 
 def progress(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> Progress:
-    live = [t for t in tasks if t.active]
+    if app is not None:
+        fast = _all_current(app, tasks)
+        if fast is not None:
+            n = int(app["instances"])
+            return Progress(fast[1] == n and fast[0] == n, fast[1], 0)
+    live = [t for t in tasks if t.state in ACTIVE]
     if app is None:
         return Progress(not live, 0, len(live))
-    ready = [t for t in live if _current(t, app) and _ready(t, app) and not t.killing]
-    old = [t for t in live if not _current(t, app) or t.killing]
+    is_ready = _ready_fn(app)
+    new, old = _split(app, live)
+    ready = [t for t in new if not t.killing and is_ready(t)]
+    old += [t for t in new if t.killing]
     return Progress(len(ready) == int(app["instances"]) and not old
                     and len(live) == int(app["instances"]), len(ready), len(old))

@@ -17,24 +17,35 @@ QUEUE_LIMIT = 1000
 class EventBus:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._subscribers: dict[asyncio.Queue[dict[str, Any]],
+                                Callable[[], bool] | None] = {}
         self.published = 0
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self, active: Callable[[], bool] | None = None
+                  ) -> asyncio.Queue[dict[str, Any]]:
+        """A queue of events; `active()` False: skip it for now (the callback poster with
+        no callback URLs), so that with nobody listening no event is even built."""
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
-        self._subscribers.add(q)
+        self._subscribers[q] = active
         return q
 
     def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.discard(q)
+        self._subscribers.pop(q, None)
 
     def event(self, event_type: str, **payload: Any) -> dict[str, Any]:
         return dict(payload, eventType=event_type, timestamp=timestamp(self._clock()))
 
+    def listening(self) -> bool:
+        """Whether a published event would reach anyone (callers skip building payloads)."""
+        return any(active is None or active() for active in self._subscribers.values())
+
     def publish(self, event_type: str, **payload: Any) -> None:
-        ev = self.event(event_type, **payload)
         self.published += 1
-        for q in list(self._subscribers):
+        targets = [q for q, active in self._subscribers.items() if active is None or active()]
+        if not targets:
+            return
+        ev = self.event(event_type, **payload)
+        for q in targets:
             try:
                 q.put_nowait(ev)
             except asyncio.QueueFull:

@@ -90,11 +90,21 @@ class HealthChecker:
     def _due_checks(self, now: float) -> list[tuple[TaskRecord, int, dict[str, Any], int]]:
         out = []
         live = set()
-        for t in list(self.svc.tasks.values()):
-            app = self.svc.apps.get(t.app_id)
-            if app is None or not t.running or t.killing:
+        for app_id, app in self.svc.apps.items():
+            checks = marathon_checks(app)
+            if checks:  # apps without probes cost nothing here, however many tasks they have
+                out += self._due_for(app_id, checks, now, live)
+        for key in set(self._due) - live:
+            del self._due[key]
+        return out
+
+    def _due_for(self, app_id: str, checks: list[dict[str, Any]], now: float,
+                 live: set[tuple[str, int]]) -> list[tuple[TaskRecord, int, dict[str, Any], int]]:
+        out = []
+        for t in self.svc.tasks_of(app_id):
+            if not t.running or t.killing:
                 continue
-            for i, hc in enumerate(marathon_checks(app)):
+            for i, hc in enumerate(checks):
                 key = (t.id, i)
                 live.add(key)
                 port = probe_port(t, hc)
@@ -103,8 +113,6 @@ class HealthChecker:
                 if now >= self._due.get(key, t.started_at or now):
                     self._due[key] = now + float(hc.get("intervalSeconds", 60))
                     out.append((t, i, hc, port))
-        for key in set(self._due) - live:
-            del self._due[key]
         return out
 
     async def _one(self, t: TaskRecord, i: int, hc: dict[str, Any], port: int) -> None:
@@ -119,4 +127,5 @@ class HealthChecker:
                 async with asyncio.TaskGroup() as tg:
                     for t, i, hc, port in due:
                         tg.create_task(self._one(t, i, hc, port))
+                await self.svc.flush_async()  # kills of unhealthy tasks: durable before they go out
             await asyncio.sleep(self.resolution)

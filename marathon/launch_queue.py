@@ -13,10 +13,13 @@ from typing import Any, Callable, Mapping, Sequence
 from attrs import define, frozen
 
 from mesos_common import messages as m
-from mesos_common.resources import ResourceError, Resources
+from mesos_common.resources import UNRESERVED, ResourceError, Resources
 from marathon.model import port_list
 
 from frameworks.tasks import task_resources
+
+
+NO_RESOURCES = Resources()
 
 
 @frozen
@@ -90,6 +93,8 @@ def constraints_ok(constraints: Sequence[Sequence[str]], hostname: str,
 def _host_ports(app: Mapping[str, Any], left: Resources) -> tuple[list[int], Resources] | None:
     """Host ports for one task: required ones as given, dynamic ones picked from the offer."""
     ports = port_list(app)
+    if not ports:
+        return [], NO_RESOURCES
     required = bool(app.get("requirePorts"))
     wanted: list[int | None] = []
     for p in ports:
@@ -171,16 +176,24 @@ def _container(app: Mapping[str, Any], ports: Sequence[int]) -> m.ContainerInfo 
                       for v in c.get("volumes", []) if "hostPath" in v))
 
 
-def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources,
-           task_id: str) -> tuple[m.TaskInfo, list[int]] | None:
+def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str,
+           same: dict[str, Resources] | None = None) -> tuple[m.TaskInfo, list[int]] | None:
+    """One task out of `left`. `same`: the app's scalars from an earlier task of this
+    offer, reused while they still fit (only for offers without reservations, where
+    every task takes the same unreserved amounts)."""
     picked = _host_ports(app, left)
     if picked is None:
         return None
     ports, port_res = picked
-    try:
-        res, _ = task_resources(left - port_res, app["cpus"], app["mem"], app["disk"])
-    except ResourceError:
-        return None
+    rest = left - port_res if port_res else left
+    res = same.get(app["id"]) if same is not None else None
+    if res is None or not rest.contains(res):
+        try:
+            res, _ = task_resources(rest, app["cpus"], app["mem"], app["disk"])
+        except ResourceError:
+            return None
+        if same is not None:
+            same[app["id"]] = res
     env = task_env(app, task_id, offer.hostname, ports)
     container = _container(app, ports)
     if "cmd" in app:
@@ -204,6 +217,7 @@ def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[P
     left = offer.resources
     out: list[Launch] = []
     here = {k: list(v) for k, v in placed.items()}
+    same: dict[str, Resources] | None = {} if left.roles() <= {UNRESERVED} else None
     for want in wants:
         app = want.app
         for _ in range(want.count):
@@ -212,7 +226,7 @@ def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[P
             if not constraints_ok(app.get("constraints", []), offer.hostname,
                                   offer.attributes, here.get(app["id"], [])):
                 break
-            built = _build(app, offer, left, new_task_id(app["id"]))
+            built = _build(app, offer, left, new_task_id(app["id"]), same)
             if built is None:
                 break
             task, ports = built

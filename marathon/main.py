@@ -10,6 +10,7 @@ memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -64,12 +65,45 @@ def open_store(work_dir: str | None) -> Store:
 
 
 async def _ticker(svc: MarathonService, interval: float) -> None:
+    frozen_at = len(svc.tasks)
     while True:
         await asyncio.sleep(interval)
         try:
             svc.tick()
+            await svc.flush_async()
         except Exception:  # our bug; logged loudly, the daemon keeps serving
             log.exception("control tick failed")
+        if len(svc.tasks) > max(1000, frozen_at * 5 // 4):
+            gc.freeze()  # the new records too: full collections stay short (see _tune_gc)
+            frozen_at = len(svc.tasks)
+
+
+async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
+                      budget: float = 0.005) -> None:
+    """Match the offer backlog in slices of `budget` seconds, yielding in between."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await wake.wait()
+        wake.clear()
+        more = True
+        while more:
+            deadline = loop.time() + budget
+            try:
+                more = svc.place_backlog(lambda: loop.time() >= deadline)
+            except Exception:  # our bug; logged loudly, the offers time out on the master
+                log.exception("offer matching failed")
+                svc.offer_backlog.clear()
+                more = False
+            await asyncio.sleep(0)
+
+
+def _tune_gc() -> None:
+    """Tens of thousands of long-lived task records make the collector's full passes take
+    100+ ms, each one a stall of the API; they are rarely garbage (no cycles), so collect
+    much less often and leave what exists at start-up out of it."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
 
 
 async def run_term(node: Node, ns, options: Options, make_store: Callable[[], Store],
@@ -77,24 +111,30 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
     """One leadership term: recover the state from the store, drive the framework until
     `node.ended`, then stop the driver with failover (tasks keep running) and drop it all."""
     driver: AsyncSchedulerDriver | None = None
+    svc: MarathonService | None = None
     store = make_store()
     try:
         if ns.zk:  # many ZooKeeper reads: off the loop (SQLite must stay on its thread)
             svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
         else:
             svc = MarathonService(store, attrs.evolve(options))
+        _tune_gc()  # after loading the store: its records are left out of collections
         if node.ended.is_set():
             return
         svc.leader = node.me
         driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
         svc.driver = driver
+        svc.deferred = True  # the driver calls svc.batch_done after each burst of callbacks
+        offers_waiting = asyncio.Event()
+        svc.on_backlog = offers_waiting.set
         log.info("leading: %d app(s), %d task(s) recovered; framework %s", len(svc.apps),
                  len(svc.tasks), svc.framework_id)
         async with asyncio.TaskGroup() as tg:
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
                        tg.create_task(HealthChecker(svc).run()),
-                       tg.create_task(deliver(svc))]
+                       tg.create_task(deliver(svc)),
+                       tg.create_task(_offer_pump(svc, offers_waiting))]
             node.service = svc
             await node.ended.wait()
             node.service = None
@@ -105,8 +145,14 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
         end_streams(front)
         if driver is not None:
             await driver.stop(failover=True)
-        if ns.zk:
-            store.close()
+        try:
+            if svc is not None:
+                await svc.close_async()
+        except Exception as e:  # e.g. fenced: a new leader owns the store now
+            log.warning("final commit of the term failed: %s", e)
+        finally:
+            if ns.zk:
+                store.close()
 
 
 async def serve(ns, embedded: Store | None) -> None:
@@ -122,7 +168,8 @@ async def serve(ns, embedded: Store | None) -> None:
             return embedded
         assert node.elector is not None
         e = node.elector
-        return ZkStore(e.client, e.path, fence=e.fence, timeout=min(5.0, ns.zk_session_timeout))
+        return ZkStore(e.client, e.path, fence=e.fence, autocommit=False,
+                       timeout=min(5.0, ns.zk_session_timeout))
 
     async def term(n: Node) -> None:
         assert front is not None

@@ -3,10 +3,12 @@
 All decisions are made by the pure modules (`model` validates, `planner` plans,
 `deployment.step` says what to kill and launch, `launch_queue.match` packs offers); this
 class keeps the state, persists every change before answering, and turns decisions into
-driver calls. Everything runs on one asyncio loop, so no locks are needed.
+driver calls. Everything runs on one asyncio loop; the only lock orders the daemon's
+commits, whose disk writes run in a worker thread (see `flush_async`).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -24,13 +26,17 @@ from marathon import model
 from marathon.model import new_task_id, timestamp
 from marathon.planner import Action, STOP, plan
 from marathon.store import Store
-from marathon.tracker import FAILED, TERMINAL, TaskRecord
+from marathon.tracker import FAILED, TERMINAL, Tally, TaskRecord
 from marathon import views
 
 log = logging.getLogger("marathon.service")
 
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
 MAX_ROOT_VERSIONS = 50
+DIRTY_TICK_INTERVAL = 0.1
+OFFER_MAX_AGE = 30.0  # a backlog offer older than this is dropped (the master times it out)
+# launches that failed before the task ever ran, through no fault of the app: no backoff
+NOT_THE_APPS_FAULT = frozenset({"REASON_INVALID_OFFERS", "REASON_MASTER_DISCONNECTED"})
 
 
 @define
@@ -86,8 +92,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.tasks: dict[str, TaskRecord] = {k: TaskRecord.from_store(v)
                                              for k, v in store.load("task").items()}
         self._by_app: dict[str, dict[str, TaskRecord]] = {}
+        self.tally = Tally()
         for t in self.tasks.values():
             self._by_app.setdefault(t.app_id, {})[t.id] = t
+            self.tally.add(t)
         self.deployments: dict[str, Deployment] = {
             k: Deployment.from_store(v) for k, v in store.load("deployment").items()}
         meta = store.load("meta")
@@ -106,11 +114,87 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.suppressed = False
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
+        # With `deferred` (the daemon: its driver calls batch_done after each burst), status
+        # updates only mark their app dirty and `flush` drives the dirty apps and commits
+        # once per burst; without it (tests, the simulation) every callback flushes itself.
+        self.deferred = False
+        self._dirty: set[str] = set()
+        self._dirty_tick_at = 0.0
+        self._commit_lock = asyncio.Lock()
+        self._writing: asyncio.Future[None] | None = None
+        self._dirty_tasks: set[str] = set()  # records to write at the next commit
+        # Deferred: offers wait here and the daemon's pump matches them in time slices, so
+        # a big Offers message does not hold the event loop (and the API) for seconds.
+        self.offer_backlog: dict[str, tuple[m.Offer, float]] = {}  # id -> (offer, since)
+        self.on_backlog: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ helpers
 
     def now(self) -> float:
         return self.clock()
+
+    def commit(self) -> None:
+        """Make every change so far durable (before answering, before acks go out)."""
+        self._stage_tasks()
+        self.store.commit()
+
+    def _stage_tasks(self) -> None:
+        dirty, self._dirty_tasks = self._dirty_tasks, set()
+        for tid in dirty:  # serialised once per commit, however often they changed
+            t = self.tasks.get(tid)
+            if t is not None:
+                self.store.put("task", tid, t.to_store())
+
+    async def flush_async(self) -> None:
+        """`flush` for the daemon: the disk write runs in a worker thread (the loop serves
+        the API meanwhile); commits are serialised, and one that returns covers every
+        change made before it was called."""
+        if not self.deferred or not hasattr(self.store, "take"):
+            self.flush()
+            return
+        self._tick_dirty()
+        self._stage_tasks()
+        async with self._commit_lock:
+            batch = self.store.take()  # type: ignore[attr-defined]
+            if batch:  # shielded: a cancelled caller must not leave a write half-known
+                self._writing = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.write, batch))  # type: ignore[attr-defined]
+                await asyncio.shield(self._writing)
+
+    async def close_async(self) -> None:
+        """Wait for a write in flight (its caller may have been cancelled), commit the rest."""
+        if self._writing is not None:
+            try:
+                await self._writing
+            except Exception:
+                log.exception("state write failed")
+        self.commit()
+
+    def flush(self) -> None:
+        """Drive the apps whose tasks changed since the last flush, then commit. Deferred,
+        apps are driven at most every DIRTY_TICK_INTERVAL (their tick scans their tasks;
+        flushes come every few milliseconds under load), and no more often than ten
+        times the last such tick took; the periodic full tick covers every app anyway."""
+        self._tick_dirty()
+        self.commit()
+
+    def _tick_dirty(self) -> None:
+        now = self.now()
+        if self._dirty and (not self.deferred or now >= self._dirty_tick_at):
+            dirty, self._dirty = self._dirty, set()
+            spent = time.perf_counter()
+            self.tick(dirty)
+            spent = time.perf_counter() - spent
+            # at most ~10% of the loop on these scans, however many tasks the apps have
+            self._dirty_tick_at = now + max(DIRTY_TICK_INTERVAL, 10 * spent)
+
+    async def batch_done(self, driver: Any) -> None:
+        """SDK hook after a burst of callbacks, before its acks and launches are sent."""
+        await self.flush_async()
+
+    def _settle(self) -> None:
+        if not self.deferred:
+            self.flush()
 
     def new_version(self) -> str:
         """A timestamp strictly after every earlier version (ms resolution)."""
@@ -128,15 +212,18 @@ class MarathonService(AppsMixin, GroupsMixin):
     def add_task(self, t: TaskRecord) -> None:
         self.tasks[t.id] = t
         self._by_app.setdefault(t.app_id, {})[t.id] = t
+        self.tally.add(t)
         self._save_task(t)
 
     def drop_task(self, task_id: str) -> None:
         t = self.tasks.pop(task_id, None)
         if t is not None:
+            self.tally.remove(t)
             per_app = self._by_app.get(t.app_id, {})
             per_app.pop(task_id, None)
             if not per_app:
                 self._by_app.pop(t.app_id, None)
+        self._dirty_tasks.discard(task_id)
         self.store.delete("task", task_id)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
@@ -149,7 +236,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.store.put("meta", "subscriptions", self.subscriptions)
 
     def _save_task(self, t: TaskRecord) -> None:
-        self.store.put("task", t.id, t.to_store())
+        self._dirty_tasks.add(t.id)
 
     # ------------------------------------------------------------ deployments
 
@@ -251,8 +338,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         while d.current < len(d.steps):
             for a in d.steps[d.current]:
                 app = None if a.action == STOP else self.apps.get(a.app)
-                if a.action != "StartApplication" and \
-                        not dep.progress(app, self.tasks_of(a.app)).done:
+                if a.action != "StartApplication" and not self._progress_done(a.app, app):
                     return
                 if a.action == STOP:
                     self.events.publish("app_terminated_event", appId=a.app)
@@ -280,6 +366,7 @@ class MarathonService(AppsMixin, GroupsMixin):
             self._unreachable(now)
             ids = set(self.apps) | set(self._by_app)
             self.wants = {}
+            self._dirty.clear()
         else:
             ids = set(only)
         for d in list(self.deployments.values()):
@@ -294,9 +381,27 @@ class MarathonService(AppsMixin, GroupsMixin):
                 self.driver.suppress_offers()
                 self.suppressed = True
 
+    def _fast(self, aid: str, app: dict[str, Any] | None) -> tuple[int, int] | None:
+        """(active, running) from the tally when the app has no health checks and all its
+        active tasks are current and not dying: then step and progress need no scan."""
+        if app is None or app.get("healthChecks"):
+            return None
+        return self.tally.all_current(aid, dep.config_version(app))
+
+    def _progress_done(self, aid: str, app: dict[str, Any] | None) -> bool:
+        fast = self._fast(aid, app)
+        if fast is not None and app is not None:
+            n = int(app["instances"])
+            return fast == (n, n)
+        return dep.progress(app, self.tasks_of(aid)).done
+
     def _drive(self, aid: str, now: float) -> None:
         app = self.effective_app(aid)
-        acts = dep.step(app, self.tasks_of(aid))
+        fast = self._fast(aid, app)
+        if app is not None and fast is not None and fast[0] <= int(app["instances"]):
+            acts = dep.AppActions(int(app["instances"]) - fast[0], ())  # = dep.step's
+        else:
+            acts = dep.step(app, self.tasks_of(aid))
         for tid in acts.kill:
             self.kill(tid)
         self.wants.pop(aid, None)
@@ -311,6 +416,8 @@ class MarathonService(AppsMixin, GroupsMixin):
     def _unreachable(self, now: float) -> None:
         """unreachableStrategy: replace tasks away for inactiveAfterSeconds, forget (and
         kill, should they return) those away for expungeAfterSeconds."""
+        if not self.tally.any_in("TASK_UNREACHABLE"):
+            return
         for t in list(self.tasks.values()):
             if t.state != "TASK_UNREACHABLE" or t.unreachable_since is None:
                 continue
@@ -348,12 +455,14 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.framework_id = framework_id
         self._save_meta()
         self._reconcile(driver)
+        self._settle()
 
     def reregistered(self, driver: Any, master_info: dict[str, Any]) -> None:
         log.info("re-registered with master %s", master_info.get("id"))
         self._reconcile(driver)
 
     def _reconcile(self, driver: Any) -> None:
+        self.offer_backlog.clear()  # offers of an earlier subscription are void
         self.suppressed = False
         driver.revive_offers()
         if self.tasks:
@@ -362,13 +471,39 @@ class MarathonService(AppsMixin, GroupsMixin):
         driver.reconcile_tasks([])  # implicit: learn of tasks we have no record of
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        if self.deferred:
+            now = self.now()
+            self.offer_backlog.update((o.id, (o, now)) for o in offers)
+            if self.on_backlog is not None:
+                self.on_backlog()
+            return
+        self._match_offers(driver, offers)
+        self._settle()
+
+    def place_backlog(self, stop: Callable[[], bool]) -> bool:
+        """Match backlog offers one at a time until `stop()`; True when some are left.
+        Launches and declines go through the driver, which sends them after its next
+        burst's commit."""
+        while self.offer_backlog and not stop():
+            offer, since = self.offer_backlog.pop(next(iter(self.offer_backlog)))
+            if self.now() - since > OFFER_MAX_AGE:
+                log.warning("dropping offer %s: %.0fs in the backlog", offer.id,
+                            self.now() - since)
+                continue
+            self._match_offers(self.driver, [offer])
+        return bool(self.offer_backlog)
+
+    def _match_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        for offer in offers:
+            self._attrs[offer.agent_id] = dict(offer.attributes)
+        apps = {a: self.effective_app(a) for a, n in self.wants.items() if n > 0}
+        placed = {a: [lq.Placement(t.host, self._attrs.get(t.agent_id, {}))
+                      for t in self.tasks_of(a) if t.active]
+                  for a, app in apps.items() if app is not None and app.get("constraints")}
         for offer in offers:
             self.offers_seen += 1
-            wants = [lq.Want(self.effective_app(a), n) for a, n in self.wants.items()
-                     if n > 0 and self.effective_app(a) is not None]
-            placed = {a: [lq.Placement(t.host, self._attrs.get(t.agent_id, {}))
-                          for t in self.tasks_of(a) if t.active] for a in self.wants}
-            self._attrs[offer.agent_id] = dict(offer.attributes)
+            wants = [lq.Want(app, self.wants[a]) for a, app in apps.items()
+                     if app is not None and self.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
                                 lambda aid: new_task_id(aid, self.new_uuid()))
             if not launches:
@@ -380,13 +515,15 @@ class MarathonService(AppsMixin, GroupsMixin):
                 t = TaskRecord(id=ln.task.task_id, app_id=ln.app_id, version=ln.version,
                                agent_id=offer.agent_id, host=offer.hostname,
                                ports=list(ln.ports), staged_at=now,
-                               config_version=dep.config_version(self.effective_app(ln.app_id)))
+                               config_version=dep.config_version(apps[ln.app_id]))
                 self.add_task(t)
                 self.wants[ln.app_id] -= 1
+                if ln.app_id in placed:
+                    placed[ln.app_id].append(lq.Placement(offer.hostname, offer.attributes))
             driver.launch_tasks(offer.id, [ln.task for ln in launches])
 
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
-        pass
+        self.offer_backlog.pop(offer_id, None)
 
     def status_update(self, driver: Any, st: m.TaskStatus) -> None:
         t = self.tasks.get(st.task_id)
@@ -406,18 +543,20 @@ class MarathonService(AppsMixin, GroupsMixin):
         if st.state == "TASK_RUNNING" and t.started_at is None:
             t.started_at = now
             self.backoffs.pop(t.app_id, None)
-        self.events.publish("status_update_event", slaveId=t.agent_id, taskId=t.id,
-                            taskStatus=st.state, message=st.message, appId=t.app_id,
-                            host=t.host, ipAddresses=[{"ipAddress": t.host,
-                                                       "protocol": "IPv4"}],
-                            ports=t.ports, version=t.version)
+        if self.events.listening():
+            self.events.publish("status_update_event", slaveId=t.agent_id, taskId=t.id,
+                                taskStatus=st.state, message=st.message, appId=t.app_id,
+                                host=t.host, ipAddresses=[{"ipAddress": t.host,
+                                                           "protocol": "IPv4"}],
+                                ports=t.ports, version=t.version)
         if st.state in TERMINAL:
             self.drop_task(t.id)
             if st.state in FAILED or (st.state != "TASK_KILLED" and not t.killing):
                 self._failed(t, st, now)
         else:
             self._save_task(t)
-        self.tick([t.app_id])
+        self._dirty.add(t.app_id)
+        self._settle()
 
     def _failed(self, t: TaskRecord, st: m.TaskStatus, now: float) -> None:
         app = self.apps.get(t.app_id)
@@ -425,7 +564,7 @@ class MarathonService(AppsMixin, GroupsMixin):
             "appId": t.app_id, "host": t.host, "message": st.message, "state": st.state,
             "taskId": t.id, "instanceId": t.instance_id, "timestamp": timestamp(now),
             "version": t.version, "slaveId": t.agent_id}
-        if app is not None and not t.killing:
+        if app is not None and not t.killing and st.reason not in NOT_THE_APPS_FAULT:
             self.backoffs.setdefault(t.app_id, lq.Backoff()).failed(app, now)
 
     def agent_lost(self, driver: Any, agent_id: str) -> None:
@@ -433,6 +572,7 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def disconnected(self, driver: Any) -> None:
         log.warning("disconnected from the master")
+        self.offer_backlog.clear()
 
     def error(self, driver: Any, message: str) -> None:
         log.error("framework error from the master: %s", message)

@@ -162,9 +162,17 @@ class ZkStore:
         """Write every pending op (in chunks of one transaction each). On failure the
         pending ops are dropped and StoreError raised: the caller's write did not happen
         (or, past the first chunk, happened in part)."""
-        if not self._pending:
-            return
+        self.write(self.take())
+
+    def take(self) -> dict[tuple[str, str], bytes | None]:
+        """The pending ops, for `write` in a worker thread (the loop goes on buffering)."""
         pending, self._pending = self._pending, {}
+        return pending
+
+    def write(self, pending: dict[tuple[str, str], bytes | None]) -> None:
+        """Write `pending` as transactions (blocking: run it off the event loop)."""
+        if not pending:
+            return
         for kind in {k for k, _ in pending}:
             self._list(kind)
         for ops in chunk(plan_ops(self.root, pending, self._existing), self.chunk_bytes):

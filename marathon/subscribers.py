@@ -28,7 +28,7 @@ async def _post(session: aiohttp.ClientSession, url: str, ev: dict[str, Any]) ->
 
 
 async def deliver(svc: MarathonService, timeout: float = 5.0) -> None:
-    q = svc.events.subscribe()
+    q = svc.events.subscribe(active=lambda: bool(svc.subscriptions))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
             while True:

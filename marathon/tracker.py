@@ -5,6 +5,7 @@ in the Task JSON shape of Marathon 1.10 (keys marathon-python 0.13.0 can parse).
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import attrs
@@ -39,7 +40,81 @@ class Health:
                 "lastFailureCause": self.last_failure_cause, "instanceId": instance_id}
 
 
-@define
+# what a task counts as, per app: (state, killing, unreachable_inactive, config version)
+Key = tuple[str, bool, bool, str]
+_COUNTED = frozenset({"state", "killing", "unreachable_inactive", "config_version", "version"})
+STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
+
+
+def _key(t: TaskRecord, name: str | None = None, value: Any = None) -> Key:
+    d = {"state": t.state, "killing": t.killing, "unreachable_inactive": t.unreachable_inactive,
+         "config_version": t.config_version, "version": t.version}
+    if name is not None:
+        d[name] = value
+    return (d["state"], d["killing"], d["unreachable_inactive"],
+            d["config_version"] or d["version"])
+
+
+class Tally:
+    """Per-app counts of tasks by `Key`, kept current on every change of a counted field
+    (TaskRecord's on_setattr hook), so that views and the control loop read counts in
+    O(distinct keys) instead of scanning tens of thousands of tasks."""
+
+    def __init__(self) -> None:
+        self.by_app: dict[str, Counter[Key]] = {}
+
+    def add(self, t: TaskRecord) -> None:
+        t.tally = self
+        self.by_app.setdefault(t.app_id, Counter())[_key(t)] += 1
+
+    def remove(self, t: TaskRecord) -> None:
+        if t.tally is not self:
+            return
+        t.tally = None
+        self._dec(t.app_id, _key(t))
+
+    def _dec(self, app_id: str, key: Key) -> None:
+        c = self.by_app[app_id]
+        c[key] -= 1
+        if c[key] <= 0:
+            del c[key]
+            if not c:
+                del self.by_app[app_id]
+
+    def changing(self, t: TaskRecord, name: str, value: Any) -> None:
+        self._dec(t.app_id, _key(t))
+        self.by_app.setdefault(t.app_id, Counter())[_key(t, name, value)] += 1
+
+    def counts(self, app_id: str) -> Counter[Key]:
+        return self.by_app.get(app_id) or Counter()
+
+    def state_count(self, app_id: str, states: frozenset[str] | set[str]) -> int:
+        return sum(n for k, n in self.counts(app_id).items() if k[0] in states)
+
+    def all_current(self, app_id: str, config_version: str) -> tuple[int, int] | None:
+        """(active, running) when every active task of the app runs `config_version` and
+        none is being killed or replaced (deployment._all_current without health); else None."""
+        live = running = 0
+        for (state, killing, inactive, cv), n in self.counts(app_id).items():
+            if state not in ACTIVE:
+                continue
+            if killing or inactive or cv != config_version:
+                return None
+            live += n
+            running += n if state == "TASK_RUNNING" else 0
+        return live, running
+
+    def any_in(self, state: str) -> bool:
+        return any(k[0] == state for c in self.by_app.values() for k in c)
+
+
+def _on_set(t: TaskRecord, attrib: attrs.Attribute, value: Any) -> Any:
+    if t.tally is not None and attrib.name in _COUNTED and getattr(t, attrib.name) != value:
+        t.tally.changing(t, attrib.name, value)
+    return value
+
+
+@define(on_setattr=[attrs.setters.convert, attrs.setters.validate, _on_set])
 class TaskRecord:
     id: str
     app_id: str
@@ -56,6 +131,7 @@ class TaskRecord:
     config_version: str = ""  # the app's lastConfigChangeAt when launched
     unreachable_inactive: bool = False  # replaced per unreachableStrategy while away
     mesos_healthy: bool | None = None  # from the agent's status updates (executor checks)
+    tally: Tally | None = attrs.field(default=None, eq=False, repr=False)  # its owner's counts
 
     @property
     def instance_id(self) -> str:
@@ -81,14 +157,22 @@ class TaskRecord:
         return all(states) if states else None
 
     def to_store(self) -> dict[str, Any]:
-        d = attrs.asdict(self)
-        d["health"] = []  # soft state: rebuilt by the checks after a restart
-        return d
+        # by hand rather than attrs.asdict: this runs for every task change at scale
+        return {"id": self.id, "app_id": self.app_id, "version": self.version,
+                "agent_id": self.agent_id, "host": self.host, "ports": list(self.ports),
+                "staged_at": self.staged_at, "state": self.state,
+                "started_at": self.started_at, "killing": self.killing,
+                "health": [],  # soft state: rebuilt by the checks after a restart
+                "unreachable_since": self.unreachable_since,
+                "config_version": self.config_version,
+                "unreachable_inactive": self.unreachable_inactive,
+                "mesos_healthy": self.mesos_healthy}
 
     @classmethod
     def from_store(cls, d: dict[str, Any]) -> TaskRecord:
         d = dict(d)
         d.pop("health", None)
+        d.pop("tally", None)
         return cls(**d)
 
     def to_json(self, service_ports: list[int], n_checks: int) -> dict[str, Any]:
@@ -104,3 +188,4 @@ class TaskRecord:
         if self.started_at is not None:
             out["startedAt"] = timestamp(self.started_at)
         return out
+

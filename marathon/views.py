@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from marathon.service import Deployment, MarathonService
 
 EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
+STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
+RUNNING = frozenset({"TASK_RUNNING"})
 
 
 def embeds(values: Iterable[str]) -> set[str]:
@@ -45,16 +47,21 @@ def task_json(svc: MarathonService, t: Any) -> dict[str, Any]:
 
 def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict[str, Any]:
     out = dict(app)
-    tasks = svc.tasks_of(app["id"])
-    checks = n_checks(app)
-    # a task with no check result yet is neither healthy nor unhealthy (as in Marathon)
-    health = [t.healthy(checks, executor_checks(app)) for t in tasks
-              if t.running and (t.health or t.mesos_healthy is not None)]
-    out.update({"tasksStaged": len([t for t in tasks if t.state in ("TASK_STAGING",
-                                                                     "TASK_STARTING")]),
-                "tasksRunning": len([t for t in tasks if t.running]),
-                "tasksHealthy": len([h for h in health if h is True]),
-                "tasksUnhealthy": len([h for h in health if h is False]),
+    aid = app["id"]
+    staged = svc.tally.state_count(aid, STAGED)  # counts, not a scan of every task
+    running = svc.tally.state_count(aid, RUNNING)
+    healthy = unhealthy = 0
+    if app.get("healthChecks"):
+        checks, ex_checks = n_checks(app), executor_checks(app)
+        for t in svc.tasks_of(aid):
+            # a task with no check result yet is neither healthy nor unhealthy (Marathon)
+            if t.state == "TASK_RUNNING" and (t.health or t.mesos_healthy is not None):
+                h = t.healthy(checks, ex_checks)
+                healthy += h is True
+                unhealthy += h is False
+    tasks = svc.tasks_of(aid) if "tasks" in embed else []
+    out.update({"tasksStaged": staged, "tasksRunning": running,
+                "tasksHealthy": healthy, "tasksUnhealthy": unhealthy,
                 "deployments": [{"id": d.id} for d in svc.deployments_of(app["id"])]})
     if "tasks" in embed:
         out["tasks"] = [task_json(svc, t) for t in tasks]

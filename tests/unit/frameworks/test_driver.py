@@ -239,3 +239,44 @@ def test_launch_before_subscription_reports_lost_and_join_inside_callback_fails(
 def test_bad_master_address_fails_at_construction() -> None:
     with pytest.raises(DetectError):
         SchedulerDriver(Scheduler(), "fw", "not-an-address")
+
+
+def test_batch_done_runs_before_a_bursts_sends_and_a_failed_one_withholds_acks() -> None:
+    asyncio.run(_batch_scenario())
+
+
+async def _batch_scenario() -> None:
+    up = FakeUpstream()
+    log: list[tuple[str, int]] = []
+    fail = {"now": False}
+
+    class Sched(Scheduler):
+        def status_update(self, driver: Any, status: m.TaskStatus) -> None:
+            log.append(("update", len(up.of(m.Acknowledge))))
+            driver.kill_task("other", "a1")
+
+        async def batch_done(self, driver: Any) -> None:
+            log.append(("batch", len(up.of(m.Acknowledge))))
+            await asyncio.sleep(0.01)  # a commit in a worker thread
+            if fail["now"]:
+                raise OSError("disk full")
+
+    driver = AsyncSchedulerDriver(Sched(), "fw", "localhost:5050", detect=make_detect([]),
+                                  upstream_factory=lambda: up)
+    await driver.start()
+    await async_wait_until(lambda: up.of(m.Subscribe))
+    up.push(m.Subscribed("fw-1", "m1", 30.0))
+    for i in range(3):
+        up.push(m.Update(m.TaskStatus(f"t{i}", "TASK_RUNNING", agent_id="a1", uuid=UUID)))
+    await async_wait_until(lambda: len(up.of(m.Acknowledge)) == 3 and len(up.of(m.Kill)) == 3)
+    # no update was acknowledged before a batch_done that followed it had returned
+    updates = [i for i, (what, _) in enumerate(log) if what == "update"]
+    for n_acked in range(1, 4):
+        first_sent = next(i for i, (what, acks) in enumerate(log) if acks >= n_acked)
+        assert any(log[j][0] == "batch" for j in range(updates[n_acked - 1], first_sent))
+    fail["now"] = True
+    up.push(m.Update(m.TaskStatus("t9", "TASK_RUNNING", agent_id="a1", uuid=UUID)))
+    await async_wait_until(lambda: len(up.of(m.Kill)) == 4)  # the rest still goes out
+    await asyncio.sleep(0.05)
+    assert [a.task_id for a in up.of(m.Acknowledge)] == ["t0", "t1", "t2"]  # not t9
+    assert await driver.stop() == DRIVER_STOPPED

@@ -138,3 +138,39 @@ def test_disabled_unreachable_strategy_waits():
     clock.t += 10_000
     svc.tick()
     assert svc.wants == {} and tid in svc.tasks
+
+
+def test_deferred_offers_wait_in_the_backlog_and_stale_ones_are_dropped():
+    svc, clock = make()
+    svc.deferred = True
+    woken = []
+    svc.on_backlog = lambda: woken.append(1)
+    svc.create_app({"id": "/b", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 4},
+                   False)
+    svc.resource_offers(svc.driver, [offer(1), offer(2)])
+    assert woken and not svc.driver.named("launch_tasks") and len(svc.offer_backlog) == 2
+    assert svc.place_backlog(lambda: False) is False  # all matched
+    assert len(svc.driver.named("launch_tasks")) == 1 and len(svc.tasks) == 4
+    assert svc.driver.named("decline_offer") == [("o2", 5.0)]  # nothing left to place
+    svc.update_app("/b", {"instances": 6}, True)
+    svc.resource_offers(svc.driver, [offer(3)])
+    svc.offer_rescinded(svc.driver, "o3")
+    svc.resource_offers(svc.driver, [offer(4)])
+    clock.t += 31
+    assert svc.place_backlog(lambda: False) is False
+    assert len(svc.tasks) == 4  # o3 was rescinded, o4 went stale: neither used
+
+
+def test_dropped_launches_over_invalid_offers_do_not_delay_the_app():
+    svc, _ = make()
+    svc.create_app({"id": "/d", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 1},
+                   False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = svc.tasks
+    svc.status_update(svc.driver, m.TaskStatus(tid, "TASK_DROPPED", agent_id="A1",
+                                               reason="REASON_INVALID_OFFERS"))
+    assert "/d" not in svc.backoffs and svc.wants == {"/d": 1}
+    svc.resource_offers(svc.driver, [offer(2)])
+    (tid,) = svc.tasks
+    svc.status_update(svc.driver, status(tid, "TASK_FAILED", agent="A2"))
+    assert svc.backoffs["/d"].failures == 1  # a task that ran and failed does

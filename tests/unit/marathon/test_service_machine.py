@@ -3,6 +3,7 @@ service with a simulated cluster; bounds hold after every step, and everything c
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import math
 import uuid
 
@@ -12,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mesos_common import messages as m
 from mesos_common.resources import Resources
+from marathon import deployment
 from marathon.apps import ApiError
 from marathon.service import MarathonService
 from marathon.store import MemoryStore
@@ -124,6 +126,24 @@ class ServiceMachine(RuleBasedStateMachine):
             cap = max(n + math.floor(n * us["maximumOverCapacity"]),
                       math.ceil(n * us["minimumHealthCapacity"]) + 1)
             assert len(live) <= max(cap, n), (aid, len(live), cap)
+
+    @invariant()
+    def the_tally_matches_a_recount_and_its_shortcuts_agree_with_the_scans(self):
+        recount: dict = {}
+        for t in self.svc.tasks.values():
+            key = (t.state, t.killing, t.unreachable_inactive, t.config_version or t.version)
+            recount.setdefault(t.app_id, Counter())[key] += 1
+        assert self.svc.tally.by_app == recount
+        for aid in self.svc.apps:
+            app = self.svc.effective_app(aid)
+            fast = self.svc._fast(aid, app)
+            if fast is not None:
+                tasks = self.svc.tasks_of(aid)
+                assert fast == deployment._all_current(app, tasks)
+                if fast[0] <= app["instances"]:
+                    assert deployment.step(app, tasks).launch == app["instances"] - fast[0]
+                    assert deployment.step(app, tasks).kill == ()
+                assert self.svc._progress_done(aid, app) == deployment.progress(app, tasks).done
 
     def teardown(self):
         """Liveness: with offers and no more faults, every deployment finishes."""
