@@ -9,8 +9,8 @@ agent why (TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY).
 
 The task joins its groups itself, before it runs anything: it is started through a tiny
 `sh` prologue that writes its own pid into each `cgroup.procs` (and/or sets `ulimit -v`)
-and then execs the command, so no child can escape and no `preexec_fn` is needed in a
-threaded agent. Without writable cgroups the agent says so at start-up and falls back to
+and then execs the command (a shell command is eval'd by that same shell instead), so
+no child can escape and no `preexec_fn` is needed in a threaded agent. Without writable cgroups the agent says so at start-up and falls back to
 an address-space rlimit (allocations fail instead of an OOM kill; cpu is not limited).
 """
 from __future__ import annotations
@@ -30,11 +30,16 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = "/sys/fs/cgroup"
 CFS_PERIOD_US = 100_000
 MEMORY_LIMITATION = "memory"
-_PROLOGUE = ('n=$1; shift; while [ "$n" -gt 0 ]; do '
-             'echo $$ > "$1" || { echo "corral: cannot join cgroup $1" >&2; exit 125; }; '
-             'shift; n=$((n-1)); done; '
-             '[ "$1" = - ] || ulimit -v "$1" || { echo "corral: ulimit -v failed" >&2; '
-             'exit 125; }; shift; exec "$@"')
+# Its variables are namespaced and unset: the task's own environment passes through.
+_JOIN = ('__corral_n=$1; shift; while [ "$__corral_n" -gt 0 ]; do '
+         'echo $$ > "$1" || { echo "corral: cannot join cgroup $1" >&2; exit 125; }; '
+         'shift; __corral_n=$((__corral_n-1)); done; unset __corral_n; '
+         '[ "$1" = - ] || ulimit -v "$1" || { echo "corral: ulimit -v failed" >&2; '
+         'exit 125; }; shift; ')
+_PROLOGUE = _JOIN + 'exec "$@"'
+# A shell command runs in the prologue's own shell (no second `sh` exec per task): the
+# script is eval'd with no positional parameters, as `sh -c script` would run it.
+_PROLOGUE_SHELL = _JOIN + '__corral_cmd=$1; shift; eval "unset __corral_cmd; $__corral_cmd"'
 
 
 @frozen
@@ -47,12 +52,15 @@ class Prepared:
 
     def wrap(self, shell: str, executable: str, argv: list[str]) -> tuple[str, list[str]]:
         """(executable, argv) running the prologue first; unchanged when there is nothing
-        to do. argv[0] becomes the executable (sh's `exec` cannot set it)."""
+        to do. argv[0] becomes the executable (sh's `exec` cannot set it). A `shell -c
+        script` command is run by the prologue's shell itself."""
         if not self.procs and self.ulimit_kb is None:
             return executable, argv
         limit = "-" if self.ulimit_kb is None else str(self.ulimit_kb)
-        return shell, [shell, "-c", _PROLOGUE, "corral-isolate", str(len(self.procs)),
-                       *self.procs, limit, executable, *argv[1:]]
+        head = [str(len(self.procs)), *self.procs, limit]
+        if executable == shell and len(argv) == 3 and argv[:2] == [shell, "-c"]:
+            return shell, [shell, "-c", _PROLOGUE_SHELL, shell, *head, argv[2]]
+        return shell, [shell, "-c", _PROLOGUE, "corral-isolate", *head, executable, *argv[1:]]
 
 
 @frozen

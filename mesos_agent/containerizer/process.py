@@ -14,13 +14,14 @@ import logging
 import os
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import psutil
 from attrs import define
 
 from mesos_agent import paths
-from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
 START_TIME_SLACK = 0.05  # seconds; psutil derives start times from clock ticks
+LAUNCH_THREADS = 4  # spawns in flight; each mostly waits for its child's exec
 
 
 @define
@@ -157,13 +159,34 @@ class ProcessContainerizer:
         self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
+        self._launching: set[str] = set()
         self._limits: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
-        if task_id in self._procs:
+        """Start the task from a launcher thread: a spawn mostly waits for the child's exec
+        (vfork), so a few spawning in parallel keep the loop free and both cores busy."""
+        if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        self._launching.add(task_id)
+        try:
+            proc, prepared, started = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._start, task_id, task, sandbox, executable, argv, env)
+        finally:
+            self._launching.discard(task_id)
+        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file, started, prepared)
+        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
+        return proc.pid
+
+    def _start(self, task_id: str, task: TaskInfo, sandbox: str, executable: str,
+               argv: list[str], env: dict[str, str]
+               ) -> tuple[subprocess.Popen, Prepared, float | None]:
+        """The blocking part of a launch (in a launcher thread): sandbox, cgroups, spawn,
+        pid file. The child joins its cgroups before it execs the command (see isolation)."""
+        make_sandbox(sandbox)
         try:
             prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
         except OSError as e:
@@ -179,14 +202,11 @@ class ProcessContainerizer:
             self.isolator.cleanup(prepared)
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file,
-                                     start_time(proc.pid), prepared)
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
             log.error("task %s: cannot write pid file %s: %s", task_id, pid_file, e)
-        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
-        return proc.pid
+        return proc, prepared, start_time(proc.pid)
 
     def handle(self, task_id: str) -> str:
         """`pid:start_time`, checkpointed by the agent to find the process after a restart."""

@@ -54,7 +54,12 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
                  what="the task in its memory cgroup")
         cpu = Path("/sys/fs/cgroup/cpu/corral") / agent_key(str(agent.work_dir)) / mem_dir
         assert int((cpu / "cpu.shares").read_text()) == 512
-    [stats] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+
+    def calm_stats() -> dict | None:
+        """Its statistics once its command runs (its memory is charged from then on)."""
+        [s] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+        return s if s["statistics"].get("mem_rss_bytes") else None
+    stats = wait_for(calm_stats, what="the task's memory in its statistics")
     st = stats["statistics"]
     assert st["mem_limit_bytes"] == 48 * 2**20 and st["cpus_limit"] == 0.5
     assert st["mem_rss_bytes"] > 0 and st["cpus_user_time_secs"] >= 0

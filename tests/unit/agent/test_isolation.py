@@ -58,3 +58,19 @@ def test_v2_files(tmp_path: Path) -> None:
     assert (d / "cpu.max").read_text() == "50000 100000"
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert iso.limitation(p) == "memory" and iso.locate("t_run") == p
+
+
+def test_shell_command_runs_in_the_prologue_shell(tmp_path: Path) -> None:
+    """`sh -c script` is not exec'd again: the prologue's shell (the joined pid) runs the
+    script itself, with no positional parameters and the task's environment untouched."""
+    a = tmp_path / "a.procs"
+    script = 'echo $$ $# "$n" "${__corral_cmd-unset}"; exit 3'
+    exe, argv = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", script])
+    assert exe == "/bin/sh" and argv.count("/bin/sh") == 2  # argv[0] and $0, no second exec
+    out = subprocess.run(argv, executable=exe, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "n": "kept"})
+    assert out.returncode == 3
+    pid, nargs, n, cmd = out.stdout.split()
+    assert a.read_text().strip() == pid and nargs == "0" and n == "kept" and cmd == "unset"
+    bad = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", "if then"])
+    assert subprocess.run(bad[1], executable=bad[0], capture_output=True).returncode == 2
