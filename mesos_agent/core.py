@@ -97,7 +97,7 @@ class Agent(HealthRules, AdmissionRules):
 
     def handle(self, event: Any, now: float) -> Effects:
         """Handle one event; checkpoints of what it changed come first (write-ahead)."""
-        effects = self._dispatch(event, now)
+        effects = _EVENTS.dispatch(type(event))(self, event, now)
         if not (self._dirty or self._id_dirty):
             return effects
         ckpts: Effects = []
@@ -201,7 +201,7 @@ class Agent(HealthRules, AdmissionRules):
     @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
-        return self._on_message(event.msg, now)
+        return _MESSAGES.dispatch(type(event.msg))(self, event.msg, now)
 
     @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
@@ -588,6 +588,12 @@ class Agent(HealthRules, AdmissionRules):
             assert tid in self._tasks or self.updates.has_terminal(tid), tid
         assert self._use_cache is None or self._use_cache == self._sum_in_use()
         self.updates.check_invariants()
+
+
+# The handlers' dispatchers, looked up by type directly: `singledispatchmethod.__get__` builds
+# a new wrapper (update_wrapper) on every access, a measurable cost per message.
+_EVENTS = Agent.__dict__["_dispatch"].dispatcher
+_MESSAGES = Agent.__dict__["_on_message"].dispatcher
 
 
 def _exit_status(killed: bool, code: int | None, sig: int | None) -> tuple[str, str, str | None]:

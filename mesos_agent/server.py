@@ -47,6 +47,7 @@ from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask)
 from mesos_agent.status import RetryPolicy
+from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.leader import DetectError, LeaderWatch, detect
@@ -59,6 +60,7 @@ log = logging.getLogger("mesos_agent")
 DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
+RECV_BATCH = 256    # messages taken per wake-up of the receive loop
 
 
 @frozen
@@ -451,18 +453,28 @@ class AgentServer:
             self._redetect.set()
 
     async def _receive_loop(self) -> None:
+        """Wait for a message, then take whatever else is already queued without going back
+        to the loop (a burst of RunTasks or acks costs one wake-up, not one per message)."""
         assert self._dealer is not None
+        drain = zmq.Socket.shadow(self._dealer.sock.underlying)
         while True:
+            msgs: list[Any] = []
             try:
-                msg = await self._dealer.recv()
+                msgs.append(await self._dealer.recv())
+                for _ in range(RECV_BATCH):
+                    frames = drain.recv_multipart(zmq.NOBLOCK, copy=True)
+                    msgs.append(codec.decode(frames[0]) if len(frames) == 1 else
+                                DecodeError(f"expected 1 frame, got {len(frames)}"))
+            except zmq.Again:
+                pass
             except zmq.ZMQError as e:
                 log.error("receive failed: %s", e)
                 await asyncio.sleep(0.1)
-                continue
-            if isinstance(msg, DecodeError):
-                log.warning("dropping undecodable frame from the master: %s", msg.message)
-                continue
-            self.feed(Received(b"", msg))
+            for msg in msgs:
+                if isinstance(msg, DecodeError):
+                    log.warning("dropping undecodable frame from the master: %s", msg.message)
+                    continue
+                self.feed(Received(b"", msg))
 
     # ------------------------------------------------------------ tasks
 

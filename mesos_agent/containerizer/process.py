@@ -1,5 +1,9 @@
 """Tasks as plain processes, each in its own session and process group (Mesos's posix
 launcher): `sh -c <value>` or an argv, in the sandbox, stdout/stderr into sandbox files.
+Under cgroups a `<value>` that is one simple command (plain words, no builtin: see
+`isolation.simple_command`) is exec'd without the shell, as bash does for `bash -c`.
+
+Launches run in a few launcher threads: a spawn mostly waits for its child's exec.
 
 Killing signals the whole group, so a task's children and grandchildren go with it; when a
 task's main process ends, whatever is left of its group is SIGKILLed, as Mesos destroys a
@@ -15,6 +19,7 @@ import os
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Mapping
 
 import psutil
@@ -23,7 +28,7 @@ from attrs import define
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
-                                                 task_key)
+                                                 simple_command, task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
@@ -185,19 +190,27 @@ class ProcessContainerizer:
                argv: list[str], env: dict[str, str]
                ) -> tuple[subprocess.Popen, Prepared, float | None]:
         """The blocking part of a launch (in a launcher thread): sandbox, cgroups, spawn,
-        pid file. The child joins its cgroups before it execs the command (see isolation)."""
+        pid file. The child is born in its cgroups (v1: this thread joins them while it
+        forks) or joins them before it execs the command (the prologue; see isolation)."""
         make_sandbox(sandbox)
         try:
             prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
         except OSError as e:
             raise LaunchError(f"cannot set up {self.isolator.name} isolation: {e}") from None
-        executable, argv = prepared.wrap(SHELL, executable, argv)
+        inside = getattr(self.isolator, "inside", None)
         try:
-            with open(os.path.join(sandbox, "stdout"), "ab") as out, \
-                    open(os.path.join(sandbox, "stderr"), "ab") as err:
-                proc = subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                        start_new_session=True)
+            if prepared.born_inside and inside is not None:  # forked inside its groups
+                words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
+                try:  # a simple command is exec'd, as the prologue would; sh says 127 else
+                    proc = _popen(words or argv, None if words else executable, sandbox,
+                                  env, inside(prepared))
+                except (FileNotFoundError, PermissionError):
+                    if not words:
+                        raise
+                    proc = _popen(argv, executable, sandbox, env, inside(prepared))
+            else:
+                executable, argv = prepared.wrap(SHELL, executable, argv)
+                proc = _popen(argv, executable, sandbox, env, nullcontext())
         except OSError as e:
             self.isolator.cleanup(prepared)
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
@@ -305,6 +318,16 @@ class ProcessContainerizer:
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
         return p.pid if p is not None else None
+
+
+def _popen(argv: list[str], executable: str | None, sandbox: str, env: dict[str, str],
+           birthplace: AbstractContextManager[None]) -> subprocess.Popen:
+    """Spawn a task's session leader in its sandbox, output appended to its files."""
+    with open(os.path.join(sandbox, "stdout"), "ab") as out, \
+            open(os.path.join(sandbox, "stderr"), "ab") as err, birthplace:
+        return subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
 
 
 def _group_usage(pgid: int) -> tuple[int, float, float]:

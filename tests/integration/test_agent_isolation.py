@@ -2,11 +2,14 @@
 what the host mounts), and the rlimits fallback."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
-from mesos_agent.containerizer.isolation import agent_key, detect
+import pytest
+
+from mesos_agent.containerizer.isolation import CgroupsV1, agent_key, detect
 from mesos_common import task_states as ts
 from tests.helpers import wait_for
 from mesos_common.messages import CommandInfo, KillTask, RunTask, TaskInfo
@@ -79,3 +82,27 @@ def test_rlimits_fallback_makes_allocations_fail(
     assert st.reason is None and st.message == "Command exited with status 1"
     assert "MemoryError" in Path(task_json(agent, "hog")["directory"], "stderr").read_text()
     assert agent.stop() == 0
+
+
+def test_v1_task_is_born_in_its_groups_and_the_launcher_thread_goes_home(tmp_path: Path) -> None:
+    """The v1 path without a prologue: a thread joins the task's groups while it forks, so
+    the child starts inside them; the thread is back in its own groups afterwards."""
+    iso, warning = detect(str(tmp_path / "probe"))
+    if iso.name != "cgroups/v1":
+        pytest.skip(f"this host has {iso.name}, not cgroup v1 ({warning})")
+    assert isinstance(iso, CgroupsV1)
+    p = iso.prepare("born", Resources.parse("cpus:0.1;mem:16"))
+    before = Path("/proc/thread-self/cgroup").read_text()
+    child = None
+    try:
+        with iso.inside(p):
+            child = subprocess.Popen(["sleep", "30"])
+        assert Path("/proc/thread-self/cgroup").read_text() == before
+        for d in p.dirs:  # already there when Popen returned: no window outside the limits
+            assert str(child.pid) in Path(d, "cgroup.procs").read_text().split()
+        assert Path(p.dirs[0], "memory.limit_in_bytes").read_text().strip() == str(16 << 20)
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait()
+        wait_for(lambda: iso.cleanup(p), what="the test's groups removed")

@@ -123,7 +123,7 @@ def test_pid_file_written_while_running_and_removed_after(h: Harness) -> None:
     async def go() -> None:
         pid, box = await h.launch(task("sleep 30"))
         pid_file = Path(paths.pid_file(str(h.work), str(box), "t1"))
-        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/runs/r1/pid"
+        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/pid"
         assert int(pid_file.read_text()) == pid and os.getpgid(pid) == pid
         assert os.getsid(pid) == pid  # its own session
         assert h.c.containers() == {"t1"} and h.c.pid("t1") == pid
