@@ -179,6 +179,7 @@ class CgroupsV1:
         self.root = root
         self.base = {c: os.path.join(root, c, "corral", agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
+        self._homes = threading.local()  # each launcher thread's own groups (`inside`)
 
     def prepare(self, key: str, resources: Resources) -> Prepared:
         dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
@@ -211,16 +212,17 @@ class CgroupsV1:
         own groups after, even on failure; memory is charged by mm, not thread, so the
         agent's own memory stays where it was."""
         tid = str(threading.get_native_id())
-        home = _thread_groups(self.root)
+        home = getattr(self._homes, "groups", None)
+        if home is None:  # where this thread lives: read once per thread
+            home = self._homes.groups = _thread_groups(self.root)
         joined: list[str] = []
         try:
-            for d in p.dirs:
+            for controller, d in zip(self.CONTROLLERS, p.dirs):
                 _write(os.path.join(d, "tasks"), tid)
-                joined.append(d)
+                joined.append(controller)
             yield
         finally:
-            for d in joined:
-                controller = os.path.relpath(d, self.root).split(os.sep, 1)[0]
+            for controller in joined:
                 try:
                     _write(os.path.join(home[controller], "tasks"), tid)
                 except (OSError, KeyError) as e:
