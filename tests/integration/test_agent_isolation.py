@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
@@ -106,3 +106,50 @@ def test_v1_task_is_born_in_its_groups_and_the_launcher_thread_goes_home(tmp_pat
             child.kill()
             child.wait()
         wait_for(lambda: iso.cleanup(p), what="the test's groups removed")
+
+
+@pytest.fixture
+def cgroup2_mount(tmp_path: Path) -> Iterator[Path]:
+    """A cgroup2 (unified) hierarchy mounted under tmp_path, unmounted at the end; skips
+    with the kernel's reason when it cannot be mounted or lacks the memory controller."""
+    mnt = tmp_path / "cgroup2"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "cgroup2", "none", str(mnt)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount cgroup2: {done.stderr.strip() or done.returncode}")
+    try:
+        available = (mnt / "cgroup.controllers").read_text().split()
+        if "memory" not in available or "cpu" not in available:
+            pytest.skip("cgroup2 mounts, but its controllers are only "
+                        f"{available or 'none'}: this kernel has memory and cpu bound to "
+                        "cgroup v1 hierarchies (a controller lives in one hierarchy at a "
+                        "time), so v2 limits cannot be enforced on this host")
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_v2_memory_limit_is_enforced_on_a_cgroup2_mount(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess],
+        cgroup2_mount: Path) -> None:
+    """The v2 path end to end where the host can give it the controllers: the agent pointed
+    at a cgroup2 mount puts a task in `corral/<agent>/<task>_<run>` with `memory.max`, and the
+    kernel's OOM kill of a hog is reported TASK_FAILED with the memory reason."""
+    agent = agent_factory(f"--cgroups_hierarchy={cgroup2_mount}")
+    register(master, agent)
+    base = cgroup2_mount / "corral" / agent_key(str(agent.work_dir))
+    _run(master, "calm", "sleep 300", "cpus:0.5;mem:48")
+    expect_states(master, "calm", [ts.STARTING, ts.RUNNING])
+    pid = task_json(agent, "calm")["pid"]
+    [group] = [d for d in base.iterdir() if d.name.startswith("calm_")]
+    assert int((group / "memory.max").read_text()) == 48 * 2**20
+    wait_for(lambda: str(pid) in (group / "cgroup.procs").read_text().split(),
+             what="the task in its v2 group")
+    _run(master, "hog", HOG, "cpus:0.5;mem:64")
+    *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    master.send(KillTask("F1", "calm"))
+    expect_states(master, "calm", [ts.KILLED])
+    wait_for(lambda: not any(d.is_dir() for d in base.iterdir()), what="v2 groups removed")
+    assert agent.stop() == 0

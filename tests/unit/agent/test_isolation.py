@@ -100,3 +100,12 @@ def test_a_simple_command_is_execd_by_the_prologue(tmp_path: Path) -> None:
     assert out == str(proc.pid) == a.read_text().strip()  # the joined pid runs python itself
     missing = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", "nosuch x"])
     assert subprocess.run(missing[1], executable=missing[0], capture_output=True).returncode == 127
+
+
+def test_cgroups_hierarchy_flag_points_detection_elsewhere(tmp_path: Path) -> None:
+    from mesos_agent.main import make_isolator, parse
+    ns, _ = parse(["--master=127.0.0.1:5050", f"--work_dir={tmp_path / 'w'}",
+                   f"--cgroups_hierarchy={tmp_path / 'nothing'}"])
+    assert ns.cgroups_hierarchy == str(tmp_path / "nothing")
+    iso = make_isolator("cgroups", str(tmp_path / "w"), False, ns.cgroups_hierarchy)
+    assert isinstance(iso, Rlimits)  # nothing mounted there: the announced fallback
