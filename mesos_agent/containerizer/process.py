@@ -176,15 +176,30 @@ class ProcessContainerizer:
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         self._launching.add(task_id)
+        spawn = asyncio.get_running_loop().run_in_executor(
+            self._pool, self._start, task_id, task, sandbox, executable, argv, env)
         try:
-            proc, prepared, started = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._start, task_id, task, sandbox, executable, argv, env)
+            proc, prepared, started = await asyncio.shield(spawn)
+        except asyncio.CancelledError:  # the thread spawns anyway: leave no process behind
+            pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+            spawn.add_done_callback(lambda f: self._abandoned(f, pid_file))
+            raise
         finally:
             self._launching.discard(task_id)
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
         self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file, started, prepared)
         log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
         return proc.pid
+
+    def _abandoned(self, spawn: asyncio.Future, pid_file: str) -> None:
+        """A launch cancelled while its thread spawned: kill what it started."""
+        if spawn.cancelled() or spawn.exception() is not None:
+            return
+        proc, prepared, _ = spawn.result()
+        _killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self.isolator.cleanup(prepared)
+        _unlink(pid_file)
 
     def _start(self, task_id: str, task: TaskInfo, sandbox: str, executable: str,
                argv: list[str], env: dict[str, str]
