@@ -84,6 +84,7 @@ def main() -> None:
         say(f"Corral: {n} sleep tasks in one ACCEPT on one agent ({isolation})")
         cluster = None
         start_cpu: list[float] = []
+        end_cpu: list[float] = []
 
         def daemons_cpu(c: LocalCluster) -> float:  # the framework: a thread of ours
             return sum(cpu_s(d.pid) for d in c.daemons()) + time.process_time()
@@ -92,9 +93,10 @@ def main() -> None:
                 Path(tmp), n, f"cpus:{n * 0.01 + 1:.2f};mem:{n * 8 + 256};disk:1024",
                 (f"--isolation={isolation}",),
                 lambda left, i: left.take(f"sleep-{i}", "sleep 600", cpus=0.01, mem=8),
-                timeout=600, before=lambda c: start_cpu.append(daemons_cpu(c)))
-            corral_cpu = (daemons_cpu(cluster) - start_cpu[0]
-                          + sum(cpu_s(p) for d in cluster.agent_dirs for p in task_pids(d)))
+                timeout=600, before=lambda c: start_cpu.append(daemons_cpu(c)),
+                after=lambda c: end_cpu.append(
+                    daemons_cpu(c) + sum(cpu_s(p) for d in c.agent_dirs for p in task_pids(d))))
+            corral_cpu = end_cpu[0] - start_cpu[0]
         finally:
             if cluster is not None:
                 say("stopping (the agent kills its tasks)")
