@@ -590,8 +590,7 @@ class Agent(HealthRules, AdmissionRules):
         self.updates.check_invariants()
 
 
-# The handlers' dispatchers, looked up by type directly: `singledispatchmethod.__get__` builds
-# a new wrapper (update_wrapper) on every access, a measurable cost per message.
+# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access.
 _EVENTS = Agent.__dict__["_dispatch"].dispatcher
 _MESSAGES = Agent.__dict__["_on_message"].dispatcher
 

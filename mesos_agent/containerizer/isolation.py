@@ -13,8 +13,9 @@ the task is born inside its limits and nothing else runs before it. Elsewhere (v
 the task joins its groups itself, before it runs anything: it is started through a tiny
 `sh` prologue that writes its own pid into each `cgroup.procs` (and/or sets `ulimit -v`)
 and then execs the command (a shell command is eval'd by that same shell instead). Either
-way no child can escape and no `preexec_fn` is needed in a threaded agent. Without writable cgroups the agent says so at start-up and falls back to
-an address-space rlimit (allocations fail instead of an OOM kill; cpu is not limited).
+way no child can escape and no `preexec_fn` is needed in a threaded agent. Without
+writable cgroups the agent says so at start-up and falls back to an address-space rlimit
+(allocations fail instead of an OOM kill; cpu is not limited).
 """
 from __future__ import annotations
 
