@@ -147,6 +147,9 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                closer = getattr(self.containerizer, "close", None)
+                if closer is not None and not self.containerizer.containers():
+                    closer()  # every task is gone: nothing of ours is left to isolate
                 for t in loops:
                     t.cancel()
         finally:

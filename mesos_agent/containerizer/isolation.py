@@ -182,6 +182,9 @@ class CgroupsV1:
         self.enable_cfs = enable_cfs
         self._homes = threading.local()  # each launcher thread's own groups (`inside`)
 
+    def _bases(self) -> list[str]:
+        return list(self.base.values())
+
     def prepare(self, key: str, resources: Resources) -> Prepared:
         dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
         for d in dirs.values():
@@ -270,6 +273,11 @@ class CgroupsV1:
     def cleanup(self, p: Prepared) -> bool:
         return all([_rmdir(d) for d in p.dirs])
 
+    def close(self) -> None:
+        """On an orderly stop: remove this agent's (then empty) parent groups."""
+        for d in self._bases():
+            _rmdir(d)
+
 
 class CgroupsV2:
     name = "cgroups/v2"
@@ -303,6 +311,9 @@ class CgroupsV2:
                 pass
         return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
 
+    def _bases(self) -> list[str]:
+        return [self.base]
+
     def locate(self, key: str) -> Prepared:
         d = os.path.join(self.base, key)
         return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
@@ -326,6 +337,11 @@ class CgroupsV2:
     def cleanup(self, p: Prepared) -> bool:
         return all([_rmdir(d) for d in p.dirs])
 
+    def close(self) -> None:
+        """On an orderly stop: remove this agent's (then empty) parent groups."""
+        for d in self._bases():
+            _rmdir(d)
+
 
 class Rlimits:
     """The fallback: RLIMIT_AS from mem (no OOM kill to report; cpu not limited)."""
@@ -347,6 +363,9 @@ class Rlimits:
 
     def cleanup(self, p: Prepared) -> bool:
         return True
+
+    def close(self) -> None:
+        pass
 
 
 class NoIsolation(Rlimits):

@@ -330,6 +330,14 @@ class ProcessContainerizer:
     def containers(self) -> set[str]:
         return set(self._procs)
 
+    def close(self) -> None:
+        """The agent stops (its tasks are gone): drop the launcher threads and the
+        agent's parent cgroups."""
+        self._pool.shutdown(wait=False)
+        closer = getattr(self.isolator, "close", None)
+        if closer is not None:
+            closer()
+
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
         return p.pid if p is not None else None

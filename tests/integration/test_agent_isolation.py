@@ -71,6 +71,10 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
     expect_states(master, "calm", [ts.KILLED])
     wait_for(lambda: _cgroup_dirs(agent.work_dir, "memory") == [], what="cgroups removed")
     assert agent.stop() == 0
+    if iso.name == "cgroups/v1":  # an orderly stop leaves none of the agent's groups behind
+        key = agent_key(str(agent.work_dir))
+        for c in ("memory", "cpu", "cpuacct"):
+            assert not (Path("/sys/fs/cgroup") / c / "corral" / key).exists()
 
 
 def test_rlimits_fallback_makes_allocations_fail(
