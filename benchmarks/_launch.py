@@ -45,20 +45,29 @@ class Launcher(Scheduler):
 
 def corral_launch(root: Path, n: int, agent_resources: str, agent_flags: tuple[str, ...],
                   make: Callable[[ResourcesLeft, int], TaskInfo | None],
-                  timeout: float = 300.0) -> tuple[float, LocalCluster]:
+                  timeout: float = 300.0,
+                  before: Callable[[LocalCluster], None] | None = None,
+                  after: Callable[[LocalCluster], None] | None = None
+                  ) -> tuple[float, LocalCluster]:
     """Seconds from ACCEPT to the n-th TASK_RUNNING; the cluster is left running (the caller
-    stops it, after any clean-up of its own)."""
+    stops it, after any clean-up of its own). `before` runs once the daemons are up, just
+    before the framework starts, `after` once all are running, before the framework stops
+    (and its tasks are killed): e.g. to read their cpu time."""
     cluster = LocalCluster(root, log_level="WARNING")
     cluster.start_master("--allocation_interval=50ms")
     cluster.start_agent(agent_resources, *agent_flags)
     sched = Launcher(n, make)
     driver = SchedulerDriver(sched, "launch-bench", cluster.master_addr)
+    if before is not None:
+        before(cluster)
     driver.start()
     try:
         if not sched.done.wait(timeout):
             raise SystemExit(f"only {len(sched.running_at)} of {n} running after {timeout:.0f}s")
         if sched.failed:
             raise SystemExit(f"tasks failed: {sched.failed[:5]}")
+        if after is not None:
+            after(cluster)
         assert sched.accept_at is not None
         return max(sched.running_at.values()) - sched.accept_at, cluster
     finally:

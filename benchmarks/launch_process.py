@@ -2,13 +2,20 @@
 
 Corral: ACCEPT of N tasks -> the N-th TASK_RUNNING (master, agent, per-task cgroups,
 checkpoints, status updates all included). Baseline in the same run: Popen of the same N
-`sleep` processes, each in its own session. `ratio` = Corral's time / Popen's time.
+`sleep` processes, each in its own session, timed before and after Corral (`popen_s` is
+their mean: the host's load drifts). `ratio` = Corral's time / Popen's time.
+
+CPU seconds too, which the host's other load does not change much: `corral_cpu_s` is what
+the master, the agent and this process (the framework) used from ACCEPT to the last
+TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec);
+`popen_cpu_s` the same for the Popen loop (this process plus its N children).
 
     python -m benchmarks.launch_process --count 1000
 """
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import tempfile
@@ -17,17 +24,47 @@ from pathlib import Path
 
 from benchmarks._common import finish, say
 from benchmarks._launch import corral_launch
-from mesos_common.daemons import kill_task_processes
+from mesos_common.daemons import LocalCluster, kill_task_processes
 
 
-def popen_loop(n: int) -> float:
+def cpu_s(pid: int) -> float:
+    """Seconds a live process's threads have run (schedstat: nanoseconds, where /proc stat
+    counts 10 ms ticks and a `sleep` that just started has used none); 0 when it is gone."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in threads:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9
+
+
+def task_pids(work_dir: Path) -> list[int]:
+    out = []
+    for f in (work_dir / "meta").rglob("pid"):
+        try:
+            out.append(int(f.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def popen_loop(n: int) -> tuple[float, float]:
+    """(seconds, cpu seconds) of n x Popen(['sleep', '600'])."""
     procs = []
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     try:
         for _ in range(n):
             procs.append(subprocess.Popen(["sleep", "600"], start_new_session=True,
                                           stdin=subprocess.DEVNULL))
-        return time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0 + sum(cpu_s(p.pid) for p in procs)
+        return took, cpu
     finally:
         for p in procs:
             p.send_signal(signal.SIGKILL)
@@ -41,26 +78,42 @@ def main() -> None:
     ap.add_argument("--isolation", default="cgroups", choices=["cgroups", "rlimits", "none"])
     n = ap.parse_args().count
     isolation = ap.parse_args().isolation
+    say(f"baseline: {n} x subprocess.Popen(['sleep', '600'])")
+    popen_before, popen_cpu = popen_loop(n)
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         say(f"Corral: {n} sleep tasks in one ACCEPT on one agent ({isolation})")
         cluster = None
+        start_cpu: list[float] = []
+        end_cpu: list[float] = []
+
+        def daemons_cpu(c: LocalCluster) -> float:  # the framework: a thread of ours
+            return sum(cpu_s(d.pid) for d in c.daemons()) + time.process_time()
         try:
             corral_s, cluster = corral_launch(
                 Path(tmp), n, f"cpus:{n * 0.01 + 1:.2f};mem:{n * 8 + 256};disk:1024",
                 (f"--isolation={isolation}",),
                 lambda left, i: left.take(f"sleep-{i}", "sleep 600", cpus=0.01, mem=8),
-                timeout=600)
+                timeout=600, before=lambda c: start_cpu.append(daemons_cpu(c)),
+                after=lambda c: end_cpu.append(
+                    daemons_cpu(c) + sum(cpu_s(p) for d in c.agent_dirs for p in task_pids(d))))
+            corral_cpu = end_cpu[0] - start_cpu[0]
         finally:
             if cluster is not None:
                 say("stopping (the agent kills its tasks)")
                 cluster.stop()
             for d in Path(tmp).glob("agent*"):
                 kill_task_processes(d)
-    say(f"baseline: {n} x subprocess.Popen(['sleep', '600'])")
-    popen_s = popen_loop(n)
+    say(f"baseline again: {n} x subprocess.Popen(['sleep', '600'])")
+    popen_after, cpu_after = popen_loop(n)
+    popen_s = (popen_before + popen_after) / 2
     finish("launch_process", {"count": n, "isolation": isolation,
                               "corral_s": round(corral_s, 3), "popen_s": round(popen_s, 3),
-                              "ratio": round(corral_s / popen_s, 2)})
+                              "ratio": round(corral_s / popen_s, 2),
+                              "popen_before_s": round(popen_before, 3),
+                              "popen_after_s": round(popen_after, 3),
+                              "corral_cpu_s": round(corral_cpu, 2),
+                              "popen_cpu_s": round((popen_cpu + cpu_after) / 2, 2),
+                              "load_avg_1m": round(os.getloadavg()[0], 1)})
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
 
     meta/checkpoint/agent_id              the agent id (msgpack AgentIdRecord)
     meta/checkpoint/tasks/<task id>       one TaskCheckpoint per live task
+    meta/checkpoint/log                   records written since the files were last updated
 
-Every write is atomic: a temp file is written and fsynced, renamed over the old one and the
-directory fsynced, so a kill -9 (or a power cut) leaves the old or the new file, never a torn
-one. `write_batch` is the group commit the runtime uses: all temp files of a batch are
-written, made durable with one `syncfs` (per-file fsync where that is missing), renamed, and
-the directories fsynced once - a flush costs milliseconds, so one per batch instead of two
-per record is what lets a busy agent checkpoint every update. Unreadable files are reported
-and skipped rather than stopping the agent.
+`write_batch` is the group commit the runtime uses: the whole batch is appended to `log` as
+one frame (length, crc32, msgpack of [file, content-or-nil] pairs) and made durable with one
+`fdatasync` - a flush costs milliseconds, and one append per batch (rather than a file write,
+rename and sync per record) is what lets a busy agent checkpoint every update. `load` reads
+the files and replays the log over them; a torn last frame (a crash mid-append: never
+reported durable) is dropped and cut off. Once the log passes COMPACT_BYTES, the latest
+content of every file it holds is written into the files - each atomically: temp file,
+one `syncfs` (per-file fsync where that is missing), rename, directory fsync - and only then
+is the log emptied, so a crash at any point leaves old or new state, never a torn one.
+Unreadable files are reported and skipped rather than stopping the agent.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import ctypes
 import logging
 import os
 import posixpath
+import struct
+import zlib
 from urllib.parse import quote, unquote
 
 import msgpack
@@ -29,6 +35,11 @@ log = logging.getLogger(__name__)
 
 DIR = posixpath.join("meta", "checkpoint")
 TMP_SUFFIX = ".tmp"
+LOG = "log"
+COMPACT_BYTES = 8 << 20  # ~10k task records; compaction rewrites only the files it holds
+_FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
+AGENT_ID = "agent_id"
+TASKS = "tasks"
 
 
 def write_atomically(path: str, data: bytes) -> None:
@@ -73,46 +84,86 @@ def _fsync_path(path: str) -> None:
 
 
 class CheckpointStore:
-    def __init__(self, work_dir: str) -> None:
+    """The agent's checkpoint: files plus an append-only log (see the module docstring).
+    `write_batch` and `clear` are called by one thread at a time."""
+
+    def __init__(self, work_dir: str, compact_bytes: int = COMPACT_BYTES) -> None:
         self.root = posixpath.join(work_dir, DIR)
-        self.tasks_dir = posixpath.join(self.root, "tasks")
+        self.tasks_dir = posixpath.join(self.root, TASKS)
+        self.log_path = posixpath.join(self.root, LOG)
+        self.compact_bytes = compact_bytes
+        self._log_fd: int | None = None
+        self._log_size = 0
+        self._in_log: dict[str, bytes | None] = {}  # latest content per file the log holds
 
-    def _task_path(self, task_id: str) -> str:
-        return posixpath.join(self.tasks_dir, quote(task_id, safe=""))
-
-    def write(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> None:
+    def _rel(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved
+             ) -> tuple[str, bytes | None]:
+        """(file relative to the root, its new content; None: removed)."""
         match record:
             case AgentIdRecord():
-                write_atomically(posixpath.join(self.root, "agent_id"), _pack(record))
+                return AGENT_ID, _pack(record)
             case TaskCheckpoint():
-                write_atomically(self._task_path(record.task.task_id), _pack(record))
+                return posixpath.join(TASKS, quote(record.task.task_id, safe="")), _pack(record)
             case TaskRemoved(task_id=task_id):
-                try:
-                    os.unlink(self._task_path(task_id))
-                except FileNotFoundError:
-                    pass
-            case _:
-                raise TypeError(f"not a checkpoint record: {record!r}")
-
-    def _target(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved
-                ) -> tuple[str, bytes | None]:
-        match record:
-            case AgentIdRecord():
-                return posixpath.join(self.root, "agent_id"), _pack(record)
-            case TaskCheckpoint():
-                return self._task_path(record.task.task_id), _pack(record)
-            case TaskRemoved(task_id=task_id):
-                return self._task_path(task_id), None
+                return posixpath.join(TASKS, quote(task_id, safe="")), None
         raise TypeError(f"not a checkpoint record: {record!r}")
 
+    def write(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> None:
+        self.write_batch([record])
+
     def write_batch(self, records: list[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
-        """Apply `records` in order, durably, with one flush for the whole batch; each file
-        still changes atomically (old or new content after a crash, never torn)."""
-        final: dict[str, bytes | None] = {}
-        for r in records:
-            path, data = self._target(r)
-            final.pop(path, None)
-            final[path] = data  # the last record for a file wins
+        """Apply `records` in order, durably, with one append and one flush for the whole
+        batch (the last record for a file wins)."""
+        if not records:
+            return
+        pairs = [self._rel(r) for r in records]
+        payload = msgpack.packb(pairs, use_bin_type=True)
+        fd = self._open_log()
+        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        view = memoryview(frame)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fdatasync(fd)
+        self._log_size += len(frame)
+        for rel, data in pairs:
+            self._in_log[rel] = data
+        if self._log_size >= self.compact_bytes:
+            self.compact()
+
+    def compact(self) -> None:
+        """Write what the log holds into the files (durably), then empty the log."""
+        if self._in_log:
+            self._write_files({posixpath.join(self.root, rel): data
+                               for rel, data in self._in_log.items()})
+        fd = self._open_log()
+        os.ftruncate(fd, 0)
+        os.fsync(fd)
+        self._log_size = 0
+        self._in_log.clear()
+
+    def _open_log(self) -> int:
+        """The log, opened for appending once; a torn tail is cut off first, so that new
+        frames follow the last whole one."""
+        if self._log_fd is not None:
+            return self._log_fd
+        os.makedirs(self.root, exist_ok=True)
+        frames, valid = _read_log(self.log_path)
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if os.fstat(fd).st_size != valid:
+                os.ftruncate(fd, valid)
+                os.fsync(fd)
+            _fsync_path(self.root)  # the log's own directory entry is durable
+        except OSError:
+            os.close(fd)
+            raise
+        self._log_fd, self._log_size = fd, valid
+        self._in_log = {rel: data for frame in frames for rel, data in frame}
+        return fd
+
+    def _write_files(self, final: dict[str, bytes | None]) -> None:
+        """Each file replaced atomically, one flush for all: temp files, syncfs, renames,
+        removals, directory fsyncs."""
         os.makedirs(self.tasks_dir, exist_ok=True)
         written = []
         for path, data in final.items():
@@ -144,9 +195,11 @@ class CheckpointStore:
             _fsync_path(d)
 
     def load(self) -> tuple[str | None, list[TaskCheckpoint]]:
-        """(agent id, task checkpoints); leftover temp files (a crash mid-write) are removed."""
-        agent = _unpack(AgentIdRecord, posixpath.join(self.root, "agent_id"))
-        tasks: list[TaskCheckpoint] = []
+        """(agent id, task checkpoints): the files with the log replayed over them.
+        Leftover temp files (a crash mid-compaction) are removed."""
+        contents: dict[str, bytes | None] = {}
+        agent_path = posixpath.join(self.root, AGENT_ID)
+        contents[AGENT_ID] = _read(agent_path)
         try:
             names = sorted(os.listdir(self.tasks_dir))
         except FileNotFoundError:
@@ -156,16 +209,24 @@ class CheckpointStore:
             if name.endswith(TMP_SUFFIX):
                 os.unlink(path)
                 continue
-            cp = _unpack(TaskCheckpoint, path)
+            contents[posixpath.join(TASKS, name)] = _read(path)
+        try:
+            os.unlink(agent_path + TMP_SUFFIX)
+        except FileNotFoundError:
+            pass
+        frames, _ = _read_log(self.log_path)
+        for frame in frames:
+            contents.update(frame)
+        agent = _unpack(AgentIdRecord, AGENT_ID, contents.pop(AGENT_ID, None))
+        tasks: list[TaskCheckpoint] = []
+        for rel in sorted(contents):
+            cp = _unpack(TaskCheckpoint, rel, contents[rel])
+            name = posixpath.basename(rel)
             if cp is not None and quote(cp.task.task_id, safe="") != name:
-                log.error("checkpoint %s holds task %s; skipped", path, cp.task.task_id)
+                log.error("checkpoint %s holds task %s; skipped", rel, cp.task.task_id)
                 cp = None
             if cp is not None:
                 tasks.append(cp)
-        try:
-            os.unlink(posixpath.join(self.root, "agent_id" + TMP_SUFFIX))
-        except FileNotFoundError:
-            pass
         return (agent.agent_id if agent is not None else None), tasks
 
     def clear(self) -> None:
@@ -173,23 +234,63 @@ class CheckpointStore:
         for name in os.listdir(self.tasks_dir) if os.path.isdir(self.tasks_dir) else []:
             os.unlink(posixpath.join(self.tasks_dir, name))
         try:
-            os.unlink(posixpath.join(self.root, "agent_id"))
+            os.unlink(posixpath.join(self.root, AGENT_ID))
         except FileNotFoundError:
             pass
+        if self._log_fd is not None or os.path.exists(self.log_path):
+            fd = self._open_log()
+            os.ftruncate(fd, 0)
+            os.fsync(fd)
+            self._log_size = 0
+            self._in_log.clear()
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def _read_log(path: str) -> tuple[list[list[tuple[str, bytes | None]]], int]:
+    """The log's whole frames, and the length they cover (what follows is a torn tail)."""
+    data = _read(path) or b""
+    frames, pos = [], 0
+    while pos + _FRAME.size <= len(data):
+        length, crc = _FRAME.unpack_from(data, pos)
+        payload = data[pos + _FRAME.size:pos + _FRAME.size + length]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            break
+        try:
+            pairs = msgpack.unpackb(payload, raw=False)
+            frame = [(str(rel), content) for rel, content in pairs]
+        except (ValueError, TypeError, msgpack.UnpackException):
+            break
+        if not all(_valid_rel(rel) and isinstance(c, (bytes, type(None))) for rel, c in frame):
+            break
+        frames.append(frame)
+        pos += _FRAME.size + length
+    if pos != len(data):
+        log.warning("checkpoint log %s: dropping a torn tail of %d bytes", path, len(data) - pos)
+    return frames, pos
+
+
+def _valid_rel(rel: str) -> bool:
+    """`agent_id` or `tasks/<quoted id>`: all a log frame may name."""
+    head, _, name = rel.partition("/")
+    return rel == AGENT_ID or (head == TASKS and name not in ("", ".", "..") and "/" not in name)
 
 
 def _pack(record: object) -> bytes:
     return msgpack.packb(codec.to_dict(record), use_bin_type=True)
 
 
-def _unpack(cls: type, path: str):  # type: ignore[no-untyped-def]
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+def _unpack(cls: type, name: str, data: bytes | None):  # type: ignore[no-untyped-def]
+    if data is None:
         return None
     try:
         return codec.from_dict(cls, msgpack.unpackb(data, raw=False))
     except (ValueError, msgpack.UnpackException, TypeError) as e:
-        log.error("unreadable checkpoint %s (%s); skipped", unquote(path), e)
+        log.error("unreadable checkpoint %s (%s); skipped", unquote(name), e)
         return None

@@ -86,6 +86,7 @@ class Agent(HealthRules, AdmissionRules):
         # declared them lost), so the agent never runs more than its capacity.
         self._draining_res: dict[str, Resources] = {}
         self._held: deque[RunTask] = deque()
+        self._use_cache: Resources | None = None  # `_in_use()`, None when to be recomputed
         self.updates = StatusUpdateManager(config.status_retry, paused=True)
         # Tasks whose record or updates changed while handling the current event; with
         # `config.checkpoint` they are written (Checkpoint effects) before any other effect.
@@ -96,16 +97,18 @@ class Agent(HealthRules, AdmissionRules):
 
     def handle(self, event: Any, now: float) -> Effects:
         """Handle one event; checkpoints of what it changed come first (write-ahead)."""
-        effects = self._dispatch(event, now)
+        effects = _EVENTS.dispatch(type(event))(self, event, now)
         if not (self._dirty or self._id_dirty):
             return effects
         ckpts: Effects = []
         if self._id_dirty and self.agent_id is not None:
             ckpts.append(Checkpoint(AgentIdRecord(self.agent_id)))
+        # An ack only drops updates: what it lets us send next is already durable.
+        lazy = isinstance(event, Received) and isinstance(event.msg, StatusUpdateAck)
         for tid in sorted(self._dirty):
             entry = self._tasks.get(tid)
             ckpts.append(Checkpoint(self._task_checkpoint(entry) if entry is not None
-                                    else TaskRemoved(tid)))
+                                    else TaskRemoved(tid), lazy=lazy))
         self._dirty.clear()
         self._id_dirty = False
         return ckpts + effects if self.config.checkpoint else effects
@@ -143,6 +146,7 @@ class Agent(HealthRules, AdmissionRules):
                           container=cp.container)
         self._frameworks[fid] = cp.framework
         self._tasks[entry.task_id] = entry
+        self._use_cache = None
         self.updates.restore(fid, cp.updates)
         self._touch(entry.task_id)
         if found.what == RUNNING_FOUND:
@@ -160,6 +164,7 @@ class Agent(HealthRules, AdmissionRules):
                 effects += self._start_health(entry, now)
             return effects
         entry.process = GONE
+        self._use_cache = None
         if ts.is_terminal(entry.state):
             return []
         if found.what == EXITED_FOUND:
@@ -196,7 +201,7 @@ class Agent(HealthRules, AdmissionRules):
     @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
-        return self._on_message(event.msg, now)
+        return _MESSAGES.dispatch(type(event.msg))(self, event.msg, now)
 
     @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
@@ -218,11 +223,13 @@ class Agent(HealthRules, AdmissionRules):
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
+            self._use_cache = None
             return self._launch_held(now)
         entry = self._tasks.get(event.task_id)
         if entry is None or entry.process != LAUNCHING:
             return [Log("warning", f"launch failure for unknown task {event.task_id}")]
         entry.process = GONE
+        self._use_cache = None
         if ts.is_terminal(entry.state):
             return []
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
@@ -232,11 +239,13 @@ class Agent(HealthRules, AdmissionRules):
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
+            self._use_cache = None
             return self._launch_held(now)
         entry = self._tasks.get(event.task_id)
         if entry is None or entry.process == GONE:
             return [Log("debug", f"exit of unknown task {event.task_id}")]
         entry.process = GONE
+        self._use_cache = None
         stop: Effects = ([StopHealthCheck(entry.task_id)] if entry.task.health_check is not None
                          else [])
         if ts.is_terminal(entry.state):
@@ -347,6 +356,8 @@ class Agent(HealthRules, AdmissionRules):
         self._frameworks[fid] = msg.framework
         self._tasks[task.task_id] = TaskEntry(fid, task, sandbox, run_id,
                                               statuses=[(ts.STAGING, now)])
+        if self._use_cache is not None:  # kept up to date: no O(tasks) sum per RunTask
+            self._use_cache = self._use_cache + task.resources
         self._touch(task.task_id)
         return [LaunchTask(fid, task, sandbox, run_id)]
 
@@ -478,6 +489,7 @@ class Agent(HealthRules, AdmissionRules):
     def _drain(self, entry: TaskEntry) -> Effects:
         """Drop a task's record and updates; kill its process, reaping it in `_draining`."""
         del self._tasks[entry.task_id]
+        self._use_cache = None
         self._remember_ran(entry)
         self._touch(entry.task_id)
         self._completed.append((self._frameworks[entry.framework_id],
@@ -494,6 +506,7 @@ class Agent(HealthRules, AdmissionRules):
         """The terminal update was acked: the task leaves (Mesos: to completed tasks)."""
         fid = entry.framework_id
         del self._tasks[entry.task_id]
+        self._use_cache = None
         self._remember_ran(entry)
         self._touch(entry.task_id)
         self._completed.append((self._frameworks[fid],
@@ -573,7 +586,13 @@ class Agent(HealthRules, AdmissionRules):
             assert any(e.framework_id == fid for e in self._tasks.values()), fid
         for tid in self.updates.task_ids():
             assert tid in self._tasks or self.updates.has_terminal(tid), tid
+        assert self._use_cache is None or self._use_cache == self._sum_in_use()
         self.updates.check_invariants()
+
+
+# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access.
+_EVENTS = Agent.__dict__["_dispatch"].dispatcher
+_MESSAGES = Agent.__dict__["_on_message"].dispatcher
 
 
 def _exit_status(killed: bool, code: int | None, sig: int | None) -> tuple[str, str, str | None]:

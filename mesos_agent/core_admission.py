@@ -28,6 +28,7 @@ class AdmissionRules:
     _tasks: dict[str, TaskEntry]
     _draining_res: dict[str, Resources]
     _held: deque[RunTask]
+    _use_cache: Resources | None
     _ran: dict[tuple[str, str], None]
 
     def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
@@ -51,6 +52,13 @@ class AdmissionRules:
         return None
 
     def _in_use(self) -> Resources:
+        """What running, launching and draining processes hold (cached by the core: it
+        resets `_use_cache` whenever a process or a draining entry comes or goes)."""
+        if self._use_cache is None:
+            self._use_cache = self._sum_in_use()
+        return self._use_cache
+
+    def _sum_in_use(self) -> Resources:
         used = Resources()
         for e in self._tasks.values():
             if e.process != GONE:

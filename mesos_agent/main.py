@@ -47,6 +47,9 @@ def build_parser() -> flags.FlagParser:
                     "with a warning when unavailable), rlimits only, or none")
     p.add_flag("cgroups_enable_cfs", type=flags.boolean, default=False,
                help="also cap cpu with a CFS quota (cpus x period), not only shares")
+    p.add_flag("cgroups_hierarchy", default=isolation.CGROUP_ROOT,
+               help="where the cgroup hierarchies are mounted (v1: one directory per "
+                    "controller; v2: the unified hierarchy)")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -100,13 +103,14 @@ def containerizer_kinds(text: str) -> set[str]:
     return kinds
 
 
-def make_isolator(mode: str, work_dir: str, enable_cfs: bool) -> Isolator:
+def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
+                  hierarchy: str = isolation.CGROUP_ROOT) -> Isolator:
     """The isolator for process tasks; a fallback is announced at start-up."""
     if mode == "none":
         return NoIsolation()
     if mode == "rlimits":
         return Rlimits()
-    iso, warning = isolation.detect(work_dir, enable_cfs)
+    iso, warning = isolation.detect(work_dir, enable_cfs, hierarchy)
     if warning:
         log.warning("%s", warning)
         print(f"mesos-agent: WARNING: {warning}", file=sys.stderr, flush=True)
@@ -142,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags.setup_logging(ns.log_level, "mesos-agent")
     try:
         kinds = containerizer_kinds(ns.containerizers)
-        isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs)
+        isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs,
+                                  ns.cgroups_hierarchy)
                     if "mesos" in kinds else None)
         containerizer = make_containerizer(kinds, opts.work_dir, isolator)
     except (ValueError, RuntimeError) as e:

@@ -2,7 +2,7 @@
 
     <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<task>/runs/<run>     sandbox
     <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<task>/runs/latest    -> newest run
-    <work_dir>/meta/slaves/<agent>/frameworks/<fw>/executors/<task>/runs/<run>/pid
+    <work_dir>/meta/slaves/<agent>/frameworks/<fw>/executors/<task>/pid  (while it runs)
 
 A command task is its own executor, so the executor id is the task id, as in Mesos. The
 `pid` file holds the task's session leader (= process group id); `mesos_common.daemons`
@@ -38,12 +38,17 @@ def latest_link(sandbox: str) -> str:
 
 
 def pid_file(work_dir: str, sandbox: str, task_id: str) -> str:
-    """Where the task's pid is written: the sandbox's mirror under `meta/`, or, for a
-    sandbox outside `<work_dir>/slaves` (tests), `meta/tasks/<task_id>/pid`."""
+    """Where the task's pid is written: its executor directory's mirror under `meta/` (not
+    the run's: a task runs once at a time, and a launch then creates one directory here,
+    not three - each costs the agent an inode allocation), or, for a sandbox outside
+    `<work_dir>/slaves` (tests), `meta/tasks/<task_id>/pid`."""
     root = posixpath.join(work_dir, SANDBOXES)
     norm_root, norm_box = posixpath.normpath(root), posixpath.normpath(sandbox)
     if posixpath.commonpath([norm_root, norm_box]) == norm_root and norm_box != norm_root:
         rel = posixpath.relpath(norm_box, posixpath.normpath(work_dir))
+        runs = posixpath.dirname(rel)
+        if posixpath.basename(runs) == "runs":
+            rel = posixpath.dirname(runs)
         return posixpath.join(work_dir, META, rel, PID_FILE)
     return posixpath.join(work_dir, META, "tasks", task_id, PID_FILE)
 

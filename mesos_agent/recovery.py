@@ -49,9 +49,14 @@ class TaskRemoved:
 
 @frozen
 class Checkpoint:
-    """Effect: write `record` durably (atomically) before performing the next effects."""
+    """Effect: write `record` durably (atomically) before performing the next effects.
+
+    `lazy`: nothing that follows depends on it (an acknowledgement only shortens the queue
+    of updates that are already durable; losing it resends an update, which is harmless),
+    so the runtime writes it with the next group commit without holding effects back."""
 
     record: AgentIdRecord | TaskCheckpoint | TaskRemoved
+    lazy: bool = False
 
 
 @frozen

@@ -31,7 +31,6 @@ import zmq
 from aiohttp import web
 from attrs import field, frozen
 
-from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
@@ -48,6 +47,7 @@ from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask)
 from mesos_agent.status import RetryPolicy
+from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.leader import DetectError, LeaderWatch, detect
@@ -60,6 +60,7 @@ log = logging.getLogger("mesos_agent")
 DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
+RECV_BATCH = 256    # messages taken per wake-up of the receive loop
 
 
 @frozen
@@ -77,6 +78,13 @@ class ServerOptions:
 
 
 REDETECT_MIN_INTERVAL = 0.3
+
+
+@frozen
+class _Durable:
+    """Queue barrier: the effects after it wait until record number `seq` is committed."""
+
+    seq: int
 
 
 class AgentServer:
@@ -99,7 +107,10 @@ class AgentServer:
         self._announced: str | None = None
         self._store = CheckpointStore(opts.work_dir)
         self._health: dict[str, asyncio.Task[None]] = {}
-        self._effects: deque[Any] = deque()
+        self._effects: deque[Any] = deque()  # effects, and _Durable barriers between them
+        self._unwritten: list[Any] = []  # checkpoint records not yet committed, in order
+        self._seq = 0  # records handed to us so far
+        self._durable_seq = 0  # records committed so far
         self._committing = False
 
     # ------------------------------------------------------------ lifecycle
@@ -136,6 +147,9 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                closer = getattr(self.containerizer, "close", None)
+                if closer is not None and not self.containerizer.containers():
+                    closer()  # every task is gone: nothing of ours is left to isolate
                 for t in loops:
                     t.cancel()
         finally:
@@ -217,6 +231,15 @@ class AgentServer:
                 _, pending = await asyncio.wait(pending, timeout=2.0)
             for t in pending:
                 t.cancel()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Commit the lazy records still waiting, so a clean stop leaves nothing to resend."""
+        for _ in range(int(STOP_SLACK / 0.01)):
+            if not (self._committing or self._unwritten):
+                return
+            self._start_commit()
+            await asyncio.sleep(0.01)
 
     def _state(self) -> dict[str, Any]:
         assert self.core is not None
@@ -258,37 +281,54 @@ class AgentServer:
             log.exception("agent core failed handling %r", event)
             return
         self._announce()
-        self._effects.extend(effects)
+        for e in effects:
+            if isinstance(e, Checkpoint):
+                self._seq += 1
+                self._unwritten.append(e.record)
+                if not e.lazy:
+                    self._effects.append(_Durable(self._seq))
+            else:
+                self._effects.append(e)
         self._drain()
 
     def _drain(self) -> None:
-        """Perform queued effects in order. At a Checkpoint, every checkpoint queued so far
-        goes into one group commit (in a thread) and the effects after it wait until it is
-        durable - so no update is sent, nor task launched, before its checkpoint is on disk.
-        (Writing a later snapshot early is harmless: records are whole-state snapshots.)"""
+        """Perform queued effects in order. At a barrier (a non-lazy Checkpoint), every
+        record handed to us so far goes into one group commit (in a thread) and the effects
+        after it wait until it is durable - so no update is sent, nor task launched, before
+        its checkpoint is on disk. Lazy records ride along with the next commit (or one of
+        their own when the queue is idle); commits are serial, so a task's later snapshot
+        never lands before an earlier one."""
         q = self._effects
-        while q and not self._committing:
-            if isinstance(q[0], Checkpoint):
-                batch = [e.record for e in q if isinstance(e, Checkpoint)]
-                rest = [e for e in q if not isinstance(e, Checkpoint)]
-                q.clear()
-                q.extend(rest)
-                self._committing = True
-                self._spawn(self._commit(batch))
-                return
-            effect = q.popleft()
+        while q:
+            head = q[0]
+            if isinstance(head, _Durable):
+                if head.seq > self._durable_seq:
+                    self._start_commit()
+                    return  # _commit drains again once it is durable
+                q.popleft()
+                continue
+            q.popleft()
             try:
-                self._perform(effect)
+                self._perform(head)
             except Exception:
-                log.exception("failed performing %r", effect)
+                log.exception("failed performing %r", head)
+        self._start_commit()
 
-    async def _commit(self, batch: list[Any]) -> None:
+    def _start_commit(self) -> None:
+        if self._committing or not self._unwritten:
+            return
+        batch, self._unwritten = self._unwritten, []
+        self._committing = True
+        self._spawn(self._commit(batch, self._seq))
+
+    async def _commit(self, batch: list[Any], upto: int) -> None:
         try:
             await asyncio.get_running_loop().run_in_executor(None, self._store.write_batch,
                                                              batch)
         except Exception:
             log.exception("checkpointing %d record(s) failed", len(batch))
-        finally:
+        finally:  # a failed write is logged; the agent goes on, as before group commit
+            self._durable_seq = max(self._durable_seq, upto)
             self._committing = False
             self._drain()
 
@@ -312,8 +352,6 @@ class AgentServer:
                     delay, self._fire, key)
             case CancelTimer(key=key):
                 self._cancel_timer(key)
-            case Checkpoint(record=record):
-                self._store.write(record)  # not reached: _drain batches them
             case Log(level=level, text=text):
                 log.log(logging.getLevelName(level.upper()), "%s", text)
             case LaunchTask():
@@ -418,18 +456,28 @@ class AgentServer:
             self._redetect.set()
 
     async def _receive_loop(self) -> None:
+        """Wait for a message, then take whatever else is already queued without going back
+        to the loop (a burst of RunTasks or acks costs one wake-up, not one per message)."""
         assert self._dealer is not None
+        drain = zmq.Socket.shadow(self._dealer.sock.underlying)
         while True:
+            msgs: list[Any] = []
             try:
-                msg = await self._dealer.recv()
+                msgs.append(await self._dealer.recv())
+                for _ in range(RECV_BATCH):
+                    frames = drain.recv_multipart(zmq.NOBLOCK, copy=True)
+                    msgs.append(codec.decode(frames[0]) if len(frames) == 1 else
+                                DecodeError(f"expected 1 frame, got {len(frames)}"))
+            except zmq.Again:
+                pass
             except zmq.ZMQError as e:
                 log.error("receive failed: %s", e)
                 await asyncio.sleep(0.1)
-                continue
-            if isinstance(msg, DecodeError):
-                log.warning("dropping undecodable frame from the master: %s", msg.message)
-                continue
-            self.feed(Received(b"", msg))
+            for msg in msgs:
+                if isinstance(msg, DecodeError):
+                    log.warning("dropping undecodable frame from the master: %s", msg.message)
+                    continue
+                self.feed(Received(b"", msg))
 
     # ------------------------------------------------------------ tasks
 
@@ -438,7 +486,6 @@ class AgentServer:
         task_id = effect.task.task_id
         try:
             try:
-                _make_sandbox(effect.sandbox)
                 pid = await self.containerizer.launch(task_id, effect.framework_id,
                                                       effect.task, effect.sandbox)
             except LaunchError as e:
@@ -475,20 +522,6 @@ class AgentServer:
             await self.containerizer.kill(task_id, grace)
         except Exception:
             log.exception("killing task %s failed", task_id)
-
-
-def _make_sandbox(sandbox: str) -> None:
-    """Create the sandbox and point `runs/latest` at it (Mesos does the same)."""
-    os.makedirs(sandbox, exist_ok=True)
-    link = paths.latest_link(sandbox)
-    tmp = f"{link}.tmp{os.getpid()}"
-    try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(os.path.basename(sandbox), tmp)
-        os.replace(tmp, link)
-    except OSError as e:
-        log.warning("cannot update %s: %s", link, e)
 
 
 def _hostname() -> str:

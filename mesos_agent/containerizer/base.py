@@ -6,11 +6,17 @@ task is its own executor.
 """
 from __future__ import annotations
 
+import logging
+import os
 from typing import Mapping, Protocol
 
+from mesos_agent import paths
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import Found
 from mesos_common.messages import TaskInfo
+
+
+log = logging.getLogger(__name__)
 
 
 class LaunchError(Exception):
@@ -19,7 +25,8 @@ class LaunchError(Exception):
 
 class Containerizer(Protocol):
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
-        """Start the task in `sandbox` (which exists); return its pid. Raises LaunchError."""
+        """Create `sandbox` (`make_sandbox`) and start the task in it; return its pid.
+        Raises LaunchError."""
         ...
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
@@ -67,3 +74,18 @@ def task_environment(task_id: str, framework_id: str, task: TaskInfo, sandbox: s
     if task.command is not None:
         env.update(task.command.environment)
     return env
+
+
+def make_sandbox(sandbox: str) -> None:
+    """Create the sandbox and point `runs/latest` at it (Mesos does the same). Blocking IO:
+    a containerizer calls it where its launch does its other file work."""
+    os.makedirs(sandbox, exist_ok=True)
+    link = paths.latest_link(sandbox)
+    tmp = f"{link}.tmp{os.getpid()}"
+    try:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.basename(sandbox), tmp)
+        os.replace(tmp, link)
+    except OSError as e:
+        log.warning("cannot update %s: %s", link, e)

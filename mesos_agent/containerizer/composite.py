@@ -73,5 +73,11 @@ class CompositeContainerizer:
                 gone += await remover(known)
         return gone
 
+    def close(self) -> None:
+        for c in self.children.values():
+            closer = getattr(c, "close", None)
+            if closer is not None:
+                closer()
+
     def child(self, name: str) -> Any:
         return self.children.get(name)

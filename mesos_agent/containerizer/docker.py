@@ -26,7 +26,7 @@ import docker
 import docker.errors
 from attrs import define, field
 
-from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import DockerInfo, TaskInfo
@@ -162,6 +162,7 @@ class DockerContainerizer:
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         if task_id in self._containers:
             raise LaunchError(f"task {task_id} is already running")
+        make_sandbox(sandbox)
         kw = run_options(task_id, framework_id, task, sandbox, self.agent_label, self.base_env)
         assert task.container is not None and task.container.docker is not None
         await self._ensure_image(task.container.docker)

@@ -7,11 +7,15 @@ quota when `enable_cfs`, and a memory limit (swap included) from its mem. The ke
 killer ends a task that goes past its memory; `oom_kill` in the group's counters tells the
 agent why (TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY).
 
-The task joins its groups itself, before it runs anything: it is started through a tiny
+With v1 (groups are per thread, and a child starts in its forking thread's groups) the
+launching thread joins the task's groups while it spawns the task and goes back after, so
+the task is born inside its limits and nothing else runs before it. Elsewhere (v2, rlimits)
+the task joins its groups itself, before it runs anything: it is started through a tiny
 `sh` prologue that writes its own pid into each `cgroup.procs` (and/or sets `ulimit -v`)
-and then execs the command, so no child can escape and no `preexec_fn` is needed in a
-threaded agent. Without writable cgroups the agent says so at start-up and falls back to
-an address-space rlimit (allocations fail instead of an OOM kill; cpu is not limited).
+and then execs the command (a shell command is eval'd by that same shell instead). Either
+way no child can escape and no `preexec_fn` is needed in a threaded agent. Without
+writable cgroups the agent says so at start-up and falls back to an address-space rlimit
+(allocations fail instead of an OOM kill; cpu is not limited).
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ import hashlib
 import logging
 import os
 import re
-from typing import Protocol
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Protocol
 
 from attrs import frozen
 
@@ -30,11 +36,36 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = "/sys/fs/cgroup"
 CFS_PERIOD_US = 100_000
 MEMORY_LIMITATION = "memory"
-_PROLOGUE = ('n=$1; shift; while [ "$n" -gt 0 ]; do '
-             'echo $$ > "$1" || { echo "corral: cannot join cgroup $1" >&2; exit 125; }; '
-             'shift; n=$((n-1)); done; '
-             '[ "$1" = - ] || ulimit -v "$1" || { echo "corral: ulimit -v failed" >&2; '
-             'exit 125; }; shift; exec "$@"')
+# Its variables are namespaced and unset: the task's own environment passes through.
+_JOIN = ('__corral_n=$1; shift; while [ "$__corral_n" -gt 0 ]; do '
+         'echo $$ > "$1" || { echo "corral: cannot join cgroup $1" >&2; exit 125; }; '
+         'shift; __corral_n=$((__corral_n-1)); done; unset __corral_n; '
+         '[ "$1" = - ] || ulimit -v "$1" || { echo "corral: ulimit -v failed" >&2; '
+         'exit 125; }; shift; ')
+_PROLOGUE = _JOIN + 'exec "$@"'
+# A shell command runs in the prologue's own shell (no second `sh` exec per task): the
+# script is eval'd with no positional parameters, as `sh -c script` would run it.
+_PROLOGUE_SHELL = _JOIN + '__corral_cmd=$1; shift; eval "unset __corral_cmd; $__corral_cmd"'
+# A script that is one simple command - plain words, nothing the shell would expand or
+# redirect, not a builtin - is exec'd instead, as bash does for `bash -c 'cmd args'`: the
+# same program, arguments, PATH lookup and exit status, without a shell forking it.
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9_./:,+%@=-]+(?:[ \t]+[A-Za-z0-9_./:,+%@=-]+)*")
+_SH_BUILTINS = frozenset(
+    ". : [ alias bg break cd chdir command continue echo eval exec exit export false fc fg "
+    "getopts hash jobs kill local printf pwd read readonly return set shift test times trap "
+    "true type ulimit umask unalias unset wait case do done elif else esac fi for if in "
+    "then until while".split())
+
+
+def simple_command(script: str) -> list[str] | None:
+    """The words of `script` when `sh -c script` would just run them as one program."""
+    text = script.strip(" \t")
+    if not _PLAIN_WORDS.fullmatch(text):
+        return None
+    words = text.split()
+    if "=" in words[0] or words[0] in _SH_BUILTINS:
+        return None
+    return words
 
 
 @frozen
@@ -44,15 +75,23 @@ class Prepared:
     procs: tuple[str, ...] = ()
     ulimit_kb: int | None = None
     dirs: tuple[str, ...] = ()
+    born_inside: bool = False  # v1: the launching thread joins the groups; the task is born there
 
     def wrap(self, shell: str, executable: str, argv: list[str]) -> tuple[str, list[str]]:
         """(executable, argv) running the prologue first; unchanged when there is nothing
-        to do. argv[0] becomes the executable (sh's `exec` cannot set it)."""
+        to do. argv[0] becomes the executable (sh's `exec` cannot set it). A `shell -c
+        script` command is run by the prologue's shell itself (exec'd when it is one
+        simple command)."""
         if not self.procs and self.ulimit_kb is None:
             return executable, argv
         limit = "-" if self.ulimit_kb is None else str(self.ulimit_kb)
-        return shell, [shell, "-c", _PROLOGUE, "corral-isolate", str(len(self.procs)),
-                       *self.procs, limit, executable, *argv[1:]]
+        head = [str(len(self.procs)), *self.procs, limit]
+        if executable == shell and len(argv) == 3 and argv[:2] == [shell, "-c"]:
+            words = simple_command(argv[2])
+            if words is not None:
+                return shell, [shell, "-c", _PROLOGUE, shell, *head, *words]
+            return shell, [shell, "-c", _PROLOGUE_SHELL, shell, *head, argv[2]]
+        return shell, [shell, "-c", _PROLOGUE, "corral-isolate", *head, executable, *argv[1:]]
 
 
 @frozen
@@ -111,6 +150,18 @@ def _field(text: str | None, name: str) -> int | None:
     return None
 
 
+def _thread_groups(root: str) -> dict[str, str]:
+    """The calling thread's v1 group directories by controller (/proc/thread-self/cgroup)."""
+    out = {}
+    with open("/proc/thread-self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            for name in names.split(","):
+                if name:
+                    out[name] = os.path.join(root, name, path.lstrip("/"))
+    return out
+
+
 def _rmdir(path: str) -> bool:
     try:
         os.rmdir(path)
@@ -126,8 +177,13 @@ class CgroupsV1:
     CONTROLLERS = ("memory", "cpu", "cpuacct")
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
+        self.root = root
         self.base = {c: os.path.join(root, c, "corral", agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
+        self._homes = threading.local()  # each launcher thread's own groups (`inside`)
+
+    def _bases(self) -> list[str]:
+        return list(self.base.values())
 
     def prepare(self, key: str, resources: Resources) -> Prepared:
         dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
@@ -150,12 +206,37 @@ class CgroupsV1:
                 except OSError:
                     pass
         procs = tuple(os.path.join(d, "cgroup.procs") for d in dirs.values())
-        return Prepared(procs=procs, dirs=tuple(dirs.values()))
+        return Prepared(procs=procs, dirs=tuple(dirs.values()), born_inside=True)
+
+    @contextmanager
+    def inside(self, p: Prepared) -> Iterator[None]:
+        """Run the block with the calling thread in the task's groups, so that a process it
+        forks is born in them (v1 groups are per thread; a child inherits its forking
+        thread's): no prologue, no moment outside its limits. The thread goes back to its
+        own groups after, even on failure; memory is charged by mm, not thread, so the
+        agent's own memory stays where it was."""
+        tid = str(threading.get_native_id())
+        home = getattr(self._homes, "groups", None)
+        if home is None:  # where this thread lives: read once per thread
+            home = self._homes.groups = _thread_groups(self.root)
+        joined: list[str] = []
+        try:
+            for controller, d in zip(self.CONTROLLERS, p.dirs):
+                _write(os.path.join(d, "tasks"), tid)
+                joined.append(controller)
+            yield
+        finally:
+            for controller in joined:
+                try:
+                    _write(os.path.join(home[controller], "tasks"), tid)
+                except (OSError, KeyError) as e:
+                    log.error("launcher thread %s cannot go back to its %s group: %s",
+                              tid, controller, e)
 
     def locate(self, key: str) -> Prepared:
         dirs = [os.path.join(b, key) for b in self.base.values()]
         return Prepared(procs=tuple(os.path.join(d, "cgroup.procs") for d in dirs),
-                        dirs=tuple(dirs))
+                        dirs=tuple(dirs), born_inside=True)
 
     def _dir(self, p: Prepared, controller: str) -> str | None:
         base = self.base[controller]
@@ -192,6 +273,11 @@ class CgroupsV1:
     def cleanup(self, p: Prepared) -> bool:
         return all([_rmdir(d) for d in p.dirs])
 
+    def close(self) -> None:
+        """On an orderly stop: remove this agent's (then empty) parent groups."""
+        for d in self._bases():
+            _rmdir(d)
+
 
 class CgroupsV2:
     name = "cgroups/v2"
@@ -225,6 +311,9 @@ class CgroupsV2:
                 pass
         return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
 
+    def _bases(self) -> list[str]:
+        return [self.base]
+
     def locate(self, key: str) -> Prepared:
         d = os.path.join(self.base, key)
         return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
@@ -248,6 +337,11 @@ class CgroupsV2:
     def cleanup(self, p: Prepared) -> bool:
         return all([_rmdir(d) for d in p.dirs])
 
+    def close(self) -> None:
+        """On an orderly stop: remove this agent's (then empty) parent groups."""
+        for d in self._bases():
+            _rmdir(d)
+
 
 class Rlimits:
     """The fallback: RLIMIT_AS from mem (no OOM kill to report; cpu not limited)."""
@@ -269,6 +363,9 @@ class Rlimits:
 
     def cleanup(self, p: Prepared) -> bool:
         return True
+
+    def close(self) -> None:
+        pass
 
 
 class NoIsolation(Rlimits):

@@ -1,5 +1,9 @@
 """Tasks as plain processes, each in its own session and process group (Mesos's posix
 launcher): `sh -c <value>` or an argv, in the sandbox, stdout/stderr into sandbox files.
+Under cgroups a `<value>` that is one simple command (plain words, no builtin: see
+`isolation.simple_command`) is exec'd without the shell, as bash does for `bash -c`.
+
+Launches run in a few launcher threads: a spawn mostly waits for its child's exec.
 
 Killing signals the whole group, so a task's children and grandchildren go with it; when a
 task's main process ends, whatever is left of its group is SIGKILLed, as Mesos destroys a
@@ -14,15 +18,17 @@ import logging
 import os
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Mapping
 
 import psutil
 from attrs import define
 
 from mesos_agent import paths
-from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
-                                                 task_key)
+                                                 simple_command, task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
 START_TIME_SLACK = 0.05  # seconds; psutil derives start times from clock ticks
+LAUNCH_THREADS = 4  # spawns in flight; each mostly waits for its child's exec
 
 
 @define
@@ -157,36 +164,77 @@ class ProcessContainerizer:
         self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
+        self._launching: set[str] = set()
         self._limits: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
-        if task_id in self._procs:
+        """Start the task from a launcher thread: a spawn mostly waits for the child's exec
+        (vfork), so a few spawning in parallel keep the loop free and both cores busy."""
+        if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        self._launching.add(task_id)
+        spawn = asyncio.get_running_loop().run_in_executor(
+            self._pool, self._start, task_id, task, sandbox, executable, argv, env)
+        try:
+            proc, prepared, started = await asyncio.shield(spawn)
+        except asyncio.CancelledError:  # the thread spawns anyway: leave no process behind
+            pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+            spawn.add_done_callback(lambda f: self._abandoned(f, pid_file))
+            raise
+        finally:
+            self._launching.discard(task_id)
+        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file, started, prepared)
+        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
+        return proc.pid
+
+    def _abandoned(self, spawn: asyncio.Future, pid_file: str) -> None:
+        """A launch cancelled while its thread spawned: kill what it started."""
+        if spawn.cancelled() or spawn.exception() is not None:
+            return
+        proc, prepared, _ = spawn.result()
+        _killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self.isolator.cleanup(prepared)
+        _unlink(pid_file)
+
+    def _start(self, task_id: str, task: TaskInfo, sandbox: str, executable: str,
+               argv: list[str], env: dict[str, str]
+               ) -> tuple[subprocess.Popen, Prepared, float | None]:
+        """The blocking part of a launch (in a launcher thread): sandbox, cgroups, spawn,
+        pid file. The child is born in its cgroups (v1: this thread joins them while it
+        forks) or joins them before it execs the command (the prologue; see isolation)."""
+        make_sandbox(sandbox)
         try:
             prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
         except OSError as e:
             raise LaunchError(f"cannot set up {self.isolator.name} isolation: {e}") from None
-        executable, argv = prepared.wrap(SHELL, executable, argv)
+        inside = getattr(self.isolator, "inside", None)
         try:
-            with open(os.path.join(sandbox, "stdout"), "ab") as out, \
-                    open(os.path.join(sandbox, "stderr"), "ab") as err:
-                proc = subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                        start_new_session=True)
+            if prepared.born_inside and inside is not None:  # forked inside its groups
+                words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
+                try:  # a simple command is exec'd, as the prologue would; sh says 127 else
+                    proc = _popen(words or argv, None if words else executable, sandbox,
+                                  env, inside(prepared))
+                except (FileNotFoundError, PermissionError):
+                    if not words:
+                        raise
+                    proc = _popen(argv, executable, sandbox, env, inside(prepared))
+            else:
+                executable, argv = prepared.wrap(SHELL, executable, argv)
+                proc = _popen(argv, executable, sandbox, env, nullcontext())
         except OSError as e:
             self.isolator.cleanup(prepared)
             raise LaunchError(f"{executable}: {e.strerror or e}") from None
         pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file,
-                                     start_time(proc.pid), prepared)
         try:
             _write_atomically(pid_file, f"{proc.pid}\n")
         except OSError as e:
             log.error("task %s: cannot write pid file %s: %s", task_id, pid_file, e)
-        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
-        return proc.pid
+        return proc, prepared, start_time(proc.pid)
 
     def handle(self, task_id: str) -> str:
         """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
@@ -282,9 +330,27 @@ class ProcessContainerizer:
     def containers(self) -> set[str]:
         return set(self._procs)
 
+    def close(self) -> None:
+        """The agent stops (its tasks are gone): drop the launcher threads and the
+        agent's parent cgroups."""
+        self._pool.shutdown(wait=False)
+        closer = getattr(self.isolator, "close", None)
+        if closer is not None:
+            closer()
+
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
         return p.pid if p is not None else None
+
+
+def _popen(argv: list[str], executable: str | None, sandbox: str, env: dict[str, str],
+           birthplace: AbstractContextManager[None]) -> subprocess.Popen:
+    """Spawn a task's session leader in its sandbox, output appended to its files."""
+    with open(os.path.join(sandbox, "stdout"), "ab") as out, \
+            open(os.path.join(sandbox, "stderr"), "ab") as err, birthplace:
+        return subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
 
 
 def _group_usage(pgid: int) -> tuple[int, float, float]:

@@ -13,7 +13,7 @@ import signal
 
 from attrs import define, field
 
-from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.base import LaunchError, make_sandbox
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import MISSING, Found
 from mesos_common.messages import TaskInfo
@@ -51,6 +51,7 @@ class SimContainerizer:
             exit_code = int(labels.get("sim.exit_code", "0"))
         except ValueError as e:
             raise LaunchError(f"bad sim label: {e}") from None
+        make_sandbox(sandbox)
         t = _SimTask(next(self._pids), duration, exit_code, bool(labels.get("sim.ignore_term")),
                      sandbox)
         self._tasks[task_id] = t

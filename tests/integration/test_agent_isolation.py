@@ -2,11 +2,14 @@
 what the host mounts), and the rlimits fallback."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from mesos_agent.containerizer.isolation import agent_key, detect
+import pytest
+
+from mesos_agent.containerizer.isolation import CgroupsV1, agent_key, detect
 from mesos_common import task_states as ts
 from tests.helpers import wait_for
 from mesos_common.messages import CommandInfo, KillTask, RunTask, TaskInfo
@@ -54,7 +57,12 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
                  what="the task in its memory cgroup")
         cpu = Path("/sys/fs/cgroup/cpu/corral") / agent_key(str(agent.work_dir)) / mem_dir
         assert int((cpu / "cpu.shares").read_text()) == 512
-    [stats] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+
+    def calm_stats() -> dict | None:
+        """Its statistics once its command runs (its memory is charged from then on)."""
+        [s] = [s for s in agent.get("/monitor/statistics").json() if s["executor_id"] == "calm"]
+        return s if s["statistics"].get("mem_rss_bytes") else None
+    stats = wait_for(calm_stats, what="the task's memory in its statistics")
     st = stats["statistics"]
     assert st["mem_limit_bytes"] == 48 * 2**20 and st["cpus_limit"] == 0.5
     assert st["mem_rss_bytes"] > 0 and st["cpus_user_time_secs"] >= 0
@@ -63,6 +71,10 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
     expect_states(master, "calm", [ts.KILLED])
     wait_for(lambda: _cgroup_dirs(agent.work_dir, "memory") == [], what="cgroups removed")
     assert agent.stop() == 0
+    if iso.name == "cgroups/v1":  # an orderly stop leaves none of the agent's groups behind
+        key = agent_key(str(agent.work_dir))
+        for c in ("memory", "cpu", "cpuacct"):
+            assert not (Path("/sys/fs/cgroup") / c / "corral" / key).exists()
 
 
 def test_rlimits_fallback_makes_allocations_fail(
@@ -73,4 +85,75 @@ def test_rlimits_fallback_makes_allocations_fail(
     *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
     assert st.reason is None and st.message == "Command exited with status 1"
     assert "MemoryError" in Path(task_json(agent, "hog")["directory"], "stderr").read_text()
+    assert agent.stop() == 0
+
+
+def test_v1_task_is_born_in_its_groups_and_the_launcher_thread_goes_home(tmp_path: Path) -> None:
+    """The v1 path without a prologue: a thread joins the task's groups while it forks, so
+    the child starts inside them; the thread is back in its own groups afterwards."""
+    iso, warning = detect(str(tmp_path / "probe"))
+    if iso.name != "cgroups/v1":
+        pytest.skip(f"this host has {iso.name}, not cgroup v1 ({warning})")
+    assert isinstance(iso, CgroupsV1)
+    p = iso.prepare("born", Resources.parse("cpus:0.1;mem:16"))
+    before = Path("/proc/thread-self/cgroup").read_text()
+    child = None
+    try:
+        with iso.inside(p):
+            child = subprocess.Popen(["sleep", "30"])
+        assert Path("/proc/thread-self/cgroup").read_text() == before
+        for d in p.dirs:  # already there when Popen returned: no window outside the limits
+            assert str(child.pid) in Path(d, "cgroup.procs").read_text().split()
+        assert Path(p.dirs[0], "memory.limit_in_bytes").read_text().strip() == str(16 << 20)
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait()
+        wait_for(lambda: iso.cleanup(p), what="the test's groups removed")
+
+
+@pytest.fixture
+def cgroup2_mount(tmp_path: Path) -> Iterator[Path]:
+    """A cgroup2 (unified) hierarchy mounted under tmp_path, unmounted at the end; skips
+    with the kernel's reason when it cannot be mounted or lacks the memory controller."""
+    mnt = tmp_path / "cgroup2"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "cgroup2", "none", str(mnt)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount cgroup2: {done.stderr.strip() or done.returncode}")
+    try:
+        available = (mnt / "cgroup.controllers").read_text().split()
+        if "memory" not in available or "cpu" not in available:
+            pytest.skip("cgroup2 mounts, but its controllers are only "
+                        f"{available or 'none'}: this kernel has memory and cpu bound to "
+                        "cgroup v1 hierarchies (a controller lives in one hierarchy at a "
+                        "time), so v2 limits cannot be enforced on this host")
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_v2_memory_limit_is_enforced_on_a_cgroup2_mount(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess],
+        cgroup2_mount: Path) -> None:
+    """The v2 path end to end where the host can give it the controllers: the agent pointed
+    at a cgroup2 mount puts a task in `corral/<agent>/<task>_<run>` with `memory.max`, and the
+    kernel's OOM kill of a hog is reported TASK_FAILED with the memory reason."""
+    agent = agent_factory(f"--cgroups_hierarchy={cgroup2_mount}")
+    register(master, agent)
+    base = cgroup2_mount / "corral" / agent_key(str(agent.work_dir))
+    _run(master, "calm", "sleep 300", "cpus:0.5;mem:48")
+    expect_states(master, "calm", [ts.STARTING, ts.RUNNING])
+    pid = task_json(agent, "calm")["pid"]
+    [group] = [d for d in base.iterdir() if d.name.startswith("calm_")]
+    assert int((group / "memory.max").read_text()) == 48 * 2**20
+    wait_for(lambda: str(pid) in (group / "cgroup.procs").read_text().split(),
+             what="the task in its v2 group")
+    _run(master, "hog", HOG, "cpus:0.5;mem:64")
+    *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    master.send(KillTask("F1", "calm"))
+    expect_states(master, "calm", [ts.KILLED])
+    wait_for(lambda: not any(d.is_dir() for d in base.iterdir()), what="v2 groups removed")
     assert agent.stop() == 0

@@ -3,9 +3,11 @@ cgroup v1/v2 files written into a fake hierarchy."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from mesos_agent.containerizer.isolation import (CgroupsV1, CgroupsV2, Prepared, Rlimits,
+                                                 simple_command,
                                                  detect)
 from mesos_common.resources import Resources
 
@@ -58,3 +60,52 @@ def test_v2_files(tmp_path: Path) -> None:
     assert (d / "cpu.max").read_text() == "50000 100000"
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert iso.limitation(p) == "memory" and iso.locate("t_run") == p
+
+
+def test_shell_command_runs_in_the_prologue_shell(tmp_path: Path) -> None:
+    """`sh -c script` is not exec'd again: the prologue's shell (the joined pid) runs the
+    script itself, with no positional parameters and the task's environment untouched."""
+    a = tmp_path / "a.procs"
+    script = 'echo $$ $# "$n" "${__corral_cmd-unset}"; exit 3'
+    exe, argv = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", script])
+    assert exe == "/bin/sh" and argv.count("/bin/sh") == 2  # argv[0] and $0, no second exec
+    out = subprocess.run(argv, executable=exe, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "n": "kept"})
+    assert out.returncode == 3
+    pid, nargs, n, cmd = out.stdout.split()
+    assert a.read_text().strip() == pid and nargs == "0" and n == "kept" and cmd == "unset"
+    bad = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", "if then"])
+    assert subprocess.run(bad[1], executable=bad[0], capture_output=True).returncode == 2
+
+
+def test_a_simple_command_is_execd_by_the_prologue(tmp_path: Path) -> None:
+    """`sleep 600`-like scripts become the joined process itself (no shell forking them);
+    anything the shell would interpret still goes through the shell."""
+    assert simple_command("sleep 600") == ["sleep", "600"]
+    assert simple_command("  /usr/bin/env -i X=1 true ") == ["/usr/bin/env", "-i", "X=1", "true"]
+    for script in ("echo hi", "exit 3", "cd /tmp", "X=1 env", "sleep $T", "a; b", "a | b",
+                   "a > f", "ls *", "~/x", "'quoted'", "if true; then :; fi", "a\nb", ""):
+        assert simple_command(script) is None, script
+    a = tmp_path / "a.procs"
+    exe, argv = Prepared(procs=(str(a),)).wrap(
+        "/bin/sh", "/bin/sh", ["/bin/sh", "-c", f"{sys.executable} -c pass"])
+    assert argv[-2:] == ["-c", "pass"] and "eval" not in argv[2]
+    probe = "import os, sys; sys.stdout.write(str(os.getpid()))"
+    script_file = tmp_path / "probe.py"
+    script_file.write_text(probe)
+    exe, argv = Prepared(procs=(str(a),)).wrap(
+        "/bin/sh", "/bin/sh", ["/bin/sh", "-c", f"{sys.executable} {script_file}"])
+    proc = subprocess.Popen(argv, executable=exe, stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate()
+    assert out == str(proc.pid) == a.read_text().strip()  # the joined pid runs python itself
+    missing = Prepared(procs=(str(a),)).wrap("/bin/sh", "/bin/sh", ["/bin/sh", "-c", "nosuch x"])
+    assert subprocess.run(missing[1], executable=missing[0], capture_output=True).returncode == 127
+
+
+def test_cgroups_hierarchy_flag_points_detection_elsewhere(tmp_path: Path) -> None:
+    from mesos_agent.main import make_isolator, parse
+    ns, _ = parse(["--master=127.0.0.1:5050", f"--work_dir={tmp_path / 'w'}",
+                   f"--cgroups_hierarchy={tmp_path / 'nothing'}"])
+    assert ns.cgroups_hierarchy == str(tmp_path / "nothing")
+    iso = make_isolator("cgroups", str(tmp_path / "w"), False, ns.cgroups_hierarchy)
+    assert isinstance(iso, Rlimits)  # nothing mounted there: the announced fallback

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
+import psutil
 import pytest
 
 from mesos_agent import paths
@@ -123,7 +124,7 @@ def test_pid_file_written_while_running_and_removed_after(h: Harness) -> None:
     async def go() -> None:
         pid, box = await h.launch(task("sleep 30"))
         pid_file = Path(paths.pid_file(str(h.work), str(box), "t1"))
-        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/runs/r1/pid"
+        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/pid"
         assert int(pid_file.read_text()) == pid and os.getpgid(pid) == pid
         assert os.getsid(pid) == pid  # its own session
         assert h.c.containers() == {"t1"} and h.c.pid("t1") == pid
@@ -171,3 +172,32 @@ def test_kill_of_unknown_or_finished_task_is_a_no_op(h: Harness) -> None:
         await h.run(task("true"))
         await h.c.kill("t1", 1.0)
     arun(go)
+
+
+def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
+    """The spawn runs in a launcher thread: cancelling the launch (agent shutting down) must
+    still kill what that thread started, and drop its pid file."""
+    c = ProcessContainerizer(str(tmp_path / "work"))
+    box = tmp_path / "box"
+    marker = f"{30 + os.getpid() % 1000}.5"  # a sleep no one else runs
+    task = TaskInfo(name="t", task_id="t1", agent_id="A1", resources=Resources.parse("cpus:0.1"),
+                    command=CommandInfo(f"sleep {marker}"))
+
+    def ours() -> list[psutil.Process]:
+        return [p for p in psutil.Process().children(recursive=True)
+                if p.status() != psutil.STATUS_ZOMBIE and marker in " ".join(p.cmdline())]
+
+    async def cancel_it() -> None:
+        launch = asyncio.ensure_future(c.launch("t1", "F1", task, str(box)))
+        await asyncio.sleep(0)  # the thread is spawning
+        launch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await launch
+        for _ in range(200):  # the thread finishes its spawn, then the callback kills it
+            await asyncio.sleep(0.01)
+            if not ours() and (box / "stdout").exists():
+                break
+    asyncio.run(cancel_it())
+    assert (box / "stdout").exists()  # it did spawn
+    assert ours() == [] and c.containers() == set()
+    assert not Path(paths.pid_file(str(tmp_path / "work"), str(box), "t1")).exists()

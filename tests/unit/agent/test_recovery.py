@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+
+import attrs
 from pathlib import Path
 
 import pytest
@@ -94,7 +96,8 @@ def test_store_round_trip_and_torn_writes(tmp_path: Path) -> None:
     store = CheckpointStore(str(tmp_path))
     store.write(AgentIdRecord("A1"))
     store.write(cp)
-    Path(store.tasks_dir, "x.tmp").write_bytes(b"\x93torn")  # a crash mid-write
+    Path(store.tasks_dir).mkdir(parents=True, exist_ok=True)
+    Path(store.tasks_dir, "x.tmp").write_bytes(b"\x93torn")  # a crash mid-compaction
     Path(store.tasks_dir, "garbage").write_bytes(b"\x93nope")
     assert store.load() == ("A1", [cp])
     assert not Path(store.tasks_dir, "x.tmp").exists()
@@ -138,4 +141,50 @@ def test_group_commit_applies_records_in_order(tmp_path: Path) -> None:
     assert store.load() == ("A1", [cp])
     store.write_batch([cp, TaskRemoved("t1")])
     assert store.load() == ("A1", [])
+    store.compact()
+    assert store.load() == ("A1", []) and Path(store.log_path).stat().st_size == 0
     assert list(Path(store.tasks_dir).iterdir()) == []
+
+
+def test_log_torn_tail_is_dropped_and_cut_off(tmp_path: Path) -> None:
+    """A crash mid-append leaves part of a frame: it was never reported durable, so it is
+    dropped, and later frames go after the last whole one."""
+    cp = _checkpoint_of_running_task()
+    later = TaskCheckpoint(cp.framework, cp.task, cp.sandbox, cp.run_id, ts.FINISHED)
+    CheckpointStore(str(tmp_path)).write_batch([AgentIdRecord("A1"), cp])
+    log_path = Path(CheckpointStore(str(tmp_path)).log_path)
+    whole = log_path.read_bytes()
+    CheckpointStore(str(tmp_path)).write_batch([later])
+    log_path.write_bytes(log_path.read_bytes()[:-5])  # the second frame is torn
+    assert CheckpointStore(str(tmp_path)).load() == ("A1", [cp])
+    store = CheckpointStore(str(tmp_path))
+    store.write_batch([TaskRemoved("t1")])
+    assert log_path.read_bytes().startswith(whole)
+    assert CheckpointStore(str(tmp_path)).load() == ("A1", [])
+    log_path.write_bytes(whole[:3] + b"X" + whole[4:])  # a corrupt first frame: nothing
+    assert CheckpointStore(str(tmp_path)).load() == (None, [])
+
+
+def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
+    """Past `compact_bytes` the log's content moves into the per-task files; the state read
+    back is the same before and after, and from a fresh store."""
+    cp = _checkpoint_of_running_task()
+    store = CheckpointStore(str(tmp_path), compact_bytes=2 * len(_pack_len(cp)))
+    others = [TaskCheckpoint(cp.framework, attrs.evolve(cp.task, task_id=f"t{i}"), cp.sandbox,
+                             cp.run_id, ts.RUNNING) for i in range(2, 5)]
+    store.write_batch([AgentIdRecord("A1"), cp])
+    assert not Path(store.tasks_dir).exists()  # still only in the log
+    store.write_batch(others)  # past the limit: compacted
+    assert Path(store.log_path).stat().st_size == 0
+    assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t3", "t4"]
+    store.write_batch([TaskRemoved("t3")])
+    expected = ("A1", sorted([cp, others[0], others[2]], key=lambda c: c.task.task_id))
+    assert CheckpointStore(str(tmp_path)).load() == expected  # files + the log's removal
+    store.compact()
+    assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t4"]
+    assert CheckpointStore(str(tmp_path)).load() == expected
+
+
+def _pack_len(record: object) -> bytes:
+    from mesos_agent.checkpoint import _pack
+    return _pack(record)
