@@ -73,7 +73,9 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     if len(new) > target:  # scale down: kill surplus new ones, by killSelection
         kills += _kill_order(new, app.get("killSelection", "YOUNGEST_FIRST"))[:len(new) - target]
         new = new[:0] + [t for t in new if t not in kills]
-    if not old:
+    dying_old = [t for t in tasks if t.active and t.killing and not _current(t, app)
+                 and not t.unreachable_inactive]
+    if not old and not dying_old:  # no replacement under way: a plain scale
         return AppActions(max(0, target - len(new)), tuple(t.id for t in kills))
     min_healthy, max_total = _bounds(target, app.get("upgradeStrategy", {}))
     # As Marathon's TaskReplaceActor: old tasks count while they run (a failed probe on one
@@ -88,8 +90,10 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
         elif may_kill > 0:
             kills.append(t)
             may_kill -= 1
-    old_left = len(old) - len([t for t in kills if t in old])
-    room = max_total - (old_left + len(new))
+    # As Marathon, an instance counts against maximumOverCapacity until it is terminal:
+    # old ones being killed still hold resources (and may yet run for a grace period).
+    active = [t for t in tasks if t.active and not t.unreachable_inactive]
+    room = max_total - len(active)
     launch = max(0, min(target - len(new), room))
     return AppActions(launch, tuple(dict.fromkeys(t.id for t in kills)))
 

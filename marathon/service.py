@@ -31,6 +31,11 @@ log = logging.getLogger("marathon.service")
 
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
 MAX_ROOT_VERSIONS = 50
+# A Revive can be lost (a ZeroMQ reconnect drops what was queued): while tasks wait and no
+# offer came for this long, revive again (Marathon's --revive_offers_repetitions).
+REVIVE_AGAIN_S = 10.0
+# A Kill can be lost too: kill again tasks still alive this long after (--kill_retry_timeout).
+KILL_RETRY_S = 10.0
 
 
 @define
@@ -42,6 +47,7 @@ class Options:
     failover_timeout: float = 7 * 86400.0
     tick_interval: float = 1.0
     decline_seconds: float = 5.0
+    reconcile_interval: float = 600.0  # Marathon's --reconciliation_interval
 
 
 @define
@@ -104,8 +110,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.subscriptions: list[str] = meta.get("subscriptions", [])
         self.offers_seen = self.offers_declined = 0
         self.suppressed = False
+        self.revived_at = self.last_offer_at = self.reconciled_at = clock()
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
+        self._kill_sent: dict[str, float] = {}  # task id -> when its Kill went out
 
     # ------------------------------------------------------------ helpers
 
@@ -278,6 +286,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         now = self.now()
         if only is None:
             self._unreachable(now)
+            self._kill_again(now)
+            if self.driver is not None and now - self.reconciled_at >= \
+                    self.options.reconcile_interval:
+                self._reconcile(self.driver)
             ids = set(self.apps) | set(self._by_app)
             self.wants = {}
         else:
@@ -287,9 +299,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         for aid in sorted(ids):
             self._drive(aid, now)
         if self.driver is not None:
-            if self.wants and self.suppressed:
+            if self.wants and (self.suppressed or self._revive_again(now)):
                 self.driver.revive_offers()
                 self.suppressed = False
+                self.revived_at = now
             elif not self.wants and not self.suppressed and not self._waiting():
                 self.driver.suppress_offers()
                 self.suppressed = True
@@ -328,6 +341,9 @@ class MarathonService(AppsMixin, GroupsMixin):
                 t.unreachable_inactive = True
                 self._save_task(t)
 
+    def _revive_again(self, now: float) -> bool:
+        return now - max(self.revived_at, self.last_offer_at) >= REVIVE_AGAIN_S
+
     def _waiting(self) -> bool:
         """Some app is only held back by its launch delay: keep offers coming."""
         return any(aid in self.queued_since for aid in self.backoffs)
@@ -339,7 +355,17 @@ class MarathonService(AppsMixin, GroupsMixin):
         t.killing = True
         self._save_task(t)
         if self.driver is not None:
+            self._kill_sent[t.id] = self.now()
             self.driver.kill_task(t.id, t.agent_id)
+
+    def _kill_again(self, now: float) -> None:
+        """Tasks we asked to die that still live after KILL_RETRY_S (or since a restart)."""
+        for tid in [t for t, at in self._kill_sent.items() if t not in self.tasks]:
+            del self._kill_sent[tid]
+        for t in list(self.tasks.values()):
+            if t.killing and t.active and t.state != "TASK_UNREACHABLE" and \
+                    now - self._kill_sent.get(t.id, now - KILL_RETRY_S) >= KILL_RETRY_S:
+                self.kill(t.id)
 
     # ------------------------------------------------------------ scheduler callbacks
 
@@ -354,6 +380,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self._reconcile(driver)
 
     def _reconcile(self, driver: Any) -> None:
+        self.reconciled_at = self.now()
         self.suppressed = False
         driver.revive_offers()
         if self.tasks:
@@ -362,6 +389,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         driver.reconcile_tasks([])  # implicit: learn of tasks we have no record of
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        self.last_offer_at = self.now()
         for offer in offers:
             self.offers_seen += 1
             wants = [lq.Want(self.effective_app(a), n) for a, n in self.wants.items()
@@ -392,7 +420,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         t = self.tasks.get(st.task_id)
         now = self.now()
         if t is None:
-            if st.state not in TERMINAL:
+            # Not TASK_UNREACHABLE: the master answers a Kill of one with that state again,
+            # and killing it once more would loop at network speed (found by the
+            # simulation, seed 5). Should its agent come back, reconciliation reports it.
+            if st.state not in TERMINAL and st.state != "TASK_UNREACHABLE":
                 log.info("killing unknown task %s (%s)", st.task_id, st.state)
                 driver.kill_task(st.task_id, st.agent_id)
             return

@@ -32,6 +32,8 @@ from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import RegistryState
 from tests.sim.network import NetworkOptions, SimNetwork
+from tests.sim.node import Node
+from tests.sim import sim_marathon as sm
 
 MASTER = "master"
 WORLD = "world"  # owns chaos and healing events; never crashes
@@ -61,6 +63,10 @@ class SimOptions:
     safety_time: float = 60.0
     liveness_time: float = 400.0
     heartbeat: float = 1.0
+    marathon: bool = False  # run Marathon too, with API calls, crashes and task failures
+    marathon_ops_per_min: float = 12.0
+    marathon_crashes_per_min: float = 0.0
+    task_failures_per_min: float = 0.0
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -77,22 +83,20 @@ class SimOptions:
             master_crashes_per_min=r.choice([0.0, 0.0, 1.0, 4.0]),
             agent_crashes_per_min=r.choice([0.0, 0.0, 1.0, 3.0]),
             partitions_per_min=r.choice([0.0, 0.0, 2.0, 6.0]),
-            safety_time=r.choice([20.0, 60.0]))
+            safety_time=r.choice([20.0, 60.0])).with_marathon(seed)
+
+    def with_marathon(self, seed: int) -> "SimOptions":
+        """Marathon in half the seeds (knobs from their own stream: the others' stay put)."""
+        r = random.Random(seed ^ 0xA11)
+        if r.random() < 0.5:
+            self.marathon = True
+            self.marathon_ops_per_min = r.choice([6.0, 12.0, 30.0])
+            self.marathon_crashes_per_min = r.choice([0.0, 1.0, 3.0])
+            self.task_failures_per_min = r.choice([0.0, 2.0, 6.0])
+        return self
 
 
 # ---------------------------------------------------------------- nodes
-
-@define(eq=False)
-class Node:
-    name: str
-    up: bool = True
-    incarnation: int = 0
-
-    @property
-    def identity(self) -> bytes:
-        """Its ZeroMQ identity: a restarted process has a new connection."""
-        return f"{self.name}#{self.incarnation}".encode()
-
 
 @define(eq=False)
 class MasterNode(Node):
@@ -203,6 +207,9 @@ class SimCluster:
         self.frameworks = {f"fw{i}": FrameworkNode(f"fw{i}") for i in range(options.frameworks)}
         self.nodes: dict[str, Node] = {MASTER: self.master, **self.agents, **self.frameworks,
                                        WORLD: Node(WORLD)}
+        self.marathon = sm.MarathonNode("marathon") if options.marathon else None
+        if self.marathon is not None:
+            self.nodes[self.marathon.name] = self.marathon
         self.checks: list[Callable[[SimCluster], None]] = []
         self.faults = True
 
@@ -239,6 +246,36 @@ class SimCluster:
                                        self.o.tasks_per_framework, 0.75 * self.o.safety_time)
         self.push(self.now + 0.1, "connect", node.name, None)
         self.push(self.now + RECONCILE_EVERY, "reconcile", node.name, None)
+
+    def _new_marathon(self, node: sm.MarathonNode) -> None:
+        node.boot(lambda: self.now, random.Random(self.rng.getrandbits(64)))
+        self.push(self.now + 0.1, "connect", node.name, None)
+        self.push(self.now + 1.0, "mtick", node.name, None)
+        if self.faults:
+            self.push(self.now + 2.0, "mop", node.name, None)
+
+    def _marathon_tick(self, node: sm.MarathonNode) -> None:
+        assert node.svc is not None
+        node.svc.tick()
+        node.commit()
+        self._drain(node)
+        self.push(self.now + node.svc.options.tick_interval, "mtick", node.name, None)
+
+    def _marathon_op(self, node: sm.MarathonNode) -> None:
+        """An API call (while faults are on); it goes on in the liveness phase no more."""
+        if not self.faults:
+            return
+        node.ops += 1
+        self._note(f"marathon api: {sm.random_op(node, self.rng)}")
+        node.commit()
+        self._drain(node)
+        self.push(self.now + self.rng.expovariate(self.o.marathon_ops_per_min / 60),
+                  "mop", node.name, None)
+
+    def _drain(self, node: sm.MarathonNode) -> None:
+        """Perform the commands Marathon gave its driver, in order (the driver's queue)."""
+        while node.queue and node.up:
+            self.perform(node, node.queue.pop(0)())
 
     def _reconcile(self, node: FrameworkNode) -> None:
         """Frameworks reconcile periodically (as Marathon does): replies can be lost."""
@@ -295,6 +332,10 @@ class SimCluster:
             self.net.partitioned.discard(payload)
         elif kind == "reconcile":
             self._reconcile(node)  # type: ignore[arg-type]
+        elif kind == "mtick":
+            self._marathon_tick(node)  # type: ignore[arg-type]
+        elif kind == "mop":
+            self._marathon_op(node)  # type: ignore[arg-type]
         else:
             raise AssertionError(kind)
 
@@ -307,6 +348,8 @@ class SimCluster:
             self._new_agent(a)
         for f in self.frameworks.values():
             self._new_framework(f)
+        if self.marathon is not None:
+            self._new_marathon(self.marathon)
         self.push(1.0, "chaos", WORLD, None)
 
     # ------------------------------------------------------------ cores and effects
@@ -315,6 +358,8 @@ class SimCluster:
         node = self.nodes[name]
         core = node.core  # type: ignore[attr-defined]
         self.perform(node, core.handle(event, self.now))
+        if isinstance(node, sm.MarathonNode):
+            self._drain(node)
 
     def perform(self, node: Node, effects: list[Any]) -> None:
         for e in effects:
@@ -391,6 +436,9 @@ class SimCluster:
             self.feed(node.name, agent_events.TaskExited(task_id, code, sig))
 
     def _callback(self, node: FrameworkNode, e: sdk.Callback) -> None:
+        if isinstance(node, sm.MarathonNode):
+            node.callback(e.name, e.args)
+            return
         assert node.core is not None and node.policy is not None
         if e.name == "resource_offers":
             self.perform(node, node.policy.on_offers(node.core, e.args[0], self.now))
@@ -420,7 +468,22 @@ class SimCluster:
             self.net.partitioned.add(victim)
             self._note(f"partition {victim}")
             self.push(self.now + r.uniform(0.5, 10.0), "heal", WORLD, victim)
+        mara = self.marathon
+        if mara is not None:
+            if mara.up and r.random() < o.marathon_crashes_per_min / 60:
+                self._crash(mara, r.uniform(0.5, 5.0))
+            if r.random() < o.task_failures_per_min / 60:
+                self._fail_a_task(mara.svc.framework_id if mara.svc else None)
         self.push(self.now + 1.0, "chaos", WORLD, None)
+
+    def _fail_a_task(self, framework_id: str | None) -> None:
+        """A Marathon task's process exits with status 1 (the app crashed)."""
+        procs = sorted((a.name, t) for a in self.agents.values() if a.up
+                       for t, p in a.procs.items() if p.framework_id == framework_id)
+        if framework_id is not None and procs:
+            agent, task = self.rng.choice(procs)
+            self._note(f"task {task} on {agent} crashes")
+            self.push(self.now + 0.001, "proc", agent, ("exit", task, 1, None))
 
     def _crash(self, node: Node, downtime: float) -> None:
         self._note(f"crash {node.name} for {downtime:.1f}s")
@@ -428,6 +491,9 @@ class SimCluster:
         node.incarnation += 1
         if isinstance(node, AgentNode):
             node.procs.clear()  # no checkpoint/recovery yet: its processes die with it
+        elif isinstance(node, sm.MarathonNode):
+            node.svc = node.core = None  # all but its store
+            node.queue.clear()
         self.seq += 1
         heapq.heappush(self.heap, (self.now + downtime, self.seq, "restart", node.name,
                                    node.incarnation, None))
@@ -441,12 +507,14 @@ class SimCluster:
             self._new_master()
         elif isinstance(node, AgentNode):
             self._new_agent(node)
+        elif isinstance(node, sm.MarathonNode):
+            self._new_marathon(node)
 
     def heal(self) -> None:
         """End of the safety phase: no more faults; everything down comes back."""
         self.faults = False
         self.net.heal()
         for node in self.nodes.values():
-            if not node.up and isinstance(node, (MasterNode, AgentNode)):
+            if not node.up and isinstance(node, (MasterNode, AgentNode, sm.MarathonNode)):
                 node.incarnation += 1
                 self.push(self.now + 0.01, "restart", node.name, None)
