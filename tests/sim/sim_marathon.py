@@ -108,6 +108,7 @@ class MarathonNode(Node):
     queue: list[Callable[[], list[Any]]] = field(factory=list)
     violations: list[str] = field(factory=list)
     user_kill: bool = False  # the current kills come from an API call, not a deployment
+    killed: set[str] = field(factory=set)  # tasks Marathon decided to kill (a retry is no news)
     cmd_version: int = 0
     ops: int = 0
     acked: set[bytes] = field(factory=set)
@@ -168,6 +169,9 @@ class MarathonNode(Node):
         svc = self.svc
         assert svc is not None
         t = svc.tasks.get(task_id)
+        if task_id in self.killed:
+            return
+        self.killed.add(task_id)
         if t is None or self.user_kill or not t.running:
             return
         app = self._replacing(t.app_id)

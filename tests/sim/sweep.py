@@ -24,6 +24,8 @@ class SimResult:
     digest: str
     messages: int
     dropped: int
+    marathon_ops: int = 0  # API calls made on Marathon (0: no Marathon in this seed)
+    marathon_apps: int = 0  # apps left at the end, all converged
 
 
 def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
@@ -46,8 +48,10 @@ def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
         raise
     except Exception as e:  # an invariant or a core assertion: report with the seed
         raise SimViolation(seed, f"{type(e).__name__}: {e}", list(c.trace)) from e
+    mara = c.marathon
     return SimResult(seed, c.steps, round(c.now, 3), c.digest.hexdigest()[:16],
-                     c.net.sent, c.net.dropped)
+                     c.net.sent, c.net.dropped, mara.ops if mara else 0,
+                     len(mara.svc.apps) if mara and mara.svc else 0)
 
 
 def main(argv: list[str] | None = None) -> int:
