@@ -1,9 +1,10 @@
-"""SimCluster: the real master, agent and scheduler-SDK cores in one process on virtual time.
+"""SimCluster: the real master, agent, scheduler-SDK and Marathon cores in one process on
+virtual time (Marathon's part: sim_marathon.py).
 
 One event heap ordered by (time, seq) drives everything; all randomness comes from one seed,
 so a run is a pure function of its seed and replays exactly. A crash drops a node's core and
-rebuilds it from what is durable (the master's registry; agents have no checkpoint yet, so
-a crashed agent's processes die with it). Invariants are checked after every step
+rebuilds it from what is durable (the master's registry, Marathon's store; agents have no
+checkpoint yet, so a crashed agent's processes die with it). Invariants are checked after every step
 (invariants.py); a violation raises SimViolation naming the seed.
 """
 from __future__ import annotations

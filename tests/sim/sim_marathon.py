@@ -41,7 +41,7 @@ EPOCH = 1_767_225_600.0  # 2026-01-01: virtual time 0 as a wall clock for Marath
 SERVICE_CMD = 100000  # "sleep 100000+n": runs for the whole run; n is the app's cmd version
 
 
-class Coroutine_Awaited(AssertionError):
+class CoroutineAwaited(AssertionError):
     """A callback awaited something real: the simulation cannot drive it."""
 
 
@@ -54,7 +54,7 @@ def run_sync(result: Any) -> Any:
     except StopIteration as done:
         return done.value
     result.close()
-    raise Coroutine_Awaited("a Marathon callback awaited real IO in the simulation")
+    raise CoroutineAwaited("a Marathon callback awaited real IO in the simulation")
 
 
 class SimDriver:
