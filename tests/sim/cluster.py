@@ -21,6 +21,7 @@ from attrs import define, field
 from frameworks import core as sdk
 from frameworks.tasks import ResourcesLeft
 from mesos_agent import events as agent_events
+from mesos_agent import recovery as rec
 from mesos_agent.config import AgentConfig
 from mesos_agent.core import Agent
 from mesos_agent.status import RetryPolicy
@@ -68,6 +69,7 @@ class SimOptions:
     marathon_ops_per_min: float = 12.0
     marathon_crashes_per_min: float = 0.0
     task_failures_per_min: float = 0.0
+    agent_checkpoint: bool = False  # agents checkpoint; their processes outlive a crash
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -94,6 +96,7 @@ class SimOptions:
             self.marathon_ops_per_min = r.choice([6.0, 12.0, 30.0])
             self.marathon_crashes_per_min = r.choice([0.0, 1.0, 3.0])
             self.task_failures_per_min = r.choice([0.0, 2.0, 6.0])
+        self.agent_checkpoint = random.Random(seed ^ 0xC4E).random() < 0.5
         return self
 
 
@@ -110,6 +113,8 @@ class Proc:
     framework_id: str
     resources: Resources
     duration: float
+    ends_at: float | None = None  # once launched
+    pid: int = 0
 
 
 @define(eq=False)
@@ -117,6 +122,8 @@ class AgentNode(Node):
     core: Agent | None = None
     total: Resources = field(factory=Resources)
     procs: dict[str, Proc] = field(factory=dict)
+    ckpt_id: str | None = None  # durable: the checkpoint (with SimOptions.agent_checkpoint)
+    ckpt_tasks: dict[str, rec.TaskCheckpoint] = field(factory=dict)
 
 
 @define(eq=False)
@@ -232,11 +239,42 @@ class SimCluster:
         config = AgentConfig(hostname=node.name, port=5051, resources=node.total,
                              work_dir=f"/sim/{node.name}", default_heartbeat_interval=self.o.heartbeat,
                              registration_backoff=RetryPolicy(initial=0.5, max=5.0),
-                             status_retry=RetryPolicy(initial=1.0, max=10.0))
+                             status_retry=RetryPolicy(initial=1.0, max=10.0),
+                             checkpoint=self.o.agent_checkpoint)
         node.core = Agent(config, random.Random(self.rng.getrandbits(64)))
-        node.procs.clear()
         self.feed(node.name, fx.Start())
+        if self.o.agent_checkpoint:
+            self.feed(node.name, rec.Recovered(node.ckpt_id, self._reattach(node)))
+        else:
+            node.procs.clear()
         self.push(self.now + 0.05, "connect", node.name, None)
+
+    def _reattach(self, node: AgentNode) -> tuple[rec.RecoveredTask, ...]:
+        """What the containerizer finds for each checkpointed task after a restart."""
+        out = []
+        for tid in set(node.procs) - set(node.ckpt_tasks):
+            del node.procs[tid]  # never checkpointed: not ours to adopt (cannot happen)
+        for tid, cp in sorted(node.ckpt_tasks.items()):
+            proc = node.procs.get(tid)
+            if proc is None:
+                found = rec.Found(rec.MISSING)
+            elif proc.ends_at is not None and proc.ends_at <= self.now:
+                del node.procs[tid]
+                found = rec.Found(rec.EXITED_FOUND, exit_code=0)
+            else:
+                found = rec.Found(rec.RUNNING_FOUND, pid=proc.pid or 1)
+                proc.ends_at = proc.ends_at or self.now + proc.duration
+                self.push(proc.ends_at, "proc", node.name, ("exit", tid, 0, None))
+            out.append(rec.RecoveredTask(cp, found))
+        return tuple(out)
+
+    def _checkpoint(self, node: AgentNode, record: Any) -> None:
+        if isinstance(record, rec.AgentIdRecord):
+            node.ckpt_id = record.agent_id
+        elif isinstance(record, rec.TaskCheckpoint):
+            node.ckpt_tasks[record.task.task_id] = record
+        else:
+            node.ckpt_tasks.pop(record.task_id, None)
 
     def _new_framework(self, node: FrameworkNode) -> None:
         info = m.FrameworkInfo(name=node.name, user="sim", failover_timeout=3600.0,
@@ -375,6 +413,8 @@ class SimCluster:
             elif isinstance(e, fx.Persist):
                 e.op.apply(self.master.registry)
                 self.push(self.now + 0.002, "persist_done", node.name, e.op)
+            elif isinstance(e, rec.Checkpoint):
+                self._checkpoint(node, e.record)  # type: ignore[arg-type]
             elif isinstance(e, fx.Log):
                 if e.level in ("warning", "error"):
                     self._note(f"{node.name} {e.level}: {e.text[:160]}")
@@ -430,8 +470,9 @@ class SimCluster:
         if proc is None:
             return
         if what == "launched":
-            self.feed(node.name, agent_events.TaskLaunched(task_id, 1000 + self.steps))
-            self.push(self.now + proc.duration, "proc", node.name, ("exit", task_id, 0, None))
+            proc.pid, proc.ends_at = 1000 + self.steps, self.now + proc.duration
+            self.feed(node.name, agent_events.TaskLaunched(task_id, proc.pid))
+            self.push(proc.ends_at, "proc", node.name, ("exit", task_id, 0, None))
         else:
             del node.procs[task_id]  # type: ignore[attr-defined]
             self.feed(node.name, agent_events.TaskExited(task_id, code, sig))
@@ -490,8 +531,8 @@ class SimCluster:
         self._note(f"crash {node.name} for {downtime:.1f}s")
         node.up = False
         node.incarnation += 1
-        if isinstance(node, AgentNode):
-            node.procs.clear()  # no checkpoint/recovery yet: its processes die with it
+        if isinstance(node, AgentNode) and not self.o.agent_checkpoint:
+            node.procs.clear()  # without a checkpoint its processes die with it
         elif isinstance(node, sm.MarathonNode):
             node.svc = node.core = None  # all but its store
             node.queue.clear()
