@@ -113,7 +113,9 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.revived_at = self.last_offer_at = self.reconciled_at = clock()
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
-        self._kill_sent: dict[str, float] = {}  # task id -> when its Kill went out
+        # task id -> when its Kill went out (-inf: not since this process started)
+        self._kill_sent: dict[str, float] = {t.id: float("-inf")
+                                             for t in self.tasks.values() if t.killing}
 
     # ------------------------------------------------------------ helpers
 
@@ -354,18 +356,20 @@ class MarathonService(AppsMixin, GroupsMixin):
             return
         t.killing = True
         self._save_task(t)
+        self._kill_sent[t.id] = float("-inf")  # not sent yet: the next full tick sends it
         if self.driver is not None:
             self._kill_sent[t.id] = self.now()
             self.driver.kill_task(t.id, t.agent_id)
 
     def _kill_again(self, now: float) -> None:
-        """Tasks we asked to die that still live after KILL_RETRY_S (or since a restart)."""
-        for tid in [t for t, at in self._kill_sent.items() if t not in self.tasks]:
-            del self._kill_sent[tid]
-        for t in list(self.tasks.values()):
-            if t.killing and t.active and t.state != "TASK_UNREACHABLE" and \
-                    now - self._kill_sent.get(t.id, now - KILL_RETRY_S) >= KILL_RETRY_S:
-                self.kill(t.id)
+        """Tasks we asked to die that still live after KILL_RETRY_S (or since a restart);
+        only the ones being killed are looked at, not every task."""
+        for tid, at in list(self._kill_sent.items()):
+            t = self.tasks.get(tid)
+            if t is None or not t.active:
+                del self._kill_sent[tid]
+            elif now - at >= KILL_RETRY_S and t.state != "TASK_UNREACHABLE":
+                self.kill(tid)
 
     # ------------------------------------------------------------ scheduler callbacks
 

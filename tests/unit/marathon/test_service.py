@@ -202,3 +202,17 @@ def test_a_kill_is_sent_again_while_the_task_lives_on():
     clock.t += 60
     svc.tick()
     assert len(svc.driver.named("kill_task")) == 2 and not svc.deployments
+
+
+def test_tasks_being_killed_are_killed_again_after_a_restart():
+    store = MemoryStore()
+    svc, clock = make(store)
+    svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                    "instances": 1}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    ((_, (task,)),) = svc.driver.named("launch_tasks")
+    svc.status_update(svc.driver, status(task.task_id, "TASK_RUNNING"))
+    svc.delete_app("/web", False)  # its Kill is lost with the process
+    again, _ = make(store)
+    again.tick()
+    assert again.driver.named("kill_task") == [(task.task_id, "A1")]
