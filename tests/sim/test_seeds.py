@@ -8,6 +8,7 @@ from mesos_common import messages as m
 from mesos_master.core import Master
 from mesos_master.core_frameworks import FrameworkHandlers
 from tests.sim.cluster import SimOptions, SimViolation
+from tests.sim.network import NetworkOptions
 from tests.sim.sweep import run_seed
 
 CHUNKS, PER_CHUNK = 8, 6  # 48 seeds, spread over the xdist workers
@@ -94,3 +95,19 @@ def test_sweep_finds_a_planted_upgrade_strategy_bug(monkeypatch: pytest.MonkeyPa
     assert again.value.problem == found.problem
     monkeypatch.undo()
     assert run_seed(found.seed, SimOptions(seed=found.seed, **MARATHON)).marathon_ops > 0
+
+
+def test_liveness_catches_marathon_never_repeating_a_lost_kill_or_revive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted bug: lost Kill and Revive messages never sent again (as before the
+    simulation found it). With 10% loss some deployment never finishes."""
+    import marathon.service as service
+    options = dict(MARATHON, frameworks=0, liveness_time=200.0,
+                   network=NetworkOptions(loss=0.1))
+    monkeypatch.setattr(service, "KILL_RETRY_S", 1e9)
+    monkeypatch.setattr(service, "REVIVE_AGAIN_S", 1e9)
+    with pytest.raises(SimViolation) as stuck:
+        run_seed(0, SimOptions(seed=0, **options))
+    assert "did not converge" in stuck.value.problem and "deployment" in stuck.value.problem
+    monkeypatch.undo()
+    assert run_seed(0, SimOptions(seed=0, **options)).marathon_apps > 0
