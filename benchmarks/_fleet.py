@@ -1,6 +1,8 @@
 """Simulated agents for the scale benchmarks: `mesos_agent.fleet` processes beside a cluster."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from mesos_common.daemons import Daemon, LocalCluster, python_module, spawn
 
 PER_FLEET = 4000  # each simulated agent holds two fds; the open-file limit here is 20,000
@@ -15,15 +17,19 @@ def agent_resources(tasks: int, agents: int) -> str:
 def start_fleets(cluster: LocalCluster, agents: int, resources: str) -> list[Daemon]:
     """Start `agents` simulated agents against the cluster's master, PER_FLEET per process.
     If one fails to start, those already started are stopped."""
+    return spawn_fleets(cluster.master_addr, cluster.root / "logs", agents, resources)
+
+
+def spawn_fleets(master: str, logs: Path, agents: int, resources: str) -> list[Daemon]:
+    """The same for any master spec (host:port or zk://...), logs under `logs`."""
     fleets: list[Daemon] = []
     try:
         for first in range(0, agents, PER_FLEET):
             fleets.append(spawn(f"fleet{first}", python_module(
-                "mesos_agent.fleet", f"--master={cluster.master_addr}",
+                "mesos_agent.fleet", f"--master={master}",
                 f"--agents={min(PER_FLEET, agents - first)}", f"--first_index={first}",
                 f"--resources={resources}", "--log_level=WARNING"),
-                cluster.root / "logs" / f"fleet{first}.log", "mesos-agent-fleet: started",
-                timeout=600))
+                logs / f"fleet{first}.log", "mesos-agent-fleet: started", timeout=600))
     except BaseException:
         for f in fleets:
             f.stop()

@@ -7,8 +7,9 @@ in ZooKeeper, so the figure is split: `failover_s` (kill -> all agents re-regist
 `after_session_expiry_s` (ZooKeeper expired the dead leader's session -> all re-registered);
 the part before expiry is the session timeout, which the operator chooses.
 
-`--sim_agents N` adds N simulated agents (ZeroMQ registration only, in this process; see
-benchmarks/_sim_agents.py) for large runs.
+`--sim_agents N` adds N simulated agents for large runs: `mesos_agent.fleet` processes (real
+agent cores on real sockets, detecting the leader through zk:// and a LeaderWatch as the real
+agent does; no tasks run).
 
     python -m benchmarks.failover [--agents 3] [--sim_agents 0] [--rounds 5] [--session_timeout 2]
 """
@@ -23,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks._common import finish, percentile, say
-from benchmarks._sim_agents import SimAgents
+from benchmarks._fleet import spawn_fleets
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster, ZooKeeper
 
@@ -89,7 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="corral-failover-") as tmp:
         root = Path(tmp)
-        sims: SimAgents | None = None
+        fleets = []
         zk = ZooKeeper(root / "zk")
         cluster = HaCluster(root, zk.url(), session_timeout=args.session_timeout, quorum=2,
                             master_flags=("--agent_ping_timeout=1secs",
@@ -104,8 +105,7 @@ def main() -> None:
                 cluster.start_agent(RESOURCES)
             if args.sim_agents:
                 say(f"starting {args.sim_agents} simulated agents")
-                sims = SimAgents(args.sim_agents, zk.url())
-                sims.start()
+                fleets = spawn_fleets(zk.url(), root / "logs", args.sim_agents, RESOURCES)
             totals, afters = [], []
             for r in range(args.rounds):
                 total, after = one_round(cluster, zk, args.agents + args.sim_agents)
@@ -113,8 +113,8 @@ def main() -> None:
                 totals.append(total)
                 afters.append(after)
         finally:
-            if sims is not None:
-                sims.stop()
+            for f in fleets:
+                f.stop()
             cluster.stop()
             zk.stop()
     finish("failover", {

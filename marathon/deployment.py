@@ -113,7 +113,9 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
         kills += _kill_order(new, app.get("killSelection", "YOUNGEST_FIRST"))[:len(new) - target]
         dying = {t.id for t in kills}
         new = [t for t in new if t.id not in dying]
-    if not old:
+    dying_old = [t for t in tasks if t.state in ACTIVE and t.killing
+                 and not t.unreachable_inactive and not _current(t, app)]
+    if not old and not dying_old:  # no replacement under way: a plain scale
         return AppActions(max(0, target - len(new)), tuple(t.id for t in kills))
     ready = _ready_fn(app)
     min_healthy, max_total = _bounds(target, app.get("upgradeStrategy", {}))
@@ -129,9 +131,9 @@ def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
         elif may_kill > 0:
             kills.append(t)
             may_kill -= 1
-    old_ids = {t.id for t in old}
-    old_left = len(old) - len([t for t in kills if t.id in old_ids])
-    room = max_total - (old_left + len(new))
+    # As Marathon, an instance counts against maximumOverCapacity until it is terminal:
+    # old ones being killed still hold resources (and may yet run for a grace period).
+    room = max_total - sum(1 for t in tasks if t.state in ACTIVE and not t.unreachable_inactive)
     launch = max(0, min(target - len(new), room))
     return AppActions(launch, tuple(dict.fromkeys(t.id for t in kills)))
 

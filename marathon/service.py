@@ -37,6 +37,11 @@ DIRTY_TICK_INTERVAL = 0.1
 OFFER_MAX_AGE = 30.0  # a backlog offer older than this is dropped (the master times it out)
 # launches that failed before the task ever ran, through no fault of the app: no backoff
 NOT_THE_APPS_FAULT = frozenset({"REASON_INVALID_OFFERS", "REASON_MASTER_DISCONNECTED"})
+# A Revive can be lost (a ZeroMQ reconnect drops what was queued): while tasks wait and no
+# offer came for this long, revive again (Marathon's --revive_offers_repetitions).
+REVIVE_AGAIN_S = 10.0
+# A Kill can be lost too: kill again tasks still alive this long after (--kill_retry_timeout).
+KILL_RETRY_S = 10.0
 
 
 @define
@@ -48,6 +53,7 @@ class Options:
     failover_timeout: float = 7 * 86400.0
     tick_interval: float = 1.0
     decline_seconds: float = 5.0
+    reconcile_interval: float = 600.0  # Marathon's --reconciliation_interval
 
 
 @define
@@ -112,6 +118,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.subscriptions: list[str] = meta.get("subscriptions", [])
         self.offers_seen = self.offers_declined = 0
         self.suppressed = False
+        self.revived_at = self.last_offer_at = self.reconciled_at = clock()
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
         # With `deferred` (the daemon: its driver calls batch_done after each burst), status
@@ -127,6 +134,9 @@ class MarathonService(AppsMixin, GroupsMixin):
         # a big Offers message does not hold the event loop (and the API) for seconds.
         self.offer_backlog: dict[str, tuple[m.Offer, float]] = {}  # id -> (offer, since)
         self.on_backlog: Callable[[], None] | None = None
+        # task id -> when its Kill went out (-inf: not since this process started)
+        self._kill_sent: dict[str, float] = {t.id: float("-inf")
+                                             for t in self.tasks.values() if t.killing}
 
     # ------------------------------------------------------------ helpers
 
@@ -364,6 +374,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         now = self.now()
         if only is None:
             self._unreachable(now)
+            self._kill_again(now)
+            if self.driver is not None and now - self.reconciled_at >= \
+                    self.options.reconcile_interval:
+                self._reconcile(self.driver)
             ids = set(self.apps) | set(self._by_app)
             self.wants = {}
             self._dirty.clear()
@@ -374,9 +388,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         for aid in sorted(ids):
             self._drive(aid, now)
         if self.driver is not None:
-            if self.wants and self.suppressed:
+            if self.wants and (self.suppressed or self._revive_again(now)):
                 self.driver.revive_offers()
                 self.suppressed = False
+                self.revived_at = now
             elif not self.wants and not self.suppressed and not self._waiting():
                 self.driver.suppress_offers()
                 self.suppressed = True
@@ -435,6 +450,9 @@ class MarathonService(AppsMixin, GroupsMixin):
                 t.unreachable_inactive = True
                 self._save_task(t)
 
+    def _revive_again(self, now: float) -> bool:
+        return now - max(self.revived_at, self.last_offer_at) >= REVIVE_AGAIN_S
+
     def _waiting(self) -> bool:
         """Some app is only held back by its launch delay: keep offers coming."""
         return any(aid in self.queued_since for aid in self.backoffs)
@@ -445,8 +463,20 @@ class MarathonService(AppsMixin, GroupsMixin):
             return
         t.killing = True
         self._save_task(t)
+        self._kill_sent[t.id] = float("-inf")  # not sent yet: the next full tick sends it
         if self.driver is not None:
+            self._kill_sent[t.id] = self.now()
             self.driver.kill_task(t.id, t.agent_id)
+
+    def _kill_again(self, now: float) -> None:
+        """Tasks we asked to die that still live after KILL_RETRY_S (or since a restart);
+        only the ones being killed are looked at, not every task."""
+        for tid, at in list(self._kill_sent.items()):
+            t = self.tasks.get(tid)
+            if t is None or not t.active:
+                del self._kill_sent[tid]
+            elif now - at >= KILL_RETRY_S and t.state != "TASK_UNREACHABLE":
+                self.kill(tid)
 
     # ------------------------------------------------------------ scheduler callbacks
 
@@ -463,6 +493,7 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def _reconcile(self, driver: Any) -> None:
         self.offer_backlog.clear()  # offers of an earlier subscription are void
+        self.reconciled_at = self.now()
         self.suppressed = False
         driver.revive_offers()
         if self.tasks:
@@ -471,6 +502,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         driver.reconcile_tasks([])  # implicit: learn of tasks we have no record of
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
+        self.last_offer_at = self.now()
         if self.deferred:
             now = self.now()
             self.offer_backlog.update((o.id, (o, now)) for o in offers)
@@ -529,7 +561,10 @@ class MarathonService(AppsMixin, GroupsMixin):
         t = self.tasks.get(st.task_id)
         now = self.now()
         if t is None:
-            if st.state not in TERMINAL:
+            # Not TASK_UNREACHABLE: the master answers a Kill of one with that state again,
+            # and killing it once more would loop at network speed (found by the
+            # simulation, seed 5). Should its agent come back, reconciliation reports it.
+            if st.state not in TERMINAL and st.state != "TASK_UNREACHABLE":
                 log.info("killing unknown task %s (%s)", st.task_id, st.state)
                 driver.kill_task(st.task_id, st.agent_id)
             return

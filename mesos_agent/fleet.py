@@ -7,6 +7,10 @@ label or the N of a `sleep N` command (never, without either), or when killed. E
 agent core, driven by one asyncio loop.
 
     python -m mesos_agent.fleet --master 127.0.0.1:5050 --agents 1000
+    python -m mesos_agent.fleet --master zk://127.0.0.1:2181/corral --agents 1000
+
+Master detection is the real agent's: `leader.detect` on every (re)detection (HTTP or zk://)
+and a `LeaderWatch`, so a newly elected leader makes every agent re-register at once.
 
 Each agent holds two file descriptors (its socket and libzmq's mailbox); where the open-file
 limit cannot be raised, run several fleets (`--first_index`) side by side.
@@ -125,9 +129,20 @@ class AgentFleet:
         self.agents = [FleetAgent(self, i, resources) for i in range(first, first + count)]
         self._redetect: set[FleetAgent] = set()
         self._wake = asyncio.Event()
+        self.leader_changes = 0
 
     def redetect(self, agent: FleetAgent) -> None:
         self._redetect.add(agent)
+        self._wake.set()
+
+    def leader_changed(self, znode: str | None) -> None:
+        """zk://: a new leader znode; every agent re-detects and re-registers now, as the
+        real agent does, rather than after its master goes silent."""
+        if znode is None:
+            return
+        self.leader_changes += 1
+        log.info("leader changed in ZooKeeper (%s): re-detecting", znode)
+        self._redetect.update(self.agents)
         self._wake.set()
 
     async def connect(self, agents: Sequence[FleetAgent]) -> None:
@@ -147,16 +162,21 @@ class AgentFleet:
             a.feed(ev.MasterConnected(info.id))
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with asyncio.TaskGroup() as tg:
-            receivers = [tg.create_task(a.receive()) for a in self.agents]
-            for a in self.agents:
-                a.feed(fx.Start())
-            await self.connect(self.agents)
-            print(f"mesos-agent-fleet: started agents={len(self.agents)}", flush=True)
-            redetector = tg.create_task(self._redetect_loop())
-            await stop.wait()
-            for t in [*receivers, redetector]:
-                t.cancel()
+        watch = leader.LeaderWatch(self.master, self.leader_changed, asyncio.get_running_loop())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                receivers = [tg.create_task(a.receive()) for a in self.agents]
+                for a in self.agents:
+                    a.feed(fx.Start())
+                watcher = tg.create_task(watch.run())
+                await self.connect(self.agents)
+                print(f"mesos-agent-fleet: started agents={len(self.agents)}", flush=True)
+                redetector = tg.create_task(self._redetect_loop())
+                await stop.wait()
+                for t in [*receivers, redetector, watcher]:
+                    t.cancel()
+        finally:
+            watch.close()
         for a in self.agents:
             a.dealer.close()
         self.ctx.term()
@@ -183,7 +203,8 @@ def _raise_fd_limit(want: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = flags.FlagParser("mesos-agent-fleet", "Many simulated agents in one process.")
-    p.add_flag("master", help="the master's HTTP address host:port; required")
+    p.add_flag("master", help="the master's HTTP address host:port (or a comma list), or "
+                              "zk://host:port[,host:port]/path for HA masters; required")
     p.add_flag("agents", type=flags.positive_int, default=100, help="how many agents")
     p.add_flag("first_index", type=int, default=0,
                help="number of the first agent (hostnames fleet-N), to run several fleets")

@@ -6,7 +6,12 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from mesos_common.daemons import python_module, spawn
+from mesos_master.ha_local import HaCluster
+from tests.helpers import http_json, wait_for
+from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 
 def test_fleet_agents_register_and_run_a_batch(cluster):
@@ -29,3 +34,41 @@ def test_fleet_agents_register_and_run_a_batch(cluster):
         assert summary["finished"] == 60 and len(summary["by_agent"]) > 1
     finally:
         fleet.stop()
+
+
+def _active_on_leader(ha: HaCluster, not_id: str | None = None) -> tuple[str, int] | None:
+    """(leader id, active agents) from the master that says it leads (not `not_id`)."""
+    found = ha.leader(timeout=0.5)
+    if found is None or found[1].field("id") == not_id:
+        return None
+    state = http_json(f"http://{ha.http_of(found[1])}/master/state")
+    return state["id"], sum(1 for a in state["slaves"] if a["active"])
+
+
+@pytest.mark.slow
+def test_fleet_follows_ha_masters_through_zookeeper(tmp_path, zookeeper):  # noqa: F811
+    """zk:// detection and the LeaderWatch: after kill -9 of the leader every fleet agent
+    re-registers with the newly elected one."""
+    ha = HaCluster(tmp_path, zookeeper.url(), session_timeout=2.0, quorum=1,
+                   master_flags=("--agent_ping_timeout=1secs", "--allocation_interval=100ms"),
+                   log_level="WARNING")
+    fleet = None
+    try:
+        for _ in range(2):
+            ha.start_master()
+        fleet = spawn("fleet", python_module(
+            "mesos_agent.fleet", f"--master={zookeeper.url()}", "--agents=20",
+            "--resources=cpus:1;mem:256;disk:100"),
+            tmp_path / "logs" / "fleet.log", "mesos-agent-fleet: started", timeout=60)
+        first, _ = wait_for(lambda: (s := _active_on_leader(ha)) and s[1] == 20 and s,
+                            60, what="20 fleet agents on the first leader")
+        slot = next(i for i, d in enumerate(ha.masters) if d and d.field("id") == first)
+        ha.kill9(slot)
+        second, n = wait_for(lambda: (s := _active_on_leader(ha, first)) and s[1] == 20 and s,
+                             60, what="20 fleet agents on the new leader")
+        assert second != first and n == 20
+        assert fleet.alive()
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        ha.stop()

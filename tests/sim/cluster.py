@@ -1,9 +1,10 @@
-"""SimCluster: the real master, agent and scheduler-SDK cores in one process on virtual time.
+"""SimCluster: the real master, agent, scheduler-SDK and Marathon cores in one process on
+virtual time (Marathon's part: sim_marathon.py).
 
 One event heap ordered by (time, seq) drives everything; all randomness comes from one seed,
 so a run is a pure function of its seed and replays exactly. A crash drops a node's core and
-rebuilds it from what is durable (the master's registry; agents have no checkpoint yet, so
-a crashed agent's processes die with it). Invariants are checked after every step
+rebuilds it from what is durable (the master's registry, Marathon's store; agents have no
+checkpoint yet, so a crashed agent's processes die with it). Invariants are checked after every step
 (invariants.py); a violation raises SimViolation naming the seed.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from attrs import define, field
 from frameworks import core as sdk
 from frameworks.tasks import ResourcesLeft
 from mesos_agent import events as agent_events
+from mesos_agent import recovery as rec
 from mesos_agent.config import AgentConfig
 from mesos_agent.core import Agent
 from mesos_agent.status import RetryPolicy
@@ -32,6 +34,8 @@ from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import RegistryState
 from tests.sim.network import NetworkOptions, SimNetwork
+from tests.sim.node import Node
+from tests.sim import sim_marathon as sm
 
 MASTER = "master"
 WORLD = "world"  # owns chaos and healing events; never crashes
@@ -61,6 +65,11 @@ class SimOptions:
     safety_time: float = 60.0
     liveness_time: float = 400.0
     heartbeat: float = 1.0
+    marathon: bool = False  # run Marathon too, with API calls, crashes and task failures
+    marathon_ops_per_min: float = 12.0
+    marathon_crashes_per_min: float = 0.0
+    task_failures_per_min: float = 0.0
+    agent_checkpoint: bool = False  # agents checkpoint; their processes outlive a crash
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -77,22 +86,21 @@ class SimOptions:
             master_crashes_per_min=r.choice([0.0, 0.0, 1.0, 4.0]),
             agent_crashes_per_min=r.choice([0.0, 0.0, 1.0, 3.0]),
             partitions_per_min=r.choice([0.0, 0.0, 2.0, 6.0]),
-            safety_time=r.choice([20.0, 60.0]))
+            safety_time=r.choice([20.0, 60.0])).with_marathon(seed)
+
+    def with_marathon(self, seed: int) -> "SimOptions":
+        """Marathon in half the seeds (knobs from their own stream: the others' stay put)."""
+        r = random.Random(seed ^ 0xA11)
+        if r.random() < 0.5:
+            self.marathon = True
+            self.marathon_ops_per_min = r.choice([6.0, 12.0, 30.0])
+            self.marathon_crashes_per_min = r.choice([0.0, 1.0, 3.0])
+            self.task_failures_per_min = r.choice([0.0, 2.0, 6.0])
+        self.agent_checkpoint = random.Random(seed ^ 0xC4E).random() < 0.5
+        return self
 
 
 # ---------------------------------------------------------------- nodes
-
-@define(eq=False)
-class Node:
-    name: str
-    up: bool = True
-    incarnation: int = 0
-
-    @property
-    def identity(self) -> bytes:
-        """Its ZeroMQ identity: a restarted process has a new connection."""
-        return f"{self.name}#{self.incarnation}".encode()
-
 
 @define(eq=False)
 class MasterNode(Node):
@@ -105,6 +113,8 @@ class Proc:
     framework_id: str
     resources: Resources
     duration: float
+    ends_at: float | None = None  # once launched
+    pid: int = 0
 
 
 @define(eq=False)
@@ -112,6 +122,8 @@ class AgentNode(Node):
     core: Agent | None = None
     total: Resources = field(factory=Resources)
     procs: dict[str, Proc] = field(factory=dict)
+    ckpt_id: str | None = None  # durable: the checkpoint (with SimOptions.agent_checkpoint)
+    ckpt_tasks: dict[str, rec.TaskCheckpoint] = field(factory=dict)
 
 
 @define(eq=False)
@@ -203,6 +215,9 @@ class SimCluster:
         self.frameworks = {f"fw{i}": FrameworkNode(f"fw{i}") for i in range(options.frameworks)}
         self.nodes: dict[str, Node] = {MASTER: self.master, **self.agents, **self.frameworks,
                                        WORLD: Node(WORLD)}
+        self.marathon = sm.MarathonNode("marathon") if options.marathon else None
+        if self.marathon is not None:
+            self.nodes[self.marathon.name] = self.marathon
         self.checks: list[Callable[[SimCluster], None]] = []
         self.faults = True
 
@@ -224,11 +239,42 @@ class SimCluster:
         config = AgentConfig(hostname=node.name, port=5051, resources=node.total,
                              work_dir=f"/sim/{node.name}", default_heartbeat_interval=self.o.heartbeat,
                              registration_backoff=RetryPolicy(initial=0.5, max=5.0),
-                             status_retry=RetryPolicy(initial=1.0, max=10.0))
+                             status_retry=RetryPolicy(initial=1.0, max=10.0),
+                             checkpoint=self.o.agent_checkpoint)
         node.core = Agent(config, random.Random(self.rng.getrandbits(64)))
-        node.procs.clear()
         self.feed(node.name, fx.Start())
+        if self.o.agent_checkpoint:
+            self.feed(node.name, rec.Recovered(node.ckpt_id, self._reattach(node)))
+        else:
+            node.procs.clear()
         self.push(self.now + 0.05, "connect", node.name, None)
+
+    def _reattach(self, node: AgentNode) -> tuple[rec.RecoveredTask, ...]:
+        """What the containerizer finds for each checkpointed task after a restart."""
+        out = []
+        for tid in set(node.procs) - set(node.ckpt_tasks):
+            del node.procs[tid]  # never checkpointed: not ours to adopt (cannot happen)
+        for tid, cp in sorted(node.ckpt_tasks.items()):
+            proc = node.procs.get(tid)
+            if proc is None:
+                found = rec.Found(rec.MISSING)
+            elif proc.ends_at is not None and proc.ends_at <= self.now:
+                del node.procs[tid]
+                found = rec.Found(rec.EXITED_FOUND, exit_code=0)
+            else:
+                found = rec.Found(rec.RUNNING_FOUND, pid=proc.pid or 1)
+                proc.ends_at = proc.ends_at or self.now + proc.duration
+                self.push(proc.ends_at, "proc", node.name, ("exit", tid, 0, None))
+            out.append(rec.RecoveredTask(cp, found))
+        return tuple(out)
+
+    def _checkpoint(self, node: AgentNode, record: Any) -> None:
+        if isinstance(record, rec.AgentIdRecord):
+            node.ckpt_id = record.agent_id
+        elif isinstance(record, rec.TaskCheckpoint):
+            node.ckpt_tasks[record.task.task_id] = record
+        else:
+            node.ckpt_tasks.pop(record.task_id, None)
 
     def _new_framework(self, node: FrameworkNode) -> None:
         info = m.FrameworkInfo(name=node.name, user="sim", failover_timeout=3600.0,
@@ -239,6 +285,36 @@ class SimCluster:
                                        self.o.tasks_per_framework, 0.75 * self.o.safety_time)
         self.push(self.now + 0.1, "connect", node.name, None)
         self.push(self.now + RECONCILE_EVERY, "reconcile", node.name, None)
+
+    def _new_marathon(self, node: sm.MarathonNode) -> None:
+        node.boot(lambda: self.now, random.Random(self.rng.getrandbits(64)))
+        self.push(self.now + 0.1, "connect", node.name, None)
+        self.push(self.now + 1.0, "mtick", node.name, None)
+        if self.faults:
+            self.push(self.now + 2.0, "mop", node.name, None)
+
+    def _marathon_tick(self, node: sm.MarathonNode) -> None:
+        assert node.svc is not None
+        node.svc.tick()
+        node.commit()
+        self._drain(node)
+        self.push(self.now + node.svc.options.tick_interval, "mtick", node.name, None)
+
+    def _marathon_op(self, node: sm.MarathonNode) -> None:
+        """An API call (while faults are on); it goes on in the liveness phase no more."""
+        if not self.faults:
+            return
+        node.ops += 1
+        self._note(f"marathon api: {sm.random_op(node, self.rng)}")
+        node.commit()
+        self._drain(node)
+        self.push(self.now + self.rng.expovariate(self.o.marathon_ops_per_min / 60),
+                  "mop", node.name, None)
+
+    def _drain(self, node: sm.MarathonNode) -> None:
+        """Perform the commands Marathon gave its driver, in order (the driver's queue)."""
+        while node.queue and node.up:
+            self.perform(node, node.queue.pop(0)())
 
     def _reconcile(self, node: FrameworkNode) -> None:
         """Frameworks reconcile periodically (as Marathon does): replies can be lost."""
@@ -295,6 +371,10 @@ class SimCluster:
             self.net.partitioned.discard(payload)
         elif kind == "reconcile":
             self._reconcile(node)  # type: ignore[arg-type]
+        elif kind == "mtick":
+            self._marathon_tick(node)  # type: ignore[arg-type]
+        elif kind == "mop":
+            self._marathon_op(node)  # type: ignore[arg-type]
         else:
             raise AssertionError(kind)
 
@@ -307,6 +387,8 @@ class SimCluster:
             self._new_agent(a)
         for f in self.frameworks.values():
             self._new_framework(f)
+        if self.marathon is not None:
+            self._new_marathon(self.marathon)
         self.push(1.0, "chaos", WORLD, None)
 
     # ------------------------------------------------------------ cores and effects
@@ -315,6 +397,8 @@ class SimCluster:
         node = self.nodes[name]
         core = node.core  # type: ignore[attr-defined]
         self.perform(node, core.handle(event, self.now))
+        if isinstance(node, sm.MarathonNode):
+            self._drain(node)
 
     def perform(self, node: Node, effects: list[Any]) -> None:
         for e in effects:
@@ -329,6 +413,8 @@ class SimCluster:
             elif isinstance(e, fx.Persist):
                 e.op.apply(self.master.registry)
                 self.push(self.now + 0.002, "persist_done", node.name, e.op)
+            elif isinstance(e, rec.Checkpoint):
+                self._checkpoint(node, e.record)  # type: ignore[arg-type]
             elif isinstance(e, fx.Log):
                 if e.level in ("warning", "error"):
                     self._note(f"{node.name} {e.level}: {e.text[:160]}")
@@ -384,13 +470,17 @@ class SimCluster:
         if proc is None:
             return
         if what == "launched":
-            self.feed(node.name, agent_events.TaskLaunched(task_id, 1000 + self.steps))
-            self.push(self.now + proc.duration, "proc", node.name, ("exit", task_id, 0, None))
+            proc.pid, proc.ends_at = 1000 + self.steps, self.now + proc.duration
+            self.feed(node.name, agent_events.TaskLaunched(task_id, proc.pid))
+            self.push(proc.ends_at, "proc", node.name, ("exit", task_id, 0, None))
         else:
             del node.procs[task_id]  # type: ignore[attr-defined]
             self.feed(node.name, agent_events.TaskExited(task_id, code, sig))
 
     def _callback(self, node: FrameworkNode, e: sdk.Callback) -> None:
+        if isinstance(node, sm.MarathonNode):
+            node.callback(e.name, e.args)
+            return
         assert node.core is not None and node.policy is not None
         if e.name == "resource_offers":
             self.perform(node, node.policy.on_offers(node.core, e.args[0], self.now))
@@ -420,14 +510,32 @@ class SimCluster:
             self.net.partitioned.add(victim)
             self._note(f"partition {victim}")
             self.push(self.now + r.uniform(0.5, 10.0), "heal", WORLD, victim)
+        mara = self.marathon
+        if mara is not None:
+            if mara.up and r.random() < o.marathon_crashes_per_min / 60:
+                self._crash(mara, r.uniform(0.5, 5.0))
+            if r.random() < o.task_failures_per_min / 60:
+                self._fail_a_task(mara.svc.framework_id if mara.svc else None)
         self.push(self.now + 1.0, "chaos", WORLD, None)
+
+    def _fail_a_task(self, framework_id: str | None) -> None:
+        """A Marathon task's process exits with status 1 (the app crashed)."""
+        procs = sorted((a.name, t) for a in self.agents.values() if a.up
+                       for t, p in a.procs.items() if p.framework_id == framework_id)
+        if framework_id is not None and procs:
+            agent, task = self.rng.choice(procs)
+            self._note(f"task {task} on {agent} crashes")
+            self.push(self.now + 0.001, "proc", agent, ("exit", task, 1, None))
 
     def _crash(self, node: Node, downtime: float) -> None:
         self._note(f"crash {node.name} for {downtime:.1f}s")
         node.up = False
         node.incarnation += 1
-        if isinstance(node, AgentNode):
-            node.procs.clear()  # no checkpoint/recovery yet: its processes die with it
+        if isinstance(node, AgentNode) and not self.o.agent_checkpoint:
+            node.procs.clear()  # without a checkpoint its processes die with it
+        elif isinstance(node, sm.MarathonNode):
+            node.svc = node.core = None  # all but its store
+            node.queue.clear()
         self.seq += 1
         heapq.heappush(self.heap, (self.now + downtime, self.seq, "restart", node.name,
                                    node.incarnation, None))
@@ -441,12 +549,14 @@ class SimCluster:
             self._new_master()
         elif isinstance(node, AgentNode):
             self._new_agent(node)
+        elif isinstance(node, sm.MarathonNode):
+            self._new_marathon(node)
 
     def heal(self) -> None:
         """End of the safety phase: no more faults; everything down comes back."""
         self.faults = False
         self.net.heal()
         for node in self.nodes.values():
-            if not node.up and isinstance(node, (MasterNode, AgentNode)):
+            if not node.up and isinstance(node, (MasterNode, AgentNode, sm.MarathonNode)):
                 node.incarnation += 1
                 self.push(self.now + 0.01, "restart", node.name, None)

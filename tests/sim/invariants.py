@@ -43,7 +43,7 @@ def one_home_per_task(c: "SimCluster") -> None:
 
 def updates_in_order(c: "SimCluster") -> None:
     """Agent updates of a task reach its framework in the agent's order (duplicates aside)."""
-    for f in c.frameworks.values():
+    for f in [*c.frameworks.values(), *([c.marathon] if c.marathon else [])]:
         for task_id, seen in f.seen.items():
             if len(seen) < 2:
                 continue
@@ -56,7 +56,15 @@ def updates_in_order(c: "SimCluster") -> None:
                 f"{f.name} saw task {task_id} go {prev} -> {state}"
 
 
-SAFETY = [cores_consistent, capacity_respected, one_home_per_task, updates_in_order]
+def upgrade_strategy_respected(c: "SimCluster") -> None:
+    """Marathon's kills and launches during upgrades stayed within the app's bounds
+    (checked where it decides: tests/sim/sim_marathon.py)."""
+    if c.marathon is not None and c.marathon.violations:
+        raise AssertionError(c.marathon.violations[0])
+
+
+SAFETY = [cores_consistent, capacity_respected, one_home_per_task, updates_in_order,
+          upgrade_strategy_respected]
 
 
 def converged(c: "SimCluster") -> bool:
@@ -64,6 +72,34 @@ def converged(c: "SimCluster") -> bool:
     if not all(f.policy is not None and f.policy.done() for f in c.frameworks.values()):
         return False
     for a in c.agents.values():
-        if not a.up or a.core is None or a.core.updates.task_ids():
+        if not a.up or a.core is None or a.core.updates.unacked():
             return False
-    return True
+    return c.marathon is None or not marathon_pending(c)
+
+
+def marathon_pending(c: "SimCluster") -> list[str]:
+    """What keeps Marathon from having converged: every app runs its target instance count
+    of its current config, no deployment is left, and the agents run exactly those tasks."""
+    node = c.marathon
+    assert node is not None
+    svc = node.svc
+    if svc is None or node.core is None or not node.core.subscribed:
+        return ["marathon not subscribed"]
+    out = [f"deployment {d.id} of {sorted(d.affected)} at step {d.current}"
+           for d in svc.deployments.values()]
+    for aid, app in sorted(svc.apps.items()):
+        version = app.get("versionInfo", {}).get("lastConfigChangeAt") or app["version"]
+        tasks = svc.tasks_of(aid)
+        good = [t for t in tasks if t.running and not t.killing
+                and (t.config_version or t.version) == version]
+        if len(good) != int(app["instances"]) or len(tasks) != len(good):
+            out.append(f"{aid}: {len(good)}/{app['instances']} current running of "
+                       f"{len(tasks)} tasks")
+    stray = sorted(t for t in svc.tasks if svc.tasks[t].app_id not in svc.apps)
+    out += [f"task {t} of a deleted app" for t in stray[:3]]
+    running = {t for a in c.agents.values() for t, p in a.procs.items()
+               if p.framework_id == svc.framework_id}
+    if running != set(svc.tasks):
+        out.append(f"agents run {sorted(running - set(svc.tasks))[:3]} unknown to Marathon, "
+                   f"Marathon has {sorted(set(svc.tasks) - running)[:3]} not running")
+    return out

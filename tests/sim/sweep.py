@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 
 from attrs import frozen
 
 from tests.sim.cluster import SimCluster, SimOptions, SimViolation
-from tests.sim.invariants import SAFETY, converged
+from tests.sim.invariants import SAFETY, converged, marathon_pending
 
 
 @frozen
@@ -23,6 +24,8 @@ class SimResult:
     digest: str
     messages: int
     dropped: int
+    marathon_ops: int = 0  # API calls made on Marathon (0: no Marathon in this seed)
+    marathon_apps: int = 0  # apps left at the end, all converged
 
 
 def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
@@ -37,14 +40,18 @@ def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
         if not c.run_until(o.safety_time + o.liveness_time, stop=lambda: converged(c)):
             pending = {f.name: sorted(f.policy.todo)[:3] + sorted(f.policy.running)[:3]
                        for f in c.frameworks.values() if f.policy and not f.policy.done()}
+            if c.marathon is not None:
+                pending["marathon"] = marathon_pending(c)
             raise SimViolation(seed, f"did not converge within {o.liveness_time:.0f}s after "
                                f"healing; unfinished: {pending}", list(c.trace))
     except SimViolation:
         raise
     except Exception as e:  # an invariant or a core assertion: report with the seed
         raise SimViolation(seed, f"{type(e).__name__}: {e}", list(c.trace)) from e
+    mara = c.marathon
     return SimResult(seed, c.steps, round(c.now, 3), c.digest.hexdigest()[:16],
-                     c.net.sent, c.net.dropped)
+                     c.net.sent, c.net.dropped, mara.ops if mara else 0,
+                     len(mara.svc.apps) if mara and mara.svc else 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="run only this seed")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
+    logging.getLogger("marathon").setLevel(logging.ERROR)  # its warnings are in the trace
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
     failures = 0
     t0 = time.monotonic()

@@ -8,6 +8,7 @@ from mesos_common import messages as m
 from mesos_master.core import Master
 from mesos_master.core_frameworks import FrameworkHandlers
 from tests.sim.cluster import SimOptions, SimViolation
+from tests.sim.network import NetworkOptions
 from tests.sim.sweep import run_seed
 
 CHUNKS, PER_CHUNK = 8, 6  # 48 seeds, spread over the xdist workers
@@ -59,3 +60,54 @@ def test_sweep_finds_a_planted_bug_and_names_a_replayable_seed() -> None:
     finally:
         dispatch.register(m.Decline, FrameworkHandlers._on_decline)
     run_seed(0)  # and the real code is back
+
+
+MARATHON = dict(agents=3, frameworks=1, tasks_per_framework=5, safety_time=60.0,
+                liveness_time=200.0, marathon=True, marathon_ops_per_min=30.0)
+
+
+def test_marathon_seeds_replay_exactly_and_do_something() -> None:
+    seeds = [s for s in range(48) if SimOptions.swarm(s).marathon]
+    assert len(seeds) >= 12  # about half the CI sweep runs Marathon
+    first, second = run_seed(seeds[0]), run_seed(seeds[0])
+    assert first == second and first.marathon_ops > 0
+
+
+def _replace_all_at_once(instances: int, strategy: dict) -> tuple[int, int]:
+    """The planted bug: the upgrade strategy ignored, every old task killed at once."""
+    return 0, 2 * instances + 1
+
+
+def test_sweep_finds_a_planted_upgrade_strategy_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    import marathon.deployment as dep
+    monkeypatch.setattr(dep, "_bounds", _replace_all_at_once)
+    found = None
+    for seed in range(30):
+        try:
+            run_seed(seed, SimOptions(seed=seed, **MARATHON))
+        except SimViolation as e:
+            found = e
+            break
+    assert found is not None, "the sweep did not notice upgrades below minimumHealthCapacity"
+    assert "minimumHealthCapacity" in found.problem and f"--seed {found.seed}" in str(found)
+    with pytest.raises(SimViolation) as again:
+        run_seed(found.seed, SimOptions(seed=found.seed, **MARATHON))
+    assert again.value.problem == found.problem
+    monkeypatch.undo()
+    assert run_seed(found.seed, SimOptions(seed=found.seed, **MARATHON)).marathon_ops > 0
+
+
+def test_liveness_catches_marathon_never_repeating_a_lost_kill_or_revive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planted bug: lost Kill and Revive messages never sent again (as before the
+    simulation found it). With 10% loss some deployment never finishes."""
+    import marathon.service as service
+    options = dict(MARATHON, frameworks=0, liveness_time=200.0,
+                   network=NetworkOptions(loss=0.1))
+    monkeypatch.setattr(service, "KILL_RETRY_S", 1e9)
+    monkeypatch.setattr(service, "REVIVE_AGAIN_S", 1e9)
+    with pytest.raises(SimViolation) as stuck:
+        run_seed(0, SimOptions(seed=0, **options))
+    assert "did not converge" in stuck.value.problem and "deployment" in stuck.value.problem
+    monkeypatch.undo()
+    assert run_seed(0, SimOptions(seed=0, **options)).marathon_apps > 0

@@ -106,8 +106,38 @@ def test_a_failed_probe_on_an_old_task_does_not_get_it_killed_beyond_the_budget(
     target = app(5, "c2", 0.6, 0.2, checks=1)
     old = [task("c1", healthy=True) for _ in range(5)]
     acts = dep.step(target, old)
-    assert len(acts.kill) == 2 and acts.launch == 3  # 5 running - ceil(3) = 2
+    assert len(acts.kill) == 2  # 5 running - ceil(3) = 2
+    assert acts.launch == 1  # the 2 being killed count until terminal: 6 - 5 active
     rest = [t for t in old if t.id not in acts.kill]
     rest[0].health = [Health(alive=False)]  # one slow probe
     new = [task("c2", healthy=False) for _ in range(3)]
     assert dep.step(target, rest + new).kill == ()  # still 3 running old: nothing more to kill
+
+
+def test_instances_being_killed_count_against_maximum_over_capacity_until_terminal():
+    """Marathon's bound is on active instances: dying old ones still hold their place
+    (found by the simulation, seed 4: 7 active of a 5-instance app with overcapacity 0.2)."""
+    target = app(5, "c2", 1.0, 0.2)
+    old = [task("c1", healthy=True) for _ in range(5)]
+    new = [task("c2", healthy=True)]
+    acts = dep.step(target, old + new)
+    assert len(acts.kill) == 1 and acts.launch == 0  # 6 active: no room until one ends
+    for t in old:
+        t.killing = t.killing or t.id in acts.kill
+    assert dep.step(target, old + new).launch == 0
+    dying = next(t for t in old if t.killing)
+    dying.state = "TASK_KILLED"
+    assert dep.step(target, old + new).launch == 1
+
+
+def test_old_instances_still_dying_hold_back_the_new_version():
+    """Every old task is being killed (none left to replace), yet they count until terminal
+    (the simulation, seed 14: 4 dying old tasks of a 1-instance app, one more launched)."""
+    target = app(1, "c2", 0.0, 0.5)
+    dying = [task("c1") for _ in range(4)]
+    for t in dying:
+        t.killing = True
+    assert dep.step(target, dying) == dep.AppActions(0, ())
+    for t in dying:
+        t.state = "TASK_KILLED"
+    assert dep.step(target, dying).launch == 1

@@ -174,3 +174,79 @@ def test_dropped_launches_over_invalid_offers_do_not_delay_the_app():
     (tid,) = svc.tasks
     svc.status_update(svc.driver, status(tid, "TASK_FAILED", agent="A2"))
     assert svc.backoffs["/d"].failures == 1  # a task that ran and failed does
+def test_a_lost_revive_is_repeated_while_tasks_wait_and_no_offer_comes():
+    svc, clock = make()
+    svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                    "instances": 1}, False)
+    svc.tick()
+    svc.resource_offers(svc.driver, [offer(1, "cpus:0.01;mem:1")])  # does not fit
+    svc.tick()
+    assert svc.driver.named("revive_offers") == []  # not suppressed, and offers do come
+    clock.t += 9
+    svc.tick()
+    assert svc.driver.named("revive_offers") == []
+    clock.t += 2  # no offer for 11 s: the master may not know we want offers
+    svc.tick()
+    assert svc.driver.named("revive_offers") == [()]
+    svc.tick()
+    assert svc.driver.named("revive_offers") == [()]  # once per interval, not per tick
+    svc.resource_offers(svc.driver, [offer(2)])
+    svc.tick()
+    clock.t += 30  # nothing waits any more: no revive
+    svc.tick()
+    assert svc.driver.named("revive_offers") == [()]
+
+
+def test_an_unknown_unreachable_task_is_not_killed_again_and_again():
+    svc, _ = make()
+    svc.status_update(svc.driver, status("gone.instance-1._app.1", "TASK_UNREACHABLE"))
+    assert svc.driver.named("kill_task") == []  # the master would answer UNREACHABLE again
+    svc.status_update(svc.driver, status("gone.instance-1._app.1", "TASK_RUNNING"))
+    assert svc.driver.named("kill_task") == [("gone.instance-1._app.1", "A1")]  # it is back
+
+
+def test_tasks_are_reconciled_every_reconcile_interval():
+    svc, clock = make()
+    svc.options.reconcile_interval = 30.0
+    svc.tick()
+    assert svc.driver.named("reconcile_tasks") == []
+    clock.t += 31
+    svc.tick()
+    assert svc.driver.named("reconcile_tasks") == [([],)]  # implicit: no task known yet
+    svc.tick()
+    assert len(svc.driver.named("reconcile_tasks")) == 1
+
+
+def test_a_kill_is_sent_again_while_the_task_lives_on():
+    svc, clock = make()
+    svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                    "instances": 1}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    ((_, (task,)),) = svc.driver.named("launch_tasks")
+    svc.status_update(svc.driver, status(task.task_id, "TASK_RUNNING"))
+    svc.scale_app("/web", 0, False)
+    assert len(svc.driver.named("kill_task")) == 1
+    clock.t += 5
+    svc.tick()
+    assert len(svc.driver.named("kill_task")) == 1  # give the first Kill its time
+    clock.t += 6
+    svc.tick()
+    assert svc.driver.named("kill_task") == [(task.task_id, "A1")] * 2  # it was lost
+    svc.status_update(svc.driver, status(task.task_id, "TASK_KILLED"))
+    clock.t += 60
+    svc.tick()
+    assert len(svc.driver.named("kill_task")) == 2 and not svc.deployments
+
+
+def test_tasks_being_killed_are_killed_again_after_a_restart():
+    store = MemoryStore()
+    svc, clock = make(store)
+    svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                    "instances": 1}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    ((_, (task,)),) = svc.driver.named("launch_tasks")
+    svc.status_update(svc.driver, status(task.task_id, "TASK_RUNNING"))
+    svc.delete_app("/web", False)  # its Kill is lost with the process
+    again, _ = make(store)
+    again.tick()
+    assert again.driver.named("kill_task") == [(task.task_id, "A1")]
