@@ -25,6 +25,7 @@ import logging
 from typing import Any, Callable
 
 from mesos_common.leader import make_zk_client, parse_zk
+from mesos_common.zk_bridge import LoopBridge
 
 log = logging.getLogger("marathon.leadership")
 
@@ -39,7 +40,7 @@ def leader_of(children: list[str]) -> str | None:
     return min(seqs)[1] if seqs else None
 
 
-class Elector:
+class Elector(LoopBridge):
     """Our candidacy and the children watch (blocking methods run in worker threads)."""
 
     def __init__(self, zk_url: str, me: str, session_timeout: float,
@@ -47,21 +48,17 @@ class Elector:
                  on_leader: Callable[[str | None, str | None], None],
                  on_session: Callable[[str], None]) -> None:
         spec = parse_zk(zk_url)
+        super().__init__(make_zk_client(spec.hosts, timeout=session_timeout), loop, on_session)
         self.path = spec.path
         self.dir = f"{spec.path}/leader"
         self.me = me
-        self.client = make_zk_client(spec.hosts, timeout=session_timeout)
         self.znode: str | None = None
         self._stale: list[str] = []  # withdrawn znodes not deleted yet
-        self._loop = loop
         self._on_leader = on_leader
-        self._on_session = on_session
-        self._closed = False
 
     def start(self, timeout: float) -> None:
         from kazoo.recipe.watchers import ChildrenWatch
-        if self._listener not in self.client.state_listeners:
-            self.client.add_listener(self._listener)
+        self.listen()
         self.client.start(timeout=timeout)
         self.client.ensure_path(self.dir)
         self.contend()
@@ -111,25 +108,6 @@ class Elector:
             except (KazooException, UnicodeDecodeError) as e:
                 log.warning("cannot read leader znode %s: %s", leader, e)
         self._post(self._on_leader, leader, addr)
-
-    def _listener(self, state: str) -> None:
-        self._post(self._on_session, str(state))
-
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._closed:
-            return
-        try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # loop closed: shutting down
-            pass
-
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self.client.stop()
-            self.client.close()
-        except Exception:
-            log.debug("closing the ZooKeeper client failed", exc_info=True)
 
 
 class Node:

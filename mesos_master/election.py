@@ -15,32 +15,29 @@ import logging
 from typing import Any, Callable
 
 from mesos_common.leader import ZNODE_PREFIX, DetectError, leader_znode, make_zk_client, parse_zk
+from mesos_common.zk_bridge import LoopBridge
 
 log = logging.getLogger("mesos_master.election")
 
 
-class Contender:
+class Contender(LoopBridge):
     def __init__(self, zk_url: str, session_timeout: float, info: dict[str, Any],
                  loop: asyncio.AbstractEventLoop,
                  on_group: Callable[[str | None, dict[str, Any] | None, int], None],
                  on_session: Callable[[str], None]) -> None:
         spec = parse_zk(zk_url)
+        super().__init__(make_zk_client(spec.hosts, timeout=session_timeout), loop, on_session)
         self.path = spec.path
-        self.client = make_zk_client(spec.hosts, timeout=session_timeout)
         self.info = info
         self.znode: str | None = None  # our json.info_<seq> name while we contend
-        self._loop = loop
         self._on_group = on_group
-        self._on_session = on_session
-        self._closed = False
 
     # --------------------------------------------------------------- blocking (worker thread)
 
     def start(self, timeout: float) -> None:
         """Connect, create our candidacy znode and start watching the group (blocking)."""
         from kazoo.recipe.watchers import ChildrenWatch
-        if self._listener not in self.client.state_listeners:
-            self.client.add_listener(self._listener)
+        self.listen()
         self.client.start(timeout=timeout)
         self.client.ensure_path(self.path)
         self.contend()
@@ -69,27 +66,6 @@ class Contender:
             except (KazooException, ValueError) as e:
                 log.warning("cannot read leader znode %s: %s", leader, e)
         self._post(self._on_group, leader, info, size)
-
-    def _listener(self, state: str) -> None:
-        """Session listener (kazoo thread): must not block, so just hand it over."""
-        self._post(self._on_session, str(state))
-
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._closed:
-            return
-        try:
-            self._loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:  # loop closed: shutting down
-            pass
-
-    def close(self) -> None:
-        """Leave the group at once (deleting our znode hands leadership over quickly)."""
-        self._closed = True
-        try:
-            self.client.stop()
-            self.client.close()
-        except Exception:
-            log.debug("closing the ZooKeeper client failed", exc_info=True)
 
 
 __all__ = ["Contender", "DetectError"]
