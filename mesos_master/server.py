@@ -269,6 +269,8 @@ class MasterServer:
                     self._flush_persists()
         finally:
             self._feeding = False
+            if self.transport is not None and not self._hold_persists:
+                self.transport.kick()  # within a burst, the next recv re-checks the socket
 
     def _process(self, event: Any) -> None:
         if self.master is None:
