@@ -7,6 +7,7 @@ path is a few dict lookups and calls per field.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import types
 import typing
@@ -189,10 +190,27 @@ def _dict_decoder(key: Conv, val: Conv) -> Conv:
     return mapping
 
 
+# Fields whose values repeat across messages (states, sources, reasons, ids of agents and
+# frameworks, hostnames): decoded strings are interned so that records the master keeps by the
+# hundred thousand share one copy instead of each holding its own.
+INTERNED_FIELDS = frozenset({"state", "source", "reason", "agent_id", "framework_id",
+                             "hostname", "role", "type", "user", "version"})
+
+
+def _interning(conv: Conv) -> Conv:
+    def interned(v: Any) -> Any:
+        v = conv(v)
+        return sys.intern(v) if type(v) is str else v
+    return interned
+
+
 def _record_decoder(cls: type) -> Conv:
     hints = typing.get_type_hints(cls)
     fields = attrs.fields(cls)
     convs = {f.name: _decoder(hints[f.name]) for f in fields}
+    for name in INTERNED_FIELDS & convs.keys():
+        if hints[name] in (str, str | None, typing.Optional[str]):
+            convs[name] = _interning(convs[name])
     required = frozenset(f.name for f in fields if f.default is attrs.NOTHING)
 
     def record(v: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -197,7 +198,9 @@ def _json_entry(i: int, item: Any, default_role: str) -> tuple[str, str, Value]:
         if any(r.get("type", "STATIC") not in ("STATIC", "DYNAMIC") for r in res):
             raise ResourceError(f"{what}: reservation type must be STATIC or DYNAMIC")
         role = res[-1].get("role") if res else role
-    return name, _check_name(role, what, "role"), _json_value(item, typ, what)
+    # Interned: names and roles repeat in every task and offer a master keeps.
+    return (sys.intern(name), sys.intern(_check_name(role, what, "role")),
+            _json_value(item, typ, what))
 
 
 def _json_value(item: Mapping[str, Any], typ: str, what: str) -> Value:

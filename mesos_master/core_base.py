@@ -23,6 +23,7 @@ from mesos_master.state import Agent, Framework, Offer, Task
 
 SOURCE_MASTER = "SOURCE_MASTER"
 MAX_UNREACHABLE_TASKS = 1000
+RESOURCES_POOL_SIZE = 10_000
 
 
 @frozen
@@ -108,6 +109,17 @@ class MasterBase:
         self._alloc_pending = False
         self._alloc_all = False
         self._alloc_agents: set[str] = set()
+        self._resources_pool: dict[Resources, Resources] = {}
+
+    def _shared_resources(self, res: Resources) -> Resources:
+        """One shared object per distinct Resources value: 100k tasks of the same shape hold
+        one copy, not 100k (the pool is bounded; clearing it only ends the sharing)."""
+        got = self._resources_pool.get(res)
+        if got is None:
+            if len(self._resources_pool) >= RESOURCES_POOL_SIZE:
+                self._resources_pool.clear()
+            got = self._resources_pool[res] = res
+        return got
 
     # ---------------------------------------------------------------- effects
 

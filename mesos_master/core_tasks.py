@@ -54,7 +54,7 @@ class TaskHandlers(MasterBase):
         if task.state != status.state and not ts.can_transition(task.state, status.state):
             self._log("warning", f"task {task.id} of {fw.id}: illegal transition "
                                  f"{task.state} -> {status.state}; forwarding anyway")
-        task.latest = status
+        task.confirm(status.uuid, status.healthy, self._shared_resources(task.resources))
         self._set_state(task, status.state, status.healthy)
         if task.terminal and status.uuid is None:
             self._complete(fw, task)  # nothing will acknowledge it
@@ -71,8 +71,8 @@ class TaskHandlers(MasterBase):
             return
         self.counters["valid_status_update_acknowledgements"] += 1
         task = fw.tasks.get(msg.task_id)
-        if (task is not None and task.terminal and task.latest is not None
-                and task.latest.uuid == msg.uuid and task.agent_id == agent.id):
+        if (task is not None and task.terminal and task.confirmed
+                and task.latest_uuid == msg.uuid and task.agent_id == agent.id):
             self._complete(fw, task)
         self._send(agent.peer, m.StatusUpdateAck(fw.id, agent.id, msg.task_id, msg.uuid))
 
@@ -100,7 +100,7 @@ class TaskHandlers(MasterBase):
             self._reconcile_one(fw, item)
 
     def _reconcile_known(self, fw: Framework, task: Task) -> None:
-        healthy = task.latest.healthy if task.latest is not None else None
+        healthy = task.healthy if task.confirmed else None
         self._master_update(fw, task.id, task.state, REASON_RECONCILIATION,
                             "Reconciliation: Latest task state", task.agent_id, healthy)
 
@@ -145,8 +145,9 @@ class TaskHandlers(MasterBase):
             if agent.unreachable_pending:
                 continue
             for (fw_id, _), task in sorted(agent.tasks.items()):
-                if task.state == ts.STAGING and task.latest is None and \
-                        task.statuses and task.statuses[-1][1] <= horizon:
+                last = task.last_status_time
+                if task.state == ts.STAGING and not task.confirmed and last is not None \
+                        and last <= horizon:
                     fw = self.frameworks.get(fw_id)
                     if fw is not None:
                         task.record(ts.STAGING, self.now)  # back off: one resend per interval

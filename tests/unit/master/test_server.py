@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import logging
 import urllib.request
 from typing import Any
@@ -54,15 +55,24 @@ def _get(url: str) -> Any:
         return r.status, (json.loads(body) if body else None), r.headers
 
 
+def _get_raw(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.headers["Content-Type"], r.read()
+
+
 async def _exercise(server: MasterServer) -> dict[str, Any]:
     started = asyncio.Event()
     run = asyncio.create_task(server.run(ready=lambda s: started.set()))
     await asyncio.wait_for(started.wait(), 10)
     base = f"http://127.0.0.1:{server.http_port}"
     out: dict[str, Any] = {}
+    await asyncio.sleep(0.1)
+    time.sleep(0.3)  # hold the loop: the lag probe must see it
+    await asyncio.sleep(0.2)
     for path in ("/health", "/version", "/master/info", "/master/state", "/state",
-                 "/master/state.json", "/metrics/snapshot", "/master/flags"):
+                 "/master/state.json", "/metrics/snapshot", "/master/flags", "/master/tasks"):
         out[path] = await asyncio.to_thread(_get, base + path)
+    out["jsonp"] = await asyncio.to_thread(_get_raw, base + "/master/state?jsonp=cb.x")
 
     def zmq_roundtrip() -> list[Any]:
         ctx = zmq.Context()
@@ -109,7 +119,13 @@ def test_server_serves_http_and_zmq_and_stops() -> None:
                     "version": "1.11.0"}
     assert out["/master/state"][1]["id"] == "M" == out["/state"][1]["id"]
     assert out["/master/state.json"][1]["pid"] == f"master@127.0.0.1:{server.http_port}"
-    assert out["/metrics/snapshot"][1]["master/elected"] == 1.0
+    snapshot = out["/metrics/snapshot"][1]
+    assert snapshot["master/elected"] == 1.0
+    assert snapshot["master/event_loop_lag_max_ms"] >= 250  # the loop was held for 300 ms
+    assert out["/master/tasks"][1] == {"tasks": []}
+    kind, body = out["jsonp"]
+    assert kind.startswith("text/javascript") and body.startswith(b"cb.x(")
+    assert body.endswith(b");") and json.loads(body[5:-2])["id"] == "M"
     assert out["/master/flags"][1] == {"flags": {"port": "0"}}
     err, hb, registered = out["zmq"]
     assert isinstance(err, m.ProtocolError) and "malformed" in err.message
