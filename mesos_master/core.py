@@ -31,6 +31,7 @@ __all__ = ["Master", "MasterConfig"]
 
 _FROM_AGENTS = frozenset(m.AGENT_TO_MASTER)
 _FROM_FRAMEWORKS = frozenset(m.FRAMEWORK_TO_MASTER)
+_MESSAGE_COUNTERS = {kind: f"messages_{name}" for kind, name in MESSAGE_METRICS.items()}
 
 HEARTBEAT_TIMER = ("heartbeat",)
 ALLOCATE_TIMER = ("allocate",)
@@ -87,8 +88,9 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
         if kind not in _FROM_AGENTS and kind not in _FROM_FRAMEWORKS:
             return self._protocol_error(peer, msg, f"{kind.__name__} is not a message a "
                                                    "master accepts")
-        if kind in MESSAGE_METRICS:  # Subscribe is counted as (re)register_framework
-            self.counters[f"messages_{MESSAGE_METRICS[kind]}"] += 1
+        counter = _MESSAGE_COUNTERS.get(kind)  # Subscribe: counted as (re)register_framework
+        if counter is not None:
+            self.counters[counter] += 1
         _MESSAGE_HANDLERS[kind](self, msg, peer)
 
     def _on_timer(self, event: fx.TimerFired) -> None:

@@ -272,6 +272,9 @@ class MasterServer:
             finally:
                 self._hold_persists = False
             self.feed(None)
+            # An awaited recv that is already done does not yield: under a sustained flood
+            # this loop would never let timers (heartbeats!), HTTP or the lag probe run.
+            await asyncio.sleep(0)
 
     def _not_leader(self, peer: bytes, msg: Any) -> None:
         """A standby (or fenced) master points peers elsewhere; they re-detect on this."""
