@@ -167,6 +167,9 @@ class MasterBase:
             self._protocol_error(peer, msg, f"connection is subscribed as framework {fw.id}, "
                                             f"not {framework_id}")
             return None
+        # Any message is a sign of life: a framework's heartbeat can wait behind tens of
+        # thousands of its own acknowledgements in the master's queue for that connection.
+        fw.last_seen = self.now
         return fw
 
     # ---------------------------------------------------------------- task updates

@@ -179,7 +179,11 @@ def metrics(master: Master, now: float) -> dict[str, float]:
     c = master.counters
     start = master.start_time if master.start_time is not None else now
     agents = master.agents.values()
-    connected = sum(1 for a in agents if now - a.last_seen <= master.config.agent_ping_timeout)
+    # Disconnected: a whole heartbeat missed (heard from last more than two intervals ago).
+    # One interval (or the ping timeout, equal by default) counted every agent whose
+    # heartbeat was a little late as disconnected.
+    silent = 2 * master.config.heartbeat_interval
+    connected = sum(1 for a in agents if now - a.last_seen <= silent)
     fws = master.frameworks.values()
     out: dict[str, float] = {
         "master/elected": 1.0, "master/uptime_secs": max(0.0, now - start),
