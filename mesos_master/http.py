@@ -37,6 +37,7 @@ class MasterService(Protocol):
 SERVICE = web.AppKey("service", MasterService)
 _JSONP = re.compile(r"^[A-Za-z_$][\w$.]*$")
 STREAM_WRITE = 256 * 1024
+STREAM_SLICE = 0.02  # seconds of rendering between two turns of the event loop
 
 
 def _json(request: web.Request, body: Any) -> web.Response:
@@ -85,9 +86,10 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def _stream(request: web.Request, pieces: Iterator[str]) -> web.StreamResponse:
-    """Write a document piece by piece, letting the event loop run between pieces (the
-    master's heartbeats and messages go on while 100k tasks are rendered). Pieces are
-    gathered into writes of about STREAM_WRITE bytes."""
+    """Write a document piece by piece, giving the event loop a turn every STREAM_SLICE
+    seconds of rendering (the master's heartbeats and messages go on while 100k tasks are
+    rendered; under a message flood the two take turns). Pieces are gathered into writes of
+    about STREAM_WRITE bytes."""
     callback = request.query.get("jsonp")
     jsonp = bool(callback and _JSONP.match(callback))
     resp = web.StreamResponse()
@@ -95,13 +97,16 @@ async def _stream(request: web.Request, pieces: Iterator[str]) -> web.StreamResp
     await resp.prepare(request)
     buf: list[str] = [f"{callback}(" if jsonp else ""]
     size = 0
+    turn_ends = time.perf_counter() + STREAM_SLICE
     for piece in pieces:
         buf.append(piece)
         size += len(piece)
         if size >= STREAM_WRITE:
             await resp.write("".join(buf).encode())
             buf, size = [], 0
-        await asyncio.sleep(0)  # one turn of the loop per piece
+        if time.perf_counter() >= turn_ends:  # let messages and timers run, then go on
+            await asyncio.sleep(0)
+            turn_ends = time.perf_counter() + STREAM_SLICE
     buf.append(");" if jsonp else "")
     await resp.write("".join(buf).encode())
     await resp.write_eof()

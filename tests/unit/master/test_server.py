@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 import logging
@@ -184,3 +185,34 @@ def test_a_flood_of_messages_does_not_starve_the_event_loop() -> None:
     seen = asyncio.run(_flooded(server, 5000))
     assert seen[-1] == 5000
     assert len({v for v in seen if 0 < v < 5000}) >= 5  # other tasks ran between bursts
+
+
+async def _full_collection(server: MasterServer) -> dict[str, Any]:
+    started = asyncio.Event()
+    run = asyncio.create_task(server.run(ready=lambda s: started.set()))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        frozen_before = gc.get_freeze_count()
+        gc.collect()
+        for _ in range(100):  # the lag probe freezes at its next wake-up
+            await asyncio.sleep(0.05)
+            if gc.get_freeze_count() > frozen_before:
+                break
+        return {**server.runtime_metrics(), "frozen_before": frozen_before}
+    finally:
+        server.stop()
+        await asyncio.wait_for(run, 10)
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_collections_are_timed() -> None:
+    server = _server(gc_freeze=True)
+    thresholds = gc.get_threshold()
+    try:
+        out = asyncio.run(_full_collection(server))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    assert out["master/gc_full_collections"] >= 1
+    assert out["master/gc_frozen_objects"] > out["frozen_before"]
+    assert out["master/gc_pause_max_ms"] > 0
+    assert server._gc_event not in gc.callbacks  # removed when the server stops
