@@ -90,35 +90,51 @@ def measure_state(addr: str, requests: int) -> dict[str, float]:
 
 
 class Packer(Scheduler):
-    """Fill every offer with long-running tiny tasks until `n` are launched."""
+    """Fill every offer with long-running tiny tasks until `n` are RUNNING. Launches the
+    master drops (an offer that expired while this framework was busy) are made again;
+    retried RUNNING updates are counted once."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.launched = 0
-        self.running = 0
+        self.launched = 0  # launched and not (yet) lost
+        self.next_id = 0
+        self.running: set[str] = set()
+        self.relaunched = 0
+        self.lost: set[str] = set()
+        self.revived = 0.0
         self.done = threading.Event()
         self.lock = threading.Lock()
 
     def resource_offers(self, driver, offers):
         for offer in offers:
             left, tasks = ResourcesLeft(offer), []
-            while self.launched < self.n:
-                t = left.take(f"t{self.launched}", "run-forever", cpus=0.01, mem=1)
-                if t is None:
-                    break
-                tasks.append(t)
-                self.launched += 1
+            with self.lock:
+                while self.launched < self.n:
+                    t = left.take(f"t{self.next_id}", "run-forever", cpus=0.01, mem=1)
+                    if t is None:
+                        break
+                    tasks.append(t)
+                    self.launched += 1
+                    self.next_id += 1
             if tasks:
                 driver.launch_tasks([offer.id], tasks, refuse_seconds=3600)
             else:
                 driver.decline_offer([offer.id], refuse_seconds=3600)
 
     def status_update(self, driver, status):
-        if status.state == task_states.RUNNING:
-            with self.lock:
-                self.running += 1
-                if self.running >= self.n:
+        with self.lock:
+            if status.state == task_states.RUNNING:
+                self.running.add(status.task_id)
+                if len(self.running) >= self.n:
                     self.done.set()
+            elif task_states.is_terminal(status.state) and status.task_id not in self.running \
+                    and status.task_id not in self.lost:
+                self.lost.add(status.task_id)
+                self.launched -= 1  # never ran: launch another in its place
+                self.relaunched += 1
+                if time.monotonic() - self.revived > 1.0:  # declined agents are filtered
+                    self.revived = time.monotonic()
+                    driver.revive_offers()
 
 
 def main() -> None:
@@ -150,7 +166,7 @@ def main() -> None:
             t1 = time.perf_counter()
             driver.start()
             if not sched.done.wait(args.timeout):
-                raise SystemExit(f"only {sched.running} of {args.tasks} tasks running in time")
+                raise SystemExit(f"only {len(sched.running)} of {args.tasks} tasks running in time")
             launch_s = time.perf_counter() - t1
             rss = master_ps.memory_info().rss / 2**20
             say(f"{args.tasks} tasks running in {launch_s:.1f}s; master RSS {rss:.0f} MiB")
@@ -169,6 +185,7 @@ def main() -> None:
         "agents": args.agents, "tasks": args.tasks, "rss_mib": round(rss),
         "rss_agents_only_mib": round(rss_agents), "register_s": round(register_s, 2),
         "launch_s": round(launch_s, 2), "tasks_per_s": round(args.tasks / launch_s),
+        "relaunched": sched.relaunched,
         **state, "rss_after_state_mib": round(rss_after_state)})
 
 
