@@ -44,6 +44,7 @@ class MasterConfig:
     default_refuse_seconds: float = 5.0
     max_completed_tasks_per_framework: int = 1000
     max_completed_frameworks: int = 50
+    status_retry_forward_interval: float = 10.0  # a retried update is forwarded this rarely
     version: str = "1.11.0"
 
     @property

@@ -41,14 +41,29 @@ class TaskHandlers(MasterBase):
         self.counters["valid_status_updates"] += 1
         task = fw.tasks.get(status.task_id)
         if task is not None and task.agent_id == agent.id:
+            if self._recently_forwarded(fw, task, status):
+                self.counters["status_update_retries_held"] += 1
+                return
             self._apply_status(fw, task, status)
         else:
             self._log("info", f"status update {status.state} for task {status.task_id} of "
                               f"{fw.id} unknown on agent {agent.id}: forwarding")
         if fw.connected:
             self._send(fw.peer, m.Update(status, fw.id))
+            if task is not None and task.agent_id == agent.id:
+                task.forwarded_at = self.now
         else:
             self.counters["dropped_messages"] += 1  # the agent retries until acknowledged
+
+    def _recently_forwarded(self, fw: Framework, task: Task, status: m.TaskStatus) -> bool:
+        """A retry (same uuid) of an update this framework connection was sent less than
+        `status_retry_forward_interval` ago. The agent retries every 2 s at first; when the
+        framework is slow to acknowledge (thousands of tasks starting), forwarding every
+        retry multiplied its work and the queues in front of it. The agent keeps retrying,
+        so a copy lost on a broken connection still arrives, a little later."""
+        return (status.uuid is not None and status.uuid == task.latest_uuid
+                and fw.connected and task.forwarded_at is not None
+                and self.now - task.forwarded_at < self.config.status_retry_forward_interval)
 
     def _apply_status(self, fw: Framework, task: Task, status: m.TaskStatus) -> None:
         if task.state != status.state and not ts.can_transition(task.state, status.state):

@@ -37,6 +37,7 @@ class Task:
     latest_uuid: bytes | None = None  # uuid of the latest agent update (None: none, or no uuid)
     healthy: bool | None = None  # health in the latest agent update
     confirmed: bool = False  # the agent has sent an update for it
+    forwarded_at: float | None = None  # when the latest update went to the framework
     resources_recovered: bool = False  # resources given back on the first terminal update
 
     @property
