@@ -66,6 +66,8 @@ class TaskHandlers(MasterBase):
                 and self.now - task.forwarded_at < self.config.status_retry_forward_interval)
 
     def _apply_status(self, fw: Framework, task: Task, status: m.TaskStatus) -> None:
+        if status.uuid is not None and status.uuid == task.latest_uuid:
+            return  # a retry of the update already applied: no second history entry
         if task.state != status.state and not ts.can_transition(task.state, status.state):
             self._log("warning", f"task {task.id} of {fw.id}: illegal transition "
                                  f"{task.state} -> {status.state}; forwarding anyway")

@@ -192,6 +192,8 @@ def test_retried_update_is_forwarded_again_only_after_the_retry_interval() -> No
     assert updates(h.recv(b"a1", update, now=h.now + 2.0), to=b"fw1") == []
     assert updates(h.recv(b"a1", update, now=h.now + 4.0), to=b"fw1") == []
     assert len(updates(h.recv(b"a1", update, now=h.now + 5.0), to=b"fw1")) == 1  # 11 s on
+    task = h.master.frameworks[fid].tasks["t1"]
+    assert [s[0] for s in task.statuses] == [ts.STAGING, ts.RUNNING]  # retries: one entry
     newer = m.StatusUpdate(fid, m.TaskStatus("t1", ts.FINISHED, uuid=b"v" * 16))
     assert len(updates(h.recv(b"a1", newer, now=h.now + 0.1), to=b"fw1")) == 1  # a new uuid
     h.recv(b"fw2", m.Subscribe(m.FrameworkInfo(name="fw", id=fid)))  # failover
