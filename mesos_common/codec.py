@@ -288,11 +288,17 @@ _MSG_DECODERS: dict[str, Conv] = {name: _decoder(cls) for name, cls in _BY_NAME.
 _MSG_ENCODERS: dict[type, Callable[[Any], dict]] = {cls: _encoder(cls) for cls in messages.MESSAGE_TYPES}
 
 
+_FIELDLESS: dict[type, bytes] = {
+    cls: msgpack.packb({"type": cls.__name__, "v": messages.PROTOCOL_VERSION})
+    for cls in messages.MESSAGE_TYPES if not attrs.fields(cls)}
 _local = threading.local()  # one msgpack.Packer per thread (packb builds one per call)
 
 
 def encode(msg: Any) -> bytes:
     """Serialise a message; a non-message is our bug, so this may raise."""
+    cached = _FIELDLESS.get(type(msg))
+    if cached is not None:  # Heartbeat: a master sends 10k of them per interval
+        return cached
     body = _MSG_ENCODERS[type(msg)](msg)
     body["type"] = type(msg).__name__
     body["v"] = messages.PROTOCOL_VERSION

@@ -129,11 +129,12 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
     def _heartbeat_tick(self) -> None:
         """One periodic timer: heartbeats out, then who has been silent too long."""
         self._timer(HEARTBEAT_TIMER, self.now + self.config.heartbeat_interval)
-        for agent in sorted(self.agents.values(), key=lambda a: a.id):
-            self._send(agent.peer, m.Heartbeat())
-        for fw in sorted(self.frameworks.values(), key=lambda f: f.id):
+        beat = m.Heartbeat()  # one object for every peer (the codec caches its bytes)
+        for _, agent in sorted(self.agents.items()):
+            self._send(agent.peer, beat)
+        for _, fw in sorted(self.frameworks.items()):
             if fw.connected:
-                self._send(fw.peer, m.Heartbeat())
+                self._send(fw.peer, beat)
         self._check_agents()
         self._check_frameworks()
         self._resend_staging()

@@ -158,13 +158,14 @@ class TaskHandlers(MasterBase):
         still STAGING with no word from its agent a heartbeat interval after launch is sent
         again; an agent that already has it ignores the copy."""
         horizon = self.now - self.config.heartbeat_interval
-        for agent in sorted(self.agents.values(), key=lambda a: a.id):
+        for _, agent in sorted(self.agents.items()):
             if agent.unreachable_pending:
                 continue
-            for (fw_id, _), task in sorted(agent.tasks.items()):
+            waiting = [(key, t) for key, t in agent.tasks.items()  # cheap filter, then sort
+                       if t.state == ts.STAGING and not t.confirmed]
+            for (fw_id, _), task in sorted(waiting, key=lambda kt: kt[0]):
                 last = task.last_status_time
-                if task.state == ts.STAGING and not task.confirmed and last is not None \
-                        and last <= horizon:
+                if last is not None and last <= horizon:
                     fw = self.frameworks.get(fw_id)
                     if fw is not None:
                         task.record(ts.STAGING, self.now)  # back off: one resend per interval
