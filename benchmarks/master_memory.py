@@ -118,7 +118,9 @@ class Packer(Scheduler):
                     self.next_id += 1
             if tasks:
                 driver.launch_tasks([offer.id], tasks, refuse_seconds=3600)
-            else:
+            elif self.launched >= self.n:  # all launched, some may yet come back LOST
+                driver.decline_offer([offer.id], refuse_seconds=30)
+            else:  # full
                 driver.decline_offer([offer.id], refuse_seconds=3600)
 
     def status_update(self, driver, status):
