@@ -7,7 +7,7 @@ between. It takes snapshots (lists of records) before it walks them, so the core
 while a request is being served; each task is rendered as it is when reached (the document is
 not one atomic snapshot, as it is in Mesos; every part of it is consistent on its own). Tasks,
 the bulk of the document, are rendered by `task_text` straight to JSON text, with the resource
-maps of the (shared) Resources objects cached: about five times faster than building dicts for
+maps of the (shared) Resources objects cached: about 2.5 times faster than building dicts for
 `json.dumps`. The document equals `views.state_json` (tests hold them to it).
 """
 from __future__ import annotations
