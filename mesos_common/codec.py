@@ -7,6 +7,8 @@ path is a few dict lookups and calls per field.
 """
 from __future__ import annotations
 
+import sys
+import threading
 import types
 import typing
 from typing import Any, Callable, Union
@@ -30,35 +32,53 @@ class DecodeError:
 
 
 class _Invalid(Exception):
-    pass
+    """A bad value; `where` collects the path (innermost last) as the error propagates up,
+    so the hot path never formats a path string."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self.where: list[str] = []
+
+    def at(self, segment: str) -> _Invalid:
+        self.where.append(segment)
+        return self
+
+    def __str__(self) -> str:
+        path = "".join(reversed(self.where)).lstrip(".")
+        return f"{path}: {self.text}" if path else self.text
 
 
-Conv = Callable[[Any, str], Any]
+Conv = Callable[[Any], Any]
 
 
-def _check(kind: type | tuple[type, ...], name: str) -> Conv:
-    def conv(v: Any, path: str) -> Any:
-        if isinstance(v, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise _Invalid(f"{path}: expected {name}, got bool")
+def _check(kind: type, name: str) -> Conv:
+    def conv(v: Any) -> Any:
+        if type(v) is kind:  # the common case: exactly the type (bool is not an int here)
+            return v
+        if isinstance(v, bool) and kind is not bool:
+            raise _Invalid(f"expected {name}, got bool")
         if not isinstance(v, kind):
-            raise _Invalid(f"{path}: expected {name}, got {type(v).__name__}")
+            raise _Invalid(f"expected {name}, got {type(v).__name__}")
         return v
     return conv
 
 
-def _float(v: Any, path: str) -> float:
+def _float(v: Any) -> float:
+    if type(v) is float:
+        return v
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _Invalid(f"{path}: expected number, got {type(v).__name__}")
+        raise _Invalid(f"expected number, got {type(v).__name__}")
     return float(v)
 
 
-def _resources(v: Any, path: str) -> Resources:
+def _resources(v: Any) -> Resources:
     if not isinstance(v, list):
-        raise _Invalid(f"{path}: expected resource list, got {type(v).__name__}")
+        raise _Invalid(f"expected resource list, got {type(v).__name__}")
     try:
         return Resources.from_json(v)
     except (ResourceError, TypeError, ValueError, KeyError) as e:
-        raise _Invalid(f"{path}: {e}") from None
+        raise _Invalid(str(e)) from None
 
 
 _decoders: dict[Any, Conv] = {}
@@ -97,66 +117,138 @@ def _build_decoder(tp: Any) -> Conv:
         return _record_decoder(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if len(non_none) == 1:
-            inner = _decoder(non_none[0])
-            return lambda v, p: None if v is None else inner(v, p)
-        convs = [_decoder(a) for a in non_none]
-        def union(v: Any, p: str) -> Any:
-            for c in convs:
-                try:
-                    return c(v, p)
-                except _Invalid:
-                    continue
-            raise _Invalid(f"{p}: unexpected {type(v).__name__}")
-        return union
+        return _union_decoder(args)
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            item = _decoder(args[0])
-            def seq(v: Any, p: str) -> tuple:
-                if not isinstance(v, (list, tuple)):
-                    raise _Invalid(f"{p}: expected list, got {type(v).__name__}")
-                return tuple(item(x, f"{p}[{i}]") for i, x in enumerate(v))
-            return seq
-        items = [_decoder(a) for a in args]
-        def fixed(v: Any, p: str) -> tuple:
-            if not isinstance(v, (list, tuple)) or len(v) != len(items):
-                raise _Invalid(f"{p}: expected list of {len(items)}")
-            return tuple(c(x, f"{p}[{i}]") for i, (c, x) in enumerate(zip(items, v)))
-        return fixed
+        return _tuple_decoder(args)
     if origin is dict:
-        key, val = _decoder(args[0]), _decoder(args[1])
-        def mapping(v: Any, p: str) -> dict:
-            if not isinstance(v, dict):
-                raise _Invalid(f"{p}: expected map, got {type(v).__name__}")
-            return {key(k, f"{p}.<key>"): val(x, f"{p}.{k}") for k, x in v.items()}
-        return mapping
+        return _dict_decoder(_decoder(args[0]), _decoder(args[1]))
     raise TypeError(f"codec cannot handle type {tp!r}")
+
+
+def _union_decoder(args: tuple[Any, ...]) -> Conv:
+    non_none = [a for a in args if a is not type(None)]
+    if len(non_none) == 1:
+        inner = _decoder(non_none[0])
+        return lambda v: None if v is None else inner(v)
+    convs = [_decoder(a) for a in non_none]
+
+    def union(v: Any) -> Any:
+        for c in convs:
+            try:
+                return c(v)
+            except _Invalid:
+                continue
+        raise _Invalid(f"unexpected {type(v).__name__}")
+    return union
+
+
+def _tuple_decoder(args: tuple[Any, ...]) -> Conv:
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+
+        def seq(v: Any) -> tuple:
+            if not isinstance(v, (list, tuple)):
+                raise _Invalid(f"expected list, got {type(v).__name__}")
+            out = []
+            for x in v:
+                try:
+                    out.append(item(x))
+                except _Invalid as e:
+                    raise e.at(f"[{len(out)}]")
+            return tuple(out)
+        return seq
+    items = [_decoder(a) for a in args]
+
+    def fixed(v: Any) -> tuple:
+        if not isinstance(v, (list, tuple)) or len(v) != len(items):
+            raise _Invalid(f"expected list of {len(items)}")
+        out = []
+        for c, x in zip(items, v):
+            try:
+                out.append(c(x))
+            except _Invalid as e:
+                raise e.at(f"[{len(out)}]")
+        return tuple(out)
+    return fixed
+
+
+def _dict_decoder(key: Conv, val: Conv) -> Conv:
+    def mapping(v: Any) -> dict:
+        if not isinstance(v, dict):
+            raise _Invalid(f"expected map, got {type(v).__name__}")
+        out = {}
+        for k, x in v.items():
+            try:
+                kk = key(k)
+            except _Invalid as e:
+                raise e.at(".<key>")
+            try:
+                out[kk] = val(x)
+            except _Invalid as e:
+                raise e.at(f".{k}")
+        return out
+    return mapping
+
+
+# Fields whose values repeat across messages (states, sources, reasons, ids of agents and
+# frameworks, hostnames): decoded strings are interned so that records the master keeps by the
+# hundred thousand share one copy instead of each holding its own.
+INTERNED_FIELDS = frozenset({"state", "source", "reason", "agent_id", "framework_id",
+                             "hostname", "role", "type", "user", "version"})
+
+
+def _interning(conv: Conv) -> Conv:
+    def interned(v: Any) -> Any:
+        v = conv(v)
+        return sys.intern(v) if type(v) is str else v
+    return interned
 
 
 def _record_decoder(cls: type) -> Conv:
     hints = typing.get_type_hints(cls)
     fields = attrs.fields(cls)
     convs = {f.name: _decoder(hints[f.name]) for f in fields}
+    for name in INTERNED_FIELDS & convs.keys():
+        if hints[name] in (str, str | None, typing.Optional[str]):
+            convs[name] = _interning(convs[name])
     required = frozenset(f.name for f in fields if f.default is attrs.NOTHING)
 
-    def record(v: Any, p: str) -> Any:
-        if not isinstance(v, dict):
-            raise _Invalid(f"{p}: expected map, got {type(v).__name__}")
+    def record(v: Any) -> Any:
+        if type(v) is not dict:
+            raise _Invalid(f"expected map, got {type(v).__name__}")
         kwargs = {}
         for k, x in v.items():
             conv = convs.get(k)
             if conv is None:
-                raise _Invalid(f"{p + ': ' if p else ''}unknown field {k!r}")
-            kwargs[k] = conv(x, f"{p}.{k}" if p else k)
-        missing = required - kwargs.keys()
-        if missing:
-            raise _Invalid(f"{p + ': ' if p else ''}missing field(s) {', '.join(sorted(missing))}")
+                raise _Invalid(f"unknown field {k!r}")
+            try:
+                kwargs[k] = conv(x)
+            except _Invalid as e:
+                raise e.at(f".{k}")
+        if not required <= kwargs.keys():
+            missing = required - kwargs.keys()
+            raise _Invalid(f"missing field(s) {', '.join(sorted(missing))}")
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as e:
-            raise _Invalid(f"{p + ': ' if p else ''}{e}") from None
+            raise _Invalid(str(e)) from None
     return record
+
+
+def _record_encoder(cls: type) -> Callable[[Any], dict]:
+    """Generated straight-line code per class: one getattr, one None test and (for nested
+    records, tuples, dicts, Resources) one call per field; plain values are copied as is."""
+    hints = typing.get_type_hints(cls)
+    env: dict[str, Any] = {}
+    lines = ["def record(v):", "    out = {}"]
+    for i, f in enumerate(attrs.fields(cls)):
+        enc = _encoder(hints[f.name])
+        value = "x" if enc is _ident else f"e{i}(x)"
+        env[f"e{i}"] = enc
+        lines += [f"    x = v.{f.name}", "    if x is not None:", f"        out[{f.name!r}] = {value}"]
+    lines.append("    return out")
+    exec("\n".join(lines), env)  # noqa: S102 - code built from attrs field names only
+    return env["record"]
 
 
 def _encoder(tp: Any) -> Callable[[Any], Any]:
@@ -173,16 +265,7 @@ def _build_encoder(tp: Any) -> Callable[[Any], Any]:
     if tp is Resources:
         return lambda r: r.to_json()
     if attrs.has(tp):
-        hints = typing.get_type_hints(tp)
-        encs = [(f.name, _encoder(hints[f.name])) for f in attrs.fields(tp)]
-        def record(v: Any) -> dict:
-            out = {}
-            for name, enc in encs:
-                x = getattr(v, name)
-                if x is not None:
-                    out[name] = enc(x)
-            return out
-        return record
+        return _record_encoder(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
@@ -205,12 +288,25 @@ _MSG_DECODERS: dict[str, Conv] = {name: _decoder(cls) for name, cls in _BY_NAME.
 _MSG_ENCODERS: dict[type, Callable[[Any], dict]] = {cls: _encoder(cls) for cls in messages.MESSAGE_TYPES}
 
 
+_FIELDLESS: dict[type, bytes] = {
+    cls: msgpack.packb({"type": cls.__name__, "v": messages.PROTOCOL_VERSION})
+    for cls in messages.MESSAGE_TYPES if not attrs.fields(cls)}
+_local = threading.local()  # one msgpack.Packer per thread (packb builds one per call)
+
+
 def encode(msg: Any) -> bytes:
     """Serialise a message; a non-message is our bug, so this may raise."""
+    cached = _FIELDLESS.get(type(msg))
+    if cached is not None:  # Heartbeat: a master sends 10k of them per interval
+        return cached
     body = _MSG_ENCODERS[type(msg)](msg)
     body["type"] = type(msg).__name__
     body["v"] = messages.PROTOCOL_VERSION
-    return msgpack.packb(body, use_bin_type=True)
+    try:
+        packer = _local.packer
+    except AttributeError:
+        packer = _local.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(body)
 
 
 def to_dict(obj: Any) -> Any:
@@ -221,7 +317,7 @@ def to_dict(obj: Any) -> Any:
 def from_dict(cls: type, data: Any) -> Any:
     """Strictly rebuild a record from `to_dict` output; raises ValueError when invalid."""
     try:
-        return _decoder(cls)(data, "")
+        return _decoder(cls)(data)
     except _Invalid as e:
         raise ValueError(str(e)) from None
 
@@ -247,7 +343,7 @@ def decode(frame: bytes) -> Any:
     if version != messages.PROTOCOL_VERSION:
         return DecodeError(f"unsupported version {version!r} for {mtype}", mtype)
     try:
-        return conv(body, "")
+        return conv(body)
     except _Invalid as e:
         return DecodeError(f"invalid {mtype}: {e}"[:500], mtype)
     except RecursionError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -197,7 +198,45 @@ def _json_entry(i: int, item: Any, default_role: str) -> tuple[str, str, Value]:
         if any(r.get("type", "STATIC") not in ("STATIC", "DYNAMIC") for r in res):
             raise ResourceError(f"{what}: reservation type must be STATIC or DYNAMIC")
         role = res[-1].get("role") if res else role
-    return name, _check_name(role, what, "role"), _json_value(item, typ, what)
+    # Interned: names and roles repeat in every task and offer a master keeps.
+    return (sys.intern(name), sys.intern(_check_name(role, what, "role")),
+            _json_value(item, typ, what))
+
+
+def _fast_json_entry(item: Any, default_role: str) -> tuple[str, str, Value] | None:
+    """The common well-formed shapes (SCALAR, RANGES; no reservations) without building error
+    texts or going through Decimal; None sends the item down the full validating path, which
+    gives the same result or the error. A master decodes a TaskInfo's resources per launch."""
+    if type(item) is not dict or "reservations" in item or "set" in item:
+        return None
+    name, typ, role = item.get("name"), item.get("type"), item.get("role", default_role)
+    if type(name) is not str or type(role) is not str or not _NAME_RE.match(name) \
+            or not _NAME_RE.match(role):
+        return None
+    if typ == "SCALAR" and "ranges" not in item:
+        scalar = item.get("scalar")
+        v = scalar.get("value") if type(scalar) is dict else None
+        if type(v) is int and 0 <= v <= _MAX_SCALAR:
+            return sys.intern(name), sys.intern(role), v * 1000
+        if type(v) is float and 0.0 <= v <= 1e9:
+            x = v * 1000  # within 1e-6 of an integer: exactly what half-up of repr gives
+            n = round(x)
+            if abs(x - n) < 1e-6:
+                return sys.intern(name), sys.intern(role), n
+        return None
+    if typ == "RANGES" and "scalar" not in item:
+        ranges = item.get("ranges")
+        rs = ranges.get("range", []) if type(ranges) is dict else None
+        if type(rs) is not list:
+            return None
+        out = []
+        for r in rs:
+            b, e = (r.get("begin"), r.get("end")) if type(r) is dict else (None, None)
+            if not (type(b) is int and type(e) is int and 0 <= b <= e):
+                return None
+            out.append((b, e))
+        return sys.intern(name), sys.intern(role), _merge(out)
+    return None
 
 
 def _json_value(item: Mapping[str, Any], typ: str, what: str) -> Value:
@@ -267,7 +306,8 @@ class Resources:
         """Build from Mesos protobuf-JSON resource objects, validating strictly."""
         if not isinstance(items, list):
             raise ResourceError(f"resources JSON must be a list, got {type(items).__name__}")
-        return _build([_json_entry(i, item, default_role) for i, item in enumerate(items)])
+        return _build([_fast_json_entry(item, default_role) or _json_entry(i, item, default_role)
+                       for i, item in enumerate(items)])
 
     @classmethod
     def from_scalars(cls, **quantities: float) -> Resources:

@@ -214,7 +214,7 @@ class AgentHandlers(MasterBase):
         agent.last_seen = self.now
 
     def _check_agents(self) -> None:
-        for agent in sorted(self.agents.values(), key=lambda a: a.id):
+        for _, agent in sorted(self.agents.items()):
             if agent.unreachable_pending or self.now - agent.last_seen <= self.config.agent_timeout:
                 continue
             agent.unreachable_pending = True

@@ -23,6 +23,7 @@ from mesos_master.state import Agent, Framework, Offer, Task
 
 SOURCE_MASTER = "SOURCE_MASTER"
 MAX_UNREACHABLE_TASKS = 1000
+RESOURCES_POOL_SIZE = 10_000
 
 
 @frozen
@@ -43,6 +44,7 @@ class MasterConfig:
     default_refuse_seconds: float = 5.0
     max_completed_tasks_per_framework: int = 1000
     max_completed_frameworks: int = 50
+    status_retry_forward_interval: float = 10.0  # a retried update is forwarded this rarely
     version: str = "1.11.0"
 
     @property
@@ -108,6 +110,17 @@ class MasterBase:
         self._alloc_pending = False
         self._alloc_all = False
         self._alloc_agents: set[str] = set()
+        self._resources_pool: dict[Resources, Resources] = {}
+
+    def _shared_resources(self, res: Resources) -> Resources:
+        """One shared object per distinct Resources value: 100k tasks of the same shape hold
+        one copy, not 100k (the pool is bounded; clearing it only ends the sharing)."""
+        got = self._resources_pool.get(res)
+        if got is None:
+            if len(self._resources_pool) >= RESOURCES_POOL_SIZE:
+                self._resources_pool.clear()
+            got = self._resources_pool[res] = res
+        return got
 
     # ---------------------------------------------------------------- effects
 
@@ -155,6 +168,9 @@ class MasterBase:
             self._protocol_error(peer, msg, f"connection is subscribed as framework {fw.id}, "
                                             f"not {framework_id}")
             return None
+        # Any message is a sign of life: a framework's heartbeat can wait behind tens of
+        # thousands of its own acknowledgements in the master's queue for that connection.
+        fw.last_seen = self.now
         return fw
 
     # ---------------------------------------------------------------- task updates

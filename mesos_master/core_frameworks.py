@@ -92,6 +92,8 @@ class FrameworkHandlers(MasterBase):
         fw.active = True
         self.allocator.add_framework(fw.id, fw.roles, {}, active=True)  # roles may change
         self._cancel(("framework_failover", fw.id))
+        for task in fw.tasks.values():  # updates sent to the old connection may be lost:
+            task.forwarded_at = None    # forward the next retries at once
 
     # ---------------------------------------------------------------- liveness, removal
 

@@ -41,20 +41,37 @@ class TaskHandlers(MasterBase):
         self.counters["valid_status_updates"] += 1
         task = fw.tasks.get(status.task_id)
         if task is not None and task.agent_id == agent.id:
+            if self._recently_forwarded(fw, task, status):
+                self.counters["status_update_retries_held"] += 1
+                return
             self._apply_status(fw, task, status)
         else:
             self._log("info", f"status update {status.state} for task {status.task_id} of "
                               f"{fw.id} unknown on agent {agent.id}: forwarding")
         if fw.connected:
             self._send(fw.peer, m.Update(status, fw.id))
+            if task is not None and task.agent_id == agent.id:
+                task.forwarded_at = self.now
         else:
             self.counters["dropped_messages"] += 1  # the agent retries until acknowledged
 
+    def _recently_forwarded(self, fw: Framework, task: Task, status: m.TaskStatus) -> bool:
+        """A retry (same uuid) of an update this framework connection was sent less than
+        `status_retry_forward_interval` ago. The agent retries every 2 s at first; when the
+        framework is slow to acknowledge (thousands of tasks starting), forwarding every
+        retry multiplied its work and the queues in front of it. The agent keeps retrying,
+        so a copy lost on a broken connection still arrives, a little later."""
+        return (status.uuid is not None and status.uuid == task.latest_uuid
+                and fw.connected and task.forwarded_at is not None
+                and self.now - task.forwarded_at < self.config.status_retry_forward_interval)
+
     def _apply_status(self, fw: Framework, task: Task, status: m.TaskStatus) -> None:
+        if status.uuid is not None and status.uuid == task.latest_uuid:
+            return  # a retry of the update already applied: no second history entry
         if task.state != status.state and not ts.can_transition(task.state, status.state):
             self._log("warning", f"task {task.id} of {fw.id}: illegal transition "
                                  f"{task.state} -> {status.state}; forwarding anyway")
-        task.latest = status
+        task.confirm(status.uuid, status.healthy, self._shared_resources(task.resources))
         self._set_state(task, status.state, status.healthy)
         if task.terminal and status.uuid is None:
             self._complete(fw, task)  # nothing will acknowledge it
@@ -71,8 +88,8 @@ class TaskHandlers(MasterBase):
             return
         self.counters["valid_status_update_acknowledgements"] += 1
         task = fw.tasks.get(msg.task_id)
-        if (task is not None and task.terminal and task.latest is not None
-                and task.latest.uuid == msg.uuid and task.agent_id == agent.id):
+        if (task is not None and task.terminal and task.confirmed
+                and task.latest_uuid == msg.uuid and task.agent_id == agent.id):
             self._complete(fw, task)
         self._send(agent.peer, m.StatusUpdateAck(fw.id, agent.id, msg.task_id, msg.uuid))
 
@@ -100,7 +117,7 @@ class TaskHandlers(MasterBase):
             self._reconcile_one(fw, item)
 
     def _reconcile_known(self, fw: Framework, task: Task) -> None:
-        healthy = task.latest.healthy if task.latest is not None else None
+        healthy = task.healthy if task.confirmed else None
         self._master_update(fw, task.id, task.state, REASON_RECONCILIATION,
                             "Reconciliation: Latest task state", task.agent_id, healthy)
 
@@ -141,12 +158,14 @@ class TaskHandlers(MasterBase):
         still STAGING with no word from its agent a heartbeat interval after launch is sent
         again; an agent that already has it ignores the copy."""
         horizon = self.now - self.config.heartbeat_interval
-        for agent in sorted(self.agents.values(), key=lambda a: a.id):
+        for _, agent in sorted(self.agents.items()):
             if agent.unreachable_pending:
                 continue
-            for (fw_id, _), task in sorted(agent.tasks.items()):
-                if task.state == ts.STAGING and task.latest is None and \
-                        task.statuses and task.statuses[-1][1] <= horizon:
+            waiting = [(key, t) for key, t in agent.tasks.items()  # cheap filter, then sort
+                       if t.state == ts.STAGING and not t.confirmed]
+            for (fw_id, _), task in sorted(waiting, key=lambda kt: kt[0]):
+                last = task.last_status_time
+                if last is not None and last <= horizon:
                     fw = self.frameworks.get(fw_id)
                     if fw is not None:
                         task.record(ts.STAGING, self.now)  # back off: one resend per interval

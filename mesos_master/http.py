@@ -6,14 +6,15 @@ binds it. Handlers are thin: they call the pure views over the server's core.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from aiohttp import web
 
-from mesos_master import views
+from mesos_master import views, views_stream
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
 
@@ -35,6 +36,8 @@ class MasterService(Protocol):
 
 SERVICE = web.AppKey("service", MasterService)
 _JSONP = re.compile(r"^[A-Za-z_$][\w$.]*$")
+STREAM_WRITE = 256 * 1024
+STREAM_SLICE = 0.02  # seconds of rendering between two turns of the event loop
 
 
 def _json(request: web.Request, body: Any) -> web.Response:
@@ -82,13 +85,61 @@ async def info(request: web.Request) -> web.Response:
     return _json(request, other)
 
 
-async def state(request: web.Request) -> web.Response:
+async def _stream(request: web.Request, pieces: Iterator[str]) -> web.StreamResponse:
+    """Write a document piece by piece, giving the event loop a turn every STREAM_SLICE
+    seconds of rendering (the master's heartbeats and messages go on while 100k tasks are
+    rendered; under a message flood the two take turns). Pieces are gathered into writes of
+    about STREAM_WRITE bytes."""
+    callback = request.query.get("jsonp")
+    jsonp = bool(callback and _JSONP.match(callback))
+    resp = web.StreamResponse()
+    resp.content_type = "text/javascript" if jsonp else "application/json"
+    await resp.prepare(request)
+    buf: list[str] = [f"{callback}(" if jsonp else ""]
+    size = 0
+    turn_ends = time.perf_counter() + STREAM_SLICE
+    for piece in pieces:
+        buf.append(piece)
+        size += len(piece)
+        if size >= STREAM_WRITE:
+            await resp.write("".join(buf).encode())
+            buf, size = [], 0
+        if time.perf_counter() >= turn_ends:  # let messages and timers run, then go on
+            await asyncio.sleep(0)
+            turn_ends = time.perf_counter() + STREAM_SLICE
+    buf.append(");" if jsonp else "")
+    await resp.write("".join(buf).encode())
+    await resp.write_eof()
+    return resp
+
+
+async def state(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    return _json(request, views.state_json(_master(request), time.time(), service.flags))
+    return await _stream(request, views_stream.state_pieces(_master(request), time.time(),
+                                                            dict(service.flags)))
+
+
+async def tasks(request: web.Request) -> web.StreamResponse:
+    """Mesos' /master/tasks: ?limit (default 100), ?offset, ?order=asc|des."""
+    master = _master(request)
+    try:
+        limit = int(request.query.get("limit", "100"))
+        offset = int(request.query.get("offset", "0"))
+    except ValueError:
+        return _bad_request("limit and offset must be integers")
+    order = request.query.get("order", "asc")
+    if limit < 0 or offset < 0 or order not in ("asc", "des"):
+        return _bad_request("limit and offset must be >= 0 and order 'asc' or 'des'")
+    return await _stream(request, views_stream.tasks_pieces(master, limit, offset,
+                                                            order == "des"))
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return _json(request, views.metrics(_master(request), time.time()))
+    out = views.metrics(_master(request), time.time())
+    runtime = getattr(request.app[SERVICE], "runtime_metrics", None)
+    if runtime is not None:
+        out.update(runtime())  # event-loop lag and other runtime-only figures
+    return _json(request, out)
 
 
 async def redirect(request: web.Request) -> web.Response:
@@ -167,7 +218,9 @@ def make_app(service: MasterService) -> web.Application:
     routes = [("/health", health), ("/master/health", health), ("/version", version),
               ("/master/info", info), ("/metrics/snapshot", metrics),
               ("/master/redirect", redirect), ("/redirect", redirect),
-              ("/master/flags", flags), ("/flags", flags)]
+              ("/master/flags", flags), ("/flags", flags),
+              ("/master/tasks", tasks), ("/tasks", tasks), ("/master/tasks.json", tasks),
+              ("/tasks.json", tasks)]
     routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
                                           "/master/state.json")]
     for prefix in ("", "/master"):

@@ -80,7 +80,8 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
         max_agent_ping_timeouts=ns.max_agent_ping_timeouts,
         heartbeat_interval=ns.heartbeat_interval, allocation_interval=ns.allocation_interval,
         offer_timeout=ns.offer_timeout or None, agent_reregister_timeout=ns.agent_reregister_timeout,
-        zk=ns.zk, quorum=ns.quorum or 1, zk_session_timeout=ns.zk_session_timeout, flags=given)
+        zk=ns.zk, quorum=ns.quorum or 1, zk_session_timeout=ns.zk_session_timeout,
+        gc_freeze=True, flags=given)
     return opts, ns.log_level
 
 

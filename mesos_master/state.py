@@ -6,7 +6,7 @@ Records are mutable attrs classes owned by the core; views and tests only read t
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from typing import Any, Iterable
 
 from attrs import define, field
 
@@ -17,15 +17,27 @@ from mesos_common.resources import EMPTY, Resources
 MAX_STATUSES_PER_TASK = 32
 
 
+_NO_LABELS: dict[str, str] = {}  # shared by every task without labels (never mutated)
+
+
 @define(eq=False)
 class Task:
+    """One task as the master books it. At 100k tasks every byte counts (issue #7): the
+    history is one flat list, only the latest update's uuid and health are kept (what
+    acknowledgement and reconciliation need), and once the agent has confirmed the launch
+    `info` is swapped for a compact copy without command, data or health check (only a
+    STAGING task may need its RunTask sent again)."""
+
     framework_id: str
     agent_id: str
     info: m.TaskInfo
     state: str
     role: str = "*"
-    statuses: list[tuple[str, float, bool | None]] = field(factory=list)  # (state, time, healthy)
-    latest: m.TaskStatus | None = None  # latest status the agent sent (or the master made)
+    history: list[Any] = field(factory=list)  # flat (state, time, healthy) triples
+    latest_uuid: bytes | None = None  # uuid of the latest agent update (None: none, or no uuid)
+    healthy: bool | None = None  # health in the latest agent update
+    confirmed: bool = False  # the agent has sent an update for it
+    forwarded_at: float | None = None  # when the latest update went to the framework
     resources_recovered: bool = False  # resources given back on the first terminal update
 
     @property
@@ -40,10 +52,36 @@ class Task:
     def terminal(self) -> bool:
         return task_states.is_terminal(self.state)
 
+    @property
+    def statuses(self) -> list[tuple[str, float, bool | None]]:
+        """(state, time, healthy), oldest first."""
+        h = self.history
+        return [(h[i], h[i + 1], h[i + 2]) for i in range(0, len(h), 3)]
+
+    @property
+    def last_status_time(self) -> float | None:
+        return self.history[-2] if self.history else None
+
     def record(self, state: str, timestamp: float, healthy: bool | None = None) -> None:
-        self.statuses.append((state, timestamp, healthy))
-        if len(self.statuses) > MAX_STATUSES_PER_TASK:
-            del self.statuses[1]  # keep the first (launch) status and the latest ones
+        self.history += (state, timestamp, healthy)
+        if len(self.history) > 3 * MAX_STATUSES_PER_TASK:
+            del self.history[3:6]  # keep the first (launch) status and the latest ones
+
+    def confirm(self, uuid: bytes | None, healthy: bool | None, resources: Resources) -> None:
+        """The agent reported on the task: keep what views and kills need, drop the rest."""
+        self.latest_uuid, self.healthy = uuid, healthy
+        if not self.confirmed:
+            self.confirmed = True
+            self.info = compact_info(self.info, self.agent_id, resources)
+
+
+def compact_info(info: m.TaskInfo, agent_id: str, resources: Resources) -> m.TaskInfo:
+    """What the master still needs of a launched task: ids, name, resources (pass a shared
+    copy), labels and container (for /master/state) and the kill grace period."""
+    return m.TaskInfo(name=info.task_id if info.name == info.task_id else info.name,
+                      task_id=info.task_id, agent_id=agent_id, resources=resources,
+                      container=info.container, kill_grace_period=info.kill_grace_period,
+                      labels=info.labels or _NO_LABELS)
 
 
 @define(eq=False)

@@ -5,6 +5,7 @@ flat map form Mesos endpoints use (`{"cpus": 4.0, "mem": ..., "ports": "[31000-3
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Mapping
 
 from mesos_common import task_states as ts
@@ -31,7 +32,7 @@ def _reserved(res: Resources) -> dict[str, Any]:
     return {role: res.reserved(role).to_map() for role in sorted(res.roles() - {"*"})}
 
 
-def _agent_json(agent: Agent) -> dict[str, Any]:
+def agent_json(agent: Agent) -> dict[str, Any]:
     info = agent.info
     out = {
         "id": agent.id, "hostname": info.hostname, "port": info.port,
@@ -63,10 +64,14 @@ def _task_json(task: Task) -> dict[str, Any]:
         "labels": [{"key": k, "value": v} for k, v in sorted(info.labels.items())],
     }
     if info.container is not None:
-        out["container"] = {"type": info.container.type}
-        if info.container.docker is not None:
-            out["container"]["docker"] = {"image": info.container.docker.image,
-                                          "network": info.container.docker.network}
+        out["container"] = container_json(info.container)
+    return out
+
+
+def container_json(container: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": container.type}
+    if container.docker is not None:
+        out["docker"] = {"image": container.docker.image, "network": container.docker.network}
     return out
 
 
@@ -76,8 +81,16 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
 
 
 def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
-    info = fw.info
     used = sum_resources(t.resources for t in fw.tasks.values() if not t.resources_recovered)
+    return {**framework_head(master, fw, used),
+            "tasks": [_task_json(t) for t in sorted(fw.tasks.values(), key=lambda t: t.id)],
+            "unreachable_tasks": [_task_json(t) for t in fw.unreachable_tasks.values()],
+            "completed_tasks": [_task_json(t) for t in fw.completed_tasks]}
+
+
+def framework_head(master: Master, fw: Framework, used: Resources) -> dict[str, Any]:
+    """A framework of /master/state without its three task lists (`used`: its tasks' sum)."""
+    info = fw.info
     offered = sum_resources(master.offers[o].resources for o in fw.offers if o in master.offers)
     out: dict[str, Any] = {
         "id": fw.id, "name": info.name, "user": info.user, "hostname": info.hostname,
@@ -88,9 +101,6 @@ def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
         "unregistered_time": fw.unregistered_time or 0.0,
         "used_resources": used.to_map(), "offered_resources": offered.to_map(),
         "resources": (used + offered).to_map(),
-        "tasks": [_task_json(t) for t in sorted(fw.tasks.values(), key=lambda t: t.id)],
-        "unreachable_tasks": [_task_json(t) for t in fw.unreachable_tasks.values()],
-        "completed_tasks": [_task_json(t) for t in fw.completed_tasks],
         "offers": [_offer_json(master.offers[o]) for o in sorted(fw.offers)
                    if o in master.offers],
         "executors": [], "labels": [], "offer_constraints": {},
@@ -107,7 +117,19 @@ def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
 
 
 def state_json(master: Master, now: float, flags: Mapping[str, str]) -> dict[str, Any]:
-    """The Mesos /master/state object (reference §7)."""
+    """The Mesos /master/state object (reference §7). The HTTP endpoint streams the same
+    document from views_stream.state_pieces."""
+    return {
+        **state_head(master, now, flags),
+        "slaves": [agent_json(a) for a in sorted(master.agents.values(), key=lambda a: a.id)],
+        "frameworks": [_framework_json(master, f)
+                       for f in sorted(master.frameworks.values(), key=lambda f: f.id)],
+        "completed_frameworks": [_framework_json(master, f) for f in master.completed_frameworks],
+    }
+
+
+def state_head(master: Master, now: float, flags: Mapping[str, str]) -> dict[str, Any]:
+    """/master/state without its agents and frameworks."""
     cfg = master.config
     start = master.start_time if master.start_time is not None else now
     pid = master_pid(master)
@@ -121,13 +143,9 @@ def state_json(master: Master, now: float, flags: Mapping[str, str]) -> dict[str
         "leader_info": {"id": cfg.master_id, "pid": pid, "port": cfg.port,
                         "hostname": cfg.hostname},
         "flags": {k: str(v) for k, v in flags.items()},
-        "slaves": [_agent_json(a) for a in sorted(master.agents.values(), key=lambda a: a.id)],
         "recovered_slaves": [{"id": a, "hostname": h}
                              for a, h in sorted(master.registry.admitted.items())
                              if a in master.recovering and a not in master.agents],
-        "frameworks": [_framework_json(master, f)
-                       for f in sorted(master.frameworks.values(), key=lambda f: f.id)],
-        "completed_frameworks": [_framework_json(master, f) for f in master.completed_frameworks],
         "orphan_tasks": [], "unregistered_frameworks": [],
     }
 
@@ -161,7 +179,11 @@ def metrics(master: Master, now: float) -> dict[str, float]:
     c = master.counters
     start = master.start_time if master.start_time is not None else now
     agents = master.agents.values()
-    connected = sum(1 for a in agents if now - a.last_seen <= master.config.agent_ping_timeout)
+    # Disconnected: a whole heartbeat missed (heard from last more than two intervals ago).
+    # One interval (or the ping timeout, equal by default) counted every agent whose
+    # heartbeat was a little late as disconnected.
+    silent = 2 * master.config.heartbeat_interval
+    connected = sum(1 for a in agents if now - a.last_seen <= silent)
     fws = master.frameworks.values()
     out: dict[str, float] = {
         "master/elected": 1.0, "master/uptime_secs": max(0.0, now - start),
@@ -185,10 +207,10 @@ def metrics(master: Master, now: float) -> dict[str, float]:
     }
     for kind in ("scheduled", "canceled", "completed"):
         out[f"master/slave_shutdowns_{kind}"] = 0.0
-    live = [t for f in fws for t in f.tasks.values()]
+    live = Counter(t.state for f in fws for t in f.tasks.values())  # one pass over 100k tasks
     for state in _GAUGE_STATES:
         name = state.removeprefix("TASK_").lower()
-        out[f"master/tasks_{name}"] = float(sum(1 for t in live if t.state == state))
+        out[f"master/tasks_{name}"] = float(live[state])
     out["master/tasks_unreachable"] = float(sum(len(f.unreachable_tasks) for f in fws))
     for name in _COUNTER_STATES:
         out[f"master/tasks_{name}"] = float(c[f"tasks_{name}"])

@@ -358,3 +358,31 @@ def test_take_ports_property(r, n):
 def test_format_ranges():
     assert format_ranges([(31000, 31005), (31010, 31010)]) == "[31000-31005, 31010-31010]"
     assert format_ranges(()) == "[]"
+
+
+_json_items = st.fixed_dictionaries(
+    {"name": st.sampled_from(["cpus", "mem", "ports", "bad name", ""]),
+     "type": st.sampled_from(["SCALAR", "RANGES", "SET", "X"])},
+    optional={
+        "role": st.sampled_from(["*", "web", "(x)", 3]),
+        "scalar": st.fixed_dictionaries({}, optional={"value": st.one_of(
+            st.integers(-5, 10**16), st.floats(allow_nan=True, allow_infinity=True),
+            st.decimals(places=4, min_value=0, max_value=10**6).map(float),
+            st.booleans(), st.text(max_size=2))}),
+        "ranges": st.fixed_dictionaries({}, optional={"range": st.lists(st.fixed_dictionaries(
+            {"begin": st.integers(-2, 50), "end": st.one_of(st.integers(-2, 50), st.none())}),
+            max_size=4)}),
+        "set": st.fixed_dictionaries({"item": st.lists(st.text(max_size=2), max_size=3)}),
+        "reservations": st.lists(st.fixed_dictionaries({"role": st.just("web")}), max_size=1),
+    })
+
+
+@given(_json_items)
+@settings(max_examples=400, deadline=None)
+def test_fast_json_path_agrees_with_the_validating_path(item) -> None:
+    """from_json's fast path gives what the full path gives, or defers to it."""
+    from mesos_common import resources as res_mod
+    fast = res_mod._fast_json_entry(item, "*")
+    if fast is None:
+        return
+    assert fast == res_mod._json_entry(0, item, "*")

@@ -293,6 +293,8 @@ class AllocatorMachine(RuleBasedStateMachine):
         del self.totals[aid]
         self.held = [g for g in self.held if g.agent_id != aid]
         self.a.remove_agent(aid)
+        for fw in self.frameworks.values():  # filters live on the agent's record: gone with it
+            fw["filters"].pop(aid, None)
 
     @rule(i=st.integers(0, 3), roles=st.sampled_from([("*",), ("web",), ("*", "web"),
                                                        ("gold",)]))

@@ -202,6 +202,20 @@ def test_silent_framework_is_deactivated_then_removed_after_failover_timeout() -
     assert h.master.completed_frameworks[-1].completed_tasks[-1].state == ts.KILLED
 
 
+def test_framework_busy_with_other_messages_is_not_silent() -> None:
+    """Its heartbeats may wait behind its own acknowledgements in the master's queue: any
+    message from the framework's connection counts as a sign of life."""
+    h = Harness(heartbeat_interval=10.0)
+    aid, fid, offer = _one_offer(h, failover_timeout=0.0)
+    h.launch(b"fw1", fid, offer, [command_task("t1", aid)])
+    for _ in range(12):  # 60 s without a framework heartbeat, but reconciling all along
+        h.recv(b"a1", m.Heartbeat())
+        h.recv(b"fw1", m.Reconcile(fid, ()))
+        h.advance(5.0)
+    fw = h.master.frameworks[fid]
+    assert fw.connected and fw.active and "t1" in fw.tasks
+
+
 def test_framework_reconnecting_before_failover_timeout_keeps_tasks() -> None:
     h = Harness(heartbeat_interval=10.0)
     aid, fid, offer = _one_offer(h, failover_timeout=300.0)

@@ -177,3 +177,24 @@ def test_retried_reregistration_on_same_connection_keeps_tasks_and_epoch() -> No
     out = h.recv(b"a1-new", stale_report)  # a new connection: the agent restarted
     assert only(sent(out, m.AgentReregistered, to=b"a1-new")).epoch > epoch
     assert [u.state for u in updates(out)] == [ts.LOST]  # DROPPED, not partition aware
+
+
+def test_retried_update_is_forwarded_again_only_after_the_retry_interval() -> None:
+    """The agent retries every 2 s at first: the master passes a retry (same uuid) on at most
+    once per status_retry_forward_interval, and at once to a re-subscribed framework."""
+    h = Harness()
+    aid = h.register_agent(b"a1")
+    fid = h.subscribe(b"fw1")
+    offer = h.offers()[0]
+    h.launch(b"fw1", fid, offer, [command_task("t1", aid)])
+    update = m.StatusUpdate(fid, m.TaskStatus("t1", ts.RUNNING, uuid=b"u" * 16))
+    assert len(updates(h.recv(b"a1", update), to=b"fw1")) == 1
+    assert updates(h.recv(b"a1", update, now=h.now + 2.0), to=b"fw1") == []
+    assert updates(h.recv(b"a1", update, now=h.now + 4.0), to=b"fw1") == []
+    assert len(updates(h.recv(b"a1", update, now=h.now + 5.0), to=b"fw1")) == 1  # 11 s on
+    task = h.master.frameworks[fid].tasks["t1"]
+    assert [s[0] for s in task.statuses] == [ts.STAGING, ts.RUNNING]  # retries: one entry
+    newer = m.StatusUpdate(fid, m.TaskStatus("t1", ts.FINISHED, uuid=b"v" * 16))
+    assert len(updates(h.recv(b"a1", newer, now=h.now + 0.1), to=b"fw1")) == 1  # a new uuid
+    h.recv(b"fw2", m.Subscribe(m.FrameworkInfo(name="fw", id=fid)))  # failover
+    assert len(updates(h.recv(b"a1", newer, now=h.now + 0.1), to=b"fw2")) == 1

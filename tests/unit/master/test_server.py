@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import time
 import logging
 import urllib.request
 from typing import Any
@@ -54,15 +56,24 @@ def _get(url: str) -> Any:
         return r.status, (json.loads(body) if body else None), r.headers
 
 
+def _get_raw(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.headers["Content-Type"], r.read()
+
+
 async def _exercise(server: MasterServer) -> dict[str, Any]:
     started = asyncio.Event()
     run = asyncio.create_task(server.run(ready=lambda s: started.set()))
     await asyncio.wait_for(started.wait(), 10)
     base = f"http://127.0.0.1:{server.http_port}"
     out: dict[str, Any] = {}
+    await asyncio.sleep(0.1)
+    time.sleep(0.3)  # hold the loop: the lag probe must see it
+    await asyncio.sleep(0.2)
     for path in ("/health", "/version", "/master/info", "/master/state", "/state",
-                 "/master/state.json", "/metrics/snapshot", "/master/flags"):
+                 "/master/state.json", "/metrics/snapshot", "/master/flags", "/master/tasks"):
         out[path] = await asyncio.to_thread(_get, base + path)
+    out["jsonp"] = await asyncio.to_thread(_get_raw, base + "/master/state?jsonp=cb.x")
 
     def zmq_roundtrip() -> list[Any]:
         ctx = zmq.Context()
@@ -109,7 +120,13 @@ def test_server_serves_http_and_zmq_and_stops() -> None:
                     "version": "1.11.0"}
     assert out["/master/state"][1]["id"] == "M" == out["/state"][1]["id"]
     assert out["/master/state.json"][1]["pid"] == f"master@127.0.0.1:{server.http_port}"
-    assert out["/metrics/snapshot"][1]["master/elected"] == 1.0
+    snapshot = out["/metrics/snapshot"][1]
+    assert snapshot["master/elected"] == 1.0
+    assert snapshot["master/event_loop_lag_max_ms"] >= 250  # the loop was held for 300 ms
+    assert out["/master/tasks"][1] == {"tasks": []}
+    kind, body = out["jsonp"]
+    assert kind.startswith("text/javascript") and body.startswith(b"cb.x(")
+    assert body.endswith(b");") and json.loads(body[5:-2])["id"] == "M"
     assert out["/master/flags"][1] == {"flags": {"port": "0"}}
     err, hb, registered = out["zmq"]
     assert isinstance(err, m.ProtocolError) and "malformed" in err.message
@@ -132,3 +149,70 @@ def test_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as exc:
         master_main.options_from_argv([])  # sqlite needs --work_dir
     assert exc.value.code == 2
+
+
+async def _flooded(server: MasterServer, count: int) -> list[float]:
+    """Queue `count` messages at the master while its loop is held; then record, at every
+    turn of the loop, how many the master had handled."""
+    started = asyncio.Event()
+    run = asyncio.create_task(server.run(ready=lambda s: started.set()))
+    await asyncio.wait_for(started.wait(), 10)
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(server.zmq_endpoint)
+        frame = codec.encode(m.Heartbeat())  # unknown peer: each one is answered and counted
+        for _ in range(count):
+            sock.send(frame)
+        time.sleep(1.0)  # the loop stays held while libzmq's I/O thread queues the frames
+        seen: list[float] = []
+        deadline = time.monotonic() + 30
+        while (not seen or seen[-1] < count) and time.monotonic() < deadline:
+            seen.append(server.master.counters["dropped_messages"])
+            await asyncio.sleep(0)
+        return seen
+    finally:
+        ctx.destroy(linger=0)
+        server.stop()
+        await asyncio.wait_for(run, 10)
+
+
+def test_a_flood_of_messages_does_not_starve_the_event_loop() -> None:
+    """The receive loop drains bursts without returning to the loop, but must yield between
+    bursts: otherwise timers (heartbeats), HTTP and the lag probe wait for the whole flood."""
+    server = _server()
+    seen = asyncio.run(_flooded(server, 5000))
+    assert seen[-1] == 5000
+    assert len({v for v in seen if 0 < v < 5000}) >= 5  # other tasks ran between bursts
+
+
+async def _full_collection(server: MasterServer) -> dict[str, Any]:
+    started = asyncio.Event()
+    run = asyncio.create_task(server.run(ready=lambda s: started.set()))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        frozen_before = gc.get_freeze_count()
+        gc.collect()
+        for _ in range(100):  # the lag probe freezes at its next wake-up
+            await asyncio.sleep(0.05)
+            if gc.get_freeze_count() > frozen_before:
+                break
+        return {**server.runtime_metrics(), "frozen_before": frozen_before}
+    finally:
+        server.stop()
+        await asyncio.wait_for(run, 10)
+
+
+def test_survivors_of_a_full_collection_are_frozen_and_collections_are_timed() -> None:
+    server = _server(gc_freeze=True)
+    thresholds = gc.get_threshold()
+    try:
+        out = asyncio.run(_full_collection(server))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    assert out["master/gc_full_collections"] >= 1
+    assert out["master/gc_frozen_objects"] > out["frozen_before"]
+    assert out["master/gc_pause_max_ms"] > 0
+    assert server._gc_event not in gc.callbacks  # removed when the server stops
