@@ -98,6 +98,10 @@ def main() -> None:
                                if a["id"] == "/bench")
             all_running = time.perf_counter() - t0
             say(f"all {args.instances} running after {all_running:.1f}s")
+            # the master's books must agree with Marathon's count (not part of the timing)
+            metrics = get(f"http://{cluster.master_addr}/metrics/snapshot")
+            master_running = int(metrics["master/tasks_running"])
+            say(f"the master counts {master_running} tasks running")
         finally:
             stop.set()
             if spy is not None:
@@ -108,7 +112,7 @@ def main() -> None:
             cluster.stop()
     finish("marathon_launch", {
         "instances": args.instances, "agents": args.agents,
-        "all_running_s": round(all_running, 2),
+        "all_running_s": round(all_running, 2), "master_tasks_running": master_running,
         "tasks_per_s": round(args.instances / all_running),
         "apps_p50_ms": round(percentile(lat, 50), 1) if lat else None,
         "apps_p99_ms": round(percentile(lat, 99), 1) if lat else None,
