@@ -63,8 +63,42 @@ def upgrade_strategy_respected(c: "SimCluster") -> None:
         raise AssertionError(c.marathon.violations[0])
 
 
+def answered_apps_survive(c: "SimCluster") -> None:
+    """An app whose create was answered (so committed) exists in every later Marathon,
+    crashes or not, until a delete of it is answered."""
+    node = c.marathon
+    if node is None or node.svc is None:
+        return
+    lost = sorted(node.answered - set(node.svc.apps))
+    assert not lost, f"Marathon lost app(s) {lost} after answering their creation"
+
+
+UNKNOWN_TASK_LIMIT = 75.0  # two reconciliation intervals (30 s) and a kill retry's slack
+
+
+def no_task_unknown_for_long(c: "SimCluster") -> None:
+    """A task of Marathon's framework that agents run and a subscribed Marathon has no record
+    of (e.g. launched, then Marathon lost the uncommitted record in a crash) is adopted or
+    killed within about a reconciliation: it never lingers unknown."""
+    node = c.marathon
+    if node is None:
+        return
+    svc = node.svc
+    if svc is None or node.core is None or not node.core.subscribed:
+        node.unknown_since.clear()
+        return
+    unknown = {t for a in c.agents.values() if a.up for t, p in a.procs.items()
+               if p.framework_id == svc.framework_id and t not in svc.tasks}
+    for t in set(node.unknown_since) - unknown:
+        del node.unknown_since[t]
+    for t in sorted(unknown):
+        since = node.unknown_since.setdefault(t, c.now)
+        assert c.now - since <= UNKNOWN_TASK_LIMIT, \
+            f"agents have run task {t} unknown to Marathon for {c.now - since:.0f}s"
+
+
 SAFETY = [cores_consistent, capacity_respected, one_home_per_task, updates_in_order,
-          upgrade_strategy_respected]
+          upgrade_strategy_respected, answered_apps_survive, no_task_unknown_for_long]
 
 
 def converged(c: "SimCluster") -> bool:

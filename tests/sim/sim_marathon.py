@@ -3,7 +3,13 @@
 `SimDriver` stands in for `AsyncSchedulerDriver`: its methods queue a command that calls the
 core when the cluster drains the queue (after the current effects, as the driver's queue
 does), so Marathon sees the same ordering as in production. A crash drops the service and
-its core; the restarted one is built from its `MemoryStore` alone (the durable state).
+its core; the restarted one is built from its store alone (the durable state).
+
+The commit contract: Marathon runs `deferred` as the daemon does (marathon/main.py), its
+store (`BufferedMemoryStore`) keeps writes pending until `commit()` and loses them in a
+crash, and the cluster models the SDK driver's bursts (frameworks/driver.py): the sends of
+a burst of callbacks and commands are held until `batch_done` has committed; API calls
+commit before they count as answered. Crashes also land between a burst and its commit.
 
 Health: the simulated apps have no health checks, so a task is healthy when RUNNING (which is
 also what `marathon.deployment` does without checks).
@@ -18,6 +24,7 @@ TaskReplaceActor, {1, 0} allows one instance over so that the upgrade can move.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import random
 import uuid
@@ -29,8 +36,8 @@ from frameworks import core as sdk
 from marathon.apps import ApiError
 from marathon.deployment import config_version
 from marathon.model import ValidationFailed
+from marathon import service as service_mod
 from marathon.service import MarathonService, Options
-from marathon.store import MemoryStore
 from mesos_common import messages as m
 from tests.sim.node import Node
 
@@ -55,6 +62,52 @@ def run_sync(result: Any) -> Any:
         return done.value
     result.close()
     raise CoroutineAwaited("a Marathon callback awaited real IO in the simulation")
+
+
+class BufferedMemoryStore:
+    """SQLiteStore's semantics in memory: put/delete buffer (the last write of a key wins),
+    `load` sees committed plus pending, `commit` makes the buffer durable at once, and a
+    crash (`drop_pending`) loses what was not committed. No `take`: `flush_async` then
+    commits synchronously, which the simulation can drive."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, str]] = {}
+        self._pending: dict[tuple[str, str], str | None] = {}
+
+    def put(self, kind: str, key: str, doc: Any) -> None:
+        self._pending[(kind, key)] = json.dumps(doc)
+
+    def delete(self, kind: str, key: str) -> None:
+        self._pending[(kind, key)] = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def load(self, kind: str) -> dict[str, Any]:
+        out = {k: json.loads(v) for k, v in self._data.get(kind, {}).items()}
+        for (k, key), doc in self._pending.items():
+            if k == kind:
+                if doc is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = json.loads(doc)
+        return out
+
+    def commit(self) -> None:
+        batch, self._pending = self._pending, {}
+        for (kind, key), doc in batch.items():
+            if doc is None:
+                self._data.get(kind, {}).pop(key, None)
+            else:
+                self._data.setdefault(kind, {})[key] = doc
+
+    def drop_pending(self) -> None:
+        """The process died: its uncommitted writes never reached the disk."""
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.commit()
 
 
 class SimDriver:
@@ -102,7 +155,7 @@ class SimDriver:
 class MarathonNode(Node):
     """Marathon's process: its store is durable, everything else dies in a crash."""
 
-    store: MemoryStore = field(factory=MemoryStore)  # durable: survives a crash
+    store: BufferedMemoryStore = field(factory=BufferedMemoryStore)  # committed part survives
     svc: MarathonService | None = None
     core: sdk.SchedulerCore | None = None
     queue: list[Callable[[], list[Any]]] = field(factory=list)
@@ -113,6 +166,10 @@ class MarathonNode(Node):
     ops: int = 0
     acked: set[bytes] = field(factory=set)
     seen: dict[str, list[tuple[bytes, str]]] = field(factory=dict)
+    held: list[Any] | None = None  # sends of the open burst, waiting for its batch_done
+    answered: set[str] = field(factory=set)  # apps whose create got its 201 (not deleted since)
+    unknown_since: dict[str, float] = field(factory=dict)  # agents run it, Marathon forgot
+    wake_pump: Callable[[], None] = lambda: None  # the cluster schedules the offer pump
 
     # ------------------------------------------------------------ building it
 
@@ -124,13 +181,22 @@ class MarathonNode(Node):
                                    new_uuid=lambda: uuid.UUID(int=rng.getrandbits(128),
                                                               version=1))
         self.svc.driver = SimDriver(self)
+        self.svc.deferred = True  # as the daemon runs it: one commit per burst
+        self.svc.on_backlog = self.wake_pump
         self.core = sdk.SchedulerCore(self.svc.framework_info())
         self.queue.clear()
+        self.held = None
 
     def commit(self) -> None:
-        commit = getattr(self.store, "commit", None)
-        if commit is not None:
-            run_sync(commit())
+        """`flush_async` as the API handlers and the ticker call it, and the driver's
+        `batch_done`. The next dirty-app tick is set from virtual time alone: the service
+        spaces them by real CPU time spent, which would make a run depend on the machine."""
+        svc = self.svc
+        assert svc is not None
+        before = svc._dirty_tick_at
+        run_sync(svc.flush_async())
+        if svc._dirty_tick_at != before:
+            svc._dirty_tick_at = svc.now() + service_mod.DIRTY_TICK_INTERVAL
 
     def callback(self, name: str, args: tuple[Any, ...]) -> None:
         assert self.svc is not None
@@ -138,8 +204,7 @@ class MarathonNode(Node):
             self.seen.setdefault(args[0].task_id, []).append((args[0].uuid, args[0].state))
         fn = getattr(self.svc, name, None)
         if fn is not None:
-            run_sync(fn(self.svc.driver, *args))
-            self.commit()
+            run_sync(fn(self.svc.driver, *args))  # deferred: its commit is the burst's
 
     # ------------------------------------------------------------ the invariant
 
