@@ -2,7 +2,9 @@
 
 Safety: the cores' own invariants; no agent runs more than its capacity (so nothing was
 offered twice); a task runs on one agent at most; a framework sees each task's agent updates
-in an order the state table allows. Liveness (after healing): every job finished and every
+in an order the state table allows; Marathon's commit contract: an app whose creation was
+answered survives crashes, and no task agents run stays unknown to Marathon for longer than
+about a reconciliation. Liveness (after healing): every job finished and every
 status update acknowledged.
 """
 from __future__ import annotations

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from marathon.service import MarathonService
-from tests.sim.cluster import BURST, SimCluster, SimOptions, SimViolation
+from tests.sim.cluster import SimCluster, SimOptions, SimViolation
+from tests.sim.cluster_marathon import BURST
 from tests.sim.sim_marathon import BufferedMemoryStore
 from tests.sim.sweep import run_seed
 

@@ -1,0 +1,106 @@
+"""SimCluster's Marathon edges: what the daemon's runtime does around the service.
+
+The ticker (tick, then commit), API calls (commit before the answer counts), the offer
+pump, and the SDK driver's bursts: deliveries and driver commands hold their sends until
+the burst's `batch_done` has committed (frameworks/driver.py). Crashes land before any of
+those commits now and then, while writes are pending.
+"""
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from tests.sim import sim_marathon as sm
+
+if TYPE_CHECKING:
+    from tests.sim.cluster import SimOptions
+
+BURST = 0.002  # virtual seconds from a Marathon burst's first item to its batch_done
+
+
+class MarathonEdges:
+    """Mixed into SimCluster (which provides push, perform, _send, _note, _crash, rng)."""
+
+    o: "SimOptions"
+    now: float
+    faults: bool
+    rng: Any
+
+    def _new_marathon(self, node: sm.MarathonNode) -> None:
+        node.wake_pump = lambda: self.push(self.now, "mpump", node.name, None)
+        node.boot(lambda: self.now, random.Random(self.rng.getrandbits(64)))
+        self.push(self.now + 0.1, "connect", node.name, None)
+        self.push(self.now + 1.0, "mtick", node.name, None)
+        if self.faults:
+            self.push(self.now + 2.0, "mop", node.name, None)
+
+    def _marathon_tick(self, node: sm.MarathonNode) -> None:
+        assert node.svc is not None
+        node.svc.tick()
+        if self._crash_before_commit(node, "the tick's"):
+            return
+        node.commit()
+        self._drain(node)
+        self.push(self.now + node.svc.options.tick_interval, "mtick", node.name, None)
+
+    def _marathon_op(self, node: sm.MarathonNode) -> None:
+        """An API call (while faults are on); it goes on in the liveness phase no more."""
+        if not self.faults:
+            return
+        node.ops += 1
+        assert node.svc is not None
+        before = set(node.svc.apps)
+        op = sm.random_op(node, self.rng)
+        self._note(f"marathon api: {op}")
+        if self._crash_before_commit(node, "an API call's"):
+            return  # the call was never answered: nothing to hold Marathon to
+        node.commit()  # answered: what it did must survive any crash from now on
+        node.answered |= set(node.svc.apps) - before
+        if op.startswith("delete "):
+            node.answered.discard(op.split()[1])
+        self._drain(node)
+        self.push(self.now + self.rng.expovariate(self.o.marathon_ops_per_min / 60),
+                  "mop", node.name, None)
+
+    def _drain(self, node: sm.MarathonNode) -> None:
+        """Perform the commands Marathon gave its driver, in order (the driver's queue), in
+        the open burst: what they send waits for the burst's commit."""
+        if node.queue and node.up:
+            self._open_burst(node)
+        while node.queue and node.up:
+            self.perform(node, node.queue.pop(0)())
+
+    def _open_burst(self, node: sm.MarathonNode) -> None:
+        """The driver's burst: deliveries and commands until `batch_done` (a later event,
+        so other events and crashes can come in between) hold their sends."""
+        if node.held is None:
+            node.held = []
+            self.push(self.now + BURST, "mbatch", node.name, None)
+
+    def _marathon_batch_done(self, node: sm.MarathonNode) -> None:
+        """`batch_done` commits the burst's state, then its sends go out, in order."""
+        if self._crash_before_commit(node, "a burst's"):
+            return
+        node.commit()
+        held, node.held = node.held or [], None
+        for e in held:
+            self._send(node, e)
+
+    def _marathon_pump(self, node: sm.MarathonNode) -> None:
+        """The daemon's offer pump: match the backlog; launches go out after a commit."""
+        assert node.svc is not None
+        if node.svc.offer_backlog:
+            node.svc.place_backlog(lambda: False)
+            self._drain(node)
+
+    def _crash_before_commit(self, node: sm.MarathonNode, what: str) -> bool:
+        """Now and then Marathon dies with writes pending: they are lost, nothing was
+        answered or sent for them."""
+        rate = self.o.marathon_crashes_per_min
+        node.svc._stage_tasks()  # type: ignore[union-attr]  # the records it would write
+        if not self.faults or rate <= 0 or not node.store.pending \
+                or self.rng.random() >= rate / 20:
+            return False
+        self._note(f"marathon dies before {what} commit ({node.store.pending} writes pending)")
+        self._crash(node, self.rng.uniform(0.5, 5.0))
+        return True
