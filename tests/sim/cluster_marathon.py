@@ -15,6 +15,7 @@ from tests.sim import sim_marathon as sm
 if TYPE_CHECKING:
     from tests.sim.cluster import SimOptions
 
+CHANGES = ("scale", "upgrade", "restart")  # answered: the app's new version is durable
 BURST = 0.002  # virtual seconds from a Marathon burst's first item to its batch_done
 
 
@@ -55,9 +56,12 @@ class MarathonEdges:
         if self._crash_before_commit(node, "an API call's"):
             return  # the call was never answered: nothing to hold Marathon to
         node.commit()  # answered: what it did must survive any crash from now on
-        node.answered |= set(node.svc.apps) - before
-        if op.startswith("delete "):
-            node.answered.discard(op.split()[1])
+        kind, aid = (op.split() + [""])[:2]
+        for a in set(node.svc.apps) - before | ({aid} if kind in CHANGES else set()):
+            if a in node.svc.apps:
+                node.answered[a] = node.svc.apps[a]["version"]
+        if kind == "delete":
+            node.answered.pop(aid, None)
         self._drain(node)
         self.push(self.now + self.rng.expovariate(self.o.marathon_ops_per_min / 60),
                   "mop", node.name, None)

@@ -67,12 +67,17 @@ def upgrade_strategy_respected(c: "SimCluster") -> None:
 
 def answered_apps_survive(c: "SimCluster") -> None:
     """An app whose create was answered (so committed) exists in every later Marathon,
-    crashes or not, until a delete of it is answered."""
+    crashes or not, until a delete of it is answered; an answered scale, upgrade or restart
+    is never rolled back by a crash (the app's version never goes below it)."""
     node = c.marathon
     if node is None or node.svc is None:
         return
-    lost = sorted(node.answered - set(node.svc.apps))
+    lost = sorted(set(node.answered) - set(node.svc.apps))
     assert not lost, f"Marathon lost app(s) {lost} after answering their creation"
+    for aid, version in sorted(node.answered.items()):
+        now = node.svc.apps[aid]["version"]
+        assert now >= version, \
+            f"Marathon's {aid} is back at version {now} after answering a change to {version}"
 
 
 UNKNOWN_TASK_LIMIT = 75.0  # two reconciliation intervals (30 s) and a kill retry's slack

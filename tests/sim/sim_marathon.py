@@ -167,7 +167,7 @@ class MarathonNode(Node):
     acked: set[bytes] = field(factory=set)
     seen: dict[str, list[tuple[bytes, str]]] = field(factory=dict)
     held: list[Any] | None = None  # sends of the open burst, waiting for its batch_done
-    answered: set[str] = field(factory=set)  # apps whose create got its 201 (not deleted since)
+    answered: dict[str, str] = field(factory=dict)  # app -> version of its last answered change
     unknown_since: dict[str, float] = field(factory=dict)  # agents run it, Marathon forgot
     wake_pump: Callable[[], None] = lambda: None  # the cluster schedules the offer pump
 
