@@ -36,7 +36,6 @@ from frameworks import core as sdk
 from marathon.apps import ApiError
 from marathon.deployment import config_version
 from marathon.model import ValidationFailed
-from marathon import service as service_mod
 from marathon.service import MarathonService, Options
 from mesos_common import messages as m
 from tests.sim.node import Node
@@ -179,7 +178,8 @@ class MarathonNode(Node):
                                                           reconcile_interval=30.0),
                                    clock=lambda: EPOCH + now(),
                                    new_uuid=lambda: uuid.UUID(int=rng.getrandbits(128),
-                                                              version=1))
+                                                              version=1),
+                                   work_clock=lambda: 0.0)
         self.svc.driver = SimDriver(self)
         self.svc.deferred = True  # as the daemon runs it: one commit per burst
         self.svc.on_backlog = self.wake_pump
@@ -189,14 +189,10 @@ class MarathonNode(Node):
 
     def commit(self) -> None:
         """`flush_async` as the API handlers and the ticker call it, and the driver's
-        `batch_done`. The next dirty-app tick is set from virtual time alone: the service
-        spaces them by real CPU time spent, which would make a run depend on the machine."""
-        svc = self.svc
-        assert svc is not None
-        before = svc._dirty_tick_at
-        run_sync(svc.flush_async())
-        if svc._dirty_tick_at != before:
-            svc._dirty_tick_at = svc.now() + service_mod.DIRTY_TICK_INTERVAL
+        `batch_done` (the service's work clock reads 0 here: dirty-app ticks are spaced by
+        virtual time alone, so a run does not depend on the machine)."""
+        assert self.svc is not None
+        run_sync(self.svc.flush_async())
 
     def callback(self, name: str, args: tuple[Any, ...]) -> None:
         assert self.svc is not None
