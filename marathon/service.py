@@ -161,7 +161,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         """`flush` for the daemon: the disk write runs in a worker thread (the loop serves
         the API meanwhile); commits are serialised, and one that returns covers every
         change made before it was called."""
-        if not self.deferred or not hasattr(self.store, "take"):
+        if not self.deferred or not getattr(self.store, "write_in_thread", False):
             self.flush()
             return
         self._tick_dirty()

@@ -8,7 +8,9 @@ a burst of driver callbacks go out. `close()` commits what is pending.
 Kinds used by the service: `app` (current definition per app id), `version`
 (`<app id>@<version>` -> definition), `task` (task id -> task record), `meta`
 (framework id, service-port allocations). `MemoryStore` is the fake for tests;
-`SQLiteStore` is the embedded default. The ZooKeeper store arrives with the HA work.
+`SQLiteStore` (a `BufferedStore`) is the embedded default; `store_zk.ZkStore` is the store
+with `--zk`. A store whose `write_in_thread` is true lets the daemon `take()` the buffer
+on the loop and `write(batch)` it from a worker thread.
 """
 from __future__ import annotations
 
@@ -52,20 +54,21 @@ class MemoryStore:
         pass
 
 
-class SQLiteStore:
-    """One table `(kind, key) -> json` (WAL, synchronous=FULL). put/delete only buffer
-    (the last write of a key wins); `commit` writes the buffer in one transaction."""
+class BufferedStore:
+    """put/delete only buffer (the last write of a key wins) and `load` sees committed plus
+    pending writes; `commit` makes the buffer durable in one `_write`, all or nothing.
+    Subclasses say how to read what is committed and how to write a batch."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread off: the daemon writes batches from a worker thread (`write`),
-        # one at a time, while the loop goes on buffering
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS docs (kind TEXT, key TEXT, doc TEXT,"
-                         " PRIMARY KEY (kind, key))")
+    write_in_thread = False
+
+    def __init__(self) -> None:
         self._pending: Batch = {}
+
+    def _committed(self, kind: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _write(self, batch: Batch) -> None:
+        raise NotImplementedError
 
     def put(self, kind: str, key: str, doc: Any) -> None:
         self._pending[(kind, key)] = json.dumps(doc)
@@ -79,9 +82,7 @@ class SQLiteStore:
 
     def load(self, kind: str) -> dict[str, Any]:
         """What is committed plus what is pending (the service's view of its own writes)."""
-        rows = self._db.execute("SELECT key, doc FROM docs WHERE kind = ? ORDER BY rowid",
-                                (kind,))
-        out = {k: json.loads(d) for k, d in rows}
+        out = self._committed(kind)
         for (k, key), doc in self._pending.items():
             if k != kind:
                 continue
@@ -110,6 +111,28 @@ class SQLiteStore:
             for k, doc in batch.items():
                 self._pending.setdefault(k, doc)
             raise
+
+
+class SQLiteStore(BufferedStore):
+    """One table `(kind, key) -> json` (WAL, synchronous=FULL)."""
+
+    write_in_thread = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread off: the daemon writes batches from a worker thread (`write`),
+        # one at a time, while the loop goes on buffering
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS docs (kind TEXT, key TEXT, doc TEXT,"
+                         " PRIMARY KEY (kind, key))")
+
+    def _committed(self, kind: str) -> dict[str, Any]:
+        rows = self._db.execute("SELECT key, doc FROM docs WHERE kind = ? ORDER BY rowid",
+                                (kind,))
+        return {k: json.loads(d) for k, d in rows}
 
     def _write(self, batch: Batch) -> None:
         puts = [(k, key, doc) for (k, key), doc in batch.items() if doc is not None]

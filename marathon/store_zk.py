@@ -102,6 +102,8 @@ def chunk(ops: Iterable[Op], limit: int = CHUNK_BYTES) -> list[list[Op]]:
 class ZkStore:
     """`Store` over a started KazooClient (owned by the caller, usually the elector)."""
 
+    write_in_thread = True  # take() on the loop, write(batch) in a worker thread
+
     def __init__(self, client: Any, path: str, fence: str | None = None,
                  autocommit: bool = True, timeout: float = 5.0,
                  chunk_bytes: int = CHUNK_BYTES) -> None:

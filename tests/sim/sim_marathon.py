@@ -37,6 +37,7 @@ from marathon.apps import ApiError
 from marathon.deployment import config_version
 from marathon.model import ValidationFailed
 from marathon.service import MarathonService, Options
+from marathon.store import BufferedStore
 from mesos_common import messages as m
 from tests.sim.node import Node
 
@@ -63,38 +64,20 @@ def run_sync(result: Any) -> Any:
     raise CoroutineAwaited("a Marathon callback awaited real IO in the simulation")
 
 
-class BufferedMemoryStore:
-    """SQLiteStore's semantics in memory: put/delete buffer (the last write of a key wins),
-    `load` sees committed plus pending, `commit` makes the buffer durable at once, and a
-    crash (`drop_pending`) loses what was not committed. No `take`: `flush_async` then
-    commits synchronously, which the simulation can drive."""
+class BufferedMemoryStore(BufferedStore):
+    """SQLiteStore's semantics in memory (marathon.store.BufferedStore): `commit` makes the
+    buffer durable at once, and a crash (`drop_pending`) loses what was not committed.
+    `write_in_thread` stays false: `flush_async` then commits synchronously, which the
+    simulation can drive."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._data: dict[str, dict[str, str]] = {}
-        self._pending: dict[tuple[str, str], str | None] = {}
 
-    def put(self, kind: str, key: str, doc: Any) -> None:
-        self._pending[(kind, key)] = json.dumps(doc)
+    def _committed(self, kind: str) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._data.get(kind, {}).items()}
 
-    def delete(self, kind: str, key: str) -> None:
-        self._pending[(kind, key)] = None
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def load(self, kind: str) -> dict[str, Any]:
-        out = {k: json.loads(v) for k, v in self._data.get(kind, {}).items()}
-        for (k, key), doc in self._pending.items():
-            if k == kind:
-                if doc is None:
-                    out.pop(key, None)
-                else:
-                    out[key] = json.loads(doc)
-        return out
-
-    def commit(self) -> None:
-        batch, self._pending = self._pending, {}
+    def _write(self, batch: dict[tuple[str, str], str | None]) -> None:
         for (kind, key), doc in batch.items():
             if doc is None:
                 self._data.get(kind, {}).pop(key, None)
