@@ -14,6 +14,18 @@ import psutil
 RESULTS = Path(__file__).parent / "results"
 
 
+def wait_until(pred: Any, timeout: float, what: str, bench: str,
+               interval: float = 0.01) -> Any:
+    """Poll `pred` until it returns something true (and return that); exit after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise SystemExit(f"{bench}: timed out waiting for {what}")
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 

@@ -22,8 +22,9 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-from benchmarks._common import finish, percentile, say
+from benchmarks._common import finish, percentile, say, wait_until
 from benchmarks._fleet import spawn_fleets
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster, ZooKeeper
@@ -44,14 +45,8 @@ def leader_state(cluster: HaCluster, agents: int, not_id: str | None) -> dict | 
     return state if sum(1 for a in state["slaves"] if a["active"]) == agents else None
 
 
-def wait(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise SystemExit(f"failover benchmark: timed out waiting for {what}")
+def wait(pred, timeout: float, what: str) -> Any:
+    return wait_until(pred, timeout, what, "failover benchmark", 0.01)
 
 
 def one_round(cluster: HaCluster, zk: ZooKeeper, agents: int) -> tuple[float, float]:

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import finish, percentile, say
+from benchmarks._common import finish, percentile, say, wait_until
 from marathon.store import SQLiteStore
 from marathon.store_zk import ZkStore
 from mesos_common.daemons import Daemon, LocalCluster, free_port, python_module, spawn
@@ -47,13 +47,7 @@ def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]
 
 
 def wait(pred, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise SystemExit(f"marathon_failover: timed out waiting for {what}")
+    return wait_until(pred, timeout, what, "marathon_failover", 0.02)
 
 
 class Fleet:
