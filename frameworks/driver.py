@@ -26,7 +26,6 @@ import zmq.asyncio
 
 from mesos_common import leader
 from mesos_common import messages as m
-from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
@@ -66,7 +65,6 @@ class ZmqUpstream:
         # blocks up to the linger); the shared instance is never terminated before exit.
         self._ctx = zmq.asyncio.Context()
         self.transport = DealerTransport(self._ctx)
-        self._sync = zmq.Socket.shadow(self.transport.sock.underlying)  # non-blocking drains
 
     def connect(self, endpoint: str) -> None:
         self.transport.connect(endpoint)
@@ -75,17 +73,7 @@ class ZmqUpstream:
         return await self.transport.recv()
 
     async def recv_batch(self, limit: int = 256) -> list[Any]:
-        """One awaited message, then whatever else is queued (up to `limit`), read without
-        going back to the event loop (as RouterTransport.recv_batch does)."""
-        out = [await self.transport.recv()]
-        while len(out) < limit:
-            try:
-                frames = self._sync.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                break
-            out.append(codec.decode(frames[0]) if len(frames) == 1 else
-                       DecodeError(f"expected 1 frame, got {len(frames)}"))
-        return out
+        return await self.transport.recv_batch(limit)
 
     def send(self, msg: Any) -> bool:
         """Non-blocking send; False when dropped (no master connected, or queue full)."""

@@ -47,7 +47,6 @@ from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask)
 from mesos_agent.status import RetryPolicy
-from mesos_common import codec
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.leader import DetectError, LeaderWatch, detect
@@ -459,17 +458,10 @@ class AgentServer:
         """Wait for a message, then take whatever else is already queued without going back
         to the loop (a burst of RunTasks or acks costs one wake-up, not one per message)."""
         assert self._dealer is not None
-        drain = zmq.Socket.shadow(self._dealer.sock.underlying)
         while True:
             msgs: list[Any] = []
             try:
-                msgs.append(await self._dealer.recv())
-                for _ in range(RECV_BATCH):
-                    frames = drain.recv_multipart(zmq.NOBLOCK, copy=True)
-                    msgs.append(codec.decode(frames[0]) if len(frames) == 1 else
-                                DecodeError(f"expected 1 frame, got {len(frames)}"))
-            except zmq.Again:
-                pass
+                msgs = await self._dealer.recv_batch(RECV_BATCH + 1)
             except zmq.ZMQError as e:
                 log.error("receive failed: %s", e)
                 await asyncio.sleep(0.1)

@@ -128,6 +128,7 @@ class DealerTransport:
         self.sock.setsockopt(zmq.IDENTITY, self.identity)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a master that is not there
         _configure(self.sock)
+        self._sync = zmq.Socket.shadow(self.sock.underlying)  # non-blocking drains
         self.endpoint: str | None = None
         self.dropped = 0
 
@@ -144,7 +145,22 @@ class DealerTransport:
         self.endpoint = endpoint
 
     async def recv(self) -> Any:
-        frames = await self.sock.recv_multipart(copy=True)
+        return self._decode(await self.sock.recv_multipart(copy=True))
+
+    async def recv_batch(self, limit: int = 256) -> list[Any]:
+        """As `RouterTransport.recv_batch`: one awaited message, then whatever else is
+        already queued (up to `limit`), read without going back to the event loop."""
+        out = [await self.recv()]
+        while len(out) < limit:
+            try:
+                frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            out.append(self._decode(frames))
+        return out
+
+    @staticmethod
+    def _decode(frames: list[bytes]) -> Any:
         if len(frames) != 1:
             return codec.DecodeError(f"expected 1 frame, got {len(frames)}")
         return codec.decode(frames[0])
