@@ -96,12 +96,27 @@ def _all_current(app: dict[str, Any], tasks: Sequence[TaskRecord]) -> tuple[int,
     return live, n_ready
 
 
+def scale_only(app: dict[str, Any], live: int) -> AppActions | None:
+    """`step` when every active task runs the current config and none is dying (`live` of
+    them): launch up to `instances`; None when there are too many (the full step picks
+    whom to kill). The service calls it with counts it keeps, skipping the scan."""
+    n = int(app["instances"])
+    return AppActions(n - live, ()) if live <= n else None
+
+
+def settled(app: dict[str, Any], live: int, ready: int) -> Progress:
+    """`progress` in that same case."""
+    n = int(app["instances"])
+    return Progress(ready == n and live == n, ready, 0)
+
+
 def step(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> AppActions:
     """The kills and launch count for one app now (`app=None`: the app is being removed)."""
     if app is not None:
         fast = _all_current(app, tasks)
-        if fast is not None and fast[0] <= int(app["instances"]):
-            return AppActions(int(app["instances"]) - fast[0], ())
+        acts = scale_only(app, fast[0]) if fast is not None else None
+        if acts is not None:
+            return acts
     live = [t for t in tasks if t.state in ACTIVE and not t.killing
             and not t.unreachable_inactive]
     if app is None:
@@ -142,8 +157,7 @@ def progress(app: dict[str, Any] | None, tasks: Sequence[TaskRecord]) -> Progres
     if app is not None:
         fast = _all_current(app, tasks)
         if fast is not None:
-            n = int(app["instances"])
-            return Progress(fast[1] == n and fast[0] == n, fast[1], 0)
+            return settled(app, *fast)
     live = [t for t in tasks if t.state in ACTIVE]
     if app is None:
         return Progress(not live, 0, len(live))

@@ -408,16 +408,14 @@ class MarathonService(AppsMixin, GroupsMixin):
     def _progress_done(self, aid: str, app: dict[str, Any] | None) -> bool:
         fast = self._fast(aid, app)
         if fast is not None and app is not None:
-            n = int(app["instances"])
-            return fast == (n, n)
+            return dep.settled(app, *fast).done
         return dep.progress(app, self.tasks_of(aid)).done
 
     def _drive(self, aid: str, now: float) -> None:
         app = self.effective_app(aid)
         fast = self._fast(aid, app)
-        if app is not None and fast is not None and fast[0] <= int(app["instances"]):
-            acts = dep.AppActions(int(app["instances"]) - fast[0], ())  # = dep.step's
-        else:
+        acts = dep.scale_only(app, fast[0]) if app is not None and fast is not None else None
+        if acts is None:
             acts = dep.step(app, self.tasks_of(aid))
         for tid in acts.kill:
             self.kill(tid)
@@ -504,9 +502,8 @@ class MarathonService(AppsMixin, GroupsMixin):
         driver.reconcile_tasks([])  # implicit: learn of tasks we have no record of
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
-        self.last_offer_at = self.now()
+        now = self.last_offer_at = self.now()
         if self.deferred:
-            now = self.now()
             self.offer_backlog.update((o.id, (o, now)) for o in offers)
             if self.on_backlog is not None:
                 self.on_backlog()
