@@ -44,8 +44,8 @@ core_log = logging.getLogger("mesos_master.core")
 VERSION = "1.11.0"
 LAG_PROBE_INTERVAL = 0.05  # seconds between event-loop lag probes
 LAG_WINDOW = 10.0  # master/event_loop_lag_max_ms is the worst lag of the last LAG_WINDOW s
-GC_THRESHOLDS = (10_000, 10, 10)
-RECV_BURST = 128  # messages handled per turn of the loop (an ACCEPT of 10 tasks takes ~0.5 ms)  # young collections every 10k allocations, not 700
+GC_THRESHOLDS = (10_000, 10, 10)  # young collections every 10k allocations, not 700
+RECV_BURST = 128  # messages handled per turn of the loop (an ACCEPT of 10 tasks takes ~0.5 ms)
 
 
 @frozen

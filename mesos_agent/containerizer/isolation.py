@@ -172,7 +172,22 @@ def _rmdir(path: str) -> bool:
         return False
 
 
-class CgroupsV1:
+class _Groups:
+    """What both cgroup versions do alike: remove a task's groups, and this agent's."""
+
+    def _bases(self) -> list[str]:
+        raise NotImplementedError
+
+    def cleanup(self, p: Prepared) -> bool:
+        return all([_rmdir(d) for d in p.dirs])
+
+    def close(self) -> None:
+        """On an orderly stop: remove this agent's (then empty) parent groups."""
+        for d in self._bases():
+            _rmdir(d)
+
+
+class CgroupsV1(_Groups):
     name = "cgroups/v1"
     CONTROLLERS = ("memory", "cpu", "cpuacct")
 
@@ -270,16 +285,8 @@ class CgroupsV1:
                 out["cpus_limit"] = int(shares) / 1024
         return Usage(**out)  # type: ignore[arg-type]
 
-    def cleanup(self, p: Prepared) -> bool:
-        return all([_rmdir(d) for d in p.dirs])
 
-    def close(self) -> None:
-        """On an orderly stop: remove this agent's (then empty) parent groups."""
-        for d in self._bases():
-            _rmdir(d)
-
-
-class CgroupsV2:
+class CgroupsV2(_Groups):
     name = "cgroups/v2"
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
@@ -333,14 +340,6 @@ class CgroupsV2:
                      mem_limit_bytes=None if limit == "max" else int(limit),
                      cpus_user_time_secs=None if u is None else u / 1e6,
                      cpus_system_time_secs=None if s is None else s / 1e6)
-
-    def cleanup(self, p: Prepared) -> bool:
-        return all([_rmdir(d) for d in p.dirs])
-
-    def close(self) -> None:
-        """On an orderly stop: remove this agent's (then empty) parent groups."""
-        for d in self._bases():
-            _rmdir(d)
 
 
 class Rlimits:
