@@ -4,14 +4,30 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import psutil
 
 RESULTS = Path(__file__).parent / "results"
+
+
+@contextmanager
+def raw_server(script: str, *args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A same-run baseline server: `python -c script args` that prints its endpoint first;
+    yields (process, endpoint) and kills the process afterwards, whatever happened."""
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc, proc.stdout.readline().strip()
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def wait_until(pred: Any, timeout: float, what: str, bench: str,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import zmq
 
-from benchmarks._common import finish, say
+from benchmarks._common import finish, raw_server, say
 from mesos_common import codec
 from mesos_common import messages as m
 from mesos_common.daemons import LocalCluster
@@ -100,23 +98,19 @@ def measure_master(n_agents: int, total: int) -> float:
 
 
 def measure_raw(n_agents: int, total: int) -> float:
-    proc = subprocess.Popen([sys.executable, "-c", RAW_SERVER, str(total)],
-                            stdout=subprocess.PIPE, text=True)
     ctx = zmq.Context()
-    try:
-        endpoint = proc.stdout.readline().strip()
-        socks = connect_agents(ctx, endpoint, n_agents, register=False)
-        time.sleep(0.5)  # let every connection finish its handshake
-        say(f"raw ROUTER: sending {total} heartbeats")
-        t0 = blast(socks, total)
-        line = proc.stdout.readline().split()
-        if not line or line[0] != "done":
-            raise SystemExit("raw server failed")
-        return total / (float(line[1]) - t0)
-    finally:
-        ctx.destroy(linger=0)
-        proc.kill()
-        proc.wait()
+    with raw_server(RAW_SERVER, str(total)) as (proc, endpoint):
+        try:
+            socks = connect_agents(ctx, endpoint, n_agents, register=False)
+            time.sleep(0.5)  # let every connection finish its handshake
+            say(f"raw ROUTER: sending {total} heartbeats")
+            t0 = blast(socks, total)
+            line = proc.stdout.readline().split()
+            if not line or line[0] != "done":
+                raise SystemExit("raw server failed")
+            return total / (float(line[1]) - t0)
+        finally:
+            ctx.destroy(linger=0)
 
 
 def main() -> None:

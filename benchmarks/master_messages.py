@@ -13,15 +13,13 @@ work in both runs: send, receive, a byte test on the reply.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import zmq
 
-from benchmarks._common import finish, percentile, say
+from benchmarks._common import finish, percentile, raw_server, say
 from mesos_common import codec
 from mesos_common import messages as m
 from mesos_common.daemons import LocalCluster
@@ -110,25 +108,22 @@ def measure_master(peers: int, seconds: float, window: int) -> tuple[float, floa
 
 
 def measure_raw(peers: int, seconds: float, window: int) -> tuple[float, float]:
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
     ctx = zmq.Context()
-    try:
-        endpoint = proc.stdout.readline().strip()
-        socks = []
-        for _ in range(peers):
-            s = ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.connect(endpoint)
-            socks.append(s)
-        time.sleep(0.3)
-        request = codec.encode(m.Reconcile("f", (m.ReconcileTask("nope"),)))
-        say(f"raw ROUTER echo: {peers} peers x {window} requests in flight")
-        done, lat = drive(socks, [request] * peers, lambda f: True, seconds, window)
-        return done / seconds, percentile(lat, 99) * 1000
-    finally:
-        ctx.destroy(linger=0)
-        proc.kill()
-        proc.wait()
+    with raw_server(ECHO_SERVER) as (_, endpoint):
+        try:
+            socks = []
+            for _ in range(peers):
+                s = ctx.socket(zmq.DEALER)
+                s.setsockopt(zmq.LINGER, 0)
+                s.connect(endpoint)
+                socks.append(s)
+            time.sleep(0.3)
+            request = codec.encode(m.Reconcile("f", (m.ReconcileTask("nope"),)))
+            say(f"raw ROUTER echo: {peers} peers x {window} requests in flight")
+            done, lat = drive(socks, [request] * peers, lambda f: True, seconds, window)
+            return done / seconds, percentile(lat, 99) * 1000
+        finally:
+            ctx.destroy(linger=0)
 
 
 def main() -> None:
