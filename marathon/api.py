@@ -212,12 +212,16 @@ def _kill_answer(request, svc, killed, d, single: bool):
     return ok({"tasks": [views.task_json(svc, t) for t in killed]})
 
 
+def _scale_or_wipe(request) -> None:
+    if flag(request, "scale") and flag(request, "wipe"):
+        raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
+
+
 @route("DELETE", "/v2/apps/(?P<id>.+)/tasks")
 async def kill_app_tasks(request, svc, p):
     aid = app_id(p["id"])
     svc.get_app(aid)
-    if flag(request, "scale") and flag(request, "wipe"):
-        raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
+    _scale_or_wipe(request)
     host = request.query.get("host")
     ids = [t.id for t in svc.tasks_of(aid) if host in (None, "*", t.host)]
     killed, d = svc.kill_tasks(ids, flag(request, "scale"), flag(request, "force"))
@@ -228,8 +232,7 @@ async def kill_app_tasks(request, svc, p):
 async def kill_app_task(request, svc, p):
     aid = app_id(p["id"])
     svc.get_app(aid)
-    if flag(request, "scale") and flag(request, "wipe"):
-        raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
+    _scale_or_wipe(request)
     t = svc.tasks.get(p["task"])
     if t is None or t.app_id != aid:
         raise ApiError(404, {"message": f"Task '{p['task']}' does not exist"})
