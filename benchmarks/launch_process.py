@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks._common import finish, say
 from benchmarks._launch import corral_launch
+from mesos_common import launch_log
 from mesos_common.daemons import LocalCluster, kill_task_processes
 
 
@@ -44,13 +45,7 @@ def cpu_s(pid: int) -> float:
 
 
 def task_pids(work_dir: Path) -> list[int]:
-    out = []
-    for f in (work_dir / "meta").rglob("pid"):
-        try:
-            out.append(int(f.read_text().strip()))
-        except (OSError, ValueError):
-            continue
-    return out
+    return list(launch_log.task_pids(str(work_dir)).values())
 
 
 def popen_loop(n: int) -> tuple[float, float]:

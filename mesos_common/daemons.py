@@ -19,6 +19,8 @@ from typing import IO, Sequence
 
 from attrs import define, field
 
+from mesos_common import launch_log
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -136,14 +138,11 @@ def python_module(module: str, *args: str) -> list[str]:
 
 
 def kill_task_processes(work_dir: Path) -> None:
-    """Kill every task process group the agent recorded under `<work_dir>/meta` (pid files
-    hold process-group ids; sandboxes are not searched, a task may write files named pid)."""
-    for pid_file in (work_dir / "meta").rglob("pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        kill_group(pid, signal.SIGKILL)
+    """Kill every task process group the agent's launch log says is still running (checked
+    by start time: a pid reused since is left alone)."""
+    for entry in launch_log.read(str(work_dir)).values():
+        if launch_log.is_alive(entry):
+            kill_group(entry.pid, signal.SIGKILL)
 
 
 class LocalCluster:

@@ -8,8 +8,9 @@ killer ends a task that goes past its memory; `oom_kill` in the group's counters
 agent why (TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY).
 
 With v1 (groups are per thread, and a child starts in its forking thread's groups) the
-launching thread joins the task's groups while it spawns the task and goes back after, so
-the task is born inside its limits and nothing else runs before it. Elsewhere (v2, rlimits)
+launching thread joins the task's groups while it spawns the task (going from one task's
+groups to the next through a batch, and back to its own after), so the task is born inside
+its limits and nothing else runs before it. Elsewhere (v2, rlimits)
 the task joins its groups itself, before it runs anything: it is started through a tiny
 `sh` prologue that writes its own pid into each `cgroup.procs` (and/or sets `ulimit -v`)
 and then execs the command (a shell command is eval'd by that same shell instead). Either
@@ -25,7 +26,7 @@ import os
 import re
 import threading
 from contextlib import contextmanager
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from attrs import frozen
 
@@ -195,7 +196,8 @@ class CgroupsV1(_Groups):
         self.root = root
         self.base = {c: os.path.join(root, c, "corral", agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
-        self._homes = threading.local()  # each launcher thread's own groups (`inside`)
+        self._homes = threading.local()  # each launcher thread's own groups (`visits`)
+        self._memsw: bool | None = None  # memory.memsw.* exists (swap accounting on)?
 
     def _bases(self) -> list[str]:
         return list(self.base.values())
@@ -203,7 +205,12 @@ class CgroupsV1(_Groups):
     def prepare(self, key: str, resources: Resources) -> Prepared:
         dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
         for d in dirs.values():
-            os.makedirs(d, exist_ok=True)
+            try:
+                os.mkdir(d)
+            except FileNotFoundError:  # the agent's own group, on its first task
+                os.makedirs(d, exist_ok=True)
+            except FileExistsError:
+                pass
         cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
         if cpus > 0:
             _write(os.path.join(dirs["cpu"], "cpu.shares"), str(max(2, int(cpus * 1024))))
@@ -215,7 +222,9 @@ class CgroupsV1(_Groups):
             limit = str(int(mem * 1024 * 1024))
             _write(os.path.join(dirs["memory"], "memory.limit_in_bytes"), limit)
             memsw = os.path.join(dirs["memory"], "memory.memsw.limit_in_bytes")
-            if os.path.exists(memsw):
+            if self._memsw is None:
+                self._memsw = os.path.exists(memsw)
+            if self._memsw:
                 try:
                     _write(memsw, limit)  # no escape into swap
                 except OSError:
@@ -224,24 +233,31 @@ class CgroupsV1(_Groups):
         return Prepared(procs=procs, dirs=tuple(dirs.values()), born_inside=True)
 
     @contextmanager
-    def inside(self, p: Prepared) -> Iterator[None]:
-        """Run the block with the calling thread in the task's groups, so that a process it
-        forks is born in them (v1 groups are per thread; a child inherits its forking
-        thread's): no prologue, no moment outside its limits. The thread goes back to its
-        own groups after, even on failure; memory is charged by mm, not thread, so the
-        agent's own memory stays where it was."""
+    def visits(self) -> Iterator[Callable[[Prepared], None]]:
+        """Within the block, `enter(p)` moves the calling thread into task p's groups, so a
+        process it forks next is born in them (v1 groups are per thread; a child inherits
+        its forking thread's): no prologue, no moment outside its limits. One launch after
+        another, the thread goes from one task's groups straight to the next's (three
+        moves a task, not six); at the end of the block it goes back to its own, even on
+        failure. Memory is charged by mm, not thread, so the agent's own memory stays
+        where it was; do the file work for a batch before the block, not inside it."""
         tid = str(threading.get_native_id())
         home = getattr(self._homes, "groups", None)
         if home is None:  # where this thread lives: read once per thread
             home = self._homes.groups = _thread_groups(self.root)
-        joined: list[str] = []
-        try:
+        moved: set[str] = set()
+
+        def enter(p: Prepared) -> None:
             for controller, d in zip(self.CONTROLLERS, p.dirs):
+                moved.add(controller)
                 _write(os.path.join(d, "tasks"), tid)
-                joined.append(controller)
-            yield
+
+        try:
+            yield enter
         finally:
-            for controller in joined:
+            for controller in self.CONTROLLERS:
+                if controller not in moved:
+                    continue
                 try:
                     _write(os.path.join(home[controller], "tasks"), tid)
                 except (OSError, KeyError) as e:

@@ -3,13 +3,16 @@ launcher): `sh -c <value>` or an argv, in the sandbox, stdout/stderr into sandbo
 Under cgroups a `<value>` that is one simple command (plain words, no builtin: see
 `isolation.simple_command`) is exec'd without the shell, as bash does for `bash -c`.
 
-Launches run in a few launcher threads: a spawn mostly waits for its child's exec.
+Launches run in a few launcher threads, in batches: the launches asked for in one turn of
+the event loop are split into chunks, one chunk per thread at a time, and each chunk comes
+back to the loop in one piece. A spawn mostly waits for its child's exec.
 
 Killing signals the whole group, so a task's children and grandchildren go with it; when a
 task's main process ends, whatever is left of its group is SIGKILLed, as Mesos destroys a
-container when its executor exits. Each task's pid (= its process-group id) is written to
-`paths.pid_file` while it runs, so tests, `mesos_common.daemons` and a later recovery
-feature can find it.
+container when its executor exits. Each task's pid (= its process-group id) and start time
+go into the agent's launch log (`mesos_common.launch_log`) as soon as it is spawned, so a
+restarted agent, `mesos_common.daemons` and tests can find it even when the checkpoint
+missed it.
 """
 from __future__ import annotations
 
@@ -19,34 +22,54 @@ import os
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from typing import Mapping
+from contextlib import nullcontext
+from typing import Any, Callable, Mapping
 
 import psutil
-from attrs import define
+from attrs import define, frozen
 
-from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  simple_command, task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
+from mesos_common import launch_log
+from mesos_common.launch_log import Launch, LaunchLog, start_time
 from mesos_common.messages import TaskInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
-START_TIME_SLACK = 0.05  # seconds; psutil derives start times from clock ticks
-LAUNCH_THREADS = 4  # spawns in flight; each mostly waits for its child's exec
+LAUNCH_THREADS = 4  # chunks in flight; a spawn mostly waits for its child's exec
+CHUNK_MAX = 16  # launches per chunk: few loop wake-ups, yet the first tasks start early
 
 
 @define
 class _Proc:
     pid: int  # session leader = process-group id
     exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
-    pid_file: str
-    start_time: float | None = None
+    launch: Launch
     isolation: Prepared = Prepared()
+
+
+@frozen
+class _Request:
+    """One launch waiting for a launcher thread; `done` gets a _Started or a LaunchError."""
+
+    task_id: str
+    task: TaskInfo
+    sandbox: str
+    executable: str
+    argv: list[str]
+    env: dict[str, str]
+    done: asyncio.Future
+
+
+@frozen
+class _Started:
+    proc: subprocess.Popen
+    prepared: Prepared
+    launch: Launch
 
 
 def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int | None]:
@@ -87,32 +110,15 @@ def _watch_stranger(pid: int, fd: int) -> asyncio.Future[int | None]:
     return fut
 
 
-def start_time(pid: int) -> float | None:
-    """The process's start time (psutil), None when it is gone: with the pid it names one
-    process for good, as pids are reused."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def _same_process(pid: int, started: float | None, pid_file: str) -> bool:
-    """Is `pid` still the process we started? Its start time must match the checkpointed
-    one, or (no start time recorded: we died right after launching) precede the pid file's
-    mtime - a reused pid belongs to a process created after ours was reaped."""
-    now_start = start_time(pid)
-    if now_start is None:
+def _same_process(entry: Launch) -> bool:
+    """Is the launched process still there, the same one (start time), not a zombie, and
+    still leading its process group?"""
+    if not launch_log.is_alive(entry):
         return False
     try:
-        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE or os.getpgid(pid) != pid:
-            return False
+        return (psutil.Process(entry.pid).status() != psutil.STATUS_ZOMBIE
+                and os.getpgid(entry.pid) == entry.pid)
     except (psutil.Error, OSError):
-        return False
-    if started is not None:
-        return abs(now_start - started) < START_TIME_SLACK
-    try:
-        return now_start <= os.stat(pid_file).st_mtime + START_TIME_SLACK
-    except OSError:
         return False
 
 
@@ -147,14 +153,6 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def _write_atomically(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class ProcessContainerizer:
     """Containerizer running each task as a session leader under the agent."""
 
@@ -165,109 +163,155 @@ class ProcessContainerizer:
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
         self._procs: dict[str, _Proc] = {}
         self._launching: set[str] = set()
+        self._queue: list[_Request] = []
         self._limits: dict[str, str] = {}
         self._pool = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
+        self._log = LaunchLog(work_dir)
+        self._found = self._log.found  # what a previous agent process started
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
-        """Start the task from a launcher thread: a spawn mostly waits for the child's exec
-        (vfork), so a few spawning in parallel keep the loop free and both cores busy."""
+        """Queue the launch for the launcher threads (see the module docstring) and wait."""
         if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        loop = asyncio.get_running_loop()
+        req = _Request(task_id, task, sandbox, executable, argv, env, loop.create_future())
+        if not self._queue:
+            loop.call_soon(self._dispatch)
+        self._queue.append(req)
         self._launching.add(task_id)
-        spawn = asyncio.get_running_loop().run_in_executor(
-            self._pool, self._start, task_id, task, sandbox, executable, argv, env)
         try:
-            proc, prepared, started = await asyncio.shield(spawn)
+            started = await asyncio.shield(req.done)
         except asyncio.CancelledError:  # the thread spawns anyway: leave no process behind
-            pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-            spawn.add_done_callback(lambda f: self._abandoned(f, pid_file))
+            req.done.add_done_callback(self._abandoned)
             raise
         finally:
             self._launching.discard(task_id)
-        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
-        self._procs[task_id] = _Proc(proc.pid, _watch_exit(proc), pid_file, started, prepared)
-        log.info("task %s: started pid %d: %s", task_id, proc.pid, argv)
-        return proc.pid
+        self._procs[task_id] = _Proc(started.proc.pid, _watch_exit(started.proc),
+                                     started.launch, started.prepared)
+        log.info("task %s: started pid %d: %s", task_id, started.proc.pid, argv)
+        return started.proc.pid
 
-    def _abandoned(self, spawn: asyncio.Future, pid_file: str) -> None:
+    def _dispatch(self) -> None:
+        """Hand this turn's launches to the threads, in chunks that keep them all busy."""
+        reqs, self._queue = self._queue, []
+        size = max(1, min(CHUNK_MAX, -(-len(reqs) // LAUNCH_THREADS)))
+        loop = asyncio.get_running_loop()
+        for i in range(0, len(reqs), size):
+            chunk = reqs[i:i + size]
+            ran = loop.run_in_executor(self._pool, self._start_chunk, chunk)
+            ran.add_done_callback(lambda f, chunk=chunk: _deliver(chunk, f))
+
+    def _abandoned(self, done: asyncio.Future) -> None:
         """A launch cancelled while its thread spawned: kill what it started."""
-        if spawn.cancelled() or spawn.exception() is not None:
+        if done.cancelled() or done.exception() is not None:
             return
-        proc, prepared, _ = spawn.result()
-        _killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        self.isolator.cleanup(prepared)
-        _unlink(pid_file)
+        started: _Started = done.result()
+        _killpg(started.proc.pid, signal.SIGKILL)
+        started.proc.wait()
+        self.isolator.cleanup(started.prepared)
+        self._log.ended(started.launch, len(self._procs))
 
-    def _start(self, task_id: str, task: TaskInfo, sandbox: str, executable: str,
-               argv: list[str], env: dict[str, str]
-               ) -> tuple[subprocess.Popen, Prepared, float | None]:
-        """The blocking part of a launch (in a launcher thread): sandbox, cgroups, spawn,
-        pid file. The child is born in its cgroups (v1: this thread joins them while it
-        forks) or joins them before it execs the command (the prologue; see isolation)."""
-        make_sandbox(sandbox)
-        try:
-            prepared = self.isolator.prepare(task_key(task_id, sandbox), task.resources)
-        except OSError as e:
-            raise LaunchError(f"cannot set up {self.isolator.name} isolation: {e}") from None
-        inside = getattr(self.isolator, "inside", None)
-        try:
-            if prepared.born_inside and inside is not None:  # forked inside its groups
-                words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
-                try:  # a simple command is exec'd, as the prologue would; sh says 127 else
-                    proc = _popen(words or argv, None if words else executable, sandbox,
-                                  env, inside(prepared))
-                except (FileNotFoundError, PermissionError):
-                    if not words:
-                        raise
-                    proc = _popen(argv, executable, sandbox, env, inside(prepared))
-            else:
-                executable, argv = prepared.wrap(SHELL, executable, argv)
-                proc = _popen(argv, executable, sandbox, env, nullcontext())
-        except OSError as e:
+    def _start_chunk(self, chunk: list[_Request]) -> list[_Started | LaunchError]:
+        """The blocking part of a chunk of launches (in a launcher thread). First the file
+        work of them all (sandboxes, output files, cgroups and their limits), then the
+        spawns; under cgroup v1 each task is forked from inside its groups (`visits`),
+        elsewhere it joins them before it execs its command (the prologue; see isolation).
+        Last, one append to the launch log for the chunk."""
+        out: list[_Started | LaunchError] = [LaunchError("not started")] * len(chunk)
+        staged: list[tuple[int, Prepared, tuple[int, int]]] = []
+        for i, r in enumerate(chunk):
+            try:
+                make_sandbox(r.sandbox)
+                files = _open_outputs(r.sandbox)
+            except OSError as e:
+                out[i] = LaunchError(f"cannot create the sandbox {r.sandbox}: {e}")
+                continue
+            try:
+                prepared = self.isolator.prepare(task_key(r.task_id, r.sandbox),
+                                                 r.task.resources)
+            except OSError as e:
+                _close(files)
+                out[i] = LaunchError(f"cannot set up {self.isolator.name} isolation: {e}")
+                continue
+            staged.append((i, prepared, files))
+        visits = getattr(self.isolator, "visits", None)
+        failed: list[Prepared] = []
+        procs: list[tuple[int, Prepared, subprocess.Popen]] = []
+        with visits() if visits is not None else nullcontext(None) as enter:
+            for i, prepared, files in staged:
+                r = chunk[i]
+                try:
+                    procs.append((i, prepared, self._spawn(r, prepared, files, enter)))
+                except OSError as e:
+                    failed.append(prepared)
+                    out[i] = LaunchError(f"{r.executable}: {e.strerror or e}")
+                finally:
+                    _close(files)
+        for prepared in failed:  # back in our own groups: theirs can go
             self.isolator.cleanup(prepared)
-            raise LaunchError(f"{executable}: {e.strerror or e}") from None
-        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        entries = []
+        for i, prepared, proc in procs:
+            started = start_time(proc.pid)
+            entry = Launch(chunk[i].task_id, chunk[i].sandbox, proc.pid,
+                           started if started is not None else 0.0)
+            entries.append(entry)
+            out[i] = _Started(proc, prepared, entry)
         try:
-            _write_atomically(pid_file, f"{proc.pid}\n")
+            self._log.launched(entries)
         except OSError as e:
-            log.error("task %s: cannot write pid file %s: %s", task_id, pid_file, e)
-        return proc, prepared, start_time(proc.pid)
+            log.error("cannot append %d launch(es) to %s: %s", len(entries), self._log.path, e)
+        return out
+
+    def _spawn(self, r: _Request, prepared: Prepared, files: tuple[int, int],
+               enter: Callable[[Prepared], None] | None) -> subprocess.Popen:
+        """Spawn one task's session leader in its sandbox, output appended to its files."""
+        if prepared.born_inside and enter is not None:  # forked inside its groups
+            enter(prepared)
+            argv = r.argv
+            words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
+            try:  # a simple command is exec'd, as the prologue would; sh says 127 else
+                return _popen(words or argv, None if words else r.executable, r.sandbox,
+                              r.env, files)
+            except (FileNotFoundError, PermissionError):
+                if not words:
+                    raise
+                return _popen(argv, r.executable, r.sandbox, r.env, files)
+        executable, argv = prepared.wrap(SHELL, r.executable, r.argv)
+        return _popen(argv, executable, r.sandbox, r.env, files)
 
     def handle(self, task_id: str) -> str:
         """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
         p = self._procs.get(task_id)
-        if p is None or p.start_time is None:
+        if p is None or not p.launch.start_time:
             return ""
-        return f"{p.pid}:{p.start_time!r}"
+        return f"{p.pid}:{p.launch.start_time!r}"
 
     async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
                       handle: str) -> Found:
         """Reattach to a task started by a previous agent process: by `handle`, or (no
-        handle: we died while launching) by its pid file, never by a bare pid."""
-        pid_file = paths.pid_file(self.work_dir, sandbox, task_id)
+        handle: we died before checkpointing it) by the launch log; never by a bare pid."""
         pid, started = _parse_handle(handle)
-        if pid is None:
-            try:
-                with open(pid_file) as f:
-                    pid = int(f.read().strip())
-            except (OSError, ValueError):
-                return Found(MISSING)
-        if not _same_process(pid, started, pid_file):
-            return self._gone(task_id, sandbox, pid_file)
+        entry = (Launch(task_id, sandbox, pid, started) if pid is not None and started
+                 else self._found.get((task_id, sandbox)))
+        if entry is None:
+            return Found(MISSING)
+        if not _same_process(entry):
+            return self._gone(task_id, sandbox, entry)
         try:
-            fd = os.pidfd_open(pid)
+            fd = os.pidfd_open(entry.pid)
         except OSError:
-            return self._gone(task_id, sandbox, pid_file)
-        self._procs[task_id] = _Proc(pid, _watch_stranger(pid, fd), pid_file, started,
+            return self._gone(task_id, sandbox, entry)
+        self._procs[task_id] = _Proc(entry.pid, _watch_stranger(entry.pid, fd), entry,
                                      self.isolator.locate(task_key(task_id, sandbox)))
-        log.info("task %s: reattached to pid %d", task_id, pid)
-        return Found(RUNNING_FOUND, pid=pid)
+        if (task_id, sandbox) not in self._found:  # the log must know it for the next time
+            self._log.launched([entry])
+        log.info("task %s: reattached to pid %d", task_id, entry.pid)
+        return Found(RUNNING_FOUND, pid=entry.pid)
 
-    def _gone(self, task_id: str, sandbox: str, pid_file: str) -> Found:
-        _unlink(pid_file)
+    def _gone(self, task_id: str, sandbox: str, entry: Launch) -> Found:
+        self._log.ended(entry, len(self._procs))
         self.isolator.cleanup(self.isolator.locate(task_key(task_id, sandbox)))
         return Found(EXITED_FOUND)
 
@@ -280,7 +324,8 @@ class ProcessContainerizer:
             self._limits[task_id] = limit
         await self._cleanup(task_id, p.isolation)
         self._procs.pop(task_id, None)
-        _unlink(p.pid_file)  # the pid may be reused now: never point at a stranger
+        if self._log.ended(p.launch, len(self._procs)):
+            self._log.compact(q.launch for q in self._procs.values())
         if rc is None:
             return None, None
         return (rc, None) if rc >= 0 else (None, -rc)
@@ -334,6 +379,7 @@ class ProcessContainerizer:
         """The agent stops (its tasks are gone): drop the launcher threads and the
         agent's parent cgroups."""
         self._pool.shutdown(wait=False)
+        self._log.close()
         closer = getattr(self.isolator, "close", None)
         if closer is not None:
             closer()
@@ -343,14 +389,44 @@ class ProcessContainerizer:
         return p.pid if p is not None else None
 
 
+def _deliver(chunk: list[_Request], ran: asyncio.Future) -> None:
+    """A chunk is back from its thread: resolve each launch's future."""
+    if ran.cancelled() or ran.exception() is not None:
+        why = "cancelled" if ran.cancelled() else f"{type(ran.exception()).__name__}: {ran.exception()}"
+        results: list[Any] = [LaunchError(f"launcher failed: {why}")] * len(chunk)
+    else:
+        results = ran.result()
+    for r, result in zip(chunk, results):
+        if r.done.done():
+            continue
+        if isinstance(result, LaunchError):
+            r.done.set_exception(result)
+        else:
+            r.done.set_result(result)
+
+
+def _open_outputs(sandbox: str) -> tuple[int, int]:
+    """The task's stdout and stderr files, opened for appending (raw fds: no file objects)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    out = os.open(os.path.join(sandbox, "stdout"), flags, 0o644)
+    try:
+        return out, os.open(os.path.join(sandbox, "stderr"), flags, 0o644)
+    except OSError:
+        os.close(out)
+        raise
+
+
+def _close(fds: tuple[int, int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 def _popen(argv: list[str], executable: str | None, sandbox: str, env: dict[str, str],
-           birthplace: AbstractContextManager[None]) -> subprocess.Popen:
-    """Spawn a task's session leader in its sandbox, output appended to its files."""
-    with open(os.path.join(sandbox, "stdout"), "ab") as out, \
-            open(os.path.join(sandbox, "stderr"), "ab") as err, birthplace:
-        return subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True)
+           files: tuple[int, int]) -> subprocess.Popen:
+    """Spawn a task's session leader in its sandbox, stdout/stderr onto `files`."""
+    return subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
+                            stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1],
+                            start_new_session=True)
 
 
 def _group_usage(pgid: int) -> tuple[int, float, float]:
@@ -377,10 +453,3 @@ def _parse_handle(handle: str) -> tuple[int | None, float | None]:
         return int(pid), float(started)
     except ValueError:
         return None, None
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

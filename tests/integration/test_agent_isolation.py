@@ -88,28 +88,36 @@ def test_rlimits_fallback_makes_allocations_fail(
     assert agent.stop() == 0
 
 
-def test_v1_task_is_born_in_its_groups_and_the_launcher_thread_goes_home(tmp_path: Path) -> None:
-    """The v1 path without a prologue: a thread joins the task's groups while it forks, so
-    the child starts inside them; the thread is back in its own groups afterwards."""
+def test_v1_tasks_are_born_in_their_groups_and_the_launcher_thread_goes_home(
+        tmp_path: Path) -> None:
+    """The v1 path without a prologue: a thread goes into each task's groups while it forks
+    it (from one task's groups straight into the next's), so each child starts inside its
+    own; the thread is back in its own groups after the batch."""
     iso, warning = detect(str(tmp_path / "probe"))
     if iso.name != "cgroups/v1":
         pytest.skip(f"this host has {iso.name}, not cgroup v1 ({warning})")
     assert isinstance(iso, CgroupsV1)
-    p = iso.prepare("born", Resources.parse("cpus:0.1;mem:16"))
+    ps = [iso.prepare(f"born{i}", Resources.parse(f"cpus:0.1;mem:{16 * (i + 1)}"))
+          for i in range(2)]
     before = Path("/proc/thread-self/cgroup").read_text()
-    child = None
+    children: list[subprocess.Popen] = []
     try:
-        with iso.inside(p):
-            child = subprocess.Popen(["sleep", "30"])
+        with iso.visits() as enter:
+            for p in ps:
+                enter(p)
+                children.append(subprocess.Popen(["sleep", "30"]))
         assert Path("/proc/thread-self/cgroup").read_text() == before
-        for d in p.dirs:  # already there when Popen returned: no window outside the limits
-            assert str(child.pid) in Path(d, "cgroup.procs").read_text().split()
-        assert Path(p.dirs[0], "memory.limit_in_bytes").read_text().strip() == str(16 << 20)
+        for p, child in zip(ps, children):  # there when Popen returned: no window outside
+            for d in p.dirs:
+                assert Path(d, "cgroup.procs").read_text().split() == [str(child.pid)]
+        assert [Path(p.dirs[0], "memory.limit_in_bytes").read_text().strip()
+                for p in ps] == [str(16 << 20), str(32 << 20)]
     finally:
-        if child is not None:
+        for child in children:
             child.kill()
             child.wait()
-        wait_for(lambda: iso.cleanup(p), what="the test's groups removed")
+        for p in ps:
+            wait_for(lambda p=p: iso.cleanup(p), what="the test's groups removed")
 
 
 @pytest.fixture

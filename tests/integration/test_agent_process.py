@@ -23,12 +23,13 @@ import requests
 import zmq.asyncio
 from aiohttp import web
 
-from mesos_common import codec
+from mesos_common import codec, launch_log
 from mesos_common import task_states as ts
 from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandInfo,
                                    FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
                                    ReregisterAgent, RunTask, StatusUpdate, StatusUpdateAck,
                                    TaskInfo, TaskStatus)
+from mesos_common.daemons import kill_task_processes
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from tests.helpers import group_members, wait_for as wait_until
@@ -210,17 +211,13 @@ class AgentProcess:
         return self.proc.returncode
 
     def kill_everything(self) -> None:
-        """Finalizer: the agent's group, then every task group recorded in pid files."""
+        """Finalizer: the agent's group, then every task group in its launch log."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(5)
-        for pid_file in self.work_dir.rglob("pid"):
-            try:
-                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-            except (ValueError, OSError):
-                pass
+        kill_task_processes(self.work_dir)
         self.log.close()
 
 
@@ -350,11 +347,11 @@ def test_sigterm_kills_every_task_and_exits(master: FakeMaster,
     expect_states(master, "t1", [ts.STARTING, ts.RUNNING])
     pid = task_json(agent, "t1")["pid"]
     wait_until(lambda: len(group_members(pid)) >= 4)
-    assert list(agent.work_dir.rglob("pid"))
+    assert launch_log.task_pids(str(agent.work_dir)) == {"t1": pid}
     started = time.monotonic()
     assert agent.stop() == 0
     assert time.monotonic() - started < 10
     assert group_members(pid) == []
-    assert not list(agent.work_dir.rglob("pid"))
+    assert launch_log.task_pids(str(agent.work_dir)) == {}
     st = master.update("t1", timeout=5)  # best effort on the way out
     assert st.state == ts.KILLED

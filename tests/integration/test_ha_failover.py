@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from frameworks.scheduler import SchedulerDriver
+from mesos_common import launch_log
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master.ha_local import HaCluster
@@ -56,13 +57,10 @@ class Holder(TaskHolder):
 
 
 def task_pids(cluster: HaCluster) -> dict[str, int]:
-    """task id -> process-group id, from the agents' meta pid files."""
+    """task id -> process-group id, from the agents' launch logs."""
     out = {}
     for work in cluster.agent_dirs:
-        for f in (work / "meta").rglob("pid"):
-            parts = f.parts
-            task = parts[parts.index("executors") + 1] if "executors" in parts else parts[-2]
-            out[task] = int(f.read_text())
+        out.update(launch_log.task_pids(str(work)))
     return out
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mesos_common import launch_log
 from mesos_common.daemons import Daemon, free_port, python_module, spawn
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster
@@ -143,10 +144,7 @@ def app_running(api: MarathonApi, n: int):
 def task_pids(cluster) -> dict[str, int]:
     out = {}
     for work in cluster.agent_dirs:
-        for f in (work / "meta").rglob("pid"):
-            parts = f.parts
-            if "executors" in parts:
-                out[parts[parts.index("executors") + 1]] = int(f.read_text())
+        out.update(launch_log.task_pids(str(work)))
     return out
 
 

@@ -14,6 +14,7 @@ import pytest
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_common import launch_log
 from mesos_common.messages import CommandInfo, TaskInfo
 from mesos_common.resources import Resources
 from tests.helpers import group_members
@@ -120,17 +121,50 @@ def test_launch_errors(h: Harness) -> None:
     arun(go)
 
 
-def test_pid_file_written_while_running_and_removed_after(h: Harness) -> None:
+def test_launch_log_names_the_process_while_it_runs(h: Harness) -> None:
     async def go() -> None:
         pid, box = await h.launch(task("sleep 30"))
-        pid_file = Path(paths.pid_file(str(h.work), str(box), "t1"))
-        assert pid_file == h.work / "meta/slaves/A1/frameworks/F1/executors/t1/pid"
-        assert int(pid_file.read_text()) == pid and os.getpgid(pid) == pid
+        [entry] = launch_log.read(str(h.work)).values()
+        assert (entry.task_id, entry.sandbox, entry.pid) == ("t1", str(box), pid)
+        assert entry.start_time == pytest.approx(psutil.Process(pid).create_time(), abs=0.05)
+        assert launch_log.is_alive(entry) and os.getpgid(pid) == pid
         assert os.getsid(pid) == pid  # its own session
         assert h.c.containers() == {"t1"} and h.c.pid("t1") == pid
+        assert h.c.handle("t1") == f"{pid}:{entry.start_time!r}"
         await h.c.kill("t1", 0)
         assert await h.c.wait("t1") == (None, signal.SIGKILL)
-        assert not pid_file.exists()
+        assert launch_log.read(str(h.work)) == {}
+    arun(go)
+
+
+def test_a_burst_of_launches_goes_out_in_chunks_and_all_start(h: Harness) -> None:
+    """More launches in one turn of the loop than threads times CHUNK_MAX: every one
+    starts, each with its own sandbox files and its own log entry."""
+    async def go() -> None:
+        n = 70
+        tasks = [task("sleep 30", tid=f"t{i}") for i in range(n)]
+        started = await asyncio.gather(*(h.launch(t) for t in tasks))
+        pids = [pid for pid, _ in started]
+        assert len(set(pids)) == n and all(os.getpgid(p) == p for p in pids)
+        assert all((box / "stdout").exists() and (box / "stderr").exists()
+                   for _, box in started)
+        assert launch_log.task_pids(str(h.work)) == {f"t{i}": pids[i] for i in range(n)}
+        for t in tasks:
+            await h.c.kill(t.task_id, 0)
+            await h.c.wait(t.task_id)
+        assert launch_log.read(str(h.work)) == {}
+    arun(go)
+
+
+def test_a_failed_launch_in_a_chunk_does_not_stop_the_others(h: Harness) -> None:
+    async def go() -> None:
+        good, bad = task("sleep 30", tid="good"), task(shell=False, args=("/no/such",),
+                                                         tid="bad")
+        results = await asyncio.gather(h.launch(good), h.launch(bad), return_exceptions=True)
+        assert isinstance(results[1], LaunchError) and "/no/such" in str(results[1])
+        assert h.c.containers() == {"good"}
+        await h.c.kill("good", 0)
+        await h.c.wait("good")
     arun(go)
 
 
@@ -176,7 +210,7 @@ def test_kill_of_unknown_or_finished_task_is_a_no_op(h: Harness) -> None:
 
 def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
     """The spawn runs in a launcher thread: cancelling the launch (agent shutting down) must
-    still kill what that thread started, and drop its pid file."""
+    still kill what that thread started, and say in the launch log that it ended."""
     c = ProcessContainerizer(str(tmp_path / "work"))
     box = tmp_path / "box"
     marker = f"{30 + os.getpid() % 1000}.5"  # a sleep no one else runs
@@ -200,4 +234,4 @@ def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
     asyncio.run(cancel_it())
     assert (box / "stdout").exists()  # it did spawn
     assert ours() == [] and c.containers() == set()
-    assert not Path(paths.pid_file(str(tmp_path / "work"), str(box), "t1")).exists()
+    assert launch_log.read(str(tmp_path / "work")) == {}

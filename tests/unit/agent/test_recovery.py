@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from mesos_agent.checkpoint import CheckpointStore, write_atomically
-from mesos_agent.containerizer.process import ProcessContainerizer, start_time
+from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_common import launch_log
+from mesos_common.launch_log import Launch, LaunchLog, start_time
 from mesos_agent.events import KillProcess, TaskExited, TaskLaunched
 from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, MISSING, RUNNING_FOUND, AgentIdRecord,
                                   Checkpoint, Found, Recovered, RecoveredTask, TaskCheckpoint,
@@ -188,3 +190,30 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
 def _pack_len(record: object) -> bytes:
     from mesos_agent.checkpoint import _pack
     return _pack(record)
+
+
+def test_process_recover_finds_a_launch_the_checkpoint_missed_in_the_launch_log(
+        tmp_path: Path) -> None:
+    """kill -9 between the spawn and the group commit: no handle was checkpointed, but the
+    launch log names the process (with its start time), so it is reattached, not leaked."""
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    box = str(tmp_path / "box")
+    try:
+        old = LaunchLog(str(tmp_path))
+        old.launched([Launch("t1", box, proc.pid, start_time(proc.pid) or 0.0)])
+        old.close()
+        with open(launch_log.log_path(str(tmp_path)), "ab") as f:
+            f.write(b'["L",12')  # torn by the kill
+        c = ProcessContainerizer(str(tmp_path))
+        cp = _checkpoint_of_running_task()
+
+        async def adopt() -> tuple:
+            found = await c.recover("t1", "F1", cp.task, box, "")
+            await c.kill("t1", 0.0)
+            return found, await c.wait("t1")
+        found, result = asyncio.run(adopt())
+        assert found == Found(RUNNING_FOUND, pid=proc.pid) and result == (None, None)
+        assert launch_log.read(str(tmp_path)) == {}
+    finally:
+        proc.kill()
+        proc.wait()
