@@ -7,7 +7,8 @@ their mean: the host's load drifts). `ratio` = Corral's time / Popen's time.
 
 CPU seconds too, which the host's other load does not change much: `corral_cpu_s` is what
 the master, the agent and this process (the framework) used from ACCEPT to the last
-TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec);
+TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec),
+and `corral_cpu_split_s` the same per process (master, agent1, framework, tasks);
 `popen_cpu_s` the same for the Popen loop (this process plus its N children).
 
     python -m benchmarks.launch_process --count 1000
@@ -78,20 +79,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         say(f"Corral: {n} sleep tasks in one ACCEPT on one agent ({isolation})")
         cluster = None
-        start_cpu: list[float] = []
-        end_cpu: list[float] = []
+        start_cpu: dict[str, float] = {}
+        end_cpu: dict[str, float] = {}
 
-        def daemons_cpu(c: LocalCluster) -> float:  # the framework: a thread of ours
-            return sum(cpu_s(d.pid) for d in c.daemons()) + time.process_time()
+        def cpu_by_process(c: LocalCluster) -> dict[str, float]:  # the framework: ours
+            out = {d.name: cpu_s(d.pid) for d in c.daemons()}
+            out["framework"] = time.process_time()
+            return out
+
+        def at_end(c: LocalCluster) -> None:
+            end_cpu.update(cpu_by_process(c))
+            end_cpu["tasks"] = sum(cpu_s(p) for d in c.agent_dirs for p in task_pids(d))
         try:
             corral_s, cluster = corral_launch(
                 Path(tmp), n, f"cpus:{n * 0.01 + 1:.2f};mem:{n * 8 + 256};disk:1024",
                 (f"--isolation={isolation}",),
                 lambda left, i: left.take(f"sleep-{i}", "sleep 600", cpus=0.01, mem=8),
-                timeout=600, before=lambda c: start_cpu.append(daemons_cpu(c)),
-                after=lambda c: end_cpu.append(
-                    daemons_cpu(c) + sum(cpu_s(p) for d in c.agent_dirs for p in task_pids(d))))
-            corral_cpu = end_cpu[0] - start_cpu[0]
+                timeout=600, before=lambda c: start_cpu.update(cpu_by_process(c)),
+                after=at_end)
+            split = {k: round(v - start_cpu.get(k, 0.0), 2) for k, v in end_cpu.items()}
+            corral_cpu = sum(end_cpu.values()) - sum(start_cpu.values())
         finally:
             if cluster is not None:
                 say("stopping (the agent kills its tasks)")
@@ -106,7 +113,7 @@ def main() -> None:
                               "ratio": round(corral_s / popen_s, 2),
                               "popen_before_s": round(popen_before, 3),
                               "popen_after_s": round(popen_after, 3),
-                              "corral_cpu_s": round(corral_cpu, 2),
+                              "corral_cpu_s": round(corral_cpu, 2), "corral_cpu_split_s": split,
                               "popen_cpu_s": round((popen_cpu + cpu_after) / 2, 2),
                               "load_avg_1m": round(os.getloadavg()[0], 1)})
 
