@@ -29,6 +29,7 @@ import psutil
 from attrs import define, frozen
 
 from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
+from mesos_agent.containerizer.exits import ExitWatch, watch_stranger
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  simple_command, task_key)
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
@@ -70,44 +71,7 @@ class _Started:
     proc: subprocess.Popen
     prepared: Prepared
     launch: Launch
-
-
-def _watch_exit(popen: subprocess.Popen) -> asyncio.Future[int | None]:
-    """A future resolved with the child's return code, with no thread per child: the loop
-    watches a pidfd (readable once the process exits); a thread only where pidfds are missing."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[int | None] = loop.create_future()
-    try:
-        fd = os.pidfd_open(popen.pid)
-    except (AttributeError, OSError):
-        wait = loop.run_in_executor(None, popen.wait)
-        wait.add_done_callback(lambda w: fut.done() or fut.set_result(w.result()))
-        return fut
-
-    def reap() -> None:
-        loop.remove_reader(fd)
-        os.close(fd)
-        if not fut.done():
-            fut.set_result(popen.wait())
-
-    loop.add_reader(fd, reap)
-    return fut
-
-
-def _watch_stranger(pid: int, fd: int) -> asyncio.Future[int | None]:
-    """The end of a process that is not our child (reattached after a restart): its pidfd
-    turns readable when it exits; its exit status is not ours to read (None)."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[int | None] = loop.create_future()
-
-    def gone() -> None:
-        loop.remove_reader(fd)
-        os.close(fd)
-        if not fut.done():
-            fut.set_result(None)
-
-    loop.add_reader(fd, gone)
-    return fut
+    watched: bool  # its exit is in the ExitWatch's epoll set
 
 
 def _same_process(entry: Launch) -> bool:
@@ -168,6 +132,7 @@ class ProcessContainerizer:
         self._pool = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
         self._log = LaunchLog(work_dir)
         self._found = self._log.found  # what a previous agent process started
+        self._exits = ExitWatch()
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         """Queue the launch for the launcher threads (see the module docstring) and wait."""
@@ -188,7 +153,8 @@ class ProcessContainerizer:
             raise
         finally:
             self._launching.discard(task_id)
-        self._procs[task_id] = _Proc(started.proc.pid, _watch_exit(started.proc),
+        self._procs[task_id] = _Proc(started.proc.pid,
+                                     self._exits.future(started.proc, started.watched),
                                      started.launch, started.prepared)
         log.info("task %s: started pid %d: %s", task_id, started.proc.pid, argv)
         return started.proc.pid
@@ -257,7 +223,7 @@ class ProcessContainerizer:
             entry = Launch(chunk[i].task_id, chunk[i].sandbox, proc.pid,
                            started if started is not None else 0.0)
             entries.append(entry)
-            out[i] = _Started(proc, prepared, entry)
+            out[i] = _Started(proc, prepared, entry, self._exits.add(proc))
         try:
             self._log.launched(entries)
         except OSError as e:
@@ -303,7 +269,7 @@ class ProcessContainerizer:
             fd = os.pidfd_open(entry.pid)
         except OSError:
             return self._gone(task_id, sandbox, entry)
-        self._procs[task_id] = _Proc(entry.pid, _watch_stranger(entry.pid, fd), entry,
+        self._procs[task_id] = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
                                      self.isolator.locate(task_key(task_id, sandbox)))
         if (task_id, sandbox) not in self._found:  # the log must know it for the next time
             self._log.launched([entry])
@@ -380,6 +346,7 @@ class ProcessContainerizer:
         agent's parent cgroups."""
         self._pool.shutdown(wait=False)
         self._log.close()
+        self._exits.close()
         closer = getattr(self.isolator, "close", None)
         if closer is not None:
             closer()
