@@ -171,8 +171,7 @@ class AgentServer:
             log.exception("looking for orphan containers failed")
             return
         if gone:
-            log.warning("removed %d orphan container(s): %s", len(gone),
-                        ", ".join(g[:12] for g in gone))
+            log.warning("removed %d orphan container(s): %s", len(gone), ", ".join(gone))
 
     def _config(self) -> AgentConfig:
         o = self.opts

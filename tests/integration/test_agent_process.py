@@ -29,7 +29,7 @@ from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandIn
                                    FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
                                    ReregisterAgent, RunTask, StatusUpdate, StatusUpdateAck,
                                    TaskInfo, TaskStatus)
-from mesos_common.daemons import kill_task_processes
+from mesos_common.daemons import kill_task_processes, remove_agent_cgroups
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from tests.helpers import group_members, wait_for as wait_until
@@ -211,13 +211,15 @@ class AgentProcess:
         return self.proc.returncode
 
     def kill_everything(self) -> None:
-        """Finalizer: the agent's group, then every task group in its launch log."""
+        """Finalizer: the agent's group, then every task group in its launch log, then
+        the agent's cgroups (a kill -9ed agent leaves them)."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(5)
         kill_task_processes(self.work_dir)
+        remove_agent_cgroups(self.work_dir)
         self.log.close()
 
 
@@ -239,7 +241,7 @@ def agent_factory(master: FakeMaster, tmp_path: Path) -> Iterator[Callable[..., 
         return a
 
     yield start
-    for a in started:
+    for a in reversed(started):  # the live one first: its cgroups go once it is dead
         a.kill_everything()
 
 
