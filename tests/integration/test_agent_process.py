@@ -173,7 +173,9 @@ class AgentProcess:
             [sys.executable, "-m", "mesos_agent", f"--master=127.0.0.1:{master.http_port}",
              f"--work_dir={work_dir}", "--port=0", "--ip=127.0.0.1", "--log_level=DEBUG",
              "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31009]",
-             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms", *extra],
+             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms",
+             "--status_update_retry_interval_min=2secs",
+             "--status_update_retry_interval_max=1mins", *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
             text=True, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
@@ -294,7 +296,8 @@ def test_agent_against_a_fake_master(master: FakeMaster,
     master.send_raw(b"\x93garbage")  # undecodable: logged, never fatal
     master.send_raw(codec.encode(Heartbeat())[:-1] + b"\x02")
 
-    # echo hi: STARTING is resent until acked, then RUNNING and FINISHED in order
+    # echo hi: STARTING is resent until acked (after 2 s: the fixture's agents retry from
+    # 2 s, not Mesos's 10 s), then RUNNING and FINISHED in order
     run_task(master, "t1", "echo hi")
     first = master.update("t1")
     assert first.state == ts.STARTING
