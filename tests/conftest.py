@@ -1,7 +1,6 @@
 """Fixtures that start real Corral daemons on free ports in temp dirs and always stop them."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -16,16 +15,6 @@ from tests.helpers import http_json, wait_for
 settings.register_profile("corral", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("corral")
-
-# Agents started by tests resend an unacknowledged status update from 2 s doubling to 1 min
-# (what they did before the agent took Mesos's 10 s .. 10 min): tests that lose an update on
-# purpose, or across a failover, wait seconds for it, not minutes. Through the environment
-# (the agent reads MESOS_* like its flags), so every agent a test starts gets it; a test
-# that wants Mesos's values deletes these.
-FAST_STATUS_RETRY = {"MESOS_STATUS_UPDATE_RETRY_INTERVAL_MIN": "2secs",
-                     "MESOS_STATUS_UPDATE_RETRY_INTERVAL_MAX": "1mins"}
-for _k, _v in FAST_STATUS_RETRY.items():
-    os.environ.setdefault(_k, _v)
 
 
 class Cluster(LocalCluster):

@@ -174,6 +174,8 @@ class AgentProcess:
              f"--work_dir={work_dir}", "--port=0", "--ip=127.0.0.1", "--log_level=DEBUG",
              "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31009]",
              "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms",
+             # the fake master leaves updates unacknowledged on purpose: resends in
+             # seconds (2 s .. 1 min, the agent's old values), not Mesos's 10 s .. 10 min
              "--status_update_retry_interval_min=2secs",
              "--status_update_retry_interval_max=1mins", *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
