@@ -17,7 +17,7 @@ class AgentConfig:
     `port` is the agent's HTTP port (after binding, so never 0). Registration retries start
     at 1 s and double up to 1 min (Mesos `--registration_backoff_factor` / its max); after
     `registration_attempts` unanswered tries the runtime re-detects the master. Status
-    updates are resent from 2 s doubling to 60 s (Mesos: 10 s .. 10 min).
+    updates are resent from 10 s doubling to 10 min, as Mesos (`RetryPolicy`).
     """
 
     hostname: str
@@ -29,7 +29,7 @@ class AgentConfig:
     version: str = VERSION
     registration_backoff: RetryPolicy = RetryPolicy(initial=1.0, max=60.0)
     registration_attempts: int = 3
-    status_retry: RetryPolicy = RetryPolicy(initial=2.0, max=60.0)
+    status_retry: RetryPolicy = RetryPolicy()
     default_heartbeat_interval: float = 15.0
     max_missed_heartbeats: int = 3
     default_kill_grace: float = 3.0

@@ -17,6 +17,7 @@ from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.server import AgentServer, ServerOptions
+from mesos_agent import status
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
@@ -50,6 +51,13 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("cgroups_hierarchy", default=isolation.CGROUP_ROOT,
                help="where the cgroup hierarchies are mounted (v1: one directory per "
                     "controller; v2: the unified hierarchy)")
+    p.add_flag("status_update_retry_interval_min", type=flags.duration,
+               default=status.RETRY_INTERVAL_MIN,
+               help="first resend of an unacknowledged status update (doubles; a Mesos "
+                    "constant, a flag here so that tests can shorten it)")
+    p.add_flag("status_update_retry_interval_max", type=flags.duration,
+               default=status.RETRY_INTERVAL_MAX,
+               help="longest interval between resends of a status update")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -85,12 +93,17 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
         containerizer_kinds(ns.containerizers)
     except ValueError as e:
         parser.error(f"--containerizers: {e}")
+    low, high = ns.status_update_retry_interval_min, ns.status_update_retry_interval_max
+    if not 0 < low <= high:
+        parser.error("--status_update_retry_interval_min must be > 0 and <= "
+                     "--status_update_retry_interval_max")
     shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
-                             recover=ns.recover)
+                             recover=ns.recover,
+                             status_retry=status.RetryPolicy(low, high))
 
 
 def containerizer_kinds(text: str) -> set[str]:

@@ -74,6 +74,7 @@ class ServerOptions:
     registration_backoff: float = 1.0
     flags: dict[str, str] = field(factory=dict)
     recover: str = RECONNECT
+    status_retry: RetryPolicy = RetryPolicy()
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -171,8 +172,7 @@ class AgentServer:
             log.exception("looking for orphan containers failed")
             return
         if gone:
-            log.warning("removed %d orphan container(s): %s", len(gone),
-                        ", ".join(g[:12] for g in gone))
+            log.warning("removed %d orphan container(s): %s", len(gone), ", ".join(gone))
 
     def _config(self) -> AgentConfig:
         o = self.opts
@@ -181,7 +181,7 @@ class AgentServer:
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags),
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            checkpoint=True)
+            status_retry=o.status_retry, checkpoint=True)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then

@@ -20,6 +20,9 @@ from mesos_common.messages import StatusUpdate, TaskStatus
 
 TIMER = "status_update"
 MAX_QUEUED_PER_TASK = 64  # a task makes a handful of updates; more means a bug upstream
+# Mesos src/slave/constants.hpp: STATUS_UPDATE_RETRY_INTERVAL_MIN / _MAX.
+RETRY_INTERVAL_MIN = 10.0
+RETRY_INTERVAL_MAX = 600.0
 
 
 def timer_key(task_id: str) -> tuple[str, str]:
@@ -28,10 +31,14 @@ def timer_key(task_id: str) -> tuple[str, str]:
 
 @frozen
 class RetryPolicy:
-    """Backoff between resends of one head; Mesos uses 10 s doubling to 10 min."""
+    """Backoff between resends of one head: by default Mesos's, 10 s doubling to 10 min.
+    Short intervals made retry storms at scale (100k tasks: every unacknowledged update
+    resent every few seconds while the framework was still catching up); a lost update is
+    rare, and one is resent at once when the agent re-registers anyway. Tests and the
+    simulation inject shorter ones."""
 
-    initial: float = 2.0
-    max: float = 60.0
+    initial: float = RETRY_INTERVAL_MIN
+    max: float = RETRY_INTERVAL_MAX
 
 
 @define

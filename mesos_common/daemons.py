@@ -19,7 +19,7 @@ from typing import IO, Sequence
 
 from attrs import define, field
 
-from mesos_common import launch_log
+from mesos_common import cgroups, launch_log
 
 _PR_SET_PDEATHSIG = 1
 
@@ -145,6 +145,14 @@ def kill_task_processes(work_dir: Path) -> None:
             kill_group(entry.pid, signal.SIGKILL)
 
 
+def remove_agent_cgroups(work_dir: Path, root: str = cgroups.CGROUP_ROOT) -> list[str]:
+    """Remove the cgroups of a stopped agent (`corral/<agent key>` of its work dir, in every
+    hierarchy), killing whatever still runs in them. A kill -9ed agent that nobody restarts
+    leaves them behind (hundreds on a long-lived host); a clean stop leaves none. Call it
+    only once the agent process is gone: its live groups would be torn down under it."""
+    return cgroups.remove_agent_groups(str(work_dir), root)
+
+
 class LocalCluster:
     """A master and agents as real child processes under one root dir (mesos-local, tests,
     benchmarks). `stop()` ends them all, agents first so they kill their tasks, and then
@@ -213,3 +221,4 @@ class LocalCluster:
         for w in self.agent_dirs:
             if w.exists():
                 kill_task_processes(w)
+            remove_agent_cgroups(w)

@@ -14,7 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mesos_common.daemons import Daemon, kill_task_processes, python_module, spawn
+from mesos_common.daemons import (Daemon, kill_task_processes, python_module,
+                                  remove_agent_cgroups, spawn)
 
 ZK_BIN = "/usr/share/zookeeper/bin/zkServer.sh"
 
@@ -176,3 +177,4 @@ class HaCluster:
         for w in self.agent_dirs:
             if w.exists():
                 kill_task_processes(w)
+            remove_agent_cgroups(w)

@@ -342,7 +342,7 @@ class DockerContainerizer:
         for c in found:
             if c.labels.get(LABEL_TASK) not in known:
                 await self._remove(c.id)
-                gone.append(c.id)
+                gone.append(f"container {c.id[:12]}")
         return gone
 
 

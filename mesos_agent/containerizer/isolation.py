@@ -20,7 +20,6 @@ writable cgroups the agent says so at start-up and falls back to an address-spac
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -30,11 +29,12 @@ from typing import Callable, Iterator, Protocol
 
 from attrs import frozen
 
+from mesos_common import cgroups
+from mesos_common.cgroups import CGROUP_ROOT, agent_key  # noqa: F401 (re-exported)
 from mesos_common.resources import Resources
 
 log = logging.getLogger(__name__)
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 CFS_PERIOD_US = 100_000
 MEMORY_LIMITATION = "memory"
 # Its variables are namespaced and unset: the task's own environment passes through.
@@ -118,13 +118,18 @@ class Isolator(Protocol):
     def cleanup(self, prepared: Prepared) -> bool: ...
 
 
+def safe_task_id(task_id: str) -> str:
+    """The task id as it appears in its group names (file-name safe, bounded)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:150]
+
+
 def task_key(task_id: str, sandbox: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:150]
-    return f"{safe}_{os.path.basename(sandbox.rstrip('/'))}"
+    return f"{safe_task_id(task_id)}_{os.path.basename(sandbox.rstrip('/'))}"
 
 
-def agent_key(work_dir: str) -> str:
-    return hashlib.sha1(os.path.abspath(work_dir).encode()).hexdigest()[:12]
+def key_owner(key: str) -> str:
+    """The `safe_task_id` part of a group name (run ids are uuids: no `_` in them)."""
+    return key.rpartition("_")[0]
 
 
 def _write(path: str, value: str) -> None:
@@ -174,13 +179,31 @@ def _rmdir(path: str) -> bool:
 
 
 class _Groups:
-    """What both cgroup versions do alike: remove a task's groups, and this agent's."""
+    """What both cgroup versions do alike: remove a task's groups, and this agent's; list
+    and kill the groups a previous agent process left (orphans)."""
 
     def _bases(self) -> list[str]:
         raise NotImplementedError
 
+    def locate(self, key: str) -> Prepared:
+        raise NotImplementedError
+
     def cleanup(self, p: Prepared) -> bool:
         return all([_rmdir(d) for d in p.dirs])
+
+    def keys(self) -> list[str]:
+        """The names of this agent's task groups (`task_key`s), in any hierarchy."""
+        names: set[str] = set()
+        for base in self._bases():
+            try:
+                names.update(e.name for e in os.scandir(base) if e.is_dir())
+            except OSError:
+                continue
+        return sorted(names)
+
+    def kill(self, p: Prepared) -> int:
+        """SIGKILL whatever runs in a task's groups; the number of pids signalled."""
+        return sum(cgroups.kill_members(d) for d in p.dirs)
 
     def close(self) -> None:
         """On an orderly stop: remove this agent's (then empty) parent groups."""

@@ -32,6 +32,7 @@ from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_envir
 from mesos_agent.containerizer.exits import ExitWatch, watch_stranger
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  simple_command, task_key)
+from mesos_agent.containerizer.isolation import key_owner, safe_task_id
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
 from mesos_common.launch_log import Launch, LaunchLog, start_time
@@ -43,6 +44,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELL = "/bin/sh"
 LAUNCH_THREADS = 4  # chunks in flight; a spawn mostly waits for its child's exec
 CHUNK_MAX = 16  # launches per chunk: few loop wake-ups, yet the first tasks start early
+ORPHAN_WAIT = 5.0  # seconds for killed orphans to leave their groups
 
 
 @define
@@ -280,6 +282,51 @@ class ProcessContainerizer:
         self._log.ended(entry, len(self._procs))
         self.isolator.cleanup(self.isolator.locate(task_key(task_id, sandbox)))
         return Found(EXITED_FOUND)
+
+    async def remove_orphans(self, known: set[str]) -> list[str]:
+        """Kill and remove what a previous agent process left for tasks the checkpoint does
+        not know (Mesos destroys the containers it does not recover): this agent's task
+        groups not owned by a task in `known`, and the live launch-log entries of other
+        tasks. Known tasks' groups and processes are left for `recover`. Called at start-up,
+        before any launch; returns the groups and processes removed."""
+        owners = {safe_task_id(t) for t in known}
+        keys_of = getattr(self.isolator, "keys", None)
+        keys = [k for k in (keys_of() if keys_of is not None else [])
+                if key_owner(k) not in owners]
+        groups = {k: self.isolator.locate(k) for k in keys}
+        entries = [e for e in self._found.values() if e.task_id not in known]
+        live = [e for e in entries if _same_process(e)]
+        for e in live:
+            _killpg(e.pid, signal.SIGKILL)
+        busy = await self._destroy_orphans(live, groups)
+        for e in entries:  # ended (killed now, or already gone): out of the log
+            self._found.pop((e.task_id, e.sandbox), None)
+            self._log.ended(e, len(self._found))
+        if busy:
+            log.warning("orphan cgroups still busy after %.0fs, left: %s", ORPHAN_WAIT,
+                        ", ".join(sorted(busy)))
+        return ([f"cgroup {k}" for k in keys if k not in busy]
+                + [f"task {e.task_id} (pid {e.pid})" for e in live])
+
+    async def _destroy_orphans(self, live: list[Launch], groups: dict[str, Prepared]
+                               ) -> set[str]:
+        """SIGKILL the groups' members until the processes are gone and the groups removed
+        (a member may fork meanwhile); the keys of the groups still there at the deadline."""
+        kill = getattr(self.isolator, "kill", None)
+        left = dict(groups)
+        for _ in range(int(ORPHAN_WAIT / 0.05)):
+            for p in left.values():
+                if kill is not None:
+                    kill(p)
+            left = {k: p for k, p in left.items() if not self.isolator.cleanup(p)}
+            live = [e for e in live if _same_process(e)]
+            if not left and not live:
+                break
+            await asyncio.sleep(0.05)
+        for e in live:
+            log.warning("orphan task %s (pid %d) outlived SIGKILL for %.0fs", e.task_id,
+                        e.pid, ORPHAN_WAIT)
+        return set(left)
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         p = self._procs[task_id]

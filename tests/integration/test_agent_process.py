@@ -29,7 +29,7 @@ from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandIn
                                    FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
                                    ReregisterAgent, RunTask, StatusUpdate, StatusUpdateAck,
                                    TaskInfo, TaskStatus)
-from mesos_common.daemons import kill_task_processes
+from mesos_common.daemons import kill_task_processes, remove_agent_cgroups
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from tests.helpers import group_members, wait_for as wait_until
@@ -173,7 +173,11 @@ class AgentProcess:
             [sys.executable, "-m", "mesos_agent", f"--master=127.0.0.1:{master.http_port}",
              f"--work_dir={work_dir}", "--port=0", "--ip=127.0.0.1", "--log_level=DEBUG",
              "--resources=cpus:2;mem:1024;disk:2048;ports:[31000-31009]",
-             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms", *extra],
+             "--attributes=rack:r1;level:2", "--registration_backoff_factor=200ms",
+             # the fake master leaves updates unacknowledged on purpose: resends in
+             # seconds (2 s .. 1 min, the agent's old values), not Mesos's 10 s .. 10 min
+             "--status_update_retry_interval_min=2secs",
+             "--status_update_retry_interval_max=1mins", *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL,
             text=True, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
@@ -211,13 +215,15 @@ class AgentProcess:
         return self.proc.returncode
 
     def kill_everything(self) -> None:
-        """Finalizer: the agent's group, then every task group in its launch log."""
+        """Finalizer: the agent's group, then every task group in its launch log, then
+        the agent's cgroups (a kill -9ed agent leaves them)."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(5)
         kill_task_processes(self.work_dir)
+        remove_agent_cgroups(self.work_dir)
         self.log.close()
 
 
@@ -239,7 +245,7 @@ def agent_factory(master: FakeMaster, tmp_path: Path) -> Iterator[Callable[..., 
         return a
 
     yield start
-    for a in started:
+    for a in reversed(started):  # the live one first: its cgroups go once it is dead
         a.kill_everything()
 
 
@@ -292,7 +298,8 @@ def test_agent_against_a_fake_master(master: FakeMaster,
     master.send_raw(b"\x93garbage")  # undecodable: logged, never fatal
     master.send_raw(codec.encode(Heartbeat())[:-1] + b"\x02")
 
-    # echo hi: STARTING is resent until acked, then RUNNING and FINISHED in order
+    # echo hi: STARTING is resent until acked (after 2 s: the fixture's agents retry from
+    # 2 s, not Mesos's 10 s), then RUNNING and FINISHED in order
     run_task(master, "t1", "echo hi")
     first = master.update("t1")
     assert first.state == ts.STARTING

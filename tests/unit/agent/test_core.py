@@ -210,19 +210,19 @@ def test_updates_are_sent_in_order_and_the_record_dropped_after_terminal_ack() -
     recv(agent, RunTask(FW, task()), 1.0)
     effects = feed(agent, TaskLaunched("t1", 4242), 2.0)
     [(_, st1)] = updates(effects)
-    assert st1 == ts.STARTING and SetTimer(timer_key("t1"), 4.0) in effects
+    assert st1 == ts.STARTING and SetTimer(timer_key("t1"), 12.0) in effects  # Mesos: 10 s
     sts = agent.updates.pending("t1")
     assert [s.state for s in sts] == [ts.STARTING, ts.RUNNING]
     assert all(s.uuid and s.agent_id == "A1" and s.timestamp == 2.0 for s in sts)
     assert all(s.source == "SOURCE_EXECUTOR" for s in sts)
     # retried until acked
-    assert updates(feed(agent, TimerFired(timer_key("t1")), 4.0)) == [("t1", ts.STARTING)]
-    assert updates(ack_all(agent, "t1", 5.0)) == [("t1", ts.RUNNING)]
-    effects = feed(agent, TaskExited("t1", 0, None), 6.0)
+    assert updates(feed(agent, TimerFired(timer_key("t1")), 12.0)) == [("t1", ts.STARTING)]
+    assert updates(ack_all(agent, "t1", 13.0)) == [("t1", ts.RUNNING)]
+    effects = feed(agent, TaskExited("t1", 0, None), 14.0)
     assert updates(effects) == [("t1", ts.FINISHED)]
     assert agent.updates.head("t1").message == "Command exited with status 0"
     assert "t1" in agent.tasks()
-    assert ack_all(agent, "t1", 7.0) == [CancelTimer(timer_key("t1"))]
+    assert ack_all(agent, "t1", 15.0) == [CancelTimer(timer_key("t1"))]
     assert agent.tasks() == {} and agent.frameworks() == {}
     state = agent.state_json()
     assert state["frameworks"] == []

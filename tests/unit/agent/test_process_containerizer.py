@@ -14,6 +14,7 @@ import pytest
 from mesos_agent import paths
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_agent.recovery import RUNNING_FOUND
 from mesos_common import launch_log
 from mesos_common.messages import CommandInfo, TaskInfo
 from mesos_common.resources import Resources
@@ -235,3 +236,58 @@ def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
     assert (box / "stdout").exists()  # it did spawn
     assert ours() == [] and c.containers() == set()
     assert launch_log.read(str(tmp_path / "work")) == {}
+
+
+def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
+        tmp_path: Path) -> None:
+    """A kill -9ed agent's tasks outlive it. At the next start-up, the launch log's live
+    entries of tasks the checkpoint does not know are SIGKILLed (their whole process group)
+    and recorded as ended; a known task's process is left for recovery to reattach."""
+    work = tmp_path / "work"
+    env = {"PATH": os.environ["PATH"]}
+    pgids: list[int] = []
+
+    def box(tid: str) -> str:
+        return paths.sandbox_dir(str(work), "A1", "F1", tid, "r1")
+
+    async def first_life() -> None:
+        c1 = ProcessContainerizer(str(work), base_env=env)
+        for tid, cmd in [("known", "sleep 300"), ("orphan", "sleep 300 & sleep 301 & wait"),
+                         ("dead", "sleep 300")]:
+            pgids.append(await c1.launch(tid, "F1", task(cmd, tid=tid), box(tid)))
+        await until(lambda: len(group_members(pgids[1])) >= 3)
+        c1.close()  # the crash: no wait, no kill; the processes live on
+
+    async def second_life() -> tuple[list[str], Any]:
+        c2 = ProcessContainerizer(str(work), base_env=env)
+        gone = await c2.remove_orphans({"known"})
+        found = await c2.recover("known", "F1", task("sleep 300", tid="known"), box("known"),
+                                 "")
+        return gone, found
+
+    try:
+        arun(first_life)
+        known, orphan, dead = pgids
+        os.killpg(dead, signal.SIGKILL)  # ended while no agent ran: nothing to kill
+        assert wait_until_sync(lambda: group_members(dead) == [])
+        gone, found = arun(second_life)
+        assert gone == [f"task orphan (pid {orphan})"]
+        assert group_members(orphan) == []  # sh and both sleeps
+        assert known in group_members(known)  # untouched
+        assert found.what == RUNNING_FOUND and found.pid == known
+        assert launch_log.task_pids(str(work)) == {"known": known}
+    finally:
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def wait_until_sync(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

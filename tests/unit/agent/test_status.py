@@ -8,7 +8,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from mesos_agent.config import AgentConfig
 from mesos_agent.status import RetryPolicy, StatusUpdateManager, timer_key
+from mesos_common.resources import Resources
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Send, SetTimer
 from mesos_common.messages import StatusUpdate, TaskStatus
@@ -55,6 +57,21 @@ def test_backoff_doubles_up_to_the_max_and_resets_for_the_next_head() -> None:
     assert ats == [6.0, 14.0, 24.0, 34.0, 44.0]  # +4, +8, then capped at +10
     effects = m.ack("t", a.uuid, 50.0)
     assert effects == [Send(None, StatusUpdate("f", b)), SetTimer(timer_key("t"), 52.0)]
+
+
+def test_the_default_policy_is_mesos_10s_doubling_to_10min() -> None:
+    """Mesos's STATUS_UPDATE_RETRY_INTERVAL_MIN/MAX, in the manager and the agent's config."""
+    m = StatusUpdateManager()
+    a = status("t")
+    assert m.add("f", a, 0.0)[1] == SetTimer(timer_key("t"), 10.0)
+    now, gaps = 10.0, []
+    for _ in range(8):
+        [_, timer] = m.on_timer(timer_key("t"), now)
+        gaps.append(timer.at - now)
+        now = timer.at
+    assert gaps == [20.0, 40.0, 80.0, 160.0, 320.0, 600.0, 600.0, 600.0]
+    cfg = AgentConfig(hostname="h", port=5051, resources=Resources.parse("cpus:1"), work_dir="/w")
+    assert cfg.status_retry == RetryPolicy() == RetryPolicy(10.0, 600.0)
 
 
 def test_non_terminal_ack_keeps_the_stream_and_stale_timers_do_nothing() -> None:
@@ -202,3 +219,24 @@ class StatusMachine(RuleBasedStateMachine):
 
 TestStatusMachine = StatusMachine.TestCase
 TestStatusMachine.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+
+
+def test_the_agent_flags_give_the_policy_and_refuse_a_bad_one(tmp_path, capsys,
+                                                              monkeypatch) -> None:
+    import pytest
+
+    from mesos_agent.main import parse
+    for k in ("MIN", "MAX"):  # the defaults, whatever this shell says
+        monkeypatch.delenv(f"MESOS_STATUS_UPDATE_RETRY_INTERVAL_{k}", raising=False)
+    base = ["--master=127.0.0.1:5050", f"--work_dir={tmp_path / 'w'}"]
+    assert parse(base)[1].status_retry == RetryPolicy(10.0, 600.0)
+    assert parse([*base, "--status_update_retry_interval_min=500ms",
+                  "--status_update_retry_interval_max=5secs"])[1].status_retry == \
+        RetryPolicy(0.5, 5.0)
+    with pytest.raises(SystemExit) as e:
+        parse([*base, "--status_update_retry_interval_min=2mins",
+               "--status_update_retry_interval_max=1mins"])
+    assert e.value.code == 2
+    assert "--status_update_retry_interval_min must be" in capsys.readouterr().err
+    monkeypatch.setenv("MESOS_STATUS_UPDATE_RETRY_INTERVAL_MIN", "3secs")  # as every flag
+    assert parse(base)[1].status_retry == RetryPolicy(3.0, 600.0)
