@@ -10,7 +10,6 @@ memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -22,6 +21,7 @@ from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
 from mesos_common.flags import FlagParser, duration, port, setup_logging
+from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 from marathon.health import HealthChecker
 from marathon.leadership import Node
@@ -32,6 +32,7 @@ from marathon.store_zk import ZkStore
 from marathon.subscribers import deliver
 
 log = logging.getLogger("marathon")
+GC = GcPolicy(freeze=True)  # gc is per process: one policy for the daemon (gc_policy)
 
 
 def build_parser() -> FlagParser:
@@ -65,7 +66,6 @@ def open_store(work_dir: str | None) -> Store:
 
 
 async def _ticker(svc: MarathonService, interval: float) -> None:
-    frozen_at = len(svc.tasks)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -73,9 +73,6 @@ async def _ticker(svc: MarathonService, interval: float) -> None:
             await svc.flush_async()
         except Exception:  # our bug; logged loudly, the daemon keeps serving
             log.exception("control tick failed")
-        if len(svc.tasks) > max(1000, frozen_at * 5 // 4):
-            gc.freeze()  # the new records too: full collections stay short (see _tune_gc)
-            frozen_at = len(svc.tasks)
 
 
 async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
@@ -97,15 +94,6 @@ async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
             await asyncio.sleep(0)
 
 
-def _tune_gc() -> None:
-    """Tens of thousands of long-lived task records make the collector's full passes take
-    100+ ms, each one a stall of the API; they are rarely garbage (no cycles), so collect
-    much less often and leave what exists at start-up out of it."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
-
-
 async def run_term(node: Node, ns, options: Options, make_store: Callable[[], Store],
                    front: web.Application) -> None:
     """One leadership term: recover the state from the store, drive the framework until
@@ -118,7 +106,7 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
             svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
         else:
             svc = MarathonService(store, attrs.evolve(options))
-        _tune_gc()  # after loading the store: its records are left out of collections
+        GC.collect_and_freeze()  # the records just loaded are never walked again
         if node.ended.is_set():
             return
         svc.leader = node.me
@@ -191,16 +179,20 @@ async def serve(ns, embedded: Store | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     print(f"marathon: listening http=http://{ns.http_address}:{bound}", flush=True)
+    GC.install()
     try:
         async with asyncio.TaskGroup() as tg:
             running = tg.create_task(node.run())
+            freezer = tg.create_task(GC.freezer())
             await stop.wait()
             node.close()
             try:
                 await asyncio.wait_for(asyncio.shield(running), 30)
             except TimeoutError:
                 running.cancel()
+            freezer.cancel()
     finally:
+        GC.uninstall()
         await runner.cleanup()
         if embedded is not None:
             embedded.close()

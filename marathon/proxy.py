@@ -2,7 +2,8 @@
 
 - Leading (its term's service is ready): the v2 API itself (`api.handle`), every response
   carrying `X-Marathon-Leader: http://host:port`.
-- Standby: `/ping`, `GET /v2/leader` and `/v2/info` (`"elected": false`) are answered here;
+- Standby: `/ping`, `GET /v2/leader` and `/v2/info` (`"elected": false`, the framework id
+  read from the shared store, cached for `FRAMEWORK_ID_TTL`) are answered here;
   every other request is proxied to the leader (method, path, query, headers, body;
   responses streamed, so `/v2/events` works) with `X-Marathon-Via` added. No leader known,
   the leader unreachable, or a request that already came through a proxy: 503 with a JSON
@@ -13,8 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import time
 from typing import Any
 
 import aiohttp
@@ -22,6 +25,7 @@ from aiohttp import web
 
 from marathon import api, api_extra, views  # noqa: F401  (api_extra: its routes)
 from marathon.leadership import Node
+from marathon.store_zk import escape
 
 log = logging.getLogger("marathon.proxy")
 
@@ -37,20 +41,67 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
 STARTING_WAIT = 10.0  # a request to a leader still recovering its state waits this long
+FRAMEWORK_ID_TTL = 2.0  # a standby re-reads the stored framework id at most this often
+ZK_READ_TIMEOUT = 2.0
+
+
+class StoredFrameworkId:
+    """The framework id the leader stored (ZooKeeper `<zk path>/state/meta/framework_id`),
+    for a standby's `/v2/info`. One read per `ttl` at most, however many requests; a failed
+    read keeps the last value (None until one read succeeds)."""
+
+    def __init__(self, ttl: float = FRAMEWORK_ID_TTL,
+                 clock: Any = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._value: str | None = None
+        self._read_at = -float("inf")
+        self._lock = asyncio.Lock()
+        self.reads = 0  # ZooKeeper reads done (for tests)
+
+    async def get(self, node: Node) -> str | None:
+        elector = node.elector
+        if elector is None:  # no ZooKeeper: nothing shared to read
+            return self._value
+        async with self._lock:  # concurrent requests share one read
+            if self._clock() - self._read_at >= self.ttl:
+                path = f"{elector.path.rstrip('/')}/state/{escape('meta')}/" \
+                       f"{escape('framework_id')}"
+                self._value = await asyncio.to_thread(self._read, elector.client, path)
+                self._read_at = self._clock()
+        return self._value
+
+    def _read(self, client: Any, path: str) -> str | None:
+        """Blocking (a worker thread): the stored id, or the last one if ZooKeeper fails."""
+        self.reads += 1
+        try:
+            data, _ = client.get_async(path).get(timeout=ZK_READ_TIMEOUT)
+            value = json.loads(data)
+        except Exception as e:  # NoNodeError: no leader has registered yet
+            if type(e).__name__ == "NoNodeError":
+                return None
+            log.warning("reading the stored framework id (%s) failed: %s", path, e)
+            return self._value
+        return value if isinstance(value, str) else None
+
+
+FRAMEWORK_ID = web.AppKey("framework_id", StoredFrameworkId)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def info_doc(node: Node, options: Any, zk_session_timeout: float) -> dict[str, Any]:
-    """`/v2/info`: the leader's own document, or a standby's with `elected: false`."""
+def info_doc(node: Node, options: Any, zk_session_timeout: float,
+             framework_id: str | None = None) -> dict[str, Any]:
+    """`/v2/info`: the leader's own document, or a standby's with `elected: false` (and the
+    stored `framework_id`, as real Marathon's standbys report it)."""
     svc = node.service
     if svc is not None:
         doc = views.info(svc)
     else:
         doc = {"name": "marathon", "version": "1.10.26", "buildref": "corral",
-               "frameworkId": None,
+               "frameworkId": framework_id,
                "marathon_config": {"master": options.master,
                                    "framework_name": options.framework_name,
                                    "hostname": options.hostname,
@@ -81,7 +132,8 @@ async def _leader_answer(request: web.Request, node: Node) -> web.StreamResponse
         node.abdicate()
         return resp
     if path == "/v2/info" and request.method == "GET":
-        return _json(info_doc(node, request.app[OPTIONS], request.app[ZK_TIMEOUT]))
+        fid = None if node.service is not None else await request.app[FRAMEWORK_ID].get(node)
+        return _json(info_doc(node, request.app[OPTIONS], request.app[ZK_TIMEOUT], fid))
     return None
 
 
@@ -175,6 +227,7 @@ def make_front(node: Node, options: Any, zk_session_timeout: float) -> web.Appli
     app[STREAMS] = set()
     app[OPTIONS] = options
     app[ZK_TIMEOUT] = zk_session_timeout
+    app[FRAMEWORK_ID] = StoredFrameworkId()
     app.cleanup_ctx.append(_session)
     app.on_response_prepare.append(_leader_header)
     app.router.add_route("*", "/{tail:.*}", front)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import logging
 import os
 import random
@@ -29,6 +28,7 @@ from attrs import field, frozen
 from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.transport import RouterTransport
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
@@ -44,7 +44,6 @@ core_log = logging.getLogger("mesos_master.core")
 VERSION = "1.11.0"
 LAG_PROBE_INTERVAL = 0.05  # seconds between event-loop lag probes
 LAG_WINDOW = 10.0  # master/event_loop_lag_max_ms is the worst lag of the last LAG_WINDOW s
-GC_THRESHOLDS = (10_000, 10, 10)  # young collections every 10k allocations, not 700
 RECV_BURST = 128  # messages handled per turn of the loop (an ACCEPT of 10 tasks takes ~0.5 ms)
 
 
@@ -65,7 +64,7 @@ class ServerOptions:
     zk: str | None = None  # zk://h:p[,h:p]/path: HA mode (election + ZooKeeper registry)
     quorum: int = 1  # HA: contenders that must be present before a first election is won
     zk_session_timeout: float = 10.0
-    gc_freeze: bool = False  # the daemon: freeze survivors of full collections (see _gc_event)
+    gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
 
 
@@ -121,10 +120,7 @@ class MasterServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
         self._lag_max = 0.0
-        self._gc_started = 0.0
-        self._gc_pauses: collections.deque[tuple[float, float]] = collections.deque()
-        self._gc_full = 0
-        self._freeze_due = False
+        self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -145,9 +141,7 @@ class MasterServer:
                 self._lead(self.registry)
             if ready is not None:
                 ready(self)
-            gc.callbacks.append(self._gc_event)
-            if self.opts.gc_freeze:
-                gc.set_threshold(*GC_THRESHOLDS)
+            self.gc.install()
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self._spawn(self._receive_loop())
@@ -158,8 +152,7 @@ class MasterServer:
                 for task in self._tasks:
                     task.cancel()
         finally:
-            if self._gc_event in gc.callbacks:
-                gc.callbacks.remove(self._gc_event)
+            self.gc.uninstall()
             self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
@@ -240,31 +233,11 @@ class MasterServer:
             await asyncio.sleep(LAG_PROBE_INTERVAL)
             now = loop.time()
             lag = max(0.0, now - start - LAG_PROBE_INTERVAL)
-            if self._freeze_due:
-                self._freeze_due = False
-                gc.freeze()
+            self.gc.maybe_freeze()  # outside the collector, soon after a full collection
             self._lag_max = max(self._lag_max, lag)
             self._lag.append((now, lag))
             while self._lag and self._lag[0][0] < now - LAG_WINDOW:
                 self._lag.popleft()
-
-    def _gc_event(self, phase: str, info: dict[str, Any]) -> None:
-        """Time every collection. A full one walks every tracked object: at 100k tasks that
-        is ~1.5 s with the loop held. With `gc_freeze` the survivors of each full collection
-        (live by construction) are moved out of the collector's sight (gc.freeze, done by the
-        lag probe, outside the collector), so the next full collection only walks what was
-        allocated since. Cost: a reference cycle among frozen objects that dies later is never
-        freed (the core's records hold no cycles; a few asyncio objects may)."""
-        now = time.perf_counter()
-        if phase == "start":
-            self._gc_started = now
-            return
-        self._gc_pauses.append((now, now - self._gc_started))
-        while self._gc_pauses and self._gc_pauses[0][0] < now - LAG_WINDOW:
-            self._gc_pauses.popleft()
-        if info.get("generation") == 2:
-            self._gc_full += 1
-            self._freeze_due = self.opts.gc_freeze
 
     def runtime_metrics(self) -> dict[str, float]:
         """Metrics only the runtime knows, merged into /metrics/snapshot."""
@@ -273,9 +246,7 @@ class MasterServer:
         return {"master/event_loop_lag_ms": latest * 1000,
                 "master/event_loop_lag_max_ms": recent * 1000,
                 "master/event_loop_lag_max_ever_ms": self._lag_max * 1000,
-                "master/gc_pause_max_ms": max((p for _, p in self._gc_pauses), default=0.0) * 1000,
-                "master/gc_full_collections": float(self._gc_full),
-                "master/gc_frozen_objects": float(gc.get_freeze_count()),
+                **self.gc.metrics("master"),
                 "master/core_errors": float(self.core_errors),
                 "master/dropped_sends": float(self.transport.dropped if self.transport else 0)}
 

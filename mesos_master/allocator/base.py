@@ -28,8 +28,9 @@ class OfferGrant:
 
 class Allocator(Protocol):
     def add_agent(self, agent_id: AgentId, total: Resources,
-                  used: Mapping[FrameworkId, Resources]) -> None:
-        """A (re-)registered agent; `used` is what frameworks' running tasks hold on it."""
+                  used: Mapping[FrameworkId, Resources], keep_filters: bool = False) -> None:
+        """A (re-)registered agent; `used` is what frameworks' running tasks hold on it.
+        `keep_filters`: an agent still here is rebooked with its refuse filters kept."""
 
     def remove_agent(self, agent_id: AgentId) -> None:
         """The agent is gone: everything on it stops counting for anyone."""

@@ -134,10 +134,18 @@ class HierarchicalAllocator:
     # ---------------------------------------------------------------- agents
 
     def add_agent(self, agent_id: AgentId, total: Resources,
-                  used: Mapping[FrameworkId, Resources]) -> None:
-        if agent_id in self._agents:
+                  used: Mapping[FrameworkId, Resources], keep_filters: bool = False) -> None:
+        """Add an agent, or rebook one that is still here. Refuse filters live on the agent's
+        record, as in Mesos 1.9+: `remove_agent` drops them (removeSlave -> removeFilters),
+        so an agent that comes back after removal is offered at once; rebooking a known agent
+        with `keep_filters` (it re-registered with the same attributes: Mesos updateSlave)
+        keeps them until they expire."""
+        old = self._agents.get(agent_id)
+        if old is not None:
             self.remove_agent(agent_id)
         agent = _Agent(agent_id, total)
+        if keep_filters and old is not None:
+            agent.filters = old.filters
         self._agents[agent_id] = agent
         self._agent_list.append(agent)
         self._change_total(total, 1)

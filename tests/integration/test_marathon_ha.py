@@ -9,6 +9,7 @@ chunked commits over 1 MB, fencing) and the `--zk` flag's checks.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -24,6 +26,7 @@ from mesos_common import launch_log
 from mesos_common.daemons import Daemon, free_port, python_module, spawn
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster
+from marathon.proxy import StoredFrameworkId
 from marathon.store_zk import StoreError, ZkStore, escape
 from tests.helpers import http_json, wait_for
 from tests.integration.test_ha_failover import Proxy
@@ -193,6 +196,11 @@ def test_one_leader_standbys_proxy_and_events_stream_through_them(marathons, clu
 
     ids = wait_for(lambda: app_running(marathons.api(standby), 2), 60, 0.2, "2 running tasks")
     assert sorted(t["id"] for t in running_tasks(cluster)) == ids
+    # a standby reports the leader's framework id (read from ZooKeeper), not null
+    fid = marathons.api(lead).call("GET", "/v2/info")[1]["frameworkId"]
+    assert fid and fid in {f["id"] for f in cluster.state()["frameworks"]}
+    wait_for(lambda: marathons.api(standby).call("GET", "/v2/info")[1]["frameworkId"] == fid,
+             10, 0.2, "the standby's /v2/info frameworkId")
     # the state is in ZooKeeper under escaped keys
     client = make_zk_client(zookeeper.hosts)
     client.start(timeout=10)
@@ -372,6 +380,41 @@ def test_zk_store_against_zookeeper(zookeeper):  # noqa: F811
         with pytest.raises(StoreError, match="fenced"):
             store.commit()
         assert "/c" not in ZkStore(client, "/m").load("app")
+    finally:
+        client.stop()
+        client.close()
+
+
+def test_standby_framework_id_is_read_from_zookeeper_at_most_once_per_ttl(
+        zookeeper):  # noqa: F811
+    client = make_zk_client(zookeeper.hosts)
+    client.start(timeout=10)
+    now = [0.0]
+    node = SimpleNamespace(elector=SimpleNamespace(path="/fid", client=client))
+
+    async def scenario() -> list[tuple[list[str | None], int]]:
+        cache = StoredFrameworkId(ttl=2.0, clock=lambda: now[0])
+        seen = []
+
+        async def ask(at: float) -> None:
+            now[0] = at
+            got = await asyncio.gather(*(cache.get(node) for _ in range(5)))
+            seen.append((list(got), cache.reads))
+        await ask(0.0)  # no leader has stored one yet
+        ZkStore(client, "/fid").put("meta", "framework_id", "fw-1")
+        await ask(1.0)  # within the TTL: cached
+        await ask(2.5)
+        client.delete("/fid/state/meta/framework_id")
+        await ask(5.0)
+        seen.append(([await StoredFrameworkId().get(SimpleNamespace(elector=None))], 0))
+        return seen
+    try:
+        assert asyncio.run(scenario()) == [
+            ([None] * 5, 1),  # five concurrent requests, one read
+            ([None] * 5, 1),
+            (["fw-1"] * 5, 2),
+            ([None] * 5, 3),
+            ([None], 0)]  # no ZooKeeper (embedded store): nothing to read
     finally:
         client.stop()
         client.close()

@@ -3,7 +3,13 @@
 The fake master (written here, not the real one) serves `/master/info` over aiohttp and a
 ZeroMQ ROUTER with `mesos_common.codec`, in its own thread and event loop, and records every
 message it receives. The real threaded SchedulerDriver and the example CLIs (as real
-subprocesses) talk to it over loopback on free ports.
+subprocesses) talk to it over loopback.
+
+Ports: each test holds its listening sockets (bound to port 0) for its whole life and every
+fake master serves on duplicates of them, so a restarted master gets the same port without
+binding it again. Picking a free port, releasing it and binding it later (once per master
+incarnation) let another bind to port 0 take it in between, e.g. the restarted master's own
+ZeroMQ socket or another xdist worker (create_server failed with EADDRINUSE).
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +32,6 @@ from aiohttp import web
 
 from frameworks.scheduler import DRIVER_STOPPED, Scheduler, SchedulerDriver, make_task
 from mesos_common import messages as m
-from mesos_common.daemons import free_port
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from tests.helpers import wait_for
@@ -39,9 +45,13 @@ class FakeMaster:
     (ProtocolError for peers it does not know, like a restarted master) and, with
     `run_tasks`, plays the agent: RUNNING then FINISHED (or FAILED for `exit N`)."""
 
-    def __init__(self, http_port: int, zmq_port: int, master_id: str = "master-1",
-                 agents: dict[str, str] | None = None, run_tasks: bool = False) -> None:
-        self.http_port, self.zmq_port, self.master_id = http_port, zmq_port, master_id
+    def __init__(self, http: socket.socket, zmq_listener: socket.socket | None,
+                 master_id: str = "master-1", agents: dict[str, str] | None = None,
+                 run_tasks: bool = False) -> None:
+        """`http`, `zmq_listener`: listening sockets the test holds (see the module
+        docstring); `zmq_listener=None` binds a new ZeroMQ port (a master that moved)."""
+        self.http, self.zmq_listener, self.master_id = http, zmq_listener, master_id
+        self.http_port = http.getsockname()[1]
         self.agents = agents or {}
         self.run_tasks = run_tasks
         self.received: list[tuple[bytes, Any]] = []
@@ -87,23 +97,20 @@ class FakeMaster:
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self._router = RouterTransport()
-        deadline = time.monotonic() + 5
-        while True:  # the previous incarnation's port may take a moment to free up
-            try:
-                endpoint = self._router.bind(f"tcp://127.0.0.1:{self.zmq_port}")
-                break
-            except zmq.ZMQError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-        info = {"id": self.master_id, "hostname": "localhost", "ip": "127.0.0.1",
-                "port": self.http_port, "zmq_endpoint": endpoint, "version": "fake"}
-        app = web.Application()
-        app.router.add_get("/master/info", lambda _req: web.json_response(info))
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.http_port).start()
+        runner: web.AppRunner | None = None
         try:
+            port = 0
+            if self.zmq_listener is not None:  # libzmq takes (and closes) a dup of it
+                self._router.sock.setsockopt(zmq.USE_FD, self.zmq_listener.dup().detach())
+                port = self.zmq_listener.getsockname()[1]
+            endpoint = self._router.bind(f"tcp://127.0.0.1:{port}")
+            info = {"id": self.master_id, "hostname": "localhost", "ip": "127.0.0.1",
+                    "port": self.http_port, "zmq_endpoint": endpoint, "version": "fake"}
+            app = web.Application()
+            app.router.add_get("/master/info", lambda _req: web.json_response(info))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.SockSite(runner, self.http.dup()).start()
             async with asyncio.TaskGroup() as tg:
                 recv = tg.create_task(self._recv_loop(tg))
                 self._ready.set()
@@ -111,7 +118,8 @@ class FakeMaster:
                 recv.cancel()
         finally:
             self._router.close()
-            await runner.cleanup()
+            if runner is not None:
+                await runner.cleanup()
 
     async def _recv_loop(self, tg: asyncio.TaskGroup) -> None:
         assert self._router is not None
@@ -151,9 +159,22 @@ class FakeMaster:
             self._router.send(peer, m.Update(status, fid))
 
 
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
 @pytest.fixture
-def ports() -> tuple[int, int]:
-    return free_port(), free_port()
+def ports() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(http, zmq) listening sockets on free ports, held until the test ends."""
+    socks = (_listener(), _listener())
+    try:
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 @pytest.fixture
@@ -199,14 +220,15 @@ class Recorder(Scheduler):
 
 @pytest.mark.parametrize("same_zmq_port", [True, False], ids=["forgotten", "silent"])
 def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
-        ports: tuple[int, int], masters: list[FakeMaster], same_zmq_port: bool) -> None:
-    http_port, zmq_port = ports
+        ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
+        same_zmq_port: bool) -> None:
+    http, zmq_listener = ports
     agents = {"agent-1": "cpus:2;mem:1024;ports:[31000-31010]"}
-    fm = FakeMaster(http_port, zmq_port, "master-1", agents)
+    fm = FakeMaster(http, zmq_listener, "master-1", agents)
     masters.append(fm.start())
     sched = Recorder()
     driver = SchedulerDriver(sched, m.FrameworkInfo(name="it", user="tester"),
-                             f"127.0.0.1:{http_port}")
+                             f"127.0.0.1:{fm.http_port}")
     try:
         driver.start()
         wait_for(lambda: fm.of(m.Accept), what="Accept")
@@ -235,7 +257,11 @@ def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
 
         # restart the master: it has forgotten us (same endpoint) or moved (new endpoint)
         fm.stop()
-        fm2 = FakeMaster(http_port, zmq_port if same_zmq_port else 0, "master-2", agents)
+        with pytest.raises(OSError):  # the port stays ours between incarnations
+            socket.create_server(("127.0.0.1", fm.http_port)).close()
+        if not same_zmq_port:
+            zmq_listener.close()  # the old endpoint refuses connections, as a moved master's
+        fm2 = FakeMaster(http, zmq_listener if same_zmq_port else None, "master-2", agents)
         masters.append(fm2.start())
         sub = wait_for(lambda: fm2.of(m.Subscribe), timeout=15, what="re-subscription")[0]
         assert sub.framework_info.id == "fw-1"
@@ -276,12 +302,12 @@ def cli(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[st
 
 
 def test_batch_cli_packs_three_tasks_over_two_agents(
-        ports: tuple[int, int], masters: list[FakeMaster], cli: Callable[..., Any]) -> None:
-    http_port, zmq_port = ports
-    fm = FakeMaster(http_port, zmq_port, agents={"agent-a": "cpus:0.2;mem:64",
+        ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
+        cli: Callable[..., Any]) -> None:
+    fm = FakeMaster(*ports, agents={"agent-a": "cpus:0.2;mem:64",
                                                  "agent-b": "cpus:4;mem:4096"}, run_tasks=True)
     masters.append(fm.start())
-    res = cli("frameworks.examples.batch", f"--master=127.0.0.1:{http_port}",
+    res = cli("frameworks.examples.batch", f"--master=127.0.0.1:{fm.http_port}",
               "--tasks=3", "--command=echo $TASK_INDEX", "--name=batch-it")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
@@ -300,14 +326,13 @@ def test_batch_cli_packs_three_tasks_over_two_agents(
 
 
 def test_batch_cli_exits_1_when_a_task_fails(
-        ports: tuple[int, int], masters: list[FakeMaster], cli: Callable[..., Any],
-        tmp_path: Path) -> None:
-    http_port, zmq_port = ports
-    fm = FakeMaster(http_port, zmq_port, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
+        ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
+        cli: Callable[..., Any], tmp_path: Path) -> None:
+    fm = FakeMaster(*ports, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
     masters.append(fm.start())
     jobs = tmp_path / "jobs.txt"
     jobs.write_text("# one fails\ntrue\nexit 3\n")
-    res = cli("frameworks.examples.batch", f"--master=127.0.0.1:{http_port}",
+    res = cli("frameworks.examples.batch", f"--master=127.0.0.1:{fm.http_port}",
               f"--commands_file={jobs}")
     assert res.returncode == 1, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
@@ -316,11 +341,11 @@ def test_batch_cli_exits_1_when_a_task_fails(
 
 
 def test_execute_cli_exits_with_the_task_status(
-        ports: tuple[int, int], masters: list[FakeMaster], cli: Callable[..., Any]) -> None:
-    http_port, zmq_port = ports
-    fm = FakeMaster(http_port, zmq_port, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
+        ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
+        cli: Callable[..., Any]) -> None:
+    fm = FakeMaster(*ports, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
     masters.append(fm.start())
-    res = cli("frameworks.examples.execute", f"--master=127.0.0.1:{http_port}",
+    res = cli("frameworks.examples.execute", f"--master=127.0.0.1:{fm.http_port}",
               "--name=hello", "--command=exit 3", '--env={"A": "1"}')
     assert res.returncode == 3, res.stderr
     assert res.stdout.splitlines() == [

@@ -53,6 +53,31 @@ def test_refuse_filter_until_expiry_and_revive_clears_it() -> None:
     assert len(a.allocate(6.0)) == 1
 
 
+def test_refuse_filters_go_with_a_removed_agent_and_stay_with_a_rebooked_one() -> None:
+    """Mesos 1.9+ (and 1.11, which Corral reports): removeSlave calls removeFilters, so an
+    agent that comes back with the same id is offered at once; a known agent that
+    re-registers (updateSlave, same attributes) keeps its filters until they expire."""
+    a = make()
+    a.add_agent("s1", R(AGENT), {})
+    a.add_framework("f1", frozenset({"*"}), {}, True)
+    (g,) = a.allocate(0.0)
+    a.recover("f1", "s1", g.resources, 100.0, now=0.0)
+    assert a.filtered("f1", "s1", 1.0)
+    a.remove_agent("s1")
+    a.add_agent("s1", R(AGENT), {})  # back before the filter's expiry: it went with the agent
+    assert not a.filtered("f1", "s1", 2.0)
+    (g,) = a.allocate(2.0)
+    assert g == OfferGrant("f1", "s1", R(AGENT))
+    a.recover("f1", "s1", g.resources, 100.0, now=2.0)
+    a.add_agent("s1", R(AGENT), {}, keep_filters=True)  # re-registered while still known
+    assert a.filtered("f1", "s1", 3.0)
+    assert a.allocate(3.0) == []
+    assert a.allocate(102.0) == [OfferGrant("f1", "s1", R(AGENT))]
+    a.recover("f1", "s1", R(AGENT), 100.0, now=102.0)
+    a.add_agent("s1", R(AGENT), {})  # re-registered with other attributes: filters dropped
+    assert len(a.allocate(103.0)) == 1
+
+
 def test_refused_agent_goes_to_the_next_framework() -> None:
     a = make()
     a.add_agent("s1", R(AGENT), {})
@@ -293,8 +318,20 @@ class AllocatorMachine(RuleBasedStateMachine):
         del self.totals[aid]
         self.held = [g for g in self.held if g.agent_id != aid]
         self.a.remove_agent(aid)
-        for fw in self.frameworks.values():  # filters live on the agent's record: gone with it
+        for fw in self.frameworks.values():  # Mesos 1.9+ removeSlave -> removeFilters
             fw["filters"].pop(aid, None)
+
+    @precondition(lambda self: self.totals)
+    @rule(data=st.data(), keep=st.booleans())
+    def rebook_agent(self, data, keep: bool) -> None:
+        """A known agent re-registers: its offers are rescinded, its books start afresh and
+        its refuse filters stay (same attributes) or go (changed attributes)."""
+        aid = data.draw(st.sampled_from(sorted(self.totals)))
+        self.held = [g for g in self.held if g.agent_id != aid]
+        self.a.add_agent(aid, self.totals[aid], {}, keep_filters=keep)
+        if not keep:
+            for fw in self.frameworks.values():
+                fw["filters"].pop(aid, None)
 
     @rule(i=st.integers(0, 3), roles=st.sampled_from([("*",), ("web",), ("*", "web"),
                                                        ("gold",)]))
@@ -361,6 +398,13 @@ class AllocatorMachine(RuleBasedStateMachine):
             if agents is not None:
                 assert g.agent_id in agents
         self.held += grants
+
+    @invariant()
+    def refuse_filters_match_the_model(self) -> None:
+        for fid, fw in self.frameworks.items():
+            for aid in self.totals:
+                expect = fw["filters"].get(aid, -1) > self.now
+                assert self.a.filtered(fid, aid, self.now) == expect, (fid, aid)
 
     @invariant()
     def never_exceeds_agent_free_resources(self) -> None:

@@ -215,4 +215,4 @@ def test_survivors_of_a_full_collection_are_frozen_and_collections_are_timed() -
     assert out["master/gc_full_collections"] >= 1
     assert out["master/gc_frozen_objects"] > out["frozen_before"]
     assert out["master/gc_pause_max_ms"] > 0
-    assert server._gc_event not in gc.callbacks  # removed when the server stops
+    assert server.gc._on_gc not in gc.callbacks  # removed when the server stops
