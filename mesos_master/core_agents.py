@@ -100,12 +100,14 @@ class AgentHandlers(MasterBase):
                             was_unreachable: bool) -> None:
         """Take the agent back with its id and rebuild its tasks from what it reports."""
         agent = self.agents.get(msg.agent_id)
+        keep_filters = False
         if agent is not None:  # still registered here: start its books afresh
             for oid in sorted(agent.offers):
                 offer = self.offers[oid]
                 self._drop_offer(offer)
                 self._send_rescind(oid, offer.framework_id)
-            self.allocator.remove_agent(agent.id)
+            # Mesos updateSlave: refuse filters stay unless the attributes changed.
+            keep_filters = agent.info.attributes == msg.agent_info.attributes
             agent.info, agent.version = msg.agent_info, msg.version
             agent.reregistered_time = self.now
         else:
@@ -124,7 +126,7 @@ class AgentHandlers(MasterBase):
             if not task.resources_recovered:
                 used[fw_id] = used.get(fw_id, EMPTY) + task.resources
         agent.used = sum_resources(used.values())
-        self.allocator.add_agent(agent.id, agent.total, used)
+        self.allocator.add_agent(agent.id, agent.total, used, keep_filters=keep_filters)
         self.counters["slave_reregistrations"] += 1
         self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
                                              self.config.heartbeat_interval, agent.epoch))

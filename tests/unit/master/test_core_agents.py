@@ -225,3 +225,19 @@ def test_reregister_while_registered_resets_books_and_drops_vanished_tasks() -> 
     assert (st.task_id, st.state) == ("t2", ts.LOST)  # not partition aware: GONE -> LOST
     assert h.master.agents[aid].used == t1.resources
     assert h.master.peers.get(b"a1") is None and h.master.peers[b"a1b"] == ("agent", aid)
+
+
+def test_reregistering_known_agent_keeps_decline_filters_unless_its_attributes_change() -> None:
+    """Mesos updateSlave: an agent that re-registers while still registered keeps the
+    frameworks' refuse filters on it (same attributes); changed attributes drop them."""
+    import attrs
+    h = Harness()
+    aid = h.register_agent(b"a1")
+    fid = h.subscribe(b"fw1")
+    offer = only(h.offers(b"fw1"))
+    h.recv(b"fw1", m.Decline(fid, (offer.id,), refuse_seconds=30.0))
+    out = h.recv(b"a1b", m.ReregisterAgent(aid, agent_info()))  # a new connection
+    assert not sent(out + h.advance(10.0), m.Offers)  # still filtered
+    changed = attrs.evolve(agent_info(), attributes={"rack": "r2"})
+    out = h.recv(b"a1c", m.ReregisterAgent(aid, changed))
+    assert sent(out + h.advance(5.0), m.Offers)  # filters went with the old attributes
