@@ -57,9 +57,10 @@ class TaskHandlers(MasterBase):
 
     def _recently_forwarded(self, fw: Framework, task: Task, status: m.TaskStatus) -> bool:
         """A retry (same uuid) of an update this framework connection was sent less than
-        `status_retry_forward_interval` ago. The agent retries every 2 s at first; when the
-        framework is slow to acknowledge (thousands of tasks starting), forwarding every
-        retry multiplied its work and the queues in front of it. The agent keeps retrying,
+        `status_retry_forward_interval` ago. Agents retry every 10 s at first (Mesos's
+        default; shorter where configured); when the framework is slow to acknowledge
+        (thousands of tasks starting), forwarding every retry multiplied its work and the
+        queues in front of it. The agent keeps retrying,
         so a copy lost on a broken connection still arrives, a little later."""
         return (status.uuid is not None and status.uuid == task.latest_uuid
                 and fw.connected and task.forwarded_at is not None
