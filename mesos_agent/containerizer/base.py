@@ -79,13 +79,25 @@ def task_environment(task_id: str, framework_id: str, task: TaskInfo, sandbox: s
 def make_sandbox(sandbox: str) -> None:
     """Create the sandbox and point `runs/latest` at it (Mesos does the same). Blocking IO:
     a containerizer calls it where its launch does its other file work."""
-    os.makedirs(sandbox, exist_ok=True)
+    runs = os.path.dirname(sandbox)
+    try:  # a task's first run: its executor dir, runs/ and the run, nothing else to check
+        os.mkdir(os.path.dirname(runs))
+        os.mkdir(runs)
+        os.mkdir(sandbox)
+    except OSError:
+        os.makedirs(sandbox, exist_ok=True)
     link = paths.latest_link(sandbox)
-    tmp = f"{link}.tmp{os.getpid()}"
+    name = os.path.basename(sandbox)
     try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(os.path.basename(sandbox), tmp)
-        os.replace(tmp, link)
+        os.symlink(name, link)
+    except FileExistsError:  # a later run: replace the link atomically
+        tmp = f"{link}.tmp{os.getpid()}"
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(name, tmp)
+            os.replace(tmp, link)
+        except OSError as e:
+            log.warning("cannot update %s: %s", link, e)
     except OSError as e:
         log.warning("cannot update %s: %s", link, e)

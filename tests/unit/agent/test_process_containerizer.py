@@ -291,3 +291,17 @@ def wait_until_sync(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def test_make_sandbox_first_run_later_run_and_an_existing_dir(tmp_path: Path) -> None:
+    from mesos_agent.containerizer.base import make_sandbox
+    first = tmp_path / "fw/executors/t1/runs/r1"
+    make_sandbox(str(first))
+    assert first.is_dir() and os.readlink(tmp_path / "fw/executors/t1/runs/latest") == "r1"
+    second = tmp_path / "fw/executors/t1/runs/r2"
+    make_sandbox(str(second))  # the executor dir exists: the link moves to the new run
+    assert second.is_dir() and os.readlink(tmp_path / "fw/executors/t1/runs/latest") == "r2"
+    make_sandbox(str(second))  # again (a harness made it already): nothing breaks
+    assert os.readlink(tmp_path / "fw/executors/t1/runs/latest") == "r2"
+    assert sorted(p.name for p in (tmp_path / "fw/executors/t1/runs").iterdir()) == [
+        "latest", "r1", "r2"]
