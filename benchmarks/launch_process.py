@@ -12,11 +12,15 @@ and `corral_cpu_split_s` the same per process (master, agent1, framework, tasks)
 `popen_cpu_s` the same for the Popen loop (this process plus its N children).
 
     python -m benchmarks.launch_process --count 1000
+
+The agent's work dir is a temporary directory (`TMPDIR`, else /tmp); `work_dir_mkdir_ms`
+is the cost of one inode there, measured in the same run (see `inode_cost_ms`).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -49,6 +53,21 @@ def task_pids(work_dir: Path) -> list[int]:
     return list(launch_log.task_pids(str(work_dir)).values())
 
 
+def inode_cost_ms(root: str, n: int = 500) -> float:
+    """CPU ms to create one directory under `root` now. The agent creates six inodes per
+    task (sandbox dirs, `latest`, stdout, stderr); on this host's ext4 that costs 0.01 ms
+    in a quiet directory and 0.15-0.2 ms in one with a history of churn (e.g. /tmp), so the
+    figure says how much of `corral_s` the filesystem's state decided."""
+    d = tempfile.mkdtemp(prefix="corral-inode-", dir=root)
+    try:
+        t = time.thread_time()
+        for i in range(n):
+            os.mkdir(os.path.join(d, str(i)))
+        return (time.thread_time() - t) * 1000 / n
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def popen_loop(n: int) -> tuple[float, float]:
     """(seconds, cpu seconds) of n x Popen(['sleep', '600'])."""
     procs = []
@@ -77,6 +96,7 @@ def main() -> None:
     say(f"baseline: {n} x subprocess.Popen(['sleep', '600'])")
     popen_before, popen_cpu = popen_loop(n)
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
+        inode_ms = inode_cost_ms(tmp)
         say(f"Corral: {n} sleep tasks in one ACCEPT on one agent ({isolation})")
         cluster = None
         start_cpu: dict[str, float] = {}
@@ -115,6 +135,8 @@ def main() -> None:
                               "popen_after_s": round(popen_after, 3),
                               "corral_cpu_s": round(corral_cpu, 2), "corral_cpu_split_s": split,
                               "popen_cpu_s": round((popen_cpu + cpu_after) / 2, 2),
+                              "work_dir": tempfile.gettempdir(),
+                              "work_dir_mkdir_ms": round(inode_ms, 3),
                               "load_avg_1m": round(os.getloadavg()[0], 1)})
 
 
