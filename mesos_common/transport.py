@@ -83,12 +83,16 @@ class RouterTransport:
         out = [await self.recv()]
         while self._in and len(out) < limit:
             out.append(self._in.popleft())
+        decode = codec.decode
         while len(out) < limit:
             try:
                 frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
             except zmq.Again:
                 break
-            out.extend(self._decode(frames))
+            if len(frames) == 2:  # the common case: one message, no list to build
+                out.append((frames[0], decode(frames[1])))
+            else:
+                out.extend(self._decode(frames))
         return out
 
     @staticmethod
@@ -197,12 +201,16 @@ class DealerTransport:
         out = [await self.recv()]
         while self._in and len(out) < limit:
             out.append(self._in.popleft())
+        decode = codec.decode
         while len(out) < limit:
             try:
                 frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
             except zmq.Again:
                 break
-            out.extend(self._decode(frames))
+            if len(frames) == 1:
+                out.append(decode(frames[0]))
+            else:
+                out.extend(self._decode(frames))
         return out
 
     @staticmethod
