@@ -46,57 +46,106 @@ def _configure(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
 
 
-class RouterTransport:
-    """The master's socket; peers are addressed by their DEALER identity."""
+class _Edge:
+    """What both ends share: decoded messages handed out in bursts, a flush of the turn's
+    sends at its end, and the re-arm of a waiting recv after sending."""
 
-    def __init__(self, ctx: zmq.asyncio.Context | None = None) -> None:
-        self._ctx = ctx or zmq.asyncio.Context.instance()
-        self.sock = self._ctx.socket(zmq.ROUTER)
-        _configure(self.sock)
-        # Per peer, at most this many received messages wait inside this process; beyond it
-        # libzmq stops reading that connection and the backlog stays with its sender (kernel
-        # buffers, then the sender's own queue). Nothing is dropped on this side. At 10k
-        # agents retrying status updates faster than a framework acknowledged them, the
-        # master's input queues held ~0.5 GiB.
-        self.sock.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
-        self._sync = zmq.Socket.shadow(self.sock.underlying)  # non-blocking drains and sends
+    _ONE = 1  # frames of a ZeroMQ message that carries exactly one message
+
+    def _setup(self, sock: zmq.asyncio.Socket) -> None:
+        self.sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)  # non-blocking drains and sends
         self._sent = False
-        self._out: dict[bytes, _Batch] = {}  # this turn's messages, by peer
         self._flush_due = False
-        self._in: deque[tuple[bytes, Any]] = deque()  # decoded, not yet handed out
+        self._in: deque[Any] = deque()  # decoded, not yet handed out
         self.dropped = 0
 
-    def bind(self, endpoint: str) -> str:
-        """Bind and return the resolved endpoint (`tcp://ip:0` picks a free port)."""
-        self.sock.bind(endpoint)
-        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    def _decode(self, frames: list[bytes]) -> list[Any]:
+        raise NotImplementedError
 
-    async def recv(self) -> tuple[bytes, Any]:
+    def _decode_one(self, frames: list[bytes]) -> Any:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    async def recv(self) -> Any:
         while not self._in:
             self._in.extend(self._decode(await self.sock.recv_multipart(copy=True)))
         return self._in.popleft()
 
-    async def recv_batch(self, limit: int = 512) -> list[tuple[bytes, Any]]:
+    async def recv_batch(self, limit: int = 256) -> list[Any]:
         """Wait for one message, then take whatever else is already queued (up to `limit`,
         whole ZeroMQ messages) without going back to the event loop: one wake-up per burst,
         not per message."""
         out = [await self.recv()]
         while self._in and len(out) < limit:
             out.append(self._in.popleft())
-        decode = codec.decode
+        one = self._ONE
         while len(out) < limit:
             try:
                 frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
             except zmq.Again:
                 break
-            if len(frames) == 2:  # the common case: one message, no list to build
-                out.append((frames[0], decode(frames[1])))
+            if len(frames) == one:  # the common case: no list to build
+                out.append(self._decode_one(frames))
             else:
                 out.extend(self._decode(frames))
         return out
 
-    @staticmethod
-    def _decode(frames: list[bytes]) -> list[tuple[bytes, Any]]:
+    def _flush_soon(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            _call_soon(self.kick)
+
+    def kick(self) -> None:
+        """Flush, then: the ZeroMQ fd is edge-triggered and a send may consume the edge of a
+        message that arrived meanwhile; reading EVENTS through the asyncio socket re-arms a
+        waiting recv."""
+        self._flush_due = False
+        self.flush()
+        if self._sent:
+            self._sent = False
+            try:
+                self.sock.get(zmq.EVENTS)
+            except zmq.ZMQError:  # closed meanwhile
+                pass
+
+    def close(self) -> None:
+        self.flush()
+        self.sock.close(linger=0)
+
+
+class RouterTransport(_Edge):
+    """The master's socket; peers are addressed by their DEALER identity."""
+
+    _ONE = 2
+
+    def __init__(self, ctx: zmq.asyncio.Context | None = None) -> None:
+        self._ctx = ctx or zmq.asyncio.Context.instance()
+        sock = self._ctx.socket(zmq.ROUTER)
+        _configure(sock)
+        # Per peer, at most this many received messages wait inside this process; beyond it
+        # libzmq stops reading that connection and the backlog stays with its sender (kernel
+        # buffers, then the sender's own queue). Nothing is dropped on this side. At 10k
+        # agents retrying status updates faster than a framework acknowledged them, the
+        # master's input queues held ~0.5 GiB.
+        sock.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
+        self._setup(sock)
+        self._out: dict[bytes, _Batch] = {}  # this turn's messages, by peer
+
+    def bind(self, endpoint: str) -> str:
+        """Bind and return the resolved endpoint (`tcp://ip:0` picks a free port)."""
+        self.sock.bind(endpoint)
+        return self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    async def recv_batch(self, limit: int = 512) -> list[tuple[bytes, Any]]:
+        return await super().recv_batch(limit)
+
+    def _decode_one(self, frames: list[bytes]) -> tuple[bytes, Any]:
+        return frames[0], codec.decode(frames[1])
+
+    def _decode(self, frames: list[bytes]) -> list[tuple[bytes, Any]]:
         peer = frames[0] if frames else b""
         if len(frames) < 2:
             return [(peer, codec.DecodeError("expected at least 1 body frame, got none"))]
@@ -117,18 +166,12 @@ class RouterTransport:
         batch.add(body)
         if batch.full():
             self._flush_peer(peer, self._out.pop(peer))
-        if not self._flush_due:
-            self._flush_due = True
-            _call_soon(self.kick)
+        self._flush_soon()
 
     def _flush_peer(self, peer: bytes, batch: _Batch) -> None:
-        sock = self._sync
         try:
-            sock.send(peer, _MORE_NOBLOCK)
-            last = len(batch.bodies) - 1
-            for i, body in enumerate(batch.bodies):
-                sock.send(body, _MORE_NOBLOCK if i < last else _NOBLOCK,
-                          copy=len(body) < 65536)
+            self._sync.send(peer, _MORE_NOBLOCK)
+            _send_bodies(self._sync, batch)
         except zmq.Again:
             self.dropped += len(batch.bodies)
         else:
@@ -136,46 +179,26 @@ class RouterTransport:
 
     def flush(self) -> None:
         """Send what was queued (per peer, in order)."""
+        if not self._out:
+            return
         out, self._out = self._out, {}
         for peer, batch in out.items():
             self._flush_peer(peer, batch)
 
-    def kick(self) -> None:
-        """Flush, then: the ZeroMQ fd is edge-triggered and a send may consume the edge of a
-        message that arrived meanwhile; reading EVENTS through the asyncio socket re-arms a
-        waiting recv."""
-        self._flush_due = False
-        if self._out:
-            self.flush()
-        if self._sent:
-            self._sent = False
-            try:
-                self.sock.get(zmq.EVENTS)
-            except zmq.ZMQError:  # closed meanwhile
-                pass
 
-    def close(self) -> None:
-        self.flush()
-        self.sock.close(linger=0)
-
-
-class DealerTransport:
+class DealerTransport(_Edge):
     """An agent's or framework's single upstream connection to the (leading) master."""
 
     def __init__(self, ctx: zmq.asyncio.Context | None = None, identity: bytes | None = None) -> None:
         self._ctx = ctx or zmq.asyncio.Context.instance()
         self.identity = identity or os.urandom(8).hex().encode()
-        self.sock = self._ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, self.identity)
-        self.sock.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a master that is not there
-        _configure(self.sock)
-        self._sync = zmq.Socket.shadow(self.sock.underlying)  # non-blocking drains, sends
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, self.identity)
+        sock.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a master that is not there
+        _configure(sock)
+        self._setup(sock)
         self._out = _Batch()  # this turn's messages
-        self._flush_due = False
-        self._sent = False
-        self._in: deque[Any] = deque()  # decoded, not yet handed out
         self.endpoint: str | None = None
-        self.dropped = 0
 
     def connect(self, endpoint: str) -> None:
         """(Re)point at `endpoint`; a no-op when already connected there."""
@@ -189,32 +212,10 @@ class DealerTransport:
         self.sock.connect(endpoint)
         self.endpoint = endpoint
 
-    async def recv(self) -> Any:
-        while not self._in:
-            self._in.extend(self._decode(await self.sock.recv_multipart(copy=True)))
-        return self._in.popleft()
+    def _decode_one(self, frames: list[bytes]) -> Any:
+        return codec.decode(frames[0])
 
-    async def recv_batch(self, limit: int = 256) -> list[Any]:
-        """As `RouterTransport.recv_batch`: one awaited message, then whatever else is
-        already queued (up to `limit`, whole ZeroMQ messages), read without going back to
-        the event loop."""
-        out = [await self.recv()]
-        while self._in and len(out) < limit:
-            out.append(self._in.popleft())
-        decode = codec.decode
-        while len(out) < limit:
-            try:
-                frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
-            except zmq.Again:
-                break
-            if len(frames) == 1:
-                out.append(decode(frames[0]))
-            else:
-                out.extend(self._decode(frames))
-        return out
-
-    @staticmethod
-    def _decode(frames: list[bytes]) -> list[Any]:
+    def _decode(self, frames: list[bytes]) -> list[Any]:
         return [codec.decode(f) for f in frames]
 
     def send(self, msg: Any) -> bool:
@@ -228,9 +229,7 @@ class DealerTransport:
         self._out.add(codec.encode(msg))
         if self._out.full():
             self.flush()
-        if not self._flush_due:
-            self._flush_due = True
-            _call_soon(self._kick)
+        self._flush_soon()
         return True
 
     def _writable(self) -> bool:
@@ -243,31 +242,20 @@ class DealerTransport:
         batch, self._out = self._out, _Batch()
         if not batch.bodies:
             return
-        last = len(batch.bodies) - 1
         try:
-            for i, body in enumerate(batch.bodies):
-                self._sync.send(body, _MORE_NOBLOCK if i < last else _NOBLOCK,
-                                copy=len(body) < 65536)
+            _send_bodies(self._sync, batch)
         except zmq.Again:  # no master connected (IMMEDIATE) or its queue is full
             self.dropped += len(batch.bodies)
             log.debug("no master connection: dropped %d message(s)", len(batch.bodies))
         else:
             self._sent = True
 
-    def _kick(self) -> None:
-        """Flush; then re-arm a waiting recv as `RouterTransport.kick` does."""
-        self._flush_due = False
-        self.flush()
-        if self._sent:
-            self._sent = False
-            try:
-                self.sock.get(zmq.EVENTS)
-            except zmq.ZMQError:  # closed meanwhile
-                pass
 
-    def close(self) -> None:
-        self.flush()
-        self.sock.close(linger=0)
+def _send_bodies(sock: zmq.Socket, batch: _Batch) -> None:
+    """The batch's messages as the (last) frames of one ZeroMQ message."""
+    last = len(batch.bodies) - 1
+    for i, body in enumerate(batch.bodies):
+        sock.send(body, _MORE_NOBLOCK if i < last else _NOBLOCK, copy=len(body) < 65536)
 
 
 class _Batch:
