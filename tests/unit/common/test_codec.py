@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,13 @@ BAD = [
     (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", "zz": 1}), "unknown field 'zz'"),
     (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "BAD"}}), "unknown task state"),
     (pack({"type": "Update", "v": 1, "status": "x"}), "expected map"),
+    (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "TASK_RUNNING",
+                                                  "agent_id": 7}}), "status.agent_id: expected string"),
+    (pack({"type": "Update", "v": 1, "status": {"task_id": None, "state": "TASK_RUNNING"}}),
+     "status.task_id: expected string, got NoneType"),
+    (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "TASK_RUNNING",
+                                                  "healthy": 1}}), "status.healthy: expected boolean"),
+    (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", 1: 2}), "map key"),
     (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": "o"}), "expected list"),
     (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": [],
            "refuse_seconds": True}), "expected number"),
@@ -128,3 +136,13 @@ def test_to_dict_from_dict_round_trip():
     assert codec.from_dict(m.TaskInfo, codec.to_dict(TASK)) == TASK
     with pytest.raises(ValueError, match="task_id"):
         codec.from_dict(m.TaskInfo, {"name": "x", "task_id": 3, "agent_id": "a", "resources": []})
+
+
+def test_decoded_optional_and_interned_fields_keep_their_values():
+    """The generated decoders' fast paths: exact types taken as they are, None where a field
+    may be None, strings of interned fields shared."""
+    st1 = m.TaskStatus("t1", "TASK_RUNNING", agent_id="A-" + "S1", healthy=None, message="")
+    st2 = m.TaskStatus("t2", "TASK_RUNNING", agent_id="A-" + "S1", healthy=True, timestamp=3)
+    a, b = (codec.decode(codec.encode(m.Update(s))).status for s in (st1, st2))
+    assert (a, b) == (st1, attrs.evolve(st2, timestamp=3.0))
+    assert a.agent_id is b.agent_id and a.healthy is None and b.healthy is True
