@@ -4,11 +4,10 @@ All decisions are made by the pure modules (`model` validates, `planner` plans,
 `deployment.step` says what to kill and launch, `launch_queue.match` packs offers); this
 class keeps the state, persists every change before answering, and turns decisions into
 driver calls. Everything runs on one asyncio loop; the only lock orders the daemon's
-commits, whose disk writes run in a worker thread (see `flush_async`).
+commits, whose disk writes run in a worker thread (service_commit.py).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -25,6 +24,7 @@ from marathon.groups import GroupsMixin
 from marathon import model
 from marathon.model import new_task_id, timestamp
 from marathon.planner import Action, STOP, plan
+from marathon.service_commit import DIRTY_TICK_INTERVAL, CommitMixin  # noqa: F401 (re-export)
 from marathon.store import Store
 from marathon.tracker import FAILED, TERMINAL, Tally, TaskRecord
 from marathon import views
@@ -33,7 +33,6 @@ log = logging.getLogger("marathon.service")
 
 __all__ = ["ApiError", "Deployment", "MarathonService", "Options"]
 MAX_ROOT_VERSIONS = 50
-DIRTY_TICK_INTERVAL = 0.1
 OFFER_MAX_AGE = 30.0  # a backlog offer older than this is dropped (the master times it out)
 # launches that failed before the task ever ran, through no fault of the app: no backoff
 NOT_THE_APPS_FAULT = frozenset({"REASON_INVALID_OFFERS", "REASON_MASTER_DISCONNECTED"})
@@ -83,7 +82,7 @@ class Deployment:
         return {a.app for s in self.steps[self.current + 1:] for a in s}
 
 
-class MarathonService(AppsMixin, GroupsMixin):
+class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
     def __init__(self, store: Store, options: Options | None = None,
                  clock: Callable[[], float] = time.time,
                  new_uuid: Callable[[], uuid.UUID] = uuid.uuid1,
@@ -123,15 +122,7 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.revived_at = self.last_offer_at = self.reconciled_at = clock()
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
-        # With `deferred` (the daemon: its driver calls batch_done after each burst), status
-        # updates only mark their app dirty and `flush` drives the dirty apps and commits
-        # once per burst; without it (tests, the simulation) every callback flushes itself.
-        self.deferred = False
-        self._dirty: set[str] = set()
-        self._dirty_tick_at = 0.0
-        self._commit_lock = asyncio.Lock()
-        self._writing: asyncio.Future[None] | None = None
-        self._dirty_tasks: set[str] = set()  # records to write at the next commit
+        self._init_commit()  # deferred, dirty apps and task records, the write in flight
         # Deferred: offers wait here and the daemon's pump matches them in time slices, so
         # a big Offers message does not hold the event loop (and the API) for seconds.
         self.offer_backlog: dict[str, tuple[m.Offer, float]] = {}  # id -> (offer, since)
@@ -144,69 +135,6 @@ class MarathonService(AppsMixin, GroupsMixin):
 
     def now(self) -> float:
         return self.clock()
-
-    def commit(self) -> None:
-        """Make every change so far durable (before answering, before acks go out)."""
-        self._stage_tasks()
-        self.store.commit()
-
-    def _stage_tasks(self) -> None:
-        dirty, self._dirty_tasks = self._dirty_tasks, set()
-        for tid in dirty:  # serialised once per commit, however often they changed
-            t = self.tasks.get(tid)
-            if t is not None:
-                self.store.put("task", tid, t.to_store())
-
-    async def flush_async(self) -> None:
-        """`flush` for the daemon: the disk write runs in a worker thread (the loop serves
-        the API meanwhile); commits are serialised, and one that returns covers every
-        change made before it was called."""
-        if not self.deferred or not getattr(self.store, "write_in_thread", False):
-            self.flush()
-            return
-        self._tick_dirty()
-        self._stage_tasks()
-        async with self._commit_lock:
-            batch = self.store.take()  # type: ignore[attr-defined]
-            if batch:  # shielded: a cancelled caller must not leave a write half-known
-                self._writing = asyncio.ensure_future(
-                    asyncio.to_thread(self.store.write, batch))  # type: ignore[attr-defined]
-                await asyncio.shield(self._writing)
-
-    async def close_async(self) -> None:
-        """Wait for a write in flight (its caller may have been cancelled), commit the rest."""
-        if self._writing is not None:
-            try:
-                await self._writing
-            except Exception:
-                log.exception("state write failed")
-        self.commit()
-
-    def flush(self) -> None:
-        """Drive the apps whose tasks changed since the last flush, then commit. Deferred,
-        apps are driven at most every DIRTY_TICK_INTERVAL (their tick scans their tasks;
-        flushes come every few milliseconds under load), and no more often than ten
-        times the last such tick took; the periodic full tick covers every app anyway."""
-        self._tick_dirty()
-        self.commit()
-
-    def _tick_dirty(self) -> None:
-        now = self.now()
-        if self._dirty and (not self.deferred or now >= self._dirty_tick_at):
-            dirty, self._dirty = self._dirty, set()
-            spent = self.work_clock()
-            self.tick(dirty)
-            spent = self.work_clock() - spent
-            # at most ~10% of the loop on these scans, however many tasks the apps have
-            self._dirty_tick_at = now + max(DIRTY_TICK_INTERVAL, 10 * spent)
-
-    async def batch_done(self, driver: Any) -> None:
-        """SDK hook after a burst of callbacks, before its acks and launches are sent."""
-        await self.flush_async()
-
-    def _settle(self) -> None:
-        if not self.deferred:
-            self.flush()
 
     def new_version(self) -> str:
         """A timestamp strictly after every earlier version (ms resolution)."""
@@ -246,9 +174,6 @@ class MarathonService(AppsMixin, GroupsMixin):
         self.store.put("meta", "groups", self.groups)
         self.store.put("meta", "root_version", self.root_version)
         self.store.put("meta", "subscriptions", self.subscriptions)
-
-    def _save_task(self, t: TaskRecord) -> None:
-        self._dirty_tasks.add(t.id)
 
     # ------------------------------------------------------------ deployments
 

@@ -14,7 +14,6 @@ ProtocolError (it restarted and does not know us), sends us back to DISCONNECTED
 from __future__ import annotations
 
 import random
-import signal as _signal
 from collections import deque
 from functools import singledispatchmethod
 from typing import Any
@@ -25,13 +24,14 @@ from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
 from mesos_agent.core_health import HealthRules
+from mesos_agent.core_recovery import RecoveryRules, exit_status
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
                                 TaskLaunchFailed)
 from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
                                   TaskEntry)
-from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, RUNNING_FOUND, AgentIdRecord, Checkpoint,
-                                  Recovered, RecoveredTask, TaskCheckpoint, TaskRemoved)
+from mesos_agent.recovery import (AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint,
+                                  TaskRemoved)
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -54,7 +54,7 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
-class Agent(HealthRules, AdmissionRules):
+class Agent(HealthRules, AdmissionRules, RecoveryRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -126,56 +126,8 @@ class Agent(HealthRules, AdmissionRules):
         return [Log("warning", f"agent: ignoring unknown event {type(event).__name__}")]
 
     @_dispatch.register(Recovered)
-    def _recovered(self, event: Recovered, now: float) -> Effects:
-        """Rebuild tasks and their unacked updates from the checkpoint; report tasks that
-        ended while we were down, kill them all with --recover=cleanup."""
-        if self._tasks or self.state != DISCONNECTED:
-            return [Log("error", "recovery after start-up ignored")]
-        self.agent_id = event.agent_id
-        effects: Effects = [Log("info", f"recovering agent {event.agent_id} with "
-                                        f"{len(event.tasks)} task(s) ({event.mode})")]
-        for rt in event.tasks:
-            effects += self._recover_task(rt, event.mode, now)
-        return effects
-
-    def _recover_task(self, rt: RecoveredTask, mode: str, now: float) -> Effects:
-        cp, found = rt.checkpoint, rt.found
-        fid = cp.framework.id or ""
-        entry = TaskEntry(fid, cp.task, cp.sandbox, cp.run_id, state=cp.state, pid=cp.pid,
-                          kill_requested=cp.kill_requested, statuses=list(cp.statuses),
-                          container=cp.container)
-        self._frameworks[fid] = cp.framework
-        self._tasks[entry.task_id] = entry
-        self._use_cache = None
-        self.updates.restore(fid, cp.updates)
-        self._touch(entry.task_id)
-        if found.what == RUNNING_FOUND:
-            entry.process, entry.pid = ALIVE, found.pid
-            effects: Effects = [Log("info", f"reattached to task {entry.task_id} "
-                                            f"(pid {found.pid})")]
-            if entry.state == ts.STAGING:  # launched, but we died before reporting it
-                effects += self._update(entry, ts.STARTING, now)
-            if entry.state == ts.STARTING:
-                effects += self._update(entry, ts.RUNNING, now)
-            if mode == CLEANUP or ts.is_terminal(entry.state) or entry.kill_requested:
-                entry.kill_requested = True
-                effects.append(KillProcess(entry.task_id, self._grace(entry)))
-            elif entry.state == ts.RUNNING:
-                effects += self._start_health(entry, now)
-            return effects
-        entry.process = GONE
-        self._use_cache = None
-        if ts.is_terminal(entry.state):
-            return []
-        if found.what == EXITED_FOUND:
-            state, message, reason = _exit_status(entry.kill_requested, found.exit_code,
-                                                  found.signal)
-            if found.exit_code is None and found.signal is None:
-                message = "Task ended while the agent was down (exit status unknown)"
-        else:
-            state, message, reason = (ts.FAILED, "Task was not running when the agent "
-                                      "recovered", "REASON_EXECUTOR_TERMINATED")
-        return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
+    def _on_recovered(self, event: Recovered, now: float) -> Effects:
+        return self._recovered(event, now)
 
     @_dispatch.register(Start)
     def _start(self, event: Start, now: float) -> Effects:
@@ -253,7 +205,7 @@ class Agent(HealthRules, AdmissionRules):
         return stop + self._exited(entry, event, now)
 
     def _exited(self, entry: TaskEntry, event: TaskExited, now: float) -> Effects:
-        state, message, reason = _exit_status(entry.kill_requested, event.exit_code, event.signal)
+        state, message, reason = exit_status(entry.kill_requested, event.exit_code, event.signal)
         if entry.health_killed:
             message = (f"Task killed after {entry.health_failures} consecutive failed health "
                        f"checks ({message})")
@@ -594,20 +546,3 @@ class Agent(HealthRules, AdmissionRules):
 _EVENTS = Agent.__dict__["_dispatch"].dispatcher
 _MESSAGES = Agent.__dict__["_on_message"].dispatcher
 
-
-def _exit_status(killed: bool, code: int | None, sig: int | None) -> tuple[str, str, str | None]:
-    """(state, message, reason) for a task whose process ended, as Mesos's command executor."""
-    if sig is not None:
-        try:
-            name = _signal.Signals(sig).name
-        except ValueError:
-            name = f"signal {sig}"
-        message = f"Command terminated by signal {name}"
-    elif code is not None:
-        message = f"Command exited with status {code}"
-    else:
-        return (ts.KILLED if killed else ts.FAILED, "Abnormal executor termination",
-                "REASON_EXECUTOR_TERMINATED")
-    if killed:
-        return ts.KILLED, message, None
-    return (ts.FINISHED if code == 0 else ts.FAILED), message, None
