@@ -16,6 +16,7 @@ import re
 from collections import deque
 from typing import Any, Callable
 
+import attrs
 from attrs import define, field
 
 from frameworks import core as sdk
@@ -71,6 +72,11 @@ class SimOptions:
     marathon_crashes_per_min: float = 0.0
     task_failures_per_min: float = 0.0
     agent_checkpoint: bool = False  # agents checkpoint; their processes outlive a crash
+    # Agents resend unacknowledged status updates with Mesos's backoff (10 s doubling to
+    # 10 min, AgentConfig's default) or, when False, with a short 1 s .. 10 s one.
+    mesos_status_retry: bool = False
+    health_checks: float = 0.0  # share of tasks launched with a Mesos health check
+    unhealthy: float = 0.0  # share of checked tasks (launched while faults are on) that fail
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -98,6 +104,14 @@ class SimOptions:
             self.marathon_crashes_per_min = r.choice([0.0, 1.0, 3.0])
             self.task_failures_per_min = r.choice([0.0, 2.0, 6.0])
         self.agent_checkpoint = random.Random(seed ^ 0xC4E).random() < 0.5
+        return self.with_agent_policies(seed)
+
+    def with_agent_policies(self, seed: int) -> "SimOptions":
+        """Status-update retries and health checks (their own stream: the others' stay)."""
+        r = random.Random(seed ^ 0x4EA1)
+        self.mesos_status_retry = r.random() < 0.5
+        self.health_checks = r.choice([0.0, 0.5, 1.0])
+        self.unhealthy = r.choice([0.0, 0.3, 0.7]) if self.health_checks else 0.0
         return self
 
 
@@ -116,6 +130,9 @@ class Proc:
     duration: float
     ends_at: float | None = None  # once launched
     pid: int = 0
+    check: m.HealthCheck | None = None  # its Mesos health check, if it has one
+    fails_at: float | None = None  # from then on every probe of it fails (None: never)
+    checks_since: float | None = None  # when its agent (re)started checking it
 
 
 @define(eq=False)
@@ -125,6 +142,7 @@ class AgentNode(Node):
     procs: dict[str, Proc] = field(factory=dict)
     ckpt_id: str | None = None  # durable: the checkpoint (with SimOptions.agent_checkpoint)
     ckpt_tasks: dict[str, rec.TaskCheckpoint] = field(factory=dict)
+    probe_gen: dict[str, int] = field(factory=dict)  # task -> generation of its probe loop
 
 
 @define(eq=False)
@@ -142,6 +160,7 @@ class SimFramework:
     attempts: dict[str, int] = field(factory=dict)
     running: dict[str, tuple[str, float]] = field(factory=dict)  # task id -> job
     finished: set[str] = field(factory=set)
+    checks: Callable[[], m.HealthCheck | None] = lambda: None  # a check for a new task
 
     def __attrs_post_init__(self) -> None:
         for i in range(self.n):
@@ -170,6 +189,9 @@ class SimFramework:
                 if t is None:
                     break
                 self.todo.popleft()
+                check = self.checks()
+                if check is not None:
+                    t = attrs.evolve(t, health_check=check)
                 self.attempts[job] = attempt + 1
                 self.running[t.task_id] = (job, duration)
                 tasks.append(t)
@@ -216,9 +238,14 @@ class SimCluster(MarathonEdges):
         self.frameworks = {f"fw{i}": FrameworkNode(f"fw{i}") for i in range(options.frameworks)}
         self.nodes: dict[str, Node] = {MASTER: self.master, **self.agents, **self.frameworks,
                                        WORLD: Node(WORLD)}
+        # health checks draw from their own stream: seeds without them run as before
+        self.health_rng = random.Random(options.seed ^ 0x4EA17)
+        self.health_kills = 0  # tasks whose agent killed them for failing their checks
         self.marathon = sm.MarathonNode("marathon") if options.marathon else None
         if self.marathon is not None:
             self.nodes[self.marathon.name] = self.marathon
+            self.marathon.check_share = options.health_checks
+            self.marathon.check_rng = self.health_rng
         self.checks: list[Callable[[SimCluster], None]] = []
         self.faults = True
 
@@ -240,7 +267,8 @@ class SimCluster(MarathonEdges):
         config = AgentConfig(hostname=node.name, port=5051, resources=node.total,
                              work_dir=f"/sim/{node.name}", default_heartbeat_interval=self.o.heartbeat,
                              registration_backoff=RetryPolicy(initial=0.5, max=5.0),
-                             status_retry=RetryPolicy(initial=1.0, max=10.0),
+                             status_retry=RetryPolicy() if self.o.mesos_status_retry
+                             else RetryPolicy(initial=1.0, max=10.0),
                              checkpoint=self.o.agent_checkpoint)
         node.core = Agent(config, random.Random(self.rng.getrandbits(64)))
         self.feed(node.name, fx.Start())
@@ -264,6 +292,7 @@ class SimCluster(MarathonEdges):
                 found = rec.Found(rec.EXITED_FOUND, exit_code=0)
             else:
                 found = rec.Found(rec.RUNNING_FOUND, pid=proc.pid or 1)
+                proc.checks_since = self.now  # a recovered agent checks it from scratch
                 proc.ends_at = proc.ends_at or self.now + proc.duration
                 self.push(proc.ends_at, "proc", node.name, ("exit", tid, 0, None))
             out.append(rec.RecoveredTask(cp, found))
@@ -283,7 +312,8 @@ class SimCluster(MarathonEdges):
         node.core = sdk.SchedulerCore(info)
         if node.policy is None:
             node.policy = SimFramework(node.name, random.Random(self.rng.getrandbits(64)),
-                                       self.o.tasks_per_framework, 0.75 * self.o.safety_time)
+                                       self.o.tasks_per_framework, 0.75 * self.o.safety_time,
+                                       checks=self._maybe_check)
         self.push(self.now + 0.1, "connect", node.name, None)
         self.push(self.now + RECONCILE_EVERY, "reconcile", node.name, None)
 
@@ -336,6 +366,8 @@ class SimCluster(MarathonEdges):
             self._connect(node)
         elif kind == "proc":
             self._proc_event(node, payload)
+        elif kind == "probe":
+            self._probe(node, payload)  # type: ignore[arg-type]
         elif kind == "chaos":
             self._chaos()
         elif kind == "heal":
@@ -404,6 +436,8 @@ class SimCluster(MarathonEdges):
             elif isinstance(e, agent_events.KillProcess):
                 if e.task_id in node.procs:  # type: ignore[attr-defined]
                     self.push(self.now + 0.01, "proc", node.name, ("exit", e.task_id, None, 15))
+            elif isinstance(e, (agent_events.StartHealthCheck, agent_events.StopHealthCheck)):
+                self._health_effect(node, e)  # type: ignore[arg-type]
             elif isinstance(e, (agent_events.Redetect, sdk.Redetect)):
                 self.push(self.now + 0.1, "connect", node.name, None)
             elif isinstance(e, sdk.Callback):
@@ -425,6 +459,8 @@ class SimCluster(MarathonEdges):
             target, src = MASTER, node.identity
             if isinstance(e.msg, m.Acknowledge):
                 node.acked.add(e.msg.uuid)  # type: ignore[attr-defined]
+                if isinstance(node, sm.MarathonNode):
+                    node.on_ack(e.msg.uuid)
         for at in self.net.deliveries(node.name, target, self.now):
             self.push(at, "deliver", target, (src, e.msg))
 
@@ -441,8 +477,12 @@ class SimCluster(MarathonEdges):
     def _launch(self, node: AgentNode, e: agent_events.LaunchTask) -> None:
         cmd = e.task.command.value if e.task.command else ""
         match = re.fullmatch(r"sleep ([0-9.]+)", cmd)
-        node.procs[e.task.task_id] = Proc(e.framework_id, e.task.resources,
-                                          float(match.group(1)) if match else 1.0)
+        check = e.task.health_check
+        fails = (check is not None and self.faults
+                 and self.health_rng.random() < self.o.unhealthy)
+        node.procs[e.task.task_id] = Proc(
+            e.framework_id, e.task.resources, float(match.group(1)) if match else 1.0,
+            check=check, fails_at=self.now + self.health_rng.uniform(0.0, 40.0) if fails else None)
         self.push(self.now + 0.01, "proc", node.name, ("launched", e.task.task_id, None, None))
 
     def _proc_event(self, node: Node, payload: tuple) -> None:
@@ -452,6 +492,7 @@ class SimCluster(MarathonEdges):
             return
         if what == "launched":
             proc.pid, proc.ends_at = 1000 + self.steps, self.now + proc.duration
+            proc.checks_since = self.now
             self.feed(node.name, agent_events.TaskLaunched(task_id, proc.pid))
             self.push(proc.ends_at, "proc", node.name, ("exit", task_id, 0, None))
         else:
@@ -543,3 +584,52 @@ class SimCluster(MarathonEdges):
             if not node.up and isinstance(node, (MasterNode, AgentNode, sm.MarathonNode)):
                 node.incarnation += 1
                 self.push(self.now + 0.01, "restart", node.name, None)
+
+    # ------------------------------------------------------------ health checks
+
+    def _maybe_check(self) -> m.HealthCheck | None:
+        """A Mesos health check for a batch task, in `health_checks` of them."""
+        r = self.health_rng
+        if r.random() >= self.o.health_checks:
+            return None
+        return sim_check(r, r.choice(["COMMAND", "TCP", "HTTP"]))
+
+    def _health_effect(self, node: AgentNode, e: Any) -> None:
+        """The runtime's probe loop (mesos_agent/server.py): after the check's delay, then
+        every interval, until stopped; a new start replaces the old loop."""
+        gen = node.probe_gen.get(e.task_id, 0) + 1
+        node.probe_gen[e.task_id] = gen
+        if isinstance(e, agent_events.StartHealthCheck):
+            self.push(self.now + max(0.0, e.check.delay_seconds), "probe", node.name,
+                      (e.task_id, gen, e.check))
+
+    def _probe(self, node: AgentNode, payload: tuple) -> None:
+        """One probe: it fails once the task's `fails_at` has passed (the world's choice);
+        half the failing ones hang until the check's timeout, as a wedged task does."""
+        task_id, gen, check, *hung = payload
+        proc = node.procs.get(task_id)
+        if node.probe_gen.get(task_id) != gen or proc is None:
+            return
+        healthy = not hung and (proc.fails_at is None or self.now < proc.fails_at)
+        if not healthy and not hung and self.health_rng.random() < 0.5:
+            self.push(self.now + check.timeout_seconds, "probe", node.name, (*payload, True))
+            return
+        before = node.core.tasks().get(task_id) if node.core else None
+        self.feed(node.name, agent_events.HealthResult(
+            task_id, healthy, "" if healthy else "sim: the probe failed"))
+        if before is not None and before.health_killed:
+            self.health_kills += 1
+            self._note(f"{node.name} killed {task_id} for failing its health checks")
+        if node.probe_gen.get(task_id) == gen:
+            self.push(self.now + max(0.05, check.interval_seconds), "probe", node.name,
+                      (task_id, gen, check))
+
+
+def sim_check(r: random.Random, kind: str) -> m.HealthCheck:
+    """Short Mesos health-check timings (the defaults' 15 s/10 s/10 s, scaled down)."""
+    return m.HealthCheck(type=kind, command=m.CommandInfo(value="true") if kind == "COMMAND"
+                         else None, port=None if kind == "COMMAND" else 31000,
+                         delay_seconds=r.choice([0.0, 1.0, 2.0]),
+                         interval_seconds=r.choice([0.5, 1.0, 3.0]), timeout_seconds=1.0,
+                         consecutive_failures=r.choice([1, 2, 3]),
+                         grace_period_seconds=r.choice([0.0, 2.0, 10.0]))
