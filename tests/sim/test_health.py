@@ -32,6 +32,8 @@ def test_unhealthy_tasks_are_killed_and_replaced_and_marathon_converges() -> Non
             assert r.marathon_apps > 0 or r.marathon_ops > 0
             kills += r.health_kills
     assert kills >= 4, "no seed made a task fail its checks"
+    again = SimOptions(seed=3, mesos_status_retry=True, **CHECKED)
+    assert run_seed(3, again) == run_seed(3, again)  # probes and hangs replay exactly
 
 
 def _kill_one_failure_late(self: Any, event: HealthResult, now: float) -> list[Any]:
