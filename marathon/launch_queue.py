@@ -14,7 +14,7 @@ from attrs import define, frozen
 
 from mesos_common import messages as m
 from mesos_common.resources import UNRESERVED, ResourceError, Resources
-from marathon.model import port_list
+from marathon.model import MARATHON_PROBED, port_list
 
 from frameworks.tasks import task_resources
 
@@ -207,8 +207,35 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
                       agent_id=offer.agent_id, resources=res + port_res, command=cmd,
                       container=container,
                       kill_grace_period=app.get("taskKillGracePeriodSeconds"),
-                      labels=dict(app.get("labels", {})))
+                      labels=dict(app.get("labels", {})),
+                      health_check=_mesos_check(app, ports, env))
     return task, ports
+
+
+def _mesos_check(app: Mapping[str, Any], ports: Sequence[int],
+                 env: dict[str, str]) -> m.HealthCheck | None:
+    """The app's first executor-run check (MESOS_HTTP/MESOS_TCP/COMMAND) as the TaskInfo's
+    health check: Marathon does not probe those itself, the agent does."""
+    for hc in app.get("healthChecks", ()):
+        proto = hc.get("protocol", "HTTP")
+        if proto in MARATHON_PROBED:
+            continue
+        port = hc.get("port")
+        if port is None and proto != "COMMAND":
+            index = int(hc.get("portIndex", 0))
+            port = ports[index] if index < len(ports) else None
+        kind = {"COMMAND": "COMMAND", "MESOS_TCP": "TCP"}.get(proto, "HTTP")
+        command = (m.CommandInfo(value=hc["command"]["value"], shell=True, environment=env)
+                   if kind == "COMMAND" else None)
+        return m.HealthCheck(
+            type=kind, command=command, port=port, path=hc.get("path", "/"),
+            scheme="https" if proto == "MESOS_HTTPS" else "http",
+            delay_seconds=float(hc.get("delaySeconds", 15)),
+            interval_seconds=float(hc.get("intervalSeconds", 60)),
+            timeout_seconds=float(hc.get("timeoutSeconds", 20)),
+            consecutive_failures=int(hc.get("maxConsecutiveFailures", 3)),
+            grace_period_seconds=float(hc.get("gracePeriodSeconds", 300)))
+    return None
 
 
 def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[Placement]],

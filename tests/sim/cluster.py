@@ -16,6 +16,7 @@ import re
 from collections import deque
 from typing import Any, Callable
 
+import attrs
 from attrs import define, field
 
 from frameworks import core as sdk
@@ -36,6 +37,7 @@ from mesos_master.registry.base import RegistryState
 from tests.sim.network import NetworkOptions, SimNetwork
 from tests.sim.node import Node
 from tests.sim import sim_marathon as sm
+from tests.sim.cluster_health import HealthEdges
 from tests.sim.cluster_marathon import MarathonEdges
 
 MASTER = "master"
@@ -71,6 +73,11 @@ class SimOptions:
     marathon_crashes_per_min: float = 0.0
     task_failures_per_min: float = 0.0
     agent_checkpoint: bool = False  # agents checkpoint; their processes outlive a crash
+    # Agents resend unacknowledged status updates with Mesos's backoff (10 s doubling to
+    # 10 min, AgentConfig's default) or, when False, with a short 1 s .. 10 s one.
+    mesos_status_retry: bool = False
+    health_checks: float = 0.0  # share of tasks launched with a Mesos health check
+    unhealthy: float = 0.0  # share of checked tasks (launched while faults are on) that fail
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -98,6 +105,14 @@ class SimOptions:
             self.marathon_crashes_per_min = r.choice([0.0, 1.0, 3.0])
             self.task_failures_per_min = r.choice([0.0, 2.0, 6.0])
         self.agent_checkpoint = random.Random(seed ^ 0xC4E).random() < 0.5
+        return self.with_agent_policies(seed)
+
+    def with_agent_policies(self, seed: int) -> "SimOptions":
+        """Status-update retries and health checks (their own stream: the others' stay)."""
+        r = random.Random(seed ^ 0x4EA1)
+        self.mesos_status_retry = r.random() < 0.5
+        self.health_checks = r.choice([0.0, 0.5, 1.0])
+        self.unhealthy = r.choice([0.0, 0.3, 0.7]) if self.health_checks else 0.0
         return self
 
 
@@ -116,6 +131,9 @@ class Proc:
     duration: float
     ends_at: float | None = None  # once launched
     pid: int = 0
+    check: m.HealthCheck | None = None  # its Mesos health check, if it has one
+    fails_at: float | None = None  # from then on every probe of it fails (None: never)
+    checks_since: float | None = None  # when its agent (re)started checking it
 
 
 @define(eq=False)
@@ -125,6 +143,7 @@ class AgentNode(Node):
     procs: dict[str, Proc] = field(factory=dict)
     ckpt_id: str | None = None  # durable: the checkpoint (with SimOptions.agent_checkpoint)
     ckpt_tasks: dict[str, rec.TaskCheckpoint] = field(factory=dict)
+    probe_gen: dict[str, int] = field(factory=dict)  # task -> generation of its probe loop
 
 
 @define(eq=False)
@@ -142,6 +161,7 @@ class SimFramework:
     attempts: dict[str, int] = field(factory=dict)
     running: dict[str, tuple[str, float]] = field(factory=dict)  # task id -> job
     finished: set[str] = field(factory=set)
+    checks: Callable[[], m.HealthCheck | None] = lambda: None  # a check for a new task
 
     def __attrs_post_init__(self) -> None:
         for i in range(self.n):
@@ -170,6 +190,9 @@ class SimFramework:
                 if t is None:
                     break
                 self.todo.popleft()
+                check = self.checks()
+                if check is not None:
+                    t = attrs.evolve(t, health_check=check)
                 self.attempts[job] = attempt + 1
                 self.running[t.task_id] = (job, duration)
                 tasks.append(t)
@@ -198,7 +221,7 @@ class FrameworkNode(Node):
 
 # ---------------------------------------------------------------- the cluster
 
-class SimCluster(MarathonEdges):
+class SimCluster(MarathonEdges, HealthEdges):
     def __init__(self, options: SimOptions) -> None:
         self.o = options
         self.rng = random.Random(options.seed)
@@ -216,9 +239,14 @@ class SimCluster(MarathonEdges):
         self.frameworks = {f"fw{i}": FrameworkNode(f"fw{i}") for i in range(options.frameworks)}
         self.nodes: dict[str, Node] = {MASTER: self.master, **self.agents, **self.frameworks,
                                        WORLD: Node(WORLD)}
+        # health checks draw from their own stream: seeds without them run as before
+        self.health_rng = random.Random(options.seed ^ 0x4EA17)
+        self.health_kills = 0  # tasks whose agent killed them for failing their checks
         self.marathon = sm.MarathonNode("marathon") if options.marathon else None
         if self.marathon is not None:
             self.nodes[self.marathon.name] = self.marathon
+            self.marathon.check_share = options.health_checks
+            self.marathon.check_rng = self.health_rng
         self.checks: list[Callable[[SimCluster], None]] = []
         self.faults = True
 
@@ -240,7 +268,8 @@ class SimCluster(MarathonEdges):
         config = AgentConfig(hostname=node.name, port=5051, resources=node.total,
                              work_dir=f"/sim/{node.name}", default_heartbeat_interval=self.o.heartbeat,
                              registration_backoff=RetryPolicy(initial=0.5, max=5.0),
-                             status_retry=RetryPolicy(initial=1.0, max=10.0),
+                             status_retry=RetryPolicy() if self.o.mesos_status_retry
+                             else RetryPolicy(initial=1.0, max=10.0),
                              checkpoint=self.o.agent_checkpoint)
         node.core = Agent(config, random.Random(self.rng.getrandbits(64)))
         self.feed(node.name, fx.Start())
@@ -264,6 +293,7 @@ class SimCluster(MarathonEdges):
                 found = rec.Found(rec.EXITED_FOUND, exit_code=0)
             else:
                 found = rec.Found(rec.RUNNING_FOUND, pid=proc.pid or 1)
+                proc.checks_since = self.now  # a recovered agent checks it from scratch
                 proc.ends_at = proc.ends_at or self.now + proc.duration
                 self.push(proc.ends_at, "proc", node.name, ("exit", tid, 0, None))
             out.append(rec.RecoveredTask(cp, found))
@@ -283,7 +313,8 @@ class SimCluster(MarathonEdges):
         node.core = sdk.SchedulerCore(info)
         if node.policy is None:
             node.policy = SimFramework(node.name, random.Random(self.rng.getrandbits(64)),
-                                       self.o.tasks_per_framework, 0.75 * self.o.safety_time)
+                                       self.o.tasks_per_framework, 0.75 * self.o.safety_time,
+                                       checks=self._maybe_check)
         self.push(self.now + 0.1, "connect", node.name, None)
         self.push(self.now + RECONCILE_EVERY, "reconcile", node.name, None)
 
@@ -336,6 +367,8 @@ class SimCluster(MarathonEdges):
             self._connect(node)
         elif kind == "proc":
             self._proc_event(node, payload)
+        elif kind == "probe":
+            self._probe(node, payload)  # type: ignore[arg-type]
         elif kind == "chaos":
             self._chaos()
         elif kind == "heal":
@@ -404,6 +437,8 @@ class SimCluster(MarathonEdges):
             elif isinstance(e, agent_events.KillProcess):
                 if e.task_id in node.procs:  # type: ignore[attr-defined]
                     self.push(self.now + 0.01, "proc", node.name, ("exit", e.task_id, None, 15))
+            elif isinstance(e, (agent_events.StartHealthCheck, agent_events.StopHealthCheck)):
+                self._health_effect(node, e)  # type: ignore[arg-type]
             elif isinstance(e, (agent_events.Redetect, sdk.Redetect)):
                 self.push(self.now + 0.1, "connect", node.name, None)
             elif isinstance(e, sdk.Callback):
@@ -425,6 +460,8 @@ class SimCluster(MarathonEdges):
             target, src = MASTER, node.identity
             if isinstance(e.msg, m.Acknowledge):
                 node.acked.add(e.msg.uuid)  # type: ignore[attr-defined]
+                if isinstance(node, sm.MarathonNode):
+                    node.on_ack(e.msg.uuid)
         for at in self.net.deliveries(node.name, target, self.now):
             self.push(at, "deliver", target, (src, e.msg))
 
@@ -441,8 +478,12 @@ class SimCluster(MarathonEdges):
     def _launch(self, node: AgentNode, e: agent_events.LaunchTask) -> None:
         cmd = e.task.command.value if e.task.command else ""
         match = re.fullmatch(r"sleep ([0-9.]+)", cmd)
-        node.procs[e.task.task_id] = Proc(e.framework_id, e.task.resources,
-                                          float(match.group(1)) if match else 1.0)
+        check = e.task.health_check
+        fails = (check is not None and self.faults
+                 and self.health_rng.random() < self.o.unhealthy)
+        node.procs[e.task.task_id] = Proc(
+            e.framework_id, e.task.resources, float(match.group(1)) if match else 1.0,
+            check=check, fails_at=self.now + self.health_rng.uniform(0.0, 40.0) if fails else None)
         self.push(self.now + 0.01, "proc", node.name, ("launched", e.task.task_id, None, None))
 
     def _proc_event(self, node: Node, payload: tuple) -> None:
@@ -452,6 +493,7 @@ class SimCluster(MarathonEdges):
             return
         if what == "launched":
             proc.pid, proc.ends_at = 1000 + self.steps, self.now + proc.duration
+            proc.checks_since = self.now
             self.feed(node.name, agent_events.TaskLaunched(task_id, proc.pid))
             self.push(proc.ends_at, "proc", node.name, ("exit", task_id, 0, None))
         else:

@@ -4,13 +4,17 @@ Safety: the cores' own invariants; no agent runs more than its capacity (so noth
 offered twice); a task runs on one agent at most; a framework sees each task's agent updates
 in an order the state table allows; Marathon's commit contract: an app whose creation was
 answered survives crashes, and no task agents run stays unknown to Marathon for longer than
-about a reconciliation. Liveness (after healing): every job finished and every
-status update acknowledged.
+about a reconciliation. Health: a task failing its Mesos health checks is killed within
+the checks' bound; a task reported healthy=false is never healthy to Marathon. Liveness
+(after healing): every job finished, every status update acknowledged, and Marathon's apps
+run their instances, none of them reported unhealthy.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from marathon.model import executor_checks, marathon_checks
+from marathon.views import app_info
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 
@@ -104,8 +108,59 @@ def no_task_unknown_for_long(c: "SimCluster") -> None:
             f"agents have run task {t} unknown to Marathon for {c.now - since:.0f}s"
 
 
+HEALTH_KILL_SLACK = 1.0  # the kill (0.01 s in the simulation) and event ordering
+
+
+def failing_tasks_killed(c: "SimCluster") -> None:
+    """A task failing its health checks is killed once `consecutive_failures` checks have
+    failed: probes run `delay_seconds` after its agent starts checking it (launch, or the
+    agent's recovery), then `interval_seconds` after each result, and a failing one may take
+    up to `timeout_seconds`; failures count from when it started failing, or, if it never
+    passed one, from the end of `grace_period_seconds` (Mesos). So its process is gone by
+    max(failing, start + grace, start + delay) + N * (interval + timeout) + timeout."""
+    for a in c.agents.values():
+        if not a.up:
+            continue
+        for task_id, p in a.procs.items():
+            if p.check is None or p.fails_at is None or p.checks_since is None:
+                continue
+            chk = p.check
+            counted = max(p.fails_at, p.checks_since + chk.grace_period_seconds,
+                          p.checks_since + chk.delay_seconds)
+            period = chk.interval_seconds + chk.timeout_seconds
+            deadline = (counted + max(1, chk.consecutive_failures) * period
+                        + chk.timeout_seconds + HEALTH_KILL_SLACK)
+            assert c.now <= deadline, (
+                f"{a.name} still runs {task_id}, failing its health checks since "
+                f"t={p.fails_at:.1f} ({chk.consecutive_failures} failures kill it, every "
+                f"{chk.interval_seconds}s, grace {chk.grace_period_seconds}s), past t={deadline:.1f}")
+
+
+def unhealthy_never_counted_healthy(c: "SimCluster") -> None:
+    """A task whose healthy=false update Marathon acknowledged is not healthy to Marathon
+    (its deployments and its /v2/apps counts) until a healthy=true update reaches it."""
+    node = c.marathon
+    if node is None or node.svc is None:
+        return
+    svc = node.svc
+    for task_id in sorted(node.unhealthy_acked):
+        t = svc.tasks.get(task_id)
+        app = svc.apps.get(t.app_id) if t is not None else None
+        if t is None or app is None:
+            continue
+        h = t.healthy(len(marathon_checks(app)), executor_checks(app))
+        assert h is not True, f"Marathon counts task {task_id} healthy after healthy=false"
+        info = app_info(svc, app, set())
+        counted = [x for x in svc.tasks_of(t.app_id) if x.state == "TASK_RUNNING"
+                   and x.id not in node.unhealthy_acked and x.healthy(
+                       len(marathon_checks(app)), executor_checks(app)) is True]
+        assert info["tasksHealthy"] <= len(counted), \
+            f"{t.app_id}: tasksHealthy {info['tasksHealthy']} counts unhealthy task {task_id}"
+
+
 SAFETY = [cores_consistent, capacity_respected, one_home_per_task, updates_in_order,
-          upgrade_strategy_respected, answered_apps_survive, no_task_unknown_for_long]
+          upgrade_strategy_respected, answered_apps_survive, no_task_unknown_for_long,
+          failing_tasks_killed, unhealthy_never_counted_healthy]
 
 
 def converged(c: "SimCluster") -> bool:
@@ -131,8 +186,8 @@ def marathon_pending(c: "SimCluster") -> list[str]:
     for aid, app in sorted(svc.apps.items()):
         version = app.get("versionInfo", {}).get("lastConfigChangeAt") or app["version"]
         tasks = svc.tasks_of(aid)
-        good = [t for t in tasks if t.running and not t.killing
-                and (t.config_version or t.version) == version]
+        good = [t for t in tasks if t.running and not t.killing and t.mesos_healthy is not False
+                and (t.config_version or t.version) == version]  # health: converged means healthy
         if len(good) != int(app["instances"]) or len(tasks) != len(good):
             out.append(f"{aid}: {len(good)}/{app['instances']} current running of "
                        f"{len(tasks)} tasks")

@@ -11,8 +11,9 @@ crash, and the cluster models the SDK driver's bursts (frameworks/driver.py): th
 a burst of callbacks and commands are held until `batch_done` has committed; API calls
 commit before they count as answered. Crashes also land between a burst and its commit.
 
-Health: the simulated apps have no health checks, so a task is healthy when RUNNING (which is
-also what `marathon.deployment` does without checks).
+Health: some apps carry a Mesos health check (MESOS_TCP/MESOS_HTTP/COMMAND, run by the agent,
+whose results the cluster draws); a task is healthy when RUNNING and not reported unhealthy
+(`marathon.deployment`); agents kill tasks that fail their checks, and Marathon replaces them.
 
 The upgrade-strategy invariant is checked where Marathon decides (`on_kill`, `on_launch`):
 while an app has tasks of an older config version, Marathon never kills a running task of
@@ -152,6 +153,21 @@ class MarathonNode(Node):
     answered: dict[str, str] = field(factory=dict)  # app -> version of its last answered change
     unknown_since: dict[str, float] = field(factory=dict)  # agents run it, Marathon forgot
     wake_pump: Callable[[], None] = lambda: None  # the cluster schedules the offer pump
+    check_share: float = 0.0  # share of created apps with a Mesos health check
+    check_rng: random.Random = field(factory=lambda: random.Random(0))
+    # task -> healthy=false of an update Marathon acknowledged (so committed), until an update
+    # saying healthy=true reaches it: Marathon must not count such a task as healthy
+    unhealthy_acked: set[str] = field(factory=set)
+    uuid_health: dict[bytes, tuple[str, int]] = field(factory=dict)  # uuid -> (task, seq)
+    last_health: dict[str, int] = field(factory=dict)  # task -> seq of its last health news
+    health_seq: int = 0
+
+    def on_ack(self, uuid: bytes) -> None:
+        """An ack goes out: an unhealthy update it acknowledges is committed, unless newer
+        health news of that task came in meanwhile."""
+        task_seq = self.uuid_health.pop(uuid, None)
+        if task_seq is not None and self.last_health.get(task_seq[0]) == task_seq[1]:
+            self.unhealthy_acked.add(task_seq[0])
 
     # ------------------------------------------------------------ building it
 
@@ -181,6 +197,14 @@ class MarathonNode(Node):
         assert self.svc is not None
         if name == "status_update" and args[0].uuid is not None:
             self.seen.setdefault(args[0].task_id, []).append((args[0].uuid, args[0].state))
+        if name == "status_update" and args[0].healthy is not None:
+            st = args[0]
+            self.health_seq += 1
+            self.last_health[st.task_id] = self.health_seq
+            if st.healthy:
+                self.unhealthy_acked.discard(st.task_id)
+            elif st.uuid is not None:
+                self.uuid_health[st.uuid] = (st.task_id, self.health_seq)
         fn = getattr(self.svc, name, None)
         if fn is not None:
             run_sync(fn(self.svc.driver, *args))  # deferred: its commit is the burst's
@@ -253,6 +277,18 @@ def app_doc(app_id: str, rng: random.Random, cmd_version: int) -> dict[str, Any]
             "upgradeStrategy": strategy(rng)}
 
 
+def mesos_check(rng: random.Random, has_port: bool) -> dict[str, Any]:
+    """A Mesos (agent-run) health check with short timings."""
+    protocol = rng.choice(["MESOS_TCP", "MESOS_HTTP", "COMMAND"] if has_port else ["COMMAND"])
+    hc: dict[str, Any] = {"protocol": protocol, "gracePeriodSeconds": rng.choice([0, 2, 10]),
+                          "intervalSeconds": rng.choice([1, 3]), "timeoutSeconds": 1,
+                          "maxConsecutiveFailures": rng.choice([1, 2, 3]),
+                          "delaySeconds": rng.choice([0, 1, 2])}
+    if protocol == "COMMAND":
+        hc["command"] = {"value": "true"}
+    return hc
+
+
 def strategy(rng: random.Random) -> dict[str, float]:
     return {"minimumHealthCapacity": rng.choice([0.0, 0.5, 0.6, 1.0]),
             "maximumOverCapacity": rng.choice([0.0, 0.2, 0.5, 1.0])}
@@ -275,7 +311,10 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
             node.cmd_version += 1
             if aid in svc.apps:
                 return f"create {aid}: exists"
-            svc.create_app(app_doc(aid, rng, node.cmd_version), force)
+            doc = app_doc(aid, rng, node.cmd_version)
+            if node.check_rng.random() < node.check_share:
+                doc["healthChecks"] = [mesos_check(node.check_rng, bool(doc["portDefinitions"]))]
+            svc.create_app(doc, force)
             return f"create {aid}"
         aid = rng.choice(existing)
         if kind == "scale":

@@ -26,6 +26,7 @@ class SimResult:
     dropped: int
     marathon_ops: int = 0  # API calls made on Marathon (0: no Marathon in this seed)
     marathon_apps: int = 0  # apps left at the end, all converged
+    health_kills: int = 0  # tasks agents killed for failing their health checks
 
 
 def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
@@ -51,7 +52,7 @@ def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
     mara = c.marathon
     return SimResult(seed, c.steps, round(c.now, 3), c.digest.hexdigest()[:16],
                      c.net.sent, c.net.dropped, mara.ops if mara else 0,
-                     len(mara.svc.apps) if mara and mara.svc else 0)
+                     len(mara.svc.apps) if mara and mara.svc else 0, c.health_kills)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,18 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.getLogger("marathon").setLevel(logging.ERROR)  # its warnings are in the trace
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
-    failures = 0
+    failures = mesos_retry = kills = 0
     t0 = time.monotonic()
     for seed in seeds:
         try:
+            mesos_retry += SimOptions.swarm(seed).mesos_status_retry
             r = run_seed(seed)
+            kills += r.health_kills
             if args.verbose:
                 print(f"seed {seed}: ok {r}", flush=True)
         except SimViolation as e:
             failures += 1
             print(f"FAIL {e}", flush=True)
     n = len(seeds)
-    print(f"{n - failures} passed, {failures} failed  ({time.monotonic() - t0:.1f}s)")
+    print(f"{n - failures} passed, {failures} failed  ({time.monotonic() - t0:.1f}s; "
+          f"{mesos_retry} with Mesos's status-update retries, {kills} health-check kills)")
     return 1 if failures else 0
 
 

@@ -129,3 +129,24 @@ def test_backoff_grows_by_factor_and_is_capped():
     assert b.until == 110.0  # 18 capped at 10
     b.reset()
     assert b.until == 0.0 and b.failures == 0
+
+
+def test_executor_health_checks_go_to_mesos_in_the_task_info():
+    """MESOS_* and COMMAND checks are the agent's to run (Marathon never probes them):
+    the first one becomes TaskInfo.health_check, with its port resolved from portIndex."""
+    a = app(healthChecks=[{"protocol": "HTTP", "portIndex": 0},
+                          {"protocol": "MESOS_TCP", "portIndex": 0, "gracePeriodSeconds": 5,
+                           "intervalSeconds": 2, "maxConsecutiveFailures": 4,
+                           "delaySeconds": 1, "timeoutSeconds": 3}])
+    (ln,) = match(offer(), a, 1)
+    hc = ln.task.health_check
+    assert hc is not None and hc.type == "TCP" and hc.port == ln.ports[0]
+    assert (hc.grace_period_seconds, hc.interval_seconds, hc.consecutive_failures,
+            hc.delay_seconds, hc.timeout_seconds) == (5, 2, 4, 1, 3)
+    cmd = app(healthChecks=[{"protocol": "COMMAND", "command": {"value": "test -f ok"}}])
+    (ln,) = match(offer(), cmd, 1)
+    assert ln.task.health_check.type == "COMMAND"
+    assert ln.task.health_check.command.value == "test -f ok"
+    assert ln.task.health_check.grace_period_seconds == 300  # Marathon's default
+    (ln,) = match(offer(), app(healthChecks=[{"protocol": "HTTP"}]), 1)
+    assert ln.task.health_check is None  # Marathon probes HTTP checks itself
