@@ -132,3 +132,35 @@ def test_marathon_keeps_an_app_at_its_declared_state(cluster, tmp_path):
         assert wait_for(lambda: not any(http_ok("127.0.0.1", p) for p in ports), 10)
     finally:
         marathon.stop()
+
+
+FLAKY = {"id": "/flaky", "cmd": "timeout 6 python3 -m http.server $PORT0; sleep 600",
+         "cpus": 0.1, "mem": 32, "instances": 1,
+         "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "portIndex": 0,
+                           "delaySeconds": 1, "intervalSeconds": 1, "timeoutSeconds": 1,
+                           "gracePeriodSeconds": 3, "maxConsecutiveFailures": 2}]}
+
+
+def test_agent_run_health_check_kills_a_task_that_stops_answering_and_marathon_replaces_it(
+        cluster, tmp_path):
+    """A MESOS_HTTP check is run by the agent, not by Marathon: Marathon puts it into the
+    TaskInfo, the agent probes, flips `healthy` in status updates and kills the task when
+    it stops answering; Marathon sees healthy, then the kill, and starts a replacement."""
+    cluster.start_master()
+    cluster.start_agent(AGENT)
+    cluster.wait_agents(1)
+    marathon = start_marathon(tmp_path, cluster.master_addr)
+    api = MarathonApi(marathon.field("http"))
+    status, created = api.call("POST", "/v2/apps", FLAKY)
+    assert status == 201, created
+    first = wait_for(lambda: (a := api.app("/flaky")) and a["tasksHealthy"] == 1
+                     and a["tasks"][0]["id"], 60, 0.2, "the task healthy by the agent's check")
+    # the server stops after 6 s; two failed probes later the agent kills the task
+    replaced = wait_for(lambda: (a := api.app("/flaky")) and a["tasks"]
+                        and first not in {t["id"] for t in a["tasks"]} and a, 60, 0.2,
+                        "the unhealthy task killed and replaced")
+    assert replaced["tasks"][0]["id"] != first
+    state = cluster.state()
+    [ended] = [t for f in state["frameworks"] for t in f["completed_tasks"] if t["id"] == first]
+    healthy = [s.get("healthy") for s in ended["statuses"] if s["state"] == "TASK_RUNNING"]
+    assert ended["state"] == "TASK_KILLED" and True in healthy and healthy[-1] is False
