@@ -44,7 +44,8 @@ class HealthPoller(threading.Thread):
     """Reads /metrics/snapshot every `interval` s; keeps the worst of each watched figure."""
 
     KEYS = ("master/event_loop_lag_max_ms", "master/slaves_disconnected",
-            "master/slaves_unreachable", "master/slave_reregistrations")
+            "master/slaves_unreachable", "master/slave_reregistrations",
+            "master/gc_pause_max_ms")
 
     def __init__(self, addr: str, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -82,6 +83,7 @@ def measure_state(addr: str, requests: int) -> dict[str, float]:
             "state_requests": requests,
             "idle_loop_lag_max_ms": round(before.get("master/event_loop_lag_max_ms", 0.0), 1),
             "state_loop_lag_max_ms": round(w["master/event_loop_lag_max_ms"], 1),
+            "state_gc_pause_max_ms": round(w["master/gc_pause_max_ms"], 1),
             "agents_disconnected": int(w["master/slaves_disconnected"]),
             "agents_unreachable": int(w["master/slaves_unreachable"]),
             "agents_reregistered": int(w["master/slave_reregistrations"]
