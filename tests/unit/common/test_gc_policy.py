@@ -135,3 +135,16 @@ def test_freezer_task_freezes_soon_after_a_full_collection(clean_gc) -> None:
             policy.uninstall()
 
     assert asyncio.run(main()) > 0
+
+
+def test_the_frozen_count_is_read_at_most_once_per_age(clean_gc) -> None:
+    """`gc_frozen_objects` walks every frozen object: read again only when 10 s old."""
+    from mesos_common import gc_policy
+    clock = _Clock()
+    policy = GcPolicy(freeze=True, clock=clock)
+    first = policy.frozen_objects()
+    kept = [[i] for i in range(1_000)]  # noqa: F841 - survivors to freeze
+    gc.freeze()
+    assert policy.frozen_objects() == first  # the cached reading
+    clock.now += gc_policy.FROZEN_COUNT_AGE
+    assert policy.frozen_objects() == gc.get_freeze_count() >= first + 1_000
