@@ -67,17 +67,22 @@ def subgroups(group: str) -> list[str]:
     return out
 
 
-def remove_tree(group: str) -> bool:
-    """rmdir `group` and its subgroups, deepest first; True when none is left. A group with
-    live members cannot be removed (EBUSY): kill them first."""
-    for d in [*subgroups(group), group]:
-        try:
-            os.rmdir(d)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            return False
+def remove_group(group: str) -> bool:
+    """rmdir one group; True when it is gone (also when it was already). A group with live
+    members or subgroups cannot be removed (EBUSY): False."""
+    try:
+        os.rmdir(group)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
     return True
+
+
+def remove_tree(group: str) -> bool:
+    """rmdir `group` and its subgroups, deepest first; True when none is left. Kill the
+    members first."""
+    return all(remove_group(d) for d in [*subgroups(group), group])
 
 
 def remove_agent_groups(work_dir: str, root: str = CGROUP_ROOT,

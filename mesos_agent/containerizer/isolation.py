@@ -172,16 +172,6 @@ def _thread_groups(root: str) -> dict[str, str]:
     return out
 
 
-def _rmdir(path: str) -> bool:
-    try:
-        os.rmdir(path)
-        return True
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-
-
 class _Groups:
     """What both cgroup versions do alike: remove a task's groups, and this agent's; list
     and kill the groups a previous agent process left (orphans)."""
@@ -193,7 +183,7 @@ class _Groups:
         raise NotImplementedError
 
     def cleanup(self, p: Prepared) -> bool:
-        return all([_rmdir(d) for d in p.dirs])
+        return all([cgroups.remove_group(d) for d in p.dirs])
 
     def keys(self) -> list[str]:
         """The names of this agent's task groups (`task_key`s), in any hierarchy."""
@@ -212,16 +202,16 @@ class _Groups:
     def close(self) -> None:
         """On an orderly stop: remove this agent's (then empty) parent groups."""
         for d in self._bases():
-            _rmdir(d)
+            cgroups.remove_group(d)
 
 
 class CgroupsV1(_Groups):
     name = "cgroups/v1"
-    CONTROLLERS = ("memory", "cpu", "cpuacct")
+    CONTROLLERS = cgroups.V1_CONTROLLERS
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
         self.root = root
-        self.base = {c: os.path.join(root, c, "corral", agent) for c in self.CONTROLLERS}
+        self.base = {c: os.path.join(root, c, cgroups.PARENT, agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
         self._homes = threading.local()  # each launcher thread's own groups (`visits`)
         self._memsw: bool | None = None  # memory.memsw.* exists (swap accounting on)?
@@ -334,10 +324,10 @@ class CgroupsV2(_Groups):
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
         self.root = root
-        self.base = os.path.join(root, "corral", agent)
+        self.base = os.path.join(root, cgroups.PARENT, agent)
         self.enable_cfs = enable_cfs
         parent = root
-        for part in ("corral", agent):  # enable the controllers down to our groups
+        for part in (cgroups.PARENT, agent):  # enable the controllers down to our groups
             _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +cpu")
             parent = os.path.join(parent, part)
             os.makedirs(parent, exist_ok=True)
