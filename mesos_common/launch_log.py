@@ -53,14 +53,15 @@ def read(work_dir: str) -> dict[tuple[str, str], Launch]:
     return _read(log_path(work_dir))[0]
 
 
-def _read(path: str) -> tuple[dict[tuple[str, str], Launch], int]:
-    """(live launches, number of lines read)."""
+def _read(path: str) -> tuple[dict[tuple[str, str], Launch], int, bool]:
+    """(live launches, number of lines read, whether the last line is torn: no newline)."""
     live: dict[tuple[str, str], Launch] = {}
     try:
         with open(path, "rb") as f:
-            lines = f.read().splitlines()
+            data = f.read()
     except OSError:
-        return live, 0
+        return live, 0, False
+    lines = data.splitlines()
     for raw in lines:
         try:
             kind, pid, started, task_id, sandbox = json.loads(raw)
@@ -72,16 +73,7 @@ def _read(path: str) -> tuple[dict[tuple[str, str], Launch], int]:
             live[key] = entry
         elif kind == ENDED and live.get(key) == entry:
             del live[key]
-    return live, len(lines)
-
-
-def _torn(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) != b"\n"
-    except OSError:  # empty (or gone): nothing torn
-        return False
+    return live, len(lines), bool(data) and not data.endswith(b"\n")
 
 
 _boot_time: float | None = None
@@ -127,12 +119,12 @@ class LaunchLog:
     def __init__(self, work_dir: str) -> None:
         self.path = log_path(work_dir)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.found, lines = _read(self.path)
+        self.found, lines, torn = _read(self.path)
         self._lock = threading.Lock()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            0o644)
         self._ended = lines - len(self.found)  # lines a rewrite would drop
-        if _torn(self.path):  # end the torn line, or the next entry would join it
+        if torn:  # end the torn line, or the next entry would join it
             os.write(self._fd, b"\n")
 
     def launched(self, entries: Iterable[Launch]) -> None:
