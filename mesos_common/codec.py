@@ -11,7 +11,8 @@ import sys
 import threading
 import types
 import typing
-from typing import Any, Callable, Union
+from itertools import repeat
+from typing import Any, Callable, Iterable, Union
 
 import attrs
 import msgpack
@@ -142,6 +143,17 @@ def _union_decoder(args: tuple[Any, ...]) -> Conv:
     return union
 
 
+def _converted(pairs: Iterable[tuple[Conv, Any]]) -> tuple:
+    """Each value through its converter; a bad one raises with its index in the path."""
+    out = []
+    for conv, x in pairs:
+        try:
+            out.append(conv(x))
+        except _Invalid as e:
+            raise e.at(f"[{len(out)}]")
+    return tuple(out)
+
+
 def _tuple_decoder(args: tuple[Any, ...]) -> Conv:
     if len(args) == 2 and args[1] is Ellipsis:
         item = _decoder(args[0])
@@ -149,26 +161,14 @@ def _tuple_decoder(args: tuple[Any, ...]) -> Conv:
         def seq(v: Any) -> tuple:
             if not isinstance(v, (list, tuple)):
                 raise _Invalid(f"expected list, got {type(v).__name__}")
-            out = []
-            for x in v:
-                try:
-                    out.append(item(x))
-                except _Invalid as e:
-                    raise e.at(f"[{len(out)}]")
-            return tuple(out)
+            return _converted(zip(repeat(item), v))
         return seq
     items = [_decoder(a) for a in args]
 
     def fixed(v: Any) -> tuple:
         if not isinstance(v, (list, tuple)) or len(v) != len(items):
             raise _Invalid(f"expected list of {len(items)}")
-        out = []
-        for c, x in zip(items, v):
-            try:
-                out.append(c(x))
-            except _Invalid as e:
-                raise e.at(f"[{len(out)}]")
-        return tuple(out)
+        return _converted(zip(items, v))
     return fixed
 
 
