@@ -162,6 +162,12 @@ def raw(url: str, method: str = "GET", body: dict | None = None):
         return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
+def create_sleeper(api: MarathonApi) -> list[str]:
+    """POST the 2-instance sleeper app and wait until both run; their task ids."""
+    assert api.call("POST", "/v2/apps", SLEEPER)[0] == 201
+    return wait_for(lambda: app_running(api, 2), 60, 0.2, "2 running tasks")
+
+
 def test_one_leader_standbys_proxy_and_events_stream_through_them(marathons, cluster,
                                                                    zookeeper):  # noqa: F811
     for _ in range(3):
@@ -219,8 +225,7 @@ def test_kill9_of_the_leader_hands_apps_and_tasks_to_a_standby(marathons, cluste
     for _ in range(2):
         marathons.start()
     lead = marathons.wait_leader("a leader")
-    assert marathons.api(lead).call("POST", "/v2/apps", SLEEPER)[0] == 201
-    ids = wait_for(lambda: app_running(marathons.api(lead), 2), 60, 0.2, "2 running tasks")
+    ids = create_sleeper(marathons.api(lead))
     pids = wait_for(lambda: (p := task_pids(cluster)) and len(p) == 2 and p, 20, what="pids")
     versions = marathons.api(lead).call("GET", "/v2/apps/prod/sleeper/versions")[1]
 
@@ -255,8 +260,7 @@ def test_delete_leader_abdicates_and_another_takes_over(marathons, cluster):
     for _ in range(2):
         marathons.start()
     lead = marathons.wait_leader("a leader")
-    assert marathons.api(lead).call("POST", "/v2/apps", SLEEPER)[0] == 201
-    ids = wait_for(lambda: app_running(marathons.api(lead), 2), 60, 0.2, "2 running tasks")
+    ids = create_sleeper(marathons.api(lead))
 
     sse = urllib.request.urlopen(urllib.request.Request(
         f"http://127.0.0.1:{marathons.ports[lead]}/v2/events",
@@ -286,8 +290,7 @@ def test_leader_cut_from_zookeeper_steps_down_and_a_standby_takes_over(
         marathons.wait_leader("the first Marathon leads", slot=0)
         marathons.start()
         marathons.wait_leader("both agree", slot=0)
-        assert marathons.api(0).call("POST", "/v2/apps", SLEEPER)[0] == 201
-        ids = wait_for(lambda: app_running(marathons.api(0), 2), 60, 0.2, "2 running tasks")
+        ids = create_sleeper(marathons.api(0))
         pids = wait_for(lambda: (p := task_pids(cluster)) and len(p) == 2 and p, 20,
                         what="pids")
         proxy.cut()
@@ -315,8 +318,7 @@ def test_zookeeper_pause_within_the_session_fences_the_leader_then_it_resumes(
     marathons.wait_leader("the first Marathon leads", slot=0)
     marathons.start()
     marathons.wait_leader("both agree", slot=0)
-    assert marathons.api(0).call("POST", "/v2/apps", SLEEPER)[0] == 201
-    ids = wait_for(lambda: app_running(marathons.api(0), 2), 60, 0.2, "2 running tasks")
+    ids = create_sleeper(marathons.api(0))
     zookeeper.pause()
     try:
         wait_for(lambda: not marathons.api(0).call("GET", "/v2/info")[1]["elected"],
@@ -344,8 +346,7 @@ def test_marathon_finds_an_ha_master_through_zookeeper(zookeeper, tmp_path):  # 
         ha.start_agent(AGENT)
         ms.start()
         ms.wait_leader("marathon leads", slot=0)
-        assert ms.api(0).call("POST", "/v2/apps", SLEEPER)[0] == 201
-        wait_for(lambda: app_running(ms.api(0), 2), 60, 0.2, "2 running tasks")
+        create_sleeper(ms.api(0))
         slot, master = wait_for(ha.leader, 10, what="the leading master")
         state = http_json(f"http://{ha.http_of(master)}/master/state")
         assert [f["name"] for f in state["frameworks"]] == ["marathon"]
