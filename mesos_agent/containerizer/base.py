@@ -89,15 +89,13 @@ def make_sandbox(sandbox: str) -> None:
     link = paths.latest_link(sandbox)
     name = os.path.basename(sandbox)
     try:
-        os.symlink(name, link)
-    except FileExistsError:  # a later run: replace the link atomically
-        tmp = f"{link}.tmp{os.getpid()}"
         try:
+            os.symlink(name, link)
+        except FileExistsError:  # a later run: replace the link atomically
+            tmp = f"{link}.tmp{os.getpid()}"
             if os.path.lexists(tmp):
                 os.unlink(tmp)
             os.symlink(name, tmp)
             os.replace(tmp, link)
-        except OSError as e:
-            log.warning("cannot update %s: %s", link, e)
     except OSError as e:
         log.warning("cannot update %s: %s", link, e)
