@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -57,15 +56,14 @@ def inode_cost_ms(root: str, n: int = 500) -> float:
     """CPU ms to create one directory under `root` now. The agent creates six inodes per
     task (sandbox dirs, `latest`, stdout, stderr); on this host's ext4 that costs 0.01 ms
     in a quiet directory and 0.15-0.2 ms in one with a history of churn (e.g. /tmp), so the
-    figure says how much of `corral_s` the filesystem's state decided."""
+    figure says how much of `corral_s` the filesystem's state decided. The probe's
+    directories stay until `root` goes: removing them now would itself churn the group
+    the agent is about to use (ext4 without a journal skips recently freed inodes)."""
     d = tempfile.mkdtemp(prefix="corral-inode-", dir=root)
-    try:
-        t = time.thread_time()
-        for i in range(n):
-            os.mkdir(os.path.join(d, str(i)))
-        return (time.thread_time() - t) * 1000 / n
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    t = time.thread_time()
+    for i in range(n):
+        os.mkdir(os.path.join(d, str(i)))
+    return (time.thread_time() - t) * 1000 / n
 
 
 def popen_loop(n: int) -> tuple[float, float]:

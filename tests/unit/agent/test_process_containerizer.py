@@ -305,3 +305,36 @@ def test_make_sandbox_first_run_later_run_and_an_existing_dir(tmp_path: Path) ->
     assert os.readlink(tmp_path / "fw/executors/t1/runs/latest") == "r2"
     assert sorted(p.name for p in (tmp_path / "fw/executors/t1/runs").iterdir()) == [
         "latest", "r1", "r2"]
+
+
+def test_spread_roots_are_the_sandbox_root_and_the_agents_frameworks_dir() -> None:
+    from mesos_agent import paths
+    sandbox = paths.sandbox_dir("/w", "A", "F", "E", "R")
+    assert paths.spread_roots(sandbox) == ["/w/slaves", "/w/slaves/A/frameworks"]
+    assert paths.spread_roots(sandbox + "/") == ["/w/slaves", "/w/slaves/A/frameworks"]
+    assert paths.spread_roots("/x/y/runs/R") == []  # not the agent's layout: left alone
+
+
+def test_make_sandbox_marks_the_spread_roots_where_the_file_system_can(tmp_path: Path) -> None:
+    import array
+    import fcntl
+
+    from mesos_agent import paths
+    from mesos_agent.containerizer.base import make_sandbox, mark_top_dir
+    sandbox = paths.sandbox_dir(str(tmp_path), "A", "F", "E", "R")
+    make_sandbox(sandbox)
+    assert os.path.isdir(sandbox)
+    for root in paths.spread_roots(sandbox):
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            flags = array.array("l", [0])
+            fcntl.ioctl(fd, 0x80086601, flags, True)
+            supported = True
+        except OSError:  # tmpfs and others have no inode flags at all
+            supported = False
+        finally:
+            os.close(fd)
+        assert mark_top_dir(root) is supported
+        if supported:
+            assert flags[0] & 0x00020000, f"{root} is not marked +T"
+    assert mark_top_dir(str(tmp_path / "missing")) is False
