@@ -16,21 +16,22 @@ from mesos_common.resources import UNRESERVED, ResourceError, Resources
 __all__ = ["ResourcesLeft", "make_task", "task_resources"]
 
 
-def _take_scalar(available: Resources, name: str, amount: float) -> Resources:
-    """`amount` of `name` from `available`, reserved roles before `*`; raises if short."""
+def _take_scalar(available: Resources, name: str, amount: float,
+                 into: dict[tuple[str, str], int]) -> None:
+    """Add `amount` of `name` from `available` to `into` ((name, role) -> milli-units),
+    reserved roles before `*`; raises if short. Exact integer milli-units throughout: a
+    framework packing a thousand tasks into one offer calls this three times per task."""
     need = round(amount * 1000)  # milli-units, as Resources stores scalars
     if need <= 0:
-        return Resources()
-    taken = Resources()
-    for role in sorted(available.roles(), key=lambda r: (r == UNRESERVED, r)):
-        pool = available.unreserved() if role == UNRESERVED else available.reserved(role)
-        have = round(pool.scalar(name) * 1000)
-        part = min(have, need)
+        return
+    have = available.scalar_milli(name)
+    for role in sorted(have, key=lambda r: (r == UNRESERVED, r)):
+        part = min(have[role], need)
         if part > 0:
-            taken += Resources.parse(f"{name}({role}):{part / 1000}")
+            into[(name, role)] = part
             need -= part
         if need == 0:
-            return taken
+            return
     raise ResourceError(f"need {amount:g} {name} but only "
                         f"{available.scalar(name):g} available")
 
@@ -41,8 +42,11 @@ def task_resources(available: Resources, cpus: float, mem: float, disk: float = 
 
     Raises ResourceError when they do not fit.
     """
-    res = (_take_scalar(available, "cpus", cpus) + _take_scalar(available, "mem", mem)
-           + _take_scalar(available, "disk", disk))
+    scalars: dict[tuple[str, str], int] = {}
+    _take_scalar(available, "cpus", cpus, scalars)
+    _take_scalar(available, "mem", mem, scalars)
+    _take_scalar(available, "disk", disk, scalars)
+    res = Resources.from_milli(scalars)
     picked: list[int] = []
     if ports:
         picked, port_res = available.take_ports(ports)

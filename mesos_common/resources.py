@@ -316,6 +316,18 @@ class Resources:
                       for n, v in quantities.items())
 
     @classmethod
+    def from_milli(cls, scalars: Mapping[Key, int]) -> Resources:
+        """Scalars given exactly in milli-units per (name, role), e.g. amounts cut out of
+        other Resources (`scalar_milli`): no text or Decimal round trip."""
+        for (name, role), v in scalars.items():
+            _check_name(name, "invalid resource name", "name")
+            _check_name(role, f"invalid resource {name!r}", "role")
+            if type(v) is not int or not 0 <= v <= _MAX_SCALAR * 1000:
+                raise ResourceError(f"invalid resource {name!r}: milli-units must be an "
+                                    f"integer in [0, {_MAX_SCALAR * 1000}], got {v!r}")
+        return _build((n, r, v) for (n, r), v in scalars.items())
+
+    @classmethod
     def empty(cls) -> Resources:
         return EMPTY
 
@@ -408,6 +420,10 @@ class Resources:
     def scalar(self, name: str) -> float:
         milli: int = sum(self._of_type(name, int))
         return milli / 1000
+
+    def scalar_milli(self, name: str) -> dict[str, int]:
+        """Scalar `name` per role, in exact milli-units (what a task can be cut from)."""
+        return {r: v for (n, r), v in self._d.items() if n == name and type(v) is int}
 
     def ranges(self, name: str) -> Ranges:
         vs = self._of_type(name, tuple)

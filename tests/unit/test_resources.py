@@ -275,6 +275,27 @@ def test_from_scalars_errors():
             Resources.from_scalars(**bad)
 
 
+def test_from_milli_and_scalar_milli():
+    r = P("cpus:1.5;cpus(a):0.001;mem:32;ports:[1-2]")
+    assert r.scalar_milli("cpus") == {"*": 1500, "a": 1}
+    assert r.scalar_milli("ports") == {} and r.scalar_milli("nope") == {}
+    assert Resources.from_milli({("cpus", "*"): 1500, ("cpus", "a"): 1, ("mem", "*"): 0}) \
+        == P("cpus:1.5;cpus(a):0.001")
+    assert Resources.from_milli({}) == EMPTY
+    for bad in ({("cpus", "*"): -1}, {("cpus", "*"): 1.5}, {("cpus", "*"): True},
+                {("cp us", "*"): 1}, {("cpus", "a b"): 1}):
+        with pytest.raises(ResourceError):
+            Resources.from_milli(bad)
+
+
+@settings(max_examples=100)
+@given(resources)
+def test_scalar_milli_rebuilds_the_scalars(r):
+    scalars = {(n, role): v for n in SCALARS for role, v in r.scalar_milli(n).items()}
+    assert Resources.from_milli(scalars) == Resources.from_json(
+        [i for i in r.to_json() if i["type"] == "SCALAR"])
+
+
 def test_contains_is_role_aware_and_type_safe():
     assert not P("cpus(ads):4").contains(P("cpus:1"))
     assert not P("cpus:4").contains(P("cpus(ads):1"))
