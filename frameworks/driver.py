@@ -409,7 +409,9 @@ class AsyncSchedulerDriver:
                 else:
                     self._send(eff.msg)
             elif isinstance(eff, Callback):
-                await self._call(eff.name, eff.args)
+                pending = self._call_now(eff.name, eff.args)
+                if pending is not None:  # a coroutine callback: done before what follows
+                    await self._finish(eff.name, pending)
             elif isinstance(eff, SetTimer):
                 self._set_timer(eff.key, eff.at)
             elif isinstance(eff, CancelTimer):
@@ -457,13 +459,30 @@ class AsyncSchedulerDriver:
         self._queue.put_nowait(fire)
 
     async def _call(self, name: str, args: tuple[Any, ...], reraise: bool = False) -> None:
+        pending = self._call_now(name, args, reraise)
+        if pending is not None:
+            await self._finish(name, pending, reraise)
+
+    def _call_now(self, name: str, args: tuple[Any, ...],
+                  reraise: bool = False) -> Awaitable[Any] | None:
+        """Run a callback; what a coroutine callback returns is handed back to be awaited.
+        Plain callbacks (a threaded scheduler's, a status update per call) need no
+        coroutine of ours around them."""
         fn = getattr(self.scheduler, name, None)
         if fn is None:
-            return
+            return None
         try:
             result = fn(self._callback_driver, *args)
-            if inspect.isawaitable(result):
-                await result
+        except Exception:
+            log.exception("scheduler callback %s raised; the driver carries on", name)
+            if reraise:
+                raise
+            return None
+        return result if result is not None and inspect.isawaitable(result) else None
+
+    async def _finish(self, name: str, pending: Awaitable[Any], reraise: bool = False) -> None:
+        try:
+            await pending
         except Exception:
             log.exception("scheduler callback %s raised; the driver carries on", name)
             if reraise:
