@@ -235,6 +235,100 @@ def _record_decoder(cls: type) -> Conv:
     return record
 
 
+# ---------------------------------------------------------------- fast decoders
+#
+# `decode` first tries a generated straight-line decoder per message class: one dict lookup
+# and one exact-type test per field, positional construction, no error bookkeeping. Anything
+# it does not like (a wrong type, a missing or unknown field, a failed validator, a list
+# where a tuple was expected...) sends the frame through the strict decoders above, which
+# either accept it or say exactly what is wrong. So the fast path decides nothing on its own:
+# it may only accept what the strict path accepts, with the same result (a property test
+# holds it to that), and every error text comes from one place.
+
+_MISSING = object()
+_fast_decoders: dict[Any, Conv] = {}
+
+
+class _NotFast(Exception):
+    """The fast path gives up; the strict decoder takes over."""
+
+
+def _fast(tp: Any) -> Conv:
+    return _memo(_fast_decoders, _build_fast, tp)
+
+
+def _build_fast(tp: Any) -> Conv:
+    if attrs.has(tp):
+        return _fast_record(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _fast(args[0])
+
+        def seq(v: Any) -> tuple:
+            if type(v) is not list:
+                raise _NotFast
+            return tuple([item(x) for x in v])
+        return seq
+    return _decoder(tp)  # scalars, Resources, dicts, unions: the strict converter as is
+
+
+_EXACT = (str, int, bool, float, bytes)
+
+
+def _optional_of(tp: Any) -> tuple[bool, Any]:
+    """(True, X) for `X | None`, else (False, tp)."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return True, rest[0]
+    return False, tp
+
+
+def _fast_record(cls: type) -> Conv:
+    """Generated code: exact types pass as they are (the strict converter is called only for
+    others, e.g. an int where a float goes), interned fields interned, defaults filled in,
+    the class called positionally (its validators run as usual)."""
+    hints = typing.get_type_hints(cls)
+    fields = attrs.fields(cls)
+    if not all(f.init and not f.kw_only for f in fields):
+        return _record_decoder(cls)
+    env: dict[str, Any] = {"_NotFast": _NotFast, "_M": _MISSING, "cls": cls,
+                           "_intern": sys.intern, "FIELDS": frozenset(f.name for f in fields)}
+    lines = ["def record(v):",
+             "    if type(v) is not dict or not v.keys() <= FIELDS:",
+             "        raise _NotFast"]
+    for i, f in enumerate(fields):
+        x = f"x{i}"
+        lines.append(f"    {x} = v.get({f.name!r}, _M)")
+        default = f.default
+        if default is attrs.NOTHING:
+            lines.append(f"    if {x} is _M: raise _NotFast")
+        elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            if default.takes_self:
+                return _record_decoder(cls)
+            env[f"f{i}"] = default.factory
+            lines.append(f"    if {x} is _M: {x} = f{i}()")
+        else:
+            env[f"d{i}"] = default
+            lines.append(f"    if {x} is _M: {x} = d{i}")
+        optional, base = _optional_of(hints[f.name])
+        if base in _EXACT:
+            env[f"c{i}"] = _decoder(base)
+            test = f"type({x}) is not {base.__name__}"
+            lines.append(f"    elif {f'{x} is not None and ' if optional else ''}{test}: "
+                         f"{x} = c{i}({x})")
+            if base is str and f.name in INTERNED_FIELDS:
+                lines.append(f"    if type({x}) is str: {x} = _intern({x})")
+        else:
+            env[f"c{i}"] = _fast(base)
+            lines.append(f"    elif {x} is not None: {x} = c{i}({x})" if optional
+                         else f"    else: {x} = c{i}({x})")
+    lines.append(f"    return cls({', '.join(f'x{i}' for i in range(len(fields)))})")
+    exec("\n".join(lines), env)  # noqa: S102 - code built from attrs field names only
+    return env["record"]
+
+
 def _record_encoder(cls: type) -> Callable[[Any], dict]:
     """Generated straight-line code per class: one getattr, one None test and (for nested
     records, tuples, dicts, Resources) one call per field; plain values are copied as is."""
@@ -285,6 +379,7 @@ def _build_encoder(tp: Any) -> Callable[[Any], Any]:
 
 _BY_NAME: dict[str, type] = {cls.__name__: cls for cls in messages.MESSAGE_TYPES}
 _MSG_DECODERS: dict[str, Conv] = {name: _decoder(cls) for name, cls in _BY_NAME.items()}
+_MSG_FAST: dict[str, Conv] = {name: _fast(cls) for name, cls in _BY_NAME.items()}
 _MSG_ENCODERS: dict[type, Callable[[Any], dict]] = {cls: _encoder(cls) for cls in messages.MESSAGE_TYPES}
 
 
@@ -342,6 +437,10 @@ def decode(frame: bytes) -> Any:
         return DecodeError(f"unknown message type {mtype[:80]!r}", mtype[:80])
     if version != messages.PROTOCOL_VERSION:
         return DecodeError(f"unsupported version {version!r} for {mtype}", mtype)
+    try:
+        return _MSG_FAST[mtype](body)
+    except Exception:  # noqa: BLE001 - whatever it was, the strict decoder judges the frame
+        pass
     try:
         return conv(body)
     except _Invalid as e:

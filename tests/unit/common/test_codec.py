@@ -1,6 +1,8 @@
 """Strict decoding: every malformed input becomes a DecodeError value, never an exception."""
 from __future__ import annotations
 
+import sys
+
 import msgpack
 import pytest
 import attrs
@@ -146,3 +148,69 @@ def test_decoded_optional_and_interned_fields_keep_their_values():
     a, b = (codec.decode(codec.encode(m.Update(s))).status for s in (st1, st2))
     assert (a, b) == (st1, attrs.evolve(st2, timestamp=3.0))
     assert a.agent_id is b.agent_id and a.healthy is None and b.healthy is True
+
+
+def _fast_and_strict(mtype: str, body: dict) -> tuple[object, object]:
+    """What the generated fast decoder and the strict decoder make of one message body."""
+    def run(conv):
+        try:
+            return conv(dict(body))
+        except Exception as e:  # noqa: BLE001
+            return e
+    return run(codec._MSG_FAST[mtype]), run(codec._MSG_DECODERS[mtype])
+
+
+def _assert_fast_agrees(mtype: str, body: dict) -> None:
+    fast, strict = _fast_and_strict(mtype, body)
+    if not isinstance(fast, Exception):  # the fast path may only accept what strict accepts
+        assert not isinstance(strict, Exception), (body, strict)
+        assert type(fast) is type(strict) and codec.encode(fast) == codec.encode(strict)
+
+
+def _body(msg) -> dict:
+    body = msgpack.unpackb(codec.encode(msg), raw=False)
+    del body["type"], body["v"]
+    return body
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda x: type(x).__name__)
+def test_fast_decoder_gives_the_strict_result(msg):
+    fast, strict = _fast_and_strict(type(msg).__name__, _body(msg))
+    assert fast == strict == msg
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(SAMPLES), st.data())
+def test_fast_decoder_accepts_only_what_the_strict_one_does(msg, data):
+    """Fields of valid messages replaced, dropped or added, at the top and one level down."""
+    body = _body(msg)
+    target = body
+    nested = [k for k, v in body.items() if isinstance(v, dict)]
+    if nested and data.draw(st.booleans()):
+        target = body[data.draw(st.sampled_from(nested))]
+    keys = sorted(target) + ["x", "zz"]
+    for _ in range(data.draw(st.integers(1, 3))):
+        key = data.draw(st.sampled_from(keys))
+        if data.draw(st.booleans()):
+            target[key] = data.draw(json_like)
+        else:
+            target.pop(key, None)
+    _assert_fast_agrees(type(msg).__name__, body)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([c.__name__ for c in m.MESSAGE_TYPES]),
+       st.dictionaries(st.sampled_from(["framework_id", "task_id", "offer_ids", "status",
+                                        "agent_id", "uuid", "tasks", "state", "x"]),
+                       json_like, max_size=4))
+def test_fast_decoder_on_random_fields(mtype, fields):
+    _assert_fast_agrees(mtype, fields)
+
+
+def test_fast_decoder_takes_ints_for_floats_and_interns():
+    body = _body(m.StatusUpdate("f", m.TaskStatus("t1", "TASK_RUNNING", agent_id="A-" + "x",
+                                                   uuid=b"u" * 16)))
+    body["status"]["timestamp"] = 3
+    out = codec.decode(msgpack.packb({"type": "StatusUpdate", "v": 1, **body}))
+    assert out.status.timestamp == 3.0 and type(out.status.timestamp) is float
+    assert out.status.agent_id is sys.intern("A-x")
