@@ -217,13 +217,14 @@ class FrameworkHandlers(MasterBase):
             return self._reject_accept(fw, msg, tasks, error)
         offers = [self.offers[oid] for oid in msg.offer_ids]
         agent = self.agents[offers[0].agent_id]
-        remaining = Resources()
+        offered = Resources()
         for offer in offers:
             self._drop_offer(offer)
-            remaining = remaining + offer.resources
+            offered = offered + offer.resources
+        remaining, role, known = offered, sorted(fw.roles)[0], _KnownIds(fw)
         for info in tasks:
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
-                                             known_task_ids=_KnownIds(fw))
+                                             known_task_ids=known)
             if error is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,
@@ -231,12 +232,14 @@ class FrameworkHandlers(MasterBase):
                 continue
             remaining = remaining - info.resources
             task = Task(framework_id=fw.id, agent_id=agent.id, info=info, state=ts.STAGING,
-                        role=sorted(fw.roles)[0])
+                        role=role)
             task.record(ts.STAGING, self.now)
             fw.tasks[task.id] = task
             agent.tasks[(fw.id, task.id)] = task
-            agent.used = agent.used + info.resources
             self._send(agent.peer, m.RunTask(fw.info, info, agent.epoch))
+        # What the launched tasks use, in one addition: each was validated to fit in what
+        # remained, so the offers minus what is left is exactly their sum.
+        agent.used = agent.used + (offered - remaining)
         if remaining:
             self.allocator.recover(fw.id, agent.id, remaining,
                                    self._refuse_seconds(msg.refuse_seconds), self.now)

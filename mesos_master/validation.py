@@ -6,6 +6,7 @@ Functions return an error text, or None when the thing is valid.
 """
 from __future__ import annotations
 
+import re
 from typing import Container, Mapping, Sequence
 
 from mesos_common import messages as m
@@ -13,6 +14,9 @@ from mesos_common.resources import Resources
 from mesos_master.state import Offer
 
 MAX_ID_LENGTH = 255
+# A slash, a backslash or whitespace (`\s` on str is exactly str.isspace): one scan in C
+# instead of two generator walks per id (a 1000-task ACCEPT validates 1000 ids).
+_SLASH_OR_SPACE = re.compile(r"[/\\\s]")
 
 
 def validate_id(kind: str, value: str) -> str | None:
@@ -23,7 +27,7 @@ def validate_id(kind: str, value: str) -> str | None:
         return f"{kind} is longer than {MAX_ID_LENGTH} characters"
     if value in (".", ".."):
         return f"{kind} must not be '.' or '..'"
-    if any(c in value for c in "/\\") or not value.isprintable() or any(c.isspace() for c in value):
+    if _SLASH_OR_SPACE.search(value) or not value.isprintable():
         return f"{kind} {value!r} contains a slash, a backslash, whitespace or unprintable characters"
     return None
 

@@ -116,6 +116,12 @@ INVALID_TASKS = {
     "nothing to run": lambda aid: m.TaskInfo("n", "t9", aid, R("cpus:1")),
     "empty command": lambda aid: m.TaskInfo("n", "t9", aid, R("cpus:1"), m.CommandInfo("")),
     "slash in id": lambda aid: command_task("a/b", aid),
+    "backslash in id": lambda aid: command_task("a\\b", aid),
+    "space in id": lambda aid: command_task("a b", aid),
+    "no-break space in id": lambda aid: command_task("a\u00a0b", aid),
+    "tab in id": lambda aid: command_task("a\tb", aid),
+    "unprintable id": lambda aid: command_task("a\x7fb", aid),
+    "dot-dot id": lambda aid: command_task("..", aid),
     "docker without image": lambda aid: m.TaskInfo(
         "n", "t9", aid, R("cpus:1"), container=m.ContainerInfo("DOCKER")),
 }
