@@ -369,11 +369,11 @@ def _build_encoder(tp: Any) -> Callable[[Any], Any]:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             item = _encoder(args[0])
-            return lambda v: [item(x) for x in v]
+            return list if item is _ident else lambda v: [item(x) for x in v]
         return list
     if origin is dict:
-        val = _encoder(args[1])
-        return lambda v: {k: val(x) for k, x in v.items()}
+        val = _encoder(args[1])  # plain values (environment, labels): one copy in C
+        return dict if val is _ident else lambda v: {k: val(x) for k, x in v.items()}
     raise TypeError(f"codec cannot handle type {tp!r}")
 
 
