@@ -262,6 +262,8 @@ def _build_fast(tp: Any) -> Conv:
         return _fast_record(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if args[0] in _EXACT:
+            return _plain_seq(args[0])
         item = _fast(args[0])
 
         def seq(v: Any) -> tuple:
@@ -269,7 +271,33 @@ def _build_fast(tp: Any) -> Conv:
                 raise _NotFast
             return tuple([item(x) for x in v])
         return seq
-    return _decoder(tp)  # scalars, Resources, dicts, unions: the strict converter as is
+    if origin is dict and args[0] is str and args[1] in _EXACT:
+        return _plain_mapping(args[1])
+    return _decoder(tp)  # scalars, Resources, unions, other maps: the strict converter as is
+
+
+def _plain_seq(kind: type) -> Conv:
+    """A list of exactly `kind` values (roles, arguments) becomes a tuple in one copy."""
+    def seq(v: Any) -> tuple:
+        if type(v) is not list:
+            raise _NotFast
+        for x in v:
+            if type(x) is not kind:
+                raise _NotFast
+        return tuple(v)
+    return seq
+
+
+def _plain_mapping(kind: type) -> Conv:
+    """A map of strings to exactly `kind` values (environment, labels), copied in one go."""
+    def mapping(v: Any) -> dict:
+        if type(v) is not dict:
+            raise _NotFast
+        for k, x in v.items():
+            if type(k) is not str or type(x) is not kind:
+                raise _NotFast
+        return dict(v)
+    return mapping
 
 
 _EXACT = (str, int, bool, float, bytes)
