@@ -139,9 +139,15 @@ class MasterServer:
             await web.SockSite(runner, http_sock).start()
             if not self.opts.zk:
                 self._lead(self.registry)
+            self.gc.install()
+            if self.opts.gc_freeze:
+                # What start-up built (modules, the HTTP app, the recovered core) lives as long
+                # as the daemon: freeze it now. Otherwise the first full collection walks all
+                # of it (~30 ms), and it comes in the first burst of work, e.g. while the
+                # first big ACCEPT is decoded.
+                self.gc.collect_and_freeze()
             if ready is not None:
                 ready(self)
-            self.gc.install()
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self._spawn(self._receive_loop())
