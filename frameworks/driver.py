@@ -44,6 +44,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}
 
 Item = Callable[[float], list[Any]]  # run on the dispatch loop with the current time
+Burst = list[Any]  # messages received from the master together, in order
 OfferIds = str | m.Offer | Iterable[str | m.Offer]
 
 
@@ -151,7 +152,7 @@ class AsyncSchedulerDriver:
         self._upstream_factory = upstream_factory
         self._detect_backoff = detect_backoff
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item | Burst] = asyncio.Queue()
         self._redetect = asyncio.Event()
         self._leader_moved = asyncio.Event()
         self._watch: leader.LeaderWatch | None = None
@@ -259,6 +260,19 @@ class AsyncSchedulerDriver:
         """Enqueue an event for the core (loop thread only)."""
         self._queue.put_nowait(lambda now: self.core.handle(event, now))
 
+    async def _run_item(self, item: Item | Burst) -> None:
+        """One queue item: a command or event, or a burst of received messages. A burst is
+        one hand-over between the loops (not one per message), but the core still takes its
+        messages one at a time, each one's effects performed before the next."""
+        assert self._loop is not None
+        if type(item) is not list:
+            await self._perform(item(self._loop.time()))  # type: ignore[operator]
+            return
+        for msg in item:
+            await self._perform(self.core.handle(Received(b"master", msg), self._loop.time()))
+            if self.core.stopped:
+                return
+
     async def _run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
@@ -288,12 +302,12 @@ class AsyncSchedulerDriver:
             item = await self._queue.get()
             if batching:
                 self._held = []
-            await self._perform(item(self._loop.time()))
+            await self._run_item(item)
             if batching:  # drain a burst (bounded, so the loop's other tasks keep running)
                 deadline = self._loop.time() + BATCH_SECONDS
                 while not self.core.stopped and not self._queue.empty() \
                         and self._loop.time() < deadline:
-                    await self._perform(self._queue.get_nowait()(self._loop.time()))
+                    await self._run_item(self._queue.get_nowait())
                 await self._end_batch()
             if self.core.stopped:
                 if self.status == DRIVER_RUNNING:
@@ -333,11 +347,14 @@ class AsyncSchedulerDriver:
                 await asyncio.sleep(0)
                 since = self._loop.time()
             batch = getattr(self._upstream, "recv_batch", None)
+            burst: Burst = []
             for msg in (await batch()) if batch else [await self._upstream.recv()]:
                 if isinstance(msg, DecodeError):
                     log.warning("undecodable message from master: %s", msg.message)
                     continue
-                self._feed(Received(b"master", msg))
+                burst.append(msg)
+            if burst:
+                self._queue.put_nowait(burst)
 
     async def _connect_loop(self) -> None:
         assert self._upstream is not None
