@@ -246,6 +246,7 @@ def _record_decoder(cls: type) -> Conv:
 # holds it to that), and every error text comes from one place.
 
 _MISSING = object()
+_EXACT = (str, int, bool, float, bytes)  # decoded as they are when the type is exactly this
 _fast_decoders: dict[Any, Conv] = {}
 
 
@@ -298,9 +299,6 @@ def _plain_mapping(kind: type) -> Conv:
                 raise _NotFast
         return dict(v)
     return mapping
-
-
-_EXACT = (str, int, bool, float, bytes)
 
 
 def _optional_of(tp: Any) -> tuple[bool, Any]:
