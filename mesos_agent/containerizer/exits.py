@@ -12,7 +12,8 @@ import asyncio
 import logging
 import os
 import select
-import subprocess
+
+from mesos_agent.containerizer.spawn import reap
 
 log = logging.getLogger(__name__)
 
@@ -22,49 +23,49 @@ class ExitWatch:
 
     def __init__(self) -> None:
         self._ep = select.epoll()
-        self._children: dict[int, subprocess.Popen] = {}  # pidfd -> child
+        self._children: dict[int, int] = {}  # pidfd -> child's pid
         self._waiting: dict[int, asyncio.Future[int | None]] = {}  # pid -> its future
         self._codes: dict[int, int | None] = {}  # pid -> exit code nobody asked for yet
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, child: subprocess.Popen) -> bool:
-        """Watch `child` (False: no pidfd here; `future` falls back to a thread)."""
+    def add(self, pid: int) -> bool:
+        """Watch the child `pid` (False: no pidfd here; `future` falls back to a thread)."""
         try:
-            fd = os.pidfd_open(child.pid)
+            fd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             return False
-        self._children[fd] = child  # before the fd can fire
+        self._children[fd] = pid  # before the fd can fire
         self._ep.register(fd, select.EPOLLIN)
         return True
 
-    def future(self, child: subprocess.Popen, watched: bool) -> asyncio.Future[int | None]:
+    def future(self, pid: int, watched: bool) -> asyncio.Future[int | None]:
         """A future resolved with the child's return code (negative: the signal)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int | None] = loop.create_future()
         if not watched:
-            wait = loop.run_in_executor(None, child.wait)
+            wait = loop.run_in_executor(None, reap, pid)
             wait.add_done_callback(lambda w: fut.done() or fut.set_result(w.result()))
             return fut
         if self._loop is None:
             self._loop = loop
             loop.add_reader(self._ep.fileno(), self._ready)
-        if child.pid in self._codes:
-            fut.set_result(self._codes.pop(child.pid))
+        if pid in self._codes:
+            fut.set_result(self._codes.pop(pid))
         else:
-            self._waiting[child.pid] = fut
+            self._waiting[pid] = fut
         return fut
 
     def _ready(self) -> None:
         for fd, _ in self._ep.poll(0):
-            child = self._children.pop(fd, None)
+            pid = self._children.pop(fd, None)
             self._ep.unregister(fd)
             os.close(fd)
-            if child is None:
+            if pid is None:
                 continue
-            code = child.wait()  # it has exited: reaps at once
-            fut = self._waiting.pop(child.pid, None)
+            code = reap(pid)  # it has exited: reaps at once
+            fut = self._waiting.pop(pid, None)
             if fut is None:
-                self._codes[child.pid] = code
+                self._codes[pid] = code
             elif not fut.done():
                 fut.set_result(code)
 
