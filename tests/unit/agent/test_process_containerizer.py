@@ -169,6 +169,20 @@ def test_a_failed_launch_in_a_chunk_does_not_stop_the_others(h: Harness) -> None
     arun(go)
 
 
+def test_an_environment_the_kernel_cannot_take_fails_that_task_alone(h: Harness) -> None:
+    async def go() -> None:
+        good, bad = task("sleep 30", tid="good"), task("true", env={"A=B": "x"}, tid="bad")
+        nul = task("true", env={"NUL": "a\0b"}, tid="nul")
+        results = await asyncio.gather(h.launch(good), h.launch(bad), h.launch(nul),
+                                       return_exceptions=True)
+        assert isinstance(results[1], LaunchError) and "A=B" in str(results[1])
+        assert isinstance(results[2], LaunchError) and "null" in str(results[2])
+        assert h.c.containers() == {"good"}
+        await h.c.kill("good", 0)
+        await h.c.wait("good")
+    arun(go)
+
+
 def test_kill_takes_the_whole_process_group_with_it(h: Harness) -> None:
     async def go() -> None:
         pid, _ = await h.launch(task("sleep 300 & (sleep 301 & wait) & wait"))
