@@ -425,9 +425,9 @@ def _deliver(chunk: list[_Request], ran: asyncio.Future) -> None:
 def _open_outputs(sandbox: str) -> tuple[int, int]:
     """The task's stdout and stderr files, opened for appending (raw fds: no file objects)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    out = os.open(os.path.join(sandbox, "stdout"), flags, 0o644)
+    out = os.open(f"{sandbox}/stdout", flags, 0o644)
     try:
-        return out, os.open(os.path.join(sandbox, "stderr"), flags, 0o644)
+        return out, os.open(f"{sandbox}/stderr", flags, 0o644)
     except OSError:
         os.close(out)
         raise

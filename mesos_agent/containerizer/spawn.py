@@ -12,6 +12,7 @@ signature is known here; elsewhere Popen runs, and the Popen objects are kept un
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ except ImportError:  # pragma: no cover - not CPython on POSIX
 # preexec_fn, allow_vfork)
 FORK_EXEC = _fork_exec is not None and sys.version_info[:2] == (3, 11)
 
+_FS_CODEC = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # os.fsencode's
 _popens: dict[int, subprocess.Popen] = {}  # pid -> child, where Popen started it
 _lock = threading.Lock()
 _devnull: list[int] = []  # one read-only /dev/null for every child's stdin
@@ -55,18 +57,18 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
         with _lock:
             _popens[proc.pid] = proc
         return proc.pid
+    codec = _FS_CODEC
     env_list = []
     for k, v in env.items():
-        name = os.fsencode(k)
+        name = k.encode(*codec)
         if b"=" in name:
             raise ValueError(f"illegal environment variable name {k!r}")
-        env_list.append(name + b"=" + os.fsencode(v))
-    program = os.fsencode(executable if executable is not None else argv[0])
-    if os.path.dirname(program):
+        env_list.append(name + b"=" + v.encode(*codec))
+    program = (executable if executable is not None else argv[0]).encode(*codec)
+    if b"/" in program:
         candidates: tuple[bytes, ...] = (program,)
     else:  # as Popen and os.execvpe: the child tries each directory in turn
-        candidates = tuple(os.path.join(os.fsencode(d), program)
-                           for d in os.get_exec_path(env))
+        candidates = tuple(d + program for d in _search_dirs(env.get("PATH", os.defpath)))
     err_read, err_write = os.pipe()
     while err_write < 3:  # never one of the fds the child dup2s onto (as Popen)
         low, err_write = err_write, os.dup(err_write)
@@ -90,6 +92,14 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
             pass
         raise _child_error(failure, cwd, executable if executable is not None else argv[0])
     return pid
+
+
+@functools.lru_cache(maxsize=64)
+def _search_dirs(path: str) -> tuple[bytes, ...]:
+    """PATH's directories as prefixes of a program name (os.get_exec_path + os.path.join:
+    an empty entry is the working directory). Cached: tasks share a few PATHs."""
+    dirs = (d.encode(*_FS_CODEC) for d in path.split(os.pathsep))
+    return tuple(d if not d or d.endswith(b"/") else d + b"/" for d in dirs)
 
 
 def _child_error(data: bytes, cwd: str, program: str) -> OSError:

@@ -107,3 +107,11 @@ def test_reap_of_a_child_someone_else_reaped_is_unknown(way: str, tmp_path: Path
     pid = run(["true"], tmp_path, {"PATH": "/usr/bin:/bin"})
     assert reap(pid) == 0
     assert reap(pid) is None
+
+
+@pytest.mark.parametrize("path", ["/usr/bin:/bin", "a::b/:/x//", "", ":", None])
+def test_path_search_order_is_os_get_exec_paths(path: str | None) -> None:
+    env = {} if path is None else {"PATH": path}
+    expected = tuple(os.path.join(os.fsencode(d), b"prog") for d in os.get_exec_path(env))
+    dirs = spawn_mod._search_dirs(env.get("PATH", os.defpath))
+    assert tuple(d + b"prog" for d in dirs) == expected
