@@ -138,6 +138,21 @@ def test_launch_log_names_the_process_while_it_runs(h: Harness) -> None:
     arun(go)
 
 
+def test_a_task_gets_no_fd_of_the_agent(h: Harness) -> None:
+    """Only stdin (/dev/null), stdout and stderr (its sandbox files): not the launch log,
+    the exits' epoll set or the pidfds of tasks started before it."""
+    async def go() -> None:
+        await h.launch(task("exec sleep 30", tid="first"))
+        pid, box = await h.launch(task("exec sleep 30", tid="second"))
+        fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}")
+               for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert fds == {0: os.devnull, 1: str(box / "stdout"), 2: str(box / "stderr")}
+        for t in ("first", "second"):
+            await h.c.kill(t, 0)
+            await h.c.wait(t)
+    arun(go)
+
+
 def test_a_burst_of_launches_goes_out_in_chunks_and_all_start(h: Harness) -> None:
     """More launches in one turn of the loop than threads times CHUNK_MAX: every one
     starts, each with its own sandbox files and its own log entry."""
