@@ -54,7 +54,7 @@ def test_session_cwd_env_stdio_and_no_inherited_fd(way: str, tmp_path: Path) -> 
         assert os.getsid(pid) == pid and os.getpgid(pid) == pid
         lines = (tmp_path / "stdout").read_text().splitlines()
         assert lines[0] == "before"  # appended, not truncated
-        me, sid, cwd, foo = lines[1].split(" ", 3)
+        me, sid, cwd, foo = lines[1].split(None, 3)  # ps pads the sid to its width
         assert me == sid == str(pid) and cwd == str(tmp_path) and foo == "bar baz unset"
         assert lines[-1] == os.devnull
         assert (tmp_path / "stderr").read_text() == "e\n"
