@@ -32,7 +32,7 @@ from mesos_agent.containerizer.exits import ExitWatch, watch_stranger
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  simple_command, task_key)
 from mesos_agent.containerizer.isolation import key_owner, safe_task_id
-from mesos_agent.containerizer.spawn import reap, spawn
+from mesos_agent.containerizer.spawn import spawn
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
 from mesos_common.launch_log import Launch, LaunchLog, start_time
@@ -73,7 +73,6 @@ class _Started:
     pid: int
     prepared: Prepared
     launch: Launch
-    watched: bool  # its exit is in the ExitWatch's epoll set
 
 
 def _same_process(entry: Launch) -> bool:
@@ -156,7 +155,7 @@ class ProcessContainerizer:
         finally:
             self._launching.discard(task_id)
         self._procs[task_id] = _Proc(started.pid,
-                                     self._exits.future(started.pid, started.watched),
+                                     self._exits.future(started.pid),
                                      started.launch, started.prepared)
         log.info("task %s: started pid %d: %s", task_id, started.pid, argv)
         return started.pid
@@ -177,9 +176,11 @@ class ProcessContainerizer:
             return
         started: _Started = done.result()
         _killpg(started.pid, signal.SIGKILL)
-        reap(started.pid)
-        self.isolator.cleanup(started.prepared)
-        self._log.ended(started.launch, len(self._procs))
+
+        def reaped(_: asyncio.Future) -> None:
+            self.isolator.cleanup(started.prepared)
+            self._log.ended(started.launch, len(self._procs))
+        self._exits.future(started.pid).add_done_callback(reaped)
 
     def _start_chunk(self, chunk: list[_Request]) -> list[_Started | LaunchError]:
         """The blocking part of a chunk of launches (in a launcher thread). First the file
@@ -228,7 +229,8 @@ class ProcessContainerizer:
             entry = Launch(chunk[i].task_id, chunk[i].sandbox, pid,
                            started if started is not None else 0.0)
             entries.append(entry)
-            out[i] = _Started(pid, prepared, entry, self._exits.add(pid))
+            self._exits.add(pid)
+            out[i] = _Started(pid, prepared, entry)
         try:
             self._log.launched(entries)
         except OSError as e:
