@@ -50,13 +50,6 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
     a new session in `cwd`, stdin /dev/null, stdout/stderr onto the given fds, with
     exactly `env`; its pid. Raises OSError (FileNotFoundError, PermissionError, ...) when
     it cannot run, ValueError for an argument or variable the kernel cannot take."""
-    if not FORK_EXEC:
-        proc = subprocess.Popen(argv, executable=executable, cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                start_new_session=True)
-        with _lock:
-            _popens[proc.pid] = proc
-        return proc.pid
     codec = _FS_CODEC
     env_list = []
     for k, v in env.items():
@@ -64,6 +57,13 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
         if b"=" in name:
             raise ValueError(f"illegal environment variable name {k!r}")
         env_list.append(name + b"=" + v.encode(*codec))
+    if not FORK_EXEC:
+        proc = subprocess.Popen(argv, executable=executable, cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                start_new_session=True)
+        with _lock:
+            _popens[proc.pid] = proc
+        return proc.pid
     program = (executable if executable is not None else argv[0]).encode(*codec)
     if b"/" in program:
         candidates: tuple[bytes, ...] = (program,)
