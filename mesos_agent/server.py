@@ -455,9 +455,9 @@ class AgentServer:
             self._dealer.connect(info.zmq_endpoint)
             deadline = time.monotonic() + CONNECT_WAIT
             while not self._redetect.is_set() and time.monotonic() < deadline:
-                if await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq stub
-                        timeout=50, flags=zmq.POLLOUT):
+                if self._dealer.writable():
                     break
+                await asyncio.sleep(0.05)
             if self._redetect.is_set():  # the leader moved while we were connecting
                 continue
             self.feed(MasterConnected(info.id))
