@@ -159,7 +159,8 @@ class StatusUpdateManager:
         return tuple(stream.queue) if stream is not None else ()
 
     def has_terminal(self, task_id: str) -> bool:
-        return any(task_states.is_terminal(s.state) for s in self.pending(task_id))
+        stream = self._streams.get(task_id)
+        return stream is not None and any(task_states.is_terminal(s.state) for s in stream.queue)
 
     def unacked(self) -> list[tuple[str, TaskStatus]]:
         """(framework_id, status) for every unacknowledged update, in per-task order."""
