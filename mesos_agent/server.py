@@ -60,11 +60,6 @@ DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
 RECV_BATCH = 256    # messages taken per wake-up of the receive loop
-# How long acknowledgements' (lazy) checkpoint records may wait for a commit to ride along
-# with. Most do (a busy agent commits every few ms); alone, each ack burst made a commit of
-# its own (~40% of the commits at 1,000 launches). Losing one to a crash only resends an
-# update that was acknowledged: at least once, as before.
-LAZY_COMMIT_DELAY = 0.05
 
 
 @frozen
@@ -116,7 +111,6 @@ class AgentServer:
         # Checkpoint records not yet committed, the latest per file (task id; None: the
         # agent id): a task's later snapshot replaces an earlier one still waiting.
         self._unwritten: dict[str | None, Any] = {}
-        self._lazy_timer: asyncio.TimerHandle | None = None
         self._seq = 0  # records handed to us so far
         self._durable_seq = 0  # records committed so far
         self._committing = False
@@ -163,8 +157,6 @@ class AgentServer:
         finally:
             for handle in self._timers.values():
                 handle.cancel()
-            if self._lazy_timer is not None:
-                self._lazy_timer.cancel()
             self._timers.clear()
             if self._dealer is not None:
                 self._dealer.close()
@@ -304,9 +296,10 @@ class AgentServer:
         """Perform queued effects in order. At a barrier (a non-lazy Checkpoint), every
         record handed to us so far goes into one group commit (in a thread) and the effects
         after it wait until it is durable - so no update is sent, nor task launched, before
-        its checkpoint is on disk. Lazy records ride along with the next commit, or get one
-        of their own LAZY_COMMIT_DELAY later; commits are serial, so a task's later snapshot
-        never lands before an earlier one."""
+        its checkpoint is on disk. Lazy records ride along with the next commit (or one of
+        their own when the queue is idle: a STARTING's ack lets RUNNING go out, and a crash
+        before its record is durable would resend the STARTING after it); commits are
+        serial, so a task's later snapshot never lands before an earlier one."""
         q = self._effects
         while q:
             head = q[0]
@@ -321,20 +314,11 @@ class AgentServer:
                 self._perform(head)
             except Exception:
                 log.exception("failed performing %r", head)
-        if self._unwritten and self._lazy_timer is None:  # only lazy records wait here
-            self._lazy_timer = asyncio.get_running_loop().call_later(
-                LAZY_COMMIT_DELAY, self._lazy_due)
-
-    def _lazy_due(self) -> None:
-        self._lazy_timer = None
-        self._start_commit()  # when one is running, its end drains and re-arms us
+        self._start_commit()
 
     def _start_commit(self) -> None:
         if self._committing or not self._unwritten:
             return
-        if self._lazy_timer is not None:  # what it waited for goes now
-            self._lazy_timer.cancel()
-            self._lazy_timer = None
         batch, self._unwritten = list(self._unwritten.values()), {}
         self._committing = True
         self._spawn(self._commit(batch, self._seq))

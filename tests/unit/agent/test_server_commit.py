@@ -1,13 +1,12 @@
 """The agent runtime's group commit: effects after a checkpoint wait until it is durable, a
 task's later snapshot replaces an earlier one still waiting, and acknowledgements' (lazy)
-records ride along with the next commit or get one of their own LAZY_COMMIT_DELAY later."""
+records ride along with a running commit or get one of their own at once."""
 from __future__ import annotations
 
 import asyncio
 import threading
 from typing import Any
 
-from mesos_agent import server as srv
 from mesos_agent.recovery import AgentIdRecord, Checkpoint, TaskCheckpoint, TaskRemoved
 from mesos_agent.server import AgentServer, ServerOptions
 from mesos_common import task_states as ts
@@ -90,24 +89,22 @@ def test_effects_wait_for_their_checkpoint_and_snapshots_of_one_task_coalesce(tm
     asyncio.run(main())
 
 
-def test_lazy_records_ride_along_or_wait_for_the_delay(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(srv, "LAZY_COMMIT_DELAY", 0.2)
-
+def test_lazy_records_ride_along_with_a_running_commit_or_go_at_once(tmp_path) -> None:
     async def main() -> None:
         s, core, store, done = await _server(tmp_path)
         async with asyncio.TaskGroup() as tg:
             s._tg = tg
-            _feed(s, core, Checkpoint(_cp("t1"), lazy=True), Log("info", "a"))
-            assert done == ["a"]  # nothing waits for a lazy record
-            _feed(s, core, Checkpoint(_cp("t2")), Log("info", "b"))
-            await _until(lambda: done == ["a", "b"])
-            assert store.batches == [[_cp("t1"), _cp("t2")]]  # it rode along
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            _feed(s, core, Checkpoint(TaskRemoved("t1"), lazy=True))
-            # alone, it waits for a commit of its own, LAZY_COMMIT_DELAY later
-            assert s._lazy_timer is not None and s._lazy_timer.when() >= t0 + 0.2
-            assert not s._committing and len(store.batches) == 1
+            store.release.clear()
+            _feed(s, core, Checkpoint(_cp("t1")), Log("info", "a"))
+            _feed(s, core, Checkpoint(_cp("t1", ts.RUNNING), lazy=True), Log("info", "b"))
+            assert done == []  # behind the barrier of t1's first record
+            _feed(s, core, Checkpoint(TaskRemoved("t2"), lazy=True))
+            store.release.set()
             await _until(lambda: len(store.batches) == 2)
-            assert store.batches[1] == [TaskRemoved("t1")] and s._lazy_timer is None
+            assert done == ["a", "b"]
+            assert store.batches == [[_cp("t1")], [_cp("t1", ts.RUNNING), TaskRemoved("t2")]]
+            _feed(s, core, Checkpoint(TaskRemoved("t1"), lazy=True), Log("info", "c"))
+            assert done == ["a", "b", "c"] and s._committing  # nothing waits; it goes at once
+            await _until(lambda: len(store.batches) == 3)
+            assert store.batches[2] == [TaskRemoved("t1")]
     asyncio.run(main())
