@@ -97,7 +97,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
 
     def handle(self, event: Any, now: float) -> Effects:
         """Handle one event; checkpoints of what it changed come first (write-ahead)."""
-        effects = _EVENTS.dispatch(type(event))(self, event, now)
+        cls = type(event)
+        handler = _EVENTS.get(cls) or _EVENTS.setdefault(cls, _EVENT_DISPATCH.dispatch(cls))
+        effects = handler(self, event, now)
         if not (self._dirty or self._id_dirty):
             return effects
         ckpts: Effects = []
@@ -153,7 +155,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
     @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
-        return _MESSAGES.dispatch(type(event.msg))(self, event.msg, now)
+        msg = event.msg
+        cls = type(msg)
+        handler = _MESSAGES.get(cls) or _MESSAGES.setdefault(cls, _MESSAGE_DISPATCH.dispatch(cls))
+        return handler(self, msg, now)
 
     @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
@@ -542,7 +547,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self.updates.check_invariants()
 
 
-# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access.
-_EVENTS = Agent.__dict__["_dispatch"].dispatcher
-_MESSAGES = Agent.__dict__["_on_message"].dispatcher
+# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access,
+# and `dispatch()` itself looks the type up in a WeakKeyDictionary: a plain dict per type.
+_EVENT_DISPATCH = Agent.__dict__["_dispatch"].dispatcher
+_MESSAGE_DISPATCH = Agent.__dict__["_on_message"].dispatcher
+_EVENTS: dict[type, Any] = {}
+_MESSAGES: dict[type, Any] = {}
 

@@ -47,6 +47,16 @@ class TaskRemoved:
     task_id: str
 
 
+def record_file(record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> str | None:
+    """Which checkpoint file a record replaces: its task's (by id), or None for the agent id.
+    Of several records for one file committed together only the last counts."""
+    if isinstance(record, TaskCheckpoint):
+        return record.task.task_id
+    if isinstance(record, TaskRemoved):
+        return record.task_id
+    return None
+
+
 @frozen
 class Checkpoint:
     """Effect: write `record` durably (atomically) before performing the next effects.

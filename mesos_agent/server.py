@@ -45,7 +45,7 @@ from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterCon
 from mesos_agent.health import probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
-                                  RecoveredTask)
+                                  RecoveredTask, record_file)
 from mesos_agent.status import RetryPolicy
 from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -108,7 +108,9 @@ class AgentServer:
         self._store = CheckpointStore(opts.work_dir)
         self._health: dict[str, asyncio.Task[None]] = {}
         self._effects: deque[Any] = deque()  # effects, and _Durable barriers between them
-        self._unwritten: list[Any] = []  # checkpoint records not yet committed, in order
+        # Checkpoint records not yet committed, the latest per file (task id; None: the
+        # agent id): a task's later snapshot replaces an earlier one still waiting.
+        self._unwritten: dict[str | None, Any] = {}
         self._seq = 0  # records handed to us so far
         self._durable_seq = 0  # records committed so far
         self._committing = False
@@ -283,7 +285,7 @@ class AgentServer:
         for e in effects:
             if isinstance(e, Checkpoint):
                 self._seq += 1
-                self._unwritten.append(e.record)
+                self._unwritten[record_file(e.record)] = e.record
                 if not e.lazy:
                     self._effects.append(_Durable(self._seq))
             else:
@@ -295,8 +297,9 @@ class AgentServer:
         record handed to us so far goes into one group commit (in a thread) and the effects
         after it wait until it is durable - so no update is sent, nor task launched, before
         its checkpoint is on disk. Lazy records ride along with the next commit (or one of
-        their own when the queue is idle); commits are serial, so a task's later snapshot
-        never lands before an earlier one."""
+        their own when the queue is idle: a STARTING's ack lets RUNNING go out, and a crash
+        before its record is durable would resend the STARTING after it); commits are
+        serial, so a task's later snapshot never lands before an earlier one."""
         q = self._effects
         while q:
             head = q[0]
@@ -316,7 +319,7 @@ class AgentServer:
     def _start_commit(self) -> None:
         if self._committing or not self._unwritten:
             return
-        batch, self._unwritten = self._unwritten, []
+        batch, self._unwritten = list(self._unwritten.values()), {}
         self._committing = True
         self._spawn(self._commit(batch, self._seq))
 
@@ -436,9 +439,9 @@ class AgentServer:
             self._dealer.connect(info.zmq_endpoint)
             deadline = time.monotonic() + CONNECT_WAIT
             while not self._redetect.is_set() and time.monotonic() < deadline:
-                if await self._dealer.sock.poll(  # type: ignore[call-arg]  # pyzmq stub
-                        timeout=50, flags=zmq.POLLOUT):
+                if self._dealer.writable():
                     break
+                await asyncio.sleep(0.05)
             if self._redetect.is_set():  # the leader moved while we were connecting
                 continue
             self.feed(MasterConnected(info.id))

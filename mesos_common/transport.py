@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from collections import deque
 from typing import Any
 
@@ -35,6 +36,11 @@ BATCH_MAX = 64  # messages in one ZeroMQ message (the master's RCVHWM counts tho
 BATCH_BYTES = 256 * 1024
 _NOBLOCK = int(zmq.NOBLOCK)  # plain ints: IntFlag arithmetic per send showed in profiles
 _MORE_NOBLOCK = int(zmq.NOBLOCK | zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN, _POLLOUT = int(zmq.POLLIN), int(zmq.POLLOUT)
+# A waiting recv re-checks the socket at least this often: code outside the transport that
+# touches the socket (zmq.asyncio's poll or get) may consume the fd's signal of a message.
+RECHECK_SECONDS = 1.0
 
 
 def _configure(sock: zmq.Socket) -> None:
@@ -48,7 +54,15 @@ def _configure(sock: zmq.Socket) -> None:
 
 class _Edge:
     """What both ends share: decoded messages handed out in bursts, a flush of the turn's
-    sends at its end, and the re-arm of a waiting recv after sending."""
+    sends at its end, and the wake-up of a waiting recv.
+
+    Receiving does not go through zmq.asyncio: its recv builds a Future, raises and catches
+    EAGAIN and does a dozen IntFlag operations per wake-up (about 40 us of a ~100 us round
+    trip). A recv here reads the socket's EVENTS and waits on a reader of its own for the
+    socket's fd (a dup, so zmq.asyncio may register the fd too). That fd only signals that
+    the socket's state changed, and anything that processes the socket's commands (a send,
+    reading EVENTS) consumes the signal: so after sending, a waiting recv is woken when
+    EVENTS shows a message (`kick`)."""
 
     _ONE = 1  # frames of a ZeroMQ message that carries exactly one message
 
@@ -59,6 +73,10 @@ class _Edge:
         self._flush_due = False
         self._in: deque[Any] = deque()  # decoded, not yet handed out
         self.dropped = 0
+        self._fd = os.dup(self._sync.getsockopt(zmq.FD))
+        self._close_fd = weakref.finalize(self, os.close, self._fd)
+        self._reader: asyncio.AbstractEventLoop | None = None  # where `_fd` is watched
+        self._waiter: asyncio.Future[None] | None = None  # a recv waiting for the fd
 
     def _decode(self, frames: list[bytes]) -> list[Any]:
         raise NotImplementedError
@@ -71,8 +89,49 @@ class _Edge:
 
     async def recv(self) -> Any:
         while not self._in:
-            self._in.extend(self._decode(await self.sock.recv_multipart(copy=True)))
+            frames = None
+            if self._sync.getsockopt(_EVENTS) & _POLLIN:
+                try:
+                    frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
+                except zmq.Again:
+                    pass
+            if frames is None:
+                await self._signalled()
+            else:
+                self._in.extend(self._decode(frames))
         return self._in.popleft()
+
+    async def _signalled(self) -> None:
+        """Until the fd signals, `_wake` is called, or RECHECK_SECONDS pass."""
+        loop = asyncio.get_running_loop()
+        if self._reader is not loop:
+            self._drop_reader()
+            loop.add_reader(self._fd, self._on_fd)
+            self._reader = loop
+        waiter = self._waiter = loop.create_future()
+        recheck = loop.call_later(RECHECK_SECONDS, self._wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            recheck.cancel()
+
+    def _on_fd(self) -> None:
+        if self._sync.closed:  # closed behind our back (`sock.close()`)
+            self._drop_reader()
+            self._wake()
+        elif self._sync.getsockopt(_EVENTS) & _POLLIN:  # reading EVENTS clears the signal
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _drop_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.remove_reader(self._fd)
+            self._reader = None
 
     async def recv_batch(self, limit: int = 256) -> list[Any]:
         """Wait for one message, then take whatever else is already queued (up to `limit`,
@@ -99,20 +158,25 @@ class _Edge:
             _call_soon(self.kick)
 
     def kick(self) -> None:
-        """Flush, then: the ZeroMQ fd is edge-triggered and a send may consume the edge of a
-        message that arrived meanwhile; reading EVENTS through the asyncio socket re-arms a
-        waiting recv."""
+        """Flush, then: the ZeroMQ fd is edge-triggered and a send may consume the signal of
+        a message that arrived meanwhile; a waiting recv is woken if EVENTS shows one."""
         self._flush_due = False
         self.flush()
         if self._sent:
             self._sent = False
-            try:
-                self.sock.get(zmq.EVENTS)
-            except zmq.ZMQError:  # closed meanwhile
-                pass
+            if self._waiter is not None:
+                try:
+                    if self._sync.getsockopt(_EVENTS) & _POLLIN:
+                        self._wake()
+                except zmq.ZMQError:  # closed meanwhile
+                    pass
 
     def close(self) -> None:
         self.flush()
+        self._drop_reader()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        self._close_fd()
         self.sock.close(linger=0)
 
 
@@ -235,8 +299,16 @@ class DealerTransport(_Edge):
     def _writable(self) -> bool:
         """Would a send go out now (a connected master, room in its queue)? Asked once
         per batch, so that a send with no master to go to says so (IMMEDIATE)."""
-        self._sent = True  # reading EVENTS may eat the read edge too: re-arm at the kick
-        return bool(self._sync.get(zmq.EVENTS) & zmq.POLLOUT)
+        self._sent = True  # reading EVENTS may eat the read edge too: re-check at the kick
+        return bool(self._sync.getsockopt(_EVENTS) & _POLLOUT)
+
+    def writable(self) -> bool:
+        """Is a master connected, with room in its queue (IMMEDIATE: POLLOUT only then)?
+        Wakes a waiting recv when the same look shows a message."""
+        events = self._sync.getsockopt(_EVENTS)
+        if events & _POLLIN:
+            self._wake()
+        return bool(events & _POLLOUT)
 
     def flush(self) -> None:
         batch, self._out = self._out, _Batch()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from mesos_agent.config import AgentConfig
-from mesos_agent.status import RetryPolicy, StatusUpdateManager, timer_key
+from mesos_agent.status import TIMER, RetryPolicy, StatusUpdateManager
 from mesos_common.resources import Resources
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Send, SetTimer
@@ -29,16 +29,16 @@ def sent(effects: list) -> list[TaskStatus]:
 def test_only_the_head_is_in_flight_and_acks_release_the_next() -> None:
     m = StatusUpdateManager(RetryPolicy(2.0, 60.0))
     a, b, c = status("t", ts.STARTING), status("t", ts.RUNNING), status("t", ts.FINISHED)
-    assert m.add("f", a, 0.0) == [Send(None, StatusUpdate("f", a)), SetTimer(timer_key("t"), 2.0)]
+    assert m.add("f", a, 0.0) == [Send(None, StatusUpdate("f", a)), SetTimer(TIMER, 2.0)]
     assert m.add("f", b, 0.0) == []
     assert m.add("f", c, 0.0) == []
     assert m.pending("t") == (a, b, c)
     assert m.ack("t", b.uuid, 1.0) == []  # not the head: ignored
-    assert m.ack("t", a.uuid, 1.0) == [Send(None, StatusUpdate("f", b)),
-                                       SetTimer(timer_key("t"), 3.0)]
+    # b is due at 3.0; the timer, set for 2.0, wakes the manager before that
+    assert m.ack("t", a.uuid, 1.0) == [Send(None, StatusUpdate("f", b))]
     assert m.ack("t", a.uuid, 1.5) == []  # duplicate ack
     assert sent(m.ack("t", b.uuid, 2.0)) == [c]
-    assert m.ack("t", c.uuid, 2.5) == [CancelTimer(timer_key("t"))]
+    assert m.ack("t", c.uuid, 2.5) == [CancelTimer(TIMER)]  # nothing left in flight
     assert m.task_ids() == [] and m.unacked() == []
 
 
@@ -50,23 +50,25 @@ def test_backoff_doubles_up_to_the_max_and_resets_for_the_next_head() -> None:
     ats = []
     now = 2.0
     for _ in range(5):
-        effects = m.on_timer(timer_key("t"), now)
+        effects = m.on_timer(TIMER, now)
         assert sent(effects) == [a]
         now = [e.at for e in effects if isinstance(e, SetTimer)][0]
         ats.append(now)
     assert ats == [6.0, 14.0, 24.0, 34.0, 44.0]  # +4, +8, then capped at +10
     effects = m.ack("t", a.uuid, 50.0)
-    assert effects == [Send(None, StatusUpdate("f", b)), SetTimer(timer_key("t"), 52.0)]
+    assert effects == [Send(None, StatusUpdate("f", b))]
+    # the timer still set for a's last due time (44) finds nothing due, and waits for b's
+    assert m.on_timer(TIMER, 50.0) == [SetTimer(TIMER, 52.0)]
 
 
 def test_the_default_policy_is_mesos_10s_doubling_to_10min() -> None:
     """Mesos's STATUS_UPDATE_RETRY_INTERVAL_MIN/MAX, in the manager and the agent's config."""
     m = StatusUpdateManager()
     a = status("t")
-    assert m.add("f", a, 0.0)[1] == SetTimer(timer_key("t"), 10.0)
+    assert m.add("f", a, 0.0)[1] == SetTimer(TIMER, 10.0)
     now, gaps = 10.0, []
     for _ in range(8):
-        [_, timer] = m.on_timer(timer_key("t"), now)
+        [_, timer] = m.on_timer(TIMER, now)
         gaps.append(timer.at - now)
         now = timer.at
     assert gaps == [20.0, 40.0, 80.0, 160.0, 320.0, 600.0, 600.0, 600.0]
@@ -78,9 +80,9 @@ def test_non_terminal_ack_keeps_the_stream_and_stale_timers_do_nothing() -> None
     m = StatusUpdateManager()
     a = status("t")
     m.add("f", a, 0.0)
-    assert m.ack("t", a.uuid, 1.0) == [CancelTimer(timer_key("t"))]
+    assert m.ack("t", a.uuid, 1.0) == [CancelTimer(TIMER)]
     assert m.task_ids() == ["t"] and m.pending("t") == ()
-    assert m.on_timer(timer_key("t"), 5.0) == []
+    assert m.on_timer(TIMER, 5.0) == []
     assert m.on_timer("heartbeat", 5.0) == []
 
 
@@ -88,11 +90,11 @@ def test_paused_manager_queues_and_resend_all_flushes_heads() -> None:
     m = StatusUpdateManager(RetryPolicy(2.0, 60.0), paused=True)
     a, b, c = status("t1"), status("t1", ts.FINISHED), status("t2")
     assert m.add("f", a, 0.0) == [] and m.add("f", b, 0.0) == [] and m.add("g", c, 0.0) == []
-    assert m.on_timer(timer_key("t1"), 3.0) == []
+    assert m.on_timer(TIMER, 3.0) == []
     effects = m.resend_all(10.0)
-    assert effects == [Send(None, StatusUpdate("f", a)), SetTimer(timer_key("t1"), 12.0),
-                       Send(None, StatusUpdate("g", c)), SetTimer(timer_key("t2"), 12.0)]
-    assert m.pause() == [CancelTimer(timer_key("t1")), CancelTimer(timer_key("t2"))]
+    assert effects == [Send(None, StatusUpdate("f", a)), SetTimer(TIMER, 12.0),
+                       Send(None, StatusUpdate("g", c))]
+    assert m.pause() == [CancelTimer(TIMER)]
     assert m.ack("t1", a.uuid, 11.0) == []  # acked while paused: next waits for resume
     assert m.unacked() == [("f", b), ("g", c)]
     assert sent(m.resend_all(12.0)) == [b, c]
@@ -104,7 +106,7 @@ def test_duplicate_add_and_remove() -> None:
     m.add("f", a, 0.0)
     assert m.add("f", a, 0.0) == []
     assert m.pending("t") == (a,)
-    assert m.remove("t") == [CancelTimer(timer_key("t"))]
+    assert m.remove("t") == [CancelTimer(TIMER)]
     assert m.remove("t") == [] and m.ack("t", a.uuid, 1.0) == []
 
 
@@ -112,7 +114,8 @@ TASKS = ("t1", "t2", "t3")
 
 
 class StatusMachine(RuleBasedStateMachine):
-    """Model: per-task list of added statuses, count acked; the manager must agree."""
+    """Model: per-task list of added statuses, count acked, and the due time and backoff of
+    each head in flight; the manager (one timer for all retries) must agree."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,7 +124,9 @@ class StatusMachine(RuleBasedStateMachine):
         self.added: dict[str, list[TaskStatus]] = {t: [] for t in TASKS}
         self.acked: dict[str, int] = {t: 0 for t in TASKS}
         self.delivered: dict[str, list[bytes]] = {t: [] for t in TASKS}  # distinct, in order
-        self.timers: dict[str, float] = {}
+        self.timer: float | None = None  # when the manager's one timer fires
+        self.due: dict[str, float] = {}  # heads in flight: when each is to be resent
+        self.interval: dict[str, float] = {}
         self.all_uuids: list[bytes] = []
 
     def queue(self, t: str) -> list[TaskStatus]:
@@ -130,13 +135,14 @@ class StatusMachine(RuleBasedStateMachine):
     def closed(self, t: str) -> bool:
         return any(ts.is_terminal(s.state) for s in self.added[t])
 
-    def apply(self, effects: list) -> None:
+    def apply(self, effects: list, resent: bool = False) -> None:
         for e in effects:
             if isinstance(e, SetTimer):
-                assert e.at - self.now <= 8.0 + 1e-9
-                self.timers[e.key[1]] = e.at
+                assert e.key == TIMER and e.at - self.now <= 8.0 + 1e-9
+                self.timer = e.at
             elif isinstance(e, CancelTimer):
-                self.timers.pop(e.key[1], None)
+                assert e.key == TIMER
+                self.timer = None
             elif isinstance(e, Send):
                 st_ = e.msg.status
                 t = st_.task_id
@@ -145,6 +151,13 @@ class StatusMachine(RuleBasedStateMachine):
                 d = self.delivered[t]
                 if not d or d[-1] != st_.uuid:
                     d.append(st_.uuid)
+                self.interval[t] = min(self.interval[t] * 2, 8.0) if resent else 1.0
+                self.due[t] = self.now + self.interval[t]
+
+    def acked_head(self, t: str, uuid: bytes) -> None:
+        self.acked[t] += 1
+        self.due.pop(t, None)
+        self.apply(self.m.ack(t, uuid, self.now))
 
     @rule(t=st.sampled_from(TASKS), terminal=st.booleans())
     def add(self, t: str, terminal: bool) -> None:
@@ -161,8 +174,7 @@ class StatusMachine(RuleBasedStateMachine):
         q = self.queue(t)
         if not q or q[0].uuid not in self.delivered[t]:
             return
-        self.acked[t] += 1
-        self.apply(self.m.ack(t, q[0].uuid, self.now))
+        self.acked_head(t, q[0].uuid)
 
     @precondition(lambda self: self.all_uuids)
     @rule(t=st.sampled_from(TASKS), data=st.data())
@@ -170,21 +182,21 @@ class StatusMachine(RuleBasedStateMachine):
         uuid = data.draw(st.sampled_from(self.all_uuids))
         q = self.queue(t)
         if q and q[0].uuid == uuid:
-            self.acked[t] += 1
-            self.apply(self.m.ack(t, uuid, self.now))
+            self.acked_head(t, uuid)
         else:
             assert self.m.ack(t, uuid, self.now) == []  # stale or duplicate: harmless
 
-    @rule(t=st.sampled_from(TASKS))
-    def fire_timer(self, t: str) -> None:
-        at = self.timers.pop(t, None)
-        if at is None:
-            assert sent(self.m.on_timer(timer_key(t), self.now)) == []
-            return
-        self.now = max(self.now, at)
-        effects = self.m.on_timer(timer_key(t), self.now)
-        assert sent(effects) == [self.queue(t)[0]]
-        self.apply(effects)
+    @rule(on_time=st.booleans())
+    def fire_timer(self, on_time: bool) -> None:
+        """The timer fires at its time (or late), or a stray firing comes now: exactly the
+        heads due by then are resent, each with its interval doubled."""
+        if on_time and self.timer is not None:
+            self.now = max(self.now, self.timer)
+            self.timer = None
+        due = sorted(t for t, at in self.due.items() if at <= self.now)
+        effects = self.m.on_timer(TIMER, self.now)
+        assert sorted(s.task_id for s in sent(effects)) == due
+        self.apply(effects, resent=True)
 
     @rule(dt=st.floats(0, 20))
     def advance(self, dt: float) -> None:
@@ -193,7 +205,8 @@ class StatusMachine(RuleBasedStateMachine):
     @rule()
     def pause(self) -> None:
         self.apply(self.m.pause())
-        assert not self.timers
+        self.due.clear()
+        assert self.timer is None
 
     @rule()
     def resend_all(self) -> None:
@@ -211,9 +224,12 @@ class StatusMachine(RuleBasedStateMachine):
             positions = [order.index(u) for u in self.delivered[t]]
             assert positions == sorted(set(positions)), "delivered in order per task"
             if self.queue(t) and not self.m.paused:
-                assert t in self.timers, "an unacked head always has a retry armed"
+                assert t in self.due, "an unacked head is in flight"
             if self.closed(t) and not self.queue(t):
                 assert t not in self.m.task_ids(), "stream closed after terminal ack"
+        if self.due:
+            assert self.timer is not None and self.timer <= min(self.due.values()), \
+                "the timer fires by the earliest head's due time"
         assert self.m.unacked() == [("f", s) for t in self.m.task_ids() for s in self.queue(t)]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import zmq
 import zmq.asyncio
@@ -66,5 +67,52 @@ def test_dealer_drops_when_no_master():
         dealer.connect("tcp://127.0.0.1:1")  # nothing listens there
         assert dealer.send(m.Heartbeat()) is False and dealer.dropped == 1
         dealer.close()
+        ctx.term()
+    asyncio.run(main())
+
+
+def test_ping_pong_never_loses_a_wake_up(monkeypatch):
+    """Each side sends while its recv waits (a send consumes the fd's signal): every message
+    is still received at once, without the periodic re-check (disabled here)."""
+    import mesos_common.transport as tr
+    monkeypatch.setattr(tr, "RECHECK_SECONDS", 3600.0)
+
+    async def main():
+        ctx = zmq.asyncio.Context()
+        router = RouterTransport(ctx)
+        dealer = DealerTransport(ctx)
+        dealer.connect(router.bind("tcp://127.0.0.1:0"))
+        while not dealer.writable():
+            await asyncio.sleep(0.01)
+
+        async def echo():
+            for _ in range(300):
+                for peer, msg in await router.recv_batch():
+                    router.send(peer, msg)
+
+        server = asyncio.create_task(echo())
+        for i in range(300):
+            dealer.send(m.Error(message=str(i)))
+            assert await asyncio.wait_for(dealer.recv(), 5) == m.Error(message=str(i))
+        await asyncio.wait_for(server, 5)
+        # a message lands while the loop is busy, then a send consumes the fd's signal
+        # before the loop looks: the waiting recv is woken all the same (by the kick)
+        waiting = asyncio.create_task(dealer.recv())
+        await asyncio.sleep(0.01)
+        router.send(dealer.identity, m.Error(message="late"))
+        router.flush()
+        time.sleep(0.1)  # the loop is busy; libzmq delivers meanwhile
+        dealer.send(m.Heartbeat())
+        assert await asyncio.wait_for(waiting, 5) == m.Error(message="late")
+        # a recv waiting when its transport closes ends (cancelled), it does not hang
+        waiting = asyncio.create_task(dealer.recv())
+        await asyncio.sleep(0.01)
+        dealer.close()
+        try:
+            await asyncio.wait_for(waiting, 5)
+        except asyncio.CancelledError:
+            pass
+        assert waiting.cancelled()
+        router.close()
         ctx.term()
     asyncio.run(main())
