@@ -103,7 +103,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              hostname=ns.hostname, flags=shown,
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
                              recover=ns.recover,
-                             status_retry=status.RetryPolicy(low, high))
+                             status_retry=status.RetryPolicy(low, high), gc_freeze=True)
 
 
 def containerizer_kinds(text: str) -> set[str]:
