@@ -105,8 +105,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         ckpts: Effects = []
         if self._id_dirty and self.agent_id is not None:
             ckpts.append(Checkpoint(AgentIdRecord(self.agent_id)))
-        # An ack only drops updates: what it lets us send next is already durable.
-        lazy = isinstance(event, Received) and isinstance(event.msg, StatusUpdateAck)
+        # An ack that only drops an update may be written lazily: losing it resends an
+        # update the framework already has. One that lets the next update go must be
+        # durable first (as in Mesos): after a crash the acked one would otherwise be
+        # resent behind the next, e.g. TASK_STARTING again after TASK_RUNNING.
+        lazy = (isinstance(event, Received) and isinstance(event.msg, StatusUpdateAck)
+                and not any(isinstance(e, Send) for e in effects))
         for tid in sorted(self._dirty):
             entry = self._tasks.get(tid)
             ckpts.append(Checkpoint(self._task_checkpoint(entry) if entry is not None

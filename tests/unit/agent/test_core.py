@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mesos_agent.core import DISCONNECTED, REGISTERING, RUNNING, Agent, AgentConfig
 from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
                                 TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.recovery import Checkpoint
 from mesos_agent.status import TIMER
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -228,6 +229,26 @@ def test_updates_are_sent_in_order_and_the_record_dropped_after_terminal_ack() -
     assert state["frameworks"] == []
     [done] = state["completed_frameworks"]
     assert done["id"] == "F1" and done["completed_tasks"][0]["state"] == ts.FINISHED
+
+
+def test_an_ack_that_lets_the_next_update_go_is_durable_first_one_that_ends_a_queue_is_lazy(
+        ) -> None:
+    """Mesos makes an acknowledgement durable before it forwards the next update: were the
+    STARTING ack lost in a crash after RUNNING went out, STARTING would be resent behind
+    RUNNING. An ack after which nothing is sent may ride along with a later commit."""
+    agent = registered_agent(checkpoint=True)
+    recv(agent, RunTask(FW, task()), 1.0)
+    feed(agent, TaskLaunched("t1", 4242), 2.0)
+    head = agent.updates.head("t1")
+    out = recv(agent, StatusUpdateAck("F1", "A1", "t1", head.uuid), 3.0)
+    kinds = [type(e).__name__ for e in out if isinstance(e, (Checkpoint, Send))]
+    assert kinds == ["Checkpoint", "Send"] and updates(out) == [("t1", ts.RUNNING)]
+    [ckpt] = [e for e in out if isinstance(e, Checkpoint)]
+    assert not ckpt.lazy and [s.state for s in ckpt.record.updates] == [ts.RUNNING]
+    head = agent.updates.head("t1")
+    out = recv(agent, StatusUpdateAck("F1", "A1", "t1", head.uuid), 4.0)
+    [ckpt] = [e for e in out if isinstance(e, Checkpoint)]
+    assert ckpt.lazy and updates(out) == [] and ckpt.record.updates == ()
 
 
 @pytest.mark.parametrize("code,sig,killed,state,message", [
