@@ -19,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Iterable, Protocol, cast
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
-import zmq
 import zmq.asyncio
 
 from mesos_common import leader
@@ -85,7 +84,7 @@ class ZmqUpstream:
         Subscribe is not dropped and left to the retry timer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not cast(int, self.transport.sock.get(zmq.EVENTS)) & zmq.POLLOUT:
+        while not self.transport.writable():  # reads EVENTS, and wakes a waiting recv
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.01)
