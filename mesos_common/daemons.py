@@ -153,6 +153,15 @@ def remove_agent_cgroups(work_dir: Path, root: str = cgroups.CGROUP_ROOT) -> lis
     return cgroups.remove_agent_groups(str(work_dir), root)
 
 
+def sweep_agent(work_dir: Path) -> None:
+    """After an agent process is gone (stopped, or kill -9ed): kill the task process groups
+    its launch log still shows alive, then remove its cgroups. What every harness that
+    starts agents (LocalCluster, HaCluster, test fixtures) does when it stops them."""
+    if work_dir.exists():
+        kill_task_processes(work_dir)
+    remove_agent_cgroups(work_dir)
+
+
 class LocalCluster:
     """A master and agents as real child processes under one root dir (mesos-local, tests,
     benchmarks). `stop()` ends them all, agents first so they kill their tasks, and then
@@ -219,6 +228,4 @@ class LocalCluster:
         if self.master is not None:
             self.master.stop(timeout=20)
         for w in self.agent_dirs:
-            if w.exists():
-                kill_task_processes(w)
-            remove_agent_cgroups(w)
+            sweep_agent(w)

@@ -14,8 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mesos_common.daemons import (Daemon, kill_task_processes, python_module,
-                                  remove_agent_cgroups, spawn)
+from mesos_common.daemons import Daemon, python_module, spawn, sweep_agent
 
 ZK_BIN = "/usr/share/zookeeper/bin/zkServer.sh"
 
@@ -175,6 +174,4 @@ class HaCluster:
             if d is not None:
                 d.stop(timeout=10)
         for w in self.agent_dirs:
-            if w.exists():
-                kill_task_processes(w)
-            remove_agent_cgroups(w)
+            sweep_agent(w)

@@ -29,7 +29,7 @@ from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandIn
                                    FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
                                    ReregisterAgent, RunTask, StatusUpdate, StatusUpdateAck,
                                    TaskInfo, TaskStatus)
-from mesos_common.daemons import kill_task_processes, remove_agent_cgroups
+from mesos_common.daemons import sweep_agent
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from tests.helpers import group_members, wait_for as wait_until
@@ -222,8 +222,7 @@ class AgentProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(5)
-        kill_task_processes(self.work_dir)
-        remove_agent_cgroups(self.work_dir)
+        sweep_agent(self.work_dir)
         self.log.close()
 
 
