@@ -417,7 +417,8 @@ def detect(work_dir: str, enable_cfs: bool = False, root: str = CGROUP_ROOT
         try:
             iso = CgroupsV1(root, agent, enable_cfs)
             iso.cleanup(iso.prepare("probe", Resources.parse("cpus:0.1")))
-            return iso, None
+            iso.close()  # the agent's own groups come back with its first task; a probe
+            return iso, None  # alone (tests, a failed start) leaves nothing behind
         except OSError as e:
             why = f"cgroup v1 hierarchies not writable ({e})"
     elif os.path.exists(os.path.join(root, "cgroup.controllers")):

@@ -118,6 +118,7 @@ def test_v1_tasks_are_born_in_their_groups_and_the_launcher_thread_goes_home(
             child.wait()
         for p in ps:
             wait_for(lambda p=p: iso.cleanup(p), what="the test's groups removed")
+        iso.close()  # and the (test) agent's own groups
 
 
 @pytest.fixture
