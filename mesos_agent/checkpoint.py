@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 
 import msgpack
 
-from mesos_agent.recovery import AgentIdRecord, TaskCheckpoint, TaskRemoved
+from mesos_agent.recovery import AgentIdRecord, TaskCheckpoint, TaskRemoved, record_file
 from mesos_common import codec
 
 log = logging.getLogger(__name__)
@@ -98,15 +98,13 @@ class CheckpointStore:
 
     def _rel(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved
              ) -> tuple[str, bytes | None]:
-        """(file relative to the root, its new content; None: removed)."""
-        match record:
-            case AgentIdRecord():
-                return AGENT_ID, _pack(record)
-            case TaskCheckpoint():
-                return posixpath.join(TASKS, quote(record.task.task_id, safe="")), _pack(record)
-            case TaskRemoved(task_id=task_id):
-                return posixpath.join(TASKS, quote(task_id, safe="")), None
-        raise TypeError(f"not a checkpoint record: {record!r}")
+        """(file relative to the root, its new content; None: removed). Which file is
+        `recovery.record_file`'s rule, which the runtime also uses to coalesce records."""
+        if not isinstance(record, (AgentIdRecord, TaskCheckpoint, TaskRemoved)):
+            raise TypeError(f"not a checkpoint record: {record!r}")
+        task_id = record_file(record)
+        rel = AGENT_ID if task_id is None else posixpath.join(TASKS, quote(task_id, safe=""))
+        return rel, None if isinstance(record, TaskRemoved) else _pack(record)
 
     def write(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> None:
         self.write_batch([record])

@@ -310,9 +310,8 @@ class AgentServer:
         """Perform queued effects in order. At a barrier (a non-lazy Checkpoint), every
         record handed to us so far goes into one group commit (in a thread) and the effects
         after it wait until it is durable - so no update is sent, nor task launched, before
-        its checkpoint is on disk. Lazy records ride along with the next commit (or one of
-        their own when the queue is idle: a STARTING's ack lets RUNNING go out, and a crash
-        before its record is durable would resend the STARTING after it); commits are
+        its checkpoint is on disk. Lazy records (acks after which nothing is sent) ride along
+        with the next commit, or get one of their own when the queue is idle; commits are
         serial, so a task's later snapshot never lands before an earlier one."""
         q = self._effects
         while q:

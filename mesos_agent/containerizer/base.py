@@ -114,8 +114,8 @@ def mark_top_dir(path: str) -> bool:
     """Set ext2/3/4's "top of a directory hierarchy" flag (`chattr +T`) on `path`, so each
     directory made in it starts a fresh block group (the Orlov allocator) instead of
     joining its parent's. Sandboxes are made and removed by the thousand; on ext4 without
-    a journal a new inode is not taken from those freed in the last minute or more (six
-    when the inode table is not yet written back), and each allocation walks past all of
+    a journal a new inode is not taken from those freed in the last minute (six minutes
+    while the inode table is not yet written back), and each allocation walks past all of
     them, so a burst of launches in a group freshly emptied by removals cost 2.4 ms of
     kernel time per task against 0.08 ms in a fresh group (`benchmarks.launch_process`).
     False where the file system has no such flag (tmpfs, xfs, ...): nothing to do there."""
