@@ -27,6 +27,7 @@ from mesos_common.messages import StatusUpdate, TaskStatus
 
 TIMER = "status_update"  # the one retry timer's key
 MAX_QUEUED_PER_TASK = 64  # a task makes a handful of updates; more means a bug upstream
+STALE_SLACK = 64  # stale due times tolerated beyond twice the heads in flight
 # Mesos src/slave/constants.hpp: STATUS_UPDATE_RETRY_INTERVAL_MIN / _MAX.
 RETRY_INTERVAL_MIN = 10.0
 RETRY_INTERVAL_MAX = 600.0
@@ -180,6 +181,7 @@ class StatusUpdateManager:
         flying = {(s.due, tid) for tid, s in self._streams.items() if s.due is not None}
         assert len(flying) == self._in_flight, (len(flying), self._in_flight)
         assert flying <= set(self._dues), "every head in flight has its due time queued"
+        assert len(self._dues) <= 2 * self._in_flight + STALE_SLACK, len(self._dues)
         if flying:
             assert self._armed is not None and self._armed <= min(flying)[0], self._armed
 
@@ -192,6 +194,7 @@ class StatusUpdateManager:
         stream.interval = self.policy.initial if interval is None else interval
         due = stream.due = now + stream.interval
         heapq.heappush(self._dues, (due, task_id))
+        self._bound_dues()
         send = Send(None, StatusUpdate(stream.framework_id, stream.queue[0]))
         if self._armed is not None and self._armed <= due:
             return [send]  # the timer wakes us before this one is due
@@ -203,6 +206,21 @@ class StatusUpdateManager:
         if stream.due is not None:
             stream.due = None
             self._in_flight -= 1
+            self._bound_dues()
+
+    def _bound_dues(self) -> None:
+        """Drop the stale entries once they outnumber the live ones (plus some slack):
+        they leave the heap only from its top, and behind a head backed off for minutes,
+        every update sent and acked meanwhile would stay queued. Filtering the heap itself
+        (not every stream) keeps this amortised O(1) per update."""
+        dues = self._dues
+        if len(dues) <= 2 * self._in_flight + STALE_SLACK:
+            return
+        streams = self._streams
+        live = [(due, tid) for due, tid in dues
+                if (s := streams.get(tid)) is not None and s.due == due]
+        heapq.heapify(live)
+        self._dues = live
 
     def _arm(self) -> list[Any]:
         """Set the timer for the earliest head in flight (none: nothing to set)."""

@@ -100,6 +100,22 @@ def test_paused_manager_queues_and_resend_all_flushes_heads() -> None:
     assert sent(m.resend_all(12.0)) == [b, c]
 
 
+def test_stale_due_times_do_not_pile_up_behind_a_head_backed_off_for_long() -> None:
+    """One head unacknowledged for minutes keeps the timer far off; the thousands of updates
+    sent and acked meanwhile must not stay queued (their entries are stale)."""
+    from mesos_agent.status import STALE_SLACK
+    m = StatusUpdateManager(RetryPolicy(600.0, 600.0))
+    m.add("f", status("stuck"), 0.0)
+    for i in range(5000):
+        u = status(f"t{i}", ts.FINISHED)  # acked: its stream closes
+        m.add("f", u, 1.0 + i * 0.001)
+        m.ack(f"t{i}", u.uuid, 1.0 + i * 0.001)
+        if i % 100 == 0:
+            m.check_invariants()
+    assert len(m._dues) <= 2 + STALE_SLACK
+    assert sent(m.on_timer(TIMER, 600.0)) == [m.pending("stuck")[0]]  # still resent on time
+
+
 def test_duplicate_add_and_remove() -> None:
     m = StatusUpdateManager()
     a = status("t")
