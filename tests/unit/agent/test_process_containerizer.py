@@ -180,29 +180,30 @@ def test_a_burst_of_launches_goes_out_in_chunks_and_all_start(h: Harness) -> Non
     arun(go)
 
 
+async def _beside_a_good_one(h: Harness, *bad: TaskInfo) -> list:
+    """Launch `bad` in one chunk with a good task; only the good one runs (it is killed
+    afterwards). The bad ones' results."""
+    results = await asyncio.gather(h.launch(task("sleep 30", tid="good")),
+                                   *(h.launch(b) for b in bad), return_exceptions=True)
+    assert h.c.containers() == {"good"}
+    await h.c.kill("good", 0)
+    await h.c.wait("good")
+    return results[1:]
+
+
 def test_a_failed_launch_in_a_chunk_does_not_stop_the_others(h: Harness) -> None:
     async def go() -> None:
-        good, bad = task("sleep 30", tid="good"), task(shell=False, args=("/no/such",),
-                                                         tid="bad")
-        results = await asyncio.gather(h.launch(good), h.launch(bad), return_exceptions=True)
-        assert isinstance(results[1], LaunchError) and "/no/such" in str(results[1])
-        assert h.c.containers() == {"good"}
-        await h.c.kill("good", 0)
-        await h.c.wait("good")
+        [bad] = await _beside_a_good_one(h, task(shell=False, args=("/no/such",), tid="bad"))
+        assert isinstance(bad, LaunchError) and "/no/such" in str(bad)
     arun(go)
 
 
 def test_an_environment_the_kernel_cannot_take_fails_that_task_alone(h: Harness) -> None:
     async def go() -> None:
-        good, bad = task("sleep 30", tid="good"), task("true", env={"A=B": "x"}, tid="bad")
-        nul = task("true", env={"NUL": "a\0b"}, tid="nul")
-        results = await asyncio.gather(h.launch(good), h.launch(bad), h.launch(nul),
-                                       return_exceptions=True)
-        assert isinstance(results[1], LaunchError) and "A=B" in str(results[1])
-        assert isinstance(results[2], LaunchError) and "null" in str(results[2])
-        assert h.c.containers() == {"good"}
-        await h.c.kill("good", 0)
-        await h.c.wait("good")
+        bad, nul = await _beside_a_good_one(h, task("true", env={"A=B": "x"}, tid="bad"),
+                                            task("true", env={"NUL": "a\0b"}, tid="nul"))
+        assert isinstance(bad, LaunchError) and "A=B" in str(bad)
+        assert isinstance(nul, LaunchError) and "null" in str(nul)
     arun(go)
 
 
