@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -36,6 +37,16 @@ def clean_gc() -> Iterator[None]:
         gc.callbacks[:] = callbacks
 
 
+@contextmanager
+def _installed(freeze: bool) -> Iterator[GcPolicy]:
+    policy = GcPolicy(freeze=freeze)
+    policy.install()
+    try:
+        yield policy
+    finally:
+        policy.uninstall()
+
+
 def test_install_sets_the_thresholds_and_uninstall_restores_them(clean_gc) -> None:
     gc.set_threshold(700, 10, 10)
     policy = GcPolicy(freeze=True)
@@ -50,22 +61,16 @@ def test_install_sets_the_thresholds_and_uninstall_restores_them(clean_gc) -> No
 
 def test_without_freeze_it_only_times(clean_gc) -> None:
     gc.set_threshold(700, 10, 10)
-    policy = GcPolicy(freeze=False)
-    policy.install()
-    try:
+    with _installed(False) as policy:
         gc.collect()
         assert policy.full_collections == 1
         assert not policy.maybe_freeze()
         assert gc.get_freeze_count() == 0
         assert gc.get_threshold() == (700, 10, 10)
-    finally:
-        policy.uninstall()
 
 
 def test_survivors_of_a_full_collection_are_frozen_outside_the_collector(clean_gc) -> None:
-    policy = GcPolicy(freeze=True)
-    policy.install()
-    try:
+    with _installed(True) as policy:
         kept = [_Node() for _ in range(1000)]
         assert not policy.maybe_freeze()  # nothing due before a full collection
         gc.collect(1)  # not a full one: nothing due
@@ -76,14 +81,10 @@ def test_survivors_of_a_full_collection_are_frozen_outside_the_collector(clean_g
         assert gc.get_freeze_count() >= len(kept)
         assert not policy.maybe_freeze()  # once per full collection
         assert policy.full_collections == 1
-    finally:
-        policy.uninstall()
 
 
 def test_collect_and_freeze_leaves_loaded_records_out_of_later_collections(clean_gc) -> None:
-    policy = GcPolicy(freeze=True)
-    policy.install()
-    try:
+    with _installed(True) as policy:
         loaded = [{"task": i} for i in range(5000)]
         policy.collect_and_freeze()
         frozen = gc.get_freeze_count()
@@ -94,8 +95,6 @@ def test_collect_and_freeze_leaves_loaded_records_out_of_later_collections(clean
         garbage = [_Node() for _ in range(100)]
         del garbage
         assert gc.collect() >= 100  # cycles made after the freeze are still freed
-    finally:
-        policy.uninstall()
 
 
 def test_pause_metrics_cover_the_window_only(clean_gc) -> None:
