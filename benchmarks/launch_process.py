@@ -6,8 +6,8 @@ checkpoints, status updates all included). Baseline in the same run: Popen of th
 their mean: the host's load drifts). `ratio` = Corral's time / Popen's time.
 
 CPU seconds too, which the host's other load does not change much: `corral_cpu_s` is what
-the master, the agent and this process (the framework) used from ACCEPT to the last
-TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec),
+the master, the agent (with its launch helper) and this process (the framework) used from
+ACCEPT to the last TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec),
 and `corral_cpu_split_s` the same per process (master, agent1, framework, tasks);
 `popen_cpu_s` the same for the Popen loop (this process plus its N children).
 
@@ -25,6 +25,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from benchmarks._common import finish, say
 from benchmarks._launch import corral_launch
@@ -46,6 +48,15 @@ def cpu_s(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total / 1e9
+
+
+def helpers(pid: int) -> list[int]:
+    """A daemon's own child processes (the agent's launch helper; the tasks are the
+    helper's children), whose CPU is the daemon's."""
+    try:
+        return [c.pid for c in psutil.Process(pid).children()]
+    except psutil.Error:
+        return []
 
 
 def task_pids(work_dir: Path) -> list[int]:
@@ -101,7 +112,8 @@ def main() -> None:
         end_cpu: dict[str, float] = {}
 
         def cpu_by_process(c: LocalCluster) -> dict[str, float]:  # the framework: ours
-            out = {d.name: cpu_s(d.pid) for d in c.daemons()}
+            out = {d.name: cpu_s(d.pid) + sum(cpu_s(h) for h in helpers(d.pid))
+                   for d in c.daemons()}
             out["framework"] = time.process_time()
             return out
 

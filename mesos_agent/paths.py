@@ -46,7 +46,7 @@ def spread_roots(sandbox: str) -> list[str]:
     """The directories whose subdirectories should each start a fresh block group: the
     sandbox root (one per agent id) and an agent's `frameworks` (one per framework), so a
     run's sandboxes land away from the inodes the last run freed (see
-    `containerizer.base.mark_top_dir`). Empty for a path outside the layout above."""
+    `containerizer.sandbox.mark_top_dir`). Empty for a path outside the layout above."""
     parts = sandbox.rstrip("/").split("/")
     if len(parts) < 9 or parts[-2] != "runs" or parts[-4] != "executors" \
             or parts[-6] != "frameworks" or parts[-8] != SANDBOXES:

@@ -43,7 +43,7 @@ def log_path(work_dir: str) -> str:
     return os.path.join(work_dir, "meta", LOG_NAME)
 
 
-def _line(kind: str, entry: Launch) -> bytes:
+def line(kind: str, entry: Launch) -> bytes:
     return (json.dumps([kind, entry.pid, entry.start_time, entry.task_id, entry.sandbox],
                        separators=(",", ":")) + "\n").encode()
 
@@ -131,7 +131,7 @@ class LaunchLog:
             os.write(self._fd, b"\n")
 
     def launched(self, entries: Iterable[Launch]) -> None:
-        data = b"".join(_line(LAUNCHED, e) for e in entries)
+        data = b"".join(line(LAUNCHED, e) for e in entries)
         if data:
             with self._lock:
                 if self._fd >= 0:
@@ -143,13 +143,13 @@ class LaunchLog:
         with self._lock:
             if self._fd < 0:
                 return False
-            os.write(self._fd, _line(ENDED, entry))
+            os.write(self._fd, line(ENDED, entry))
             self._ended += 1
             return self._ended >= max(COMPACT_AT, live)
 
     def compact(self, live: Iterable[Launch]) -> None:
         """Rewrite the log with only `live` (atomically: a crash leaves the old or the new)."""
-        data = b"".join(_line(LAUNCHED, e) for e in live)
+        data = b"".join(line(LAUNCHED, e) for e in live)
         tmp = f"{self.path}.tmp"
         with self._lock:
             if self._fd < 0:

@@ -26,7 +26,8 @@ import docker
 import docker.errors
 from attrs import define, field
 
-from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
+from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import DockerInfo, TaskInfo

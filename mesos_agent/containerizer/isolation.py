@@ -31,7 +31,6 @@ from attrs import frozen
 
 from mesos_common import cgroups
 from mesos_common.cgroups import CGROUP_ROOT, agent_key  # noqa: F401 (re-exported)
-from mesos_common.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ class Usage:
 class Isolator(Protocol):
     name: str
 
-    def prepare(self, key: str, resources: Resources) -> Prepared: ...
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared: ...
 
     def locate(self, key: str) -> Prepared: ...
 
@@ -116,6 +115,11 @@ class Isolator(Protocol):
     def usage(self, prepared: Prepared) -> Usage: ...
 
     def cleanup(self, prepared: Prepared) -> bool: ...
+
+    def spec(self) -> list:
+        """How to make the same isolator in another process (`from_spec`): the launch
+        helper prepares the groups the agent later watches and removes."""
+        ...
 
 
 def safe_task_id(task_id: str) -> str:
@@ -195,6 +199,14 @@ class _Groups:
                 continue
         return sorted(names)
 
+    root: str
+    agent: str
+    enable_cfs: bool
+    name: str
+
+    def spec(self) -> list:
+        return [self.name, self.root, self.agent, self.enable_cfs]
+
     def kill(self, p: Prepared) -> int:
         """SIGKILL whatever runs in a task's groups; the number of pids signalled."""
         return sum(cgroups.kill_members(d) for d in p.dirs)
@@ -210,7 +222,7 @@ class CgroupsV1(_Groups):
     CONTROLLERS = cgroups.V1_CONTROLLERS
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
-        self.root = root
+        self.root, self.agent = root, agent
         self.base = {c: os.path.join(root, c, cgroups.PARENT, agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
         self._homes = threading.local()  # each launcher thread's own groups (`visits`)
@@ -219,7 +231,7 @@ class CgroupsV1(_Groups):
     def _bases(self) -> list[str]:
         return list(self.base.values())
 
-    def prepare(self, key: str, resources: Resources) -> Prepared:
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared:
         by_controller = {c: f"{b}/{key}" for c, b in self.base.items()}
         dirs = tuple(by_controller.values())
         for d in dirs:
@@ -230,7 +242,6 @@ class CgroupsV1(_Groups):
             except FileExistsError:
                 pass
         mem_dir, cpu_dir = by_controller["memory"], by_controller["cpu"]
-        cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
         if cpus > 0:
             _write(f"{cpu_dir}/cpu.shares", str(max(2, int(cpus * 1024))))
             if self.enable_cfs:
@@ -324,7 +335,7 @@ class CgroupsV2(_Groups):
     name = "cgroups/v2"
 
     def __init__(self, root: str, agent: str, enable_cfs: bool) -> None:
-        self.root = root
+        self.root, self.agent = root, agent
         self.base = os.path.join(root, cgroups.PARENT, agent)
         self.enable_cfs = enable_cfs
         parent = root
@@ -334,10 +345,9 @@ class CgroupsV2(_Groups):
             os.makedirs(parent, exist_ok=True)
         _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +cpu")
 
-    def prepare(self, key: str, resources: Resources) -> Prepared:
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared:
         d = os.path.join(self.base, key)
         os.makedirs(d, exist_ok=True)
-        cpus, mem = resources.scalar("cpus"), resources.scalar("mem")
         if cpus > 0:
             shares = max(2, int(cpus * 1024))
             _write(os.path.join(d, "cpu.weight"), str(1 + ((shares - 2) * 9999) // 262142))
@@ -381,8 +391,7 @@ class Rlimits:
 
     name = "posix/rlimits"
 
-    def prepare(self, key: str, resources: Resources) -> Prepared:
-        mem = resources.scalar("mem")
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared:
         return Prepared(ulimit_kb=int(mem * 1024) if mem > 0 else None)
 
     def locate(self, key: str) -> Prepared:
@@ -397,6 +406,9 @@ class Rlimits:
     def cleanup(self, p: Prepared) -> bool:
         return True
 
+    def spec(self) -> list:
+        return [self.name]
+
     def close(self) -> None:
         pass
 
@@ -404,8 +416,17 @@ class Rlimits:
 class NoIsolation(Rlimits):
     name = "none"
 
-    def prepare(self, key: str, resources: Resources) -> Prepared:
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared:
         return Prepared()
+
+
+def from_spec(spec: list) -> Isolator:
+    """The isolator `spec()` describes (in the launch helper)."""
+    kinds: dict[str, type] = {c.name: c for c in (CgroupsV1, CgroupsV2, Rlimits, NoIsolation)}
+    name, *args = spec
+    if name not in kinds:
+        raise ValueError(f"unknown isolator {name!r}")
+    return kinds[name](*args)
 
 
 def detect(work_dir: str, enable_cfs: bool = False, root: str = CGROUP_ROOT
@@ -416,7 +437,7 @@ def detect(work_dir: str, enable_cfs: bool = False, root: str = CGROUP_ROOT
     if os.path.isdir(os.path.join(root, "memory")) and os.path.isdir(os.path.join(root, "cpu")):
         try:
             iso = CgroupsV1(root, agent, enable_cfs)
-            iso.cleanup(iso.prepare("probe", Resources.parse("cpus:0.1")))
+            iso.cleanup(iso.prepare("probe", 0.1, 0.0))
             iso.close()  # the agent's own groups come back with its first task; a probe
             return iso, None  # alone (tests, a failed start) leaves nothing behind
         except OSError as e:
@@ -424,7 +445,7 @@ def detect(work_dir: str, enable_cfs: bool = False, root: str = CGROUP_ROOT
     elif os.path.exists(os.path.join(root, "cgroup.controllers")):
         try:
             iso2 = CgroupsV2(root, agent, enable_cfs)
-            iso2.cleanup(iso2.prepare("probe", Resources.parse("cpus:0.1")))
+            iso2.cleanup(iso2.prepare("probe", 0.1, 0.0))
             return iso2, None
         except OSError as e:
             why = f"cgroup v2 not writable or controllers unavailable ({e})"

@@ -3,9 +3,10 @@ launcher): `sh -c <value>` or an argv, in the sandbox, stdout/stderr into sandbo
 Under cgroups a `<value>` that is one simple command (plain words, no builtin: see
 `isolation.simple_command`) is exec'd without the shell, as bash does for `bash -c`.
 
-Launches run in a few launcher threads, in batches: the launches asked for in one turn of
-the event loop are split into chunks, one chunk per thread at a time, and each chunk comes
-back to the loop in one piece. A spawn mostly waits for its child's exec.
+Launches run in the agent's launch helpers, processes of their own (`launch_helper.py`), in
+batches: the launches asked for in one turn of the event loop are split into chunks, each
+sent to the next helper in turn as one request and answered in one piece. A helper is its
+tasks' parent: it reaps them and reports their exits.
 
 Killing signals the whole group, so a task's children and grandchildren go with it; when a
 task's main process ends, whatever is left of its group is SIGKILLed, as Mesos destroys a
@@ -20,30 +21,27 @@ import asyncio
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import psutil
 from attrs import define, frozen
 
-from mesos_agent.containerizer.base import LaunchError, make_sandbox, task_environment
-from mesos_agent.containerizer.exits import ExitWatch, watch_stranger
+from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.batch import SHELL, LaunchSpec
 from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
-                                                 simple_command, task_key)
+                                                 task_key)
 from mesos_agent.containerizer.isolation import key_owner, safe_task_id
-from mesos_agent.containerizer.spawn import spawn
+from mesos_agent.containerizer.launcher import HelperLost, Launcher, watch_stranger
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
-from mesos_common.launch_log import Launch, LaunchLog, start_time
+from mesos_common.launch_log import Launch, LaunchLog
 from mesos_common.messages import TaskInfo
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-SHELL = "/bin/sh"
-LAUNCH_THREADS = 4  # chunks in flight; a spawn mostly waits for its child's exec
-CHUNK_MAX = 16  # launches per chunk: few loop wake-ups, yet the first tasks start early
+HELPERS = 2  # launch helpers: one's spawn waits for its child's exec while another works
+CHUNK_MAX = 16  # launches per request to a helper: few wake-ups, yet the first start early
 ORPHAN_WAIT = 5.0  # seconds for killed orphans to leave their groups
 
 
@@ -57,22 +55,16 @@ class _Proc:
 
 @frozen
 class _Request:
-    """One launch waiting for a launcher thread; `done` gets a _Started or a LaunchError."""
+    """One launch waiting for a helper; `done` gets a _Started or a LaunchError."""
 
-    task_id: str
-    task: TaskInfo
-    sandbox: str
-    executable: str
-    argv: list[str]
-    env: dict[str, str]
+    spec: LaunchSpec
     done: asyncio.Future
 
 
 @frozen
 class _Started:
-    pid: int
-    prepared: Prepared
     launch: Launch
+    exited: asyncio.Future[int | None]  # from the helper that started it
 
 
 def _same_process(entry: Launch) -> bool:
@@ -119,7 +111,7 @@ def _killpg(pgid: int, sig: int) -> None:
 
 
 class ProcessContainerizer:
-    """Containerizer running each task as a session leader under the agent."""
+    """Containerizer running each task as a session leader under the agent's launch helper."""
 
     def __init__(self, work_dir: str, base_env: Mapping[str, str] | None = None,
                  isolator: Isolator | None = None) -> None:
@@ -130,129 +122,110 @@ class ProcessContainerizer:
         self._launching: set[str] = set()
         self._queue: list[_Request] = []
         self._limits: dict[str, str] = {}
-        self._pool = ThreadPoolExecutor(LAUNCH_THREADS, thread_name_prefix="launch")
         self._log = LaunchLog(work_dir)
         self._found = self._log.found  # what a previous agent process started
-        self._exits = ExitWatch()
+        self._starting: dict[str, Launch] = {}  # started, not yet handed to `launch`
+        self._compact_due = False
+        self._launchers = [Launcher(self.isolator, self._log.path) for _ in range(HELPERS)]
+        self._turn = 0  # the launcher the next chunk goes to
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
-        """Queue the launch for the launcher threads (see the module docstring) and wait."""
+        """Queue the launch for the launch helper (see the module docstring) and wait."""
         if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         loop = asyncio.get_running_loop()
-        req = _Request(task_id, task, sandbox, executable, argv, env, loop.create_future())
+        spec = LaunchSpec(task_id, sandbox, executable, argv, env,
+                          task.resources.scalar("cpus"), task.resources.scalar("mem"))
+        req = _Request(spec, loop.create_future())
         if not self._queue:
             loop.call_soon(self._dispatch)
         self._queue.append(req)
         self._launching.add(task_id)
         try:
             started = await asyncio.shield(req.done)
-        except asyncio.CancelledError:  # the thread spawns anyway: leave no process behind
+        except asyncio.CancelledError:  # the helper starts it anyway: leave no process behind
             req.done.add_done_callback(self._abandoned)
             raise
         finally:
             self._launching.discard(task_id)
-        self._procs[task_id] = _Proc(started.pid,
-                                     self._exits.future(started.pid),
-                                     started.launch, started.prepared)
-        log.info("task %s: started pid %d: %s", task_id, started.pid, argv)
-        return started.pid
+        self._starting.pop(task_id, None)
+        pid = started.launch.pid
+        self._procs[task_id] = _Proc(pid, started.exited, started.launch,
+                                     self.isolator.locate(task_key(task_id, sandbox)))
+        log.info("task %s: started pid %d: %s", task_id, pid, argv)
+        return pid
 
     def _dispatch(self) -> None:
-        """Hand this turn's launches to the threads, in chunks that keep them all busy."""
+        """Hand this turn's launches to the helpers, in chunks, taking turns."""
         reqs, self._queue = self._queue, []
-        size = max(1, min(CHUNK_MAX, -(-len(reqs) // LAUNCH_THREADS)))
-        loop = asyncio.get_running_loop()
-        for i in range(0, len(reqs), size):
-            chunk = reqs[i:i + size]
-            ran = loop.run_in_executor(self._pool, self._start_chunk, chunk)
-            ran.add_done_callback(lambda f, chunk=chunk: _deliver(chunk, f))
+        for h in self._launchers:
+            h.watch()
+        for i in range(0, len(reqs), CHUNK_MAX):
+            chunk = reqs[i:i + CHUNK_MAX]
+            launcher = self._launchers[self._turn]
+            self._turn = (self._turn + 1) % len(self._launchers)
+            try:
+                sent = launcher.submit([r.spec for r in chunk])
+            except OSError as e:  # the helper cannot be (re)started
+                _fail(chunk, f"cannot start the launch helper: {e}")
+                continue
+            sent.add_done_callback(
+                lambda f, chunk=chunk, launcher=launcher: self._deliver(chunk, launcher, f))
+
+    def _deliver(self, chunk: list[_Request], launcher: Launcher, sent: asyncio.Future
+                 ) -> None:
+        """A chunk is back from its helper: resolve each launch's future."""
+        if sent.cancelled() or sent.exception() is not None:
+            err = sent.exception() if not sent.cancelled() else None
+            if isinstance(err, HelperLost):  # it may have started some: the log says which
+                self._kill_logged(chunk)
+            _fail(chunk, f"launcher failed: {err or 'cancelled'}")
+        else:
+            for r, result in zip(chunk, sent.result()):
+                if r.done.done():
+                    continue
+                if isinstance(result, str):
+                    r.done.set_exception(LaunchError(result))
+                    continue
+                entry = Launch(r.spec.task_id, r.spec.sandbox, *result)
+                self._starting[r.spec.task_id] = entry
+                r.done.set_result(_Started(entry, launcher.exit_future(entry.pid)))
+        self._compact_if_due()
+
+    def _kill_logged(self, chunk: list[_Request]) -> None:
+        """Kill what a dead helper's launch log entries say it started for `chunk`."""
+        wanted = {(r.spec.task_id, r.spec.sandbox) for r in chunk}
+        for key, entry in launch_log.read(self.work_dir).items():
+            if key in wanted and launch_log.is_alive(entry):
+                _killpg(entry.pid, signal.SIGKILL)
 
     def _abandoned(self, done: asyncio.Future) -> None:
-        """A launch cancelled while its thread spawned: kill what it started."""
+        """A launch cancelled while the helper started it: kill what it started."""
         if done.cancelled() or done.exception() is not None:
             return
         started: _Started = done.result()
-        _killpg(started.pid, signal.SIGKILL)
+        entry = started.launch
+        _killpg(entry.pid, signal.SIGKILL)
+        prepared = self.isolator.locate(task_key(entry.task_id, entry.sandbox))
 
         def reaped(_: asyncio.Future) -> None:
-            self.isolator.cleanup(started.prepared)
-            self._log.ended(started.launch, len(self._procs))
-        self._exits.future(started.pid).add_done_callback(reaped)
-
-    def _start_chunk(self, chunk: list[_Request]) -> list[_Started | LaunchError]:
-        """The blocking part of a chunk of launches (in a launcher thread). First the file
-        work of them all (sandboxes, output files, cgroups and their limits), then the
-        spawns; under cgroup v1 each task is forked from inside its groups (`visits`),
-        elsewhere it joins them before it execs its command (the prologue; see isolation).
-        Last, one append to the launch log for the chunk."""
-        out: list[_Started | LaunchError] = [LaunchError("not started")] * len(chunk)
-        staged: list[tuple[int, Prepared, tuple[int, int]]] = []
-        for i, r in enumerate(chunk):
-            try:
-                make_sandbox(r.sandbox)
-                files = _open_outputs(r.sandbox)
-            except OSError as e:
-                out[i] = LaunchError(f"cannot create the sandbox {r.sandbox}: {e}")
-                continue
-            try:
-                prepared = self.isolator.prepare(task_key(r.task_id, r.sandbox),
-                                                 r.task.resources)
-            except OSError as e:
-                _close(files)
-                out[i] = LaunchError(f"cannot set up {self.isolator.name} isolation: {e}")
-                continue
-            staged.append((i, prepared, files))
-        visits = getattr(self.isolator, "visits", None)
-        failed: list[Prepared] = []
-        procs: list[tuple[int, Prepared, int]] = []
-        with visits() if visits is not None else nullcontext(None) as enter:
-            for i, prepared, files in staged:
-                r = chunk[i]
-                try:
-                    procs.append((i, prepared, self._spawn(r, prepared, files, enter)))
-                except OSError as e:
-                    failed.append(prepared)
-                    out[i] = LaunchError(f"{r.executable}: {e.strerror or e}")
-                except ValueError as e:  # e.g. a NUL byte or a `=` in a variable's name
-                    failed.append(prepared)
-                    out[i] = LaunchError(f"cannot start {r.executable}: {e}")
-                finally:
-                    _close(files)
-        for prepared in failed:  # back in our own groups: theirs can go
+            self._starting.pop(entry.task_id, None)
             self.isolator.cleanup(prepared)
-        entries = []
-        for i, prepared, pid in procs:
-            started = start_time(pid)
-            entry = Launch(chunk[i].task_id, chunk[i].sandbox, pid,
-                           started if started is not None else 0.0)
-            entries.append(entry)
-            self._exits.add(pid)
-            out[i] = _Started(pid, prepared, entry)
-        try:
-            self._log.launched(entries)
-        except OSError as e:
-            log.error("cannot append %d launch(es) to %s: %s", len(entries), self._log.path, e)
-        return out
+            self._log.ended(entry, len(self._procs))
+        started.exited.add_done_callback(reaped)
 
-    def _spawn(self, r: _Request, prepared: Prepared, files: tuple[int, int],
-               enter: Callable[[Prepared], None] | None) -> int:
-        """Spawn one task's session leader in its sandbox, output appended to its files."""
-        if prepared.born_inside and enter is not None:  # forked inside its groups
-            enter(prepared)
-            argv = r.argv
-            words = simple_command(argv[2]) if argv[:2] == [SHELL, "-c"] else None
-            try:  # a simple command is exec'd, as the prologue would; sh says 127 else
-                return spawn(words or argv, None if words else r.executable, r.sandbox,
-                             r.env, *files)
-            except (FileNotFoundError, PermissionError):
-                if not words:
-                    raise
-                return spawn(argv, r.executable, r.sandbox, r.env, *files)
-        executable, argv = prepared.wrap(SHELL, r.executable, r.argv)
-        return spawn(argv, executable, r.sandbox, r.env, *files)
+    def _compact_if_due(self) -> None:
+        """Rewrite the launch log with the live entries once no helper has a batch in
+        flight (a batch's launches are logged by its helper before it answers)."""
+        if not self._compact_due or any(h.busy() for h in self._launchers):
+            return
+        self._compact_due = False
+        self._log.compact([p.launch for p in self._procs.values()]
+                          + list(self._starting.values()))
+        for h in self._launchers:
+            h.reopen_log()
 
     def handle(self, task_id: str) -> str:
         """`pid:start_time`, checkpointed by the agent to find the process after a restart."""
@@ -343,7 +316,8 @@ class ProcessContainerizer:
         await self._cleanup(task_id, p.isolation)
         self._procs.pop(task_id, None)
         if self._log.ended(p.launch, len(self._procs)):
-            self._log.compact(q.launch for q in self._procs.values())
+            self._compact_due = True
+            self._compact_if_due()
         if rc is None:
             return None, None
         return (rc, None) if rc >= 0 else (None, -rc)
@@ -394,50 +368,28 @@ class ProcessContainerizer:
         return set(self._procs)
 
     def close(self) -> None:
-        """The agent stops (its tasks are gone): drop the launcher threads and the
-        agent's parent cgroups."""
-        self._pool.shutdown(wait=False)
+        """The agent stops (its tasks are gone): stop the launch helper, drop the agent's
+        parent cgroups."""
+        for h in self._launchers:
+            h.close()
         self._log.close()
-        self._exits.close()
         closer = getattr(self.isolator, "close", None)
         if closer is not None:
             closer()
+
+    def helper_pids(self) -> list[int]:
+        """The live launch helpers' pids (tests, diagnostics)."""
+        return [h.pid for h in self._launchers if h.pid is not None]
 
     def pid(self, task_id: str) -> int | None:
         p = self._procs.get(task_id)
         return p.pid if p is not None else None
 
 
-def _deliver(chunk: list[_Request], ran: asyncio.Future) -> None:
-    """A chunk is back from its thread: resolve each launch's future."""
-    if ran.cancelled() or ran.exception() is not None:
-        why = "cancelled" if ran.cancelled() else f"{type(ran.exception()).__name__}: {ran.exception()}"
-        results: list[Any] = [LaunchError(f"launcher failed: {why}")] * len(chunk)
-    else:
-        results = ran.result()
-    for r, result in zip(chunk, results):
-        if r.done.done():
-            continue
-        if isinstance(result, LaunchError):
-            r.done.set_exception(result)
-        else:
-            r.done.set_result(result)
-
-
-def _open_outputs(sandbox: str) -> tuple[int, int]:
-    """The task's stdout and stderr files, opened for appending (raw fds: no file objects)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    out = os.open(f"{sandbox}/stdout", flags, 0o644)
-    try:
-        return out, os.open(f"{sandbox}/stderr", flags, 0o644)
-    except OSError:
-        os.close(out)
-        raise
-
-
-def _close(fds: tuple[int, int]) -> None:
-    for fd in fds:
-        os.close(fd)
+def _fail(chunk: list[_Request], why: str) -> None:
+    for r in chunk:
+        if not r.done.done():
+            r.done.set_exception(LaunchError(why))
 
 
 def _group_usage(pgid: int) -> tuple[int, float, float]:

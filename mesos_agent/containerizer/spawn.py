@@ -114,6 +114,14 @@ def _child_error(data: bytes, cwd: str, program: str) -> OSError:
     return OSError(errno, os.strerror(errno), cwd if detail == b"noexec" else program)
 
 
+def forget(pid: int, code: int) -> None:
+    """`pid` was reaped elsewhere (waitpid(-1)) with return code `code`: drop its Popen."""
+    with _lock:
+        proc = _popens.pop(pid, None)
+    if proc is not None:
+        proc.returncode = code
+
+
 def reap(pid: int) -> int | None:
     """Wait for a child `spawn` started: its return code (negative: the signal that ended
     it), None when someone else reaped it."""

@@ -97,7 +97,7 @@ def test_v1_tasks_are_born_in_their_groups_and_the_launcher_thread_goes_home(
     if iso.name != "cgroups/v1":
         pytest.skip(f"this host has {iso.name}, not cgroup v1 ({warning})")
     assert isinstance(iso, CgroupsV1)
-    ps = [iso.prepare(f"born{i}", Resources.parse(f"cpus:0.1;mem:{16 * (i + 1)}"))
+    ps = [iso.prepare(f"born{i}", 0.1, 16 * (i + 1))
           for i in range(2)]
     before = Path("/proc/thread-self/cgroup").read_text()
     children: list[subprocess.Popen] = []

@@ -9,16 +9,15 @@ from pathlib import Path
 from mesos_agent.containerizer.isolation import (CgroupsV1, CgroupsV2, Prepared, Rlimits,
                                                  simple_command,
                                                  detect)
-from mesos_common.resources import Resources
 
-RES = Resources.parse("cpus:0.5;mem:64")
+CPUS, MEM = 0.5, 64.0
 
 
 def test_no_cgroups_falls_back_to_rlimits_with_a_warning(tmp_path: Path) -> None:
     iso, warning = detect(str(tmp_path / "w"), root=str(tmp_path / "nothing"))
     assert isinstance(iso, Rlimits)
     assert warning is not None and "falling back to rlimits" in warning
-    assert iso.prepare("k", RES) == Prepared(ulimit_kb=64 * 1024)
+    assert iso.prepare("k", CPUS, MEM) == Prepared(ulimit_kb=64 * 1024)
 
 
 def test_prologue_joins_every_group_then_execs(tmp_path: Path) -> None:
@@ -39,7 +38,7 @@ def test_v1_files_and_oom_detection(tmp_path: Path) -> None:
     for c in CgroupsV1.CONTROLLERS:
         (tmp_path / c).mkdir()
     iso = CgroupsV1(str(tmp_path), "agent", enable_cfs=True)
-    p = iso.prepare("t_run", RES)
+    p = iso.prepare("t_run", CPUS, MEM)
     mem = tmp_path / "memory/corral/agent/t_run"
     assert (mem / "memory.limit_in_bytes").read_text() == str(64 * 2**20)
     cpu = tmp_path / "cpu/corral/agent/t_run"
@@ -54,7 +53,7 @@ def test_v1_files_and_oom_detection(tmp_path: Path) -> None:
 def test_v2_files(tmp_path: Path) -> None:
     (tmp_path / "cgroup.subtree_control").write_text("")
     iso = CgroupsV2(str(tmp_path), "agent", enable_cfs=True)
-    p = iso.prepare("t_run", RES)
+    p = iso.prepare("t_run", CPUS, MEM)
     d = tmp_path / "corral/agent/t_run"
     assert (d / "memory.max").read_text() == str(64 * 2**20)
     assert (d / "cpu.max").read_text() == "50000 100000"

@@ -50,6 +50,7 @@ class Harness:
         return await asyncio.wait_for(self.c.wait(t.task_id), 20), box
 
     def cleanup(self) -> None:
+        self.c.close()
         for pgid in self.pgids:
             try:
                 os.killpg(pgid, signal.SIGKILL)
@@ -248,8 +249,8 @@ def test_kill_of_unknown_or_finished_task_is_a_no_op(h: Harness) -> None:
 
 
 def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
-    """The spawn runs in a launcher thread: cancelling the launch (agent shutting down) must
-    still kill what that thread started, and say in the launch log that it ended."""
+    """The spawn runs in the launch helper: cancelling the launch (agent shutting down) must
+    still kill what the helper started, and say in the launch log that it ended."""
     c = ProcessContainerizer(str(tmp_path / "work"))
     box = tmp_path / "box"
     marker = f"{30 + os.getpid() % 1000}.5"  # a sleep no one else runs
@@ -260,20 +261,69 @@ def test_a_launch_cancelled_mid_spawn_leaves_no_process(tmp_path: Path) -> None:
         return [p for p in psutil.Process().children(recursive=True)
                 if p.status() != psutil.STATUS_ZOMBIE and marker in " ".join(p.cmdline())]
 
+    def ended() -> bool:  # the launch log says it started, then that it ended
+        log = Path(launch_log.log_path(str(tmp_path / "work")))
+        return log.exists() and '["E",' in log.read_text()
+
     async def cancel_it() -> None:
         launch = asyncio.ensure_future(c.launch("t1", "F1", task, str(box)))
-        await asyncio.sleep(0)  # the thread is spawning
+        await asyncio.sleep(0)  # the request goes to the helper
         launch.cancel()
         with pytest.raises(asyncio.CancelledError):
             await launch
-        for _ in range(200):  # the thread finishes its spawn, then the callback kills it
+        for _ in range(1000):  # the helper finishes its spawn, then the callback kills it
             await asyncio.sleep(0.01)
-            if not ours() and (box / "stdout").exists():
+            if not ours() and ended():
                 break
     asyncio.run(cancel_it())
+    c.close()
     assert (box / "stdout").exists()  # it did spawn
     assert ours() == [] and c.containers() == set()
     assert launch_log.read(str(tmp_path / "work")) == {}
+
+
+def test_a_dead_launch_helper_is_replaced_and_its_tasks_are_still_watched(h: Harness) -> None:
+    """kill -9 of the helpers: a task they started is watched from then on by its pidfd (its
+    exit status is lost with its parent, as after an agent restart), and the next launch
+    starts a new helper."""
+    async def go() -> None:
+        first, _ = await h.launch(task("sleep 30", tid="first"))
+        old = h.c.helper_pids()
+        for pid in old:
+            os.kill(pid, signal.SIGKILL)
+        await until(lambda: not set(old) & set(h.c.helper_pids()))
+        await h.c.kill("first", 0)
+        assert await asyncio.wait_for(h.c.wait("first"), 10) == (None, None)
+        (code, _), _ = await h.run(task("exit 3", tid="second"))
+        assert code == 3 and h.c.helper_pids() and not set(old) & set(h.c.helper_pids())
+    arun(go)
+
+
+def test_helpers_killed_mid_batch_leave_no_process_behind(h: Harness) -> None:
+    """Launches in flight when their helper dies fail (or succeed, when the answer came
+    first); whatever the helper started for a failed one is killed from the launch log."""
+    async def go() -> None:
+        launches = [asyncio.ensure_future(h.launch(task("sleep 31.5", tid=f"t{i}")))
+                    for i in range(40)]
+        await asyncio.sleep(0.01)
+        for pid in h.c.helper_pids():
+            os.kill(pid, signal.SIGKILL)
+        results = await asyncio.gather(*launches, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        assert all(isinstance(r, LaunchError) for r in failed), failed
+        running = {f"t{i}" for i, r in enumerate(results) if not isinstance(r, BaseException)}
+        assert h.c.containers() == running
+
+        def strays() -> list[int]:  # sleeps of this test the containerizer does not know
+            known = {h.c.pid(t) for t in running}
+            return [p.pid for p in psutil.process_iter(["cmdline", "status"])
+                    if p.info["cmdline"] == ["sleep", "31.5"] and p.pid not in known
+                    and p.info["status"] != psutil.STATUS_ZOMBIE]
+        await until(lambda: strays() == [])
+        for t in running:
+            await h.c.kill(t, 0)
+            await h.c.wait(t)
+    arun(go)
 
 
 def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
@@ -294,13 +344,18 @@ def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
                          ("dead", "sleep 300")]:
             pgids.append(await c1.launch(tid, "F1", task(cmd, tid=tid), box(tid)))
         await until(lambda: len(group_members(pgids[1])) >= 3)
+        helpers = c1.helper_pids()
         c1.close()  # the crash: no wait, no kill; the processes live on
+        assert len(helpers) == 2 and not any(psutil.pid_exists(p) and
+                                             psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                                             for p in helpers)
 
     async def second_life() -> tuple[list[str], Any]:
         c2 = ProcessContainerizer(str(work), base_env=env)
         gone = await c2.remove_orphans({"known"})
         found = await c2.recover("known", "F1", task("sleep 300", tid="known"), box("known"),
                                  "")
+        c2.close()
         return gone, found
 
     try:
@@ -332,7 +387,7 @@ def wait_until_sync(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def test_make_sandbox_first_run_later_run_and_an_existing_dir(tmp_path: Path) -> None:
-    from mesos_agent.containerizer.base import make_sandbox
+    from mesos_agent.containerizer.sandbox import make_sandbox
     first = tmp_path / "fw/executors/t1/runs/r1"
     make_sandbox(str(first))
     assert first.is_dir() and os.readlink(tmp_path / "fw/executors/t1/runs/latest") == "r1"
@@ -358,7 +413,7 @@ def test_make_sandbox_marks_the_spread_roots_where_the_file_system_can(tmp_path:
     import fcntl
 
     from mesos_agent import paths
-    from mesos_agent.containerizer.base import make_sandbox, mark_top_dir
+    from mesos_agent.containerizer.sandbox import make_sandbox, mark_top_dir
     sandbox = paths.sandbox_dir(str(tmp_path), "A", "F", "E", "R")
     make_sandbox(sandbox)
     assert os.path.isdir(sandbox)

@@ -1,0 +1,264 @@
+"""The agent's end of its launch helper (`launch_helper.py`): batches of launches out, their
+results and the tasks' exits back, all on the event loop (a reader on the socket; writes
+never block the loop: what the socket cannot take waits in a buffer).
+
+The helper is started with the containerizer and restarted by the next launch if it dies.
+When it dies, tasks it started are left to init: they are watched from then on as
+strangers (their pidfd; exit status unknown, as for tasks a previous agent process
+started), and batches it had not answered fail.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import msgpack
+
+from mesos_agent.containerizer.batch import LaunchSpec
+from mesos_agent.containerizer.isolation import Isolator
+from mesos_agent.containerizer.launch_helper import EXITED, LAUNCH, READ_SIZE, REOPEN, STARTED
+
+log = logging.getLogger(__name__)
+
+CLOSE_WAIT = 5.0  # seconds for the helper to exit once the agent hangs up
+
+Result = list["tuple[int, float] | str"]  # per spec: (pid, start time) or why it failed
+
+
+class HelperLost(Exception):
+    """The launch helper died before it answered a batch."""
+
+
+class Launcher:
+    def __init__(self, isolator: Isolator, launch_log: str) -> None:
+        self._args = [json.dumps(isolator.spec()), launch_log]
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._out = bytearray()  # bytes the socket has not taken yet
+        self._unpacker = msgpack.Unpacker(raw=False)
+        self._batches: dict[int, tuple[asyncio.Future[Result], list[str]]] = {}
+        self._next = 0
+        self._children: set[int] = set()  # started by the live helper, not yet exited
+        self._waiting: dict[int, asyncio.Future[int | None]] = {}  # pid -> its exit
+        self._codes: dict[int, int | None] = {}  # exits nobody asked for yet
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "mesos_agent.containerizer.launch_helper",
+                 str(theirs.fileno()), *self._args],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                start_new_session=True)  # a ^C meant for the agent is the agent's to handle
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        self._unpacker = msgpack.Unpacker(raw=False)
+        self._loop = None
+        log.info("launch helper started (pid %d)", self._proc.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def busy(self) -> bool:
+        """Has a batch not been answered yet (its launches may still be logged)?"""
+        return bool(self._batches)
+
+    def watch(self) -> None:
+        """Listen to the helper on the running loop (to learn of its death while idle)."""
+        if self._sock is not None:
+            self._bind(asyncio.get_running_loop())
+
+    def submit(self, specs: list[LaunchSpec]) -> asyncio.Future[Result]:
+        """Send a batch; the future gets a result per spec, or HelperLost."""
+        loop = asyncio.get_running_loop()
+        if self._sock is None:
+            self._start()
+        self._bind(loop)
+        fut: asyncio.Future[Result] = loop.create_future()
+        batch, self._next = self._next, self._next + 1
+        self._batches[batch] = (fut, [s.task_id for s in specs])
+        self._write(msgpack.packb([LAUNCH, batch, [s.as_list() for s in specs]]))
+        return fut
+
+    def exit_future(self, pid: int) -> asyncio.Future[int | None]:
+        """A future resolved with the task's return code (negative: the signal; None:
+        unknown). Once per pid started by `submit`."""
+        fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        if pid in self._codes:
+            fut.set_result(self._codes.pop(pid))
+        else:
+            self._waiting[pid] = fut
+        return fut
+
+    def reopen_log(self) -> None:
+        """The launch log was rewritten (compacted): the helper must append to the new one.
+        Only while no batch is in flight, or its launches could land in the old file."""
+        assert not self._batches, "the launch log was rewritten while launches were in flight"
+        if self._sock is not None:
+            self._write(msgpack.packb([REOPEN]))
+
+    # ------------------------------------------------------------ the socket
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is loop:
+            return
+        assert self._sock is not None
+        self._unwatch()
+        loop.add_reader(self._sock, self._readable)
+        if self._out:
+            loop.add_writer(self._sock, self._writable)
+        self._loop = loop
+
+    def _unwatch(self) -> None:
+        old = self._loop
+        if old is not None and not old.is_closed() and self._sock is not None:
+            old.remove_reader(self._sock)
+            old.remove_writer(self._sock)
+        self._loop = None
+
+    def _write(self, data: bytes) -> None:
+        if self._out:
+            self._out += data
+            return
+        assert self._sock is not None and self._loop is not None
+        try:
+            n = self._sock.send(data)
+        except BlockingIOError:
+            n = 0
+        except OSError as e:
+            self._lost(f"cannot write to it: {e}")
+            return
+        if n < len(data):
+            self._out += data[n:]
+            self._loop.add_writer(self._sock, self._writable)
+
+    def _writable(self) -> None:
+        assert self._sock is not None and self._loop is not None
+        try:
+            n = self._sock.send(self._out)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._lost(f"cannot write to it: {e}")
+            return
+        del self._out[:n]
+        if not self._out:
+            self._loop.remove_writer(self._sock)
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._lost(f"cannot read from it: {e}")
+            return
+        if not data:
+            self._lost("it hung up")
+            return
+        self._unpacker.feed(data)
+        for msg in self._unpacker:
+            try:
+                self._dispatch(msg)
+            except (TypeError, ValueError, IndexError, KeyError) as e:
+                log.error("malformed message from the launch helper (%s): %.200r", e, msg)
+
+    def _dispatch(self, msg: Any) -> None:
+        if msg[0] == STARTED:
+            fut, _ = self._batches.pop(msg[1])
+            results: Result = []
+            for r in msg[2]:
+                if isinstance(r, str):
+                    results.append(r)
+                else:
+                    pid, started = int(r[0]), float(r[1])
+                    self._children.add(pid)
+                    results.append((pid, started))
+            if not fut.done():
+                fut.set_result(results)
+        elif msg[0] == EXITED:
+            for pid, code in msg[1]:
+                self._children.discard(pid)
+                self._exited(pid, code)
+        else:
+            log.error("unknown message %r from the launch helper", msg[0])
+
+    def _exited(self, pid: int, code: int | None) -> None:
+        fut = self._waiting.pop(pid, None)
+        if fut is None:
+            self._codes[pid] = code
+        elif not fut.done():
+            fut.set_result(code)
+
+    def _lost(self, why: str) -> None:
+        """The helper is gone: fail its open batches, watch its tasks as strangers."""
+        rc = self._proc.poll() if self._proc is not None else None
+        log.error("launch helper (pid %s) lost: %s%s", self.pid, why,
+                  f" (exit status {rc})" if rc is not None else "")
+        self._hang_up()
+        self._proc = None  # reaped by now, or by subprocess once it dies
+        batches, self._batches = self._batches, {}
+        for fut, task_ids in batches.values():
+            if not fut.done():
+                fut.set_exception(HelperLost(f"the launch helper died while starting "
+                                             f"{len(task_ids)} task(s)"))
+        children, self._children = self._children, set()
+        for pid in children:
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:  # already gone (and reaped by init)
+                self._exited(pid, None)
+                continue
+            watch_stranger(pid, fd).add_done_callback(
+                lambda f, pid=pid: self._exited(pid, None))
+
+    def _hang_up(self) -> None:
+        self._unwatch()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._out.clear()
+
+    def close(self) -> None:
+        """The agent stops: hang up (the helper exits) and wait for it."""
+        self._hang_up()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.wait(CLOSE_WAIT)
+        except subprocess.TimeoutExpired:
+            log.warning("launch helper (pid %d) did not exit; SIGKILL", proc.pid)
+            proc.kill()
+            proc.wait()
+
+
+def watch_stranger(pid: int, fd: int) -> asyncio.Future[int | None]:
+    """The end of a process that is not our child (reattached after a restart): its pidfd
+    turns readable when it exits; its exit status is not ours to read (None)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int | None] = loop.create_future()
+
+    def gone() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, gone)
+    return fut
