@@ -158,12 +158,14 @@ class ProcessContainerizer:
         return pid
 
     def _dispatch(self) -> None:
-        """Hand this turn's launches to the helpers, in chunks, taking turns."""
+        """Hand this turn's launches to the helpers, in chunks that keep them all busy,
+        taking turns."""
         reqs, self._queue = self._queue, []
         for h in self._launchers:
             h.watch()
-        for i in range(0, len(reqs), CHUNK_MAX):
-            chunk = reqs[i:i + CHUNK_MAX]
+        size = max(1, min(CHUNK_MAX, -(-len(reqs) // len(self._launchers))))  # all get some
+        for i in range(0, len(reqs), size):
+            chunk = reqs[i:i + size]
             launcher = self._launchers[self._turn]
             self._turn = (self._turn + 1) % len(self._launchers)
             try:
