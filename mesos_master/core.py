@@ -10,7 +10,7 @@ ProtocolError and changes nothing; an exception out of here is a bug of ours.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from mesos_common import codec
 from mesos_common import effects as fx
@@ -60,11 +60,17 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
         out, self._fx = self._fx, []
         return out
 
-    def handle_in_pieces(self, event: Any, now: float) -> Iterator[list[Any]]:
+    def handle_in_pieces(self, event: Any, now: float) -> Iterable[list[Any]]:
         """`handle`, with the effects of a big ACCEPT handed out while it is booked (one
         piece per ACCEPT_PIECE tasks), so that a runtime can send the first RunTasks while
-        the rest are validated. The pieces together are what `handle` returns. Until the
-        iterator is done the core is in the middle of the event: nothing else may be fed."""
+        the rest are validated. The pieces together are what `handle` returns. Until they
+        have all been taken the core is in the middle of the event: nothing else may be
+        fed. Any other event is one piece, at the cost of `handle` (no generator)."""
+        if type(event) is not fx.Received or type(event.msg) is not m.Accept:
+            return (self.handle(event, now),)
+        return self._accept_in_pieces(event, now)
+
+    def _accept_in_pieces(self, event: fx.Received, now: float) -> Iterator[list[Any]]:
         self._pieces = True
         try:
             yield self.handle(event, now)  # up to the first pause, if any
