@@ -25,6 +25,7 @@ import socket
 import sys
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Coroutine, Hashable
 
 import zmq
@@ -61,7 +62,10 @@ DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
 GC_FREEZE_CHECK = 0.25  # seconds between looks for survivors of a full collection to freeze
-RECV_BATCH = 256    # messages taken per wake-up of the receive loop
+# Messages fed per turn of the receive loop: one ZeroMQ message from the master carries up to
+# transport.BATCH_MAX (64). Between turns the loop runs what the burst made ready: a finished
+# group commit's effects (the first launches) and the launches' hand-over to the containerizer.
+RECV_BATCH = 64
 
 
 @frozen
@@ -117,6 +121,7 @@ class AgentServer:
         self._seq = 0  # records handed to us so far
         self._durable_seq = 0  # records committed so far
         self._committing = False
+        self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -175,6 +180,7 @@ class AgentServer:
             if self._dealer is not None:
                 self._dealer.close()
             await runner.cleanup()
+            self._commit_pool.shutdown(wait=False)  # a running commit ends on its own
         log.info("stopped")
         return 0
 
@@ -319,7 +325,7 @@ class AgentServer:
             if isinstance(head, _Durable):
                 if head.seq > self._durable_seq:
                     self._start_commit()
-                    return  # _commit drains again once it is durable
+                    return  # _committed drains again once it is durable
                 q.popleft()
                 continue
             q.popleft()
@@ -330,22 +336,26 @@ class AgentServer:
         self._start_commit()
 
     def _start_commit(self) -> None:
+        """Hand the waiting records to a thread now, not from a task of the loop's next
+        turn: the write overlaps whatever the loop does meanwhile (a burst of RunTasks),
+        and the first launches wait for one commit of a few records, not for the burst."""
         if self._committing or not self._unwritten:
             return
         batch, self._unwritten = list(self._unwritten.values()), {}
         self._committing = True
-        self._spawn(self._commit(batch, self._seq))
+        upto, loop = self._seq, asyncio.get_running_loop()
+        # The thread's future, not an asyncio one chained to it: that would take two turns
+        # of the loop (copy the state, then run the callback) instead of one.
+        done = self._commit_pool.submit(self._store.write_batch, batch)
+        done.add_done_callback(lambda f: _call_in(loop, self._committed, f, len(batch), upto))
 
-    async def _commit(self, batch: list[Any], upto: int) -> None:
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, self._store.write_batch,
-                                                             batch)
-        except Exception:
-            log.exception("checkpointing %d record(s) failed", len(batch))
-        finally:  # a failed write is logged; the agent goes on, as before group commit
-            self._durable_seq = max(self._durable_seq, upto)
-            self._committing = False
-            self._drain()
+    def _committed(self, done: Future[None], records: int, upto: int) -> None:
+        error = done.exception()
+        if error is not None:  # logged; the agent goes on, as it did before group commit
+            log.error("checkpointing %d record(s) failed", records, exc_info=error)
+        self._durable_seq = max(self._durable_seq, upto)
+        self._committing = False
+        self._drain()
 
     def _announce(self) -> None:
         core = self.core
@@ -471,13 +481,16 @@ class AgentServer:
             self._redetect.set()
 
     async def _receive_loop(self) -> None:
-        """Wait for a message, then take whatever else is already queued without going back
-        to the loop (a burst of RunTasks or acks costs one wake-up, not one per message)."""
+        """Wait for a message, then take whatever else is already queued, up to RECV_BATCH
+        (a burst of RunTasks or acks costs one wake-up, not one per message); then give the
+        loop a turn. An awaited recv that is already done does not yield: without the turn
+        a 1,000-task ACCEPT was decoded and fed whole (~80 ms) before the first group commit
+        could end and the first launch could start."""
         assert self._dealer is not None
         while True:
             msgs: list[Any] = []
             try:
-                msgs = await self._dealer.recv_batch(RECV_BATCH + 1)
+                msgs = await self._dealer.recv_batch(RECV_BATCH)
             except zmq.ZMQError as e:
                 log.error("receive failed: %s", e)
                 await asyncio.sleep(0.1)
@@ -486,6 +499,7 @@ class AgentServer:
                     log.warning("dropping undecodable frame from the master: %s", msg.message)
                     continue
                 self.feed(Received(b"", msg))
+            await asyncio.sleep(0)
 
     # ------------------------------------------------------------ tasks
 
@@ -530,6 +544,14 @@ class AgentServer:
             await self.containerizer.kill(task_id, grace)
         except Exception:
             log.exception("killing task %s failed", task_id)
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> None:
+    """From another thread: `fn(*args)` on `loop`, unless the agent has stopped meanwhile."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed
+        pass
 
 
 def _hostname() -> str:

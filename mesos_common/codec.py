@@ -355,13 +355,17 @@ def _fast_record(cls: type) -> Conv:
     return env["record"]
 
 
-def _record_encoder(cls: type) -> Callable[[Any], dict]:
+def _record_encoder(cls: type, only: Iterable[str] | None = None) -> Callable[[Any], dict]:
     """Generated straight-line code per class: one getattr, one None test and (for nested
-    records, tuples, dicts, Resources) one call per field; plain values are copied as is."""
+    records, tuples, dicts, Resources) one call per field; plain values are copied as is.
+    `only`: just those fields (still in field order)."""
     hints = typing.get_type_hints(cls)
     env: dict[str, Any] = {}
     lines = ["def record(v):", "    out = {}"]
+    wanted = None if only is None else frozenset(only)
     for i, f in enumerate(attrs.fields(cls)):
+        if wanted is not None and f.name not in wanted:
+            continue
         enc = _encoder(hints[f.name])
         value = "x" if enc is _ident else f"e{i}(x)"
         env[f"e{i}"] = enc
@@ -433,6 +437,16 @@ def encode(msg: Any) -> bytes:
 def to_dict(obj: Any) -> Any:
     """Plain-data form of any message or record (for logs, JSON endpoints, checkpoints)."""
     return _encoder(type(obj))(obj)
+
+
+def fields_to_dict(cls: type, fields: Iterable[str]) -> Callable[[Any], dict]:
+    """`to_dict` of a `cls` record restricted to `fields` (in field order, None left out as
+    there): for callers that encode a record's unchanging part once and the rest each time."""
+    names = tuple(fields)
+    unknown = set(names) - {f.name for f in attrs.fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    return _record_encoder(cls, names)
 
 
 def from_dict(cls: type, data: Any) -> Any:

@@ -10,7 +10,7 @@ ProtocolError and changes nothing; an exception out of here is a bug of ours.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from mesos_common import codec
 from mesos_common import effects as fx
@@ -18,7 +18,7 @@ from mesos_common import messages as m
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
-from mesos_master.core_base import MESSAGE_METRICS, MasterConfig
+from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (OperatorHandlers, UpdateQuotaRequest,
                                         UpdateWeightsRequest)
@@ -59,6 +59,32 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
             handler(self, event)
         out, self._fx = self._fx, []
         return out
+
+    def handle_in_pieces(self, event: Any, now: float) -> Iterable[list[Any]]:
+        """`handle`, with the effects of a big ACCEPT handed out while it is booked (one
+        piece per ACCEPT_PIECE tasks), so that a runtime can send the first RunTasks while
+        the rest are validated. The pieces together are what `handle` returns. Until they
+        have all been taken the core is in the middle of the event: nothing else may be
+        fed. Any other event is one piece, at the cost of `handle` (no generator)."""
+        if type(event) is not fx.Received or type(event.msg) is not m.Accept:
+            return (self.handle(event, now),)
+        return self._accept_in_pieces(event, now)
+
+    def _accept_in_pieces(self, event: fx.Received, now: float) -> Iterator[list[Any]]:
+        self._pieces = True
+        try:
+            yield self.handle(event, now)  # up to the first pause, if any
+            while self._rest is not None:
+                if next(self._rest, DONE) is DONE:
+                    self._rest = None
+                out, self._fx = self._fx, []
+                yield out
+        finally:
+            self._pieces = False
+            rest, self._rest = self._rest, None
+            for _ in rest or ():  # abandoned half way (a bug raised): keep the books whole
+                pass
+            self._fx = []
 
     def check_invariants(self) -> None:
         check_invariants(self.agents, self.frameworks, self.offers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from typing import Any, Hashable, Iterable
+from typing import Any, Hashable, Iterable, Iterator
 
 from attrs import define, frozen
 
@@ -24,6 +24,7 @@ from mesos_master.state import Agent, Framework, Offer, Task
 SOURCE_MASTER = "SOURCE_MASTER"
 MAX_UNREACHABLE_TASKS = 1000
 RESOURCES_POOL_SIZE = 10_000
+DONE = object()  # `next(steps, DONE)`: a handler in pieces (handle_in_pieces) has finished
 
 
 @frozen
@@ -107,6 +108,9 @@ class MasterBase:
         self.start_time: float | None = None
         self.now = 0.0
         self._fx: list[Any] = []
+        # Master.handle_in_pieces: set while it runs; `_rest` the ACCEPT it goes on with.
+        self._pieces = False
+        self._rest: Iterator[None] | None = None
         self._alloc_pending = False
         self._alloc_all = False
         self._alloc_agents: set[str] = set()

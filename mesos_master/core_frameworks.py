@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Iterator
 
 import attrs
 
@@ -12,12 +13,16 @@ from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 from mesos_master import validation
 from mesos_master.allocator.base import OfferGrant
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import DONE, MasterBase
 from mesos_master.state import Framework, Offer, Task
 
 REASON_INVALID_OFFERS = "REASON_INVALID_OFFERS"
 REASON_TASK_INVALID = "REASON_TASK_INVALID"
 REASON_FRAMEWORK_REMOVED = "REASON_FRAMEWORK_REMOVED"
+# Tasks of one ACCEPT booked between two pieces of `Master.handle_in_pieces`: one
+# transport batch of RunTasks (transport.BATCH_MAX), so the first goes out after ~0.5 ms of
+# booking instead of after the whole ACCEPT (~5-10 ms for 1,000 tasks).
+ACCEPT_PIECE = 64
 
 
 class FrameworkHandlers(MasterBase):
@@ -208,13 +213,25 @@ class FrameworkHandlers(MasterBase):
                 self._recover_offer(offer, self._refuse_seconds(msg.refuse_seconds))
 
     def _on_accept(self, msg: m.Accept, peer: bytes) -> None:
+        steps = self._accept(msg, peer)
+        if not self._pieces:
+            for _ in steps:
+                pass
+        elif next(steps, DONE) is not DONE:
+            self._rest = steps  # handle_in_pieces goes on from this pause
+
+    def _accept(self, msg: m.Accept, peer: bytes) -> Iterator[None]:
+        """The ACCEPT, pausing after every ACCEPT_PIECE tasks booked (`handle_in_pieces`
+        hands out the effects so far there: Mesos's master, too, sends each RunTask as it
+        goes through the LAUNCH). The offers are checked, as a whole, before any task."""
         fw = self._framework_for(peer, msg, msg.framework_id)
         if fw is None:
             return
         tasks = [t for op in msg.operations if op.type == "LAUNCH" for t in op.tasks]
         error = validation.validate_offers(fw.id, msg.offer_ids, self.offers)
         if error is not None:
-            return self._reject_accept(fw, msg, tasks, error)
+            self._reject_accept(fw, msg, tasks, error)
+            return
         offers = [self.offers[oid] for oid in msg.offer_ids]
         agent = self.agents[offers[0].agent_id]
         offered = Resources()
@@ -222,24 +239,29 @@ class FrameworkHandlers(MasterBase):
             self._drop_offer(offer)
             offered = offered + offer.resources
         remaining, role, known = offered, sorted(fw.roles)[0], _KnownIds(fw)
-        for info in tasks:
+        piece_from = remaining
+        for i, info in enumerate(tasks, 1):
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
                                              known_task_ids=known)
             if error is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,
                                     agent.id)
-                continue
-            remaining = remaining - info.resources
-            task = Task(framework_id=fw.id, agent_id=agent.id, info=info, state=ts.STAGING,
-                        role=role)
-            task.record(ts.STAGING, self.now)
-            fw.tasks[task.id] = task
-            agent.tasks[(fw.id, task.id)] = task
-            self._send(agent.peer, m.RunTask(fw.info, info, agent.epoch))
-        # What the launched tasks use, in one addition: each was validated to fit in what
-        # remained, so the offers minus what is left is exactly their sum.
-        agent.used = agent.used + (offered - remaining)
+            else:
+                remaining = remaining - info.resources
+                task = Task(framework_id=fw.id, agent_id=agent.id, info=info,
+                            state=ts.STAGING, role=role)
+                task.record(ts.STAGING, self.now)
+                fw.tasks[task.id] = task
+                agent.tasks[(fw.id, task.id)] = task
+                self._send(agent.peer, m.RunTask(fw.info, info, agent.epoch))
+            if i % ACCEPT_PIECE == 0 and i < len(tasks):
+                # What this piece's tasks use, in one addition: each was validated to fit
+                # in what remained, so what remained before it minus what is left is
+                # exactly their sum. The books balance at every pause.
+                agent.used, piece_from = agent.used + (piece_from - remaining), remaining
+                yield
+        agent.used = agent.used + (piece_from - remaining)
         if remaining:
             self.allocator.recover(fw.id, agent.id, remaining,
                                    self._refuse_seconds(msg.refuse_seconds), self.now)

@@ -328,16 +328,17 @@ class MasterServer:
                 self.ha.held_timers.append(event.key)
             return
         try:
-            effects = self.master.handle(event, time.time())
+            # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
+            # sent at once) while its other tasks are still being booked.
+            for effects in self.master.handle_in_pieces(event, time.time()):
+                for effect in effects:
+                    try:
+                        self._execute(effect)
+                    except Exception:
+                        log.exception("failed to perform %r", effect)
         except Exception:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
-            return
-        for effect in effects:
-            try:
-                self._execute(effect)
-            except Exception:
-                log.exception("failed to perform %r", effect)
 
     def _execute(self, effect: Any) -> None:
         if isinstance(effect, fx.Send):

@@ -187,6 +187,32 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
     assert CheckpointStore(str(tmp_path)).load() == expected
 
 
+def test_task_snapshots_pack_byte_for_byte_as_the_plain_packing(tmp_path: Path) -> None:
+    """The store packs a task's shared part once; every snapshot must still be exactly
+    what packing it whole gives, whatever changed since the last one (or was forgotten)."""
+    from mesos_agent.checkpoint import _pack, _TaskPacker
+    packer = _TaskPacker()
+    base = _checkpoint_of_running_task()
+    same_fw = attrs.evolve(base.framework)  # equal, another object (a later RunTask's)
+    status = base.updates[0] if base.updates else None
+    variants = [
+        attrs.evolve(base, state=ts.STAGING, statuses=(), pid=None, container="", updates=()),
+        base,
+        attrs.evolve(base, framework=same_fw, kill_requested=True),
+        attrs.evolve(base, framework=attrs.evolve(base.framework, name="renamed")),
+        attrs.evolve(base, sandbox=base.sandbox + "-2", run_id="r2"),
+        attrs.evolve(base, task=attrs.evolve(base.task, labels={"k": "v"})),
+        attrs.evolve(base, updates=(status,) * 3 if status else ()),
+    ]
+    for cp in variants + variants[::-1]:
+        assert packer.pack(cp) == _pack(cp)
+    packer.forget(base.task.task_id)
+    assert packer.pack(base) == _pack(base)
+    store = CheckpointStore(str(tmp_path))  # and through the store, a removal in between
+    store.write_batch([base, TaskRemoved(base.task.task_id), variants[0]])
+    assert CheckpointStore(str(tmp_path)).load() == (None, [variants[0]])
+
+
 def _pack_len(record: object) -> bytes:
     from mesos_agent.checkpoint import _pack
     return _pack(record)

@@ -238,3 +238,13 @@ def test_fast_record_decoders_agree_on_nested_records(record, data):
         return
     assert codec.from_dict(cls, body) == fast
     assert type(fast) is cls
+
+
+def test_fields_to_dict_is_to_dict_restricted_to_the_fields_in_field_order():
+    info = m.TaskInfo(name="t", task_id="t", agent_id="a", resources=Resources.parse("cpus:1"),
+                      command=m.CommandInfo("sleep 1"), kill_grace_period=2.0)
+    part = codec.fields_to_dict(m.TaskInfo, ["kill_grace_period", "command", "container"])
+    full = codec.to_dict(info)
+    assert list(part(info).items()) == [(k, full[k]) for k in ("command", "kill_grace_period")]
+    with pytest.raises(ValueError, match="no field"):
+        codec.fields_to_dict(m.TaskInfo, ["nope"])

@@ -281,3 +281,38 @@ def test_retried_first_subscribe_on_the_same_connection_gets_the_same_framework(
     first = only(sent(h.recv(b"fw1", m.Subscribe(info)), m.Subscribed, to=b"fw1"))
     again = only(sent(h.recv(b"fw1", m.Subscribe(info)), m.Subscribed, to=b"fw1"))
     assert again.framework_id == first.framework_id and len(h.master.frameworks) == 1
+
+
+def _big_accept(h: Harness) -> tuple[m.Accept, str]:
+    """150 small tasks, each port used once, some invalid (bad id, a reused id, too big)."""
+    aid = h.register_agent(b"a1", agent_info(res="cpus:100;mem:100000;ports:[31000-31199]"))
+    fid = h.subscribe(b"fw1")
+    (offer,) = h.offers(b"fw1")
+    tasks = [command_task(f"t{i}", aid, f"cpus:0.5;mem:10;ports:[{31000 + i}-{31000 + i}]")
+             for i in range(150)]
+    tasks[3] = command_task("bad id", aid, "cpus:0.1")
+    tasks[70] = command_task("t1", aid, "cpus:0.1")  # already used by this ACCEPT
+    tasks[140] = command_task("huge", aid, "cpus:1000")
+    return m.Accept(fid, (offer.id,), (m.Operation("LAUNCH", tuple(tasks)),)), aid
+
+
+def test_an_accept_in_pieces_is_the_accept_at_once_and_the_books_balance_between() -> None:
+    whole, split = Harness(), Harness()
+    accept, aid = _big_accept(whole)
+    assert _big_accept(split)[0] == accept
+    at_once = whole.recv(b"fw1", accept)
+    pieces = []
+    for piece in split.master.handle_in_pieces(fx.Received(b"fw1", accept), split.now):
+        split.master.check_invariants()  # the runtime sends between pieces; nothing else runs
+        pieces.append(piece)
+    assert len(pieces) == 3  # after tasks 64 and 128, then the rest
+    assert [len(sent(p, m.RunTask)) for p in pieces] == [63, 63, 21]
+    assert [e for p in pieces for e in p] == at_once
+    assert split.master.agents[aid].used == whole.master.agents[aid].used
+    assert split.master.counters == whole.master.counters
+    offered = [[o.resources for msg in sent(h.advance(6.0), m.Offers) for o in msg.offers]
+               for h in (split, whole)]  # the rest, once its refusal filter is over
+    assert offered[0] == offered[1] and len(offered[0]) == 1
+    # everything else comes whole, as from `handle`
+    (beat,) = split.master.handle_in_pieces(fx.TimerFired(("heartbeat",)), split.now + 20)
+    assert beat == whole.master.handle(fx.TimerFired(("heartbeat",)), whole.now + 20)
