@@ -293,10 +293,10 @@ class CgroupsV1(_Groups):
                     log.error("launcher thread %s cannot go back to its %s group: %s",
                               tid, controller, e)
 
-    def locate(self, key: str) -> Prepared:
-        dirs = [os.path.join(b, key) for b in self.base.values()]
-        return Prepared(procs=tuple(os.path.join(d, "cgroup.procs") for d in dirs),
-                        dirs=tuple(dirs), born_inside=True)
+    def locate(self, key: str) -> Prepared:  # per launch, on the agent's loop: no os.path
+        dirs = tuple(f"{b}/{key}" for b in self.base.values())
+        return Prepared(procs=tuple(f"{d}/cgroup.procs" for d in dirs), dirs=dirs,
+                        born_inside=True)
 
     def _dir(self, p: Prepared, controller: str) -> str | None:
         base = self.base[controller]
