@@ -16,7 +16,7 @@ import os
 import socket
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CLOSE_WAIT = 5.0  # seconds for the helper to exit once the agent hangs up
 
 Result = list["tuple[int, float] | str"]  # per spec: (pid, start time) or why it failed
+Answer = Callable[["Result | HelperLost"], None]  # gets a batch's result, on the loop
 
 
 class HelperLost(Exception):
@@ -43,7 +44,7 @@ class Launcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._out = bytearray()  # bytes the socket has not taken yet
         self._unpacker = msgpack.Unpacker(raw=False)
-        self._batches: dict[int, tuple[asyncio.Future[Result], list[str]]] = {}
+        self._batches: dict[int, tuple[Answer, int]] = {}  # batch -> (its answer, size)
         self._next = 0
         self._children: set[int] = set()  # started by the live helper, not yet exited
         self._waiting: dict[int, asyncio.Future[int | None]] = {}  # pid -> its exit
@@ -82,17 +83,16 @@ class Launcher:
         if self._sock is not None:
             self._bind(asyncio.get_running_loop())
 
-    def submit(self, specs: list[LaunchSpec]) -> asyncio.Future[Result]:
-        """Send a batch; the future gets a result per spec, or HelperLost."""
-        loop = asyncio.get_running_loop()
+    def submit(self, specs: list[LaunchSpec], answer: Answer) -> None:
+        """Send a batch; `answer` is called with a result per spec, or with HelperLost -
+        straight from the socket's reader (a future's callback would cost the loop a turn
+        per batch, and a burst's first launches wait for turns)."""
         if self._sock is None:
             self._start()
-        self._bind(loop)
-        fut: asyncio.Future[Result] = loop.create_future()
+        self._bind(asyncio.get_running_loop())
         batch, self._next = self._next, self._next + 1
-        self._batches[batch] = (fut, [s.task_id for s in specs])
+        self._batches[batch] = (answer, len(specs))
         self._write(msgpack.packb([LAUNCH, batch, [s.as_list() for s in specs]]))
-        return fut
 
     def exit_future(self, pid: int) -> asyncio.Future[int | None]:
         """A future resolved with the task's return code (negative: the signal; None:
@@ -180,7 +180,7 @@ class Launcher:
 
     def _dispatch(self, msg: Any) -> None:
         if msg[0] == STARTED:
-            fut, _ = self._batches.pop(msg[1])
+            answer, _ = self._batches.pop(msg[1])
             results: Result = []
             for r in msg[2]:
                 if isinstance(r, str):
@@ -189,8 +189,7 @@ class Launcher:
                     pid, started = int(r[0]), float(r[1])
                     self._children.add(pid)
                     results.append((pid, started))
-            if not fut.done():
-                fut.set_result(results)
+            answer(results)
         elif msg[0] == EXITED:
             for pid, code in msg[1]:
                 self._children.discard(pid)
@@ -213,10 +212,8 @@ class Launcher:
         self._hang_up()
         self._proc = None  # reaped by now, or by subprocess once it dies
         batches, self._batches = self._batches, {}
-        for fut, task_ids in batches.values():
-            if not fut.done():
-                fut.set_exception(HelperLost(f"the launch helper died while starting "
-                                             f"{len(task_ids)} task(s)"))
+        for answer, size in batches.values():
+            answer(HelperLost(f"the launch helper died while starting {size} task(s)"))
         children, self._children = self._children, set()
         for pid in children:
             try:

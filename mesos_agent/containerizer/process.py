@@ -143,11 +143,8 @@ class ProcessContainerizer:
             loop.call_soon(self._dispatch)
         self._queue.append(req)
         self._launching.add(task_id)
-        try:
-            started = await asyncio.shield(req.done)
-        except asyncio.CancelledError:  # the helper starts it anyway: leave no process behind
-            req.done.add_done_callback(self._abandoned)
-            raise
+        try:  # not shielded (a turn of the loop per launch): _deliver sees a cancelled one
+            started = await req.done
         finally:
             self._launching.discard(task_id)
         self._starting.pop(task_id, None)
@@ -169,31 +166,32 @@ class ProcessContainerizer:
             launcher = self._launchers[self._turn]
             self._turn = (self._turn + 1) % len(self._launchers)
             try:
-                sent = launcher.submit([r.spec for r in chunk])
+                launcher.submit([r.spec for r in chunk],
+                                lambda answer, chunk=chunk, launcher=launcher:
+                                self._deliver(chunk, launcher, answer))
             except OSError as e:  # the helper cannot be (re)started
                 _fail(chunk, f"cannot start the launch helper: {e}")
-                continue
-            sent.add_done_callback(
-                lambda f, chunk=chunk, launcher=launcher: self._deliver(chunk, launcher, f))
 
-    def _deliver(self, chunk: list[_Request], launcher: Launcher, sent: asyncio.Future
-                 ) -> None:
-        """A chunk is back from its helper: resolve each launch's future."""
-        if sent.cancelled() or sent.exception() is not None:
-            err = sent.exception() if not sent.cancelled() else None
-            if isinstance(err, HelperLost):  # it may have started some: the log says which
-                self._kill_logged(chunk)
-            _fail(chunk, f"launcher failed: {err or 'cancelled'}")
+    def _deliver(self, chunk: list[_Request], launcher: Launcher,
+                 answer: list[tuple[int, float] | str] | HelperLost) -> None:
+        """A chunk is back from its helper: resolve each launch's future; a launch
+        cancelled meanwhile (the agent stops) has what it started killed."""
+        if isinstance(answer, HelperLost):  # it may have started some: the log says which
+            self._kill_logged(chunk)
+            _fail(chunk, f"launcher failed: {answer}")
         else:
-            for r, result in zip(chunk, sent.result()):
-                if r.done.done():
-                    continue
+            for r, result in zip(chunk, answer):
                 if isinstance(result, str):
-                    r.done.set_exception(LaunchError(result))
+                    if not r.done.done():
+                        r.done.set_exception(LaunchError(result))
                     continue
                 entry = Launch(r.spec.task_id, r.spec.sandbox, *result)
+                started = _Started(entry, launcher.exit_future(entry.pid))
                 self._starting[r.spec.task_id] = entry
-                r.done.set_result(_Started(entry, launcher.exit_future(entry.pid)))
+                if r.done.cancelled():
+                    self._abandoned(started)
+                elif not r.done.done():
+                    r.done.set_result(started)
         self._compact_if_due()
 
     def _kill_logged(self, chunk: list[_Request]) -> None:
@@ -203,11 +201,8 @@ class ProcessContainerizer:
             if key in wanted and launch_log.is_alive(entry):
                 _killpg(entry.pid, signal.SIGKILL)
 
-    def _abandoned(self, done: asyncio.Future) -> None:
+    def _abandoned(self, started: _Started) -> None:
         """A launch cancelled while the helper started it: kill what it started."""
-        if done.cancelled() or done.exception() is not None:
-            return
-        started: _Started = done.result()
         entry = started.launch
         _killpg(entry.pid, signal.SIGKILL)
         prepared = self.isolator.locate(task_key(entry.task_id, entry.sandbox))
