@@ -174,28 +174,29 @@ class Launcher:
         self._unpacker.feed(data)
         for msg in self._unpacker:
             try:
-                self._dispatch(msg)
+                answered = self._dispatch(msg)
             except (TypeError, ValueError, IndexError, KeyError) as e:
                 log.error("malformed message from the launch helper (%s): %.200r", e, msg)
+                continue
+            if answered is not None:  # outside the try: the answer's own errors are its own
+                answered[0](answered[1])
 
-    def _dispatch(self, msg: Any) -> None:
+    def _dispatch(self, msg: Any) -> tuple[Answer, Result] | None:
+        """Take one message in; a batch's answer and result, to be called."""
         if msg[0] == STARTED:
-            answer, _ = self._batches.pop(msg[1])
             results: Result = []
             for r in msg[2]:
-                if isinstance(r, str):
-                    results.append(r)
-                else:
-                    pid, started = int(r[0]), float(r[1])
-                    self._children.add(pid)
-                    results.append((pid, started))
-            answer(results)
-        elif msg[0] == EXITED:
+                results.append(r if isinstance(r, str) else (int(r[0]), float(r[1])))
+            answer, _ = self._batches.pop(msg[1])
+            self._children.update(r[0] for r in results if not isinstance(r, str))
+            return answer, results
+        if msg[0] == EXITED:
             for pid, code in msg[1]:
                 self._children.discard(pid)
                 self._exited(pid, code)
         else:
             log.error("unknown message %r from the launch helper", msg[0])
+        return None
 
     def _exited(self, pid: int, code: int | None) -> None:
         fut = self._waiting.pop(pid, None)
