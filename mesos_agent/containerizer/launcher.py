@@ -5,7 +5,9 @@ never block the loop: what the socket cannot take waits in a buffer).
 The helper is started with the containerizer and restarted by the next launch if it dies.
 When it dies, tasks it started are left to init: they are watched from then on as
 strangers (their pidfd; exit status unknown, as for tasks a previous agent process
-started), and batches it had not answered fail.
+started), and batches it had not answered fail. (A task that ended, and was reaped by init,
+between the helper's death and our pidfd_open could in principle have its pid reused by
+then; the window is the time the loop takes to see the hang-up.)
 """
 from __future__ import annotations
 
