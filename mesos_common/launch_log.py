@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from typing import Iterable
 
 from attrs import frozen
@@ -43,9 +42,19 @@ def log_path(work_dir: str) -> str:
     return os.path.join(work_dir, "meta", LOG_NAME)
 
 
-def line(kind: str, entry: Launch) -> bytes:
+def _line(kind: str, entry: Launch) -> bytes:
     return (json.dumps([kind, entry.pid, entry.start_time, entry.task_id, entry.sandbox],
                        separators=(",", ":")) + "\n").encode()
+
+
+def launched_lines(entries: Iterable[Launch]) -> bytes:
+    return b"".join(_line(LAUNCHED, e) for e in entries)
+
+
+def open_append(path: str) -> int:
+    """An fd that appends to the log at `path` (each write of whole lines is one append:
+    the agent and its launch helpers write to the same file through fds of their own)."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def read(work_dir: str) -> dict[tuple[str, str], Launch]:
@@ -82,7 +91,7 @@ _ticks = os.sysconf("SC_CLK_TCK")
 
 def start_time(pid: int) -> float | None:
     """When the process started (seconds since the epoch; psutil's `create_time`), None when
-    it is gone. Read straight from /proc: a launcher thread calls it per task."""
+    it is gone. Read straight from /proc: a launch helper calls it per task."""
     global _boot_time
     try:
         fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)  # no file object:
@@ -116,53 +125,46 @@ def is_alive(entry: Launch) -> bool:
 
 
 class LaunchLog:
-    """The writer; thread-safe (launcher threads append, the event loop records ends).
-    `found`: what the log held when it was opened (a previous agent process's launches)."""
+    """The agent's writer (on its event loop; the launch helpers append their launches
+    through `open_append` fds of their own). `found`: what the log held when it was opened
+    (a previous agent process's launches)."""
 
     def __init__(self, work_dir: str) -> None:
         self.path = log_path(work_dir)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.found, lines, torn = _read(self.path)
-        self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                           0o644)
+        self._fd = open_append(self.path)
         self._ended = lines - len(self.found)  # lines a rewrite would drop
         if torn:  # end the torn line, or the next entry would join it
             os.write(self._fd, b"\n")
 
     def launched(self, entries: Iterable[Launch]) -> None:
-        data = b"".join(line(LAUNCHED, e) for e in entries)
-        if data:
-            with self._lock:
-                if self._fd >= 0:
-                    os.write(self._fd, data)
+        data = launched_lines(entries)
+        if data and self._fd >= 0:
+            os.write(self._fd, data)
 
     def ended(self, entry: Launch, live: int) -> bool:
         """Record that `entry` ended; True when the log should be compacted (`live` entries
         remain, and ended ones outnumber them)."""
-        with self._lock:
-            if self._fd < 0:
-                return False
-            os.write(self._fd, line(ENDED, entry))
-            self._ended += 1
-            return self._ended >= max(COMPACT_AT, live)
+        if self._fd < 0:
+            return False
+        os.write(self._fd, _line(ENDED, entry))
+        self._ended += 1
+        return self._ended >= max(COMPACT_AT, live)
 
     def compact(self, live: Iterable[Launch]) -> None:
         """Rewrite the log with only `live` (atomically: a crash leaves the old or the new)."""
-        data = b"".join(line(LAUNCHED, e) for e in live)
+        if self._fd < 0:
+            return
         tmp = f"{self.path}.tmp"
-        with self._lock:
-            if self._fd < 0:
-                return
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.path)
-            os.close(self._fd)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-            self._ended = 0
+        with open(tmp, "wb") as f:
+            f.write(launched_lines(live))
+        os.replace(tmp, self.path)
+        os.close(self._fd)
+        self._fd = open_append(self.path)
+        self._ended = 0
 
     def close(self) -> None:
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -37,7 +37,7 @@ import msgpack
 from mesos_agent.containerizer.batch import LaunchSpec, start_batch
 from mesos_agent.containerizer.isolation import Isolator, from_spec
 from mesos_agent.containerizer.spawn import forget
-from mesos_common.launch_log import LAUNCHED, Launch, line
+from mesos_common.launch_log import Launch, launched_lines, open_append
 
 log = logging.getLogger("mesos_agent.launch_helper")
 
@@ -50,13 +50,9 @@ class Helper:
         self.sock = sock
         self.isolator = isolator
         self.log_path = log_path
-        self._log_fd = self._open_log()
+        self._log_fd = open_append(log_path)
         self._unpacker = msgpack.Unpacker(raw=False)
         self._children: set[int] = set()
-
-    def _open_log(self) -> int:
-        return os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                       0o644)
 
     def run(self) -> int:
         """Serve the agent until it goes away; 0."""
@@ -86,7 +82,7 @@ class Helper:
                 self._launch(msg[1], [LaunchSpec.from_list(s) for s in msg[2]])
             elif kind == REOPEN:
                 os.close(self._log_fd)
-                self._log_fd = self._open_log()
+                self._log_fd = open_append(self.log_path)
             else:
                 log.error("unknown request %r from the agent", kind)
         except (TypeError, ValueError, IndexError, KeyError) as e:
@@ -110,7 +106,7 @@ class Helper:
 
     def _record(self, entries: list[Launch]) -> None:
         try:
-            os.write(self._log_fd, b"".join(line(LAUNCHED, e) for e in entries))
+            os.write(self._log_fd, launched_lines(entries))
         except OSError as e:
             log.error("cannot append %d launch(es) to %s: %s", len(entries), self.log_path, e)
 
