@@ -6,10 +6,10 @@ checkpoints, status updates all included). Baseline in the same run: Popen of th
 their mean: the host's load drifts). `ratio` = Corral's time / Popen's time.
 
 CPU seconds too, which the host's other load does not change much: `corral_cpu_s` is what
-the master, the agent (with its launch helper) and this process (the framework) used from
-ACCEPT to the last TASK_RUNNING plus what the N task processes had used by then (their start: fork, exec),
-and `corral_cpu_split_s` the same per process (master, agent1, framework, tasks);
-`popen_cpu_s` the same for the Popen loop (this process plus its N children).
+the master, the agent (with its launch helpers) and this process (the framework) used from
+ACCEPT to the last TASK_RUNNING plus what the N task processes had used by then (their
+start: fork, exec), and `corral_cpu_split_s` the same per process (master, agent1,
+framework, tasks); `popen_cpu_s` the same for the Popen loop (this process plus its N children).
 
     python -m benchmarks.launch_process --count 1000
 
@@ -51,8 +51,8 @@ def cpu_s(pid: int) -> float:
 
 
 def helpers(pid: int) -> list[int]:
-    """A daemon's own child processes (the agent's launch helper; the tasks are the
-    helper's children), whose CPU is the daemon's."""
+    """A daemon's own child processes (the agent's launch helpers; the tasks are the
+    helpers' children), whose CPU is the daemon's."""
     try:
         return [c.pid for c in psutil.Process(pid).children()]
     except psutil.Error:

@@ -1,5 +1,5 @@
 """The blocking part of starting a batch of process tasks, as the launch helper runs it
-(`helper.py`): sandboxes and output files, cgroups and their limits, the spawns, one
+(`launch_helper.py`): sandboxes and output files, cgroups and their limits, the spawns, one
 launch-log append for the batch.
 
 First the file work of the whole batch, then the spawns: under cgroup v1 the calling

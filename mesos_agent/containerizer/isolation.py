@@ -180,6 +180,11 @@ class _Groups:
     """What both cgroup versions do alike: remove a task's groups, and this agent's; list
     and kill the groups a previous agent process left (orphans)."""
 
+    name: str
+    root: str
+    agent: str
+    enable_cfs: bool
+
     def _bases(self) -> list[str]:
         raise NotImplementedError
 
@@ -198,11 +203,6 @@ class _Groups:
             except OSError:
                 continue
         return sorted(names)
-
-    root: str
-    agent: str
-    enable_cfs: bool
-    name: str
 
     def spec(self) -> list:
         return [self.name, self.root, self.agent, self.enable_cfs]
@@ -225,7 +225,7 @@ class CgroupsV1(_Groups):
         self.root, self.agent = root, agent
         self.base = {c: os.path.join(root, c, cgroups.PARENT, agent) for c in self.CONTROLLERS}
         self.enable_cfs = enable_cfs
-        self._homes = threading.local()  # each launcher thread's own groups (`visits`)
+        self._homes = threading.local()  # each launching thread's own groups (`visits`)
         self._memsw: bool | None = None  # memory.memsw.* exists (swap accounting on)?
 
     def _bases(self) -> list[str]:
@@ -290,7 +290,7 @@ class CgroupsV1(_Groups):
                 try:
                     _write(os.path.join(home[controller], "tasks"), tid)
                 except (OSError, KeyError) as e:
-                    log.error("launcher thread %s cannot go back to its %s group: %s",
+                    log.error("launching thread %s cannot go back to its %s group: %s",
                               tid, controller, e)
 
     def locate(self, key: str) -> Prepared:  # per launch, on the agent's loop: no os.path

@@ -4,7 +4,7 @@ A task's session leader is started as `Popen(argv, executable=, cwd=, env=,
 stdin=DEVNULL, stdout=, stderr=, start_new_session=True)` would start it (vfork, the same
 child-side steps, PATH search in the task's own environment, every other fd closed, exec
 errors raised in the parent as OSError), but through the helper Popen itself calls
-(`_posixsubprocess.fork_exec`): Popen's Python-level set-up was half of a launcher thread's
+(`_posixsubprocess.fork_exec`): Popen's Python-level set-up was half of a launcher's
 spawn cost (0.27 -> 0.08 ms of parent CPU per spawn). The helper is private and its
 arguments change between Python versions, so it is used only on the version whose
 signature is known here; elsewhere Popen runs, and the Popen objects are kept until
