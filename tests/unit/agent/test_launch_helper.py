@@ -74,7 +74,7 @@ def test_a_batch_is_answered_per_task_then_exits_are_reported(peer: Peer) -> Non
     assert isinstance(bad, str) and "/no/such/program" in bad
     assert peer.recv() == [EXITED, [[pid, 5]]]
     assert (peer.work / "ok" / "stdout").exists()  # its sandbox and output files
-    logged = launch_log._read(launch_log.log_path(str(peer.work)))[0]
+    logged = launch_log.read(str(peer.work))
     assert [e.pid for e in logged.values()] == [pid]  # logged before it answered
 
 
