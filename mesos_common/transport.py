@@ -176,13 +176,15 @@ class _Edge:
                 except zmq.ZMQError:  # closed meanwhile
                     pass
 
-    def close(self) -> None:
+    def close(self, linger_ms: int = 0) -> None:
+        """Send what is queued and close; what libzmq has not put on the wire by then is
+        dropped, unless `linger_ms` gives it that long."""
         self.flush()
         self._drop_reader()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         self._close_fd()
-        self.sock.close(linger=0)
+        self.sock.close(linger=linger_ms)
 
 
 class RouterTransport(_Edge):
