@@ -35,8 +35,8 @@ from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
-from mesos_master.registry.zookeeper import FencedError
 from mesos_master.ha import HaState
+from mesos_master.registry.zookeeper import FencedError
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -115,7 +115,7 @@ class MasterServer:
         self._stop = asyncio.Event()
         self.core_errors = 0
         self.exit_code = 0
-        self.ha = HaState(self)
+        self.ha = HaState(self, opts.zk, opts.quorum, opts.zk_session_timeout)
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
@@ -138,7 +138,7 @@ class MasterServer:
         try:
             await web.SockSite(runner, http_sock).start()
             if not self.opts.zk:
-                self._lead(self.registry)
+                self.lead(self.registry)
             self.gc.install()
             if self.opts.gc_freeze:
                 # What start-up built (modules, the HTTP app, the recovered core) lives as long
@@ -150,10 +150,10 @@ class MasterServer:
                 ready(self)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                self._spawn(self._receive_loop())
-                self._spawn(self._lag_probe())
+                self.spawn(self._receive_loop())
+                self.spawn(self._lag_probe())
                 if self.opts.zk:
-                    self._spawn(self.ha.start())
+                    self.spawn(self.ha.start())
                 await self._stop.wait()
                 for task in self._tasks:
                     task.cancel()
@@ -174,7 +174,7 @@ class MasterServer:
             self.exit_code = exit_code
         self._stop.set()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         """Run `coro` in the server's task group; it is cancelled when the server stops."""
         assert self._tg is not None
         task = self._tg.create_task(coro)
@@ -186,7 +186,7 @@ class MasterServer:
         """Acting as the leader right now: elected and not fenced."""
         return self.master is not None and not self.ha.fenced
 
-    def _lead(self, registry: Registry) -> None:
+    def lead(self, registry: Registry) -> None:
         """Become the acting master: build the core from the registry and start it."""
         self.registry = registry
         self.master = self._make_master(registry)
@@ -367,7 +367,7 @@ class MasterServer:
                 self.registry.apply_many(ops)
                 ok = True
             except FencedError as e:
-                self.ha.abdicate(f"registry write refused: {e}")
+                self.ha.registry_refused(str(e))
             except Exception:
                 log.exception("registry write of %d operation(s) failed", len(ops))
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
