@@ -1,8 +1,8 @@
 """The master's asyncio runtime: ZeroMQ in, core events, effects out. All IO lives here.
 
 One task reads the ROUTER socket and feeds `Received` events; timers are `loop.call_later`
-handles keyed like the core's timers; registry writes run synchronously (small SQLite
-transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
+handles keyed like the core's timers; registry writes run synchronously for SQLite (small local
+transactions) and in a worker thread for ZooKeeper, and are fed back as `PersistDone`. Events are processed one at a time from a
 queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
 
@@ -112,6 +112,7 @@ class MasterServer:
         self._feeding = False
         self._persists: list[Any] = []
         self._hold_persists = False
+        self._writing = False  # a remote registry write is under way
         self._stop = asyncio.Event()
         self.core_errors = 0
         self.exit_code = 0
@@ -310,10 +311,10 @@ class MasterServer:
             return
         self._feeding = True
         try:
-            while self._queue or (self._persists and not self._hold_persists):
+            while self._queue or self._flushable():
                 while self._queue:
                     self._process(self._queue.popleft())
-                if self._persists and not self._hold_persists:
+                if self._flushable():
                     self._flush_persists()
         finally:
             self._feeding = False
@@ -358,19 +359,44 @@ class MasterServer:
         else:
             raise AssertionError(f"unknown effect {effect!r}")
 
+    def _flushable(self) -> bool:
+        return bool(self._persists) and not self._hold_persists and not self._writing
+
     def _flush_persists(self) -> None:
-        """Commit the pending registry operations together; a fenced leader writes nothing."""
+        """Commit the pending registry operations together; a fenced leader writes nothing.
+        A remote registry (ZooKeeper) is written in a worker thread, one group at a time: the
+        core acts on PersistDone only, so the loop goes on serving meanwhile."""
         ops, self._persists = self._persists, []
+        registry = None if self.ha.fenced else self.registry
+        if registry is not None and getattr(registry, "remote", False):
+            self._writing = True
+            self.spawn(self._write_remote(registry, ops))
+            return
         ok = False
-        if not self.ha.fenced and self.registry is not None:
+        if registry is not None:
             try:
-                self.registry.apply_many(ops)
+                registry.apply_many(ops)
                 ok = True
-            except FencedError as e:
-                self.ha.registry_refused(str(e))
-            except Exception:
-                log.exception("registry write of %d operation(s) failed", len(ops))
+            except Exception as e:
+                self._write_failed(ops, e)
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+
+    async def _write_remote(self, registry: Registry, ops: list[Any]) -> None:
+        ok = False
+        try:
+            await asyncio.to_thread(registry.apply_many, ops)
+            ok = True
+        except Exception as e:
+            self._write_failed(ops, e)
+        self._writing = False
+        self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+        self.feed(None)
+
+    def _write_failed(self, ops: list[Any], e: BaseException) -> None:
+        if isinstance(e, FencedError):
+            self.ha.registry_refused(str(e))
+        else:
+            log.error("registry write of %d operation(s) failed: %r", len(ops), e)
 
     def _cancel_timer(self, key: Hashable) -> None:
         handle = self._timers.pop(key, None)

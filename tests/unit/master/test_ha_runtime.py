@@ -157,3 +157,51 @@ def test_ha_flags(capsys) -> None:
         with pytest.raises(SystemExit) as e:
             options_from_argv(bad)
         assert e.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_a_remote_registry_is_written_off_the_loop_one_group_at_a_time() -> None:
+    """A ZooKeeper write waits on the network: the loop serves on while it is under way, the
+    operations persisted meanwhile wait for it and go as the next group, and the core hears
+    PersistDone for each only after its write."""
+    import threading
+
+    class SlowRemote(MemoryRegistry):
+        remote = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+            self.groups: list[list[Any]] = []
+
+        def apply_many(self, ops: list[Any]) -> list[bool]:
+            self.groups.append(list(ops))
+            assert self.release.wait(5)
+            return super().apply_many(ops)
+
+    async def scenario() -> tuple[list[Any], list[Any], list[list[Any]]]:
+        registry = SlowRemote()
+        server = MasterServer(ServerOptions(port=0, zmq_port=0, registry="in_memory"),
+                              registry=registry, master_id="M")
+        server.master = server._make_master()
+        seen: list[Any] = []
+        server.master.handle_in_pieces = lambda e, now: [seen.append(e) or []]  # type: ignore
+        async with asyncio.TaskGroup() as tg:
+            server._tg = tg
+            server._persists.append(AdmitAgent("S1", "h1"))
+            server.feed(None)                       # the first group starts writing
+            server._persists.append(AdmitAgent("S2", "h2"))
+            server.feed(fx.TimerFired(("tick",)))   # served while the write is under way
+            await asyncio.sleep(0.05)
+            during = list(seen)
+            registry.release.set()
+            for _ in range(200):
+                if len([e for e in seen if isinstance(e, fx.PersistDone)]) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        return during, seen, registry.groups
+
+    during, seen, groups = asyncio.run(scenario())
+    assert during == [fx.TimerFired(("tick",))]
+    assert groups == [[AdmitAgent("S1", "h1")], [AdmitAgent("S2", "h2")]]
+    assert seen[1:] == [fx.PersistDone(AdmitAgent("S1", "h1"), True),
+                        fx.PersistDone(AdmitAgent("S2", "h2"), True)]
