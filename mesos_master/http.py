@@ -232,4 +232,8 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
     for path, handler in routes:
         app.router.add_get(path, handler)
+    v1 = getattr(service, "v1", None)
+    if v1 is not None:
+        for prefix in ("", "/master"):
+            app.router.add_post(f"{prefix}/api/v1/scheduler", v1.handle)
     return app

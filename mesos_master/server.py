@@ -32,6 +32,8 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.transport import RouterTransport
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
+from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
+from mesos_master.api_v1.scheduler import SchedulerApi
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
@@ -117,6 +119,7 @@ class MasterServer:
         self.core_errors = 0
         self.exit_code = 0
         self.ha = HaState(self, opts.zk, opts.quorum, opts.zk_session_timeout)
+        self.v1 = SchedulerApi(self)
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
@@ -160,6 +163,7 @@ class MasterServer:
                     task.cancel()
         finally:
             self.gc.uninstall()
+            self.v1.close()
             self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
@@ -227,7 +231,10 @@ class MasterServer:
     def info(self) -> dict[str, Any]:
         """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect)."""
         return {"id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
-                "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION}
+                "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION,
+                # MasterInfo.address: what v1 clients (pymesos) read from the leader's znode
+                "address": {"hostname": self.hostname, "ip": self.opts.ip,
+                            "port": self.http_port}}
 
     # ---------------------------------------------------------------- event-loop health
 
@@ -344,7 +351,10 @@ class MasterServer:
     def _execute(self, effect: Any) -> None:
         if isinstance(effect, fx.Send):
             assert self.transport is not None and effect.to is not None
-            self.transport.send(effect.to, effect.msg)
+            if effect.to[:3] == V1_PEER:  # a v1 HTTP framework's stream
+                self.v1.deliver(effect.to, effect.msg)
+            else:
+                self.transport.send(effect.to, effect.msg)
         elif isinstance(effect, fx.SetTimer):
             self._cancel_timer(effect.key)
             loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
