@@ -236,4 +236,8 @@ def make_app(service: MasterService) -> web.Application:
     if v1 is not None:
         for prefix in ("", "/master"):
             app.router.add_post(f"{prefix}/api/v1/scheduler", v1.handle)
+    operator = getattr(service, "operator", None)
+    if operator is not None:
+        for path in ("/api/v1", "/api/v1/operator", "/master/api/v1"):
+            app.router.add_post(path, operator.handle)
     return app

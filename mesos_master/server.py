@@ -32,6 +32,7 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.transport import RouterTransport
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
+from mesos_master.api_v1.operator import OperatorApi
 from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
 from mesos_master.api_v1.scheduler import SchedulerApi
 from mesos_master.core import Master, MasterConfig
@@ -120,6 +121,7 @@ class MasterServer:
         self.exit_code = 0
         self.ha = HaState(self, opts.zk, opts.quorum, opts.zk_session_timeout)
         self.v1 = SchedulerApi(self)
+        self.operator = OperatorApi(self)
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
@@ -156,6 +158,7 @@ class MasterServer:
                 self._tg = tg
                 self.spawn(self._receive_loop())
                 self.spawn(self._lag_probe())
+                self.spawn(self.operator.run())
                 if self.opts.zk:
                     self.spawn(self.ha.start())
                 await self._stop.wait()
@@ -164,6 +167,7 @@ class MasterServer:
         finally:
             self.gc.uninstall()
             self.v1.close()
+            self.operator.close()
             self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
@@ -355,6 +359,8 @@ class MasterServer:
                 self.v1.deliver(effect.to, effect.msg)
             else:
                 self.transport.send(effect.to, effect.msg)
+            if self.operator.streams:  # v1 operator subscribers see launches and updates
+                self.operator.observe(effect.msg)
         elif isinstance(effect, fx.SetTimer):
             self._cancel_timer(effect.key)
             loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic

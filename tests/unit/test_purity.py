@@ -14,6 +14,7 @@ CORES = [
     "mesos_master.core", "mesos_master.state", "mesos_master.validation", "mesos_master.views",
     "mesos_master.allocator.hierarchical", "mesos_master.allocator.sorter",
     "mesos_master.allocator.filters", "mesos_master.registry.base", "mesos_master.api_v1.convert",
+    "mesos_master.api_v1.operator_views",
     "mesos_agent.core", "mesos_agent.status", "mesos_agent.recovery", "mesos_agent.core_health",
     "frameworks.core", "mesos_common.leadership",
     "marathon.planner", "marathon.deployment", "marathon.launch_queue", "marathon.tracker",

@@ -53,3 +53,36 @@ def test_pymesos_scheduler_runs_reconciles_and_kills_command_tasks(cluster) -> N
         return s if done else None
     state = wait_for(completed, 15, what="the framework under completed_frameworks")
     assert not any(f["id"] == out["framework_id"] for f in state["frameworks"])
+
+
+@pytest.mark.slow
+def test_pymesos_operator_client_sees_health_state_and_the_framework_s_events(cluster) -> None:
+    cluster.start_master()
+    cluster.start_agent("cpus:2;mem:1024;disk:1024")
+    cluster.wait_agents(1)
+    py = pymesos_python()
+    watcher = subprocess.Popen([str(py), "-I", str(Path(__file__).with_name(
+        "pymesos_operator.py")), cluster.master_addr, "90"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "subscribed"
+        ran = _run_scheduler(cluster, 2, "echo done")
+        assert ran["ok"], ran
+        out, err = watcher.communicate(timeout=120)
+    finally:
+        watcher.kill()
+        watcher.wait()
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["ok"], (res, err[-2000:])
+    assert res["health"] == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
+    assert res["state_keys"] == ["get_agents", "get_executors", "get_frameworks", "get_tasks"]
+    assert res["agents"] == 1
+    kinds = [k for k, _ in res["events"]]
+    assert ["FRAMEWORK_ADDED", "MinimalFramework"] in res["events"]
+    added = {w for k, w in res["events"] if k == "TASK_ADDED"}
+    assert added == set(ran["states"])
+    assert kinds.index("FRAMEWORK_ADDED") < kinds.index("TASK_ADDED") < \
+        kinds.index("TASK_UPDATED") < kinds.index("FRAMEWORK_REMOVED")
+    assert {w for k, w in res["events"] if k == "TASK_UPDATED"} >= {"TASK_RUNNING",
+                                                                    "TASK_FINISHED"}
