@@ -39,6 +39,8 @@ def test_routes_by_container_type_and_refuses_missing_kinds() -> None:
         assert await c.wait("d") == (None, 9)
         assert c.limitation("d") is None and c.containers() == {"p"}
         only = CompositeContainerizer({"mesos": SimContainerizer()})
-        with pytest.raises(LaunchError, match="--containerizers to include docker"):
+        with pytest.raises(LaunchError, match="DOCKER task on an agent without the docker "
+                                              "containerizer: start a Docker engine or run "
+                                              "the agent with --containerizers=docker,mesos"):
             await only.launch("d", "F", _task("d", True), "/s")
     asyncio.run(go())
