@@ -82,6 +82,7 @@ class ServerOptions:
     recover: str = RECONNECT
     status_retry: RetryPolicy = RetryPolicy()
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
+    containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -145,7 +146,8 @@ class AgentServer:
             self.core = Agent(self._config(), self.rng)
             self._dealer = DealerTransport()
             print(f"mesos-agent: listening http=http://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()}", file=self.out, flush=True)
+                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+                  file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
@@ -201,7 +203,7 @@ class AgentServer:
         return AgentConfig(
             hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
-            attributes=dict(o.attributes), flags=dict(o.flags),
+            attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
             status_retry=o.status_retry, checkpoint=True)
 

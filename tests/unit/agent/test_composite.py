@@ -8,17 +8,18 @@ import pytest
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
-from mesos_agent.main import containerizer_kinds
+from mesos_agent.containerizer.detect import parse
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo
 from mesos_common.resources import Resources
 
 
 def test_kinds() -> None:
-    assert containerizer_kinds("mesos,docker") == {"mesos", "docker"}
-    assert containerizer_kinds("process") == {"mesos"}
-    for bad in ("", "docker,sim", "lxc"):
+    assert parse("mesos,docker") == {"mesos", "docker"}
+    assert parse("process") == {"mesos"}
+    assert parse(" auto ") is None
+    for bad in ("", "docker,sim", "lxc", "auto,mesos"):
         with pytest.raises(ValueError):
-            containerizer_kinds(bad)
+            parse(bad)
 
 
 def _task(tid: str, docker: bool) -> TaskInfo:
