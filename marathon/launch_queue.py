@@ -113,8 +113,7 @@ def _constraint_ok(c: Sequence[str], hostname: str, attrs: Mapping[str, Any],
 def can_run(app: Mapping[str, Any], offer: m.Offer) -> bool:
     """Can the offer's agent run the app's container? An agent that does not say
     (no `containerizers`) is left to refuse what it cannot run."""
-    c = app.get("container") or {}
-    if c.get("type", "DOCKER" if c.get("docker") else "MESOS") != "DOCKER":
+    if not (app.get("container") or {}).get("docker"):  # as `_container`: an image = DOCKER
         return True
     return not offer.containerizers or not DOCKER_RUNNERS.isdisjoint(offer.containerizers)
 

@@ -93,6 +93,8 @@ def test_a_docker_app_goes_only_to_agents_that_run_docker():
     assert len(match(offer(containerizers=("sim",)), a, 1)) == 1
     assert len(match(offer(containerizers=()), a, 1)) == 1  # not said: the agent decides
     assert len(match(offer(containerizers=("mesos",)), app(), 1)) == 1
+    image = app(container={"type": "MESOS", "docker": {"image": "corral/busybox:test"}})
+    assert match(offer(containerizers=("mesos",)), image, 1) == []  # it runs in Docker
     # a DOCKER app that cannot go here does not stop the apps behind it
     both = lq.match(offer(containerizers=("mesos",)), [lq.Want(a, 1), lq.Want(app(), 1)], {},
                     lambda aid: next(ids))
