@@ -43,7 +43,7 @@ from mesos_agent.containerizer.process import agent_base_env
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
                                 TaskLaunched, TaskLaunchFailed)
-from mesos_agent.health import probe
+from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask, record_file)
@@ -404,11 +404,12 @@ class AgentServer:
 
     async def _health_loop(self, effect: StartHealthCheck) -> None:
         """Probe after the check's delay, then every interval, until stopped."""
-        check, task_id = effect.check, effect.task_id
+        task_id = effect.task_id
         assert self.core is not None
         entry = self.core.tasks().get(task_id)
         if entry is None:
             return
+        check = on_host(effect.check, entry.task)
         env = task_environment(task_id, entry.framework_id, entry.task, effect.sandbox,
                                agent_base_env())
         docker_id = (self.containerizer.handle(task_id) if entry.task.container is not None

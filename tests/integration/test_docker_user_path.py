@@ -93,8 +93,11 @@ def test_the_docker_app_runs_as_a_container_in_both_forms(tmp_path: Path) -> Non
         slaves = _get(f"{master}/master/state")["slaves"]
         assert [s["containerizers"] for s in slaves] == [["docker", "mesos"]] * len(agents)
         api = MarathonApi(base)
-        for app in (APP_1_10, APP_LEGACY):
-            status, body = api.call("POST", "/v2/apps", {**app, "healthChecks": [CHECK]})
+        # Checked on the host port (portIndex), and on the container's own port as Mesos
+        # checks a container from inside its network: the agent probes where it is published.
+        by_port = {k: v for k, v in CHECK.items() if k != "portIndex"} | {"port": 8000}
+        for app, check in ((APP_1_10, CHECK), (APP_LEGACY, by_port)):
+            status, body = api.call("POST", "/v2/apps", {**app, "healthChecks": [check]})
             assert status == 201, body
         for app_id in ("dock", "dock-legacy"):
             app = wait_for(lambda: (a := api.app(app_id))["tasksHealthy"] == 1 and a, 120, 0.5,
