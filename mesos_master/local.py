@@ -108,9 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for d in daemons[1:]:
         kinds = f" containerizers {d.field('containerizers')}" if d in cluster.agents else ""
         print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}{kinds}")
-    if cluster.agents and "docker" not in cluster.agents[0].field("containerizers"):
-        print("mesos-local: no Docker engine answered: DOCKER apps will wait (start one and "
-              "restart, or pass --containerizers)")
+    if (detect.parse(ns.containerizers) is None and cluster.agents
+            and "docker" not in cluster.agents[0].field("containerizers")):
+        print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
+              "runs docker (start dockerd, then restart mesos-local)")
     if cluster.marathon is not None:
         print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
               f"{cluster.marathon.field('http')}/v2/apps -d "
