@@ -18,6 +18,7 @@ from attrs import define
 from mesos_common import messages as m
 from marathon import deployment as dep
 from marathon import launch_queue as lq
+from marathon.offer_log import OfferLog
 from marathon.apps import AppsMixin, ApiError
 from marathon.events import EventBus
 from marathon.groups import GroupsMixin
@@ -118,6 +119,7 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
         self.wants: dict[str, int] = {}
         self.subscriptions: list[str] = meta.get("subscriptions", [])
         self.offers_seen = self.offers_declined = 0
+        self.offer_log = OfferLog()  # why waiting apps' offers went unused (/v2/queue)
         self.suppressed = False
         self.revived_at = self.last_offer_at = self.reconciled_at = clock()
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
@@ -352,6 +354,7 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
             self.queued_since.setdefault(aid, now)
         else:
             self.queued_since.pop(aid, None)
+            self.offer_log.forget(aid)
 
     def _unreachable(self, now: float) -> None:
         """unreachableStrategy: replace tasks away for inactiveAfterSeconds, forget (and
@@ -462,6 +465,8 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
                      if app is not None and self.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
                                 lambda aid: new_task_id(aid, self.new_uuid()))
+            self.offer_log.record(offer, wants, {ln.app_id for ln in launches}, placed,
+                                  self.now())
             if not launches:
                 self.offers_declined += 1
                 driver.decline_offer(offer.id, self.options.decline_seconds)

@@ -136,10 +136,7 @@ def queue_item(svc: MarathonService, app: dict[str, Any], count: int, now: float
     out = {"app": app, "count": count,
            "delay": {"timeLeftSeconds": int(round(left)), "overdue": left <= 0},
            "since": timestamp(svc.queued_since.get(app["id"], now)),
-           "processedOffersSummary": {"processedOffersCount": svc.offers_seen,
-                                      "unusedOffersCount": svc.offers_declined,
-                                      "rejectSummaryLastOffers": [],
-                                      "rejectSummaryLaunchAttempt": []}}
+           "processedOffersSummary": svc.offer_log.summary(app["id"])}
     if embed_offers:
-        out["lastUnusedOffers"] = []
+        out["lastUnusedOffers"] = svc.offer_log.last_unused(app["id"])
     return out

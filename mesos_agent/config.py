@@ -36,7 +36,8 @@ class AgentConfig:
     max_completed_tasks: int = 200
     checkpoint: bool = False  # emit Checkpoint effects (the runtime turns this on)
     flags: dict[str, str] = field(factory=dict)
+    containerizers: tuple[str, ...] = ("mesos",)  # the kinds of tasks it runs (see AgentInfo)
 
     def agent_info(self) -> AgentInfo:
         return AgentInfo(hostname=self.hostname, port=self.port, resources=self.resources,
-                         attributes=dict(self.attributes))
+                         attributes=dict(self.attributes), containerizers=self.containerizers)

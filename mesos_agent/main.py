@@ -7,10 +7,12 @@ import logging
 import os
 import random
 import sys
-from typing import Sequence
+from typing import Collection, Sequence
+
+import attrs
 
 from mesos_agent.containerizer.base import Containerizer
-from mesos_agent.containerizer import isolation
+from mesos_agent.containerizer import detect, isolation
 from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
@@ -40,8 +42,9 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("attributes", help="e.g. 'rack:r1;zone:a' (numbers become scalars)")
     p.add_flag("registration_backoff_factor", type=flags.duration, default=1.0,
                help="first registration retry interval (doubles up to 1 min)")
-    p.add_flag("containerizers", default="mesos",
-               help="comma list: mesos (= process: real processes), docker (DOCKER "
+    p.add_flag("containerizers", default=detect.AUTO,
+               help="auto (docker,mesos when a Docker engine answers at start, else mesos), "
+                    "or a comma list: mesos (= process: real processes), docker (DOCKER "
                     "containers via the Docker engine), or sim (in memory)")
     p.add_flag("isolation", default="cgroups", choices=["cgroups", "rlimits", "none"],
                help="process tasks' limits: per-task cgroups (v1 or v2; falls back to rlimits "
@@ -90,7 +93,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     except AttributeParseError as e:
         parser.error(f"--attributes: {e}")
     try:
-        containerizer_kinds(ns.containerizers)
+        detect.parse(ns.containerizers)
     except ValueError as e:
         parser.error(f"--containerizers: {e}")
     low, high = ns.status_update_retry_interval_min, ns.status_update_retry_interval_max
@@ -104,16 +107,6 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
                              recover=ns.recover,
                              status_retry=status.RetryPolicy(low, high), gc_freeze=True)
-
-
-def containerizer_kinds(text: str) -> set[str]:
-    kinds = {k.strip() for k in text.split(",") if k.strip()}
-    kinds = {"mesos" if k == "process" else k for k in kinds}
-    bad = kinds - {"mesos", "docker", "sim"}
-    if bad or not kinds or ("sim" in kinds and len(kinds) > 1):
-        raise ValueError(f"unsupported containerizers {text!r} (use mesos, docker, "
-                         "mesos,docker or sim)")
-    return kinds
 
 
 def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
@@ -132,10 +125,10 @@ def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
     return iso
 
 
-def make_containerizer(kinds: set[str], work_dir: str,
+def make_containerizer(kinds: Collection[str], work_dir: str,
                        isolator: Isolator | None = None) -> Containerizer:
     """Raises RuntimeError when the Docker engine is wanted and unreachable."""
-    if kinds == {"sim"}:
+    if set(kinds) == {"sim"}:
         return SimContainerizer()
     children: dict[str, Containerizer] = {}
     if "mesos" in kinds:
@@ -158,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
     try:
-        kinds = containerizer_kinds(ns.containerizers)
+        choice = detect.choose(ns.containerizers)
+        kinds = choice.kinds
         isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs,
                                   ns.cgroups_hierarchy)
                     if "mesos" in kinds else None)
@@ -166,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
+    log.info("containerizers %s (%s)", choice.text, choice.why)
+    opts = attrs.evolve(opts, containerizers=tuple(sorted(kinds)),
+                        flags={**opts.flags, "containerizers": choice.text})
     log.info("resources %s; attributes %s", opts.resources, opts.attributes)
     return asyncio.run(AgentServer(opts, containerizer, random.Random()).run())
 

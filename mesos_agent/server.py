@@ -43,7 +43,7 @@ from mesos_agent.containerizer.process import agent_base_env
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
                                 TaskLaunched, TaskLaunchFailed)
-from mesos_agent.health import probe
+from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask, record_file)
@@ -82,6 +82,7 @@ class ServerOptions:
     recover: str = RECONNECT
     status_retry: RetryPolicy = RetryPolicy()
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
+    containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -145,7 +146,8 @@ class AgentServer:
             self.core = Agent(self._config(), self.rng)
             self._dealer = DealerTransport()
             print(f"mesos-agent: listening http=http://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()}", file=self.out, flush=True)
+                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+                  file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
@@ -201,7 +203,7 @@ class AgentServer:
         return AgentConfig(
             hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
-            attributes=dict(o.attributes), flags=dict(o.flags),
+            attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
             status_retry=o.status_retry, checkpoint=True)
 
@@ -402,11 +404,12 @@ class AgentServer:
 
     async def _health_loop(self, effect: StartHealthCheck) -> None:
         """Probe after the check's delay, then every interval, until stopped."""
-        check, task_id = effect.check, effect.task_id
+        task_id = effect.task_id
         assert self.core is not None
         entry = self.core.tasks().get(task_id)
         if entry is None:
             return
+        check = on_host(effect.check, entry.task)
         env = task_environment(task_id, entry.framework_id, entry.task, effect.sandbox,
                                agent_base_env())
         docker_id = (self.containerizer.handle(task_id) if entry.task.container is not None

@@ -134,6 +134,8 @@ class AgentInfo:
     port: int
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    # The containerizers the agent runs ("mesos", "docker", "sim"); () = not said.
+    containerizers: tuple[str, ...] = ()
 
 
 @frozen
@@ -144,6 +146,7 @@ class Offer:
     hostname: str
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    containerizers: tuple[str, ...] = ()  # the agent's (AgentInfo.containerizers)
 
 
 @frozen

@@ -191,7 +191,7 @@ class FrameworkHandlers(MasterBase):
         if self.config.offer_timeout is not None:
             self._timer(("offer_timeout", offer.id), self.now + self.config.offer_timeout)
         return m.Offer(offer.id, fw.id, agent.id, agent.info.hostname, grant.resources,
-                       dict(agent.info.attributes))
+                       dict(agent.info.attributes), agent.info.containerizers)
 
     def _offer_expired(self, offer_id: str) -> None:
         offer = self.offers.get(offer_id)

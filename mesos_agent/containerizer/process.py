@@ -32,6 +32,7 @@ from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared
                                                  task_key)
 from mesos_agent.containerizer.isolation import key_owner, safe_task_id
 from mesos_agent.containerizer.launcher import HelperLost, Launcher, watch_stranger
+from mesos_agent.containerizer.support import MESOS, refusal
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
 from mesos_common.launch_log import Launch, LaunchLog
@@ -133,6 +134,9 @@ class ProcessContainerizer:
         """Queue the launch for the launch helper (see the module docstring) and wait."""
         if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
+        why = refusal(task, (MESOS,))  # never a container's command on the host
+        if why is not None:
+            raise LaunchError(why)
         executable, argv = command_argv(task)
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         loop = asyncio.get_running_loop()

@@ -13,8 +13,13 @@ CASES = [
     (["mesos_master", "--registry=in_memory"], {"MESOS_AGENT_PING_TIMEOUT": "soon"}, "MESOS_AGENT_PING_TIMEOUT"),
     (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x", "--resources=cpus:abc"], {}, "cpus"),
     (["mesos_agent", "--work_dir=/tmp/x"], {}, "master"),
+    (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x", "--containerizers=lxc"], {},
+     "containerizers"),
+    (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x"],
+     {"MESOS_CONTAINERIZERS": "auto,docker"}, "containerizers"),
     (["mesos_master.local", "--num_agents=0"], {}, "positive"),
     (["mesos_master.local", "--resources=cpus:-1"], {}, "resources"),
+    (["mesos_master.local", "--containerizers=docker,sim"], {}, "containerizers"),
     (["frameworks.examples.execute", "--master=127.0.0.1:1", "--name=x"], {}, "command"),
     (["frameworks.examples.batch", "--master=nohostport", "--command=true"], {}, "master"),
 ]

@@ -24,7 +24,8 @@ from mesos_common.messages import (AgentInfo, AgentRegistered, AgentReregistered
 from mesos_common.resources import Resources
 
 RES = Resources.parse("cpus:2;mem:1024;ports:[31000-31009]")
-INFO = AgentInfo(hostname="h1", port=5051, resources=RES, attributes={"rack": "r1", "n": 2.0})
+INFO = AgentInfo(hostname="h1", port=5051, resources=RES, attributes={"rack": "r1", "n": 2.0},
+                 containerizers=("mesos",))
 FW = FrameworkInfo(name="fw", id="F1")
 HB = 5.0
 
