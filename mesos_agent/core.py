@@ -39,7 +39,7 @@ from mesos_common.ids import new_uuid_bytes, random_prefix
 from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo, Heartbeat,
                                    KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
                                    RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
-                                   TaskRecord, TaskStatus)
+                                   TaskInfo, TaskRecord, TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -193,6 +193,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._use_cache = None
         if ts.is_terminal(entry.state):
             return []
+        if event.reason is not None:
+            return self._update(entry, ts.FAILED, now, event.message, event.reason,
+                                records.SOURCE_AGENT)
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
@@ -320,7 +323,15 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if self._use_cache is not None:  # kept up to date: no O(tasks) sum per RunTask
             self._use_cache = self._use_cache + task.resources
         self._touch(task.task_id)
-        return [LaunchTask(fid, task, sandbox, run_id)]
+        return [LaunchTask(fid, task, sandbox, run_id, self._run_as(task, msg.framework))]
+
+    def _run_as(self, task: TaskInfo, framework: FrameworkInfo) -> str | None:
+        """Mesos: the command's user, else the framework's; nobody's with --switch_user=false
+        (the task runs as the agent does)."""
+        if not self.config.switch_user:
+            return None
+        cmd_user = task.command.user if task.command is not None else None
+        return cmd_user or framework.user or None
 
     @_on_message.register(KillTask)
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:

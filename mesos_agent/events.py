@@ -34,8 +34,12 @@ class TaskLaunched:
 
 @frozen
 class TaskLaunchFailed:
+    """The task could not start. `reason` None: the container failed to launch (the message
+    says why); else the Mesos reason it failed for (REASON_FETCHER_FAILED), `message` whole."""
+
     task_id: str
     message: str
+    reason: str | None = None
 
 
 @frozen
@@ -89,6 +93,7 @@ class LaunchTask:
     task: TaskInfo
     sandbox: str
     run_id: str = ""
+    user: str | None = None  # run as: CommandInfo.user, else FrameworkInfo.user (--switch_user)
 
 
 @frozen

@@ -137,7 +137,8 @@ class ProcessContainerizer:
         env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
         loop = asyncio.get_running_loop()
         spec = LaunchSpec(task_id, sandbox, executable, argv, env,
-                          task.resources.scalar("cpus"), task.resources.scalar("mem"))
+                          task.resources.scalar("cpus"), task.resources.scalar("mem"),
+                          (task.command.user if task.command is not None else None) or "")
         req = _Request(spec, loop.create_future())
         if not self._queue:
             loop.call_soon(self._dispatch)
