@@ -221,9 +221,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if entry.health_killed:
             message = (f"Task killed after {entry.health_failures} consecutive failed health "
                        f"checks ({message})")
-        if event.limitation == "memory" and not entry.kill_requested:
+        kind, _, detail = (event.limitation or "").partition(": ")
+        if kind == "memory" and not entry.kill_requested:
             state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
-            message = f"Memory limit exceeded ({message})"
+            message = f"{detail or 'Memory limit exceeded'} ({message})"
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 

@@ -49,7 +49,9 @@ class TaskExited:
     task_id: str
     exit_code: int | None
     signal: int | None
-    limitation: str | None = None  # "memory": the container exceeded its memory limit
+    # The limit the container went past: its kind ("memory"), or "kind: message" saying
+    # what was asked for and used (Mesos's "Memory limit exceeded: Requested: ...").
+    limitation: str | None = None
 
 
 @frozen

@@ -51,6 +51,8 @@ class _Proc:
     exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
     launch: Launch
     isolation: Prepared = Prepared()
+    oom_fd: int | None = None  # signalled when its memory group runs out (isolator's oom_events)
+    oom_seen: bool = False  # it did, and we killed the task for it
 
 
 @frozen
@@ -150,8 +152,9 @@ class ProcessContainerizer:
             self._launching.discard(task_id)
         self._starting.pop(task_id, None)
         pid = started.launch.pid
-        self._procs[task_id] = _Proc(pid, started.exited, started.launch,
-                                     self.isolator.locate(task_key(task_id, sandbox)))
+        self._procs[task_id] = proc = _Proc(pid, started.exited, started.launch,
+                                            self.isolator.locate(task_key(task_id, sandbox)))
+        self._watch_oom(task_id, proc)
         log.info("task %s: started pid %d: %s", task_id, pid, argv)
         return pid
 
@@ -247,8 +250,9 @@ class ProcessContainerizer:
             fd = os.pidfd_open(entry.pid)
         except OSError:
             return self._gone(task_id, sandbox, entry)
-        self._procs[task_id] = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
-                                     self.isolator.locate(task_key(task_id, sandbox)))
+        self._procs[task_id] = proc = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
+                                            self.isolator.locate(task_key(task_id, sandbox)))
+        self._watch_oom(task_id, proc)
         if (task_id, sandbox) not in self._found:  # the log must know it for the next time
             self._log.launched([entry])
         log.info("task %s: reattached to pid %d", task_id, entry.pid)
@@ -308,7 +312,8 @@ class ProcessContainerizer:
         p = self._procs[task_id]
         rc = await asyncio.shield(p.exited)
         _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
-        limit = self.isolator.limitation(p.isolation)
+        self._unwatch_oom(p)
+        limit = self.isolator.limitation(p.isolation, p.oom_seen)
         if limit is not None:
             self._limits[task_id] = limit
         await self._cleanup(task_id, p.isolation)
@@ -337,6 +342,33 @@ class ProcessContainerizer:
 
     def limitation(self, task_id: str) -> str | None:
         return self._limits.pop(task_id, None)
+
+    def _watch_oom(self, task_id: str, p: _Proc) -> None:
+        watch = getattr(self.isolator, "oom_events", None)
+        fd = watch(p.isolation) if watch is not None else None
+        if fd is not None:
+            p.oom_fd = fd
+            asyncio.get_running_loop().add_reader(fd, self._out_of_memory, task_id, p)
+
+    def _out_of_memory(self, task_id: str, p: _Proc) -> None:
+        """The task's memory group ran out: the whole task goes (Mesos destroys the
+        container), even when the OOM killer only took one of its processes; `wait`
+        reports the limitation."""
+        self._unwatch_oom(p)
+        if p.exited.done():
+            return
+        log.warning("task %s: out of memory in its cgroup; killing it", task_id)
+        p.oom_seen = True
+        _killpg(p.pid, signal.SIGKILL)
+        kill = getattr(self.isolator, "kill", None)
+        if kill is not None:
+            kill(p.isolation)
+
+    def _unwatch_oom(self, p: _Proc) -> None:
+        if p.oom_fd is not None:
+            asyncio.get_running_loop().remove_reader(p.oom_fd)
+            os.close(p.oom_fd)
+            p.oom_fd = None
 
     async def _cleanup(self, task_id: str, prepared: Prepared) -> None:
         """Remove the task's cgroups; SIGKILLed members may take a moment to leave."""

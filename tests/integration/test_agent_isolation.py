@@ -42,7 +42,8 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
     _run(master, "hog", HOG, "cpus:0.5;mem:64")
     *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
     assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
-    assert "Memory limit exceeded" in st.message
+    assert st.message.startswith("Memory limit exceeded: Requested: 64MB Maximum Used: "), st
+    assert st.message.endswith("(Command terminated by signal SIGKILL)"), st
 
     # a task within its limit: its cgroup holds the limits while it runs, then goes away
     _run(master, "calm", "sleep 300", "cpus:0.5;mem:48")
@@ -75,6 +76,18 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
         key = agent_key(str(agent.work_dir))
         for c in ("memory", "cpu", "cpuacct"):
             assert not (Path("/sys/fs/cgroup") / c / "corral" / key).exists()
+
+
+def test_an_oom_kill_of_one_process_ends_the_whole_task(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess]) -> None:
+    """The OOM killer takes the hog (a child); the task's shell would go on sleeping, but
+    the agent hears of the OOM and kills the whole task, as Mesos destroys the container."""
+    agent = agent_factory()
+    register(master, agent)
+    _run(master, "family", f"{HOG}; sleep 600", "cpus:0.5;mem:64")
+    *_, st = expect_states(master, "family", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    assert "Requested: 64MB" in st.message and "survived" not in st.message
 
 
 def test_rlimits_fallback_makes_allocations_fail(

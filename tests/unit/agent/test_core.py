@@ -305,6 +305,21 @@ def test_tasks_run_as_the_commands_user_else_the_frameworks_unless_switch_user_i
     assert launch.user is None
 
 
+@pytest.mark.parametrize("limitation,message", [
+    ("memory", "Memory limit exceeded (Command terminated by signal SIGKILL)"),
+    ("memory: Memory limit exceeded: Requested: 64MB Maximum Used: 64MB",
+     "Memory limit exceeded: Requested: 64MB Maximum Used: 64MB "
+     "(Command terminated by signal SIGKILL)")])
+def test_a_memory_limitation_is_task_failed_with_its_reason_and_figures(
+        limitation: str, message: str) -> None:
+    agent = registered_agent()
+    running_task(agent, "t1")
+    effects = feed(agent, TaskExited("t1", None, signal.SIGKILL, limitation), 2.0)
+    assert updates(effects) == [("t1", ts.FAILED)]
+    head = agent.updates.head("t1")
+    assert (head.reason, head.message) == ("REASON_CONTAINER_LIMITATION_MEMORY", message)
+
+
 def test_kill_grace_period_from_message_then_task_then_default() -> None:
     agent = registered_agent()
     running_task(agent, "t1", kill_grace_period=7.0)
