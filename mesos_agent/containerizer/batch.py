@@ -1,6 +1,7 @@
 """The blocking part of starting a batch of process tasks, as the launch helper runs it
-(`launch_helper.py`): sandboxes and output files, cgroups and their limits, the spawns, one
-launch-log append for the batch.
+(`launch_helper.py`): sandboxes and output files, cgroups and their limits, the spawns (as
+the task's user: ids switched in the child before the exec), one launch-log append for the
+batch.
 
 First the file work of the whole batch, then the spawns: under cgroup v1 the calling
 thread goes into each task's groups in turn and forks it there (`visits`), so memory the
@@ -23,6 +24,7 @@ from mesos_agent.containerizer.users import UnknownUser, account
 from mesos_common.launch_log import Launch, start_time
 
 SHELL = "/bin/sh"
+_Staged = tuple[int, Prepared, tuple[int, int], Ids | None]  # spec index, groups, fds, ids
 
 
 @frozen
@@ -55,29 +57,14 @@ def start_batch(specs: list[LaunchSpec], isolator: Isolator,
     """Start each spec; per spec its launch-log entry, or the error message of a task that
     could not start. `record` appends the started ones to the launch log (once)."""
     out: list[Launch | str] = ["not started"] * len(specs)
-    staged: list[tuple[int, Prepared, tuple[int, int], Ids | None]] = []
+    staged: list[_Staged] = []
+    users: dict[str, Ids | None | UnknownUser] = {}  # one lookup per user and batch
     for i, s in enumerate(specs):
-        try:
-            ids = _switch_to(s.user)
-        except UnknownUser as e:
-            out[i] = str(e)
-            continue
-        try:
-            make_sandbox(s.sandbox)
-            files = _open_outputs(s.sandbox)
-        except OSError as e:
-            out[i] = f"cannot create the sandbox {s.sandbox}: {e}"
-            continue
-        try:
-            if ids is not None:  # the fetcher gave it what it fetched
-                for fd in (*files, None):
-                    os.chown(s.sandbox if fd is None else fd, ids[0], ids[1])
-            prepared = isolator.prepare(task_key(s.task_id, s.sandbox), s.cpus, s.mem)
-        except OSError as e:
-            _close(files)
-            out[i] = f"cannot set up the sandbox or {isolator.name} isolation: {e}"
-            continue
-        staged.append((i, prepared, files, ids))
+        got = _stage(s, isolator, users)
+        if isinstance(got, str):
+            out[i] = got
+        else:
+            staged.append((i, *got))
     visits = getattr(isolator, "visits", None)
     failed: list[Prepared] = []
     pids: list[tuple[int, int]] = []
@@ -106,6 +93,34 @@ def start_batch(specs: list[LaunchSpec], isolator: Isolator,
     if entries:
         record(entries)
     return out
+
+
+def _stage(s: LaunchSpec, isolator: Isolator, users: dict[str, Ids | None | UnknownUser]
+           ) -> tuple[Prepared, tuple[int, int], Ids | None] | str:
+    """A task's file work before its spawn: the user's ids, the sandbox (its user's), its
+    output files, its groups; or why it cannot start."""
+    if s.user not in users:
+        try:
+            users[s.user] = _switch_to(s.user)
+        except UnknownUser as e:
+            users[s.user] = e
+    ids = users[s.user]
+    if isinstance(ids, UnknownUser):
+        return str(ids)
+    try:
+        make_sandbox(s.sandbox)
+        files = _open_outputs(s.sandbox)
+    except OSError as e:
+        return f"cannot create the sandbox {s.sandbox}: {e}"
+    try:
+        if ids is not None:  # the fetcher gave it what it fetched
+            for fd in (*files, None):
+                os.chown(s.sandbox if fd is None else fd, ids[0], ids[1])
+        prepared = isolator.prepare(task_key(s.task_id, s.sandbox), s.cpus, s.mem)
+    except OSError as e:
+        _close(files)
+        return f"cannot set up the sandbox or {isolator.name} isolation: {e}"
+    return prepared, files, ids
 
 
 def _spawn(s: LaunchSpec, prepared: Prepared, files: tuple[int, int],
