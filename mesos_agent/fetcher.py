@@ -83,9 +83,10 @@ class Fetcher:
                 try:
                     await self._fetch_one(step, sandbox, out)
                 except FetchError as e:
-                    out.line(str(e))
+                    why = str(e) if step.uri in str(e) else f"Failed to fetch '{step.uri}': {e}"
+                    out.line(why)
                     raise FetchError(f"Failed to fetch all URIs for container '{task_id}': "
-                                     f"{e}") from None
+                                     f"{why}") from None
             if owner is not None and not owner.is_current():
                 await self._io(chown_tree, sandbox, owner.uid, owner.gid)
             out.line(f"Fetched {len(steps)} URI(s) into the sandbox")
@@ -288,9 +289,7 @@ def _unpack(step: Step, archive: str, sandbox: str) -> None:
             out = _target(sandbox, step.unpacked_name)
             with gzip.open(archive, "rb") as fin, open(out, "wb") as fout:
                 shutil.copyfileobj(fin, fout, CHUNK)
-    except FetchError:
-        raise
-    except _UNPACK_ERRORS as e:
+    except (FetchError, *_UNPACK_ERRORS) as e:
         raise FetchError(f"Failed to extract '{step.uri}': {e}") from None
 
 
