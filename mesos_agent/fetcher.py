@@ -119,9 +119,8 @@ class Fetcher:
             finally:
                 self.book.release(key)
             return
-        await self._prepare_cache()
         done = asyncio.get_running_loop().create_future()
-        self._downloads[key] = done
+        self._downloads[key] = done  # before any await: later fetches of the key wait
         booked = False
 
         def choose(size: int | None) -> str:
@@ -138,6 +137,7 @@ class Fetcher:
             return cached + ".part"
 
         try:
+            await self._prepare_cache()
             path, size = await self._download(step, choose)
             if not booked:
                 await self._io(_finish, step, path, sandbox)
