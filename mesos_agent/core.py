@@ -513,6 +513,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         """Live task records by task id (read-only use)."""
         return dict(self._tasks)
 
+    def wants_launch(self, task_id: str) -> bool:
+        """Is the task still to be started (not ended or killed while it was prepared)?"""
+        entry = self._tasks.get(task_id)
+        return (entry is not None and not self.terminating
+                and not ts.is_terminal(entry.state))
+
     def frameworks(self) -> dict[str, FrameworkInfo]:
         return dict(self._frameworks)
 

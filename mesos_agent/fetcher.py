@@ -57,6 +57,10 @@ def cache_dir_for(work_dir: str, flag: str) -> str:
     return os.path.join(flag, agent_key(work_dir)) if flag else os.path.join(work_dir, "fetch")
 
 
+class FetchCancelled(Exception):
+    """The task no longer wants its URIs (it was killed): the fetch stopped."""
+
+
 class Fetcher:
     def __init__(self, cache_dir: str, cache_size: int, workers: int = WORKERS) -> None:
         self.cache_dir = cache_dir
@@ -68,9 +72,11 @@ class Fetcher:
         self._cache_lock = asyncio.Lock()
 
     async def fetch(self, task_id: str, uris: Iterable[URI], sandbox: str,
-                    owner: Account | None = None) -> None:
+                    owner: Account | None = None,
+                    wanted: Callable[[], bool] = lambda: True) -> None:
         """Fetch every URI into `sandbox` (created here), in order; then give the sandbox to
-        `owner`. Raises FetchError naming the URI that failed."""
+        `owner`. Raises FetchError naming the URI that failed; FetchCancelled once `wanted()`
+        is false (asked between URIs and between chunks of a download)."""
         try:
             steps = plan_all(uris, owner.name if owner is not None else None)
         except PlanError as e:
@@ -79,9 +85,11 @@ class Fetcher:
         out = _SandboxLog(sandbox)
         try:
             for step in steps:
+                if not wanted():
+                    raise FetchCancelled(task_id)
                 out.line(f"Fetching URI '{step.uri}'")
                 try:
-                    await self._fetch_one(step, sandbox, out)
+                    await self._fetch_one(step, sandbox, out, wanted)
                 except FetchError as e:
                     why = str(e) if step.uri in str(e) else f"Failed to fetch '{step.uri}': {e}"
                     out.line(why)
@@ -90,6 +98,9 @@ class Fetcher:
             if owner is not None and not owner.is_current():
                 await self._io(chown_tree, sandbox, owner.uid, owner.gid)
             out.line(f"Fetched {len(steps)} URI(s) into the sandbox")
+        except FetchCancelled:
+            out.line("The task was killed: fetching stopped")
+            raise
         finally:
             out.close()
 
@@ -101,14 +112,17 @@ class Fetcher:
 
     # ------------------------------------------------------------ one URI
 
-    async def _fetch_one(self, step: Step, sandbox: str, out: _SandboxLog) -> None:
+    async def _fetch_one(self, step: Step, sandbox: str, out: _SandboxLog,
+                         wanted: Callable[[], bool]) -> None:
         if step.cache_key is None or self.book.capacity == 0:
-            path, _ = await self._download(step, lambda size: _target(sandbox, step.dest))
+            path, _ = await self._download(step, lambda size: _target(sandbox, step.dest),
+                                           wanted)
             await self._io(_finish, step, path, sandbox)
             return
-        await self._fetch_cached(step, step.cache_key, sandbox, out)
+        await self._fetch_cached(step, step.cache_key, sandbox, out, wanted)
 
-    async def _fetch_cached(self, step: Step, key: str, sandbox: str, out: _SandboxLog) -> None:
+    async def _fetch_cached(self, step: Step, key: str, sandbox: str, out: _SandboxLog,
+                            wanted: Callable[[], bool]) -> None:
         while (pending := self._downloads.get(key)) is not None:
             await asyncio.shield(pending)
         cached = os.path.join(self.cache_dir, cache_file(key))
@@ -138,7 +152,7 @@ class Fetcher:
 
         try:
             await self._prepare_cache()
-            path, size = await self._download(step, choose)
+            path, size = await self._download(step, choose, wanted)
             if not booked:
                 await self._io(_finish, step, path, sandbox)
                 return
@@ -166,8 +180,8 @@ class Fetcher:
                 await self._io(_reset_dir, self.cache_dir)
                 self._cache_ready = True
 
-    async def _download(self, step: Step, choose: Callable[[int | None], str]
-                        ) -> tuple[str, int]:
+    async def _download(self, step: Step, choose: Callable[[int | None], str],
+                        wanted: Callable[[], bool]) -> tuple[str, int]:
         """Fetch `step`'s bytes to the path `choose(size)` picks once the size is known
         (None: the server did not say); (that path, bytes written)."""
         if step.scheme == FILE:
@@ -186,7 +200,7 @@ class Fetcher:
                     raise FetchError(f"Failed to fetch '{step.uri}': HTTP {resp.status} "
                                      f"{resp.reason or ''}".rstrip())
                 path = choose(resp.content_length)
-                return path, await _save(resp, path)
+                return path, await _save(resp, path, wanted)
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise FetchError(f"Failed to fetch '{step.uri}': {type(e).__name__}: {e}") from None
         except OSError as e:
@@ -201,14 +215,16 @@ class Fetcher:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
 
-async def _save(resp: aiohttp.ClientResponse, path: str) -> int:
+async def _save(resp: aiohttp.ClientResponse, path: str, wanted: Callable[[], bool]) -> int:
     """The response body into `path` (a fresh file); the bytes written. Writes of one chunk
-    to the page cache are short enough for the loop."""
+    to the page cache are short enough for the loop. FetchCancelled once not `wanted()`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
                  0o644)
     written = 0
     try:
         async for chunk in resp.content.iter_chunked(CHUNK):
+            if not wanted():
+                raise FetchCancelled(resp.url)
             view = memoryview(chunk)
             while view:
                 n = os.write(fd, view)

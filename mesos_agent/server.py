@@ -39,7 +39,7 @@ from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.containerizer.users import UnknownUser, account
-from mesos_agent.fetcher import FetchError, Fetcher, cache_dir_for
+from mesos_agent.fetcher import FetchCancelled, FetchError, Fetcher, cache_dir_for
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
@@ -55,7 +55,6 @@ from mesos_common.codec import DecodeError
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
-from mesos_common import task_states as ts
 from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport
@@ -560,10 +559,14 @@ class AgentServer:
                 owner = await asyncio.to_thread(account, effect.user)
             except UnknownUser as e:
                 raise LaunchError(str(e)) from None
-        await self._fetcher.fetch(task.task_id, task.command.uris, effect.sandbox, owner)
-        assert self.core is not None
-        entry = self.core.tasks().get(task.task_id)
-        if entry is None or ts.is_terminal(entry.state) or self.core.terminating:
+        core = self.core
+        assert core is not None
+        try:
+            await self._fetcher.fetch(task.task_id, task.command.uris, effect.sandbox, owner,
+                                      lambda: core.wants_launch(task.task_id))
+        except FetchCancelled:
+            pass
+        if not core.wants_launch(task.task_id):
             self.feed(TaskLaunchFailed(task.task_id, "killed while its URIs were fetched"))
             return None
         return task

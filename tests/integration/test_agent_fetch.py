@@ -14,8 +14,9 @@ from typing import Callable, Iterator
 import pytest
 
 from mesos_common import task_states as ts
-from mesos_common.messages import URI, CommandInfo, RunTask, TaskInfo
+from mesos_common.messages import URI, CommandInfo, KillTask, RunTask, TaskInfo
 from mesos_common.resources import Resources
+from tests.helpers import wait_for
 from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
                                                   agent_factory, expect_states, master,
                                                   register, task_json)
@@ -54,7 +55,7 @@ class Files:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 files.hits[self.path] = files.hits.get(self.path, 0) + 1
-                if self.path == "/slow.tar.gz":
+                if self.path.startswith("/slow.tar.gz"):
                     files.release.wait(30)
                     body: bytes | None = files.files["/app.tar.gz"]
                 else:
@@ -144,10 +145,18 @@ def test_a_slow_fetch_does_not_hold_other_launches(
     agent = agent_factory()
     register(master, agent)
     _run(master, "slow", "./app/bin/hello", URI(f"{files.url}/slow.tar.gz"))
+    _run(master, "doomed", "echo ran", URI(f"{files.url}/slow.tar.gz?doomed"))
     _run(master, "quick", "sleep 60")
     expect_states(master, "quick", [ts.STARTING, ts.RUNNING])  # while slow's GET hangs
     assert task_json(agent, "slow")["state"] == ts.STAGING
-    assert files.hits.get("/slow.tar.gz") == 1
+    wait_for(lambda: files.hits.get("/slow.tar.gz") == 1 and
+             files.hits.get("/slow.tar.gz?doomed") == 1, what="both GETs at the server")
+    master.send(KillTask("F1", "doomed"))  # killed while fetching: it never runs
+    [killed] = expect_states(master, "doomed", [ts.KILLED])
+    assert killed.reason == "REASON_TASK_KILLED_DURING_LAUNCH", killed
     files.release.set()
     expect_states(master, "slow", [ts.STARTING, ts.RUNNING, ts.FINISHED])
     assert _sandbox_file(agent, "slow", "stdout") == "hello from the tarball: corral\n"
+    wait_for(lambda: "fetching stopped" in _sandbox_file(agent, "doomed", "stderr"),
+             what="the doomed task's fetch stopped")
+    assert not (Path(task_json(agent, "doomed")["directory"]) / "stdout").exists()

@@ -289,6 +289,15 @@ def test_fetch_failure_is_task_failed_with_its_reason_and_message() -> None:
     assert (head.reason, head.message) == ("REASON_FETCHER_FAILED", why)
 
 
+def test_a_task_killed_while_it_is_prepared_is_no_longer_wanted() -> None:
+    agent = registered_agent()
+    recv(agent, RunTask(FW, task()), 1.0)
+    assert agent.wants_launch("t1") and not agent.wants_launch("other")
+    recv(agent, KillTask("F1", "t1"), 1.5)
+    assert not agent.wants_launch("t1")
+    assert feed(agent, TaskLaunchFailed("t1", "killed while its URIs were fetched"), 2.0) == []
+
+
 def test_tasks_run_as_the_commands_user_else_the_frameworks_unless_switch_user_is_off() -> None:
     agent = registered_agent()
     fw = FrameworkInfo(name="fw", id="F1", user="alice")
