@@ -52,7 +52,7 @@ class _Proc:
     launch: Launch
     isolation: Prepared = Prepared()
     oom_fd: int | None = None  # signalled when its memory group runs out (isolator's oom_events)
-    oom_seen: bool = False  # it did, and we killed the task for it
+    oom_seen: bool = False  # it did, and we killed the task for it (reattached tasks)
 
 
 @frozen
@@ -124,11 +124,13 @@ class ProcessContainerizer:
         self._launching: set[str] = set()
         self._queue: list[_Request] = []
         self._limits: dict[str, str] = {}
+        self._oom_pids: set[int] = set()  # tasks a helper killed for running out of memory
         self._log = LaunchLog(work_dir)
         self._found = self._log.found  # what a previous agent process started
         self._starting: dict[str, Launch] = {}  # started, not yet handed to `launch`
         self._compact_due = False
-        self._launchers = [Launcher(self.isolator, self._log.path) for _ in range(HELPERS)]
+        self._launchers = [Launcher(self.isolator, self._log.path, self._helper_saw_oom)
+                           for _ in range(HELPERS)]
         self._turn = 0  # the launcher the next chunk goes to
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
@@ -152,9 +154,8 @@ class ProcessContainerizer:
             self._launching.discard(task_id)
         self._starting.pop(task_id, None)
         pid = started.launch.pid
-        self._procs[task_id] = proc = _Proc(pid, started.exited, started.launch,
-                                            self.isolator.locate(task_key(task_id, sandbox)))
-        self._watch_oom(task_id, proc)
+        self._procs[task_id] = _Proc(pid, started.exited, started.launch,
+                                     self.isolator.locate(task_key(task_id, sandbox)))
         log.info("task %s: started pid %d: %s", task_id, pid, argv)
         return pid
 
@@ -252,7 +253,7 @@ class ProcessContainerizer:
             return self._gone(task_id, sandbox, entry)
         self._procs[task_id] = proc = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
                                             self.isolator.locate(task_key(task_id, sandbox)))
-        self._watch_oom(task_id, proc)
+        self._watch_oom(task_id, proc)  # ours to watch: its helper is gone
         if (task_id, sandbox) not in self._found:  # the log must know it for the next time
             self._log.launched([entry])
         log.info("task %s: reattached to pid %d", task_id, entry.pid)
@@ -313,7 +314,9 @@ class ProcessContainerizer:
         rc = await asyncio.shield(p.exited)
         _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
         self._unwatch_oom(p)
-        limit = self.isolator.limitation(p.isolation, p.oom_seen)
+        oom_seen = p.oom_seen or p.pid in self._oom_pids
+        self._oom_pids.discard(p.pid)
+        limit = self.isolator.limitation(p.isolation, oom_seen)
         if limit is not None:
             self._limits[task_id] = limit
         await self._cleanup(task_id, p.isolation)
@@ -343,7 +346,13 @@ class ProcessContainerizer:
     def limitation(self, task_id: str) -> str | None:
         return self._limits.pop(task_id, None)
 
+    def _helper_saw_oom(self, pid: int) -> None:
+        """A launch helper killed one of its tasks (`wait` reports it): its memory group ran
+        out. Before the task's exit, maybe before its launch is handed back."""
+        self._oom_pids.add(pid)
+
     def _watch_oom(self, task_id: str, p: _Proc) -> None:
+        """Watch a reattached task's memory group (the helpers watch the tasks they start)."""
         watch = getattr(self.isolator, "oom_events", None)
         fd = watch(p.isolation) if watch is not None else None
         if fd is not None:
