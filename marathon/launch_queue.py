@@ -242,13 +242,14 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
             same[app["id"]] = res
     env = task_env(app, task_id, offer.hostname, ports)
     container = _container(app, ports)
+    uris = _uris(app)
     if "cmd" in app:
         cmd = m.CommandInfo(value=app["cmd"], shell=True, environment=env,
-                            user=app.get("user"))
+                            user=app.get("user"), uris=uris)
     else:
         args = tuple(app.get("args", ()))
         cmd = m.CommandInfo(value=args[0] if args and not container else "", shell=False,
-                            arguments=args, environment=env, user=app.get("user"))
+                            arguments=args, environment=env, user=app.get("user"), uris=uris)
     task = m.TaskInfo(name=app["id"].strip("/").replace("/", "."), task_id=task_id,
                       agent_id=offer.agent_id, resources=res + port_res, command=cmd,
                       container=container,
@@ -256,6 +257,14 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
                       labels=dict(app.get("labels", {})),
                       health_check=_mesos_check(app, ports, env))
     return task, ports
+
+
+def _uris(app: Mapping[str, Any]) -> tuple[m.URI, ...]:
+    """The app's `fetch` as the command's URIs (Marathon's defaults: extract, no cache)."""
+    return tuple(m.URI(f["uri"], executable=bool(f.get("executable", False)),
+                       extract=bool(f.get("extract", True)), cache=bool(f.get("cache", False)),
+                       output_file=f.get("destPath") or f.get("outputFile") or None)
+                 for f in app.get("fetch", ()))
 
 
 def _mesos_check(app: Mapping[str, Any], ports: Sequence[int],

@@ -18,7 +18,7 @@ from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
-from mesos_agent.server import AgentServer, ServerOptions
+from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
 from mesos_agent import status
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
@@ -61,6 +61,14 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("status_update_retry_interval_max", type=flags.duration,
                default=status.RETRY_INTERVAL_MAX,
                help="longest interval between resends of a status update")
+    p.add_flag("switch_user", type=flags.boolean, default=True,
+               help="run process tasks as their command's user, else their framework's "
+                    "(false: as the agent's own user)")
+    p.add_flag("fetcher_cache_size", type=flags.byte_size, default=FETCHER_CACHE_SIZE,
+               help="size of the cache of URIs fetched with cache=true (e.g. 2GB; 0: no cache)")
+    p.add_flag("fetcher_cache_dir",
+               help="where the fetcher cache lives (one subdirectory per agent; default "
+                    "<work_dir>/fetch)")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -106,7 +114,11 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              hostname=ns.hostname, flags=shown,
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
                              recover=ns.recover,
-                             status_retry=status.RetryPolicy(low, high), gc_freeze=True)
+                             status_retry=status.RetryPolicy(low, high), gc_freeze=True,
+                             switch_user=ns.switch_user,
+                             fetcher_cache_dir=os.path.abspath(ns.fetcher_cache_dir)
+                             if ns.fetcher_cache_dir else "",
+                             fetcher_cache_size=ns.fetcher_cache_size)
 
 
 def make_isolator(mode: str, work_dir: str, enable_cfs: bool,

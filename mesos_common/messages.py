@@ -31,12 +31,26 @@ def _non_empty(_inst: object, attr: attrs.Attribute, value: str) -> None:
 # ---------------------------------------------------------------- nested records
 
 @frozen
+class URI:
+    """Mesos CommandInfo.URI: what the agent's fetcher puts into the sandbox before the task
+    starts. `extract` is ignored when `executable`; `output_file` is a path relative to the
+    sandbox (Marathon's `destPath`)."""
+
+    value: str = field(validator=_non_empty)
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+
+@frozen
 class CommandInfo:
     value: str = ""
     shell: bool = True
     arguments: tuple[str, ...] = ()
     environment: dict[str, str] = field(factory=dict)
     user: str | None = None
+    uris: tuple[URI, ...] = ()
 
 
 @frozen

@@ -16,6 +16,7 @@ CORES = [
     "mesos_master.allocator.filters", "mesos_master.registry.base", "mesos_master.api_v1.convert",
     "mesos_master.api_v1.operator_views",
     "mesos_agent.core", "mesos_agent.status", "mesos_agent.recovery", "mesos_agent.core_health",
+    "mesos_agent.fetch_plan",
     "frameworks.core", "mesos_common.leadership",
     "marathon.planner", "marathon.deployment", "marathon.launch_queue", "marathon.tracker",
     "marathon.model", "marathon.schema",

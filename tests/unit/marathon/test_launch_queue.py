@@ -184,3 +184,18 @@ def test_executor_health_checks_go_to_mesos_in_the_task_info():
     assert ln.task.health_check.grace_period_seconds == 300  # Marathon's default
     (ln,) = match(offer(), app(healthChecks=[{"protocol": "HTTP"}]), 1)
     assert ln.task.health_check is None  # Marathon probes HTTP checks itself
+
+
+def test_fetch_uris_user_and_grace_period_go_into_the_task_info():
+    a = app(fetch=[{"uri": "http://h/app.tgz", "cache": True},
+                   {"uri": "file:///opt/run.sh", "executable": True, "destPath": "bin/run"}],
+            user="nobody", taskKillGracePeriodSeconds=7)
+    (ln,) = match(offer(), a, 1)
+    cmd = ln.task.command
+    assert cmd.uris == (m.URI("http://h/app.tgz", extract=True, cache=True),
+                        m.URI("file:///opt/run.sh", executable=True, extract=True,
+                              output_file="bin/run"))
+    assert cmd.user == "nobody" and ln.task.kill_grace_period == 7
+    (legacy,) = match(offer(), app(uris=["http://h/x.zip", "http://h/y.bin"]), 1)
+    assert [(u.value, u.extract) for u in legacy.task.command.uris] == [
+        ("http://h/x.zip", True), ("http://h/y.bin", False)]
