@@ -220,7 +220,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                        f"checks ({message})")
         if event.limitation == "memory" and not entry.kill_requested:
             state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
-            message = f"Memory limit exceeded ({message})"
+            message = f"{event.limitation_message or 'Memory limit exceeded'} ({message})"
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 

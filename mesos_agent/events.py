@@ -46,6 +46,7 @@ class TaskExited:
     exit_code: int | None
     signal: int | None
     limitation: str | None = None  # "memory": the container exceeded its memory limit
+    limitation_message: str = ""  # the limit and the usage, when the containerizer knows them
 
 
 @frozen

@@ -537,7 +537,10 @@ class AgentServer:
         except Exception:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
-        self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
+        explain = getattr(self.containerizer, "limitation_message", None)
+        detail = explain(task_id) if explain is not None else ""
+        self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id),
+                             detail))
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

@@ -60,6 +60,11 @@ class CompositeContainerizer:
         child = self._owner.get(task_id)
         return await child.usage(task_id) if child is not None else None
 
+    def limitation_message(self, task_id: str) -> str:
+        child = self._owner.get(task_id)
+        getter = getattr(child, "limitation_message", None)
+        return getter(task_id) if getter is not None else ""
+
     def limitation(self, task_id: str) -> str | None:
         child = self._owner.pop(task_id, None)
         return child.limitation(task_id) if child is not None else None
