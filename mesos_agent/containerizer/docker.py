@@ -152,13 +152,15 @@ class DockerContainerizer:
             raise EngineError(e.status, f"Failed to pull image {image}: {e.message}") from None
 
     async def _discard(self, task_id: str, name: str, timed_out: bool) -> None:
-        """Undo a failed launch. After a timeout the engine may still create the container:
-        the event watcher removes it when it shows up."""
+        """Undo a failed launch. After a timeout the engine may yet create the container
+        (and another call would only wait again): the event watcher removes it when it
+        shows up, in an event or a listing."""
         c = self._containers.pop(task_id, None)
         if c is not None:
             self._by_id.pop(c.id, None)
         if timed_out:
             self._abandoned.add(name)
+            return
         try:
             await self.engine.call("DELETE", f"/containers/{name}", params={"force": True},
                                    what="remove container")
