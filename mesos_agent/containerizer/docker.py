@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from typing import Any
 
@@ -284,7 +285,7 @@ class DockerContainerizer:
         if c is None or c.exited.done():
             return
         c.killed = True
-        grace = max(0, round(grace_period))
+        grace = max(0, math.ceil(grace_period))  # the engine counts whole seconds
         try:
             if grace <= 0:
                 await self.engine.call("POST", f"/containers/{c.id}/kill", what="kill")

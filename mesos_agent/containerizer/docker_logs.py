@@ -85,6 +85,11 @@ class LogCopier:
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     def add(self, cid: str, sandbox: str, since_ns: int = 0, log_path: str = "") -> None:
+        """Copy this container's output from `since_ns` on; the sandbox files exist from now
+        on, as a process task's do."""
+        for name in ("stdout", "stderr"):
+            with open(os.path.join(sandbox, name), "ab"):
+                pass
         self.cursors[cid] = Cursor(sandbox, since_ns, log_path)
 
     async def flush(self, cid: str) -> None:

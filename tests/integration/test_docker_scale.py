@@ -32,7 +32,7 @@ from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster, 
 
 pytestmark = pytest.mark.slow
 INSTANCES = 500
-THREADS_MAX = 40  # the agent's own threads (loop, ZeroMQ, checkpoint, ...): none per container
+THREADS_MAX = 20  # the agent's own threads (loop, ZeroMQ, checkpoint, ...): none per container
 
 
 def _remove_labelled(engine: docker.DockerClient, label: str) -> None:
