@@ -38,6 +38,7 @@ MEMORY_LIMITATION = "memory"
 API_TIMEOUT = 60.0  # default deadline of one engine call
 PULL_TIMEOUT = 600.0
 LAUNCHES_IN_FLIGHT = 16  # launches talking to the engine at once; the rest wait their turn
+STATS_IN_FLIGHT = 8  # `docker stats` calls at once (/monitor/statistics asks for every task)
 RESYNC = 30.0
 RECONNECT_MAX = 5.0
 
@@ -77,7 +78,8 @@ class DockerContainerizer:
         # Our own tasks (the event stream, the log copier): started by the first launch or
         # recovery (they need the agent's loop), cancelled by `close`.
         self._tasks: list[asyncio.Task[None]] = []
-        self._launch_slots: asyncio.Semaphore | None = None
+        self._launch_slots = asyncio.Semaphore(LAUNCHES_IN_FLIGHT)
+        self._stats_slots = asyncio.Semaphore(STATS_IN_FLIGHT)
 
     def ping(self) -> None:
         """Raise unless the engine answers (at start-up, before the event loop runs)."""
@@ -97,7 +99,6 @@ class DockerContainerizer:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._watch_exits(), name="docker-events"),
                                  asyncio.create_task(self.logs.run(), name="docker-logs")]
-            self._launch_slots = asyncio.Semaphore(LAUNCHES_IN_FLIGHT)
 
     # ------------------------------------------------------------ launch
 
@@ -110,7 +111,6 @@ class DockerContainerizer:
         name, body = create_request(task_id, framework_id, task, sandbox, self.agent_label,
                                     self.base_env)
         _chown_to(sandbox, body.get("User", ""))
-        assert self._launch_slots is not None
         async with self._launch_slots:
             try:
                 if task.container.docker.force_pull_image:
@@ -305,8 +305,9 @@ class DockerContainerizer:
         if c is None:
             return None
         try:
-            st = await self.engine.call("GET", f"/containers/{c.id}/stats", what="stats",
-                                        params={"stream": False, "one-shot": True})
+            async with self._stats_slots:
+                st = await self.engine.call("GET", f"/containers/{c.id}/stats", what="stats",
+                                            params={"stream": False, "one-shot": True})
         except EngineError:
             return None
         mem, cpu = st.get("memory_stats") or {}, (st.get("cpu_stats") or {}).get("cpu_usage", {})
