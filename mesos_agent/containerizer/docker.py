@@ -98,7 +98,7 @@ class DockerContainerizer:
     def _start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._watch_exits(), name="docker-events"),
-                                 asyncio.create_task(self.logs.run(), name="docker-logs")]
+                           asyncio.create_task(self.logs.run(), name="docker-logs")]
 
     # ------------------------------------------------------------ launch
 
@@ -150,7 +150,8 @@ class DockerContainerizer:
         try:
             await self.engine.pull(image, timeout=max(PULL_TIMEOUT, self.engine.timeout))
         except EngineError as e:
-            raise EngineError(e.status, f"Failed to pull image {image}: {e.message}") from None
+            e.message = f"Failed to pull image {image}: {e.message}"
+            raise
 
     async def _discard(self, task_id: str, name: str, timed_out: bool) -> None:
         """Undo a failed launch. After a timeout the engine may yet create the container
