@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -19,11 +18,10 @@ import docker
 import psutil
 import pytest
 
-from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_common import task_states as ts
 from mesos_common.messages import RunTask
 from tests.helpers import wait_for
-from tests.integration.marathon_helpers import MarathonApi, start_marathon
+from tests.integration.docker_marathon import docker_marathon
 from tests.integration.test_agent_docker import (IMAGE, client, docker_task,  # noqa: F401
                                                  ours, start_agent)
 from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
@@ -35,25 +33,12 @@ INSTANCES = 500
 THREADS_MAX = 20  # the agent's own threads (loop, ZeroMQ, checkpoint, ...): none per container
 
 
-def _remove_labelled(engine: docker.DockerClient, label: str) -> None:
-    for c in engine.containers.list(all=True, filters={"label": label}):
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-
-
 def test_one_agent_runs_500_containers_with_bounded_threads(cluster, client, tmp_path: Path):
     engine = client
-    cluster.start_master()
-    agent = cluster.start_agent(f"cpus:{INSTANCES * 0.01 + 2};mem:{INSTANCES * 16 + 1024};"
-                                "disk:1024;ports:[31000-31010]", "--containerizers=mesos,docker")
-    label = f"{LABEL_AGENT}={os.path.abspath(cluster.agent_dirs[0])}"
-    cluster.wait_agents(1)
-    marathon = start_marathon(tmp_path, cluster.master_addr)
-    proc = psutil.Process(agent.pid)
-    try:
-        api = MarathonApi(marathon.field("http"))
+    resources = (f"cpus:{INSTANCES * 0.01 + 2};mem:{INSTANCES * 16 + 1024};disk:1024;"
+                 "ports:[31000-31010]")
+    with docker_marathon(cluster, engine, tmp_path, resources) as dm:
+        api, label, proc = dm.api, dm.label, psutil.Process(dm.agent.pid)
         status, body = api.call("POST", "/v2/apps", {
             "id": "/boxes", "instances": INSTANCES, "cpus": 0.01, "mem": 16,
             "cmd": "sleep 3600", "portDefinitions": [],
@@ -75,10 +60,6 @@ def test_one_agent_runs_500_containers_with_bounded_threads(cluster, client, tmp
         assert api.call("DELETE", "/v2/apps/boxes")[0] == 200
         wait_for(lambda: not engine.containers.list(all=True, filters={"label": label}), 600,
                  2.0, "every container removed")
-    finally:
-        marathon.stop()
-        cluster.stop()
-        _remove_labelled(engine, label)
 
 
 def _dockerd() -> psutil.Process:

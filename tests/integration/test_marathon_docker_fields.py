@@ -3,15 +3,13 @@ the image, `user`, an RO host volume, `parameters`, the kill grace period; the o
 through the agent's /files/read; an OOM kill in `lastTaskFailure`; refused volume kinds."""
 from __future__ import annotations
 
-import os
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from mesos_agent.containerizer.docker import LABEL_AGENT
 from tests.helpers import http_json, wait_for
-from tests.integration.marathon_helpers import MarathonApi, start_marathon
+from tests.integration.docker_marathon import docker_marathon
 from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
@@ -23,13 +21,8 @@ def test_docker_app_fields_take_effect(cluster, client, tmp_path: Path):
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "file").write_text("host-file\n")
-    cluster.start_master()
-    agent = cluster.start_agent(AGENT, "--containerizers=mesos,docker")
-    label = f"{LABEL_AGENT}={os.path.abspath(cluster.agent_dirs[0])}"
-    cluster.wait_agents(1)
-    marathon = start_marathon(tmp_path, cluster.master_addr)
-    try:
-        api = MarathonApi(marathon.field("http"))
+    with docker_marathon(cluster, engine, tmp_path, AGENT) as dm:
+        api, label = dm.api, dm.label
         status, body = api.call("POST", "/v2/apps", {
             "id": "/persisted", "cpus": 0.1, "mem": 32, "portDefinitions": [], "cmd": "true",
             "container": {"type": "DOCKER", "docker": {"image": IMAGE}, "volumes": [
@@ -48,8 +41,8 @@ def test_docker_app_fields_take_effect(cluster, client, tmp_path: Path):
                     {"key": "env", "value": "GREETING=hello-param"}]}}})
         assert status == 201, body
         wait_for(lambda: api.app("fields")["tasksRunning"] == 1, 90, 0.5, "the task running")
-        [task] = http_json(f"{agent.field('http')}/state")["frameworks"][0]["executors"]
-        url = f"{agent.field('http')}/files/read?" + urllib.parse.urlencode(
+        [task] = http_json(f"{dm.agent.field('http')}/state")["frameworks"][0]["executors"]
+        url = f"{dm.agent.field('http')}/files/read?" + urllib.parse.urlencode(
             {"path": f"{task['directory']}/stdout", "offset": 0})
         # the container is still running: its output arrives while it runs
         out = wait_for(lambda: (d := http_json(url)["data"]).count("\n") >= 4 and d, 30, 0.5,
@@ -71,8 +64,3 @@ def test_docker_app_fields_take_effect(cluster, client, tmp_path: Path):
         assert failure["state"] == "TASK_FAILED"
         assert "memory limit is 16 MB" in failure["message"], failure
         assert api.call("DELETE", "/v2/apps/hog")[0] == 200
-    finally:
-        marathon.stop()
-        cluster.stop()
-        for c in engine.containers.list(all=True, filters={"label": label}):
-            c.remove(force=True)
