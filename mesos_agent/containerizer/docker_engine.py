@@ -69,18 +69,25 @@ def _error_text(body: bytes) -> str:
         return body.decode(errors="replace").strip()
 
 
-def split_frames(body: bytes) -> list[tuple[int, bytes]]:
-    """A non-TTY container's multiplexed log body -> [(stream, payload)]; a torn last frame
-    (the engine stopped mid-write) is dropped."""
-    frames, at = [], 0
-    while at + _HEADER.size <= len(body):
-        stream, size = _HEADER.unpack_from(body, at)
-        at += _HEADER.size
-        if at + size > len(body):
-            break
-        frames.append((stream, body[at:at + size]))
-        at += size
-    return frames
+class FrameReader:
+    """A non-TTY container's multiplexed log stream, incrementally: bytes in, whole
+    (stream, payload) frames out; a frame cut by a chunk boundary waits for its rest."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self._buf += data
+        frames, at = [], 0
+        while at + _HEADER.size <= len(self._buf):
+            stream, size = _HEADER.unpack_from(self._buf, at)
+            end = at + _HEADER.size + size
+            if end > len(self._buf):
+                break
+            frames.append((stream, bytes(self._buf[at + _HEADER.size:end])))
+            at = end
+        del self._buf[:at]
+        return frames
 
 
 class Engine:
@@ -143,14 +150,35 @@ class Engine:
             if isinstance(doc, dict) and doc.get("error"):
                 raise EngineError(500, str(doc["error"]))
 
-    async def logs(self, cid: str, since: str | None, timeout: float | None = None
-                   ) -> list[tuple[int, bytes]]:
+    async def logs(self, cid: str, since: str | None, batch_bytes: int = 1 << 20
+                   ) -> AsyncIterator[list[tuple[int, bytes]]]:
         """The container's output since `since` ("seconds.nanoseconds", inclusive), each
-        line prefixed with its timestamp: [(stream, b"<RFC3339Nano> line")]."""
-        body = await self.call("GET", f"/containers/{cid}/logs", timeout=timeout, what="logs",
-                               params={"stdout": True, "stderr": True, "timestamps": True,
-                                       "since": since}, raw=True)
-        return split_frames(body)
+        line prefixed with its timestamp, in batches of about `batch_bytes`:
+        [(stream, b"<RFC3339Nano> line")]. Each read has the call deadline, not the whole
+        transfer: a chatty container's backlog streams through without being held whole."""
+        deadline = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout,
+                                         sock_read=self.timeout)
+        params = _query({"stdout": True, "stderr": True, "timestamps": True, "since": since})
+        try:
+            async with self._http().get(self._url(f"/containers/{cid}/logs"), params=params,
+                                        timeout=deadline) as r:
+                if r.status >= 400:
+                    raise EngineError(r.status, _error_text(await r.read()))
+                reader, batch, size = FrameReader(), [], 0
+                async for chunk in r.content.iter_chunked(64 * 1024):
+                    frames = reader.feed(chunk)
+                    batch += frames
+                    size += sum(len(p) for _, p in frames)
+                    if size >= batch_bytes:
+                        yield batch
+                        batch, size = [], 0
+                if batch:
+                    yield batch
+        except TimeoutError:
+            raise EngineTimeout(f"the Docker engine did not answer (logs) within "
+                                f"{self.timeout:g} s") from None
+        except aiohttp.ClientError as e:
+            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
 
     @asynccontextmanager
     async def event_stream(self, filters: Mapping[str, list[str]]

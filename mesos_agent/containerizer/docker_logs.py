@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import time
+from contextlib import aclosing
 from datetime import datetime, timezone
 
 from attrs import define
@@ -122,15 +123,15 @@ class LogCopier:
         before = c.since_ns
         async with self._slots:
             try:
-                frames = await self.engine.logs(cid, since_param(c.since_ns))
+                async with aclosing(self.engine.logs(cid, since_param(c.since_ns))) as batches:
+                    async for frames in batches:
+                        write_frames(c, frames)
             except EngineError as e:
                 log.debug("container %s: logs: %s", cid[:12], e.message)
-                frames = []
+            except OSError as e:
+                log.warning("container %s: cannot write its output to %s: %s", cid[:12],
+                            c.sandbox, e)
             else:
                 c.seen_size = c.size
-        try:
-            write_frames(c, frames)
-        except OSError as e:
-            log.warning("container %s: cannot write its output to %s: %s", cid[:12], c.sandbox, e)
         c.quiet = POLL if c.since_ns != before else min(QUIET_MAX, c.quiet * 2)
         c.due = time.monotonic() + c.quiet

@@ -83,6 +83,11 @@ def test_volumes_user_parameters_and_args(
         "", shell=False, arguments=("echo", "from-args", "$NOT_EXPANDED")))) \
         == "from-args $NOT_EXPANDED\n"
 
+    # a chatty container: copied while it runs and at its end, every line once, in order
+    out = run_to_end(master, agent, task("chatty", CommandInfo(
+        "busybox seq 1 50000; sleep 2; busybox seq 50001 100000")))
+    assert out == "".join(f"{i}\n" for i in range(1, 100001))
+
     master.send(RunTask(FW, task("bad", CommandInfo("true"),
                                  parameters=(("volumes-from", "other"),))))
     [failed] = expect_states(master, "bad", [ts.FAILED])
