@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 import os
+import time
 from typing import Any
 
 import docker
@@ -40,6 +41,7 @@ PULL_TIMEOUT = 600.0
 LAUNCHES_IN_FLIGHT = 16  # launches talking to the engine at once; the rest wait their turn
 STATS_IN_FLIGHT = 8  # `docker stats` calls at once (/monitor/statistics asks for every task)
 RESYNC = 30.0
+ABANDONED_KEEP = 600.0  # how long a timed-out create may still show up in the engine
 RECONNECT_MAX = 5.0
 
 
@@ -74,7 +76,8 @@ class DockerContainerizer:
         self._containers: dict[str, _Container] = {}  # by task id
         self._by_id: dict[str, _Container] = {}
         self._limits: dict[str, _Limit] = {}
-        self._abandoned: set[str] = set()  # names of containers whose launch timed out
+        # Containers whose launch timed out, by name: when they were given up (monotonic).
+        self._abandoned: dict[str, float] = {}
         # Our own tasks (the event stream, the log copier): started by the first launch or
         # recovery (they need the agent's loop), cancelled by `close`.
         self._tasks: list[asyncio.Task[None]] = []
@@ -161,7 +164,7 @@ class DockerContainerizer:
         if c is not None:
             self._by_id.pop(c.id, None)
         if timed_out:
-            self._abandoned.add(name)
+            self._abandoned[name] = time.monotonic()
             return
         try:
             await self.engine.call("DELETE", f"/containers/{name}", params={"force": True},
@@ -223,10 +226,15 @@ class DockerContainerizer:
             log.warning("listing containers: %s", e.message)
             return
         running = {x["Id"] for x in listed if x.get("State") == "running"}
+        names = set()
         for x in listed:
             name = (x.get("Names") or ["/"])[0].lstrip("/")
+            names.add(name)
             if x["Id"] not in self._by_id and name in self._abandoned:
                 await self._remove_abandoned(x["Id"], name)
+        given_up = time.monotonic() - ABANDONED_KEEP
+        for name in [n for n, t in self._abandoned.items() if t < given_up and n not in names]:
+            del self._abandoned[name]  # the engine never created it
         for c in list(self._by_id.values()):
             if c.started and c.id not in running and not c.exited.done():
                 await self._resolve(c)
@@ -253,7 +261,7 @@ class DockerContainerizer:
 
     async def _remove_abandoned(self, cid: str, name: str) -> None:
         log.warning("removing container %s (%s): its launch timed out", cid[:12], name)
-        self._abandoned.discard(name)
+        self._abandoned.pop(name, None)
         await self._remove(cid)
 
     # ------------------------------------------------------------ wait / kill
