@@ -72,6 +72,9 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
+    p.add_flag("docker_api_timeout", type=flags.duration, default=60.0,
+               help="deadline of each call to the Docker engine (a launch whose call takes "
+                    "longer fails; image pulls get at least 10 min)")
     return p
 
 
@@ -137,8 +140,8 @@ def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
     return iso
 
 
-def make_containerizer(kinds: Collection[str], work_dir: str,
-                       isolator: Isolator | None = None) -> Containerizer:
+def make_containerizer(kinds: Collection[str], work_dir: str, isolator: Isolator | None = None,
+                       docker_api_timeout: float = 60.0) -> Containerizer:
     """Raises RuntimeError when the Docker engine is wanted and unreachable."""
     if set(kinds) == {"sim"}:
         return SimContainerizer()
@@ -148,8 +151,8 @@ def make_containerizer(kinds: Collection[str], work_dir: str,
     if "docker" in kinds:
         from mesos_agent.containerizer.docker import DockerContainerizer
         try:
-            d = DockerContainerizer(work_dir)
-            d.client.ping()
+            d = DockerContainerizer(work_dir, api_timeout=docker_api_timeout)
+            d.ping()
         except Exception as e:
             raise RuntimeError(f"--containerizers includes docker but the Docker engine is "
                                f"unreachable: {e}") from None
@@ -168,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs,
                                   ns.cgroups_hierarchy)
                     if "mesos" in kinds else None)
-        containerizer = make_containerizer(kinds, opts.work_dir, isolator)
+        containerizer = make_containerizer(kinds, opts.work_dir, isolator,
+                                           ns.docker_api_timeout)
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
