@@ -18,6 +18,7 @@ from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.server import AgentServer, ServerOptions
 from mesos_agent import status
+from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
@@ -61,6 +62,7 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
+    add_agent_security_flags(p)
     return p
 
 
@@ -97,13 +99,15 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     if not 0 < low <= high:
         parser.error("--status_update_retry_interval_min must be > 0 and <= "
                      "--status_update_retry_interval_max")
-    shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
+    security, http_auth = agent_security_from(ns, parser)
+    shown = redacted({k: str(v) for k, v in vars(ns).items() if v is not None})
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
                              recover=ns.recover,
-                             status_retry=status.RetryPolicy(low, high), gc_freeze=True)
+                             status_retry=status.RetryPolicy(low, high), gc_freeze=True,
+                             security=security, http_auth=http_auth)
 
 
 def containerizer_kinds(text: str) -> set[str]:
