@@ -3,8 +3,9 @@
 With CURVE on, libzmq asks this handler about each new connection after the handshake has
 proved the client holds the secret key of the public key it presents. Any CURVE client may
 connect (principals are proven afterwards with an Authenticate message, over the encrypted
-channel); anything else is refused, and each refused address is logged once. `decide` is
-pure; `run` is a task of the master's task group.
+channel); any other mechanism that reaches it is refused and its address logged once. (A
+plain-text client, or one encrypting to another key, fails the handshake inside libzmq
+before any ZAP request.) `decide` is pure; `run` is a task of the master's task group.
 """
 from __future__ import annotations
 
