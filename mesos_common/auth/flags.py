@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Mapping
+from typing import Any, Mapping
 
 from mesos_common.auth.credentials import (Credential, Credentials, load_credential,
                                            load_credentials)
@@ -105,3 +105,34 @@ def agent_security_from(ns: argparse.Namespace, parser: FlagParser
     except AuthConfigError as e:
         parser.error(str(e))
     return security, http_auth_from(ns, parser, creds)
+
+
+def add_marathon_mesos_auth_flags(p: FlagParser) -> None:
+    """Marathon's flags for authenticating to the master as a framework."""
+    p.add_flag("mesos_authentication_principal", default=None,
+               help="principal Marathon authenticates to the master as")
+    p.add_flag("mesos_authentication_secret_file", default=None,
+               help="file holding that principal's secret")
+    p.add_flag("master_public_key", default=None,
+               help="the master's CURVE public certificate (*.key) to encrypt to")
+
+
+def marathon_driver_security(ns: argparse.Namespace, parser: FlagParser) -> dict[str, Any]:
+    """Keyword arguments for Marathon's AsyncSchedulerDriver."""
+    principal, secret_file = ns.mesos_authentication_principal, ns.mesos_authentication_secret_file
+    if bool(principal) != bool(secret_file):
+        parser.error("--mesos_authentication_principal and --mesos_authentication_secret_file "
+                     "go together")
+    secret = None
+    if secret_file:
+        try:
+            secret = read_secret(f"file://{secret_file.removeprefix('file://')}")
+        except AuthConfigError as e:
+            parser.error(f"--mesos_authentication_secret_file: {e}")
+    try:
+        if ns.master_public_key:
+            PeerSecurity.from_flags(ns.master_public_key, None)  # a bad file fails here
+    except CurveError as e:
+        parser.error(str(e))
+    return {"principal": principal or None, "secret": secret,
+            "master_public_key": ns.master_public_key}
