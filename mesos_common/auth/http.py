@@ -77,7 +77,7 @@ def basic_principal(header: str | None, creds: Credentials) -> str | None:
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8
         return None
     principal, sep, secret = decoded.partition(":")
     if not sep or not creds.check(principal, secret):
