@@ -25,22 +25,23 @@ class CurveError(ValueError):
     pass
 
 
-def load_secret_cert(path: str) -> tuple[bytes, bytes]:
-    """(public, secret) z85 keys from a `*.key_secret` certificate."""
+def _load(path: str) -> tuple[bytes | None, bytes | None]:
     try:
-        public, secret = zmq.auth.load_certificate(path)
+        return zmq.auth.load_certificate(path)
     except (OSError, ValueError) as e:
         raise CurveError(f"cannot read CURVE certificate {path}: {e}") from None
-    if not secret:
+
+
+def load_secret_cert(path: str) -> tuple[bytes, bytes]:
+    """(public, secret) z85 keys from a `*.key_secret` certificate."""
+    public, secret = _load(path)
+    if not public or not secret:
         raise CurveError(f"{path} holds no secret key (give the *.key_secret file)")
     return public, secret
 
 
 def load_public_cert(path: str) -> bytes:
-    try:
-        public, _ = zmq.auth.load_certificate(path)
-    except (OSError, ValueError) as e:
-        raise CurveError(f"cannot read CURVE certificate {path}: {e}") from None
+    public, _ = _load(path)
     if not public:
         raise CurveError(f"{path} holds no public key")
     return public

@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
     if ns.secure:
-        _print_secure(local_secure.SecureFiles(work_dir / "secure"), http)
+        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http)
     else:
         print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
               f"--name hello --command 'echo hello from Corral'")

@@ -24,45 +24,21 @@ PRINCIPALS = ("agent", "marathon", "operator")
 @frozen
 class SecureFiles:
     root: Path
+    credentials: Path
+    agent_credential: Path
+    marathon_secret: Path
+    operator_secret: Path
+    master_public: Path
+    master_secret: Path
+    ca: Path
+    cert: Path
+    key: Path
 
-    @property
-    def credentials(self) -> Path:
-        return self.root / "credentials.json"
-
-    @property
-    def agent_credential(self) -> Path:
-        return self.root / "agent-credential.json"
-
-    @property
-    def marathon_secret(self) -> Path:
-        return self.root / "marathon.secret"
-
-    @property
-    def operator_secret(self) -> Path:
-        return self.root / "operator.secret"
-
-    @property
-    def master_public(self) -> Path:
-        return self.root / "master.key"
-
-    @property
-    def master_secret(self) -> Path:
-        return self.root / "master.key_secret"
-
-    @property
-    def ca(self) -> Path:
-        return self.root / "ca.pem"
-
-    @property
-    def cert(self) -> Path:
-        return self.root / "tls.crt"
-
-    @property
-    def key(self) -> Path:
-        return self.root / "tls.key"
-
-    def operator(self) -> tuple[str, str]:
-        return "operator", self.operator_secret.read_text().strip()
+    @classmethod
+    def at(cls, root: Path) -> SecureFiles:
+        return cls(root, *(root / name for name in (
+            "credentials.json", "agent-credential.json", "marathon.secret", "operator.secret",
+            "master.key", "master.key_secret", "ca.pem", "tls.crt", "tls.key")))
 
 
 def _private(path: Path, text: str) -> None:
@@ -101,7 +77,7 @@ def _tls(files: SecureFiles, ip: str) -> None:
 
 
 def ensure(work_dir: Path, ip: str) -> SecureFiles:
-    files = SecureFiles(work_dir / "secure")
+    files = SecureFiles.at(work_dir / "secure")
     if files.credentials.exists() and files.cert.exists() and files.master_secret.exists():
         return files
     files.root.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_ha_failover import Proxy
+
 AGENT_SECRET = "agent-Secret-7f3a91"
 FW_SECRET = "fw-Secret-c0ffee42"
 OPS_SECRET = "ops-Secret-9d8e7f"
@@ -35,58 +37,38 @@ def write_credentials(root: Path) -> dict[str, Path]:
     return {"master": master, "agent": agent, "wrong": wrong}
 
 
-class RecordingProxy:
-    """Forwards one listening port to `target`, keeping every byte in both directions."""
+class RecordingProxy(Proxy):
+    """The HA tests' TCP relay, keeping every byte it forwards in both directions."""
 
     def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.captured = bytearray()
         self._lock = threading.Lock()
-        self._socks: list[socket.socket] = [self.listener]
-        self._threads: list[threading.Thread] = []
-        self._start(self._accept)
+        super().__init__(target)
 
-    def _start(self, fn: Any, *args: Any) -> None:
-        t = threading.Thread(target=fn, args=args, daemon=True)
-        self._threads.append(t)
-        t.start()
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:  # type: ignore[override]
+        Proxy._pump(_Recorded(a, self), b)  # type: ignore[arg-type]
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            self._socks += [client, upstream]
-            self._start(self._pump, client, upstream)
-            self._start(self._pump, upstream, client)
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-                if not data:
-                    break
-                with self._lock:
-                    self.captured += data
-                dst.sendall(data)
-            except OSError:
-                break
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def record(self, data: bytes) -> None:
+        with self._lock:
+            self.captured += data
 
     def close(self) -> None:
-        for s in self._socks:
-            try:
-                s.close()
-            except OSError:
-                pass
+        self.cut()
+
+
+class _Recorded:
+    """A socket whose reads are also recorded."""
+
+    def __init__(self, sock: socket.socket, proxy: RecordingProxy) -> None:
+        self.sock, self.proxy = sock, proxy
+
+    def recv(self, n: int) -> bytes:
+        data = self.sock.recv(n)
+        self.proxy.record(data)
+        return data
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
 
 
 class InfoServer:
