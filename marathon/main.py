@@ -20,6 +20,7 @@ import attrs
 from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
+from mesos_common.auth.flags import add_marathon_mesos_auth_flags, marathon_driver_security
 from mesos_common.flags import FlagParser, duration, port, setup_logging
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
@@ -55,6 +56,7 @@ def build_parser() -> FlagParser:
                help="period of the control tick")
     p.add_flag("decline_offer_duration", type=duration, default=5.0,
                help="refuse filter for declined offers")
+    add_marathon_mesos_auth_flags(p)
     return p
 
 
@@ -110,7 +112,8 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
         if node.ended.is_set():
             return
         svc.leader = node.me
-        driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
+        driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master,
+                                      **ns.driver_security)
         svc.driver = driver
         svc.deferred = True  # the driver calls svc.batch_done after each burst of callbacks
         offers_waiting = asyncio.Event()
@@ -212,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parse_zk(ns.zk)
     except DetectError as e:
         parser.error(str(e))
+    ns.driver_security = marathon_driver_security(ns, parser)
     setup_logging(ns.log_level, "marathon")
     if ns.zk and ns.work_dir:
         log.warning("--zk given: state is kept in ZooKeeper, --work_dir is not used")

@@ -157,7 +157,7 @@ class AgentFleet:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for a in agents:
-            a.dealer.connect(info.zmq_endpoint)
+            a.dealer.connect(info.zmq_endpoint, info.curve_public_key, self.master)
         await asyncio.sleep(0.2)  # let the connections finish their handshakes
         for a in agents:
             a.feed(ev.MasterConnected(info.id))

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from mesos_agent import paths
+from mesos_common.auth.http import HttpAuth, middleware
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MAX_READ = 16 * PAGE
@@ -118,8 +119,8 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
 
 
 def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
-             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
-             ) -> web.Application:
+             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+             auth: HttpAuth | None = None) -> web.Application:
     """The agent's aiohttp application; `get_state` renders the core's `/state` document,
     `get_statistics` the `/monitor/statistics` list (per-task usage, Mesos shape)."""
 
@@ -163,7 +164,7 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
         return web.FileResponse(real, headers={
             "Content-Disposition": f'attachment; filename="{name}"'})
 
-    app = web.Application()
+    app = web.Application(middlewares=[middleware(auth or HttpAuth())])
     app.router.add_get("/health", health)
     for prefix in ("", "/slave(1)"):
         for suffix in ("", ".json"):

@@ -20,6 +20,7 @@ from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
 from mesos_agent import status
+from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
@@ -75,6 +76,7 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("docker_api_timeout", type=flags.duration, default=60.0,
                help="deadline of each call to the Docker engine (a launch whose call takes "
                     "longer fails; image pulls get at least 10 min)")
+    add_agent_security_flags(p)
     return p
 
 
@@ -111,7 +113,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     if not 0 < low <= high:
         parser.error("--status_update_retry_interval_min must be > 0 and <= "
                      "--status_update_retry_interval_max")
-    shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
+    security, http_auth = agent_security_from(ns, parser)
+    shown = redacted({k: str(v) for k, v in vars(ns).items() if v is not None})
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
@@ -121,7 +124,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              switch_user=ns.switch_user,
                              fetcher_cache_dir=os.path.abspath(ns.fetcher_cache_dir)
                              if ns.fetcher_cache_dir else "",
-                             fetcher_cache_size=ns.fetcher_cache_size)
+                             fetcher_cache_size=ns.fetcher_cache_size,
+                             security=security, http_auth=http_auth)
 
 
 def make_isolator(mode: str, work_dir: str, enable_cfs: bool,

@@ -51,7 +51,9 @@ from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask, record_file)
 from mesos_agent.status import RetryPolicy
+from mesos_common.auth.http import HttpAuth
 from mesos_common.codec import DecodeError
+from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
@@ -90,6 +92,8 @@ class ServerOptions:
     switch_user: bool = True
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
+    security: PeerSecurity = field(factory=PeerSecurity)  # CURVE key, --credential
+    http_auth: HttpAuth = HttpAuth()
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -139,12 +143,13 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics),
-                               access_log=None)
+        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
+                                        auth=self.opts.http_auth), access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
-            site = web.TCPSite(runner, self.opts.ip, self.opts.port)
+            site = web.TCPSite(runner, self.opts.ip, self.opts.port,
+                               ssl_context=self.opts.http_auth.ssl_context())
             try:
                 await site.start()
             except OSError as e:
@@ -152,8 +157,9 @@ class AgentServer:
                 return 1
             self.http_port = runner.addresses[0][1]
             self.core = Agent(self._config(), self.rng)
-            self._dealer = DealerTransport()
-            print(f"mesos-agent: listening http=http://{self.opts.ip}:{self.http_port} "
+            self._dealer = DealerTransport(security=self.opts.security)
+            scheme = "https" if self.opts.http_auth.tls else "http"
+            print(f"mesos-agent: listening http={scheme}://{self.opts.ip}:{self.http_port} "
                   f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
                   file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
@@ -472,7 +478,7 @@ class AgentServer:
             delay = DETECT_BACKOFF.initial
             if info.zmq_endpoint != self._dealer.endpoint:
                 log.info("leading master %s at %s", info.id, info.zmq_endpoint)
-            self._dealer.connect(info.zmq_endpoint)
+            self._dealer.connect(info.zmq_endpoint, info.curve_public_key, self.opts.master)
             deadline = time.monotonic() + CONNECT_WAIT
             while not self._redetect.is_set() and time.monotonic() < deadline:
                 if self._dealer.writable():

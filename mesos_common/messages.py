@@ -202,6 +202,18 @@ class ProtocolError:
     in_reply_to: str = ""
 
 
+# ---------------------------------------------------------------- agent or framework -> master
+
+@frozen
+class Authenticate:
+    """Proves the sender's principal; the transport sends it just before each registration
+    or subscription of a peer that has a credential. Over CURVE the secret travels
+    encrypted; it never appears in a repr."""
+
+    principal: str
+    secret: str = field(repr=False)
+
+
 # ---------------------------------------------------------------- agent -> master
 
 @frozen
@@ -389,8 +401,12 @@ MESSAGE_TYPES: tuple[type, ...] = (
     ShutdownFramework, ShutdownAgent,
     Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
     Subscribed, Offers, Rescind, Update, AgentLost, Error,
+    Authenticate,
 )
 # Messages a master accepts from agents / from frameworks; anything else is a protocol error.
-AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent)
+AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
+                   Authenticate)
 FRAMEWORK_TO_MASTER = (Heartbeat, Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile,
-                       Revive, Suppress, Teardown)
+                       Revive, Suppress, Teardown, Authenticate)
+# What a peer with a credential precedes with an Authenticate (see transport.DealerTransport).
+REGISTRATIONS = (RegisterAgent, ReregisterAgent, Subscribe)

@@ -24,6 +24,13 @@ class UpdateWeightsRequest:
 
 
 @frozen
+class TeardownRequest:
+    """An operator's POST /master/teardown (authorized by the HTTP layer)."""
+
+    framework_id: str
+
+
+@frozen
 class UpdateQuotaRequest:
     role: str
     guarantee: tuple[tuple[str, float], ...]  # empty: remove the quota

@@ -28,9 +28,13 @@ from attrs import field, frozen
 from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.auth.http import HttpAuth
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
+from mesos_common.curve import ensure_master_cert, load_secret_cert
 from mesos_common.transport import RouterTransport
+from mesos_common.zap import ZapHandler
+from mesos_master.auth_config import MasterAuth
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.api_v1.operator import OperatorApi
 from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
@@ -68,6 +72,10 @@ class ServerOptions:
     quorum: int = 1  # HA: contenders that must be present before a first election is won
     zk_session_timeout: float = 10.0
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
+    zmq_curve: bool = False  # CURVE server on the ROUTER (mesos_common.curve, zap)
+    zmq_curve_cert: str | None = None  # *.key_secret; None: generated under work_dir
+    auth: MasterAuth = MasterAuth()
+    http_auth: HttpAuth = HttpAuth()
     flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
 
 
@@ -108,6 +116,9 @@ class MasterServer:
         self.master: Master | None = None
         self.transport: RouterTransport | None = None
         self.zmq_endpoint = ""
+        self.curve_public_key: str | None = None  # z85, published in info() when CURVE is on
+        self.curve_public_cert: str | None = None  # its certificate file, when generated
+        self._zap: ZapHandler | None = None
         self.http_port = opts.port
         self._ctx: zmq.asyncio.Context | None = None
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
@@ -133,7 +144,10 @@ class MasterServer:
     async def run(self, ready: Callable[[MasterServer], None] | None = None) -> None:
         """Serve until `stop()`; `ready` is called once both sockets are bound."""
         self._ctx = zmq.asyncio.Context()
-        self.transport = RouterTransport(self._ctx)
+        keys = self._curve_keys()
+        if keys is not None:
+            self._zap = ZapHandler(self._ctx)  # before the ROUTER accepts anyone
+        self.transport = RouterTransport(self._ctx, curve_keys=keys)
         bound = self.transport.bind(f"tcp://{self._zmq_host()}:{self.opts.zmq_port}")
         self.zmq_endpoint = self._advertised(bound)
         http_sock = _listen(self.opts.ip, self.opts.port)
@@ -142,7 +156,8 @@ class MasterServer:
         runner = web.AppRunner(make_app(self), access_log=None)
         await runner.setup()
         try:
-            await web.SockSite(runner, http_sock).start()
+            await web.SockSite(runner, http_sock,
+                               ssl_context=self.opts.http_auth.ssl_context()).start()
             if not self.opts.zk:
                 self.lead(self.registry)
             self.gc.install()
@@ -157,6 +172,8 @@ class MasterServer:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.spawn(self._receive_loop())
+                if self._zap is not None:
+                    self.spawn(self._zap.run())
                 self.spawn(self._lag_probe())
                 self.spawn(self.operator.run())
                 if self.opts.zk:
@@ -174,6 +191,8 @@ class MasterServer:
             self._timers.clear()
             await runner.cleanup()
             self.transport.close()
+            if self._zap is not None:
+                self._zap.close()
             self._ctx.destroy(linger=0)
             if self.registry is not None:
                 self.registry.close()
@@ -189,6 +208,10 @@ class MasterServer:
         task = self._tg.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @property
+    def http_auth(self) -> HttpAuth:
+        return self.opts.http_auth
 
     @property
     def leading(self) -> bool:
@@ -218,7 +241,7 @@ class MasterServer:
             agent_ping_timeout=o.agent_ping_timeout,
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
-            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION)
+            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION, auth=o.auth)
         return Master(config, HierarchicalAllocator(random.Random()), registry.load(),
                       IdGen(self.master_id),
                       random.Random())
@@ -233,12 +256,33 @@ class MasterServer:
         return f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
 
     def info(self) -> dict[str, Any]:
-        """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect)."""
-        return {"id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
-                "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION,
-                # MasterInfo.address: what v1 clients (pymesos) read from the leader's znode
-                "address": {"hostname": self.hostname, "ip": self.opts.ip,
-                            "port": self.http_port}}
+        """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect),
+        and the CURVE key to encrypt to when it is on."""
+        out: dict[str, Any] = {
+            "id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
+            "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION,
+            # MasterInfo.address: what v1 clients (pymesos) read from the leader's znode
+            "address": {"hostname": self.hostname, "ip": self.opts.ip, "port": self.http_port}}
+        if self.curve_public_key is not None:
+            out["zmq_curve_public_key"] = self.curve_public_key
+        if self.opts.http_auth.tls:
+            out["scheme"] = "https"
+        return out
+
+    def _curve_keys(self) -> tuple[bytes, bytes] | None:
+        """The ROUTER's CURVE keypair: --zmq_curve_cert, or one generated under work_dir."""
+        if not self.opts.zmq_curve:
+            return None
+        path = self.opts.zmq_curve_cert
+        if path is None:
+            if not self.opts.work_dir:
+                raise ValueError("--zmq_curve needs --zmq_curve_cert or --work_dir")
+            self.curve_public_cert, path = ensure_master_cert(self.opts.work_dir)
+            log.info("CURVE on; peers encrypt to the public certificate %s",
+                     self.curve_public_cert)
+        public, secret = load_secret_cert(path)
+        self.curve_public_key = public.decode()
+        return public, secret
 
     # ---------------------------------------------------------------- event-loop health
 

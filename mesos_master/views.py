@@ -47,6 +47,8 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
+    if agent.principal is not None:
+        out["principal"] = agent.principal
     return out
 
 

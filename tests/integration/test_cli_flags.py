@@ -22,6 +22,15 @@ CASES = [
     (["mesos_master.local", "--containerizers=docker,sim"], {}, "containerizers"),
     (["frameworks.examples.execute", "--master=127.0.0.1:1", "--name=x"], {}, "command"),
     (["frameworks.examples.batch", "--master=nohostport", "--command=true"], {}, "master"),
+    (["mesos_master", "--registry=in_memory", "--authenticate_agents"], {}, "--credentials"),
+    (["mesos_master", "--registry=in_memory", "--acls={bad"], {}, "acls"),
+    (["mesos_master", "--registry=in_memory", "--credentials=/nonexistent"], {}, "cannot read"),
+    (["mesos_master", "--registry=in_memory", "--zmq_curve"], {}, "zmq_curve_cert"),
+    (["mesos_master", "--registry=in_memory", "--ssl_cert=/nonexistent"], {}, "ssl_key"),
+    (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x",
+      "--master_public_key=/nonexistent"], {}, "CURVE certificate"),
+    (["frameworks.examples.execute", "--master=127.0.0.1:1", "--name=x", "--command=true",
+      "--principal=p"], {}, "--secret"),
 ]
 
 
