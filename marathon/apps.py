@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 from marathon import model, views
+from marathon.errors import ApiError, app_missing
 from marathon.model import ValidationFailed
 from marathon.tracker import ACTIVE
 
@@ -17,19 +18,6 @@ if TYPE_CHECKING:
     from marathon.service import Deployment
 
 SERVICE_PORTS = (10000, 20000)
-
-
-class ApiError(Exception):
-    """An answer other than success: HTTP status and JSON body."""
-
-    def __init__(self, status: int, body: dict[str, Any] | None = None):
-        super().__init__(f"{status}: {body}")
-        self.status = status
-        self.body = body
-
-
-def not_found(app_id: str) -> ApiError:
-    return ApiError(404, {"message": f"App '{app_id}' does not exist"})
 
 
 def _label_match(labels: dict[str, str], selector: str) -> bool:
@@ -120,7 +108,7 @@ class AppsMixin:
     def get_app(self, app_id: str) -> dict[str, Any]:
         app = self.apps.get(app_id)
         if app is None:
-            raise not_found(app_id)
+            raise app_missing(app_id)
         return app
 
     def list_apps(self, cmd: str | None = None, id_part: str | None = None,

@@ -9,13 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from marathon import model
-from marathon.apps import ApiError
+from marathon.errors import ApiError, group_missing
 from marathon.model import ValidationFailed
 from marathon.planner import plan
-
-
-def group_missing(gid: str) -> ApiError:
-    return ApiError(404, {"message": f"Group '{gid}' does not exist"})
 
 
 class GroupsMixin:
@@ -26,7 +22,7 @@ class GroupsMixin:
         prefix = gid.rstrip("/") + "/"
         return gid == "/" or gid in self.groups or any(a.startswith(prefix) for a in self.apps)
 
-    def _apps_under(self, gid: str) -> list[str]:
+    def apps_under(self, gid: str) -> list[str]:
         prefix = gid.rstrip("/") + "/"
         return [a for a in self.apps if a.startswith(prefix)]
 
@@ -74,7 +70,7 @@ class GroupsMixin:
         target: dict[str, Any] = {}
         version = self.new_version()  # type: ignore[attr-defined]
         if replace and "apps" in raw:
-            for aid in self._apps_under(gid):
+            for aid in self.apps_under(gid):
                 if aid not in new and aid.rsplit("/", 1)[0] in groups:
                     target[aid] = None
         for aid, doc in new.items():
@@ -158,7 +154,7 @@ class GroupsMixin:
             raise ValidationFailed([{"path": "/scaleBy", "errors": ["must be a number >= 0"]}])
         version = self.new_version()  # type: ignore[attr-defined]
         target = {}
-        for aid in self._apps_under(gid):
+        for aid in self.apps_under(gid):
             cur = self.apps[aid]
             n = int(round(cur["instances"] * factor))
             target[aid] = self._versioned(dict(cur, instances=n), cur,  # type: ignore
@@ -168,7 +164,7 @@ class GroupsMixin:
     def delete_group(self, gid: str, force: bool) -> Any:
         if not self.group_exists(gid):
             raise group_missing(gid)
-        d = self.start_deployment({a: None for a in self._apps_under(gid)},  # type: ignore
+        d = self.start_deployment({a: None for a in self.apps_under(gid)},  # type: ignore
                                   force)
         prefix = gid.rstrip("/") + "/"
         for g in list(self.groups):

@@ -19,7 +19,8 @@ from mesos_common import messages as m
 from marathon import deployment as dep
 from marathon import launch_queue as lq
 from marathon.offer_log import OfferLog
-from marathon.apps import AppsMixin, ApiError
+from marathon.apps import AppsMixin
+from marathon.errors import ApiError
 from marathon.events import EventBus
 from marathon.groups import GroupsMixin
 from marathon import model
@@ -170,6 +171,16 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [d for d in self.deployments.values() if app_id in d.affected]
+
+    def add_subscription(self, url: str) -> None:
+        if url not in self.subscriptions:
+            self.subscriptions.append(url)
+            self._save_meta()
+
+    def remove_subscription(self, url: str) -> None:
+        if url in self.subscriptions:
+            self.subscriptions.remove(url)
+            self._save_meta()
 
     def _save_meta(self) -> None:
         self.store.put("meta", "framework_id", self.framework_id)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from attrs import define, field
 
 from frameworks import core as sdk
-from marathon.apps import ApiError
+from marathon.errors import ApiError
 from marathon.deployment import config_version
 from marathon.model import ValidationFailed
 from marathon.service import MarathonService, Options

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from marathon.api import make_app
+from marathon.http.app import make_app
 from marathon.service import MarathonService
 from marathon.store import MemoryStore
 from marathon.tracker import TaskRecord

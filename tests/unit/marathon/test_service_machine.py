@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from mesos_common import messages as m
 from mesos_common.resources import Resources
 from marathon import deployment
-from marathon.apps import ApiError
+from marathon.errors import ApiError
 from marathon.service import MarathonService
 from marathon.store import MemoryStore
 from tests.unit.marathon.conftest import FakeDriver
