@@ -99,7 +99,7 @@ def info_doc(node: Node, options: Any, zk_session_timeout: float,
     stored `framework_id`, as real Marathon's standbys report it)."""
     svc = node.service
     if svc is not None:
-        doc = views.info(svc)
+        doc = views.info(svc.state, svc.options, svc.leader)
     else:
         doc = {"name": "marathon", "version": "1.10.26", "buildref": "corral",
                "frameworkId": framework_id,

@@ -9,20 +9,20 @@ from typing import Any
 
 from aiohttp import web
 
-from marathon import views
+from marathon import queries, views
 from marathon.http.base import (app_id, body, deployment_answer, embed, flag, ok,
                                 route)
 
 
 async def list_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     q = request.query
-    return ok({"apps": svc.list_apps(q.get("cmd"), q.get("id"), q.get("label"),
+    return ok({"apps": queries.list_apps(svc.state, q.get("cmd"), q.get("id"), q.get("label"),
                                      embed(request))})
 
 
 async def create_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     app, d = svc.create_app(await body(request), flag(request, "force"))
-    info = views.app_info(svc, app, set())
+    info = views.app_info(svc.state, app, set())
     info.pop("versionInfo", None)
     svc.events.publish("api_post_event", clientIp=request.remote or "", uri=request.path,
                        appDefinition=app)
@@ -39,14 +39,14 @@ async def patch_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.R
     if isinstance(raws, list):
         for raw in raws:
             if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-                svc.get_app(app_id(raw["id"]))
+                queries.get_app(svc.state, app_id(raw["id"]))
     return deployment_answer(svc.update_apps(raws, flag(request, "force"), True))
 
 
 async def apps_under(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     prefix = app_id(p["id"]).rstrip("/") + "/"
     emb = views.embeds(["tasks"] + embed(request))
-    return ok({"*": [views.app_info(svc, a, emb) for k, a in sorted(svc.apps.items())
+    return ok({"*": [views.app_info(svc.state, a, emb) for k, a in sorted(svc.state.apps.items())
                      if k.startswith(prefix)]})
 
 
@@ -55,16 +55,16 @@ async def restart_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.
 
 
 async def versions(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
-    return ok({"versions": svc.app_versions(app_id(p["id"]))})
+    return ok({"versions": queries.app_versions(svc.state, app_id(p["id"]))})
 
 
 async def version(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
-    return ok(svc.app_version(app_id(p["id"]), p["v"]))
+    return ok(queries.app_version(svc.state, app_id(p["id"]), p["v"]))
 
 
 async def get_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     emb = views.embeds(["tasks", "lastTaskFailure"] + embed(request))
-    return ok({"app": views.app_info(svc, svc.get_app(app_id(p["id"])), emb)})
+    return ok({"app": views.app_info(svc.state, queries.get_app(svc.state, app_id(p["id"])), emb)})
 
 
 async def put_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
@@ -72,7 +72,7 @@ async def put_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Resp
     created, d = svc.update_app(aid, await body(request), flag(request, "force"),
                                 flag(request, "partialUpdate", True))
     svc.events.publish("api_post_event", clientIp=request.remote or "", uri=request.path,
-                       appDefinition=svc.apps[aid])
+                       appDefinition=svc.state.apps[aid])
     resp = deployment_answer(d, 201 if created else 200)
     if created:
         resp.headers["Location"] = f"/v2/apps{aid}"
@@ -81,7 +81,7 @@ async def put_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Resp
 
 async def patch_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
-    svc.get_app(aid)
+    queries.get_app(svc.state, aid)
     return deployment_answer(
         svc.update_app(aid, await body(request), flag(request, "force"), True)[1])
 

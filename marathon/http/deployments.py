@@ -10,7 +10,7 @@ from marathon.http.base import deployment_answer, flag, ok, route
 
 
 async def deployments(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
-    return ok([views.deployment_json(d) for d in svc.deployments.values()])
+    return ok([views.deployment_json(d) for d in svc.state.deployments.values()])
 
 
 async def cancel_deployment(request: web.Request, svc: Any, p: dict[str, str]

@@ -46,7 +46,7 @@ async def events(request: web.Request, svc: Any, p: dict[str, str]) -> web.Strea
 
 async def list_subscriptions(request: web.Request, svc: Any, p: dict[str, str]
                              ) -> web.Response:
-    return ok({"callbackUrls": list(svc.subscriptions)})
+    return ok({"callbackUrls": list(svc.state.subscriptions)})
 
 
 def _answer(request: web.Request, svc: Any, kind: str, url: str) -> web.Response:

@@ -5,7 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
-from marathon import model, views
+from marathon import model, queries, views
 from marathon.errors import ApiError, group_missing
 from marathon.http.base import body, deployment_answer, embed, flag, ok, route
 
@@ -21,22 +21,22 @@ def group_id(raw: str | None) -> str:
 
 
 async def group_versions(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
-    return ok(svc.group_versions(group_id(p["id"])))
+    return ok(queries.group_versions(svc.state, group_id(p["id"])))
 
 
 async def group_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     gid = group_id(p["id"])
-    if not svc.group_exists(gid):
+    if not svc.state.group_exists(gid):
         raise group_missing(gid)
-    return ok({"apps": [views.app_info(svc, svc.apps[a], set())
-                        for a in sorted(svc.apps_under(gid))]})
+    return ok({"apps": [views.app_info(svc.state, svc.state.apps[a], set())
+                        for a in sorted(svc.state.apps_under(gid))]})
 
 
 async def get_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     gid = group_id(p["id"])
-    if not svc.group_exists(gid):
+    if not svc.state.group_exists(gid):
         raise group_missing(gid)
-    return ok(views.group_tree(svc, gid, views.embeds(embed(request))))
+    return ok(views.group_tree(svc.state, gid, views.embeds(embed(request))))
 
 
 async def create_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:

@@ -19,15 +19,15 @@ async def ping(request: web.Request, svc: Any, p: dict[str, str]) -> web.Respons
 async def metrics(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     return ok({"version": "1.10.26", "counters": {"events.published": {
         "count": svc.events.published}}, "gauges": {
-        "apps.active": {"value": len(svc.apps)}, "tasks.active": {"value": len(svc.tasks)},
-        "deployments.active": {"value": len(svc.deployments)},
-        "offers.processed": {"value": svc.offers_seen},
-        "offers.declined": {"value": svc.offers_declined}},
+        "apps.active": {"value": len(svc.state.apps)}, "tasks.active": {"value": len(svc.state.tasks)},
+        "deployments.active": {"value": len(svc.state.deployments)},
+        "offers.processed": {"value": svc.state.offers_seen},
+        "offers.declined": {"value": svc.state.offers_declined}},
         "histograms": {}, "meters": {}, "timers": {}})
 
 
 async def info(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
-    return ok(views.info(svc))
+    return ok(views.info(svc.state, svc.options, svc.leader))
 
 
 async def leader(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:

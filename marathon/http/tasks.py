@@ -5,7 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
-from marathon import model, views
+from marathon import model, queries, views
 from marathon.errors import ApiError
 from marathon.http.base import app_id, body, deployment_answer, flag, ok, route
 
@@ -15,8 +15,8 @@ def _kill_answer(request: web.Request, svc: Any, killed: list[Any], d: Any,
     if flag(request, "scale"):
         return deployment_answer(d)
     if single:
-        return ok({"task": views.task_json(svc, killed[0])})
-    return ok({"tasks": [views.task_json(svc, t) for t in killed]})
+        return ok({"task": views.task_json(svc.state, killed[0])})
+    return ok({"tasks": [views.task_json(svc.state, t) for t in killed]})
 
 
 def _scale_or_wipe(request: web.Request) -> None:
@@ -26,25 +26,25 @@ def _scale_or_wipe(request: web.Request) -> None:
 
 async def app_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
-    svc.get_app(aid)
-    return ok({"tasks": [views.task_json(svc, t) for t in svc.tasks_of(aid)]})
+    queries.get_app(svc.state, aid)
+    return ok({"tasks": [views.task_json(svc.state, t) for t in svc.state.tasks_of(aid)]})
 
 
 async def kill_app_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
-    svc.get_app(aid)
+    queries.get_app(svc.state, aid)
     _scale_or_wipe(request)
     host = request.query.get("host")
-    ids = [t.id for t in svc.tasks_of(aid) if host in (None, "*", t.host)]
+    ids = [t.id for t in svc.state.tasks_of(aid) if host in (None, "*", t.host)]
     killed, d = svc.kill_tasks(ids, flag(request, "scale"), flag(request, "force"))
     return _kill_answer(request, svc, killed, d, False)
 
 
 async def kill_app_task(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
-    svc.get_app(aid)
+    queries.get_app(svc.state, aid)
     _scale_or_wipe(request)
-    t = svc.tasks.get(p["task"])
+    t = svc.state.tasks.get(p["task"])
     if t is None or t.app_id != aid:
         raise ApiError(404, {"message": f"Task '{p['task']}' does not exist"})
     killed, d = svc.kill_tasks([t.id], flag(request, "scale"), flag(request, "force"))
@@ -56,7 +56,7 @@ async def all_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Re
               + request.query.getall("status[]", [])}
     states = {"running": {"TASK_RUNNING"}, "staging": {"TASK_STAGING", "TASK_STARTING"}}
     keep = set().union(*(states.get(s, set()) for s in wanted)) if wanted else None
-    return ok({"tasks": [views.task_json(svc, t) for t in svc.tasks.values()
+    return ok({"tasks": [views.task_json(svc.state, t) for t in svc.state.tasks.values()
                          if keep is None or t.state in keep]})
 
 

@@ -101,11 +101,11 @@ def test_liveness_catches_marathon_never_repeating_a_lost_kill_or_revive(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted bug: lost Kill and Revive messages never sent again (as before the
     simulation found it). With 10% loss some deployment never finishes."""
-    import marathon.service as service
+    import marathon.core_base as core_base
     options = dict(MARATHON, frameworks=0, liveness_time=200.0,
                    network=NetworkOptions(loss=0.1))
-    monkeypatch.setattr(service, "KILL_RETRY_S", 1e9)
-    monkeypatch.setattr(service, "REVIVE_AGAIN_S", 1e9)
+    monkeypatch.setattr(core_base, "KILL_RETRY_S", 1e9)
+    monkeypatch.setattr(core_base, "REVIVE_AGAIN_S", 1e9)
     with pytest.raises(SimViolation) as stuck:
         run_seed(0, SimOptions(seed=0, **options))
     assert "did not converge" in stuck.value.problem and "deployment" in stuck.value.problem
