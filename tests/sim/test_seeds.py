@@ -2,6 +2,8 @@
 sweep catches a planted bug (so a green sweep means something)."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mesos_common import messages as m
@@ -111,3 +113,36 @@ def test_liveness_catches_marathon_never_repeating_a_lost_kill_or_revive(
     assert "did not converge" in stuck.value.problem and "deployment" in stuck.value.problem
     monkeypatch.undo()
     assert run_seed(0, SimOptions(seed=0, **options)).marathon_apps > 0
+
+
+def _fast_path_ignoring_config(self: Any, aid: str, app: dict[str, Any] | None
+                               ) -> tuple[int, int] | None:
+    """The planted bug: the core's counting shortcut forgets the config version, so tasks
+    of an older config count as current and an upgrade or restart never replaces them."""
+    if app is None or app.get("healthChecks"):
+        return None
+    tasks = [t for t in self.state.tasks_of(aid) if t.active]
+    if any(t.killing or t.unreachable_inactive for t in tasks):
+        return None
+    return len(tasks), sum(t.state == "TASK_RUNNING" for t in tasks)
+
+
+def test_sweep_finds_a_bug_planted_in_the_marathon_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the Marathon core, which the simulation drives through `handle` only."""
+    from marathon.core_base import CoreBase
+    monkeypatch.setattr(CoreBase, "_fast", _fast_path_ignoring_config)
+    found = None
+    for seed in range(30):
+        try:
+            run_seed(seed, SimOptions(seed=seed, **MARATHON))
+        except SimViolation as e:
+            found = e
+            break
+    assert found is not None, "the sweep did not notice upgrades that replace nothing"
+    assert "did not converge" in found.problem and "current running" in found.problem
+    assert f"--seed {found.seed}" in str(found)
+    with pytest.raises(SimViolation) as again:  # the seed replays the same failure
+        run_seed(found.seed, SimOptions(seed=found.seed, **MARATHON))
+    assert again.value.problem == found.problem
+    monkeypatch.undo()
+    assert run_seed(found.seed, SimOptions(seed=found.seed, **MARATHON)).marathon_ops > 0
