@@ -53,6 +53,9 @@ class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
     def _flush_cost_event(self, e: ev.FlushCost) -> None:
         self._flush_cost(e.seconds)
 
+    def _forget_offers(self, e: ev.ForgetOffers) -> None:
+        self.state.offer_backlog.clear()
+
     def _streams(self, e: ev.Streams) -> None:
         self.state.streams = e.count
 
@@ -85,6 +88,7 @@ _HANDLERS: dict[type, Callable[[MarathonCore, Any], None]] = {
     ev.Disconnected: MarathonCore.disconnected,
     ev.Tick: MarathonCore._tick,
     ev.PlaceBacklog: MarathonCore.place_backlog,
+    ev.ForgetOffers: MarathonCore._forget_offers,
     ev.Flush: MarathonCore._flush_event,
     ev.FlushCost: MarathonCore._flush_cost_event,
     ev.HealthResult: MarathonCore.health_result,

@@ -164,6 +164,11 @@ class PlaceBacklog:
 
 
 @frozen
+class ForgetOffers:
+    """Drop the offers waiting (matching them failed: they time out on the master)."""
+
+
+@frozen
 class Flush:
     """Before a commit: drive the apps whose tasks changed (unless not `drive`: the last
     commit of a term), stage the task records; answered by a `Commit` effect."""

@@ -23,6 +23,7 @@ from frameworks.driver import AsyncSchedulerDriver
 from mesos_common.flags import FlagParser, duration, port, setup_logging
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
+from marathon.core_events import ForgetOffers
 from marathon.health import HealthChecker
 from marathon.leadership import Node
 from marathon.proxy import end_streams, make_front
@@ -89,7 +90,7 @@ async def _offer_pump(svc: MarathonServer, wake: asyncio.Event,
                 more = svc.place_backlog(lambda: loop.time() >= deadline)
             except Exception:  # our bug; logged loudly, the offers time out on the master
                 log.exception("offer matching failed")
-                svc.state.offer_backlog.clear()
+                svc.handle(ForgetOffers())
                 more = False
             await asyncio.sleep(0)
 
