@@ -18,6 +18,7 @@ CORES = [
     "mesos_agent.core", "mesos_agent.status", "mesos_agent.recovery", "mesos_agent.core_health",
     "mesos_agent.fetch_plan",
     "frameworks.core", "mesos_common.leadership",
+    "marathon.core", "marathon.queries", "marathon.offer_log",
     "marathon.planner", "marathon.deployment", "marathon.launch_queue", "marathon.tracker",
     "marathon.model", "marathon.schema",
 ]
