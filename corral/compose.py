@@ -171,7 +171,7 @@ def _service_key(path: list[Any]) -> tuple[str | None, str]:
 # ------------------------------------------------------------------ value forms
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h)")
 _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -186,7 +186,7 @@ def duration(text: Any, service: str, key: str) -> float:
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.I)
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([bkmg]?)b?$", re.I)
 
 
 def mebibytes(value: Any, service: str, key: str) -> float:
@@ -252,8 +252,8 @@ def env_file_values(text: str, source: str) -> dict[str, str]:
     return out
 
 
-_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[^:\[\]]*):)?(?P<pub>\d+(?:-\d+)?)?:)?"
-                   r"(?P<target>\d+(?:-\d+)?)(?:/(?P<proto>tcp|udp))?$")
+_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[^:\[\]]*):)?(?P<pub>[0-9]+(?:-[0-9]+)?)?:)?"
+                   r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp))?$")
 
 
 def _range(text: str) -> list[int]:

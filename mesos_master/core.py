@@ -20,8 +20,8 @@ from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_frameworks import FrameworkHandlers
-from mesos_master.core_operator import (OperatorHandlers, UpdateQuotaRequest,
-                                        UpdateWeightsRequest)
+from mesos_master.core_operator import (OperatorHandlers, TeardownRequest,
+                                        UpdateQuotaRequest, UpdateWeightsRequest)
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
                                         RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
@@ -188,6 +188,7 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
     UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
+    TeardownRequest: Master._on_teardown_request,
 }
 
 _MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {

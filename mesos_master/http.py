@@ -1,5 +1,6 @@
 """Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags,
-roles, weights and quota (the last two also writable: validated here, applied by the core).
+roles, weights and quota (the last two also writable: validated here, applied by the core),
+and teardown of a framework.
 
 `make_app(server)` only builds the application (no IO at import or build time); the runtime
 binds it. Handlers are thin: they call the pure views over the server's core.
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from mesos_master import views, views_stream
 from mesos_master.core import Master
-from mesos_master.core_operator import parse_quota, parse_weights
+from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
 
 
 class MasterService(Protocol):
@@ -212,6 +213,19 @@ def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response
     return _json(request, views.quota_json(master))
 
 
+async def teardown(request: web.Request) -> web.Response:
+    """Mesos' POST /master/teardown with `frameworkId=ID` (form or query)."""
+    master = _master(request)
+    form = await request.post()
+    fid = str(form.get("frameworkId") or request.query.get("frameworkId") or "")
+    if not fid:
+        return _bad_request("Missing 'frameworkId' query parameter")
+    if fid not in master.frameworks:
+        return _bad_request(f"No framework found with specified ID {fid!r}")
+    request.app[SERVICE].feed(TeardownRequest(fid))
+    return web.Response(status=200)
+
+
 def make_app(service: MasterService) -> web.Application:
     app = web.Application()
     app[SERVICE] = service
@@ -230,6 +244,7 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_put(f"{prefix}/weights", update_weights)
         app.router.add_post(f"{prefix}/quota", set_quota)
         app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
+        app.router.add_post(f"{prefix}/teardown", teardown)
     for path, handler in routes:
         app.router.add_get(path, handler)
     return app
