@@ -137,14 +137,6 @@ class FrameworkHandlers(MasterBase):
         if fw is not None:
             self._remove_framework(fw)
 
-    def _on_teardown_request(self, req: object) -> None:
-        fw = self.frameworks.get(getattr(req, "framework_id", ""))
-        if fw is not None:
-            self._log("info", f"framework {fw.id} torn down by an operator")
-            if fw.connected:
-                self._send(fw.peer, m.Error("framework torn down by an operator"))
-            self._remove_framework(fw)
-
     def _remove_framework(self, fw: Framework) -> None:
         """Rescind its offers, kill its tasks (ShutdownFramework), forget it."""
         for oid in sorted(fw.offers):

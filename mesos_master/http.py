@@ -1,5 +1,6 @@
 """Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags,
-roles, weights and quota (the last two also writable: validated here, applied by the core).
+roles, weights and quota (the last two also writable: validated here, applied by the core),
+and teardown of a framework.
 
 `make_app(server)` only builds the application (no IO at import or build time); the runtime
 binds it. Handlers are thin: they call the pure views over the server's core.
@@ -238,9 +239,11 @@ async def teardown(request: web.Request) -> web.Response:
     master = _master(request)
     form = await request.post()
     fw_id = str(form.get("frameworkId") or request.query.get("frameworkId") or "")
+    if not fw_id:
+        return _bad_request("Missing 'frameworkId' query parameter")
     fw = master.frameworks.get(fw_id)
     if fw is None:
-        return _bad_request(f"no framework {fw_id!r}")
+        return _bad_request(f"No framework found with specified ID {fw_id!r}")
     if (denied := _denied(request, master, "teardown_frameworks", fw.info.principal)) \
             is not None:
         return denied
