@@ -21,6 +21,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from mesos_agent import paths
+from mesos_agent.metrics import AgentMetrics
+from mesos_common import prom
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MAX_READ = 16 * PAGE
@@ -163,8 +165,14 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
         return web.FileResponse(real, headers={
             "Content-Disposition": f'attachment; filename="{name}"'})
 
-    app = web.Application()
+    metrics = AgentMetrics(get_state)
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return prom.exposition(metrics.registry)
+
+    app = web.Application(middlewares=[prom.timing_middleware(metrics.requests)])
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", prometheus)
     for prefix in ("", "/slave(1)"):
         for suffix in ("", ".json"):
             app.router.add_get(f"{prefix}/state{suffix}", state)

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Protocol
 
 from aiohttp import web
 
+from mesos_common import prom
 from mesos_master import views, views_stream
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
@@ -142,6 +143,11 @@ async def metrics(request: web.Request) -> web.Response:
     return _json(request, out)
 
 
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text format; a standby answers too (its own histograms, elected 0)."""
+    return prom.exposition(request.app[SERVICE].prom.registry)  # type: ignore[attr-defined]
+
+
 async def redirect(request: web.Request) -> web.Response:
     """307 to the leader, protocol-relative and without a path (Mesos); 503 without one."""
     raise web.HTTPTemporaryRedirect(location=f"//{_leader_address(request)}")
@@ -213,8 +219,12 @@ def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response
 
 
 def make_app(service: MasterService) -> web.Application:
-    app = web.Application()
+    registry = getattr(service, "prom", None)  # MasterMetrics (absent in some test doubles)
+    app = web.Application(middlewares=[prom.timing_middleware(registry.requests)]
+                          if registry is not None else [])
     app[SERVICE] = service
+    if registry is not None:
+        app.router.add_get("/metrics", prometheus)
     routes = [("/health", health), ("/master/health", health), ("/version", version),
               ("/master/info", info), ("/metrics/snapshot", metrics),
               ("/master/redirect", redirect), ("/redirect", redirect),

@@ -37,6 +37,7 @@ from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
 from mesos_master.registry.zookeeper import FencedError
 from mesos_master.ha import HaState
+from mesos_master.metrics import MasterMetrics
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -121,6 +122,7 @@ class MasterServer:
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
         self._lag_max = 0.0
         self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
+        self.prom = MasterMetrics(self)  # GET /metrics; the runtime feeds its histograms
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -327,6 +329,7 @@ class MasterServer:
             if isinstance(event, fx.TimerFired):
                 self.ha.held_timers.append(event.key)
             return
+        started = time.perf_counter()
         try:
             # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
             # sent at once) while its other tasks are still being booked.
@@ -336,6 +339,7 @@ class MasterServer:
                         self._execute(effect)
                     except Exception:
                         log.exception("failed to perform %r", effect)
+            self.prom.handled(event, started)
         except Exception:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
@@ -344,6 +348,7 @@ class MasterServer:
         if isinstance(effect, fx.Send):
             assert self.transport is not None and effect.to is not None
             self.transport.send(effect.to, effect.msg)
+            self.prom.sent(effect.msg)
         elif isinstance(effect, fx.SetTimer):
             self._cancel_timer(effect.key)
             loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
