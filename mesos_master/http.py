@@ -15,7 +15,7 @@ from typing import Any, Iterator, Protocol
 from aiohttp import web
 
 from mesos_common import prom
-from mesos_master import views, views_stream
+from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
 
@@ -143,6 +143,10 @@ async def metrics(request: web.Request) -> web.Response:
     return _json(request, out)
 
 
+async def state_summary(request: web.Request) -> web.Response:
+    return _json(request, views_summary.state_summary(_master(request), time.time()))
+
+
 async def prometheus(request: web.Request) -> web.Response:
     """Prometheus text format; a standby answers too (its own histograms, elected 0)."""
     return prom.exposition(request.app[SERVICE].prom.registry)  # type: ignore[attr-defined]
@@ -230,7 +234,8 @@ def make_app(service: MasterService) -> web.Application:
               ("/master/redirect", redirect), ("/redirect", redirect),
               ("/master/flags", flags), ("/flags", flags),
               ("/master/tasks", tasks), ("/tasks", tasks), ("/master/tasks.json", tasks),
-              ("/tasks.json", tasks)]
+              ("/tasks.json", tasks), ("/master/state-summary", state_summary),
+              ("/state-summary", state_summary)]
     routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
                                           "/master/state.json")]
     for prefix in ("", "/master"):
@@ -242,4 +247,5 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
     for path, handler in routes:
         app.router.add_get(path, handler)
+    webui.install(app)  # the web UI at / (static files; every master, standby too)
     return app
