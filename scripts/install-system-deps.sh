@@ -11,6 +11,8 @@ if [ "$what" = all ]; then
   # Docker engine + a static busybox for the agent's docker containerizer tests.
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   [ -x /bin/busybox ] || need+=(busybox-static)
+  # The browser the web-UI tests drive through Playwright (its own downloads are not used).
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to install: ${need[*]}" >&2; exit 1; fi

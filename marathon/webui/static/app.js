@@ -345,7 +345,7 @@ function diff(a, b) {
     else if (j < m && (i >= n || L[i][j + 1] >= L[i + 1][j])) { out.push(`<span class="add">+ ${esc(y[j])}</span>`); j++; }
     else { out.push(`<span class="del">- ${esc(x[i])}</span>`); i++; }
   }
-  return out.join("\n");
+  return out.join("");
 }
 
 // ---------------------------------------------------------------- deployments and queue

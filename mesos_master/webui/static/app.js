@@ -145,8 +145,9 @@ function chart(hist, name) {
   const W = 600, H = 150, now = Date.now() / 1000;
   const max = Math.max(1e-9, ...hist.map(s => s[name][2]));
   const x = t => (W * (t - (now - HOUR)) / HOUR).toFixed(1), y = v => (H - 16 - (H - 26) * v / max).toFixed(1);
-  const line = (i, color) => hist.length < 2 ? "" :
-    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${hist.map(s => `${x(s.t)},${y(s[name][i])}`).join(" ")}"/>`;
+  const pts = hist.length ? [...hist, { ...hist[hist.length - 1], t: now }] : [];  // held until now
+  const line = (i, color) => pts.length < 2 ? "" :
+    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(s => `${x(s.t)},${y(s[name][i])}`).join(" ")}"/>`;
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${name} over the last hour">
     <line x1="0" x2="${W}" y1="${y(max)}" y2="${y(max)}" stroke="#dde1e8"/><line x1="0" x2="${W}" y1="${y(0)}" y2="${y(0)}" stroke="#dde1e8"/>
     ${line(2, "#9aa4b5")}${line(1, "#f0a030")}${line(0, "#2f6fdf")}
@@ -218,7 +219,7 @@ function frameworks(main) {
     { key: "share", label: "dominant share", num: true, value: f => share(f, totals), html: f => `${(100 * share(f, totals)).toFixed(1)}%` },
     { key: "running", label: "running", num: true, value: f => f.TASK_RUNNING },
     { key: "staging", label: "staging", num: true, value: f => f.TASK_STAGING + f.TASK_STARTING },
-    { key: "done", label: "finished/failed/killed", num: true, value: f => f.TASK_FINISHED + f.TASK_FAILED + f.TASK_KILLED, html: f => `${f.TASK_FINISHED}/${f.TASK_FAILED}/${f.TASK_KILLED}` },
+    { key: "done", label: "fin/fail/kill", num: true, value: f => f.TASK_FINISHED + f.TASK_FAILED + f.TASK_KILLED, html: f => `${f.TASK_FINISHED}/${f.TASK_FAILED}/${f.TASK_KILLED}` },
     ...RES.slice(0, 2).map(r => ({ key: r, label: r, num: true, value: f => (f.used_resources || {})[r] || 0, html: f => fmtRes(r, (f.used_resources || {})[r]) })),
     { key: "registered_time", label: "registered", html: f => esc(ago(f.registered_time)) },
   ], { id: "frameworks", sort: "name" });
