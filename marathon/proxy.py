@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from marathon import views
+from marathon import metrics, views, webui
 from marathon.http.app import API
 from marathon.leadership import Node
 from marathon.store_zk import escape
@@ -231,5 +231,7 @@ def make_front(node: Node, options: Any, zk_session_timeout: float) -> web.Appli
     app[FRAMEWORK_ID] = StoredFrameworkId()
     app.cleanup_ctx.append(_session)
     app.on_response_prepare.append(_leader_header)
+    metrics.install(app, lambda: node.service, front)  # GET /metrics, request timings
+    webui.install(app)  # the web UI at / and /ui/
     app.router.add_route("*", "/{tail:.*}", front)
     return app

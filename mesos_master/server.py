@@ -44,6 +44,7 @@ from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
 from mesos_master.ha import HaState
 from mesos_master.registry.zookeeper import FencedError
+from mesos_master.metrics import MasterMetrics
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -138,6 +139,7 @@ class MasterServer:
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
         self._lag_max = 0.0
         self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
+        self.prom = MasterMetrics(self)  # GET /metrics; the runtime feeds its histograms
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -383,6 +385,7 @@ class MasterServer:
             if isinstance(event, fx.TimerFired):
                 self.ha.held_timers.append(event.key)
             return
+        started = time.perf_counter()
         try:
             # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
             # sent at once) while its other tasks are still being booked.
@@ -392,6 +395,7 @@ class MasterServer:
                         self._execute(effect)
                     except Exception:
                         log.exception("failed to perform %r", effect)
+            self.prom.handled(event, started)
         except Exception:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
@@ -403,6 +407,7 @@ class MasterServer:
                 self.v1.deliver(effect.to, effect.msg)
             else:
                 self.transport.send(effect.to, effect.msg)
+            self.prom.sent(effect.msg)
             if self.operator.streams:  # v1 operator subscribers see launches and updates
                 self.operator.observe(effect.msg)
         elif isinstance(effect, fx.SetTimer):
