@@ -41,6 +41,9 @@ NOT_THE_APPS_FAULT = frozenset({"REASON_INVALID_OFFERS", "REASON_MASTER_DISCONNE
 REVIVE_AGAIN_S = 10.0
 # A Kill can be lost too: kill again tasks still alive this long after (--kill_retry_timeout).
 KILL_RETRY_S = 10.0
+# The master tells no one when an unreachable agent re-registers (Mesos): ask after the tasks
+# we hold unreachable this often, so that the surplus of a healed partition is seen and killed.
+UNREACHABLE_RECONCILE_S = 5.0
 
 
 @define
@@ -120,6 +123,7 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
         self.offers_seen = self.offers_declined = 0
         self.suppressed = False
         self.revived_at = self.last_offer_at = self.reconciled_at = clock()
+        self.unreachable_reconciled_at = self.reconciled_at
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._attrs: dict[str, dict[str, Any]] = {}  # agent id -> attributes (constraints)
         self._init_commit()  # deferred, dirty apps and task records, the write in flight
@@ -358,6 +362,11 @@ class MarathonService(AppsMixin, GroupsMixin, CommitMixin):
         kill, should they return) those away for expungeAfterSeconds."""
         if not self.tally.any_in("TASK_UNREACHABLE"):
             return
+        away_tasks = [t for t in self.tasks.values() if t.state == "TASK_UNREACHABLE"]
+        if self.driver is not None and away_tasks and \
+                now - self.unreachable_reconciled_at >= UNREACHABLE_RECONCILE_S:
+            self.unreachable_reconciled_at = now
+            self.driver.reconcile_tasks([m.ReconcileTask(t.id, t.agent_id) for t in away_tasks])
         for t in list(self.tasks.values()):
             if t.state != "TASK_UNREACHABLE" or t.unreachable_since is None:
                 continue
