@@ -90,11 +90,13 @@ def lost_changes(client: MarathonClient) -> list[str]:
 
 
 def converged(app: dict[str, Any]) -> bool:
-    """The app runs `instances` tasks of its current version, healthy if checked, and no
-    deployment is left."""
+    """The app runs `instances` tasks of its current configuration (a task's version is the
+    app's when it was launched; scaling makes versions but no new configuration), healthy if
+    checked, and no deployment is left."""
     tasks = [t for t in app.get("tasks", []) if t["state"] == "TASK_RUNNING"]
+    config = (app.get("versionInfo") or {}).get("lastConfigChangeAt", "")
     ok = (len(app.get("tasks", [])) == app["instances"] == len(tasks) and not app["deployments"]
-          and all(t.get("version") in (None, app["version"]) for t in tasks))
+          and all(t.get("version", config) >= config for t in tasks))
     if app.get("healthChecks"):
         ok = ok and app["tasksHealthy"] == app["instances"]
     return ok

@@ -41,6 +41,16 @@ class Timeouts:
         return self.agent_ping * self.max_agent_pings
 
 
+def faketime_env(offset: float) -> dict[str, str]:
+    """The environment of a process whose wall clock is `offset` seconds off (libfaketime);
+    its monotonic clock stays true, as an NTP-less host's would."""
+    env = dict(os.environ)
+    if offset:
+        env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{offset:+.0f}s",
+                   FAKETIME_DONT_FAKE_MONOTONIC="1")
+    return env
+
+
 def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, Any]:
     req = urllib.request.Request(url, method=method,
                                  data=None if body is None else json.dumps(body).encode(),
@@ -76,6 +86,7 @@ class HostCluster:
         self.zk: ZooKeeper | None = None
         self.daemons: dict[str, Daemon] = {}  # by host name
         self.clock_offsets: dict[str, float] = {}
+        self.proxies: dict[str, list[Daemon]] = {}  # delay proxies by the host they slow
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -103,6 +114,8 @@ class HostCluster:
         """Everything ends, in an order that lets agents kill their tasks; then the network
         goes, which also kills whatever still runs inside a namespace."""
         from mesos_common.daemons import sweep_agent
+        for name in list(self.proxies):
+            self._stop_proxies(name)
         for name in self.marathon_hosts + self.agent_hosts + self.master_hosts:
             d = self.daemons.pop(name, None)
             if d is not None:
@@ -148,13 +161,8 @@ class HostCluster:
 
     def _spawn(self, name: str, argv: list[str], ready: str) -> Daemon:
         host = self.net.hosts[name]
-        env = dict(os.environ)
-        offset = self.clock_offsets.get(name)
-        if offset:
-            env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{offset:+.0f}s",
-                       FAKETIME_DONT_FAKE_MONOTONIC="1")
         d = spawn(name, host.wrap(argv), self.root / "logs" / f"{name}.log", ready,
-                  timeout=60, env=env)
+                  timeout=60, env=faketime_env(self.clock_offsets.get(name, 0.0)))
         self.daemons[name] = d
         return d
 
@@ -222,6 +230,8 @@ class HostCluster:
 
     def fill_work_dir(self, name: str) -> Path:
         """Fill the agent's work dir (a tmpfs: start with work_tmpfs_mb) to the last byte."""
+        if not self.work_tmpfs_mb:
+            raise ValueError("fill_work_dir needs work_tmpfs_mb (it would fill the real disk)")
         filler = self.work_dir(name) / "filler"
         with open(filler, "ab") as f:
             try:
@@ -234,6 +244,31 @@ class HostCluster:
 
     def unfill_work_dir(self, name: str) -> None:
         (self.work_dir(name) / "filler").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------------ network faults
+
+    def delay(self, name: str, peer: str, ports: list[int], delay: float, jitter: float,
+              seed: int = 0) -> None:
+        """New connections from `name` to `peer`'s `ports` go through a delay proxy on `px`
+        (connections already open keep their direct path)."""
+        px = self.net.hosts["px"]
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+        for port in ports:
+            d = spawn(f"proxy-{name}-{peer}-{port}", px.wrap(python_module(
+                "tests.hosts.proxy", f"--listen={px.ip}:0", f"--to={self.ip(peer)}:{port}",
+                f"--delay={delay}", f"--jitter={jitter}", f"--seed={seed}")),
+                self.root / "logs" / "proxies.log", "proxy: listening", env=env)
+            self.proxies.setdefault(name, []).append(d)
+            self.net.redirect(name, self.ip(peer), port, px.ip, int(d.field("port")))
+
+    def _stop_proxies(self, name: str) -> None:
+        for d in self.proxies.pop(name, []):
+            d.stop(timeout=5)
+
+    def heal(self, name: str) -> None:
+        """Every network fault on `name` undone, its delay proxies stopped."""
+        self.net.heal(name)
+        self._stop_proxies(name)
 
     # ------------------------------------------------------------------------ observing
 
