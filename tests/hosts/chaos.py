@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -25,8 +26,9 @@ from typing import Any
 from attrs import define, field
 
 from tests.hosts.checks import (MarathonClient, books_unbalanced, converged, lost_changes,
-                                unique_violations, unknown_tasks)
-from tests.hosts.cluster import MASTER_ZMQ, HostCluster
+                                tasks_lost, unique_violations, unknown_tasks)
+from tests.hosts.cluster import MASTER_ZMQ, ZK_PORT, HostCluster
+from tests.hosts.planted import PLANTS
 from tests.hosts.schedule import Fault, driver_actions, round_faults
 
 WEB = {"id": "/chaos/web", "cpus": 0.1, "mem": 16, "instances": 3,
@@ -35,10 +37,10 @@ WEB = {"id": "/chaos/web", "cpus": 0.1, "mem": 16, "instances": 3,
                          "intervalSeconds": 1, "timeoutSeconds": 2,
                          "gracePeriodSeconds": 15, "maxConsecutiveFailures": 3}],
        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5},
-       "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 60}}
+       "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
 WORKER = {"id": "/chaos/worker", "cmd": "sleep 100000", "cpus": 0.05, "mem": 8,
           "instances": 2,
-          "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 60}}
+          "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
 
 
 def web_cmd(version: int) -> str:
@@ -56,6 +58,7 @@ class Totals:
     pauses: int = 0
     acked: int = 0
     lost: int = 0
+    lost_elsewhere: int = 0
     longest_below_capacity: float = 0.0
     longest_converge: float = 0.0
 
@@ -83,6 +86,7 @@ class Round:
                                    hosts.master_hosts + hosts.marathon_hosts + hosts.agent_hosts,
                                    length)
         self.active: dict[Fault, list[str]] = {}  # fault -> hosts it touched
+        self.touched: set[str] = set()  # hosts this round cut, slowed, paused or killed
         self.below_since: float | None = None
         self.longest_below = 0.0
         self.stop = threading.Event()
@@ -118,11 +122,13 @@ class Round:
             h.pause(name)
         elif f.kind == "loss":
             net.loss(name, f.probability)
-        elif f.kind == "delay":
+        elif f.kind == "delay":  # its connections to the masters and ZooKeeper opened from now
             for peer in h.master_hosts:
                 if peer != name:
                     h.delay(name, peer, [MASTER_ZMQ], f.delay, f.jitter, seed=self.seed)
+            h.delay(name, "zk", [ZK_PORT], f.delay, f.jitter, seed=self.seed)
         self.active[f] = [name]
+        self.touched.add(name)
 
     def heal(self, f: Fault) -> None:
         for name in self.active.pop(f, []):
@@ -164,7 +170,18 @@ class Round:
 
     # ------------------------------------------------------------------ the round
 
-    def run(self) -> dict[str, Any]:
+    def lost_elsewhere(self, seen: set[str]) -> list[str]:
+        """Tasks lost this round on agents no fault of the round touched (goal: none)."""
+        try:
+            lost = tasks_lost(self.hosts)
+        except (OSError, AssertionError):
+            return []
+        new = {tid: host for tid, host in lost.items() if tid not in seen}
+        seen.update(new)
+        return sorted(f"{tid} on {host}" for tid, host in new.items()
+                      if host not in self.touched)
+
+    def run(self, seen_lost: set[str]) -> dict[str, Any]:
         self.emit(event="start", seed=self.seed, faults=[f.to_json() for f in self.faults])
         acked_before = len(self.client.acked)
         threads = [threading.Thread(target=self.drive, daemon=True),
@@ -187,6 +204,7 @@ class Round:
                 t.join(15)
         healed = time.monotonic()
         problems, converge_s = self.check()
+        problems += [f"lost on an untouched host: {x}" for x in self.lost_elsewhere(seen_lost)]
         result = {"problems": problems, "converge_s": round(converge_s, 1),
                   "longest_below_capacity_s": round(self.longest_below, 1),
                   "acked": len(self.client.acked) - acked_before,
@@ -246,14 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-round", type=int, default=None, help="replay this round alone")
     p.add_argument("--length", type=float, default=30.0, help="seconds of faults per round")
     p.add_argument("--log", type=Path, default=Path("chaos.jsonl"))
+    p.add_argument("--plant", choices=PLANTS, help="run a Marathon with this bug planted")
     p.add_argument("--keep-going", action="store_true", help="run every round even after a failure")
     a = p.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the cluster and its network are removed either way
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds = [a.only_round] if a.only_round is not None else list(range(1, a.rounds + 1))
     totals = Totals()
+    seen_lost: set[str] = set()
     root = Path(tempfile.mkdtemp(prefix="corral-chaos-"))
-    hosts = HostCluster(root)
+    if a.plant:
+        os.environ["CORRAL_PLANT"] = a.plant
+    hosts = HostCluster(root, marathon_module="tests.hosts.planted" if a.plant else "marathon")
     with open(a.log, "a") as log, hosts:
         client = MarathonClient(hosts)
         setup_apps(client)
@@ -261,10 +283,12 @@ def main(argv: list[str] | None = None) -> int:
             r = Round(hosts, client, a.seed, no, a.length, log)
             for f in r.faults:
                 totals.count(f)
-            result = r.run()
+            result = r.run(seen_lost)
             totals.rounds += 1
             totals.acked += result["acked"]
             totals.lost += sum(1 for x in result["problems"] if x.startswith("lost change"))
+            totals.lost_elsewhere += sum(1 for x in result["problems"]
+                                         if x.startswith("lost on an untouched"))
             totals.longest_below_capacity = max(totals.longest_below_capacity,
                                                 result["longest_below_capacity_s"])
             totals.longest_converge = max(totals.longest_converge, result["converge_s"])
@@ -277,8 +301,9 @@ def main(argv: list[str] | None = None) -> int:
                 totals.failed_rounds.append(no)
                 for x in result["problems"]:
                     print(f"  - {x}", flush=True)
+                plant = f" --plant {a.plant}" if a.plant else ""
                 print(f"  replay: python -m tests.hosts.chaos --seed {a.seed} --only-round {no}"
-                      f" --length {a.length}", flush=True)
+                      f" --length {a.length}{plant}", flush=True)
                 print(hosts.dump_logs(30), flush=True)
                 if not a.keep_going:
                     break
@@ -286,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": a.seed, "rounds": totals.rounds, "failed_rounds": totals.failed_rounds,
         "kills": totals.kills, "partitions": totals.partitions, "losses": totals.losses,
         "delays": totals.delays, "pauses": totals.pauses, "changes_acked": totals.acked,
-        "changes_lost": totals.lost,
+        "changes_lost": totals.lost, "tasks_lost_on_untouched_hosts": totals.lost_elsewhere,
         "longest_below_capacity_s": totals.longest_below_capacity,
         "longest_converge_s": totals.longest_converge}), flush=True)
     return 1 if totals.failed_rounds else 0

@@ -15,6 +15,9 @@ from attrs import define, field
 from tests.hosts.cluster import HostCluster, http
 
 LIVE = frozenset({"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"})
+# Ends nobody asked for (a kill or a task's own exit would be TASK_KILLED / TASK_FINISHED).
+LOST = frozenset({"TASK_LOST", "TASK_FAILED", "TASK_UNREACHABLE", "TASK_GONE", "TASK_DROPPED",
+                  "TASK_ERROR"})
 
 
 @define
@@ -144,6 +147,17 @@ def unique_violations(cluster: HostCluster, apps: list[dict[str, Any]]) -> list[
         hosts = [t["host"] for t in a.get("tasks", []) if t["state"] in LIVE]
         out += [f"{a['id']}: {h} x{hosts.count(h)}" for h in set(hosts) if hosts.count(h) > 1]
     return out
+
+
+def tasks_lost(cluster: HostCluster) -> dict[str, str]:
+    """task id -> agent host of every task the leading master saw lost (or still holds
+    unreachable); the agent id when no live agent has it."""
+    state = cluster.master_state()
+    names = {st["id"]: name for name, st in agent_states(cluster).items()}
+    return {t["id"]: names.get(t["slave_id"], t["slave_id"])
+            for f in state["frameworks"]
+            for t in f.get("completed_tasks", []) + f.get("unreachable_tasks", [])
+            if t["state"] in LOST}
 
 
 def books_unbalanced(cluster: HostCluster) -> list[str]:

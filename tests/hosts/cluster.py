@@ -24,7 +24,7 @@ from mesos_master.ha_local import ZooKeeper
 from tests.hosts.netns import Network
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-MASTER_HTTP, MASTER_ZMQ, AGENT_HTTP, MARATHON_HTTP = 5050, 5049, 5051, 8080
+MASTER_HTTP, MASTER_ZMQ, AGENT_HTTP, MARATHON_HTTP, ZK_PORT = 5050, 5049, 5051, 8080, 2181
 
 
 @define
@@ -75,13 +75,15 @@ class HostCluster:
     def __init__(self, root: Path, agents: int = 4, masters: int = 3, marathons: int = 2,
                  timeouts: Timeouts | None = None,
                  agent_resources: str = "cpus:2;mem:1024;disk:1024;ports:[31000-31099]",
-                 work_tmpfs_mb: int = 0, log_level: str = "INFO") -> None:
+                 work_tmpfs_mb: int = 0, log_level: str = "INFO",
+                 marathon_module: str = "marathon") -> None:
         self.root = root
         self.n_agents, self.n_masters, self.n_marathons = agents, masters, marathons
         self.t = timeouts or Timeouts()
         self.agent_resources = agent_resources
         self.work_tmpfs_mb = work_tmpfs_mb
         self.log_level = log_level
+        self.marathon_module = marathon_module  # tests.hosts.planted: one with a planted bug
         self.net = Network()
         self.zk: ZooKeeper | None = None
         self.daemons: dict[str, Daemon] = {}  # by host name
@@ -189,7 +191,7 @@ class HostCluster:
 
     def start_marathon(self, name: str) -> Daemon:
         return self._spawn(name, python_module(
-            "marathon", f"--master={self.zk_url('/corral')}", f"--zk={self.zk_url('/marathon')}",
+            self.marathon_module, f"--master={self.zk_url('/corral')}", f"--zk={self.zk_url('/marathon')}",
             f"--http_address={self.ip(name)}", f"--http_port={MARATHON_HTTP}",
             f"--zk_session_timeout={self.t.zk_session}secs",
             f"--failover_timeout={self.t.marathon_failover}", "--scale_apps_interval=0.5",

@@ -9,6 +9,7 @@ out of it.
 """
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 import re
@@ -113,7 +114,7 @@ def sweep_stale() -> list[str]:
         if m:
             ids.add(m.group(1))
     if RUN_DIR.exists():
-        ids.update(p.name for p in RUN_DIR.iterdir())
+        ids.update(p.name for p in RUN_DIR.iterdir() if not p.name.startswith("."))
     stale = sorted(i for i in ids if not _owner_alive(i))
     for i in stale:
         remove_run(i)
@@ -161,15 +162,22 @@ class Network:
         why = available()
         if why:
             raise NetError(why)
-        sweep_stale()
-        run = RUN_DIR / self.run_id
-        run.mkdir(parents=True, exist_ok=False)
-        (run / "pid").write_text(str(os.getpid()))
-        self.subnet = self._free_subnet()
-        sh("ip", "link", "add", self.bridge, "type", "bridge")
-        sh("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        sh("ip", "link", "set", self.bridge, "up")
-        sh("iptables", "-w", "-I", "FORWARD", "1", *_forward_rule(self.bridge, self.run_id))
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        with open(RUN_DIR / ".lock", "w") as lock:  # parallel runs: one picks a /24 at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sweep_stale()
+            run = RUN_DIR / self.run_id
+            run.mkdir(exist_ok=False)
+            (run / "pid").write_text(str(os.getpid()))
+            self.subnet = self._free_subnet()
+            sh("ip", "link", "add", self.bridge, "type", "bridge")
+            sh("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        try:
+            sh("ip", "link", "set", self.bridge, "up")
+            sh("iptables", "-w", "-I", "FORWARD", "1", *_forward_rule(self.bridge, self.run_id))
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _free_subnet(self) -> ipaddress.IPv4Network:
