@@ -53,8 +53,8 @@ class ZooKeeper:
         env = dict(os.environ, ZOOCFGDIR=str(self.dir), ZOO_LOG_DIR=str(self.dir),
                    JVMFLAGS="-Xmx256m")
         log = open(self.dir / "zk.out", "ab")
-        self.proc = subprocess.Popen([*self.wrap, ZK_BIN, "start-foreground", str(self.dir / "zoo.cfg")],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT,
+        argv = [*self.wrap, ZK_BIN, "start-foreground", str(self.dir / "zoo.cfg")]
+        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         self._wait_ready(timeout)

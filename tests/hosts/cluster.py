@@ -15,7 +15,7 @@ import signal
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from attrs import define
 
@@ -191,7 +191,8 @@ class HostCluster:
 
     def start_marathon(self, name: str) -> Daemon:
         return self._spawn(name, python_module(
-            self.marathon_module, f"--master={self.zk_url('/corral')}", f"--zk={self.zk_url('/marathon')}",
+            self.marathon_module, f"--master={self.zk_url('/corral')}",
+            f"--zk={self.zk_url('/marathon')}",
             f"--http_address={self.ip(name)}", f"--http_port={MARATHON_HTTP}",
             f"--zk_session_timeout={self.t.zk_session}secs",
             f"--failover_timeout={self.t.marathon_failover}", "--scale_apps_interval=0.5",
@@ -283,35 +284,33 @@ class HostCluster:
     def agent_url(self, name: str) -> str:
         return f"http://{self.ip(name)}:{AGENT_HTTP}"
 
-    def leading_masters(self) -> list[str]:
-        """Hosts whose master says it leads (two would be a split brain)."""
+    def _claiming(self, names: list[str], url: str, claims: Callable[[Daemon, Any], bool]
+                  ) -> list[str]:
+        """Hosts among `names` whose live daemon answers `url` (a path) with a claim."""
         out = []
-        for name in self.master_hosts:
+        for name in names:
             d = self.daemons.get(name)
             if d is None or not d.alive():
                 continue
+            base = self.master_url(name) if name in self.master_hosts else \
+                self.marathon_url(name)
             try:
-                status, info = http("GET", self.master_url(name) + "/master/info", timeout=1)
+                status, info = http("GET", base + url, timeout=1)
             except OSError:
                 continue
-            if status == 200 and info.get("id") == d.field("id"):
+            if status == 200 and claims(d, info):
                 out.append(name)
         return out
 
+    def leading_masters(self) -> list[str]:
+        """Hosts whose master says it leads (two would be a split brain)."""
+        return self._claiming(self.master_hosts, "/master/info",
+                              lambda d, info: info.get("id") == d.field("id"))
+
     def leading_marathons(self) -> list[str]:
         """Hosts whose Marathon says it is elected."""
-        out = []
-        for name in self.marathon_hosts:
-            d = self.daemons.get(name)
-            if d is None or not d.alive():
-                continue
-            try:
-                status, info = http("GET", self.marathon_url(name) + "/v2/info", timeout=1)
-            except OSError:
-                continue
-            if status == 200 and info.get("elected"):
-                out.append(name)
-        return out
+        return self._claiming(self.marathon_hosts, "/v2/info",
+                              lambda d, info: bool(info.get("elected")))
 
     def master_state(self) -> dict[str, Any]:
         lead = self.leading_masters()
