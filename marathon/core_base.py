@@ -32,6 +32,9 @@ MAX_ROOT_VERSIONS = 50
 REVIVE_AGAIN_S = 10.0
 # A Kill can be lost too: kill again tasks still alive this long after (--kill_retry_timeout).
 KILL_RETRY_S = 10.0
+# The master tells no one when an unreachable agent re-registers (Mesos): ask after the tasks
+# we hold unreachable this often, so that the surplus of a healed partition is seen and killed.
+UNREACHABLE_RECONCILE_S = 5.0
 SERVICE_PORTS = (10000, 20000)
 # Deferred, status updates only mark their app dirty; dirty apps are driven at most this
 # often (their tick scans their tasks; flushes come every few milliseconds under load).
@@ -294,6 +297,11 @@ class CoreBase:
         st = self.state
         if not st.tally.any_in("TASK_UNREACHABLE"):
             return
+        away_tasks = [t for t in st.tasks.values() if t.state == "TASK_UNREACHABLE"]
+        if away_tasks and now - st.unreachable_reconciled_at >= UNREACHABLE_RECONCILE_S:
+            st.unreachable_reconciled_at = now
+            self._fx.append(ev.Reconcile(tuple(m.ReconcileTask(t.id, t.agent_id)
+                                               for t in away_tasks)))
         for t in list(st.tasks.values()):
             if t.state != "TASK_UNREACHABLE" or t.unreachable_since is None:
                 continue

@@ -85,6 +85,7 @@ class MarathonState:
     revived_at: float = 0.0
     last_offer_at: float = 0.0
     reconciled_at: float = 0.0
+    unreachable_reconciled_at: float = 0.0  # the latest reconciliation of unreachable tasks
     agent_attrs: dict[str, dict[str, Any]] = field(factory=dict)  # agent id -> attributes
     # Offers wait here (deferred) for the runtime's pump, so that a big Offers message does
     # not hold the event loop (and the API) for seconds: id -> (offer, since)
