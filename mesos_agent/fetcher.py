@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 WORKERS = 2  # threads for copies and unpacking, shared by every fetch
 CHUNK = 1 << 16
-TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+STALL_TIMEOUT = 60.0  # Mesos's --fetcher_stall_timeout: a download that sends nothing so long fails
 _UNPACK_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error,
                   lzma.LZMAError, ValueError)
 T = TypeVar("T")
@@ -62,8 +62,10 @@ class FetchCancelled(Exception):
 
 
 class Fetcher:
-    def __init__(self, cache_dir: str, cache_size: int, workers: int = WORKERS) -> None:
+    def __init__(self, cache_dir: str, cache_size: int, workers: int = WORKERS,
+                 stall_timeout: float = STALL_TIMEOUT) -> None:
         self.cache_dir = cache_dir
+        self.stall_timeout = stall_timeout
         self.book = CacheBook(max(0, cache_size))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fetcher")
         self._session: aiohttp.ClientSession | None = None
@@ -208,7 +210,9 @@ class Fetcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # bytes as sent: a .tar.gz stays gzipped
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.stall_timeout,
+                                            sock_read=self.stall_timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
         return self._session
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:

@@ -39,7 +39,8 @@ from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.containerizer.users import UnknownUser, account
-from mesos_agent.fetcher import FetchCancelled, FetchError, Fetcher, cache_dir_for
+from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
+                                 cache_dir_for)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
@@ -92,6 +93,7 @@ class ServerOptions:
     switch_user: bool = True
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
+    fetcher_stall_timeout: float = STALL_TIMEOUT
     security: PeerSecurity = field(factory=PeerSecurity)  # CURVE key, --credential
     http_auth: HttpAuth = HttpAuth()
 
@@ -559,9 +561,9 @@ class AgentServer:
         if task.command is None or not task.command.uris:
             return task
         if self._fetcher is None:
-            self._fetcher = Fetcher(cache_dir_for(self.opts.work_dir,
-                                                  self.opts.fetcher_cache_dir),
-                                    self.opts.fetcher_cache_size)
+            o = self.opts
+            self._fetcher = Fetcher(cache_dir_for(o.work_dir, o.fetcher_cache_dir),
+                                    o.fetcher_cache_size, stall_timeout=o.fetcher_stall_timeout)
         owner = None
         if process_task and effect.user:
             try:
