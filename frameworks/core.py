@@ -23,14 +23,15 @@ status_update Callback, so the runtime sends it only once the callback has retur
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import attrs
 from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_common import task_states
-from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.effects import (CancelTimer, LeaderChanged, Log, MasterConnected,  # noqa: F401
+                                  Received, Redetect, Send, SetTimer, TimerFired)
 
 DISCONNECTED = "disconnected"
 SUBSCRIBING = "subscribing"
@@ -45,28 +46,8 @@ ALL_TIMERS = (SUBSCRIBE_TIMER, HEARTBEAT_TIMER, MASTER_TIMER)
 MASTER_DISCONNECTED = "REASON_MASTER_DISCONNECTED"
 
 
-# ---------------------------------------------------------------- SDK events
-
-@frozen
-class MasterConnected:
-    """The runtime found a master and pointed its connection at it.
-
-    `master_info` is what detection returned (`/master/info`: id, hostname, ip, port,
-    zmq_endpoint, version); it is handed to the registered/reregistered callbacks.
-    """
-
-    master_info: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-@frozen
-class LeaderChanged:
-    """zk:// detection saw another master elected: leave the current one now, rather than
-    after three silent heartbeat intervals."""
-
-    znode: str
-
-
 # ---------------------------------------------------------------- SDK effects
+# (the events and effects it shares with the agent core are in mesos_common.effects)
 
 @frozen
 class Callback:
@@ -75,12 +56,6 @@ class Callback:
     name: str
     args: tuple[Any, ...] = ()
 
-
-@frozen
-class Redetect:
-    """Find the (possibly new) leading master, reconnect, then feed MasterConnected."""
-
-    reason: str
 
 
 @frozen

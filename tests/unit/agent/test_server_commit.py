@@ -51,7 +51,7 @@ async def _server(tmp_path) -> tuple[AgentServer, _Core, _Store, list[str]]:
     s = AgentServer(opts, containerizer=None)  # type: ignore[arg-type]
     core, store, done = _Core(), _Store(), []
     s.core, s._store = core, store  # type: ignore[assignment]
-    s._perform = lambda e: done.append(e.text)  # type: ignore[method-assign]
+    s._perform[Log] = lambda e: done.append(e.text)
     return s, core, store, done
 
 
