@@ -113,7 +113,7 @@ class SchedulerCore:
         SDK's time per status update)."""
         if self.state == STOPPED:
             return []
-        handler = _EVENT_HANDLERS.get(type(event))
+        handler = EVENTS.get(type(event))
         if handler is None:
             raise TypeError(f"SchedulerCore cannot handle {type(event).__name__}")  # our bug
         return handler(self, event, now)
@@ -155,7 +155,7 @@ class SchedulerCore:
 
     def _on_received(self, event: Received, now: float) -> list[Effect]:
         self._last_heard = now
-        handler = _MESSAGE_HANDLERS.get(type(event.msg))
+        handler = MESSAGES.get(type(event.msg))
         if handler is None:
             return [Log("warning", f"ignoring unexpected {type(event.msg).__name__} "
                                    f"from master: {event.msg!r}"[:500])]
@@ -339,14 +339,14 @@ def _lost(task: m.TaskInfo) -> m.TaskStatus:
                         source="SOURCE_MASTER")
 
 
-_EVENT_HANDLERS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
+EVENTS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     MasterConnected: SchedulerCore._on_master_connected,
     LeaderChanged: SchedulerCore._on_leader_changed,
     TimerFired: SchedulerCore._on_timer,
     Received: SchedulerCore._on_received,
 }
 
-_MESSAGE_HANDLERS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
+MESSAGES: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     m.Subscribed: SchedulerCore._on_subscribed,
     m.Heartbeat: SchedulerCore._on_heartbeat,
     m.Offers: SchedulerCore._on_offers,

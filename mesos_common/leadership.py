@@ -121,7 +121,7 @@ class Leadership:
     def handle(self, event: object, now: float) -> list[object]:
         if self.done:
             return []
-        return _HANDLERS[type(event)](self, event, now)
+        return EVENTS[type(event)](self, event, now)
 
     # ------------------------------------------------------------------------ handlers
 
@@ -205,7 +205,7 @@ class Leadership:
         return out + [Abdicate(reason, was)]
 
 
-_HANDLERS: dict[type, Callable[[Leadership, Any, float], list[object]]] = {
+EVENTS: dict[type, Callable[[Leadership, Any, float], list[object]]] = {
     GroupChanged: Leadership._on_group,
     TakeoverDone: Leadership._on_takeover,
     SessionChanged: Leadership._on_session,

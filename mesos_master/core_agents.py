@@ -292,3 +292,11 @@ class AgentHandlers(MasterBase):
                 self._send(fw.peer, m.AgentLost(agent.id))
         what = "unreachable" if unreachable else "removed"
         self._log("warning", f"agent {agent.id} ({agent.info.hostname}) {what}")
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.RegisterAgent: AgentHandlers._on_register_agent,
+    m.ReregisterAgent: AgentHandlers._on_reregister_agent,
+    m.UnregisterAgent: AgentHandlers._on_unregister_agent,
+}

@@ -119,3 +119,9 @@ class AuthHandlers(MasterBase):
     def authorized(self, principal: str | None, action: str, obj: str | None) -> bool:
         """The ACLs' answer, for the HTTP layer (weights, quota, teardown, endpoints)."""
         return self.config.auth.acls.allowed(principal, action, obj)
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.Authenticate: AuthHandlers._on_authenticate,
+}

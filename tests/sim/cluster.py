@@ -14,7 +14,7 @@ import heapq
 import random
 import re
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 from attrs import define, field
@@ -79,6 +79,8 @@ class SimOptions:
     mesos_status_retry: bool = False
     health_checks: float = 0.0  # share of tasks launched with a Mesos health check
     unhealthy: float = 0.0  # share of checked tasks (launched while faults are on) that fail
+    # The master's message table (None: the real one); a test plants a bug with its own.
+    master_messages: Mapping[type, Callable[..., None]] | None = None
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -263,7 +265,8 @@ class SimCluster(MarathonEdges, HealthEdges):
                               agent_reregister_timeout=20.0)
         allocator = HierarchicalAllocator(random.Random(self.rng.getrandbits(64)))
         self.master.core = Master(config, allocator, self.master.registry.copy(),
-                                  IdGen(prefix), random.Random(self.rng.getrandbits(64)))
+                                  IdGen(prefix), random.Random(self.rng.getrandbits(64)),
+                                  self.o.master_messages)
         self.feed(MASTER, fx.Start())
 
     def _new_agent(self, node: AgentNode) -> None:
