@@ -244,7 +244,7 @@ def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
         fm.send(peer, m.Update(m.TaskStatus("t1", "TASK_RUNNING", agent_id="agent-1",
                                             uuid=b"\x01" * 16), "fw-1"))
         assert sched.in_callback.wait(10)
-        time.sleep(0.2)
+        time.sleep(0.2)  # 0.2 s inside the callback: no Acknowledge may go out before it returns
         assert fm.of(m.Acknowledge) == []
         sched.release.set()
         wait_for(lambda: fm.of(m.Acknowledge), what="Acknowledge")

@@ -8,6 +8,7 @@ import pytest
 
 from mesos_common import effects as fx
 from mesos_common.runtime import CommitBarrier, Performers, Timers, UnknownEffect
+from tests.helpers import wait_for_async
 
 
 def test_performers_dispatch_by_type_and_raise_on_an_unknown_effect() -> None:
@@ -27,9 +28,9 @@ def test_timers_on_a_foreign_clock_fire_after_the_difference() -> None:
         timers.set("early", 999.0)  # in the past: due at once
         timers.set("gone", 1000.01)
         timers.cancel("gone")
-        await asyncio.sleep(0.01)
+        await wait_for_async(lambda: fired)
         assert fired == ["early"] and "late" in timers
-        await asyncio.sleep(0.1)
+        await wait_for_async(lambda: len(fired) == 2)
         assert len(timers) == 0
         return fired
     assert asyncio.run(main()) == ["early", "late"]
@@ -41,7 +42,7 @@ def test_a_kept_firing_is_taken_once_and_not_after_a_re_arm() -> None:
         timers = Timers(fired.append, keep_fired=True)  # the core runs on loop time
         loop = asyncio.get_running_loop()
         timers.set("k", loop.time())
-        await asyncio.sleep(0.01)
+        await wait_for_async(lambda: fired)
         handle = timers.current("k")
         assert fired == ["k"] and handle is not None
         timers.set("k", loop.time() + 10)  # re-armed before the firing was handled
