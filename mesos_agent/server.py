@@ -2,14 +2,15 @@
 
 One TaskGroup holds everything: the connection loop (detect the leading master, point the
 DEALER at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per
-launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.call_at`
-handles, one per key. A failure while handling one event or performing one effect is logged
+launched task (launch, then wait for its exit) and kill tasks. Effects are performed through
+a `Performers` table, timers are `Timers` (mesos_common.runtime). A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
 running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
 
 The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
-`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable.
+`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable
+(a `CommitBarrier`).
 Health probes run as tasks of the group too (one per checked task). At start-up, before the
 first registration, the checkpoint is read back, each task's container is looked for
 (`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
