@@ -31,7 +31,7 @@ from typing import Any, Callable, Coroutine
 
 from mesos_common import leadership as ld
 from mesos_common.effects import Log
-from mesos_common.election import Candidacy
+from mesos_common.election import Candidacy, contend_again
 from mesos_common.leader import leader_znode
 from mesos_common.runtime import Performers
 
@@ -197,26 +197,13 @@ class Node:
         """Once the term is over: withdraw our znode and contend again at the end of the line."""
         if self._term_task is not None:
             await asyncio.wait([self._term_task])
-        ok = True
-        if self.elector is not None:
-            try:
-                await asyncio.to_thread(self.elector.withdraw)
-                await asyncio.to_thread(self.elector.contend)
-            except Exception as e:
-                log.warning("re-contending failed: %s (will retry on reconnection)", e)
-                ok = False
+        ok = True if self.elector is None else await contend_again(self.elector, withdraw=True)
         self._feed(ld.RecontendDone(ok))
 
     async def _recontend(self) -> None:
         """Our session expired with our znode: a new one, now that we are reconnected."""
         assert self.elector is not None
-        try:
-            await asyncio.to_thread(self.elector.contend)
-            ok = True
-        except Exception as e:
-            log.warning("re-contending failed: %s (will retry on reconnection)", e)
-            ok = False
-        self._feed(ld.RecontendDone(ok))
+        self._feed(ld.RecontendDone(await contend_again(self.elector)))
 
     async def _refresh(self) -> None:
         if self.elector is None:

@@ -93,3 +93,16 @@ class Candidacy(LoopBridge):
     def fence(self) -> str | None:
         """Our znode's path: a write checked against it fails once it is gone."""
         return None if self.znode is None else f"{self.dir}/{self.znode}"
+
+
+async def contend_again(candidacy: Candidacy, withdraw: bool = False) -> bool:
+    """A new znode (after the session expired, or at the end of the line after withdrawing
+    ours), in worker threads; False when ZooKeeper failed us (retried on reconnection)."""
+    try:
+        if withdraw:
+            await asyncio.to_thread(candidacy.withdraw)
+        await asyncio.to_thread(candidacy.contend)
+        return True
+    except Exception as e:
+        log.warning("re-contending failed: %s (will retry on reconnection)", e)
+        return False

@@ -15,6 +15,7 @@ from typing import Any, Callable, Coroutine, Hashable, Protocol
 
 from mesos_common import effects as fx
 from mesos_common import leadership as ld
+from mesos_common.election import contend_again
 from mesos_common.runtime import Performers, Timers
 from mesos_master.election import Contender
 from mesos_master.registry.base import Registry
@@ -156,13 +157,7 @@ class HaState:
 
     async def _contend_again(self) -> None:
         assert self.contender is not None
-        try:
-            await asyncio.to_thread(self.contender.contend)
-            ok = True
-        except Exception as e:
-            log.warning("re-contending failed: %s (will retry on reconnection)", e)
-            ok = False
-        self._feed(ld.RecontendDone(ok))
+        self._feed(ld.RecontendDone(await contend_again(self.contender)))
 
     def _log(self, effect: fx.Log) -> None:
         log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
