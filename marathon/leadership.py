@@ -129,8 +129,8 @@ class Node:
                     task.cancel()
         finally:
             self._tg = None
-            if self.elector is not None:
-                self.elector.close()
+            if self.elector is not None:  # leaving the election, in a worker thread
+                await asyncio.to_thread(self.elector.close)
 
     def close(self) -> None:
         """Shut down: end the term; `run()` returns after it (and leaves the election)."""

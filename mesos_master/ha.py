@@ -82,10 +82,12 @@ class HaState:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Leave the election (closing the client deletes our znode: a quick handover),
+        in a worker thread like every ZooKeeper call."""
         self._timers.close()
         if self.contender is not None:
-            self.contender.close()
+            await asyncio.to_thread(self.contender.close)
 
     # ------------------------------------------------------------------ reports -> core
 

@@ -193,7 +193,7 @@ class MasterServer:
             self.gc.uninstall()
             self.v1.close()
             self.operator.close()
-            self.ha.close()
+            await self.ha.close()
             self.timers.close()
             await runner.cleanup()
             self.transport.close()
