@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import docker
-from attrs import define
+from attrs import define, frozen
 
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.docker_engine import Engine, EngineError, EngineTimeout
@@ -225,18 +225,15 @@ class DockerContainerizer:
         except EngineError as e:
             log.warning("listing containers: %s", e.message)
             return
-        running = {x["Id"] for x in listed if x.get("State") == "running"}
-        names = set()
-        for x in listed:
-            name = (x.get("Names") or ["/"])[0].lstrip("/")
-            names.add(name)
-            if x["Id"] not in self._by_id and name in self._abandoned:
-                await self._remove_abandoned(x["Id"], name)
-        given_up = time.monotonic() - ABANDONED_KEEP
-        for name in [n for n, t in self._abandoned.items() if t < given_up and n not in names]:
-            del self._abandoned[name]  # the engine never created it
-        for c in list(self._by_id.values()):
-            if c.started and c.id not in running and not c.exited.done():
+        waiting = {c.id for c in self._by_id.values() if c.started and not c.exited.done()}
+        plan = resync_plan(listed, waiting, self._abandoned, time.monotonic())
+        for cid, name in plan.remove:
+            await self._remove_abandoned(cid, name)
+        for name in plan.forget:
+            self._abandoned.pop(name, None)
+        for cid in plan.resolve:
+            c = self._by_id.get(cid)
+            if c is not None:
                 await self._resolve(c)
 
     async def _resolve(self, c: _Container) -> None:
@@ -392,6 +389,28 @@ class DockerContainerizer:
                 await self._remove(x["Id"])
                 gone.append(f"container {x['Id'][:12]}")
         return gone
+
+
+@frozen
+class Resync:
+    resolve: list[str]  # watched containers the engine does not show running: look closer
+    remove: list[tuple[str, str]]  # (id, name) of abandoned launches the engine shows
+    forget: list[str]  # abandoned names the engine has not shown for ABANDONED_KEEP
+
+
+def resync_plan(listed: list[dict[str, Any]], watched: set[str], abandoned: dict[str, float],
+                now: float) -> Resync:
+    """What a listing of our containers (`GET /containers/json`) means (pure): `watched`
+    are the started containers whose exit is still awaited, `abandoned` the names of
+    timed-out launches with when they were given up."""
+    running = {x["Id"] for x in listed if x.get("State") == "running"}
+    names = {x["Id"]: (x.get("Names") or ["/"])[0].lstrip("/") for x in listed}
+    return Resync(
+        resolve=sorted(watched - running),
+        remove=[(cid, name) for cid, name in names.items()
+                if name in abandoned and cid not in watched],
+        forget=[n for n, t in abandoned.items()
+                if t < now - ABANDONED_KEEP and n not in names.values()])
 
 
 def _chown_to(sandbox: str, user: str) -> None:
