@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 import docker
 from attrs import define, frozen
@@ -41,6 +41,7 @@ PULL_TIMEOUT = 600.0
 LAUNCHES_IN_FLIGHT = 16  # launches talking to the engine at once; the rest wait their turn
 STATS_IN_FLIGHT = 8  # `docker stats` calls at once (/monitor/statistics asks for every task)
 RESYNC = 30.0
+PING = 1.0  # a hung engine is asked again this often, and this long before a launch
 ABANDONED_KEEP = 600.0  # how long a timed-out create may still show up in the engine
 RECONNECT_MAX = 5.0
 
@@ -115,6 +116,7 @@ class DockerContainerizer:
                                     self.base_env)
         _chown_to(sandbox, body.get("User", ""))
         async with self._launch_slots:
+            await self._check_engine(body["Image"])
             try:
                 if task.container.docker.force_pull_image:
                     await self._pull(body["Image"])
@@ -130,6 +132,19 @@ class DockerContainerizer:
         log.info("task %s: container %s (pid %d) from %s", task_id, c.id[:12], c.pid,
                  body["Image"])
         return c.pid
+
+    async def _check_engine(self, image: str) -> None:
+        """After a call timed out, a launch asks the engine briefly first instead of queueing
+        a full deadline behind the others (hundreds of launches would take that long each)."""
+        if not self.engine.hung:
+            return
+        try:
+            await self.engine.call("GET", "/_ping", timeout=min(PING, self.engine.timeout),
+                                   what="ping", raw=True)
+        except EngineError:
+            raise LaunchError(f"docker run {image}: the Docker engine is not answering (a call "
+                              f"timed out after {self.engine.timeout:g} s); not attempted"
+                              ) from None
 
     async def _create(self, task_id: str, name: str, body: dict[str, Any]) -> _Container:
         """Create the container (pulling its image when the engine does not have it, as
@@ -185,17 +200,7 @@ class DockerContainerizer:
                 async with self.engine.event_stream(filters) as events:
                     await self._resync()
                     backoff = 0.1
-                    it = aiter(events)
-                    while True:
-                        try:
-                            async with asyncio.timeout(RESYNC):
-                                ev = await anext(it)
-                        except TimeoutError:
-                            await self._resync()
-                            continue
-                        except StopAsyncIteration:
-                            break
-                        await self._on_event(ev)
+                    await self._follow(aiter(events))
                 log.warning("the Docker engine closed its event stream; reconnecting")
             except EngineError as e:
                 log.warning("Docker events: %s; retrying in %.1f s", e.message, backoff)
@@ -203,6 +208,32 @@ class DockerContainerizer:
                 log.exception("Docker events failed; retrying in %.1f s", backoff)
             await asyncio.sleep(backoff)
             backoff = min(RECONNECT_MAX, backoff * 2)
+
+    async def _follow(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        """Handle events until the stream ends; list again whenever it is quiet for RESYNC
+        (PING while the engine seems hung: the listing tells when it is back). The read of
+        the next event is never cancelled meanwhile: that would end the stream."""
+        reading: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while True:
+                if reading is None:
+                    reading = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({reading},
+                                             timeout=PING if self.engine.hung else RESYNC)
+                if not done:
+                    await self._resync()
+                    continue
+                try:
+                    ev = reading.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    reading = None
+                self.engine.hung = False
+                await self._on_event(ev)
+        finally:
+            if reading is not None:
+                reading.cancel()
 
     async def _on_event(self, ev: dict[str, Any]) -> None:
         action, cid = ev.get("Action") or ev.get("status"), ev.get("id", "")

@@ -97,6 +97,9 @@ class Engine:
         self.path = path or socket_path()
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # A call timed out and none has been answered since: callers can fail fast rather
+        # than each wait out its own deadline behind a hung engine.
+        self.hung = False
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -123,10 +126,12 @@ class Engine:
                     data = await r.read()
                     status = r.status
         except TimeoutError:
+            self.hung = True
             raise EngineTimeout(f"the Docker engine did not answer ({what or method + ' ' + path})"
                                 f" within {deadline:g} s") from None
         except aiohttp.ClientError as e:
             raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+        self.hung = False
         if status >= 400:
             raise EngineError(status, _error_text(data))
         if raw:
