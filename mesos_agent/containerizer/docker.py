@@ -5,8 +5,9 @@ life: one event stream (`docker events` for this agent's label) tells when conta
 and a listing after every (re)connection, and every RESYNC seconds, catches an exit the
 stream missed; one task copies every container's output (`docker_logs`). Every engine call
 has a deadline (`--docker_api_timeout`), so a hung engine fails the launches that wait on it
-(TASK_FAILED with the reason) and the agent goes on serving. A container created by a call
-that timed out is removed once the engine shows it. Kill = `docker stop` with the task's
+(TASK_FAILED with the reason) and the agent goes on serving; once a call has timed out,
+launches queued behind it ask the engine briefly rather than wait a deadline each. A
+container created by a call that timed out is removed once the engine shows it. Kill = `docker stop` with the task's
 grace period (SIGTERM, then SIGKILL); a container is removed once it has ended.
 """
 from __future__ import annotations
