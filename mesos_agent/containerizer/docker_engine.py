@@ -110,6 +110,13 @@ class Engine:
                 timeout=aiohttp.ClientTimeout(total=None))
         return self._session
 
+    def _timed_out(self, what: str, deadline: float) -> EngineTimeout:
+        self.hung = True
+        return EngineTimeout(f"the Docker engine did not answer ({what}) within {deadline:g} s")
+
+    def _unreachable(self, e: Exception) -> EngineError:
+        return EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}")
+
     def _url(self, path: str) -> str:
         return f"http://docker/{API_VERSION}{path}"
 
@@ -126,11 +133,9 @@ class Engine:
                     data = await r.read()
                     status = r.status
         except TimeoutError:
-            self.hung = True
-            raise EngineTimeout(f"the Docker engine did not answer ({what or method + ' ' + path})"
-                                f" within {deadline:g} s") from None
+            raise self._timed_out(what or f"{method} {path}", deadline) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
         self.hung = False
         if status >= 400:
             raise EngineError(status, _error_text(data))
@@ -180,10 +185,9 @@ class Engine:
                 if batch:
                     yield batch
         except TimeoutError:
-            raise EngineTimeout(f"the Docker engine did not answer (logs) within "
-                                f"{self.timeout:g} s") from None
+            raise self._timed_out("logs", self.timeout) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
 
     @asynccontextmanager
     async def event_stream(self, filters: Mapping[str, list[str]]
@@ -195,10 +199,9 @@ class Engine:
                 r = await self._http().get(self._url("/events"),
                                            params=_query({"filters": dict(filters)}))
         except TimeoutError:
-            raise EngineTimeout(f"the Docker engine did not answer (events) within "
-                                f"{self.timeout:g} s") from None
+            raise self._timed_out("events", self.timeout) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
         try:
             if r.status >= 400:
                 raise EngineError(r.status, _error_text(await r.read()))
