@@ -35,6 +35,7 @@ PAUSED_LAUNCHES = 24  # more than the agent lets talk to the engine at once
 THREADS_MAX = 20  # the agent's own threads (loop, ZeroMQ, checkpoint, ...): none per container
 
 
+@pytest.mark.timeout(1500)  # 500 containers take minutes on a shared 2-core machine
 def test_one_agent_runs_500_containers_with_bounded_threads(cluster, client, tmp_path: Path):
     engine = client
     resources = (f"cpus:{INSTANCES * 0.01 + 2};mem:{INSTANCES * 16 + 1024};disk:1024;"
