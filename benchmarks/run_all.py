@@ -17,6 +17,7 @@ BENCHMARKS = [
     ["launch_docker", "--count", "50"],
     ["marathon_docker", "--instances", "200"],
     ["gc_policy"],
+    ["v1_launch", "--tasks", "1000"],
 ]
 
 

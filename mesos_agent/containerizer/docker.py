@@ -357,13 +357,11 @@ class DockerContainerizer:
                      cpus_system_time_secs=None if system is None else system / 1e9)
 
     def limitation(self, task_id: str) -> str | None:
+        """`kind: message` (what the limit was and what the task used), as the isolators say."""
         limit = self._limits.pop(task_id, None)
-        return limit.kind if limit is not None else None
-
-    def limitation_message(self, task_id: str) -> str:
-        """After `wait`, before `limitation`: what the limit was and what the task used."""
-        limit = self._limits.get(task_id)
-        return limit.message if limit is not None else ""
+        if limit is None:
+            return None
+        return f"{limit.kind}: {limit.message}" if limit.message else limit.kind
 
     def handle(self, task_id: str) -> str:
         c = self._containers.get(task_id)
