@@ -29,6 +29,7 @@ from mesos_agent.containerizer.docker_options import (LABEL_AGENT, LABEL_TASK, S
                                                       create_request)
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.containerizer.sandbox import make_sandbox
+from mesos_agent.containerizer.users import chown_tree
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
@@ -193,18 +194,22 @@ class DockerContainerizer:
     async def _watch_exits(self) -> None:
         """Follow the engine's events for our containers; re-list after every reconnection
         (and every RESYNC seconds) so that no exit goes unseen."""
-        backoff = 0.1
+        backoff, failing = 0.1, False
         filters = {"type": ["container"], "label": [f"{LABEL_AGENT}={self.agent_label}"],
                    "event": ["create", "die", "oom"]}
         while True:
             try:
                 async with self.engine.event_stream(filters) as events:
                     await self._resync()
-                    backoff = 0.1
+                    backoff, failing = 0.1, False
                     await self._follow(aiter(events))
                 log.warning("the Docker engine closed its event stream; reconnecting")
             except EngineError as e:
-                log.warning("Docker events: %s; retrying in %.1f s", e.message, backoff)
+                # once per outage, not at every retry
+                log.log(logging.DEBUG if failing else logging.WARNING,
+                        "Docker events: %s; retrying (every %.0f s at most)", e.message,
+                        RECONNECT_MAX)
+                failing = True
             except Exception:
                 log.exception("Docker events failed; retrying in %.1f s", backoff)
             await asyncio.sleep(backoff)
@@ -444,11 +449,11 @@ def resync_plan(listed: list[dict[str, Any]], watched: set[str], abandoned: dict
 
 
 def _chown_to(sandbox: str, user: str) -> None:
-    """A task run as another user can write its sandbox (as Mesos chowns it)."""
+    """A task run as another user owns its sandbox (as Mesos chowns it), fetched files too."""
     uid, _, gid = user.partition(":")
     if uid.isdigit() and os.geteuid() == 0:
         try:
-            os.chown(sandbox, int(uid), int(gid) if gid.isdigit() else -1)
+            chown_tree(sandbox, int(uid), int(gid) if gid.isdigit() else -1)
         except OSError as e:
             raise LaunchError(f"cannot hand the sandbox to user {user}: {e}") from None
 
