@@ -7,8 +7,9 @@ stream missed; one task copies every container's output (`docker_logs`). Every e
 has a deadline (`--docker_api_timeout`), so a hung engine fails the launches that wait on it
 (TASK_FAILED with the reason) and the agent goes on serving; once a call has timed out,
 launches queued behind it ask the engine briefly rather than wait a deadline each. A
-container created by a call that timed out is removed once the engine shows it. Kill = `docker stop` with the task's
-grace period (SIGTERM, then SIGKILL); a container is removed once it has ended.
+container created by a call that timed out is removed once the engine shows it. Kill =
+`docker stop` with the task's grace period (SIGTERM, then SIGKILL); a container is removed
+once it has ended.
 """
 from __future__ import annotations
 
