@@ -55,6 +55,7 @@ class MarathonServer:
             ev.Suppress: lambda e: self._drive("suppress_offers"),
             ev.Reconcile: lambda e: self._drive("reconcile_tasks", list(e.tasks)),
             ev.Put: lambda e: self.store.put(e.kind, e.key, e.doc),
+            ev.PutAll: self._put_all,
             ev.Delete: lambda e: self.store.delete(e.kind, e.key),
             ev.Commit: lambda e: self.store.commit(),
             ev.Publish: lambda e: self.events.publish(e.event_type, **e.payload),
@@ -86,6 +87,11 @@ class MarathonServer:
             if perform is None:
                 raise AssertionError(f"Marathon runtime got an unknown effect {e!r}")
             perform(e)
+
+    def _put_all(self, e: ev.PutAll) -> None:
+        put, kind = self.store.put, e.kind
+        for key, doc in e.docs.items():
+            put(kind, key, doc)
 
     def _drive(self, method: str, *args: Any) -> None:
         if self.driver is not None:
