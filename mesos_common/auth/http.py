@@ -5,14 +5,14 @@ Mesos's split of readonly and readwrite endpoints, optional TLS.
 `--authenticate_http_readwrite` what changes something (quota, weights, teardown,
 maintenance, operator calls). A request without valid credentials gets 401 with
 `WWW-Authenticate: Basic realm="mesos"`; an authenticated principal the ACLs refuse, 403.
-The principal (or None) is left in `request["principal"]` for the handlers.
+The principal (or None) is left in `request[PRINCIPAL]` for the handlers.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import ssl
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from attrs import field, frozen
@@ -28,6 +28,8 @@ PUBLIC_PATHS = frozenset({"/health", "/master/health", "/version", "/master/info
 GET_ENDPOINTS_PATHS = frozenset({"/metrics/snapshot", "/flags", "/master/flags",
                                  "/monitor/statistics", "/monitor/statistics.json",
                                  "/files/debug", "/containers", "/logging/toggle"})
+# Where the middleware leaves the request's principal (a typed key where aiohttp has them).
+PRINCIPAL: Any = web.RequestKey("principal", str) if hasattr(web, "RequestKey") else "principal"
 Authorize = Callable[[str | None, str, str | None], bool]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -109,7 +111,7 @@ def middleware(auth: HttpAuth, authorize: Callable[[], Authorize | None] | None 
             required = auth.readonly if kind == READONLY else auth.readwrite
             if required and principal is None:
                 return unauthorized()
-        request["principal"] = principal
+        request[PRINCIPAL] = principal
         check = authorize() if authorize is not None and request.path in GET_ENDPOINTS_PATHS \
             else None
         if check is not None and not check(principal, "get_endpoints", request.path):

@@ -3,9 +3,9 @@ quota refused (403) or done, state filtered, flags redacted."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
-import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from mesos_common import effects as fx
@@ -41,6 +41,10 @@ def _server() -> MasterServer:
     return server
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def test_teardown_quota_and_state_by_principal() -> None:
     server = _server()
     for peer, user in ((b"f1", "alice"), (b"f2", "bob")):
@@ -52,8 +56,8 @@ def test_teardown_quota_and_state_by_principal() -> None:
     async def main() -> None:
         client = TestClient(TestServer(make_app(server)))
         await client.start_server()
-        ops = {"Authorization": aiohttp.BasicAuth("ops", "ops-pw").encode()}
-        dev = {"Authorization": aiohttp.BasicAuth("dev", "dev-pw").encode()}
+        ops = {"Authorization": _basic("ops", "ops-pw")}
+        dev = {"Authorization": _basic("dev", "dev-pw")}
         try:
             r = await client.post("/master/teardown", data={"frameworkId": fw_ids[0]})
             assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Basic realm="mesos"'
