@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mesos_common import messages as m
 from mesos_master.core_base import MasterBase
+from mesos_master.state import Framework
 
 MAX_PEERS_REMEMBERED = 100_000  # authenticated / refused connections kept (oldest go first)
 
@@ -113,8 +114,13 @@ class AuthHandlers(MasterBase):
         self._refuse(peer, msg, f"rate limit of principal {principal!r} exceeded")
         return True
 
-    def _may_run_as(self, principal: str | None, user: str | None) -> bool:
-        return self.config.auth.acls.allowed(principal, "run_tasks", user)
+    def _run_as_error(self, fw: Framework, task: m.TaskInfo) -> str | None:
+        """The `run_tasks` ACL on the task's user (its command's, else its framework's)."""
+        user = (task.command.user if task.command else None) or fw.info.user or None
+        if self.config.auth.acls.allowed(fw.info.principal, "run_tasks", user):
+            return None
+        return f"not authorized: principal {fw.info.principal!r} may not run tasks as user " \
+               f"{user!r}"
 
     def authorized(self, principal: str | None, action: str, obj: str | None) -> bool:
         """The ACLs' answer, for the HTTP layer (weights, quota, teardown, endpoints)."""
