@@ -56,7 +56,8 @@ class FleetAgent:
         self.fleet = fleet
         self.name = f"fleet-{index}"
         config = AgentConfig(hostname=self.name, port=5051, resources=resources,
-                             work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"})
+                             work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"},
+                             containerizers=("sim",))  # pretend processes run anything
         self.core = Agent(config, random.Random(index))
         self.dealer = DealerTransport(fleet.ctx)
         self.timers: dict[Hashable, asyncio.TimerHandle] = {}

@@ -26,6 +26,18 @@ def duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+_BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|TB)?\s*$", re.IGNORECASE)
+
+
+def byte_size(text: str) -> int:
+    """Bytes from Mesos's Bytes form (`2GB`, `512MB`, `64KB`, `100B`) or a bare number."""
+    m = _BYTES.match(str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (e.g. 2GB, 512MB, 1048576)")
+    power = ["B", "KB", "MB", "GB", "TB"].index((m.group(2) or "B").upper())
+    return int(float(m.group(1)) * 1024 ** power)
+
+
 def boolean(text: str) -> bool:
     v = str(text).strip().lower()
     if v in ("1", "true", "yes", "on"):

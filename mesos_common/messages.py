@@ -31,12 +31,26 @@ def _non_empty(_inst: object, attr: attrs.Attribute, value: str) -> None:
 # ---------------------------------------------------------------- nested records
 
 @frozen
+class URI:
+    """Mesos CommandInfo.URI: what the agent's fetcher puts into the sandbox before the task
+    starts. `extract` is ignored when `executable`; `output_file` is a path relative to the
+    sandbox (Marathon's `destPath`)."""
+
+    value: str = field(validator=_non_empty)
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+
+@frozen
 class CommandInfo:
     value: str = ""
     shell: bool = True
     arguments: tuple[str, ...] = ()
     environment: dict[str, str] = field(factory=dict)
     user: str | None = None
+    uris: tuple[URI, ...] = ()
 
 
 @frozen
@@ -134,6 +148,8 @@ class AgentInfo:
     port: int
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    # The containerizers the agent runs ("mesos", "docker", "sim"); () = not said.
+    containerizers: tuple[str, ...] = ()
 
 
 @frozen
@@ -144,6 +160,7 @@ class Offer:
     hostname: str
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    containerizers: tuple[str, ...] = ()  # the agent's (AgentInfo.containerizers)
 
 
 @frozen

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Iterator
 
-from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
@@ -106,7 +106,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, A
     def _on_received(self, event: fx.Received) -> None:
         msg, peer = event.msg, event.peer
         kind = type(msg)
-        if isinstance(msg, codec.DecodeError):  # normally answered by the runtime already
+        if isinstance(msg, DecodeError):  # normally answered by the runtime already
             self.counters["dropped_messages"] += 1
             return self._send(peer, m.ProtocolError(msg.message, in_reply_to=msg.type))
         if isinstance(msg, m.ProtocolError):  # never answer an error with an error (no loops)

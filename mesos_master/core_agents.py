@@ -110,8 +110,10 @@ class AgentHandlers(MasterBase):
                 offer = self.offers[oid]
                 self._drop_offer(offer)
                 self._send_rescind(oid, offer.framework_id)
-            # Mesos updateSlave: refuse filters stay unless the attributes changed.
-            keep_filters = agent.info.attributes == msg.agent_info.attributes
+            # Mesos updateSlave: refuse filters stay unless the attributes changed (or what
+            # it can run: a declined DOCKER app may fit now).
+            keep_filters = (agent.info.attributes == msg.agent_info.attributes
+                            and agent.info.containerizers == msg.agent_info.containerizers)
             agent.info, agent.version = msg.agent_info, msg.version
             agent.reregistered_time = self.now
         else:

@@ -137,14 +137,6 @@ class FrameworkHandlers(MasterBase):
         if fw is not None:
             self._remove_framework(fw)
 
-    def _on_teardown_request(self, req: object) -> None:
-        fw = self.frameworks.get(getattr(req, "framework_id", ""))
-        if fw is not None:
-            self._log("info", f"framework {fw.id} torn down by an operator")
-            if fw.connected:
-                self._send(fw.peer, m.Error("framework torn down by an operator"))
-            self._remove_framework(fw)
-
     def _remove_framework(self, fw: Framework) -> None:
         """Rescind its offers, kill its tasks (ShutdownFramework), forget it."""
         for oid in sorted(fw.offers):
@@ -205,7 +197,7 @@ class FrameworkHandlers(MasterBase):
         if self.config.offer_timeout is not None:
             self._timer(("offer_timeout", offer.id), self.now + self.config.offer_timeout)
         return m.Offer(offer.id, fw.id, agent.id, agent.info.hostname, grant.resources,
-                       dict(agent.info.attributes))
+                       dict(agent.info.attributes), agent.info.containerizers)
 
     def _offer_expired(self, offer_id: str) -> None:
         offer = self.offers.get(offer_id)

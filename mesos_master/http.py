@@ -1,5 +1,6 @@
 """Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags,
-roles, weights and quota (the last two also writable: validated here, applied by the core).
+roles, weights and quota (the last two also writable: validated here, applied by the core),
+and teardown of a framework.
 
 `make_app(server)` only builds the application (no IO at import or build time); the runtime
 binds it. Handlers are thin: they call the pure views over the server's core.
@@ -14,8 +15,9 @@ from typing import Any, Iterator, Protocol
 
 from aiohttp import web
 
+from mesos_common import prom
 from mesos_common.auth import http as http_auth
-from mesos_master import views, views_stream
+from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
 from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
 
@@ -158,6 +160,15 @@ async def metrics(request: web.Request) -> web.Response:
     return _json(request, out)
 
 
+async def state_summary(request: web.Request) -> web.Response:
+    return _json(request, views_summary.state_summary(_master(request), time.time()))
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text format; a standby answers too (its own histograms, elected 0)."""
+    return prom.exposition(request.app[SERVICE].prom.registry)  # type: ignore[attr-defined]
+
+
 async def redirect(request: web.Request) -> web.Response:
     """307 to the leader, protocol-relative and without a path (Mesos); 503 without one."""
     raise web.HTTPTemporaryRedirect(location=f"//{_leader_address(request)}")
@@ -238,9 +249,11 @@ async def teardown(request: web.Request) -> web.Response:
     master = _master(request)
     form = await request.post()
     fw_id = str(form.get("frameworkId") or request.query.get("frameworkId") or "")
+    if not fw_id:
+        return _bad_request("Missing 'frameworkId' query parameter")
     fw = master.frameworks.get(fw_id)
     if fw is None:
-        return _bad_request(f"no framework {fw_id!r}")
+        return _bad_request(f"No framework found with specified ID {fw_id!r}")
     if (denied := _denied(request, master, "teardown_frameworks", fw.info.principal)) \
             is not None:
         return denied
@@ -254,14 +267,19 @@ def make_app(service: MasterService) -> web.Application:
         return None if master is None or master.config.auth.acls.empty else master.authorized
 
     auth = getattr(service, "http_auth", None) or http_auth.HttpAuth()
-    app = web.Application(middlewares=[http_auth.middleware(auth, acls)])
+    registry = getattr(service, "prom", None)  # MasterMetrics (absent in some test doubles)
+    timing = [prom.timing_middleware(registry.requests)] if registry is not None else []
+    app = web.Application(middlewares=[*timing, http_auth.middleware(auth, acls)])
     app[SERVICE] = service
+    if registry is not None:
+        app.router.add_get("/metrics", prometheus)
     routes = [("/health", health), ("/master/health", health), ("/version", version),
               ("/master/info", info), ("/metrics/snapshot", metrics),
               ("/master/redirect", redirect), ("/redirect", redirect),
               ("/master/flags", flags), ("/flags", flags),
               ("/master/tasks", tasks), ("/tasks", tasks), ("/master/tasks.json", tasks),
-              ("/tasks.json", tasks)]
+              ("/tasks.json", tasks), ("/master/state-summary", state_summary),
+              ("/state-summary", state_summary)]
     routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
                                           "/master/state.json")]
     for prefix in ("", "/master"):
@@ -275,4 +293,13 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_post(path, teardown)
     for path, handler in routes:
         app.router.add_get(path, handler)
+    v1 = getattr(service, "v1", None)
+    if v1 is not None:
+        for prefix in ("", "/master"):
+            app.router.add_post(f"{prefix}/api/v1/scheduler", v1.handle)
+    operator = getattr(service, "operator", None)
+    if operator is not None:
+        for path in ("/api/v1", "/api/v1/operator", "/master/api/v1"):
+            app.router.add_post(path, operator.handle)
+    webui.install(app)  # the web UI at / (static files; every master, standby too)
     return app

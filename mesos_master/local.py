@@ -16,6 +16,7 @@ from typing import Sequence
 
 import psutil
 
+from mesos_agent.containerizer import detect
 from mesos_common import flags
 from mesos_common.daemons import LocalCluster, die_with_parent
 from mesos_common.resources import Resources, ResourceError
@@ -50,6 +51,9 @@ def parse_args(argv: Sequence[str] | None):
     p.add_flag("resources", default=None, help="resources of each agent (default: split machine)")
     p.add_flag("agent_ping_timeout", default="15secs", help="as mesos-master")
     p.add_flag("max_agent_ping_timeouts", default="5", help="as mesos-master")
+    p.add_flag("containerizers", default=detect.AUTO,
+               help="the agents' --containerizers: auto (docker,mesos when a Docker engine "
+                    "answers, else mesos), mesos, docker,mesos, ...")
     p.add_flag("marathon", type=flags.boolean, default=True,
                help="also start Marathon (--no-marathon to skip)")
     p.add_flag("marathon_port", type=flags.port, default=8080,
@@ -79,7 +83,8 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
                              f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}",
                              *secure["master"])
         for i in range(ns.num_agents):
-            cluster.start_agent(per_agent[i], *secure["agent"],
+            cluster.start_agent(per_agent[i], f"--containerizers={ns.containerizers}",
+                                *secure["agent"],
                                 port=0 if auto else cluster.master_port + 1 + i)
         if ns.marathon:
             cluster.start_marathon(0 if auto else ns.marathon_port, *secure["marathon"])
@@ -109,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             Resources.parse(ns.resources)
         except ResourceError as e:
             parser.error(f"--resources: {e}")
+    try:
+        detect.parse(ns.containerizers)
+    except ValueError as e:
+        parser.error(f"--containerizers: {e}")
     work_dir = Path(ns.work_dir or tempfile.mkdtemp(prefix="corral-local-")).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -124,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     http = master.field("http")
     print(f"mesos-local: master {http} (zmq {master.field('zmq')}) pid {master.pid}")
     for d in daemons[1:]:
-        print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}")
+        kinds = f" containerizers {d.field('containerizers')}" if d in cluster.agents else ""
+        print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}{kinds}")
+    if (detect.parse(ns.containerizers) is None and cluster.agents
+            and "docker" not in cluster.agents[0].field("containerizers")):
+        print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
+              "runs docker (start dockerd, then restart mesos-local)")
     if cluster.marathon is not None:
         print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
               f"{cluster.marathon.field('http')}/v2/apps -d "

@@ -12,11 +12,9 @@ import attrs
 import zmq
 
 from mesos_common.leader import DetectError, parse_zk
-from mesos_common.auth.acls import load_acls
-from mesos_common.auth.credentials import load_credentials
+from mesos_common.auth.load import load_acls, load_credentials, load_rate_limits
 from mesos_common.auth.flags import add_http_security_flags, http_auth_from, redacted
 from mesos_common.auth.jsonflag import AuthConfigError
-from mesos_common.auth.rate_limits import load_rate_limits
 from mesos_common.flags import (FlagParser, boolean, duration, port, positive_int,
                                 setup_logging)
 from mesos_master.auth_config import MasterAuth

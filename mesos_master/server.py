@@ -1,8 +1,8 @@
 """The master's asyncio runtime: ZeroMQ in, core events, effects out. All IO lives here.
 
 One task reads the ROUTER socket and feeds `Received` events; timers are `loop.call_later`
-handles keyed like the core's timers; registry writes run synchronously (small SQLite
-transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
+handles keyed like the core's timers; registry writes run synchronously for SQLite (small local
+transactions) and in a worker thread for ZooKeeper, and are fed back as `PersistDone`. Events are processed one at a time from a
 queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
 
@@ -36,11 +36,15 @@ from mesos_common.transport import RouterTransport
 from mesos_common.zap import ZapHandler
 from mesos_master.auth_config import MasterAuth
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
+from mesos_master.api_v1.operator import OperatorApi
+from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
+from mesos_master.api_v1.scheduler import SchedulerApi
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
-from mesos_master.registry.zookeeper import FencedError
 from mesos_master.ha import HaState
+from mesos_master.registry.zookeeper import FencedError
+from mesos_master.metrics import MasterMetrics
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -123,15 +127,19 @@ class MasterServer:
         self._feeding = False
         self._persists: list[Any] = []
         self._hold_persists = False
+        self._writing = False  # a remote registry write is under way
         self._stop = asyncio.Event()
         self.core_errors = 0
         self.exit_code = 0
-        self.ha = HaState(self)
+        self.ha = HaState(self, opts.zk, opts.quorum, opts.zk_session_timeout)
+        self.v1 = SchedulerApi(self)
+        self.operator = OperatorApi(self)
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
         self._lag_max = 0.0
         self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
+        self.prom = MasterMetrics(self)  # GET /metrics; the runtime feeds its histograms
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -153,7 +161,7 @@ class MasterServer:
             await web.SockSite(runner, http_sock,
                                ssl_context=self.opts.http_auth.ssl_context()).start()
             if not self.opts.zk:
-                self._lead(self.registry)
+                self.lead(self.registry)
             self.gc.install()
             if self.opts.gc_freeze:
                 # What start-up built (modules, the HTTP app, the recovered core) lives as long
@@ -165,17 +173,20 @@ class MasterServer:
                 ready(self)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                self._spawn(self._receive_loop())
+                self.spawn(self._receive_loop())
                 if self._zap is not None:
-                    self._spawn(self._zap.run())
-                self._spawn(self._lag_probe())
+                    self.spawn(self._zap.run())
+                self.spawn(self._lag_probe())
+                self.spawn(self.operator.run())
                 if self.opts.zk:
-                    self._spawn(self.ha.start())
+                    self.spawn(self.ha.start())
                 await self._stop.wait()
                 for task in self._tasks:
                     task.cancel()
         finally:
             self.gc.uninstall()
+            self.v1.close()
+            self.operator.close()
             self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
@@ -193,7 +204,7 @@ class MasterServer:
             self.exit_code = exit_code
         self._stop.set()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         """Run `coro` in the server's task group; it is cancelled when the server stops."""
         assert self._tg is not None
         task = self._tg.create_task(coro)
@@ -209,7 +220,7 @@ class MasterServer:
         """Acting as the leader right now: elected and not fenced."""
         return self.master is not None and not self.ha.fenced
 
-    def _lead(self, registry: Registry) -> None:
+    def lead(self, registry: Registry) -> None:
         """Become the acting master: build the core from the registry and start it."""
         self.registry = registry
         self.master = self._make_master(registry)
@@ -249,8 +260,11 @@ class MasterServer:
     def info(self) -> dict[str, Any]:
         """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect),
         and the CURVE key to encrypt to when it is on."""
-        out = {"id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
-               "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION}
+        out: dict[str, Any] = {
+            "id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
+            "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION,
+            # MasterInfo.address: what v1 clients (pymesos) read from the leader's znode
+            "address": {"hostname": self.hostname, "ip": self.opts.ip, "port": self.http_port}}
         if self.curve_public_key is not None:
             out["zmq_curve_public_key"] = self.curve_public_key
         if self.opts.http_auth.tls:
@@ -354,10 +368,10 @@ class MasterServer:
             return
         self._feeding = True
         try:
-            while self._queue or (self._persists and not self._hold_persists):
+            while self._queue or self._flushable():
                 while self._queue:
                     self._process(self._queue.popleft())
-                if self._persists and not self._hold_persists:
+                if self._flushable():
                     self._flush_persists()
         finally:
             self._feeding = False
@@ -371,6 +385,7 @@ class MasterServer:
             if isinstance(event, fx.TimerFired):
                 self.ha.held_timers.append(event.key)
             return
+        started = time.perf_counter()
         try:
             # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
             # sent at once) while its other tasks are still being booked.
@@ -380,6 +395,7 @@ class MasterServer:
                         self._execute(effect)
                     except Exception:
                         log.exception("failed to perform %r", effect)
+            self.prom.handled(event, started)
         except Exception:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
@@ -387,7 +403,13 @@ class MasterServer:
     def _execute(self, effect: Any) -> None:
         if isinstance(effect, fx.Send):
             assert self.transport is not None and effect.to is not None
-            self.transport.send(effect.to, effect.msg)
+            if effect.to[:3] == V1_PEER:  # a v1 HTTP framework's stream
+                self.v1.deliver(effect.to, effect.msg)
+            else:
+                self.transport.send(effect.to, effect.msg)
+            self.prom.sent(effect.msg)
+            if self.operator.streams:  # v1 operator subscribers see launches and updates
+                self.operator.observe(effect.msg)
         elif isinstance(effect, fx.SetTimer):
             self._cancel_timer(effect.key)
             loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
@@ -402,19 +424,44 @@ class MasterServer:
         else:
             raise AssertionError(f"unknown effect {effect!r}")
 
+    def _flushable(self) -> bool:
+        return bool(self._persists) and not self._hold_persists and not self._writing
+
     def _flush_persists(self) -> None:
-        """Commit the pending registry operations together; a fenced leader writes nothing."""
+        """Commit the pending registry operations together; a fenced leader writes nothing.
+        A remote registry (ZooKeeper) is written in a worker thread, one group at a time: the
+        core acts on PersistDone only, so the loop goes on serving meanwhile."""
         ops, self._persists = self._persists, []
+        registry = None if self.ha.fenced else self.registry
+        if registry is not None and getattr(registry, "remote", False):
+            self._writing = True
+            self.spawn(self._write_remote(registry, ops))
+            return
         ok = False
-        if not self.ha.fenced and self.registry is not None:
+        if registry is not None:
             try:
-                self.registry.apply_many(ops)
+                registry.apply_many(ops)
                 ok = True
-            except FencedError as e:
-                self.ha.abdicate(f"registry write refused: {e}")
-            except Exception:
-                log.exception("registry write of %d operation(s) failed", len(ops))
+            except Exception as e:
+                self._write_failed(ops, e)
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+
+    async def _write_remote(self, registry: Registry, ops: list[Any]) -> None:
+        ok = False
+        try:
+            await asyncio.to_thread(registry.apply_many, ops)
+            ok = True
+        except Exception as e:
+            self._write_failed(ops, e)
+        self._writing = False
+        self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+        self.feed(None)
+
+    def _write_failed(self, ops: list[Any], e: BaseException) -> None:
+        if isinstance(e, FencedError):
+            self.ha.registry_refused(str(e))
+        else:
+            log.error("registry write of %d operation(s) failed: %r", len(ops), e)
 
     def _cancel_timer(self, key: Hashable) -> None:
         handle = self._timers.pop(key, None)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from attrs import frozen
 
-from mesos_common.auth.jsonflag import AuthConfigError, load_json_flag
+from mesos_common.auth.errors import AuthConfigError
 
 SOME, ANY, NONE = "SOME", "ANY", "NONE"
 
@@ -142,5 +142,3 @@ def parse_acls(doc: Any) -> Acls:
     return Acls(permissive, rules)
 
 
-def load_acls(flag: str) -> Acls:
-    return parse_acls(load_json_flag(flag, "acls"))

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from attrs import field, frozen
 
-from mesos_common.auth.jsonflag import AuthConfigError, read_flag_text
+from mesos_common.auth.errors import AuthConfigError
 
 
 @frozen
@@ -118,9 +118,3 @@ def parse_credential(text: str) -> Credential:
     return _one(doc, "credential")
 
 
-def load_credentials(flag: str) -> Credentials:
-    return parse_credentials(read_flag_text(flag))
-
-
-def load_credential(flag: str) -> Credential:
-    return parse_credential(read_flag_text(flag))

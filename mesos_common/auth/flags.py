@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Mapping
 
-from mesos_common.auth.credentials import (Credential, Credentials, load_credential,
-                                           load_credentials)
+from mesos_common.auth.credentials import Credential, Credentials
 from mesos_common.auth.http import HttpAuth
 from mesos_common.auth.jsonflag import AuthConfigError, read_flag_text
+from mesos_common.auth.load import load_credential, load_credentials
 from mesos_common.curve import CurveError, PeerSecurity
 from mesos_common.flags import FlagParser, boolean
 

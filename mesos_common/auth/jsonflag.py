@@ -5,8 +5,9 @@ import json
 from typing import Any
 
 
-class AuthConfigError(ValueError):
-    """A credentials, ACL or rate-limit document that cannot be used; the message says why."""
+from mesos_common.auth.errors import AuthConfigError
+
+__all__ = ["AuthConfigError", "load_json_flag", "read_flag_text"]
 
 
 def read_flag_text(value: str) -> str:

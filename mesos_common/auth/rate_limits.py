@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from attrs import define, frozen
 
-from mesos_common.auth.jsonflag import AuthConfigError, load_json_flag
+from mesos_common.auth.errors import AuthConfigError
 
 _DEFAULT = object()  # the shared bucket of principals without a limit of their own
 
@@ -112,5 +112,3 @@ def parse_rate_limits(doc: Any) -> RateLimits:
     return RateLimits(limits, aggregate)
 
 
-def load_rate_limits(flag: str) -> RateLimits:
-    return parse_rate_limits(load_json_flag(flag, "rate_limits"))

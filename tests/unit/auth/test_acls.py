@@ -3,7 +3,8 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from mesos_common.auth.acls import ACTIONS, Acls, load_acls, parse_acls
+from mesos_common.auth.acls import ACTIONS, Acls, parse_acls
+from mesos_common.auth.load import load_acls
 from mesos_common.auth.jsonflag import AuthConfigError
 
 

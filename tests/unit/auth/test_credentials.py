@@ -3,9 +3,9 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from mesos_common.auth.credentials import (Credential, load_credential, load_credentials,
-                                           parse_credential, parse_credentials)
+from mesos_common.auth.credentials import Credential, parse_credential, parse_credentials
 from mesos_common.auth.jsonflag import AuthConfigError
+from mesos_common.auth.load import load_credential, load_credentials
 
 
 def test_master_credentials_json_and_check():
