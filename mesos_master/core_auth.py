@@ -9,6 +9,8 @@ nothing. Pure, like the rest of the core.
 """
 from __future__ import annotations
 
+from attrs import frozen
+
 from mesos_common import messages as m
 from mesos_master.core_base import MasterBase
 from mesos_master.state import Framework
@@ -16,15 +18,31 @@ from mesos_master.state import Framework
 MAX_PEERS_REMEMBERED = 100_000  # authenticated / refused connections kept (oldest go first)
 
 
+@frozen
+class PeerAuthenticated:
+    """A connection whose principal an edge proved itself (the v1 scheduler API's HTTP
+    Basic credentials), as a successful Authenticate would."""
+
+    peer: bytes
+    principal: str
+
+
 class AuthHandlers(MasterBase):
+
+    def _on_peer_authenticated(self, event: PeerAuthenticated) -> None:
+        self._remember(event.peer, event.principal)
+        self.counters["authentication_successes"] += 1
+
+    def _remember(self, peer: bytes, principal: str | None) -> None:
+        self.authenticated.pop(peer, None)
+        if len(self.authenticated) >= MAX_PEERS_REMEMBERED:
+            self.authenticated.pop(next(iter(self.authenticated)))
+        self.authenticated[peer] = principal  # None: its latest Authenticate failed
 
     def _on_authenticate(self, msg: m.Authenticate, peer: bytes) -> None:
         creds = self.config.auth.credentials
         ok = creds is not None and creds.check(msg.principal, msg.secret)
-        self.authenticated.pop(peer, None)
-        if len(self.authenticated) >= MAX_PEERS_REMEMBERED:
-            self.authenticated.pop(next(iter(self.authenticated)))
-        self.authenticated[peer] = msg.principal if ok else None  # None: it failed
+        self._remember(peer, msg.principal if ok else None)
         if not ok:
             self.counters["authentication_failures"] += 1
             return self._refuse(peer, msg, f"authentication failed for principal "

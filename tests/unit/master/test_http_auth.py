@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 
+import zmq.asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from mesos_common import effects as fx
@@ -16,6 +17,7 @@ from mesos_common.auth.http import HttpAuth
 from mesos_master.auth_config import MasterAuth
 from mesos_master.http import make_app
 from mesos_master.registry.base import MemoryRegistry
+from mesos_common.transport import RouterTransport
 from mesos_master.server import MasterServer, ServerOptions
 
 CREDS = Credentials([Credential("ops", "ops-pw"), Credential("dev", "dev-pw"),
@@ -30,15 +32,22 @@ ACLS = parse_acls({
                         {"principals": {"values": ["dev"]}, "users": {"type": "NONE"}}]})
 
 
-def _server() -> MasterServer:
-    opts = ServerOptions(port=0, zmq_port=0, registry="in_memory",
-                         auth=MasterAuth(credentials=CREDS, acls=ACLS),
-                         http_auth=HttpAuth(credentials=CREDS, readonly=True, readwrite=True),
-                         flags={"credentials": "/etc/creds.json"})
+def _server(auth: MasterAuth, http: HttpAuth, **kw) -> MasterServer:
+    """A master server not run: its core and HTTP app, a ROUTER nobody connects to (call
+    inside a running loop: the core's timers go on it)."""
+    opts = ServerOptions(port=0, zmq_port=0, registry="in_memory", auth=auth, http_auth=http,
+                         **kw)
     server = MasterServer(opts, registry=MemoryRegistry(), master_id="M")
+    server.transport = RouterTransport(zmq.asyncio.Context())
     server.master = server._make_master()
     server.feed(fx.Start())
     return server
+
+
+def _close(server: MasterServer) -> None:
+    for handle in server._timers.values():
+        handle.cancel()
+    server.transport.close()
 
 
 def _basic(user: str, password: str) -> str:
@@ -46,14 +55,14 @@ def _basic(user: str, password: str) -> str:
 
 
 def test_teardown_quota_and_state_by_principal() -> None:
-    server = _server()
-    for peer, user in ((b"f1", "alice"), (b"f2", "bob")):
-        server.master.handle(fx.Received(peer, m.Authenticate("fw", "fw-pw")), 1.0)
-        server.master.handle(fx.Received(peer, m.Subscribe(m.FrameworkInfo(user, user=user))),
-                             1.0)
-    fw_ids = sorted(server.master.frameworks)
-
     async def main() -> None:
+        server = _server(MasterAuth(credentials=CREDS, acls=ACLS),
+                         HttpAuth(credentials=CREDS, readonly=True, readwrite=True),
+                         flags={"credentials": "/etc/creds.json"})
+        for peer, user in ((b"f1", "alice"), (b"f2", "bob")):
+            server.feed(fx.Received(peer, m.Authenticate("fw", "fw-pw")))
+            server.feed(fx.Received(peer, m.Subscribe(m.FrameworkInfo(user, user=user))))
+        fw_ids = sorted(server.master.frameworks)
         client = TestClient(TestServer(make_app(server)))
         await client.start_server()
         ops = {"Authorization": _basic("ops", "ops-pw")}
@@ -79,7 +88,40 @@ def test_teardown_quota_and_state_by_principal() -> None:
             flags = await (await client.get("/master/flags", headers=ops)).json()
             assert flags["flags"]["credentials"] == "/etc/creds.json"
             assert (await client.get("/master/info")).status == 200
+            assert server.core_errors == 0
         finally:
             await client.close()
+            _close(server)
+
+    asyncio.run(main())
+
+
+def test_v1_subscribe_authenticates_with_basic_credentials() -> None:
+    sub = json.dumps({"type": "SUBSCRIBE", "subscribe": {
+        "framework_info": {"name": "v1", "user": "alice"}}})
+
+    async def main() -> None:
+        server = _server(MasterAuth(credentials=CREDS, authenticate_frameworks=True),
+                         HttpAuth(credentials=CREDS))
+        client = TestClient(TestServer(make_app(server)))
+        await client.start_server()
+
+        async def first_record(headers: dict[str, str]) -> bytes:
+            r = await client.post("/api/v1/scheduler", data=sub, headers={
+                "Content-Type": "application/json", **headers})
+            assert r.status == 200
+            return await asyncio.wait_for(r.content.readany(), 5)
+
+        try:
+            refused = await first_record({})
+            assert b"ERROR" in refused and b"authentication required" in refused
+            assert not server.master.frameworks
+            assert b"SUBSCRIBED" in await first_record({"Authorization": _basic("fw", "fw-pw")})
+            assert [f.info.principal for f in server.master.frameworks.values()] == ["fw"]
+            assert server.core_errors == 0
+        finally:
+            await client.close()
+            server.v1.close()
+            _close(server)
 
     asyncio.run(main())
