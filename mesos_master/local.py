@@ -94,7 +94,7 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
     return cluster
 
 
-def _print_secure(files: local_secure.SecureFiles, http: str) -> None:
+def _print_secure(files: local_secure.SecureFiles, http: str, marathon: str | None) -> None:
     """Where the throwaway credentials are and how to use them (paths, never secrets)."""
     print(f"mesos-local: secure: credentials {files.credentials} (Mesos format), CA "
           f"{files.ca}, master CURVE public key {files.master_public}")
@@ -102,8 +102,12 @@ def _print_secure(files: local_secure.SecureFiles, http: str) -> None:
           f"--principal operator --secret file://{files.operator_secret} "
           f"--master_public_key {files.master_public} --name hello "
           f"--command 'echo hello from Corral'")
-    print(f"mesos-local: try  curl --cacert {files.ca} -u operator:$(cat {files.operator_secret})"
-          f" {http}/master/state")
+    login = f"--cacert {files.ca} -u operator:$(cat {files.operator_secret})"
+    print(f"mesos-local: try  curl {login} {http}/master/state")
+    if marathon is not None:
+        print(f"mesos-local: try  curl {login} -X POST -H 'Content-Type: application/json' "
+              f"{marathon}/v2/apps -d "
+              """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,13 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             and "docker" not in cluster.agents[0].field("containerizers")):
         print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
               "runs docker (start dockerd, then restart mesos-local)")
-    if cluster.marathon is not None:
+    if cluster.marathon is not None and not ns.secure:
         print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
               f"{cluster.marathon.field('http')}/v2/apps -d "
               """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
     if ns.secure:
-        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http)
+        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http,
+                      cluster.marathon.field("http") if cluster.marathon else None)
     else:
         print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
               f"--name hello --command 'echo hello from Corral'")

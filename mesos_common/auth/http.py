@@ -66,10 +66,8 @@ class HttpAuth:
                 raise ValueError(f"cannot load --ssl_cert/--ssl_key: {e}") from None
 
 
-def kind_of(request: web.Request) -> str | None:
-    """Which flag protects this request (None: public)."""
-    if request.path in PUBLIC_PATHS:
-        return None
+def kind_of(request: web.Request) -> str:
+    """Which flag protects this request."""
     return READONLY if request.method in ("GET", "HEAD", "OPTIONS") else READWRITE
 
 
@@ -87,9 +85,9 @@ def basic_principal(header: str | None, creds: Credentials) -> str | None:
     return principal
 
 
-def unauthorized() -> web.Response:
+def unauthorized(realm: str = REALM) -> web.Response:
     return web.json_response({"message": "authentication required"}, status=401,
-                             headers={"WWW-Authenticate": REALM})
+                             headers={"WWW-Authenticate": realm})
 
 
 def forbidden(principal: str | None, what: str) -> web.Response:
@@ -97,20 +95,21 @@ def forbidden(principal: str | None, what: str) -> web.Response:
                                          f"{what}"}, status=403)
 
 
-def middleware(auth: HttpAuth, authorize: Callable[[], Authorize | None] | None = None
+def middleware(auth: HttpAuth, authorize: Callable[[], Authorize | None] | None = None,
+               realm: str = REALM, public: frozenset[str] = PUBLIC_PATHS
                ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Authenticate by the path's kind; `authorize()` (when it gives one) is asked about
-    `get_endpoints` for the path (403 when it says no)."""
+    """Authenticate by the path's kind (`public` paths: never); `authorize()` (when it gives
+    one) is asked about `get_endpoints` for the path (403 when it says no)."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        kind = kind_of(request)
+        kind = None if request.path in public else kind_of(request)
         principal = None
         if auth.credentials is not None and kind is not None:
             principal = basic_principal(request.headers.get("Authorization"), auth.credentials)
             required = auth.readonly if kind == READONLY else auth.readwrite
             if required and principal is None:
-                return unauthorized()
+                return unauthorized(realm)
         request[PRINCIPAL] = principal
         check = authorize() if authorize is not None and request.path in GET_ENDPOINTS_PATHS \
             else None
