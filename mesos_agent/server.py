@@ -90,6 +90,7 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
+    default_user: str = ""  # --default_user ("": the agent's own user)
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     security: PeerSecurity = field(factory=PeerSecurity)  # CURVE key, --credential
@@ -221,7 +222,8 @@ class AgentServer:
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user)
+            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
+            default_user=o.default_user)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then

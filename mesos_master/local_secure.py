@@ -98,8 +98,14 @@ def ensure(work_dir: Path, ip: str) -> SecureFiles:
     return files
 
 
+# Only `operator` may run tasks as root; tasks that name no user run as nobody (agents'
+# --default_user).
+ACLS = {"run_tasks": [{"principals": {"values": ["operator"]}, "users": {"type": "ANY"}},
+                      {"principals": {"type": "NONE"}, "users": {"values": ["root"]}}]}
+
+
 def master_flags(files: SecureFiles) -> list[str]:
-    return ["--zmq_curve", f"--zmq_curve_cert={files.master_secret}",
+    return ["--zmq_curve", f"--acls={json.dumps(ACLS)}", f"--zmq_curve_cert={files.master_secret}",
             f"--credentials={files.credentials}", "--authenticate_agents",
             "--authenticate_frameworks", "--authenticate_http_readonly",
             "--authenticate_http_readwrite", f"--ssl_cert={files.cert}",
@@ -107,7 +113,7 @@ def master_flags(files: SecureFiles) -> list[str]:
 
 
 def agent_flags(files: SecureFiles) -> list[str]:
-    return [f"--credential={files.agent_credential}",
+    return [f"--credential={files.agent_credential}", "--default_user=nobody",
             f"--master_public_key={files.master_public}",
             f"--http_credentials={files.credentials}", "--authenticate_http_readonly",
             "--authenticate_http_readwrite", f"--ssl_cert={files.cert}",
