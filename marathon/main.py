@@ -185,8 +185,8 @@ async def serve(ns, embedded: Store | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    scheme = "https" if ns.http_auth.tls else "http"
-    print(f"marathon: listening http={scheme}://{ns.http_address}:{bound}", flush=True)
+    print(f"marathon: listening http={ns.http_auth.scheme}://{ns.http_address}:{bound}",
+          flush=True)
     GC.install()
     try:
         async with asyncio.TaskGroup() as tg:

@@ -159,9 +159,9 @@ class AgentServer:
             self.http_port = runner.addresses[0][1]
             self.core = Agent(self._config(), self.rng)
             self._dealer = DealerTransport(security=self.opts.security)
-            scheme = "https" if self.opts.http_auth.tls else "http"
-            print(f"mesos-agent: listening http={scheme}://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+            print(f"mesos-agent: listening http={self.opts.http_auth.scheme}://{self.opts.ip}:"
+                  f"{self.http_port} pid={os.getpid()} "
+                  f"containerizers={','.join(self.opts.containerizers)}",
                   file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg

@@ -23,6 +23,9 @@ from mesos_common.resources import Resources, ResourceError
 from mesos_master import local_secure
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000
+# The tour's Marathon app, as curl posts it.
+POST_APP = "-X POST -H 'Content-Type: application/json'"
+HELLO_APP = '{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'
 
 
 def split_machine(n: int, work_dir: Path) -> list[str]:
@@ -105,9 +108,7 @@ def _print_secure(files: local_secure.SecureFiles, http: str, marathon: str | No
     login = f"--cacert {files.ca} -u operator:$(cat {files.operator_secret})"
     print(f"mesos-local: try  curl {login} {http}/master/state")
     if marathon is not None:
-        print(f"mesos-local: try  curl {login} -X POST -H 'Content-Type: application/json' "
-              f"{marathon}/v2/apps -d "
-              """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
+        print(f"mesos-local: try  curl {login} {POST_APP} {marathon}/v2/apps -d '{HELLO_APP}'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,9 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
               "runs docker (start dockerd, then restart mesos-local)")
     if cluster.marathon is not None and not ns.secure:
-        print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
-              f"{cluster.marathon.field('http')}/v2/apps -d "
-              """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
+        print(f"mesos-local: try  curl {POST_APP} {cluster.marathon.field('http')}/v2/apps "
+              f"-d '{HELLO_APP}'")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
     if ns.secure:
         _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http,

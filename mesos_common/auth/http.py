@@ -46,6 +46,10 @@ class HttpAuth:
     def tls(self) -> bool:
         return self.ssl_cert is not None
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.ssl_cert is None:
             return None
