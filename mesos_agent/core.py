@@ -327,12 +327,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return [LaunchTask(fid, task, sandbox, run_id, self._run_as(task, msg.framework))]
 
     def _run_as(self, task: TaskInfo, framework: FrameworkInfo) -> str | None:
-        """Mesos: the command's user, else the framework's; nobody's with --switch_user=false
-        (the task runs as the agent does)."""
+        """Mesos: the command's user, else the framework's, else --default_user; nobody's
+        with --switch_user=false (the task runs as the agent does)."""
         if not self.config.switch_user:
             return None
         cmd_user = task.command.user if task.command is not None else None
-        return cmd_user or framework.user or None
+        return cmd_user or framework.user or self.config.default_user or None
 
     @_on_message.register(KillTask)
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:

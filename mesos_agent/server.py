@@ -89,6 +89,7 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
+    default_user: str = ""  # --default_user ("": the agent's own user)
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
@@ -158,9 +159,9 @@ class AgentServer:
             self.http_port = runner.addresses[0][1]
             self.core = Agent(self._config(), self.rng)
             self._dealer = DealerTransport(security=self.opts.security)
-            scheme = "https" if self.opts.http_auth.tls else "http"
-            print(f"mesos-agent: listening http={scheme}://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+            print(f"mesos-agent: listening http={self.opts.http_auth.scheme}://{self.opts.ip}:"
+                  f"{self.http_port} pid={os.getpid()} "
+                  f"containerizers={','.join(self.opts.containerizers)}",
                   file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -221,7 +222,8 @@ class AgentServer:
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user)
+            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
+            default_user=o.default_user)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then

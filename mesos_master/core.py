@@ -18,7 +18,7 @@ from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
-from mesos_master.core_auth import AuthHandlers
+from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
@@ -194,6 +194,7 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     fx.PersistDone: Master._on_persist_done,
     UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
     TeardownRequest: Master._on_teardown_request,
+    PeerAuthenticated: Master._on_peer_authenticated,
 }
 
 _MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {

@@ -250,12 +250,11 @@ class FrameworkHandlers(MasterBase):
         for i, info in enumerate(tasks, 1):
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
                                              known_task_ids=known)
-            user = (info.command.user if info.command else None) or fw.info.user or None
-            if error is None and check_user and not self._may_run_as(fw.info.principal, user):
+            denied = self._run_as_error(fw, info) if check_user and error is None else None
+            if denied is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_UNAUTHORIZED,
-                                    f"principal {fw.info.principal!r} may not run tasks as "
-                                    f"user {user!r}", agent.id)
+                                    denied, agent.id)
             elif error is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,

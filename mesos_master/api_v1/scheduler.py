@@ -23,7 +23,9 @@ from aiohttp import web
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.auth.http import PRINCIPAL
 from mesos_master.api_v1 import convert
+from mesos_master.core_auth import PeerAuthenticated
 from mesos_master.api_v1.recordio import record
 
 log = logging.getLogger("mesos_master.api_v1")
@@ -74,6 +76,11 @@ class Stream:
         self._size = 0
         self._ready.set()
 
+    def end(self) -> None:
+        """Over once what is buffered has been written (the last event still goes out)."""
+        self.closed = True
+        self._ready.set()
+
     async def next_chunk(self) -> bytes | None:
         """What is buffered, as one write (None: the stream is over)."""
         while not self._buf:
@@ -111,7 +118,7 @@ class SchedulerApi:
         if type(msg) is m.Heartbeat:
             self.host.feed(fx.Received(peer, m.Heartbeat()))  # the open stream is alive
         elif type(msg) is m.Error:
-            stream.close()  # Mesos closes the stream after a framework error
+            stream.end()  # Mesos closes the stream after a framework error
 
     def _subscribed(self, stream: Stream, framework_id: str) -> None:
         stream.framework_id = framework_id
@@ -163,6 +170,9 @@ class SchedulerApi:
         self._by_id[stream.stream_id] = stream
         log.info("v1 framework %r subscribing on stream %s", info.name, stream.stream_id)
         try:
+            principal = request.get(PRINCIPAL)  # proven by HTTP Basic (mesos_common.auth.http)
+            if principal is not None:
+                self.host.feed(PeerAuthenticated(stream.peer, principal))
             self.host.feed(fx.Received(stream.peer, m.Subscribe(info)))
             while True:
                 chunk = await stream.next_chunk()
