@@ -16,6 +16,7 @@ BENCHMARKS = [
     ["launch_process", "--count", "1000"],
     ["launch_docker", "--count", "50"],
     ["gc_policy"],
+    ["ui_load", "--instances", "10000", "--agents", "20"],
 ]
 
 
