@@ -150,6 +150,22 @@ def test_app_life_through_the_uis(local: Local, page: Page) -> None:
                                                                              timeout=WAIT)
     shot(page, "marathon-apps")
 
+    # Kill & scale one instance; then apply the first version (one instance, no check).
+    page.goto(f"{local.marathon}/#/apps{APP}")
+    expect(page.locator("#tasks tbody input[data-task]")).to_have_count(3, timeout=WAIT)
+    page.locator("#tasks tbody input[data-task]").first.check()
+    expect(page.locator("#selected")).to_have_text("1 selected")
+    page.click("#kill-scale")
+    page.click("#confirm")
+    expect(page.locator('[data-card="Instances"]')).to_have_text("2 / 2", timeout=WAIT)
+    page.click('#app-tabs button[data-tab="versions"]')
+    page.locator("#versions tr[data-v]").last.click()
+    expect(page.locator("#apply")).to_be_visible(timeout=WAIT)
+    page.click("#apply")
+    page.click("#confirm")
+    expect(page.locator('[data-card="Instances"]')).to_have_text("1 / 1", timeout=90_000)
+    wait_for(lambda: not marathon.app(APP).get("healthChecks"), 30, 0.3, "first version back")
+
     # Destroy removes it, from Marathon's list and, its tasks killed, from the master's.
     page.goto(f"{local.marathon}/#/apps{APP}")
     page.click("#destroy")
