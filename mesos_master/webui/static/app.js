@@ -58,7 +58,7 @@ class Poller {
 
 function showError(e) {
   const b = $("#banner");
-  if (!e) { if (b.dataset.kind === "error") { b.hidden = true; b.dataset.kind = ""; } return; }
+  if (!e) { if (b.dataset.kind) { b.hidden = true; b.dataset.kind = ""; } return; }
   b.hidden = false; b.dataset.kind = "error";
   b.innerHTML = `<span class="error">${esc(e.message || e)}</span>`;
 }
