@@ -33,18 +33,19 @@ def service_families(svc: Any) -> Iterable[Metric]:
     fams.add("gauge", f"{PREFIX}_leader", "1 on the leading Marathon", 1.0 if svc else 0.0)
     if svc is None:
         return fams
+    st = svc.state
     fams.add("counter", f"{PREFIX}_events_published", "Events published on the event bus",
              svc.events.published)
-    fams.add("gauge", f"{PREFIX}_apps_active", "Apps", len(svc.apps))
-    fams.add("gauge", f"{PREFIX}_tasks_active", "Tasks Marathon tracks", len(svc.tasks))
+    fams.add("gauge", f"{PREFIX}_apps_active", "Apps", len(st.apps))
+    fams.add("gauge", f"{PREFIX}_tasks_active", "Tasks Marathon tracks", len(st.tasks))
     fams.add("gauge", f"{PREFIX}_deployments_active", "Deployments in progress",
-             len(svc.deployments))
-    fams.add("counter", f"{PREFIX}_offers_processed", "Offers received", svc.offers_seen)
-    fams.add("counter", f"{PREFIX}_offers_declined", "Offers declined", svc.offers_declined)
+             len(st.deployments))
+    fams.add("counter", f"{PREFIX}_offers_processed", "Offers received", st.offers_seen)
+    fams.add("counter", f"{PREFIX}_offers_declined", "Offers declined", st.offers_declined)
     fams.add("gauge", f"{PREFIX}_launch_queue_apps", "Apps waiting for offers",
-             len(svc.queued_since))
-    for app in svc.apps.values():
-        info = views.app_info(svc, app, set())
+             len(st.queued_since))
+    for app in st.apps.values():
+        info = views.app_info(st, app, set())
         labels = {"app": app["id"]}
         fams.add("gauge", f"{PREFIX}_app_instances", "Instances the app asks for",
                  app.get("instances", 0), labels)

@@ -26,6 +26,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from mesos_agent import paths
+from mesos_common.auth.http import HttpAuth, middleware
 from mesos_agent.follow import FollowHub
 from mesos_agent.metrics import AgentMetrics
 from mesos_common import prom
@@ -133,8 +134,8 @@ async def _cors(request: web.Request, resp: web.StreamResponse) -> None:
 
 
 def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
-             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
-             ) -> web.Application:
+             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+             auth: HttpAuth | None = None) -> web.Application:
     """The agent's aiohttp application; `get_state` renders the core's `/state` document,
     `get_statistics` the `/monitor/statistics` list (per-task usage, Mesos shape)."""
 
@@ -195,7 +196,8 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
     async def prometheus(_: web.Request) -> web.Response:
         return prom.exposition(metrics.registry)
 
-    app = web.Application(middlewares=[prom.timing_middleware(metrics.requests)])
+    app = web.Application(middlewares=[prom.timing_middleware(metrics.requests),
+                                       middleware(auth or HttpAuth())])
     app[FOLLOW] = hub
     app.on_cleanup.append(close_hub)
     app.on_response_prepare.append(_cors)

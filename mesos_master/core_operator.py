@@ -1,4 +1,5 @@
-"""Operator policy: role weights and quotas, durable before they take effect.
+"""Operator policy: role weights and quotas, durable before they take effect; and an
+operator's teardown of a framework (Mesos' POST /master/teardown).
 
 The HTTP layer parses a request body with `parse_weights` / `parse_quota` (pure; a bad body
 gives an error string for a 400) and feeds the resulting request event to the core; the core
@@ -13,6 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
+from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
 from mesos_master.core_base import MasterBase
 from mesos_master.registry.base import UpdateQuota, UpdateWeights
@@ -21,6 +23,13 @@ from mesos_master.registry.base import UpdateQuota, UpdateWeights
 @frozen
 class UpdateWeightsRequest:
     weights: tuple[tuple[str, float], ...]
+
+
+@frozen
+class TeardownRequest:
+    """An operator's POST /master/teardown (authorized by the HTTP layer)."""
+
+    framework_id: str
 
 
 @frozen
@@ -100,6 +109,16 @@ class OperatorHandlers(MasterBase):
 
     def _on_update_quota(self, req: UpdateQuotaRequest) -> None:
         self._persist(UpdateQuota(req.role, req.guarantee))
+
+    def _on_teardown_request(self, req: TeardownRequest) -> None:
+        """Tell the framework (as Mesos does), then kill its tasks and forget it."""
+        fw = self.frameworks.get(req.framework_id)
+        if fw is None:
+            return
+        self._log("info", f"framework {fw.id} torn down by the operator")
+        if fw.peer is not None and fw.connected:
+            self._send(fw.peer, m.Error("Framework removed"))
+        self._remove_framework(fw)
 
     def _policy_persisted(self, op: UpdateWeights | UpdateQuota, ok: bool) -> None:
         if not ok:

@@ -1,0 +1,90 @@
+"""Where the CLI points: flag, then `CORRAL_<KEY>` environment variable, then the config file
+(`$XDG_CONFIG_HOME/corral/config.toml`, written by `corral config set`), then the default.
+
+A `zk://` master (or a comma list of masters) is resolved to the leader the way the SDK does
+(`mesos_common.leader.detect`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from corral.errors import CliError
+
+DEFAULTS = {"master": "http://127.0.0.1:5050", "marathon": "http://127.0.0.1:8080"}
+KEYS = tuple(DEFAULTS)
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "corral" / "config.toml"
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    import tomllib
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise CliError(f"{path}: {e}") from None
+
+
+def write_key(path: Path, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) one key of the config file."""
+    if key not in KEYS:
+        raise CliError(f"unknown config key {key!r} (one of: {', '.join(KEYS)})")
+    import tomli_w
+    data = read_file(path)
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = normalize(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data))
+    tmp.replace(path)
+
+
+def normalize(address: str) -> str:
+    """`host:port` -> `http://host:port`; zk:// and http(s):// URLs stay as written."""
+    a = address.strip().rstrip("/")
+    if not a:
+        raise CliError("an empty address")
+    if a.startswith(("http://", "https://", "zk://")):
+        return a
+    return "http://" + a
+
+
+def resolve(key: str, flag: str | None, environ: Mapping[str, str] | None = None,
+            path: Path | None = None) -> tuple[str, str]:
+    """(address, where it came from) for `master` or `marathon`."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return normalize(flag), f"--{key}"
+    var = f"CORRAL_{key.upper()}"
+    if env.get(var):
+        return normalize(env[var]), var
+    p = path or config_path(env)
+    value = read_file(p).get(key)
+    if value:
+        return normalize(str(value)), str(p)
+    return DEFAULTS[key], "default"
+
+
+def master_url(address: str) -> str:
+    """The leading master's `http://host:port` for a master address (zk:// or a list)."""
+    spec = address.removeprefix("http://")
+    if not address.startswith("zk://") and "," not in spec:
+        return address
+    import asyncio
+    from mesos_common.leader import DetectError, detect
+    try:
+        info = asyncio.run(detect(address if address.startswith("zk://") else spec))
+    except DetectError as e:
+        raise CliError(f"cannot find the leading master via {address}: {e}") from None
+    host = info.ip if info.ip not in ("", "0.0.0.0") else info.hostname
+    return f"http://{host}:{info.port}"
