@@ -359,7 +359,7 @@ function diff(a, b) {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) { out.push(`<span>  ${esc(x[i])}</span>`); i++; j++; }
-    else if (j < m && (i >= n || L[i][j + 1] >= L[i + 1][j])) { out.push(`<span class="add">+ ${esc(y[j])}</span>`); j++; }
+    else if (j < m && (i >= n || L[i][j + 1] > L[i + 1][j])) { out.push(`<span class="add">+ ${esc(y[j])}</span>`); j++; }
     else { out.push(`<span class="del">- ${esc(x[i])}</span>`); i++; }
   }
   return out.join("");
