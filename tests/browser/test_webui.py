@@ -79,7 +79,9 @@ def test_app_life_through_the_uis(local: Local, page: Page) -> None:
     expect(page.locator("#app-id")).to_have_text(APP, timeout=WAIT)
     expect(page.locator('[data-card="Instances"]')).to_have_text("1 / 1", timeout=WAIT)
 
-    # Scale to 3 from the UI: the page follows without a reload.
+    # Scale to 3 from the UI (once the creation's deployment is done): the page follows
+    # without a reload.
+    expect(page.locator("#app-status [data-status]")).to_have_text("running", timeout=WAIT)
     page.click("#scale")
     page.fill("#scale-n", "3")
     page.click("#scale-ok")

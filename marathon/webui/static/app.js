@@ -30,9 +30,11 @@ function ago(iso) { if (!iso) return ""; const s = Math.max(0, (Date.now() - Dat
 let page = null; // {refresh(), stop()}
 let refreshTimer = null, lastRefresh = 0, refreshCost = 0;
 
-function scheduleRefresh(delay = 150) {
+// `now`: after the user's own action, show its effect at once whatever the last refresh cost.
+function scheduleRefresh(delay = 150, now = false) {
+  if (refreshTimer && now) { clearTimeout(refreshTimer); refreshTimer = null; }
   if (refreshTimer) return;
-  const wait = Math.max(delay, 20 * refreshCost - (performance.now() - lastRefresh));
+  const wait = now ? delay : Math.max(delay, 20 * refreshCost - (performance.now() - lastRefresh));
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
     if (!page) return;
@@ -86,7 +88,7 @@ function confirmAction(title, text, label, danger = true) {
 }
 async function act(fn) {
   try { await fn(); showError(null); } catch (e) { showError(e); }
-  scheduleRefresh(0);
+  scheduleRefresh(0, true);
 }
 
 // ---------------------------------------------------------------- status
@@ -255,8 +257,13 @@ function appPage(main, id) {
     $("#scale-cancel", d).onclick = () => d.close();
     $("#scale-form", d).onsubmit = async e => {
       e.preventDefault();
-      try { await api("PUT", path, { instances: Number($("#scale-n", d).value) }); d.close(); scheduleRefresh(0); }
-      catch (err) { $(".field-error", d).textContent = err.message; }
+      const force = !!e.submitter && e.submitter.id === "scale-force";
+      try { await api("PUT", path + (force ? "?force=true" : ""), { instances: Number($("#scale-n", d).value) }); d.close(); scheduleRefresh(0, true); }
+      catch (err) {
+        $(".field-error", d).textContent = err.message;
+        if (err.status === 409 && !$("#scale-force", d))  // locked by a deployment: offer to override it
+          $("#scale-ok", d).insertAdjacentHTML("beforebegin", `<button type="submit" class="danger" id="scale-force">Force (override the deployment)</button>`);
+      }
     };
   };
   $("#restart").onclick = async () => { if (await confirmAction("Restart", `Restart every instance of <b>${esc(id)}</b> (rolling, per its upgrade strategy)?`, "Restart", false)) act(() => api("POST", `${path}/restart`)); };
@@ -420,7 +427,7 @@ function route() {
   page = name === "app" ? appPage(main, "/" + parts.slice(1).map(decodeURIComponent).join("/"))
     : ({ deployments: deploymentsPage, queue: queuePage }[name] || appsPage)(main);
   refreshCost = 0;
-  scheduleRefresh(0);
+  scheduleRefresh(0, true);
 }
 window.addEventListener("hashchange", route);
 route();
