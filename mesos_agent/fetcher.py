@@ -28,19 +28,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, TypeVar
 
 import aiohttp
+import attrs
 
 from mesos_agent.containerizer.sandbox import make_sandbox
-from mesos_agent.containerizer.users import Account, chown_tree
+from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.users import Account, UnknownUser, account, chown_tree
 from mesos_agent.fetch_plan import (FILE, GZ, TAR, ZIP, CacheBook, PlanError, Step, cache_file,
                                     plan_all)
 from mesos_common.cgroups import agent_key
-from mesos_common.messages import URI
+from mesos_common.messages import URI, TaskInfo
 
 log = logging.getLogger(__name__)
 
 WORKERS = 2  # threads for copies and unpacking, shared by every fetch
 CHUNK = 1 << 16
-TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+STALL_TIMEOUT = 60.0  # Mesos's --fetcher_stall_timeout: a download that sends nothing so long fails
 _UNPACK_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error,
                   lzma.LZMAError, ValueError)
 T = TypeVar("T")
@@ -49,6 +51,19 @@ T = TypeVar("T")
 class FetchError(Exception):
     """A URI could not be fetched; the message names it. The task fails
     (REASON_FETCHER_FAILED)."""
+
+
+def launched_as(task: TaskInfo, user: str | None) -> TaskInfo:
+    """The task as its containerizer gets it: a process task's command carries the user it
+    runs as (the agent core's choice: the command's, the framework's, or none)."""
+    cmd = task.command
+    if cmd is None or cmd.user == user or _is_docker(task):
+        return task
+    return attrs.evolve(task, command=attrs.evolve(cmd, user=user))
+
+
+def _is_docker(task: TaskInfo) -> bool:
+    return task.container is not None and task.container.type == "DOCKER"
 
 
 def cache_dir_for(work_dir: str, flag: str) -> str:
@@ -62,8 +77,10 @@ class FetchCancelled(Exception):
 
 
 class Fetcher:
-    def __init__(self, cache_dir: str, cache_size: int, workers: int = WORKERS) -> None:
+    def __init__(self, cache_dir: str, cache_size: int, workers: int = WORKERS,
+                 stall_timeout: float = STALL_TIMEOUT) -> None:
         self.cache_dir = cache_dir
+        self.stall_timeout = stall_timeout
         self.book = CacheBook(max(0, cache_size))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fetcher")
         self._session: aiohttp.ClientSession | None = None
@@ -103,6 +120,20 @@ class Fetcher:
             raise
         finally:
             out.close()
+
+    async def fetch_task(self, task: TaskInfo, sandbox: str,
+                         wanted: Callable[[], bool] = lambda: True) -> None:
+        """`fetch` a task's URIs (`launched_as`); a process task's sandbox becomes its
+        user's. Raises LaunchError for an unknown user."""
+        assert task.command is not None
+        user = None if _is_docker(task) else task.command.user
+        owner = None
+        if user:
+            try:
+                owner = await self._io(account, user)
+            except UnknownUser as e:
+                raise LaunchError(str(e)) from None
+        await self.fetch(task.task_id, task.command.uris, sandbox, owner, wanted)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -208,7 +239,9 @@ class Fetcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # bytes as sent: a .tar.gz stays gzipped
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.stall_timeout,
+                                            sock_read=self.stall_timeout)
+            self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
         return self._session
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:

@@ -18,6 +18,7 @@ from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
+from mesos_agent.fetcher import STALL_TIMEOUT
 from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
 from mesos_agent import status
 from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
@@ -70,6 +71,8 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("fetcher_cache_dir",
                help="where the fetcher cache lives (one subdirectory per agent; default "
                     "<work_dir>/fetch)")
+    p.add_flag("fetcher_stall_timeout", type=flags.duration, default=STALL_TIMEOUT,
+               help="a download that sends nothing for this long fails its task")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
@@ -125,6 +128,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              fetcher_cache_dir=os.path.abspath(ns.fetcher_cache_dir)
                              if ns.fetcher_cache_dir else "",
                              fetcher_cache_size=ns.fetcher_cache_size,
+                             fetcher_stall_timeout=max(0.1, ns.fetcher_stall_timeout),
                              security=security, http_auth=http_auth)
 
 

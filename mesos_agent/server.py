@@ -28,7 +28,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, Coroutine, Hashable
 
-import attrs
 import zmq
 from aiohttp import web
 from attrs import field, frozen
@@ -38,8 +37,8 @@ from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
-from mesos_agent.containerizer.users import UnknownUser, account
-from mesos_agent.fetcher import FetchCancelled, FetchError, Fetcher, cache_dir_for
+from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
+                                 cache_dir_for, launched_as)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
@@ -92,6 +91,7 @@ class ServerOptions:
     switch_user: bool = True
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
+    fetcher_stall_timeout: float = STALL_TIMEOUT
     security: PeerSecurity = field(factory=PeerSecurity)  # CURVE key, --credential
     http_auth: HttpAuth = HttpAuth()
 
@@ -549,30 +549,21 @@ class AgentServer:
             self._graces.pop(task_id, None)
 
     async def _fetch(self, effect: LaunchTask) -> TaskInfo | None:
-        """The task as its containerizer gets it (a process task carries the user it runs
-        as), once its URIs are in the sandbox; None when it was killed while fetching. The
-        task stays STAGING meanwhile; launches of other tasks do not wait for it."""
-        task = effect.task
-        process_task = task.container is None or task.container.type != "DOCKER"
-        if process_task and task.command is not None and task.command.user != effect.user:
-            task = attrs.evolve(task, command=attrs.evolve(task.command, user=effect.user))
+        """The task as its containerizer gets it (`launched_as`), once its URIs are in the
+        sandbox; None when it was killed while fetching. The task stays STAGING meanwhile;
+        launches of other tasks do not wait for it."""
+        task = launched_as(effect.task, effect.user)
         if task.command is None or not task.command.uris:
             return task
         if self._fetcher is None:
-            self._fetcher = Fetcher(cache_dir_for(self.opts.work_dir,
-                                                  self.opts.fetcher_cache_dir),
-                                    self.opts.fetcher_cache_size)
-        owner = None
-        if process_task and effect.user:
-            try:
-                owner = await asyncio.to_thread(account, effect.user)
-            except UnknownUser as e:
-                raise LaunchError(str(e)) from None
+            o = self.opts
+            self._fetcher = Fetcher(cache_dir_for(o.work_dir, o.fetcher_cache_dir),
+                                    o.fetcher_cache_size, stall_timeout=o.fetcher_stall_timeout)
         core = self.core
         assert core is not None
         try:
-            await self._fetcher.fetch(task.task_id, task.command.uris, effect.sandbox, owner,
-                                      lambda: core.wants_launch(task.task_id))
+            await self._fetcher.fetch_task(task, effect.sandbox,
+                                           lambda: core.wants_launch(task.task_id))
         except FetchCancelled:
             pass
         if not core.wants_launch(task.task_id):

@@ -20,7 +20,7 @@ from attrs import frozen
 from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.isolation import Isolator, Prepared, simple_command, task_key
 from mesos_agent.containerizer.spawn import Ids, spawn
-from mesos_agent.containerizer.users import UnknownUser, account
+from mesos_agent.containerizer.users import Account, UnknownUser, account
 from mesos_common.launch_log import Launch, start_time
 
 SHELL = "/bin/sh"
@@ -58,7 +58,7 @@ def start_batch(specs: list[LaunchSpec], isolator: Isolator,
     could not start. `record` appends the started ones to the launch log (once)."""
     out: list[Launch | str] = ["not started"] * len(specs)
     staged: list[_Staged] = []
-    users: dict[str, Ids | None | UnknownUser] = {}  # one lookup per user and batch
+    users: dict[str, Account | None | UnknownUser] = {}  # one lookup per user and batch
     for i, s in enumerate(specs):
         got = _stage(s, isolator, users)
         if isinstance(got, str):
@@ -95,18 +95,25 @@ def start_batch(specs: list[LaunchSpec], isolator: Isolator,
     return out
 
 
-def _stage(s: LaunchSpec, isolator: Isolator, users: dict[str, Ids | None | UnknownUser]
+def _stage(s: LaunchSpec, isolator: Isolator, users: dict[str, Account | None | UnknownUser]
            ) -> tuple[Prepared, tuple[int, int], Ids | None] | str:
-    """A task's file work before its spawn: the user's ids, the sandbox (its user's), its
-    output files, its groups; or why it cannot start."""
+    """A task's file work before its spawn: its user's ids and HOME/USER (unless the task
+    sets them), the sandbox (its user's), its output files, its groups; or why it cannot
+    start (an unknown user: it must not run as anyone else)."""
     if s.user not in users:
         try:
-            users[s.user] = _switch_to(s.user)
+            users[s.user] = account(s.user) if s.user else None
         except UnknownUser as e:
             users[s.user] = e
-    ids = users[s.user]
-    if isinstance(ids, UnknownUser):
-        return str(ids)
+    acct = users[s.user]
+    if isinstance(acct, UnknownUser):
+        return str(acct)
+    ids = None
+    if acct is not None:
+        s.env.setdefault("HOME", acct.home)
+        s.env.setdefault("USER", acct.name)
+        if not acct.is_current():
+            ids = (acct.uid, acct.gid, acct.groups)
     try:
         make_sandbox(s.sandbox)
         files = _open_outputs(s.sandbox)
@@ -142,15 +149,6 @@ def _spawn(s: LaunchSpec, prepared: Prepared, files: tuple[int, int],
                       "isolation (a task joins its cgroup v2 group itself)")
     executable, argv = prepared.wrap(SHELL, s.executable, s.argv)
     return spawn(argv, executable, s.sandbox, s.env, *files, ids)
-
-
-def _switch_to(user: str) -> Ids | None:
-    """The ids to switch to for `user`; None when that changes nothing (no user, or the one
-    we run as). Raises UnknownUser: the task must not run as anyone else."""
-    if not user:
-        return None
-    acct = account(user)
-    return None if acct.is_current() else (acct.uid, acct.gid, acct.groups)
 
 
 def _open_outputs(sandbox: str) -> tuple[int, int]:

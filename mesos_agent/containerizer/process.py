@@ -121,6 +121,8 @@ class ProcessContainerizer:
         self.work_dir = work_dir
         self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
+        # A task with a user gets its user's HOME and USER (the launch helper sets them)
+        self._user_env = {k: v for k, v in self.base_env.items() if k not in ("HOME", "USER")}
         self._procs: dict[str, _Proc] = {}
         self._launching: set[str] = set()
         self._queue: list[_Request] = []
@@ -142,11 +144,12 @@ class ProcessContainerizer:
         if why is not None:
             raise LaunchError(why)
         executable, argv = command_argv(task)
-        env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        user = (task.command.user if task.command is not None else None) or ""
+        env = task_environment(task_id, framework_id, task, sandbox,
+                               self._user_env if user else self.base_env)
         loop = asyncio.get_running_loop()
         spec = LaunchSpec(task_id, sandbox, executable, argv, env,
-                          task.resources.scalar("cpus"), task.resources.scalar("mem"),
-                          (task.command.user if task.command is not None else None) or "")
+                          task.resources.scalar("cpus"), task.resources.scalar("mem"), user)
         req = _Request(spec, loop.create_future())
         if not self._queue:
             loop.call_soon(self._dispatch)

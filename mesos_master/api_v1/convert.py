@@ -138,7 +138,23 @@ def _command(d: Any) -> m.CommandInfo:
     user = d.get("user")
     return m.CommandInfo(value=_str(d, "value"), shell=bool(d.get("shell", True)),
                          arguments=tuple(args), environment=env,
-                         user=user if isinstance(user, str) else None)
+                         user=user if isinstance(user, str) else None,
+                         uris=_uris(d.get("uris", [])))
+
+
+def _uris(items: Any) -> tuple[m.URI, ...]:
+    """`CommandInfo.uris`: what the agent's fetcher puts into the sandbox."""
+    if not isinstance(items, list):
+        raise V1Error("'command.uris' must be a list")
+    out = []
+    for u in items:
+        u = _obj(u, "command.uris[]")
+        if not _str(u, "value"):
+            raise V1Error("'command.uris[].value' must be a non-empty string")
+        out.append(m.URI(_str(u, "value"), executable=bool(u.get("executable", False)),
+                         extract=bool(u.get("extract", True)), cache=bool(u.get("cache", False)),
+                         output_file=_str(u, "output_file") or None))
+    return tuple(out)
 
 
 def _container(d: Any) -> m.ContainerInfo:

@@ -52,11 +52,12 @@ def test_tasks_run_as_their_user(master: FakeMaster, agent: AgentProcess) -> Non
     shared = agent.work_dir.parent / "shared.txt"
     shared.write_text("fetched\n")
     _run(master, "as-nobody", CommandInfo(
-        "id -u; id -g; test -O shared.txt && test -O stdout && cat shared.txt",
-        user="nobody", uris=(URI(f"file://{shared}"),)))
+        'id -u; id -g; echo "$HOME $USER"; test -O shared.txt && test -O stdout && '
+        "cat shared.txt", user="nobody", uris=(URI(f"file://{shared}"),)))
     *_, done = expect_states(master, "as-nobody", [ts.STARTING, ts.RUNNING, ts.FINISHED])
     assert done.message == "Command exited with status 0"
-    assert _stdout(agent, "as-nobody") == f"65534\n{NOBODY.pw_gid}\nfetched\n"
+    assert _stdout(agent, "as-nobody") == (
+        f"65534\n{NOBODY.pw_gid}\n{NOBODY.pw_dir} nobody\nfetched\n")
     assert os.stat(task_json(agent, "as-nobody")["directory"]).st_uid == NOBODY.pw_uid
 
     # no command user: the framework's (root here, the agent's own: nothing switches)

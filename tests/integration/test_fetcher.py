@@ -60,7 +60,8 @@ GATE = web.AppKey("gate", asyncio.Event)
 
 
 def run(tmp_path: Path, body: Callable[[Fetcher, str, dict[str, int], web.Application],
-                                       Awaitable[Any]], cache_size: int = 1000) -> Any:
+                                       Awaitable[Any]], cache_size: int = 1000,
+        stall_timeout: float = 60.0) -> Any:
     """`body(fetcher, base url, hits per path, app)` with a server and a fetcher of its own."""
     hits: dict[str, int] = {}
 
@@ -81,7 +82,7 @@ def run(tmp_path: Path, body: Callable[[Fetcher, str, dict[str, int], web.Applic
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        fetcher = Fetcher(str(tmp_path / "cache"), cache_size)
+        fetcher = Fetcher(str(tmp_path / "cache"), cache_size, stall_timeout=stall_timeout)
         try:
             return await body(fetcher, base, hits, app)
         finally:
@@ -154,3 +155,11 @@ def test_cache_evicts_lru_shares_one_download_and_bypasses_what_does_not_fit(
     assert (tmp_path / "7" / "big.bin").stat().st_size == 2000
     cached = sorted(p.read_bytes()[:1] for p in (tmp_path / "cache").iterdir())
     assert cached == [b"a", b"b"]  # slow.bin and c.bin evicted, big.bin never cached
+
+
+def test_a_stalled_download_fails_naming_its_uri(tmp_path: Path) -> None:
+    async def body(f: Fetcher, base: str, hits: dict, app: Any) -> None:
+        with pytest.raises(FetchError, match=f"{base}/slow.bin.*Timeout"):
+            await f.fetch("t", [URI(f"{base}/slow.bin")], str(tmp_path / "box"))
+        app[GATE].set()  # the server's handler may end
+    run(tmp_path, body, stall_timeout=0.3)

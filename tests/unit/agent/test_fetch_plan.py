@@ -9,7 +9,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mesos_agent.fetch_plan import (FILE, GZ, HTTP, TAR, ZIP, CacheBook, PlanError, Step,
                                     archive_kind, cache_key, plan)
-from mesos_common.messages import URI
+from mesos_agent.fetcher import launched_as
+from mesos_common.messages import URI, CommandInfo, ContainerInfo, DockerInfo, TaskInfo
+from mesos_common.resources import Resources
 
 
 def test_http_file_and_plain_paths_land_under_their_base_name():
@@ -133,3 +135,15 @@ class CacheMachine(RuleBasedStateMachine):
 
 TestCacheMachine = CacheMachine.TestCase
 TestCacheMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_a_process_task_carries_its_run_as_user_and_a_docker_task_is_left_alone():
+    task = TaskInfo(name="t", task_id="t", agent_id="A", resources=Resources.parse("cpus:1"),
+                    command=CommandInfo("id", user="bob"))
+    assert launched_as(task, "bob") is task
+    assert launched_as(task, "alice").command.user == "alice"
+    assert launched_as(task, None).command.user is None  # --switch_user=false
+    docker = TaskInfo(name="d", task_id="d", agent_id="A", resources=Resources.parse("cpus:1"),
+                      command=CommandInfo("id", user="bob"),
+                      container=ContainerInfo("DOCKER", DockerInfo("img")))
+    assert launched_as(docker, None) is docker

@@ -83,6 +83,20 @@ def test_accept_keeps_command_tasks_and_refuses_what_is_not_built() -> None:
         [("b", "custom"), ("c", "LAUNCH_GROUP"), ("", "offer")]
 
 
+def test_command_uris_go_to_the_fetcher() -> None:
+    uris = [{"value": "http://h/app.tgz", "cache": True},
+            {"value": "/opt/tool", "executable": True, "output_file": "bin/tool"}]
+    body = {"accept": {"offer_ids": [{"value": "O1"}], "operations": [
+        {"type": "LAUNCH", "launch": {"task_infos": [
+            {**_task("a"), "command": {"value": "./bin/tool", "uris": uris}}]}}]}}
+    [task] = convert.accept(body, FID).accept.operations[0].tasks
+    assert task.command.uris == (m.URI("http://h/app.tgz", cache=True),
+                                 m.URI("/opt/tool", executable=True, output_file="bin/tool"))
+    body["accept"]["operations"][0]["launch"]["task_infos"][0]["command"]["uris"] = [{}]
+    with pytest.raises(convert.V1Error, match="uris"):
+        convert.accept(body, FID)
+
+
 def test_events_have_the_shapes_pymesos_needs() -> None:
     info = convert.master_info({"id": "M", "hostname": "h", "ip": "127.0.0.1", "port": 5050,
                                 "version": "1.11.0"})
