@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from mesos_common.messages import HealthCheck, TaskInfo
+from mesos_common.messages import (ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo,
+                                   TaskStatus)
 
 # ---------------------------------------------------------------- events
 
@@ -69,7 +70,69 @@ class HealthResult:
     message: str = ""
 
 
+@frozen
+class ExecutorSubscribe:
+    """A custom executor opened its SUBSCRIBE stream (`POST /api/v1/executor`)."""
+
+    framework_id: str
+    executor_id: str
+
+
+@frozen
+class ExecutorUpdate:
+    """A custom executor's UPDATE call: `status` as it sent it (its uuid kept)."""
+
+    framework_id: str
+    executor_id: str
+    status: TaskStatus
+
+
+@frozen
+class ExecutorMessage:
+    """A custom executor's MESSAGE call: bytes for its scheduler."""
+
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+@frozen
+class ExecutorDisconnected:
+    """A custom executor's stream closed (it may subscribe again)."""
+
+    framework_id: str
+    executor_id: str
+
+
 # ---------------------------------------------------------------- effects
+
+
+@frozen
+class ExecutorSubscribed:
+    """What an executor's SUBSCRIBED event says (the runtime adds the agent's info)."""
+
+    executor: ExecutorInfo
+    framework: FrameworkInfo
+    container: str
+
+
+@frozen
+class ToExecutor:
+    """Write `msg` to the executor's stream: ExecutorSubscribed, RunTask (LAUNCH), KillTask
+    (KILL), StatusUpdateAck (ACKNOWLEDGED), FrameworkMessage (MESSAGE), ShutdownExecutor
+    (SHUTDOWN). Dropped when no stream is open."""
+
+    framework_id: str
+    executor_id: str
+    msg: object
+
+
+@frozen
+class EndExecutorStream:
+    """The executor is gone: close its stream, if open."""
+
+    framework_id: str
+    executor_id: str
 
 
 @frozen

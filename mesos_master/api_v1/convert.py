@@ -194,8 +194,22 @@ def _health_check(d: Any) -> m.HealthCheck | None:
         grace_period_seconds=_num(d, "grace_period_seconds", 10.0))
 
 
+def executor_info(d: Any) -> m.ExecutorInfo:
+    """A v1 ExecutorInfo (type CUSTOM; DEFAULT executors come with LAUNCH_GROUP)."""
+    d = _obj(d, "executor")
+    if d.get("type", "CUSTOM") != "CUSTOM":
+        raise V1Error(f"executor type {d.get('type')!r} is not supported: use CUSTOM")
+    if not isinstance(d.get("command"), dict):
+        raise V1Error("an executor needs a 'command'")
+    return m.ExecutorInfo(
+        executor_id=id_value(d, "executor_id") or "", command=_command(d["command"]),
+        resources=_resources(d.get("resources", []), "executor.resources"),
+        name=_str(d, "name"), framework_id=id_value(d, "framework_id", required=False) or "",
+        data=_b64(d["data"], "executor.data") if "data" in d else None)
+
+
 def task_info(d: Any) -> m.TaskInfo:
-    """A v1 TaskInfo with a CommandInfo (custom executors are refused by the caller)."""
+    """A v1 TaskInfo: a command task, or one for a custom executor."""
     d = _obj(d, "task_info")
     labels = d.get("labels", {}).get("labels", []) if isinstance(d.get("labels"), dict) else []
     kill = d.get("kill_policy") if isinstance(d.get("kill_policy"), dict) else {}
@@ -208,15 +222,14 @@ def task_info(d: Any) -> m.TaskInfo:
         labels={str(x.get("key")): str(x.get("value", "")) for x in labels
                 if isinstance(x, dict) and "key" in x},
         data=_b64(d["data"], "data") if "data" in d else None,
-        health_check=_health_check(d.get("health_check")))
+        health_check=_health_check(d.get("health_check")),
+        executor=executor_info(d["executor"]) if "executor" in d else None)
 
 
 def unsupported_task(d: Any) -> str | None:
     """Why this master cannot run a task as given, or None."""
-    if isinstance(d, dict) and "executor" in d:
-        return ("custom executors (TaskInfo.executor) are not supported by this master yet: "
-                "give the task a CommandInfo")
-    if isinstance(d, dict) and "command" not in d and "container" not in d:
+    if isinstance(d, dict) and "command" not in d and "container" not in d \
+            and "executor" not in d:
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
     return None
 
@@ -298,13 +311,24 @@ CALLS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "REVIVE": lambda b, fid: m.Revive(fid, _revive_roles(b)),
     "SUPPRESS": lambda b, fid: m.Suppress(fid, _suppress_roles(b)),
     "TEARDOWN": lambda b, fid: m.Teardown(fid),
+    "MESSAGE": lambda b, fid: _message(b, fid),
+    "SHUTDOWN": lambda b, fid: _shutdown(b, fid),
 }
+
+
+def _message(body: Mapping[str, Any], fid: str) -> m.FrameworkMessage:
+    d = _obj(body.get("message"), "message")
+    return m.FrameworkMessage(fid, id_value(d, "agent_id") or "", id_value(d, "executor_id") or "",
+                              _b64(d.get("data", ""), "message.data"))
+
+
+def _shutdown(body: Mapping[str, Any], fid: str) -> m.ShutdownExecutor:
+    d = _obj(body.get("shutdown"), "shutdown")
+    return m.ShutdownExecutor(fid, id_value(d, "agent_id") or "", id_value(d, "executor_id") or "")
 #: Calls answered 202 that change nothing here (Mesos's allocator ignores REQUEST too), with
 #: the reason logged once per framework.
 IGNORED_CALLS = {
     "REQUEST": "resource requests are ignored (as Mesos's allocator does)",
-    "MESSAGE": "framework messages need custom executors, which this master does not run yet",
-    "SHUTDOWN": "executor shutdown needs custom executors, which this master does not run yet",
     "ACCEPT_INVERSE_OFFERS": "this master sends no inverse offers",
     "DECLINE_INVERSE_OFFERS": "this master sends no inverse offers",
     "ACKNOWLEDGE_OPERATION_STATUS": "this master sends no operation status updates",
@@ -336,6 +360,10 @@ def task_status(s: m.TaskStatus) -> dict[str, Any]:
         out["healthy"] = s.healthy
     if s.uuid is not None and s.agent_id:  # pymesos acknowledges with the agent id
         out["uuid"] = base64.b64encode(s.uuid).decode()
+    if s.data is not None:
+        out["data"] = base64.b64encode(s.data).decode()
+    if s.executor_id:
+        out["executor_id"] = _value(s.executor_id)
     return out
 
 
@@ -357,6 +385,14 @@ def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
             "master_info": dict(master_info)}}
     if kind is m.AgentLost:
         return {"type": "FAILURE", "failure": {"agent_id": _value(msg.agent_id)}}
+    if kind is m.ExecutorLost:
+        return {"type": "FAILURE", "failure": {"agent_id": _value(msg.agent_id),
+                                               "executor_id": _value(msg.executor_id),
+                                               "status": msg.status}}
+    if kind is m.FrameworkMessage:
+        return {"type": "MESSAGE", "message": {"agent_id": _value(msg.agent_id),
+                                               "executor_id": _value(msg.executor_id),
+                                               "data": base64.b64encode(msg.data).decode()}}
     if kind is m.Error:
         return {"type": "ERROR", "error": {"message": msg.message}}
     if kind is m.ProtocolError:
