@@ -23,7 +23,7 @@ from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
 from mesos_common.daemons import LocalCluster
-from mesos_master.api_v1.recordio import split
+from mesos_common.recordio import split
 from tests.v1.pymesos_env import pymesos_python
 
 PYMESOS_LAUNCH = Path(__file__).resolve().parents[1] / "tests" / "v1" / "pymesos_launch.py"

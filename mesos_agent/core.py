@@ -597,8 +597,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         """What the containerizer should be running for us: command tasks and executors."""
         return {tid for tid, e in self._tasks.items() if not e.executor_id} | set(self._by_key)
 
-    def executor(self, framework_id: str, executor_id: str) -> ExecutorEntry | None:
-        return self._executors.get((framework_id, executor_id))
+    def executors(self) -> list[ExecutorEntry]:
+        """Live custom executors (read-only use)."""
+        return list(self._executors.values())
 
     def state_json(self) -> dict[str, Any]:
         """The agent's `/state` document (Mesos agent shape, see records.py)."""

@@ -42,9 +42,12 @@ from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetc
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
-from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
+                                MasterConnected, Redetect, StartHealthCheck, StopAgent,
+                                StopHealthCheck, TaskExited, TaskLaunched, TaskLaunchFailed,
+                                ToExecutor)
+from mesos_agent.executor_api import ExecutorApi
+from mesos_agent.operator_api import AgentOperatorApi
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
@@ -56,6 +59,7 @@ from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
+from mesos_common import v1_json
 from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport
@@ -89,6 +93,8 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
+    executor_registration_timeout: float = 60.0
+    executor_shutdown_grace: float = 5.0
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
@@ -135,6 +141,7 @@ class AgentServer:
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
+        self.executor_api = ExecutorApi(self, time.time)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -143,8 +150,10 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
-                                        auth=self.opts.http_auth), access_log=None)
+        app = make_app(self._state, self.opts.work_dir, self._statistics,
+                       auth=self.opts.http_auth)
+        self._add_v1_routes(app)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
@@ -182,6 +191,7 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                self.executor_api.close()
                 closer = getattr(self.containerizer, "close", None)
                 if closer is not None and not self.containerizer.containers():
                     closer()  # every task is gone: nothing of ours is left to isolate
@@ -202,6 +212,25 @@ class AgentServer:
         log.info("stopped")
         return 0
 
+    def _add_v1_routes(self, app: web.Application) -> None:
+        """The Mesos v1 executor and agent operator APIs (mesos_agent/executor_api.py,
+        operator_api.py)."""
+        o = self.opts
+        operator = AgentOperatorApi(lambda: self.core, o.work_dir, self.agent_info,
+                                    dict(o.flags), self._config().version)
+        for prefix in ("", "/slave(1)"):
+            app.router.add_post(f"{prefix}/api/v1/executor", self.executor_api.handle)
+            app.router.add_post(f"{prefix}/api/v1", operator.handle)
+
+    def may_subscribe(self, framework_id: str, executor_id: str) -> str | None:
+        if self.core is None:
+            return "the agent is starting"
+        return self.core.may_subscribe(framework_id, executor_id)
+
+    def agent_info(self) -> dict[str, Any]:
+        assert self.core is not None
+        return v1_json.agent_info(self.core.agent_id or "", self.core.config.agent_info())
+
     async def _remove_orphans(self, known: set[str]) -> None:
         remover = getattr(self.containerizer, "remove_orphans", None)
         if remover is None:
@@ -221,7 +250,9 @@ class AgentServer:
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user)
+            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
+            executor_registration_timeout=o.executor_registration_timeout,
+            executor_shutdown_grace=o.executor_shutdown_grace)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
@@ -246,7 +277,7 @@ class AgentServer:
             found.append(RecoveredTask(cp, what))
         self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
         assert self.core is not None
-        live = self.core.tasks()
+        live = self.core.containers()
         for rt in found:
             tid = rt.checkpoint.task.task_id
             if rt.found.what == RUNNING_FOUND and tid in live:
@@ -407,6 +438,10 @@ class AgentServer:
                 self._stop_health(task_id)
             case KillProcess(task_id=task_id, grace_period=grace):
                 self._spawn(self._kill(task_id, grace))
+            case ToExecutor(framework_id=fid, executor_id=eid, msg=msg):
+                self.executor_api.deliver(fid, eid, msg)
+            case EndExecutorStream(framework_id=fid, executor_id=eid):
+                self.executor_api.end(fid, eid)
             case Redetect(reason=reason):
                 log.info("re-detecting the master: %s", reason)
                 self._redetect.set()

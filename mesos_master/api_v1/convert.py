@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
+from mesos_common.v1_json import task_status
 
 #: Mesos caps `refuse_seconds` at a year.
 MAX_REFUSE_SECONDS = 31536000.0
@@ -253,6 +254,11 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
         if kind == "LAUNCH":
             for t in _obj(op.get("launch", {}), "launch").get("task_infos", []):
                 why = unsupported_task(t)
+                if why is None and isinstance(t, dict) and "executor" in t:
+                    try:  # a bad executor fails its task alone, as Mesos validates per task
+                        executor_info(t["executor"])
+                    except V1Error as e:
+                        why = str(e)
                 if why is not None:
                     refused.append((id_value(t, "task_id") or "", id_value(t, "agent_id", False) or "",
                                     why))
@@ -345,26 +351,6 @@ def offer(o: m.Offer) -> dict[str, Any]:
     return {"id": _value(o.id), "framework_id": _value(o.framework_id),
             "agent_id": _value(o.agent_id), "hostname": o.hostname,
             "resources": o.resources.to_json(), "attributes": attrs}
-
-
-def task_status(s: m.TaskStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {"task_id": _value(s.task_id), "state": s.state, "source": s.source,
-                           "timestamp": s.timestamp}
-    if s.agent_id:
-        out["agent_id"] = _value(s.agent_id)
-    if s.message:
-        out["message"] = s.message
-    if s.reason:
-        out["reason"] = s.reason
-    if s.healthy is not None:
-        out["healthy"] = s.healthy
-    if s.uuid is not None and s.agent_id:  # pymesos acknowledges with the agent id
-        out["uuid"] = base64.b64encode(s.uuid).decode()
-    if s.data is not None:
-        out["data"] = base64.b64encode(s.data).decode()
-    if s.executor_id:
-        out["executor_id"] = _value(s.executor_id)
-    return out
 
 
 def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:

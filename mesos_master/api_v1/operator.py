@@ -22,8 +22,7 @@ from aiohttp import web
 from mesos_common import messages as m
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
-from mesos_master.api_v1.recordio import record
-from mesos_master.api_v1.scheduler import Stream
+from mesos_common.recordio import Stream, open_response, pump, record
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
 
@@ -160,10 +159,7 @@ class OperatorApi:
 
     async def _subscribe(self, request: web.Request, master: Master) -> web.StreamResponse:
         stream = Stream(str(uuid.uuid4()))
-        resp = web.StreamResponse(status=200)
-        resp.content_type = "application/json"
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        resp = await open_response(request)
         if not self.streams:  # first subscriber: start from what is there now
             self._frameworks = set(master.frameworks)
             self._agents = set(master.agents)
@@ -173,13 +169,9 @@ class OperatorApi:
             "get_state": ov.get_state(master),
             "heartbeat_interval_seconds": HEARTBEAT_SECONDS}}))
         try:
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the master stops
         finally:
             stream.close()
             self.streams.remove(stream)

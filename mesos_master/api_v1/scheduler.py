@@ -12,7 +12,6 @@ life, as libprocess's socket is for Mesos).
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import time
@@ -24,12 +23,13 @@ from aiohttp import web
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_master.api_v1 import convert
-from mesos_master.api_v1.recordio import record
+from mesos_common import recordio
+from mesos_common.recordio import open_response, pump, record
 
 log = logging.getLogger("mesos_master.api_v1")
 
 PEER_PREFIX = b"v1-"
-MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # past this a reader is too slow: disconnect it
+MAX_BUFFERED_BYTES = recordio.MAX_BUFFERED_BYTES
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -44,47 +44,16 @@ class Host(Protocol):
     def feed(self, event: Any) -> None: ...
 
 
-class Stream:
-    """One SUBSCRIBE's event stream: a byte-bounded buffer its request task drains."""
+class Stream(recordio.Stream):
+    """One SUBSCRIBE's event stream, and the framework peer it is to the core."""
 
     def __init__(self, stream_id: str) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id, MAX_BUFFERED_BYTES)
         self.peer = PEER_PREFIX + stream_id.encode()
         self.framework_id: str | None = None
-        self.closed = False
-        self._buf: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._ready = asyncio.Event()
 
-    def push(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if self._size + len(data) > MAX_BUFFERED_BYTES:
-            log.warning("v1 stream %s (framework %s) reads too slowly: disconnected",
-                        self.stream_id, self.framework_id)
-            self.close()
-            return
-        self._buf.append(data)
-        self._size += len(data)
-        self._ready.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._buf.clear()
-        self._size = 0
-        self._ready.set()
-
-    async def next_chunk(self) -> bytes | None:
-        """What is buffered, as one write (None: the stream is over)."""
-        while not self._buf:
-            if self.closed:
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        data = b"".join(self._buf)
-        self._buf.clear()
-        self._size = 0
-        return data
+    def describe(self) -> str:
+        return f"v1 stream {self.stream_id} (framework {self.framework_id})"
 
 
 class SchedulerApi:
@@ -155,22 +124,15 @@ class SchedulerApi:
         if top is not None and info.id != top:
             return _bad("'framework_id' differs from 'subscribe.framework_info.id'")
         stream = Stream(str(uuid.uuid4()))
-        resp = web.StreamResponse(status=200, headers={"Mesos-Stream-Id": stream.stream_id})
-        resp.content_type = "application/json"
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        resp = await open_response(request, {"Mesos-Stream-Id": stream.stream_id})
         self.streams[stream.peer] = stream
         self._by_id[stream.stream_id] = stream
         log.info("v1 framework %r subscribing on stream %s", info.name, stream.stream_id)
         try:
             self.host.feed(fx.Received(stream.peer, m.Subscribe(info)))
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass  # the client left, or the master stops
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the master stops
         finally:
             stream.close()
             self.streams.pop(stream.peer, None)

@@ -1,0 +1,191 @@
+"""`POST /api/v1/executor`: the Mesos v1 executor HTTP API, for custom executors.
+
+An executor's SUBSCRIBE opens a chunked RecordIO stream (SUBSCRIBED, LAUNCH, KILL,
+ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR); its UPDATE and MESSAGE calls answer 202 and are fed
+to the agent core as events. What the core sends an executor (`ToExecutor`) is written to its
+stream as v1 events; each stream is a bounded buffer written by its own request task, as the
+master's scheduler streams are. One stream per executor: a new SUBSCRIBE replaces the old.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import uuid
+from typing import Any, Callable, Protocol
+
+from aiohttp import web
+
+from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorSubscribe,
+                                ExecutorSubscribed, ExecutorUpdate)
+from mesos_common import messages as m
+from mesos_common import task_states, v1_json
+from mesos_common.recordio import Stream, open_response, pump, record
+
+log = logging.getLogger("mesos_agent.executor_api")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class Host(Protocol):
+    """What the executor API needs from the agent's runtime."""
+
+    def feed(self, event: Any) -> None: ...
+    def may_subscribe(self, framework_id: str, executor_id: str) -> str | None: ...
+    def agent_info(self) -> dict[str, Any]: ...
+
+
+class CallError(ValueError):
+    """A call that cannot be understood: answered 400 with this text."""
+
+
+def _id(d: Any, key: str) -> str:
+    v = d.get(key) if isinstance(d, dict) else None
+    if isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]:
+        return str(v["value"])
+    raise CallError(f"missing '{key}' ({{\"value\": <non-empty string>}})")
+
+
+def _bytes(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise CallError(f"'{what}' must be a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise CallError(f"'{what}' is not valid base64: {e}") from None
+
+
+def parse_status(d: Any, now: float) -> m.TaskStatus:
+    """An executor's TaskStatus (unknown fields ignored, as Mesos's JSON parser does)."""
+    if not isinstance(d, dict):
+        raise CallError("'update.status' must be a JSON object")
+    state = d.get("state")
+    if state not in task_states.ALL_STATES:
+        raise CallError(f"unknown task state {state!r}")
+    ts = d.get("timestamp")
+    return m.TaskStatus(
+        task_id=_id(d, "task_id"), state=state,
+        message=d["message"] if isinstance(d.get("message"), str) else "",
+        reason=d["reason"] if isinstance(d.get("reason"), str) else None,
+        source="SOURCE_EXECUTOR",
+        timestamp=float(ts) if isinstance(ts, (int, float)) else now,
+        uuid=_bytes(d["uuid"], "uuid") if "uuid" in d else None,
+        healthy=d["healthy"] if isinstance(d.get("healthy"), bool) else None,
+        data=_bytes(d["data"], "data") if "data" in d else None)
+
+
+def event(msg: Any, agent_info: dict[str, Any]) -> dict[str, Any] | None:
+    """The v1 executor event for what the core sends an executor."""
+    kind = type(msg)
+    if kind is ExecutorSubscribed:
+        return {"type": "SUBSCRIBED", "subscribed": {
+            "executor_info": v1_json.executor_info(msg.executor),
+            "framework_info": v1_json.framework_info(msg.framework),
+            "agent_info": agent_info, "container_id": v1_json.value(msg.container)}}
+    if kind is m.RunTask:
+        return {"type": "LAUNCH", "launch": {"task": v1_json.task_info(msg.task)}}
+    if kind is m.KillTask:
+        out: dict[str, Any] = {"task_id": v1_json.value(msg.task_id)}
+        if msg.grace_period is not None:
+            out["kill_policy"] = {"grace_period": {"nanoseconds": int(msg.grace_period * 1e9)}}
+        return {"type": "KILL", "kill": out}
+    if kind is m.StatusUpdateAck:
+        return {"type": "ACKNOWLEDGED", "acknowledged": {
+            "task_id": v1_json.value(msg.task_id), "uuid": v1_json.b64(msg.uuid)}}
+    if kind is m.FrameworkMessage:
+        return {"type": "MESSAGE", "message": {"data": v1_json.b64(msg.data)}}
+    if kind is m.ShutdownExecutor:
+        return {"type": "SHUTDOWN"}
+    return None
+
+
+class ExecutorApi:
+    def __init__(self, host: Host, clock: Callable[[], float]) -> None:
+        self.host = host
+        self.clock = clock
+        self.streams: dict[tuple[str, str], Stream] = {}
+
+    # ------------------------------------------------------------------ core -> stream
+
+    def deliver(self, framework_id: str, executor_id: str, msg: Any) -> None:
+        stream = self.streams.get((framework_id, executor_id))
+        if stream is None or stream.closed:
+            return
+        ev = event(msg, self.host.agent_info())
+        if ev is not None:
+            stream.push(record(ev))
+
+    def end(self, framework_id: str, executor_id: str) -> None:
+        stream = self.streams.get((framework_id, executor_id))
+        if stream is not None:
+            stream.close()
+
+    def close(self) -> None:
+        for stream in list(self.streams.values()):
+            stream.close()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
+                                                actual_size=request.content_length)
+        try:
+            body = json.loads(await request.text())
+        except ValueError as e:
+            return _bad(f"invalid JSON: {e}")
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            return _bad("a call is a JSON object with a string 'type'")
+        try:
+            fid, eid = _id(body, "framework_id"), _id(body, "executor_id")
+            kind = body["type"]
+            if kind == "SUBSCRIBE":
+                return await self._subscribe(request, fid, eid)
+            if kind not in ("UPDATE", "MESSAGE"):
+                return _bad(f"unknown call type {kind[:80]!r}")
+            stream = self.streams.get((fid, eid))
+            if stream is None or stream.closed:
+                return _bad(f"executor {eid} of framework {fid} is not subscribed")
+            if kind == "UPDATE":
+                update = body.get("update")
+                status = parse_status(update.get("status") if isinstance(update, dict)
+                                      else None, self.clock())
+                self.host.feed(ExecutorUpdate(fid, eid, status))
+            else:
+                message = body.get("message")
+                data = _bytes(message.get("data") if isinstance(message, dict) else None,
+                              "message.data")
+                self.host.feed(ExecutorMessage(fid, eid, data))
+        except CallError as e:
+            return _bad(str(e))
+        return web.Response(status=202)
+
+    async def _subscribe(self, request: web.Request, fid: str, eid: str) -> web.StreamResponse:
+        why = self.host.may_subscribe(fid, eid)
+        if why is not None:
+            return _bad(why)
+        old = self.streams.get((fid, eid))
+        if old is not None:
+            old.close()
+        stream = Stream(str(uuid.uuid4()))
+        self.streams[(fid, eid)] = stream
+        resp = await open_response(request)
+        log.info("executor %s of framework %s subscribed", eid, fid)
+        try:
+            self.host.feed(ExecutorSubscribe(fid, eid))
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the agent stops
+        finally:
+            stream.close()
+            if self.streams.get((fid, eid)) is stream:
+                del self.streams[(fid, eid)]
+                self.host.feed(ExecutorDisconnected(fid, eid))
+            log.info("executor %s of framework %s: stream closed", eid, fid)
+        return resp
+
+
+def _bad(text: str) -> web.Response:
+    return web.Response(status=400, text=text)

@@ -1,0 +1,108 @@
+"""Custom executors and the v1 executor API, driven by the real pymesos 0.3.15 (its own
+virtualenv): a scheduler and an executor in the shape of pymesos's examples, and the
+unmodified `pymesos.subprocess`, against a real master and agent."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mesos_common.daemons import free_port
+from tests.helpers import http_json, wait_for
+from tests.v1.pymesos_env import pymesos_python
+
+SCRIPT = Path(__file__).with_name("pymesos_executor_scheduler.py")
+RESOURCES = "cpus:2;mem:1024;disk:1024"
+
+
+def _scheduler(cluster, tasks: int, seconds: float, checkpoint: bool = False,
+               env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(pymesos_python()), "-I", str(SCRIPT), cluster.master_addr, str(tasks),
+         str(seconds), "checkpoint" if checkpoint else "no", str(timeout)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **(env or {})})
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 150) -> dict:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _line(proc: subprocess.Popen, prefix: str) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no {prefix!r} line: {proc.stderr.read()[-3000:] if proc.stderr else ''}")
+
+
+@pytest.mark.slow
+def test_tasks_run_on_a_custom_executor_and_messages_go_both_ways(cluster) -> None:
+    cluster.start_master()
+    cluster.start_agent(RESOURCES)
+    cluster.wait_agents(1)
+    out = _finish(_scheduler(cluster, 3, 1.0))
+    assert out["ok"], out
+    assert set(out["states"].values()) == {"TASK_FINISHED"}, out
+    assert "pong" in out["messages"], out  # scheduler -> executor -> scheduler
+    pids = {m for m in out["messages"] if m.startswith("pid ")}
+    assert len(pids) == 1, out  # the three tasks shared one executor
+    assert out["lost"] == [] or all(s == 0 for _, s in out["lost"]), out
+
+
+@pytest.mark.slow
+def test_an_executor_killed_with_kill_9_fails_its_tasks_and_is_reported_lost(cluster) -> None:
+    cluster.start_master()
+    cluster.start_agent(RESOURCES)
+    cluster.wait_agents(1)
+    proc = _scheduler(cluster, 2, 300.0)
+    try:
+        pid = int(_line(proc, "message pid ").split()[-1])
+        os.kill(pid, signal.SIGKILL)
+        out = _finish(proc)
+    finally:
+        proc.kill()
+    assert out["ok"], out
+    assert set(out["states"].values()) == {"TASK_FAILED"}, out
+    assert set(out["reasons"].values()) == {"REASON_EXECUTOR_TERMINATED"}, out
+    assert out["lost"] == [["MinimalExecutor", signal.SIGKILL]], out
+
+
+@pytest.mark.slow
+def test_an_executor_that_never_subscribes_times_out(cluster) -> None:
+    cluster.start_master()
+    cluster.start_agent(RESOURCES, "--executor_registration_timeout=2secs")
+    cluster.wait_agents(1)
+    out = _finish(_scheduler(cluster, 2, 1.0, env={"EXECUTOR_COMMAND": "sleep 600"}))
+    assert out["ok"], out
+    assert set(out["states"].values()) == {"TASK_FAILED"}, out
+    assert set(out["reasons"].values()) == {"REASON_EXECUTOR_REGISTRATION_TIMEOUT"}, out
+    assert [e for e, _ in out["lost"]] == ["MinimalExecutor"], out
+
+
+@pytest.mark.slow
+def test_a_checkpointed_executor_survives_an_agent_restart(cluster) -> None:
+    cluster.start_master()
+    port = free_port()
+    agent = cluster.start_agent(RESOURCES, port=port)
+    cluster.wait_agents(1)
+    proc = _scheduler(cluster, 1, 8.0, checkpoint=True)
+    try:
+        _line(proc, "message pid ")
+        agent.kill9()
+        cluster.start_agent(RESOURCES, port=port, index=0)
+        out = _finish(proc)
+    finally:
+        proc.kill()
+    assert out["ok"], out
+    assert set(out["states"].values()) == {"TASK_FINISHED"}, out
