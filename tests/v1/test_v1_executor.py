@@ -13,7 +13,7 @@ import pytest
 
 from mesos_common.daemons import free_port
 from tests.helpers import http_json, wait_for
-from tests.v1.pymesos_env import pymesos_python
+from tests.v1.pymesos_env import pymesos_python, pymesos_python2
 
 SCRIPT = Path(__file__).with_name("pymesos_executor_scheduler.py")
 RESOURCES = "cpus:2;mem:1024;disk:1024"
@@ -106,3 +106,24 @@ def test_a_checkpointed_executor_survives_an_agent_restart(cluster) -> None:
         proc.kill()
     assert out["ok"], out
     assert set(out["states"].values()) == {"TASK_FINISHED"}, out
+
+
+@pytest.mark.slow
+def test_the_unmodified_pymesos_subprocess_module_runs_commands(cluster) -> None:
+    """pymesos.subprocess sends its executor as `<its python> -m pymesos.subprocess.executor`:
+    the executor runs with the pymesos virtualenv's python, which has the package. The module
+    is Python 2 code (pymesos's own), so it runs in a Python 2.7 virtualenv."""
+    py = pymesos_python2()
+    if py is None:
+        pytest.skip("pymesos.subprocess needs a Python 2.7 and none is installed")
+    cluster.start_master()
+    cluster.start_agent(RESOURCES)
+    cluster.wait_agents(1)
+    r = subprocess.run([str(py), str(Path(__file__).with_name(
+        "pymesos_subprocess.py")), cluster.master_addr], capture_output=True, text=True,
+        timeout=150)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["output"] == "hello from mesos\n", out
+    assert out["failed"] == 3, out
+    assert out["killed"] == -9, out
