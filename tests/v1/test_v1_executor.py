@@ -7,11 +7,17 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from frameworks.scheduler import Scheduler, SchedulerDriver
+from frameworks.tasks import ResourcesLeft
+from mesos_common import messages as m
+from mesos_common import task_states as ts
 from mesos_common.daemons import free_port
+from mesos_common.resources import Resources
 from tests.helpers import http_json, wait_for
 from tests.v1.pymesos_env import pymesos_python, pymesos_python2
 
@@ -127,3 +133,67 @@ def test_the_unmodified_pymesos_subprocess_module_runs_commands(cluster) -> None
     assert out["output"] == "hello from mesos\n", out
     assert out["failed"] == 3, out
     assert out["killed"] == -9, out
+
+
+class _SdkScheduler(Scheduler):
+    """A ZeroMQ SDK framework whose tasks run on the pymesos custom executor."""
+
+    def __init__(self, executor: m.ExecutorInfo) -> None:
+        self.executor = executor
+        self.launched = False
+        self.states: dict[str, str] = {}
+        self.messages: list[str] = []
+        self.lost: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+
+    def resource_offers(self, driver, offers) -> None:
+        for offer in offers:
+            if self.launched:
+                driver.decline_offer(offer.id, 3600)
+                continue
+            self.launched = True
+            left = ResourcesLeft(offer)
+            tasks = [left.make_task(f"sdk-{i}", None, cpus=0.1, mem=32, executor=self.executor,
+                                    data=b"0.5") for i in range(2)]
+            driver.launch_tasks(offer.id, tasks)
+
+    def status_update(self, driver, status) -> None:
+        with self.lock:
+            first = status.state == ts.RUNNING and not any(
+                s == ts.RUNNING for s in self.states.values())
+            self.states[status.task_id] = status.state
+        if first:
+            driver.send_framework_message(self.executor.executor_id, status.agent_id or "",
+                                          b"ping")
+
+    def framework_message(self, driver, executor_id, agent_id, data) -> None:
+        with self.lock:
+            self.messages.append(data.decode())
+
+    def executor_lost(self, driver, executor_id, agent_id, status) -> None:
+        with self.lock:
+            self.lost.append((executor_id, status))
+
+
+@pytest.mark.slow
+def test_zeromq_sdk_frameworks_run_tasks_on_custom_executors(cluster) -> None:
+    cluster.start_master()
+    cluster.start_agent(RESOURCES)
+    cluster.wait_agents(1)
+    executor = m.ExecutorInfo(
+        "sdk-executor", m.CommandInfo(f"{pymesos_python()} -I {Path(__file__).with_name('pymesos_executor.py')}"),
+        Resources.parse("cpus:0.1;mem:32"), name="pymesos executor")
+    sched = _SdkScheduler(executor)
+    driver = SchedulerDriver(sched, "sdk-executors", cluster.master_addr)
+    driver.start()
+    try:
+        wait_for(lambda: len(sched.states) == 2 and set(sched.states.values()) == {ts.FINISHED}
+                 and "pong" in sched.messages, 60, what="2 finished tasks and a pong")
+        state = http_json(f"{cluster.agents[0].field('http')}/state")
+        [fw] = state["frameworks"]
+        assert [e["id"] for e in fw["executors"]] == ["sdk-executor"]
+        driver.shutdown_executor("sdk-executor", state["id"])
+        wait_for(lambda: sched.lost, 30, what="the executor's end")
+        assert sched.lost[0][0] == "sdk-executor"
+    finally:
+        driver.stop()
