@@ -9,9 +9,6 @@ master's scheduler streams are. One stream per executor: a new SUBSCRIBE replace
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import uuid
 from typing import Any, Callable, Protocol
@@ -23,10 +20,9 @@ from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorS
 from mesos_common import messages as m
 from mesos_common import task_states, v1_json
 from mesos_common.recordio import Stream, open_response, pump, record
+from mesos_common.v1_calls import V1Error, b64_bytes, bad, id_value, read_call
 
 log = logging.getLogger("mesos_agent.executor_api")
-
-MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class Host(Protocol):
@@ -37,43 +33,23 @@ class Host(Protocol):
     def agent_info(self) -> dict[str, Any]: ...
 
 
-class CallError(ValueError):
-    """A call that cannot be understood: answered 400 with this text."""
-
-
-def _id(d: Any, key: str) -> str:
-    v = d.get(key) if isinstance(d, dict) else None
-    if isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]:
-        return str(v["value"])
-    raise CallError(f"missing '{key}' ({{\"value\": <non-empty string>}})")
-
-
-def _bytes(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise CallError(f"'{what}' must be a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise CallError(f"'{what}' is not valid base64: {e}") from None
-
-
 def parse_status(d: Any, now: float) -> m.TaskStatus:
     """An executor's TaskStatus (unknown fields ignored, as Mesos's JSON parser does)."""
     if not isinstance(d, dict):
-        raise CallError("'update.status' must be a JSON object")
+        raise V1Error("'update.status' must be a JSON object")
     state = d.get("state")
     if state not in task_states.ALL_STATES:
-        raise CallError(f"unknown task state {state!r}")
+        raise V1Error(f"unknown task state {state!r}")
     ts = d.get("timestamp")
     return m.TaskStatus(
-        task_id=_id(d, "task_id"), state=state,
+        task_id=id_value(d, "task_id") or "", state=state,
         message=d["message"] if isinstance(d.get("message"), str) else "",
         reason=d["reason"] if isinstance(d.get("reason"), str) else None,
         source="SOURCE_EXECUTOR",
         timestamp=float(ts) if isinstance(ts, (int, float)) else now,
-        uuid=_bytes(d["uuid"], "uuid") if "uuid" in d else None,
+        uuid=b64_bytes(d["uuid"], "uuid") if "uuid" in d else None,
         healthy=d["healthy"] if isinstance(d.get("healthy"), bool) else None,
-        data=_bytes(d["data"], "data") if "data" in d else None)
+        data=b64_bytes(d["data"], "data") if "data" in d else None)
 
 
 def event(msg: Any, agent_info: dict[str, Any]) -> dict[str, Any] | None:
@@ -129,25 +105,18 @@ class ExecutorApi:
     # ------------------------------------------------------------------ HTTP
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
-                                                actual_size=request.content_length)
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
-        try:
-            fid, eid = _id(body, "framework_id"), _id(body, "executor_id")
+            body = await read_call(request)
+            fid = id_value(body, "framework_id") or ""
+            eid = id_value(body, "executor_id") or ""
             kind = body["type"]
             if kind == "SUBSCRIBE":
                 return await self._subscribe(request, fid, eid)
             if kind not in ("UPDATE", "MESSAGE"):
-                return _bad(f"unknown call type {kind[:80]!r}")
+                return bad(f"unknown call type {kind[:80]!r}")
             stream = self.streams.get((fid, eid))
             if stream is None or stream.closed:
-                return _bad(f"executor {eid} of framework {fid} is not subscribed")
+                return bad(f"executor {eid} of framework {fid} is not subscribed")
             if kind == "UPDATE":
                 update = body.get("update")
                 status = parse_status(update.get("status") if isinstance(update, dict)
@@ -155,17 +124,17 @@ class ExecutorApi:
                 self.host.feed(ExecutorUpdate(fid, eid, status))
             else:
                 message = body.get("message")
-                data = _bytes(message.get("data") if isinstance(message, dict) else None,
+                data = b64_bytes(message.get("data") if isinstance(message, dict) else None,
                               "message.data")
                 self.host.feed(ExecutorMessage(fid, eid, data))
-        except CallError as e:
-            return _bad(str(e))
+        except V1Error as e:
+            return bad(str(e))
         return web.Response(status=202)
 
     async def _subscribe(self, request: web.Request, fid: str, eid: str) -> web.StreamResponse:
         why = self.host.may_subscribe(fid, eid)
         if why is not None:
-            return _bad(why)
+            return bad(why)
         old = self.streams.get((fid, eid))
         if old is not None:
             old.close()
@@ -185,7 +154,3 @@ class ExecutorApi:
                 self.host.feed(ExecutorDisconnected(fid, eid))
             log.info("executor %s of framework %s: stream closed", eid, fid)
         return resp
-
-
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)

@@ -7,7 +7,6 @@ sandboxes are refused). Unknown calls: 400 with a message.
 from __future__ import annotations
 
 import base64
-import json
 import os
 from typing import Any, Callable
 
@@ -17,6 +16,7 @@ from mesos_agent.core import Agent
 from mesos_agent.http import PathError, listing, owner_names, resolve_sandbox_path
 from mesos_agent.records import TaskEntry
 from mesos_common import v1_json
+from mesos_common.v1_calls import V1Error, bad, read_call
 
 MAX_READ = 16 * 1024 * 1024
 
@@ -103,11 +103,9 @@ class AgentOperatorApi:
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return web.Response(status=400, text=f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return web.Response(status=400, text="a call is a JSON object with a string 'type'")
+            body = await read_call(request)
+        except V1Error as e:
+            return bad(str(e))
         kind = body["type"]
         core = self.core()
         if core is None:
@@ -117,9 +115,9 @@ class AgentOperatorApi:
         except PathError as e:
             return web.Response(status=e.status, text=str(e))
         except (TypeError, ValueError) as e:
-            return web.Response(status=400, text=f"bad {kind} call: {e}")
+            return bad(f"bad {kind} call: {e}")
         if result is None:
-            return web.Response(status=400, text=f"unknown call type {kind[:80]!r}")
+            return bad(f"unknown call type {kind[:80]!r}")
         return web.json_response({"type": kind, kind.lower(): result})
 
     def _answer(self, kind: str, body: dict[str, Any], core: Agent) -> dict[str, Any] | None:

@@ -10,19 +10,16 @@ with every `uuid`, ERROR nested under `error`.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any, Callable, Mapping
 
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
+from mesos_common.v1_calls import V1Error, id_value
+from mesos_common.v1_calls import b64_bytes as _b64
 from mesos_common.v1_json import task_status
 
 #: Mesos caps `refuse_seconds` at a year.
 MAX_REFUSE_SECONDS = 31536000.0
-
-
-class V1Error(ValueError):
-    """A call that cannot be understood: the HTTP layer answers 400 with this text."""
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -31,18 +28,6 @@ def _obj(d: Any, what: str) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise V1Error(f"'{what}' must be a JSON object")
     return d
-
-
-def id_value(d: Mapping[str, Any], key: str, required: bool = True) -> str | None:
-    """`{"value": "..."}` ids."""
-    v = d.get(key)
-    if v is None:
-        if required:
-            raise V1Error(f"missing '{key}'")
-        return None
-    if isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]:
-        return str(v["value"])
-    raise V1Error(f"'{key}' must be {{\"value\": <non-empty string>}}")
 
 
 def _str(d: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -64,15 +49,6 @@ def _nanos(d: Any) -> float | None:
     if not isinstance(d, dict) or not isinstance(d.get("nanoseconds"), (int, float)):
         return None
     return float(d["nanoseconds"]) / 1e9
-
-
-def _b64(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise V1Error(f"'{what}' must be a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise V1Error(f"'{what}' is not valid base64: {e}") from None
 
 
 def _value(v: str) -> dict[str, str]:

@@ -23,6 +23,8 @@ from mesos_common import messages as m
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_common.recordio import Stream, open_response, pump, record
+from mesos_common.v1_calls import V1Error, read_call
+from mesos_common.v1_calls import bad as _bad
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
 
@@ -139,11 +141,9 @@ class OperatorApi:
         if master is None:
             raise web.HTTPServiceUnavailable(text="master is starting")
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
+            body = await read_call(request)
+        except V1Error as e:
+            return _bad(str(e))
         kind = body["type"]
         if kind == "SUBSCRIBE":
             return await self._subscribe(request, master)
@@ -238,10 +238,6 @@ def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     if payload is not None:
         body[kind.lower()] = payload
     return web.Response(text=json.dumps(body), content_type="application/json")
-
-
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)
 
 
 def _quota(master: Master) -> dict[str, Any]:

@@ -12,7 +12,6 @@ life, as libprocess's socket is for Mesos).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -25,12 +24,13 @@ from mesos_common import messages as m
 from mesos_master.api_v1 import convert
 from mesos_common import recordio
 from mesos_common.recordio import open_response, pump, record
+from mesos_common.v1_calls import bad as _bad
+from mesos_common.v1_calls import read_call
 
 log = logging.getLogger("mesos_master.api_v1")
 
 PEER_PREFIX = b"v1-"
 MAX_BUFFERED_BYTES = recordio.MAX_BUFFERED_BYTES
-MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 class Host(Protocol):
@@ -98,17 +98,9 @@ class SchedulerApi:
                 raise web.HTTPServiceUnavailable(text="no leading master elected")
             host = other.get("hostname") or other.get("ip")
             raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}/api/v1/scheduler")
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
-                                                actual_size=request.content_length)
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
-        kind = body["type"]
-        try:
+            body = await read_call(request)
+            kind = body["type"]
             if kind == "SUBSCRIBE":
                 return await self._subscribe(request, body)
             return self._call(request, kind, body)
@@ -181,7 +173,3 @@ class SchedulerApi:
 
 
 _KNOWN_CALLS = {"ACCEPT", "UPDATE_FRAMEWORK", *convert.CALLS, *convert.IGNORED_CALLS}
-
-
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)

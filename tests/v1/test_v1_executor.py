@@ -3,6 +3,7 @@ virtualenv): a scheduler and an executor in the shape of pymesos's examples, and
 unmodified `pymesos.subprocess`, against a real master and agent."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
@@ -66,6 +68,44 @@ def test_tasks_run_on_a_custom_executor_and_messages_go_both_ways(cluster) -> No
     assert out["lost"] == [] or all(s == 0 for _, s in out["lost"]), out
 
 
+def _call(agent: str, body: dict) -> tuple[int, dict | str]:
+    r = requests.post(f"{agent}/api/v1", json=body, timeout=10)
+    return r.status_code, (r.json() if r.status_code == 200 else r.text)
+
+
+def _check_agent_operator_api(agent: str) -> None:
+    """The agent's v1 operator API while the executor runs its tasks."""
+    assert _call(agent, {"type": "GET_HEALTH"}) == (200, {"type": "GET_HEALTH",
+                                                          "get_health": {"healthy": True}})
+    code, state = _call(agent, {"type": "GET_STATE"})
+    assert code == 200 and isinstance(state, dict)
+    st = state["get_state"]
+    assert [e["executor_info"]["executor_id"]["value"]
+            for e in st["get_executors"]["executors"]] == ["MinimalExecutor"]
+    assert len(st["get_tasks"]["launched_tasks"]) == 2
+    assert st["get_frameworks"]["frameworks"][0]["framework_info"]["name"] == \
+        "MinimalFramework"
+    code, containers = _call(agent, {"type": "GET_CONTAINERS"})
+    assert code == 200 and isinstance(containers, dict)
+    [container] = containers["get_containers"]["containers"]
+    assert container["executor_id"] == {"value": "MinimalExecutor"}
+    sandbox = http_json(f"{agent}/state")["frameworks"][0]["executors"][0]["directory"]
+    code, files = _call(agent, {"type": "LIST_FILES", "list_files": {"path": sandbox}})
+    assert code == 200 and isinstance(files, dict)
+    names = {os.path.basename(f["path"]) for f in files["list_files"]["file_infos"]}
+    assert {"stdout", "stderr"} <= names, names
+    def sleeping() -> bool:
+        code, read = _call(agent, {"type": "READ_FILE", "read_file": {
+            "path": f"{sandbox}/stderr", "offset": 0}})
+        assert code == 200 and isinstance(read, dict)
+        return b"sleeps" in base64.b64decode(read["read_file"]["data"])
+    wait_for(sleeping, 20, what="the executor's stderr")
+    code, _ = _call(agent, {"type": "READ_FILE", "read_file": {"path": "/etc/passwd"}})
+    assert code == 403
+    code, text = _call(agent, {"type": "NO_SUCH_CALL"})
+    assert code == 400 and "NO_SUCH_CALL" in str(text)
+
+
 @pytest.mark.slow
 def test_an_executor_killed_with_kill_9_fails_its_tasks_and_is_reported_lost(cluster) -> None:
     cluster.start_master()
@@ -74,6 +114,7 @@ def test_an_executor_killed_with_kill_9_fails_its_tasks_and_is_reported_lost(clu
     proc = _scheduler(cluster, 2, 300.0)
     try:
         pid = int(_line(proc, "message pid ").split()[-1])
+        _check_agent_operator_api(cluster.agents[0].field("http"))
         os.kill(pid, signal.SIGKILL)
         out = _finish(proc)
     finally:
