@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 from aiohttp import web
 
+from mesos_agent.core import Agent
 from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorSubscribe,
                                 ExecutorSubscribed, ExecutorUpdate)
 from mesos_common import messages as m
@@ -28,9 +29,13 @@ log = logging.getLogger("mesos_agent.executor_api")
 class Host(Protocol):
     """What the executor API needs from the agent's runtime."""
 
+    core: Agent | None
+
     def feed(self, event: Any) -> None: ...
-    def may_subscribe(self, framework_id: str, executor_id: str) -> str | None: ...
-    def agent_info(self) -> dict[str, Any]: ...
+
+
+def agent_info(core: Agent) -> dict[str, Any]:
+    return v1_json.agent_info(core.agent_id or "", core.config.agent_info())
 
 
 def parse_status(d: Any, now: float) -> m.TaskStatus:
@@ -89,7 +94,8 @@ class ExecutorApi:
         stream = self.streams.get((framework_id, executor_id))
         if stream is None or stream.closed:
             return
-        ev = event(msg, self.host.agent_info())
+        core = self.host.core
+        ev = event(msg, agent_info(core) if core is not None else {})
         if ev is not None:
             stream.push(record(ev))
 
@@ -132,7 +138,8 @@ class ExecutorApi:
         return web.Response(status=202)
 
     async def _subscribe(self, request: web.Request, fid: str, eid: str) -> web.StreamResponse:
-        why = self.host.may_subscribe(fid, eid)
+        core = self.host.core
+        why = core.may_subscribe(fid, eid) if core is not None else "the agent is starting"
         if why is not None:
             return bad(why)
         old = self.streams.get((fid, eid))

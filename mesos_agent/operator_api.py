@@ -13,6 +13,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from mesos_agent.core import Agent
+from mesos_agent.executor_api import ExecutorApi, agent_info
 from mesos_agent.http import PathError, listing, owner_names, resolve_sandbox_path
 from mesos_agent.records import TaskEntry
 from mesos_common import v1_json
@@ -91,13 +92,19 @@ def read_file(work_dir: str, path: str | None, offset: int, length: int | None
     return {"size": size, "data": base64.b64encode(data).decode()}
 
 
+def add_v1_routes(app: web.Application, executor: ExecutorApi,
+                  operator: AgentOperatorApi) -> None:
+    """`/api/v1/executor` and `/api/v1` (also under Mesos's `/slave(1)` prefix)."""
+    for prefix in ("", "/slave(1)"):
+        app.router.add_post(f"{prefix}/api/v1/executor", executor.handle)
+        app.router.add_post(f"{prefix}/api/v1", operator.handle)
+
+
 class AgentOperatorApi:
     def __init__(self, core: Callable[[], Agent | None], work_dir: str,
-                 agent_info: Callable[[], dict[str, Any]], flags: dict[str, str],
-                 version: str) -> None:
+                 flags: dict[str, str], version: str) -> None:
         self.core = core
         self.work_dir = work_dir
-        self.agent_info = agent_info
         self.flags = flags
         self.version = version
 
@@ -128,7 +135,7 @@ class AgentOperatorApi:
         if kind == "GET_FLAGS":
             return {"flags": [{"name": k, "value": v} for k, v in sorted(self.flags.items())]}
         if kind == "GET_STATE":
-            return get_state(core, self.agent_info())
+            return get_state(core, agent_info(core))
         if kind == "GET_CONTAINERS":
             return {"containers": get_containers(core)}
         if kind == "LIST_FILES":

@@ -35,7 +35,7 @@ from attrs import field, frozen
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
-from mesos_agent.config import AgentConfig
+from mesos_agent.config import VERSION, AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
                                  cache_dir_for, launched_as)
@@ -47,7 +47,7 @@ from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, La
                                 StopHealthCheck, TaskExited, TaskLaunched, TaskLaunchFailed,
                                 ToExecutor)
 from mesos_agent.executor_api import ExecutorApi
-from mesos_agent.operator_api import AgentOperatorApi
+from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
@@ -59,7 +59,6 @@ from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
-from mesos_common import v1_json
 from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport
@@ -152,7 +151,8 @@ class AgentServer:
             loop.add_signal_handler(sig, stop.set)
         app = make_app(self._state, self.opts.work_dir, self._statistics,
                        auth=self.opts.http_auth)
-        self._add_v1_routes(app)
+        add_v1_routes(app, self.executor_api, AgentOperatorApi(
+            lambda: self.core, self.opts.work_dir, dict(self.opts.flags), VERSION))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
@@ -211,25 +211,6 @@ class AgentServer:
                 await self._fetcher.close()
         log.info("stopped")
         return 0
-
-    def _add_v1_routes(self, app: web.Application) -> None:
-        """The Mesos v1 executor and agent operator APIs (mesos_agent/executor_api.py,
-        operator_api.py)."""
-        o = self.opts
-        operator = AgentOperatorApi(lambda: self.core, o.work_dir, self.agent_info,
-                                    dict(o.flags), self._config().version)
-        for prefix in ("", "/slave(1)"):
-            app.router.add_post(f"{prefix}/api/v1/executor", self.executor_api.handle)
-            app.router.add_post(f"{prefix}/api/v1", operator.handle)
-
-    def may_subscribe(self, framework_id: str, executor_id: str) -> str | None:
-        if self.core is None:
-            return "the agent is starting"
-        return self.core.may_subscribe(framework_id, executor_id)
-
-    def agent_info(self) -> dict[str, Any]:
-        assert self.core is not None
-        return v1_json.agent_info(self.core.agent_id or "", self.core.config.agent_info())
 
     async def _remove_orphans(self, known: set[str]) -> None:
         remover = getattr(self.containerizer, "remove_orphans", None)
