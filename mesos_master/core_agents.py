@@ -135,7 +135,7 @@ class AgentHandlers(MasterBase):
                 used[fw_id] = used.get(fw_id, EMPTY) + task.resources
                 ex = task.info.executor
                 if ex is not None and (fw_id, ex.executor_id) not in agent.executors:
-                    agent.executors[(fw_id, ex.executor_id)] = ex.resources
+                    agent.executors[(fw_id, ex.executor_id)] = ex
                     used[fw_id] = used[fw_id] + ex.resources
         agent.used = sum_resources(used.values())
         self.allocator.add_agent(agent.id, agent.total, used, keep_filters=keep_filters)

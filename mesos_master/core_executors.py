@@ -46,8 +46,9 @@ class ExecutorHandlers(MasterBase):
         agent = self._agent_for(peer, msg)
         if agent is None:
             return
-        res = agent.executors.pop((msg.framework_id, msg.executor_id), None)
-        if res is not None:
+        ex = agent.executors.pop((msg.framework_id, msg.executor_id), None)
+        if ex is not None:
+            res = ex.resources
             agent.used = agent.used - res
             self.allocator.recover(msg.framework_id, agent.id, res, None, self.now)
             self._request_allocation([agent.id])
@@ -60,4 +61,4 @@ class ExecutorHandlers(MasterBase):
         allocator frees them with the framework; the agents stop the executors)."""
         for agent in self.agents.values():
             for key in [k for k in agent.executors if k[0] == framework_id]:
-                agent.used = agent.used - agent.executors.pop(key)
+                agent.used = agent.used - agent.executors.pop(key).resources

@@ -268,7 +268,8 @@ class FrameworkHandlers(MasterBase):
             else:
                 remaining = remaining - info.resources - extra
                 if info.executor is not None:  # later tasks of this ACCEPT find it running
-                    agent.executors.setdefault((fw.id, info.executor.executor_id), extra)
+                    agent.executors.setdefault((fw.id, info.executor.executor_id),
+                                               info.executor)
                 task = Task(framework_id=fw.id, agent_id=agent.id, info=info,
                             state=ts.STAGING, role=role)
                 task.record(ts.STAGING, self.now)

@@ -256,7 +256,7 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_STATE": lambda api, master: ov.get_state(master),
     "GET_AGENTS": lambda api, master: ov.get_agents(master),
     "GET_FRAMEWORKS": lambda api, master: ov.get_frameworks(master),
-    "GET_EXECUTORS": lambda api, master: {"executors": [], "orphan_executors": []},
+    "GET_EXECUTORS": lambda api, master: ov.get_executors(master),
     "GET_TASKS": lambda api, master: ov.get_tasks(master),
     "GET_ROLES": lambda api, master: ov.get_roles(master, views.roles_json(master)),
     "GET_WEIGHTS": lambda api, master: {"weight_infos": views.weights_json(master)},

@@ -90,8 +90,16 @@ def get_tasks(master: Master) -> dict[str, Any]:
     return {"tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed}
 
 
+def get_executors(master: Master) -> dict[str, Any]:
+    """The custom executors running on the agents (command tasks' are not listed)."""
+    return {"executors": [{"agent_id": v1_json.value(a.id),
+                           "executor_info": v1_json.executor_info(info)}
+                          for a in master.agents.values() for info in a.executors.values()],
+            "orphan_executors": []}
+
+
 def get_state(master: Master) -> dict[str, Any]:
-    return {"get_tasks": get_tasks(master), "get_executors": {"executors": []},
+    return {"get_tasks": get_tasks(master), "get_executors": get_executors(master),
             "get_frameworks": get_frameworks(master), "get_agents": get_agents(master)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources
+from mesos_master.api_v1 import operator_views
 
 from .harness import Harness, only, sent, updates
 
@@ -26,6 +27,9 @@ def test_an_executor_s_resources_count_once_per_agent_until_it_exits() -> None:
     assert [r.task.executor.framework_id for r in runs] == [fid, fid]  # filled in
     agent = h.master.agents[aid]
     assert agent.used == R("cpus:3;mem:384")  # two tasks and one executor
+    [listed] = operator_views.get_executors(h.master)["executors"]
+    assert listed["executor_info"]["executor_id"] == {"value": "E1"}
+    assert listed["agent_id"] == {"value": aid}
     # a later task on the running executor needs only its own resources
     h.launch(b"fw1", fid, only(h.offers()), [etask("t3", aid, "cpus:1;mem:128")],
              refuse_seconds=0)
