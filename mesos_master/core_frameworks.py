@@ -141,7 +141,9 @@ class FrameworkHandlers(MasterBase):
         """Rescind its offers, kill its tasks (ShutdownFramework), forget it."""
         for oid in sorted(fw.offers):
             self._drop_offer(self.offers[oid])
-        agents = sorted({t.agent_id for t in fw.tasks.values()})
+        agents = sorted({t.agent_id for t in fw.tasks.values()}
+                        | {a.id for a in self.agents.values()  # idle executors stop too
+                           if any(k[0] == fw.id for k in a.executors)})
         for agent_id in agents:
             agent = self.agents.get(agent_id)
             if agent is not None:

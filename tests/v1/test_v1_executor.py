@@ -66,6 +66,12 @@ def test_tasks_run_on_a_custom_executor_and_messages_go_both_ways(cluster) -> No
     pids = {m for m in out["messages"] if m.startswith("pid ")}
     assert len(pids) == 1, out  # the three tasks shared one executor
     assert out["lost"] == [] or all(s == 0 for _, s in out["lost"]), out
+    # driver.stop() sent TEARDOWN: the idle executor is shut down with its framework
+    agent = cluster.agents[0].field("http")
+    wait_for(lambda: not http_json(f"{agent}/state")["frameworks"], 30,
+             what="the executor gone from the agent")
+    pid = int(next(iter(pids)).split()[-1])
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30, what="the executor process gone")
 
 
 def _call(agent: str, body: dict) -> tuple[int, dict | str]:

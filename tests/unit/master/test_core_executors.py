@@ -72,5 +72,8 @@ def test_a_removed_framework_s_executors_leave_the_books() -> None:
     aid = h.register_agent(b"a1")
     fid = h.subscribe(b"fw1")
     h.launch(b"fw1", fid, only(h.offers()), [etask("t1", aid)])
-    h.recv(b"fw1", m.Teardown(fid))
+    h.recv(b"a1", m.StatusUpdate(fid, m.TaskStatus("t1", ts.FINISHED, uuid=b"1" * 16)))
+    h.recv(b"fw1", m.Acknowledge(fid, aid, "t1", b"1" * 16))  # only the executor is left
+    out = h.recv(b"fw1", m.Teardown(fid))
+    assert only(sent(out, m.ShutdownFramework, to=b"a1")) == m.ShutdownFramework(fid)
     assert h.master.agents[aid].executors == {} and h.master.agents[aid].used == R("")
