@@ -1,7 +1,7 @@
 """`POST /api/v1/executor`: the Mesos v1 executor HTTP API, for custom executors.
 
 An executor's SUBSCRIBE opens a chunked RecordIO stream (SUBSCRIBED, LAUNCH, KILL,
-ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR); its UPDATE and MESSAGE calls answer 202 and are fed
+ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT every 30 s); its UPDATE and MESSAGE calls answer 202 and are fed
 to the agent core as events. What the core sends an executor (`ToExecutor`) is written to its
 stream as v1 events; each stream is a bounded buffer written by its own request task, as the
 master's scheduler streams are. One stream per executor: a new SUBSCRIBE replaces the old.
@@ -24,6 +24,7 @@ from mesos_common.recordio import Stream, open_response, pump, record
 from mesos_common.v1_calls import V1Error, b64_bytes, bad, id_value, read_call
 
 log = logging.getLogger("mesos_agent.executor_api")
+HEARTBEAT_SECONDS = 30.0
 
 
 class Host(Protocol):
@@ -107,6 +108,15 @@ class ExecutorApi:
     def close(self) -> None:
         for stream in list(self.streams.values()):
             stream.close()
+
+    async def heartbeats(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        """HEARTBEAT on every open stream now and then: a reader that is gone shows up as a
+        failed write, a silent one fills its buffer and is disconnected."""
+        beat = record({"type": "HEARTBEAT"})
+        while True:
+            await asyncio.sleep(interval)
+            for stream in list(self.streams.values()):
+                stream.push(beat)
 
     # ------------------------------------------------------------------ HTTP
 

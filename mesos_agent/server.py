@@ -177,7 +177,8 @@ class AgentServer:
                 await self._recover()
                 watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
-                         tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
+                         tg.create_task(self._receive_loop()), tg.create_task(watch.run()),
+                         tg.create_task(self.executor_api.heartbeats())]
                 if gc_policy is not None:
                     # As in the master and Marathon: what start-up and recovery built lives
                     # as long as the daemon, so freeze it now rather than have the first
