@@ -262,8 +262,14 @@ class ExecutorRules:
         effects: Effects = [CancelTimer((REGISTRATION_TIMER, ex.key)),
                             ToExecutor(ex.framework_id, ex.info.executor_id,
                                        ExecutorSubscribed(ex.info, ex.framework, ex.key))]
+        held = set(event.unacknowledged_tasks)
         for entry in self._executor_tasks(ex):
-            if entry.process == LAUNCHING and not ts.is_terminal(entry.state):
+            if ts.is_terminal(entry.state):
+                continue
+            # Not handed over yet, or handed over on a stream that broke before the executor
+            # got it (it does not list it, and nothing was heard of it since): (again) now.
+            if entry.process == LAUNCHING or (entry.state == ts.STAGING
+                                              and entry.task_id not in held):
                 effects += self._deliver(ex, entry)
         return effects
 

@@ -72,10 +72,12 @@ class HealthResult:
 
 @frozen
 class ExecutorSubscribe:
-    """A custom executor opened its SUBSCRIBE stream (`POST /api/v1/executor`)."""
+    """A custom executor opened its SUBSCRIBE stream (`POST /api/v1/executor`);
+    `unacknowledged_tasks`: the ids of the tasks it says it holds (a re-subscription)."""
 
     framework_id: str
     executor_id: str
+    unacknowledged_tasks: tuple[str, ...] = ()
 
 
 @frozen

@@ -127,7 +127,12 @@ class ExecutorApi:
             eid = id_value(body, "executor_id") or ""
             kind = body["type"]
             if kind == "SUBSCRIBE":
-                return await self._subscribe(request, fid, eid)
+                sub = body.get("subscribe") if isinstance(body.get("subscribe"), dict) else {}
+                held = tuple(t for t in (id_value(t, "task_id", required=False) if
+                                         isinstance(t, dict) else None
+                                         for t in sub.get("unacknowledged_tasks") or ())
+                             if t)
+                return await self._subscribe(request, fid, eid, held)
             if kind not in ("UPDATE", "MESSAGE"):
                 return bad(f"unknown call type {kind[:80]!r}")
             stream = self.streams.get((fid, eid))
@@ -147,7 +152,8 @@ class ExecutorApi:
             return bad(str(e))
         return web.Response(status=202)
 
-    async def _subscribe(self, request: web.Request, fid: str, eid: str) -> web.StreamResponse:
+    async def _subscribe(self, request: web.Request, fid: str, eid: str,
+                         held: tuple[str, ...]) -> web.StreamResponse:
         core = self.host.core
         why = core.may_subscribe(fid, eid) if core is not None else "the agent is starting"
         if why is not None:
@@ -160,7 +166,7 @@ class ExecutorApi:
         resp = await open_response(request)
         log.info("executor %s of framework %s subscribed", eid, fid)
         try:
-            self.host.feed(ExecutorSubscribe(fid, eid))
+            self.host.feed(ExecutorSubscribe(fid, eid, held))
             await pump(stream, resp)
         except asyncio.CancelledError:
             pass  # the agent stops

@@ -159,3 +159,15 @@ def test_a_checkpointed_executor_is_recovered_and_resubscribes() -> None:
     assert again.may_subscribe("F1", "E1") is None
     assert again.tasks()["t1"].state == ts.RUNNING
     assert key == executor_key("E1", ex_cp.run_id)
+
+
+def test_a_re_subscribing_executor_gets_the_tasks_it_does_not_hold_again() -> None:
+    agent = registered_agent()
+    key = launched_executor(agent, ("t1", "t2")).task.task_id
+    feed(agent, TaskLaunched(key, 42), 1.5)
+    assert [m.task.task_id for m in to_executor(feed(agent, ExecutorSubscribe("F1", "E1"), 2.0))
+            if isinstance(m, RunTask)] == ["t1", "t2"]
+    # the stream broke; the executor comes back holding t1 only (t2's LAUNCH was lost)
+    feed(agent, ExecutorDisconnected("F1", "E1"), 3.0)
+    out = feed(agent, ExecutorSubscribe("F1", "E1", ("t1",)), 3.5)
+    assert [m.task.task_id for m in to_executor(out) if isinstance(m, RunTask)] == ["t2"]
