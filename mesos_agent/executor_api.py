@@ -20,8 +20,9 @@ from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorS
                                 ExecutorSubscribed, ExecutorUpdate)
 from mesos_common import messages as m
 from mesos_common import task_states, v1_json
-from mesos_common.recordio import Stream, open_response, pump, record
-from mesos_common.v1_calls import V1Error, b64_bytes, bad, id_value, read_call
+from mesos_common.recordio import Stream, record
+from mesos_common.v1_calls import V1Error, b64_bytes, id_value
+from mesos_common.v1_http import bad, open_response, pump, read_call
 
 log = logging.getLogger("mesos_agent.executor_api")
 HEARTBEAT_SECONDS = 30.0

@@ -17,7 +17,8 @@ from mesos_agent.executor_api import ExecutorApi, agent_info
 from mesos_agent.http import PathError, listing, owner_names, resolve_sandbox_path
 from mesos_agent.records import TaskEntry
 from mesos_common import v1_json
-from mesos_common.v1_calls import V1Error, bad, read_call
+from mesos_common.v1_calls import V1Error
+from mesos_common.v1_http import bad, read_call
 
 MAX_READ = 16 * 1024 * 1024
 

@@ -1,6 +1,7 @@
 """RecordIO, the framing of Mesos's v1 event streams: `<length in bytes>\n<JSON>` per record,
 no other separator (a `\r` or leading space would stall pymesos's parser for good), and the
-bounded per-stream buffer the master's and the agent's v1 streams are written from."""
+bounded per-stream buffer the master's and the agent's v1 streams are written from
+(v1_http.py writes it to the response)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +9,6 @@ import collections
 import json
 import logging
 from typing import Any
-
-from aiohttp import web
 
 log = logging.getLogger("mesos_common.recordio")
 
@@ -78,25 +77,3 @@ class Stream:
         self._buf.clear()
         self._size = 0
         return data
-
-
-async def open_response(request: web.Request,
-                        headers: dict[str, str] | None = None) -> web.StreamResponse:
-    """A 200 chunked JSON response, its headers sent."""
-    resp = web.StreamResponse(status=200, headers=headers)
-    resp.content_type = "application/json"
-    resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    return resp
-
-
-async def pump(stream: Stream, resp: web.StreamResponse) -> None:
-    """Write what the stream buffers until it is closed or the client leaves."""
-    try:
-        while True:
-            chunk = await stream.next_chunk()
-            if chunk is None:
-                return
-            await resp.write(chunk)
-    except (ConnectionResetError, ConnectionError):
-        pass  # the client left

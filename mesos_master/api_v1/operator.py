@@ -22,9 +22,10 @@ from aiohttp import web
 from mesos_common import messages as m
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
-from mesos_common.recordio import Stream, open_response, pump, record
-from mesos_common.v1_calls import V1Error, read_call
-from mesos_common.v1_calls import bad as _bad
+from mesos_common.recordio import Stream, record
+from mesos_common.v1_calls import V1Error
+from mesos_common.v1_http import bad as _bad
+from mesos_common.v1_http import open_response, pump, read_call
 from mesos_master.core import Master
 from mesos_master.core_operator import parse_quota, parse_weights
 

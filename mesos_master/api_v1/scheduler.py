@@ -23,9 +23,9 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_master.api_v1 import convert
 from mesos_common import recordio
-from mesos_common.recordio import open_response, pump, record
-from mesos_common.v1_calls import bad as _bad
-from mesos_common.v1_calls import read_call
+from mesos_common.recordio import record
+from mesos_common.v1_http import bad as _bad
+from mesos_common.v1_http import open_response, pump, read_call
 
 log = logging.getLogger("mesos_master.api_v1")
 
