@@ -24,8 +24,8 @@ from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.events import (EndExecutorStream, ExecutorDisconnected, ExecutorMessage,
                                 ExecutorSubscribe, ExecutorSubscribed, ExecutorUpdate,
-                                KillProcess, LaunchTask, TaskExited, TaskLaunched,
-                                TaskLaunchFailed, ToExecutor)
+                                KillProcess, LaunchTask, ResizeContainer, TaskExited,
+                                TaskLaunched, TaskLaunchFailed, ToExecutor)
 from mesos_agent.recovery import RUNNING_FOUND, RecoveredTask, TaskCheckpoint
 from mesos_agent.records import (ALIVE, EXEC_LAUNCHING, EXEC_RUNNING, EXEC_TERMINATING,
                                  EXECUTOR_STATES, GONE, LAUNCHING, RUNNING, ExecutorEntry,
@@ -130,9 +130,24 @@ class ExecutorRules:
         if ex.state == EXEC_TERMINATING:
             return effects + self._update(entry, ts.FAILED, now, "Executor is terminating",
                                           "REASON_EXECUTOR_TERMINATED", records.SOURCE_AGENT)
+        effects += self._grow(ex)
         if ex.state == EXEC_RUNNING and ex.connected:
             effects += self._deliver(ex, entry)
         return effects
+
+    def _grow(self, ex: ExecutorEntry) -> Effects:
+        """Its container's limits cover the executor and all its live tasks; they grow as
+        tasks join and are not shrunk (the kernel would reclaim, or OOM-kill, to fit)."""
+        want = ex.info.resources
+        for e in self._executor_tasks(ex):
+            if not ts.is_terminal(e.state):
+                want = want + e.task.resources
+        have = ex.limits or ex.container_task.resources
+        cpus, mem = (max(want.scalar(n), have.scalar(n)) for n in ("cpus", "mem"))
+        if cpus <= have.scalar("cpus") and mem <= have.scalar("mem"):
+            return []
+        ex.limits = Resources.from_scalars(cpus=cpus, mem=mem)
+        return [ResizeContainer(ex.key, ex.limits)] if ex.process == ALIVE else []
 
     def _deliver(self, ex: ExecutorEntry, entry: TaskEntry) -> Effects:
         entry.process = ALIVE
@@ -152,8 +167,9 @@ class ExecutorRules:
         self._touch(ex.key)
         if ex.state == EXEC_TERMINATING or self.terminating:
             return [KillProcess(ex.key, 0.0)]
-        return [SetTimer((REGISTRATION_TIMER, ex.key),
-                         now + self.config.executor_registration_timeout)]
+        grown = [ResizeContainer(ex.key, ex.limits)] if ex.limits is not None else []
+        return grown + [SetTimer((REGISTRATION_TIMER, ex.key),
+                                 now + self.config.executor_registration_timeout)]
 
     def _executor_launch_failed(self, ex: ExecutorEntry, event: TaskLaunchFailed,
                                 now: float) -> Effects:

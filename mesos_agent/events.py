@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from mesos_common.resources import Resources
 from mesos_common.messages import (ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo,
                                    TaskStatus)
 
@@ -127,6 +128,15 @@ class ToExecutor:
     framework_id: str
     executor_id: str
     msg: object
+
+
+@frozen
+class ResizeContainer:
+    """Raise a running container's limits to `resources` (a custom executor's container
+    holds its own resources and those of its tasks)."""
+
+    key: str
+    resources: Resources
 
 
 @frozen

@@ -12,6 +12,7 @@ from attrs import define, field
 
 from mesos_common import task_states
 from mesos_common.messages import ExecutorInfo, FrameworkInfo, TaskInfo
+from mesos_common.resources import Resources
 
 # Where the task's process is, independently of what we reported about it.
 LAUNCHING = "LAUNCHING"  # LaunchTask emitted, no TaskLaunched/TaskLaunchFailed yet
@@ -84,6 +85,7 @@ class ExecutorEntry:
     pid: int | None = None
     container: str = ""
     connected: bool = False  # its SUBSCRIBE stream is open
+    limits: Resources | None = None  # its container's (None: container_task.resources)
     tasks: list[str] = field(factory=list)  # ids of its live tasks, in launch order
 
     @property

@@ -43,9 +43,9 @@ from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
 from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
-                                MasterConnected, Redetect, StartHealthCheck, StopAgent,
-                                StopHealthCheck, TaskExited, TaskLaunched, TaskLaunchFailed,
-                                ToExecutor)
+                                MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed, ToExecutor)
 from mesos_agent.executor_api import ExecutorApi
 from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
 from mesos_agent.health import on_host, probe
@@ -424,6 +424,8 @@ class AgentServer:
                 self.executor_api.deliver(fid, eid, msg)
             case EndExecutorStream(framework_id=fid, executor_id=eid):
                 self.executor_api.end(fid, eid)
+            case ResizeContainer(key=key, resources=res):
+                self._spawn(self._resize(key, res))
             case Redetect(reason=reason):
                 log.info("re-detecting the master: %s", reason)
                 self._redetect.set()
@@ -603,6 +605,15 @@ class AgentServer:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
         self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
+
+    async def _resize(self, key: str, res: Resources) -> None:
+        resize = getattr(self.containerizer, "resize", None)
+        if resize is None:
+            return
+        try:
+            await asyncio.to_thread(resize, key, res.scalar("cpus"), res.scalar("mem"))
+        except Exception as e:
+            log.warning("raising the limits of %s failed: %s", key, e)
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

@@ -7,7 +7,8 @@ import signal
 from mesos_agent.core_executors import REGISTRATION_TIMER, executor_key
 from mesos_agent.events import (EndExecutorStream, ExecutorDisconnected, ExecutorMessage,
                                 ExecutorSubscribe, ExecutorSubscribed, ExecutorUpdate,
-                                KillProcess, LaunchTask, TaskExited, TaskLaunched, ToExecutor)
+                                KillProcess, LaunchTask, ResizeContainer, TaskExited,
+                                TaskLaunched, ToExecutor)
 from mesos_agent.recovery import RUNNING_FOUND, Checkpoint, Found, Recovered, RecoveredTask
 from mesos_common import task_states as ts
 from mesos_common.effects import Send, SetTimer, TimerFired
@@ -54,15 +55,18 @@ def test_the_first_task_starts_the_executor_with_the_mesos_environment() -> None
     assert launch.task.resources == Resources.parse("cpus:1;mem:32")
     out = feed(agent, TaskLaunched(key, 42), 1.5)
     assert SetTimer((REGISTRATION_TIMER, key), 61.5) in out
+    # t2 joined while it started: the container is raised to the executor and both tasks
+    assert ResizeContainer(key, Resources.parse("cpus:1.5;mem:32")) in out
     # the tasks wait for the subscription, then are launched in order
     out = feed(agent, ExecutorSubscribe("F1", "E1"), 2.0)
     msgs = to_executor(out)
     assert isinstance(msgs[0], ExecutorSubscribed) and msgs[0].executor.executor_id == "E1"
     assert [m.task.task_id for m in msgs[1:]] == ["t1", "t2"]
-    # a third task goes straight to the subscribed executor
+    # a third task goes straight to the subscribed executor, whose container grows for it
     out = recv(agent, RunTask(FW, etask("t3")), 2.5)
     assert [m.task.task_id for m in to_executor(out)] == ["t3"]
     assert not [e for e in out if isinstance(e, LaunchTask)]
+    assert ResizeContainer(key, Resources.parse("cpus:2;mem:32")) in out
 
 
 def test_updates_keep_the_executor_uuid_and_the_ack_goes_back_to_it() -> None:
