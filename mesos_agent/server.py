@@ -35,16 +35,19 @@ from attrs import field, frozen
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
-from mesos_agent.config import AgentConfig
+from mesos_agent.config import VERSION, AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
                                  cache_dir_for, launched_as)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
-from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
+                                MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed, ToExecutor)
+from mesos_agent.executor_api import ExecutorApi
+from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
@@ -90,6 +93,8 @@ class ServerOptions:
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
     default_user: str = ""  # --default_user ("": the agent's own user)
+    executor_registration_timeout: float = 60.0
+    executor_shutdown_grace: float = 5.0
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
@@ -136,6 +141,7 @@ class AgentServer:
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
+        self.executor_api = ExecutorApi(self, time.time)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -144,8 +150,11 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
-                                        auth=self.opts.http_auth), access_log=None)
+        app = make_app(self._state, self.opts.work_dir, self._statistics,
+                       auth=self.opts.http_auth)
+        add_v1_routes(app, self.executor_api, AgentOperatorApi(
+            lambda: self.core, self.opts.work_dir, dict(self.opts.flags), VERSION))
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
@@ -169,7 +178,8 @@ class AgentServer:
                 await self._recover()
                 watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
-                         tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
+                         tg.create_task(self._receive_loop()), tg.create_task(watch.run()),
+                         tg.create_task(self.executor_api.heartbeats())]
                 if gc_policy is not None:
                     # As in the master and Marathon: what start-up and recovery built lives
                     # as long as the daemon, so freeze it now rather than have the first
@@ -183,6 +193,7 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                self.executor_api.close()
                 closer = getattr(self.containerizer, "close", None)
                 if closer is not None and not self.containerizer.containers():
                     closer()  # every task is gone: nothing of ours is left to isolate
@@ -223,7 +234,9 @@ class AgentServer:
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
             status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
-            default_user=o.default_user)
+            default_user=o.default_user,
+            executor_registration_timeout=o.executor_registration_timeout,
+            executor_shutdown_grace=o.executor_shutdown_grace)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
@@ -248,7 +261,7 @@ class AgentServer:
             found.append(RecoveredTask(cp, what))
         self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
         assert self.core is not None
-        live = self.core.tasks()
+        live = self.core.containers()
         for rt in found:
             tid = rt.checkpoint.task.task_id
             if rt.found.what == RUNNING_FOUND and tid in live:
@@ -409,6 +422,12 @@ class AgentServer:
                 self._stop_health(task_id)
             case KillProcess(task_id=task_id, grace_period=grace):
                 self._spawn(self._kill(task_id, grace))
+            case ToExecutor(framework_id=fid, executor_id=eid, msg=msg):
+                self.executor_api.deliver(fid, eid, msg)
+            case EndExecutorStream(framework_id=fid, executor_id=eid):
+                self.executor_api.end(fid, eid)
+            case ResizeContainer(key=key, resources=res):
+                self._spawn(self._resize(key, res))
             case Redetect(reason=reason):
                 log.info("re-detecting the master: %s", reason)
                 self._redetect.set()
@@ -588,6 +607,15 @@ class AgentServer:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
         self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
+
+    async def _resize(self, key: str, res: Resources) -> None:
+        resize = getattr(self.containerizer, "resize", None)
+        if resize is None:
+            return
+        try:
+            await asyncio.to_thread(resize, key, res.scalar("cpus"), res.scalar("mem"))
+        except Exception as e:
+            log.warning("raising the limits of %s failed: %s", key, e)
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

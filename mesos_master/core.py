@@ -20,6 +20,7 @@ from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
+from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
                                         UpdateWeightsRequest)
@@ -41,7 +42,8 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, AuthHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
+             AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -206,6 +208,9 @@ _MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {
     m.Acknowledge: Master._on_acknowledge, m.Kill: Master._on_kill,
     m.Reconcile: Master._on_reconcile, m.Revive: Master._on_revive,
     m.Suppress: Master._on_suppress, m.Authenticate: Master._on_authenticate,
+    m.FrameworkMessage: Master._on_framework_message,
+    m.ShutdownExecutor: Master._on_shutdown_executor,
+    m.ExecutorExited: Master._on_executor_exited,
 }
 
 
