@@ -14,13 +14,15 @@ def agent_resources(tasks: int, agents: int) -> str:
     return f"cpus:{per_agent * 0.01 + 1:.2f};mem:{per_agent + 64};disk:1000;ports:[31000-31010]"
 
 
-def start_fleets(cluster: LocalCluster, agents: int, resources: str) -> list[Daemon]:
-    """Start `agents` simulated agents against the cluster's master, PER_FLEET per process.
-    If one fails to start, those already started are stopped."""
-    return spawn_fleets(cluster.master_addr, cluster.root / "logs", agents, resources)
+def start_fleets(cluster: LocalCluster, agents: int, resources: str, *extra: str
+                 ) -> list[Daemon]:
+    """Start `agents` simulated agents against the cluster's master, PER_FLEET per process
+    (`extra`: more fleet flags). If one fails to start, those already started are stopped."""
+    return spawn_fleets(cluster.master_addr, cluster.root / "logs", agents, resources, *extra)
 
 
-def spawn_fleets(master: str, logs: Path, agents: int, resources: str) -> list[Daemon]:
+def spawn_fleets(master: str, logs: Path, agents: int, resources: str, *extra: str
+                 ) -> list[Daemon]:
     """The same for any master spec (host:port or zk://...), logs under `logs`."""
     fleets: list[Daemon] = []
     try:
@@ -28,7 +30,7 @@ def spawn_fleets(master: str, logs: Path, agents: int, resources: str) -> list[D
             fleets.append(spawn(f"fleet{first}", python_module(
                 "mesos_agent.fleet", f"--master={master}",
                 f"--agents={min(PER_FLEET, agents - first)}", f"--first_index={first}",
-                f"--resources={resources}", "--log_level=WARNING"),
+                f"--resources={resources}", "--log_level=WARNING", *extra),
                 logs / f"fleet{first}.log", "mesos-agent-fleet: started", timeout=600))
     except BaseException:
         for f in fleets:

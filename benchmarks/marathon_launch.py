@@ -4,7 +4,10 @@ A real master, `--agents` simulated agents (mesos_agent.fleet: real agent cores 
 sockets, tasks that do not run), a real Marathon. Reports the time from POST /v2/apps to all
 instances RUNNING, the placement rate, and /v2/apps latency (p50/p99) sampled while it runs.
 
-    python -m benchmarks.marathon_launch --instances 10000 --agents 100
+    python -m benchmarks.marathon_launch --instances 10000 --agents 100 [--secure]
+
+With `--secure` the master runs with CURVE and authenticates agents and frameworks (the
+fleet and Marathon have credentials); compare with the same run without it.
 """
 from __future__ import annotations
 
@@ -58,11 +61,30 @@ def _profile(pid: int, out: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL)
 
 
+def _security(root: Path, on: bool) -> tuple[list[str], list[str], list[str]]:
+    """Master, fleet and Marathon flags: CURVE (the key the master publishes) and
+    authentication of agents and frameworks, or nothing."""
+    if not on:
+        return [], [], []
+    creds, agent, secret = root / "credentials.json", root / "agent.json", root / "mara"
+    creds.write_text(json.dumps({"credentials": [{"principal": "agent", "secret": "a-s"},
+                                                 {"principal": "marathon", "secret": "m-s"}]}))
+    agent.write_text(json.dumps({"principal": "agent", "secret": "a-s"}))
+    secret.write_text("m-s\n")
+    return (["--zmq_curve", f"--credentials={creds}", "--authenticate_agents",
+             "--authenticate_frameworks"], [f"--credential={agent}"],
+            ["--mesos_authentication_principal=marathon",
+             f"--mesos_authentication_secret_file={secret}"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--agents", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--secure", action="store_true",
+                    help="CURVE and authentication on: the master refuses agents and "
+                         "frameworks without a credential; Marathon and the agents have one")
     ap.add_argument("--profile", default=None,
                     help="py-spy profile of Marathon: .svg flame graph, .txt collapsed stacks")
     args = ap.parse_args()
@@ -73,9 +95,10 @@ def main() -> None:
         spy = None
         stop, lat, pings = threading.Event(), [], []
         try:
-            cluster.start_master()
-            fleets = start_fleets(cluster, args.agents, res)
-            marathon = cluster.start_marathon()
+            master_flags, fleet_flags, marathon_flags = _security(Path(tmp), args.secure)
+            cluster.start_master(*master_flags)
+            fleets = start_fleets(cluster, args.agents, res, *fleet_flags)
+            marathon = cluster.start_marathon(0, *marathon_flags)
             base = marathon.field("http")
             say(f"{args.agents} simulated agents and Marathon up; posting {args.instances} instances")
             spy = _profile(marathon.pid, args.profile) if args.profile else None
@@ -111,7 +134,7 @@ def main() -> None:
                 f.stop()
             cluster.stop()
     finish("marathon_launch", {
-        "instances": args.instances, "agents": args.agents,
+        "instances": args.instances, "agents": args.agents, "secure": args.secure,
         "all_running_s": round(all_running, 2), "master_tasks_running": master_running,
         "tasks_per_s": round(args.instances / all_running),
         "apps_p50_ms": round(percentile(lat, 50), 1) if lat else None,

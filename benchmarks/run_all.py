@@ -18,6 +18,7 @@ BENCHMARKS = [
     ["marathon_docker", "--instances", "200"],
     ["gc_policy"],
     ["v1_launch", "--tasks", "1000"],
+    ["ui_load", "--instances", "10000", "--agents", "20"],
 ]
 
 

@@ -208,6 +208,16 @@ class SchedulerCore:
             return []
         return [Callback("agent_lost", (msg.agent_id,))]
 
+    def _on_framework_message(self, msg: m.FrameworkMessage, now: float) -> list[Effect]:
+        if not self.subscribed:
+            return []
+        return [Callback("framework_message", (msg.executor_id, msg.agent_id, msg.data))]
+
+    def _on_executor_lost(self, msg: m.ExecutorLost, now: float) -> list[Effect]:
+        if not self.subscribed:
+            return []
+        return [Callback("executor_lost", (msg.executor_id, msg.agent_id, msg.status))]
+
     def _on_error(self, msg: m.Error, now: float) -> list[Effect]:
         out = self._cancel_timers()
         self.state = STOPPED
@@ -294,6 +304,18 @@ class SchedulerCore:
             return self._not_subscribed(f"acknowledgement for task {task_id}")
         return [Send(None, m.Acknowledge(self._fid(), agent_id, task_id, uuid))]
 
+    def send_framework_message(self, executor_id: str, agent_id: str,
+                               data: bytes) -> list[Effect]:
+        """Best effort, as in Mesos: dropped when not subscribed."""
+        if not self.subscribed:
+            return self._not_subscribed(f"message to executor {executor_id}")
+        return [Send(None, m.FrameworkMessage(self._fid(), agent_id, executor_id, data))]
+
+    def shutdown_executor(self, executor_id: str, agent_id: str) -> list[Effect]:
+        if not self.subscribed:
+            return self._not_subscribed(f"shutdown of executor {executor_id}")
+        return [Send(None, m.ShutdownExecutor(self._fid(), agent_id, executor_id))]
+
     def reconcile(self, tasks: Iterable[m.ReconcileTask] = ()) -> list[Effect]:
         """Empty `tasks`: implicit reconciliation (the master reports all it knows)."""
         if not self.subscribed:
@@ -352,6 +374,8 @@ MESSAGES: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     m.Rescind: SchedulerCore._on_rescind,
     m.Update: SchedulerCore._on_update,
     m.AgentLost: SchedulerCore._on_agent_lost,
+    m.FrameworkMessage: SchedulerCore._on_framework_message,
+    m.ExecutorLost: SchedulerCore._on_executor_lost,
     m.Error: SchedulerCore._on_error,
     m.ProtocolError: SchedulerCore._on_protocol_error,
 }

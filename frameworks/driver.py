@@ -257,6 +257,12 @@ class AsyncSchedulerDriver:
         agent_id, uuid = status.agent_id, status.uuid
         self._enqueue(lambda now: self.core.acknowledge(agent_id, status.task_id, uuid))
 
+    def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
+        self._enqueue(lambda now: self.core.send_framework_message(executor_id, agent_id, data))
+
+    def shutdown_executor(self, executor_id: str, agent_id: str) -> None:
+        self._enqueue(lambda now: self.core.shutdown_executor(executor_id, agent_id))
+
     def reconcile_tasks(self, statuses_or_ids: Iterable[Any] = ()) -> None:
         """Explicit reconciliation of the given tasks; empty means implicit (all tasks)."""
         tasks = tuple(_reconcile_task(t) for t in statuses_or_ids)

@@ -30,19 +30,19 @@ class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
     def handle(self, event: Any, now: float) -> list[Any]:
         self.now = now
         self._fx = []
-        command = COMMANDS.get(type(event))
-        if command is not None:
+        handler = EVENTS.get(type(event))  # the common case (status updates) first
+        if handler is not None:
+            handler(self, event)
+        else:
+            command = COMMANDS.get(type(event))
+            if command is None:
+                raise AssertionError(f"Marathon core got an unknown event {event!r}")
             try:
                 value = command(self, event)
             except (ApiError, ValidationFailed) as e:
                 self._fx.append(ev.Reply(error=e))
             else:
                 self._fx.append(ev.Reply(value))
-        else:
-            handler = EVENTS.get(type(event))
-            if handler is None:
-                raise AssertionError(f"Marathon core got an unknown event {event!r}")
-            handler(self, event)
         out, self._fx = self._fx, []
         return out
 

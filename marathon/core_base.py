@@ -135,10 +135,10 @@ class CoreBase:
     def _stage_tasks(self) -> None:
         st = self.state
         dirty, st.dirty_tasks = st.dirty_tasks, set()
-        for tid in dirty:
-            t = st.tasks.get(tid)
-            if t is not None:
-                self._put("task", tid, t.to_store())
+        tasks = st.tasks
+        docs = {tid: tasks[tid].to_store() for tid in dirty if tid in tasks}
+        if docs:
+            self._fx.append(ev.PutAll("task", docs))
 
     # ------------------------------------------------------------ deployments
 

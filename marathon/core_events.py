@@ -240,6 +240,13 @@ class Put:
 
 
 @frozen
+class PutAll:
+    """Many documents of one kind (the task records staged for a commit) in one effect."""
+    kind: str
+    docs: dict[str, Any]
+
+
+@frozen
 class Delete:
     kind: str
     key: str

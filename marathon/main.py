@@ -20,7 +20,8 @@ import attrs
 from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
-from mesos_common.auth.flags import add_marathon_mesos_auth_flags, marathon_driver_security
+from mesos_common.auth.flags import (add_marathon_http_flags, add_marathon_mesos_auth_flags,
+                                     marathon_driver_security, marathon_http_auth)
 from mesos_common.flags import FlagParser, duration, port, setup_logging
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
@@ -58,6 +59,7 @@ def build_parser() -> FlagParser:
     p.add_flag("decline_offer_duration", type=duration, default=5.0,
                help="refuse filter for declined offers")
     add_marathon_mesos_auth_flags(p)
+    add_marathon_http_flags(p)
     return p
 
 
@@ -168,10 +170,11 @@ async def serve(ns, embedded: Store | None) -> None:
         await run_term(n, ns, options, make_store, front)
 
     node = Node("", term, zk_url=ns.zk, session_timeout=ns.zk_session_timeout)
-    front = make_front(node, options, ns.zk_session_timeout)
+    front = make_front(node, options, ns.zk_session_timeout, ns.http_auth)
     runner = web.AppRunner(front, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, ns.http_address, ns.http_port)
+    site = web.TCPSite(runner, ns.http_address, ns.http_port,
+                       ssl_context=ns.http_auth.ssl_context())
     await site.start()
     bound = runner.addresses[0][1]
     options.http_port = bound
@@ -180,7 +183,8 @@ async def serve(ns, embedded: Store | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"marathon: listening http=http://{ns.http_address}:{bound}", flush=True)
+    print(f"marathon: listening http={ns.http_auth.scheme}://{ns.http_address}:{bound}",
+          flush=True)
     GC.install()
     try:
         async with asyncio.TaskGroup() as tg:
@@ -215,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DetectError as e:
         parser.error(str(e))
     ns.driver_security = marathon_driver_security(ns, parser)
+    ns.http_auth = marathon_http_auth(ns, parser)
     setup_logging(ns.log_level, "marathon")
     if ns.zk and ns.work_dir:
         log.warning("--zk given: state is kept in ZooKeeper, --work_dir is not used")

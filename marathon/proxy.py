@@ -27,6 +27,9 @@ from marathon import metrics, views, webui
 from marathon.http.app import API
 from marathon.leadership import Node
 from marathon.store_zk import escape
+from mesos_common.auth import http as http_auth
+from mesos_common.auth.flags import MARATHON_PUBLIC, MARATHON_REALM
+from mesos_common.auth.http import HttpAuth
 
 log = logging.getLogger("marathon.proxy")
 
@@ -222,8 +225,12 @@ async def _session(app: web.Application):
     await app[SESSION].close()
 
 
-def make_front(node: Node, options: Any, zk_session_timeout: float) -> web.Application:
-    app = web.Application(client_max_size=16 * 2**20)
+def make_front(node: Node, options: Any, zk_session_timeout: float,
+               auth: HttpAuth | None = None) -> web.Application:
+    """`auth`: --http_credentials (Basic on everything but /ping) and TLS."""
+    guard = http_auth.middleware(auth or HttpAuth(), realm=MARATHON_REALM,
+                                 public=MARATHON_PUBLIC)
+    app = web.Application(client_max_size=16 * 2**20, middlewares=[guard])
     app[NODE] = node
     app[STREAMS] = set()
     app[OPTIONS] = options

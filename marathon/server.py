@@ -49,13 +49,14 @@ class MarathonServer:
         self._commit_lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
         self._perform = Performers({
-            ev.Launch: lambda e: self._drive("launch_tasks", e.offer_id, list(e.tasks)),
-            ev.Decline: lambda e: self._drive("decline_offer", e.offer_id, e.refuse_seconds),
-            ev.Kill: lambda e: self._drive("kill_task", e.task_id, e.agent_id),
-            ev.Revive: lambda e: self._drive("revive_offers"),
-            ev.Suppress: lambda e: self._drive("suppress_offers"),
-            ev.Reconcile: lambda e: self._drive("reconcile_tasks", list(e.tasks)),
+            ev.Launch: lambda e: self._to_driver("launch_tasks", e.offer_id, list(e.tasks)),
+            ev.Decline: lambda e: self._to_driver("decline_offer", e.offer_id, e.refuse_seconds),
+            ev.Kill: lambda e: self._to_driver("kill_task", e.task_id, e.agent_id),
+            ev.Revive: lambda e: self._to_driver("revive_offers"),
+            ev.Suppress: lambda e: self._to_driver("suppress_offers"),
+            ev.Reconcile: lambda e: self._to_driver("reconcile_tasks", list(e.tasks)),
             ev.Put: lambda e: self.store.put(e.kind, e.key, e.doc),
+            ev.PutAll: self._put_all,
             ev.Delete: lambda e: self.store.delete(e.kind, e.key),
             ev.Commit: lambda e: self.store.commit(),
             ev.Publish: lambda e: self.events.publish(e.event_type, **e.payload),
@@ -84,7 +85,12 @@ class MarathonServer:
     def perform(self, effects: Iterable[Any]) -> None:
         self._perform.perform(effects)
 
-    def _drive(self, method: str, *args: Any) -> None:
+    def _put_all(self, e: ev.PutAll) -> None:
+        put, kind = self.store.put, e.kind
+        for key, doc in e.docs.items():
+            put(kind, key, doc)
+
+    def _to_driver(self, method: str, *args: Any) -> None:
         if self.driver is not None:
             getattr(self.driver, method)(*args)
 

@@ -22,23 +22,25 @@ import attrs
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
+from mesos_agent import core_executors
+from mesos_agent.core_executors import REGISTRATION_TIMER, ExecutorRules
 from mesos_agent.core_health import HealthRules
 from mesos_agent.core_recovery import RecoveryRules, exit_status
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
                                 TaskLaunchFailed)
 from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
-                                  TaskEntry)
+                                  ExecutorEntry, TaskEntry)
 from mesos_agent.recovery import (AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint,
                                   TaskRemoved)
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
-from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo, Heartbeat,
-                                   KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
-                                   RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
-                                   TaskInfo, TaskRecord, TaskStatus)
+from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo,
+                                   Heartbeat, KillTask, ProtocolError, RegisterAgent,
+                                   ReregisterAgent, RunTask, ShutdownAgent, ShutdownFramework,
+                                   StatusUpdateAck, TaskInfo, TaskRecord, TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -53,7 +55,7 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
-class Agent(HealthRules, AdmissionRules, RecoveryRules):
+class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -72,6 +74,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._register_attempts = 0
         self._frameworks: dict[str, FrameworkInfo] = {}
         self._tasks: dict[str, TaskEntry] = {}
+        # Custom executors by (framework, executor id) and by their container's key.
+        self._executors: dict[tuple[str, str], ExecutorEntry] = {}
+        self._by_key: dict[str, ExecutorEntry] = {}
         # Processes still to reap whose task record is gone (framework/agent shut down, or a
         # task killed while launching whose terminal update was already acked).
         self._draining: dict[str, str] = {}
@@ -110,7 +115,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                 and not any(isinstance(e, Send) for e in effects))
         for tid in sorted(self._dirty):
             entry = self._tasks.get(tid)
+            ex = self._by_key.get(tid) if entry is None else None
             ckpts.append(Checkpoint(self._task_checkpoint(entry) if entry is not None
+                                    else self._executor_checkpoint(ex) if ex is not None
                                     else TaskRemoved(tid), lazy=lazy))
         self._dirty.clear()
         self._id_dirty = False
@@ -146,6 +153,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             return self._registration_timeout(now)
         if event.key == HEARTBEAT_TIMER:
             return self._heartbeat(now)
+        if isinstance(event.key, tuple) and event.key[0] == REGISTRATION_TIMER:
+            return self._executor_timeout(event.key[1], now)
         return self.updates.on_timer(event.key, now)
 
     def _received(self, event: Received, now: float) -> Effects:
@@ -154,6 +163,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return MESSAGES.get(type(msg), Agent._unexpected_message)(self, msg, now)
 
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_launched(ex, event, now)
         entry = self._tasks.get(event.task_id)
         if entry is None:  # draining or unknown: never leave a process we do not track
             known = self._draining.get(event.task_id) is not None
@@ -169,6 +181,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                 + self._start_health(entry, now))
 
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_launch_failed(ex, event, now)
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
             self._use_cache = None
@@ -187,6 +202,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_exited(ex, event, now)
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
             self._use_cache = None
@@ -223,9 +241,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         for entry in self._tasks.values():
             if not ts.is_terminal(entry.state):
                 entry.kill_requested = True
-                if entry.process == ALIVE:
+                if entry.process == ALIVE and not entry.executor_id:
                     effects.append(KillProcess(entry.task_id, self._grace(entry)))
-        return effects
+        return effects + self._shutdown_executors(None)
 
     # ------------------------------------------------------------ messages
 
@@ -286,13 +304,16 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             level = "debug" if refusal == DUPLICATE_RUN else "warning"  # the master resends
             return [Log(level, f"not running task {task.task_id}: {refusal}")]
         assert fid is not None and self.agent_id is not None
-        if not self.config.resources.contains(self._in_use() + task.resources):
+        need = task.resources + self._executor_need(fid, task)
+        if not self.config.resources.contains(self._in_use() + need):
             if any(h.task.task_id == task.task_id for h in self._held):
                 return []
             self._held.append(msg)
             return [Log("info", f"task {task.task_id} waits for killed tasks to free resources")]
         if task.agent_id != self.agent_id:
             task = attrs.evolve(task, agent_id=self.agent_id)
+        if task.executor is not None:
+            return self._run_with_executor(msg, task, now)
         run_id = random_prefix(self._rng)
         sandbox = paths.sandbox_dir(self.config.work_dir, self.agent_id, fid, task.task_id, run_id)
         self._frameworks[fid] = msg.framework
@@ -304,12 +325,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return [LaunchTask(fid, task, sandbox, run_id, self._run_as(task, msg.framework))]
 
     def _run_as(self, task: TaskInfo, framework: FrameworkInfo) -> str | None:
-        """Mesos: the command's user, else the framework's; nobody's with --switch_user=false
-        (the task runs as the agent does)."""
+        """Mesos: the command's user, else the framework's, else --default_user; nobody's
+        with --switch_user=false (the task runs as the agent does)."""
         if not self.config.switch_user:
             return None
         cmd_user = task.command.user if task.command is not None else None
-        return cmd_user or framework.user or None
+        return cmd_user or framework.user or self.config.default_user or None
 
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:
         entry = self._tasks.get(msg.task_id)
@@ -327,13 +348,17 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         caps = self._frameworks[entry.framework_id].capabilities
         if "TASK_KILLING_STATE" in caps and entry.state != ts.KILLING:
             effects += self._update(entry, ts.KILLING, now)
+        if entry.executor_id:
+            return effects + self._kill_on_executor(entry, max(0.0, grace))
         return effects + [KillProcess(entry.task_id, max(0.0, grace))]
 
     def _on_shutdown_framework(self, msg: ShutdownFramework, now: float) -> Effects:
         effects: Effects = [Log("info", f"shutting down framework {msg.framework_id}")]
         for entry in [e for e in self._tasks.values() if e.framework_id == msg.framework_id]:
             effects += self._drain(entry)
-        self._frameworks.pop(msg.framework_id, None)
+        effects += self._shutdown_executors(msg.framework_id)
+        if not self._has_executors(msg.framework_id):
+            self._frameworks.pop(msg.framework_id, None)
         return effects
 
     def _on_ack(self, msg: StatusUpdateAck, now: float) -> Effects:
@@ -343,6 +368,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             return effects + [Log("debug", f"ignoring stale ack for task {msg.task_id}")]
         self._touch(msg.task_id)
         entry = self._tasks.get(msg.task_id)
+        if entry is not None and entry.executor_id:
+            effects += self._to_executor_acked(entry, head)
         if entry is not None and ts.is_terminal(head.state):
             self._forget(entry)
         return effects
@@ -412,7 +439,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             effects += self._drain(entry)
         for task_id in self.updates.task_ids():
             effects += self.updates.remove(task_id)
-        self._frameworks.clear()
+        effects += self._shutdown_executors(None)
+        self._frameworks = {fid: fw for fid, fw in self._frameworks.items()
+                            if self._has_executors(fid)}
         self._held.clear()
         self.agent_id = self.master_id = None
         return effects
@@ -442,6 +471,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._completed.append((self._frameworks[entry.framework_id],
                                 records.executor_json(entry, self.agent_id or "", True)))
         effects = self.updates.remove(entry.task_id)
+        if entry.executor_id:
+            entry.process = GONE  # no process of its own: its executor is shut down
         if entry.process != GONE:
             self._draining[entry.task_id] = entry.framework_id
             self._draining_res[entry.task_id] = entry.task.resources
@@ -461,24 +492,36 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if entry.process != GONE:  # killed while launching: reap the process when it comes
             self._draining[entry.task_id] = fid
             self._draining_res[entry.task_id] = entry.task.resources
-        if not any(e.framework_id == fid for e in self._tasks.values()):
+        if not any(e.framework_id == fid for e in self._tasks.values()) \
+                and not self._has_executors(fid):
             del self._frameworks[fid]
 
     def _status(self, task_id: str, state: str, now: float, message: str = "",
                 reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
-                healthy: bool | None = None) -> TaskStatus:
+                healthy: bool | None = None, uuid: bytes | None = None,
+                data: bytes | None = None, executor_id: str = "") -> TaskStatus:
         return TaskStatus(task_id=task_id, state=state, agent_id=self.agent_id, message=message,
                           reason=reason, source=source, timestamp=now,
-                          uuid=new_uuid_bytes(self._rng), healthy=healthy)
+                          uuid=uuid or new_uuid_bytes(self._rng), healthy=healthy, data=data,
+                          executor_id=executor_id or None)
 
     def _update(self, entry: TaskEntry, state: str, now: float, message: str = "",
-                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> Effects:
-        """Move a task to `state` and queue the status update; the one place tasks change."""
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
+                uuid: bytes | None = None, data: bytes | None = None,
+                healthy: bool | None = None) -> Effects:
+        """Move a task to `state` and queue the status update; the one place tasks change.
+        A custom executor's update keeps its `uuid` (it is acknowledged back by it)."""
         assert ts.can_transition(entry.state, state), (entry.task_id, entry.state, state)
         entry.state = state
         entry.statuses.append((state, now))
+        if healthy is not None:
+            entry.healthy = healthy
+        if entry.executor_id and ts.is_terminal(state) and entry.process != GONE:
+            entry.process = GONE  # its executor is done with it
+            self._use_cache = None
         self._touch(entry.task_id)
-        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy)
+        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy,
+                              uuid, data, entry.executor_id)
         return self.updates.add(entry.framework_id, status, now)
 
     # ------------------------------------------------------------ views
@@ -499,19 +542,31 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
     def draining(self) -> set[str]:
         return set(self._draining)
 
+    def containers(self) -> set[str]:
+        """What the containerizer should be running for us: command tasks and executors."""
+        return {tid for tid, e in self._tasks.items() if not e.executor_id} | set(self._by_key)
+
+    def executors(self) -> list[ExecutorEntry]:
+        """Live custom executors (read-only use)."""
+        return list(self._executors.values())
+
     def state_json(self) -> dict[str, Any]:
         """The agent's `/state` document (Mesos agent shape, see records.py)."""
         aid = self.agent_id or ""
         by_fw: dict[str, _FwGroup] = {
             fid: (info, [], []) for fid, info in self._frameworks.items()}
         for e in self._tasks.values():
-            by_fw[e.framework_id][1].append(records.executor_json(e, aid, False))
+            if not e.executor_id:
+                by_fw[e.framework_id][1].append(records.executor_json(e, aid, False))
+        for ex in self._executors.values():
+            by_fw[ex.framework_id][1].append(
+                records.custom_executor_json(ex, list(self._executor_tasks(ex)), aid))
         done: dict[str, _FwGroup] = {}
         for info, ex in self._completed:
             fid = info.id or ""
             (by_fw if fid in by_fw else done).setdefault(fid, (info, [], []))[2].append(ex)
         used = sum((e.task.resources for e in self._tasks.values() if not ts.is_terminal(e.state)),
-                   EMPTY)
+                   EMPTY) + sum((ex.info.resources for ex in self._executors.values()), EMPTY)
         cfg = self.config
         return {
             "version": cfg.version, "id": aid, "pid": f"slave(1)@{cfg.ip}:{cfg.port}",
@@ -531,12 +586,15 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         for tid, e in self._tasks.items():
             assert e.task.task_id == tid and e.framework_id in self._frameworks, tid
             assert tid not in self._draining, tid
-            assert e.state != ts.STAGING or e.process == LAUNCHING or self.terminating, tid
+            assert (e.state != ts.STAGING or e.process == LAUNCHING or self.terminating
+                    or e.executor_id), tid
             assert e.process != GONE or ts.is_terminal(e.state), (tid, e.state)
             if ts.is_terminal(e.state):  # kept only until its terminal update is acked
                 assert self.updates.has_terminal(tid), (tid, e.state)
         for fid in self._frameworks:
-            assert any(e.framework_id == fid for e in self._tasks.values()), fid
+            assert any(e.framework_id == fid for e in self._tasks.values()) \
+                or self._has_executors(fid), fid
+        self._check_executors()
         for tid in self.updates.task_ids():
             assert tid in self._tasks or self.updates.has_terminal(tid), tid
         assert self._use_cache is None or self._use_cache == self._sum_in_use()
@@ -555,6 +613,7 @@ EVENTS: dict[type, Callable[[Agent, Any, float], Effects]] = {
     TaskExited: Agent._task_exited,
     HealthResult: Agent._health_result,
     StopAgent: Agent._stop_agent,
+    **core_executors.EVENTS,
 }
 
 #: Message from the master -> handler (anything else is logged and ignored).
@@ -568,4 +627,5 @@ MESSAGES: dict[type, Callable[[Agent, Any, float], Effects]] = {
     KillTask: Agent._on_kill_task,
     ShutdownFramework: Agent._on_shutdown_framework,
     StatusUpdateAck: Agent._on_ack,
+    **core_executors.MESSAGES,
 }

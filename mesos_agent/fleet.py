@@ -33,6 +33,8 @@ from mesos_agent import events as ev
 from mesos_agent.config import AgentConfig
 from mesos_agent.core import Agent
 from mesos_agent.recovery import Checkpoint
+from mesos_common.auth.flags import add_peer_security_flags, peer_security_from
+from mesos_common.curve import PeerSecurity
 from mesos_common import effects as fx
 from mesos_common import flags, leader
 from mesos_common.codec import DecodeError
@@ -65,7 +67,7 @@ class FleetAgent:
                              work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"},
                              containerizers=("sim",))  # pretend processes run anything
         self.core = Agent(config, random.Random(index))
-        self.dealer = DealerTransport(fleet.ctx)
+        self.dealer = DealerTransport(fleet.ctx, security=fleet.security)
         self.timers = Timers(lambda key: self.feed(fx.TimerFired(key)))  # core on loop time
         self.performers = Performers({
             fx.Send: lambda e: self.dealer.send(e.msg),
@@ -117,8 +119,10 @@ class FleetAgent:
 
 
 class AgentFleet:
-    def __init__(self, master: str, count: int, resources: Resources, first: int = 0) -> None:
+    def __init__(self, master: str, count: int, resources: Resources, first: int = 0,
+                 security: PeerSecurity | None = None) -> None:
         self.master = master
+        self.security = security  # one credential and CURVE key for every agent
         self.ctx = zmq.asyncio.Context()
         self.ctx.setsockopt(zmq.LINGER, 0)
         self.ctx.set(zmq.MAX_SOCKETS, count + 64)  # libzmq's default cap is 1023
@@ -206,7 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                help="number of the first agent (hostnames fleet-N), to run several fleets")
     p.add_flag("resources", default="cpus:8;mem:16384;disk:100000;ports:[31000-32000]",
                help="resources of each agent")
+    add_peer_security_flags(p)
     ns = p.parse(argv)
+    security = peer_security_from(ns, p)
     if not ns.master:
         p.error("--master is required")
     try:
@@ -221,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await AgentFleet(ns.master, ns.agents, res, ns.first_index).run(stop)
+        await AgentFleet(ns.master, ns.agents, res, ns.first_index, security).run(stop)
 
     asyncio.run(go())
     return 0

@@ -35,16 +35,19 @@ from attrs import field, frozen
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
-from mesos_agent.config import AgentConfig
+from mesos_agent.config import VERSION, AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
                                  cache_dir_for, launched_as)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
-from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
+                                MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed, ToExecutor)
+from mesos_agent.executor_api import ExecutorApi
+from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
@@ -90,6 +93,9 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
+    default_user: str = ""  # --default_user ("": the agent's own user)
+    executor_registration_timeout: float = 60.0
+    executor_shutdown_grace: float = 5.0
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
@@ -127,6 +133,9 @@ class AgentServer:
             LaunchTask: self._launch, StartHealthCheck: self._start_health,
             StopHealthCheck: lambda e: self._stop_health(e.task_id),
             KillProcess: lambda e: self._spawn(self._kill(e.task_id, e.grace_period)),
+            ToExecutor: lambda e: self.executor_api.deliver(e.framework_id, e.executor_id, e.msg),
+            EndExecutorStream: lambda e: self.executor_api.end(e.framework_id, e.executor_id),
+            ResizeContainer: lambda e: self._spawn(self._resize(e.key, e.resources)),
             Redetect: self._redetect_now})
         # Effects wait behind the checkpoint they report: commit number = record number.
         self._effects = CommitBarrier(self._perform_logged)
@@ -137,6 +146,7 @@ class AgentServer:
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
+        self.executor_api = ExecutorApi(self, time.time)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -145,8 +155,11 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
-                                        auth=self.opts.http_auth), access_log=None)
+        app = make_app(self._state, self.opts.work_dir, self._statistics,
+                       auth=self.opts.http_auth)
+        add_v1_routes(app, self.executor_api, AgentOperatorApi(
+            lambda: self.core, self.opts.work_dir, dict(self.opts.flags), VERSION))
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
@@ -160,9 +173,9 @@ class AgentServer:
             self.http_port = runner.addresses[0][1]
             self.core = Agent(self._config(), self.rng)
             self._dealer = DealerTransport(security=self.opts.security)
-            scheme = "https" if self.opts.http_auth.tls else "http"
-            print(f"mesos-agent: listening http={scheme}://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+            print(f"mesos-agent: listening http={self.opts.http_auth.scheme}://{self.opts.ip}:"
+                  f"{self.http_port} pid={os.getpid()} "
+                  f"containerizers={','.join(self.opts.containerizers)}",
                   file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -170,7 +183,8 @@ class AgentServer:
                 await self._recover()
                 watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
-                         tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
+                         tg.create_task(self._receive_loop()), tg.create_task(watch.run()),
+                         tg.create_task(self.executor_api.heartbeats())]
                 if gc_policy is not None:
                     # As in the master and Marathon: what start-up and recovery built lives
                     # as long as the daemon, so freeze it now rather than have the first
@@ -184,6 +198,7 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                self.executor_api.close()
                 closer = getattr(self.containerizer, "close", None)
                 if closer is not None and not self.containerizer.containers():
                     closer()  # every task is gone: nothing of ours is left to isolate
@@ -221,7 +236,10 @@ class AgentServer:
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user)
+            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
+            default_user=o.default_user,
+            executor_registration_timeout=o.executor_registration_timeout,
+            executor_shutdown_grace=o.executor_shutdown_grace)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
@@ -246,7 +264,7 @@ class AgentServer:
             found.append(RecoveredTask(cp, what))
         self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
         assert self.core is not None
-        live = self.core.tasks()
+        live = self.core.containers()
         for rt in found:
             tid = rt.checkpoint.task.task_id
             if rt.found.what == RUNNING_FOUND and tid in live:
@@ -556,6 +574,15 @@ class AgentServer:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
         self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
+
+    async def _resize(self, key: str, res: Resources) -> None:
+        resize = getattr(self.containerizer, "resize", None)
+        if resize is None:
+            return
+        try:
+            await asyncio.to_thread(resize, key, res.scalar("cpus"), res.scalar("mem"))
+        except Exception as e:
+            log.warning("raising the limits of %s failed: %s", key, e)
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

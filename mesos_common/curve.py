@@ -82,7 +82,9 @@ class PeerSecurity:
     def server_key(self, published: str | None, source: str) -> bytes | None:
         """The key to encrypt to for a master that published `published` (z85 or None)."""
         if self.master_public_key is not None:
-            if published and published.encode() != self.master_public_key:
+            key = published.encode() if published else None
+            if key is not None and key != self.master_public_key and key not in self._trusted:
+                self._trusted.add(key)  # said once per key
                 log.warning("the master at %s publishes a CURVE key other than "
                             "--master_public_key; encrypting to --master_public_key", source)
             return self.master_public_key

@@ -17,10 +17,12 @@ from mesos_common import messages as m
 from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
-from mesos_master import core_agents, core_auth, core_frameworks, core_operator, core_tasks
+from mesos_master import (core_agents, core_auth, core_executors, core_frameworks, core_operator,
+                          core_tasks)
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
+from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import OperatorHandlers
 from mesos_master.core_tasks import TaskHandlers
@@ -43,7 +45,8 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, AuthHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
+             AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -198,14 +201,14 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, A
 EVENTS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
-    **core_operator.EVENTS,
+    **core_operator.EVENTS, **core_auth.EVENTS,
 }
 
 #: Message -> handler, from the tables beside the handlers.
 MESSAGES: dict[type, MessageHandler] = {
     m.Heartbeat: Master._on_heartbeat,
     **core_agents.MESSAGES, **core_frameworks.MESSAGES, **core_tasks.MESSAGES,
-    **core_auth.MESSAGES,
+    **core_executors.MESSAGES, **core_auth.MESSAGES,
 }
 
 

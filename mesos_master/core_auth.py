@@ -9,21 +9,40 @@ nothing. Pure, like the rest of the core.
 """
 from __future__ import annotations
 
+from attrs import frozen
+
 from mesos_common import messages as m
 from mesos_master.core_base import MasterBase
+from mesos_master.state import Framework
 
 MAX_PEERS_REMEMBERED = 100_000  # authenticated / refused connections kept (oldest go first)
 
 
+@frozen
+class PeerAuthenticated:
+    """A connection whose principal an edge proved itself (the v1 scheduler API's HTTP
+    Basic credentials), as a successful Authenticate would."""
+
+    peer: bytes
+    principal: str
+
+
 class AuthHandlers(MasterBase):
+
+    def _on_peer_authenticated(self, event: PeerAuthenticated) -> None:
+        self._remember(event.peer, event.principal)
+        self.counters["authentication_successes"] += 1
+
+    def _remember(self, peer: bytes, principal: str | None) -> None:
+        self.authenticated.pop(peer, None)
+        if len(self.authenticated) >= MAX_PEERS_REMEMBERED:
+            self.authenticated.pop(next(iter(self.authenticated)))
+        self.authenticated[peer] = principal  # None: its latest Authenticate failed
 
     def _on_authenticate(self, msg: m.Authenticate, peer: bytes) -> None:
         creds = self.config.auth.credentials
         ok = creds is not None and creds.check(msg.principal, msg.secret)
-        self.authenticated.pop(peer, None)
-        if len(self.authenticated) >= MAX_PEERS_REMEMBERED:
-            self.authenticated.pop(next(iter(self.authenticated)))
-        self.authenticated[peer] = msg.principal if ok else None  # None: it failed
+        self._remember(peer, msg.principal if ok else None)
         if not ok:
             self.counters["authentication_failures"] += 1
             return self._refuse(peer, msg, f"authentication failed for principal "
@@ -113,15 +132,23 @@ class AuthHandlers(MasterBase):
         self._refuse(peer, msg, f"rate limit of principal {principal!r} exceeded")
         return True
 
-    def _may_run_as(self, principal: str | None, user: str | None) -> bool:
-        return self.config.auth.acls.allowed(principal, "run_tasks", user)
+    def _run_as_error(self, fw: Framework, task: m.TaskInfo) -> str | None:
+        """The `run_tasks` ACL on the task's user (its command's, else its framework's)."""
+        user = (task.command.user if task.command else None) or fw.info.user or None
+        if self.config.auth.acls.allowed(fw.info.principal, "run_tasks", user):
+            return None
+        return f"not authorized: principal {fw.info.principal!r} may not run tasks as user " \
+               f"{user!r}"
 
     def authorized(self, principal: str | None, action: str, obj: str | None) -> bool:
         """The ACLs' answer, for the HTTP layer (weights, quota, teardown, endpoints)."""
         return self.config.auth.acls.allowed(principal, action, obj)
 
 
-#: The messages handled here (mesos_master/core.py composes the master's table).
+#: The event and the message handled here (mesos_master/core.py composes the master's tables).
+EVENTS = {
+    PeerAuthenticated: AuthHandlers._on_peer_authenticated,
+}
 MESSAGES = {
     m.Authenticate: AuthHandlers._on_authenticate,
 }

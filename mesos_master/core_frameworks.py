@@ -141,7 +141,9 @@ class FrameworkHandlers(MasterBase):
         """Rescind its offers, kill its tasks (ShutdownFramework), forget it."""
         for oid in sorted(fw.offers):
             self._drop_offer(self.offers[oid])
-        agents = sorted({t.agent_id for t in fw.tasks.values()})
+        agents = sorted({t.agent_id for t in fw.tasks.values()}
+                        | {a.id for a in self.agents.values()  # idle executors stop too
+                           if any(k[0] == fw.id for k in a.executors)})
         for agent_id in agents:
             agent = self.agents.get(agent_id)
             if agent is not None:
@@ -155,6 +157,7 @@ class FrameworkHandlers(MasterBase):
             self._complete(fw, task)
         for task in list(fw.unreachable_tasks.values()):
             self._complete(fw, task)
+        self._drop_executors(fw.id)
         self.allocator.remove_framework(fw.id)
         if fw.peer is not None and self.peers.get(fw.peer) == ("framework", fw.id):
             del self.peers[fw.peer]
@@ -248,20 +251,26 @@ class FrameworkHandlers(MasterBase):
         piece_from = remaining
         check_user = not self.config.auth.acls.empty
         for i, info in enumerate(tasks, 1):
+            if info.executor is not None and info.executor.framework_id != fw.id:
+                info = attrs.evolve(info, executor=attrs.evolve(info.executor,
+                                                                framework_id=fw.id))
+            extra = validation.executor_need(agent.executors, fw.id, info)
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
-                                             known_task_ids=known)
-            user = (info.command.user if info.command else None) or fw.info.user or None
-            if error is None and check_user and not self._may_run_as(fw.info.principal, user):
+                                             known_task_ids=known, executor_resources=extra)
+            denied = self._run_as_error(fw, info) if check_user and error is None else None
+            if denied is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_UNAUTHORIZED,
-                                    f"principal {fw.info.principal!r} may not run tasks as "
-                                    f"user {user!r}", agent.id)
+                                    denied, agent.id)
             elif error is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,
                                     agent.id)
             else:
-                remaining = remaining - info.resources
+                remaining = remaining - info.resources - extra
+                if info.executor is not None:  # later tasks of this ACCEPT find it running
+                    agent.executors.setdefault((fw.id, info.executor.executor_id),
+                                               info.executor)
                 task = Task(framework_id=fw.id, agent_id=agent.id, info=info,
                             state=ts.STAGING, role=role)
                 task.record(ts.STAGING, self.now)

@@ -117,13 +117,13 @@ async def _stream(request: web.Request, pieces: Iterator[str]) -> web.StreamResp
 
 
 def _viewer(request: web.Request, master: Master) -> views_stream.Viewer | None:
-    return views_stream.Viewer.of(request.get("principal"), master.config.auth.acls)
+    return views_stream.Viewer.of(request.get(http_auth.PRINCIPAL), master.config.auth.acls)
 
 
 def _denied(request: web.Request, master: Master, action: str, obj: str | None
             ) -> web.Response | None:
     """403 when the ACLs refuse the request's principal `action` on `obj`."""
-    principal = request.get("principal")
+    principal = request.get(http_auth.PRINCIPAL)
     if master.authorized(principal, action, obj):
         return None
     return http_auth.forbidden(principal, f"{action} {obj}")

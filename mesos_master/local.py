@@ -23,6 +23,9 @@ from mesos_common.resources import Resources, ResourceError
 from mesos_master import local_secure
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000
+# The tour's Marathon app, as curl posts it.
+POST_APP = "-X POST -H 'Content-Type: application/json'"
+HELLO_APP = '{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'
 
 
 def split_machine(n: int, work_dir: Path) -> list[str]:
@@ -94,7 +97,7 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
     return cluster
 
 
-def _print_secure(files: local_secure.SecureFiles, http: str) -> None:
+def _print_secure(files: local_secure.SecureFiles, http: str, marathon: str | None) -> None:
     """Where the throwaway credentials are and how to use them (paths, never secrets)."""
     print(f"mesos-local: secure: credentials {files.credentials} (Mesos format), CA "
           f"{files.ca}, master CURVE public key {files.master_public}")
@@ -102,8 +105,10 @@ def _print_secure(files: local_secure.SecureFiles, http: str) -> None:
           f"--principal operator --secret file://{files.operator_secret} "
           f"--master_public_key {files.master_public} --name hello "
           f"--command 'echo hello from Corral'")
-    print(f"mesos-local: try  curl --cacert {files.ca} -u operator:$(cat {files.operator_secret})"
-          f" {http}/master/state")
+    login = f"--cacert {files.ca} -u operator:$(cat {files.operator_secret})"
+    print(f"mesos-local: try  curl {login} {http}/master/state")
+    if marathon is not None:
+        print(f"mesos-local: try  curl {login} {POST_APP} {marathon}/v2/apps -d '{HELLO_APP}'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,13 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             and "docker" not in cluster.agents[0].field("containerizers")):
         print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
               "runs docker (start dockerd, then restart mesos-local)")
-    if cluster.marathon is not None:
-        print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
-              f"{cluster.marathon.field('http')}/v2/apps -d "
-              """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
+    if cluster.marathon is not None and not ns.secure:
+        print(f"mesos-local: try  curl {POST_APP} {cluster.marathon.field('http')}/v2/apps "
+              f"-d '{HELLO_APP}'")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
     if ns.secure:
-        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http)
+        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http,
+                      cluster.marathon.field("http") if cluster.marathon else None)
     else:
         print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
               f"--name hello --command 'echo hello from Corral'")

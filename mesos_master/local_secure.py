@@ -3,7 +3,8 @@ with CURVE, authentication and TLS on, under `<work_dir>/secure/`.
 
 Made once per work dir (a restart reuses them): `credentials.json` (Mesos format; principals
 `agent`, `marathon`, `operator`), `agent-credential.json`, `marathon.secret`,
-`operator.secret`, the master's CURVE pair (`master.key` public, `master.key_secret`), and a
+`operator.secret`, `marathon-http-credentials` (Marathon's --http_credentials for
+`operator`), the master's CURVE pair (`master.key` public, `master.key_secret`), and a
 CA (`ca.pem`) that signed `tls.crt` / `tls.key` for the cluster's address. Certificates come
 from the `openssl` command; secrets from `secrets.token_urlsafe`.
 """
@@ -28,6 +29,7 @@ class SecureFiles:
     agent_credential: Path
     marathon_secret: Path
     operator_secret: Path
+    marathon_http: Path
     master_public: Path
     master_secret: Path
     ca: Path
@@ -38,6 +40,7 @@ class SecureFiles:
     def at(cls, root: Path) -> SecureFiles:
         return cls(root, *(root / name for name in (
             "credentials.json", "agent-credential.json", "marathon.secret", "operator.secret",
+            "marathon-http-credentials",
             "master.key", "master.key_secret", "ca.pem", "tls.crt", "tls.key")))
 
 
@@ -78,7 +81,8 @@ def _tls(files: SecureFiles, ip: str) -> None:
 
 def ensure(work_dir: Path, ip: str) -> SecureFiles:
     files = SecureFiles.at(work_dir / "secure")
-    if files.credentials.exists() and files.cert.exists() and files.master_secret.exists():
+    if all(p.exists() for p in (files.credentials, files.marathon_http, files.cert,
+                                 files.master_secret)):
         return files
     files.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     made = {p: secrets.token_urlsafe(24) for p in PRINCIPALS}
@@ -87,14 +91,21 @@ def ensure(work_dir: Path, ip: str) -> SecureFiles:
     _private(files.agent_credential, json.dumps({"principal": "agent", "secret": made["agent"]}))
     _private(files.marathon_secret, made["marathon"] + "\n")
     _private(files.operator_secret, made["operator"] + "\n")
+    _private(files.marathon_http, f"operator:{made['operator']}\n")
     zmq.auth.create_certificates(str(files.root), "master")
     files.master_secret.chmod(0o600)
     _tls(files, ip)
     return files
 
 
+# Only `operator` may run tasks as root; tasks that name no user run as nobody (agents'
+# --default_user).
+ACLS = {"run_tasks": [{"principals": {"values": ["operator"]}, "users": {"type": "ANY"}},
+                      {"principals": {"type": "NONE"}, "users": {"values": ["root"]}}]}
+
+
 def master_flags(files: SecureFiles) -> list[str]:
-    return ["--zmq_curve", f"--zmq_curve_cert={files.master_secret}",
+    return ["--zmq_curve", f"--acls={json.dumps(ACLS)}", f"--zmq_curve_cert={files.master_secret}",
             f"--credentials={files.credentials}", "--authenticate_agents",
             "--authenticate_frameworks", "--authenticate_http_readonly",
             "--authenticate_http_readwrite", f"--ssl_cert={files.cert}",
@@ -102,7 +113,7 @@ def master_flags(files: SecureFiles) -> list[str]:
 
 
 def agent_flags(files: SecureFiles) -> list[str]:
-    return [f"--credential={files.agent_credential}",
+    return [f"--credential={files.agent_credential}", "--default_user=nobody",
             f"--master_public_key={files.master_public}",
             f"--http_credentials={files.credentials}", "--authenticate_http_readonly",
             "--authenticate_http_readwrite", f"--ssl_cert={files.cert}",
@@ -112,4 +123,6 @@ def agent_flags(files: SecureFiles) -> list[str]:
 def marathon_flags(files: SecureFiles) -> list[str]:
     return ["--mesos_authentication_principal=marathon",
             f"--mesos_authentication_secret_file={files.marathon_secret}",
-            f"--master_public_key={files.master_public}"]
+            f"--master_public_key={files.master_public}",
+            f"--http_credentials=file://{files.marathon_http}", f"--ssl_cert={files.cert}",
+            f"--ssl_key={files.key}"]

@@ -142,9 +142,9 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
 
 
 def _ready(server: MasterServer) -> None:
-    scheme = "https" if server.opts.http_auth.tls else "http"
     curve = f" curve_public_cert={server.curve_public_cert}" if server.curve_public_cert else ""
-    print(f"mesos-master: listening http={scheme}://{server.opts.ip}:{server.http_port} "
+    print(f"mesos-master: listening http={server.opts.http_auth.scheme}://{server.opts.ip}:"
+          f"{server.http_port} "
           f"zmq={server.zmq_endpoint} id={server.master_id}{curve}", flush=True)
 
 

@@ -155,6 +155,9 @@ class MasterServer:
         keys = self._curve_keys()
         if keys is not None:
             self._zap = ZapHandler(self._ctx)  # before the ROUTER accepts anyone
+        elif self.opts.auth.credentials is not None:
+            log.warning("--credentials without --zmq_curve: peers' secrets cross the network "
+                        "in the clear")
         self.transport = RouterTransport(self._ctx, curve_keys=keys)
         bound = self.transport.bind(f"tcp://{self._zmq_host()}:{self.opts.zmq_port}")
         self.zmq_endpoint = self._advertised(bound)

@@ -5,7 +5,7 @@ longer path under `/v2/apps/`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,14 +13,17 @@ from marathon import queries, views
 from marathon.http.base import (app_id, body, deployment_answer, embed, flag, ok,
                                 route)
 
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
-async def list_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+
+async def list_apps(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     q = request.query
     return ok({"apps": queries.list_apps(svc.state, q.get("cmd"), q.get("id"), q.get("label"),
                                      embed(request))})
 
 
-async def create_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def create_app(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     app, d = svc.create_app(await body(request), flag(request, "force"))
     info = views.app_info(svc.state, app, set())
     info.pop("versionInfo", None)
@@ -29,12 +32,12 @@ async def create_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.R
     return ok(info, 201, {"Location": f"/v2/apps{app['id']}", "Marathon-Deployment-Id": d.id})
 
 
-async def put_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def put_apps(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     return deployment_answer(svc.update_apps(await body(request), flag(request, "force"),
                                              flag(request, "partialUpdate", True)))
 
 
-async def patch_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def patch_apps(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     raws = await body(request)
     if isinstance(raws, list):
         for raw in raws:
@@ -43,31 +46,32 @@ async def patch_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.R
     return deployment_answer(svc.update_apps(raws, flag(request, "force"), True))
 
 
-async def apps_under(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def apps_under(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     prefix = app_id(p["id"]).rstrip("/") + "/"
     emb = views.embeds(["tasks"] + embed(request))
     return ok({"*": [views.app_info(svc.state, a, emb) for k, a in sorted(svc.state.apps.items())
                      if k.startswith(prefix)]})
 
 
-async def restart_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def restart_app(request: web.Request, svc: MarathonServer,
+                      p: dict[str, str]) -> web.Response:
     return deployment_answer(svc.restart_app(app_id(p["id"]), flag(request, "force")))
 
 
-async def versions(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def versions(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     return ok({"versions": queries.app_versions(svc.state, app_id(p["id"]))})
 
 
-async def version(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def version(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     return ok(queries.app_version(svc.state, app_id(p["id"]), p["v"]))
 
 
-async def get_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def get_app(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     emb = views.embeds(["tasks", "lastTaskFailure"] + embed(request))
     return ok({"app": views.app_info(svc.state, queries.get_app(svc.state, app_id(p["id"])), emb)})
 
 
-async def put_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def put_app(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
     created, d = svc.update_app(aid, await body(request), flag(request, "force"),
                                 flag(request, "partialUpdate", True))
@@ -79,14 +83,14 @@ async def put_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Resp
     return resp
 
 
-async def patch_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def patch_app(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
     queries.get_app(svc.state, aid)
     return deployment_answer(
         svc.update_app(aid, await body(request), flag(request, "force"), True)[1])
 
 
-async def delete_app(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def delete_app(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     return deployment_answer(svc.delete_app(app_id(p["id"]), flag(request, "force", True)))
 
 

@@ -1,19 +1,23 @@
 """`/v2/deployments`: list the running deployments, cancel one (rolling back unless forced)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from marathon import views
 from marathon.http.base import deployment_answer, flag, ok, route
 
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
-async def deployments(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+
+async def deployments(request: web.Request, svc: MarathonServer,
+                      p: dict[str, str]) -> web.Response:
     return ok([views.deployment_json(d) for d in svc.state.deployments.values()])
 
 
-async def cancel_deployment(request: web.Request, svc: Any, p: dict[str, str]
+async def cancel_deployment(request: web.Request, svc: MarathonServer, p: dict[str, str]
                             ) -> web.Response:
     force = flag(request, "force")
     d = svc.cancel_deployment(p["id"], force)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from marathon.errors import ApiError
 from marathon.http.base import ok, route
+
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
 SSE_HEARTBEAT = 15.0
 
@@ -17,7 +20,8 @@ def _frame(ev: dict[str, Any]) -> bytes:
     return f"event: {ev['eventType']}\ndata: {json.dumps(ev)}\n\n".encode()
 
 
-async def events(request: web.Request, svc: Any, p: dict[str, str]) -> web.StreamResponse:
+async def events(request: web.Request, svc: MarathonServer,
+                 p: dict[str, str]) -> web.StreamResponse:
     if "text/event-stream" not in request.headers.get("Accept", "text/event-stream"):
         raise ApiError(405, {"message": "Accept: text/event-stream required"})
     wanted = set(request.query.getall("event_type", []))
@@ -44,18 +48,18 @@ async def events(request: web.Request, svc: Any, p: dict[str, str]) -> web.Strea
     return resp
 
 
-async def list_subscriptions(request: web.Request, svc: Any, p: dict[str, str]
+async def list_subscriptions(request: web.Request, svc: MarathonServer, p: dict[str, str]
                              ) -> web.Response:
     return ok({"callbackUrls": list(svc.state.subscriptions)})
 
 
-def _answer(request: web.Request, svc: Any, kind: str, url: str) -> web.Response:
+def _answer(request: web.Request, svc: MarathonServer, kind: str, url: str) -> web.Response:
     ev = svc.events.event(kind, clientIp=request.remote or "", callbackUrl=url)
     svc.events.publish(kind, clientIp=request.remote or "", callbackUrl=url)
     return ok(ev)
 
 
-async def subscribe(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def subscribe(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     url = request.query.get("callbackUrl", "")
     if not url.startswith(("http://", "https://")):
         raise ApiError(422, {"message": "Object is not valid", "details": [
@@ -64,7 +68,8 @@ async def subscribe(request: web.Request, svc: Any, p: dict[str, str]) -> web.Re
     return _answer(request, svc, "subscribe_event", url)
 
 
-async def unsubscribe(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def unsubscribe(request: web.Request, svc: MarathonServer,
+                      p: dict[str, str]) -> web.Response:
     url = request.query.get("callbackUrl", "")
     svc.remove_subscription(url)
     return _answer(request, svc, "unsubscribe_event", url)

@@ -1,13 +1,16 @@
 """`/v2/groups`: the group tree, its versions, create/update/rollback/scale/delete."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from marathon import model, queries, views
 from marathon.errors import ApiError, group_missing
 from marathon.http.base import body, deployment_answer, embed, flag, ok, route
+
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
 
 def group_id(raw: str | None) -> str:
@@ -20,11 +23,12 @@ def group_id(raw: str | None) -> str:
     return model.normalize_id(raw)
 
 
-async def group_versions(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def group_versions(request: web.Request, svc: MarathonServer,
+                         p: dict[str, str]) -> web.Response:
     return ok(queries.group_versions(svc.state, group_id(p["id"])))
 
 
-async def group_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def group_apps(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     gid = group_id(p["id"])
     if not svc.state.group_exists(gid):
         raise group_missing(gid)
@@ -32,31 +36,34 @@ async def group_apps(request: web.Request, svc: Any, p: dict[str, str]) -> web.R
                         for a in sorted(svc.state.apps_under(gid))]})
 
 
-async def get_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def get_group(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     gid = group_id(p["id"])
     if not svc.state.group_exists(gid):
         raise group_missing(gid)
     return ok(views.group_tree(svc.state, gid, views.embeds(embed(request))))
 
 
-async def create_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def create_group(request: web.Request, svc: MarathonServer,
+                       p: dict[str, str]) -> web.Response:
     d = svc.create_group(group_id(p["id"]), await body(request), flag(request, "force"))
     return deployment_answer(d, 201)
 
 
-async def rollback_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def rollback_group(request: web.Request, svc: MarathonServer,
+                         p: dict[str, str]) -> web.Response:
     return deployment_answer(svc.update_group(group_id(p["id"]), {"version": p["v"]},
                                               flag(request, "force")))
 
 
-async def put_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def put_group(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     raw = await body(request)
     if flag(request, "dryRun"):
         return ok({"steps": svc.dry_run(group_id(p["id"]), raw)})
     return deployment_answer(svc.update_group(group_id(p["id"]), raw, flag(request, "force")))
 
 
-async def delete_group(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def delete_group(request: web.Request, svc: MarathonServer,
+                       p: dict[str, str]) -> web.Response:
     return deployment_answer(svc.delete_group(group_id(p["id"]),
                                               flag(request, "force", True)))
 

@@ -1,18 +1,22 @@
 """`/v2/queue`: the apps waiting for launches, and resetting an app's launch delay."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from marathon.http.base import app_id, embed, ok, route
 
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
-async def queue(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+
+async def queue(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     return ok({"queue": svc.queue("lastUnusedOffers" in embed(request))})
 
 
-async def reset_delay(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def reset_delay(request: web.Request, svc: MarathonServer,
+                      p: dict[str, str]) -> web.Response:
     svc.reset_delay(app_id(p["id"]))
     return web.Response(status=204)
 

@@ -1,7 +1,7 @@
 """`/v2/tasks` and an app's `/v2/apps/<id>/tasks`: list and kill (optionally scaling down)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -9,8 +9,11 @@ from marathon import model, queries, views
 from marathon.errors import ApiError
 from marathon.http.base import app_id, body, deployment_answer, flag, ok, route
 
+if TYPE_CHECKING:
+    from marathon.server import MarathonServer
 
-def _kill_answer(request: web.Request, svc: Any, killed: list[Any], d: Any,
+
+def _kill_answer(request: web.Request, svc: MarathonServer, killed: list[Any], d: Any,
                  single: bool) -> web.Response:
     if flag(request, "scale"):
         return deployment_answer(d)
@@ -24,13 +27,14 @@ def _scale_or_wipe(request: web.Request) -> None:
         raise ApiError(400, {"message": "You cannot use scale and wipe at the same time."})
 
 
-async def app_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def app_tasks(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
     queries.get_app(svc.state, aid)
     return ok({"tasks": [views.task_json(svc.state, t) for t in svc.state.tasks_of(aid)]})
 
 
-async def kill_app_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def kill_app_tasks(request: web.Request, svc: MarathonServer,
+                         p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
     queries.get_app(svc.state, aid)
     _scale_or_wipe(request)
@@ -40,7 +44,8 @@ async def kill_app_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> w
     return _kill_answer(request, svc, killed, d, False)
 
 
-async def kill_app_task(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def kill_app_task(request: web.Request, svc: MarathonServer,
+                        p: dict[str, str]) -> web.Response:
     aid = app_id(p["id"])
     queries.get_app(svc.state, aid)
     _scale_or_wipe(request)
@@ -51,7 +56,7 @@ async def kill_app_task(request: web.Request, svc: Any, p: dict[str, str]) -> we
     return _kill_answer(request, svc, killed, d, True)
 
 
-async def all_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def all_tasks(request: web.Request, svc: MarathonServer, p: dict[str, str]) -> web.Response:
     wanted = {s.lower() for s in request.query.getall("status", [])
               + request.query.getall("status[]", [])}
     states = {"running": {"TASK_RUNNING"}, "staging": {"TASK_STAGING", "TASK_STARTING"}}
@@ -60,7 +65,8 @@ async def all_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Re
                          if keep is None or t.state in keep]})
 
 
-async def delete_tasks(request: web.Request, svc: Any, p: dict[str, str]) -> web.Response:
+async def delete_tasks(request: web.Request, svc: MarathonServer,
+                       p: dict[str, str]) -> web.Response:
     raw = await body(request)
     ids = raw.get("ids") if isinstance(raw, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):

@@ -5,9 +5,11 @@ life: one event stream (`docker events` for this agent's label) tells when conta
 and a listing after every (re)connection, and every RESYNC seconds, catches an exit the
 stream missed; one task copies every container's output (`docker_logs`). Every engine call
 has a deadline (`--docker_api_timeout`), so a hung engine fails the launches that wait on it
-(TASK_FAILED with the reason) and the agent goes on serving. A container created by a call
-that timed out is removed once the engine shows it. Kill = `docker stop` with the task's
-grace period (SIGTERM, then SIGKILL); a container is removed once it has ended.
+(TASK_FAILED with the reason) and the agent goes on serving; once a call has timed out,
+launches queued behind it ask the engine briefly rather than wait a deadline each. A
+container created by a call that timed out is removed once the engine shows it. Kill =
+`docker stop` with the task's grace period (SIGTERM, then SIGKILL); a container is removed
+once it has ended.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 import docker
-from attrs import define
+from attrs import define, frozen
 
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.docker_engine import Engine, EngineError, EngineTimeout
@@ -28,6 +30,7 @@ from mesos_agent.containerizer.docker_options import (LABEL_AGENT, LABEL_TASK, S
                                                       create_request)
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.containerizer.sandbox import make_sandbox
+from mesos_agent.containerizer.users import chown_tree
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import TaskInfo
 
@@ -41,6 +44,7 @@ PULL_TIMEOUT = 600.0
 LAUNCHES_IN_FLIGHT = 16  # launches talking to the engine at once; the rest wait their turn
 STATS_IN_FLIGHT = 8  # `docker stats` calls at once (/monitor/statistics asks for every task)
 RESYNC = 30.0
+PING = 1.0  # a hung engine is asked again this often, and this long before a launch
 ABANDONED_KEEP = 600.0  # how long a timed-out create may still show up in the engine
 RECONNECT_MAX = 5.0
 
@@ -115,6 +119,7 @@ class DockerContainerizer:
                                     self.base_env)
         _chown_to(sandbox, body.get("User", ""))
         async with self._launch_slots:
+            await self._check_engine(body["Image"])
             try:
                 if task.container.docker.force_pull_image:
                     await self._pull(body["Image"])
@@ -130,6 +135,19 @@ class DockerContainerizer:
         log.info("task %s: container %s (pid %d) from %s", task_id, c.id[:12], c.pid,
                  body["Image"])
         return c.pid
+
+    async def _check_engine(self, image: str) -> None:
+        """After a call timed out, a launch asks the engine briefly first instead of queueing
+        a full deadline behind the others (hundreds of launches would take that long each)."""
+        if not self.engine.hung:
+            return
+        try:
+            await self.engine.call("GET", "/_ping", timeout=min(PING, self.engine.timeout),
+                                   what="ping", raw=True)
+        except EngineError:
+            raise LaunchError(f"docker run {image}: the Docker engine is not answering (a call "
+                              f"timed out after {self.engine.timeout:g} s); not attempted"
+                              ) from None
 
     async def _create(self, task_id: str, name: str, body: dict[str, Any]) -> _Container:
         """Create the container (pulling its image when the engine does not have it, as
@@ -177,32 +195,52 @@ class DockerContainerizer:
     async def _watch_exits(self) -> None:
         """Follow the engine's events for our containers; re-list after every reconnection
         (and every RESYNC seconds) so that no exit goes unseen."""
-        backoff = 0.1
+        backoff, failing = 0.1, False
         filters = {"type": ["container"], "label": [f"{LABEL_AGENT}={self.agent_label}"],
                    "event": ["create", "die", "oom"]}
         while True:
             try:
                 async with self.engine.event_stream(filters) as events:
                     await self._resync()
-                    backoff = 0.1
-                    it = aiter(events)
-                    while True:
-                        try:
-                            async with asyncio.timeout(RESYNC):
-                                ev = await anext(it)
-                        except TimeoutError:
-                            await self._resync()
-                            continue
-                        except StopAsyncIteration:
-                            break
-                        await self._on_event(ev)
+                    backoff, failing = 0.1, False
+                    await self._follow(aiter(events))
                 log.warning("the Docker engine closed its event stream; reconnecting")
             except EngineError as e:
-                log.warning("Docker events: %s; retrying in %.1f s", e.message, backoff)
+                # once per outage, not at every retry
+                log.log(logging.DEBUG if failing else logging.WARNING,
+                        "Docker events: %s; retrying (every %.0f s at most)", e.message,
+                        RECONNECT_MAX)
+                failing = True
             except Exception:
                 log.exception("Docker events failed; retrying in %.1f s", backoff)
             await asyncio.sleep(backoff)
             backoff = min(RECONNECT_MAX, backoff * 2)
+
+    async def _follow(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        """Handle events until the stream ends; list again whenever it is quiet for RESYNC
+        (PING while the engine seems hung: the listing tells when it is back). The read of
+        the next event is never cancelled meanwhile: that would end the stream."""
+        reading: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while True:
+                if reading is None:
+                    reading = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait({reading},
+                                             timeout=PING if self.engine.hung else RESYNC)
+                if not done:
+                    await self._resync()
+                    continue
+                try:
+                    ev = reading.result()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    reading = None
+                self.engine.hung = False
+                await self._on_event(ev)
+        finally:
+            if reading is not None:
+                reading.cancel()
 
     async def _on_event(self, ev: dict[str, Any]) -> None:
         action, cid = ev.get("Action") or ev.get("status"), ev.get("id", "")
@@ -225,18 +263,15 @@ class DockerContainerizer:
         except EngineError as e:
             log.warning("listing containers: %s", e.message)
             return
-        running = {x["Id"] for x in listed if x.get("State") == "running"}
-        names = set()
-        for x in listed:
-            name = (x.get("Names") or ["/"])[0].lstrip("/")
-            names.add(name)
-            if x["Id"] not in self._by_id and name in self._abandoned:
-                await self._remove_abandoned(x["Id"], name)
-        given_up = time.monotonic() - ABANDONED_KEEP
-        for name in [n for n, t in self._abandoned.items() if t < given_up and n not in names]:
-            del self._abandoned[name]  # the engine never created it
-        for c in list(self._by_id.values()):
-            if c.started and c.id not in running and not c.exited.done():
+        waiting = {c.id for c in self._by_id.values() if c.started and not c.exited.done()}
+        plan = resync_plan(listed, waiting, self._abandoned, time.monotonic())
+        for cid, name in plan.remove:
+            await self._remove_abandoned(cid, name)
+        for name in plan.forget:
+            self._abandoned.pop(name, None)
+        for cid in plan.resolve:
+            c = self._by_id.get(cid)
+            if c is not None:
                 await self._resolve(c)
 
     async def _resolve(self, c: _Container) -> None:
@@ -392,12 +427,34 @@ class DockerContainerizer:
         return gone
 
 
+@frozen
+class Resync:
+    resolve: list[str]  # watched containers the engine does not show running: look closer
+    remove: list[tuple[str, str]]  # (id, name) of abandoned launches the engine shows
+    forget: list[str]  # abandoned names the engine has not shown for ABANDONED_KEEP
+
+
+def resync_plan(listed: list[dict[str, Any]], watched: set[str], abandoned: dict[str, float],
+                now: float) -> Resync:
+    """What a listing of our containers (`GET /containers/json`) means (pure): `watched`
+    are the started containers whose exit is still awaited, `abandoned` the names of
+    timed-out launches with when they were given up."""
+    running = {x["Id"] for x in listed if x.get("State") == "running"}
+    names = {x["Id"]: (x.get("Names") or ["/"])[0].lstrip("/") for x in listed}
+    return Resync(
+        resolve=sorted(watched - running),
+        remove=[(cid, name) for cid, name in names.items()
+                if name in abandoned and cid not in watched],
+        forget=[n for n, t in abandoned.items()
+                if t < now - ABANDONED_KEEP and n not in names.values()])
+
+
 def _chown_to(sandbox: str, user: str) -> None:
-    """A task run as another user can write its sandbox (as Mesos chowns it)."""
+    """A task run as another user owns its sandbox (as Mesos chowns it), fetched files too."""
     uid, _, gid = user.partition(":")
     if uid.isdigit() and os.geteuid() == 0:
         try:
-            os.chown(sandbox, int(uid), int(gid) if gid.isdigit() else -1)
+            chown_tree(sandbox, int(uid), int(gid) if gid.isdigit() else -1)
         except OSError as e:
             raise LaunchError(f"cannot hand the sandbox to user {user}: {e}") from None
 

@@ -97,6 +97,9 @@ class Engine:
         self.path = path or socket_path()
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # A call timed out and none has been answered since: callers can fail fast rather
+        # than each wait out its own deadline behind a hung engine.
+        self.hung = False
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -106,6 +109,13 @@ class Engine:
                 connector=aiohttp.UnixConnector(self.path, limit=0),
                 timeout=aiohttp.ClientTimeout(total=None))
         return self._session
+
+    def _timed_out(self, what: str, deadline: float) -> EngineTimeout:
+        self.hung = True
+        return EngineTimeout(f"the Docker engine did not answer ({what}) within {deadline:g} s")
+
+    def _unreachable(self, e: Exception) -> EngineError:
+        return EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}")
 
     def _url(self, path: str) -> str:
         return f"http://docker/{API_VERSION}{path}"
@@ -123,10 +133,10 @@ class Engine:
                     data = await r.read()
                     status = r.status
         except TimeoutError:
-            raise EngineTimeout(f"the Docker engine did not answer ({what or method + ' ' + path})"
-                                f" within {deadline:g} s") from None
+            raise self._timed_out(what or f"{method} {path}", deadline) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
+        self.hung = False
         if status >= 400:
             raise EngineError(status, _error_text(data))
         if raw:
@@ -175,10 +185,9 @@ class Engine:
                 if batch:
                     yield batch
         except TimeoutError:
-            raise EngineTimeout(f"the Docker engine did not answer (logs) within "
-                                f"{self.timeout:g} s") from None
+            raise self._timed_out("logs", self.timeout) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
 
     @asynccontextmanager
     async def event_stream(self, filters: Mapping[str, list[str]]
@@ -190,10 +199,9 @@ class Engine:
                 r = await self._http().get(self._url("/events"),
                                            params=_query({"filters": dict(filters)}))
         except TimeoutError:
-            raise EngineTimeout(f"the Docker engine did not answer (events) within "
-                                f"{self.timeout:g} s") from None
+            raise self._timed_out("events", self.timeout) from None
         except aiohttp.ClientError as e:
-            raise EngineError(0, f"cannot reach the Docker engine at {self.path}: {e}") from None
+            raise self._unreachable(e) from None
         try:
             if r.status >= 400:
                 raise EngineError(r.status, _error_text(await r.read()))

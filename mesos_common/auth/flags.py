@@ -136,3 +136,41 @@ def marathon_driver_security(ns: argparse.Namespace, parser: FlagParser) -> dict
         parser.error(str(e))
     return {"principal": principal or None, "secret": secret,
             "master_public_key": ns.master_public_key}
+
+
+MARATHON_REALM = 'Basic realm="Mesosphere"'  # Marathon's --http_realm default
+MARATHON_PUBLIC = frozenset({"/ping"})  # liveness probes need no credentials
+
+
+def add_marathon_http_flags(p: FlagParser) -> None:
+    p.add_flag("http_credentials", default=None,
+               help="user:password[,user:password]: HTTP Basic authentication on the whole "
+                    "API (Marathon's format); file:///path reads it from a file")
+    p.add_flag("ssl_cert", default=None, help="serve HTTPS with this certificate (PEM)")
+    p.add_flag("ssl_key", default=None, help="the private key of --ssl_cert (PEM)")
+
+
+def parse_http_credentials(text: str) -> Credentials:
+    """Marathon's `user:password[,user:password]`."""
+    creds = []
+    for i, item in enumerate(text.split(",")):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise AuthConfigError(f"--http_credentials: item {i + 1} is not user:password")
+        creds.append(Credential(user, password))
+    return Credentials(creds)
+
+
+def marathon_http_auth(ns: argparse.Namespace, parser: FlagParser) -> HttpAuth:
+    try:
+        creds = parse_http_credentials(read_secret(ns.http_credentials)) \
+            if ns.http_credentials else None
+    except AuthConfigError as e:
+        parser.error(str(e))
+    auth = HttpAuth(credentials=creds, readonly=creds is not None,
+                    readwrite=creds is not None, ssl_cert=ns.ssl_cert, ssl_key=ns.ssl_key)
+    try:
+        auth.check()
+    except ValueError as e:
+        parser.error(str(e))
+    return auth

@@ -5,14 +5,14 @@ Mesos's split of readonly and readwrite endpoints, optional TLS.
 `--authenticate_http_readwrite` what changes something (quota, weights, teardown,
 maintenance, operator calls). A request without valid credentials gets 401 with
 `WWW-Authenticate: Basic realm="mesos"`; an authenticated principal the ACLs refuse, 403.
-The principal (or None) is left in `request["principal"]` for the handlers.
+The principal (or None) is left in `request[PRINCIPAL]` for the handlers.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import ssl
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from attrs import field, frozen
@@ -28,6 +28,8 @@ PUBLIC_PATHS = frozenset({"/health", "/master/health", "/version", "/master/info
 GET_ENDPOINTS_PATHS = frozenset({"/metrics/snapshot", "/flags", "/master/flags",
                                  "/monitor/statistics", "/monitor/statistics.json",
                                  "/files/debug", "/containers", "/logging/toggle"})
+# Where the middleware leaves the request's principal (a typed key where aiohttp has them).
+PRINCIPAL: Any = web.RequestKey("principal", str) if hasattr(web, "RequestKey") else "principal"
 Authorize = Callable[[str | None, str, str | None], bool]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,6 +45,10 @@ class HttpAuth:
     @property
     def tls(self) -> bool:
         return self.ssl_cert is not None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.ssl_cert is None:
@@ -64,10 +70,8 @@ class HttpAuth:
                 raise ValueError(f"cannot load --ssl_cert/--ssl_key: {e}") from None
 
 
-def kind_of(request: web.Request) -> str | None:
-    """Which flag protects this request (None: public)."""
-    if request.path in PUBLIC_PATHS:
-        return None
+def kind_of(request: web.Request) -> str:
+    """Which flag protects this request."""
     return READONLY if request.method in ("GET", "HEAD", "OPTIONS") else READWRITE
 
 
@@ -85,9 +89,9 @@ def basic_principal(header: str | None, creds: Credentials) -> str | None:
     return principal
 
 
-def unauthorized() -> web.Response:
+def unauthorized(realm: str = REALM) -> web.Response:
     return web.json_response({"message": "authentication required"}, status=401,
-                             headers={"WWW-Authenticate": REALM})
+                             headers={"WWW-Authenticate": realm})
 
 
 def forbidden(principal: str | None, what: str) -> web.Response:
@@ -95,21 +99,22 @@ def forbidden(principal: str | None, what: str) -> web.Response:
                                          f"{what}"}, status=403)
 
 
-def middleware(auth: HttpAuth, authorize: Callable[[], Authorize | None] | None = None
+def middleware(auth: HttpAuth, authorize: Callable[[], Authorize | None] | None = None,
+               realm: str = REALM, public: frozenset[str] = PUBLIC_PATHS
                ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Authenticate by the path's kind; `authorize()` (when it gives one) is asked about
-    `get_endpoints` for the path (403 when it says no)."""
+    """Authenticate by the path's kind (`public` paths: never); `authorize()` (when it gives
+    one) is asked about `get_endpoints` for the path (403 when it says no)."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        kind = kind_of(request)
+        kind = None if request.path in public else kind_of(request)
         principal = None
         if auth.credentials is not None and kind is not None:
             principal = basic_principal(request.headers.get("Authorization"), auth.credentials)
             required = auth.readonly if kind == READONLY else auth.readwrite
             if required and principal is None:
-                return unauthorized()
-        request["principal"] = principal
+                return unauthorized(realm)
+        request[PRINCIPAL] = principal
         check = authorize() if authorize is not None and request.path in GET_ENDPOINTS_PATHS \
             else None
         if check is not None and not check(principal, "get_endpoints", request.path):

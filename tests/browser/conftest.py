@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from mesos_common.daemons import kill_task_processes
 from tests.helpers import start_mesos_local
@@ -19,17 +20,29 @@ CHROMIUM = os.environ.get("CORRAL_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("CORRAL_SCREENSHOTS")
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium per module, with Playwright's driver stopped at the module's end:
+    Playwright's sync API holds an event loop on the thread while it runs, so a browser kept
+    for the whole session would break every later test of the worker that runs asyncio."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh all")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            b.close()
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 class Local:

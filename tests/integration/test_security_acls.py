@@ -29,7 +29,7 @@ ACLS = {
     "run_tasks": [{"principals": {"values": ["ops"]}, "users": ANY_},
                   {"principals": NONE_, "users": {"values": ["root"]}}],
     "view_tasks": [{"principals": {"values": ["ops"]}, "users": ANY_},
-                   {"principals": {"values": ["dev"]}, "users": {"values": ["alice"]}},
+                   {"principals": {"values": ["dev"]}, "users": {"values": ["nobody"]}},
                    {"principals": ANY_, "users": NONE_}],
 }
 
@@ -72,7 +72,9 @@ def test_view_tasks_filters_master_state(cluster, tmp_path):
     drivers = []
     try:
         holders = {}
-        for user, principal, secret in (("alice", "fw", FW_SECRET), ("bob", "ops", OPS_SECRET)):
+        # Users this host has (with --switch_user the tasks run as them).
+        for user, principal, secret in (("nobody", "fw", FW_SECRET),
+                                        ("daemon", "ops", OPS_SECRET)):
             holders[user] = TaskHolder(count=1, command="sleep 300", prefix=f"{user}-")
             info = m.FrameworkInfo(name=f"{user}-fw", user=user, roles=("dev",))
             driver = SchedulerDriver(holders[user], info, cluster.master_addr,
@@ -87,8 +89,8 @@ def test_view_tasks_filters_master_state(cluster, tmp_path):
             state = json.loads(call(url, auth)[2])
             return sorted(f["user"] for f in state["frameworks"] for _ in f["tasks"])
 
-        assert users_seen(("ops", OPS_SECRET)) == ["alice", "bob"]
-        assert users_seen(("dev", DEV_SECRET)) == ["alice"]
+        assert users_seen(("ops", OPS_SECRET)) == ["daemon", "nobody"]
+        assert users_seen(("dev", DEV_SECRET)) == ["nobody"]
         assert users_seen(("fw", FW_SECRET)) == []
         tasks = json.loads(call(f"http://{cluster.master_addr}/master/tasks",
                                 ("dev", DEV_SECRET))[2])["tasks"]

@@ -51,6 +51,17 @@ def test_mesos_local_secure_tour(tmp_path: Path):
                                            *shlex.split(command)),
                              capture_output=True, text=True, timeout=90, env=env)
         assert run.returncode == 0 and "TASK_FINISHED" in run.stdout, run.stdout + run.stderr
+        marathon = re.search(r"(https://\S+)/v2/apps", out).group(1)
+        assert call(f"{marathon}/v2/apps", context=ctx)[0] == 401
+        # Marathon names no user: its task runs as the agents' --default_user, nobody.
+        app = json.dumps({"id": "hello", "cmd": "id -un > whoami; sleep 600", "mem": 16,
+                          "cpus": 0.1}).encode()
+        assert call(f"{marathon}/v2/apps", ("operator", operator), "POST", app,
+                    context=ctx)[0] == 201
+        who = wait_for(lambda: [p.read_text().strip() for p in tmp_path.glob(
+            "agent1/slaves/*/frameworks/*/executors/hello*/runs/*/whoami") if p.read_text()],
+            60, what="the app's task to say who it runs as")
+        assert set(who) == {"nobody"}
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)

@@ -361,6 +361,7 @@ _PERFORM = Performers({
     ev.Suppress: lambda n, e: n._q(lambda: n.core.suppress(())),  # type: ignore[union-attr]
     ev.Reconcile: lambda n, e: n._q(lambda: n.core.reconcile(e.tasks)),  # type: ignore
     ev.Put: lambda n, e: n.store.put(e.kind, e.key, e.doc),
+    ev.PutAll: lambda n, e: [n.store.put(e.kind, k, d) for k, d in e.docs.items()],
     ev.Delete: lambda n, e: n.store.delete(e.kind, e.key),
     ev.Commit: lambda n, e: n.store.commit(),
     ev.Publish: lambda n, e: None,  # nobody listens in the simulation

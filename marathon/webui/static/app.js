@@ -30,9 +30,11 @@ function ago(iso) { if (!iso) return ""; const s = Math.max(0, (Date.now() - Dat
 let page = null; // {refresh(), stop()}
 let refreshTimer = null, lastRefresh = 0, refreshCost = 0;
 
-function scheduleRefresh(delay = 150) {
+// `now`: after the user's own action, show its effect at once whatever the last refresh cost.
+function scheduleRefresh(delay = 150, now = false) {
+  if (refreshTimer && now) { clearTimeout(refreshTimer); refreshTimer = null; }
   if (refreshTimer) return;
-  const wait = Math.max(delay, 20 * refreshCost - (performance.now() - lastRefresh));
+  const wait = now ? delay : Math.max(delay, 20 * refreshCost - (performance.now() - lastRefresh));
   refreshTimer = setTimeout(async () => {
     refreshTimer = null;
     if (!page) return;
@@ -86,7 +88,7 @@ function confirmAction(title, text, label, danger = true) {
 }
 async function act(fn) {
   try { await fn(); showError(null); } catch (e) { showError(e); }
-  scheduleRefresh(0);
+  scheduleRefresh(0, true);
 }
 
 // ---------------------------------------------------------------- status
@@ -255,8 +257,13 @@ function appPage(main, id) {
     $("#scale-cancel", d).onclick = () => d.close();
     $("#scale-form", d).onsubmit = async e => {
       e.preventDefault();
-      try { await api("PUT", path, { instances: Number($("#scale-n", d).value) }); d.close(); scheduleRefresh(0); }
-      catch (err) { $(".field-error", d).textContent = err.message; }
+      const force = !!e.submitter && e.submitter.id === "scale-force";
+      try { await api("PUT", path + (force ? "?force=true" : ""), { instances: Number($("#scale-n", d).value) }); d.close(); scheduleRefresh(0, true); }
+      catch (err) {
+        $(".field-error", d).textContent = err.message;
+        if (err.status === 409 && !$("#scale-force", d))  // locked by a deployment: offer to override it
+          $("#scale-ok", d).insertAdjacentHTML("beforebegin", `<button type="submit" class="danger" id="scale-force">Force (override the deployment)</button>`);
+      }
     };
   };
   $("#restart").onclick = async () => { if (await confirmAction("Restart", `Restart every instance of <b>${esc(id)}</b> (rolling, per its upgrade strategy)?`, "Restart", false)) act(() => api("POST", `${path}/restart`)); };
@@ -287,7 +294,7 @@ function appPage(main, id) {
     $("#tasks tbody").innerHTML = tasks.slice(first, first + n).map(t => `<tr data-id="${esc(t.id)}"><td><input type="checkbox" data-task="${esc(t.id)}" ${selected.has(t.id) ? "checked" : ""}></td>
       <td>${esc(t.id)}</td><td><span class="state ${esc(t.state)}">${esc((t.state || "").replace("TASK_", ""))}</span></td><td>${health(t)}</td>
       <td>${esc(t.host)}</td><td>${esc((t.ports || []).join(", "))}</td><td>${esc(ago(t.startedAt))}</td><td class="muted">${esc(t.version)}</td></tr>`).join("")
-      || `<tr><td colspan="8" class="muted">No instances.</td></tr>`;
+      || `<tr><td colspan="8" class="muted">${tasksAt === -Infinity ? "Loading instances…" : "No instances."}</td></tr>`;
     for (const b of ["#kill", "#kill-scale"]) $(b).disabled = !selected.size;
     $("#selected").textContent = selected.size ? `${selected.size} selected` : `${tasks.length} instances`;
   }
@@ -307,27 +314,44 @@ function appPage(main, id) {
     if (pickedVersion && await confirmAction("Apply version", `Deploy version <b>${esc(pickedVersion)}</b> of ${esc(id)}?`, "Apply", false))
       act(() => api("PUT", path, { version: pickedVersion }));
   };
-  return {
+  // The app's counts are cheap (the list endpoint carries them); its task list is not (every
+  // task rendered): it is fetched on its own, at most once per 20x its last duration.
+  let tasksAt = -Infinity, tasksCost = 0, tasksBusy = false, tasksAgain = null;
+  async function loadTasks() {
+    const wait = tasksAt + 20 * tasksCost - performance.now();
+    if (tasksBusy || wait > 0) {  // a later load sees this change too
+      if (!tasksAgain) tasksAgain = setTimeout(() => { tasksAgain = null; if (page === self) loadTasks(); }, Math.max(wait, 100));
+      return;
+    }
+    tasksBusy = true;
+    const t0 = performance.now();
+    try {
+      tasks = (await get(`${path}/tasks`)).tasks.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      for (const t of [...selected]) if (!tasks.some(x => x.id === t)) selected.delete(t);
+      drawTasks();
+    } catch (e) { if (e.status !== 404) showError(e); }
+    finally { tasksBusy = false; tasksAt = performance.now(); tasksCost = tasksAt - t0; }
+  }
+  const self = {
     async refresh() {
-      let doc;
-      try { doc = await get(`${path}?embed=app.deployments`); }
-      catch (e) { if (e.status === 404) { main.innerHTML = `<h1>${esc(id)}</h1><p class="muted">This application does not exist (any more). <a href="#/">All applications</a></p>`; page = null; return; } throw e; }
-      app = doc.app;
-      const queue = (await get("/v2/queue")).queue;
-      const st = appStatus(app, queue);
+      const [list, queueDoc, allDeps] = await Promise.all([
+        get(`/v2/apps?id=${encodeURIComponent(id)}&embed=apps.deployments&embed=apps.lastTaskFailure`),
+        get("/v2/queue"), get("/v2/deployments")]);
+      app = list.apps.find(a => a.id === id);
+      if (!app) { main.innerHTML = `<h1>${esc(id)}</h1><p class="muted">This application does not exist (any more). <a href="#/">All applications</a></p>`; page = null; return; }
+      const st = appStatus(app, queueDoc.queue);
       $("#app-status").innerHTML = `<span class="status ${st}" data-status="${st}">${st}</span>`;
       $("#app-cards").innerHTML = [["Instances", `${app.tasksRunning} / ${app.instances}`, "running / wanted"], ["Healthy", app.tasksHealthy, `${app.tasksUnhealthy} unhealthy`],
         ["Staged", app.tasksStaged, ""], ["CPUs", app.cpus, "per instance"], ["Memory", fmtMem(app.mem), "per instance"]]
         .map(([l, v, s]) => `<div class="card"><div class="label">${l}</div><div class="big" data-card="${l}">${esc(v)}</div><div class="muted">${esc(s)}</div></div>`).join("");
-      tasks = (app.tasks || []).sort((a, b) => a.id.localeCompare(b.id));
-      for (const t of [...selected]) if (!tasks.some(x => x.id === t)) selected.delete(t);
       $("#failure").textContent = app.lastTaskFailure ? `last failure: ${app.lastTaskFailure.state} ${app.lastTaskFailure.message || ""} (${ago(app.lastTaskFailure.timestamp)})` : "";
-      drawTasks();
       $("#config").textContent = JSON.stringify(config(app), null, 2);
-      const deps = (await get("/v2/deployments")).filter(d => d.affectedApps.includes(app.id));
+      const deps = allDeps.filter(d => d.affectedApps.includes(app.id));
       $("#app-deps").innerHTML = deps.length ? deploymentsTable(deps) : `<p class="muted">No deployment in progress.</p>`;
+      loadTasks();  // after the counts: the page is usable before the (big) task list arrives
     },
   };
+  return self;
 }
 
 const RUNTIME = ["tasks", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "lastTaskFailure", "version", "versionInfo", "readinessCheckResults"];
@@ -342,7 +366,7 @@ function diff(a, b) {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) { out.push(`<span>  ${esc(x[i])}</span>`); i++; j++; }
-    else if (j < m && (i >= n || L[i][j + 1] >= L[i + 1][j])) { out.push(`<span class="add">+ ${esc(y[j])}</span>`); j++; }
+    else if (j < m && (i >= n || L[i][j + 1] > L[i + 1][j])) { out.push(`<span class="add">+ ${esc(y[j])}</span>`); j++; }
     else { out.push(`<span class="del">- ${esc(x[i])}</span>`); i++; }
   }
   return out.join("");
@@ -403,7 +427,7 @@ function route() {
   page = name === "app" ? appPage(main, "/" + parts.slice(1).map(decodeURIComponent).join("/"))
     : ({ deployments: deploymentsPage, queue: queuePage }[name] || appsPage)(main);
   refreshCost = 0;
-  scheduleRefresh(0);
+  scheduleRefresh(0, true);
 }
 window.addEventListener("hashchange", route);
 route();

@@ -9,7 +9,7 @@ const TERMINAL = new Set(["TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_L
 const HISTORY_KEY = "corral.master.history";
 const HOUR = 3600;
 
-export function esc(v) {
+function esc(v) {
   return String(v ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 function h(html) { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; }
@@ -30,6 +30,15 @@ function agentBase(agent) {
 }
 
 class Standby extends Error {}
+
+// Agents are read straight from the browser (they answer any origin, without credentials).
+async function agentJson(url) {
+  const r = await fetch(url);
+  if (r.status === 401 || r.status === 403)
+    throw new Error(`The agent asks for HTTP authentication, which this page cannot pass on across origins: open ${url} directly.`);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { redirect: "manual", headers: { Accept: "application/json" }, ...opts });
@@ -58,7 +67,7 @@ class Poller {
 
 function showError(e) {
   const b = $("#banner");
-  if (!e) { if (b.dataset.kind === "error") { b.hidden = true; b.dataset.kind = ""; } return; }
+  if (!e) { if (b.dataset.kind) { b.hidden = true; b.dataset.kind = ""; } return; }
   b.hidden = false; b.dataset.kind = "error";
   b.innerHTML = `<span class="error">${esc(e.message || e)}</span>`;
 }
@@ -144,14 +153,17 @@ function record(pool) {
 function chart(hist, name) {
   const W = 600, H = 150, now = Date.now() / 1000;
   const max = Math.max(1e-9, ...hist.map(s => s[name][2]));
-  const x = t => (W * (t - (now - HOUR)) / HOUR).toFixed(1), y = v => (H - 16 - (H - 26) * v / max).toFixed(1);
+  // The last hour, or what the page has sampled so far when that is less.
+  const start = Math.max(now - HOUR, hist.length ? hist[0].t : now - HOUR), span = Math.max(1, now - start);
+  const x = t => (W * (t - start) / span).toFixed(1), y = v => (H - 16 - (H - 26) * v / max).toFixed(1);
+  const since = span >= 120 ? `−${Math.round(span / 60)} min` : `−${Math.round(span)} s`;
   const pts = hist.length ? [...hist, { ...hist[hist.length - 1], t: now }] : [];  // held until now
   const line = (i, color) => pts.length < 2 ? "" :
     `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(s => `${x(s.t)},${y(s[name][i])}`).join(" ")}"/>`;
   return `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${name} over the last hour">
     <line x1="0" x2="${W}" y1="${y(max)}" y2="${y(max)}" stroke="#dde1e8"/><line x1="0" x2="${W}" y1="${y(0)}" y2="${y(0)}" stroke="#dde1e8"/>
     ${line(2, "#9aa4b5")}${line(1, "#f0a030")}${line(0, "#2f6fdf")}
-    <text x="2" y="${H - 3}">−60 min</text><text x="${W - 30}" y="${H - 3}">now</text><text x="2" y="10">${esc(fmtRes(name, max))}</text></svg>`;
+    <text x="2" y="${H - 3}">${since}</text><text x="${W - 30}" y="${H - 3}">now</text><text x="2" y="10">${esc(fmtRes(name, max))}</text></svg>`;
 }
 
 function overview(main) {
@@ -175,7 +187,7 @@ function overview(main) {
     ].map(([l, n, sub]) => `<div class="card"><div class="label">${l}</div><div class="big" data-count="${l}">${n}</div><div class="muted">${esc(sub)}</div></div>`).join("");
     $("#pooled tbody").innerHTML = RES.map(r => `<tr data-res="${r}"><td>${r}</td>${["total", "used", "offered", "idle"].map(k =>
       `<td class="num" data-kind="${k}" data-value="${pool[r][k]}">${fmtRes(r, pool[r][k])}</td>`).join("")}<td>${bar(pool[r].used, pool[r].offered, pool[r].total)}</td></tr>`).join("");
-    $("#charts").innerHTML = ["cpus", "mem"].map(r => `<div class="panel"><b>${r}</b> <span class="muted">used / offered / total, last hour</span>${chart(hist, r)}</div>`).join("");
+    $("#charts").innerHTML = ["cpus", "mem"].map(r => `<div class="panel"><b>${r}</b> <span class="muted">used / offered / total, last hour (sampled by this page)</span>${chart(hist, r)}</div>`).join("");
     const states = ["staging", "starting", "running", "killing", "unreachable", "finished", "failed", "killed", "lost", "error"];
     $("#states").innerHTML = states.map(s => `<a class="card" style="text-decoration:none;color:inherit" href="#/tasks?state=TASK_${s.toUpperCase()}"><div class="label">${s}</div><div class="big">${snapshot[`master/tasks_${s}`] || 0}</div></a>`).join("");
   });
@@ -340,7 +352,7 @@ function agentPage(main, id) {
     const s = await api("/master/state-summary");
     const a = s.slaves.find(x => x.id === id);
     if (!a) { $("#agent-info").innerHTML = `<p class="muted">No such agent (it may have been removed).</p>`; return; }
-    const st = await (await fetch(agentBase(a) + "/state")).json();
+    const st = await agentJson(agentBase(a) + "/state");
     $("#agent-info").innerHTML = `<dl class="kv panel"><dt>address</dt><dd><a href="${esc(agentBase(a))}/state">${esc(agentBase(a))}</a></dd>
       ${RES.map(r => `<dt>${r}</dt><dd>${fmtRes(r, (a.used_resources || {})[r])} used, ${fmtRes(r, (a.offered_resources || {})[r])} offered of ${fmtRes(r, (a.resources || {})[r])}</dd>`).join("")}
       <dt>attributes</dt><dd>${esc(JSON.stringify(a.attributes))}</dd><dt>registered</dt><dd>${esc(when(a.registered_time))}</dd>
@@ -382,7 +394,7 @@ function taskPage(main, fw, id) {
     if (a.dataset.dir) { browsing = a.dataset.dir; browse(); } else openLog(a.dataset.view);
   });
   async function browse() {
-    const list = await (await fetch(`${agentBase(agent)}/files/browse?path=${encodeURIComponent(browsing)}`)).json();
+    const list = await agentJson(`${agentBase(agent)}/files/browse?path=${encodeURIComponent(browsing)}`);
     const up = browsing !== dir ? [{ path: browsing.split("/").slice(0, -1).join("/"), mode: "d..", size: "", mtime: 0, up: true }] : [];
     files.render([...up, ...list]);
     $("#sandbox-path").textContent = browsing;
@@ -400,7 +412,7 @@ function taskPage(main, fw, id) {
     const fwName = (s.frameworks.find(f => f.id === fw) || {}).name || fw;
     let statuses = t.statuses;
     if (agent) {
-      const st = await (await fetch(agentBase(agent) + "/state")).json();
+      const st = await agentJson(agentBase(agent) + "/state");
       for (const f of [...st.frameworks, ...st.completed_frameworks]) {
         for (const ex of [...f.executors, ...f.completed_executors]) {
           const task = [...ex.tasks, ...ex.completed_tasks].find(x => x.id === id);
@@ -440,11 +452,11 @@ class LogViewer {
     if (this.stopped) return;
     try {
       if (this.offset === null) {
-        const end = await (await fetch(`${this.url}&offset=-1`)).json();
+        const end = await agentJson(`${this.url}&offset=-1`);
         this.offset = Math.max(0, end.offset - TAIL);
       }
       for (let i = 0; i < 16 && !this.stopped; i++) {
-        const r = await (await fetch(`${this.url}&offset=${this.offset}&length=${PAGE}`)).json();
+        const r = await agentJson(`${this.url}&offset=${this.offset}&length=${PAGE}`);
         if (!r.data) { if (r.offset < this.offset) { this.offset = r.offset; } break; }
         const atBottom = this.pre.scrollTop + this.pre.clientHeight >= this.pre.scrollHeight - 8;
         this.pre.append(document.createTextNode(r.data));

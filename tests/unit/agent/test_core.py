@@ -554,3 +554,12 @@ def test_not_leader_reply_while_registering_redetects_at_once() -> None:
     feed(agent, MasterConnected(), 0.2)
     assert [type(e) for e in recv(agent, ProtocolError("bad field", "RegisterAgent"), 0.3)] \
         == [Log]
+
+
+def test_default_user_for_a_task_and_framework_with_none() -> None:
+    agent = registered_agent(default_user="nobody")
+    [launch] = recv(agent, RunTask(FW, task("t1")), 1.0)
+    assert launch.user == "nobody"
+    fw = FrameworkInfo(name="fw", id="F1", user="alice")
+    [launch] = recv(agent, RunTask(fw, task("t2", resources=Resources.parse("cpus:0.5"))), 1.0)
+    assert launch.user == "alice"

@@ -17,6 +17,7 @@ from mesos_common.auth.flags import HIDDEN, redacted
 from mesos_common.auth.http import basic_principal
 from mesos_common.curve import (CurveError, PeerSecurity, ensure_master_cert, load_public_cert,
                                 load_secret_cert)
+from mesos_common.leader import MasterInfo, parse_master_spec
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport, RouterTransport
 from mesos_common.zap import ZapHandler, decide
@@ -110,3 +111,12 @@ def test_bad_certificates_are_clear(tmp_path, text):
     bad.write_text(text)
     with pytest.raises(CurveError):
         load_public_cert(str(bad))
+
+
+def test_master_info_carries_the_published_key_and_https_specs_parse():
+    base = {"id": "M", "hostname": "h", "ip": "1.2.3.4", "port": 5050,
+            "zmq_endpoint": "tcp://1.2.3.4:5049", "version": "1"}
+    assert MasterInfo.from_json(base).curve_public_key is None
+    assert MasterInfo.from_json({**base, "zmq_curve_public_key": "k" * 40}).curve_public_key \
+        == "k" * 40
+    assert parse_master_spec("https://a:5050,https://b:5051") == [("a", 5050), ("b", 5051)]

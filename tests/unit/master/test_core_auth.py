@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
@@ -136,3 +138,34 @@ def test_defaults_need_nothing():
     h = Harness()
     h.register_agent(b"a1")
     assert h.subscribe(b"f1")
+
+
+_peers = st.sampled_from([b"p1", b"p2", b"p3"])
+_steps = st.lists(st.tuples(_peers, st.sampled_from([
+    m.Authenticate("agent", "agent-secret"), m.Authenticate("agent", "wrong"),
+    m.Authenticate("fw", "fw-secret"), m.Authenticate("nobody", "x"),
+    m.RegisterAgent(agent_info()), m.ReregisterAgent("M-S1", agent_info()),
+    m.Subscribe(m.FrameworkInfo("f")), m.Subscribe(m.FrameworkInfo("f", principal="other")),
+    m.Heartbeat()])), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_steps)
+def test_nothing_registers_without_a_proven_principal(steps):
+    h = secure()
+    proven: dict[bytes, str | None] = {}
+    for peer, msg in steps:
+        before = {a.id: a.principal for a in h.master.agents.values()}
+        before_fw = {f.id: f.peer for f in h.master.frameworks.values()}
+        h.recv(peer, msg)
+        if isinstance(msg, m.Authenticate):
+            ok = CREDS.check(msg.principal, msg.secret)
+            proven[peer] = msg.principal if ok else None
+        for agent in h.master.agents.values():
+            assert agent.principal in ("agent", "fw")
+            if before.get(agent.id, "-") != agent.principal:  # (re-)admitted just now
+                assert proven.get(agent.peer) == agent.principal
+        for fw in h.master.frameworks.values():
+            assert fw.info.principal in ("agent", "fw")
+            if before_fw.get(fw.id) != fw.peer:
+                assert proven.get(fw.peer) == fw.info.principal
