@@ -55,6 +55,15 @@ def test_pymesos_resubscribes_after_a_master_kill9_and_keeps_its_task(zookeeper,
         state = http_json(f"http://{cluster.http_of(second[1])}/master/state")
         [fw] = [f for f in state["frameworks"] if f["id"] == fw_id]
         assert [t["state"] for t in fw["tasks"] if t["id"] == task_id] == ["TASK_RUNNING"]
+        # A standby sends v1 clients to the leader.
+        [standby] = [d for i, d in enumerate(cluster.masters)
+                     if d is not None and d.alive() and i != second[0]]
+        leader_http = cluster.http_of(second[1])
+        for path in ("/api/v1/scheduler", "/api/v1"):
+            r = requests.post(f"http://{cluster.http_of(standby)}{path}",
+                              json={"type": "GET_HEALTH"}, allow_redirects=False, timeout=10)
+            assert r.status_code == 307, (path, r.status_code, r.text)
+            assert r.headers["Location"] == f"//{leader_http}{path}"
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
