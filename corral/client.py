@@ -74,7 +74,8 @@ class Client:
         url = self.url(path)
         try:
             r = self.session.request(method, url, json=json_body, params=params, data=data,
-                                     headers=headers, stream=stream, timeout=timeout or self.timeout)
+                                     headers=headers, stream=stream,
+                                     timeout=timeout or self.timeout)
         except requests.ConnectionError as e:
             raise Unreachable(f"cannot reach the {self.what} at {self.base}: "
                               f"{_reason(e)}") from None

@@ -252,7 +252,8 @@ def env_file_values(text: str, source: str) -> dict[str, str]:
     return out
 
 
-_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[0-9]+(?:\.[0-9]+){3}):)?(?P<pub>[0-9]+(?:-[0-9]+)?)?:)?"
+_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[0-9]+(?:\.[0-9]+){3}):)?"
+                   r"(?P<pub>[0-9]+(?:-[0-9]+)?)?:)?"
                    r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp))?$")
 
 

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,7 +23,7 @@ import pytest
 
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_agent.main import build_parser
-from mesos_common.daemons import kill_task_processes, python_module
+from mesos_common.daemons import free_port, kill_task_processes, python_module
 from tests.helpers import start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
 
@@ -52,9 +53,17 @@ class Local:
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)
 
-    def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([CORRAL, *args], env=self.env, stdout=subprocess.PIPE,
+    @contextmanager
+    def background(self, *args: str) -> Iterator[subprocess.Popen]:
+        """`corral ARGS` running beside the test (killed if the test leaves it running)."""
+        proc = subprocess.Popen([CORRAL, *args], env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def app(self, app_id: str) -> dict[str, Any]:
         return self.api.app(app_id)
@@ -125,6 +134,11 @@ def test_cluster_agent_framework_queue_commands(local: Local):
                                                         for a in state["slaves"])
     table = local.run("cluster").stdout
     assert state["leader"] in table and "2 active of 2" in table
+    down = f"127.0.0.1:{free_port()}"  # a master list: the one that answers leads
+    listed = local.run("--master", f"{down},{local.master.removeprefix('http://')}", "cluster")
+    assert state["leader"] in listed.stdout
+    err = local.run("--master", down, "cluster", code=1).stderr.strip()
+    assert err == f"corral: error: cannot reach the master at http://{down}: connection refused"
 
     agents = local.json("agent", "list")
     assert sorted(a["id"] for a in agents) == sorted(a["id"] for a in state["slaves"])
@@ -248,17 +262,12 @@ def test_task_log_follow_prints_a_later_line_and_ends_with_the_task(local: Local
     try:
         task = wait_for(lambda: [t for t in local.json("task", "list", "--app", "logger")
                                  if t["state"] == "TASK_RUNNING"], 60, 0.3, "running")[0]
-        follower = local.popen("task", "log", task["id"], "--follow")
-        try:
+        with local.background("task", "log", task["id"], "--follow") as follower:
             first = follower.stdout.readline()
             assert first == "early\n"
             sandbox = local.json("task", "ls", task["id"])[0]["path"].rsplit("/", 1)[0]
             Path(sandbox, "go").touch()
             rest, err = follower.communicate(timeout=60)
-        finally:
-            if follower.poll() is None:
-                os.killpg(follower.pid, signal.SIGKILL)
-                follower.communicate()
         assert follower.returncode == 0, err
         assert rest == "late-line\n"
         assert local.run("task", "log", task["id"], "--lines", "1").stdout == "late-line\n"
@@ -281,17 +290,12 @@ def test_scale_wait_exits_0_when_healthy_and_1_when_cancelled(local: Local, tmp_
         assert all(http_ok(t["host"], t["ports"][0]) for t in app["tasks"])
 
         # 10 x 0.3 cpus do not fit the two agents: the deployment waits until cancelled.
-        waiting = local.popen("app", "scale", "web", "10", "--wait")
-        try:
+        with local.background("app", "scale", "web", "10", "--wait") as waiting:
             dep = wait_for(lambda: local.api.deployments(), 30, 0.2, "the deployment")[0]
             time.sleep(1)
             assert waiting.poll() is None
             local.run("deployment", "rollback", dep["id"])  # "another shell"
             _, err = waiting.communicate(timeout=60)
-        finally:
-            if waiting.poll() is None:
-                os.killpg(waiting.pid, signal.SIGKILL)
-                waiting.communicate()
         assert waiting.returncode == 1, err
         assert f"corral: error: deployment {dep['id']} failed: canceled" in err
         wait_for(local.no_deployments, 60, 0.3, "the rollback done")
@@ -299,12 +303,12 @@ def test_scale_wait_exits_0_when_healthy_and_1_when_cancelled(local: Local, tmp_
 
         local.run("app", "scale", "web", "10")
         dep = wait_for(lambda: local.api.deployments(), 30, 0.2, "the deployment")[0]
-        watcher = local.popen("deployment", "watch", dep["id"])
-        time.sleep(1)
-        assert [d["id"] for d in local.json("deployment", "list")] == [dep["id"]]
-        assert dep["id"] in local.run("deployment", "list").stdout
-        local.run("deployment", "stop", dep["id"])
-        _, err = watcher.communicate(timeout=60)
+        with local.background("deployment", "watch", dep["id"]) as watcher:
+            time.sleep(1)
+            assert [d["id"] for d in local.json("deployment", "list")] == [dep["id"]]
+            assert dep["id"] in local.run("deployment", "list").stdout
+            local.run("deployment", "stop", dep["id"])
+            _, err = watcher.communicate(timeout=60)
         assert watcher.returncode == 1 and "failed: canceled" in err
     finally:
         local.run("app", "remove", "web", "--force", "--wait")
