@@ -7,11 +7,13 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 SEEDS ?= 1000
+ROUNDS ?= 10
+SEED ?= 1
 # Sets and dicts of strings iterate in hash order: a fixed hash seed makes a simulation seed
 # replay identically across processes (pytest-xdist workers, `make sim`, a replay by hand).
 export PYTHONHASHSEED := 0
 
-.PHONY: run test test-fast bench sim system-deps clean venv
+.PHONY: run test test-fast bench sim chaos system-deps clean venv
 
 venv: $(STAMP)
 
@@ -39,6 +41,11 @@ test-fast: $(STAMP)
 # A long sweep of the deterministic cluster simulation (CI runs a bounded one in `make test`).
 sim: $(STAMP)
 	$(PY) -m tests.sim.sweep --seeds $(SEEDS)
+
+# Chaos rounds on a multi-host cluster of network namespaces (root): seeded faults while a
+# client rolls and scales apps; a failing round prints the command that replays it.
+chaos: $(STAMP) system-deps
+	$(PY) -m tests.hosts.chaos --rounds $(ROUNDS) --seed $(SEED) --log chaos-$(SEED).jsonl $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all

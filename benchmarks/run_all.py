@@ -15,7 +15,9 @@ BENCHMARKS = [
     ["allocator", "--agents", "10000", "--frameworks", "1000", "--rounds", "20"],
     ["launch_process", "--count", "1000"],
     ["launch_docker", "--count", "50"],
+    ["marathon_docker", "--instances", "200"],
     ["gc_policy"],
+    ["v1_launch", "--tasks", "1000"],
 ]
 
 

@@ -17,15 +17,19 @@ with one commit per burst instead of one per update.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
+import attrs
 import zmq.asyncio
 
 from mesos_common import leader
 from mesos_common import messages as m
+from mesos_common.auth.credentials import Credential
 from mesos_common.codec import DecodeError
+from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.transport import DealerTransport
 
@@ -50,7 +54,7 @@ OfferIds = str | m.Offer | Iterable[str | m.Offer]
 class Upstream(Protocol):
     """The one connection to the master (DealerTransport; a fake in unit tests)."""
 
-    def connect(self, endpoint: str) -> None: ...
+    def connect(self, endpoint: str, curve_key: str | None = None) -> None: ...
     async def recv(self) -> Any: ...
     def send(self, msg: Any) -> bool: ...
     async def wait_ready(self, timeout: float) -> bool: ...
@@ -60,14 +64,15 @@ class Upstream(Protocol):
 class ZmqUpstream:
     """DealerTransport plus the two things the driver needs on top of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, security: PeerSecurity | None = None) -> None:
         # Its own context, so that close() can wait for a final Teardown to leave (term()
         # blocks up to the linger); the shared instance is never terminated before exit.
         self._ctx = zmq.asyncio.Context()
-        self.transport = DealerTransport(self._ctx)
+        self.transport = DealerTransport(self._ctx, security=security)
 
-    def connect(self, endpoint: str) -> None:
-        self.transport.connect(endpoint)
+    def connect(self, endpoint: str, curve_key: str | None = None) -> None:
+        """`curve_key`: the one the master publishes (the security's pinned key wins)."""
+        self.transport.connect(endpoint, curve_key)
 
     async def recv(self) -> Any:
         return await self.transport.recv()
@@ -138,8 +143,21 @@ class AsyncSchedulerDriver:
                  detect: Callable[[str], Awaitable[leader.MasterInfo]] = leader.detect,
                  upstream_factory: Callable[[], Upstream] = ZmqUpstream,
                  detect_backoff: tuple[float, float] = (0.25, 10.0),
-                 core_options: dict[str, Any] | None = None) -> None:
+                 core_options: dict[str, Any] | None = None,
+                 principal: str | None = None, secret: str | None = None,
+                 master_public_key: str | None = None) -> None:
+        """`principal`/`secret`: authenticate to the master as that principal (and record
+        it in the FrameworkInfo); `master_public_key`: the master's CURVE public
+        certificate to encrypt to (default: the key the master publishes, if any)."""
         leader.validate_master_spec(master)  # bad addresses fail now, not in the loop
+        if (principal is None) != (secret is None):
+            raise ValueError("principal and secret go together")
+        if upstream_factory is ZmqUpstream:
+            cred = Credential(principal, secret) if principal and secret else None
+            security = PeerSecurity.from_flags(master_public_key, cred)
+            upstream_factory = functools.partial(ZmqUpstream, security)
+        if principal is not None:
+            framework = attrs.evolve(_framework_info(framework), principal=principal)
         self.scheduler = scheduler
         self.master = master
         self.status = DRIVER_NOT_STARTED
@@ -367,7 +385,7 @@ class AsyncSchedulerDriver:
             self._redetect.clear()
             info = await self._detect_with_backoff()
             connected_at = loop.time()
-            self._upstream.connect(info.zmq_endpoint)
+            self._upstream.connect(info.zmq_endpoint, info.curve_public_key)
             self._connected = True
             if not await self._wait_ready(2.0):
                 if self._redetect.is_set():  # the leader moved while we were connecting

@@ -15,8 +15,10 @@ QUEUE_LIMIT = 1000
 
 
 class EventBus:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float],
+                 on_streams: Callable[[int], None] | None = None) -> None:
         self._clock = clock
+        self._on_streams = on_streams  # told how many unconditional subscribers there are
         self._subscribers: dict[asyncio.Queue[dict[str, Any]],
                                 Callable[[], bool] | None] = {}
         self.published = 0
@@ -27,17 +29,19 @@ class EventBus:
         no callback URLs), so that with nobody listening no event is even built."""
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self._subscribers[q] = active
+        self._streams_changed()
         return q
 
     def unsubscribe(self, q: asyncio.Queue[dict[str, Any]]) -> None:
         self._subscribers.pop(q, None)
+        self._streams_changed()
+
+    def _streams_changed(self) -> None:
+        if self._on_streams is not None:
+            self._on_streams(sum(a is None for a in self._subscribers.values()))
 
     def event(self, event_type: str, **payload: Any) -> dict[str, Any]:
         return dict(payload, eventType=event_type, timestamp=timestamp(self._clock()))
-
-    def listening(self) -> bool:
-        """Whether a published event would reach anyone (callers skip building payloads)."""
-        return any(active is None or active() for active in self._subscribers.values())
 
     def publish(self, event_type: str, **payload: Any) -> None:
         self.published += 1

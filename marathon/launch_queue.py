@@ -1,8 +1,9 @@
 """Pure offer matching: which of the wanted instances fit an offer, with which ports.
 
-`match(offer, wants, placed, ...)` packs as many tasks as fit into one offer (resources,
-dynamic or required host ports, constraints on hostname and agent attributes) and returns
-the TaskInfos plus their records; the caller declines the offer when nothing fits.
+`match(offer, wants, placed, ...)` packs as many tasks as fit into one offer (an agent that
+can run the app's container, resources, dynamic or required host ports, constraints on
+hostname and agent attributes) and returns the TaskInfos plus their records; the caller
+declines the offer when nothing fits. `rejections` says why an offer cannot take an app.
 `Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
 """
 from __future__ import annotations
@@ -20,6 +21,14 @@ from frameworks.tasks import task_resources
 
 
 NO_RESOURCES = Resources()
+
+# Why an offer cannot take an instance (`/v2/queue`), in the order they are checked.
+NO_DOCKER = "no agent with the docker containerizer"
+INSUFFICIENT = {"cpus": "insufficient cpus", "mem": "insufficient mem",
+                "disk": "insufficient disk"}
+NO_PORTS = "insufficient ports"
+TAKEN = "offer used by other instances"
+DOCKER_RUNNERS = frozenset({"docker", "sim"})  # containerizers that run DOCKER tasks
 
 
 @frozen
@@ -58,36 +67,73 @@ def _field(offer_host: str, attrs: Mapping[str, Any], name: str) -> str | None:
 def constraints_ok(constraints: Sequence[Sequence[str]], hostname: str,
                    attrs: Mapping[str, Any], placed: Sequence[Placement]) -> bool:
     """Would one more instance on (hostname, attrs) respect every constraint?"""
+    return broken_constraint(constraints, hostname, attrs, placed) is None
+
+
+def broken_constraint(constraints: Sequence[Sequence[str]], hostname: str,
+                      attrs: Mapping[str, Any], placed: Sequence[Placement]) -> str | None:
+    """The first constraint one more instance on (hostname, attrs) would break, as
+    "constraint OP field" (None: none)."""
     for c in constraints:
-        name, op, arg = c[0], c[1].upper(), (c[2] if len(c) > 2 else "")
-        v = _field(hostname, attrs, name)
-        others = [_field(p.hostname, p.attributes, name) for p in placed]
-        if v is None:
-            if op == "UNLIKE":
-                continue
-            return False
-        if op == "UNIQUE" and v in others:
-            return False
-        if op == "CLUSTER" and ((arg and v != arg) or (not arg and others and v != others[0])):
-            return False
-        if op == "GROUP_BY":
-            counts: dict[str, int] = {}
-            for o in others:
-                if o is not None:
-                    counts[o] = counts.get(o, 0) + 1
-            if v not in counts and arg and len(counts) < int(arg):
-                continue
-            if counts.get(v, 0) > min(counts.values(), default=0):
-                return False
-        if op == "LIKE" and not re.fullmatch(arg, v):
-            return False
-        if op == "UNLIKE" and re.fullmatch(arg, v):
-            return False
-        if op == "MAX_PER" and others.count(v) >= int(arg):
-            return False
-        if op == "IS" and v != arg:
-            return False
+        if not _constraint_ok(c, hostname, attrs, placed):
+            return f"constraint {c[1].upper()} {c[0]}"
+    return None
+
+
+def _constraint_ok(c: Sequence[str], hostname: str, attrs: Mapping[str, Any],
+                   placed: Sequence[Placement]) -> bool:
+    name, op, arg = c[0], c[1].upper(), (c[2] if len(c) > 2 else "")
+    v = _field(hostname, attrs, name)
+    others = [_field(p.hostname, p.attributes, name) for p in placed]
+    if v is None:
+        return op == "UNLIKE"
+    if op == "UNIQUE":
+        return v not in others
+    if op == "CLUSTER":
+        return not ((arg and v != arg) or (not arg and others and v != others[0]))
+    if op == "GROUP_BY":
+        counts: dict[str, int] = {}
+        for o in others:
+            if o is not None:
+                counts[o] = counts.get(o, 0) + 1
+        if v not in counts and arg and len(counts) < int(arg):
+            return True
+        return counts.get(v, 0) <= min(counts.values(), default=0)
+    if op == "LIKE":
+        return re.fullmatch(arg, v) is not None
+    if op == "UNLIKE":
+        return re.fullmatch(arg, v) is None
+    if op == "MAX_PER":
+        return others.count(v) < int(arg)
+    if op == "IS":
+        return v == arg
     return True
+
+
+def can_run(app: Mapping[str, Any], offer: m.Offer) -> bool:
+    """Can the offer's agent run the app's container? An agent that does not say
+    (no `containerizers`) is left to refuse what it cannot run."""
+    if not (app.get("container") or {}).get("docker"):  # as `_container`: an image = DOCKER
+        return True
+    return not offer.containerizers or not DOCKER_RUNNERS.isdisjoint(offer.containerizers)
+
+
+def rejections(app: Mapping[str, Any], offer: m.Offer,
+               placed: Sequence[Placement] = ()) -> list[str]:
+    """Why `offer` as a whole cannot take one instance of `app`, in the order checked:
+    the agent's containerizers, constraints, then cpus, mem, disk and ports ([]: it can)."""
+    if not can_run(app, offer):
+        return [NO_DOCKER]
+    out: list[str] = []
+    broken = broken_constraint(app.get("constraints", []), offer.hostname, offer.attributes,
+                               placed)
+    if broken is not None:
+        out.append(broken)
+    res = offer.resources
+    out += [why for name, why in INSUFFICIENT.items() if res.scalar(name) < float(app[name])]
+    if _host_ports(app, res) is None:
+        out.append(NO_PORTS)
+    return out
 
 
 def _host_ports(app: Mapping[str, Any], left: Resources) -> tuple[list[int], Resources] | None:
@@ -196,13 +242,14 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
             same[app["id"]] = res
     env = task_env(app, task_id, offer.hostname, ports)
     container = _container(app, ports)
+    uris = _uris(app)
     if "cmd" in app:
         cmd = m.CommandInfo(value=app["cmd"], shell=True, environment=env,
-                            user=app.get("user"))
+                            user=app.get("user"), uris=uris)
     else:
         args = tuple(app.get("args", ()))
         cmd = m.CommandInfo(value=args[0] if args and not container else "", shell=False,
-                            arguments=args, environment=env, user=app.get("user"))
+                            arguments=args, environment=env, user=app.get("user"), uris=uris)
     task = m.TaskInfo(name=app["id"].strip("/").replace("/", "."), task_id=task_id,
                       agent_id=offer.agent_id, resources=res + port_res, command=cmd,
                       container=container,
@@ -210,6 +257,14 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
                       labels=dict(app.get("labels", {})),
                       health_check=_mesos_check(app, ports, env))
     return task, ports
+
+
+def _uris(app: Mapping[str, Any]) -> tuple[m.URI, ...]:
+    """The app's `fetch` as the command's URIs (Marathon's defaults: extract, no cache)."""
+    return tuple(m.URI(f["uri"], executable=bool(f.get("executable", False)),
+                       extract=bool(f.get("extract", True)), cache=bool(f.get("cache", False)),
+                       output_file=f.get("destPath") or f.get("outputFile") or None)
+                 for f in app.get("fetch", ()))
 
 
 def _mesos_check(app: Mapping[str, Any], ports: Sequence[int],
@@ -247,6 +302,8 @@ def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[P
     same: dict[str, Resources] | None = {} if left.roles() <= {UNRESERVED} else None
     for want in wants:
         app = want.app
+        if not can_run(app, offer):
+            continue
         for _ in range(want.count):
             if len(out) >= max_per_offer:
                 return out

@@ -4,7 +4,7 @@ Election: each Marathon owns an ephemeral sequential znode `<zk path>/leader/mem
 holding its `host:port`; the lowest sequence number leads, everyone watches the children.
 kazoo runs in its own threads; `Elector` hands every report to the asyncio loop.
 
-A *term* is one stretch of leadership: only then does a Marathon build `MarathonService`
+A *term* is one stretch of leadership: only then does a Marathon build `MarathonServer`
 from the store and run the scheduler driver, the control tick, the health checker and the
 callback poster. A term ends (the driver stops with failover, the state is dropped, the
 store closed) when:
@@ -142,7 +142,7 @@ class Node:
 
     @property
     def service(self) -> Any:
-        """The term's MarathonService while it serves (None otherwise)."""
+        """The term's MarathonServer while it serves (None otherwise)."""
         return self._service
 
     @service.setter

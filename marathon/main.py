@@ -20,13 +20,15 @@ import attrs
 from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
+from mesos_common.auth.flags import add_marathon_mesos_auth_flags, marathon_driver_security
 from mesos_common.flags import FlagParser, duration, port, setup_logging
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
+from marathon.core_events import ForgetOffers
 from marathon.health import HealthChecker
 from marathon.leadership import Node
 from marathon.proxy import end_streams, make_front
-from marathon.service import MarathonService, Options
+from marathon.server import MarathonServer, Options
 from marathon.store import MemoryStore, SQLiteStore, Store
 from marathon.store_zk import ZkStore
 from marathon.subscribers import deliver
@@ -55,6 +57,7 @@ def build_parser() -> FlagParser:
                help="period of the control tick")
     p.add_flag("decline_offer_duration", type=duration, default=5.0,
                help="refuse filter for declined offers")
+    add_marathon_mesos_auth_flags(p)
     return p
 
 
@@ -65,7 +68,7 @@ def open_store(work_dir: str | None) -> Store:
     return SQLiteStore(Path(work_dir) / "marathon.db")
 
 
-async def _ticker(svc: MarathonService, interval: float) -> None:
+async def _ticker(svc: MarathonServer, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
@@ -75,7 +78,7 @@ async def _ticker(svc: MarathonService, interval: float) -> None:
             log.exception("control tick failed")
 
 
-async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
+async def _offer_pump(svc: MarathonServer, wake: asyncio.Event,
                       budget: float = 0.005) -> None:
     """Match the offer backlog in slices of `budget` seconds, yielding in between."""
     loop = asyncio.get_running_loop()
@@ -89,7 +92,7 @@ async def _offer_pump(svc: MarathonService, wake: asyncio.Event,
                 more = svc.place_backlog(lambda: loop.time() >= deadline)
             except Exception:  # our bug; logged loudly, the offers time out on the master
                 log.exception("offer matching failed")
-                svc.offer_backlog.clear()
+                svc.handle(ForgetOffers())
                 more = False
             await asyncio.sleep(0)
 
@@ -99,24 +102,25 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
     """One leadership term: recover the state from the store, drive the framework until
     `node.ended`, then stop the driver with failover (tasks keep running) and drop it all."""
     driver: AsyncSchedulerDriver | None = None
-    svc: MarathonService | None = None
+    svc: MarathonServer | None = None
     store = make_store()
     try:
         if ns.zk:  # many ZooKeeper reads: off the loop (SQLite must stay on its thread)
-            svc = await asyncio.to_thread(MarathonService, store, attrs.evolve(options))
+            svc = await asyncio.to_thread(MarathonServer, store, attrs.evolve(options))
         else:
-            svc = MarathonService(store, attrs.evolve(options))
+            svc = MarathonServer(store, attrs.evolve(options))
         GC.collect_and_freeze()  # the records just loaded are never walked again
         if node.ended.is_set():
             return
         svc.leader = node.me
-        driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master)
+        driver = AsyncSchedulerDriver(svc, svc.framework_info(), ns.master,
+                                      **ns.driver_security)
         svc.driver = driver
         svc.deferred = True  # the driver calls svc.batch_done after each burst of callbacks
         offers_waiting = asyncio.Event()
         svc.on_backlog = offers_waiting.set
-        log.info("leading: %d app(s), %d task(s) recovered; framework %s", len(svc.apps),
-                 len(svc.tasks), svc.framework_id)
+        log.info("leading: %d app(s), %d task(s) recovered; framework %s",
+                 len(svc.state.apps), len(svc.state.tasks), svc.state.framework_id)
         async with asyncio.TaskGroup() as tg:
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
@@ -212,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parse_zk(ns.zk)
     except DetectError as e:
         parser.error(str(e))
+    ns.driver_security = marathon_driver_security(ns, parser)
     setup_logging(ns.log_level, "marathon")
     if ns.zk and ns.work_dir:
         log.warning("--zk given: state is kept in ZooKeeper, --work_dir is not used")

@@ -190,6 +190,14 @@ def _code_errors(doc: dict[str, Any], base: str) -> Iterable[tuple[str, str]]:
             yield "/container", "cannot specify both container.portMappings and docker.portMappings"
         if container.get("type") == "MESOS" and (docker.get("network") or docker.get("portMappings")):
             yield "/container/docker", "network/portMappings are only allowed with DOCKER containers"
+        for i, v in enumerate(container.get("volumes", [])):
+            kinds = [k for k in ("persistent", "external") if k in v]
+            if kinds:
+                yield f"/container/volumes({i})", (
+                    f"{' and '.join(kinds)} volumes are not supported here; use a hostPath "
+                    "(a host directory, or a Docker named volume)")
+            elif not v.get("hostPath"):
+                yield f"/container/volumes({i})", "hostPath is required"
     for i, d in enumerate(doc.get("dependencies", [])):
         if id_errors(d, base):
             yield f"/dependencies({i})", "must be a valid path"

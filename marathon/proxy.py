@@ -1,6 +1,6 @@
 """The HTTP front every Marathon serves, leader or not.
 
-- Leading (its term's service is ready): the v2 API itself (`api.handle`), every response
+- Leading (its term's service is ready): the v2 API itself (marathon/http/), every response
   carrying `X-Marathon-Leader: http://host:port`.
 - Standby: `/ping`, `GET /v2/leader` and `/v2/info` (`"elected": false`, the framework id
   read from the shared store, cached for `FRAMEWORK_ID_TTL`) are answered here;
@@ -23,7 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from marathon import api, api_extra, views  # noqa: F401  (api_extra: its routes)
+from marathon import metrics, views, webui
+from marathon.http.app import API
 from marathon.leadership import Node
 from marathon.store_zk import escape
 
@@ -98,7 +99,7 @@ def info_doc(node: Node, options: Any, zk_session_timeout: float,
     stored `framework_id`, as real Marathon's standbys report it)."""
     svc = node.service
     if svc is not None:
-        doc = views.info(svc)
+        doc = views.info(svc.state, svc.options, svc.leader)
     else:
         doc = {"name": "marathon", "version": "1.10.26", "buildref": "corral",
                "frameworkId": framework_id,
@@ -158,7 +159,7 @@ async def _serve(request: web.Request, svc: Any) -> web.StreamResponse:
     if sse and task is not None:
         streams.add(task)
     try:
-        return await api.handle(svc, request)
+        return await API.handle(svc, request)
     finally:
         if sse and task is not None:
             streams.discard(task)
@@ -230,5 +231,7 @@ def make_front(node: Node, options: Any, zk_session_timeout: float) -> web.Appli
     app[FRAMEWORK_ID] = StoredFrameworkId()
     app.cleanup_ctx.append(_session)
     app.on_response_prepare.append(_leader_header)
+    metrics.install(app, lambda: node.service, front)  # GET /metrics, request timings
+    webui.install(app)  # the web UI at / and /ui/
     app.router.add_route("*", "/{tail:.*}", front)
     return app

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 if TYPE_CHECKING:
-    from marathon.service import MarathonService
+    from marathon.server import MarathonServer
 
 log = logging.getLogger("marathon.subscribers")
 
@@ -27,13 +27,13 @@ async def _post(session: aiohttp.ClientSession, url: str, ev: dict[str, Any]) ->
         log.warning("event callback %s failed: %s", url, e)
 
 
-async def deliver(svc: MarathonService, timeout: float = 5.0) -> None:
-    q = svc.events.subscribe(active=lambda: bool(svc.subscriptions))
+async def deliver(svc: MarathonServer, timeout: float = 5.0) -> None:
+    q = svc.events.subscribe(active=lambda: bool(svc.state.subscriptions))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s:
             while True:
                 ev = await q.get()
-                urls = list(svc.subscriptions)
+                urls = list(svc.state.subscriptions)
                 if urls:
                     async with asyncio.TaskGroup() as tg:
                         for url in urls:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from marathon.model import executor_checks, marathon_checks, timestamp
 
 if TYPE_CHECKING:
-    from marathon.service import Deployment, MarathonService
+    from marathon.core_state import Deployment, MarathonState, Options
 
 EMBED_PREFIXES = ("group.apps.", "apps.", "app.")
 STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
@@ -40,32 +40,32 @@ def service_ports(app: dict[str, Any]) -> list[int]:
     return [p.get("servicePort", 0) for p in (app.get("container") or {}).get("portMappings", [])]
 
 
-def task_json(svc: MarathonService, t: Any) -> dict[str, Any]:
-    app = svc.apps.get(t.app_id, {})
+def task_json(st: MarathonState, t: Any) -> dict[str, Any]:
+    app = st.apps.get(t.app_id, {})
     return t.to_json(service_ports(app), n_checks(app))
 
 
-def app_info(svc: MarathonService, app: dict[str, Any], embed: set[str]) -> dict[str, Any]:
+def app_info(st: MarathonState, app: dict[str, Any], embed: set[str]) -> dict[str, Any]:
     out = dict(app)
     aid = app["id"]
-    staged = svc.tally.state_count(aid, STAGED)  # counts, not a scan of every task
-    running = svc.tally.state_count(aid, RUNNING)
+    staged = st.tally.state_count(aid, STAGED)  # counts, not a scan of every task
+    running = st.tally.state_count(aid, RUNNING)
     healthy = unhealthy = 0
     if app.get("healthChecks"):
         checks, ex_checks = n_checks(app), executor_checks(app)
-        for t in svc.tasks_of(aid):
+        for t in st.tasks_of(aid):
             # a task with no check result yet is neither healthy nor unhealthy (Marathon)
             if t.state == "TASK_RUNNING" and (t.health or t.mesos_healthy is not None):
                 h = t.healthy(checks, ex_checks)
                 healthy += h is True
                 unhealthy += h is False
-    tasks = svc.tasks_of(aid) if "tasks" in embed else []
+    tasks = st.tasks_of(aid) if "tasks" in embed else []
     out.update({"tasksStaged": staged, "tasksRunning": running,
                 "tasksHealthy": healthy, "tasksUnhealthy": unhealthy,
-                "deployments": [{"id": d.id} for d in svc.deployments_of(app["id"])]})
+                "deployments": [{"id": d.id} for d in st.deployments_of(app["id"])]})
     if "tasks" in embed:
-        out["tasks"] = [task_json(svc, t) for t in tasks]
-    failure = svc.last_failures.get(app["id"])
+        out["tasks"] = [task_json(st, t) for t in tasks]
+    failure = st.last_failures.get(app["id"])
     if failure and ("lastTaskFailure" in embed or "tasks" in embed):
         out["lastTaskFailure"] = failure
     if "readiness" in embed:
@@ -88,33 +88,32 @@ def group_doc(apps: dict[str, dict[str, Any]], version: str) -> dict[str, Any]:
             "dependencies": [], "version": version}
 
 
-def group_tree(svc: MarathonService, gid: str, embed: set[str]) -> dict[str, Any]:
+def group_tree(st: MarathonState, gid: str, embed: set[str]) -> dict[str, Any]:
     """The group `gid` with its apps and nested groups, derived from app ids."""
     prefix = gid.rstrip("/") + "/"
     children: set[str] = set()
     apps = []
-    for aid in sorted(svc.apps):
+    for aid in sorted(st.apps):
         if not aid.startswith(prefix):
             continue
         rest = aid[len(prefix):]
         if "/" in rest:
             children.add(prefix + rest.split("/", 1)[0])
         else:
-            apps.append(app_info(svc, svc.apps[aid], embed))
-    for g in svc.groups:
+            apps.append(app_info(st, st.apps[aid], embed))
+    for g in st.groups:
         if g.startswith(prefix) and g != gid:
             children.add(prefix + g[len(prefix):].split("/", 1)[0])
     return {"id": gid, "apps": apps,
-            "groups": [group_tree(svc, c, embed) for c in sorted(children)],
-            "pods": [], "dependencies": svc.groups.get(gid, {}).get("dependencies", []),
-            "version": svc.groups.get(gid, {}).get("version") or svc.root_version}
+            "groups": [group_tree(st, c, embed) for c in sorted(children)],
+            "pods": [], "dependencies": st.groups.get(gid, {}).get("dependencies", []),
+            "version": st.groups.get(gid, {}).get("version") or st.root_version}
 
 
-def info(svc: MarathonService) -> dict[str, Any]:
-    o = svc.options
+def info(st: MarathonState, o: Options, leader: str) -> dict[str, Any]:
     return {
         "name": "marathon", "version": "1.10.26", "buildref": "corral",
-        "elected": True, "leader": svc.leader, "frameworkId": svc.framework_id or "",
+        "elected": True, "leader": leader, "frameworkId": st.framework_id or "",
         "marathon_config": {
             "master": o.master, "framework_name": o.framework_name, "hostname": o.hostname,
             "checkpoint": True, "failover_timeout": o.failover_timeout, "ha": False,
@@ -129,17 +128,14 @@ def info(svc: MarathonService) -> dict[str, Any]:
     }
 
 
-def queue_item(svc: MarathonService, app: dict[str, Any], count: int, now: float,
+def queue_item(st: MarathonState, app: dict[str, Any], count: int, now: float,
                embed_offers: bool) -> dict[str, Any]:
-    b = svc.backoffs.get(app["id"])
+    b = st.backoffs.get(app["id"])
     left = max(0.0, b.until - now) if b else 0.0
     out = {"app": app, "count": count,
            "delay": {"timeLeftSeconds": int(round(left)), "overdue": left <= 0},
-           "since": timestamp(svc.queued_since.get(app["id"], now)),
-           "processedOffersSummary": {"processedOffersCount": svc.offers_seen,
-                                      "unusedOffersCount": svc.offers_declined,
-                                      "rejectSummaryLastOffers": [],
-                                      "rejectSummaryLaunchAttempt": []}}
+           "since": timestamp(st.queued_since.get(app["id"], now)),
+           "processedOffersSummary": st.offer_log.summary(app["id"])}
     if embed_offers:
-        out["lastUnusedOffers"] = []
+        out["lastUnusedOffers"] = st.offer_log.last_unused(app["id"])
     return out

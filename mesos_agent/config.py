@@ -35,8 +35,10 @@ class AgentConfig:
     default_kill_grace: float = 3.0
     max_completed_tasks: int = 200
     checkpoint: bool = False  # emit Checkpoint effects (the runtime turns this on)
+    switch_user: bool = True  # run tasks as their command's or framework's user (Mesos)
     flags: dict[str, str] = field(factory=dict)
+    containerizers: tuple[str, ...] = ("mesos",)  # the kinds of tasks it runs (see AgentInfo)
 
     def agent_info(self) -> AgentInfo:
         return AgentInfo(hostname=self.hostname, port=self.port, resources=self.resources,
-                         attributes=dict(self.attributes))
+                         attributes=dict(self.attributes), containerizers=self.containerizers)

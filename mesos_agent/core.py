@@ -39,7 +39,7 @@ from mesos_common.ids import new_uuid_bytes, random_prefix
 from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo, Heartbeat,
                                    KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
                                    RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
-                                   TaskRecord, TaskStatus)
+                                   TaskInfo, TaskRecord, TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -193,6 +193,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._use_cache = None
         if ts.is_terminal(entry.state):
             return []
+        if event.reason is not None:
+            return self._update(entry, ts.FAILED, now, event.message, event.reason,
+                                records.SOURCE_AGENT)
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
@@ -218,9 +221,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if entry.health_killed:
             message = (f"Task killed after {entry.health_failures} consecutive failed health "
                        f"checks ({message})")
-        if event.limitation == "memory" and not entry.kill_requested:
+        kind, _, detail = (event.limitation or "").partition(": ")
+        if kind == "memory" and not entry.kill_requested:
             state, reason = ts.FAILED, "REASON_CONTAINER_LIMITATION_MEMORY"
-            message = f"Memory limit exceeded ({message})"
+            message = f"{detail or 'Memory limit exceeded'} ({message})"
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 
@@ -320,7 +324,15 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if self._use_cache is not None:  # kept up to date: no O(tasks) sum per RunTask
             self._use_cache = self._use_cache + task.resources
         self._touch(task.task_id)
-        return [LaunchTask(fid, task, sandbox, run_id)]
+        return [LaunchTask(fid, task, sandbox, run_id, self._run_as(task, msg.framework))]
+
+    def _run_as(self, task: TaskInfo, framework: FrameworkInfo) -> str | None:
+        """Mesos: the command's user, else the framework's; nobody's with --switch_user=false
+        (the task runs as the agent does)."""
+        if not self.config.switch_user:
+            return None
+        cmd_user = task.command.user if task.command is not None else None
+        return cmd_user or framework.user or None
 
     @_on_message.register(KillTask)
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:
@@ -500,6 +512,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
     def tasks(self) -> dict[str, TaskEntry]:
         """Live task records by task id (read-only use)."""
         return dict(self._tasks)
+
+    def wants_launch(self, task_id: str) -> bool:
+        """Is the task still to be started (not ended or killed while it was prepared)?"""
+        entry = self._tasks.get(task_id)
+        return (entry is not None and not self.terminating
+                and not ts.is_terminal(entry.state))
 
     def frameworks(self) -> dict[str, FrameworkInfo]:
         return dict(self._frameworks)

@@ -34,8 +34,12 @@ class TaskLaunched:
 
 @frozen
 class TaskLaunchFailed:
+    """The task could not start. `reason` None: the container failed to launch (the message
+    says why); else the Mesos reason it failed for (REASON_FETCHER_FAILED), `message` whole."""
+
     task_id: str
     message: str
+    reason: str | None = None
 
 
 @frozen
@@ -45,7 +49,9 @@ class TaskExited:
     task_id: str
     exit_code: int | None
     signal: int | None
-    limitation: str | None = None  # "memory": the container exceeded its memory limit
+    # The limit the container went past: its kind ("memory"), or "kind: message" saying
+    # what was asked for and used (Mesos's "Memory limit exceeded: Requested: ...").
+    limitation: str | None = None
 
 
 @frozen
@@ -89,6 +95,7 @@ class LaunchTask:
     task: TaskInfo
     sandbox: str
     run_id: str = ""
+    user: str | None = None  # run as: CommandInfo.user, else FrameworkInfo.user (--switch_user)
 
 
 @frozen

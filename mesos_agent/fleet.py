@@ -56,7 +56,8 @@ class FleetAgent:
         self.fleet = fleet
         self.name = f"fleet-{index}"
         config = AgentConfig(hostname=self.name, port=5051, resources=resources,
-                             work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"})
+                             work_dir=f"/fleet/{self.name}", attributes={"fleet": "1"},
+                             containerizers=("sim",))  # pretend processes run anything
         self.core = Agent(config, random.Random(index))
         self.dealer = DealerTransport(fleet.ctx)
         self.timers: dict[Hashable, asyncio.TimerHandle] = {}
@@ -156,7 +157,7 @@ class AgentFleet:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for a in agents:
-            a.dealer.connect(info.zmq_endpoint)
+            a.dealer.connect(info.zmq_endpoint, info.curve_public_key, self.master)
         await asyncio.sleep(0.2)  # let the connections finish their handshakes
         for a in agents:
             a.feed(ev.MasterConnected(info.id))

@@ -5,6 +5,10 @@ COMMAND runs `sh -c` in the task's sandbox with the task's environment (inside t
 container, through `docker exec`, for Docker tasks); HTTP GETs `scheme://127.0.0.1:port/path`
 (2xx and 3xx are healthy); TCP connects to `127.0.0.1:port`. Every probe has the check's
 timeout; a probe that cannot even be attempted counts as a failure with the reason.
+
+Probes run from the host. Mesos probes a container from inside its network, so a framework
+may name a BRIDGE container's own port: `on_host` turns it into the host port it is
+published on.
 """
 from __future__ import annotations
 
@@ -13,10 +17,26 @@ import os
 import signal
 
 import aiohttp
+import attrs
 
-from mesos_common.messages import HealthCheck
+from mesos_common.messages import HealthCheck, TaskInfo
 
 HOST = "127.0.0.1"
+
+
+def on_host(check: HealthCheck, task: TaskInfo) -> HealthCheck:
+    """The check with a BRIDGE container's port replaced by its published host port (a
+    port that is already one of the task's host ports stays)."""
+    c = task.container
+    if check.port is None or c is None or c.docker is None or c.docker.network != "BRIDGE":
+        return check
+    mappings = c.docker.port_mappings
+    if any(m.host_port == check.port for m in mappings):
+        return check
+    for m in mappings:
+        if m.container_port == check.port:
+            return attrs.evolve(check, port=m.host_port)
+    return check
 
 
 async def probe(check: HealthCheck, sandbox: str, env: dict[str, str],

@@ -7,6 +7,11 @@ data (tail -f clients start there) and one read returns at most 16 pages. Only p
 the agent's sandbox root (`<work_dir>/slaves`, after resolving symlinks and `..`) are served:
 anything else is 403, a missing path parameter 400, a path that does not exist 404. Mesos's
 virtual paths (`/slaves/<agent>/frameworks/...`) are accepted relative to the work dir.
+
+`read?follow=true` is not in Mesos: the file's bytes from `offset` (default 0, -1 its end) as
+a chunked stream that follows it until its task ends (follow.py), for `curl -N` and the CLI.
+The read-only GET endpoints answer any origin (CORS `*`), so the master's web UI can read
+sandboxes and `/state` from the browser; this opens nothing that JSONP did not already.
 """
 from __future__ import annotations
 
@@ -21,10 +26,15 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from mesos_agent import paths
+from mesos_common.auth.http import HttpAuth, middleware
+from mesos_agent.follow import FollowHub
+from mesos_agent.metrics import AgentMetrics
+from mesos_common import prom
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MAX_READ = 16 * PAGE
 _JSONP = re.compile(r"^[A-Za-z_$][\w$.]*$")
+FOLLOW = web.AppKey("follow", FollowHub)
 
 
 class PathError(Exception):
@@ -117,9 +127,15 @@ def _int_param(request: web.Request, name: str, default: int | None) -> int | No
         raise PathError(400, f"Failed to parse {name}: {raw!r} is not an integer") from None
 
 
+async def _cors(request: web.Request, resp: web.StreamResponse) -> None:
+    if request.method in ("GET", "HEAD"):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = "X-Offset"
+
+
 def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
-             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
-             ) -> web.Application:
+             get_statistics: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None,
+             auth: HttpAuth | None = None) -> web.Application:
     """The agent's aiohttp application; `get_state` renders the core's `/state` document,
     `get_statistics` the `/monitor/statistics` list (per-task usage, Mesos shape)."""
 
@@ -132,9 +148,17 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
     async def state(request: web.Request) -> web.Response:
         return _json(request, get_state())
 
-    async def files_read(request: web.Request) -> web.Response:
+    async def files_read(request: web.Request) -> web.StreamResponse:
         try:
             real = resolve_sandbox_path(work_dir, request.query.get("path"))
+            if request.query.get("follow", "").lower() in ("true", "1", "yes"):
+                if os.path.isdir(real):
+                    raise PathError(400, "Cannot read a directory")
+                start = _int_param(request, "offset", 0)
+                assert start is not None
+                if start < -1:
+                    raise PathError(400, f"Negative offset provided: {start}")
+                return await hub.stream(request, real, start)
             offset = _int_param(request, "offset", -1)
             length = _int_param(request, "length", None)
             assert offset is not None
@@ -163,8 +187,22 @@ def make_app(get_state: Callable[[], dict[str, Any]], work_dir: str,
         return web.FileResponse(real, headers={
             "Content-Disposition": f'attachment; filename="{name}"'})
 
-    app = web.Application()
+    metrics = AgentMetrics(get_state)
+    hub = FollowHub(get_state)
+
+    async def close_hub(_: web.Application) -> None:
+        await hub.close()
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return prom.exposition(metrics.registry)
+
+    app = web.Application(middlewares=[prom.timing_middleware(metrics.requests),
+                                       middleware(auth or HttpAuth())])
+    app[FOLLOW] = hub
+    app.on_cleanup.append(close_hub)
+    app.on_response_prepare.append(_cors)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", prometheus)
     for prefix in ("", "/slave(1)"):
         for suffix in ("", ".json"):
             app.router.add_get(f"{prefix}/state{suffix}", state)

@@ -7,17 +7,21 @@ import logging
 import os
 import random
 import sys
-from typing import Sequence
+from typing import Collection, Sequence
+
+import attrs
 
 from mesos_agent.containerizer.base import Containerizer
-from mesos_agent.containerizer import isolation
+from mesos_agent.containerizer import detect, isolation
 from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
-from mesos_agent.server import AgentServer, ServerOptions
+from mesos_agent.fetcher import STALL_TIMEOUT
+from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
 from mesos_agent import status
+from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
@@ -40,8 +44,9 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("attributes", help="e.g. 'rack:r1;zone:a' (numbers become scalars)")
     p.add_flag("registration_backoff_factor", type=flags.duration, default=1.0,
                help="first registration retry interval (doubles up to 1 min)")
-    p.add_flag("containerizers", default="mesos",
-               help="comma list: mesos (= process: real processes), docker (DOCKER "
+    p.add_flag("containerizers", default=detect.AUTO,
+               help="auto (docker,mesos when a Docker engine answers at start, else mesos), "
+                    "or a comma list: mesos (= process: real processes), docker (DOCKER "
                     "containers via the Docker engine), or sim (in memory)")
     p.add_flag("isolation", default="cgroups", choices=["cgroups", "rlimits", "none"],
                help="process tasks' limits: per-task cgroups (v1 or v2; falls back to rlimits "
@@ -58,9 +63,23 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("status_update_retry_interval_max", type=flags.duration,
                default=status.RETRY_INTERVAL_MAX,
                help="longest interval between resends of a status update")
+    p.add_flag("switch_user", type=flags.boolean, default=True,
+               help="run process tasks as their command's user, else their framework's "
+                    "(false: as the agent's own user)")
+    p.add_flag("fetcher_cache_size", type=flags.byte_size, default=FETCHER_CACHE_SIZE,
+               help="size of the cache of URIs fetched with cache=true (e.g. 2GB; 0: no cache)")
+    p.add_flag("fetcher_cache_dir",
+               help="where the fetcher cache lives (one subdirectory per agent; default "
+                    "<work_dir>/fetch)")
+    p.add_flag("fetcher_stall_timeout", type=flags.duration, default=STALL_TIMEOUT,
+               help="a download that sends nothing for this long fails its task")
     p.add_flag("recover", default="reconnect", choices=["reconnect", "cleanup"],
                help="after a restart: reattach to checkpointed tasks (reconnect) or kill and "
                     "report them (cleanup)")
+    p.add_flag("docker_api_timeout", type=flags.duration, default=60.0,
+               help="deadline of each call to the Docker engine (a launch whose call takes "
+                    "longer fails; image pulls get at least 10 min)")
+    add_agent_security_flags(p)
     return p
 
 
@@ -90,30 +109,27 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
     except AttributeParseError as e:
         parser.error(f"--attributes: {e}")
     try:
-        containerizer_kinds(ns.containerizers)
+        detect.parse(ns.containerizers)
     except ValueError as e:
         parser.error(f"--containerizers: {e}")
     low, high = ns.status_update_retry_interval_min, ns.status_update_retry_interval_max
     if not 0 < low <= high:
         parser.error("--status_update_retry_interval_min must be > 0 and <= "
                      "--status_update_retry_interval_max")
-    shown = {k: str(v) for k, v in vars(ns).items() if v is not None}
+    security, http_auth = agent_security_from(ns, parser)
+    shown = redacted({k: str(v) for k, v in vars(ns).items() if v is not None})
     return ns, ServerOptions(master=ns.master, work_dir=work_dir, resources=resources,
                              attributes=attributes, ip=ns.ip, port=ns.port,
                              hostname=ns.hostname, flags=shown,
                              registration_backoff=max(0.01, ns.registration_backoff_factor),
                              recover=ns.recover,
-                             status_retry=status.RetryPolicy(low, high), gc_freeze=True)
-
-
-def containerizer_kinds(text: str) -> set[str]:
-    kinds = {k.strip() for k in text.split(",") if k.strip()}
-    kinds = {"mesos" if k == "process" else k for k in kinds}
-    bad = kinds - {"mesos", "docker", "sim"}
-    if bad or not kinds or ("sim" in kinds and len(kinds) > 1):
-        raise ValueError(f"unsupported containerizers {text!r} (use mesos, docker, "
-                         "mesos,docker or sim)")
-    return kinds
+                             status_retry=status.RetryPolicy(low, high), gc_freeze=True,
+                             switch_user=ns.switch_user,
+                             fetcher_cache_dir=os.path.abspath(ns.fetcher_cache_dir)
+                             if ns.fetcher_cache_dir else "",
+                             fetcher_cache_size=ns.fetcher_cache_size,
+                             fetcher_stall_timeout=max(0.1, ns.fetcher_stall_timeout),
+                             security=security, http_auth=http_auth)
 
 
 def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
@@ -132,10 +148,10 @@ def make_isolator(mode: str, work_dir: str, enable_cfs: bool,
     return iso
 
 
-def make_containerizer(kinds: set[str], work_dir: str,
-                       isolator: Isolator | None = None) -> Containerizer:
+def make_containerizer(kinds: Collection[str], work_dir: str, isolator: Isolator | None = None,
+                       docker_api_timeout: float = 60.0) -> Containerizer:
     """Raises RuntimeError when the Docker engine is wanted and unreachable."""
-    if kinds == {"sim"}:
+    if set(kinds) == {"sim"}:
         return SimContainerizer()
     children: dict[str, Containerizer] = {}
     if "mesos" in kinds:
@@ -143,8 +159,8 @@ def make_containerizer(kinds: set[str], work_dir: str,
     if "docker" in kinds:
         from mesos_agent.containerizer.docker import DockerContainerizer
         try:
-            d = DockerContainerizer(work_dir)
-            d.client.ping()
+            d = DockerContainerizer(work_dir, api_timeout=docker_api_timeout)
+            d.ping()
         except Exception as e:
             raise RuntimeError(f"--containerizers includes docker but the Docker engine is "
                                f"unreachable: {e}") from None
@@ -158,14 +174,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
     try:
-        kinds = containerizer_kinds(ns.containerizers)
+        choice = detect.choose(ns.containerizers)
+        kinds = choice.kinds
         isolator = (make_isolator(ns.isolation, opts.work_dir, ns.cgroups_enable_cfs,
                                   ns.cgroups_hierarchy)
                     if "mesos" in kinds else None)
-        containerizer = make_containerizer(kinds, opts.work_dir, isolator)
+        containerizer = make_containerizer(kinds, opts.work_dir, isolator,
+                                           ns.docker_api_timeout)
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1
+    log.info("containerizers %s (%s)", choice.text, choice.why)
+    opts = attrs.evolve(opts, containerizers=tuple(sorted(kinds)),
+                        flags={**opts.flags, "containerizers": choice.text})
     log.info("resources %s; attributes %s", opts.resources, opts.attributes)
     return asyncio.run(AgentServer(opts, containerizer, random.Random()).run())
 

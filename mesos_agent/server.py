@@ -37,22 +37,26 @@ from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
 from mesos_agent.config import AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
+from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
+                                 cache_dir_for, launched_as)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
                                 TaskLaunched, TaskLaunchFailed)
-from mesos_agent.health import probe
+from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
                                   RecoveredTask, record_file)
 from mesos_agent.status import RetryPolicy
+from mesos_common.auth.http import HttpAuth
 from mesos_common.codec import DecodeError
+from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
-from mesos_common.messages import AttributeValue
+from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport
 
@@ -66,6 +70,7 @@ GC_FREEZE_CHECK = 0.25  # seconds between looks for survivors of a full collecti
 # transport.BATCH_MAX (64). Between turns the loop runs what the burst made ready: a finished
 # group commit's effects (the first launches) and the launches' hand-over to the containerizer.
 RECV_BATCH = 64
+FETCHER_CACHE_SIZE = 2 << 30  # Mesos's --fetcher_cache_size default (2GB)
 
 
 @frozen
@@ -82,6 +87,13 @@ class ServerOptions:
     recover: str = RECONNECT
     status_retry: RetryPolicy = RetryPolicy()
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
+    containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
+    switch_user: bool = True
+    fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
+    fetcher_cache_size: int = FETCHER_CACHE_SIZE
+    fetcher_stall_timeout: float = STALL_TIMEOUT
+    security: PeerSecurity = field(factory=PeerSecurity)  # CURVE key, --credential
+    http_auth: HttpAuth = HttpAuth()
 
 
 REDETECT_MIN_INTERVAL = 0.3
@@ -122,6 +134,7 @@ class AgentServer:
         self._durable_seq = 0  # records committed so far
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
+        self._fetcher: Fetcher | None = None  # made by the first task with URIs
 
     # ------------------------------------------------------------ lifecycle
 
@@ -130,12 +143,13 @@ class AgentServer:
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics),
-                               access_log=None)
+        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
+                                        auth=self.opts.http_auth), access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
-            site = web.TCPSite(runner, self.opts.ip, self.opts.port)
+            site = web.TCPSite(runner, self.opts.ip, self.opts.port,
+                               ssl_context=self.opts.http_auth.ssl_context())
             try:
                 await site.start()
             except OSError as e:
@@ -143,9 +157,11 @@ class AgentServer:
                 return 1
             self.http_port = runner.addresses[0][1]
             self.core = Agent(self._config(), self.rng)
-            self._dealer = DealerTransport()
-            print(f"mesos-agent: listening http=http://{self.opts.ip}:{self.http_port} "
-                  f"pid={os.getpid()}", file=self.out, flush=True)
+            self._dealer = DealerTransport(security=self.opts.security)
+            scheme = "https" if self.opts.http_auth.tls else "http"
+            print(f"mesos-agent: listening http={scheme}://{self.opts.ip}:{self.http_port} "
+                  f"pid={os.getpid()} containerizers={','.join(self.opts.containerizers)}",
+                  file=self.out, flush=True)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 self.feed(Start())
@@ -181,6 +197,8 @@ class AgentServer:
                 self._dealer.close()
             await runner.cleanup()
             self._commit_pool.shutdown(wait=False)  # a running commit ends on its own
+            if self._fetcher is not None:
+                await self._fetcher.close()
         log.info("stopped")
         return 0
 
@@ -201,9 +219,9 @@ class AgentServer:
         return AgentConfig(
             hostname=o.hostname or (o.ip if o.ip != "0.0.0.0" else _hostname()),
             port=self.http_port, ip=o.ip, resources=o.resources, work_dir=o.work_dir,
-            attributes=dict(o.attributes), flags=dict(o.flags),
+            attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
-            status_retry=o.status_retry, checkpoint=True)
+            status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
@@ -402,11 +420,12 @@ class AgentServer:
 
     async def _health_loop(self, effect: StartHealthCheck) -> None:
         """Probe after the check's delay, then every interval, until stopped."""
-        check, task_id = effect.check, effect.task_id
+        task_id = effect.task_id
         assert self.core is not None
         entry = self.core.tasks().get(task_id)
         if entry is None:
             return
+        check = on_host(effect.check, entry.task)
         env = task_environment(task_id, entry.framework_id, entry.task, effect.sandbox,
                                agent_base_env())
         docker_id = (self.containerizer.handle(task_id) if entry.task.container is not None
@@ -459,7 +478,7 @@ class AgentServer:
             delay = DETECT_BACKOFF.initial
             if info.zmq_endpoint != self._dealer.endpoint:
                 log.info("leading master %s at %s", info.id, info.zmq_endpoint)
-            self._dealer.connect(info.zmq_endpoint)
+            self._dealer.connect(info.zmq_endpoint, info.curve_public_key, self.opts.master)
             deadline = time.monotonic() + CONNECT_WAIT
             while not self._redetect.is_set() and time.monotonic() < deadline:
                 if self._dealer.writable():
@@ -508,8 +527,14 @@ class AgentServer:
         task_id = effect.task.task_id
         try:
             try:
-                pid = await self.containerizer.launch(task_id, effect.framework_id,
-                                                      effect.task, effect.sandbox)
+                task = await self._fetch(effect)
+                if task is None:
+                    return
+                pid = await self.containerizer.launch(task_id, effect.framework_id, task,
+                                                      effect.sandbox)
+            except FetchError as e:
+                self.feed(TaskLaunchFailed(task_id, str(e), "REASON_FETCHER_FAILED"))
+                return
             except LaunchError as e:
                 self.feed(TaskLaunchFailed(task_id, str(e)))
                 return
@@ -522,6 +547,29 @@ class AgentServer:
         finally:
             self._runs.pop(task_id, None)
             self._graces.pop(task_id, None)
+
+    async def _fetch(self, effect: LaunchTask) -> TaskInfo | None:
+        """The task as its containerizer gets it (`launched_as`), once its URIs are in the
+        sandbox; None when it was killed while fetching. The task stays STAGING meanwhile;
+        launches of other tasks do not wait for it."""
+        task = launched_as(effect.task, effect.user)
+        if task.command is None or not task.command.uris:
+            return task
+        if self._fetcher is None:
+            o = self.opts
+            self._fetcher = Fetcher(cache_dir_for(o.work_dir, o.fetcher_cache_dir),
+                                    o.fetcher_cache_size, stall_timeout=o.fetcher_stall_timeout)
+        core = self.core
+        assert core is not None
+        try:
+            await self._fetcher.fetch_task(task, effect.sandbox,
+                                           lambda: core.wants_launch(task.task_id))
+        except FetchCancelled:
+            pass
+        if not core.wants_launch(task.task_id):
+            self.feed(TaskLaunchFailed(task.task_id, "killed while its URIs were fetched"))
+            return None
+        return task
 
     async def _watch(self, task_id: str) -> None:
         """A reattached task: report its end."""

@@ -18,18 +18,11 @@ import attrs
 import msgpack
 
 from mesos_common import messages
+from mesos_common.decode_error import DecodeError
 from mesos_common.resources import ResourceError, Resources
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 32
-
-
-@attrs.frozen
-class DecodeError:
-    """Why a frame was rejected; `type` is the claimed message type when it could be read."""
-
-    message: str
-    type: str = ""
 
 
 class _Invalid(Exception):

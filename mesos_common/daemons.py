@@ -178,10 +178,16 @@ class LocalCluster:
         self.agents: list[Daemon] = []
         self.agent_dirs: list[Path] = []
         self.marathon: Daemon | None = None
+        self.master_tls = False  # peers detect the master over HTTPS (mesos-local --secure)
 
     @property
     def master_addr(self) -> str:
         return f"{self.ip}:{self.master_port}"
+
+    @property
+    def master_spec(self) -> str:
+        """What agents and Marathon are given as --master."""
+        return f"https://{self.master_addr}" if self.master_tls else self.master_addr
 
     def start_master(self, *extra: str) -> Daemon:
         self.master = spawn("master", python_module(
@@ -197,7 +203,7 @@ class LocalCluster:
         i = len(self.agents) if index is None else index
         work = self.root / f"agent{i + 1}"
         d = spawn(f"agent{i + 1}", python_module(
-            "mesos_agent", f"--master={self.master_addr}", f"--ip={self.ip}", f"--port={port}",
+            "mesos_agent", f"--master={self.master_spec}", f"--ip={self.ip}", f"--port={port}",
             f"--work_dir={work}", f"--resources={resources}", f"--log_level={self.log_level}",
             *extra), self.root / "logs" / f"agent{i + 1}.log", "mesos-agent: listening")
         if index is None:
@@ -210,7 +216,7 @@ class LocalCluster:
     def start_marathon(self, port: int = 0, *extra: str) -> Daemon:
         """Marathon on this cluster's master (state under `<root>/marathon`)."""
         self.marathon = spawn("marathon", python_module(
-            "marathon", f"--master={self.master_addr}", f"--http_address={self.ip}",
+            "marathon", f"--master={self.master_spec}", f"--http_address={self.ip}",
             f"--http_port={port or free_port(self.ip)}", f"--work_dir={self.root / 'marathon'}",
             f"--log_level={self.log_level}", *extra),
             self.root / "logs" / "marathon.log", "marathon: listening")

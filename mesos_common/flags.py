@@ -26,6 +26,18 @@ def duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+_BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(B|KB|MB|GB|TB)?\s*$", re.IGNORECASE)
+
+
+def byte_size(text: str) -> int:
+    """Bytes from Mesos's Bytes form (`2GB`, `512MB`, `64KB`, `100B`) or a bare number."""
+    m = _BYTES.match(str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (e.g. 2GB, 512MB, 1048576)")
+    power = ["B", "KB", "MB", "GB", "TB"].index((m.group(2) or "B").upper())
+    return int(float(m.group(1)) * 1024 ** power)
+
+
 def boolean(text: str) -> bool:
     v = str(text).strip().lower()
     if v in ("1", "true", "yes", "on"):
@@ -103,3 +115,16 @@ class FlagParser(argparse.ArgumentParser):
 def setup_logging(level: str, name: str) -> None:
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(_client_mistakes)
+
+
+def _client_mistakes(record: logging.LogRecord) -> bool:
+    """A malformed HTTP request is the client's mistake (aiohttp answers it 400): one debug
+    line, not an error with a traceback per request a client may send by the thousand."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if exc is not None and type(exc).__module__.startswith("aiohttp.http_exceptions"):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args, record.exc_info, record.exc_text = (
+            f"bad HTTP request: {exc}".splitlines()[0], None, None, None)
+        return logging.getLogger("aiohttp.server").isEnabledFor(logging.DEBUG)
+    return True

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -35,13 +37,16 @@ class MasterInfo:
     port: int
     zmq_endpoint: str
     version: str
+    curve_public_key: str | None = None  # z85; set when the master's ROUTER is a CURVE server
 
     @classmethod
     def from_json(cls, data: dict) -> "MasterInfo":
         try:
+            key = data.get("zmq_curve_public_key")
             return cls(id=str(data["id"]), hostname=str(data["hostname"]), ip=str(data["ip"]),
                        port=int(data["port"]), zmq_endpoint=str(data["zmq_endpoint"]),
-                       version=str(data.get("version", "")))
+                       version=str(data.get("version", "")),
+                       curve_public_key=str(key) if key else None)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DetectError(f"malformed master info: {e}") from None
 
@@ -74,7 +79,7 @@ def parse_master_spec(spec: str) -> list[tuple[str, int]]:
         raise DetectError("a zk:// spec has no HTTP addresses; use detect()")
     out = []
     for part in spec.split(","):
-        part = part.strip().removeprefix("http://").rstrip("/")
+        part = part.strip().removeprefix("http://").removeprefix("https://").rstrip("/")
         host, sep, port = part.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise DetectError(f"invalid master address {part!r}: expected host:port")
@@ -104,8 +109,14 @@ def leader_znode(children: list[str]) -> str | None:
     return min(seqs)[1] if seqs else None
 
 
-def _fetch(host: str, port: int, timeout: float) -> MasterInfo:
-    with urllib.request.urlopen(f"http://{host}:{port}/master/info", timeout=timeout) as resp:
+def _fetch(host: str, port: int, timeout: float, scheme: str = "http") -> MasterInfo:
+    """GET /master/info; over HTTPS the certificate is checked against the system's CAs or
+    the file in LIBPROCESS_SSL_CA_FILE (Mesos's variable)."""
+    context = None
+    if scheme == "https":
+        context = ssl.create_default_context(cafile=os.environ.get("LIBPROCESS_SSL_CA_FILE"))
+    with urllib.request.urlopen(f"{scheme}://{host}:{port}/master/info", timeout=timeout,
+                                context=context) as resp:
         return MasterInfo.from_json(json.loads(resp.read()))
 
 
@@ -169,9 +180,10 @@ async def detect(spec: str, timeout: float = 2.0) -> MasterInfo:
     if spec.strip().startswith("zk://"):
         return await asyncio.to_thread(_detect_zk, spec.strip(), timeout)
     errors = []
+    scheme = "https" if "https://" in spec else "http"
     for host, port in parse_master_spec(spec):
         try:
-            return await asyncio.to_thread(_fetch, host, port, timeout)
+            return await asyncio.to_thread(_fetch, host, port, timeout, scheme)
         except (OSError, urllib.error.URLError, ValueError, DetectError) as e:
             errors.append(f"{host}:{port}: {e}")
     raise DetectError("no master answered: " + "; ".join(errors))

@@ -31,12 +31,26 @@ def _non_empty(_inst: object, attr: attrs.Attribute, value: str) -> None:
 # ---------------------------------------------------------------- nested records
 
 @frozen
+class URI:
+    """Mesos CommandInfo.URI: what the agent's fetcher puts into the sandbox before the task
+    starts. `extract` is ignored when `executable`; `output_file` is a path relative to the
+    sandbox (Marathon's `destPath`)."""
+
+    value: str = field(validator=_non_empty)
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: str | None = None
+
+
+@frozen
 class CommandInfo:
     value: str = ""
     shell: bool = True
     arguments: tuple[str, ...] = ()
     environment: dict[str, str] = field(factory=dict)
     user: str | None = None
+    uris: tuple[URI, ...] = ()
 
 
 @frozen
@@ -134,6 +148,8 @@ class AgentInfo:
     port: int
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    # The containerizers the agent runs ("mesos", "docker", "sim"); () = not said.
+    containerizers: tuple[str, ...] = ()
 
 
 @frozen
@@ -144,6 +160,7 @@ class Offer:
     hostname: str
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
+    containerizers: tuple[str, ...] = ()  # the agent's (AgentInfo.containerizers)
 
 
 @frozen
@@ -183,6 +200,18 @@ class ProtocolError:
 
     message: str
     in_reply_to: str = ""
+
+
+# ---------------------------------------------------------------- agent or framework -> master
+
+@frozen
+class Authenticate:
+    """Proves the sender's principal; the transport sends it just before each registration
+    or subscription of a peer that has a credential. Over CURVE the secret travels
+    encrypted; it never appears in a repr."""
+
+    principal: str
+    secret: str = field(repr=False)
 
 
 # ---------------------------------------------------------------- agent -> master
@@ -372,8 +401,12 @@ MESSAGE_TYPES: tuple[type, ...] = (
     ShutdownFramework, ShutdownAgent,
     Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
     Subscribed, Offers, Rescind, Update, AgentLost, Error,
+    Authenticate,
 )
 # Messages a master accepts from agents / from frameworks; anything else is a protocol error.
-AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent)
+AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
+                   Authenticate)
 FRAMEWORK_TO_MASTER = (Heartbeat, Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile,
-                       Revive, Suppress, Teardown)
+                       Revive, Suppress, Teardown, Authenticate)
+# What a peer with a credential precedes with an Authenticate (see transport.DealerTransport).
+REGISTRATIONS = (RegisterAgent, ReregisterAgent, Subscribe)

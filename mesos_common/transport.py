@@ -27,6 +27,8 @@ import zmq
 import zmq.asyncio
 
 from mesos_common import codec
+from mesos_common import messages as m
+from mesos_common.curve import PeerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +194,18 @@ class RouterTransport(_Edge):
 
     _ONE = 2
 
-    def __init__(self, ctx: zmq.asyncio.Context | None = None) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context | None = None,
+                 curve_keys: tuple[bytes, bytes] | None = None) -> None:
+        """`curve_keys` (public, secret): a CURVE server; peers must encrypt to the public
+        key (and a ZAP handler in `ctx`, mesos_common.zap, refuses any other mechanism)."""
         self._ctx = ctx or zmq.asyncio.Context.instance()
         sock = self._ctx.socket(zmq.ROUTER)
         _configure(sock)
+        if curve_keys is not None:
+            sock.setsockopt(zmq.CURVE_SERVER, 1)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, curve_keys[0])
+            sock.setsockopt(zmq.CURVE_SECRETKEY, curve_keys[1])
+            sock.setsockopt(zmq.ZAP_DOMAIN, b"corral")
         # Per peer, at most this many received messages wait inside this process; beyond it
         # libzmq stops reading that connection and the backlog stays with its sender (kernel
         # buffers, then the sender's own queue). Nothing is dropped on this side. At 10k
@@ -258,10 +268,19 @@ class RouterTransport(_Edge):
 
 
 class DealerTransport(_Edge):
-    """An agent's or framework's single upstream connection to the (leading) master."""
+    """An agent's or framework's single upstream connection to the (leading) master.
 
-    def __init__(self, ctx: zmq.asyncio.Context | None = None, identity: bytes | None = None) -> None:
+    With a `security` (mesos_common.curve.PeerSecurity) it encrypts to the master's CURVE
+    key when there is one, and precedes each registration or subscription with an
+    Authenticate carrying its credential (one place for every kind of peer)."""
+
+    def __init__(self, ctx: zmq.asyncio.Context | None = None, identity: bytes | None = None,
+                 security: PeerSecurity | None = None) -> None:
         self._ctx = ctx or zmq.asyncio.Context.instance()
+        self.security = security or PeerSecurity()
+        cred = self.security.credential
+        self._hello = codec.encode(m.Authenticate(cred.principal, cred.secret)) if cred else None
+        self._server_key: bytes | None = None
         self.identity = identity or os.urandom(8).hex().encode()
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, self.identity)
@@ -271,15 +290,20 @@ class DealerTransport(_Edge):
         self._out = _Batch()  # this turn's messages
         self.endpoint: str | None = None
 
-    def connect(self, endpoint: str) -> None:
-        """(Re)point at `endpoint`; a no-op when already connected there."""
-        if endpoint == self.endpoint:
+    def connect(self, endpoint: str, published_key: str | None = None, source: str = "") -> None:
+        """(Re)point at `endpoint`, encrypting to the key `security` picks given the one
+        the master publishes; a no-op when already connected there with that key."""
+        key = self.security.server_key(published_key, source or endpoint)
+        if endpoint == self.endpoint and key == self._server_key:
             return
         if self.endpoint is not None:
             try:
                 self.sock.disconnect(self.endpoint)
             except zmq.ZMQError:
                 pass
+        if key != self._server_key:
+            _set_curve_client(self.sock, key)
+            self._server_key = key
         self.sock.connect(endpoint)
         self.endpoint = endpoint
 
@@ -297,6 +321,8 @@ class DealerTransport(_Edge):
         if self.endpoint is None or (not self._out.bodies and not self._writable()):
             self.dropped += 1
             return False
+        if self._hello is not None and type(msg) in _REGISTRATIONS:
+            self._out.add(self._hello)
         self._out.add(codec.encode(msg))
         if self._out.full():
             self.flush()
@@ -328,6 +354,21 @@ class DealerTransport(_Edge):
             log.debug("no master connection: dropped %d message(s)", len(batch.bodies))
         else:
             self._sent = True
+
+
+_REGISTRATIONS = frozenset(m.REGISTRATIONS)
+
+
+def _set_curve_client(sock: zmq.Socket, server_key: bytes | None) -> None:
+    """CURVE client options for the next connect (a fresh keypair: the master knows peers
+    by principal, not by key); None: back to the NULL mechanism."""
+    if server_key is None:
+        sock.setsockopt(zmq.CURVE_SERVER, 0)  # libzmq: resets the mechanism to NULL
+        return
+    public, secret = zmq.curve_keypair()
+    sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+    sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
 
 
 def _send_bodies(sock: zmq.Socket, batch: _Batch) -> None:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Iterator
 
-from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
+from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_frameworks import FrameworkHandlers
-from mesos_master.core_operator import (OperatorHandlers, TeardownRequest,
-                                        UpdateQuotaRequest, UpdateWeightsRequest)
+from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
+                                        UpdateWeightsRequest)
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
                                         RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
@@ -31,6 +32,7 @@ __all__ = ["Master", "MasterConfig"]
 
 _FROM_AGENTS = frozenset(m.AGENT_TO_MASTER)
 _FROM_FRAMEWORKS = frozenset(m.FRAMEWORK_TO_MASTER)
+_RATE_LIMITED = _FROM_FRAMEWORKS - {m.Heartbeat, m.Authenticate}
 _MESSAGE_COUNTERS = {kind: f"messages_{name}" for kind, name in MESSAGE_METRICS.items()}
 
 HEARTBEAT_TIMER = ("heartbeat",)
@@ -39,7 +41,7 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -104,7 +106,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
     def _on_received(self, event: fx.Received) -> None:
         msg, peer = event.msg, event.peer
         kind = type(msg)
-        if isinstance(msg, codec.DecodeError):  # normally answered by the runtime already
+        if isinstance(msg, DecodeError):  # normally answered by the runtime already
             self.counters["dropped_messages"] += 1
             return self._send(peer, m.ProtocolError(msg.message, in_reply_to=msg.type))
         if isinstance(msg, m.ProtocolError):  # never answer an error with an error (no loops)
@@ -114,6 +116,9 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers):
         if kind not in _FROM_AGENTS and kind not in _FROM_FRAMEWORKS:
             return self._protocol_error(peer, msg, f"{kind.__name__} is not a message a "
                                                    "master accepts")
+        if self.rate_limiter is not None and kind in _RATE_LIMITED and \
+                self._rate_limited(peer, msg):
+            return None
         counter = _MESSAGE_COUNTERS.get(kind)  # Subscribe: counted as (re)register_framework
         if counter is not None:
             self.counters[counter] += 1
@@ -199,7 +204,7 @@ _MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {
     m.Decline: Master._on_decline, m.Teardown: Master._on_teardown,
     m.Acknowledge: Master._on_acknowledge, m.Kill: Master._on_kill,
     m.Reconcile: Master._on_reconcile, m.Revive: Master._on_revive,
-    m.Suppress: Master._on_suppress,
+    m.Suppress: Master._on_suppress, m.Authenticate: Master._on_authenticate,
 }
 
 

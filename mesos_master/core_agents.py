@@ -26,6 +26,8 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref[0] == "framework":
             return self._protocol_error(peer, msg, "connection is a framework")
+        if not self._agent_principal_ok(peer, msg):
+            return None
         if ref is not None:  # duplicate from a registered agent: same answer, same id
             self.agents[ref[1]].last_seen = self.now
             agent = self.agents[ref[1]]
@@ -43,6 +45,8 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref != ("agent", msg.agent_id):
             return self._protocol_error(peer, msg, f"connection is {ref[0]} {ref[1]}")
+        if not self._agent_principal_ok(peer, msg):
+            return None
         pending = self.pending_agents.get(msg.agent_id)
         if pending is not None:  # already being re-admitted: answer when that is durable
             pending.peer, pending.info, pending.reregister = peer, msg.agent_info, msg
@@ -79,7 +83,7 @@ class AgentHandlers(MasterBase):
                                             was_unreachable=isinstance(op, MarkReachable))
         agent = Agent(id=pending.agent_id, peer=pending.peer, info=pending.info,
                       version=pending.version, registered_time=self.now, last_seen=self.now,
-                      epoch=self.now)
+                      epoch=self.now, principal=self.authenticated.get(pending.peer))
         self._bind_agent_peer(agent, pending.peer)
         self.agents[agent.id] = agent
         self.allocator.add_agent(agent.id, agent.total, {})
@@ -106,8 +110,10 @@ class AgentHandlers(MasterBase):
                 offer = self.offers[oid]
                 self._drop_offer(offer)
                 self._send_rescind(oid, offer.framework_id)
-            # Mesos updateSlave: refuse filters stay unless the attributes changed.
-            keep_filters = agent.info.attributes == msg.agent_info.attributes
+            # Mesos updateSlave: refuse filters stay unless the attributes changed (or what
+            # it can run: a declined DOCKER app may fit now).
+            keep_filters = (agent.info.attributes == msg.agent_info.attributes
+                            and agent.info.containerizers == msg.agent_info.containerizers)
             agent.info, agent.version = msg.agent_info, msg.version
             agent.reregistered_time = self.now
         else:
@@ -116,6 +122,7 @@ class AgentHandlers(MasterBase):
                           reregistered_time=self.now)
             self.agents[agent.id] = agent
         agent.last_seen = self.now
+        agent.principal = self.authenticated.get(peer)
         agent.unreachable_pending = False
         agent.epoch = max(self.now, agent.epoch + 1e-6)  # RunTasks sent before now are stale
         self.recovering.discard(agent.id)

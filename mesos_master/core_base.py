@@ -15,9 +15,11 @@ from attrs import define, frozen
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common import task_states as ts
+from mesos_common.auth.rate_limits import RateLimiter
 from mesos_common.ids import IdGen
 from mesos_common.resources import Resources
 from mesos_master.allocator.base import Allocator
+from mesos_master.auth_config import MasterAuth
 from mesos_master.registry.base import RegistryOperation, RegistryState
 from mesos_master.state import Agent, Framework, Offer, Task
 
@@ -47,6 +49,7 @@ class MasterConfig:
     max_completed_frameworks: int = 50
     status_retry_forward_interval: float = 10.0  # a retried update is forwarded this rarely
     version: str = "1.11.0"
+    auth: MasterAuth = MasterAuth()
 
     @property
     def agent_timeout(self) -> float:
@@ -115,6 +118,11 @@ class MasterBase:
         self._alloc_all = False
         self._alloc_agents: set[str] = set()
         self._resources_pool: dict[Resources, Resources] = {}
+        # connection -> proven principal, None if its latest Authenticate failed (core_auth)
+        self.authenticated: dict[bytes, str | None] = {}
+        self._refusals_logged: set[bytes] = set()
+        limits = config.auth.rate_limits
+        self.rate_limiter = RateLimiter(limits) if limits is not None else None
 
     def _shared_resources(self, res: Resources) -> Resources:
         """One shared object per distinct Resources value: 100k tasks of the same shape hold

@@ -19,6 +19,7 @@ from mesos_master.state import Framework, Offer, Task
 REASON_INVALID_OFFERS = "REASON_INVALID_OFFERS"
 REASON_TASK_INVALID = "REASON_TASK_INVALID"
 REASON_FRAMEWORK_REMOVED = "REASON_FRAMEWORK_REMOVED"
+REASON_TASK_UNAUTHORIZED = "REASON_TASK_UNAUTHORIZED"
 # Tasks of one ACCEPT booked between two pieces of `Master.handle_in_pieces`: one
 # transport batch of RunTasks (transport.BATCH_MAX), so the first goes out after ~0.5 ms of
 # booking instead of after the whole ACCEPT (~5-10 ms for 1,000 tasks).
@@ -38,6 +39,11 @@ class FrameworkHandlers(MasterBase):
         if error:
             self._log("warning", f"refused subscription from {peer!r}: {error}")
             return self._send(peer, m.Error(error))
+        allowed, principal = self._framework_principal(peer, msg)
+        if not allowed:
+            return None
+        if principal != info.principal:
+            info = attrs.evolve(info, principal=principal)
         if ref is not None and info.id is None and ref[0] == "framework":
             fw = self.frameworks.get(ref[1])
             if fw is not None and fw.connected and fw.info.name == info.name:
@@ -191,7 +197,7 @@ class FrameworkHandlers(MasterBase):
         if self.config.offer_timeout is not None:
             self._timer(("offer_timeout", offer.id), self.now + self.config.offer_timeout)
         return m.Offer(offer.id, fw.id, agent.id, agent.info.hostname, grant.resources,
-                       dict(agent.info.attributes))
+                       dict(agent.info.attributes), agent.info.containerizers)
 
     def _offer_expired(self, offer_id: str) -> None:
         offer = self.offers.get(offer_id)
@@ -240,10 +246,17 @@ class FrameworkHandlers(MasterBase):
             offered = offered + offer.resources
         remaining, role, known = offered, sorted(fw.roles)[0], _KnownIds(fw)
         piece_from = remaining
+        check_user = not self.config.auth.acls.empty
         for i, info in enumerate(tasks, 1):
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
                                              known_task_ids=known)
-            if error is not None:
+            user = (info.command.user if info.command else None) or fw.info.user or None
+            if error is None and check_user and not self._may_run_as(fw.info.principal, user):
+                self.counters["tasks_error"] += 1
+                self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_UNAUTHORIZED,
+                                    f"principal {fw.info.principal!r} may not run tasks as "
+                                    f"user {user!r}", agent.id)
+            elif error is not None:
                 self.counters["tasks_error"] += 1
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,
                                     agent.id)

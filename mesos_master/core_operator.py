@@ -26,14 +26,16 @@ class UpdateWeightsRequest:
 
 
 @frozen
-class UpdateQuotaRequest:
-    role: str
-    guarantee: tuple[tuple[str, float], ...]  # empty: remove the quota
+class TeardownRequest:
+    """An operator's POST /master/teardown (authorized by the HTTP layer)."""
+
+    framework_id: str
 
 
 @frozen
-class TeardownRequest:
-    framework_id: str
+class UpdateQuotaRequest:
+    role: str
+    guarantee: tuple[tuple[str, float], ...]  # empty: remove the quota
 
 
 def _role_error(role: Any) -> str | None:

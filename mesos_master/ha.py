@@ -1,51 +1,68 @@
-"""The HA side of the master runtime: contending, taking over, and fencing.
+"""The HA edge of the master runtime: the ZooKeeper election and registry, driven by the pure
+`mesos_common.leadership.Leadership` core (which holds the rules: when to take over, fence,
+unfence, abdicate). Every ZooKeeper call runs in a worker thread, never on the event loop;
+kazoo's reports reach the loop through the Contender (`mesos_common.zk_bridge`).
 
-Rules (cf. Mesos, which exits on losing leadership):
-- A master acts (offers, registry writes, answering peers) only while it is elected *and* its
-  ZooKeeper connection is up. SUSPENDED fences it at once: events are not processed, timers are
-  held, peers are told "not leader". If the connection comes back within the session timeout the
-  session (and our znode, hence leadership) survived: unfence and replay the held timers.
-- LOST (the session expired), still suspended after the session timeout (it must have expired:
-  another master may lead by now), another master's znode sorting first, or a registry
-  compare-and-set failing: abdicate, i.e. exit with status 1 for the supervisor to restart us.
-- A standby that loses its session contends again with a new znode on reconnection.
+The server is reached only through the small `Host` protocol below, so this module and
+`server.py` do not import each other.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Hashable
+import time
+from typing import Any, Callable, Coroutine, Hashable, Protocol
 
 from mesos_common import effects as fx
+from mesos_common import leadership as ld
 from mesos_master.election import Contender
+from mesos_master.registry.base import Registry
 from mesos_master.registry.zookeeper import ZkRegistry
-
-if TYPE_CHECKING:
-    from mesos_master.server import MasterServer
 
 log = logging.getLogger("mesos_master.ha")
 
 
+class Host(Protocol):
+    """What the HA edge needs from the master server."""
+
+    registry: Registry | None
+
+    def info(self) -> dict[str, Any]: ...
+    def lead(self, registry: Registry) -> None: ...
+    def feed(self, event: Any) -> None: ...
+    def stop(self, exit_code: int | None = None) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+
 class HaState:
-    def __init__(self, server: MasterServer) -> None:
-        self.server = server
-        self.fenced = False
-        self.leader: dict[str, Any] | None = None  # the elected leader's info (maybe us)
-        self.group_size = 0
-        self.leader_znode: str | None = None
+    def __init__(self, host: Host, zk: str | None, quorum: int, session_timeout: float,
+                 open_registry: Callable[[Contender | None], Registry] | None = None) -> None:
+        self.host = host
+        self.zk = zk
+        self.session_timeout = session_timeout
+        self.core = ld.Leadership(quorum=quorum, session_timeout=session_timeout)
         self.held_timers: list[Hashable] = []
         self.contender: Contender | None = None
+        self._open_registry = open_registry or self._open_zk_registry
+        self._opened: Registry | None = None  # what TakeOver opened, until Lead
         self._deadline: asyncio.TimerHandle | None = None
-        self._electing = False
-        self._recontending = False
-        self._lost = False  # our session expired while standing by: contend again
+
+    @property
+    def fenced(self) -> bool:
+        return self.core.fenced
+
+    @property
+    def leader(self) -> dict[str, Any] | None:
+        """The elected leader's info (maybe ours)."""
+        info = self.core.leader_info
+        return info if isinstance(info, dict) else None
 
     async def start(self) -> None:
         """Join the election (retrying until ZooKeeper answers); kazoo does the rest."""
-        s = self.server
-        assert s.opts.zk is not None
-        self.contender = Contender(s.opts.zk, s.opts.zk_session_timeout, s.info(),
-                                   asyncio.get_running_loop(), self._on_group, self._on_session)
+        assert self.zk is not None
+        self.contender = Contender(self.zk, self.session_timeout, self.host.info(),
+                                   asyncio.get_running_loop(), self.group_changed,
+                                   self.session_changed)
         delay = 0.25
         while True:
             try:
@@ -53,7 +70,7 @@ class HaState:
                 return
             except Exception as e:
                 log.warning("cannot join the election at %s: %s; retrying in %.1fs",
-                            s.opts.zk, e, delay)
+                            self.zk, e, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -63,94 +80,113 @@ class HaState:
         if self.contender is not None:
             self.contender.close()
 
-    # --------------------------------------------------------------- election
+    # ------------------------------------------------------------------ reports -> core
 
-    def _on_group(self, leader: str | None, info: dict[str, Any] | None, size: int) -> None:
-        c, s = self.contender, self.server
-        if c is None:
-            return
-        self.group_size = size
-        self.leader_znode = leader
-        self.leader = info if leader is not None else None
-        ours = leader is not None and leader == c.znode
-        if s.master is not None and not ours:
-            return self.abdicate(f"another master leads now ({leader})")
-        if ours and s.master is None and not self._electing and not self.fenced:
-            if size < s.opts.quorum:
-                log.info("first in line, waiting for a quorum of %d masters (have %d)",
-                         s.opts.quorum, size)
-                return
-            self._electing = True
-            s._spawn(self._take_over())
+    def group_changed(self, leader: str | None, info: dict[str, Any] | None, size: int) -> None:
+        ours = self.contender.znode if self.contender is not None else None
+        self._feed(ld.GroupChanged(leader, info, size, ours))
 
-    async def _take_over(self) -> None:
-        c, s = self.contender, self.server
-        assert c is not None
-        registry = ZkRegistry(c.client, c.path, timeout=s.opts.zk_session_timeout)
+    def session_changed(self, state: str) -> None:
+        if state == "LOST" and self.contender is not None:
+            self.contender.znode = None  # it died with the session
+        self._feed(ld.SessionChanged(state))
+
+    def registry_refused(self, reason: str) -> None:
+        """A fenced registry write (another leader took over): stop at once."""
+        self._feed(ld.WriteRefused(reason))
+
+    def _feed(self, event: object) -> None:
+        self._perform(self.core.handle(event, time.time()))
+
+    # ------------------------------------------------------------------ effects
+
+    def _perform(self, effects: list[object]) -> None:
+        for effect in effects:
+            performer = _PERFORMERS.get(type(effect))
+            if performer is None:
+                raise AssertionError(f"unknown leadership effect {effect!r}")
+            performer(self, effect)
+
+    def _take_over(self, _: ld.TakeOver) -> None:
+        self.host.spawn(self._open())
+
+    async def _open(self) -> None:
         try:
-            await asyncio.to_thread(registry.open)
+            registry = await asyncio.to_thread(self._open_registry, self.contender)
         except Exception as e:
-            self._electing = False
-            return self.abdicate(f"cannot take over the registry: {e}")
-        self._electing = False
-        if self.fenced or s.master is not None or self.leader_znode != c.znode:
-            return
+            return self._feed(ld.TakeoverDone(False, str(e)))
+        self._opened = registry
+        self._feed(ld.TakeoverDone(True))
+        if self._opened is registry:  # not led with: drop it
+            self._opened = None
+            registry.close()
+
+    def _open_zk_registry(self, c: Contender | None) -> Registry:
+        assert c is not None
+        registry = ZkRegistry(c.client, c.path, timeout=self.session_timeout)
+        registry.open()
         log.info("elected leader (%s/%s); %d agent(s) in the registry", c.path, c.znode,
                  len(registry.load().admitted))
-        s._lead(registry)
+        return registry
 
-    # --------------------------------------------------------------- session
+    def _lead(self, _: ld.Lead) -> None:
+        registry, self._opened = self._opened, None
+        assert registry is not None
+        self.host.lead(registry)
 
-    def _on_session(self, state: str) -> None:
-        s = self.server
-        if state == "SUSPENDED":
-            if s.master is not None and not self.fenced:
-                log.warning("ZooKeeper connection lost: fenced (no offers, no registry writes) "
-                            "until it is back or the session expires")
-                self.fenced = True
-                self._deadline = asyncio.get_running_loop().call_later(
-                    s.opts.zk_session_timeout, self.abdicate,
-                    "ZooKeeper session presumed expired")
-        elif state == "LOST":
-            if s.master is not None:
-                return self.abdicate("ZooKeeper session expired")
-            if self.contender is not None:
-                self.contender.znode = None
-                self._lost = True
-        elif state == "CONNECTED":
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-            if s.master is not None and self.fenced:
-                log.info("ZooKeeper connection back within the session: acting again")
-                self.fenced = False
-                held, self.held_timers = self.held_timers, []
-                for key in held:
-                    s.feed(fx.TimerFired(key))
-            elif self._lost and not self._recontending:
-                self._lost, self._recontending = False, True
-                s._spawn(self._recontend())
+    def _fence(self, _: ld.Fence) -> None:
+        pass  # `fenced` is the core's; the server checks it before acting
 
-    async def _recontend(self) -> None:
+    def _unfence(self, _: ld.Unfence) -> None:
+        held, self.held_timers = self.held_timers, []
+        for key in held:
+            self.host.feed(fx.TimerFired(key))
+
+    def _abdicate(self, effect: ld.Abdicate) -> None:
+        """Stop acting for good: the process exits (status 1) and is restarted afresh."""
+        if isinstance(self.host.registry, ZkRegistry):
+            self.host.registry.fence()
+        if effect.was_leader:
+            log.error("lost leadership: %s; exiting", effect.reason)
+        else:
+            log.error("%s; exiting", effect.reason)
+        self.host.stop(exit_code=1)
+
+    def _recontend(self, _: ld.Recontend) -> None:
+        self.host.spawn(self._contend_again())
+
+    async def _contend_again(self) -> None:
         assert self.contender is not None
         try:
             await asyncio.to_thread(self.contender.contend)
+            ok = True
         except Exception as e:
             log.warning("re-contending failed: %s (will retry on reconnection)", e)
-        finally:
-            self._recontending = False
+            ok = False
+        self._feed(ld.RecontendDone(ok))
 
-    def abdicate(self, reason: str) -> None:
-        """Stop acting for good: the process exits (status 1) and is restarted afresh."""
+    def _set_timer(self, effect: fx.SetTimer) -> None:
+        self._cancel_timer(None)
+        self._deadline = asyncio.get_running_loop().call_later(
+            max(0.0, effect.at - time.time()), self._feed, fx.TimerFired(effect.key))
+
+    def _cancel_timer(self, _: fx.CancelTimer | None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        was = self.server.master is not None
-        self.fenced = True
-        if isinstance(self.server.registry, ZkRegistry):
-            self.server.registry.fence()
-        if was:
-            log.error("lost leadership: %s; exiting", reason)
-        else:
-            log.error("%s; exiting", reason)
-        self.server.stop(exit_code=1)
+
+    def _log(self, effect: fx.Log) -> None:
+        log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
+
+
+_PERFORMERS: dict[type, Callable[[HaState, Any], None]] = {
+    ld.TakeOver: HaState._take_over,
+    ld.Lead: HaState._lead,
+    ld.Fence: HaState._fence,
+    ld.Unfence: HaState._unfence,
+    ld.Abdicate: HaState._abdicate,
+    ld.Recontend: HaState._recontend,
+    fx.SetTimer: HaState._set_timer,
+    fx.CancelTimer: HaState._cancel_timer,
+    fx.Log: HaState._log,
+}

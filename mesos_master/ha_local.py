@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Sequence
 
 from mesos_common.daemons import Daemon, python_module, spawn, sweep_agent
 
@@ -26,15 +27,20 @@ def free_port() -> int:
 
 
 class ZooKeeper:
-    def __init__(self, base: Path, tick_ms: int = 500) -> None:
+    """`ip` and `wrap` put it on another host (e.g. `ip netns exec NS` of a test network)."""
+
+    def __init__(self, base: Path, tick_ms: int = 500, ip: str = "127.0.0.1",
+                 wrap: Sequence[str] = ()) -> None:
         self.dir = base
-        self.port = free_port()
+        self.ip = ip
+        self.wrap = list(wrap)
+        self.port = free_port() if ip == "127.0.0.1" else 2181
         self.tick_ms = tick_ms  # sessions may be 2..20 ticks: 1 s .. 10 s
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def hosts(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.ip}:{self.port}"
 
     def url(self, path: str = "/corral") -> str:
         return f"zk://{self.hosts}{path}"
@@ -43,12 +49,12 @@ class ZooKeeper:
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "zoo.cfg").write_text(
             f"tickTime={self.tick_ms}\ndataDir={self.dir}/data\nclientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nminSessionTimeout=1000\n")
+            f"clientPortAddress={self.ip}\nadmin.enableServer=false\nminSessionTimeout=1000\n")
         env = dict(os.environ, ZOOCFGDIR=str(self.dir), ZOO_LOG_DIR=str(self.dir),
                    JVMFLAGS="-Xmx256m")
         log = open(self.dir / "zk.out", "ab")
-        self.proc = subprocess.Popen([ZK_BIN, "start-foreground", str(self.dir / "zoo.cfg")],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT,
+        argv = [*self.wrap, ZK_BIN, "start-foreground", str(self.dir / "zoo.cfg")]
+        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         self._wait_ready(timeout)

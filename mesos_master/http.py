@@ -15,7 +15,9 @@ from typing import Any, Iterator, Protocol
 
 from aiohttp import web
 
-from mesos_master import views, views_stream
+from mesos_common import prom
+from mesos_common.auth import http as http_auth
+from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
 from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
 
@@ -114,10 +116,24 @@ async def _stream(request: web.Request, pieces: Iterator[str]) -> web.StreamResp
     return resp
 
 
+def _viewer(request: web.Request, master: Master) -> views_stream.Viewer | None:
+    return views_stream.Viewer.of(request.get("principal"), master.config.auth.acls)
+
+
+def _denied(request: web.Request, master: Master, action: str, obj: str | None
+            ) -> web.Response | None:
+    """403 when the ACLs refuse the request's principal `action` on `obj`."""
+    principal = request.get("principal")
+    if master.authorized(principal, action, obj):
+        return None
+    return http_auth.forbidden(principal, f"{action} {obj}")
+
+
 async def state(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    return await _stream(request, views_stream.state_pieces(_master(request), time.time(),
-                                                            dict(service.flags)))
+    master = _master(request)
+    return await _stream(request, views_stream.state_pieces(
+        master, time.time(), dict(service.flags), _viewer(request, master)))
 
 
 async def tasks(request: web.Request) -> web.StreamResponse:
@@ -132,7 +148,8 @@ async def tasks(request: web.Request) -> web.StreamResponse:
     if limit < 0 or offset < 0 or order not in ("asc", "des"):
         return _bad_request("limit and offset must be >= 0 and order 'asc' or 'des'")
     return await _stream(request, views_stream.tasks_pieces(master, limit, offset,
-                                                            order == "des"))
+                                                            order == "des",
+                                                            _viewer(request, master)))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -141,6 +158,15 @@ async def metrics(request: web.Request) -> web.Response:
     if runtime is not None:
         out.update(runtime())  # event-loop lag and other runtime-only figures
     return _json(request, out)
+
+
+async def state_summary(request: web.Request) -> web.Response:
+    return _json(request, views_summary.state_summary(_master(request), time.time()))
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text format; a standby answers too (its own histograms, elected 0)."""
+    return prom.exposition(request.app[SERVICE].prom.registry)  # type: ignore[attr-defined]
 
 
 async def redirect(request: web.Request) -> web.Response:
@@ -178,6 +204,9 @@ async def update_weights(request: web.Request) -> web.Response:
     req = parse_weights(await _body(request))
     if isinstance(req, str):
         return _bad_request(req)
+    for role, _ in req.weights:
+        if (denied := _denied(request, master, "update_weights", role)) is not None:
+            return denied
     request.app[SERVICE].feed(req)  # persisted and applied before feed returns
     if any(master.registry.weights.get(r) != w for r, w in req.weights):
         return web.json_response({"error": "registry write failed"}, status=503)
@@ -207,6 +236,8 @@ async def remove_quota(request: web.Request) -> web.Response:
 
 
 def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response:
+    if (denied := _denied(request, master, "update_quotas", req.role)) is not None:
+        return denied
     request.app[SERVICE].feed(req)
     if master.registry.quotas.get(req.role, {}) != dict(req.guarantee):
         return web.json_response({"error": "registry write failed"}, status=503)
@@ -214,27 +245,41 @@ def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response
 
 
 async def teardown(request: web.Request) -> web.Response:
-    """Mesos' POST /master/teardown with `frameworkId=ID` (form or query)."""
+    """Mesos' POST /master/teardown with `frameworkId=<id>` (form or query)."""
     master = _master(request)
     form = await request.post()
-    fid = str(form.get("frameworkId") or request.query.get("frameworkId") or "")
-    if not fid:
+    fw_id = str(form.get("frameworkId") or request.query.get("frameworkId") or "")
+    if not fw_id:
         return _bad_request("Missing 'frameworkId' query parameter")
-    if fid not in master.frameworks:
-        return _bad_request(f"No framework found with specified ID {fid!r}")
-    request.app[SERVICE].feed(TeardownRequest(fid))
-    return web.Response(status=200)
+    fw = master.frameworks.get(fw_id)
+    if fw is None:
+        return _bad_request(f"No framework found with specified ID {fw_id!r}")
+    if (denied := _denied(request, master, "teardown_frameworks", fw.info.principal)) \
+            is not None:
+        return denied
+    request.app[SERVICE].feed(TeardownRequest(fw_id))
+    return web.Response(text="")
 
 
 def make_app(service: MasterService) -> web.Application:
-    app = web.Application()
+    def acls() -> http_auth.Authorize | None:
+        master = service.master
+        return None if master is None or master.config.auth.acls.empty else master.authorized
+
+    auth = getattr(service, "http_auth", None) or http_auth.HttpAuth()
+    registry = getattr(service, "prom", None)  # MasterMetrics (absent in some test doubles)
+    timing = [prom.timing_middleware(registry.requests)] if registry is not None else []
+    app = web.Application(middlewares=[*timing, http_auth.middleware(auth, acls)])
     app[SERVICE] = service
+    if registry is not None:
+        app.router.add_get("/metrics", prometheus)
     routes = [("/health", health), ("/master/health", health), ("/version", version),
               ("/master/info", info), ("/metrics/snapshot", metrics),
               ("/master/redirect", redirect), ("/redirect", redirect),
               ("/master/flags", flags), ("/flags", flags),
               ("/master/tasks", tasks), ("/tasks", tasks), ("/master/tasks.json", tasks),
-              ("/tasks.json", tasks)]
+              ("/tasks.json", tasks), ("/master/state-summary", state_summary),
+              ("/state-summary", state_summary)]
     routes += [(path, state) for path in ("/master/state", "/state", "/state.json",
                                           "/master/state.json")]
     for prefix in ("", "/master"):
@@ -244,7 +289,17 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_put(f"{prefix}/weights", update_weights)
         app.router.add_post(f"{prefix}/quota", set_quota)
         app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
-        app.router.add_post(f"{prefix}/teardown", teardown)
+    for path in ("/master/teardown", "/teardown"):
+        app.router.add_post(path, teardown)
     for path, handler in routes:
         app.router.add_get(path, handler)
+    v1 = getattr(service, "v1", None)
+    if v1 is not None:
+        for prefix in ("", "/master"):
+            app.router.add_post(f"{prefix}/api/v1/scheduler", v1.handle)
+    operator = getattr(service, "operator", None)
+    if operator is not None:
+        for path in ("/api/v1", "/api/v1/operator", "/master/api/v1"):
+            app.router.add_post(path, operator.handle)
+    webui.install(app)  # the web UI at / (static files; every master, standby too)
     return app

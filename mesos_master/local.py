@@ -6,6 +6,7 @@ their tasks), then the master: no orphans.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import tempfile
@@ -15,9 +16,11 @@ from typing import Sequence
 
 import psutil
 
+from mesos_agent.containerizer import detect
 from mesos_common import flags
 from mesos_common.daemons import LocalCluster, die_with_parent
 from mesos_common.resources import Resources, ResourceError
+from mesos_master import local_secure
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000
 
@@ -48,10 +51,16 @@ def parse_args(argv: Sequence[str] | None):
     p.add_flag("resources", default=None, help="resources of each agent (default: split machine)")
     p.add_flag("agent_ping_timeout", default="15secs", help="as mesos-master")
     p.add_flag("max_agent_ping_timeouts", default="5", help="as mesos-master")
+    p.add_flag("containerizers", default=detect.AUTO,
+               help="the agents' --containerizers: auto (docker,mesos when a Docker engine "
+                    "answers, else mesos), mesos, docker,mesos, ...")
     p.add_flag("marathon", type=flags.boolean, default=True,
                help="also start Marathon (--no-marathon to skip)")
     p.add_flag("marathon_port", type=flags.port, default=8080,
                help="Marathon's HTTP port (0 = a free port; free too when --port=0)")
+    p.add_flag("secure", type=flags.boolean, default=False,
+               help="CURVE, authentication and TLS on, with throwaway keys, certificates and "
+                    "credentials made under <work_dir>/secure/")
     return p, p.parse(argv)
 
 
@@ -61,17 +70,40 @@ def start_cluster(ns, work_dir: Path) -> LocalCluster:
     cluster = LocalCluster(work_dir, ns.ip, ns.port, 0 if auto else ns.zmq_port, ns.log_level)
     per_agent = [ns.resources] * ns.num_agents if ns.resources else split_machine(
         ns.num_agents, work_dir)
+    secure: dict[str, list[str]] = {"master": [], "agent": [], "marathon": []}
+    if ns.secure:
+        files = local_secure.ensure(work_dir, ns.ip)
+        os.environ["LIBPROCESS_SSL_CA_FILE"] = str(files.ca)  # the children trust our CA
+        cluster.master_tls = True
+        secure = {"master": local_secure.master_flags(files),
+                  "agent": local_secure.agent_flags(files),
+                  "marathon": local_secure.marathon_flags(files)}
     try:
         cluster.start_master(f"--agent_ping_timeout={ns.agent_ping_timeout}",
-                             f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}")
+                             f"--max_agent_ping_timeouts={ns.max_agent_ping_timeouts}",
+                             *secure["master"])
         for i in range(ns.num_agents):
-            cluster.start_agent(per_agent[i], port=0 if auto else cluster.master_port + 1 + i)
+            cluster.start_agent(per_agent[i], f"--containerizers={ns.containerizers}",
+                                *secure["agent"],
+                                port=0 if auto else cluster.master_port + 1 + i)
         if ns.marathon:
-            cluster.start_marathon(0 if auto else ns.marathon_port)
+            cluster.start_marathon(0 if auto else ns.marathon_port, *secure["marathon"])
     except BaseException:
         cluster.stop()
         raise
     return cluster
+
+
+def _print_secure(files: local_secure.SecureFiles, http: str) -> None:
+    """Where the throwaway credentials are and how to use them (paths, never secrets)."""
+    print(f"mesos-local: secure: credentials {files.credentials} (Mesos format), CA "
+          f"{files.ca}, master CURVE public key {files.master_public}")
+    print(f"mesos-local: try  LIBPROCESS_SSL_CA_FILE={files.ca} mesos-execute --master {http} "
+          f"--principal operator --secret file://{files.operator_secret} "
+          f"--master_public_key {files.master_public} --name hello "
+          f"--command 'echo hello from Corral'")
+    print(f"mesos-local: try  curl --cacert {files.ca} -u operator:$(cat {files.operator_secret})"
+          f" {http}/master/state")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             Resources.parse(ns.resources)
         except ResourceError as e:
             parser.error(f"--resources: {e}")
+    try:
+        detect.parse(ns.containerizers)
+    except ValueError as e:
+        parser.error(f"--containerizers: {e}")
     work_dir = Path(ns.work_dir or tempfile.mkdtemp(prefix="corral-local-")).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -97,14 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     http = master.field("http")
     print(f"mesos-local: master {http} (zmq {master.field('zmq')}) pid {master.pid}")
     for d in daemons[1:]:
-        print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}")
+        kinds = f" containerizers {d.field('containerizers')}" if d in cluster.agents else ""
+        print(f"mesos-local: {d.name} {d.field('http')} pid {d.pid}{kinds}")
+    if (detect.parse(ns.containerizers) is None and cluster.agents
+            and "docker" not in cluster.agents[0].field("containerizers")):
+        print("mesos-local: no Docker engine answered: DOCKER apps wait for an agent that "
+              "runs docker (start dockerd, then restart mesos-local)")
     if cluster.marathon is not None:
         print(f"mesos-local: try  curl -X POST -H 'Content-Type: application/json' "
               f"{cluster.marathon.field('http')}/v2/apps -d "
               """'{"id": "hello", "cmd": "python3 -m http.server $PORT0", "mem": 32, "cpus": 0.1}'""")
     print(f"mesos-local: work dir {work_dir} (logs in {work_dir / 'logs'})")
-    print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
-          f"--name hello --command 'echo hello from Corral'")
+    if ns.secure:
+        _print_secure(local_secure.SecureFiles.at(work_dir / "secure"), http)
+    else:
+        print(f"mesos-local: try  mesos-execute --master {http.removeprefix('http://')} "
+              f"--name hello --command 'echo hello from Corral'")
     print("mesos-local: ready (Ctrl-C stops everything)", flush=True)
     code = 0
     while not stop.wait(0.5):

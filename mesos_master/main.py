@@ -1,16 +1,23 @@
 """`mesos-master` command line: Mesos-spelled flags (also MESOS_<FLAG>) -> MasterServer."""
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 from typing import Sequence
 
+import attrs
 import zmq
 
 from mesos_common.leader import DetectError, parse_zk
-from mesos_common.flags import FlagParser, duration, port, positive_int, setup_logging
+from mesos_common.auth.load import load_acls, load_credentials, load_rate_limits
+from mesos_common.auth.flags import add_http_security_flags, http_auth_from, redacted
+from mesos_common.auth.jsonflag import AuthConfigError
+from mesos_common.flags import (FlagParser, boolean, duration, port, positive_int,
+                                setup_logging)
+from mesos_master.auth_config import MasterAuth
 from mesos_master.server import MasterServer, ServerOptions, open_registry
 
 log = logging.getLogger("mesos_master")
@@ -52,7 +59,51 @@ def build_parser() -> FlagParser:
                     "(required with --zk)")
     p.add_flag("zk_session_timeout", type=duration, default=10.0,
                help="ZooKeeper session timeout (e.g. 10secs)")
+    _add_security_flags(p)
     return p
+
+
+def _add_security_flags(p: FlagParser) -> None:
+    p.add_flag("zmq_curve", type=boolean, default=False,
+               help="encrypt and authenticate the ZeroMQ socket with CURVE; plain-text peers "
+                    "are refused")
+    p.add_flag("zmq_curve_cert", default=None,
+               help="the master's CURVE secret certificate (*.key_secret, as "
+                    "zmq.auth.create_certificates writes it); default: generated under "
+                    "<work_dir>/curve/ on first start")
+    p.add_flag("credentials", default=None,
+               help='principals and secrets: a file (or file:///path) holding {"credentials": '
+                    '[{"principal": .., "secret": ..}]}')
+    p.add_flag("authenticate_agents", type=boolean, default=False,
+               help="admit only agents that authenticate with a principal from --credentials")
+    p.add_flag("authenticate_frameworks", type=boolean, default=False,
+               help="admit only frameworks that authenticate with a principal from "
+                    "--credentials")
+    p.add_flag("acls", default=None, help="Mesos ACLs: JSON, or a file holding it")
+    p.add_flag("rate_limits", default=None,
+               help="per-principal framework rate limits (Mesos format): JSON or a file")
+    p.add_flag("max_frameworks_per_principal", type=positive_int, default=None,
+               help="connected frameworks one principal may have")
+    p.add_flag("max_agents_per_principal", type=positive_int, default=None,
+               help="agents one principal may register")
+    add_http_security_flags(p)
+
+
+def _auth_from(ns: argparse.Namespace, parser: FlagParser) -> MasterAuth:
+    try:
+        creds = load_credentials(ns.credentials) if ns.credentials else None
+        acls = load_acls(ns.acls) if ns.acls else None
+        limits = load_rate_limits(ns.rate_limits) if ns.rate_limits else None
+    except AuthConfigError as e:
+        parser.error(str(e))
+    if (ns.authenticate_agents or ns.authenticate_frameworks) and creds is None:
+        parser.error("--authenticate_agents/--authenticate_frameworks need --credentials")
+    auth = MasterAuth(credentials=creds, authenticate_agents=ns.authenticate_agents,
+                      authenticate_frameworks=ns.authenticate_frameworks,
+                      rate_limits=limits,
+                      max_frameworks_per_principal=ns.max_frameworks_per_principal,
+                      max_agents_per_principal=ns.max_agents_per_principal)
+    return auth if acls is None else attrs.evolve(auth, acls=acls)
 
 
 def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions, str]:
@@ -73,7 +124,11 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
             parser.error(f"--{name} must be positive")
     if ns.heartbeat_interval is not None and ns.heartbeat_interval <= 0:
         parser.error("--heartbeat_interval must be positive")
-    given = {k: str(v) for k, v in sorted(vars(ns).items()) if v is not None}
+    auth = _auth_from(ns, parser)
+    http = http_auth_from(ns, parser, auth.credentials)
+    if ns.zmq_curve and not ns.zmq_curve_cert and not ns.work_dir:
+        parser.error("--zmq_curve needs --zmq_curve_cert or --work_dir")
+    given = redacted({k: str(v) for k, v in sorted(vars(ns).items()) if v is not None})
     opts = ServerOptions(
         ip=ns.ip, port=ns.port, zmq_port=ns.zmq_port, hostname=ns.hostname,
         work_dir=ns.work_dir, registry=ns.registry, agent_ping_timeout=ns.agent_ping_timeout,
@@ -81,13 +136,16 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
         heartbeat_interval=ns.heartbeat_interval, allocation_interval=ns.allocation_interval,
         offer_timeout=ns.offer_timeout or None, agent_reregister_timeout=ns.agent_reregister_timeout,
         zk=ns.zk, quorum=ns.quorum or 1, zk_session_timeout=ns.zk_session_timeout,
-        gc_freeze=True, flags=given)
+        gc_freeze=True, flags=given, zmq_curve=ns.zmq_curve, zmq_curve_cert=ns.zmq_curve_cert,
+        auth=auth, http_auth=http)
     return opts, ns.log_level
 
 
 def _ready(server: MasterServer) -> None:
-    print(f"mesos-master: listening http=http://{server.opts.ip}:{server.http_port} "
-          f"zmq={server.zmq_endpoint} id={server.master_id}", flush=True)
+    scheme = "https" if server.opts.http_auth.tls else "http"
+    curve = f" curve_public_cert={server.curve_public_cert}" if server.curve_public_cert else ""
+    print(f"mesos-master: listening http={scheme}://{server.opts.ip}:{server.http_port} "
+          f"zmq={server.zmq_endpoint} id={server.master_id}{curve}", flush=True)
 
 
 async def _serve(server: MasterServer) -> None:

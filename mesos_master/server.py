@@ -1,8 +1,8 @@
 """The master's asyncio runtime: ZeroMQ in, core events, effects out. All IO lives here.
 
 One task reads the ROUTER socket and feeds `Received` events; timers are `loop.call_later`
-handles keyed like the core's timers; registry writes run synchronously (small SQLite
-transactions) and are fed back as `PersistDone`. Events are processed one at a time from a
+handles keyed like the core's timers; registry writes run synchronously for SQLite (small local
+transactions) and in a worker thread for ZooKeeper, and are fed back as `PersistDone`. Events are processed one at a time from a
 queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
 
@@ -28,15 +28,23 @@ from attrs import field, frozen
 from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_common.auth.http import HttpAuth
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
+from mesos_common.curve import ensure_master_cert, load_secret_cert
 from mesos_common.transport import RouterTransport
+from mesos_common.zap import ZapHandler
+from mesos_master.auth_config import MasterAuth
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
+from mesos_master.api_v1.operator import OperatorApi
+from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
+from mesos_master.api_v1.scheduler import SchedulerApi
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
-from mesos_master.registry.zookeeper import FencedError
 from mesos_master.ha import HaState
+from mesos_master.registry.zookeeper import FencedError
+from mesos_master.metrics import MasterMetrics
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")
@@ -65,6 +73,10 @@ class ServerOptions:
     quorum: int = 1  # HA: contenders that must be present before a first election is won
     zk_session_timeout: float = 10.0
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
+    zmq_curve: bool = False  # CURVE server on the ROUTER (mesos_common.curve, zap)
+    zmq_curve_cert: str | None = None  # *.key_secret; None: generated under work_dir
+    auth: MasterAuth = MasterAuth()
+    http_auth: HttpAuth = HttpAuth()
     flags: dict[str, str] = field(factory=dict)  # as given, for /master/flags and /state
 
 
@@ -105,6 +117,9 @@ class MasterServer:
         self.master: Master | None = None
         self.transport: RouterTransport | None = None
         self.zmq_endpoint = ""
+        self.curve_public_key: str | None = None  # z85, published in info() when CURVE is on
+        self.curve_public_cert: str | None = None  # its certificate file, when generated
+        self._zap: ZapHandler | None = None
         self.http_port = opts.port
         self._ctx: zmq.asyncio.Context | None = None
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
@@ -112,22 +127,29 @@ class MasterServer:
         self._feeding = False
         self._persists: list[Any] = []
         self._hold_persists = False
+        self._writing = False  # a remote registry write is under way
         self._stop = asyncio.Event()
         self.core_errors = 0
         self.exit_code = 0
-        self.ha = HaState(self)
+        self.ha = HaState(self, opts.zk, opts.quorum, opts.zk_session_timeout)
+        self.v1 = SchedulerApi(self)
+        self.operator = OperatorApi(self)
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lag: collections.deque[tuple[float, float]] = collections.deque()  # (at, lag)
         self._lag_max = 0.0
         self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
+        self.prom = MasterMetrics(self)  # GET /metrics; the runtime feeds its histograms
 
     # ---------------------------------------------------------------- lifecycle
 
     async def run(self, ready: Callable[[MasterServer], None] | None = None) -> None:
         """Serve until `stop()`; `ready` is called once both sockets are bound."""
         self._ctx = zmq.asyncio.Context()
-        self.transport = RouterTransport(self._ctx)
+        keys = self._curve_keys()
+        if keys is not None:
+            self._zap = ZapHandler(self._ctx)  # before the ROUTER accepts anyone
+        self.transport = RouterTransport(self._ctx, curve_keys=keys)
         bound = self.transport.bind(f"tcp://{self._zmq_host()}:{self.opts.zmq_port}")
         self.zmq_endpoint = self._advertised(bound)
         http_sock = _listen(self.opts.ip, self.opts.port)
@@ -136,9 +158,10 @@ class MasterServer:
         runner = web.AppRunner(make_app(self), access_log=None)
         await runner.setup()
         try:
-            await web.SockSite(runner, http_sock).start()
+            await web.SockSite(runner, http_sock,
+                               ssl_context=self.opts.http_auth.ssl_context()).start()
             if not self.opts.zk:
-                self._lead(self.registry)
+                self.lead(self.registry)
             self.gc.install()
             if self.opts.gc_freeze:
                 # What start-up built (modules, the HTTP app, the recovered core) lives as long
@@ -150,21 +173,28 @@ class MasterServer:
                 ready(self)
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                self._spawn(self._receive_loop())
-                self._spawn(self._lag_probe())
+                self.spawn(self._receive_loop())
+                if self._zap is not None:
+                    self.spawn(self._zap.run())
+                self.spawn(self._lag_probe())
+                self.spawn(self.operator.run())
                 if self.opts.zk:
-                    self._spawn(self.ha.start())
+                    self.spawn(self.ha.start())
                 await self._stop.wait()
                 for task in self._tasks:
                     task.cancel()
         finally:
             self.gc.uninstall()
+            self.v1.close()
+            self.operator.close()
             self.ha.close()
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
             await runner.cleanup()
             self.transport.close()
+            if self._zap is not None:
+                self._zap.close()
             self._ctx.destroy(linger=0)
             if self.registry is not None:
                 self.registry.close()
@@ -174,7 +204,7 @@ class MasterServer:
             self.exit_code = exit_code
         self._stop.set()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         """Run `coro` in the server's task group; it is cancelled when the server stops."""
         assert self._tg is not None
         task = self._tg.create_task(coro)
@@ -182,11 +212,15 @@ class MasterServer:
         task.add_done_callback(self._tasks.discard)
 
     @property
+    def http_auth(self) -> HttpAuth:
+        return self.opts.http_auth
+
+    @property
     def leading(self) -> bool:
         """Acting as the leader right now: elected and not fenced."""
         return self.master is not None and not self.ha.fenced
 
-    def _lead(self, registry: Registry) -> None:
+    def lead(self, registry: Registry) -> None:
         """Become the acting master: build the core from the registry and start it."""
         self.registry = registry
         self.master = self._make_master(registry)
@@ -209,7 +243,7 @@ class MasterServer:
             agent_ping_timeout=o.agent_ping_timeout,
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
-            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION)
+            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION, auth=o.auth)
         return Master(config, HierarchicalAllocator(random.Random()), registry.load(),
                       IdGen(self.master_id),
                       random.Random())
@@ -224,9 +258,33 @@ class MasterServer:
         return f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
 
     def info(self) -> dict[str, Any]:
-        """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect)."""
-        return {"id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
-                "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION}
+        """/master/info: how peers find the ZeroMQ endpoint (mesos_common.leader.detect),
+        and the CURVE key to encrypt to when it is on."""
+        out: dict[str, Any] = {
+            "id": self.master_id, "hostname": self.hostname, "ip": self.opts.ip,
+            "port": self.http_port, "zmq_endpoint": self.zmq_endpoint, "version": VERSION,
+            # MasterInfo.address: what v1 clients (pymesos) read from the leader's znode
+            "address": {"hostname": self.hostname, "ip": self.opts.ip, "port": self.http_port}}
+        if self.curve_public_key is not None:
+            out["zmq_curve_public_key"] = self.curve_public_key
+        if self.opts.http_auth.tls:
+            out["scheme"] = "https"
+        return out
+
+    def _curve_keys(self) -> tuple[bytes, bytes] | None:
+        """The ROUTER's CURVE keypair: --zmq_curve_cert, or one generated under work_dir."""
+        if not self.opts.zmq_curve:
+            return None
+        path = self.opts.zmq_curve_cert
+        if path is None:
+            if not self.opts.work_dir:
+                raise ValueError("--zmq_curve needs --zmq_curve_cert or --work_dir")
+            self.curve_public_cert, path = ensure_master_cert(self.opts.work_dir)
+            log.info("CURVE on; peers encrypt to the public certificate %s",
+                     self.curve_public_cert)
+        public, secret = load_secret_cert(path)
+        self.curve_public_key = public.decode()
+        return public, secret
 
     # ---------------------------------------------------------------- event-loop health
 
@@ -310,10 +368,10 @@ class MasterServer:
             return
         self._feeding = True
         try:
-            while self._queue or (self._persists and not self._hold_persists):
+            while self._queue or self._flushable():
                 while self._queue:
                     self._process(self._queue.popleft())
-                if self._persists and not self._hold_persists:
+                if self._flushable():
                     self._flush_persists()
         finally:
             self._feeding = False
@@ -327,6 +385,7 @@ class MasterServer:
             if isinstance(event, fx.TimerFired):
                 self.ha.held_timers.append(event.key)
             return
+        started = time.perf_counter()
         try:
             # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
             # sent at once) while its other tasks are still being booked.
@@ -336,6 +395,7 @@ class MasterServer:
                         self._execute(effect)
                     except Exception:
                         log.exception("failed to perform %r", effect)
+            self.prom.handled(event, started)
         except Exception:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
@@ -343,7 +403,13 @@ class MasterServer:
     def _execute(self, effect: Any) -> None:
         if isinstance(effect, fx.Send):
             assert self.transport is not None and effect.to is not None
-            self.transport.send(effect.to, effect.msg)
+            if effect.to[:3] == V1_PEER:  # a v1 HTTP framework's stream
+                self.v1.deliver(effect.to, effect.msg)
+            else:
+                self.transport.send(effect.to, effect.msg)
+            self.prom.sent(effect.msg)
+            if self.operator.streams:  # v1 operator subscribers see launches and updates
+                self.operator.observe(effect.msg)
         elif isinstance(effect, fx.SetTimer):
             self._cancel_timer(effect.key)
             loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
@@ -358,19 +424,44 @@ class MasterServer:
         else:
             raise AssertionError(f"unknown effect {effect!r}")
 
+    def _flushable(self) -> bool:
+        return bool(self._persists) and not self._hold_persists and not self._writing
+
     def _flush_persists(self) -> None:
-        """Commit the pending registry operations together; a fenced leader writes nothing."""
+        """Commit the pending registry operations together; a fenced leader writes nothing.
+        A remote registry (ZooKeeper) is written in a worker thread, one group at a time: the
+        core acts on PersistDone only, so the loop goes on serving meanwhile."""
         ops, self._persists = self._persists, []
+        registry = None if self.ha.fenced else self.registry
+        if registry is not None and getattr(registry, "remote", False):
+            self._writing = True
+            self.spawn(self._write_remote(registry, ops))
+            return
         ok = False
-        if not self.ha.fenced and self.registry is not None:
+        if registry is not None:
             try:
-                self.registry.apply_many(ops)
+                registry.apply_many(ops)
                 ok = True
-            except FencedError as e:
-                self.ha.abdicate(f"registry write refused: {e}")
-            except Exception:
-                log.exception("registry write of %d operation(s) failed", len(ops))
+            except Exception as e:
+                self._write_failed(ops, e)
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+
+    async def _write_remote(self, registry: Registry, ops: list[Any]) -> None:
+        ok = False
+        try:
+            await asyncio.to_thread(registry.apply_many, ops)
+            ok = True
+        except Exception as e:
+            self._write_failed(ops, e)
+        self._writing = False
+        self._queue.extend(fx.PersistDone(op, ok) for op in ops)
+        self.feed(None)
+
+    def _write_failed(self, ops: list[Any], e: BaseException) -> None:
+        if isinstance(e, FencedError):
+            self.ha.registry_refused(str(e))
+        else:
+            log.error("registry write of %d operation(s) failed: %r", len(ops), e)
 
     def _cancel_timer(self, key: Hashable) -> None:
         handle = self._timers.pop(key, None)

@@ -108,6 +108,7 @@ class Agent:
     offers: set[str] = field(factory=set)
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
+    principal: str | None = None  # as authenticated when it (re-)registered
 
     @property
     def total(self) -> Resources:

@@ -43,9 +43,12 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "reserved_resources": _reserved(agent.total),
         "unreserved_resources": agent.total.unreserved().to_map(),
         "active": True, "deactivated": False, "version": agent.version, "capabilities": [],
+        "containerizers": list(info.containerizers),
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
+    if agent.principal is not None:
+        out["principal"] = agent.principal
     return out
 
 

@@ -17,6 +17,9 @@ import math
 from json.encoder import encode_basestring_ascii as _q  # C: a quoted, escaped JSON string
 from typing import Any, Iterator, Mapping
 
+from attrs import frozen
+
+from mesos_common.auth.acls import Acls
 from mesos_common.resources import Resources
 from mesos_master import views
 from mesos_master.core import Master
@@ -87,8 +90,35 @@ def _sum_chunked(tasks: list[Task], out: list[Resources]) -> Iterator[str]:
     out.append(total)
 
 
-def _framework_pieces(master: Master, fw: Framework) -> Iterator[str]:
+@frozen
+class Viewer:
+    """What a principal may see (the `view_frameworks` / `view_tasks` ACLs, whose object is
+    the framework's user and the task's user); None where everything is visible."""
+
+    principal: str | None
+    acls: Acls
+
+    @classmethod
+    def of(cls, principal: str | None, acls: Acls) -> Viewer | None:
+        return None if acls.empty else cls(principal, acls)
+
+    def framework(self, fw: Framework) -> bool:
+        return self.acls.allowed(self.principal, "view_frameworks", fw.info.user or None)
+
+    def tasks(self, fw: Framework, tasks: list[Task]) -> list[Task]:
+        def user(t: Task) -> str | None:
+            cmd = t.info.command
+            return (cmd.user if cmd is not None else None) or fw.info.user or None
+        return [t for t in tasks if self.acls.allowed(self.principal, "view_tasks", user(t))]
+
+
+def _framework_pieces(master: Master, fw: Framework, viewer: Viewer | None = None
+                      ) -> Iterator[str]:
     tasks = [t for _, t in sorted(fw.tasks.items())]  # ids are unique: string compares only
+    unreachable, completed = list(fw.unreachable_tasks.values()), list(fw.completed_tasks)
+    if viewer is not None:
+        tasks, unreachable = viewer.tasks(fw, tasks), viewer.tasks(fw, unreachable)
+        completed = viewer.tasks(fw, completed)
     used: list[Resources] = []
     yield from _sum_chunked(tasks, used)
     head = views.framework_head(master, fw, used[0])
@@ -96,22 +126,26 @@ def _framework_pieces(master: Master, fw: Framework) -> Iterator[str]:
     yield text[:-1] + ',"tasks":'
     yield from _list(tasks, task_text)
     yield ',"unreachable_tasks":'
-    yield from _list(list(fw.unreachable_tasks.values()), task_text)
+    yield from _list(unreachable, task_text)
     yield ',"completed_tasks":'
-    yield from _list(list(fw.completed_tasks), task_text)
+    yield from _list(completed, task_text)
     yield "}"
 
 
-def _frameworks(master: Master, fws: list[Framework]) -> Iterator[str]:
+def _frameworks(master: Master, fws: list[Framework], viewer: Viewer | None = None
+                ) -> Iterator[str]:
+    if viewer is not None:
+        fws = [fw for fw in fws if viewer.framework(fw)]
     yield "["
     for i, fw in enumerate(fws):
         if i:
             yield ","
-        yield from _framework_pieces(master, fw)
+        yield from _framework_pieces(master, fw, viewer)
     yield "]"
 
 
-def state_pieces(master: Master, now: float, flags: Mapping[str, str]) -> Iterator[str]:
+def state_pieces(master: Master, now: float, flags: Mapping[str, str],
+                 viewer: Viewer | None = None) -> Iterator[str]:
     """The /master/state document (views.state_json) as pieces of JSON text."""
     head = views.state_head(master, now, flags)
     agents = [a for _, a in sorted(master.agents.items())]
@@ -120,20 +154,20 @@ def state_pieces(master: Master, now: float, flags: Mapping[str, str]) -> Iterat
     yield json.dumps(head)[:-1] + ',"slaves":'
     yield from _list(agents, lambda a: json.dumps(views.agent_json(a)))
     yield ',"frameworks":'
-    yield from _frameworks(master, frameworks)
+    yield from _frameworks(master, frameworks, viewer)
     yield ',"completed_frameworks":'
-    yield from _frameworks(master, completed)
+    yield from _frameworks(master, completed, viewer)
     yield "}"
 
 
-def tasks_pieces(master: Master, limit: int, offset: int, descending: bool) -> Iterator[str]:
+def tasks_pieces(master: Master, limit: int, offset: int, descending: bool,
+                 viewer: Viewer | None = None) -> Iterator[str]:
     """GET /master/tasks (Mesos' v0 endpoint): `{"tasks": [...]}`, every framework's live,
     unreachable and completed tasks ordered by id, `offset` then at most `limit` of them."""
     tasks: list[Task] = []
     for fw in sorted(master.frameworks.values(), key=lambda f: f.id):
-        tasks += fw.tasks.values()
-        tasks += fw.unreachable_tasks.values()
-        tasks += fw.completed_tasks
+        mine = [*fw.tasks.values(), *fw.unreachable_tasks.values(), *fw.completed_tasks]
+        tasks += mine if viewer is None else viewer.tasks(fw, mine)
     tasks.sort(key=lambda t: t.id, reverse=descending)
     yield '{"tasks":'
     yield from _list(tasks[offset:offset + limit], task_text)

@@ -11,6 +11,14 @@ if [ "$what" = all ]; then
   # Docker engine + a static busybox for the agent's docker containerizer tests.
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
   [ -x /bin/busybox ] || need+=(busybox-static)
+  # mesos-local --secure and the TLS tests make throwaway certificates with it.
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  # The browser the web-UI tests drive through Playwright (its own downloads are not used).
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  # Multi-host tests (tests/hosts): partitions and packet loss with iptables, clock skew with
+  # libfaketime.
+  command -v iptables >/dev/null 2>&1 || need+=(iptables)
+  [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to install: ${need[*]}" >&2; exit 1; fi

@@ -55,9 +55,10 @@ class TaskHolder(Scheduler):
     """Launches `count` long tasks (`command`) on the first offers it gets and records every
     status update; tests then kill agents or masters underneath it."""
 
-    def __init__(self, count: int, command: str = "sleep 600") -> None:
+    def __init__(self, count: int, command: str = "sleep 600", prefix: str = "t") -> None:
         self.count = count
         self.command = command
+        self.prefix = prefix
         self.launched: dict[str, str] = {}  # task id -> agent id
         self.updates: list = []
         self.lock = threading.Lock()
@@ -66,7 +67,8 @@ class TaskHolder(Scheduler):
         for offer in offers:
             left, tasks = ResourcesLeft(offer), []
             while len(self.launched) < self.count:
-                t = left.take(f"t{len(self.launched)}", self.command, cpus=0.1, mem=16)
+                t = left.take(f"{self.prefix}{len(self.launched)}", self.command, cpus=0.1,
+                              mem=16)
                 if t is None:
                     break
                 tasks.append(t)

@@ -26,7 +26,7 @@ from typing import IO, Any, Sequence
 
 from attrs import define
 
-from frameworks.examples._cli import make_driver
+from frameworks.examples._cli import add_security_flags, make_driver
 from frameworks.scheduler import DRIVER_STOPPED, ResourcesLeft, Scheduler
 from mesos_common import flags, task_states
 from mesos_common.messages import Offer, TaskInfo, TaskStatus
@@ -172,6 +172,7 @@ def _parser() -> flags.FlagParser:
     p.add_flag("master", help="master address host:port[,host:port] (or MESOS_MASTER)")
     p.add_flag("name", default="corral-batch", help="framework name")
     p.add_flag("role", default="*", help="role to receive offers for")
+    add_security_flags(p)
     p.add_flag("cpus", type=float, default=0.1, help="cpus per task")
     p.add_flag("mem", type=float, default=32.0, help="memory (MB) per task")
     p.add_flag("refuse_seconds", type=flags.duration, default=5.0,
@@ -214,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = _commands(p, ns)
     flags.setup_logging(ns.log_level, "corral-batch")
     sched = BatchScheduler(commands, ns.cpus, ns.mem, ns.refuse_seconds, ns.max_retries)
-    driver = make_driver(p, sched, ns.name, ns.role, ns.master)
+    driver = make_driver(p, sched, ns.name, ns.role, ns.master, ns)
     try:
         status = driver.run()
     except KeyboardInterrupt:

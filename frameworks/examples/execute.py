@@ -24,7 +24,7 @@ import re
 import sys
 from typing import IO, Any, Sequence
 
-from frameworks.examples._cli import make_driver
+from frameworks.examples._cli import add_security_flags, make_driver
 from frameworks.scheduler import Scheduler
 from mesos_common import flags, task_states
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, Offer, TaskInfo, TaskStatus
@@ -110,6 +110,7 @@ def _parser() -> flags.FlagParser:
     p.add_flag("docker_image", help="run in this Docker image")
     p.add_flag("framework_name", default="mesos-execute instance", help="framework name")
     p.add_flag("role", default="*", help="role to receive offers for")
+    add_security_flags(p)
     return p
 
 
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = _env(p, ns.env)
     flags.setup_logging(ns.log_level, "mesos-execute")
     sched = ExecuteScheduler(ns.name, ns.command, resources, env, ns.shell, ns.docker_image)
-    driver = make_driver(p, sched, ns.framework_name, ns.role, ns.master)
+    driver = make_driver(p, sched, ns.framework_name, ns.role, ns.master, ns)
     try:
         driver.run()
     except KeyboardInterrupt:

@@ -43,7 +43,8 @@ class Containerizer(Protocol):
         ...
 
     def limitation(self, task_id: str) -> str | None:
-        """After `wait`: the resource limit that ended the task ("memory"), if any."""
+        """After `wait`: the resource limit that ended the task, if any: its kind
+        ("memory"), or "kind: message" with what the task asked for and used."""
         ...
 
     def handle(self, task_id: str) -> str:

@@ -1,17 +1,15 @@
 """Several containerizers behind one (Mesos's ComposingContainerizer): DOCKER tasks go to the
-docker containerizer, all others to the process one."""
+docker containerizer, all others to the process one; a task none of them can run is refused
+(`support.refusal`)."""
 from __future__ import annotations
 
 from typing import Any
 
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.containerizer.support import needed, refusal
 from mesos_agent.recovery import Found
 from mesos_common.messages import TaskInfo
-
-
-def kind_of(task: TaskInfo) -> str:
-    return "docker" if task.container is not None and task.container.type == "DOCKER" else "mesos"
 
 
 class CompositeContainerizer:
@@ -20,12 +18,10 @@ class CompositeContainerizer:
         self._owner: dict[str, Containerizer] = {}
 
     def _child(self, task: TaskInfo) -> Containerizer:
-        kind = kind_of(task)
-        child = self.children.get(kind)
-        if child is None:
-            raise LaunchError(f"container type {task.container.type if task.container else ''}"
-                              f" needs --containerizers to include {kind}")
-        return child
+        why = refusal(task, self.children)
+        if why is not None:
+            raise LaunchError(why)
+        return self.children[needed(task)]
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         child = self._child(task)

@@ -1,253 +1,279 @@
-"""Tasks as Docker containers, through the Docker engine's API (the `docker` SDK).
+"""Tasks as Docker containers, through the Docker engine's API (`docker_engine.Engine`).
 
-A slice of Mesos's docker containerizer: a TaskInfo with `container.type == "DOCKER"` runs
-its image with the task's command (`sh -c` for shell commands), environment, network (HOST,
-or BRIDGE with port mappings whose host ports must come from the task's `ports`), volumes,
-privileged flag and extra `parameters`; cpu shares/quota and the memory limit come from the
-task's resources. The sandbox is bind-mounted at /mnt/mesos/sandbox and the container's
-stdout/stderr are streamed into the sandbox files. Containers carry labels naming this agent
-(its work_dir) and the task, so a restarted agent finds its own. Kill = `docker stop` with
-the task's grace period (SIGTERM, then SIGKILL); a container is removed once it has ended.
-
-The SDK blocks, so every call runs in a thread of this containerizer's own pool (the log
-streams and `wait`s each hold one for a container's life).
+What a task becomes is `docker_options.create_request`. Nothing waits on a container for its
+life: one event stream (`docker events` for this agent's label) tells when containers die,
+and a listing after every (re)connection, and every RESYNC seconds, catches an exit the
+stream missed; one task copies every container's output (`docker_logs`). Every engine call
+has a deadline (`--docker_api_timeout`), so a hung engine fails the launches that wait on it
+(TASK_FAILED with the reason) and the agent goes on serving. A container created by a call
+that timed out is removed once the engine shows it. Kill = `docker stop` with the task's
+grace period (SIGTERM, then SIGKILL); a container is removed once it has ended.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
-import re
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import docker
-import docker.errors
-from attrs import define, field
+from attrs import define
 
-from mesos_agent.containerizer.base import LaunchError, task_environment
-from mesos_agent.containerizer.sandbox import make_sandbox
+from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.docker_engine import Engine, EngineError, EngineTimeout
+from mesos_agent.containerizer.docker_logs import LogCopier, start_ns
+from mesos_agent.containerizer.docker_options import (LABEL_AGENT, LABEL_TASK, SANDBOX_MOUNT,
+                                                      create_request)
 from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
-from mesos_common.messages import DockerInfo, TaskInfo
+from mesos_common.messages import TaskInfo
+
+__all__ = ["DockerContainerizer", "LABEL_AGENT", "LABEL_TASK", "SANDBOX_MOUNT"]
 
 log = logging.getLogger(__name__)
 
-SANDBOX_MOUNT = "/mnt/mesos/sandbox"
-LABEL_AGENT = "io.corral.agent"
-LABEL_TASK = "io.corral.task_id"
-LABEL_FRAMEWORK = "io.corral.framework_id"
-MIN_MEMORY_MB = 6  # the engine refuses less
 MEMORY_LIMITATION = "memory"
-T = TypeVar("T")
-
-# `parameters` keys we understand (docker run flags) -> how they change run() kwargs.
-_LIST_PARAMS = {"env": "environment", "add-host": "extra_hosts", "dns": "dns",
-                "cap-add": "cap_add", "cap-drop": "cap_drop", "security-opt": "security_opt"}
-_SCALAR_PARAMS = {"hostname": "hostname", "user": "user", "workdir": "working_dir",
-                  "entrypoint": "entrypoint", "shm-size": "shm_size", "pids-limit": "pids_limit",
-                  "memory-swap": "memswap_limit", "network": "network", "init": "init"}
+API_TIMEOUT = 60.0  # default deadline of one engine call
+PULL_TIMEOUT = 600.0
+LAUNCHES_IN_FLIGHT = 16  # launches talking to the engine at once; the rest wait their turn
+STATS_IN_FLIGHT = 8  # `docker stats` calls at once (/monitor/statistics asks for every task)
+RESYNC = 30.0
+ABANDONED_KEEP = 600.0  # how long a timed-out create may still show up in the engine
+RECONNECT_MAX = 5.0
 
 
 @define
 class _Container:
+    task_id: str
     id: str
-    pid: int
+    name: str
+    exited: asyncio.Future[dict[str, Any]]
+    pid: int = 0
+    started: bool = False
     killed: bool = False
-    logs: list[asyncio.Future[None]] = field(factory=list)
-    exited: asyncio.Future[dict[str, Any]] | None = None
+    memory_limit: int = 0
+    memory_peak: int | None = None  # read at the engine's "oom" event
 
 
-def _name(task_id: str, sandbox: str) -> str:
-    safe = re.sub(r"[^a-zA-Z0-9_.-]", "_", task_id)[:100]
-    return f"corral-{safe}-{os.path.basename(sandbox)[:12]}"
-
-
-def run_options(task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
-                agent_label: str, base_env: dict[str, str]) -> dict[str, Any]:
-    """`containers.run` keyword arguments for a task (pure; raises LaunchError)."""
-    assert task.container is not None and task.container.docker is not None
-    info: DockerInfo = task.container.docker
-    env = task_environment(task_id, framework_id, task, SANDBOX_MOUNT, base_env)
-    kw: dict[str, Any] = {
-        "image": info.image, "detach": True, "name": _name(task_id, sandbox),
-        "labels": {LABEL_AGENT: agent_label, LABEL_TASK: task_id, LABEL_FRAMEWORK: framework_id},
-        "environment": env, "privileged": info.privileged,
-        "volumes": {sandbox: {"bind": SANDBOX_MOUNT, "mode": "rw"}},
-        "working_dir": SANDBOX_MOUNT,
-    }
-    cmd = task.command
-    if cmd is not None and cmd.shell and cmd.value:
-        kw["entrypoint"], kw["command"] = ["/bin/sh", "-c"], [cmd.value]
-    elif cmd is not None and (cmd.value or cmd.arguments):
-        kw["command"] = ([cmd.value] if cmd.value else []) + list(cmd.arguments)
-    for v in task.container.volumes:
-        if not v.host_path:
-            raise LaunchError(f"volume {v.container_path}: only host_path volumes are supported")
-        kw["volumes"][v.host_path] = {"bind": v.container_path,
-                                      "mode": "ro" if v.mode.upper() == "RO" else "rw"}
-    cpus, mem = task.resources.scalar("cpus"), task.resources.scalar("mem")
-    if cpus > 0:
-        kw["cpu_shares"] = max(2, int(cpus * 1024))
-        kw["nano_cpus"] = int(cpus * 1e9)
-    if mem > 0:
-        kw["mem_limit"] = f"{max(MIN_MEMORY_MB, int(mem))}m"
-    kw.update(_network(info, task))
-    _apply_parameters(kw, info.parameters)
-    return kw
-
-
-def _network(info: DockerInfo, task: TaskInfo) -> dict[str, Any]:
-    net = info.network.upper()
-    if net == "HOST":
-        if info.port_mappings:
-            raise LaunchError("port_mappings need network BRIDGE")
-        return {"network_mode": "host"}
-    if net == "NONE":
-        return {"network_mode": "none"}
-    if net != "BRIDGE":
-        raise LaunchError(f"unsupported docker network {info.network!r}")
-    allowed = task.resources.ranges("ports")
-    ports: dict[str, int] = {}
-    for m in info.port_mappings:
-        if not any(lo <= m.host_port <= hi for lo, hi in allowed):
-            raise LaunchError(f"host port {m.host_port} is not in the task's ports resources")
-        ports[f"{m.container_port}/{m.protocol.lower()}"] = m.host_port
-    return {"network_mode": "bridge", "ports": ports}
-
-
-def _apply_parameters(kw: dict[str, Any], params: tuple[tuple[str, str], ...]) -> None:
-    for key, value in params:
-        key = key.lstrip("-")
-        if key == "label":
-            k, _, v = value.partition("=")
-            kw["labels"].setdefault(k, v)
-        elif key == "env":
-            k, _, v = value.partition("=")
-            kw["environment"][k] = v
-        elif key in _LIST_PARAMS:
-            name = _LIST_PARAMS[key]
-            if name == "extra_hosts":
-                h, _, ip = value.partition(":")
-                kw.setdefault(name, {})[h] = ip
-            else:
-                kw.setdefault(name, []).append(value)
-        elif key in _SCALAR_PARAMS:
-            kw[_SCALAR_PARAMS[key]] = (value.lower() in ("1", "true", "yes")
-                                       if key == "init" else value)
-        else:
-            raise LaunchError(f"unsupported docker parameter {key!r}")
+@define
+class _Limit:
+    kind: str
+    message: str
 
 
 class DockerContainerizer:
-    def __init__(self, work_dir: str, client: Any | None = None,
-                 base_env: dict[str, str] | None = None) -> None:
+    def __init__(self, work_dir: str, engine: Engine | None = None,
+                 base_env: dict[str, str] | None = None,
+                 api_timeout: float = API_TIMEOUT) -> None:
         self.work_dir = work_dir
         self.agent_label = os.path.abspath(work_dir)
-        self.client = client if client is not None else docker.from_env(timeout=120)
+        self.engine = engine if engine is not None else Engine(timeout=api_timeout)
         self.base_env = dict(base_env or {})
-        self._pool = ThreadPoolExecutor(max_workers=512, thread_name_prefix="docker")
-        self._containers: dict[str, _Container] = {}
-        self._limits: dict[str, str] = {}
+        self.logs = LogCopier(self.engine)
+        self._containers: dict[str, _Container] = {}  # by task id
+        self._by_id: dict[str, _Container] = {}
+        self._limits: dict[str, _Limit] = {}
+        # Containers whose launch timed out, by name: when they were given up (monotonic).
+        self._abandoned: dict[str, float] = {}
+        # Our own tasks (the event stream, the log copier): started by the first launch or
+        # recovery (they need the agent's loop), cancelled by `close`.
+        self._tasks: list[asyncio.Task[None]] = []
+        self._launch_slots = asyncio.Semaphore(LAUNCHES_IN_FLIGHT)
+        self._stats_slots = asyncio.Semaphore(STATS_IN_FLIGHT)
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kw))
+    def ping(self) -> None:
+        """Raise unless the engine answers (at start-up, before the event loop runs)."""
+        client = docker.DockerClient(base_url=f"unix://{self.engine.path}", timeout=10)
+        try:
+            client.ping()
+        finally:
+            client.close()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for t in self._tasks:
+            t.cancel()
+        self._tasks.clear()
+        self.engine.close()
+
+    def _start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._watch_exits(), name="docker-events"),
+                           asyncio.create_task(self.logs.run(), name="docker-logs")]
 
     # ------------------------------------------------------------ launch
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         if task_id in self._containers:
             raise LaunchError(f"task {task_id} is already running")
-        make_sandbox(sandbox)
-        kw = run_options(task_id, framework_id, task, sandbox, self.agent_label, self.base_env)
+        self._start()
         assert task.container is not None and task.container.docker is not None
-        await self._ensure_image(task.container.docker)
-        try:
-            c = await self._call(self.client.containers.run, **kw)
-        except docker.errors.APIError as e:
-            await self._remove_by_name(kw["name"])
-            raise LaunchError(f"docker run {kw['image']}: {e.explanation or e}") from None
-        c = await self._call(self.client.containers.get, c.id)
-        pid = int(c.attrs["State"].get("Pid") or 0)
-        self._adopt(task_id, c.id, pid, sandbox, since=None)
-        log.info("task %s: container %s (pid %d) from %s", task_id, c.id[:12], pid, kw["image"])
-        return pid
-
-    async def _ensure_image(self, info: DockerInfo) -> None:
-        if not info.force_pull_image:
+        make_sandbox(sandbox)
+        name, body = create_request(task_id, framework_id, task, sandbox, self.agent_label,
+                                    self.base_env)
+        _chown_to(sandbox, body.get("User", ""))
+        async with self._launch_slots:
             try:
-                await self._call(self.client.images.get, info.image)
-                return
-            except docker.errors.ImageNotFound:
-                pass
-            except docker.errors.APIError as e:
-                raise LaunchError(f"cannot inspect image {info.image}: {e}") from None
-        try:
-            await self._call(self.client.images.pull, info.image)
-        except docker.errors.APIError as e:
-            raise LaunchError(f"Failed to pull image {info.image}: "
-                              f"{e.explanation or e}") from None
+                if task.container.docker.force_pull_image:
+                    await self._pull(body["Image"])
+                c = await self._create(task_id, name, body)
+                await self.engine.call("POST", f"/containers/{c.id}/start", what="start")
+                c.started = True
+                info = await self.engine.call("GET", f"/containers/{c.id}/json", what="inspect")
+            except EngineError as e:
+                await self._discard(task_id, name, timed_out=isinstance(e, EngineTimeout))
+                raise LaunchError(f"docker run {body['Image']}: {e.message}") from None
+        c.pid = int(info["State"].get("Pid") or 0)
+        self.logs.add(c.id, sandbox, log_path=info.get("LogPath") or "")
+        log.info("task %s: container %s (pid %d) from %s", task_id, c.id[:12], c.pid,
+                 body["Image"])
+        return c.pid
 
-    async def _remove_by_name(self, name: str) -> None:
+    async def _create(self, task_id: str, name: str, body: dict[str, Any]) -> _Container:
+        """Create the container (pulling its image when the engine does not have it, as
+        `docker run` does) and track it at once, so its exit is caught however early."""
         try:
-            c = await self._call(self.client.containers.get, name)
-            await self._call(c.remove, force=True)
-        except docker.errors.APIError:
+            created = await self.engine.call("POST", "/containers/create", params={"name": name},
+                                             body=body, what="create container")
+        except EngineError as e:
+            if e.status != 404 or "image" not in e.message.lower():
+                raise
+            await self._pull(body["Image"])
+            created = await self.engine.call("POST", "/containers/create",
+                                             params={"name": name}, body=body,
+                                             what="create container")
+        c = _Container(task_id, created["Id"], name, asyncio.get_running_loop().create_future(),
+                       memory_limit=body["HostConfig"].get("Memory", 0))
+        self._containers[task_id] = self._by_id[c.id] = c
+        return c
+
+    async def _pull(self, image: str) -> None:
+        try:
+            await self.engine.pull(image, timeout=max(PULL_TIMEOUT, self.engine.timeout))
+        except EngineError as e:
+            e.message = f"Failed to pull image {image}: {e.message}"
+            raise
+
+    async def _discard(self, task_id: str, name: str, timed_out: bool) -> None:
+        """Undo a failed launch. After a timeout the engine may yet create the container
+        (and another call would only wait again): the event watcher removes it when it
+        shows up, in an event or a listing."""
+        c = self._containers.pop(task_id, None)
+        if c is not None:
+            self._by_id.pop(c.id, None)
+        if timed_out:
+            self._abandoned[name] = time.monotonic()
+            return
+        try:
+            await self.engine.call("DELETE", f"/containers/{name}", params={"force": True},
+                                   what="remove container")
+        except EngineError:
             pass
 
-    def _adopt(self, task_id: str, cid: str, pid: int, sandbox: str,
-               since: float | None) -> None:
-        entry = _Container(cid, pid)
-        entry.exited = asyncio.ensure_future(self._call(self._wait_blocking, cid))
-        for stream, fname in (("stdout", "stdout"), ("stderr", "stderr")):
-            entry.logs.append(asyncio.ensure_future(self._call(
-                self._stream_logs, cid, stream, os.path.join(sandbox, fname), since)))
-        self._containers[task_id] = entry
+    # ------------------------------------------------------------ exits
 
-    def _wait_blocking(self, cid: str) -> dict[str, Any]:
-        return self.client.api.wait(cid, timeout=None)  # type: ignore[no-any-return]
+    async def _watch_exits(self) -> None:
+        """Follow the engine's events for our containers; re-list after every reconnection
+        (and every RESYNC seconds) so that no exit goes unseen."""
+        backoff = 0.1
+        filters = {"type": ["container"], "label": [f"{LABEL_AGENT}={self.agent_label}"],
+                   "event": ["create", "die", "oom"]}
+        while True:
+            try:
+                async with self.engine.event_stream(filters) as events:
+                    await self._resync()
+                    backoff = 0.1
+                    it = aiter(events)
+                    while True:
+                        try:
+                            async with asyncio.timeout(RESYNC):
+                                ev = await anext(it)
+                        except TimeoutError:
+                            await self._resync()
+                            continue
+                        except StopAsyncIteration:
+                            break
+                        await self._on_event(ev)
+                log.warning("the Docker engine closed its event stream; reconnecting")
+            except EngineError as e:
+                log.warning("Docker events: %s; retrying in %.1f s", e.message, backoff)
+            except Exception:
+                log.exception("Docker events failed; retrying in %.1f s", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(RECONNECT_MAX, backoff * 2)
 
-    def _stream_logs(self, cid: str, stream: str, path: str, since: float | None) -> None:
-        """Copy one of the container's streams into a sandbox file until it ends."""
-        kw: dict[str, Any] = {"stdout": stream == "stdout", "stderr": stream == "stderr",
-                              "stream": True, "follow": True}
-        if since is not None:
-            kw["since"] = int(since)
+    async def _on_event(self, ev: dict[str, Any]) -> None:
+        action, cid = ev.get("Action") or ev.get("status"), ev.get("id", "")
+        attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+        c = self._by_id.get(cid)
+        if action == "die" and c is not None:
+            await self._resolve(c)
+        elif action == "oom" and c is not None:
+            c.memory_peak = _memory_peak(cid)
+        elif action == "create" and c is None and attrs.get("name") in self._abandoned:
+            await self._remove_abandoned(cid, attrs["name"])
+
+    async def _resync(self) -> None:
+        """List our containers: resolve the tracked ones that are not running any more,
+        remove abandoned launches."""
         try:
-            with open(path, "ab", buffering=0) as out:
-                for chunk in self.client.api.logs(cid, **kw):
-                    out.write(chunk)
-        except (docker.errors.APIError, OSError) as e:
-            log.warning("container %s: %s log stream ended: %s", cid[:12], stream, e)
-        except Exception:  # a connection dropped mid-stream (engine restart): not fatal
-            log.exception("container %s: %s log stream failed", cid[:12], stream)
+            listed = await self.engine.call("GET", "/containers/json", what="list containers",
+                                            params={"all": True, "filters": {"label": [
+                                                f"{LABEL_AGENT}={self.agent_label}"]}})
+        except EngineError as e:
+            log.warning("listing containers: %s", e.message)
+            return
+        running = {x["Id"] for x in listed if x.get("State") == "running"}
+        names = set()
+        for x in listed:
+            name = (x.get("Names") or ["/"])[0].lstrip("/")
+            names.add(name)
+            if x["Id"] not in self._by_id and name in self._abandoned:
+                await self._remove_abandoned(x["Id"], name)
+        given_up = time.monotonic() - ABANDONED_KEEP
+        for name in [n for n, t in self._abandoned.items() if t < given_up and n not in names]:
+            del self._abandoned[name]  # the engine never created it
+        for c in list(self._by_id.values()):
+            if c.started and c.id not in running and not c.exited.done():
+                await self._resolve(c)
+
+    async def _resolve(self, c: _Container) -> None:
+        """The container died: its final state settles `c.exited` (unless it is running
+        again or the engine does not answer, then the next resync looks again)."""
+        if c.exited.done():
+            return
+        try:
+            info = await self.engine.call("GET", f"/containers/{c.id}/json", what="inspect")
+            state = info.get("State") or {}
+        except EngineError as e:
+            if e.status != 404:
+                log.warning("container %s: %s", c.id[:12], e.message)
+                return
+            state = {"ExitCode": -1}
+        if state.get("Running"):
+            return
+        if state.get("OOMKilled"):
+            self._limits[c.task_id] = _Limit(MEMORY_LIMITATION, _oom_message(c))
+        if not c.exited.done():
+            c.exited.set_result(state)
+
+    async def _remove_abandoned(self, cid: str, name: str) -> None:
+        log.warning("removing container %s (%s): its launch timed out", cid[:12], name)
+        self._abandoned.pop(name, None)
+        await self._remove(cid)
 
     # ------------------------------------------------------------ wait / kill
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         c = self._containers[task_id]
-        assert c.exited is not None
-        try:
-            result = await asyncio.shield(c.exited)
-            code = int(result.get("StatusCode", -1))
-        except Exception as e:
-            log.error("task %s: waiting for container %s failed: %s", task_id, c.id[:12], e)
-            code = -1
-        try:
-            info = await self._call(self.client.api.inspect_container, c.id)
-            state = info.get("State", {})
-            if state.get("OOMKilled"):
-                self._limits[task_id] = MEMORY_LIMITATION
-        except docker.errors.APIError:
-            pass
-        await asyncio.wait(c.logs, timeout=5.0)
+        state = await asyncio.shield(c.exited)
+        await self.logs.flush(c.id)
         await self._remove(c.id)
         self._containers.pop(task_id, None)
+        self._by_id.pop(c.id, None)
+        code = int(state.get("ExitCode", -1))
         if code < 0:
             return None, None
         if code > 128 and (c.killed or task_id in self._limits):
@@ -256,26 +282,28 @@ class DockerContainerizer:
 
     async def _remove(self, cid: str) -> None:
         try:
-            await self._call(self.client.api.remove_container, cid, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as e:
-            log.error("cannot remove container %s: %s", cid[:12], e)
+            await self.engine.call("DELETE", f"/containers/{cid}", params={"force": True,
+                                                                          "v": True},
+                                   what="remove container")
+        except EngineError as e:
+            if e.status != 404:
+                log.error("cannot remove container %s: %s", cid[:12], e.message)
 
     async def kill(self, task_id: str, grace_period: float) -> None:
         c = self._containers.get(task_id)
-        if c is None or (c.exited is not None and c.exited.done()):
+        if c is None or c.exited.done():
             return
         c.killed = True
+        grace = max(0, math.ceil(grace_period))  # the engine counts whole seconds
         try:
-            if grace_period <= 0:
-                await self._call(self.client.api.kill, c.id)
+            if grace <= 0:
+                await self.engine.call("POST", f"/containers/{c.id}/kill", what="kill")
             else:
-                await self._call(self.client.api.stop, c.id, timeout=max(1, round(grace_period)))
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as e:
-            log.warning("task %s: docker stop %s: %s", task_id, c.id[:12], e)
+                await self.engine.call("POST", f"/containers/{c.id}/stop", params={"t": grace},
+                                       timeout=grace + self.engine.timeout, what="stop")
+        except EngineError as e:
+            if e.status not in (304, 404, 409):  # already stopped / gone / not running
+                log.warning("task %s: docker stop %s: %s", task_id, c.id[:12], e.message)
 
     def containers(self) -> set[str]:
         return set(self._containers)
@@ -286,8 +314,10 @@ class DockerContainerizer:
         if c is None:
             return None
         try:
-            st = await self._call(self.client.api.stats, c.id, stream=False, one_shot=True)
-        except docker.errors.APIError:
+            async with self._stats_slots:
+                st = await self.engine.call("GET", f"/containers/{c.id}/stats", what="stats",
+                                            params={"stream": False, "one-shot": True})
+        except EngineError:
             return None
         mem, cpu = st.get("memory_stats") or {}, (st.get("cpu_stats") or {}).get("cpu_usage", {})
         detail = mem.get("stats") or {}
@@ -298,7 +328,11 @@ class DockerContainerizer:
                      cpus_system_time_secs=None if system is None else system / 1e9)
 
     def limitation(self, task_id: str) -> str | None:
-        return self._limits.pop(task_id, None)
+        """`kind: message` (what the limit was and what the task used), as the isolators say."""
+        limit = self._limits.pop(task_id, None)
+        if limit is None:
+            return None
+        return f"{limit.kind}: {limit.message}" if limit.message else limit.kind
 
     def handle(self, task_id: str) -> str:
         c = self._containers.get(task_id)
@@ -313,42 +347,85 @@ class DockerContainerizer:
     async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
                       handle: str) -> Found:
         """Find the task's container by id, else by labels; reattach when it runs."""
-        c = None
+        self._start()
+        info = None
         if handle:
             try:
-                c = await self._call(self.client.containers.get, handle)
-            except docker.errors.NotFound:
-                c = None
-        if c is None:
-            found = await self._call(self.client.containers.list, all=True, filters={
-                "label": [f"{LABEL_AGENT}={self.agent_label}", f"{LABEL_TASK}={task_id}"]})
-            c = found[0] if found else None
-        if c is None:
-            return Found(MISSING)
-        state = c.attrs.get("State", {})
+                info = await self.engine.call("GET", f"/containers/{handle}/json",
+                                              what="inspect")
+            except EngineError as e:
+                if e.status != 404:
+                    raise
+        if info is None:
+            found = await self.engine.call("GET", "/containers/json", what="list containers",
+                                           params={"all": True, "filters": {"label": [
+                                               f"{LABEL_AGENT}={self.agent_label}",
+                                               f"{LABEL_TASK}={task_id}"]}})
+            if not found:
+                return Found(MISSING)
+            info = await self.engine.call("GET", f"/containers/{found[0]['Id']}/json",
+                                          what="inspect")
+        state = info.get("State") or {}
         if state.get("Running"):
-            pid = int(state.get("Pid") or 0)
-            self._adopt(task_id, c.id, pid, sandbox, since=_mtime(sandbox))
+            c = _Container(task_id, info["Id"], info.get("Name", "").lstrip("/"),
+                           asyncio.get_running_loop().create_future(),
+                           pid=int(state.get("Pid") or 0), started=True,
+                           memory_limit=(info.get("HostConfig") or {}).get("Memory") or 0)
+            self._containers[task_id] = self._by_id[c.id] = c
+            self.logs.add(c.id, sandbox, start_ns(sandbox), info.get("LogPath") or "")
             log.info("task %s: reattached to container %s", task_id, c.id[:12])
-            return Found(RUNNING_FOUND, pid=pid)
+            return Found(RUNNING_FOUND, pid=c.pid)
         code = int(state.get("ExitCode", -1))
-        await self._remove(c.id)
+        await self._remove(info["Id"])
         return Found(EXITED_FOUND, exit_code=code if code >= 0 else None)
 
     async def remove_orphans(self, known: set[str]) -> list[str]:
         """Remove this agent's containers that no checkpointed task owns."""
-        found = await self._call(self.client.containers.list, all=True,
-                                 filters={"label": f"{LABEL_AGENT}={self.agent_label}"})
+        found = await self.engine.call("GET", "/containers/json", what="list containers",
+                                       params={"all": True, "filters": {"label": [
+                                           f"{LABEL_AGENT}={self.agent_label}"]}})
         gone = []
-        for c in found:
-            if c.labels.get(LABEL_TASK) not in known:
-                await self._remove(c.id)
-                gone.append(f"container {c.id[:12]}")
+        for x in found:
+            if (x.get("Labels") or {}).get(LABEL_TASK) not in known:
+                await self._remove(x["Id"])
+                gone.append(f"container {x['Id'][:12]}")
         return gone
 
 
-def _mtime(sandbox: str) -> float:
-    try:
-        return max(os.stat(os.path.join(sandbox, f)).st_mtime for f in ("stdout", "stderr"))
-    except OSError:
-        return time.time()
+def _chown_to(sandbox: str, user: str) -> None:
+    """A task run as another user can write its sandbox (as Mesos chowns it)."""
+    uid, _, gid = user.partition(":")
+    if uid.isdigit() and os.geteuid() == 0:
+        try:
+            os.chown(sandbox, int(uid), int(gid) if gid.isdigit() else -1)
+        except OSError as e:
+            raise LaunchError(f"cannot hand the sandbox to user {user}: {e}") from None
+
+
+_PEAK_FILES = ("/sys/fs/cgroup/memory/docker/{}/memory.max_usage_in_bytes",
+               "/sys/fs/cgroup/memory/system.slice/docker-{}.scope/memory.max_usage_in_bytes",
+               "/sys/fs/cgroup/docker/{}/memory.peak",
+               "/sys/fs/cgroup/system.slice/docker-{}.scope/memory.peak")
+
+
+def _memory_peak(cid: str) -> int | None:
+    """The container's peak memory use from its cgroup, while it still exists."""
+    for pattern in _PEAK_FILES:
+        try:
+            with open(pattern.format(cid)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB"
+
+
+def _oom_message(c: _Container) -> str:
+    limit = _mb(c.memory_limit) if c.memory_limit else "its limit"
+    used = (f"used {_mb(c.memory_peak)}" if c.memory_peak is not None
+            else "usage reached the limit")
+    return (f"Memory limit exceeded: the container's memory limit is {limit}, {used}; "
+            f"the Docker engine's OOM killer ended a process")

@@ -110,7 +110,10 @@ class Isolator(Protocol):
 
     def locate(self, key: str) -> Prepared: ...
 
-    def limitation(self, prepared: Prepared) -> str | None: ...
+    def limitation(self, prepared: Prepared, oom_seen: bool = False) -> str | None:
+        """The limit the task went past: the kernel's OOM kills in its group, or an OOM the
+        agent saw (`oom_events`) and ended by killing the task itself."""
+        ...
 
     def usage(self, prepared: Prepared) -> Usage: ...
 
@@ -151,6 +154,22 @@ def _read(path: str) -> str | None:
             return f.read()
     except OSError:
         return None
+
+
+def _number(path: str) -> int | None:
+    try:
+        return int((_read(path) or "").strip())
+    except ValueError:
+        return None
+
+
+def memory_limitation(limit: int | None, peak: int | None) -> str:
+    """The memory limitation with what the task asked for and used at most, in Mesos's
+    words (`limitation` strings are `kind` or `kind: message`)."""
+    def mb(n: int | None) -> str:
+        return "unknown" if n is None else f"{n / 2**20:g}MB"
+    return (f"{MEMORY_LIMITATION}: Memory limit exceeded: Requested: {mb(limit)} "
+            f"Maximum Used: {mb(peak)}")
 
 
 def _field(text: str | None, name: str) -> int | None:
@@ -302,12 +321,36 @@ class CgroupsV1(_Groups):
         base = self.base[controller]
         return next((d for d in p.dirs if d.startswith(base + "/")), None)
 
-    def limitation(self, p: Prepared) -> str | None:
+    def limitation(self, p: Prepared, oom_seen: bool = False) -> str | None:
         mem = self._dir(p, "memory")
         if mem is None:
             return None
         kills = _field(_read(os.path.join(mem, "memory.oom_control")), "oom_kill")
-        return MEMORY_LIMITATION if kills else None
+        if not kills and not oom_seen:
+            return None
+        return memory_limitation(_number(os.path.join(mem, "memory.limit_in_bytes")),
+                                 _number(os.path.join(mem, "memory.max_usage_in_bytes")))
+
+    def oom_events(self, p: Prepared) -> int | None:
+        """An eventfd the kernel signals when the task's memory group runs out of memory
+        (v1's OOM notifier, `cgroup.event_control`), so the whole task can be killed at
+        once, as Mesos does, even when the OOM killer only took one of its processes;
+        None when the group cannot be watched."""
+        mem = self._dir(p, "memory")
+        if mem is None:
+            return None
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            cfd = os.open(os.path.join(mem, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _write(os.path.join(mem, "cgroup.event_control"), f"{efd} {cfd}")
+            finally:
+                os.close(cfd)
+        except OSError as e:
+            os.close(efd)
+            log.warning("cannot watch %s for OOM events: %s", mem, e)
+            return None
+        return efd
 
     def usage(self, p: Prepared) -> Usage:
         mem, acct, cpu = (self._dir(p, c) for c in ("memory", "cpuacct", "cpu"))
@@ -369,9 +412,12 @@ class CgroupsV2(_Groups):
         d = os.path.join(self.base, key)
         return Prepared(procs=(os.path.join(d, "cgroup.procs"),), dirs=(d,))
 
-    def limitation(self, p: Prepared) -> str | None:
+    def limitation(self, p: Prepared, oom_seen: bool = False) -> str | None:
         events = _read(os.path.join(p.dirs[0], "memory.events")) if p.dirs else None
-        return MEMORY_LIMITATION if _field(events, "oom_kill") else None
+        if not _field(events, "oom_kill") and not oom_seen:
+            return None
+        return memory_limitation(_number(os.path.join(p.dirs[0], "memory.max")),
+                                 _number(os.path.join(p.dirs[0], "memory.peak")))
 
     def usage(self, p: Prepared) -> Usage:
         if not p.dirs:
@@ -397,7 +443,7 @@ class Rlimits:
     def locate(self, key: str) -> Prepared:
         return Prepared()
 
-    def limitation(self, p: Prepared) -> str | None:
+    def limitation(self, p: Prepared, oom_seen: bool = False) -> str | None:
         return None
 
     def usage(self, p: Prepared) -> Usage:

@@ -13,10 +13,14 @@ FD is the helper's end of a stream socket pair with the agent; msgpack values go
     agent -> helper   [LAUNCH, batch, [LaunchSpec.as_list(), ...]]   start these tasks
                       [REOPEN]                     the agent rewrote the launch log: reopen it
     helper -> agent   [STARTED, batch, [[pid, start_time] | "why it failed", ...]]
+                      [OOM, [pid, ...]]     their memory groups ran out: the tasks were killed
                       [EXITED, [[pid, return code], ...]]        (negative: the signal)
 
 The helper is the tasks' parent: it reaps them and reports their exits, in order after their
-STARTED. It appends each batch's launches to the agent's launch log before it answers, so a
+STARTED. Where the isolator can say when a task's memory group runs out (cgroup v1's OOM
+notifier: an eventfd per task), the helper watches it from its answer on, kills the whole
+task at once (Mesos destroys the container, even when the kernel's OOM killer took only one
+of its processes) and says OOM before the task's EXITED. It appends each batch's launches to the agent's launch log before it answers, so a
 restarted agent finds tasks whose checkpoint it missed. When the agent goes away (EOF) it
 exits and leaves the tasks running, as the agent's own death would: a restarted agent
 reattaches to them (`ProcessContainerizer.recover`).
@@ -35,13 +39,13 @@ from typing import Any
 import msgpack
 
 from mesos_agent.containerizer.batch import LaunchSpec, start_batch
-from mesos_agent.containerizer.isolation import Isolator, from_spec
+from mesos_agent.containerizer.isolation import Isolator, Prepared, from_spec, task_key
 from mesos_agent.containerizer.spawn import forget
 from mesos_common.launch_log import Launch, launched_lines, open_append
 
 log = logging.getLogger("mesos_agent.launch_helper")
 
-LAUNCH, REOPEN, STARTED, EXITED = "launch", "reopen", "started", "exited"
+LAUNCH, REOPEN, STARTED, EXITED, OOM = "launch", "reopen", "started", "exited", "oom"
 READ_SIZE = 1 << 18
 
 
@@ -53,19 +57,24 @@ class Helper:
         self._log_fd = open_append(log_path)
         self._unpacker = msgpack.Unpacker(raw=False)
         self._children: set[int] = set()
+        self._sel = selectors.DefaultSelector()
+        self._oom_fds: dict[int, int] = {}  # pid -> its memory group's OOM eventfd
 
     def run(self) -> int:
         """Serve the agent until it goes away; 0."""
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # wakes the select
-        sel = selectors.DefaultSelector()
+        sel = self._sel
         sel.register(self.sock, selectors.EVENT_READ)
         sel.register(wake_r, selectors.EVENT_READ)
         while True:
             for key, _ in sel.select():
                 if key.fileobj == wake_r:
                     _drain(wake_r)
+                    continue
+                if key.data is not None:
+                    self._out_of_memory(*key.data)
                     continue
                 data = self.sock.recv(READ_SIZE)
                 if not data:
@@ -102,7 +111,39 @@ class Helper:
             else:
                 answers.append(o)
         self._send([STARTED, batch, answers])
+        for o in out:  # after the answer: the agent's launches do not wait for this
+            if isinstance(o, Launch):
+                self._watch_oom(o)
         self._reap()
+
+    def _watch_oom(self, entry: Launch) -> None:
+        watch = getattr(self.isolator, "oom_events", None)
+        if watch is None or entry.pid not in self._children:
+            return
+        prepared = self.isolator.locate(task_key(entry.task_id, entry.sandbox))
+        fd = watch(prepared)
+        if fd is not None:
+            self._oom_fds[entry.pid] = fd
+            self._sel.register(fd, selectors.EVENT_READ, (entry.pid, prepared))
+
+    def _unwatch_oom(self, pid: int) -> None:
+        fd = self._oom_fds.pop(pid, None)
+        if fd is not None:
+            self._sel.unregister(fd)
+            os.close(fd)
+
+    def _out_of_memory(self, pid: int, prepared: Prepared) -> None:
+        """A task's memory group ran out: kill all of it, tell the agent."""
+        self._unwatch_oom(pid)
+        log.warning("task pid %d: its memory group ran out; killing the task", pid)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        kill = getattr(self.isolator, "kill", None)
+        if kill is not None:
+            kill(prepared)
+        self._send([OOM, [pid]])
 
     def _record(self, entries: list[Launch]) -> None:
         try:
@@ -124,6 +165,7 @@ class Helper:
             forget(pid, code)
             if pid in self._children:
                 self._children.discard(pid)
+                self._unwatch_oom(pid)
                 ended.append([pid, code])
         if ended:
             self._send([EXITED, ended])

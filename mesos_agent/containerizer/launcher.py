@@ -24,7 +24,8 @@ import msgpack
 
 from mesos_agent.containerizer.batch import LaunchSpec
 from mesos_agent.containerizer.isolation import Isolator
-from mesos_agent.containerizer.launch_helper import EXITED, LAUNCH, READ_SIZE, REOPEN, STARTED
+from mesos_agent.containerizer.launch_helper import (EXITED, LAUNCH, OOM, READ_SIZE, REOPEN,
+                                                     STARTED)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ class HelperLost(Exception):
 
 
 class Launcher:
-    def __init__(self, isolator: Isolator, launch_log: str) -> None:
+    def __init__(self, isolator: Isolator, launch_log: str,
+                 on_oom: Callable[[int], None] = lambda pid: None) -> None:
         self._args = [json.dumps(isolator.spec()), launch_log]
+        self._on_oom = on_oom  # the helper killed this task: its memory group ran out
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -196,6 +199,9 @@ class Launcher:
             for pid, code in msg[1]:
                 self._children.discard(pid)
                 self._exited(pid, code)
+        elif msg[0] == OOM:
+            for pid in msg[1]:
+                self._on_oom(int(pid))
         else:
             log.error("unknown message %r from the launch helper", msg[0])
         return None

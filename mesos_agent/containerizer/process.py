@@ -32,6 +32,7 @@ from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared
                                                  task_key)
 from mesos_agent.containerizer.isolation import key_owner, safe_task_id
 from mesos_agent.containerizer.launcher import HelperLost, Launcher, watch_stranger
+from mesos_agent.containerizer.support import MESOS, refusal
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found
 from mesos_common import launch_log
 from mesos_common.launch_log import Launch, LaunchLog
@@ -51,6 +52,8 @@ class _Proc:
     exited: asyncio.Future[int | None]  # return code (negative: that signal); None: unknown
     launch: Launch
     isolation: Prepared = Prepared()
+    oom_fd: int | None = None  # signalled when its memory group runs out (isolator's oom_events)
+    oom_seen: bool = False  # it did, and we killed the task for it (reattached tasks)
 
 
 @frozen
@@ -118,26 +121,35 @@ class ProcessContainerizer:
         self.work_dir = work_dir
         self.isolator: Isolator = isolator if isolator is not None else NoIsolation()
         self.base_env = dict(base_env) if base_env is not None else agent_base_env()
+        # A task with a user gets its user's HOME and USER (the launch helper sets them)
+        self._user_env = {k: v for k, v in self.base_env.items() if k not in ("HOME", "USER")}
         self._procs: dict[str, _Proc] = {}
         self._launching: set[str] = set()
         self._queue: list[_Request] = []
         self._limits: dict[str, str] = {}
+        self._oom_pids: set[int] = set()  # tasks a helper killed for running out of memory
         self._log = LaunchLog(work_dir)
         self._found = self._log.found  # what a previous agent process started
         self._starting: dict[str, Launch] = {}  # started, not yet handed to `launch`
         self._compact_due = False
-        self._launchers = [Launcher(self.isolator, self._log.path) for _ in range(HELPERS)]
+        self._launchers = [Launcher(self.isolator, self._log.path, self._helper_saw_oom)
+                           for _ in range(HELPERS)]
         self._turn = 0  # the launcher the next chunk goes to
 
     async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         """Queue the launch for the launch helper (see the module docstring) and wait."""
         if task_id in self._procs or task_id in self._launching:
             raise LaunchError(f"task {task_id} is already running")
+        why = refusal(task, (MESOS,))  # never a container's command on the host
+        if why is not None:
+            raise LaunchError(why)
         executable, argv = command_argv(task)
-        env = task_environment(task_id, framework_id, task, sandbox, self.base_env)
+        user = (task.command.user if task.command is not None else None) or ""
+        env = task_environment(task_id, framework_id, task, sandbox,
+                               self._user_env if user else self.base_env)
         loop = asyncio.get_running_loop()
         spec = LaunchSpec(task_id, sandbox, executable, argv, env,
-                          task.resources.scalar("cpus"), task.resources.scalar("mem"))
+                          task.resources.scalar("cpus"), task.resources.scalar("mem"), user)
         req = _Request(spec, loop.create_future())
         if not self._queue:
             loop.call_soon(self._dispatch)
@@ -246,8 +258,9 @@ class ProcessContainerizer:
             fd = os.pidfd_open(entry.pid)
         except OSError:
             return self._gone(task_id, sandbox, entry)
-        self._procs[task_id] = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
-                                     self.isolator.locate(task_key(task_id, sandbox)))
+        self._procs[task_id] = proc = _Proc(entry.pid, watch_stranger(entry.pid, fd), entry,
+                                            self.isolator.locate(task_key(task_id, sandbox)))
+        self._watch_oom(task_id, proc)  # ours to watch: its helper is gone
         if (task_id, sandbox) not in self._found:  # the log must know it for the next time
             self._log.launched([entry])
         log.info("task %s: reattached to pid %d", task_id, entry.pid)
@@ -307,7 +320,10 @@ class ProcessContainerizer:
         p = self._procs[task_id]
         rc = await asyncio.shield(p.exited)
         _killpg(p.pid, signal.SIGKILL)  # the container ends with its main process
-        limit = self.isolator.limitation(p.isolation)
+        self._unwatch_oom(p)
+        oom_seen = p.oom_seen or p.pid in self._oom_pids
+        self._oom_pids.discard(p.pid)
+        limit = self.isolator.limitation(p.isolation, oom_seen)
         if limit is not None:
             self._limits[task_id] = limit
         await self._cleanup(task_id, p.isolation)
@@ -336,6 +352,39 @@ class ProcessContainerizer:
 
     def limitation(self, task_id: str) -> str | None:
         return self._limits.pop(task_id, None)
+
+    def _helper_saw_oom(self, pid: int) -> None:
+        """A launch helper killed one of its tasks (`wait` reports it): its memory group ran
+        out. Before the task's exit, maybe before its launch is handed back."""
+        self._oom_pids.add(pid)
+
+    def _watch_oom(self, task_id: str, p: _Proc) -> None:
+        """Watch a reattached task's memory group (the helpers watch the tasks they start)."""
+        watch = getattr(self.isolator, "oom_events", None)
+        fd = watch(p.isolation) if watch is not None else None
+        if fd is not None:
+            p.oom_fd = fd
+            asyncio.get_running_loop().add_reader(fd, self._out_of_memory, task_id, p)
+
+    def _out_of_memory(self, task_id: str, p: _Proc) -> None:
+        """The task's memory group ran out: the whole task goes (Mesos destroys the
+        container), even when the OOM killer only took one of its processes; `wait`
+        reports the limitation."""
+        self._unwatch_oom(p)
+        if p.exited.done():
+            return
+        log.warning("task %s: out of memory in its cgroup; killing it", task_id)
+        p.oom_seen = True
+        _killpg(p.pid, signal.SIGKILL)
+        kill = getattr(self.isolator, "kill", None)
+        if kill is not None:
+            kill(p.isolation)
+
+    def _unwatch_oom(self, p: _Proc) -> None:
+        if p.oom_fd is not None:
+            asyncio.get_running_loop().remove_reader(p.oom_fd)
+            os.close(p.oom_fd)
+            p.oom_fd = None
 
     async def _cleanup(self, task_id: str, prepared: Prepared) -> None:
         """Remove the task's cgroups; SIGKILLed members may take a moment to leave."""

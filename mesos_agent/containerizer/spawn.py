@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - not CPython on POSIX
 # preexec_fn, allow_vfork)
 FORK_EXEC = _fork_exec is not None and sys.version_info[:2] == (3, 11)
 
+Ids = tuple[int, int, Sequence[int]]  # uid, gid, supplementary groups
 _FS_CODEC = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # os.fsencode's
 _popens: dict[int, subprocess.Popen] = {}  # pid -> child, where Popen started it
 _lock = threading.Lock()
@@ -45,11 +46,12 @@ def _stdin() -> int:
 
 
 def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, str],
-          stdout: int, stderr: int) -> int:
+          stdout: int, stderr: int, ids: Ids | None = None) -> int:
     """Start `argv` (`executable`, else argv[0] looked up in env's PATH) as the leader of
     a new session in `cwd`, stdin /dev/null, stdout/stderr onto the given fds, with
-    exactly `env`; its pid. Raises OSError (FileNotFoundError, PermissionError, ...) when
-    it cannot run, ValueError for an argument or variable the kernel cannot take."""
+    exactly `env`, as `ids` (uid, gid, supplementary groups: set in the child before the
+    exec) when given; its pid. Raises OSError (FileNotFoundError, PermissionError, ...)
+    when it cannot run, ValueError for an argument or variable the kernel cannot take."""
     codec = _FS_CODEC
     env_list = []
     for k, v in env.items():
@@ -58,9 +60,11 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
             raise ValueError(f"illegal environment variable name {k!r}")
         env_list.append(name + b"=" + v.encode(*codec))
     if not FORK_EXEC:
+        switch: dict = ({} if ids is None else
+                        {"user": ids[0], "group": ids[1], "extra_groups": list(ids[2])})
         proc = subprocess.Popen(argv, executable=executable, cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                start_new_session=True)
+                                start_new_session=True, **switch)
         with _lock:
             _popens[proc.pid] = proc
         return proc.pid
@@ -77,7 +81,7 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
         try:
             pid = _fork_exec(argv, candidates, True, (err_write,), cwd, env_list,
                              _stdin(), -1, -1, stdout, -1, stderr, err_read, err_write,
-                             True, True, -1, None, None, None, -1, None, True)
+                             True, True, -1, *_child_ids(ids), -1, None, True)
         finally:
             os.close(err_write)
         failure = os.read(err_read, 50000)  # empty: the exec closed it (vfork: done)
@@ -92,6 +96,13 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
             pass
         raise _child_error(failure, cwd, executable if executable is not None else argv[0])
     return pid
+
+
+def _child_ids(ids: Ids | None) -> tuple[int | None, list[int] | None, int | None]:
+    """fork_exec's (gid, extra groups, uid): None leaves them as they are."""
+    if ids is None:
+        return None, None, None
+    return ids[1], list(ids[2]), ids[0]
 
 
 @functools.lru_cache(maxsize=64)

@@ -19,6 +19,8 @@ class FencedError(Exception):
 
 
 class ZkRegistry:
+    remote = True  # writes wait on the network: the server makes them off its event loop
+
     def __init__(self, client: Any, path: str, timeout: float = 5.0) -> None:
         """`client` is a started KazooClient; `path` the HA root (e.g. /corral); a write not
         confirmed within `timeout` counts as lost leadership (cf. Mesos registry_store_timeout)."""

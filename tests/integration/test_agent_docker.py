@@ -7,6 +7,7 @@ removes them whatever happens, and the agent fixtures kill every process they st
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 from pathlib import Path
@@ -130,6 +131,9 @@ def test_exit_code_oom_bad_port_and_image_pull_failure(
         mem=16)))
     *_, oom = expect_states(master, "oom", [ts.STARTING, ts.RUNNING, ts.FAILED])
     assert oom.reason == "REASON_CONTAINER_LIMITATION_MEMORY", oom
+    # the limit, and the peak use read from the container's cgroup at the engine's oom event
+    assert re.match(r"Memory limit exceeded: the container's memory limit is 16 MB, "
+                    r"used \d+ MB;", oom.message), oom.message
 
     master.send(RunTask(FW, docker_task("pull", "true", image="corral/no-such-image:1")))
     [st] = expect_states(master, "pull", [ts.FAILED])

@@ -2,6 +2,8 @@
 what the host mounts), and the rlimits fallback."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +14,10 @@ import pytest
 from mesos_agent.containerizer.isolation import CgroupsV1, agent_key, detect
 from mesos_common import task_states as ts
 from tests.helpers import wait_for
-from mesos_common.messages import CommandInfo, KillTask, RunTask, TaskInfo
+from mesos_common.messages import (AgentReregistered, CommandInfo, KillTask, ReregisterAgent,
+                                   RunTask, TaskInfo)
 from mesos_common.resources import Resources
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
+from tests.integration.test_agent_process import (FW, HB, AgentProcess, FakeMaster,  # noqa: F401
                                                   agent_factory, expect_states, master,
                                                   register, task_json)
 
@@ -42,7 +45,8 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
     _run(master, "hog", HOG, "cpus:0.5;mem:64")
     *_, st = expect_states(master, "hog", [ts.STARTING, ts.RUNNING, ts.FAILED])
     assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
-    assert "Memory limit exceeded" in st.message
+    assert st.message.startswith("Memory limit exceeded: Requested: 64MB Maximum Used: "), st
+    assert st.message.endswith("(Command terminated by signal SIGKILL)"), st
 
     # a task within its limit: its cgroup holds the limits while it runs, then goes away
     _run(master, "calm", "sleep 300", "cpus:0.5;mem:48")
@@ -75,6 +79,44 @@ def test_memory_hog_fails_with_the_memory_reason_and_limits_apply(
         key = agent_key(str(agent.work_dir))
         for c in ("memory", "cpu", "cpuacct"):
             assert not (Path("/sys/fs/cgroup") / c / "corral" / key).exists()
+
+
+def test_an_oom_kill_of_one_process_ends_the_whole_task(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess]) -> None:
+    """The OOM killer takes the hog (a child); the task's shell would go on sleeping, but
+    the agent hears of the OOM and kills the whole task, as Mesos destroys the container."""
+    agent = agent_factory()
+    register(master, agent)
+    _run(master, "family", f"{HOG}; sleep 600", "cpus:0.5;mem:64")
+    *_, st = expect_states(master, "family", [ts.STARTING, ts.RUNNING, ts.FAILED])
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    assert "Requested: 64MB" in st.message and "survived" not in st.message
+
+
+def test_a_reattached_task_is_still_killed_whole_when_its_memory_runs_out(
+        master: FakeMaster, agent_factory: Callable[..., AgentProcess]) -> None:
+    """After a kill -9 and restart of the agent (its launch helpers gone with it), the agent
+    itself watches the reattached task's memory group."""
+    agent = agent_factory()
+    register(master, agent)
+    _run(master, "later", f"while [ ! -e go ]; do sleep 0.1; done; {HOG}; sleep 600",
+         "cpus:0.5;mem:64")
+    expect_states(master, "later", [ts.STARTING, ts.RUNNING])
+    box = Path(task_json(agent, "later")["directory"])
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    agent.proc.wait(5)
+    master.forget_peers()
+    agent = agent_factory()
+    assert master.expect(ReregisterAgent, timeout=20).agent_id == "A1"
+    master.send(AgentReregistered("A1", "M1", HB))
+    agent.line("mesos-agent: registered")
+    (box / "go").touch()
+    st = master.update("later", timeout=30)
+    while st.state != ts.FAILED:  # a resent RUNNING may come first
+        master.ack(st)
+        st = master.update("later", timeout=30)
+    assert st.reason == "REASON_CONTAINER_LIMITATION_MEMORY", st
+    assert "Requested: 64MB" in st.message
 
 
 def test_rlimits_fallback_makes_allocations_fail(

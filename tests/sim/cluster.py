@@ -538,7 +538,7 @@ class SimCluster(MarathonEdges, HealthEdges):
             if mara.up and r.random() < o.marathon_crashes_per_min / 60:
                 self._crash(mara, r.uniform(0.5, 5.0))
             if r.random() < o.task_failures_per_min / 60:
-                self._fail_a_task(mara.svc.framework_id if mara.svc else None)
+                self._fail_a_task(mara.state.framework_id if mara.state else None)
         self.push(self.now + 1.0, "chaos", WORLD, None)
 
     def _fail_a_task(self, framework_id: str | None) -> None:
@@ -557,7 +557,7 @@ class SimCluster(MarathonEdges, HealthEdges):
         if isinstance(node, AgentNode) and not self.o.agent_checkpoint:
             node.procs.clear()  # without a checkpoint its processes die with it
         elif isinstance(node, sm.MarathonNode):
-            node.svc = node.core = None  # all but what its store committed
+            node.marathon = node.core = None  # all but what its store committed
             node.queue.clear()
             node.held = None
             node.store.drop_pending()

@@ -1,4 +1,4 @@
-"""SimCluster's Marathon edges: what the daemon's runtime does around the service.
+"""SimCluster's Marathon edges: what the daemon's runtime does around the core.
 
 The ticker (tick, then commit), API calls (commit before the answer counts), the offer
 pump, and the SDK driver's bursts: deliveries and driver commands hold their sends until
@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from marathon import core_events as ev
 from tests.sim import sim_marathon as sm
 
 if TYPE_CHECKING:
@@ -36,30 +37,29 @@ class MarathonEdges:
             self.push(self.now + 2.0, "mop", node.name, None)
 
     def _marathon_tick(self, node: sm.MarathonNode) -> None:
-        assert node.svc is not None
-        node.svc.tick()
-        if self._crash_before_commit(node, "the tick's"):
+        node.handle(ev.Tick())
+        if not self._commit_unless_crashed(node, "the tick's"):
             return
-        node.commit()
         self._drain(node)
-        self.push(self.now + node.svc.options.tick_interval, "mtick", node.name, None)
+        self.push(self.now + sm.OPTIONS.tick_interval, "mtick", node.name, None)
 
     def _marathon_op(self, node: sm.MarathonNode) -> None:
         """An API call (while faults are on); it goes on in the liveness phase no more."""
         if not self.faults:
             return
         node.ops += 1
-        assert node.svc is not None
-        before = set(node.svc.apps)
+        st = node.state
+        assert st is not None
+        before = set(st.apps)
         op = sm.random_op(node, self.rng)
         self._note(f"marathon api: {op}")
-        if self._crash_before_commit(node, "an API call's"):
+        if not self._commit_unless_crashed(node, "an API call's"):
             return  # the call was never answered: nothing to hold Marathon to
-        node.commit()  # answered: what it did must survive any crash from now on
+        # answered: what it did must survive any crash from now on
         kind, aid = (op.split() + [""])[:2]
-        for a in set(node.svc.apps) - before | ({aid} if kind in CHANGES else set()):
-            if a in node.svc.apps:
-                node.answered[a] = node.svc.apps[a]["version"]
+        for a in set(st.apps) - before | ({aid} if kind in CHANGES else set()):
+            if a in st.apps:
+                node.answered[a] = st.apps[a]["version"]
         if kind == "delete":
             node.answered.pop(aid, None)
         self._drain(node)
@@ -83,28 +83,33 @@ class MarathonEdges:
 
     def _marathon_batch_done(self, node: sm.MarathonNode) -> None:
         """`batch_done` commits the burst's state, then its sends go out, in order."""
-        if self._crash_before_commit(node, "a burst's"):
+        if not self._commit_unless_crashed(node, "a burst's"):
             return
-        node.commit()
         held, node.held = node.held or [], None
         for e in held:
             self._send(node, e)
 
     def _marathon_pump(self, node: sm.MarathonNode) -> None:
         """The daemon's offer pump: match the backlog; launches go out after a commit."""
-        assert node.svc is not None
-        if node.svc.offer_backlog:
-            node.svc.place_backlog(lambda: False)
+        st = node.state
+        assert st is not None
+        if st.offer_backlog:
+            while st.offer_backlog:
+                node.handle(ev.PlaceBacklog())
             self._drain(node)
 
-    def _crash_before_commit(self, node: sm.MarathonNode, what: str) -> bool:
-        """Now and then Marathon dies with writes pending: they are lost, nothing was
-        answered or sent for them."""
+    def _commit_unless_crashed(self, node: sm.MarathonNode, what: str) -> bool:
+        """The runtime's flush and commit; now and then Marathon dies in between, with
+        writes pending: they are lost, nothing was answered or sent for them. True when
+        Marathon lived to commit."""
         rate = self.o.marathon_crashes_per_min
-        node.svc._stage_tasks()  # type: ignore[union-attr]  # the records it would write
-        if not self.faults or rate <= 0 or not node.store.pending \
-                or self.rng.random() >= rate / 20:
+        commit = node.flush()  # dirty apps driven, the records it would write staged
+        if self.faults and rate > 0 and node.store.pending \
+                and self.rng.random() < rate / 20:
+            self._note(f"marathon dies before {what} commit ({node.store.pending} writes "
+                       "pending)")
+            self._crash(node, self.rng.uniform(0.5, 5.0))
             return False
-        self._note(f"marathon dies before {what} commit ({node.store.pending} writes pending)")
-        self._crash(node, self.rng.uniform(0.5, 5.0))
+        if commit:
+            node.store.commit()
         return True

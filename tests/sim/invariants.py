@@ -74,12 +74,12 @@ def answered_apps_survive(c: "SimCluster") -> None:
     crashes or not, until a delete of it is answered; an answered scale, upgrade or restart
     is never rolled back by a crash (the app's version never goes below it)."""
     node = c.marathon
-    if node is None or node.svc is None:
+    if node is None or node.state is None:
         return
-    lost = sorted(set(node.answered) - set(node.svc.apps))
+    lost = sorted(set(node.answered) - set(node.state.apps))
     assert not lost, f"Marathon lost app(s) {lost} after answering their creation"
     for aid, version in sorted(node.answered.items()):
-        now = node.svc.apps[aid]["version"]
+        now = node.state.apps[aid]["version"]
         assert now >= version, \
             f"Marathon's {aid} is back at version {now} after answering a change to {version}"
 
@@ -94,7 +94,7 @@ def no_task_unknown_for_long(c: "SimCluster") -> None:
     node = c.marathon
     if node is None:
         return
-    svc = node.svc
+    svc = node.state
     if svc is None or node.core is None or not node.core.subscribed:
         node.unknown_since.clear()
         return
@@ -140,9 +140,9 @@ def unhealthy_never_counted_healthy(c: "SimCluster") -> None:
     """A task whose healthy=false update Marathon acknowledged is not healthy to Marathon
     (its deployments and its /v2/apps counts) until a healthy=true update reaches it."""
     node = c.marathon
-    if node is None or node.svc is None:
+    if node is None or node.state is None:
         return
-    svc = node.svc
+    svc = node.state
     for task_id in sorted(node.unhealthy_acked):
         t = svc.tasks.get(task_id)
         app = svc.apps.get(t.app_id) if t is not None else None
@@ -178,7 +178,7 @@ def marathon_pending(c: "SimCluster") -> list[str]:
     of its current config, no deployment is left, and the agents run exactly those tasks."""
     node = c.marathon
     assert node is not None
-    svc = node.svc
+    svc = node.state
     if svc is None or node.core is None or not node.core.subscribed:
         return ["marathon not subscribed"]
     out = [f"deployment {d.id} of {sorted(d.affected)} at step {d.current}"

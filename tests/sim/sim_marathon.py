@@ -1,30 +1,33 @@
-"""Marathon in the simulation: the real `MarathonService` behind the real `SchedulerCore`.
+"""Marathon in the simulation: the real `MarathonCore` behind the real `SchedulerCore`.
 
-`SimDriver` stands in for `AsyncSchedulerDriver`: its methods queue a command that calls the
-core when the cluster drains the queue (after the current effects, as the driver's queue
-does), so Marathon sees the same ordering as in production. A crash drops the service and
-its core; the restarted one is built from its store alone (the durable state).
+The simulation drives Marathon's core through `handle` only, as it drives the master's and
+the agents': the SDK core's callbacks, the ticker, the offer pump and API calls become
+events, and `MarathonNode.perform` does what the runtime (marathon/server.py) does with
+the effects. Driver effects queue a command that calls the SDK core when the cluster drains
+the queue (after the current effects, as the driver's queue does), so Marathon sees the
+same ordering as in production. A crash drops both cores; the restarted Marathon is built
+from its store alone (the durable state).
 
 The commit contract: Marathon runs `deferred` as the daemon does (marathon/main.py), its
-store (`BufferedMemoryStore`) keeps writes pending until `commit()` and loses them in a
-crash, and the cluster models the SDK driver's bursts (frameworks/driver.py): the sends of
-a burst of callbacks and commands are held until `batch_done` has committed; API calls
-commit before they count as answered. Crashes also land between a burst and its commit.
+store (`BufferedMemoryStore`) keeps writes pending until the core's `Commit` and loses them
+in a crash, and the cluster models the SDK driver's bursts (frameworks/driver.py): the
+sends of a burst of callbacks and commands are held until `batch_done` has committed; API
+calls commit before they count as answered. Crashes also land between a burst and its
+commit.
 
 Health: some apps carry a Mesos health check (MESOS_TCP/MESOS_HTTP/COMMAND, run by the agent,
 whose results the cluster draws); a task is healthy when RUNNING and not reported unhealthy
 (`marathon.deployment`); agents kill tasks that fail their checks, and Marathon replaces them.
 
-The upgrade-strategy invariant is checked where Marathon decides (`on_kill`, `on_launch`):
-while an app has tasks of an older config version, Marathon never kills a running task of
-the old version when that leaves fewer than ceil(minimumHealthCapacity * instances) running
-tasks not being killed, and never launches beyond instances * (1 + maximumOverCapacity)
-active (non-terminal, not replaced-while-unreachable) instances; as in Marathon's
+The upgrade-strategy invariant is checked on the core's Kill and Launch effects: while an
+app has tasks of an older config version, Marathon never kills a running task of the old
+version when that leaves fewer than ceil(minimumHealthCapacity * instances) running tasks
+not being killed, and never launches beyond instances * (1 + maximumOverCapacity) active
+(non-terminal, not replaced-while-unreachable) instances; as in Marathon's
 TaskReplaceActor, {1, 0} allows one instance over so that the upgrade can move.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import random
@@ -34,10 +37,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from attrs import define, field
 
 from frameworks import core as sdk
-from marathon.apps import ApiError
+from marathon import core_events as ev
+from marathon.core import MarathonCore
+from marathon.core_state import MarathonState, Options
 from marathon.deployment import config_version
+from marathon.errors import ApiError
 from marathon.model import ValidationFailed
-from marathon.service import MarathonService, Options
+from marathon.server import framework_info
 from marathon.store import BufferedStore
 from mesos_common import messages as m
 from tests.sim.node import Node
@@ -47,22 +53,16 @@ if TYPE_CHECKING:
 
 EPOCH = 1_767_225_600.0  # 2026-01-01: virtual time 0 as a wall clock for Marathon's timestamps
 SERVICE_CMD = 100000  # "sleep 100000+n": runs for the whole run; n is the app's cmd version
-
-
-class CoroutineAwaited(AssertionError):
-    """A callback awaited something real: the simulation cannot drive it."""
-
-
-def run_sync(result: Any) -> Any:
-    """Drive a coroutine callback to completion (it must not await real IO)."""
-    if not inspect.iscoroutine(result):
-        return result
-    try:
-        result.send(None)
-    except StopIteration as done:
-        return done.value
-    result.close()
-    raise CoroutineAwaited("a Marathon callback awaited real IO in the simulation")
+OPTIONS = Options(hostname="marathon", tick_interval=1.0, reconcile_interval=30.0)
+# The SDK core's callbacks Marathon acts on, as the runtime turns them into events.
+CALLBACKS: dict[str, Callable[..., Any]] = {
+    "registered": lambda fid, info: ev.Registered(fid, info),
+    "reregistered": lambda info: ev.Reregistered(info),
+    "resource_offers": lambda offers: ev.Offers(tuple(offers)),
+    "offer_rescinded": lambda offer_id: ev.OfferRescinded(offer_id),
+    "status_update": lambda status: ev.StatusUpdate(status),
+    "disconnected": lambda: ev.Disconnected(),
+}
 
 
 class BufferedMemoryStore(BufferedStore):
@@ -93,54 +93,14 @@ class BufferedMemoryStore(BufferedStore):
         self.commit()
 
 
-class SimDriver:
-    """The driver methods Marathon calls; each queues `core.<command>` for the cluster."""
-
-    def __init__(self, node: "MarathonNode") -> None:
-        self.node = node
-
-    def _q(self, fn: Callable[[], list[Any]]) -> None:
-        self.node.queue.append(fn)
-
-    def launch_tasks(self, offer_ids: Any, tasks: Any, refuse_seconds: float | None = None,
-                     ) -> None:
-        ids = (offer_ids,) if isinstance(offer_ids, str) else tuple(offer_ids)
-        tasks = (tasks,) if isinstance(tasks, m.TaskInfo) else tuple(tasks)
-        self.node.on_launch(tasks)
-        self._q(lambda: self.node.core.launch(ids, tasks, refuse_seconds))
-
-    def decline_offer(self, offer_ids: Any, refuse_seconds: float | None = None) -> None:
-        ids = (offer_ids,) if isinstance(offer_ids, str) else tuple(offer_ids)
-        self._q(lambda: self.node.core.decline(ids, refuse_seconds))
-
-    def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
-        self.node.on_kill(task_id)
-        self._q(lambda: self.node.core.kill(task_id, agent_id))
-
-    def acknowledge_status_update(self, status: m.TaskStatus) -> None:
-        if status.uuid is not None and status.agent_id:
-            self._q(lambda: self.node.core.acknowledge(status.agent_id, status.task_id,
-                                                       status.uuid))
-
-    def reconcile_tasks(self, statuses_or_ids: Any = ()) -> None:
-        tasks = tuple(t if isinstance(t, m.ReconcileTask) else m.ReconcileTask(task_id=t)
-                      for t in statuses_or_ids)
-        self._q(lambda: self.node.core.reconcile(tasks))
-
-    def revive_offers(self, roles: Any = ()) -> None:
-        self._q(lambda: self.node.core.revive(roles))
-
-    def suppress_offers(self, roles: Any = ()) -> None:
-        self._q(lambda: self.node.core.suppress(roles))
-
-
 @define(eq=False)
 class MarathonNode(Node):
     """Marathon's process: its store is durable, everything else dies in a crash."""
 
     store: BufferedMemoryStore = field(factory=BufferedMemoryStore)  # committed part survives
-    svc: MarathonService | None = None
+    marathon: MarathonCore | None = None
     core: sdk.SchedulerCore | None = None
+    clock: Callable[[], float] = lambda: 0.0  # the cluster's virtual time
     queue: list[Callable[[], list[Any]]] = field(factory=list)
     violations: list[str] = field(factory=list)
     user_kill: bool = False  # the current kills come from an API call, not a deployment
@@ -162,6 +122,10 @@ class MarathonNode(Node):
     last_health: dict[str, int] = field(factory=dict)  # task -> seq of its last health news
     health_seq: int = 0
 
+    @property
+    def state(self) -> MarathonState | None:
+        return self.marathon.state if self.marathon is not None else None
+
     def on_ack(self, uuid: bytes) -> None:
         """An ack goes out: an unhealthy update it acknowledges is committed, unless newer
         health news of that task came in meanwhile."""
@@ -172,29 +136,70 @@ class MarathonNode(Node):
     # ------------------------------------------------------------ building it
 
     def boot(self, now: Callable[[], float], rng: random.Random) -> None:
-        """A fresh process: service and core rebuilt from the store only."""
-        self.svc = MarathonService(self.store, Options(hostname="marathon", tick_interval=1.0,
-                                                          reconcile_interval=30.0),
-                                   clock=lambda: EPOCH + now(),
-                                   new_uuid=lambda: uuid.UUID(int=rng.getrandbits(128),
-                                                              version=1),
-                                   work_clock=lambda: 0.0)
-        self.svc.driver = SimDriver(self)
-        self.svc.deferred = True  # as the daemon runs it: one commit per burst
-        self.svc.on_backlog = self.wake_pump
-        self.core = sdk.SchedulerCore(self.svc.framework_info())
+        """A fresh process: both cores rebuilt from the store only."""
+        self.clock = lambda: EPOCH + now()
+        state = MarathonState.from_store(self.store.load, self.clock())
+        self.marathon = MarathonCore(state, OPTIONS, lambda: uuid.UUID(
+            int=rng.getrandbits(128), version=1), deferred=True)  # as the daemon runs it
+        self.core = sdk.SchedulerCore(framework_info(OPTIONS, state.framework_id))
         self.queue.clear()
         self.held = None
 
+    # ------------------------------------------------------------ the runtime's part
+
+    def handle(self, event: Any) -> list[Any]:
+        assert self.marathon is not None
+        effects = self.marathon.handle(event, self.clock())
+        self.perform(effects)
+        return effects
+
+    def perform(self, effects: list[Any]) -> None:
+        """What marathon/server.py does with each effect; driver calls queue SDK commands."""
+        for e in effects:
+            perform = _PERFORM.get(type(e))
+            if perform is None:
+                raise AssertionError(f"the simulation got an unknown Marathon effect {e!r}")
+            perform(self, e)
+
+    def _q(self, fn: Callable[[], list[Any]]) -> None:
+        self.queue.append(fn)
+
+    def _launch(self, e: ev.Launch) -> None:
+        self.on_launch(e.tasks)
+        self._q(lambda: self.core.launch((e.offer_id,), e.tasks, None))  # type: ignore
+
+    def _kill(self, e: ev.Kill) -> None:
+        self.on_kill(e.task_id)
+        self._q(lambda: self.core.kill(e.task_id, e.agent_id))  # type: ignore[union-attr]
+
+    def command(self, event: Any) -> Any:
+        """An API call: its reply's value, or the error that refused it."""
+        reply = self.handle(event)[-1]
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
+
+    def flush(self) -> bool:
+        """The runtime's flush up to its commit (dirty apps driven, writes staged); True
+        when the core asked for the commit."""
+        effects = self.handle_uncommitted(ev.Flush())
+        return bool(effects) and isinstance(effects[-1], ev.Commit)
+
+    def handle_uncommitted(self, event: Any) -> list[Any]:
+        assert self.marathon is not None
+        effects = self.marathon.handle(event, self.clock())
+        self.perform([e for e in effects if not isinstance(e, ev.Commit)])
+        return effects
+
     def commit(self) -> None:
-        """`flush_async` as the API handlers and the ticker call it, and the driver's
-        `batch_done` (the service's work clock reads 0 here: dirty-app ticks are spaced by
-        virtual time alone, so a run does not depend on the machine)."""
-        assert self.svc is not None
-        run_sync(self.svc.flush_async())
+        """`flush_async` as the API handlers, the ticker and the driver's `batch_done` call
+        it (dirty-app ticks are spaced by virtual time alone: no FlushCost, so a run does
+        not depend on the machine)."""
+        if self.flush():
+            self.store.commit()
 
     def callback(self, name: str, args: tuple[Any, ...]) -> None:
-        assert self.svc is not None
+        assert self.marathon is not None
         if name == "status_update" and args[0].uuid is not None:
             self.seen.setdefault(args[0].task_id, []).append((args[0].uuid, args[0].state))
         if name == "status_update" and args[0].healthy is not None:
@@ -205,15 +210,15 @@ class MarathonNode(Node):
                 self.unhealthy_acked.discard(st.task_id)
             elif st.uuid is not None:
                 self.uuid_health[st.uuid] = (st.task_id, self.health_seq)
-        fn = getattr(self.svc, name, None)
-        if fn is not None:
-            run_sync(fn(self.svc.driver, *args))  # deferred: its commit is the burst's
+        make = CALLBACKS.get(name)
+        if make is not None:
+            self.handle(make(*args))  # deferred: its commit is the burst's
 
     # ------------------------------------------------------------ the invariant
 
     def _replacing(self, app_id: str) -> dict[str, Any] | None:
         """The app's effective definition while tasks of an older config version remain."""
-        svc = self.svc
+        svc = self.state
         assert svc is not None
         app = svc.effective_app(app_id)
         if app is None:
@@ -234,7 +239,7 @@ class MarathonNode(Node):
         return low, (high + 1 if low == high else high)
 
     def on_kill(self, task_id: str) -> None:
-        svc = self.svc
+        svc = self.state
         assert svc is not None
         t = svc.tasks.get(task_id)
         if task_id in self.killed:
@@ -253,7 +258,7 @@ class MarathonNode(Node):
                 f"leaving {len(left)} running < ceil(minimumHealthCapacity * instances) = {low}")
 
     def on_launch(self, tasks: tuple[m.TaskInfo, ...]) -> None:
-        svc = self.svc
+        svc = self.state
         assert svc is not None
         for aid in sorted({svc.tasks[t.task_id].app_id for t in tasks if t.task_id in svc.tasks}):
             app = self._replacing(aid)
@@ -299,7 +304,7 @@ APP_IDS = ("/web", "/api", "/workers/queue")
 
 def random_op(node: MarathonNode, rng: random.Random) -> str:
     """One API call chosen by the seed; a refused one (409 locked, 404) changes nothing."""
-    svc = node.svc
+    svc = node.state
     assert svc is not None
     force = rng.random() < 0.3
     existing = sorted(svc.apps)
@@ -314,12 +319,12 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
             doc = app_doc(aid, rng, node.cmd_version)
             if node.check_rng.random() < node.check_share:
                 doc["healthChecks"] = [mesos_check(node.check_rng, bool(doc["portDefinitions"]))]
-            svc.create_app(doc, force)
+            node.command(ev.CreateApp(doc, force))
             return f"create {aid}"
         aid = rng.choice(existing)
         if kind == "scale":
             n = rng.randint(0, 5)
-            svc.scale_app(aid, n, force)
+            node.command(ev.ScaleApp(aid, n, force))
             return f"scale {aid} to {n}"
         if kind == "upgrade":
             node.cmd_version += 1
@@ -327,23 +332,40 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
                     "upgradeStrategy": strategy(rng)}
             if rng.random() < 0.3:
                 body["instances"] = rng.randint(1, 5)
-            svc.update_app(aid, body, force)
+            node.command(ev.UpdateApp(aid, body, force))
             return f"upgrade {aid} {body}"
         if kind == "restart":
-            svc.restart_app(aid, force)
+            node.command(ev.RestartApp(aid, force))
             return f"restart {aid}"
         node.user_kill = True
         if kind == "delete":
-            svc.delete_app(aid, force)
+            node.command(ev.DeleteApp(aid, force))
             return f"delete {aid}"
         tasks = sorted(t.id for t in svc.tasks_of(aid))
         if not tasks:
             return f"kill {aid}: no task"
         victim = rng.choice(tasks)
         scale = rng.random() < 0.3
-        svc.kill_tasks([victim], scale=scale, force=force)
+        node.command(ev.KillTasks((victim,), scale=scale, force=force))
         return f"kill {victim} scale={scale}"
     except (ApiError, ValidationFailed) as e:
         return f"{kind} refused: {str(e)[:80]}"
     finally:
         node.user_kill = False
+
+
+_PERFORM: dict[type, Callable[[MarathonNode, Any], None]] = {
+    ev.Launch: MarathonNode._launch,
+    ev.Kill: MarathonNode._kill,
+    ev.Decline: lambda n, e: n._q(lambda: n.core.decline(  # type: ignore[union-attr]
+        (e.offer_id,), e.refuse_seconds)),
+    ev.Revive: lambda n, e: n._q(lambda: n.core.revive(())),  # type: ignore[union-attr]
+    ev.Suppress: lambda n, e: n._q(lambda: n.core.suppress(())),  # type: ignore[union-attr]
+    ev.Reconcile: lambda n, e: n._q(lambda: n.core.reconcile(e.tasks)),  # type: ignore
+    ev.Put: lambda n, e: n.store.put(e.kind, e.key, e.doc),
+    ev.Delete: lambda n, e: n.store.delete(e.kind, e.key),
+    ev.Commit: lambda n, e: n.store.commit(),
+    ev.Publish: lambda n, e: None,  # nobody listens in the simulation
+    ev.WakePump: lambda n, e: n.wake_pump(),
+    ev.Reply: lambda n, e: None,  # `command` reads it
+}

@@ -52,7 +52,7 @@ def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
     mara = c.marathon
     return SimResult(seed, c.steps, round(c.now, 3), c.digest.hexdigest()[:16],
                      c.net.sent, c.net.dropped, mara.ops if mara else 0,
-                     len(mara.svc.apps) if mara and mara.svc else 0, c.health_kills)
+                     len(mara.state.apps) if mara and mara.state else 0, c.health_kills)
 
 
 def main(argv: list[str] | None = None) -> int:

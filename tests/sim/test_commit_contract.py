@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from marathon.service import MarathonService
+from marathon import core
+from marathon import core_events as ev
+from marathon.core import MarathonCore
 from tests.sim.cluster import SimCluster, SimOptions, SimViolation
 from tests.sim.cluster_marathon import BURST
 from tests.sim.sim_marathon import BufferedMemoryStore
@@ -56,12 +58,14 @@ def _first_violation() -> SimViolation | None:
 
 def test_sweep_catches_a_service_that_answers_before_committing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The planted bug: `flush_async` drives the dirty apps but never commits, so API
-    answers, acks and launches go out with nothing durable; a crash then loses apps."""
-    async def flush_without_commit(self: MarathonService) -> None:
-        self._tick_dirty()
-        self._stage_tasks()
-    monkeypatch.setattr(MarathonService, "flush_async", flush_without_commit)
+    """The planted bug: the core's Flush drives the dirty apps but never asks for the
+    commit, so API answers, acks and launches go out with nothing durable; a crash then
+    loses apps."""
+    def flush_without_commit(self: MarathonCore, e: ev.Flush) -> None:
+        real_flush(self, e)
+        assert isinstance(self._fx.pop(), ev.Commit)
+    real_flush = core._HANDLERS[ev.Flush]
+    monkeypatch.setitem(core._HANDLERS, ev.Flush, flush_without_commit)
     found = _first_violation()
     assert found is not None, "the sweep did not notice answers before the commit"
     assert "lost app" in found.problem and f"--seed {found.seed}" in str(found)
@@ -82,14 +86,14 @@ def test_tasks_marathon_has_no_record_of_are_killed_and_the_sweep_checks_it(
     instead of killing the task) the sweep finds it running on, unknown; with the real
     service the same seed passes: the restarted Marathon kills it."""
     _send_before_commit(monkeypatch)
-    real = MarathonService.status_update
+    real = core._HANDLERS[ev.StatusUpdate]
 
-    def ignore_unknown(self: MarathonService, driver: Any, st: Any) -> None:
-        if st.task_id in self.tasks:
-            real(self, driver, st)
-    monkeypatch.setattr(MarathonService, "status_update", ignore_unknown)
+    def ignore_unknown(self: MarathonCore, e: ev.StatusUpdate) -> None:
+        if e.status.task_id in self.state.tasks:
+            real(self, e)
+    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, ignore_unknown)
     found = _first_violation()
     assert found is not None, "the sweep did not notice tasks unknown to Marathon"
     assert "unknown to Marathon" in found.problem, found.problem
-    monkeypatch.setattr(MarathonService, "status_update", real)
+    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, real)
     assert run_seed(found.seed, SimOptions(seed=found.seed, **CRASHY)).marathon_ops > 0

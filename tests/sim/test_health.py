@@ -74,17 +74,18 @@ def test_a_planted_off_by_one_in_health_kills_is_caught(monkeypatch: pytest.Monk
 def test_marathon_keeping_a_stale_healthy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The planted bug: Marathon keeps the first health result of a task (healthy) and
     ignores the later healthy=false."""
-    import marathon.service as service
-    original = service.MarathonService.status_update
+    from marathon import core
+    from marathon import core_events as ev
+    original = core._HANDLERS[ev.StatusUpdate]
 
-    def first_health_only(self: Any, driver: Any, st: Any) -> None:
-        t = self.tasks.get(st.task_id)
+    def first_health_only(self: Any, e: ev.StatusUpdate) -> None:
+        t = self.state.tasks.get(e.status.task_id)
         before = t.mesos_healthy if t is not None else None
-        original(self, driver, st)
+        original(self, e)
         if t is not None and before is not None:
             t.mesos_healthy = before
 
-    monkeypatch.setattr(service.MarathonService, "status_update", first_health_only)
+    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, first_health_only)
     options = dict(CHECKED, frameworks=0)
     found = _first_failure(options, "healthy")
     with pytest.raises(SimViolation) as again:

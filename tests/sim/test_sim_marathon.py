@@ -1,30 +1,14 @@
-"""The simulation's Marathon adapter: coroutine callbacks and the upgrade-strategy bounds."""
+"""The simulation's Marathon adapter: its effect performer and the upgrade-strategy bounds."""
 from __future__ import annotations
 
 import pytest
 
-from tests.sim.sim_marathon import CoroutineAwaited, MarathonNode, run_sync
+from tests.sim.sim_marathon import MarathonNode
 
 
-def test_coroutine_callbacks_are_driven_to_completion() -> None:
-    async def callback(x: int) -> int:
-        return x + 1
-    assert run_sync(callback(1)) == 2
-    assert run_sync(3) == 3  # a plain callback's result passes through
-
-
-class RealIO:
-    """What awaiting a socket looks like to whoever drives the coroutine: it yields."""
-
-    def __await__(self):
-        yield "waiting for a socket"
-
-
-def test_a_callback_awaiting_real_io_is_an_error_not_a_hang() -> None:
-    async def callback() -> None:
-        await RealIO()
-    with pytest.raises(CoroutineAwaited):
-        run_sync(callback())
+def test_an_effect_the_simulation_does_not_know_is_an_error() -> None:
+    with pytest.raises(AssertionError, match="unknown Marathon effect"):
+        MarathonNode("marathon").perform([object()])
 
 
 @pytest.mark.parametrize("instances, min_h, max_o, bounds", [

@@ -8,17 +8,18 @@ import pytest
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
-from mesos_agent.main import containerizer_kinds
+from mesos_agent.containerizer.detect import parse
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo
 from mesos_common.resources import Resources
 
 
 def test_kinds() -> None:
-    assert containerizer_kinds("mesos,docker") == {"mesos", "docker"}
-    assert containerizer_kinds("process") == {"mesos"}
-    for bad in ("", "docker,sim", "lxc"):
+    assert parse("mesos,docker") == {"mesos", "docker"}
+    assert parse("process") == {"mesos"}
+    assert parse(" auto ") is None
+    for bad in ("", "docker,sim", "lxc", "auto,mesos"):
         with pytest.raises(ValueError):
-            containerizer_kinds(bad)
+            parse(bad)
 
 
 def _task(tid: str, docker: bool) -> TaskInfo:
@@ -39,6 +40,8 @@ def test_routes_by_container_type_and_refuses_missing_kinds() -> None:
         assert await c.wait("d") == (None, 9)
         assert c.limitation("d") is None and c.containers() == {"p"}
         only = CompositeContainerizer({"mesos": SimContainerizer()})
-        with pytest.raises(LaunchError, match="--containerizers to include docker"):
+        with pytest.raises(LaunchError, match="DOCKER task on an agent without the docker "
+                                              "containerizer: start a Docker engine or run "
+                                              "the agent with --containerizers=docker,mesos"):
             await only.launch("d", "F", _task("d", True), "/s")
     asyncio.run(go())

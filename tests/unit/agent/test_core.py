@@ -24,7 +24,8 @@ from mesos_common.messages import (AgentInfo, AgentRegistered, AgentReregistered
 from mesos_common.resources import Resources
 
 RES = Resources.parse("cpus:2;mem:1024;ports:[31000-31009]")
-INFO = AgentInfo(hostname="h1", port=5051, resources=RES, attributes={"rack": "r1", "n": 2.0})
+INFO = AgentInfo(hostname="h1", port=5051, resources=RES, attributes={"rack": "r1", "n": 2.0},
+                 containerizers=("mesos",))
 FW = FrameworkInfo(name="fw", id="F1")
 HB = 5.0
 
@@ -277,6 +278,56 @@ def test_launch_failure_is_task_failed() -> None:
     head = agent.updates.head("t1")
     assert head.reason == "REASON_CONTAINER_LAUNCH_FAILED" and head.source == "SOURCE_AGENT"
     assert head.message == "Failed to launch container: no such file"
+
+
+def test_fetch_failure_is_task_failed_with_its_reason_and_message() -> None:
+    agent = registered_agent()
+    recv(agent, RunTask(FW, task()), 1.0)
+    why = "Failed to fetch all URIs for container 't1': Failed to fetch 'http://h/x': HTTP 404"
+    effects = feed(agent, TaskLaunchFailed("t1", why, "REASON_FETCHER_FAILED"), 1.5)
+    assert updates(effects) == [("t1", ts.FAILED)]
+    head = agent.updates.head("t1")
+    assert (head.reason, head.message) == ("REASON_FETCHER_FAILED", why)
+
+
+def test_a_task_killed_while_it_is_prepared_is_no_longer_wanted() -> None:
+    agent = registered_agent()
+    recv(agent, RunTask(FW, task()), 1.0)
+    assert agent.wants_launch("t1") and not agent.wants_launch("other")
+    recv(agent, KillTask("F1", "t1"), 1.5)
+    assert not agent.wants_launch("t1")
+    assert feed(agent, TaskLaunchFailed("t1", "killed while its URIs were fetched"), 2.0) == []
+
+
+def test_tasks_run_as_the_commands_user_else_the_frameworks_unless_switch_user_is_off() -> None:
+    agent = registered_agent()
+    fw = FrameworkInfo(name="fw", id="F1", user="alice")
+    own = TaskInfo(name="t1", task_id="t1", agent_id="A1", resources=Resources.parse("cpus:1"),
+                   command=CommandInfo("id", user="bob"))
+    [launch] = recv(agent, RunTask(fw, own), 1.0)
+    assert launch.user == "bob"
+    [launch] = recv(agent, RunTask(fw, task("t2", resources=Resources.parse("cpus:0.5"))), 1.0)
+    assert launch.user == "alice"
+    [launch] = recv(agent, RunTask(FW, task("t3", resources=Resources.parse("cpus:0.5"))), 1.0)
+    assert launch.user is None  # neither says: the agent's own user
+    off = registered_agent(switch_user=False)
+    [launch] = recv(off, RunTask(fw, own), 1.0)
+    assert launch.user is None
+
+
+@pytest.mark.parametrize("limitation,message", [
+    ("memory", "Memory limit exceeded (Command terminated by signal SIGKILL)"),
+    ("memory: Memory limit exceeded: Requested: 64MB Maximum Used: 64MB",
+     "Memory limit exceeded: Requested: 64MB Maximum Used: 64MB "
+     "(Command terminated by signal SIGKILL)")])
+def test_a_memory_limitation_is_task_failed_with_its_reason_and_figures(
+        limitation: str, message: str) -> None:
+    agent = registered_agent()
+    running_task(agent, "t1")
+    effects = feed(agent, TaskExited("t1", None, signal.SIGKILL, limitation), 2.0)
+    assert updates(effects) == [("t1", ts.FAILED)]
+    head = agent.updates.head("t1")
+    assert (head.reason, head.message) == ("REASON_CONTAINER_LIMITATION_MEMORY", message)
 
 
 def test_kill_grace_period_from_message_then_task_then_default() -> None:

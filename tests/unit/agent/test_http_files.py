@@ -5,10 +5,11 @@ import asyncio
 import os
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from mesos_agent.http import PathError, browse, make_app, read_file, resolve_sandbox_path
+from mesos_agent.http import FOLLOW, PathError, browse, make_app, read_file, resolve_sandbox_path
 
 
 @pytest.fixture
@@ -100,3 +101,52 @@ def test_endpoints(work: Path) -> None:
             await client.close()
 
     asyncio.run(go())
+
+
+def test_follow_streams_growth_until_the_task_ends(work: Path) -> None:
+    """`follow=true`: 200 followers of one growing file each get every byte in order from one
+    ticker; all end once the task is terminal; a client that leaves is dropped."""
+    live = {"frameworks": [{"executors": [{"directory": str(box(work)),
+                                           "tasks": [{"state": "TASK_RUNNING"}]}]}]}
+    state = dict(live)
+    f = box(work) / "stdout"
+
+    async def go() -> None:
+        import mesos_agent.follow as follow
+        follow.LIVENESS_EVERY = 0.0  # see the task end at the next tick (restored below)
+        app = make_app(lambda: state, str(work))
+        client = TestClient(TestServer(app), connector=aiohttp.TCPConnector(limit=0))
+        await client.start_server()
+        try:
+            base = {"path": str(f), "follow": "true"}
+            assert (await client.get("/files/read", params={**base, "path": str(box(work))})
+                    ).status == 400
+            rs = [await client.get("/files/read", params={**base, "offset": "6"})
+                  for _ in range(200)]
+            assert all(r.status == 200 and r.headers["X-Offset"] == "6" for r in rs)
+            assert rs[0].headers["Access-Control-Allow-Origin"] == "*"
+            assert [await r.content.readexactly(6) for r in rs] == [b"world\n"] * 200
+            quitter = await client.get("/files/read", params={**base, "offset": "-1"})
+            quitter.close()  # goes away while following
+            for i in range(3):
+                with open(f, "a") as out:
+                    out.write(f"line {i}\n")
+                await asyncio.sleep(0.05)
+            got = [await r.content.readexactly(21) for r in rs]
+            assert got == [b"line 0\nline 1\nline 2\n"] * 200
+            with open(f, "a") as out:
+                out.write("last words\n")
+            state["frameworks"] = []  # the task ended: streams drain and end
+            rest = await asyncio.wait_for(asyncio.gather(*(r.read() for r in rs)), 10)
+            assert rest == [b"last words\n"] * 200
+            for _ in range(100):
+                if not app[FOLLOW].followers:
+                    break
+                await asyncio.sleep(0.05)
+            assert app[FOLLOW].followers == 0
+        finally:
+            follow.LIVENESS_EVERY = 1.0
+            await client.close()
+
+    asyncio.run(go())
+

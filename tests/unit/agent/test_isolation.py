@@ -45,8 +45,11 @@ def test_v1_files_and_oom_detection(tmp_path: Path) -> None:
     assert (cpu / "cpu.shares").read_text() == "512"
     assert (cpu / "cpu.cfs_quota_us").read_text() == "50000"
     assert iso.limitation(p) is None
+    (mem / "memory.max_usage_in_bytes").write_text(f"{64 * 2**20}\n")
+    seen = "memory: Memory limit exceeded: Requested: 64MB Maximum Used: 64MB"
+    assert iso.limitation(p, oom_seen=True) == seen  # the agent killed it for the OOM
     (mem / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
-    assert iso.limitation(p) == "memory"
+    assert iso.limitation(p) == seen
     assert iso.locate("t_run") == p
 
 
@@ -58,7 +61,8 @@ def test_v2_files(tmp_path: Path) -> None:
     assert (d / "memory.max").read_text() == str(64 * 2**20)
     assert (d / "cpu.max").read_text() == "50000 100000"
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
-    assert iso.limitation(p) == "memory" and iso.locate("t_run") == p
+    assert iso.limitation(p) == ("memory: Memory limit exceeded: Requested: 64MB "
+                                 "Maximum Used: unknown") and iso.locate("t_run") == p
 
 
 def test_shell_command_runs_in_the_prologue_shell(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.recovery import RUNNING_FOUND
 from mesos_common import launch_log
-from mesos_common.messages import CommandInfo, TaskInfo
+from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo, Volume
 from mesos_common.resources import Resources
 from tests.helpers import group_members
 
@@ -121,6 +121,31 @@ def test_launch_errors(h: Harness) -> None:
             await h.launch(task(""))
         assert h.c.containers() == set()
     arun(go)
+
+
+def test_container_tasks_are_refused_and_nothing_runs_on_the_host(h: Harness) -> None:
+    """A DOCKER task (or a MESOS one with an image or volumes) given to the process
+    containerizer is refused before anything is spawned: its command never runs on the host."""
+    marker = h.work / "ran"
+    base = task(f"touch {marker}")
+    docker = ContainerInfo("DOCKER", DockerInfo("corral/busybox:test", network="BRIDGE"))
+
+    async def go() -> None:
+        for i, container in enumerate((docker, ContainerInfo("MESOS", DockerInfo("img")),
+                                       ContainerInfo("MESOS", volumes=(Volume("/data", "/"),)))):
+            t = TaskInfo(name="c", task_id=f"refused-{i}", agent_id="A1", resources=base.resources,
+                         command=base.command, container=container)
+            with pytest.raises(LaunchError, match="docker|image|volumes") as err:
+                await h.launch(t)
+            if i == 0:
+                assert "DOCKER task on an agent without the docker containerizer" in str(err.value)
+        assert h.c.containers() == set()
+        result, _ = await h.run(task("true", tid="plain"))  # the helpers are fine
+        assert result == (0, None)
+    arun(go)
+    assert not marker.exists()
+    logged = Path(launch_log.log_path(str(h.work))).read_text()
+    assert "plain" in logged and "refused-" not in logged
 
 
 def test_launch_log_names_the_process_while_it_runs(h: Harness) -> None:

@@ -26,7 +26,8 @@ SAMPLES = [
     m.Heartbeat(),
     m.ProtocolError(message="bad", in_reply_to="Kill"),
     m.RegisterAgent(agent_info=m.AgentInfo(hostname="h", port=5051, resources=RES,
-                                           attributes={"rack": "r1", "n": 2.0})),
+                                           attributes={"rack": "r1", "n": 2.0},
+                                           containerizers=("docker", "mesos"))),
     m.ReregisterAgent(agent_id="a1", agent_info=m.AgentInfo(hostname="h", port=1, resources=RES),
                       tasks=(m.TaskRecord(framework_id="f", task=TASK, state="TASK_RUNNING"),),
                       frameworks=(m.FrameworkInfo(name="fw", id="f"),)),
@@ -34,7 +35,9 @@ SAMPLES = [
                                                          uuid=b"u" * 16, healthy=True)),
     m.Accept(framework_id="f", offer_ids=("o1", "o2"),
              operations=(m.Operation(type="LAUNCH", tasks=(TASK,)),), refuse_seconds=1.5),
-    m.Offers(offers=(m.Offer(id="o", framework_id="f", agent_id="a", hostname="h", resources=RES),)),
+    m.Offers(offers=(m.Offer(id="o", framework_id="f", agent_id="a", hostname="h", resources=RES),
+                     m.Offer(id="o2", framework_id="f", agent_id="a", hostname="h",
+                             resources=RES, containerizers=("mesos",)))),
     m.Reconcile(framework_id="f", tasks=(m.ReconcileTask(task_id="t1"),)),
     m.Subscribe(framework_info=m.FrameworkInfo(name="fw", roles=("a", "b"), failover_timeout=60)),
 ]
@@ -217,7 +220,8 @@ def test_fast_decoder_takes_ints_for_floats_and_interns():
 
 
 RECORDS = [TASK.command, TASK, m.FrameworkInfo(name="fw", roles=("a", "b"), capabilities=("X",)),
-           m.AgentInfo(hostname="h", port=1, resources=RES, attributes={"rack": "r1", "n": 2.0})]
+           m.AgentInfo(hostname="h", port=1, resources=RES, attributes={"rack": "r1", "n": 2.0}),
+           m.AgentInfo(hostname="h", port=1, resources=RES, containerizers=("docker", "mesos"))]
 
 
 @settings(max_examples=400)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from mesos_common import flags, task_states as ts
@@ -50,6 +52,18 @@ def test_bad_flags_one_line_and_exit_2(argv, env, needle, monkeypatch, capsys):
                                        ("1.5s", 1.5), ("1hrs", 3600)])
 def test_durations(text, secs):
     assert flags.duration(text) == pytest.approx(secs)
+
+
+@pytest.mark.parametrize("text,size", [("2GB", 2 << 30), ("512MB", 512 << 20), ("64kb", 65536),
+                                       ("100B", 100), ("1048576", 1 << 20), ("0", 0),
+                                       ("1.5GB", 3 << 29)])
+def test_byte_sizes(text, size):
+    assert flags.byte_size(text) == size
+
+
+def test_bad_byte_size():
+    with pytest.raises(argparse.ArgumentTypeError, match="invalid size"):
+        flags.byte_size("lots")
 
 
 def test_terminal_states_go_nowhere():

@@ -33,7 +33,7 @@ class FakeUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
 
-    def connect(self, endpoint: str) -> None:
+    def connect(self, endpoint: str, curve_key: str | None = None) -> None:
         self.endpoints.append(endpoint)
 
     async def recv(self) -> Any:

@@ -1,4 +1,4 @@
-"""An in-process Marathon API (MarathonService + MemoryStore + fake driver) for contract tests."""
+"""An in-process Marathon API (MarathonServer + MemoryStore + fake driver) for contract tests."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +8,8 @@ from typing import Any, Iterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from marathon.api import make_app
-from marathon.service import MarathonService
+from marathon.http.app import make_app
+from marathon.server import MarathonServer
 from marathon.store import MemoryStore
 from marathon.tracker import TaskRecord
 
@@ -32,7 +32,7 @@ class FakeDriver:
 class Api:
     """Synchronous wrapper around aiohttp's TestClient (one loop per test)."""
 
-    def __init__(self, svc: MarathonService) -> None:
+    def __init__(self, svc: MarathonServer) -> None:
         self.svc = svc
         self.loop = asyncio.new_event_loop()
 
@@ -77,31 +77,31 @@ class Api:
         self.loop.close()
 
 
-def add_task(svc: MarathonService, app_id: str, n: int = 1, state: str = "TASK_RUNNING",
+def add_task(svc: MarathonServer, app_id: str, n: int = 1, state: str = "TASK_RUNNING",
              host: str = "10.0.0.1") -> list[TaskRecord]:
     """Tasks as if launched and running for the app's current config."""
-    app = svc.apps[app_id]
+    app = svc.state.apps[app_id]
     out = []
     for _ in range(n):
         from marathon.model import new_task_id
-        t = TaskRecord(id=new_task_id(app_id, svc.new_uuid()), app_id=app_id,
+        t = TaskRecord(id=new_task_id(app_id, svc.core.new_uuid()), app_id=app_id,
                        version=app["version"], agent_id="agent-1", host=host, ports=[31000],
                        staged_at=svc.now(), state=state, started_at=svc.now(),
                        config_version=app["versionInfo"]["lastConfigChangeAt"])
-        svc.add_task(t)
+        svc.core.add_task(t)
         out.append(t)
     return out
 
 
 @pytest.fixture
-def svc() -> MarathonService:
-    s = MarathonService(MemoryStore())
+def svc() -> MarathonServer:
+    s = MarathonServer(MemoryStore())
     s.driver = FakeDriver()
     return s
 
 
 @pytest.fixture
-def api(svc: MarathonService) -> Iterator[Api]:
+def api(svc: MarathonServer) -> Iterator[Api]:
     a = Api(svc)
     try:
         yield a

@@ -104,7 +104,7 @@ def test_double_slashes_and_capitalised_booleans(api, svc):
     status, body, headers = api.put("/v2/apps//test-trivial-app?force=True", {"instances": 2})
     assert status == 200 and set(body) == {"deploymentId", "version"}
     assert headers["Marathon-Deployment-Id"] == body["deploymentId"]
-    assert svc.apps["/test-trivial-app"]["instances"] == 2
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 2
     assert api.get("/v2/apps//test-trivial-app/versions")[1]["versions"].__len__() == 2
 
 
@@ -141,10 +141,10 @@ def test_list_filters(api):
 def test_put_creates_then_updates_and_rolls_back(api, svc):
     status, body, headers = api.put("/v2/apps/new", {"cmd": "sleep 10", "instances": 0})
     assert status == 201 and headers["Location"] == "/v2/apps/new"
-    v1 = svc.apps["/new"]["version"]
+    v1 = svc.state.apps["/new"]["version"]
     status, _, _ = api.put("/v2/apps/new?force=true", {"cmd": "sleep 20"})
     assert status == 200
-    app = svc.apps["/new"]
+    app = svc.state.apps["/new"]
     assert app["cmd"] == "sleep 20" and app["instances"] == 0  # partial update kept it
     assert app["versionInfo"]["lastConfigChangeAt"] == app["version"]
     status, body, _ = api.put("/v2/apps/new?force=true", {"version": v1, "cmd": "x"})
@@ -152,7 +152,7 @@ def test_put_creates_then_updates_and_rolls_back(api, svc):
     status, body, _ = api.put("/v2/apps/new?force=true", {"version": "2000-01-01T00:00:00.000Z"})
     assert status == 404 and "does not exist in version" in body["message"]
     assert api.put("/v2/apps/new?force=true", {"version": v1})[0] == 200
-    assert svc.apps["/new"]["cmd"] == "sleep 10" and svc.apps["/new"]["version"] != v1
+    assert svc.state.apps["/new"]["cmd"] == "sleep 10" and svc.state.apps["/new"]["version"] != v1
     versions = api.get("/v2/apps/new/versions")[1]["versions"]
     assert len(versions) == 3 and v1 in versions
     assert api.get(f"/v2/apps/new/versions/{v1}")[1]["cmd"] == "sleep 10"
@@ -170,9 +170,9 @@ def test_put_with_read_only_fields_from_a_get_is_accepted(api):
 
 def test_update_scale_only_keeps_config_version(api, svc):
     api.post("/v2/apps", TRIVIAL)
-    before = svc.apps["/test-trivial-app"]["versionInfo"]["lastConfigChangeAt"]
+    before = svc.state.apps["/test-trivial-app"]["versionInfo"]["lastConfigChangeAt"]
     api.put("/v2/apps/test-trivial-app?force=true", {"instances": 7})
-    vi = svc.apps["/test-trivial-app"]["versionInfo"]
+    vi = svc.state.apps["/test-trivial-app"]["versionInfo"]
     assert vi["lastConfigChangeAt"] == before and vi["lastScalingAt"] != before
 
 
@@ -180,14 +180,14 @@ def test_patch_and_put_many(api, svc):
     assert api.call("PATCH", "/v2/apps/missing", {"instances": 1})[0] == 404
     api.post("/v2/apps", TRIVIAL)
     assert api.call("PATCH", "/v2/apps/test-trivial-app?force=true", {"instances": 3})[0] == 200
-    assert svc.apps["/test-trivial-app"]["instances"] == 3
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 3
     status, body, _ = api.put("/v2/apps?force=true", [{"id": "a1", "cmd": "sleep 1"},
                                                       {"id": "a2", "cmd": "sleep 2"}])
     assert status == 200 and set(body) == {"deploymentId", "version"}
-    assert {"/a1", "/a2"} <= set(svc.apps)
+    assert {"/a1", "/a2"} <= set(svc.state.apps)
     status, body, _ = api.put("/v2/apps", [{"id": "a3", "cmd": "s"}, {"id": "a4", "cpus": -1}])
     assert status == 422 and body["details"][0]["path"].startswith("(1)")
-    assert "/a3" not in svc.apps
+    assert "/a3" not in svc.state.apps
 
 
 def test_delete_and_restart(api, svc):
@@ -195,14 +195,14 @@ def test_delete_and_restart(api, svc):
     tasks = add_task(svc, "/test-trivial-app", 2)
     status, body, _ = api.post("/v2/apps/test-trivial-app/restart?force=true")
     assert status == 200 and "deploymentId" in body
-    assert svc.apps["/test-trivial-app"]["versionInfo"]["lastConfigChangeAt"] == body["version"]
+    assert svc.state.apps["/test-trivial-app"]["versionInfo"]["lastConfigChangeAt"] == body["version"]
     steps = [d for d in api.get("/v2/deployments")[1] if d["id"] == body["deploymentId"]][0]
     assert steps["steps"] == [{"actions": [{"action": "RestartApplication",
                                             "app": "/test-trivial-app"}]}]
     assert api.post("/v2/apps/nope/restart")[0] == 404
     status, body, _ = api.delete("/v2/apps//test-trivial-app?force=True")
     assert status == 200 and "deploymentId" in body
-    assert "/test-trivial-app" not in svc.apps
+    assert "/test-trivial-app" not in svc.state.apps
     killed = {a[0] for a in svc.driver.named("kill_task")}
     assert {t.id for t in tasks} <= killed
     assert api.delete("/v2/apps/test-trivial-app")[0] == 404

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marathon.service import MarathonService
+from marathon.server import MarathonServer
 from marathon.store import MemoryStore
 from tests.unit.marathon.conftest import Api, FakeDriver, add_task
 
@@ -31,7 +31,7 @@ BODIES = st.one_of(st.none(), st.just("{"), st.just("[1, 2"), st.just("null"),
 
 @pytest.fixture(scope="module")
 def fuzz_api():
-    svc = MarathonService(MemoryStore())
+    svc = MarathonServer(MemoryStore())
     svc.driver = FakeDriver()
     a = Api(svc)
     a.post("/v2/apps", {"id": "/prod/web", "cmd": "sleep 1", "instances": 2})

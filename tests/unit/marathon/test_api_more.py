@@ -18,7 +18,7 @@ def _running_app(api, svc, n=3):
     api.post("/v2/apps", dict(TRIVIAL, instances=n))
     tasks = add_task(svc, "/test-trivial-app", n)
     svc.tick()  # the deployment completes: n running tasks
-    assert not svc.deployments
+    assert not svc.state.deployments
     return tasks
 
 
@@ -33,11 +33,11 @@ def test_app_tasks_list_and_kill(api, svc):
                                  "?scale=False&wipe=False")
     assert status == 200 and body["task"]["id"] == tasks[0].id
     assert (tasks[0].id, "agent-1") in svc.driver.named("kill_task")
-    assert svc.apps["/test-trivial-app"]["instances"] == 3
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 3
     # with scale: a deployment result, one instance fewer
     status, body, _ = api.delete(f"/v2/apps/test-trivial-app/tasks/{tasks[1].id}?scale=True")
     assert status == 200 and set(body) == {"deploymentId", "version"}
-    assert svc.apps["/test-trivial-app"]["instances"] == 2
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 2
     assert api.delete("/v2/apps/test-trivial-app/tasks/nope.instance-x")[0] == 404
     status, body, _ = api.delete("/v2/apps/test-trivial-app/tasks?scale=true&wipe=true")
     assert status == 400 and "scale and wipe" in body["message"]
@@ -50,7 +50,7 @@ def test_kill_many_by_host(api, svc):
     assert status == 200 and [t["id"] for t in body["tasks"]] == [tasks[0].id]
     status, body, _ = api.delete("/v2/apps/test-trivial-app/tasks?scale=true&force=true")
     assert status == 200 and "deploymentId" in body
-    assert svc.apps["/test-trivial-app"]["instances"] == 1  # one was already being killed
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 1  # one was already being killed
 
 
 def test_all_tasks_status_filter_and_delete(api, svc):
@@ -70,7 +70,7 @@ def test_all_tasks_status_filter_and_delete(api, svc):
     assert status == 200 and body["tasks"] == []  # valid but unknown ids are skipped
     status, body, _ = api.post("/v2/tasks/delete?scale=true", {"ids": [tasks[1].id]})
     assert status == 200 and "deploymentId" in body
-    assert svc.apps["/test-trivial-app"]["instances"] == 2
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 2
 
 
 def test_deployments_list_cancel_and_force(api, svc):
@@ -84,19 +84,19 @@ def test_deployments_list_cancel_and_force(api, svc):
     # cancel with rollback: a new deployment that removes the new app (done at once: no tasks)
     status, body, _ = api.delete(f"/v2/deployments/{d['id']}")
     assert status == 200 and body["deploymentId"] != d["id"]
-    assert "/test-trivial-app" not in svc.apps and api.get("/v2/deployments")[1] == []
+    assert "/test-trivial-app" not in svc.state.apps and api.get("/v2/deployments")[1] == []
     # a scale that cannot finish (no offers), cancelled with rollback: back to 2 instances
     _running_app(api, svc, 2)
     _, body, _ = api.put("/v2/apps/test-trivial-app", {"instances": 4})
     status, rb, _ = api.delete(f"/v2/deployments/{body['deploymentId']}")
-    assert status == 200 and svc.apps["/test-trivial-app"]["instances"] == 2
+    assert status == 200 and svc.state.apps["/test-trivial-app"]["instances"] == 2
     assert api.get("/v2/deployments")[1] == []
     # force: dropped without rollback
     _, body, _ = api.put("/v2/apps/test-trivial-app", {"instances": 5})
     status, body2, _ = api.delete(f"/v2/deployments/{body['deploymentId']}?force=true")
     assert status == 202 and body2 is None
     assert api.get("/v2/deployments")[1] == []
-    assert svc.apps["/test-trivial-app"]["instances"] == 5
+    assert svc.state.apps["/test-trivial-app"]["instances"] == 5
     assert api.delete("/v2/deployments/nope")[:2] == (
         404, {"message": "DeploymentPlan nope does not exist"})
 
@@ -105,7 +105,7 @@ def test_deployment_finishes_when_tasks_reach_the_target(api, svc):
     _running_app(api, svc, 2)
     api.put("/v2/apps/test-trivial-app", {"instances": 3})
     assert len(api.get("/v2/deployments")[1]) == 1
-    assert svc.wants == {"/test-trivial-app": 1}
+    assert svc.state.wants == {"/test-trivial-app": 1}
     add_task(svc, "/test-trivial-app", 1)
     svc.tick()
     assert api.get("/v2/deployments")[1] == []
@@ -116,7 +116,7 @@ def test_groups(api, svc):
         {"id": "web", "cmd": "sleep 1", "instances": 2}],
         "groups": [{"id": "db", "apps": [{"id": "pg", "cmd": "sleep 2"}]}]})
     assert status == 201 and "deploymentId" in body
-    assert {"/prod/web", "/prod/db/pg"} <= set(svc.apps)
+    assert {"/prod/web", "/prod/db/pg"} <= set(svc.state.apps)
     root = api.get("/v2/groups")[1]
     assert root["id"] == "/" and set(root) <= CLIENT_GROUP_KEYS
     prod = root["groups"][0]
@@ -127,17 +127,17 @@ def test_groups(api, svc):
     assert api.post("/v2/groups", {"id": "/prod"})[0] == 409
     assert api.get("/v2/groups/nope")[:2] == (404, {"message": "Group '/nope' does not exist"})
     status, body, _ = api.put("/v2/groups/prod?force=true", {"scaleBy": 2})
-    assert status == 200 and svc.apps["/prod/web"]["instances"] == 4
-    assert svc.apps["/prod/db/pg"]["instances"] == 2
+    assert status == 200 and svc.state.apps["/prod/web"]["instances"] == 4
+    assert svc.state.apps["/prod/db/pg"]["instances"] == 2
     status, body, _ = api.post("/v2/groups", {"id": "/bad", "apps": [{"id": "/elsewhere/x",
                                                                        "cmd": "s"}]})
     assert status == 422 and "not child of" in body["details"][0]["errors"][0]
     status, body, _ = api.post("/v2/groups", {"id": "/bad2", "apps": [{"id": "x", "cpus": -1,
                                                                         "cmd": "s"}]})
     assert status == 422 and body["details"][0]["path"] == "/apps(0)/cpus"
-    assert "/bad2/x" not in svc.apps
+    assert "/bad2/x" not in svc.state.apps
     status, body, _ = api.delete("/v2/groups/prod?force=true")
-    assert status == 200 and not [a for a in svc.apps if a.startswith("/prod/")]
+    assert status == 200 and not [a for a in svc.state.apps if a.startswith("/prod/")]
     assert api.delete("/v2/groups/prod")[0] == 404
 
 
@@ -147,8 +147,8 @@ def test_put_group_replaces_its_apps(api, svc):
     status, _, _ = api.put("/v2/groups/g?force=true", {"id": "/g", "apps": [
         {"id": "a", "cmd": "s a2"}, {"id": "c", "cmd": "s c"}]})
     assert status == 200
-    assert sorted(a for a in svc.apps if a.startswith("/g/")) == ["/g/a", "/g/c"]
-    assert svc.apps["/g/a"]["cmd"] == "s a2"
+    assert sorted(a for a in svc.state.apps if a.startswith("/g/")) == ["/g/a", "/g/c"]
+    assert svc.state.apps["/g/a"]["cmd"] == "s a2"
 
 
 def test_queue_and_delay_reset(api, svc):
@@ -226,7 +226,7 @@ def test_callback_subscribers_get_events_posted(api, svc):
         app.router.add_post("/cb", callback)
         server = TestServer(app)
         await server.start_server()
-        svc.subscriptions.append(str(server.make_url("/cb")))
+        svc.state.subscriptions.append(str(server.make_url("/cb")))
         task = asyncio.ensure_future(deliver(svc))
         await asyncio.sleep(0.05)
         await api.client.post("/v2/apps", data=json.dumps(TRIVIAL),
@@ -252,7 +252,7 @@ def test_group_dry_run_deploys_nothing(api, svc):
     assert body["steps"] == [{"actions": [{"action": "StartApplication", "app": "/g/b"}]},
                              {"actions": [{"action": "ScaleApplication", "app": "/g/a"},
                                           {"action": "ScaleApplication", "app": "/g/b"}]}]
-    assert "/g/b" not in svc.apps and svc.apps["/g/a"]["instances"] == 1
+    assert "/g/b" not in svc.state.apps and svc.state.apps["/g/a"]["instances"] == 1
 
 
 def test_group_versions_and_rollback(api, svc):
@@ -265,9 +265,9 @@ def test_group_versions_and_rollback(api, svc):
     # the client's form (PUT .../versions/<ts>) and Marathon's ({"version": ts}) both roll back
     status, body, _ = api.put(f"/v2/groups//r/versions/{v1}?force=True")
     assert status == 200 and "deploymentId" in body
-    assert svc.apps["/r/a"]["cmd"] == "s 1" and "/r/b" not in svc.apps
+    assert svc.state.apps["/r/a"]["cmd"] == "s 1" and "/r/b" not in svc.state.apps
     api.put("/v2/groups/r?force=true", {"id": "/r", "apps": [{"id": "a", "cmd": "s 3"}]})
     assert api.put("/v2/groups/r?force=true", {"version": v1})[0] == 200
-    assert svc.apps["/r/a"]["cmd"] == "s 1"
+    assert svc.state.apps["/r/a"]["cmd"] == "s 1"
     assert api.put("/v2/groups/r", {"version": "1999-01-01T00:00:00.000Z"})[0] == 404
     assert api.get("/v2/groups/nope/versions")[0] == 404

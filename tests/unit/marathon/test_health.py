@@ -6,7 +6,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from marathon.health import apply_result, probe
+from marathon.health import probe
 from mesos_common.daemons import free_port
 from tests.unit.marathon.conftest import add_task
 
@@ -38,17 +38,16 @@ def test_unhealthy_task_is_killed_after_max_consecutive_failures(api, svc):
                           "healthChecks": [{"protocol": "HTTP", "gracePeriodSeconds": 0,
                                             "maxConsecutiveFailures": 3}]})
     (t,) = add_task(svc, "/h")
-    hc = svc.apps["/h"]["healthChecks"][0]
-    apply_result(svc, t, 0, hc, True, "", svc.now())
+    svc.health_result(t.id, 0, True, "")
     assert api.get("/v2/apps/h")[1]["app"]["tasksHealthy"] == 1
     for _ in range(2):
-        apply_result(svc, t, 0, hc, False, "HTTP 500", svc.now())
+        svc.health_result(t.id, 0, False, "HTTP 500")
     assert not t.killing
     app = api.get("/v2/apps/h")[1]["app"]
     assert app["tasksUnhealthy"] == 1
     (result,) = app["tasks"][0]["healthCheckResults"]
     assert result["alive"] is False and result["consecutiveFailures"] == 2
-    apply_result(svc, t, 0, hc, False, "HTTP 500", svc.now())
+    svc.health_result(t.id, 0, False, "HTTP 500")
     assert t.killing and (t.id, t.agent_id) in svc.driver.named("kill_task")
 
 
@@ -57,8 +56,7 @@ def test_failures_in_the_grace_period_do_not_count(api, svc):
                           "healthChecks": [{"protocol": "TCP", "gracePeriodSeconds": 300,
                                             "maxConsecutiveFailures": 1}]})
     (t,) = add_task(svc, "/g")
-    hc = svc.apps["/g"]["healthChecks"][0]
-    apply_result(svc, t, 0, hc, False, "refused", svc.now())
+    svc.health_result(t.id, 0, False, "refused")
     assert not t.killing and t.health[0].consecutive_failures == 0
 
 

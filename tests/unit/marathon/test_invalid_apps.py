@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.marathon.conftest import Api, FakeDriver
-from marathon.service import MarathonService
+from marathon.server import MarathonServer
 from marathon.store import MemoryStore
 
 VALID = {"id": "/fuzz/app", "cmd": "sleep 100", "cpus": 0.1, "mem": 32, "instances": 1}
@@ -97,7 +97,7 @@ def _is_json(s: str) -> bool:
 
 @pytest.fixture(scope="module")
 def shared_api():
-    svc = MarathonService(MemoryStore())
+    svc = MarathonServer(MemoryStore())
     svc.driver = FakeDriver()
     a = Api(svc)
     try:
@@ -111,7 +111,7 @@ def shared_api():
 @given(body=invalid_bodies())
 def test_invalid_definitions_are_rejected_without_side_effects(shared_api, body):
     svc = shared_api.svc
-    before = (dict(svc.apps), dict(svc.versions), dict(svc.deployments))
+    before = (dict(svc.state.apps), dict(svc.state.versions), dict(svc.state.deployments))
     status, answer, headers = shared_api.call("POST", "/v2/apps", raw=body)
     assert 400 <= status < 500, (status, body, answer)
     assert headers["Content-Type"].startswith("application/json")
@@ -119,7 +119,7 @@ def test_invalid_definitions_are_rejected_without_side_effects(shared_api, body)
         and answer["message"], answer
     if status == 422:
         assert answer["details"] and all(d["path"] and d["errors"] for d in answer["details"])
-    assert (svc.apps, svc.versions, svc.deployments) == before
+    assert (svc.state.apps, svc.state.versions, svc.state.deployments) == before
     assert svc.store.load("app") == {} and svc.store.load("version") == {}
     # the server is still fine: a valid definition is accepted right after
     assert shared_api.get("/v2/apps")[0] == 200

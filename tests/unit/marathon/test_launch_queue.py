@@ -18,9 +18,11 @@ def app(**kw):
     return doc
 
 
-def offer(res="cpus:2;mem:1024;disk:100;ports:[31000-31009]", host="h1", **attrs):
+def offer(res="cpus:2;mem:1024;disk:100;ports:[31000-31009]", host="h1",
+          containerizers=("docker", "mesos"), **attrs):
     return m.Offer(id="o1", framework_id="f", agent_id="a-" + host, hostname=host,
-                   resources=Resources.parse(res), attributes=attrs)
+                   resources=Resources.parse(res), attributes=attrs,
+                   containerizers=containerizers)
 
 
 ids = (f"web.instance-{i}" for i in itertools.count())
@@ -76,6 +78,38 @@ def test_docker_bridge_host_port_zero_gets_an_offered_port():
     assert ln.task.container.docker.network == "BRIDGE"
     assert ln.task.command.environment["PORT0"] == str(pm.host_port)
     assert ln.task.command.environment["PORT_80"] == str(pm.host_port)
+
+
+def docker_app(**kw):
+    return app(cmd="httpd -f -p 8000", container={"type": "DOCKER", "docker": {
+        "image": "corral/busybox:test"}, "portMappings": [{"containerPort": 8000, "hostPort": 0}]},
+        networks=[{"mode": "container/bridge"}], **kw)
+
+
+def test_a_docker_app_goes_only_to_agents_that_run_docker():
+    a = docker_app()
+    assert match(offer(containerizers=("mesos",)), a, 1) == []
+    assert len(match(offer(containerizers=("docker", "mesos")), a, 1)) == 1
+    assert len(match(offer(containerizers=("sim",)), a, 1)) == 1
+    assert len(match(offer(containerizers=()), a, 1)) == 1  # not said: the agent decides
+    assert len(match(offer(containerizers=("mesos",)), app(), 1)) == 1
+    image = app(container={"type": "MESOS", "docker": {"image": "corral/busybox:test"}})
+    assert match(offer(containerizers=("mesos",)), image, 1) == []  # it runs in Docker
+    # a DOCKER app that cannot go here does not stop the apps behind it
+    both = lq.match(offer(containerizers=("mesos",)), [lq.Want(a, 1), lq.Want(app(), 1)], {},
+                    lambda aid: next(ids))
+    assert [ln.task.container for ln in both] == [None]
+
+
+def test_rejections_say_why_an_offer_cannot_take_an_instance():
+    assert lq.rejections(docker_app(), offer(containerizers=("mesos",))) == [lq.NO_DOCKER]
+    assert lq.rejections(docker_app(), offer()) == []
+    small = offer("cpus:0.1;mem:16;ports:[31000-31000]")
+    assert lq.rejections(app(mem=64), small) == ["insufficient cpus", "insufficient mem"]
+    unique = app(constraints=[["hostname", "UNIQUE"]], portDefinitions=[{"port": 0}] * 2)
+    assert lq.rejections(unique, small, [P("h1", {})]) == [
+        "constraint UNIQUE hostname", "insufficient cpus", "insufficient mem",
+        "insufficient ports"]
 
 
 P = lq.Placement
@@ -150,3 +184,18 @@ def test_executor_health_checks_go_to_mesos_in_the_task_info():
     assert ln.task.health_check.grace_period_seconds == 300  # Marathon's default
     (ln,) = match(offer(), app(healthChecks=[{"protocol": "HTTP"}]), 1)
     assert ln.task.health_check is None  # Marathon probes HTTP checks itself
+
+
+def test_fetch_uris_user_and_grace_period_go_into_the_task_info():
+    a = app(fetch=[{"uri": "http://h/app.tgz", "cache": True},
+                   {"uri": "file:///opt/run.sh", "executable": True, "destPath": "bin/run"}],
+            user="nobody", taskKillGracePeriodSeconds=7)
+    (ln,) = match(offer(), a, 1)
+    cmd = ln.task.command
+    assert cmd.uris == (m.URI("http://h/app.tgz", extract=True, cache=True),
+                        m.URI("file:///opt/run.sh", executable=True, extract=True,
+                              output_file="bin/run"))
+    assert cmd.user == "nobody" and ln.task.kill_grace_period == 7
+    (legacy,) = match(offer(), app(uris=["http://h/x.zip", "http://h/y.bin"]), 1)
+    assert [(u.value, u.extract) for u in legacy.task.command.uris] == [
+        ("http://h/x.zip", True), ("http://h/y.bin", False)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mesos_common import messages as m
 from mesos_common.resources import Resources
-from marathon.service import MarathonService
+from marathon.server import MarathonServer
 from marathon.store import MemoryStore, SQLiteStore
 from tests.unit.marathon.conftest import FakeDriver
 
@@ -18,7 +18,7 @@ class Clock:
 
 def make(store=None):
     clock = Clock()
-    svc = MarathonService(store or MemoryStore(), clock=clock)
+    svc = MarathonServer(store or MemoryStore(), clock=clock)
     svc.driver = FakeDriver()
     return svc, clock
 
@@ -36,19 +36,19 @@ def test_offers_launch_wanted_instances_then_decline_and_suppress():
     svc, _ = make()
     svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.25, "mem": 32,
                     "instances": 3}, False)
-    assert svc.wants == {"/web": 3}
+    assert svc.state.wants == {"/web": 3}
     svc.resource_offers(svc.driver, [offer(1)])
     ((offer_id, tasks),) = svc.driver.named("launch_tasks")
     assert offer_id == "o1" and len(tasks) == 3
     assert all(t.command.environment["MARATHON_APP_ID"] == "/web" for t in tasks)
-    assert len(svc.tasks) == 3 and all(t.state == "TASK_STAGING" for t in svc.tasks.values())
+    assert len(svc.state.tasks) == 3 and all(t.state == "TASK_STAGING" for t in svc.state.tasks.values())
     svc.tick()
     svc.resource_offers(svc.driver, [offer(2)])
     assert svc.driver.named("decline_offer") == [("o2", svc.options.decline_seconds)]
     assert svc.driver.named("suppress_offers") == [()]
     for t in tasks:
         svc.status_update(svc.driver, status(t.task_id, "TASK_RUNNING"))
-    assert not svc.deployments
+    assert not svc.state.deployments
     # scaling up revives offers
     svc.update_app("/web", {"instances": 4}, False)
     assert svc.driver.named("revive_offers") == [()]
@@ -59,21 +59,21 @@ def test_failed_tasks_are_replaced_after_a_growing_delay():
     svc.create_app({"id": "/crash", "cmd": "exit 1", "cpus": 0.1, "mem": 16, "instances": 1,
                     "backoffSeconds": 10, "backoffFactor": 2}, False)
     svc.resource_offers(svc.driver, [offer(1)])
-    (tid,) = list(svc.tasks)
+    (tid,) = list(svc.state.tasks)
     svc.status_update(svc.driver, status(tid, "TASK_FAILED", message="exit 1"))
-    assert tid not in svc.tasks and svc.last_failures["/crash"]["taskId"] == tid
-    assert svc.wants == {}  # delayed
+    assert tid not in svc.state.tasks and svc.state.last_failures["/crash"]["taskId"] == tid
+    assert svc.state.wants == {}  # delayed
     (item,) = svc.queue(False)
     assert item["delay"]["timeLeftSeconds"] == 10 and item["delay"]["overdue"] is False
     clock.t += 10
     svc.tick()
-    assert svc.wants == {"/crash": 1}
+    assert svc.state.wants == {"/crash": 1}
     svc.resource_offers(svc.driver, [offer(1)])
-    (tid2,) = list(svc.tasks)
+    (tid2,) = list(svc.state.tasks)
     svc.status_update(svc.driver, status(tid2, "TASK_FAILED"))
-    assert svc.backoffs["/crash"].until == clock.t + 20
+    assert svc.state.backoffs["/crash"].until == clock.t + 20
     svc.reset_delay("/crash")
-    assert svc.wants == {"/crash": 1}
+    assert svc.state.wants == {"/crash": 1}
 
 
 def test_unknown_running_task_is_killed_and_registration_reconciles():
@@ -85,8 +85,8 @@ def test_unknown_running_task_is_killed_and_registration_reconciles():
     assert ("stranger.instance-1", "A1") in svc.driver.named("kill_task")
     svc.registered(svc.driver, "F1", {})
     explicit, implicit = svc.driver.named("reconcile_tasks")
-    assert [r.task_id for r in explicit[0]] == list(svc.tasks) and implicit == ([],)
-    assert svc.framework_id == "F1"
+    assert [r.task_id for r in explicit[0]] == list(svc.state.tasks) and implicit == ([],)
+    assert svc.state.framework_id == "F1"
 
 
 def test_a_new_service_on_the_same_store_recovers_everything(tmp_path):
@@ -99,12 +99,12 @@ def test_a_new_service_on_the_same_store_recovers_everything(tmp_path):
     svc.registered(svc.driver, "F1", {})
     store.close()
     again, _ = make(SQLiteStore(tmp_path / "m.db"))
-    assert again.apps == svc.apps and again.versions == svc.versions
-    assert set(again.tasks) == set(svc.tasks) and again.framework_id == "F1"
-    assert set(again.deployments) == set(svc.deployments)
+    assert again.state.apps == svc.state.apps and again.state.versions == svc.state.versions
+    assert set(again.state.tasks) == set(svc.state.tasks) and again.state.framework_id == "F1"
+    assert set(again.state.deployments) == set(svc.state.deployments)
     assert again.framework_info().id == "F1"
     again.tick()
-    assert again.wants == {}  # its tasks are known: no duplicate launches
+    assert again.state.wants == {}  # its tasks are known: no duplicate launches
 
 
 def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
@@ -113,15 +113,15 @@ def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
                     "unreachableStrategy": {"inactiveAfterSeconds": 60,
                                             "expungeAfterSeconds": 600}}, False)
     svc.resource_offers(svc.driver, [offer(1)])
-    (tid,) = list(svc.tasks)
+    (tid,) = list(svc.state.tasks)
     svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))
     svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
-    assert svc.wants == {}  # not yet: it may come back
+    assert svc.state.wants == {}  # not yet: it may come back
     clock.t += 60
     svc.tick()
-    assert svc.wants == {"/u": 1}
+    assert svc.state.wants == {"/u": 1}
     svc.resource_offers(svc.driver, [offer(2)])
-    (replacement,) = [t for t in svc.tasks if t != tid]
+    (replacement,) = [t for t in svc.state.tasks if t != tid]
     svc.status_update(svc.driver, status(replacement, "TASK_RUNNING", agent="A2"))
     svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))  # it is back: one too many
     killed = [a[0] for a in svc.driver.named("kill_task")]
@@ -133,11 +133,11 @@ def test_disabled_unreachable_strategy_waits():
     svc.create_app({"id": "/d", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
                     "unreachableStrategy": "disabled"}, False)
     svc.resource_offers(svc.driver, [offer(1)])
-    (tid,) = list(svc.tasks)
+    (tid,) = list(svc.state.tasks)
     svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
     clock.t += 10_000
     svc.tick()
-    assert svc.wants == {} and tid in svc.tasks
+    assert svc.state.wants == {} and tid in svc.state.tasks
 
 
 def test_deferred_offers_wait_in_the_backlog_and_stale_ones_are_dropped():
@@ -148,9 +148,9 @@ def test_deferred_offers_wait_in_the_backlog_and_stale_ones_are_dropped():
     svc.create_app({"id": "/b", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 4},
                    False)
     svc.resource_offers(svc.driver, [offer(1), offer(2)])
-    assert woken and not svc.driver.named("launch_tasks") and len(svc.offer_backlog) == 2
+    assert woken and not svc.driver.named("launch_tasks") and len(svc.state.offer_backlog) == 2
     assert svc.place_backlog(lambda: False) is False  # all matched
-    assert len(svc.driver.named("launch_tasks")) == 1 and len(svc.tasks) == 4
+    assert len(svc.driver.named("launch_tasks")) == 1 and len(svc.state.tasks) == 4
     assert svc.driver.named("decline_offer") == [("o2", 5.0)]  # nothing left to place
     svc.update_app("/b", {"instances": 6}, True)
     svc.resource_offers(svc.driver, [offer(3)])
@@ -158,7 +158,7 @@ def test_deferred_offers_wait_in_the_backlog_and_stale_ones_are_dropped():
     svc.resource_offers(svc.driver, [offer(4)])
     clock.t += 31
     assert svc.place_backlog(lambda: False) is False
-    assert len(svc.tasks) == 4  # o3 was rescinded, o4 went stale: neither used
+    assert len(svc.state.tasks) == 4  # o3 was rescinded, o4 went stale: neither used
 
 
 def test_dropped_launches_over_invalid_offers_do_not_delay_the_app():
@@ -166,14 +166,14 @@ def test_dropped_launches_over_invalid_offers_do_not_delay_the_app():
     svc.create_app({"id": "/d", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "instances": 1},
                    False)
     svc.resource_offers(svc.driver, [offer(1)])
-    (tid,) = svc.tasks
+    (tid,) = svc.state.tasks
     svc.status_update(svc.driver, m.TaskStatus(tid, "TASK_DROPPED", agent_id="A1",
                                                reason="REASON_INVALID_OFFERS"))
-    assert "/d" not in svc.backoffs and svc.wants == {"/d": 1}
+    assert "/d" not in svc.state.backoffs and svc.state.wants == {"/d": 1}
     svc.resource_offers(svc.driver, [offer(2)])
-    (tid,) = svc.tasks
+    (tid,) = svc.state.tasks
     svc.status_update(svc.driver, status(tid, "TASK_FAILED", agent="A2"))
-    assert svc.backoffs["/d"].failures == 1  # a task that ran and failed does
+    assert svc.state.backoffs["/d"].failures == 1  # a task that ran and failed does
 def test_a_lost_revive_is_repeated_while_tasks_wait_and_no_offer_comes():
     svc, clock = make()
     svc.create_app({"id": "/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
@@ -235,7 +235,7 @@ def test_a_kill_is_sent_again_while_the_task_lives_on():
     svc.status_update(svc.driver, status(task.task_id, "TASK_KILLED"))
     clock.t += 60
     svc.tick()
-    assert len(svc.driver.named("kill_task")) == 2 and not svc.deployments
+    assert len(svc.driver.named("kill_task")) == 2 and not svc.state.deployments
 
 
 def test_tasks_being_killed_are_killed_again_after_a_restart():

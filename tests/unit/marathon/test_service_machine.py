@@ -14,8 +14,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from mesos_common import messages as m
 from mesos_common.resources import Resources
 from marathon import deployment
-from marathon.apps import ApiError
-from marathon.service import MarathonService
+from marathon.errors import ApiError
+from marathon.server import MarathonServer
 from marathon.store import MemoryStore
 from tests.unit.marathon.conftest import FakeDriver
 
@@ -35,7 +35,7 @@ class ServiceMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = Clock()
         ids = itertools.count(1)
-        self.svc = MarathonService(MemoryStore(), clock=self.clock,
+        self.svc = MarathonServer(MemoryStore(), clock=self.clock,
                                    new_uuid=lambda: uuid.UUID(int=next(ids)))  # replayable
         self.driver = FakeDriver()
         self.svc.driver = self.driver
@@ -57,12 +57,12 @@ class ServiceMachine(RuleBasedStateMachine):
 
     @rule(aid=APP_IDS, n=st.integers(0, 5), force=st.booleans())
     def scale(self, aid, n, force):
-        if aid in self.svc.apps:
+        if aid in self.svc.state.apps:
             self._api(self.svc.update_app, aid, {"instances": n}, force)
 
     @rule(aid=APP_IDS, cmd=st.sampled_from(["sleep 3", "sleep 4"]), force=st.booleans())
     def change_cmd(self, aid, cmd, force):
-        if aid in self.svc.apps:
+        if aid in self.svc.state.apps:
             self._api(self.svc.update_app, aid, {"cmd": cmd}, force)
 
     @rule(aid=APP_IDS, force=st.booleans())
@@ -75,8 +75,8 @@ class ServiceMachine(RuleBasedStateMachine):
 
     @rule(force=st.booleans())
     def cancel_a_deployment(self, force):
-        if self.svc.deployments:
-            self.svc.cancel_deployment(sorted(self.svc.deployments)[0], force)
+        if self.svc.state.deployments:
+            self.svc.cancel_deployment(sorted(self.svc.state.deployments)[0], force)
 
     @rule()
     def offer(self):
@@ -96,10 +96,10 @@ class ServiceMachine(RuleBasedStateMachine):
             elif name == "kill_task":
                 self._update(args[0], "TASK_KILLED")
 
-    @precondition(lambda self: self.svc.tasks)
+    @precondition(lambda self: self.svc.state.tasks)
     @rule(data=st.data())
     def a_task_fails(self, data):
-        tid = data.draw(st.sampled_from(sorted(self.svc.tasks)))
+        tid = data.draw(st.sampled_from(sorted(self.svc.state.tasks)))
         self._update(tid, "TASK_FAILED")
 
     @rule(dt=st.floats(0, 400))
@@ -113,14 +113,14 @@ class ServiceMachine(RuleBasedStateMachine):
 
     @invariant()
     def tasks_belong_to_apps_and_stay_within_bounds(self):
-        for t in self.svc.tasks.values():
+        for t in self.svc.state.tasks.values():
             if t.active and not t.killing:
-                assert self.svc.effective_app(t.app_id) is not None, t
-        for aid in self.svc.apps:
-            app = self.svc.effective_app(aid)
+                assert self.svc.state.effective_app(t.app_id) is not None, t
+        for aid in self.svc.state.apps:
+            app = self.svc.state.effective_app(aid)
             if app is None:
                 continue
-            live = [t for t in self.svc.tasks_of(aid) if t.active and not t.killing]
+            live = [t for t in self.svc.state.tasks_of(aid) if t.active and not t.killing]
             n = app["instances"]
             us = app["upgradeStrategy"]
             cap = max(n + math.floor(n * us["maximumOverCapacity"]),
@@ -130,20 +130,20 @@ class ServiceMachine(RuleBasedStateMachine):
     @invariant()
     def the_tally_matches_a_recount_and_its_shortcuts_agree_with_the_scans(self):
         recount: dict = {}
-        for t in self.svc.tasks.values():
+        for t in self.svc.state.tasks.values():
             key = (t.state, t.killing, t.unreachable_inactive, t.config_version or t.version)
             recount.setdefault(t.app_id, Counter())[key] += 1
-        assert self.svc.tally.by_app == recount
-        for aid in self.svc.apps:
-            app = self.svc.effective_app(aid)
-            fast = self.svc._fast(aid, app)
+        assert self.svc.state.tally.by_app == recount
+        for aid in self.svc.state.apps:
+            app = self.svc.state.effective_app(aid)
+            fast = self.svc.core._fast(aid, app)
             if fast is not None:
-                tasks = self.svc.tasks_of(aid)
+                tasks = self.svc.state.tasks_of(aid)
                 assert fast == deployment._all_current(app, tasks)
                 if fast[0] <= app["instances"]:
                     assert deployment.step(app, tasks).launch == app["instances"] - fast[0]
                     assert deployment.step(app, tasks).kill == ()
-                assert self.svc._progress_done(aid, app) == deployment.progress(app, tasks).done
+                assert self.svc.core._progress_done(aid, app) == deployment.progress(app, tasks).done
 
     def teardown(self):
         """Liveness: with offers and no more faults, every deployment finishes."""
@@ -152,15 +152,15 @@ class ServiceMachine(RuleBasedStateMachine):
             self.svc.tick()
             self.offer()
             self.cluster_acts()
-            if not self.svc.deployments and not self.driver.calls and not self.svc.wants:
+            if not self.svc.state.deployments and not self.driver.calls and not self.svc.state.wants:
                 break
-        assert not self.svc.deployments, [d.steps for d in self.svc.deployments.values()]
-        for aid, app in self.svc.apps.items():
-            live = [t for t in self.svc.tasks_of(aid) if t.active]
+        assert not self.svc.state.deployments, [d.steps for d in self.svc.state.deployments.values()]
+        for aid, app in self.svc.state.apps.items():
+            live = [t for t in self.svc.state.tasks_of(aid) if t.active]
             assert len(live) == app["instances"], (aid, len(live), app["instances"])
             cv = app["versionInfo"]["lastConfigChangeAt"]
             assert all(t.config_version == cv for t in live)
-        assert all(t.app_id in self.svc.apps for t in self.svc.tasks.values())
+        assert all(t.app_id in self.svc.state.apps for t in self.svc.state.tasks.values())
 
 
 ServiceMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40)

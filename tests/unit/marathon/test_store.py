@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from marathon.service import MarathonService
+from marathon.server import MarathonServer
 from marathon.store import SQLiteStore
 from mesos_common import messages as m
 from mesos_common.resources import Resources
@@ -55,7 +55,7 @@ def test_a_failed_write_goes_back_under_newer_writes(tmp_path):
 
 def test_the_api_answers_a_change_only_once_it_is_committed(tmp_path):
     path = tmp_path / "m.db"
-    svc = MarathonService(SQLiteStore(path))
+    svc = MarathonServer(SQLiteStore(path))
     svc.driver = FakeDriver()
     svc.deferred = True  # as the daemon runs it: commits in a worker thread
     api = Api(svc)
@@ -70,14 +70,14 @@ def test_the_api_answers_a_change_only_once_it_is_committed(tmp_path):
 
 def test_a_burst_of_updates_is_committed_by_batch_done(tmp_path):
     path = tmp_path / "m.db"
-    svc = MarathonService(SQLiteStore(path))
+    svc = MarathonServer(SQLiteStore(path))
     svc.driver = FakeDriver()
     svc.create_app({"id": "/a", "cmd": "sleep 1", "instances": 3, "cpus": 0.1, "mem": 16},
                    False)
     svc.resource_offers(svc.driver, [m.Offer("o1", "F", "A1", "h1", Resources.parse(
         "cpus:4;mem:1024;disk:100;ports:[31000-31100]"))])
     svc.deferred = True
-    ids = sorted(svc.tasks)
+    ids = sorted(svc.state.tasks)
     for tid in ids:
         svc.status_update(svc.driver, m.TaskStatus(tid, "TASK_RUNNING", agent_id="A1"))
     stored = SQLiteStore(path).load("task")

@@ -19,7 +19,7 @@ AGENT_RES = "cpus:4;mem:4096;disk:10000;ports:[31000-31099]"
 
 def agent_info(host: str = "h1", res: str = AGENT_RES, port: int = 5051) -> m.AgentInfo:
     return m.AgentInfo(hostname=host, port=port, resources=Resources.parse(res),
-                       attributes={"rack": "r1"})
+                       attributes={"rack": "r1"}, containerizers=("docker", "mesos"))
 
 
 def command_task(task_id: str, agent_id: str, res: str = "cpus:1;mem:128",

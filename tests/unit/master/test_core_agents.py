@@ -240,4 +240,12 @@ def test_reregistering_known_agent_keeps_decline_filters_unless_its_attributes_c
     assert not sent(out + h.advance(10.0), m.Offers)  # still filtered
     changed = attrs.evolve(agent_info(), attributes={"rack": "r2"})
     out = h.recv(b"a1c", m.ReregisterAgent(aid, changed))
-    assert sent(out + h.advance(5.0), m.Offers)  # filters went with the old attributes
+    (msg,) = sent(out + h.advance(5.0), m.Offers)  # filters went with the old attributes
+    h.recv(b"fw1", m.Decline(fid, (msg.offers[0].id,), refuse_seconds=30.0))
+    out = h.recv(b"a1d", m.ReregisterAgent(aid, changed))
+    assert not sent(out + h.advance(5.0), m.Offers)  # filtered again
+    no_docker = attrs.evolve(changed, containerizers=("mesos",))
+    out = h.recv(b"a1e", m.ReregisterAgent(aid, no_docker))  # restarted without an engine
+    (msg,) = sent(out + h.advance(5.0), m.Offers)  # what it can run changed: filters went
+    assert msg.offers[0].containerizers == ("mesos",)
+    assert h.master.agents[aid].info.containerizers == ("mesos",)

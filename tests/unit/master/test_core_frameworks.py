@@ -47,6 +47,7 @@ def test_offers_grouped_per_framework_and_never_twice() -> None:
     (msg,) = sent(out, m.Offers, to=b"fw1")
     assert len(msg.offers) == 3 and {o.hostname for o in msg.offers} == {"h0", "h1", "h2"}
     assert msg.offers[0].attributes == {"rack": "r1"}
+    assert msg.offers[0].containerizers == ("docker", "mesos")  # what the agent runs
     assert not sent(h.advance(5.0), m.Offers)
     assert len(h.master.offers) == 3
 

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
+from mesos_master.ha import HaState
 from mesos_master.http import make_app
 from mesos_master.registry.base import AdmitAgent, MemoryRegistry
 from mesos_master.server import MasterServer, ServerOptions
@@ -69,20 +70,36 @@ def test_without_a_leader_everything_but_health_is_503() -> None:
     assert out["/health"][0] == 200
 
 
-def _leading_server() -> MasterServer:
+class _Host:
+    """Stands in for a contender whose znode leads: the election picks us."""
+
+    znode = "json.info_0000000001"
+
+
+async def _leading_server() -> MasterServer:
+    """A master elected through its HA edge, with an in-memory registry instead of ZooKeeper."""
     server = MasterServer(ServerOptions(port=0, zmq_port=0, registry="in_memory",
-                                        zk_session_timeout=0.2), registry=MemoryRegistry(),
+                                        zk="zk://127.0.0.1:1/x", zk_session_timeout=0.2),
                           master_id="M")
-    server.master = server._make_master()
+    server.ha = HaState(server, None, 1, 0.2, open_registry=lambda _: MemoryRegistry())
+    server.ha.contender = _Host()  # type: ignore[assignment]
+    server._tg = asyncio.TaskGroup()
+    await server._tg.__aenter__()
+    server.ha.group_changed(_Host.znode, {"id": "M"}, 1)
+    for _ in range(100):
+        if server.leading:
+            break
+        await asyncio.sleep(0.01)
+    assert server.leading
     return server
 
 
 def test_suspended_fences_then_reconnect_resumes_with_held_timers() -> None:
     async def scenario() -> tuple[list[Any], bool, bool, bool, int]:
-        server = _leading_server()
+        server = await _leading_server()
         seen: list[Any] = []
         server.master.handle = lambda e, now: seen.append(e) or []  # type: ignore[method-assign]
-        server.ha._on_session("SUSPENDED")
+        server.ha.session_changed("SUSPENDED")
         fenced = server.ha.fenced and not server.leading
         server.feed(fx.TimerFired(("heartbeat",)))        # held, not processed
         server._persists.append(AdmitAgent("S1", "h"))
@@ -90,7 +107,7 @@ def test_suspended_fences_then_reconnect_resumes_with_held_timers() -> None:
         done = server._queue.pop()
         wrote = done.ok or bool(server.registry.load().admitted)
         before = list(seen)
-        server.ha._on_session("CONNECTED")
+        server.ha.session_changed("CONNECTED")
         await asyncio.sleep(0.3)  # past the (cancelled) session deadline
         return before + ["|"] + seen, fenced, wrote, server.leading, server.exit_code
     events, fenced, wrote, leading, code = asyncio.run(scenario())
@@ -100,8 +117,8 @@ def test_suspended_fences_then_reconnect_resumes_with_held_timers() -> None:
 
 def test_still_suspended_after_the_session_timeout_or_lost_means_exit(caplog) -> None:
     async def scenario(state: str) -> tuple[int, bool]:
-        server = _leading_server()
-        server.ha._on_session(state)
+        server = await _leading_server()
+        server.ha.session_changed(state)
         await asyncio.sleep(0.4)
         return server.exit_code, server._stop.is_set()
     with caplog.at_level(logging.ERROR):
@@ -113,7 +130,7 @@ def test_still_suspended_after_the_session_timeout_or_lost_means_exit(caplog) ->
 def test_standby_answers_zeromq_peers_with_not_leader() -> None:
     server = MasterServer(ServerOptions(port=0, zmq_port=0, registry="in_memory"),
                           registry=MemoryRegistry(), master_id="S")
-    server.ha.leader = LEADER
+    server.ha.group_changed("json.info_0000000001", LEADER, 1)  # not ours: we stand by
     sent: list[Any] = []
 
     class Transport:
@@ -140,3 +157,51 @@ def test_ha_flags(capsys) -> None:
         with pytest.raises(SystemExit) as e:
             options_from_argv(bad)
         assert e.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_a_remote_registry_is_written_off_the_loop_one_group_at_a_time() -> None:
+    """A ZooKeeper write waits on the network: the loop serves on while it is under way, the
+    operations persisted meanwhile wait for it and go as the next group, and the core hears
+    PersistDone for each only after its write."""
+    import threading
+
+    class SlowRemote(MemoryRegistry):
+        remote = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+            self.groups: list[list[Any]] = []
+
+        def apply_many(self, ops: list[Any]) -> list[bool]:
+            self.groups.append(list(ops))
+            assert self.release.wait(5)
+            return super().apply_many(ops)
+
+    async def scenario() -> tuple[list[Any], list[Any], list[list[Any]]]:
+        registry = SlowRemote()
+        server = MasterServer(ServerOptions(port=0, zmq_port=0, registry="in_memory"),
+                              registry=registry, master_id="M")
+        server.master = server._make_master()
+        seen: list[Any] = []
+        server.master.handle_in_pieces = lambda e, now: [seen.append(e) or []]  # type: ignore
+        async with asyncio.TaskGroup() as tg:
+            server._tg = tg
+            server._persists.append(AdmitAgent("S1", "h1"))
+            server.feed(None)                       # the first group starts writing
+            server._persists.append(AdmitAgent("S2", "h2"))
+            server.feed(fx.TimerFired(("tick",)))   # served while the write is under way
+            await asyncio.sleep(0.05)
+            during = list(seen)
+            registry.release.set()
+            for _ in range(200):
+                if len([e for e in seen if isinstance(e, fx.PersistDone)]) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        return during, seen, registry.groups
+
+    during, seen, groups = asyncio.run(scenario())
+    assert during == [fx.TimerFired(("tick",))]
+    assert groups == [[AdmitAgent("S1", "h1")], [AdmitAgent("S2", "h2")]]
+    assert seen[1:] == [fx.PersistDone(AdmitAgent("S1", "h1"), True),
+                        fx.PersistDone(AdmitAgent("S2", "h2"), True)]

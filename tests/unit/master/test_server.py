@@ -117,7 +117,8 @@ def test_server_serves_http_and_zmq_and_stops() -> None:
     info = out["/master/info"][1]
     assert info == {"id": "M", "hostname": "127.0.0.1", "ip": "127.0.0.1",
                     "port": server.http_port, "zmq_endpoint": server.zmq_endpoint,
-                    "version": "1.11.0"}
+                    "version": "1.11.0", "address": {"hostname": "127.0.0.1", "ip": "127.0.0.1",
+                                                     "port": server.http_port}}
     assert out["/master/state"][1]["id"] == "M" == out["/state"][1]["id"]
     assert out["/master/state.json"][1]["pid"] == f"master@127.0.0.1:{server.http_port}"
     snapshot = out["/metrics/snapshot"][1]

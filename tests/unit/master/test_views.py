@@ -40,6 +40,7 @@ def test_state_json_shape() -> None:
     assert s1["resources"]["cpus"] == 4.0 and s1["resources"]["ports"] == "[31000-31099]"
     assert s1["used_resources"]["cpus"] == 1.5 and s1["used_resources"]["gpus"] == 0.0
     assert s1["attributes"] == {"rack": "r1"} and s1["pid"] == "slave(1)@h1:5051"
+    assert s1["containerizers"] == ["docker", "mesos"]
     assert s1["active"] is True and "registered_time" in s1
     s2 = [s for s in slaves.values() if s["id"] != aid][0]
     assert s2["reserved_resources"] == {"web": {"cpus": 1.0, "gpus": 0.0, "mem": 100.0,

@@ -1,0 +1,96 @@
+"""Marathon as a pure state machine: `MarathonCore.handle(event, now) -> list[effect]`.
+
+Events and effects are marathon/core_events.py's; the handlers live by subject in
+core_apps.py / core_groups.py (the API's commands), core_scheduler.py (scheduler callbacks,
+offers, health results) and core_base.py (deployments, the control tick, commits); this
+module only routes, with one table lookup on the event type. A command's answer is one
+`Reply` effect: its value, or the ApiError / ValidationFailed that refused it (a refused
+command changes nothing). No sockets, clocks, threads or disk in here: the runtime
+(marathon/server.py) performs the effects, and the simulation drives this same class.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from marathon import core_events as ev
+from marathon.core_apps import AppCommands
+from marathon.core_groups import GroupCommands
+from marathon.core_scheduler import SchedulerHandlers
+from marathon.errors import ApiError
+from marathon.model import ValidationFailed
+
+__all__ = ["MarathonCore"]
+
+
+class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
+    """See the module docstring. State (`self.state`) is only changed through `handle`."""
+
+    def handle(self, event: Any, now: float) -> list[Any]:
+        self.now = now
+        self._fx = []
+        command = _COMMANDS.get(type(event))
+        if command is not None:
+            try:
+                value = command(self, event)
+            except (ApiError, ValidationFailed) as e:
+                self._fx.append(ev.Reply(error=e))
+            else:
+                self._fx.append(ev.Reply(value))
+        else:
+            handler = _HANDLERS.get(type(event))
+            if handler is None:
+                raise AssertionError(f"Marathon core got an unknown event {event!r}")
+            handler(self, event)
+        out, self._fx = self._fx, []
+        return out
+
+    def _tick(self, e: ev.Tick) -> None:
+        self.tick(e.only)
+
+    def _flush_event(self, e: ev.Flush) -> None:
+        self._flush(e.drive)
+
+    def _flush_cost_event(self, e: ev.FlushCost) -> None:
+        self._flush_cost(e.seconds)
+
+    def _forget_offers(self, e: ev.ForgetOffers) -> None:
+        self.state.offer_backlog.clear()
+
+    def _streams(self, e: ev.Streams) -> None:
+        self.state.streams = e.count
+
+
+# The API's commands: the handler's return value is the Reply.
+_COMMANDS: dict[type, Callable[[MarathonCore, Any], Any]] = {
+    ev.CreateApp: MarathonCore.create_app,
+    ev.UpdateApp: MarathonCore.update_app,
+    ev.UpdateApps: MarathonCore.update_apps,
+    ev.DeleteApp: MarathonCore.delete_app,
+    ev.RestartApp: MarathonCore.restart_app,
+    ev.ScaleApp: MarathonCore.scale_app,
+    ev.KillTasks: MarathonCore.kill_tasks,
+    ev.CancelDeployment: MarathonCore.cancel_deployment,
+    ev.ResetDelay: MarathonCore.reset_delay,
+    ev.CreateGroup: MarathonCore.create_group,
+    ev.UpdateGroup: MarathonCore.update_group,
+    ev.DryRun: MarathonCore.dry_run,
+    ev.DeleteGroup: MarathonCore.delete_group,
+    ev.Subscribe: MarathonCore.subscribe,
+    ev.Unsubscribe: MarathonCore.unsubscribe,
+}
+# Everything else: scheduler callbacks, the runtime's ticks, flushes and probe results.
+_HANDLERS: dict[type, Callable[[MarathonCore, Any], None]] = {
+    ev.Registered: MarathonCore.registered,
+    ev.Reregistered: MarathonCore.reregistered,
+    ev.Offers: MarathonCore.offers,
+    ev.OfferRescinded: MarathonCore.offer_rescinded,
+    ev.StatusUpdate: MarathonCore.status_update,
+    ev.Disconnected: MarathonCore.disconnected,
+    ev.Tick: MarathonCore._tick,
+    ev.PlaceBacklog: MarathonCore.place_backlog,
+    ev.ForgetOffers: MarathonCore._forget_offers,
+    ev.Flush: MarathonCore._flush_event,
+    ev.FlushCost: MarathonCore._flush_cost_event,
+    ev.HealthResult: MarathonCore.health_result,
+    ev.Streams: MarathonCore._streams,
+}

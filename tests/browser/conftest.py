@@ -1,0 +1,63 @@
+"""Browser tests: Playwright drives Debian's Chromium (installed by
+scripts/install-system-deps.sh) against a real `mesos-local` cluster."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from mesos_common.daemons import kill_task_processes
+from tests.helpers import start_mesos_local
+
+CHROMIUM = os.environ.get("CORRAL_CHROMIUM", "/usr/bin/chromium")
+# Set to a directory (docs/screenshots) to keep a screenshot of each page the tests visit.
+SHOTS = os.environ.get("CORRAL_SCREENSHOTS")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-system-deps.sh all")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+
+
+class Local:
+    """A running `mesos-local`: the master's and Marathon's base URLs."""
+
+    def __init__(self, out: str) -> None:
+        self.master = re.search(r"mesos-local: master (http://\S+)", out).group(1)
+        self.marathon = re.search(r"mesos-local: marathon (http://\S+)", out).group(1)
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory) -> Iterator[Local]:
+    work = tmp_path_factory.mktemp("local")
+    proc, out = start_mesos_local("--num_agents=2", "--port=0", f"--work_dir={work}")
+    try:
+        assert "ready" in out, out
+        yield Local(out)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except Exception:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        kill_task_processes(work)
+
+
+def shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)

@@ -1,0 +1,82 @@
+"""Process tasks run as their user with the real agent: ids switched before the exec, the
+sandbox (and what the fetcher put in it) theirs; an unknown user fails the task unrun."""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from mesos_common import task_states as ts
+from mesos_common.messages import URI, CommandInfo, FrameworkInfo, RunTask, TaskInfo
+from mesos_common.resources import Resources
+from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
+                                                  expect_states, master, register, task_json)
+
+NOBODY = pwd.getpwnam("nobody")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+
+
+@pytest.fixture
+def agent(master: FakeMaster) -> Iterator[AgentProcess]:
+    """An agent whose work dir other users can walk through (pytest's tmp dirs are 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="corral-user-"))
+    base.chmod(0o755)
+    a = AgentProcess(master, base / "work")
+    try:
+        yield a
+    finally:
+        a.kill_everything()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run(master: FakeMaster, task_id: str, command: CommandInfo,
+         framework: FrameworkInfo = FW) -> None:
+    master.send(RunTask(framework, TaskInfo(name=task_id, task_id=task_id, agent_id="A1",
+                                            resources=Resources.parse("cpus:0.1;mem:32"),
+                                            command=command)))
+
+
+def _stdout(agent: AgentProcess, task_id: str) -> str:
+    return (Path(task_json(agent, task_id)["directory"]) / "stdout").read_text()
+
+
+@pytest.mark.slow
+def test_tasks_run_as_their_user(master: FakeMaster, agent: AgentProcess) -> None:
+    register(master, agent)
+    shared = agent.work_dir.parent / "shared.txt"
+    shared.write_text("fetched\n")
+    _run(master, "as-nobody", CommandInfo(
+        'id -u; id -g; echo "$HOME $USER"; test -O shared.txt && test -O stdout && '
+        "cat shared.txt", user="nobody", uris=(URI(f"file://{shared}"),)))
+    *_, done = expect_states(master, "as-nobody", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    assert done.message == "Command exited with status 0"
+    assert _stdout(agent, "as-nobody") == (
+        f"65534\n{NOBODY.pw_gid}\n{NOBODY.pw_dir} nobody\nfetched\n")
+    assert os.stat(task_json(agent, "as-nobody")["directory"]).st_uid == NOBODY.pw_uid
+
+    # no command user: the framework's (root here, the agent's own: nothing switches)
+    _run(master, "as-framework", CommandInfo("id -u"))
+    expect_states(master, "as-framework", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    assert _stdout(agent, "as-framework") == "0\n"
+    by_fw = FrameworkInfo(name="fw", id="F1", user="nobody")
+    _run(master, "fw-nobody", CommandInfo("id -u"), by_fw)
+    expect_states(master, "fw-nobody", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    assert _stdout(agent, "fw-nobody") == "65534\n"
+
+    # an unknown user: TASK_FAILED naming it, and nothing ran (as root or anyone)
+    _run(master, "ghost", CommandInfo("echo ran > ran.txt", user="no-such-user-here"))
+    [failed] = expect_states(master, "ghost", [ts.FAILED])
+    assert failed.reason == "REASON_CONTAINER_LAUNCH_FAILED", failed
+    assert "no-such-user-here" in failed.message
+    assert not (Path(task_json(agent, "ghost")["directory"]) / "ran.txt").exists()
+    # the same with URIs to fetch: refused before anything is fetched
+    _run(master, "ghost2", CommandInfo("true", user="no-such-user-here",
+                                       uris=(URI(f"file://{shared}"),)))
+    [failed] = expect_states(master, "ghost2", [ts.FAILED])
+    assert "no-such-user-here" in failed.message

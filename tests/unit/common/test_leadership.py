@@ -1,0 +1,133 @@
+"""The leadership core on its own: the election's reports in, take-over/fence/abdicate out."""
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mesos_common import leadership as ld
+from mesos_common.effects import CancelTimer, Log, SetTimer, TimerFired
+
+OURS, OTHER = "json.info_0000000002", "json.info_0000000001"
+
+
+def _kinds(effects: list[object]) -> list[type]:
+    return [type(e) for e in effects if not isinstance(e, Log)]
+
+
+def _leading(quorum: int = 1) -> ld.Leadership:
+    core = ld.Leadership(quorum=quorum, session_timeout=10.0)
+    assert _kinds(core.handle(ld.GroupChanged(OURS, {"id": "me"}, quorum, OURS), 0.0)) == \
+        [ld.TakeOver]
+    assert _kinds(core.handle(ld.TakeoverDone(True), 0.0)) == [ld.Lead]
+    assert core.acting
+    return core
+
+
+def test_first_in_line_waits_for_a_quorum() -> None:
+    core = ld.Leadership(quorum=2, session_timeout=10.0)
+    assert _kinds(core.handle(ld.GroupChanged(OURS, None, 1, OURS), 0.0)) == []
+    assert _kinds(core.handle(ld.GroupChanged(OURS, None, 2, OURS), 1.0)) == [ld.TakeOver]
+    # A second report while the registry opens does not take over twice.
+    assert _kinds(core.handle(ld.GroupChanged(OURS, None, 3, OURS), 1.0)) == []
+
+
+def test_a_standby_records_the_leader_and_does_nothing() -> None:
+    core = ld.Leadership(quorum=1, session_timeout=10.0)
+    assert core.handle(ld.GroupChanged(OTHER, {"id": "L"}, 2, OURS), 0.0) == []
+    assert core.leader_info == {"id": "L"} and not core.leading
+
+
+def test_a_takeover_that_fails_or_lost_the_lead_meanwhile() -> None:
+    core = ld.Leadership(quorum=1, session_timeout=10.0)
+    core.handle(ld.GroupChanged(OURS, None, 1, OURS), 0.0)
+    core.handle(ld.GroupChanged(OTHER, None, 2, OURS), 0.0)  # someone sorts first now
+    assert core.handle(ld.TakeoverDone(True), 0.0) == [] and not core.leading
+    failing = ld.Leadership(quorum=1, session_timeout=10.0)
+    failing.handle(ld.GroupChanged(OURS, None, 1, OURS), 0.0)
+    [abdicate] = failing.handle(ld.TakeoverDone(False, "no znode"), 0.0)
+    assert abdicate == ld.Abdicate("cannot take over the registry: no znode", False)
+
+
+def test_suspension_fences_and_reconnection_unfences() -> None:
+    core = _leading()
+    out = core.handle(ld.SessionChanged("SUSPENDED"), 5.0)
+    assert _kinds(out) == [ld.Fence, SetTimer] and core.fenced and not core.acting
+    assert SetTimer(ld.SESSION_DEADLINE, 15.0) in out
+    assert _kinds(core.handle(ld.SessionChanged("CONNECTED"), 6.0)) == [CancelTimer, ld.Unfence]
+    assert core.acting
+    assert core.handle(TimerFired(ld.SESSION_DEADLINE), 15.0) == []  # cancelled: ignored
+
+
+def test_suspended_past_the_session_timeout_abdicates() -> None:
+    core = _leading()
+    core.handle(ld.SessionChanged("SUSPENDED"), 5.0)
+    assert core.handle(TimerFired(ld.SESSION_DEADLINE), 15.0) == \
+        [ld.Abdicate("ZooKeeper session presumed expired", True)]
+    assert core.done and core.handle(ld.SessionChanged("CONNECTED"), 16.0) == []
+
+
+def test_lost_session_another_leader_or_a_refused_write_abdicate() -> None:
+    assert _leading().handle(ld.SessionChanged("LOST"), 1.0) == \
+        [ld.Abdicate("ZooKeeper session expired", True)]
+    assert _leading().handle(ld.GroupChanged(OTHER, None, 2, OURS), 1.0) == \
+        [ld.Abdicate(f"another master leads now ({OTHER})", True)]
+    assert _leading().handle(ld.WriteRefused("version moved"), 1.0) == \
+        [ld.Abdicate("registry write refused: version moved", True)]
+
+
+def test_a_standby_whose_session_expired_contends_again_once_reconnected() -> None:
+    core = ld.Leadership(quorum=1, session_timeout=10.0)
+    core.handle(ld.GroupChanged(OTHER, None, 2, OURS), 0.0)
+    assert core.handle(ld.SessionChanged("LOST"), 1.0) == []
+    assert core.handle(ld.SessionChanged("CONNECTED"), 2.0) == [ld.Recontend()]
+    assert core.handle(ld.SessionChanged("CONNECTED"), 2.5) == []  # one at a time
+    core.handle(ld.RecontendDone(False), 3.0)
+    assert core.handle(ld.SessionChanged("CONNECTED"), 4.0) == [ld.Recontend()]
+
+
+EVENTS = st.one_of(
+    st.builds(ld.GroupChanged, st.sampled_from([OURS, OTHER, None]), st.none(),
+              st.integers(0, 3), st.sampled_from([OURS, None])),
+    st.builds(ld.SessionChanged, st.sampled_from(["CONNECTED", "SUSPENDED", "LOST"])),
+    st.builds(ld.TakeoverDone, st.booleans()),
+    st.builds(ld.RecontendDone, st.booleans()),
+    st.just(TimerFired(ld.SESSION_DEADLINE)),
+)
+
+
+@given(st.integers(1, 3), st.lists(EVENTS, max_size=40))
+def test_any_report_sequence_keeps_the_rules(quorum: int, events: list[object]) -> None:
+    """Lead at most once, only first in line with a quorum after a take-over; never act while
+    fenced; nothing after abdicating; a set deadline is cancelled or fires once."""
+    core = ld.Leadership(quorum=quorum, session_timeout=10.0)
+    leads = taken = 0
+    last_group: ld.GroupChanged | None = None
+    deadline = False
+    for i, ev in enumerate(events):
+        was_done = core.done
+        out = core.handle(ev, float(i))
+        if was_done:
+            assert out == []
+        if isinstance(ev, ld.GroupChanged):
+            last_group = ev
+        for e in out:
+            if isinstance(e, ld.TakeOver):
+                taken += 1
+                assert last_group is not None and last_group.leader == last_group.ours
+                assert last_group.size >= quorum
+            elif isinstance(e, ld.Lead):
+                leads += 1
+                assert taken == leads and isinstance(ev, ld.TakeoverDone) and ev.ok
+            elif isinstance(e, SetTimer):
+                assert not deadline
+                deadline = True
+            elif isinstance(e, CancelTimer):
+                assert deadline
+                deadline = False
+            elif isinstance(e, ld.Abdicate):
+                assert core.done and not core.acting
+        if isinstance(ev, TimerFired) and deadline:
+            deadline = False  # fired
+        assert leads <= 1
+        assert not (core.acting and core.fenced)
+        assert core.acting == (core.leading and not core.fenced)
