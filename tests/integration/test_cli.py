@@ -160,7 +160,7 @@ def test_cluster_agent_framework_queue_commands(local: Local):
     assert root["id"] == "/"
     assert local.run("group", "list").stdout.splitlines()[1].startswith("/ ")
     shown = local.json("config", "show")
-    assert shown["master"] == {"address": local.master, "from": "CORRAL_MASTER"}
+    assert shown["master"] == {"value": local.master, "from": "CORRAL_MASTER"}
 
 
 def test_framework_teardown_kills_its_tasks(local: Local):
