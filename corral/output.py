@@ -19,8 +19,8 @@ def console(stderr: bool = False) -> Any:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
           empty: str = "") -> None:
-    """Aligned columns, kubectl/docker style: plain text, so a thousand rows print at once
-    (rich measures every cell and takes seconds for that) and pipes get whole lines."""
+    """Aligned columns, kubectl/docker style: plain text, so long listings print at once
+    (rich measures every cell, far too slow for those) and pipes get whole lines."""
     cells = [[cell(v) for v in r] for r in rows]
     if not cells and empty:
         sys.stdout.write(empty + "\n")

@@ -119,7 +119,7 @@ def follow(marathon: Any, dep_id: str, outcomes: Outcomes | None = None,
                 if dep is not None:
                     apps = dep.get("affectedApps", apps)
                 healthy, target = app_progress(marathon, apps)
-                progress.update(bar, completed=healthy, total=max(target, 1) if apps else None,
+                progress.update(bar, completed=healthy, total=target if apps else None,
                                 description=_step(dep) if dep else f"deployment {dep_id}")
                 if ended is not None:
                     ok, reason = ended

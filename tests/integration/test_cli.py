@@ -194,6 +194,7 @@ def test_framework_teardown_kills_its_tasks(local: Local):
 # ---------------------------------------------------------------------- apps and tasks
 
 
+@pytest.mark.timeout(600)
 def test_app_lifecycle_every_command(local: Local, tmp_path: Path):
     spec = {"id": "/life", "cmd": "sleep 600", "cpus": 0.1, "mem": 32, "instances": 2}
     out = local.run("app", "add", _write(tmp_path / "a.json", spec), "--wait")
@@ -329,8 +330,8 @@ services:
     healthcheck:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
       interval: 1s
-      timeout: 2s
-      retries: 3
+      timeout: 10s
+      retries: 5
   worker:
     image: corral/busybox:test
     command: sh -c "while true; do echo working; sleep 1; done"
@@ -349,13 +350,14 @@ def _healthy(local: Local, app_id: str) -> bool:
     return a["tasksHealthy"] == a["instances"] > 0
 
 
+@pytest.mark.timeout(600)
 def test_compose_stack_deploy_edit_and_remove(local: Local, tmp_path: Path):
     port = _free_published_port()
     f = tmp_path / "docker-compose.yml"
     f.write_text(COMPOSE.format(port=port, greeting="hi"))
-    out = local.run("stack", "deploy", "-c", str(f), "demo", "--wait", timeout=300)
-    assert "warning: ignoring keys Corral cannot honour: services.web.restart" in out.stderr
     try:
+        out = local.run("stack", "deploy", "-c", str(f), "demo", "--wait", timeout=240)
+        assert "warning: ignoring keys Corral cannot honour: services.web.restart" in out.stderr
         assert _healthy(local, "demo/web") and _healthy(local, "demo/worker")
         assert local.app("demo/worker")["instances"] == 2
         assert local.app("demo/worker")["dependencies"] == ["/demo/web"]
@@ -381,7 +383,7 @@ def test_compose_stack_deploy_edit_and_remove(local: Local, tmp_path: Path):
         again = local.run("stack", "deploy", "-c", str(f), "demo")
         assert "stack demo is up to date" in again.stderr
     finally:
-        local.run("stack", "rm", "demo", "--wait", timeout=300)
+        local.run("stack", "rm", "demo", "--wait", "--force", timeout=240)
     assert local.api.call("GET", "/v2/groups/demo")[0] == 404
     assert local.json("stack", "ls") == []
     assert not [a for a in local.json("app", "list") if a["id"].startswith("/demo/")]
@@ -407,4 +409,5 @@ def test_bad_compose_input_is_one_line_and_deploys_nothing(local: Local, tmp_pat
     line, = err.strip().splitlines()
     assert line.startswith("corral: error: ") and message in line, line
     assert local.api.call("GET", "/v2/groups/bad")[0] == 404
-    assert local.no_deployments()
+    assert not [d for d in local.api.deployments()
+                if any(a.startswith("/bad/") for a in d["affectedApps"])]
