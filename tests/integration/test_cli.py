@@ -24,7 +24,7 @@ import pytest
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_agent.main import build_parser
 from mesos_common.daemons import free_port, kill_task_processes, python_module
-from tests.helpers import start_mesos_local, wait_for
+from tests.helpers import http_json, start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
 
 pytestmark = pytest.mark.slow
@@ -126,8 +126,7 @@ def _free_published_port() -> int:
 
 
 def test_cluster_agent_framework_queue_commands(local: Local):
-    state = json.loads(subprocess.run(["curl", "-s", local.master + "/master/state"],
-                                      capture_output=True, text=True).stdout)
+    state = http_json(local.master + "/master/state")
     summary = local.json("cluster")
     assert summary["agents"] == 2 and summary["leader"] == state["leader"]
     assert summary["resources"]["total"]["cpus"] == sum(a["resources"]["cpus"]
