@@ -100,10 +100,11 @@ class TaskHolder(Scheduler):
             return {u.task_id: u.state for u in self.updates}
 
 
-def start_mesos_local(*args: str) -> tuple[subprocess.Popen, str]:
+def start_mesos_local(*args: str, env: dict[str, str] | None = None
+                      ) -> tuple[subprocess.Popen, str]:
     """`mesos-local` as a child in its own session; returns it and its output up to 'ready'."""
     proc = subprocess.Popen(python_module("mesos_master.local", *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
     lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
