@@ -89,7 +89,7 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
-    default_user: str = ""  # --default_user ("": the agent's own user)
+    default_user: str = "nobody"  # --default_user ("": the agent's own user)
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
