@@ -3,24 +3,36 @@
 With CURVE on, libzmq asks this handler about each new connection after the handshake has
 proved the client holds the secret key of the public key it presents. Any CURVE client may
 connect (principals are proven afterwards with an Authenticate message, over the encrypted
-channel); any other mechanism that reaches it is refused and its address logged once. (A
+channel); any other mechanism that reaches it is refused and its address logged once. A
 plain-text client, or one encrypting to another key, fails the handshake inside libzmq
-before any ZAP request.) `decide` is pure; `run` is a task of the master's task group.
+before any ZAP request: a monitor of the ROUTER (`watch`) logs those once per address too.
+`decide` is pure; `run` is a task of the master's task group.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from collections import Counter
 from typing import Any
 
 import zmq
 import zmq.asyncio
 import zmq.utils.z85
+from zmq.utils.monitor import parse_monitor_message
 
 log = logging.getLogger("mesos_common.zap")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 MAX_LOGGED = 10_000  # refused addresses remembered for "logged once"
+HANDSHAKE_EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
+                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+HANDSHAKE_REASONS = {
+    zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "not CURVE (plain text?)",
+    zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "CURVE to another key, or a bad CURVE handshake",
+}
 
 
 def decide(frames: list[bytes]) -> tuple[list[bytes], bool]:
@@ -36,33 +48,87 @@ def decide(frames: list[bytes]) -> tuple[list[bytes], bool]:
     return [b"1.0", request_id, b"400", b"CURVE required", b"", b""], False
 
 
+def handshake_reason(event: int, value: int) -> str:
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return f"refused by ZAP (status {value})"
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        return HANDSHAKE_REASONS.get(value, f"ZMTP protocol error {value:#x}")
+    return "handshake failed"
+
+
+def peer_address(fd: int) -> str:
+    """The remote host of an accepted connection's descriptor (a dup: libzmq keeps its
+    own), or "?" once libzmq has closed it. The host, as ZAP's address: a peer retrying
+    from new ports is still one address."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as s:
+            return str(s.getpeername()[0])
+    except OSError:
+        return "?"
+
+
 class ZapHandler:
     def __init__(self, ctx: zmq.asyncio.Context) -> None:
         self.sock = ctx.socket(zmq.REP)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(ZAP_ENDPOINT)
         self.counts: Counter[str] = Counter()
-        self._logged: set[bytes] = set()
+        self._logged: set[str] = set()
+        self._monitor: zmq.asyncio.Socket | None = None
+        self._accepted: dict[int, str] = {}  # open connection's fd -> its peer (fds are bounded)
+
+    def watch(self, router: zmq.Socket) -> None:
+        """Also log the peers `router` drops in the CURVE handshake (they never reach ZAP)."""
+        self._monitor = router.get_monitor_socket(HANDSHAKE_EVENTS)
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            if self._monitor is not None:
+                tg.create_task(self._watch(self._monitor))
+            while True:
+                frames = await self.sock.recv_multipart()
+                reply, ok = decide(frames)
+                self.counts["allowed" if ok else "refused"] += 1
+                if not ok:
+                    self._log_refusal(frames)
+                await self.sock.send_multipart(reply)
+
+    async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
+        """One I/O thread emits a connection's handshake failure and then its disconnection,
+        back to back: the failure belongs to the next descriptor disconnected."""
+        failed: str | None = None
         while True:
-            frames = await self.sock.recv_multipart()
-            reply, ok = decide(frames)
-            self.counts["allowed" if ok else "refused"] += 1
-            if not ok:
-                self._log_refusal(frames)
-            await self.sock.send_multipart(reply)
+            event = parse_monitor_message(await monitor.recv_multipart())
+            kind, value = int(event["event"]), int(event["value"])
+            if kind == zmq.EVENT_ACCEPTED:
+                self._accepted[value] = peer_address(value)
+            elif kind == zmq.EVENT_DISCONNECTED:
+                address = self._accepted.pop(value, "?")
+                if failed is not None:
+                    self.counts["handshake_failed"] += 1
+                    self._log_once(address, f"refused a ZeroMQ connection from %s in the "
+                                            f"CURVE handshake: {failed}")
+                failed = None
+            else:
+                failed = handshake_reason(kind, value)
 
     def _log_refusal(self, frames: list[Any]) -> None:
-        address = frames[3] if len(frames) > 3 else b"?"
-        if address in self._logged:
+        address = (frames[3] if len(frames) > 3 else b"?").decode(errors="replace")
+        mechanism = frames[5].decode(errors="replace") if len(frames) > 5 else "?"
+        self._log_once(address, f"refused a ZeroMQ connection from %s: mechanism "
+                                f"{mechanism!r}, CURVE required")
+
+    def _log_once(self, address: str, message: str) -> None:
+        """Log `message` (%s: the address) once per address and reason; the set is bounded."""
+        line = message % address
+        if line in self._logged:
             return
         if len(self._logged) >= MAX_LOGGED:
             self._logged.clear()
-        self._logged.add(address)
-        mechanism = frames[5].decode(errors="replace") if len(frames) > 5 else "?"
-        log.warning("refused a ZeroMQ connection from %s: mechanism %s, CURVE required",
-                    address.decode(errors="replace"), mechanism)
+        self._logged.add(line)
+        log.warning("%s", line)
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
         self.sock.close(linger=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -80,3 +81,33 @@ def test_tasks_run_as_their_user(master: FakeMaster, agent: AgentProcess) -> Non
                                        uris=(URI(f"file://{shared}"),)))
     [failed] = expect_states(master, "ghost2", [ts.FAILED])
     assert "no-such-user-here" in failed.message
+
+
+@pytest.mark.slow
+def test_a_sandbox_is_its_users_alone_and_files_serves_sandboxes_only(
+        master: FakeMaster, agent: AgentProcess) -> None:
+    register(master, agent)
+    _run(master, "private", CommandInfo("echo private > secret.txt"))  # FW's user: root
+    expect_states(master, "private", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    private = Path(task_json(agent, "private")["directory"])
+    # a task as nobody writes its sandbox, cannot read a sibling's, and plants links out
+    _run(master, "nosy", CommandInfo(
+        f"echo mine > mine.txt && ln -s /etc/shadow shadow && ln -s {private} peer && "
+        f"(cat {private}/secret.txt || ls {private.parent} || echo denied)", user="nobody"))
+    expect_states(master, "nosy", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    box = Path(task_json(agent, "nosy")["directory"])
+    assert _stdout(agent, "nosy").endswith("denied\n")
+    assert (box / "mine.txt").read_text() == "mine\n"
+    assert (box.stat().st_uid, stat.S_IMODE(box.stat().st_mode)) == (NOBODY.pw_uid, 0o750)
+    slaves = agent.work_dir / "slaves"
+    for d in [p for p in box.parents if p.is_relative_to(slaves) and p != slaves]:
+        assert stat.S_IMODE(d.stat().st_mode) & 0o007 == 0o001, d  # others pass, not list
+
+    # /files serves the sandbox, never through `..` or a link out of the sandboxes
+    assert agent.get("/files/read", path=f"{box}/mine.txt", offset=0).json()["data"] == "mine\n"
+    for path in (f"{box}/shadow", f"{box}/../../../../../../../../../etc/shadow",
+                 f"{box}/{'../' * 12}etc/shadow", "/slaves/../../etc/shadow"):
+        for endpoint in ("/files/read", "/files/download", "/files/browse"):
+            r = agent.get(endpoint, path=path, offset=0)
+            assert r.status_code in (403, 404), (endpoint, path, r.status_code)
+            assert "root:" not in r.text

@@ -118,6 +118,19 @@ def test_raw_dealer_without_the_key_gets_no_answer(cluster, tmp_path):
         poller.register(curve, zmq.POLLIN)
         assert poller.poll(3000) == []
         assert cluster.state()["slaves"] == []
+        # each refused in the handshake, before ZAP, and logged once though both retry
+        refused = "refused a ZeroMQ connection from 127.0.0.1 in the CURVE handshake: "
+        master_log = cluster.master.log_path
+        wait_for(lambda: f"{refused}not CURVE" in master_log.read_text()
+                 and f"{refused}CURVE to another key" in master_log.read_text(), 10,
+                 what="both handshake refusals logged")
+        for sock in (plain, curve):  # reconnecting: the same peers again
+            sock.disconnect(endpoint)
+            sock.connect(endpoint)
+        time.sleep(1)
+        text = master_log.read_text()
+        assert text.count(f"{refused}not CURVE") == 1, text
+        assert text.count(f"{refused}CURVE to another key") == 1, text
     finally:
         ctx.destroy(linger=0)
 
