@@ -32,6 +32,7 @@ import zmq
 from aiohttp import web
 from attrs import field, frozen
 
+from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
@@ -42,6 +43,7 @@ from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetc
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
+from mesos_agent.containerizer.users import closed_ancestor
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
                                 TaskLaunched, TaskLaunchFailed)
@@ -139,11 +141,23 @@ class AgentServer:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _check_work_dir(self) -> None:
+        """Tasks switched to other users must be able to walk to their sandboxes."""
+        if not self.opts.switch_user or os.geteuid() != 0:
+            return
+        closed = closed_ancestor(os.path.join(self.opts.work_dir, paths.SANDBOXES))
+        if closed is not None:
+            log.warning("%s is not passable by other users (no search bit for others): tasks "
+                        "run as another user (--switch_user, --default_user=%s) cannot reach "
+                        "their sandboxes under it by path; choose another --work_dir or "
+                        "chmod o+x it", closed, self.opts.default_user)
+
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        self._check_work_dir()
         runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
                                         auth=self.opts.http_auth), access_log=None)
         await runner.setup()
