@@ -449,7 +449,8 @@ class AgentServer:
         try:
             await asyncio.sleep(max(0.0, check.delay_seconds))
             while True:
-                healthy, why = await probe(check, effect.sandbox, env, docker_id)
+                healthy, why = await probe(check, effect.sandbox, env, docker_id,
+                                           None if docker_id else effect.user)
                 if self._health.get(task_id) is not asyncio.current_task():
                     return  # stopped while probing
                 self.feed(HealthResult(task_id, healthy, why))

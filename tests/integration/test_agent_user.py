@@ -13,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from mesos_common import task_states as ts
-from mesos_common.messages import URI, CommandInfo, FrameworkInfo, RunTask, TaskInfo
+from mesos_common.messages import (URI, CommandInfo, FrameworkInfo, HealthCheck, RunTask,
+                                   TaskInfo)
 from mesos_common.resources import Resources
 from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
                                                   expect_states, master, register, task_json)
@@ -111,3 +112,23 @@ def test_a_sandbox_is_its_users_alone_and_files_serves_sandboxes_only(
             r = agent.get(endpoint, path=path, offset=0)
             assert r.status_code in (403, 404), (endpoint, path, r.status_code)
             assert "root:" not in r.text
+
+
+@pytest.mark.slow
+def test_a_command_health_check_runs_as_the_task_does(master: FakeMaster,
+                                                      agent: AgentProcess) -> None:
+    register(master, agent)
+    check = HealthCheck("COMMAND", command=CommandInfo(
+        'test "$(id -u)" = 65534 && touch checked', user=None), delay_seconds=0,
+        interval_seconds=0.2, timeout_seconds=2, consecutive_failures=3,
+        grace_period_seconds=30)
+    master.send(RunTask(FrameworkInfo(name="fw", id="F1", user="nobody"), TaskInfo(
+        name="checked", task_id="checked", agent_id="A1",
+        resources=Resources.parse("cpus:0.1;mem:32"), command=CommandInfo("sleep 300"),
+        health_check=check)))
+    expect_states(master, "checked", [ts.STARTING, ts.RUNNING])
+    st = master.update("checked")
+    master.ack(st)
+    assert (st.state, st.healthy) == (ts.RUNNING, True)  # not root: a nobody's check
+    box = Path(task_json(agent, "checked")["directory"])
+    assert (box / "checked").stat().st_uid == NOBODY.pw_uid
