@@ -7,9 +7,9 @@
   every other request is proxied to the leader (method, path, query, headers with the
   client's credentials, body; responses streamed, so `/v2/events` works) with
   `X-Marathon-Via` added, over HTTPS when this node serves it (the Marathons of a cluster
-  share their TLS setup; the leader's certificate is checked against `--ssl_ca`). No leader known,
-  the leader unreachable, or a request that already came through a proxy: 503 with a JSON
-  message (clients such as marathon-python retry on another server).
+  share their TLS setup; the leader's certificate is checked against `--ssl_ca`). No leader
+  known, the leader unreachable, or a request that already came through a proxy: 503 with a
+  JSON message (clients such as marathon-python retry on another server).
 - `DELETE /v2/leader` on the leader abdicates once the answer is sent; on a standby it is
   proxied to the leader like everything else.
 """

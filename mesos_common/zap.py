@@ -5,7 +5,8 @@ proved the client holds the secret key of the public key it presents. Any CURVE 
 connect (principals are proven afterwards with an Authenticate message, over the encrypted
 channel); any other mechanism that reaches it is refused and its address logged once. A
 plain-text client, or one encrypting to another key, fails the handshake inside libzmq
-before any ZAP request: a monitor of the ROUTER (`watch`) logs those once per address too.
+before any ZAP request: a monitor of the ROUTER (`watch`) logs those once per address and
+reason too.
 `decide` is pure; `run` is a task of the master's task group.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from collections import Counter
 from typing import Any
 
@@ -29,6 +31,7 @@ MAX_LOGGED = 10_000  # refused addresses remembered for "logged once"
 HANDSHAKE_EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+UNSEEN = "a peer gone before its address was read"
 HANDSHAKE_REASONS = {
     zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: "not CURVE (plain text?)",
     zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC: "CURVE to another key, or a bad CURVE handshake",
@@ -56,15 +59,15 @@ def handshake_reason(event: int, value: int) -> str:
     return "handshake failed"
 
 
-def peer_address(fd: int) -> str:
+def peer_address(fd: int) -> str | None:
     """The remote host of an accepted connection's descriptor (a dup: libzmq keeps its
-    own), or "?" once libzmq has closed it. The host, as ZAP's address: a peer retrying
+    own), or None once libzmq has closed it. The host, as ZAP's address: a peer retrying
     from new ports is still one address."""
     try:
         with socket.socket(fileno=os.dup(fd)) as s:
             return str(s.getpeername()[0])
     except OSError:
-        return "?"
+        return None
 
 
 class ZapHandler:
@@ -74,12 +77,17 @@ class ZapHandler:
         self.sock.bind(ZAP_ENDPOINT)
         self.counts: Counter[str] = Counter()
         self._logged: set[str] = set()
-        self._monitor: zmq.asyncio.Socket | None = None
-        self._accepted: dict[int, str] = {}  # open connection's fd -> its peer (fds are bounded)
+        self._monitor: zmq.Socket | None = None  # watch()'s, read by its own thread
+        # open connection's fd -> its peer (None: closed before it was read); fds are bounded
+        self._accepted: dict[int, str | None] = {}
+        self._log_lock = threading.Lock()
 
     def watch(self, router: zmq.Socket) -> None:
         """Also log the peers `router` drops in the CURVE handshake (they never reach ZAP)."""
-        self._monitor = router.get_monitor_socket(HANDSHAKE_EVENTS)
+        endpoint = f"inproc://corral-handshakes-{id(router):x}"
+        router.monitor(endpoint, HANDSHAKE_EVENTS)
+        self._monitor = zmq.Context.shadow(self.sock.context.underlying).socket(zmq.PAIR)
+        self._monitor.connect(endpoint)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -93,42 +101,58 @@ class ZapHandler:
                     self._log_refusal(frames)
                 await self.sock.send_multipart(reply)
 
-    async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
-        """One I/O thread emits a connection's handshake failure and then its disconnection,
+    async def _watch(self, monitor: zmq.Socket) -> None:
+        stop = threading.Event()
+        try:
+            await asyncio.to_thread(self._watch_events, monitor, stop)
+        finally:
+            stop.set()  # the thread sees it within one poll
+
+    def _watch_events(self, monitor: zmq.Socket, stop: threading.Event) -> None:
+        """A thread of its own: a refused connection's descriptor is closed within
+        microseconds of its ACCEPTED event, so its peer is read as soon as the event comes
+        (not after the event loop's turn). One gone already is logged as UNSEEN (a CURVE
+        peer retries, so it is named on a later try; a plain-text one gives up at once).
+        One I/O thread emits a connection's handshake failure and then its disconnection,
         back to back: the failure belongs to the next descriptor disconnected."""
         failed: str | None = None
-        while True:
-            event = parse_monitor_message(await monitor.recv_multipart())
-            kind, value = int(event["event"]), int(event["value"])
-            if kind == zmq.EVENT_ACCEPTED:
-                self._accepted[value] = peer_address(value)
-            elif kind == zmq.EVENT_DISCONNECTED:
-                address = self._accepted.pop(value, "?")
-                if failed is not None:
-                    self.counts["handshake_failed"] += 1
-                    self._log_once(address, f"refused a ZeroMQ connection from %s in the "
-                                            f"CURVE handshake: {failed}")
-                failed = None
-            else:
-                failed = handshake_reason(kind, value)
+        try:
+            while not stop.is_set():
+                if not monitor.poll(200):
+                    continue
+                event = parse_monitor_message(monitor.recv_multipart())
+                kind, value = int(event["event"]), int(event["value"])
+                if kind == zmq.EVENT_ACCEPTED:
+                    self._accepted[value] = peer_address(value)
+                elif kind == zmq.EVENT_DISCONNECTED:
+                    address = self._accepted.pop(value, None) or UNSEEN
+                    if failed is not None:
+                        self.counts["handshake_failed"] += 1
+                        self._log_once(f"refused a ZeroMQ connection from {address} in the "
+                                       f"CURVE handshake: {failed}")
+                    failed = None
+                else:
+                    failed = handshake_reason(kind, value)
+        except zmq.ZMQError:  # the context is ending
+            pass
+        finally:
+            monitor.close(linger=0)
 
     def _log_refusal(self, frames: list[Any]) -> None:
         address = (frames[3] if len(frames) > 3 else b"?").decode(errors="replace")
         mechanism = frames[5].decode(errors="replace") if len(frames) > 5 else "?"
-        self._log_once(address, f"refused a ZeroMQ connection from %s: mechanism "
-                                f"{mechanism!r}, CURVE required")
+        self._log_once(f"refused a ZeroMQ connection from {address}: mechanism {mechanism!r}, "
+                       "CURVE required")
 
-    def _log_once(self, address: str, message: str) -> None:
-        """Log `message` (%s: the address) once per address and reason; the set is bounded."""
-        line = message % address
-        if line in self._logged:
-            return
-        if len(self._logged) >= MAX_LOGGED:
-            self._logged.clear()
-        self._logged.add(line)
+    def _log_once(self, line: str) -> None:
+        """Log `line` (naming an address and a reason) once; the set of lines is bounded."""
+        with self._log_lock:  # the event loop and the monitor's thread
+            if line in self._logged:
+                return
+            if len(self._logged) >= MAX_LOGGED:
+                self._logged.clear()
+            self._logged.add(line)
         log.warning("%s", line)
 
     def close(self) -> None:
-        if self._monitor is not None:
-            self._monitor.close(linger=0)
         self.sock.close(linger=0)

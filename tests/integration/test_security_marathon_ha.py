@@ -3,8 +3,8 @@ proxies to the leader over HTTPS, checking the leader's certificate against --ss
 the client's credentials passed through; without the CA it refuses to proxy (503)."""
 from __future__ import annotations
 
-import requests
 import pytest
+import requests
 
 from mesos_master import local_secure
 from tests.helpers import wait_for
@@ -39,8 +39,8 @@ def test_a_standby_proxies_to_an_https_leader_with_the_clients_credentials(
     standby, blind = 1 - lead, 2
     marathons.extra = tls  # a standby that trusts only the system's CAs, not the leader's
     marathons.start()
-    r = requests.post(f"https://127.0.0.1:{marathons.ports[standby]}/v2/apps", json=SLEEPER, auth=AUTH,
-                      verify=str(files.ca), timeout=10)
+    r = requests.post(f"https://127.0.0.1:{marathons.ports[standby]}/v2/apps", json=SLEEPER,
+                      auth=AUTH, verify=str(files.ca), timeout=10)
     assert r.status_code == 201, r.text
     assert r.headers["X-Marathon-Leader"] == f"https://127.0.0.1:{marathons.ports[lead]}"
     assert get(standby, "/v2/apps/prod/sleeper", auth=AUTH).json()["app"]["id"] == SLEEPER["id"]
@@ -49,3 +49,5 @@ def test_a_standby_proxies_to_an_https_leader_with_the_clients_credentials(
     assert r.status_code == 503 and "Could not reach the leader" in r.json()["message"]
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"http://127.0.0.1:{marathons.ports[standby]}/v2/apps", timeout=5)
+    logs = [p.read_text() for p in (tmp_path / "logs").glob("marathon*.log")]
+    assert len(logs) == 3 and not [text for text in logs if AUTH[1] in text]
