@@ -44,7 +44,7 @@ def test_mesos_local_runs_marathon_apps():
         assert all(http_ok(t["host"], t["ports"][0]) for t in app["tasks"])
         assert len({t["slaveId"] for t in app["tasks"]}) >= 1
         boxes = list(work.glob("agent*/slaves/*/frameworks/*/executors/*/runs/latest"))
-        assert len(boxes) == 3 and all(b.stat().st_uid == TASK_UID for b in boxes), boxes
+        assert len(boxes) >= 3 and all(b.stat().st_uid == TASK_UID for b in boxes), boxes
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
