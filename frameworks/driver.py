@@ -240,6 +240,15 @@ class AsyncSchedulerDriver:
     def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
         self._enqueue(lambda now: self.core.kill(task_id, agent_id))
 
+    def accept_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        """Give the agents back now: the master may kill what still runs there."""
+        ids = _offer_ids(inverse_offer_ids)
+        self._enqueue(lambda now: self.core.answer_inverse_offers(ids, accept=True))
+
+    def decline_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        ids = _offer_ids(inverse_offer_ids)
+        self._enqueue(lambda now: self.core.answer_inverse_offers(ids, accept=False))
+
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         """Explicit ack (with implicit_acknowledgements=False); no-op without a uuid."""
         if status.uuid is None or not status.agent_id:

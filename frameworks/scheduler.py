@@ -55,6 +55,10 @@ class Scheduler:
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         """Launch on or decline each offer (unanswered offers stay held until rescinded)."""
 
+    def inverse_offers(self, driver: Any, inverse_offers: list[m.InverseOffer]) -> None:
+        """The master wants these agents back by each one's `start` (maintenance or a
+        drain): move the tasks there, then accept (or decline) with the driver."""
+
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
         """The offer is no longer valid; launching on it yields TASK_LOST."""
 

@@ -20,6 +20,8 @@ from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
+from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest, DrainHandlers,
+                                     ReactivateAgentRequest)
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
                                         UpdateWeightsRequest)
@@ -41,7 +43,8 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, AuthHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, DrainHandlers,
+             AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -141,6 +144,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, A
             self._offer_expired(key[1])
         elif isinstance(key, tuple) and len(key) == 2 and key[0] == "framework_failover":
             self._failover_expired(key[1])
+        elif isinstance(key, tuple) and len(key) == 2 and key[0] == "drain_deadline":
+            self._drain_deadline(key[1])
         else:
             self._log("warning", f"unknown timer {key!r} ignored")
 
@@ -194,6 +199,8 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     fx.PersistDone: Master._on_persist_done,
     UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
     TeardownRequest: Master._on_teardown_request,
+    DrainAgentRequest: Master._on_drain_agent, DeactivateAgentRequest: Master._on_deactivate_agent,
+    ReactivateAgentRequest: Master._on_reactivate_agent,
     PeerAuthenticated: Master._on_peer_authenticated,
 }
 
@@ -206,6 +213,8 @@ _MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {
     m.Acknowledge: Master._on_acknowledge, m.Kill: Master._on_kill,
     m.Reconcile: Master._on_reconcile, m.Revive: Master._on_revive,
     m.Suppress: Master._on_suppress, m.Authenticate: Master._on_authenticate,
+    m.AcceptInverseOffers: Master._on_inverse_offers_answer,
+    m.DeclineInverseOffers: Master._on_inverse_offers_answer,
 }
 
 

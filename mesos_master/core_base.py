@@ -50,6 +50,8 @@ class MasterConfig:
     status_retry_forward_interval: float = 10.0  # a retried update is forwarded this rarely
     version: str = "1.11.0"
     auth: MasterAuth = MasterAuth()
+    drain_notice: float = 60.0  # a drained agent's tasks are killed this long after the
+    # inverse offer, unless their framework accepts it (or has moved them) sooner
 
     @property
     def agent_timeout(self) -> float:
@@ -222,6 +224,11 @@ class MasterBase:
             agent.used = agent.used - task.resources
             self.allocator.recover(task.framework_id, agent.id, task.resources, None, self.now)
             self._request_allocation([agent.id])
+            if agent.drain is not None:
+                self._check_drained(agent)
+
+    def _check_drained(self, agent: Agent) -> None:
+        """A task on a draining agent ended (core_drain)."""
 
     def _complete(self, fw: Framework, task: Task) -> None:
         """A terminal, acknowledged (or unreportable) task leaves the live books."""

@@ -32,6 +32,17 @@ def _reserved(res: Resources) -> dict[str, Any]:
     return {role: res.reserved(role).to_map() for role in sorted(res.roles() - {"*"})}
 
 
+def drain_json(agent: Agent) -> dict[str, Any] | None:
+    """Mesos' DrainInfo: state and the DRAIN_AGENT config (durations in nanoseconds)."""
+    d = agent.drain
+    if d is None:
+        return None
+    config: dict[str, Any] = {"mark_gone": d.mark_gone}
+    if d.max_grace_period is not None:
+        config["max_grace_period"] = {"nanoseconds": int(d.max_grace_period * 1e9)}
+    return {"state": d.state, "config": config}
+
+
 def agent_json(agent: Agent) -> dict[str, Any]:
     info = agent.info
     out = {
@@ -42,13 +53,16 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "offered_resources": agent.offered.to_map(),
         "reserved_resources": _reserved(agent.total),
         "unreserved_resources": agent.total.unreserved().to_map(),
-        "active": True, "deactivated": False, "version": agent.version, "capabilities": [],
+        "active": True, "deactivated": agent.deactivated, "version": agent.version,
+        "capabilities": [],
         "containerizers": list(info.containerizers),
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
     if agent.principal is not None:
         out["principal"] = agent.principal
+    if agent.drain is not None:
+        out["drain_info"] = drain_json(agent)
     return out
 
 

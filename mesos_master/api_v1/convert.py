@@ -262,6 +262,11 @@ def _decline(body: Mapping[str, Any], fid: str) -> m.Decline:
                      _refuse(d))
 
 
+def _inverse_ids(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    d = _obj(body.get(key), key)
+    return tuple(id_value({"o": o}, "o") or "" for o in d.get("inverse_offer_ids", []))
+
+
 def _kill(body: Mapping[str, Any], fid: str) -> m.Kill:
     d = _obj(body.get("kill"), "kill")
     return m.Kill(fid, id_value(d, "task_id") or "", id_value(d, "agent_id", required=False))
@@ -298,6 +303,10 @@ CALLS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "REVIVE": lambda b, fid: m.Revive(fid, _revive_roles(b)),
     "SUPPRESS": lambda b, fid: m.Suppress(fid, _suppress_roles(b)),
     "TEARDOWN": lambda b, fid: m.Teardown(fid),
+    "ACCEPT_INVERSE_OFFERS": lambda b, fid: m.AcceptInverseOffers(
+        fid, _inverse_ids(b, "accept_inverse_offers")),
+    "DECLINE_INVERSE_OFFERS": lambda b, fid: m.DeclineInverseOffers(
+        fid, _inverse_ids(b, "decline_inverse_offers")),
 }
 #: Calls answered 202 that change nothing here (Mesos's allocator ignores REQUEST too), with
 #: the reason logged once per framework.
@@ -305,8 +314,6 @@ IGNORED_CALLS = {
     "REQUEST": "resource requests are ignored (as Mesos's allocator does)",
     "MESSAGE": "framework messages need custom executors, which this master does not run yet",
     "SHUTDOWN": "executor shutdown needs custom executors, which this master does not run yet",
-    "ACCEPT_INVERSE_OFFERS": "this master sends no inverse offers",
-    "DECLINE_INVERSE_OFFERS": "this master sends no inverse offers",
     "ACKNOWLEDGE_OPERATION_STATUS": "this master sends no operation status updates",
     "RECONCILE_OPERATIONS": "this master has no offer operations to reconcile",
 }
@@ -321,6 +328,16 @@ def offer(o: m.Offer) -> dict[str, Any]:
     return {"id": _value(o.id), "framework_id": _value(o.framework_id),
             "agent_id": _value(o.agent_id), "hostname": o.hostname,
             "resources": o.resources.to_json(), "attributes": attrs}
+
+
+def inverse_offer(o: m.InverseOffer) -> dict[str, Any]:
+    """Mesos' InverseOffer: the agent's unavailability (TimeInfo/DurationInfo in ns)."""
+    window: dict[str, Any] = {"start": {"nanoseconds": int(o.start * 1e9)}}
+    if o.duration is not None:
+        window["duration"] = {"nanoseconds": int(o.duration * 1e9)}
+    return {"id": _value(o.id), "framework_id": _value(o.framework_id),
+            "agent_id": _value(o.agent_id), "url": {"scheme": "http", "address": {
+                "hostname": o.hostname}, "path": "/"}, "unavailability": window}
 
 
 def task_status(s: m.TaskStatus) -> dict[str, Any]:
@@ -350,6 +367,9 @@ def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
         return {"type": "UPDATE", "update": {"status": task_status(msg.status)}}
     if kind is m.Rescind:
         return {"type": "RESCIND", "rescind": {"offer_id": _value(msg.offer_id)}}
+    if kind is m.InverseOffers:
+        return {"type": "INVERSE_OFFERS", "inverse_offers": {
+            "inverse_offers": [inverse_offer(o) for o in msg.inverse_offers]}}
     if kind is m.Subscribed:
         return {"type": "SUBSCRIBED", "subscribed": {
             "framework_id": _value(msg.framework_id),

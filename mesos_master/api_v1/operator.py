@@ -25,6 +25,8 @@ from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_master.api_v1.recordio import record
 from mesos_master.api_v1.scheduler import Stream
 from mesos_master.core import Master
+from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
+                                     ReactivateAgentRequest)
 from mesos_master.core_operator import parse_quota, parse_weights
 
 log = logging.getLogger("mesos_master.api_v1.operator")
@@ -240,6 +242,33 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
+    def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT (applied before the answer)."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        agent_id = raw.get("agent_id") if isinstance(raw, dict) else None
+        agent_id = agent_id.get("value") if isinstance(agent_id, dict) else None
+        if not isinstance(agent_id, str) or agent_id not in master.agents:
+            return _bad(f"{kind} needs {kind.lower()}.agent_id.value of a registered agent")
+        assert isinstance(raw, dict)
+        req: Any
+        if kind == "DRAIN_AGENT":
+            grace = raw.get("max_grace_period")
+            nanos = grace.get("nanoseconds") if isinstance(grace, dict) else None
+            if grace is not None and (isinstance(nanos, bool) or not isinstance(nanos, int)
+                                      or nanos < 0):
+                return _bad("max_grace_period must be {\"nanoseconds\": <non-negative int>}")
+            if not isinstance(raw.get("mark_gone", False), bool):
+                return _bad("mark_gone must be a boolean")
+            req = DrainAgentRequest(agent_id, None if nanos is None else nanos / 1e9,
+                                    raw.get("mark_gone", False))
+        elif kind == "DEACTIVATE_AGENT":
+            req = DeactivateAgentRequest(agent_id)
+        else:
+            req = ReactivateAgentRequest(agent_id)
+        self.host.feed(req)
+        return web.Response(status=200)
+
 
 def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     body: dict[str, Any] = {"type": kind}
@@ -281,10 +310,12 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "SET_QUOTA": OperatorApi._set_quota,
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
+    "DRAIN_AGENT": OperatorApi._agent_call,
+    "DEACTIVATE_AGENT": OperatorApi._agent_call,
+    "REACTIVATE_AGENT": OperatorApi._agent_call,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE", "DRAIN_AGENT",
-              "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "START_MAINTENANCE", "STOP_MAINTENANCE",
-              "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
+_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE", "START_MAINTENANCE",
+              "STOP_MAINTENANCE", "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
               "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "TEARDOWN",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}
