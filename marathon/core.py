@@ -84,6 +84,7 @@ _HANDLERS: dict[type, Callable[[MarathonCore, Any], None]] = {
     ev.Reregistered: MarathonCore.reregistered,
     ev.Offers: MarathonCore.offers,
     ev.OfferRescinded: MarathonCore.offer_rescinded,
+    ev.InverseOffers: MarathonCore.inverse_offers,
     ev.StatusUpdate: MarathonCore.status_update,
     ev.Disconnected: MarathonCore.disconnected,
     ev.Tick: MarathonCore._tick,

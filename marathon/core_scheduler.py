@@ -89,6 +89,21 @@ class SchedulerHandlers(CoreBase):
                     placed[ln.app_id].append(lq.Placement(offer.hostname, offer.attributes))
             self._fx.append(ev.Launch(offer.id, tuple(ln.task for ln in launches)))
 
+    def inverse_offers(self, e: ev.InverseOffers) -> None:
+        """The master wants these agents back: our tasks there become old ones, replaced
+        elsewhere within each app's upgrade strategy before they are killed (deployment.step);
+        the inverse offer is accepted once none is left (`_give_back_agents`)."""
+        st = self.state
+        agents = {io.agent_id: io.id for io in e.inverse_offers}
+        st.inverse_offers.update(agents)
+        for t in st.tasks.values():
+            if t.agent_id in agents and t.active and not t.draining:
+                log.info("task %s is on agent %s, wanted back: replacing it", t.id, t.agent_id)
+                t.draining = True
+                self._save_task(t)
+                st.dirty.add(t.app_id)
+        self._settle()
+
     def offer_rescinded(self, e: ev.OfferRescinded) -> None:
         self.state.offer_backlog.pop(e.offer_id, None)
 
