@@ -1,0 +1,120 @@
+"""Draining an agent under a Marathon app, on real processes: the master sends Marathon an
+inverse offer for the agent, Marathon starts a replacement elsewhere and kills the instance
+there only once the replacement is healthy (minimumHealthCapacity 1), and the agent ends
+DRAINED with nothing running. Five agents, one instance per rack (`UNIQUE`): the fifth rack
+is where the replacement can go.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.integration.marathon_helpers import MarathonApi, http_ok, start_marathon
+
+pytestmark = pytest.mark.slow
+
+AGENT = "cpus:1;mem:256;disk:64;ports:[{lo}-{hi}]"  # one address: ports of their own
+WEB = {"id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.2, "mem": 32,
+       "instances": 4, "constraints": [["rack", "UNIQUE"]],
+       "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                         "intervalSeconds": 1, "timeoutSeconds": 5,
+                         "gracePeriodSeconds": 30, "maxConsecutiveFailures": 3}],
+       "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}}
+
+
+def _operator(master: str, call: dict[str, Any]) -> int:
+    req = urllib.request.Request(f"http://{master}/api/v1", data=json.dumps(call).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _healthy(api: MarathonApi) -> dict | None:
+    app = api.app("/web")
+    ok = (app["tasksHealthy"] == 4 and len(app["tasks"]) == 4 and not app["deployments"]
+          and all(t["state"] == "TASK_RUNNING" for t in app["tasks"]))
+    return app if ok else None
+
+
+class Serving(threading.Thread):
+    """Counts the instances that really answer, every 0.1 s, until stopped."""
+
+    def __init__(self, api: MarathonApi) -> None:
+        super().__init__(daemon=True)
+        self.api, self.samples, self.stop = api, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                tasks = self.api.app("/web")["tasks"]
+                self.samples.append(sum(http_ok(t["host"], t["ports"][0], timeout=5)
+                                        for t in tasks))
+            except Exception:
+                pass
+            time.sleep(0.1)
+
+
+def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
+    cluster.start_master()
+    for i in range(5):
+        lo = 31000 + 20 * i
+        cluster.start_agent(AGENT.format(lo=lo, hi=lo + 19), f"--attributes=rack:r{i + 1}")
+    cluster.wait_agents(5)
+    marathon = start_marathon(tmp_path, cluster.master_addr)
+    api = MarathonApi(marathon.field("http"))
+    try:
+        status, body = api.call("POST", "/v2/apps", WEB)
+        assert status == 201, body
+        app = wait_for(lambda: _healthy(api), 90, 0.2, "4 healthy instances")
+        victim = app["tasks"][0]
+        first_agents = {t["slaveId"] for t in app["tasks"]}
+        agent_id = victim["slaveId"]
+        watcher = Serving(api)
+        watcher.start()
+        time.sleep(0.5)
+        assert _operator(cluster.master_addr, {
+            "type": "DRAIN_AGENT", "drain_agent": {
+                "agent_id": {"value": agent_id},
+                "max_grace_period": {"nanoseconds": 5_000_000_000}}}) == 200
+
+        def drained() -> dict | None:
+            s = cluster.state()
+            (a,) = [a for a in s["slaves"] if a["id"] == agent_id]
+            return a if (a.get("drain_info") or {}).get("state") == "DRAINED" else None
+        agent = wait_for(drained, 90, 0.2, "the agent DRAINED")
+        app = wait_for(lambda: _healthy(api), 60, 0.2, "4 healthy instances again")
+        watcher.stop.set()
+        watcher.join(10)
+
+        assert agent["deactivated"] and agent["drain_info"]["config"] == {
+            "mark_gone": False, "max_grace_period": {"nanoseconds": 5_000_000_000}}
+        assert not any(agent["used_resources"].get(k) for k in ("cpus", "mem"))
+        assert all(t["slaveId"] != agent_id for t in app["tasks"])
+        assert victim["id"] not in {t["id"] for t in app["tasks"]}
+        assert watcher.samples and min(watcher.samples) >= 4, watcher.samples
+        state = cluster.state()
+        running_there = [t for f in state["frameworks"] for t in f["tasks"]
+                         if t["slave_id"] == agent_id]
+        assert not running_there, running_there
+        killed = [t for f in state["frameworks"] for t in f["completed_tasks"]
+                  if t["id"] == victim["id"]]
+        assert killed and killed[0]["state"] == "TASK_KILLED", killed
+        # the replacement (on the rack that had none) was healthy before the kill
+        (new,) = [t for t in app["tasks"] if t["slaveId"] not in first_agents]
+        healthy_at = _seconds(new["healthCheckResults"][0]["firstSuccess"])
+        killed_at = min(s["timestamp"] for s in killed[0]["statuses"]
+                        if s["state"] in ("TASK_KILLING", "TASK_KILLED"))
+        assert healthy_at < killed_at, (new, killed)
+    finally:
+        marathon.stop()
