@@ -91,3 +91,37 @@ def test_full_work_dir_refuses_new_tasks_and_keeps_running_ones(cluster, small_d
         driver.stop()
         for d in cluster.agents:  # before the tmpfs goes: they hold files there
             d.stop()
+
+
+def _put_weights(master: str, weight: float) -> int:
+    req = urllib.request.Request(f"http://{master}/weights", method="PUT",
+                                 data=json.dumps([{"role": "ads", "weight": weight}]).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_full_registry_disk_refuses_changes_instead_of_acknowledging_them(
+        cluster, small_disk) -> None:
+    cluster.start_master(f"--work_dir={small_disk / 'master'}", "--registry=sqlite")
+    assert _put_weights(cluster.master_addr, 2.0) == 200
+    filler = fill(small_disk)
+    try:
+        assert _put_weights(cluster.master_addr, 3.0) == 503
+        weights = http_json(f"http://{cluster.master_addr}/weights")
+        assert [w["weight"] for w in weights if w["role"] == "ads"] == [2.0]
+        cluster.start_agent(SMALL)
+        wait_for(lambda: "registry write" in (cluster.root / "logs" / "master.log").read_text(),
+                 30, what="the agent's admission failing to persist")
+        assert not cluster.state()["slaves"]
+        assert "registered id=" not in (cluster.root / "logs" / "agent1.log").read_text()
+    finally:
+        filler.unlink()
+    # with room again the agent's next attempt is admitted, and the change goes through
+    cluster.wait_agents(1, timeout=60)
+    assert "registered id=" in (cluster.root / "logs" / "agent1.log").read_text()
+    assert _put_weights(cluster.master_addr, 3.0) == 200
+    cluster.master.stop()  # before the tmpfs goes: the registry is open there
