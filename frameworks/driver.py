@@ -48,7 +48,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 Item = Callable[[float], list[Any]]  # run on the dispatch loop with the current time
 Burst = list[Any]  # messages received from the master together, in order
-OfferIds = str | m.Offer | Iterable[str | m.Offer]
+OfferIds = str | m.Offer | m.InverseOffer | Iterable[str | m.Offer | m.InverseOffer]
 
 
 class Upstream(Protocol):
@@ -102,9 +102,9 @@ class ZmqUpstream:
 
 
 def _offer_ids(ids: OfferIds) -> tuple[str, ...]:
-    if isinstance(ids, (str, m.Offer)):
+    if isinstance(ids, (str, m.Offer, m.InverseOffer)):
         ids = (ids,)
-    return tuple(i.id if isinstance(i, m.Offer) else str(i) for i in ids)
+    return tuple(i.id if isinstance(i, (m.Offer, m.InverseOffer)) else str(i) for i in ids)
 
 
 def _tasks(tasks: m.TaskInfo | Iterable[m.TaskInfo]) -> tuple[m.TaskInfo, ...]:

@@ -145,6 +145,12 @@ class SchedulerDriver:
     def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
         self._async.kill_task(task_id, agent_id)
 
+    def accept_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.accept_inverse_offers(inverse_offer_ids)
+
+    def decline_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.decline_inverse_offers(inverse_offer_ids)
+
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         self._async.acknowledge_status_update(status)
 

@@ -323,6 +323,8 @@ class CoreBase:
     def _give_back_agents(self) -> None:
         """Accept the inverse offers of agents none of our tasks runs on any more."""
         st = self.state
+        for agent in [a for a, until in st.unavailable_until.items() if until <= self.now]:
+            del st.unavailable_until[agent]
         if not st.inverse_offers:
             return
         busy = {t.agent_id for t in st.tasks.values() if t.active}

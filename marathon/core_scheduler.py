@@ -68,6 +68,11 @@ class SchedulerHandlers(CoreBase):
                   for a, app in apps.items() if app is not None and app.get("constraints")}
         for offer in offers:
             st.offers_seen += 1
+            if offer.agent_id in st.inverse_offers or \
+                    st.unavailable_until.get(offer.agent_id, 0.0) > self.now:
+                st.offers_declined += 1  # wanted back for maintenance: nothing new there
+                self._fx.append(ev.Decline(offer.id, self.options.decline_seconds))
+                continue
             wants = [lq.Want(app, st.wants[a]) for a, app in apps.items()
                      if app is not None and st.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
@@ -96,6 +101,9 @@ class SchedulerHandlers(CoreBase):
         st = self.state
         agents = {io.agent_id: io.id for io in e.inverse_offers}
         st.inverse_offers.update(agents)
+        for io in e.inverse_offers:
+            if io.duration is not None:
+                st.unavailable_until[io.agent_id] = io.start + io.duration
         for t in st.tasks.values():
             if t.agent_id in agents and t.active and not t.draining:
                 log.info("task %s is on agent %s, wanted back: replacing it", t.id, t.agent_id)

@@ -98,6 +98,7 @@ class MarathonState:
     # agent id -> the inverse offer asking for it back (drain / maintenance); accepted once
     # none of our tasks runs there any more
     inverse_offers: dict[str, str] = field(factory=dict)
+    unavailable_until: dict[str, float] = field(factory=dict)  # agent id -> window end
     streams: int = 0  # event streams listening (the core skips building unread events)
 
     @classmethod

@@ -296,9 +296,14 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         effects = self._reset(f"master asked us to shut down: {msg.reason}")
         if self.state == DISCONNECTED:
             return effects  # MasterConnected will register us afresh
+        refused_again = self.state == REGISTERING  # e.g. its machine is down for maintenance
         self.state = REGISTERING
         self._register_attempts = 0
         effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
+        if refused_again:  # back off, as for an unanswered registration: no busy loop
+            backoff = self.config.registration_backoff
+            self._register_interval = min(self._register_interval * 2, backoff.max)
+            return effects + [SetTimer(REGISTER_TIMER, now + self._register_interval)]
         return effects + self._send_registration(now)
 
     @_on_message.register(RunTask)

@@ -20,14 +20,18 @@ from mesos_master.allocator.base import Allocator
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
-from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest, DrainHandlers,
+from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
                                      ReactivateAgentRequest)
+from mesos_master.core_maintenance import (MaintenanceHandlers, StartMaintenanceRequest,
+                                           StopMaintenanceRequest, UpdateScheduleRequest)
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
                                         UpdateWeightsRequest)
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
-                                        RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
+                                        RegistryState, RemoveAgent, StartMaintenance,
+                                        StopMaintenance, UpdateQuota, UpdateSchedule,
+                                        UpdateWeights)
 from mesos_master.state import check_invariants
 
 __all__ = ["Master", "MasterConfig"]
@@ -43,8 +47,8 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, DrainHandlers,
-             AuthHandlers):
+class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers,
+             MaintenanceHandlers, AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -159,6 +163,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, OperatorHandlers, D
             self._removal_persisted(op, event.ok)
         elif isinstance(op, (UpdateWeights, UpdateQuota)):
             self._policy_persisted(op, event.ok)
+        elif isinstance(op, (UpdateSchedule, StartMaintenance, StopMaintenance)):
+            self._maintenance_persisted(op, event.ok)
         else:
             raise AssertionError(f"unknown registry operation {op!r}")
 
@@ -201,6 +207,9 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     TeardownRequest: Master._on_teardown_request,
     DrainAgentRequest: Master._on_drain_agent, DeactivateAgentRequest: Master._on_deactivate_agent,
     ReactivateAgentRequest: Master._on_reactivate_agent,
+    UpdateScheduleRequest: Master._on_update_schedule,
+    StartMaintenanceRequest: Master._on_start_maintenance,
+    StopMaintenanceRequest: Master._on_stop_maintenance,
     PeerAuthenticated: Master._on_peer_authenticated,
 }
 

@@ -106,6 +106,10 @@ class MasterBase:
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[Framework] = deque(maxlen=config.max_completed_frameworks)
         self.offers: dict[str, Offer] = {}
+        # inverse offers sent (id -> agent, framework) and the answers (agent -> framework
+        # -> ("ACCEPT" | "DECLINE", time)); see core_drain / core_maintenance
+        self.inverse_offers: dict[str, tuple[str, str]] = {}
+        self.inverse_answers: dict[str, dict[str, tuple[str, float]]] = {}
         self.peers: dict[bytes, tuple[str, str]] = {}  # peer -> ("agent"|"framework", id)
         self.pending_agents: dict[str, PendingAgent] = {}
         self.recovering: set[str] = set(self.registry.admitted)  # admitted, not yet re-registered

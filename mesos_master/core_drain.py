@@ -15,7 +15,7 @@ from attrs import frozen
 from mesos_common import messages as m
 from mesos_master.core_base import MasterBase
 from mesos_master.registry.base import RemoveAgent
-from mesos_master.state import Agent, DrainInfo
+from mesos_master.state import Agent, DrainInfo, Framework
 
 DRAINING, DRAINED = "DRAINING", "DRAINED"
 
@@ -54,10 +54,7 @@ class DrainHandlers(MasterBase):
             fw = self.frameworks[fw_id]
             if not fw.connected:
                 continue  # nobody to ask: killed now
-            offer = m.InverseOffer(self.ids.next("IO"), fw_id, agent.id, agent.info.hostname,
-                                   deadline)
-            agent.drain.waiting[fw_id] = offer.id
-            self._send(fw.peer, m.InverseOffers((offer,)))
+            agent.drain.waiting[fw_id] = self._send_inverse_offer(fw, agent, deadline, None)
         self._log("info", f"draining agent {agent.id} ({agent.info.hostname}): "
                           f"{len(agent.drain.waiting)} framework(s) asked to move their tasks")
         self._timer(drain_timer(agent.id), deadline)
@@ -88,14 +85,31 @@ class DrainHandlers(MasterBase):
         for oid in sorted(agent.offers):
             self._recover_offer(self.offers[oid], None, rescind=True)
 
+    def _send_inverse_offer(self, fw: Framework, agent: Agent, start: float,
+                            duration: float | None) -> str:
+        offer = m.InverseOffer(self.ids.next("IO"), fw.id, agent.id, agent.info.hostname,
+                               start, duration)
+        self.inverse_offers[offer.id] = (agent.id, fw.id)
+        self._send(fw.peer, m.InverseOffers((offer,)))
+        return offer.id
+
     def _on_inverse_offers_answer(self, msg: m.AcceptInverseOffers | m.DeclineInverseOffers,
                                   peer: bytes) -> None:
+        """Kept for /maintenance/status; an accepted drain lets the master kill now (a
+        declined one waits for its deadline)."""
         fw = self._framework_for(peer, msg, msg.framework_id)
-        if fw is None or isinstance(msg, m.DeclineInverseOffers):
-            return  # declined: the deadline stands
-        ids = set(msg.inverse_offer_ids)
-        for _, agent in sorted(self.agents.items()):
-            if agent.drain is not None and agent.drain.waiting.get(fw.id) in ids:
+        if fw is None:
+            return
+        accept = isinstance(msg, m.AcceptInverseOffers)
+        for io_id in msg.inverse_offer_ids:
+            ref = self.inverse_offers.get(io_id)
+            if ref is None or ref[1] != fw.id:
+                continue
+            self.inverse_answers.setdefault(ref[0], {})[fw.id] = (
+                "ACCEPT" if accept else "DECLINE", self.now)
+            agent = self.agents.get(ref[0])
+            if accept and agent is not None and agent.drain is not None and \
+                    agent.drain.waiting.get(fw.id) == io_id:
                 del agent.drain.waiting[fw.id]
                 self._drain_kill(agent, everyone=False)
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Protocol
 from aiohttp import web
 
 from mesos_common import messages as m
+from mesos_master import core_maintenance as maint
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_master.api_v1.recordio import record
@@ -242,6 +243,29 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
+    def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """UPDATE_MAINTENANCE_SCHEDULE / START_MAINTENANCE / STOP_MAINTENANCE."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        raw = raw if isinstance(raw, dict) else {}
+        req: Any
+        if kind == "UPDATE_MAINTENANCE_SCHEDULE":
+            req = maint.parse_schedule(raw.get("schedule"))
+        else:
+            machines = maint.parse_machines(raw.get("machines"))
+            req = machines if isinstance(machines, str) else (
+                maint.StartMaintenanceRequest if kind == "START_MAINTENANCE"
+                else maint.StopMaintenanceRequest)(machines)
+        if isinstance(req, str):
+            return _bad(req)
+        error = maint.request_error(master.registry, req)
+        if error is not None:
+            return _bad(error)
+        self.host.feed(req)
+        if not maint.applied(master.registry, req):
+            return web.Response(status=503, text="registry write failed")
+        return web.Response(status=200)
+
     def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT (applied before the answer)."""
         kind = body["type"]
@@ -304,6 +328,9 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_MASTER": lambda api, master: ov.get_master(master, api.host.info(),
                                                    master.start_time or time.time()),
     "GET_QUOTA": lambda api, master: _quota(master),
+    "GET_MAINTENANCE_SCHEDULE": lambda api, master: {"schedule": views.schedule_json(master)},
+    "GET_MAINTENANCE_STATUS": lambda api, master: {
+        "status": views.maintenance_status_json(master)},
 }
 _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Response]] = {
     "UPDATE_WEIGHTS": OperatorApi._update_weights,
@@ -313,9 +340,11 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "DRAIN_AGENT": OperatorApi._agent_call,
     "DEACTIVATE_AGENT": OperatorApi._agent_call,
     "REACTIVATE_AGENT": OperatorApi._agent_call,
+    "UPDATE_MAINTENANCE_SCHEDULE": OperatorApi._maintenance,
+    "START_MAINTENANCE": OperatorApi._maintenance,
+    "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE", "START_MAINTENANCE",
-              "STOP_MAINTENANCE", "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
+_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE",
               "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "TEARDOWN",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}
