@@ -1,20 +1,19 @@
 """Draining an agent under a Marathon app, on real processes: the master sends Marathon an
-inverse offer for the agent, Marathon starts a replacement elsewhere and kills the instance
+inverse offer for the agent (drained with `corral agent drain`), Marathon starts a replacement elsewhere and kills the instance
 there only once the replacement is healthy (minimumHealthCapacity 1), and the agent ends
 DRAINED with nothing running. Five agents, one instance per rack (`UNIQUE`): the fifth rack
 is where the replacement can go.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.request
 from datetime import datetime
-from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from corral.main import cli
 from tests.helpers import wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok, start_marathon
 
@@ -27,13 +26,6 @@ WEB = {"id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.2, "mem":
                          "intervalSeconds": 1, "timeoutSeconds": 5,
                          "gracePeriodSeconds": 30, "maxConsecutiveFailures": 3}],
        "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0}}
-
-
-def _operator(master: str, call: dict[str, Any]) -> int:
-    req = urllib.request.Request(f"http://{master}/api/v1", data=json.dumps(call).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status
 
 
 def _seconds(iso: str) -> float:
@@ -83,10 +75,9 @@ def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
         watcher = Serving(api)
         watcher.start()
         time.sleep(0.5)
-        assert _operator(cluster.master_addr, {
-            "type": "DRAIN_AGENT", "drain_agent": {
-                "agent_id": {"value": agent_id},
-                "max_grace_period": {"nanoseconds": 5_000_000_000}}}) == 200
+        out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", "drain",
+                                       agent_id, "--max-grace-period", "5"])
+        assert out.exit_code == 0 and f"agent {agent_id} draining" in out.output, out.output
 
         def drained() -> dict | None:
             s = cluster.state()
