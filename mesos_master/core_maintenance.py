@@ -172,7 +172,15 @@ class MaintenanceHandlers(DrainHandlers):
 
     def _send_maintenance_offers(self) -> None:
         """Ask every framework with tasks on an agent of a scheduled machine for it back
-        (once per schedule change; an answer is kept for /maintenance/status)."""
+        (once per schedule change; an answer is kept for /maintenance/status). What was
+        sent or answered for agents no longer wanted back is forgotten."""
+        wanted = {a.id for a in self.agents.values() if a.drain is not None or on_machine(
+            a.info.hostname, scheduled(self.registry)) is not None}
+        for io_id, (agent_id, _) in list(self.inverse_offers.items()):
+            if agent_id not in wanted:
+                del self.inverse_offers[io_id]
+        for agent_id in set(self.inverse_answers) - wanted:
+            del self.inverse_answers[agent_id]
         for _, agent in sorted(self.agents.items()):
             mc = on_machine(agent.info.hostname, scheduled(self.registry) - self.registry.down)
             window = window_of(self.registry, mc) if mc is not None else None
