@@ -6,7 +6,6 @@ is where the replacement can go.
 """
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 
@@ -15,7 +14,8 @@ from click.testing import CliRunner
 
 from corral.main import cli
 from tests.helpers import wait_for
-from tests.integration.marathon_helpers import MarathonApi, http_ok, start_marathon
+from tests.integration.marathon_helpers import MarathonApi, start_marathon
+from tests.integration.test_marathon_e2e import HealthWatcher
 
 pytestmark = pytest.mark.slow
 
@@ -39,24 +39,6 @@ def _healthy(api: MarathonApi) -> dict | None:
     return app if ok else None
 
 
-class Serving(threading.Thread):
-    """Counts the instances that really answer, every 0.1 s, until stopped."""
-
-    def __init__(self, api: MarathonApi) -> None:
-        super().__init__(daemon=True)
-        self.api, self.samples, self.stop = api, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                tasks = self.api.app("/web")["tasks"]
-                self.samples.append(sum(http_ok(t["host"], t["ports"][0], timeout=5)
-                                        for t in tasks))
-            except Exception:
-                pass
-            time.sleep(0.1)
-
-
 def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
     cluster.start_master()
     for i in range(5):
@@ -72,7 +54,7 @@ def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
         victim = app["tasks"][0]
         first_agents = {t["slaveId"] for t in app["tasks"]}
         agent_id = victim["slaveId"]
-        watcher = Serving(api)
+        watcher = HealthWatcher(api)
         watcher.start()
         time.sleep(0.5)
         out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", "drain",
@@ -93,7 +75,8 @@ def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
         assert not any(agent["used_resources"].get(k) for k in ("cpus", "mem"))
         assert all(t["slaveId"] != agent_id for t in app["tasks"])
         assert victim["id"] not in {t["id"] for t in app["tasks"]}
-        assert watcher.samples and min(watcher.samples) >= 4, watcher.samples
+        # what really answered (Marathon's own count may dip on a slow probe)
+        assert watcher.samples and min(s for _, s in watcher.samples) >= 4, watcher.samples
         state = cluster.state()
         running_there = [t for f in state["frameworks"] for t in f["tasks"]
                          if t["slave_id"] == agent_id]
