@@ -67,7 +67,11 @@ class Scheduler:
 
     def framework_message(self, driver: Any, executor_id: str, agent_id: str,
                           data: bytes) -> None:
-        """A message from a custom executor (not carried by the wire protocol yet)."""
+        """A message from one of the framework's custom executors."""
+
+    def executor_lost(self, driver: Any, executor_id: str, agent_id: str, status: int) -> None:
+        """A custom executor ended (`status`: its wait status); its unfinished tasks get
+        their own TASK_FAILED / TASK_KILLED updates."""
 
     def agent_lost(self, driver: Any, agent_id: str) -> None:
         """The agent is gone; its tasks get their own status updates."""
@@ -153,6 +157,12 @@ class SchedulerDriver:
 
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         self._async.acknowledge_status_update(status)
+
+    def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
+        self._async.send_framework_message(executor_id, agent_id, data)
+
+    def shutdown_executor(self, executor_id: str, agent_id: str) -> None:
+        self._async.shutdown_executor(executor_id, agent_id)
 
     def reconcile_tasks(self, statuses_or_ids: Iterable[Any] = ()) -> None:
         self._async.reconcile_tasks(statuses_or_ids)

@@ -5,7 +5,8 @@
     <work_dir>/meta/checkpoint/...                                           checkpoint.py
     <work_dir>/meta/launched                           the launch log (mesos_common.launch_log)
 
-A command task is its own executor, so the executor id is the task id, as in Mesos. The
+A command task is its own executor, so the executor id is the task id, as in Mesos; a custom
+executor's sandbox (its id in place of <task>) is also its tasks'. The
 launch log names each task's session leader (= process group id) and its start time, for
 recovery, `mesos_common.daemons` and tests.
 """

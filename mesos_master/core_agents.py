@@ -139,9 +139,14 @@ class AgentHandlers(MasterBase):
         self._bind_agent_peer(agent, peer)
         shutdown = self._rebuild_tasks(agent, msg, was_unreachable)
         used: dict[str, Resources] = {}
+        agent.executors = {}
         for (fw_id, _), task in agent.tasks.items():
             if not task.resources_recovered:
                 used[fw_id] = used.get(fw_id, EMPTY) + task.resources
+                ex = task.info.executor
+                if ex is not None and (fw_id, ex.executor_id) not in agent.executors:
+                    agent.executors[(fw_id, ex.executor_id)] = ex
+                    used[fw_id] = used[fw_id] + ex.resources
         agent.used = sum_resources(used.values())
         self.allocator.add_agent(agent.id, agent.total, used, keep_filters=keep_filters)
         self.counters["slave_reregistrations"] += 1
@@ -293,6 +298,7 @@ class AgentHandlers(MasterBase):
                                     f"agent {agent.id} was removed", agent.id)
                 self._complete(fw, task)
         agent.tasks.clear()
+        agent.executors.clear()
         agent.used = EMPTY
         del self.agents[agent.id]
         if self.peers.get(agent.peer) == ("agent", agent.id):
@@ -302,3 +308,11 @@ class AgentHandlers(MasterBase):
                 self._send(fw.peer, m.AgentLost(agent.id))
         what = "unreachable" if unreachable else "removed"
         self._log("warning", f"agent {agent.id} ({agent.info.hostname}) {what}")
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.RegisterAgent: AgentHandlers._on_register_agent,
+    m.ReregisterAgent: AgentHandlers._on_reregister_agent,
+    m.UnregisterAgent: AgentHandlers._on_unregister_agent,
+}

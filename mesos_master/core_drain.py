@@ -146,3 +146,14 @@ class DrainHandlers(MasterBase):
         if drain.mark_gone:
             self._send(agent.peer, m.ShutdownAgent(f"agent {agent.id} drained and marked gone"))
             self._persist(RemoveAgent(agent.id))
+
+
+EVENTS = {
+    DrainAgentRequest: DrainHandlers._on_drain_agent,
+    DeactivateAgentRequest: DrainHandlers._on_deactivate_agent,
+    ReactivateAgentRequest: DrainHandlers._on_reactivate_agent,
+}
+MESSAGES = {
+    m.AcceptInverseOffers: DrainHandlers._on_inverse_offers_answer,
+    m.DeclineInverseOffers: DrainHandlers._on_inverse_offers_answer,
+}

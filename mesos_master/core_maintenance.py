@@ -198,6 +198,12 @@ class MaintenanceHandlers(DrainHandlers):
         self._persist(RemoveAgent(agent.id))
 
 
+EVENTS = {
+    UpdateScheduleRequest: MaintenanceHandlers._on_update_schedule,
+    StartMaintenanceRequest: MaintenanceHandlers._on_start_maintenance,
+    StopMaintenanceRequest: MaintenanceHandlers._on_stop_maintenance,
+}
+
 MaintenanceRequest = UpdateScheduleRequest | StartMaintenanceRequest | StopMaintenanceRequest
 
 

@@ -118,6 +118,8 @@ class Agent:
     used: Resources = EMPTY  # resources of non-terminal tasks (and terminal ones not yet recovered)
     offered: Resources = EMPTY
     tasks: dict[tuple[str, str], Task] = field(factory=dict)  # (framework, task) -> task
+    # Custom executors running here by (framework, executor id); their resources are in `used`
+    executors: dict[tuple[str, str], m.ExecutorInfo] = field(factory=dict)
     offers: set[str] = field(factory=set)
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
@@ -172,9 +174,11 @@ def check_invariants(agents: dict[str, Agent], frameworks: dict[str, Framework],
     """Raise InvariantError when the records contradict each other (a bug of ours)."""
     _check_offers(agents, frameworks, offers)
     for agent in agents.values():
-        used = _sum(t.resources for t in agent.tasks.values() if not t.resources_recovered)
+        used = (_sum(t.resources for t in agent.tasks.values() if not t.resources_recovered)
+                + _sum(e.resources for e in agent.executors.values()))
         if used != agent.used:
-            _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks {used!r}")
+            _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks and executors "
+                  f"{used!r}")
         if not agent.total.contains(agent.offered + agent.used):
             _fail(f"agent {agent.id}: offered {agent.offered!r} + used {agent.used!r} exceed "
                   f"total {agent.total!r}")

@@ -23,8 +23,10 @@ from mesos_common import messages as m
 from mesos_master import core_maintenance as maint
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
-from mesos_master.api_v1.recordio import record
-from mesos_master.api_v1.scheduler import Stream
+from mesos_common.recordio import Stream, record
+from mesos_common.v1_calls import V1Error
+from mesos_common.v1_http import bad as _bad
+from mesos_common.v1_http import open_response, pump, read_call
 from mesos_master.core import Master
 from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
                                      ReactivateAgentRequest)
@@ -143,11 +145,9 @@ class OperatorApi:
         if master is None:
             raise web.HTTPServiceUnavailable(text="master is starting")
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
+            body = await read_call(request)
+        except V1Error as e:
+            return _bad(str(e))
         kind = body["type"]
         if kind == "SUBSCRIBE":
             return await self._subscribe(request, master)
@@ -163,10 +163,7 @@ class OperatorApi:
 
     async def _subscribe(self, request: web.Request, master: Master) -> web.StreamResponse:
         stream = Stream(str(uuid.uuid4()))
-        resp = web.StreamResponse(status=200)
-        resp.content_type = "application/json"
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        resp = await open_response(request)
         if not self.streams:  # first subscriber: start from what is there now
             self._frameworks = set(master.frameworks)
             self._agents = set(master.agents)
@@ -176,13 +173,9 @@ class OperatorApi:
             "get_state": ov.get_state(master),
             "heartbeat_interval_seconds": HEARTBEAT_SECONDS}}))
         try:
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the master stops
         finally:
             stream.close()
             self.streams.remove(stream)
@@ -301,10 +294,6 @@ def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     return web.Response(text=json.dumps(body), content_type="application/json")
 
 
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)
-
-
 def _quota(master: Master) -> dict[str, Any]:
     infos = [{"role": i["role"], "guarantee": i["guarantee"]}
              for i in views.quota_json(master)["infos"]]
@@ -321,7 +310,7 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_STATE": lambda api, master: ov.get_state(master),
     "GET_AGENTS": lambda api, master: ov.get_agents(master),
     "GET_FRAMEWORKS": lambda api, master: ov.get_frameworks(master),
-    "GET_EXECUTORS": lambda api, master: {"executors": [], "orphan_executors": []},
+    "GET_EXECUTORS": lambda api, master: ov.get_executors(master),
     "GET_TASKS": lambda api, master: ov.get_tasks(master),
     "GET_ROLES": lambda api, master: ov.get_roles(master, views.roles_json(master)),
     "GET_WEIGHTS": lambda api, master: {"weight_infos": views.weights_json(master)},
