@@ -2,7 +2,8 @@
 
 1. The agent's work dir is full (a small tmpfs, filled up): a new task fails at once with
    a reason and a message that say so, the running task keeps running, and the checkpoint is
-   intact - a kill -9 of the agent and a restart on the same work dir takes the task back.
+   intact: with room again the next task runs, and a kill -9 of the agent and a restart on
+   the same work dir takes both tasks back.
 2. The master's registry disk is full: changes it cannot persist are refused (weights: 503)
    and a new agent is not acknowledged, instead of being acknowledged and then lost.
 """
@@ -77,16 +78,23 @@ def test_full_work_dir_refuses_new_tasks_and_keeps_running_ones(cluster, small_d
         assert "work dir" in failed.message and "is full" in failed.message, failed.message
         assert sched.states()["t0"] == ts.RUNNING and psutil.pid_exists(pid)
 
-        # the checkpoint survived: a restarted agent takes the task back
-        agent.kill9()
+        # room again: the next task runs (its checkpoint frames follow the failed writes)
         filler.unlink()
+        sched.count = 3
+        wait_for(lambda: sched.states().get("t2") == ts.RUNNING, 30, what="t2 running")
+        pids = {t["id"]: t["pid"] for fw in http_json(f"{agent.field('http')}/state")[
+            "frameworks"] for t in fw["tasks"]}
+        assert pids["t0"] == pid and set(pids) == {"t0", "t2"}
+
+        # the checkpoint is whole: a restarted agent takes both tasks back
+        agent.kill9()
         agent = cluster.start_agent(SMALL, f"--work_dir={work}", index=0)
         after = wait_for(lambda: (s := http_json(f"{agent.field('http')}/state"))["state"]
                          == "RUNNING" and s, 30, what="the agent re-registered")
         assert after["id"] == before["id"]
-        assert [t["pid"] for fw in after["frameworks"] for t in fw["tasks"]] == [pid]
-        assert not [u for u in sched.updates if u.task_id == "t0" and ts.is_terminal(u.state)]
-        assert psutil.pid_exists(pid)
+        assert {t["id"]: t["pid"] for fw in after["frameworks"] for t in fw["tasks"]} == pids
+        assert not [u for u in sched.updates if u.task_id in pids and ts.is_terminal(u.state)]
+        assert all(psutil.pid_exists(p) for p in pids.values())
     finally:
         driver.stop()
         for d in cluster.agents:  # before the tmpfs goes: they hold files there
