@@ -90,5 +90,15 @@ def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
         killed_at = min(s["timestamp"] for s in killed[0]["statuses"]
                         if s["state"] in ("TASK_KILLING", "TASK_KILLED"))
         assert healthy_at < killed_at, (new, killed)
+
+        # deactivate / reactivate another agent; an unknown agent is refused
+        other = new["slaveId"]
+        for verb, flag in (("deactivate", True), ("reactivate", False)):
+            out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", verb, other])
+            assert out.exit_code == 0, out.output
+            (a,) = [a for a in cluster.state()["slaves"] if a["id"] == other]
+            assert a["deactivated"] is flag and "drain_info" not in a
+        out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", "drain", "nope"])
+        assert out.exit_code != 0 and "no agent" in out.output
     finally:
         marathon.stop()
