@@ -51,3 +51,18 @@ def test_a_lower_health_capacity_lets_a_drained_instance_go_at_once():
     old = _app(svc, capacity=0.5)
     svc.inverse_offers(svc.driver, [m.InverseOffer("io1", "F", "A1", "h1", 100.0)])
     assert len(svc.driver.named("kill_task")) == 1 and svc.driver.named("kill_task")[0][0] in old
+
+
+def test_offers_of_an_agent_in_a_maintenance_window_are_declined_until_it_ends():
+    svc, clock = make()
+    svc.create_app({"id": "/w", "cmd": "sleep 100", "instances": 1, "cpus": 0.1, "mem": 16},
+                   False)
+    svc.inverse_offers(svc.driver, [m.InverseOffer("io9", "F", "A1", "h1", clock.t, 60.0)])
+    svc.tick()  # nothing of ours runs there: the inverse offer is accepted at once
+    assert svc.driver.named("accept_inverse_offers") == [(["io9"],)]
+    svc.resource_offers(svc.driver, [offer(1)])
+    assert not svc.driver.named("launch_tasks") and svc.driver.named("decline_offer")
+    clock.t += 61  # the window is over
+    svc.tick()
+    svc.resource_offers(svc.driver, [offer(1)])
+    assert len(svc.driver.named("launch_tasks")) == 1
