@@ -52,6 +52,8 @@ class MarathonServer:
             ev.Launch: lambda e: self._to_driver("launch_tasks", e.offer_id, list(e.tasks)),
             ev.Decline: lambda e: self._to_driver("decline_offer", e.offer_id, e.refuse_seconds),
             ev.Kill: lambda e: self._to_driver("kill_task", e.task_id, e.agent_id),
+            ev.AcceptInverseOffers: lambda e: self._to_driver("accept_inverse_offers",
+                                                              list(e.inverse_offer_ids)),
             ev.Revive: lambda e: self._to_driver("revive_offers"),
             ev.Suppress: lambda e: self._to_driver("suppress_offers"),
             ev.Reconcile: lambda e: self._to_driver("reconcile_tasks", list(e.tasks)),
@@ -228,6 +230,9 @@ class MarathonServer:
 
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         self.handle(ev.Offers(tuple(offers)))
+
+    def inverse_offers(self, driver: Any, inverse_offers: list[m.InverseOffer]) -> None:
+        self.handle(ev.InverseOffers(tuple(inverse_offers)))
 
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
         self.handle(ev.OfferRescinded(offer_id))
