@@ -181,6 +181,19 @@ class Round:
         return sorted(f"{tid} on {host}" for tid, host in new.items()
                       if host not in self.touched)
 
+    def supervise_until(self, deadline: float) -> None:
+        """Wait until `deadline` (monotonic), restarting meanwhile, as a supervisor would,
+        any daemon that exited by itself (not those a fault killed: they are restarted when
+        the fault ends)."""
+        while True:
+            revived = self.hosts.revive()
+            if revived:
+                self.emit(event="revived", hosts=revived)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(1.0, left))
+
     def run(self, seen_lost: set[str]) -> dict[str, Any]:
         self.emit(event="start", seed=self.seed, faults=[f.to_json() for f in self.faults])
         acked_before = len(self.client.acked)
@@ -193,15 +206,16 @@ class Round:
                         key=lambda e: (e[0], e[1]))
         try:
             for at, end, f in events:
-                time.sleep(max(0.0, start + at - time.monotonic()))
+                self.supervise_until(start + at)
                 self.heal(f) if end else self.apply(f)
-            time.sleep(max(0.0, start + self.length - time.monotonic()))
+            self.supervise_until(start + self.length)
         finally:
             for f in list(self.active):
                 self.heal(f)
             self.stop.set()
             for t in threads:
                 t.join(15)
+        self.supervise_until(0)
         healed = time.monotonic()
         problems, converge_s = self.check()
         problems += [f"lost on an untouched host: {x}" for x in self.lost_elsewhere(seen_lost)]

@@ -211,6 +211,17 @@ class HostCluster:
             return self.start_agent(name)
         return self.start_marathon(name)
 
+    def revive(self) -> list[str]:
+        """Start again every daemon that exited by itself (a master exits when it loses
+        leadership, as Mesos's does): what a supervisor such as systemd does. The hosts
+        revived."""
+        out = []
+        for name, d in list(self.daemons.items()):
+            if not d.alive():
+                self.restart(name)
+                out.append(name)
+        return out
+
     # ------------------------------------------------------------------------ process faults
 
     def kill9(self, name: str) -> None:
