@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from attrs import define
 
-from mesos_common.daemons import Daemon, kill_group, python_module, spawn
+from mesos_common.daemons import Daemon, kill_group, python_module, spawn, sweep_agent
 from mesos_master.ha_local import ZooKeeper
 from tests.hosts.netns import Network
 
@@ -35,10 +35,6 @@ class Timeouts:
     max_agent_pings: int = 3
     agent_reregister: float = 10.0
     marathon_failover: float = 600.0
-
-    @property
-    def agent_unreachable_after(self) -> float:
-        return self.agent_ping * self.max_agent_pings
 
 
 def faketime_env(offset: float) -> dict[str, str]:
@@ -115,7 +111,6 @@ class HostCluster:
     def stop(self) -> None:
         """Everything ends, in an order that lets agents kill their tasks; then the network
         goes, which also kills whatever still runs inside a namespace."""
-        from mesos_common.daemons import sweep_agent
         for name in list(self.proxies):
             self._stop_proxies(name)
         for name in self.marathon_hosts + self.agent_hosts + self.master_hosts:
