@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason=netns.available() or "ZooKeeper is not installed")]
 
 WEB = {"id": "/web", "cmd": "echo ok > index.html && exec busybox httpd -f -p $PORT0",
-       "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}], "constraints": [["hostname", "UNIQUE"]],
+       "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}],
+       "constraints": [["hostname", "UNIQUE"]],
        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
                          "intervalSeconds": 1, "timeoutSeconds": 1,
                          "gracePeriodSeconds": 10, "maxConsecutiveFailures": 2}],
