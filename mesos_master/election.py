@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from typing import Any, Callable
 
 from mesos_common.leader import ZNODE_PREFIX, DetectError, leader_znode, make_zk_client, parse_zk
@@ -30,6 +31,7 @@ class Contender(LoopBridge):
         self.path = spec.path
         self.info = info
         self.znode: str | None = None  # our json.info_<seq> name while we contend
+        self._contending = threading.Lock()  # contend() runs on worker threads
         self._on_group = on_group
 
     # --------------------------------------------------------------- blocking (worker thread)
@@ -44,12 +46,30 @@ class Contender(LoopBridge):
         ChildrenWatch(self.client, self.path, self._children, allow_session_lost=True)
 
     def contend(self) -> None:
-        """(Re)create our ephemeral sequential znode; a new session needs a new one."""
-        created = self.client.create(f"{self.path}/{ZNODE_PREFIX}", json.dumps(self.info).encode(),
-                                     ephemeral=True, sequence=True)
-        self.znode = created.rsplit("/", 1)[1]
+        """(Re)create our ephemeral sequential znode; a new session needs a new one, and has
+        at most one: a start retried after a timeout can race the reconnection's re-contend,
+        and a second znode of ours would lead while we waited behind it, with no leader."""
+        with self._contending:
+            self.znode = self._ours() or self.client.create(
+                f"{self.path}/{ZNODE_PREFIX}", json.dumps(self.info).encode(),
+                ephemeral=True, sequence=True).rsplit("/", 1)[1]
         log.info("contending for leadership as %s/%s", self.path, self.znode)
         self._children(self.client.get_children(self.path))  # in case the watch already ran
+
+    def _ours(self) -> str | None:
+        """Our session's candidacy znode, if it has one already."""
+        from kazoo.exceptions import NoNodeError
+        session = self.client.client_id[0] if self.client.client_id else None
+        for child in self.client.get_children(self.path):
+            if not child.startswith(ZNODE_PREFIX):
+                continue
+            try:
+                _, stat = self.client.get(f"{self.path}/{child}")
+            except NoNodeError:
+                continue
+            if session is not None and stat.ephemeralOwner == session:
+                return child
+        return None
 
     def _children(self, children: list[str]) -> None:
         """Watch callback (kazoo thread): find the leader and read its info."""
