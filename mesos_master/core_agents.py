@@ -202,6 +202,13 @@ class AgentHandlers(MasterBase):
         for key, task in list(agent.tasks.items()):
             if key not in reported:
                 self._task_vanished(agent, task)
+        # Tasks held unreachable on this agent that it does not bring back (their launch
+        # never reached it, or they ended while it was away): gone, or a reconciliation
+        # would answer TASK_UNREACHABLE for them forever.
+        for fw in self.frameworks.values():
+            for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == agent.id
+                         and (fw.id, t.id) not in reported]:
+                self._task_vanished(agent, task)
         return shutdown
 
     def _adopt_task(self, agent: Agent, fw: Framework, record: m.TaskRecord,
