@@ -26,7 +26,7 @@ from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_common.recordio import Stream, record
 from mesos_common.v1_calls import V1Error
 from mesos_common.v1_http import bad as _bad
-from mesos_common.v1_http import open_response, pump, read_call
+from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core import Master
 from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
                                      ReactivateAgentRequest)
@@ -136,11 +136,7 @@ class OperatorApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.host.leading:
-            other = self.host.leader_info()
-            if not other:
-                raise web.HTTPServiceUnavailable(text="no leading master elected")
-            host = other.get("hostname") or other.get("ip")
-            raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}{request.path}")
+            to_leader(self.host.leader_info(), request.path)
         master = self.host.master
         if master is None:
             raise web.HTTPServiceUnavailable(text="master is starting")
