@@ -10,6 +10,8 @@ whatever state a failure left them in.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import os
 import signal
 import urllib.error
@@ -85,6 +87,10 @@ class HostCluster:
         self.daemons: dict[str, Daemon] = {}  # by host name
         self.clock_offsets: dict[str, float] = {}
         self.proxies: dict[str, list[Daemon]] = {}  # delay proxies by the host they slow
+        # Agents' work dirs: somewhere the tasks' user (`nobody` by default) can pass through
+        # to its sandbox, as a system service's /var/lib is (pytest's temp dirs are 0700).
+        self.agents_root = Path(tempfile.mkdtemp(prefix="corral-hosts-"))
+        self.agents_root.chmod(0o711)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -123,6 +129,7 @@ class HostCluster:
         for name in self.agent_hosts:
             sweep_agent(self.work_dir(name))
         self.net.close()
+        shutil.rmtree(self.agents_root, ignore_errors=True)
 
     def __enter__(self) -> "HostCluster":
         return self.start()
@@ -152,7 +159,7 @@ class HostCluster:
         return self.zk.url(path)
 
     def work_dir(self, name: str) -> Path:
-        return self.root / name / "work"
+        return self.agents_root / name / "work"
 
     # ------------------------------------------------------------------------ daemons
 
