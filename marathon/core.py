@@ -92,5 +92,6 @@ _HANDLERS: dict[type, Callable[[MarathonCore, Any], None]] = {
     ev.Flush: MarathonCore._flush_event,
     ev.FlushCost: MarathonCore._flush_cost_event,
     ev.HealthResult: MarathonCore.health_result,
+    ev.ReadinessResult: MarathonCore.readiness_result,
     ev.Streams: MarathonCore._streams,
 }

@@ -136,6 +136,18 @@ class SchedulerHandlers(CoreBase):
         if app is not None and not t.killing and s.reason not in NOT_THE_APPS_FAULT:
             self.state.backoffs.setdefault(t.app_id, lq.Backoff()).failed(app, now)
 
+    def readiness_result(self, e: ev.ReadinessResult) -> None:
+        """Record one readiness probe; a task once ready stays ready (Marathon stops
+        probing it), and its deployment step may move on."""
+        t = self.state.tasks.get(e.task_id)
+        if t is None or t.ready or not t.running:
+            return
+        t.readiness = dict(e.result, taskId=t.id, ready=e.ready)
+        self._save_task(t)
+        if e.ready:
+            t.ready = True
+            self.tick([t.app_id])
+
     def health_result(self, e: ev.HealthResult) -> None:
         """Record one probe result; a task that failed too often is killed and replaced."""
         t = self.state.tasks.get(e.task_id)

@@ -3,7 +3,7 @@
 
 One asyncio loop runs the HTTP front (marathon/proxy.py) and the node's leadership terms
 (marathon/leadership.py). Only a leader runs the scheduler driver, the control tick, the
-health checker and the callback poster, from state recovered out of the store (SQLite or
+health and readiness checkers and the callback poster, from state recovered out of the store (SQLite or
 memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework *failover*
 (tasks keep running, and the next leader re-subscribes with the stored framework id).
 """
@@ -27,6 +27,7 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 from marathon.core_events import ForgetOffers
 from marathon.health import HealthChecker
+from marathon.readiness import ReadinessChecker
 from marathon.leadership import Node
 from marathon.proxy import end_streams, make_front
 from marathon.server import MarathonServer, Options
@@ -127,6 +128,7 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
                        tg.create_task(HealthChecker(svc).run()),
+                       tg.create_task(ReadinessChecker(svc).run()),
                        tg.create_task(deliver(svc)),
                        tg.create_task(_offer_pump(svc, offers_waiting))]
             node.service = svc

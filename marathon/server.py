@@ -121,6 +121,9 @@ class MarathonServer:
     def health_result(self, task_id: str, index: int, alive: bool, cause: str) -> None:
         self.handle(ev.HealthResult(task_id, index, alive, cause))
 
+    def readiness_result(self, task_id: str, ready: bool, result: dict[str, Any]) -> None:
+        self.handle(ev.ReadinessResult(task_id, ready, result))
+
     # ------------------------------------------------------------ the API's commands
 
     def create_app(self, raw: Any, force: bool = False) -> tuple[dict[str, Any], Deployment]:

@@ -131,6 +131,8 @@ class TaskRecord:
     config_version: str = ""  # the app's lastConfigChangeAt when launched
     unreachable_inactive: bool = False  # replaced per unreachableStrategy while away
     mesos_healthy: bool | None = None  # from the agent's status updates (executor checks)
+    ready: bool = False  # its readiness check passed (apps with readinessChecks)
+    readiness: dict[str, Any] | None = None  # its last readiness probe (Marathon's JSON)
     tally: Tally | None = attrs.field(default=None, eq=False, repr=False)  # its owner's counts
 
     @property
@@ -166,7 +168,8 @@ class TaskRecord:
                 "unreachable_since": self.unreachable_since,
                 "config_version": self.config_version,
                 "unreachable_inactive": self.unreachable_inactive,
-                "mesos_healthy": self.mesos_healthy}
+                "mesos_healthy": self.mesos_healthy, "ready": self.ready,
+                "readiness": self.readiness}
 
     @classmethod
     def from_store(cls, d: dict[str, Any]) -> TaskRecord:
