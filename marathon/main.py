@@ -53,6 +53,9 @@ def build_parser() -> FlagParser:
     p.add_flag("work_dir", default=None,
                help="SQLite state dir without --zk (default: in memory only)")
     p.add_flag("framework_name", default="marathon", help="framework name")
+    p.add_flag("mesos_role", default="*",
+               help="the framework's role: offers carry unreserved resources and this role's "
+                    "reservations (apps pick with acceptedResourceRoles)")
     p.add_flag("failover_timeout", type=duration, default=7 * 86400.0,
                help="how long the master keeps our tasks while Marathon is away")
     p.add_flag("scale_apps_interval", type=duration, default=1.0,
@@ -156,6 +159,7 @@ async def serve(ns, embedded: Store | None) -> None:
     options = Options(
         master=ns.master, hostname=hostname, http_port=ns.http_port,
         framework_name=ns.framework_name, failover_timeout=ns.failover_timeout,
+        mesos_role=ns.mesos_role,
         tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration)
     front: web.Application | None = None
 
