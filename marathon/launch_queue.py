@@ -25,7 +25,7 @@ NO_RESOURCES = Resources()
 # Why an offer cannot take an instance (`/v2/queue`), in the order they are checked.
 NO_DOCKER = "no agent with the docker containerizer"
 INSUFFICIENT = {"cpus": "insufficient cpus", "mem": "insufficient mem",
-                "disk": "insufficient disk"}
+                "disk": "insufficient disk", "gpus": "insufficient gpus"}
 NO_PORTS = "insufficient ports"
 NO_ROLE = "no resources of the accepted roles"
 TAKEN = "offer used by other instances"
@@ -250,7 +250,8 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
     res = same.get(app["id"]) if same is not None else None
     if res is None or not rest.contains(res):
         try:
-            res, _ = task_resources(rest, app["cpus"], app["mem"], app["disk"])
+            res, _ = task_resources(rest, app["cpus"], app["mem"], app["disk"],
+                                    gpus=int(app.get("gpus", 0)))
         except ResourceError:
             return None
         if same is not None:

@@ -255,9 +255,10 @@ class MarathonServer:
 
 
 def framework_info(options: Options, framework_id: str | None) -> m.FrameworkInfo:
-    """How Marathon subscribes: checkpointing, partition-aware, its stored id if any."""
+    """How Marathon subscribes: checkpointing, partition-aware, GPU-capable, in its role,
+    with its stored id if any."""
     return m.FrameworkInfo(name=options.framework_name, id=framework_id,
                            failover_timeout=options.failover_timeout,
                            hostname=options.hostname, checkpoint=True,
                            roles=(options.mesos_role,),
-                           capabilities=("PARTITION_AWARE",))
+                           capabilities=("PARTITION_AWARE", "GPU_RESOURCES"))

@@ -221,3 +221,21 @@ def test_unset_accepted_roles_use_any_offered_role_and_none_is_a_reason():
     assert lq.rejections(a, offer()) == [lq.NO_ROLE]
     assert lq.rejections(app(acceptedResourceRoles=["ads"], cpus=2), offer(MIXED)) == [
         "insufficient cpus"]
+
+
+def test_an_offer_without_accepted_roles_is_summarised_in_the_queue():
+    from marathon.offer_log import OfferLog
+    log = OfferLog()
+    a = app(acceptedResourceRoles=["ads"])
+    log.record(offer(), [lq.Want(a, 1)], set(), {}, 1.0)
+    (first,) = log.summary(a["id"])["rejectSummaryLaunchAttempt"]
+    assert first == {"reason": lq.NO_ROLE, "declined": 1, "processed": 1}
+
+
+def test_gpus_come_out_of_the_offer():
+    a = app(gpus=1)
+    assert match(offer(), a, 1) == []
+    assert lq.rejections(a, offer()) == ["insufficient gpus"]
+    launches = match(offer(MIXED + ";gpus:2"), a, 5)
+    assert len(launches) == 2
+    assert all(ln.task.resources.scalar("gpus") == 1 for ln in launches)
