@@ -174,7 +174,7 @@ def make_containerizer(kinds: Collection[str], work_dir: str, isolator: Isolator
     return CompositeContainerizer(children)
 
 
-def with_gpus(containerizer: Containerizer, count: int) -> Containerizer:
+def with_gpus(containerizer: Containerizer, count: int, work_dir: str) -> Containerizer:
     """The containerizer handing out the first `count` detected GPUs (the agent's `gpus`
     resource) to the tasks that ask for them."""
     if count <= 0:
@@ -184,7 +184,7 @@ def with_gpus(containerizer: Containerizer, count: int) -> Containerizer:
         raise RuntimeError(f"--resources says gpus:{count} but {len(devices)} NVIDIA GPU(s) "
                            "were found")
     log.info("GPUs: %s", ", ".join(f"{g.index} {g.name} ({g.uuid})" for g in devices[:count]))
-    return GpuDevices(containerizer, devices[:count])
+    return GpuDevices(containerizer, devices[:count], work_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if "mesos" in kinds else None)
         containerizer = make_containerizer(kinds, opts.work_dir, isolator,
                                            ns.docker_api_timeout)
-        containerizer = with_gpus(containerizer, int(opts.resources.scalar("gpus")))
+        containerizer = with_gpus(containerizer, int(opts.resources.scalar("gpus")),
+                                  opts.work_dir)
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

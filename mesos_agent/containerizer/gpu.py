@@ -4,13 +4,20 @@
 assigned that many of the agent's free devices before launch, as `CUDA_VISIBLE_DEVICES`
 (and `NVIDIA_VISIBLE_DEVICES`) in its environment: a process task sees only those, and the
 docker containerizer turns the same list into the container's device request. The devices
-are free again once the task's `wait` returns. A launch asking for more than is free is
+are free again once the task's `wait` returns. Each assignment is also a small file under
+`<work_dir>/meta/gpus/` (the checkpointed TaskInfo is the one the framework sent), so that
+a restarted agent knows which devices its recovered tasks hold. A launch asking for more
+than is free is
 refused with a message (the master offers only what the agent advertises, so this is a
 peer's mistake or an agent restarted with fewer devices).
 """
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import quote
 
 import attrs
 
@@ -38,10 +45,25 @@ def with_devices(task: TaskInfo, uuids: Sequence[str]) -> TaskInfo:
 
 
 class GpuDevices:
-    def __init__(self, inner: Containerizer, gpus: Sequence[Gpu]) -> None:
+    def __init__(self, inner: Containerizer, gpus: Sequence[Gpu], work_dir: str) -> None:
         self.inner = inner
         self.gpus = list(gpus)
         self._held: dict[str, list[str]] = {}  # task id -> device UUIDs
+        self._dir = Path(work_dir) / "meta" / "gpus"
+
+    def _file(self, task_id: str) -> Path:
+        return self._dir / quote(task_id, safe="")
+
+    def _hold(self, task_id: str, uuids: list[str]) -> None:
+        self._held[task_id] = uuids
+        self._dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._file(task_id).with_suffix(".tmp")
+        tmp.write_text(json.dumps(uuids))
+        os.replace(tmp, self._file(task_id))
+
+    def _release(self, task_id: str) -> None:
+        self._held.pop(task_id, None)
+        self._file(task_id).unlink(missing_ok=True)
 
     def free(self) -> list[str]:
         held = {u for us in self._held.values() for u in us}
@@ -58,26 +80,33 @@ class GpuDevices:
             raise LaunchError(f"the task asks for {want:g} GPU(s) but {len(free)} of this "
                               f"agent's {len(self.gpus)} are free")
         picked = free[:int(want)]
-        self._held[task_id] = picked
+        self._hold(task_id, picked)
         try:
             return await self.inner.launch(task_id, framework_id, with_devices(task, picked),
                                            sandbox)
         except BaseException:
-            self._held.pop(task_id, None)
+            self._release(task_id)
             raise
 
     async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
                       handle: str) -> Found:
-        devices = assigned(task)
+        try:
+            devices = json.loads(self._file(task_id).read_text())
+        except (OSError, ValueError):
+            devices = []
         if devices:
             self._held[task_id] = devices
-        return await self.inner.recover(task_id, framework_id, task, sandbox, handle)
+            task = with_devices(task, devices)
+        found = await self.inner.recover(task_id, framework_id, task, sandbox, handle)
+        if task_id not in self.inner.containers():
+            self._release(task_id)
+        return found
 
     async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         try:
             return await self.inner.wait(task_id)
         finally:
-            self._held.pop(task_id, None)
+            self._release(task_id)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

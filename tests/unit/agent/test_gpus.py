@@ -71,7 +71,15 @@ class Inner:
 
     async def wait(self, task_id):
         await self.ended[task_id].wait()
+        del self.launched[task_id]
         return 0, None
+
+    async def recover(self, task_id, framework_id, task, sandbox, handle):
+        self.launched[task_id] = task
+        self.ended[task_id] = asyncio.Event()
+
+    def containers(self):
+        return set(self.launched)
 
 
 def gpu_task(tid: str, n: float, container: ContainerInfo | None = None) -> TaskInfo:
@@ -81,10 +89,10 @@ def gpu_task(tid: str, n: float, container: ContainerInfo | None = None) -> Task
                     command=CommandInfo("nvidia-smi"), container=container)
 
 
-def test_tasks_get_exactly_their_devices_until_they_end() -> None:
+def test_tasks_get_exactly_their_devices_until_they_end(tmp_path) -> None:
     async def go():
         inner = Inner()
-        c = GpuDevices(inner, gpus.parse_smi(SMI))
+        c = GpuDevices(inner, gpus.parse_smi(SMI), str(tmp_path))
         await c.launch("a", "F", gpu_task("a", 1), "/s")
         await c.launch("plain", "F", gpu_task("plain", 0), "/s")
         await c.launch("b", "F", gpu_task("b", 1), "/s")
@@ -98,13 +106,22 @@ def test_tasks_get_exactly_their_devices_until_they_end() -> None:
         assert c.free() == [UUIDS[0]]
         await c.launch("d", "F", gpu_task("d", 1), "/s")
         assert assigned(inner.launched["d"]) == [UUIDS[0]]
+        # a restarted agent: what its recovered tasks hold is read back, the rest is free
+        again = GpuDevices(Inner(), gpus.parse_smi(SMI), str(tmp_path))
+        await again.recover("b", "F", gpu_task("b", 1), "/s", "")
+        assert again.free() == [UUIDS[0]]
+        assert assigned(again.inner.launched["b"]) == [UUIDS[1]]
+        gone = GpuDevices(Inner(), gpus.parse_smi(SMI), str(tmp_path))
+        gone.inner.containers = lambda: set()  # "d" did not survive: its devices are free
+        await gone.recover("d", "F", gpu_task("d", 1), "/s", "")
+        assert sorted(gone.free()) == sorted(UUIDS)
     asyncio.run(go())
 
 
-def test_docker_tasks_get_a_device_request_for_their_devices() -> None:
+def test_docker_tasks_get_a_device_request_for_their_devices(tmp_path) -> None:
     async def go():
         inner = Inner()
-        c = GpuDevices(inner, gpus.parse_smi(SMI))
+        c = GpuDevices(inner, gpus.parse_smi(SMI), str(tmp_path))
         docker = ContainerInfo(type="DOCKER", docker=DockerInfo(image="cuda"))
         await c.launch("g", "F", gpu_task("g", 2, docker), "/s")
         return inner.launched["g"]
