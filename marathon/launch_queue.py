@@ -2,9 +2,9 @@
 
 `match(offer, wants, placed, ...)` packs as many tasks as fit into one offer (an agent that
 can run the app's container, resources of its accepted roles, dynamic or required host
-ports, constraints on hostname and agent attributes) and returns the TaskInfos plus their records; the caller
-declines the offer when nothing fits. `rejections` says why an offer cannot take an app.
-`Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
+ports, constraints on hostname and agent attributes) and returns the TaskInfos plus their
+records; the caller declines the offer when nothing fits. `rejections` says why an offer
+cannot take an app. `Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
 """
 from __future__ import annotations
 

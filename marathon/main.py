@@ -3,9 +3,10 @@
 
 One asyncio loop runs the HTTP front (marathon/proxy.py) and the node's leadership terms
 (marathon/leadership.py). Only a leader runs the scheduler driver, the control tick, the
-health and readiness checkers and the callback poster, from state recovered out of the store (SQLite or
-memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework *failover*
-(tasks keep running, and the next leader re-subscribes with the stored framework id).
+health and readiness checkers and the callback poster, from state recovered out of the
+store (SQLite or memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a
+framework *failover* (tasks keep running, and the next leader re-subscribes with the stored
+framework id).
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What this machine offers (psutil), `--resources` overrides, and `--attributes` parsing.
 
-Like Mesos: cpus, mem, disk, ports and NVIDIA GPUs (mesos_agent/gpus.py) are probed; any resource *named* in `--resources`
-replaces the probed one (all its roles), the others keep their probed values. Memory and disk
+Like Mesos: cpus, mem, disk, ports and NVIDIA GPUs (mesos_agent/gpus.py) are probed; any
+resource *named* in `--resources` (even as `gpus:0`) replaces the probed one (all its
+roles), the others keep their probed values. Memory and disk
 keep a reserve for the OS and the agent: `total - min(1 GB, total / 2)` for memory and
 `free - min(5 GB, free / 2)` for the work dir's filesystem (Mesos reserves 10 GB of disk;
 5 GB matches mesos-local's split of the machine).
