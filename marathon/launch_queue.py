@@ -4,7 +4,8 @@
 can run the app's container, resources of its accepted roles, dynamic or required host
 ports, constraints on hostname and agent attributes) and returns the TaskInfos plus their
 records; the caller declines the offer when nothing fits. `rejections` says why an offer
-cannot take an app. `Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
+cannot take an app. `Backoff` is the launch delay per app:
+`backoffSeconds * backoffFactor^failures`, capped.
 """
 from __future__ import annotations
 
