@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import tempfile
 import threading
@@ -23,7 +25,7 @@ from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
 from mesos_common.daemons import LocalCluster
-from mesos_master.api_v1.recordio import split
+from mesos_common.recordio import split
 from tests.v1.pymesos_env import pymesos_python
 
 PYMESOS_LAUNCH = Path(__file__).resolve().parents[1] / "tests" / "v1" / "pymesos_launch.py"
@@ -93,6 +95,20 @@ def _cluster(root: Path, n: int, agents: int) -> tuple[LocalCluster, list]:
     raise SystemExit(f"only {len(state['slaves'])} of {agents} agents registered")
 
 
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 when unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=1000)
@@ -107,8 +123,12 @@ def main() -> None:
             watch = OperatorWatch(cluster.master_addr)
             watch.start()
             watch.open.wait(10)
+            client_before = _children_cpu()
+            master_before = _cpu_of(cluster.master.pid if cluster.master else 0)
             r = subprocess.run([str(py), "-I", str(PYMESOS_LAUNCH), cluster.master_addr, str(n),
                                 "300"], capture_output=True, text=True, timeout=400)
+            client_cpu = _children_cpu() - client_before
+            master_cpu = _cpu_of(cluster.master.pid if cluster.master else 0) - master_before
             if r.returncode != 0:
                 raise SystemExit(f"pymesos framework failed: {r.stderr[-2000:]}")
             v1 = json.loads(r.stdout.strip().splitlines()[-1])
@@ -138,6 +158,9 @@ def main() -> None:
     rate = watch.events / (watch.last - watch.first) if watch.last > watch.first else 0.0
     finish("v1_launch", {
         "tasks": n, "agents": agents,
+        # Where the pymesos run's time went: CPU seconds of the pymesos process and of the
+        # master while it ran (the rest is waiting: round trips, the machine's other load).
+        "v1_client_cpu_s": round(client_cpu, 3), "v1_master_cpu_s": round(master_cpu, 3),
         "v1_accept_to_running_s": round(v1["accept_to_running_s"], 3),
         "v1_subscribe_to_running_s": round(v1["subscribe_to_running_s"], 3),
         "sdk_accept_to_running_s": round(sdk_accept, 3),

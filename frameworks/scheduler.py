@@ -55,6 +55,10 @@ class Scheduler:
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         """Launch on or decline each offer (unanswered offers stay held until rescinded)."""
 
+    def inverse_offers(self, driver: Any, inverse_offers: list[m.InverseOffer]) -> None:
+        """The master wants these agents back by each one's `start` (maintenance or a
+        drain): move the tasks there, then accept (or decline) with the driver."""
+
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
         """The offer is no longer valid; launching on it yields TASK_LOST."""
 
@@ -63,7 +67,11 @@ class Scheduler:
 
     def framework_message(self, driver: Any, executor_id: str, agent_id: str,
                           data: bytes) -> None:
-        """A message from a custom executor (not carried by the wire protocol yet)."""
+        """A message from one of the framework's custom executors."""
+
+    def executor_lost(self, driver: Any, executor_id: str, agent_id: str, status: int) -> None:
+        """A custom executor ended (`status`: its wait status); its unfinished tasks get
+        their own TASK_FAILED / TASK_KILLED updates."""
 
     def agent_lost(self, driver: Any, agent_id: str) -> None:
         """The agent is gone; its tasks get their own status updates."""
@@ -141,8 +149,20 @@ class SchedulerDriver:
     def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
         self._async.kill_task(task_id, agent_id)
 
+    def accept_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.accept_inverse_offers(inverse_offer_ids)
+
+    def decline_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.decline_inverse_offers(inverse_offer_ids)
+
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         self._async.acknowledge_status_update(status)
+
+    def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
+        self._async.send_framework_message(executor_id, agent_id, data)
+
+    def shutdown_executor(self, executor_id: str, agent_id: str) -> None:
+        self._async.shutdown_executor(executor_id, agent_id)
 
     def reconcile_tasks(self, statuses_or_ids: Iterable[Any] = ()) -> None:
         self._async.reconcile_tasks(statuses_or_ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from mesos_common.messages import CommandInfo, ContainerInfo, Offer, TaskInfo
+from mesos_common.messages import CommandInfo, ContainerInfo, ExecutorInfo, Offer, TaskInfo
 from mesos_common.resources import UNRESERVED, ResourceError, Resources
 
 __all__ = ["ResourcesLeft", "make_task", "task_resources"]
@@ -60,6 +60,7 @@ def make_task(task_id: str, offer: Offer, command: str | None, cpus: float, mem:
               name: str | None = None, shell: bool = True, *,
               available: Resources | None = None, container: ContainerInfo | None = None,
               arguments: tuple[str, ...] = (), labels: Mapping[str, str] | None = None,
+              executor: ExecutorInfo | None = None, data: bytes | None = None,
               ) -> TaskInfo:
     """A TaskInfo running `command` on `offer`'s agent with resources taken from the offer.
 
@@ -67,6 +68,9 @@ def make_task(task_id: str, offer: Offer, command: str | None, cpus: float, mem:
     Picked ports are also given to the task as `PORT0..PORTn` and `PORTS` in its
     environment (Marathon's convention) unless `env` sets them. With `command=None` (a
     Docker image's own entrypoint) the CommandInfo has no value and `shell=False`.
+    With `executor` the task runs on that custom executor (`command` must be None; `data`
+    is handed to it); the executor's own resources are not taken from `available`: keep
+    room for them while it is not running on that agent.
     Raises ResourceError when the task does not fit.
     """
     res, picked = task_resources(offer.resources if available is None else available,
@@ -75,11 +79,14 @@ def make_task(task_id: str, offer: Offer, command: str | None, cpus: float, mem:
     if picked:
         environment["PORTS"] = ",".join(map(str, picked))
     environment.update(env or {})
-    cmd = CommandInfo(value=command or "", shell=shell and command is not None,
-                      arguments=tuple(arguments), environment=environment)
+    if executor is not None and command is not None:
+        raise ValueError("a task has a command or an executor, not both")
+    cmd = None if executor is not None else CommandInfo(
+        value=command or "", shell=shell and command is not None, arguments=tuple(arguments),
+        environment=environment)
     return TaskInfo(name=name or task_id, task_id=task_id, agent_id=offer.agent_id,
                     resources=res, command=cmd, container=container,
-                    labels=dict(labels or {}))
+                    labels=dict(labels or {}), executor=executor, data=data)
 
 
 class ResourcesLeft:

@@ -135,6 +135,11 @@ class Offers:
 
 
 @frozen
+class InverseOffers:
+    inverse_offers: tuple[m.InverseOffer, ...]
+
+
+@frozen
 class OfferRescinded:
     offer_id: str
 
@@ -211,6 +216,12 @@ class Streams:
 class Launch:
     offer_id: str
     tasks: tuple[m.TaskInfo, ...]
+
+
+@frozen
+class AcceptInverseOffers:
+    """None of our tasks is left on the agents: the master may take them."""
+    inverse_offer_ids: tuple[str, ...]
 
 
 @frozen

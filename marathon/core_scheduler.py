@@ -68,6 +68,11 @@ class SchedulerHandlers(CoreBase):
                   for a, app in apps.items() if app is not None and app.get("constraints")}
         for offer in offers:
             st.offers_seen += 1
+            if offer.agent_id in st.inverse_offers or \
+                    st.unavailable_until.get(offer.agent_id, 0.0) > self.now:
+                st.offers_declined += 1  # wanted back for maintenance: nothing new there
+                self._fx.append(ev.Decline(offer.id, self.options.decline_seconds))
+                continue
             wants = [lq.Want(app, st.wants[a]) for a, app in apps.items()
                      if app is not None and st.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
@@ -88,6 +93,24 @@ class SchedulerHandlers(CoreBase):
                 if ln.app_id in placed:
                     placed[ln.app_id].append(lq.Placement(offer.hostname, offer.attributes))
             self._fx.append(ev.Launch(offer.id, tuple(ln.task for ln in launches)))
+
+    def inverse_offers(self, e: ev.InverseOffers) -> None:
+        """The master wants these agents back: our tasks there become old ones, replaced
+        elsewhere within each app's upgrade strategy before they are killed (deployment.step);
+        the inverse offer is accepted once none is left (`_give_back_agents`)."""
+        st = self.state
+        agents = {io.agent_id: io.id for io in e.inverse_offers}
+        st.inverse_offers.update(agents)
+        for io in e.inverse_offers:
+            if io.duration is not None:
+                st.unavailable_until[io.agent_id] = io.start + io.duration
+        for t in st.tasks.values():
+            if t.agent_id in agents and t.active and not t.draining:
+                log.info("task %s is on agent %s, wanted back: replacing it", t.id, t.agent_id)
+                t.draining = True
+                self._save_task(t)
+                st.dirty.add(t.app_id)
+        self._settle()
 
     def offer_rescinded(self, e: ev.OfferRescinded) -> None:
         self.state.offer_backlog.pop(e.offer_id, None)
@@ -190,3 +213,18 @@ class SchedulerHandlers(CoreBase):
             self._publish("health_status_changed_event", appId=t.app_id,
                           instanceId=t.instance_id, version=t.version, alive=h.alive)
             self.tick([t.app_id])
+
+
+#: The scheduler's callbacks and results handled here (marathon/core.py composes the table).
+EVENTS = {
+    ev.Registered: SchedulerHandlers.registered,
+    ev.Reregistered: SchedulerHandlers.reregistered,
+    ev.Offers: SchedulerHandlers.offers,
+    ev.OfferRescinded: SchedulerHandlers.offer_rescinded,
+    ev.InverseOffers: SchedulerHandlers.inverse_offers,
+    ev.StatusUpdate: SchedulerHandlers.status_update,
+    ev.Disconnected: SchedulerHandlers.disconnected,
+    ev.PlaceBacklog: SchedulerHandlers.place_backlog,
+    ev.HealthResult: SchedulerHandlers.health_result,
+    ev.ReadinessResult: SchedulerHandlers.readiness_result,
+}

@@ -5,7 +5,8 @@ Called on every tick for every app, so the same rule keeps apps at their declare
 rolling restart honours the upgrade strategy: never fewer than
 `ceil(instances * minimumHealthCapacity)` healthy tasks, never more than
 `instances + floor(instances * maximumOverCapacity)` tasks, and old tasks are killed only
-once enough new ones are healthy.
+once enough new ones are healthy. A task on an agent the master wants back (an inverse offer:
+drain or maintenance) is replaced the same way, as if its config were old.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def config_version(app: dict[str, Any]) -> str:
 
 
 def _current(t: TaskRecord, app: dict[str, Any]) -> bool:
-    return (t.config_version or t.version) == config_version(app)
+    """Launched with the app's config, on an agent it may keep (not one being drained)."""
+    return not t.draining and (t.config_version or t.version) == config_version(app)
 
 
 def _ready_fn(app: dict[str, Any]) -> Callable[[TaskRecord], bool]:
@@ -58,11 +60,12 @@ def _ready_fn(app: dict[str, Any]) -> Callable[[TaskRecord], bool]:
 
 def _split(app: dict[str, Any], live: Sequence[TaskRecord]) -> tuple[list[TaskRecord],
                                                                     list[TaskRecord]]:
-    """(current, old) by the config version the tasks were launched with."""
+    """(current, old): old ones need replacing (launched with an older config version, or
+    on an agent being drained)."""
     cv = config_version(app)
     new, old = [], []
     for t in live:
-        (new if (t.config_version or t.version) == cv else old).append(t)
+        (new if not t.draining and (t.config_version or t.version) == cv else old).append(t)
     return new, old
 
 
@@ -88,7 +91,8 @@ def _all_current(app: dict[str, Any], tasks: Sequence[TaskRecord]) -> tuple[int,
     for t in tasks:
         if t.state not in ACTIVE:
             continue
-        if t.killing or t.unreachable_inactive or (t.config_version or t.version) != cv:
+        if t.killing or t.unreachable_inactive or t.draining or \
+                (t.config_version or t.version) != cv:
             return None
         live += 1
         n_ready += ready(t)

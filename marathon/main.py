@@ -11,7 +11,9 @@ framework id).
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -63,6 +65,9 @@ def build_parser() -> FlagParser:
                help="period of the control tick")
     p.add_flag("decline_offer_duration", type=duration, default=5.0,
                help="refuse filter for declined offers")
+    p.add_flag("mesos_user", default=default_mesos_user(),
+               help="the user apps without a `user` run as (default: the user running "
+                    "Marathon, except root: none, so the agents' --default_user)")
     add_marathon_mesos_auth_flags(p)
     add_marathon_http_flags(p)
     return p
@@ -155,13 +160,20 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
                 store.close()
 
 
+def default_mesos_user() -> str:
+    """Marathon's default is the user running it; root is not handed to every app by
+    default (an app or `--mesos_user root` asks for it)."""
+    return "" if os.geteuid() == 0 else getpass.getuser()
+
+
 async def serve(ns, embedded: Store | None) -> None:
     hostname = ns.hostname or ns.http_address
     options = Options(
         master=ns.master, hostname=hostname, http_port=ns.http_port,
         framework_name=ns.framework_name, failover_timeout=ns.failover_timeout,
         mesos_role=ns.mesos_role,
-        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration)
+        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration,
+        mesos_user=ns.mesos_user)
     front: web.Application | None = None
 
     def make_store() -> Store:
@@ -186,8 +198,6 @@ async def serve(ns, embedded: Store | None) -> None:
     bound = runner.addresses[0][1]
     options.http_port = bound
     node.me = f"{hostname}:{bound}"
-    if not ns.zk:
-        node.leader = node.me
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -53,17 +53,19 @@ class Health:
 
 # what a task counts as, per app: (state, killing, unreachable_inactive, config version)
 Key = tuple[str, bool, bool, str]
-_COUNTED = frozenset({"state", "killing", "unreachable_inactive", "config_version", "version"})
+_COUNTED = frozenset({"state", "killing", "unreachable_inactive", "config_version", "version",
+                      "draining"})
+DRAINING = "<draining>"  # the config version a task on a draining agent counts as: old
 STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
 
 
 def _key(t: TaskRecord, name: str | None = None, value: Any = None) -> Key:
     d = {"state": t.state, "killing": t.killing, "unreachable_inactive": t.unreachable_inactive,
-         "config_version": t.config_version, "version": t.version}
+         "config_version": t.config_version, "version": t.version, "draining": t.draining}
     if name is not None:
         d[name] = value
     return (d["state"], d["killing"], d["unreachable_inactive"],
-            d["config_version"] or d["version"])
+            DRAINING if d["draining"] else d["config_version"] or d["version"])
 
 
 class Tally:
@@ -146,6 +148,7 @@ class TaskRecord:
     mesos_health: Health | None = attrs.field(default=None, eq=False)
     ready: bool = False  # its readiness check passed (apps with readinessChecks)
     readiness: dict[str, Any] | None = None  # its last readiness probe (Marathon's JSON)
+    draining: bool = False  # its agent is wanted back: replace it, then kill it
     tally: Tally | None = attrs.field(default=None, eq=False, repr=False)  # its owner's counts
 
     @property
@@ -183,7 +186,7 @@ class TaskRecord:
                 "config_version": self.config_version,
                 "unreachable_inactive": self.unreachable_inactive,
                 "mesos_healthy": self.mesos_healthy, "ready": self.ready,
-                "readiness": self.readiness}
+                "readiness": self.readiness, "draining": self.draining}
 
     @classmethod
     def from_store(cls, d: dict[str, Any]) -> TaskRecord:

@@ -36,9 +36,12 @@ class AgentConfig:
     max_completed_tasks: int = 200
     checkpoint: bool = False  # emit Checkpoint effects (the runtime turns this on)
     switch_user: bool = True  # run tasks as their command's or framework's user (Mesos)
-    default_user: str = ""  # for a task and framework with no user ("": the agent's own)
+    default_user: str = "nobody"  # for a task and framework with no user ("": the agent's own)
     flags: dict[str, str] = field(factory=dict)
     containerizers: tuple[str, ...] = ("mesos",)  # the kinds of tasks it runs (see AgentInfo)
+    executor_registration_timeout: float = 60.0  # a custom executor must subscribe by then
+    executor_shutdown_grace: float = 5.0  # SHUTDOWN to SIGKILL of a custom executor
+    executor_reregistration_timeout: float = 2.0  # after a restart, for executors to re-subscribe
 
     def agent_info(self) -> AgentInfo:
         return AgentInfo(hostname=self.hostname, port=self.port, resources=self.resources,

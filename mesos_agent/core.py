@@ -15,31 +15,32 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from functools import singledispatchmethod
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
+from mesos_agent import core_executors
+from mesos_agent.core_executors import REGISTRATION_TIMER, ExecutorRules
 from mesos_agent.core_health import HealthRules
 from mesos_agent.core_recovery import RecoveryRules, exit_status
 from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
                                 StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
                                 TaskLaunchFailed)
 from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
-                                  TaskEntry)
+                                  ExecutorEntry, TaskEntry)
 from mesos_agent.recovery import (AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint,
                                   TaskRemoved)
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
-from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo, Heartbeat,
-                                   KillTask, ProtocolError, RegisterAgent, ReregisterAgent,
-                                   RunTask, ShutdownAgent, ShutdownFramework, StatusUpdateAck,
-                                   TaskInfo, TaskRecord, TaskStatus)
+from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo,
+                                   Heartbeat, KillTask, ProtocolError, RegisterAgent,
+                                   ReregisterAgent, RunTask, ShutdownAgent, ShutdownFramework,
+                                   StatusUpdateAck, TaskInfo, TaskRecord, TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -54,7 +55,7 @@ Effects = list[Any]
 _FwGroup = tuple[FrameworkInfo, list[dict[str, Any]], list[dict[str, Any]]]  # info, live, done
 
 
-class Agent(HealthRules, AdmissionRules, RecoveryRules):
+class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
     """One agent's state: identity, connection, frameworks and tasks, pending updates."""
 
     def __init__(self, config: AgentConfig, rng: random.Random) -> None:
@@ -73,6 +74,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._register_attempts = 0
         self._frameworks: dict[str, FrameworkInfo] = {}
         self._tasks: dict[str, TaskEntry] = {}
+        # Custom executors by (framework, executor id) and by their container's key.
+        self._executors: dict[tuple[str, str], ExecutorEntry] = {}
+        self._by_key: dict[str, ExecutorEntry] = {}
         # Processes still to reap whose task record is gone (framework/agent shut down, or a
         # task killed while launching whose terminal update was already acked).
         self._draining: dict[str, str] = {}
@@ -97,9 +101,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
 
     def handle(self, event: Any, now: float) -> Effects:
         """Handle one event; checkpoints of what it changed come first (write-ahead)."""
-        cls = type(event)
-        handler = _EVENTS.get(cls) or _EVENTS.setdefault(cls, _EVENT_DISPATCH.dispatch(cls))
-        effects = handler(self, event, now)
+        effects = EVENTS.get(type(event), Agent._unknown_event)(self, event, now)
         if not (self._dirty or self._id_dirty):
             return effects
         ckpts: Effects = []
@@ -113,7 +115,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                 and not any(isinstance(e, Send) for e in effects))
         for tid in sorted(self._dirty):
             entry = self._tasks.get(tid)
+            ex = self._by_key.get(tid) if entry is None else None
             ckpts.append(Checkpoint(self._task_checkpoint(entry) if entry is not None
+                                    else self._executor_checkpoint(ex) if ex is not None
                                     else TaskRemoved(tid), lazy=lazy))
         self._dirty.clear()
         self._id_dirty = False
@@ -127,20 +131,16 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
                               e.state, tuple(e.statuses), e.kill_requested, e.pid, e.container,
                               self.updates.pending(e.task_id))
 
-    @singledispatchmethod
-    def _dispatch(self, event: Any, now: float) -> Effects:
+    def _unknown_event(self, event: Any, now: float) -> Effects:
         return [Log("warning", f"agent: ignoring unknown event {type(event).__name__}")]
 
-    @_dispatch.register(Recovered)
     def _on_recovered(self, event: Recovered, now: float) -> Effects:
         return self._recovered(event, now)
 
-    @_dispatch.register(Start)
     def _start(self, event: Start, now: float) -> Effects:
         self.start_time = now
         return []
 
-    @_dispatch.register(MasterConnected)
     def _master_connected(self, event: MasterConnected, now: float) -> Effects:
         self._expected_master = event.master_id
         effects = [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
@@ -148,24 +148,24 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._register_attempts = 0
         return effects + self._send_registration(now)
 
-    @_dispatch.register(TimerFired)
     def _timer(self, event: TimerFired, now: float) -> Effects:
         if event.key == REGISTER_TIMER:
             return self._registration_timeout(now)
         if event.key == HEARTBEAT_TIMER:
             return self._heartbeat(now)
+        if isinstance(event.key, tuple) and event.key[0] == REGISTRATION_TIMER:
+            return self._executor_timeout(event.key[1], now)
         return self.updates.on_timer(event.key, now)
 
-    @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
         msg = event.msg
-        cls = type(msg)
-        handler = _MESSAGES.get(cls) or _MESSAGES.setdefault(cls, _MESSAGE_DISPATCH.dispatch(cls))
-        return handler(self, msg, now)
+        return MESSAGES.get(type(msg), Agent._unexpected_message)(self, msg, now)
 
-    @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_launched(ex, event, now)
         entry = self._tasks.get(event.task_id)
         if entry is None:  # draining or unknown: never leave a process we do not track
             known = self._draining.get(event.task_id) is not None
@@ -180,8 +180,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return (self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
                 + self._start_health(entry, now))
 
-    @_dispatch.register(TaskLaunchFailed)
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_launch_failed(ex, event, now)
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
             self._use_cache = None
@@ -199,8 +201,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
-    @_dispatch.register(TaskExited)
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
+        ex = self._by_key.get(event.task_id)
+        if ex is not None:
+            return self._executor_exited(ex, event, now)
         if self._draining.pop(event.task_id, None) is not None:
             self._draining_res.pop(event.task_id, None)
             self._use_cache = None
@@ -228,32 +232,27 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 
-    @_dispatch.register(HealthResult)
     def _health_result(self, event: HealthResult, now: float) -> Effects:
         return self._on_health(event, now)
 
-    @_dispatch.register(StopAgent)
     def _stop_agent(self, event: StopAgent, now: float) -> Effects:
         self.terminating = True
         effects: Effects = [Log("info", f"stopping: killing {len(self._tasks)} task(s)")]
         for entry in self._tasks.values():
             if not ts.is_terminal(entry.state):
                 entry.kill_requested = True
-                if entry.process == ALIVE:
+                if entry.process == ALIVE and not entry.executor_id:
                     effects.append(KillProcess(entry.task_id, self._grace(entry)))
-        return effects
+        return effects + self._shutdown_executors(None)
 
     # ------------------------------------------------------------ messages
 
-    @singledispatchmethod
-    def _on_message(self, msg: Any, now: float) -> Effects:
+    def _unexpected_message(self, msg: Any, now: float) -> Effects:
         return [Log("warning", f"agent: unexpected message {type(msg).__name__} from master")]
 
-    @_on_message.register(Heartbeat)
     def _on_heartbeat(self, msg: Heartbeat, now: float) -> Effects:
         return []
 
-    @_on_message.register(ProtocolError)
     def _on_protocol_error(self, msg: ProtocolError, now: float) -> Effects:
         text = f"master rejected our {msg.in_reply_to or 'message'}: {msg.message}"
         if msg.in_reply_to in _UNKNOWN_TO_MASTER and self.state == RUNNING:
@@ -262,7 +261,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             return self._lose_master(text)  # a standby: find the leader now, not after retries
         return [Log("warning", text)]
 
-    @_on_message.register(AgentRegistered)
     def _on_registered(self, msg: AgentRegistered, now: float) -> Effects:
         if self._expected_master and msg.master_id != self._expected_master:
             return [Log("warning", f"ignoring AgentRegistered from master {msg.master_id}: "
@@ -278,7 +276,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return effects + self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval,
                                           now, "registered")
 
-    @_on_message.register(AgentReregistered)
     def _on_reregistered(self, msg: AgentReregistered, now: float) -> Effects:
         if self._expected_master and msg.master_id != self._expected_master:
             return [Log("warning", f"ignoring AgentReregistered from master {msg.master_id}: "
@@ -291,17 +288,22 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         return self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval, now,
                                 "re-registered")
 
-    @_on_message.register(ShutdownAgent)
     def _on_shutdown_agent(self, msg: ShutdownAgent, now: float) -> Effects:
+        # A fresh registration refused (e.g. the machine is down for maintenance): back off
+        # rather than ask again at once; a re-registration refused starts afresh now.
+        refused_again = self.state == REGISTERING and self.agent_id is None
         effects = self._reset(f"master asked us to shut down: {msg.reason}")
         if self.state == DISCONNECTED:
             return effects  # MasterConnected will register us afresh
         self.state = REGISTERING
         self._register_attempts = 0
         effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
+        if refused_again:  # as for an unanswered registration: no busy loop
+            backoff = self.config.registration_backoff
+            self._register_interval = min(self._register_interval * 2, backoff.max)
+            return effects + [SetTimer(REGISTER_TIMER, now + self._register_interval)]
         return effects + self._send_registration(now)
 
-    @_on_message.register(RunTask)
     def _on_run_task(self, msg: RunTask, now: float) -> Effects:
         fid, task = msg.framework.id, msg.task
         refusal = self._refuse_run(fid, task.task_id, msg.epoch)
@@ -309,13 +311,16 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             level = "debug" if refusal == DUPLICATE_RUN else "warning"  # the master resends
             return [Log(level, f"not running task {task.task_id}: {refusal}")]
         assert fid is not None and self.agent_id is not None
-        if not self.config.resources.contains(self._in_use() + task.resources):
+        need = task.resources + self._executor_need(fid, task)
+        if not self.config.resources.contains(self._in_use() + need):
             if any(h.task.task_id == task.task_id for h in self._held):
                 return []
             self._held.append(msg)
             return [Log("info", f"task {task.task_id} waits for killed tasks to free resources")]
         if task.agent_id != self.agent_id:
             task = attrs.evolve(task, agent_id=self.agent_id)
+        if task.executor is not None:
+            return self._run_with_executor(msg, task, now)
         run_id = random_prefix(self._rng)
         sandbox = paths.sandbox_dir(self.config.work_dir, self.agent_id, fid, task.task_id, run_id)
         self._frameworks[fid] = msg.framework
@@ -334,7 +339,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         cmd_user = task.command.user if task.command is not None else None
         return cmd_user or framework.user or self.config.default_user or None
 
-    @_on_message.register(KillTask)
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:
         entry = self._tasks.get(msg.task_id)
         if entry is None or entry.framework_id != msg.framework_id:
@@ -351,17 +355,19 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         caps = self._frameworks[entry.framework_id].capabilities
         if "TASK_KILLING_STATE" in caps and entry.state != ts.KILLING:
             effects += self._update(entry, ts.KILLING, now)
+        if entry.executor_id:
+            return effects + self._kill_on_executor(entry, max(0.0, grace))
         return effects + [KillProcess(entry.task_id, max(0.0, grace))]
 
-    @_on_message.register(ShutdownFramework)
     def _on_shutdown_framework(self, msg: ShutdownFramework, now: float) -> Effects:
         effects: Effects = [Log("info", f"shutting down framework {msg.framework_id}")]
         for entry in [e for e in self._tasks.values() if e.framework_id == msg.framework_id]:
             effects += self._drain(entry)
-        self._frameworks.pop(msg.framework_id, None)
+        effects += self._shutdown_executors(msg.framework_id)
+        if not self._has_executors(msg.framework_id):
+            self._frameworks.pop(msg.framework_id, None)
         return effects
 
-    @_on_message.register(StatusUpdateAck)
     def _on_ack(self, msg: StatusUpdateAck, now: float) -> Effects:
         head = self.updates.head(msg.task_id)
         effects = self.updates.ack(msg.task_id, msg.uuid, now)
@@ -369,6 +375,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             return effects + [Log("debug", f"ignoring stale ack for task {msg.task_id}")]
         self._touch(msg.task_id)
         entry = self._tasks.get(msg.task_id)
+        if entry is not None and entry.executor_id:
+            effects += self._to_executor_acked(entry, head)
         if entry is not None and ts.is_terminal(head.state):
             self._forget(entry)
         return effects
@@ -438,7 +446,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
             effects += self._drain(entry)
         for task_id in self.updates.task_ids():
             effects += self.updates.remove(task_id)
-        self._frameworks.clear()
+        effects += self._shutdown_executors(None)
+        self._frameworks = {fid: fw for fid, fw in self._frameworks.items()
+                            if self._has_executors(fid)}
         self._held.clear()
         self.agent_id = self.master_id = None
         return effects
@@ -468,6 +478,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         self._completed.append((self._frameworks[entry.framework_id],
                                 records.executor_json(entry, self.agent_id or "", True)))
         effects = self.updates.remove(entry.task_id)
+        if entry.executor_id:
+            entry.process = GONE  # no process of its own: its executor is shut down
         if entry.process != GONE:
             self._draining[entry.task_id] = entry.framework_id
             self._draining_res[entry.task_id] = entry.task.resources
@@ -487,24 +499,36 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         if entry.process != GONE:  # killed while launching: reap the process when it comes
             self._draining[entry.task_id] = fid
             self._draining_res[entry.task_id] = entry.task.resources
-        if not any(e.framework_id == fid for e in self._tasks.values()):
+        if not any(e.framework_id == fid for e in self._tasks.values()) \
+                and not self._has_executors(fid):
             del self._frameworks[fid]
 
     def _status(self, task_id: str, state: str, now: float, message: str = "",
                 reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
-                healthy: bool | None = None) -> TaskStatus:
+                healthy: bool | None = None, uuid: bytes | None = None,
+                data: bytes | None = None, executor_id: str = "") -> TaskStatus:
         return TaskStatus(task_id=task_id, state=state, agent_id=self.agent_id, message=message,
                           reason=reason, source=source, timestamp=now,
-                          uuid=new_uuid_bytes(self._rng), healthy=healthy)
+                          uuid=uuid or new_uuid_bytes(self._rng), healthy=healthy, data=data,
+                          executor_id=executor_id or None)
 
     def _update(self, entry: TaskEntry, state: str, now: float, message: str = "",
-                reason: str | None = None, source: str = records.SOURCE_EXECUTOR) -> Effects:
-        """Move a task to `state` and queue the status update; the one place tasks change."""
+                reason: str | None = None, source: str = records.SOURCE_EXECUTOR,
+                uuid: bytes | None = None, data: bytes | None = None,
+                healthy: bool | None = None) -> Effects:
+        """Move a task to `state` and queue the status update; the one place tasks change.
+        A custom executor's update keeps its `uuid` (it is acknowledged back by it)."""
         assert ts.can_transition(entry.state, state), (entry.task_id, entry.state, state)
         entry.state = state
         entry.statuses.append((state, now))
+        if healthy is not None:
+            entry.healthy = healthy
+        if entry.executor_id and ts.is_terminal(state) and entry.process != GONE:
+            entry.process = GONE  # its executor is done with it
+            self._use_cache = None
         self._touch(entry.task_id)
-        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy)
+        status = self._status(entry.task_id, state, now, message, reason, source, entry.healthy,
+                              uuid, data, entry.executor_id)
         return self.updates.add(entry.framework_id, status, now)
 
     # ------------------------------------------------------------ views
@@ -525,19 +549,31 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
     def draining(self) -> set[str]:
         return set(self._draining)
 
+    def containers(self) -> set[str]:
+        """What the containerizer should be running for us: command tasks and executors."""
+        return {tid for tid, e in self._tasks.items() if not e.executor_id} | set(self._by_key)
+
+    def executors(self) -> list[ExecutorEntry]:
+        """Live custom executors (read-only use)."""
+        return list(self._executors.values())
+
     def state_json(self) -> dict[str, Any]:
         """The agent's `/state` document (Mesos agent shape, see records.py)."""
         aid = self.agent_id or ""
         by_fw: dict[str, _FwGroup] = {
             fid: (info, [], []) for fid, info in self._frameworks.items()}
         for e in self._tasks.values():
-            by_fw[e.framework_id][1].append(records.executor_json(e, aid, False))
+            if not e.executor_id:
+                by_fw[e.framework_id][1].append(records.executor_json(e, aid, False))
+        for ex in self._executors.values():
+            by_fw[ex.framework_id][1].append(
+                records.custom_executor_json(ex, list(self._executor_tasks(ex)), aid))
         done: dict[str, _FwGroup] = {}
         for info, ex in self._completed:
             fid = info.id or ""
             (by_fw if fid in by_fw else done).setdefault(fid, (info, [], []))[2].append(ex)
         used = sum((e.task.resources for e in self._tasks.values() if not ts.is_terminal(e.state)),
-                   EMPTY)
+                   EMPTY) + sum((ex.info.resources for ex in self._executors.values()), EMPTY)
         cfg = self.config
         return {
             "version": cfg.version, "id": aid, "pid": f"slave(1)@{cfg.ip}:{cfg.port}",
@@ -557,22 +593,46 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules):
         for tid, e in self._tasks.items():
             assert e.task.task_id == tid and e.framework_id in self._frameworks, tid
             assert tid not in self._draining, tid
-            assert e.state != ts.STAGING or e.process == LAUNCHING or self.terminating, tid
+            assert (e.state != ts.STAGING or e.process == LAUNCHING or self.terminating
+                    or e.executor_id), tid
             assert e.process != GONE or ts.is_terminal(e.state), (tid, e.state)
             if ts.is_terminal(e.state):  # kept only until its terminal update is acked
                 assert self.updates.has_terminal(tid), (tid, e.state)
         for fid in self._frameworks:
-            assert any(e.framework_id == fid for e in self._tasks.values()), fid
+            assert any(e.framework_id == fid for e in self._tasks.values()) \
+                or self._has_executors(fid), fid
+        self._check_executors()
         for tid in self.updates.task_ids():
             assert tid in self._tasks or self.updates.has_terminal(tid), tid
         assert self._use_cache is None or self._use_cache == self._sum_in_use()
         self.updates.check_invariants()
 
 
-# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access,
-# and `dispatch()` itself looks the type up in a WeakKeyDictionary: a plain dict per type.
-_EVENT_DISPATCH = Agent.__dict__["_dispatch"].dispatcher
-_MESSAGE_DISPATCH = Agent.__dict__["_on_message"].dispatcher
-_EVENTS: dict[type, Any] = {}
-_MESSAGES: dict[type, Any] = {}
+#: Event -> handler (anything else is logged and ignored).
+EVENTS: dict[type, Callable[[Agent, Any, float], Effects]] = {
+    Recovered: Agent._on_recovered,
+    Start: Agent._start,
+    MasterConnected: Agent._master_connected,
+    TimerFired: Agent._timer,
+    Received: Agent._received,
+    TaskLaunched: Agent._task_launched,
+    TaskLaunchFailed: Agent._task_launch_failed,
+    TaskExited: Agent._task_exited,
+    HealthResult: Agent._health_result,
+    StopAgent: Agent._stop_agent,
+    **core_executors.EVENTS,
+}
 
+#: Message from the master -> handler (anything else is logged and ignored).
+MESSAGES: dict[type, Callable[[Agent, Any, float], Effects]] = {
+    Heartbeat: Agent._on_heartbeat,
+    ProtocolError: Agent._on_protocol_error,
+    AgentRegistered: Agent._on_registered,
+    AgentReregistered: Agent._on_reregistered,
+    ShutdownAgent: Agent._on_shutdown_agent,
+    RunTask: Agent._on_run_task,
+    KillTask: Agent._on_kill_task,
+    ShutdownFramework: Agent._on_shutdown_framework,
+    StatusUpdateAck: Agent._on_ack,
+    **core_executors.MESSAGES,
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from mesos_agent.records import GONE, RUNNING, TaskEntry
+from mesos_agent.records import GONE, RUNNING, ExecutorEntry, TaskEntry
 from mesos_common.messages import RunTask
 from mesos_common.resources import Resources
 
@@ -30,6 +30,7 @@ class AdmissionRules:
     _held: deque[RunTask]
     _use_cache: Resources | None
     _ran: dict[tuple[str, str], None]
+    _executors: dict[tuple[str, str], ExecutorEntry]
 
     def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
         if not fid:
@@ -65,6 +66,8 @@ class AdmissionRules:
                 used = used + e.task.resources
         for r in self._draining_res.values():
             used = used + r
+        for ex in self._executors.values():
+            used = used + ex.info.resources
         return used
 
     def _launch_held(self, now: float) -> Effects:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mesos_agent import records
 from mesos_agent.events import KillProcess
+from mesos_agent.core_executors import is_executor_container
 from mesos_agent.records import ALIVE, DISCONNECTED, GONE, TaskEntry
 from mesos_agent.recovery import CLEANUP, EXITED_FOUND, RUNNING_FOUND, Recovered, RecoveredTask
 from mesos_agent.status import StatusUpdateManager
@@ -43,7 +44,13 @@ class RecoveryRules:
         effects: Effects = [Log("info", f"recovering agent {event.agent_id} with "
                                         f"{len(event.tasks)} task(s) ({event.mode})")]
         for rt in event.tasks:
-            effects += self._recover_task(rt, event.mode, now)
+            if is_executor_container(rt.checkpoint.task):
+                effects += self._recover_executor(rt, now)
+            else:
+                effects += self._recover_task(rt, event.mode, now)
+        effects += self._orphaned_executor_tasks(now)
+        if event.mode == CLEANUP:
+            effects += self._shutdown_executors(None)
         return effects
 
     def _recover_task(self, rt: RecoveredTask, mode: str, now: float) -> Effects:
@@ -57,6 +64,9 @@ class RecoveryRules:
         self._use_cache = None
         self.updates.restore(fid, cp.updates)
         self._touch(entry.task_id)
+        if entry.executor_id:  # its executor's fate decides (`_orphaned_executor_tasks`)
+            entry.process = GONE if ts.is_terminal(entry.state) else ALIVE
+            return []
         if found.what == RUNNING_FOUND:
             entry.process, entry.pid = ALIVE, found.pid
             effects: Effects = [Log("info", f"reattached to task {entry.task_id} "

@@ -1,25 +1,18 @@
 """Agent-specific events (fed by the runtime) and effects (performed by the runtime).
 
-The shared ones (`Start`, `Received`, `TimerFired`; `Send`, `SetTimer`, `CancelTimer`, `Log`)
-live in mesos_common.effects. Everything here is plain frozen data.
+The shared ones (`Start`, `Received`, `TimerFired`, `MasterConnected`; `Send`, `SetTimer`,
+`CancelTimer`, `Log`, `Redetect`) live in mesos_common.effects. All plain frozen data.
 """
 from __future__ import annotations
 
 from attrs import frozen
 
-from mesos_common.messages import HealthCheck, TaskInfo
+from mesos_common.effects import MasterConnected, Redetect  # noqa: F401 (shared with the SDK)
+from mesos_common.resources import Resources
+from mesos_common.messages import (ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo,
+                                   TaskStatus)
 
 # ---------------------------------------------------------------- events
-
-
-@frozen
-class MasterConnected:
-    """The runtime found the leading master and pointed the DEALER at it: (re)register now.
-
-    `master_id` is the detected master's id: registration replies from any other master (a
-    late message of a dead or deposed one) are ignored. Empty accepts any."""
-
-    master_id: str = ""
 
 
 @frozen
@@ -69,7 +62,80 @@ class HealthResult:
     message: str = ""
 
 
+@frozen
+class ExecutorSubscribe:
+    """A custom executor opened its SUBSCRIBE stream (`POST /api/v1/executor`);
+    `unacknowledged_tasks`: the ids of the tasks it says it holds (a re-subscription)."""
+
+    framework_id: str
+    executor_id: str
+    unacknowledged_tasks: tuple[str, ...] = ()
+
+
+@frozen
+class ExecutorUpdate:
+    """A custom executor's UPDATE call: `status` as it sent it (its uuid kept)."""
+
+    framework_id: str
+    executor_id: str
+    status: TaskStatus
+
+
+@frozen
+class ExecutorMessage:
+    """A custom executor's MESSAGE call: bytes for its scheduler."""
+
+    framework_id: str
+    executor_id: str
+    data: bytes
+
+
+@frozen
+class ExecutorDisconnected:
+    """A custom executor's stream closed (it may subscribe again)."""
+
+    framework_id: str
+    executor_id: str
+
+
 # ---------------------------------------------------------------- effects
+
+
+@frozen
+class ExecutorSubscribed:
+    """What an executor's SUBSCRIBED event says (the runtime adds the agent's info)."""
+
+    executor: ExecutorInfo
+    framework: FrameworkInfo
+    container: str
+
+
+@frozen
+class ToExecutor:
+    """Write `msg` to the executor's stream: ExecutorSubscribed, RunTask (LAUNCH), KillTask
+    (KILL), StatusUpdateAck (ACKNOWLEDGED), FrameworkMessage (MESSAGE), ShutdownExecutor
+    (SHUTDOWN). Dropped when no stream is open."""
+
+    framework_id: str
+    executor_id: str
+    msg: object
+
+
+@frozen
+class ResizeContainer:
+    """Raise a running container's limits to `resources` (a custom executor's container
+    holds its own resources and those of its tasks)."""
+
+    key: str
+    resources: Resources
+
+
+@frozen
+class EndExecutorStream:
+    """The executor is gone: close its stream, if open."""
+
+    framework_id: str
+    executor_id: str
 
 
 @frozen
@@ -79,6 +145,7 @@ class StartHealthCheck:
     task_id: str
     check: HealthCheck
     sandbox: str
+    user: str | None = None  # a COMMAND check runs as the task does (None: as the agent)
 
 
 @frozen
@@ -105,10 +172,3 @@ class KillProcess:
     task_id: str
     grace_period: float
 
-
-@frozen
-class Redetect:
-    """The master is gone or does not know us: find the leader again, reconnect, and feed
-    MasterConnected."""
-
-    reason: str

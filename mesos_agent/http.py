@@ -90,8 +90,8 @@ def _name(table: Any, ident: int) -> str:
         return str(ident)
 
 
-def browse(real: str, shown: str) -> list[dict[str, Any]]:
-    """Mesos `files/browse` entries for a directory (or the one file) at `real`."""
+def listing(real: str, shown: str) -> list[tuple[str, os.stat_result]]:
+    """(shown path, lstat) of a directory's entries (or of the one file) at `real`."""
     if os.path.isdir(real):
         names = sorted(os.listdir(real))
         items = [(os.path.join(real, n), shown.rstrip("/") + "/" + n) for n in names]
@@ -100,12 +100,24 @@ def browse(real: str, shown: str) -> list[dict[str, Any]]:
     out = []
     for full, visible in items:
         try:
-            st = os.lstat(full)
+            out.append((visible, os.lstat(full)))
         except OSError:
             continue
+    return out
+
+
+def owner_names(st: os.stat_result) -> tuple[str, str]:
+    return _name(pwd.getpwuid, st.st_uid), _name(grp.getgrgid, st.st_gid)
+
+
+def browse(real: str, shown: str) -> list[dict[str, Any]]:
+    """Mesos `files/browse` entries for a directory (or the one file) at `real`."""
+    out = []
+    for visible, st in listing(real, shown):
+        uid, gid = owner_names(st)
         out.append({"path": visible, "nlink": st.st_nlink, "size": st.st_size,
                     "mtime": int(st.st_mtime), "mode": stat.filemode(st.st_mode),
-                    "uid": _name(pwd.getpwuid, st.st_uid), "gid": _name(grp.getgrgid, st.st_gid)})
+                    "uid": uid, "gid": gid})
     return out
 
 

@@ -64,12 +64,17 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("status_update_retry_interval_max", type=flags.duration,
                default=status.RETRY_INTERVAL_MAX,
                help="longest interval between resends of a status update")
+    p.add_flag("executor_registration_timeout", type=flags.duration, default=60.0,
+               help="how long a custom executor has to subscribe after it starts (or after "
+                    "an agent restart) before it is killed and its tasks fail")
+    p.add_flag("executor_shutdown_grace_period", type=flags.duration, default=5.0,
+               help="from SHUTDOWN to SIGKILL of a custom executor")
     p.add_flag("switch_user", type=flags.boolean, default=True,
                help="run process tasks as their command's user, else their framework's "
                     "(false: as the agent's own user)")
-    p.add_flag("default_user", default="",
+    p.add_flag("default_user", default="nobody",
                help="with --switch_user, the user of a task whose command and framework name "
-                    "none (e.g. nobody; default: the agent's own user)")
+                    "none")
     p.add_flag("fetcher_cache_size", type=flags.byte_size, default=FETCHER_CACHE_SIZE,
                help="size of the cache of URIs fetched with cache=true (e.g. 2GB; 0: no cache)")
     p.add_flag("fetcher_cache_dir",
@@ -129,6 +134,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, ServerOptions
                              recover=ns.recover,
                              status_retry=status.RetryPolicy(low, high), gc_freeze=True,
                              switch_user=ns.switch_user, default_user=ns.default_user,
+                             executor_registration_timeout=ns.executor_registration_timeout,
+                             executor_shutdown_grace=ns.executor_shutdown_grace_period,
                              fetcher_cache_dir=os.path.abspath(ns.fetcher_cache_dir)
                              if ns.fetcher_cache_dir else "",
                              fetcher_cache_size=ns.fetcher_cache_size,

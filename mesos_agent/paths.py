@@ -6,7 +6,8 @@
     <work_dir>/meta/launched                           the launch log (mesos_common.launch_log)
     <work_dir>/meta/gpus/<task>                        its GPUs (containerizer/gpu.py)
 
-A command task is its own executor, so the executor id is the task id, as in Mesos. The
+A command task is its own executor, so the executor id is the task id, as in Mesos; a custom
+executor's sandbox (its id in place of <task>) is also its tasks'. The
 launch log names each task's session leader (= process group id) and its start time, for
 recovery, `mesos_common.daemons` and tests.
 """

@@ -2,14 +2,15 @@
 
 One TaskGroup holds everything: the connection loop (detect the leading master, point the
 DEALER at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per
-launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.call_at`
-handles, one per key. A failure while handling one event or performing one effect is logged
+launched task (launch, then wait for its exit) and kill tasks. Effects are performed through
+a `Performers` table, timers are `Timers` (mesos_common.runtime). A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
 running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
 
 The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
-`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable.
+`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable
+(a `CommitBarrier`).
 Health probes run as tasks of the group too (one per checked task). At start-up, before the
 first registration, the checkpoint is read back, each task's container is looked for
 (`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
@@ -20,31 +21,36 @@ import asyncio
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Coroutine, Hashable
+from typing import IO, Any, Coroutine
 
 import zmq
 from aiohttp import web
 from attrs import field, frozen
 
+from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
-from mesos_agent.config import AgentConfig
+from mesos_agent.config import VERSION, AgentConfig
 from mesos_agent.containerizer.base import Containerizer, LaunchError
 from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
                                  cache_dir_for, launched_as)
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
-from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StartHealthCheck, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.containerizer.users import closed_ancestor
+from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
+                                MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed, ToExecutor)
+from mesos_agent.executor_api import ExecutorApi
+from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
 from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
@@ -58,12 +64,16 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
 from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import Resources
+from mesos_common.runtime import CommitBarrier, Performers, Timers
 from mesos_common.transport import DealerTransport
 
 log = logging.getLogger("mesos_agent")
 
 DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
+# Below this much free space in the work dir a new task is refused: its sandbox and the
+# checkpoints of its updates would not fit, while the running tasks' updates still must.
+WORK_DIR_RESERVE = 1 << 20
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
 GC_FREEZE_CHECK = 0.25  # seconds between looks for survivors of a full collection to freeze
 # Messages fed per turn of the receive loop: one ZeroMQ message from the master carries up to
@@ -89,7 +99,9 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
-    default_user: str = ""  # --default_user ("": the agent's own user)
+    default_user: str = "nobody"  # --default_user ("": the agent's own user)
+    executor_registration_timeout: float = 60.0
+    executor_shutdown_grace: float = 5.0
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
     fetcher_cache_size: int = FETCHER_CACHE_SIZE
     fetcher_stall_timeout: float = STALL_TIMEOUT
@@ -98,13 +110,6 @@ class ServerOptions:
 
 
 REDETECT_MIN_INTERVAL = 0.3
-
-
-@frozen
-class _Durable:
-    """Queue barrier: the effects after it wait until record number `seq` is committed."""
-
-    seq: int
 
 
 class AgentServer:
@@ -119,7 +124,7 @@ class AgentServer:
         self.core: Agent | None = None
         self.http_port = 0
         self._dealer: DealerTransport | None = None
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._timers = Timers(lambda key: self.feed(TimerFired(key)), clock=time.time)
         self._redetect = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._runs: dict[str, asyncio.Task[None]] = {}
@@ -127,25 +132,52 @@ class AgentServer:
         self._announced: str | None = None
         self._store = CheckpointStore(opts.work_dir)
         self._health: dict[str, asyncio.Task[None]] = {}
-        self._effects: deque[Any] = deque()  # effects, and _Durable barriers between them
+        self._perform = Performers({
+            Send: self._send, SetTimer: lambda e: self._timers.set(e.key, e.at),
+            CancelTimer: lambda e: self._timers.cancel(e.key),
+            Log: lambda e: log.log(logging.getLevelName(e.level.upper()), "%s", e.text),
+            LaunchTask: self._launch, StartHealthCheck: self._start_health,
+            StopHealthCheck: lambda e: self._stop_health(e.task_id),
+            KillProcess: lambda e: self._spawn(self._kill(e.task_id, e.grace_period)),
+            ToExecutor: lambda e: self.executor_api.deliver(e.framework_id, e.executor_id, e.msg),
+            EndExecutorStream: lambda e: self.executor_api.end(e.framework_id, e.executor_id),
+            ResizeContainer: lambda e: self._spawn(self._resize(e.key, e.resources)),
+            Redetect: self._redetect_now})
+        # Effects wait behind the checkpoint they report: commit number = record number.
+        self._effects = CommitBarrier(self._perform_logged)
         # Checkpoint records not yet committed, the latest per file (task id; None: the
         # agent id): a task's later snapshot replaces an earlier one still waiting.
         self._unwritten: dict[str | None, Any] = {}
         self._seq = 0  # records handed to us so far
-        self._durable_seq = 0  # records committed so far
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
+        self.executor_api = ExecutorApi(self, time.time)
 
     # ------------------------------------------------------------ lifecycle
+
+    def _check_work_dir(self) -> None:
+        """Tasks switched to other users must be able to walk to their sandboxes."""
+        if not self.opts.switch_user or os.geteuid() != 0:
+            return
+        closed = closed_ancestor(os.path.join(self.opts.work_dir, paths.SANDBOXES))
+        if closed is not None:
+            log.warning("%s is not passable by other users (no search bit for others): tasks "
+                        "run as another user (--switch_user, --default_user=%s) cannot reach "
+                        "their sandboxes under it by path; choose another --work_dir or "
+                        "chmod o+x it", closed, self.opts.default_user)
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = web.AppRunner(make_app(self._state, self.opts.work_dir, self._statistics,
-                                        auth=self.opts.http_auth), access_log=None)
+        self._check_work_dir()
+        app = make_app(self._state, self.opts.work_dir, self._statistics,
+                       auth=self.opts.http_auth)
+        add_v1_routes(app, self.executor_api, AgentOperatorApi(
+            lambda: self.core, self.opts.work_dir, dict(self.opts.flags), VERSION))
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         gc_policy = GcPolicy() if self.opts.gc_freeze else None
         try:
@@ -169,7 +201,8 @@ class AgentServer:
                 await self._recover()
                 watch = LeaderWatch(self.opts.master, self._leader_changed, loop)
                 loops = [tg.create_task(self._connection_loop()),
-                         tg.create_task(self._receive_loop()), tg.create_task(watch.run())]
+                         tg.create_task(self._receive_loop()), tg.create_task(watch.run()),
+                         tg.create_task(self.executor_api.heartbeats())]
                 if gc_policy is not None:
                     # As in the master and Marathon: what start-up and recovery built lives
                     # as long as the daemon, so freeze it now rather than have the first
@@ -183,6 +216,7 @@ class AgentServer:
                 finally:
                     watch.close()
                 await self._shutdown()
+                self.executor_api.close()
                 closer = getattr(self.containerizer, "close", None)
                 if closer is not None and not self.containerizer.containers():
                     closer()  # every task is gone: nothing of ours is left to isolate
@@ -191,9 +225,7 @@ class AgentServer:
         finally:
             if gc_policy is not None:
                 gc_policy.uninstall()
-            for handle in self._timers.values():
-                handle.cancel()
-            self._timers.clear()
+            self._timers.close()
             if self._dealer is not None:
                 self._dealer.close()
             await runner.cleanup()
@@ -223,7 +255,9 @@ class AgentServer:
             attributes=dict(o.attributes), flags=dict(o.flags), containerizers=o.containerizers,
             registration_backoff=RetryPolicy(initial=o.registration_backoff, max=60.0),
             status_retry=o.status_retry, checkpoint=True, switch_user=o.switch_user,
-            default_user=o.default_user)
+            default_user=o.default_user,
+            executor_registration_timeout=o.executor_registration_timeout,
+            executor_shutdown_grace=o.executor_shutdown_grace)
 
     async def _recover(self) -> None:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
@@ -248,7 +282,7 @@ class AgentServer:
             found.append(RecoveredTask(cp, what))
         self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
         assert self.core is not None
-        live = self.core.tasks()
+        live = self.core.containers()
         for rt in found:
             tid = rt.checkpoint.task.task_id
             if rt.found.what == RUNNING_FOUND and tid in live:
@@ -327,9 +361,9 @@ class AgentServer:
                 self._seq += 1
                 self._unwritten[record_file(e.record)] = e.record
                 if not e.lazy:
-                    self._effects.append(_Durable(self._seq))
+                    self._effects.hold(self._seq)
             else:
-                self._effects.append(e)
+                self._effects.add(e)
         self._drain()
 
     def _drain(self) -> None:
@@ -339,20 +373,7 @@ class AgentServer:
         its checkpoint is on disk. Lazy records (acks after which nothing is sent) ride along
         with the next commit, or get one of their own when the queue is idle; commits are
         serial, so a task's later snapshot never lands before an earlier one."""
-        q = self._effects
-        while q:
-            head = q[0]
-            if isinstance(head, _Durable):
-                if head.seq > self._durable_seq:
-                    self._start_commit()
-                    return  # _committed drains again once it is durable
-                q.popleft()
-                continue
-            q.popleft()
-            try:
-                self._perform(head)
-            except Exception:
-                log.exception("failed performing %r", head)
+        self._effects.drain()  # stopped at a hold: _committed drains again once it is durable
         self._start_commit()
 
     def _start_commit(self) -> None:
@@ -373,7 +394,7 @@ class AgentServer:
         error = done.exception()
         if error is not None:  # logged; the agent goes on, as it did before group commit
             log.error("checkpointing %d record(s) failed", records, exc_info=error)
-        self._durable_seq = max(self._durable_seq, upto)
+        self._effects.committed(upto)
         self._committing = False
         self._drain()
 
@@ -385,35 +406,27 @@ class AgentServer:
             print(f"mesos-agent: registered id={core.agent_id} master={core.master_id}",
                   file=self.out, flush=True)
 
-    def _perform(self, effect: Any) -> None:
-        match effect:
-            case Send(msg=msg):
-                assert self._dealer is not None
-                self._dealer.send(msg)
-            case SetTimer(key=key, at=at):
-                self._cancel_timer(key)
-                delay = max(0.0, at - time.time())
-                self._timers[key] = asyncio.get_running_loop().call_later(
-                    delay, self._fire, key)
-            case CancelTimer(key=key):
-                self._cancel_timer(key)
-            case Log(level=level, text=text):
-                log.log(logging.getLevelName(level.upper()), "%s", text)
-            case LaunchTask():
-                self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
-                self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
-            case StartHealthCheck(task_id=task_id):
-                self._stop_health(task_id)
-                self._health[task_id] = self._spawn(self._health_loop(effect))
-            case StopHealthCheck(task_id=task_id):
-                self._stop_health(task_id)
-            case KillProcess(task_id=task_id, grace_period=grace):
-                self._spawn(self._kill(task_id, grace))
-            case Redetect(reason=reason):
-                log.info("re-detecting the master: %s", reason)
-                self._redetect.set()
-            case _:
-                log.error("unknown effect %r", effect)
+    def _perform_logged(self, effect: Any) -> None:
+        try:
+            self._perform[type(effect)](effect)
+        except Exception:
+            log.exception("failed performing %r", effect)
+
+    def _send(self, effect: Send) -> None:
+        assert self._dealer is not None
+        self._dealer.send(effect.msg)
+
+    def _launch(self, effect: LaunchTask) -> None:
+        self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
+        self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
+
+    def _start_health(self, effect: StartHealthCheck) -> None:
+        self._stop_health(effect.task_id)
+        self._health[effect.task_id] = self._spawn(self._health_loop(effect))
+
+    def _redetect_now(self, effect: Redetect) -> None:
+        log.info("re-detecting the master: %s", effect.reason)
+        self._redetect.set()
 
     def _stop_health(self, task_id: str) -> None:
         t = self._health.pop(task_id, None)
@@ -435,7 +448,8 @@ class AgentServer:
         try:
             await asyncio.sleep(max(0.0, check.delay_seconds))
             while True:
-                healthy, why = await probe(check, effect.sandbox, env, docker_id)
+                healthy, why = await probe(check, effect.sandbox, env, docker_id,
+                                           None if docker_id else effect.user)
                 if self._health.get(task_id) is not asyncio.current_task():
                     return  # stopped while probing
                 self.feed(HealthResult(task_id, healthy, why))
@@ -445,15 +459,6 @@ class AgentServer:
         finally:
             if self._health.get(task_id) is asyncio.current_task():
                 del self._health[task_id]
-
-    def _fire(self, key: Hashable) -> None:
-        self._timers.pop(key, None)
-        self.feed(TimerFired(key))
-
-    def _cancel_timer(self, key: Hashable) -> None:
-        handle = self._timers.pop(key, None)
-        if handle is not None:
-            handle.cancel()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         assert self._tg is not None
@@ -488,7 +493,7 @@ class AgentServer:
                 await asyncio.sleep(0.05)
             if self._redetect.is_set():  # the leader moved while we were connecting
                 continue
-            self.feed(MasterConnected(info.id))
+            self.feed(MasterConnected({"id": info.id}))
             connected_at = time.monotonic()
             await self._redetect.wait()
             # A standby answering "not leader" while the election settles must not make us
@@ -529,6 +534,10 @@ class AgentServer:
         task_id = effect.task.task_id
         try:
             try:
+                full = self._work_dir_full()
+                if full is not None:
+                    self.feed(TaskLaunchFailed(task_id, full))
+                    return
                 task = await self._fetch(effect)
                 if task is None:
                     return
@@ -549,6 +558,19 @@ class AgentServer:
         finally:
             self._runs.pop(task_id, None)
             self._graces.pop(task_id, None)
+
+    def _work_dir_full(self) -> str | None:
+        """Why no new task fits in the work dir now (None: it does)."""
+        try:
+            free = shutil.disk_usage(self.opts.work_dir).free
+        except OSError as e:
+            return f"agent work dir {self.opts.work_dir} is unusable: {e}"
+        if free >= WORK_DIR_RESERVE:
+            return None
+        log.warning("work dir %s is full (%d bytes free): refusing new tasks",
+                    self.opts.work_dir, free)
+        return (f"agent work dir {self.opts.work_dir} is full ({free} bytes free, a new task "
+                f"needs {WORK_DIR_RESERVE}); the tasks running here are kept")
 
     async def _fetch(self, effect: LaunchTask) -> TaskInfo | None:
         """The task as its containerizer gets it (`launched_as`), once its URIs are in the
@@ -588,6 +610,15 @@ class AgentServer:
             log.exception("waiting for task %s failed", task_id)
             code, sig = None, None
         self.feed(TaskExited(task_id, code, sig, self.containerizer.limitation(task_id)))
+
+    async def _resize(self, key: str, res: Resources) -> None:
+        resize = getattr(self.containerizer, "resize", None)
+        if resize is None:
+            return
+        try:
+            await asyncio.to_thread(resize, key, res.scalar("cpus"), res.scalar("mem"))
+        except Exception as e:
+            log.warning("raising the limits of %s failed: %s", key, e)
 
     async def _kill(self, task_id: str, grace: float) -> None:
         try:

@@ -103,6 +103,20 @@ class HealthCheck:
 
 
 @frozen
+class ExecutorInfo:
+    """A custom executor: a process the agent starts once per (framework, executor id) and
+    hands the tasks that name it (over the v1 executor API). Its own `resources` are held
+    for as long as it runs, beside its tasks'."""
+
+    executor_id: str = field(validator=_non_empty)
+    command: CommandInfo
+    resources: Resources = field(factory=Resources)
+    name: str = ""
+    framework_id: str = ""
+    data: bytes | None = None
+
+
+@frozen
 class TaskInfo:
     name: str
     task_id: str = field(validator=_non_empty)
@@ -114,6 +128,7 @@ class TaskInfo:
     labels: dict[str, str] = field(factory=dict)
     data: bytes | None = None
     health_check: HealthCheck | None = None
+    executor: ExecutorInfo | None = None  # None: a command task (its own executor)
 
 
 @frozen
@@ -127,6 +142,8 @@ class TaskStatus:
     timestamp: float = 0.0
     uuid: bytes | None = None
     healthy: bool | None = None
+    data: bytes | None = None  # a custom executor's payload, passed through untouched
+    executor_id: str | None = None  # the custom executor that sent it
 
 
 @frozen
@@ -161,6 +178,19 @@ class Offer:
     resources: Resources
     attributes: dict[str, AttributeValue] = field(factory=dict)
     containerizers: tuple[str, ...] = ()  # the agent's (AgentInfo.containerizers)
+
+
+@frozen
+class InverseOffer:
+    """The master asks for an agent back (Mesos InverseOffer): it becomes unavailable at
+    `start` (maintenance or a drain) and frameworks should move what runs there by then."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    start: float  # wall-clock seconds; the master kills what still runs there from then
+    duration: float | None = None  # None: unknown / until the operator says otherwise
 
 
 @frozen
@@ -242,6 +272,17 @@ class UnregisterAgent:
     agent_id: str
 
 
+@frozen
+class ExecutorExited:
+    """A custom executor ended (`status`: its exit code, or -signal): its tasks were failed
+    by the agent, and the master frees the executor's own resources."""
+
+    framework_id: str
+    agent_id: str
+    executor_id: str
+    status: int
+
+
 # ---------------------------------------------------------------- master -> agent
 
 @frozen
@@ -286,6 +327,26 @@ class StatusUpdateAck:
 
 
 @frozen
+class FrameworkMessage:
+    """Opaque bytes between a scheduler and one of its executors, through the master and
+    the executor's agent, both ways (best effort, as in Mesos: never retried)."""
+
+    framework_id: str
+    agent_id: str
+    executor_id: str
+    data: bytes
+
+
+@frozen
+class ShutdownExecutor:
+    """Framework -> master -> agent: stop this executor (its tasks end with it)."""
+
+    framework_id: str
+    agent_id: str
+    executor_id: str
+
+
+@frozen
 class ShutdownFramework:
     framework_id: str
 
@@ -310,6 +371,22 @@ class Accept:
     offer_ids: tuple[str, ...]
     operations: tuple[Operation, ...] = ()
     refuse_seconds: float | None = None
+
+
+@frozen
+class AcceptInverseOffers:
+    """The framework agrees to give the agents back now: the master may kill its tasks."""
+
+    framework_id: str
+    inverse_offer_ids: tuple[str, ...]
+
+
+@frozen
+class DeclineInverseOffers:
+    """The framework cannot give the agents back yet (the master waits for `start`)."""
+
+    framework_id: str
+    inverse_offer_ids: tuple[str, ...]
 
 
 @frozen
@@ -383,8 +460,23 @@ class Update:
 
 
 @frozen
+class InverseOffers:
+    inverse_offers: tuple[InverseOffer, ...]
+
+
+@frozen
 class AgentLost:
     agent_id: str
+
+
+@frozen
+class ExecutorLost:
+    """Master -> framework: one of its custom executors ended (Mesos's FAILURE event with
+    an executor id)."""
+
+    agent_id: str
+    executor_id: str
+    status: int
 
 
 @frozen
@@ -401,12 +493,14 @@ MESSAGE_TYPES: tuple[type, ...] = (
     ShutdownFramework, ShutdownAgent,
     Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
     Subscribed, Offers, Rescind, Update, AgentLost, Error,
-    Authenticate,
+    Authenticate, ExecutorExited, FrameworkMessage, ShutdownExecutor, ExecutorLost,
+    InverseOffers, AcceptInverseOffers, DeclineInverseOffers,
 )
 # Messages a master accepts from agents / from frameworks; anything else is a protocol error.
 AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
-                   Authenticate)
+                   Authenticate, ExecutorExited, FrameworkMessage)
 FRAMEWORK_TO_MASTER = (Heartbeat, Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile,
-                       Revive, Suppress, Teardown, Authenticate)
+                       Revive, Suppress, Teardown, Authenticate, FrameworkMessage,
+                       ShutdownExecutor, AcceptInverseOffers, DeclineInverseOffers)
 # What a peer with a credential precedes with an Authenticate (see transport.DealerTransport).
 REGISTRATIONS = (RegisterAgent, ReregisterAgent, Subscribe)

@@ -10,6 +10,7 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
+from mesos_master.core_maintenance import on_machine
 from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
                                         RegistryOperation, RemoveAgent)
 from mesos_master.state import Agent, Framework, Task
@@ -26,7 +27,7 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref[0] == "framework":
             return self._protocol_error(peer, msg, "connection is a framework")
-        if not self._agent_principal_ok(peer, msg):
+        if not self._agent_principal_ok(peer, msg) or self._machine_down(peer, msg.agent_info):
             return None
         if ref is not None:  # duplicate from a registered agent: same answer, same id
             self.agents[ref[1]].last_seen = self.now
@@ -45,7 +46,7 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref != ("agent", msg.agent_id):
             return self._protocol_error(peer, msg, f"connection is {ref[0]} {ref[1]}")
-        if not self._agent_principal_ok(peer, msg):
+        if not self._agent_principal_ok(peer, msg) or self._machine_down(peer, msg.agent_info):
             return None
         pending = self.pending_agents.get(msg.agent_id)
         if pending is not None:  # already being re-admitted: answer when that is durable
@@ -69,6 +70,15 @@ class AgentHandlers(MasterBase):
         self._log("warning", f"agent {msg.agent_id} at {peer!r} is unknown: shutting it down")
         self._send(peer, m.ShutdownAgent(f"agent id {msg.agent_id} is unknown to this master; "
                                          "register as a new agent"))
+
+    def _machine_down(self, peer: bytes, info: m.AgentInfo) -> bool:
+        """An agent on a machine down for maintenance is told to shut down (Mesos)."""
+        if on_machine(info.hostname, self.registry.down) is None:
+            return False
+        self._log("warning", f"agent at {peer!r} ({info.hostname}) is on a machine down for "
+                             "maintenance: refused")
+        self._send(peer, m.ShutdownAgent("its machine is down for maintenance"))
+        return True
 
     def _agent_persisted(self, op: RegistryOperation, ok: bool) -> None:
         """PersistDone for AdmitAgent / MarkReachable: now the agent may be told."""
@@ -129,9 +139,14 @@ class AgentHandlers(MasterBase):
         self._bind_agent_peer(agent, peer)
         shutdown = self._rebuild_tasks(agent, msg, was_unreachable)
         used: dict[str, Resources] = {}
+        agent.executors = {}
         for (fw_id, _), task in agent.tasks.items():
             if not task.resources_recovered:
                 used[fw_id] = used.get(fw_id, EMPTY) + task.resources
+                ex = task.info.executor
+                if ex is not None and (fw_id, ex.executor_id) not in agent.executors:
+                    agent.executors[(fw_id, ex.executor_id)] = ex
+                    used[fw_id] = used[fw_id] + ex.resources
         agent.used = sum_resources(used.values())
         self.allocator.add_agent(agent.id, agent.total, used, keep_filters=keep_filters)
         self.counters["slave_reregistrations"] += 1
@@ -186,6 +201,13 @@ class AgentHandlers(MasterBase):
             self._adopt_task(agent, fw, record, known)
         for key, task in list(agent.tasks.items()):
             if key not in reported:
+                self._task_vanished(agent, task)
+        # Tasks held unreachable on this agent that it does not bring back (their launch
+        # never reached it, or they ended while it was away): gone, or a reconciliation
+        # would answer TASK_UNREACHABLE for them forever.
+        for fw in self.frameworks.values():
+            for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == agent.id
+                         and (fw.id, t.id) not in reported]:
                 self._task_vanished(agent, task)
         return shutdown
 
@@ -283,6 +305,7 @@ class AgentHandlers(MasterBase):
                                     f"agent {agent.id} was removed", agent.id)
                 self._complete(fw, task)
         agent.tasks.clear()
+        agent.executors.clear()
         agent.used = EMPTY
         del self.agents[agent.id]
         if self.peers.get(agent.peer) == ("agent", agent.id):
@@ -292,3 +315,11 @@ class AgentHandlers(MasterBase):
                 self._send(fw.peer, m.AgentLost(agent.id))
         what = "unreachable" if unreachable else "removed"
         self._log("warning", f"agent {agent.id} ({agent.info.hostname}) {what}")
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.RegisterAgent: AgentHandlers._on_register_agent,
+    m.ReregisterAgent: AgentHandlers._on_reregister_agent,
+    m.UnregisterAgent: AgentHandlers._on_unregister_agent,
+}

@@ -142,7 +142,9 @@ class FrameworkHandlers(MasterBase):
         """Rescind its offers, kill its tasks (ShutdownFramework), forget it."""
         for oid in sorted(fw.offers):
             self._drop_offer(self.offers[oid])
-        agents = sorted({t.agent_id for t in fw.tasks.values()})
+        agents = sorted({t.agent_id for t in fw.tasks.values()}
+                        | {a.id for a in self.agents.values()  # idle executors stop too
+                           if any(k[0] == fw.id for k in a.executors)})
         for agent_id in agents:
             agent = self.agents.get(agent_id)
             if agent is not None:
@@ -156,6 +158,7 @@ class FrameworkHandlers(MasterBase):
             self._complete(fw, task)
         for task in list(fw.unreachable_tasks.values()):
             self._complete(fw, task)
+        self._drop_executors(fw.id)
         self.allocator.remove_framework(fw.id)
         if fw.peer is not None and self.peers.get(fw.peer) == ("framework", fw.id):
             del self.peers[fw.peer]
@@ -249,8 +252,12 @@ class FrameworkHandlers(MasterBase):
         piece_from = remaining
         check_user = not self.config.auth.acls.empty
         for i, info in enumerate(tasks, 1):
+            if info.executor is not None and info.executor.framework_id != fw.id:
+                info = attrs.evolve(info, executor=attrs.evolve(info.executor,
+                                                                framework_id=fw.id))
+            extra = validation.executor_need(agent.executors, fw.id, info)
             error = validation.validate_task(info, agent_id=agent.id, remaining=remaining,
-                                             known_task_ids=known)
+                                             known_task_ids=known, executor_resources=extra)
             denied = self._run_as_error(fw, info) if check_user and error is None else None
             if denied is not None:
                 self.counters["tasks_error"] += 1
@@ -261,7 +268,10 @@ class FrameworkHandlers(MasterBase):
                 self._master_update(fw, info.task_id, ts.ERROR, REASON_TASK_INVALID, error,
                                     agent.id)
             else:
-                remaining = remaining - info.resources
+                remaining = remaining - info.resources - extra
+                if info.executor is not None:  # later tasks of this ACCEPT find it running
+                    agent.executors.setdefault((fw.id, info.executor.executor_id),
+                                               info.executor)
                 task = Task(framework_id=fw.id, agent_id=agent.id, info=info,
                             state=ts.STAGING, role=role)
                 task.record(ts.STAGING, self.now)
@@ -303,3 +313,12 @@ class _KnownIds:
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._fw.tasks or task_id in self._fw.unreachable_tasks
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.Subscribe: FrameworkHandlers._on_subscribe,
+    m.Teardown: FrameworkHandlers._on_teardown,
+    m.Decline: FrameworkHandlers._on_decline,
+    m.Accept: FrameworkHandlers._on_accept,
+}

@@ -132,3 +132,11 @@ class OperatorHandlers(MasterBase):
             self.allocator.set_quota(op.role, guarantee)
             self._log("info", f"quota of role {op.role}: {guarantee!r}")
         self._request_allocation()
+
+
+#: The operator requests handled here (mesos_master/core.py composes the master's table).
+EVENTS = {
+    UpdateWeightsRequest: OperatorHandlers._on_update_weights,
+    UpdateQuotaRequest: OperatorHandlers._on_update_quota,
+    TeardownRequest: OperatorHandlers._on_teardown_request,
+}

@@ -94,6 +94,19 @@ class Offer:
 
 
 @define(eq=False)
+class DrainInfo:
+    """An operator's DRAIN_AGENT: DRAINING until nothing runs on the agent, then DRAINED.
+    `waiting`: framework -> the inverse offer it was sent and has not accepted; the master
+    kills that framework's tasks when it accepts or at `deadline`."""
+
+    state: str
+    max_grace_period: float | None
+    mark_gone: bool
+    deadline: float
+    waiting: dict[str, str] = field(factory=dict)
+
+
+@define(eq=False)
 class Agent:
     id: str
     peer: bytes
@@ -105,10 +118,14 @@ class Agent:
     used: Resources = EMPTY  # resources of non-terminal tasks (and terminal ones not yet recovered)
     offered: Resources = EMPTY
     tasks: dict[tuple[str, str], Task] = field(factory=dict)  # (framework, task) -> task
+    # Custom executors running here by (framework, executor id); their resources are in `used`
+    executors: dict[tuple[str, str], m.ExecutorInfo] = field(factory=dict)
     offers: set[str] = field(factory=set)
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
     principal: str | None = None  # as authenticated when it (re-)registered
+    deactivated: bool = False  # no offers (DEACTIVATE_AGENT, or draining)
+    drain: DrainInfo | None = None
 
     @property
     def total(self) -> Resources:
@@ -157,9 +174,11 @@ def check_invariants(agents: dict[str, Agent], frameworks: dict[str, Framework],
     """Raise InvariantError when the records contradict each other (a bug of ours)."""
     _check_offers(agents, frameworks, offers)
     for agent in agents.values():
-        used = _sum(t.resources for t in agent.tasks.values() if not t.resources_recovered)
+        used = (_sum(t.resources for t in agent.tasks.values() if not t.resources_recovered)
+                + _sum(e.resources for e in agent.executors.values()))
         if used != agent.used:
-            _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks {used!r}")
+            _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks and executors "
+                  f"{used!r}")
         if not agent.total.contains(agent.offered + agent.used):
             _fail(f"agent {agent.id}: offered {agent.offered!r} + used {agent.used!r} exceed "
                   f"total {agent.total!r}")

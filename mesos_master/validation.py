@@ -10,7 +10,7 @@ import re
 from typing import Container, Mapping, Sequence
 
 from mesos_common import messages as m
-from mesos_common.resources import Resources
+from mesos_common.resources import EMPTY, Resources
 from mesos_master.state import Offer
 
 MAX_ID_LENGTH = 255
@@ -52,9 +52,21 @@ def validate_offers(framework_id: str, offer_ids: Sequence[str],
     return None
 
 
+def executor_need(running: Container[tuple[str, str]], framework_id: str,
+                  task: m.TaskInfo) -> Resources:
+    """What `task`'s custom executor adds on an agent: its own resources unless it is
+    running there already (`running`: (framework, executor id) keys), as Mesos counts."""
+    ex = task.executor
+    if ex is None or (framework_id, ex.executor_id) in running:
+        return EMPTY
+    return ex.resources
+
+
 def validate_task(task: m.TaskInfo, *, agent_id: str, remaining: Resources,
-                  known_task_ids: Container[str]) -> str | None:
-    """One LAUNCH task against the offers' agent and what is left of the offered resources."""
+                  known_task_ids: Container[str],
+                  executor_resources: Resources = EMPTY) -> str | None:
+    """One LAUNCH task against the offers' agent and what is left of the offered resources
+    (with `executor_resources`, what its executor needs if it must be started)."""
     error = validate_id("task id", task.task_id)
     if error:
         return error
@@ -64,12 +76,33 @@ def validate_task(task: m.TaskInfo, *, agent_id: str, remaining: Resources,
         return f"task uses agent {task.agent_id!r} but the offers are for agent {agent_id!r}"
     if not task.resources:
         return "task uses no resources"
+    if executor_resources and not remaining.contains(task.resources + executor_resources):
+        return (f"Total resources {task.resources + executor_resources!r} required by task "
+                f"and its executor is more than available {remaining!r}")
     if not remaining.contains(task.resources):
         return (f"task uses more resources ({task.resources!r}) than remain in the offers "
                 f"({remaining!r})")
     if task.kill_grace_period is not None and not task.kill_grace_period >= 0:
         return "kill_grace_period must not be negative"
+    if task.executor is not None:
+        return _validate_executor(task)
     return _validate_executable(task)
+
+
+def _validate_executor(task: m.TaskInfo) -> str | None:
+    """Mesos: exactly one of command and executor; the executor needs a command."""
+    ex = task.executor
+    assert ex is not None
+    if task.command is not None:
+        return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+    error = validate_id("executor id", ex.executor_id)
+    if error:
+        return error
+    if not (ex.command.value or ex.command.arguments):
+        return "the executor needs a command"
+    if task.container is not None and task.container.type == "DOCKER":
+        return "a task with a custom executor cannot have a DOCKER container"
+    return None
 
 
 def _validate_executable(task: m.TaskInfo) -> str | None:

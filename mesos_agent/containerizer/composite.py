@@ -45,6 +45,11 @@ class CompositeContainerizer:
         if child is not None:
             await child.kill(task_id, grace_period)
 
+    def resize(self, task_id: str, cpus: float, mem: float) -> None:
+        resize = getattr(self._owner.get(task_id), "resize", None)
+        if resize is not None:
+            resize(task_id, cpus, mem)
+
     def containers(self) -> set[str]:
         return set().union(*(c.containers() for c in self.children.values()))
 

@@ -226,6 +226,13 @@ class _Groups:
     def spec(self) -> list:
         return [self.name, self.root, self.agent, self.enable_cfs]
 
+    def prepare(self, key: str, cpus: float, mem: float) -> Prepared:
+        raise NotImplementedError
+
+    def resize(self, key: str, cpus: float, mem: float) -> None:
+        """Raise an existing task's limits (a custom executor given more tasks)."""
+        self.prepare(key, cpus, mem)
+
     def kill(self, p: Prepared) -> int:
         """SIGKILL whatever runs in a task's groups; the number of pids signalled."""
         return sum(cgroups.kill_members(d) for d in p.dirs)
@@ -279,6 +286,13 @@ class CgroupsV1(_Groups):
                     pass
         return Prepared(procs=tuple(f"{d}/cgroup.procs" for d in dirs), dirs=dirs,
                         born_inside=True)
+
+    def resize(self, key: str, cpus: float, mem: float) -> None:
+        """v1 refuses a memory limit above the memory+swap one: raise that first."""
+        memsw = f"{self.base['memory']}/{key}/memory.memsw.limit_in_bytes"
+        if mem > 0 and self._memsw is not False and os.path.exists(memsw):
+            _write(memsw, str(int(mem * 1024 * 1024)))
+        self.prepare(key, cpus, mem)
 
     @contextmanager
     def visits(self) -> Iterator[Callable[[Prepared], None]]:

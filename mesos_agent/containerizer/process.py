@@ -335,6 +335,14 @@ class ProcessContainerizer:
             return None, None
         return (rc, None) if rc >= 0 else (None, -rc)
 
+    def resize(self, task_id: str, cpus: float, mem: float) -> None:
+        """Raise a running task's cgroup limits (blocking: a few small writes to cgroupfs);
+        nothing without cgroups (rlimits are fixed at launch)."""
+        p = self._procs.get(task_id)
+        resize = getattr(self.isolator, "resize", None)
+        if p is not None and resize is not None:
+            resize(task_key(task_id, p.launch.sandbox), cpus, mem)
+
     async def kill(self, task_id: str, grace_period: float) -> None:
         p = self._procs.get(task_id)
         if p is None or p.exited.done():

@@ -32,6 +32,13 @@ class Allocator(Protocol):
         """A (re-)registered agent; `used` is what frameworks' running tasks hold on it.
         `keep_filters`: an agent still here is rebooked with its refuse filters kept."""
 
+    def deactivate_agent(self, agent_id: AgentId) -> None:
+        """No offers of the agent (Mesos deactivateSlave: drained or deactivated); what
+        runs there stays allocated. Kept when `add_agent` rebooks an agent still here; dropped
+        by `remove_agent`."""
+
+    def activate_agent(self, agent_id: AgentId) -> None: ...
+
     def remove_agent(self, agent_id: AgentId) -> None:
         """The agent is gone: everything on it stops counting for anyone."""
 

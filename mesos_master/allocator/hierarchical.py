@@ -93,6 +93,7 @@ class HierarchicalAllocator:
         self._weights: dict[str, float] = {}
         self.allocation_runs = 0
         self._out: list[OfferGrant] = []
+        self._inactive: set[AgentId] = set()  # deactivated or draining: offered to nobody
 
     # ---------------------------------------------------------------- roles, weights, quota
 
@@ -143,8 +144,11 @@ class HierarchicalAllocator:
         with `keep_filters` (it re-registered with the same attributes: Mesos updateSlave)
         keeps them until they expire."""
         old = self._agents.get(agent_id)
+        inactive = agent_id in self._inactive
         if old is not None:
             self.remove_agent(agent_id)
+        if inactive and old is not None:
+            self._inactive.add(agent_id)
         agent = _Agent(agent_id, total)
         if keep_filters and old is not None:
             agent.filters = old.filters
@@ -201,7 +205,14 @@ class HierarchicalAllocator:
         role.sorter.allocated(fw.id, q)
         self._role_sorter.allocated(role.name, q)
 
+    def deactivate_agent(self, agent_id: AgentId) -> None:
+        self._inactive.add(agent_id)
+
+    def activate_agent(self, agent_id: AgentId) -> None:
+        self._inactive.discard(agent_id)
+
     def remove_agent(self, agent_id: AgentId) -> None:
+        self._inactive.discard(agent_id)
         agent = self._agents.pop(agent_id, None)
         if agent is None:
             return
@@ -385,6 +396,8 @@ class HierarchicalAllocator:
             todo = list(self._agent_list)
         else:
             todo = [self._agents[a] for a in dict.fromkeys(agents) if a in self._agents]
+        if self._inactive:
+            todo = [a for a in todo if a.id not in self._inactive]
         self._rng.shuffle(todo)
         grants: list[OfferGrant] = []
         self._out = grants

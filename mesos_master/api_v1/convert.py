@@ -10,18 +10,16 @@ with every `uuid`, ERROR nested under `error`.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any, Callable, Mapping
 
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
+from mesos_common.v1_calls import V1Error, id_value
+from mesos_common.v1_calls import b64_bytes as _b64
+from mesos_common.v1_json import task_status
 
 #: Mesos caps `refuse_seconds` at a year.
 MAX_REFUSE_SECONDS = 31536000.0
-
-
-class V1Error(ValueError):
-    """A call that cannot be understood: the HTTP layer answers 400 with this text."""
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -30,18 +28,6 @@ def _obj(d: Any, what: str) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise V1Error(f"'{what}' must be a JSON object")
     return d
-
-
-def id_value(d: Mapping[str, Any], key: str, required: bool = True) -> str | None:
-    """`{"value": "..."}` ids."""
-    v = d.get(key)
-    if v is None:
-        if required:
-            raise V1Error(f"missing '{key}'")
-        return None
-    if isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"]:
-        return str(v["value"])
-    raise V1Error(f"'{key}' must be {{\"value\": <non-empty string>}}")
 
 
 def _str(d: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -63,15 +49,6 @@ def _nanos(d: Any) -> float | None:
     if not isinstance(d, dict) or not isinstance(d.get("nanoseconds"), (int, float)):
         return None
     return float(d["nanoseconds"]) / 1e9
-
-
-def _b64(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise V1Error(f"'{what}' must be a base64 string")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise V1Error(f"'{what}' is not valid base64: {e}") from None
 
 
 def _value(v: str) -> dict[str, str]:
@@ -194,8 +171,22 @@ def _health_check(d: Any) -> m.HealthCheck | None:
         grace_period_seconds=_num(d, "grace_period_seconds", 10.0))
 
 
+def executor_info(d: Any) -> m.ExecutorInfo:
+    """A v1 ExecutorInfo (type CUSTOM; DEFAULT executors come with LAUNCH_GROUP)."""
+    d = _obj(d, "executor")
+    if d.get("type", "CUSTOM") != "CUSTOM":
+        raise V1Error(f"executor type {d.get('type')!r} is not supported: use CUSTOM")
+    if not isinstance(d.get("command"), dict):
+        raise V1Error("an executor needs a 'command'")
+    return m.ExecutorInfo(
+        executor_id=id_value(d, "executor_id") or "", command=_command(d["command"]),
+        resources=_resources(d.get("resources", []), "executor.resources"),
+        name=_str(d, "name"), framework_id=id_value(d, "framework_id", required=False) or "",
+        data=_b64(d["data"], "executor.data") if "data" in d else None)
+
+
 def task_info(d: Any) -> m.TaskInfo:
-    """A v1 TaskInfo with a CommandInfo (custom executors are refused by the caller)."""
+    """A v1 TaskInfo: a command task, or one for a custom executor."""
     d = _obj(d, "task_info")
     labels = d.get("labels", {}).get("labels", []) if isinstance(d.get("labels"), dict) else []
     kill = d.get("kill_policy") if isinstance(d.get("kill_policy"), dict) else {}
@@ -208,15 +199,14 @@ def task_info(d: Any) -> m.TaskInfo:
         labels={str(x.get("key")): str(x.get("value", "")) for x in labels
                 if isinstance(x, dict) and "key" in x},
         data=_b64(d["data"], "data") if "data" in d else None,
-        health_check=_health_check(d.get("health_check")))
+        health_check=_health_check(d.get("health_check")),
+        executor=executor_info(d["executor"]) if "executor" in d else None)
 
 
 def unsupported_task(d: Any) -> str | None:
     """Why this master cannot run a task as given, or None."""
-    if isinstance(d, dict) and "executor" in d:
-        return ("custom executors (TaskInfo.executor) are not supported by this master yet: "
-                "give the task a CommandInfo")
-    if isinstance(d, dict) and "command" not in d and "container" not in d:
+    if isinstance(d, dict) and "command" not in d and "container" not in d \
+            and "executor" not in d:
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
     return None
 
@@ -240,6 +230,11 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
         if kind == "LAUNCH":
             for t in _obj(op.get("launch", {}), "launch").get("task_infos", []):
                 why = unsupported_task(t)
+                if why is None and isinstance(t, dict) and "executor" in t:
+                    try:  # a bad executor fails its task alone, as Mesos validates per task
+                        executor_info(t["executor"])
+                    except V1Error as e:
+                        why = str(e)
                 if why is not None:
                     refused.append((id_value(t, "task_id") or "", id_value(t, "agent_id", False) or "",
                                     why))
@@ -260,6 +255,11 @@ def _decline(body: Mapping[str, Any], fid: str) -> m.Decline:
     d = _obj(body.get("decline"), "decline")
     return m.Decline(fid, tuple(id_value({"o": o}, "o") or "" for o in d.get("offer_ids", [])),
                      _refuse(d))
+
+
+def _inverse_ids(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    d = _obj(body.get(key), key)
+    return tuple(id_value({"o": o}, "o") or "" for o in d.get("inverse_offer_ids", []))
 
 
 def _kill(body: Mapping[str, Any], fid: str) -> m.Kill:
@@ -298,15 +298,30 @@ CALLS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "REVIVE": lambda b, fid: m.Revive(fid, _revive_roles(b)),
     "SUPPRESS": lambda b, fid: m.Suppress(fid, _suppress_roles(b)),
     "TEARDOWN": lambda b, fid: m.Teardown(fid),
+    "MESSAGE": lambda b, fid: _message(b, fid),
+    "SHUTDOWN": lambda b, fid: _shutdown(b, fid),
+    "ACCEPT_INVERSE_OFFERS": lambda b, fid: m.AcceptInverseOffers(
+        fid, _inverse_ids(b, "accept_inverse_offers")),
+    "DECLINE_INVERSE_OFFERS": lambda b, fid: m.DeclineInverseOffers(
+        fid, _inverse_ids(b, "decline_inverse_offers")),
 }
+
+
+def _message(body: Mapping[str, Any], fid: str) -> m.FrameworkMessage:
+    d = _obj(body.get("message"), "message")
+    return m.FrameworkMessage(fid, id_value(d, "agent_id") or "", id_value(d, "executor_id") or "",
+                              _b64(d.get("data", ""), "message.data"))
+
+
+def _shutdown(body: Mapping[str, Any], fid: str) -> m.ShutdownExecutor:
+    d = _obj(body.get("shutdown"), "shutdown")
+    return m.ShutdownExecutor(fid, id_value(d, "agent_id") or "", id_value(d, "executor_id") or "")
+
+
 #: Calls answered 202 that change nothing here (Mesos's allocator ignores REQUEST too), with
 #: the reason logged once per framework.
 IGNORED_CALLS = {
     "REQUEST": "resource requests are ignored (as Mesos's allocator does)",
-    "MESSAGE": "framework messages need custom executors, which this master does not run yet",
-    "SHUTDOWN": "executor shutdown needs custom executors, which this master does not run yet",
-    "ACCEPT_INVERSE_OFFERS": "this master sends no inverse offers",
-    "DECLINE_INVERSE_OFFERS": "this master sends no inverse offers",
     "ACKNOWLEDGE_OPERATION_STATUS": "this master sends no operation status updates",
     "RECONCILE_OPERATIONS": "this master has no offer operations to reconcile",
 }
@@ -323,20 +338,14 @@ def offer(o: m.Offer) -> dict[str, Any]:
             "resources": o.resources.to_json(), "attributes": attrs}
 
 
-def task_status(s: m.TaskStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {"task_id": _value(s.task_id), "state": s.state, "source": s.source,
-                           "timestamp": s.timestamp}
-    if s.agent_id:
-        out["agent_id"] = _value(s.agent_id)
-    if s.message:
-        out["message"] = s.message
-    if s.reason:
-        out["reason"] = s.reason
-    if s.healthy is not None:
-        out["healthy"] = s.healthy
-    if s.uuid is not None and s.agent_id:  # pymesos acknowledges with the agent id
-        out["uuid"] = base64.b64encode(s.uuid).decode()
-    return out
+def inverse_offer(o: m.InverseOffer) -> dict[str, Any]:
+    """Mesos' InverseOffer: the agent's unavailability (TimeInfo/DurationInfo in ns)."""
+    window: dict[str, Any] = {"start": {"nanoseconds": int(o.start * 1e9)}}
+    if o.duration is not None:
+        window["duration"] = {"nanoseconds": int(o.duration * 1e9)}
+    return {"id": _value(o.id), "framework_id": _value(o.framework_id),
+            "agent_id": _value(o.agent_id), "url": {"scheme": "http", "address": {
+                "hostname": o.hostname}, "path": "/"}, "unavailability": window}
 
 
 def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -350,6 +359,9 @@ def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
         return {"type": "UPDATE", "update": {"status": task_status(msg.status)}}
     if kind is m.Rescind:
         return {"type": "RESCIND", "rescind": {"offer_id": _value(msg.offer_id)}}
+    if kind is m.InverseOffers:
+        return {"type": "INVERSE_OFFERS", "inverse_offers": {
+            "inverse_offers": [inverse_offer(o) for o in msg.inverse_offers]}}
     if kind is m.Subscribed:
         return {"type": "SUBSCRIBED", "subscribed": {
             "framework_id": _value(msg.framework_id),
@@ -357,6 +369,14 @@ def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
             "master_info": dict(master_info)}}
     if kind is m.AgentLost:
         return {"type": "FAILURE", "failure": {"agent_id": _value(msg.agent_id)}}
+    if kind is m.ExecutorLost:
+        return {"type": "FAILURE", "failure": {"agent_id": _value(msg.agent_id),
+                                               "executor_id": _value(msg.executor_id),
+                                               "status": msg.status}}
+    if kind is m.FrameworkMessage:
+        return {"type": "MESSAGE", "message": {"agent_id": _value(msg.agent_id),
+                                               "executor_id": _value(msg.executor_id),
+                                               "data": base64.b64encode(msg.data).decode()}}
     if kind is m.Error:
         return {"type": "ERROR", "error": {"message": msg.message}}
     if kind is m.ProtocolError:

@@ -20,11 +20,16 @@ from typing import Any, Callable, Mapping, Protocol
 from aiohttp import web
 
 from mesos_common import messages as m
+from mesos_master import core_maintenance as maint
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
-from mesos_master.api_v1.recordio import record
-from mesos_master.api_v1.scheduler import Stream
+from mesos_common.recordio import Stream, record
+from mesos_common.v1_calls import V1Error
+from mesos_common.v1_http import bad as _bad
+from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core import Master
+from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
+                                     ReactivateAgentRequest)
 from mesos_master.core_operator import parse_quota, parse_weights
 
 log = logging.getLogger("mesos_master.api_v1.operator")
@@ -131,20 +136,14 @@ class OperatorApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.host.leading:
-            other = self.host.leader_info()
-            if not other:
-                raise web.HTTPServiceUnavailable(text="no leading master elected")
-            host = other.get("hostname") or other.get("ip")
-            raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}{request.path}")
+            to_leader(self.host.leader_info(), request.path)
         master = self.host.master
         if master is None:
             raise web.HTTPServiceUnavailable(text="master is starting")
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
+            body = await read_call(request)
+        except V1Error as e:
+            return _bad(str(e))
         kind = body["type"]
         if kind == "SUBSCRIBE":
             return await self._subscribe(request, master)
@@ -160,10 +159,7 @@ class OperatorApi:
 
     async def _subscribe(self, request: web.Request, master: Master) -> web.StreamResponse:
         stream = Stream(str(uuid.uuid4()))
-        resp = web.StreamResponse(status=200)
-        resp.content_type = "application/json"
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        resp = await open_response(request)
         if not self.streams:  # first subscriber: start from what is there now
             self._frameworks = set(master.frameworks)
             self._agents = set(master.agents)
@@ -173,13 +169,9 @@ class OperatorApi:
             "get_state": ov.get_state(master),
             "heartbeat_interval_seconds": HEARTBEAT_SECONDS}}))
         try:
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the master stops
         finally:
             stream.close()
             self.streams.remove(stream)
@@ -240,16 +232,62 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
+    def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """UPDATE_MAINTENANCE_SCHEDULE / START_MAINTENANCE / STOP_MAINTENANCE."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        raw = raw if isinstance(raw, dict) else {}
+        req: Any
+        if kind == "UPDATE_MAINTENANCE_SCHEDULE":
+            req = maint.parse_schedule(raw.get("schedule"))
+        else:
+            machines = maint.parse_machines(raw.get("machines"))
+            req = machines if isinstance(machines, str) else (
+                maint.StartMaintenanceRequest if kind == "START_MAINTENANCE"
+                else maint.StopMaintenanceRequest)(machines)
+        if isinstance(req, str):
+            return _bad(req)
+        error = maint.request_error(master.registry, req)
+        if error is not None:
+            return _bad(error)
+        self.host.feed(req)
+        if not maint.applied(master.registry, req):
+            return web.Response(status=503, text="registry write failed")
+        return web.Response(status=200)
+
+    def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT (applied before the answer)."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        agent_id = raw.get("agent_id") if isinstance(raw, dict) else None
+        agent_id = agent_id.get("value") if isinstance(agent_id, dict) else None
+        if not isinstance(agent_id, str) or agent_id not in master.agents:
+            return _bad(f"{kind} needs {kind.lower()}.agent_id.value of a registered agent")
+        assert isinstance(raw, dict)
+        req: Any
+        if kind == "DRAIN_AGENT":
+            grace = raw.get("max_grace_period")
+            nanos = grace.get("nanoseconds") if isinstance(grace, dict) else None
+            if grace is not None and (isinstance(nanos, bool) or not isinstance(nanos, int)
+                                      or nanos < 0):
+                return _bad("max_grace_period must be {\"nanoseconds\": <non-negative int>}")
+            if not isinstance(raw.get("mark_gone", False), bool):
+                return _bad("mark_gone must be a boolean")
+            req = DrainAgentRequest(agent_id, None if nanos is None else nanos / 1e9,
+                                    raw.get("mark_gone", False))
+        elif kind == "DEACTIVATE_AGENT":
+            req = DeactivateAgentRequest(agent_id)
+        else:
+            req = ReactivateAgentRequest(agent_id)
+        self.host.feed(req)
+        return web.Response(status=200)
+
 
 def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     body: dict[str, Any] = {"type": kind}
     if payload is not None:
         body[kind.lower()] = payload
     return web.Response(text=json.dumps(body), content_type="application/json")
-
-
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)
 
 
 def _quota(master: Master) -> dict[str, Any]:
@@ -268,23 +306,30 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_STATE": lambda api, master: ov.get_state(master),
     "GET_AGENTS": lambda api, master: ov.get_agents(master),
     "GET_FRAMEWORKS": lambda api, master: ov.get_frameworks(master),
-    "GET_EXECUTORS": lambda api, master: {"executors": [], "orphan_executors": []},
+    "GET_EXECUTORS": lambda api, master: ov.get_executors(master),
     "GET_TASKS": lambda api, master: ov.get_tasks(master),
     "GET_ROLES": lambda api, master: ov.get_roles(master, views.roles_json(master)),
     "GET_WEIGHTS": lambda api, master: {"weight_infos": views.weights_json(master)},
     "GET_MASTER": lambda api, master: ov.get_master(master, api.host.info(),
                                                    master.start_time or time.time()),
     "GET_QUOTA": lambda api, master: _quota(master),
+    "GET_MAINTENANCE_SCHEDULE": lambda api, master: {"schedule": views.schedule_json(master)},
+    "GET_MAINTENANCE_STATUS": lambda api, master: {
+        "status": views.maintenance_status_json(master)},
 }
 _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Response]] = {
     "UPDATE_WEIGHTS": OperatorApi._update_weights,
     "SET_QUOTA": OperatorApi._set_quota,
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
+    "DRAIN_AGENT": OperatorApi._agent_call,
+    "DEACTIVATE_AGENT": OperatorApi._agent_call,
+    "REACTIVATE_AGENT": OperatorApi._agent_call,
+    "UPDATE_MAINTENANCE_SCHEDULE": OperatorApi._maintenance,
+    "START_MAINTENANCE": OperatorApi._maintenance,
+    "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE", "DRAIN_AGENT",
-              "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "START_MAINTENANCE", "STOP_MAINTENANCE",
-              "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
+_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE",
               "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "TEARDOWN",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}

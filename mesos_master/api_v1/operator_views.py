@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from mesos_common import messages as m
-from mesos_master.api_v1.convert import task_status
+from mesos_common import v1_json
+from mesos_common.v1_json import framework_info, task_status
+from mesos_master import views
 from mesos_master.core import Master
 from mesos_master.state import Agent, Framework, Task
 
@@ -16,19 +18,6 @@ def _value(v: str) -> dict[str, str]:
 
 def _time(seconds: float | None) -> dict[str, int]:
     return {"nanoseconds": int((seconds or 0.0) * 1e9)}
-
-
-def framework_info(info: m.FrameworkInfo) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": info.name, "user": info.user,
-                           "failover_timeout": info.failover_timeout,
-                           "checkpoint": info.checkpoint, "hostname": info.hostname,
-                           "roles": list(info.roles),
-                           "capabilities": [{"type": c} for c in info.capabilities]}
-    if info.id:
-        out["id"] = _value(info.id)
-    if info.principal:
-        out["principal"] = info.principal
-    return out
 
 
 def framework(fw: Framework) -> dict[str, Any]:
@@ -43,22 +32,19 @@ def framework(fw: Framework) -> dict[str, Any]:
 
 
 def agent_info(agent: Agent) -> dict[str, Any]:
-    info = agent.info
-    attrs = [{"name": k, "type": "SCALAR", "scalar": {"value": v}}
-             if isinstance(v, (int, float)) else {"name": k, "type": "TEXT", "text": {"value": v}}
-             for k, v in sorted(info.attributes.items())]
-    return {"id": _value(agent.id), "hostname": info.hostname, "port": info.port,
-            "resources": agent.total.to_json(), "attributes": attrs}
+    return v1_json.agent_info(agent.id, agent.info)
 
 
 def agent(a: Agent) -> dict[str, Any]:
-    out = {"agent_info": agent_info(a), "active": True, "deactivated": False,
+    out = {"agent_info": agent_info(a), "active": True, "deactivated": a.deactivated,
            "version": a.version, "pid": f"slave(1)@{a.info.hostname}:{a.info.port}",
            "registered_time": _time(a.registered_time),
            "total_resources": a.total.to_json(), "allocated_resources": a.used.to_json(),
            "offered_resources": a.offered.to_json(), "capabilities": []}
     if a.reregistered_time is not None:
         out["reregistered_time"] = _time(a.reregistered_time)
+    if a.drain is not None:
+        out["drain_info"] = views.drain_json(a)
     return out
 
 
@@ -107,8 +93,16 @@ def get_tasks(master: Master) -> dict[str, Any]:
     return {"tasks": tasks, "unreachable_tasks": unreachable, "completed_tasks": completed}
 
 
+def get_executors(master: Master) -> dict[str, Any]:
+    """The custom executors running on the agents (command tasks' are not listed)."""
+    return {"executors": [{"agent_id": v1_json.value(a.id),
+                           "executor_info": v1_json.executor_info(info)}
+                          for a in master.agents.values() for info in a.executors.values()],
+            "orphan_executors": []}
+
+
 def get_state(master: Master) -> dict[str, Any]:
-    return {"get_tasks": get_tasks(master), "get_executors": {"executors": []},
+    return {"get_tasks": get_tasks(master), "get_executors": get_executors(master),
             "get_frameworks": get_frameworks(master), "get_agents": get_agents(master)}
 
 

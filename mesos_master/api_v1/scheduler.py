@@ -12,8 +12,6 @@ life, as libprocess's socket is for Mesos).
 from __future__ import annotations
 
 import asyncio
-import collections
-import json
 import logging
 import time
 import uuid
@@ -25,14 +23,16 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.auth.http import PRINCIPAL
 from mesos_master.api_v1 import convert
+from mesos_common import recordio
+from mesos_common.recordio import record
+from mesos_common.v1_http import bad as _bad
+from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core_auth import PeerAuthenticated
-from mesos_master.api_v1.recordio import record
 
 log = logging.getLogger("mesos_master.api_v1")
 
 PEER_PREFIX = b"v1-"
-MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # past this a reader is too slow: disconnect it
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BUFFERED_BYTES = recordio.MAX_BUFFERED_BYTES
 
 
 class Host(Protocol):
@@ -46,52 +46,16 @@ class Host(Protocol):
     def feed(self, event: Any) -> None: ...
 
 
-class Stream:
-    """One SUBSCRIBE's event stream: a byte-bounded buffer its request task drains."""
+class Stream(recordio.Stream):
+    """One SUBSCRIBE's event stream, and the framework peer it is to the core."""
 
     def __init__(self, stream_id: str) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id, MAX_BUFFERED_BYTES)
         self.peer = PEER_PREFIX + stream_id.encode()
         self.framework_id: str | None = None
-        self.closed = False
-        self._buf: collections.deque[bytes] = collections.deque()
-        self._size = 0
-        self._ready = asyncio.Event()
 
-    def push(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if self._size + len(data) > MAX_BUFFERED_BYTES:
-            log.warning("v1 stream %s (framework %s) reads too slowly: disconnected",
-                        self.stream_id, self.framework_id)
-            self.close()
-            return
-        self._buf.append(data)
-        self._size += len(data)
-        self._ready.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._buf.clear()
-        self._size = 0
-        self._ready.set()
-
-    def end(self) -> None:
-        """Over once what is buffered has been written (the last event still goes out)."""
-        self.closed = True
-        self._ready.set()
-
-    async def next_chunk(self) -> bytes | None:
-        """What is buffered, as one write (None: the stream is over)."""
-        while not self._buf:
-            if self.closed:
-                return None
-            self._ready.clear()
-            await self._ready.wait()
-        data = b"".join(self._buf)
-        self._buf.clear()
-        self._size = 0
-        return data
+    def describe(self) -> str:
+        return f"v1 stream {self.stream_id} (framework {self.framework_id})"
 
 
 class SchedulerApi:
@@ -131,22 +95,10 @@ class SchedulerApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.host.leading:
-            other = self.host.leader_info()
-            if not other:
-                raise web.HTTPServiceUnavailable(text="no leading master elected")
-            host = other.get("hostname") or other.get("ip")
-            raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}/api/v1/scheduler")
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES,
-                                                actual_size=request.content_length)
+            to_leader(self.host.leader_info(), "/api/v1/scheduler")
         try:
-            body = json.loads(await request.text())
-        except ValueError as e:
-            return _bad(f"invalid JSON: {e}")
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad("a call is a JSON object with a string 'type'")
-        kind = body["type"]
-        try:
+            body = await read_call(request)
+            kind = body["type"]
             if kind == "SUBSCRIBE":
                 return await self._subscribe(request, body)
             return self._call(request, kind, body)
@@ -162,10 +114,7 @@ class SchedulerApi:
         if top is not None and info.id != top:
             return _bad("'framework_id' differs from 'subscribe.framework_info.id'")
         stream = Stream(str(uuid.uuid4()))
-        resp = web.StreamResponse(status=200, headers={"Mesos-Stream-Id": stream.stream_id})
-        resp.content_type = "application/json"
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        resp = await open_response(request, {"Mesos-Stream-Id": stream.stream_id})
         self.streams[stream.peer] = stream
         self._by_id[stream.stream_id] = stream
         log.info("v1 framework %r subscribing on stream %s", info.name, stream.stream_id)
@@ -174,13 +123,9 @@ class SchedulerApi:
             if principal is not None:
                 self.host.feed(PeerAuthenticated(stream.peer, principal))
             self.host.feed(fx.Received(stream.peer, m.Subscribe(info)))
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-            pass  # the client left, or the master stops
+            await pump(stream, resp)
+        except asyncio.CancelledError:
+            pass  # the master stops
         finally:
             stream.close()
             self.streams.pop(stream.peer, None)
@@ -229,7 +174,3 @@ class SchedulerApi:
 
 
 _KNOWN_CALLS = {"ACCEPT", "UPDATE_FRAMEWORK", *convert.CALLS, *convert.IGNORED_CALLS}
-
-
-def _bad(text: str) -> web.Response:
-    return web.Response(status=400, text=text)

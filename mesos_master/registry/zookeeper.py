@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mesos_master.registry.base import RegistryOperation, RegistryState
+from mesos_master.registry.base import (RegistryOperation, RegistryState, load_maintenance,
+                                        maintenance_json)
 
 
 class FencedError(Exception):
@@ -89,15 +90,18 @@ class ZkRegistry:
 
 def _encode(state: RegistryState) -> bytes:
     return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
-                       "weights": state.weights, "quotas": state.quotas},
+                       "weights": state.weights, "quotas": state.quotas,
+                       "maintenance": maintenance_json(state)},
                       sort_keys=True).encode()
 
 
 def _decode(data: bytes) -> RegistryState:
     doc = json.loads(data or b"{}")
-    return RegistryState(admitted={str(k): str(v) for k, v in doc.get("admitted", {}).items()},
+    state = RegistryState(admitted={str(k): str(v) for k, v in doc.get("admitted", {}).items()},
                          unreachable={str(k): float(v)
                                       for k, v in doc.get("unreachable", {}).items()},
                          weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
                          quotas={str(r): {str(n): float(a) for n, a in q.items()}
                                  for r, q in doc.get("quotas", {}).items()})
+    load_maintenance(state, doc.get("maintenance", {}))
+    return state

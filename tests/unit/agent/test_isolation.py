@@ -112,3 +112,25 @@ def test_cgroups_hierarchy_flag_points_detection_elsewhere(tmp_path: Path) -> No
     assert ns.cgroups_hierarchy == str(tmp_path / "nothing")
     iso = make_isolator("cgroups", str(tmp_path / "w"), False, ns.cgroups_hierarchy)
     assert isinstance(iso, Rlimits)  # nothing mounted there: the announced fallback
+
+
+def test_resize_raises_a_running_group_s_limits(tmp_path: Path) -> None:
+    """A custom executor's group grows with its tasks; v1 raises memory+swap first."""
+    for c in CgroupsV1.CONTROLLERS:
+        (tmp_path / "v1" / c).mkdir(parents=True)
+    mem = tmp_path / "v1/memory/corral/agent/ex"
+    mem.mkdir(parents=True)
+    (mem / "memory.memsw.limit_in_bytes").write_text("")  # swap accounting is on
+    v1 = CgroupsV1(str(tmp_path / "v1"), "agent", enable_cfs=False)
+    v1.prepare("ex", CPUS, MEM)
+    assert (mem / "memory.memsw.limit_in_bytes").read_text() == str(64 * 2**20)
+    v1.resize("ex", 1.0, 128)
+    assert (mem / "memory.limit_in_bytes").read_text() == str(128 * 2**20)
+    assert (mem / "memory.memsw.limit_in_bytes").read_text() == str(128 * 2**20)
+    assert (tmp_path / "v1/cpu/corral/agent/ex/cpu.shares").read_text() == "1024"
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "cgroup.subtree_control").write_text("")
+    v2 = CgroupsV2(str(tmp_path / "v2"), "agent", enable_cfs=False)
+    v2.prepare("ex", CPUS, MEM)
+    v2.resize("ex", 1.0, 128)
+    assert (tmp_path / "v2/corral/agent/ex/memory.max").read_text() == str(128 * 2**20)

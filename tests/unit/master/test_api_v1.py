@@ -13,7 +13,8 @@ from aiohttp import web
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.resources import Resources
-from mesos_master.api_v1 import convert, recordio, scheduler
+from mesos_common import recordio
+from mesos_master.api_v1 import convert, scheduler
 from mesos_master.api_v1.scheduler import SchedulerApi, Stream
 
 FID = "M-F1"
@@ -61,26 +62,32 @@ def test_calls_become_the_messages_a_zeromq_framework_sends() -> None:
                                                       "uuid": "%%"}}, FID)
 
 
-def test_accept_keeps_command_tasks_and_refuses_what_is_not_built() -> None:
+def test_accept_keeps_command_and_executor_tasks_and_refuses_what_is_not_built() -> None:
     body = {"accept": {"offer_ids": [{"value": "O1"}], "filters": {"refuse_seconds": 5},
                        "operations": [
                            {"type": "LAUNCH", "launch": {"task_infos": [
                                _task("a", data=base64.b64encode(b"hi").decode(),
                                      kill_policy={"grace_period": {"nanoseconds": 2_000_000_000}},
                                      labels={"labels": [{"key": "k", "value": "v"}]}),
-                               {**_task("b"), "executor": {"executor_id": {"value": "e"}}}]}},
+                               {**_task("b"), "executor": {"executor_id": {"value": "e"}}},
+                               {**_task("x"), "executor": {
+                                   "executor_id": {"value": "e"}, "command": {"value": "run"},
+                                   "resources": [{"name": "mem", "type": "SCALAR",
+                                                  "scalar": {"value": 32}}]}}]}},
                            {"type": "LAUNCH_GROUP", "launch_group": {"task_group": {
                                "tasks": [_task("c")]}}},
                            {"type": "RESERVE", "reserve": {"resources": []}}]}}
     launch = convert.accept(body, FID)
     [op] = launch.accept.operations
-    [task] = op.tasks
+    task, with_executor = op.tasks
+    assert with_executor.executor == m.ExecutorInfo("e", m.CommandInfo("run"),
+                                                    Resources.parse("mem:32"))
     assert (task.task_id, task.data, task.kill_grace_period, task.labels) == \
         ("a", b"hi", 2.0, {"k": "v"})
     assert task.resources == Resources.parse("cpus:0.1;mem:32")
     assert launch.accept.offer_ids == ("O1",) and launch.accept.refuse_seconds == 5
     assert [(t, why.split(" ")[0]) for t, _, why in launch.refused] == \
-        [("b", "custom"), ("c", "LAUNCH_GROUP"), ("", "offer")]
+        [("b", "an"), ("c", "LAUNCH_GROUP"), ("", "offer")]
 
 
 def test_command_uris_go_to_the_fetcher() -> None:
