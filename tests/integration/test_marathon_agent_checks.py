@@ -5,7 +5,6 @@ there), and a process task's MESOS_TCP check (real master, agent, dockerd, Marat
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ APPS = [
     {"id": "/command", "cmd": f"touch /inside-only && {HTTPD}", "container": BRIDGE,
      "healthChecks": [dict(TIMING, protocol="COMMAND",
                            command={"value": "test -f /inside-only"})]},
-    {"id": "/tcp", "cmd": f"exec {sys.executable} -m http.server $PORT0",
+    {"id": "/tcp", "cmd": "exec python3 -m http.server $PORT0",
      "portDefinitions": [{"port": 0}],
      "healthChecks": [dict(TIMING, protocol="MESOS_TCP", portIndex=0)]},
 ]

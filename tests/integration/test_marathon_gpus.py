@@ -38,7 +38,7 @@ def test_gpu_app_tasks_get_their_own_devices(cluster: Cluster, tmp_path: Path,
                      60, 0.2, "two GPU tasks running")
     seen = []
     for t in tasks:
-        (box,) = list(cluster.root.glob(f"agent1/**/executors/{t['id']}/runs/latest"))
+        (box,) = list(cluster.agent_dirs[0].glob(f"**/executors/{t['id']}/runs/latest"))
         seen.append(wait_for(lambda: (box / "devices").read_text().strip(), 30, 0.1,
                              "the task's devices"))
     assert sorted(seen) == sorted(UUIDS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +38,7 @@ http.server.HTTPServer(("", int(os.environ["PORT0"])), H).serve_forever()
 @pytest.fixture
 def cluster() -> Iterator[tuple[MarathonApi, Path]]:
     base = Path(tempfile.mkdtemp(prefix="corral-readiness-"))
+    base.chmod(0o755)  # tasks run as the agents' default user (nobody) and read the script
     # task ports of their own: never another cluster's server on this machine
     ports = ",".join(f"{p}-{p}" for p in {free_port(), free_port(), free_port()})
     proc, out = start_mesos_local("--num_agents=1", "--port=0", f"--work_dir={base}",
@@ -60,7 +60,7 @@ def test_readiness_check_holds_a_rolling_upgrade(cluster: tuple[MarathonApi, Pat
     script.write_text(SERVER)
     (base / "v1-ready").touch()
     app = {"id": "/ready", "cpus": 0.1, "mem": 64, "instances": 1,
-           "cmd": f"{sys.executable} {script} {base / 'v1-ready'}",
+           "cmd": f"python3 {script} {base / 'v1-ready'}",
            "portDefinitions": [{"port": 0, "name": "http"}],
            "readinessChecks": [{"portName": "http", "path": "/ready", "intervalSeconds": 2,
                                 "timeoutSeconds": 1.5, "preserveLastResponse": True}]}
@@ -70,7 +70,7 @@ def test_readiness_check_holds_a_rolling_upgrade(cluster: tuple[MarathonApi, Pat
     (old,) = api.app("/ready")["tasks"]
 
     status, body = api.call("PUT", "/v2/apps/ready",
-                            {"cmd": f"{sys.executable} {script} {base / 'v2-ready'}"})
+                            {"cmd": f"python3 {script} {base / 'v2-ready'}"})
     assert status == 200, body
 
     def not_ready_result() -> dict | None:
