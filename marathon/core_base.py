@@ -263,7 +263,7 @@ class CoreBase:
     def _fast(self, aid: str, app: dict[str, Any] | None) -> tuple[int, int] | None:
         """(active, killing) from the counts when no task needs a closer look (no health
         checks, every active task current), else None: the control loop must scan."""
-        if app is None or app.get("healthChecks"):
+        if app is None or app.get("healthChecks") or app.get("readinessChecks"):
             return None
         return self.state.tally.all_current(aid, dep.config_version(app))
 

@@ -187,6 +187,14 @@ class FlushCost:
 
 
 @frozen
+class ReadinessResult:
+    """One readiness probe of a task: `result` is Marathon's readinessCheckResult shape."""
+    task_id: str
+    ready: bool
+    result: dict[str, Any]
+
+
+@frozen
 class HealthResult:
     """One Marathon-side probe of check `index` of a task."""
     task_id: str

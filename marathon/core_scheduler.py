@@ -128,7 +128,7 @@ class SchedulerHandlers(CoreBase):
             return
         t.state = s.state
         if s.healthy is not None:
-            t.mesos_healthy = s.healthy
+            self._mesos_health(t, s)
         if s.state == "TASK_UNREACHABLE":
             t.unreachable_since = t.unreachable_since or now
         else:
@@ -150,6 +150,18 @@ class SchedulerHandlers(CoreBase):
         st.dirty.add(t.app_id)
         self._settle()
 
+    def _mesos_health(self, t: TaskRecord, s: m.TaskStatus) -> None:
+        """The agent-run check's verdict: the agent sends one when it changes (and the
+        grace period is the agent's), so each counts."""
+        if t.mesos_health is None:
+            t.mesos_health = Health()
+        was = t.mesos_healthy
+        t.mesos_healthy = s.healthy
+        t.mesos_health.record(bool(s.healthy), self.now, s.message)
+        if was != s.healthy and self.state.listening():
+            self._publish("health_status_changed_event", appId=t.app_id,
+                          instanceId=t.instance_id, version=t.version, alive=s.healthy)
+
     def _failed(self, t: TaskRecord, s: m.TaskStatus, now: float) -> None:
         app = self.state.apps.get(t.app_id)
         self.state.last_failures[t.app_id] = {
@@ -158,6 +170,18 @@ class SchedulerHandlers(CoreBase):
             "version": t.version, "slaveId": t.agent_id}
         if app is not None and not t.killing and s.reason not in NOT_THE_APPS_FAULT:
             self.state.backoffs.setdefault(t.app_id, lq.Backoff()).failed(app, now)
+
+    def readiness_result(self, e: ev.ReadinessResult) -> None:
+        """Record one readiness probe; a task once ready stays ready (Marathon stops
+        probing it), and its deployment step may move on."""
+        t = self.state.tasks.get(e.task_id)
+        if t is None or t.ready or not t.running:
+            return
+        t.readiness = dict(e.result, taskId=t.id, ready=e.ready)
+        self._save_task(t)
+        if e.ready:
+            t.ready = True
+            self.tick([t.app_id])
 
     def health_result(self, e: ev.HealthResult) -> None:
         """Record one probe result; a task that failed too often is killed and replaced."""
@@ -171,17 +195,13 @@ class SchedulerHandlers(CoreBase):
             t.health.append(Health())
         h = t.health[e.index]
         was = h.alive
-        if e.alive:
-            h.alive, h.consecutive_failures, h.last_success = True, 0, now
-            if h.first_success is None:
-                h.first_success = now
-        else:
-            in_grace = h.first_success is None and t.started_at is not None and \
-                now - t.started_at < hc.get("gracePeriodSeconds", 300)
+        in_grace = not e.alive and h.first_success is None and t.started_at is not None \
+            and now - t.started_at < hc.get("gracePeriodSeconds", 300)
+        if in_grace:
             h.last_failure, h.last_failure_cause = now, e.cause
-            if not in_grace:
-                h.alive = False
-                h.consecutive_failures += 1
+        else:
+            h.record(e.alive, now, e.cause)
+        if not e.alive:
             limit = int(hc.get("maxConsecutiveFailures", 3))
             if limit and h.consecutive_failures >= limit and not t.killing:
                 log.info("killing unhealthy task %s: %s", t.id, e.cause)
@@ -206,4 +226,5 @@ EVENTS = {
     ev.Disconnected: SchedulerHandlers.disconnected,
     ev.PlaceBacklog: SchedulerHandlers.place_backlog,
     ev.HealthResult: SchedulerHandlers.health_result,
+    ev.ReadinessResult: SchedulerHandlers.readiness_result,
 }

@@ -26,6 +26,7 @@ class Options:
     hostname: str = "127.0.0.1"
     http_port: int = 8080
     framework_name: str = "marathon"
+    mesos_role: str = "*"
     failover_timeout: float = 7 * 86400.0
     tick_interval: float = 1.0
     decline_seconds: float = 5.0

@@ -46,17 +46,16 @@ def _current(t: TaskRecord, app: dict[str, Any]) -> bool:
     return not t.draining and (t.config_version or t.version) == config_version(app)
 
 
-def _ready(t: TaskRecord, app: dict[str, Any]) -> bool:
-    """Running, and not known to be unhealthy (no checks: running is enough)."""
-    return t.running and t.healthy(len(marathon_checks(app)), executor_checks(app)) is not False
-
-
 def _ready_fn(app: dict[str, Any]) -> Callable[[TaskRecord], bool]:
-    """`_ready` with the app's checks looked up once (called per task on hot paths)."""
+    """Whether a task counts for a deployment: running, not known to be unhealthy, and
+    past its readiness check when the app has one (no checks: running is enough)."""
     n, ex = len(marathon_checks(app)), executor_checks(app)
+    gate = bool(app.get("readinessChecks"))
     if not n and not ex:
+        if gate:
+            return lambda t: t.state == RUNNING and t.ready
         return lambda t: t.state == RUNNING
-    return lambda t: t.state == RUNNING and t.healthy(n, ex) is not False
+    return lambda t: t.state == RUNNING and t.healthy(n, ex) is not False and (t.ready or not gate)
 
 
 def _split(app: dict[str, Any], live: Sequence[TaskRecord]) -> tuple[list[TaskRecord],

@@ -120,6 +120,9 @@ class MarathonServer:
     def health_result(self, task_id: str, index: int, alive: bool, cause: str) -> None:
         self.handle(ev.HealthResult(task_id, index, alive, cause))
 
+    def readiness_result(self, task_id: str, ready: bool, result: dict[str, Any]) -> None:
+        self.handle(ev.ReadinessResult(task_id, ready, result))
+
     # ------------------------------------------------------------ the API's commands
 
     def create_app(self, raw: Any, force: bool = False) -> tuple[dict[str, Any], Deployment]:
@@ -254,8 +257,10 @@ class MarathonServer:
 
 
 def framework_info(options: Options, framework_id: str | None) -> m.FrameworkInfo:
-    """How Marathon subscribes: checkpointing, partition-aware, its stored id if any."""
+    """How Marathon subscribes: checkpointing, partition-aware, GPU-capable, in its role,
+    with its stored id if any."""
     return m.FrameworkInfo(name=options.framework_name, id=framework_id,
                            failover_timeout=options.failover_timeout,
                            hostname=options.hostname, checkpoint=True,
-                           user=options.mesos_user or None, capabilities=("PARTITION_AWARE",))
+                           roles=(options.mesos_role,), user=options.mesos_user or None,
+                           capabilities=("PARTITION_AWARE", "GPU_RESOURCES"))

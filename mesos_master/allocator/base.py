@@ -50,6 +50,11 @@ class Allocator(Protocol):
     def remove_framework(self, framework_id: FrameworkId) -> None:
         """The framework is gone: all its allocations are freed."""
 
+    def set_gpu_capable(self, framework_id: FrameworkId, capable: bool) -> None:
+        """Whether the framework has the GPU_RESOURCES capability: agents with GPUs are
+        offered only to those that have it (Mesos), so GPUs are not taken by frameworks
+        that cannot use them. A framework is not until told."""
+
     def activate_framework(self, framework_id: FrameworkId) -> None: ...
 
     def deactivate_framework(self, framework_id: FrameworkId) -> None:
