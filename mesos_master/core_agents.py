@@ -170,6 +170,7 @@ class AgentHandlers(MasterBase):
         shutdown: set[str] = set()
         reported: set[tuple[str, str]] = set()
         free = agent.total
+        executors: set[tuple[str, str]] = set()  # (framework, executor) counted in `free`
         for record in msg.tasks:
             fw_id, task_id = record.framework_id, record.task.task_id
             if (fw_id, task_id) in reported:
@@ -191,12 +192,17 @@ class AgentHandlers(MasterBase):
                                      f"runs on {known.agent_id}; ignored")
                 continue
             if not ts.is_terminal(record.state):
-                if not free.contains(record.task.resources):
+                need, ex = record.task.resources, record.task.executor
+                if ex is not None and (fw_id, ex.executor_id) not in executors:
+                    need = need + ex.resources  # an executor's own resources count once
+                if not free.contains(need):
                     self._log("warning", f"agent {agent.id} reports task {task_id} of {fw_id} "
                                          "beyond its resources; killing it")
                     self._send(agent.peer, m.KillTask(fw_id, task_id))
                     continue
-                free = free - record.task.resources
+                free = free - need
+                if ex is not None:
+                    executors.add((fw_id, ex.executor_id))
             reported.add((fw_id, task_id))
             self._adopt_task(agent, fw, record, known)
         for key, task in list(agent.tasks.items()):

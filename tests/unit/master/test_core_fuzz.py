@@ -90,3 +90,20 @@ def test_arbitrary_messages_never_crash_the_core(steps: list) -> None:
     for peer, msg, dt in steps:
         h.recv(peer, msg)  # check_invariants runs after every event
         h.advance(dt)
+
+
+def test_a_reregistration_reporting_more_than_its_resources_kills_the_excess() -> None:
+    """Found by the fuzzer: an agent re-registering with a smaller total and a task whose
+    executor needs more than is left. The executor's own resources count in the fit (once per
+    executor), so the task is killed and the books stay within the agent's total."""
+    h = _cluster()
+    ex = m.ExecutorInfo("e1", m.CommandInfo("run-executor"), Resources.parse("cpus:1"))
+    task = attrs.evolve(command_task("t9", "M-S1"), resources=Resources.parse("cpus:0.5"),
+                        executor=ex)
+    info = attrs.evolve(h.master.agents["M-S1"].info, resources=Resources.parse("cpus:1;mem:64"))
+    out = h.recv(b"a2", m.ReregisterAgent("M-S1", info, (m.TaskRecord("M-F2", task, ts.RUNNING),),
+                                          (), "1.0"))
+    assert any(isinstance(e.msg, m.KillTask) and e.msg.task_id == "t9"
+               for e in out if hasattr(e, "msg"))
+    agent = h.master.agents["M-S1"]
+    assert agent.total.contains(agent.used)
