@@ -22,10 +22,10 @@ from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
-from mesos_master.core_operator import (OperatorHandlers, TeardownRequest, UpdateQuotaRequest,
-                                        UpdateWeightsRequest)
+from mesos_master.core_operator import (MarkGoneRequest, OperatorHandlers, TeardownRequest,
+                                        UpdateQuotaRequest, UpdateWeightsRequest)
 from mesos_master.core_tasks import TaskHandlers
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
 from mesos_master.state import check_invariants
 
@@ -156,6 +156,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._removal_persisted(op, event.ok)
         elif isinstance(op, (UpdateWeights, UpdateQuota)):
             self._policy_persisted(op, event.ok)
+        elif isinstance(op, MarkGone):
+            self._gone_persisted(op, event.ok)
         else:
             raise AssertionError(f"unknown registry operation {op!r}")
 
@@ -195,7 +197,7 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
     UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
-    TeardownRequest: Master._on_teardown_request,
+    TeardownRequest: Master._on_teardown_request, MarkGoneRequest: Master._on_mark_gone_request,
     PeerAuthenticated: Master._on_peer_authenticated,
 }
 

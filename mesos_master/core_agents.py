@@ -10,12 +10,14 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+from mesos_master.core_operator import MarkGoneRequest
+from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryOperation, RemoveAgent)
 from mesos_master.state import Agent, Framework, Task
 
 REASON_AGENT_REMOVED = "REASON_AGENT_REMOVED"
 REASON_RECONCILIATION = "REASON_RECONCILIATION"
+REASON_REMOVED_BY_OPERATOR = "REASON_AGENT_REMOVED_BY_OPERATOR"
 
 
 class AgentHandlers(MasterBase):
@@ -61,6 +63,10 @@ class AgentHandlers(MasterBase):
                                                         agent.epoch))
         if agent is not None or msg.agent_id in self.registry.admitted:
             return self._admit_reregistered(msg, peer, was_unreachable=False)
+        if msg.agent_id in self.registry.gone:
+            self._log("warning", f"agent {msg.agent_id} at {peer!r} was marked gone: refused")
+            return self._send(peer, m.ShutdownAgent(f"agent id {msg.agent_id} was marked gone "
+                                                    "by an operator"))
         if msg.agent_id in self.registry.unreachable:
             op = MarkReachable(msg.agent_id, msg.agent_info.hostname)
             self.pending_agents[msg.agent_id] = PendingAgent(
@@ -244,6 +250,31 @@ class AgentHandlers(MasterBase):
             return self._protocol_error(peer, msg, f"connection is agent {agent.id}")
         self._persist(RemoveAgent(agent.id))
 
+    def _on_mark_gone_request(self, req: MarkGoneRequest) -> None:
+        if req.agent_id in self.registry.admitted or req.agent_id in self.registry.unreachable:
+            self._persist(MarkGone(req.agent_id, self.now))
+
+    def _gone_persisted(self, op: MarkGone, ok: bool) -> None:
+        """The agent is shut down and its tasks are TASK_GONE_BY_OPERATOR (Mesos markGone)."""
+        if not ok:
+            return self._log("error", f"registry write {op} failed; agent not marked gone")
+        self.recovering.discard(op.agent_id)
+        agent = self.agents.get(op.agent_id)
+        if agent is not None:
+            self._send(agent.peer, m.ShutdownAgent("marked gone by an operator"))
+            self.counters["slave_removals"] += 1
+            return self._remove_agent(agent, unreachable=False, state=ts.GONE_BY_OPERATOR,
+                                      reason=REASON_REMOVED_BY_OPERATOR)
+        for fw in sorted(self.frameworks.values(), key=lambda f: f.id):
+            for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == op.agent_id]:
+                task.state = ts.GONE_BY_OPERATOR
+                task.record(ts.GONE_BY_OPERATOR, self.now)
+                self._master_update(fw, task.id, ts.GONE_BY_OPERATOR,
+                                    REASON_REMOVED_BY_OPERATOR,
+                                    f"agent {op.agent_id} was marked gone", op.agent_id)
+                self._complete(fw, task)
+        self._log("warning", f"agent {op.agent_id} marked gone")
+
     def _removal_persisted(self, op: RegistryOperation, ok: bool) -> None:
         """PersistDone for MarkUnreachable / RemoveAgent."""
         agent = self.agents.get(op.agent_id)
@@ -267,7 +298,8 @@ class AgentHandlers(MasterBase):
             self.counters["slave_removals"] += 1
             self._remove_agent(agent, unreachable=False)
 
-    def _remove_agent(self, agent: Agent, unreachable: bool) -> None:
+    def _remove_agent(self, agent: Agent, unreachable: bool, state: str = ts.GONE,
+                      reason: str = REASON_AGENT_REMOVED) -> None:
         for oid in sorted(agent.offers):
             offer = self.offers[oid]
             self._drop_offer(offer)
@@ -283,8 +315,8 @@ class AgentHandlers(MasterBase):
                 self._master_update(fw, task.id, ts.UNREACHABLE, REASON_AGENT_REMOVED,
                                     f"agent {agent.id} is unreachable", agent.id)
             else:
-                self._set_state(task, ts.GONE)
-                self._master_update(fw, task.id, ts.GONE, REASON_AGENT_REMOVED,
+                self._set_state(task, state)
+                self._master_update(fw, task.id, state, reason,
                                     f"agent {agent.id} was removed", agent.id)
                 self._complete(fw, task)
         agent.tasks.clear()

@@ -33,6 +33,14 @@ class TeardownRequest:
 
 
 @frozen
+class MarkGoneRequest:
+    """An operator's MARK_AGENT_GONE: the agent will never come back (validated by the HTTP
+    layer: the id is admitted or unreachable)."""
+
+    agent_id: str
+
+
+@frozen
 class UpdateQuotaRequest:
     role: str
     guarantee: tuple[tuple[str, float], ...]  # empty: remove the quota

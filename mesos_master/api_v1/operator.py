@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Protocol
 from aiohttp import web
 
 from mesos_common import messages as m
+from mesos_common.auth import http as http_auth
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_common.recordio import Stream, record
@@ -27,7 +28,8 @@ from mesos_common.v1_calls import V1Error
 from mesos_common.v1_http import bad as _bad
 from mesos_common.v1_http import open_response, pump, read_call
 from mesos_master.core import Master
-from mesos_master.core_operator import parse_quota, parse_weights
+from mesos_master.core_operator import (MarkGoneRequest, TeardownRequest, parse_quota,
+                                        parse_weights)
 
 log = logging.getLogger("mesos_master.api_v1.operator")
 
@@ -154,6 +156,8 @@ class OperatorApi:
         changer = _CHANGERS.get(kind)
         if changer is not None:
             return changer(self, master, body)
+        if kind == "TEARDOWN":  # the only call here checked against the ACLs, as in Mesos
+            return self._teardown(master, body, request.get(http_auth.PRINCIPAL))
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -225,6 +229,28 @@ class OperatorApi:
             return _bad(f"role {role!r} has no quota")
         return self._apply_quota(master, parse_quota({"role": role, "guarantee": []}))
 
+    def _teardown(self, master: Master, body: Mapping[str, Any],
+                  principal: str | None) -> web.Response:
+        fid = _value(body, "teardown", "framework_id")
+        fw = master.frameworks.get(fid) if fid else None
+        if fw is None:
+            return _bad(f"no framework with id {fid!r}")
+        if not master.authorized(principal, "teardown_frameworks", fw.info.principal):
+            return http_auth.forbidden(principal, f"teardown_frameworks {fw.info.principal}")
+        self.host.feed(TeardownRequest(fid))
+        return web.Response(status=200)
+
+    def _mark_gone(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        aid = _value(body, "mark_agent_gone", "agent_id")
+        if aid in master.registry.gone:
+            return web.Response(status=200)  # Mesos answers a repeated mark with success
+        if aid not in master.registry.admitted and aid not in master.registry.unreachable:
+            return _bad(f"no agent with id {aid!r}")
+        self.host.feed(MarkGoneRequest(aid))
+        if aid not in master.registry.gone:
+            return web.Response(status=503, text="registry write failed")
+        return web.Response(status=200)
+
     def _apply_quota(self, master: Master, req: Any) -> web.Response:
         if isinstance(req, str):
             return _bad(req)
@@ -239,6 +265,14 @@ def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     if payload is not None:
         body[kind.lower()] = payload
     return web.Response(text=json.dumps(body), content_type="application/json")
+
+
+def _value(body: Mapping[str, Any], call: str, field: str) -> str:
+    """`body[call][field]["value"]` (a v1 id), or "" when any level is missing."""
+    raw = body.get(call)
+    inner = raw.get(field) if isinstance(raw, dict) else None
+    value = inner.get("value") if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def _quota(master: Master) -> dict[str, Any]:
@@ -270,10 +304,11 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "SET_QUOTA": OperatorApi._set_quota,
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
+    "MARK_AGENT_GONE": OperatorApi._mark_gone,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE", "DRAIN_AGENT",
+_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "DRAIN_AGENT",
               "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "START_MAINTENANCE", "STOP_MAINTENANCE",
               "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
-              "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "TEARDOWN",
+              "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}

@@ -17,13 +17,14 @@ from attrs import define, field, frozen
 
 @define
 class RegistryState:
-    """Admitted agents (id -> hostname) and unreachable agents (id -> time marked); disjoint.
-    Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
+    """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
+    (id -> time marked); disjoint. Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
     weights: dict[str, float] = field(factory=dict)
     quotas: dict[str, dict[str, float]] = field(factory=dict)
+    gone: dict[str, float] = field(factory=dict)
 
     def copy(self) -> RegistryState:
         return copy.deepcopy(self)
@@ -37,7 +38,8 @@ class AdmitAgent:
     hostname: str
 
     def apply(self, state: RegistryState) -> bool:
-        if self.agent_id in state.admitted or self.agent_id in state.unreachable:
+        if self.agent_id in state.admitted or self.agent_id in state.unreachable \
+                or self.agent_id in state.gone:
             return False
         state.admitted[self.agent_id] = self.hostname
         return True
@@ -66,6 +68,8 @@ class MarkReachable:
     hostname: str = ""
 
     def apply(self, state: RegistryState) -> bool:
+        if self.agent_id in state.gone:
+            return False
         was_unreachable = state.unreachable.pop(self.agent_id, None) is not None
         if self.agent_id in state.admitted and not was_unreachable:
             return False
@@ -83,6 +87,23 @@ class RemoveAgent:
         a = state.admitted.pop(self.agent_id, None) is not None
         u = state.unreachable.pop(self.agent_id, None) is not None
         return a or u
+
+
+@frozen
+class MarkGone:
+    """An operator declared the agent gone for good (Mesos' MARK_AGENT_GONE): its id may never
+    come back, so it is remembered rather than forgotten."""
+
+    agent_id: str
+    time: float
+
+    def apply(self, state: RegistryState) -> bool:
+        a = state.admitted.pop(self.agent_id, None) is not None
+        u = state.unreachable.pop(self.agent_id, None) is not None
+        if not (a or u):
+            return False
+        state.gone[self.agent_id] = self.time
+        return True
 
 
 @frozen
@@ -118,8 +139,8 @@ class UpdateQuota:
         return True
 
 
-AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent]
-RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent,
+AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone]
+RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
                           UpdateWeights, UpdateQuota]
 
 

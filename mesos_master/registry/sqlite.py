@@ -15,6 +15,7 @@ from mesos_master.registry.base import (RegistryOperation, RegistryState, Update
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS unreachable (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS gone (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS weights (role TEXT PRIMARY KEY, weight REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS quotas (role TEXT NOT NULL, resource TEXT NOT NULL,
                                    amount REAL NOT NULL, PRIMARY KEY (role, resource));
@@ -36,6 +37,8 @@ class SqliteRegistry:
             state.admitted[agent_id] = hostname
         for agent_id, t in self._db.execute("SELECT agent_id, time FROM unreachable"):
             state.unreachable[agent_id] = t
+        for agent_id, t in self._db.execute("SELECT agent_id, time FROM gone"):
+            state.gone[agent_id] = t
         for role, weight in self._db.execute("SELECT role, weight FROM weights"):
             state.weights[role] = weight
         for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):
@@ -83,6 +86,8 @@ class SqliteRegistry:
         if aid in candidate.unreachable:
             self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
                              (aid, candidate.unreachable[aid]))
+        if aid in candidate.gone:
+            self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)", (aid, candidate.gone[aid]))
 
     def close(self) -> None:
         self._db.close()

@@ -89,7 +89,8 @@ class ZkRegistry:
 
 def _encode(state: RegistryState) -> bytes:
     return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
-                       "weights": state.weights, "quotas": state.quotas},
+                       "weights": state.weights, "quotas": state.quotas,
+                       "gone": state.gone},
                       sort_keys=True).encode()
 
 
@@ -100,4 +101,5 @@ def _decode(data: bytes) -> RegistryState:
                                       for k, v in doc.get("unreachable", {}).items()},
                          weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
                          quotas={str(r): {str(n): float(a) for n, a in q.items()}
-                                 for r, q in doc.get("quotas", {}).items()})
+                                 for r, q in doc.get("quotas", {}).items()},
+                         gone={str(k): float(v) for k, v in doc.get("gone", {}).items()})
