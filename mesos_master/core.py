@@ -24,9 +24,12 @@ from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import (MarkGoneRequest, OperatorHandlers, TeardownRequest,
                                         UpdateQuotaRequest, UpdateWeightsRequest)
+from mesos_master.core_reservations import (ReservationHandlers, ReserveRequest,
+                                            UnreserveRequest)
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
-                                        RegistryState, RemoveAgent, UpdateQuota, UpdateWeights)
+                                        RegistryState, RemoveAgent, UpdateQuota,
+                                        UpdateReservations, UpdateWeights)
 from mesos_master.state import check_invariants
 
 __all__ = ["Master", "MasterConfig"]
@@ -43,7 +46,7 @@ REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
 class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
-             AuthHandlers):
+             ReservationHandlers, AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -158,6 +161,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._policy_persisted(op, event.ok)
         elif isinstance(op, MarkGone):
             self._gone_persisted(op, event.ok)
+        elif isinstance(op, UpdateReservations):
+            self._reservations_persisted(op, event.ok)
         else:
             raise AssertionError(f"unknown registry operation {op!r}")
 
@@ -198,6 +203,7 @@ _EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
     fx.PersistDone: Master._on_persist_done,
     UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
     TeardownRequest: Master._on_teardown_request, MarkGoneRequest: Master._on_mark_gone_request,
+    ReserveRequest: Master._on_reserve_request, UnreserveRequest: Master._on_reserve_request,
     PeerAuthenticated: Master._on_peer_authenticated,
 }
 

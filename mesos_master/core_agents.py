@@ -111,6 +111,7 @@ class AgentHandlers(MasterBase):
         """Take the agent back with its id and rebuild its tasks from what it reports."""
         agent = self.agents.get(msg.agent_id)
         keep_filters = False
+        info, reserved = self._booked_info(msg)
         if agent is not None:  # still registered here: start its books afresh
             for oid in sorted(agent.offers):
                 offer = self.offers[oid]
@@ -120,13 +121,14 @@ class AgentHandlers(MasterBase):
             # it can run: a declined DOCKER app may fit now).
             keep_filters = (agent.info.attributes == msg.agent_info.attributes
                             and agent.info.containerizers == msg.agent_info.containerizers)
-            agent.info, agent.version = msg.agent_info, msg.version
+            agent.info, agent.version = info, msg.version
             agent.reregistered_time = self.now
         else:
-            agent = Agent(id=msg.agent_id, peer=peer, info=msg.agent_info, version=msg.version,
+            agent = Agent(id=msg.agent_id, peer=peer, info=info, version=msg.version,
                           registered_time=self.now, last_seen=self.now,
                           reregistered_time=self.now)
             self.agents[agent.id] = agent
+        agent.reserved = reserved
         agent.last_seen = self.now
         agent.principal = self.authenticated.get(peer)
         agent.unreachable_pending = False
@@ -148,6 +150,8 @@ class AgentHandlers(MasterBase):
         self.counters["slave_reregistrations"] += 1
         self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
                                              self.config.heartbeat_interval, agent.epoch))
+        if reserved != msg.reserved:  # the registry's reservations are the truth
+            self._send(peer, m.CheckpointResources(reserved))
         for fw_id in sorted(shutdown):
             self._send(peer, m.ShutdownFramework(fw_id))
         self._log("info", f"re-registered agent {agent.id} ({agent.info.hostname}) "

@@ -111,6 +111,7 @@ class Agent:
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
     principal: str | None = None  # as authenticated when it (re-)registered
+    reserved: Resources = EMPTY  # dynamic reservations (in `total` too), as in the registry
 
     @property
     def total(self) -> Resources:

@@ -14,17 +14,21 @@ from typing import Protocol, Union
 
 from attrs import define, field, frozen
 
+from mesos_common.resources import Resources
+
 
 @define
 class RegistryState:
     """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
-    (id -> time marked); disjoint. Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
+    (id -> time marked); disjoint. The dynamic reservations of admitted or unreachable agents
+    (id -> reserved resources). Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
     weights: dict[str, float] = field(factory=dict)
     quotas: dict[str, dict[str, float]] = field(factory=dict)
     gone: dict[str, float] = field(factory=dict)
+    reserved: dict[str, Resources] = field(factory=dict)
 
     def copy(self) -> RegistryState:
         return copy.deepcopy(self)
@@ -84,6 +88,7 @@ class RemoveAgent:
     agent_id: str
 
     def apply(self, state: RegistryState) -> bool:
+        state.reserved.pop(self.agent_id, None)
         a = state.admitted.pop(self.agent_id, None) is not None
         u = state.unreachable.pop(self.agent_id, None) is not None
         return a or u
@@ -102,7 +107,28 @@ class MarkGone:
         u = state.unreachable.pop(self.agent_id, None) is not None
         if not (a or u):
             return False
+        state.reserved.pop(self.agent_id, None)
         state.gone[self.agent_id] = self.time
+        return True
+
+
+@frozen
+class UpdateReservations:
+    """An agent's dynamic reservations are now `reserved` (the whole set; empty: none), so a
+    restarted master offers them to their roles only (Mesos' checkpointed resources)."""
+
+    agent_id: str
+    reserved: Resources
+
+    def apply(self, state: RegistryState) -> bool:
+        if self.agent_id not in state.admitted and self.agent_id not in state.unreachable:
+            return False
+        if state.reserved.get(self.agent_id, Resources.empty()) == self.reserved:
+            return False
+        if self.reserved:
+            state.reserved[self.agent_id] = self.reserved
+        else:
+            del state.reserved[self.agent_id]
         return True
 
 
@@ -139,9 +165,10 @@ class UpdateQuota:
         return True
 
 
-AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone]
+AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
+                       UpdateReservations]
 RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                          UpdateWeights, UpdateQuota]
+                          UpdateReservations, UpdateWeights, UpdateQuota]
 
 
 class Registry(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mesos_common.resources import Resources
 from mesos_master.registry.base import RegistryOperation, RegistryState
 
 
@@ -90,7 +91,8 @@ class ZkRegistry:
 def _encode(state: RegistryState) -> bytes:
     return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
                        "weights": state.weights, "quotas": state.quotas,
-                       "gone": state.gone},
+                       "gone": state.gone,
+                       "reserved": {a: r.to_json() for a, r in state.reserved.items()}},
                       sort_keys=True).encode()
 
 
@@ -102,4 +104,6 @@ def _decode(data: bytes) -> RegistryState:
                          weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
                          quotas={str(r): {str(n): float(a) for n, a in q.items()}
                                  for r, q in doc.get("quotas", {}).items()},
-                         gone={str(k): float(v) for k, v in doc.get("gone", {}).items()})
+                         gone={str(k): float(v) for k, v in doc.get("gone", {}).items()},
+                         reserved={str(k): Resources.from_json(v)
+                                   for k, v in doc.get("reserved", {}).items()})
