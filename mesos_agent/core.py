@@ -38,7 +38,8 @@ from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
-from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo,
+from mesos_common.messages import (AgentRegistered, AgentReregistered, CheckpointResources,
+                                   FrameworkInfo,
                                    FrameworkMessage, Heartbeat, KillTask, ProtocolError,
                                    RegisterAgent, ReregisterAgent, RunTask, ShutdownAgent,
                                    ShutdownExecutor, ShutdownFramework, StatusUpdateAck,
@@ -110,7 +111,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return effects
         ckpts: Effects = []
         if self._id_dirty and self.agent_id is not None:
-            ckpts.append(Checkpoint(AgentIdRecord(self.agent_id)))
+            ckpts.append(Checkpoint(AgentIdRecord(self.agent_id, self.reserved)))
         # An ack that only drops an update may be written lazily: losing it resends an
         # update the framework already has. One that lets the next update go must be
         # durable first (as in Mesos): after a crash the acked one would otherwise be
@@ -336,6 +337,10 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
         return effects + self._send_registration(now)
 
+    @_on_message.register(CheckpointResources)
+    def _on_checkpoint_resources(self, msg: CheckpointResources, now: float) -> Effects:
+        return self._checkpoint_resources(msg.reserved)
+
     @_on_message.register(RunTask)
     def _on_run_task(self, msg: RunTask, now: float) -> Effects:
         fid, task = msg.framework.id, msg.task
@@ -345,7 +350,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return [Log(level, f"not running task {task.task_id}: {refusal}")]
         assert fid is not None and self.agent_id is not None
         need = task.resources + self._executor_need(fid, task)
-        if not self.config.resources.contains(self._in_use() + need):
+        if not self.total().contains(self._in_use() + need):
             if any(h.task.task_id == task.task_id for h in self._held):
                 return []
             self._held.append(msg)
@@ -428,13 +433,13 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
     # ------------------------------------------------------------ registration, liveness
 
     def _send_registration(self, now: float) -> Effects:
-        info = self.config.agent_info()
+        info = attrs.evolve(self.config.agent_info(), resources=self.total())
         if self.agent_id is None:
             msg: Any = RegisterAgent(info, version=self.config.version)
         else:
             msg = ReregisterAgent(self.agent_id, info, tasks=self._task_records(),
                                   frameworks=tuple(self._frameworks.values()),
-                                  version=self.config.version)
+                                  version=self.config.version, reserved=self.reserved)
         return [Send(None, msg), SetTimer(REGISTER_TIMER, now + self._register_interval)]
 
     def _task_records(self) -> tuple[TaskRecord, ...]:
@@ -495,6 +500,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
                             if self._has_executors(fid)}
         self._held.clear()
         self.agent_id = self.master_id = None
+        self.reserved = EMPTY  # a fresh agent: the master forgot our reservations too
         return effects
 
     # ------------------------------------------------------------ tasks
@@ -624,6 +630,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             "hostname": cfg.hostname, "port": cfg.port, "state": self.state,
             "master_id": self.master_id or "", "start_time": self.start_time,
             "resources": cfg.resources.to_map(), "used_resources": used.to_map(),
+            "reserved_resources": {r: self.reserved.reserved(r).to_map()
+                                   for r in sorted(self.reserved.roles())},
             "attributes": dict(cfg.attributes), "flags": dict(cfg.flags),
             "frameworks": [records.framework_json(*v) for v in by_fw.values()],
             "completed_frameworks": [records.framework_json(*v) for v in done.values()],
