@@ -11,11 +11,14 @@ Static reservations (`--resources` with roles) can be neither made nor undone he
 """
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import attrs
 from attrs import frozen
 
 from mesos_common import messages as m
-from mesos_common.resources import EMPTY, UNRESERVED, Resources
+from mesos_common.resources import EMPTY, UNRESERVED, ResourceError, Resources
 from mesos_master.core_base import MasterBase
 from mesos_master.registry.base import UpdateReservations
 from mesos_master.state import Agent, Framework
@@ -36,6 +39,29 @@ class UnreserveRequest:
 
     agent_id: str
     resources: Resources
+
+
+def parse_request(reserve: bool, agent_id: Any,
+                  resources: Any) -> ReserveRequest | UnreserveRequest | str:
+    """An operator's request from its HTTP parts (`resources`: a JSON list, or its text as in
+    Mesos' form-encoded /master/reserve); a string says what is wrong (a 400)."""
+    if not isinstance(agent_id, str) or not agent_id:
+        return "an agent id is required"
+    if isinstance(resources, str):
+        try:
+            resources = json.loads(resources)
+        except ValueError as e:
+            return f"resources are not JSON: {e}"
+    if not isinstance(resources, list):
+        return "resources must be a JSON list of resources"
+    try:
+        res = Resources.from_json(resources)
+    except ResourceError as e:
+        return str(e)
+    error = _shape_error(res, None)
+    if error is not None:
+        return error
+    return (ReserveRequest if reserve else UnreserveRequest)(agent_id, res)
 
 
 def _shape_error(res: Resources, roles: frozenset[str] | None) -> str | None:

@@ -30,6 +30,8 @@ from mesos_common.v1_http import open_response, pump, read_call
 from mesos_master.core import Master
 from mesos_master.core_operator import (MarkGoneRequest, TeardownRequest, parse_quota,
                                         parse_weights)
+from mesos_master.core_reservations import parse_request
+from mesos_master.http import apply_reservation
 
 log = logging.getLogger("mesos_master.api_v1.operator")
 
@@ -156,8 +158,14 @@ class OperatorApi:
         changer = _CHANGERS.get(kind)
         if changer is not None:
             return changer(self, master, body)
-        if kind == "TEARDOWN":  # the only call here checked against the ACLs, as in Mesos
+        if kind == "TEARDOWN":  # the calls here checked against the ACLs, as in Mesos
             return self._teardown(master, body, request.get(http_auth.PRINCIPAL))
+        if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
+            d = body.get(kind.lower())
+            d = d if isinstance(d, dict) else {}
+            req = parse_request(kind == "RESERVE_RESOURCES",
+                                _value(body, kind.lower(), "agent_id"), d.get("resources"))
+            return apply_reservation(self.host, master, req, request.get(http_auth.PRINCIPAL))
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -307,7 +315,7 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "MARK_AGENT_GONE": OperatorApi._mark_gone,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "DRAIN_AGENT",
+_NOT_BUILT = {"DRAIN_AGENT",
               "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "START_MAINTENANCE", "STOP_MAINTENANCE",
               "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
               "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
