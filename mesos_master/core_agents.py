@@ -273,6 +273,7 @@ class AgentHandlers(MasterBase):
             for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == op.agent_id]:
                 task.state = ts.GONE_BY_OPERATOR
                 task.record(ts.GONE_BY_OPERATOR, self.now)
+                self._count_state(ts.GONE_BY_OPERATOR)
                 self._master_update(fw, task.id, ts.GONE_BY_OPERATOR,
                                     REASON_REMOVED_BY_OPERATOR,
                                     f"agent {op.agent_id} was marked gone", op.agent_id)
