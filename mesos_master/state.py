@@ -165,6 +165,8 @@ def check_invariants(agents: dict[str, Agent], frameworks: dict[str, Framework],
         if used != agent.used:
             _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks and executors "
                   f"{used!r}")
+        if not agent.total.contains(agent.reserved):
+            _fail(f"agent {agent.id}: reservations {agent.reserved!r} beyond its total")
         if not agent.total.contains(agent.offered + agent.used):
             _fail(f"agent {agent.id}: offered {agent.offered!r} + used {agent.used!r} exceed "
                   f"total {agent.total!r}")
@@ -197,6 +199,8 @@ def _check_offers(agents: dict[str, Agent], frameworks: dict[str, Framework],
             _fail(f"offer {offer.id} of unknown framework {offer.framework_id}")
         if not offer.resources:
             _fail(f"offer {offer.id} is empty")
+        if not offer.resources.roles() <= fw.roles | {"*"}:
+            _fail(f"offer {offer.id} holds reservations of roles other than {fw.id}'s")
         per_agent.setdefault(offer.agent_id, []).append(offer.resources)
     for agent in agents.values():
         parts = per_agent.get(agent.id, [])
