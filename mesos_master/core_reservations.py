@@ -154,13 +154,16 @@ class ReservationHandlers(MasterBase):
             self._send(agent.peer, m.CheckpointResources(op.reserved))
 
     def _booked_info(self, msg: m.ReregisterAgent) -> tuple[m.AgentInfo, Resources]:
-        """The re-registering agent's info with the registry's reservations in its total (its
-        own report of them replaced), and those reservations."""
+        """The re-registering agent's info with the master's reservations in its total (its
+        own report of them replaced), and those reservations: the books' while the agent is
+        still registered here, else the registry's."""
         info, reported = msg.agent_info, msg.reserved
         if not info.resources.contains(reported):
             reported = EMPTY  # a confused report: take its total as unreserved
         base = info.resources - reported + reported.flatten()
-        truth = self.registry.reserved.get(msg.agent_id, EMPTY)
+        known = self.agents.get(msg.agent_id)  # its books may be ahead of a registry write
+        truth = known.reserved if known is not None else \
+            self.registry.reserved.get(msg.agent_id, EMPTY)
         if not base.contains(truth.flatten()):
             self._log("warning", f"agent {msg.agent_id} no longer has the resources of its "
                                  f"reservations {truth!r}; they are dropped")

@@ -98,3 +98,17 @@ def test_operator_reserves_free_resources_rescinding_offers_and_unreserves() -> 
     assert h.master.registry.reserved == {} and not h.master.agents[aid].reserved
     assert h.master.agents[aid].total == Resources.parse(
         "cpus:4;mem:4096;disk:10000;ports:[31000-31099]")
+
+
+def test_agent_reregistering_before_the_write_is_done_keeps_the_booked_reservation() -> None:
+    h = Harness()
+    aid = h.register_agent(b"a1")
+    fid = h.subscribe(b"fw1", roles=("web",))
+    h.auto_persist = False
+    op = only(persisted(_reserve(h, fid, only(h.offers()))))
+    out = h.recv(b"a1-new", m.ReregisterAgent(aid, agent_info()))
+    assert only(sent(out, m.CheckpointResources)).reserved == WEB  # the books, not the registry
+    assert h.master.agents[aid].reserved == WEB and h.registry.load().reserved == {}
+    h.registry.apply(op)
+    assert only(sent(h.handle(fx.PersistDone(op)), m.CheckpointResources)).reserved == WEB
+    assert h.master.registry.reserved == {aid: WEB}
