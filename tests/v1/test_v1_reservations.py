@@ -148,3 +148,16 @@ def test_pymesos_reserves_from_an_offer_and_unreserves(cluster) -> None:
     assert result["ok"], (result, out.stderr[-3000:])
     assert result["reserved"] == [["cpus", 1.0], ["mem", 64.0]]
     assert _reserved(cluster) == {"master": {}, "agent": {}}
+
+
+def test_pymesos_operator_client_reserves_unreserves_and_marks_the_agent_gone(cluster) -> None:
+    py = pymesos_python()
+    cluster.start_master()
+    cluster.start_agent(AGENT)
+    cluster.wait_agents(1)
+    out = subprocess.run([str(py), "-I", str(Path(__file__).with_name(
+        "pymesos_operator_reserve.py")), cluster.master_addr], capture_output=True, text=True,
+        timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "before": ["*"], "reserved": ["*", "ops"], "unreserved": ["*"], "agents_after_gone": 0}
