@@ -21,7 +21,8 @@ from mesos_common.resources import Resources
 class RegistryState:
     """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
     (id -> time marked); disjoint. The dynamic reservations of admitted or unreachable agents
-    (id -> reserved resources). Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
+    (id -> reserved resources). Role weights (role -> weight) and quota guarantees
+    (role -> {resource: amount})."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)

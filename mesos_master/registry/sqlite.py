@@ -97,7 +97,8 @@ class SqliteRegistry:
             self._db.execute("INSERT INTO reserved VALUES (?, ?)",
                              (aid, json.dumps(candidate.reserved[aid].to_json())))
         if aid in candidate.gone:
-            self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)", (aid, candidate.gone[aid]))
+            self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)",
+                             (aid, candidate.gone[aid]))
 
     def close(self) -> None:
         self._db.close()

@@ -180,7 +180,8 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
     assert Path(store.log_path).stat().st_size == 0
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t3", "t4"]
     store.write_batch([TaskRemoved("t3")])
-    expected = (AgentIdRecord("A1"), sorted([cp, others[0], others[2]], key=lambda c: c.task.task_id))
+    expected = (AgentIdRecord("A1"),
+                sorted([cp, others[0], others[2]], key=lambda c: c.task.task_id))
     assert CheckpointStore(str(tmp_path)).load() == expected  # files + the log's removal
     store.compact()
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t4"]
