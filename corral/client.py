@@ -49,10 +49,13 @@ def describe(body: Any, fallback: str) -> str:
 class Client:
     """One base URL (`http://host:port`) and a pooled session."""
 
-    def __init__(self, base: str, what: str, timeout: float = TIMEOUT) -> None:
+    def __init__(self, base: str, what: str, timeout: float = TIMEOUT,
+                 auth: tuple[str, str] | None = None, ca_cert: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.what = what  # "master" or "Marathon", for messages
         self.timeout = timeout
+        self.auth = auth
+        self.ca_cert = ca_cert
         self._session: Any = None
 
     @property
@@ -61,6 +64,7 @@ class Client:
             import requests
             self._session = requests.Session()
             self._session.headers.update({"Accept": "application/json"})
+            self._session.auth = self.auth
         return self._session
 
     def url(self, path: str) -> str:
@@ -74,7 +78,12 @@ class Client:
         url = self.url(path)
         try:
             r = self.session.request(method, url, json=json_body, params=params, data=data,
-                                     headers=headers, stream=stream, timeout=timeout or self.timeout)
+                                     headers=headers, stream=stream,
+                                     timeout=timeout or self.timeout,
+                                     verify=self.ca_cert or True)
+        except requests.exceptions.SSLError as e:
+            raise Unreachable(f"TLS with the {self.what} at {self.base} failed: "
+                              f"{_reason(e)} (--ca-cert names the CA)") from None
         except requests.ConnectionError as e:
             raise Unreachable(f"cannot reach the {self.what} at {self.base}: "
                               f"{_reason(e)}") from None
@@ -111,6 +120,8 @@ class Client:
 
 def _reason(e: Exception) -> str:
     text = str(e)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed"
     for marker in ("Connection refused", "Name or service not known", "timed out",
                    "No route to host", "Temporary failure in name resolution"):
         if marker in text:

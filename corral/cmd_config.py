@@ -19,16 +19,17 @@ def config() -> None:
 @click.argument("key", type=click.Choice(KEYS))
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
-    """Remember an address (flags and CORRAL_* variables still win)."""
+    """Remember a setting (flags and CORRAL_* variables still win)."""
     path = config_path()
     write_key(path, key, value)
-    click.echo(f"{key} = {resolve(key, None, {}, path)[0]} ({path})")
+    shown = "(set)" if key == "secret" else resolve(key, None, {}, path)[0]
+    click.echo(f"{key} = {shown} ({path})")
 
 
 @config.command("unset")
 @click.argument("key", type=click.Choice(KEYS))
 def config_unset(key: str) -> None:
-    """Forget an address (back to the default)."""
+    """Forget a setting (back to the default)."""
     write_key(config_path(), key, None)
 
 
@@ -36,12 +37,14 @@ def config_unset(key: str) -> None:
 @json_option
 @click.pass_obj
 def config_show(env: Any, as_json: bool) -> None:
-    """The addresses in use and where each comes from."""
-    rows = {k: resolve(k, env.flags[k]) for k in KEYS}
+    """The settings in use and where each comes from (never the secret itself)."""
+    rows = {k: resolve(k, env.flags.get(k)) for k in KEYS}
+    if rows["secret"][0] is not None:
+        rows["secret"] = ("(set)", rows["secret"][1])
     if as_json:
-        emit_json({k: {"address": a, "from": w} for k, (a, w) in rows.items()})
+        emit_json({k: {"value": a, "from": w} for k, (a, w) in rows.items()})
         return
-    table(["KEY", "ADDRESS", "FROM"], [(k, a, w) for k, (a, w) in rows.items()])
+    table(["KEY", "VALUE", "FROM"], [(k, a, w) for k, (a, w) in rows.items()])
 
 
 @click.command()

@@ -252,7 +252,8 @@ def env_file_values(text: str, source: str) -> dict[str, str]:
     return out
 
 
-_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[^:\[\]]*):)?(?P<pub>[0-9]+(?:-[0-9]+)?)?:)?"
+_PORT = re.compile(r"^(?:(?:(?P<ip>\[[^\]]*\]|[0-9]+(?:\.[0-9]+){3}):)?"
+                   r"(?P<pub>[0-9]+(?:-[0-9]+)?)?:)?"
                    r"(?P<target>[0-9]+(?:-[0-9]+)?)(?:/(?P<proto>tcp|udp))?$")
 
 
@@ -502,8 +503,7 @@ def _service_app(svc: str, spec: dict[str, Any], gid: str, services: Mapping[str
     update = deploy.get("update_config") or {}
     ignored += [f"services.{svc}.deploy.update_config.{k}" for k in update
                 if k not in ("parallelism", "order")]
-    if update:
-        app["upgradeStrategy"] = upgrade_strategy(update, replicas, svc)
+    app["upgradeStrategy"] = upgrade_strategy(update, replicas, svc)  # Swarm's defaults too
     if "stop_grace_period" in spec:
         app["taskKillGracePeriodSeconds"] = duration(spec["stop_grace_period"], svc,
                                                      "stop_grace_period")

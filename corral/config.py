@@ -1,5 +1,8 @@
-"""Where the CLI points: flag, then `CORRAL_<KEY>` environment variable, then the config file
-(`$XDG_CONFIG_HOME/corral/config.toml`, written by `corral config set`), then the default.
+"""Where the CLI points, and as whom: flag, then `CORRAL_<KEY>` environment variable, then the
+config file (`$XDG_CONFIG_HOME/corral/config.toml`, written by `corral config set`), then the
+default. Addresses have defaults; the HTTP credentials (`principal`, `secret`, as the daemons
+take them: the secret or `file:///path`) and the CA that signs the servers' TLS certificates
+(`ca_cert`) have none.
 
 A `zk://` master (or a comma list of masters) is resolved to the leader the way the SDK does
 (`mesos_common.leader.detect`).
@@ -13,7 +16,8 @@ from typing import Any, Mapping
 from corral.errors import CliError
 
 DEFAULTS = {"master": "http://127.0.0.1:5050", "marathon": "http://127.0.0.1:8080"}
-KEYS = tuple(DEFAULTS)
+SECURITY_KEYS = ("principal", "secret", "ca_cert")
+KEYS = tuple(DEFAULTS) + SECURITY_KEYS
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -42,7 +46,7 @@ def write_key(path: Path, key: str, value: str | None) -> None:
     if value is None:
         data.pop(key, None)
     else:
-        data[key] = normalize(value)
+        data[key] = normalize(value) if key in DEFAULTS else value
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(tomli_w.dumps(data))
@@ -60,31 +64,44 @@ def normalize(address: str) -> str:
 
 
 def resolve(key: str, flag: str | None, environ: Mapping[str, str] | None = None,
-            path: Path | None = None) -> tuple[str, str]:
-    """(address, where it came from) for `master` or `marathon`."""
+            path: Path | None = None) -> tuple[str | None, str]:
+    """(value, where it came from) for one of KEYS; addresses come back normalized."""
     env = os.environ if environ is None else environ
+    norm = normalize if key in DEFAULTS else str
     if flag:
-        return normalize(flag), f"--{key}"
+        return norm(flag), f"--{key.replace('_', '-')}"
     var = f"CORRAL_{key.upper()}"
     if env.get(var):
-        return normalize(env[var]), var
+        return norm(env[var]), var
     p = path or config_path(env)
     value = read_file(p).get(key)
     if value:
-        return normalize(str(value)), str(p)
-    return DEFAULTS[key], "default"
+        return norm(str(value)), str(p)
+    return DEFAULTS.get(key), "default" if key in DEFAULTS else "unset"
 
 
-def master_url(address: str) -> str:
-    """The leading master's `http://host:port` for a master address (zk:// or a list)."""
-    spec = address.removeprefix("http://")
-    if not address.startswith("zk://") and "," not in spec:
+def secret_value(value: str) -> str:
+    """A secret as the daemons take it: the secret itself or `file:///path` holding it."""
+    from mesos_common.auth.errors import AuthConfigError
+    from mesos_common.auth.flags import read_secret
+    try:
+        return read_secret(value)
+    except (AuthConfigError, OSError) as e:
+        raise CliError(f"secret: {e}") from None
+
+
+def master_url(address: str, ca_cert: str | None = None) -> str:
+    """The leading master's URL for a master address (zk:// or a list)."""
+    tls = "https://" in address or (address.startswith("zk://") and ca_cert is not None)
+    if not address.startswith("zk://") and "," not in address:
         return address
     import asyncio
     from mesos_common.leader import DetectError, detect
+    if ca_cert:  # the SDK's detection reads the CA as libprocess does
+        os.environ.setdefault("LIBPROCESS_SSL_CA_FILE", ca_cert)
     try:
-        info = asyncio.run(detect(address if address.startswith("zk://") else spec))
+        info = asyncio.run(detect(address))
     except DetectError as e:
         raise CliError(f"cannot find the leading master via {address}: {e}") from None
     host = info.ip if info.ip not in ("", "0.0.0.0") else info.hostname
-    return f"http://{host}:{info.port}"
+    return f"{'https' if tls else 'http'}://{host}:{info.port}"

@@ -74,22 +74,25 @@ class LazyGroup(click.Group):
 class Env:
     """What every command needs: where the APIs are, and clients for them (made lazily)."""
 
-    def __init__(self, master: str | None, marathon: str | None) -> None:
-        self.flags = {"master": master, "marathon": marathon}
+    def __init__(self, flags: dict[str, str | None]) -> None:
+        self.flags = flags
         self._clients: dict[str, Any] = {}
 
-    def address(self, key: str) -> str:
+    def setting(self, key: str) -> Any:
         from corral.config import resolve
-        return resolve(key, self.flags[key])[0]
+        return resolve(key, self.flags.get(key))[0]
 
     def client(self, key: str) -> Any:
         if key not in self._clients:
             from corral.client import Client
-            from corral.config import master_url
-            url = self.address(key)
+            from corral.config import master_url, secret_value
+            url = self.setting(key)
             if key == "master":
-                url = master_url(url)
-            self._clients[key] = Client(url, "master" if key == "master" else "Marathon")
+                url = master_url(url, self.setting("ca_cert"))
+            principal, secret = self.setting("principal"), self.setting("secret")
+            auth = (principal, secret_value(secret)) if principal and secret else None
+            self._clients[key] = Client(url, "master" if key == "master" else "Marathon",
+                                        auth=auth, ca_cert=self.setting("ca_cert"))
         return self._clients[key]
 
     @property
@@ -107,11 +110,15 @@ class Env:
               "127.0.0.1:5050].")
 @click.option("--marathon", metavar="URL", help="Marathon address [env CORRAL_MARATHON; "
               "default 127.0.0.1:8080].")
+@click.option("--principal", help="HTTP principal (Basic auth) [env CORRAL_PRINCIPAL].")
+@click.option("--secret", help="Its secret, or file:///path holding it [env CORRAL_SECRET].")
+@click.option("--ca-cert", "ca_cert", metavar="PEM", help="CA that signed the servers' TLS "
+              "certificates [env CORRAL_CA_CERT].")
 @click.version_option(__version__, "-V", "--version", prog_name="corral")
 @click.pass_context
-def cli(ctx: click.Context, master: str | None, marathon: str | None) -> None:
+def cli(ctx: click.Context, **flags: str | None) -> None:
     """Drive a Corral cluster: master, agents, tasks, Marathon apps and Compose stacks."""
-    ctx.obj = Env(master, marathon)
+    ctx.obj = Env(flags)
 
 
 def main(argv: list[str] | None = None) -> int:

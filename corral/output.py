@@ -1,4 +1,4 @@
-"""Tables for people (rich), JSON for scripts. rich is imported only when a table is drawn."""
+"""Tables for people, JSON for scripts, and the rich console progress bars draw on."""
 from __future__ import annotations
 
 import json
@@ -19,17 +19,17 @@ def console(stderr: bool = False) -> Any:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
           empty: str = "") -> None:
-    rows = [[cell(v) for v in r] for r in rows]
-    if not rows and empty:
+    """Aligned columns, kubectl/docker style: plain text, so long listings print at once
+    (rich measures every cell, far too slow for those) and pipes get whole lines."""
+    cells = [[cell(v) for v in r] for r in rows]
+    if not cells and empty:
         sys.stdout.write(empty + "\n")
         return
-    from rich import box
-    from rich.table import Table
-    t = Table(*columns, title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-              highlight=False)
-    for r in rows:
-        t.add_row(*r)
-    console().print(t)
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    for r in [list(columns)] + cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
@@ -38,7 +38,6 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
 
 
 def cell(v: Any) -> str:
-    from rich.markup import escape
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -46,10 +45,10 @@ def cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
-        return escape(", ".join(str(x) for x in v)) or "-"
+        return ", ".join(str(x) for x in v) or "-"
     if isinstance(v, dict):
-        return escape(", ".join(f"{k}={x}" for k, x in v.items())) or "-"
-    return escape(str(v))
+        return ", ".join(f"{k}={x}" for k, x in v.items()) or "-"
+    return " ".join(str(v).split())
 
 
 def note(message: str) -> None:

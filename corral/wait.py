@@ -8,7 +8,9 @@ left the list counts as done when every affected app has its instances healthy.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from typing import Any
@@ -34,7 +36,10 @@ class Outcomes:
             self._resp = marathon.request(
                 "GET", "/v2/events", stream=True, timeout=30,
                 headers={"Accept": "text/event-stream"},
-                params={"event_type": ["deployment_success", "deployment_failed"]})
+                # the attached event comes at once: the stream is open (and subscribed)
+                # when this returns, not at the first heartbeat
+                params={"event_type": ["event_stream_attached", "deployment_success",
+                                       "deployment_failed"]})
         except CliError:
             self._thread = None
             return
@@ -64,7 +69,13 @@ class Outcomes:
         return self._thread is not None and self._thread.is_alive()
 
     def close(self) -> None:
+        """End the stream now: shutting the socket down wakes the reader (closing the
+        response alone would wait for the server's next heartbeat)."""
         if self._resp is not None:
+            sock = getattr(getattr(self._resp.raw, "connection", None), "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             self._resp.close()
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -119,7 +130,7 @@ def follow(marathon: Any, dep_id: str, outcomes: Outcomes | None = None,
                 if dep is not None:
                     apps = dep.get("affectedApps", apps)
                 healthy, target = app_progress(marathon, apps)
-                progress.update(bar, completed=healthy, total=max(target, 1) if apps else None,
+                progress.update(bar, completed=healthy, total=target if apps else None,
                                 description=_step(dep) if dep else f"deployment {dep_id}")
                 if ended is not None:
                     ok, reason = ended

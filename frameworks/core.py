@@ -23,14 +23,15 @@ status_update Callback, so the runtime sends it only once the callback has retur
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import attrs
 from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_common import task_states
-from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.effects import (CancelTimer, LeaderChanged, Log, MasterConnected,  # noqa: F401
+                                  Received, Redetect, Send, SetTimer, TimerFired)
 
 DISCONNECTED = "disconnected"
 SUBSCRIBING = "subscribing"
@@ -45,28 +46,8 @@ ALL_TIMERS = (SUBSCRIBE_TIMER, HEARTBEAT_TIMER, MASTER_TIMER)
 MASTER_DISCONNECTED = "REASON_MASTER_DISCONNECTED"
 
 
-# ---------------------------------------------------------------- SDK events
-
-@frozen
-class MasterConnected:
-    """The runtime found a master and pointed its connection at it.
-
-    `master_info` is what detection returned (`/master/info`: id, hostname, ip, port,
-    zmq_endpoint, version); it is handed to the registered/reregistered callbacks.
-    """
-
-    master_info: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-@frozen
-class LeaderChanged:
-    """zk:// detection saw another master elected: leave the current one now, rather than
-    after three silent heartbeat intervals."""
-
-    znode: str
-
-
 # ---------------------------------------------------------------- SDK effects
+# (the events and effects it shares with the agent core are in mesos_common.effects)
 
 @frozen
 class Callback:
@@ -75,12 +56,6 @@ class Callback:
     name: str
     args: tuple[Any, ...] = ()
 
-
-@frozen
-class Redetect:
-    """Find the (possibly new) leading master, reconnect, then feed MasterConnected."""
-
-    reason: str
 
 
 @frozen
@@ -133,12 +108,11 @@ class SchedulerCore:
     # ------------------------------------------------------------ events
 
     def handle(self, event: Any, now: float) -> list[Effect]:
-        """Feed one event; returns the effects to perform, in order. One table lookup on
-        the event type (singledispatchmethod built a bound wrapper per call: a tenth of the
-        SDK's time per status update)."""
+        """Feed one event; returns the effects to perform, in order (one table lookup on
+        the event type, EVENTS; a received message: one more, MESSAGES)."""
         if self.state == STOPPED:
             return []
-        handler = _EVENT_HANDLERS.get(type(event))
+        handler = EVENTS.get(type(event))
         if handler is None:
             raise TypeError(f"SchedulerCore cannot handle {type(event).__name__}")  # our bug
         return handler(self, event, now)
@@ -180,7 +154,7 @@ class SchedulerCore:
 
     def _on_received(self, event: Received, now: float) -> list[Effect]:
         self._last_heard = now
-        handler = _MESSAGE_HANDLERS.get(type(event.msg))
+        handler = MESSAGES.get(type(event.msg))
         if handler is None:
             return [Log("warning", f"ignoring unexpected {type(event.msg).__name__} "
                                    f"from master: {event.msg!r}"[:500])]
@@ -396,14 +370,14 @@ def _lost(task: m.TaskInfo) -> m.TaskStatus:
                         source="SOURCE_MASTER")
 
 
-_EVENT_HANDLERS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
+EVENTS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     MasterConnected: SchedulerCore._on_master_connected,
     LeaderChanged: SchedulerCore._on_leader_changed,
     TimerFired: SchedulerCore._on_timer,
     Received: SchedulerCore._on_received,
 }
 
-_MESSAGE_HANDLERS: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
+MESSAGES: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     m.Subscribed: SchedulerCore._on_subscribed,
     m.Heartbeat: SchedulerCore._on_heartbeat,
     m.Offers: SchedulerCore._on_offers,

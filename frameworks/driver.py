@@ -31,6 +31,7 @@ from mesos_common.auth.credentials import Credential
 from mesos_common.codec import DecodeError
 from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.runtime import Performers, Timers
 from mesos_common.transport import DealerTransport
 
 from frameworks.core import (Abort, Callback, LeaderChanged, MasterConnected, Redetect,
@@ -173,7 +174,16 @@ class AsyncSchedulerDriver:
         self._redetect = asyncio.Event()
         self._leader_moved = asyncio.Event()
         self._watch: leader.LeaderWatch | None = None
-        self._timers: dict[Any, asyncio.TimerHandle] = {}
+        # The core runs on loop time. A firing is queued; it is dropped if the timer is
+        # re-armed or cancelled before the dispatcher gets to it.
+        self._timers = Timers(self._timer_fired, keep_fired=True)
+        # Each returns None, or a coroutine callback's awaitable, finished before what follows.
+        self._performers = Performers({
+            Send: self._send_or_hold, Callback: lambda e: self._call_now(e.name, e.args),
+            SetTimer: lambda e: self._timers.set(e.key, e.at),
+            CancelTimer: lambda e: self._timers.cancel(e.key),
+            Redetect: self._redetect_now, Abort: self._abort,
+            Log: lambda e: log.log(_LEVELS.get(e.level, logging.INFO), "%s", e.text)})
         self._children: list[asyncio.Task[None]] = []
         self._runner: asyncio.Task[None] | None = None
         self._upstream: Upstream | None = None
@@ -317,9 +327,7 @@ class AsyncSchedulerDriver:
         finally:
             if self._watch is not None:
                 self._watch.close()
-            for handle in self._timers.values():
-                handle.cancel()
-            self._timers.clear()
+            self._timers.close()
             if self._upstream is not None:
                 self._upstream.close(self._stop_linger if self._sent_teardown else 0.0)
 
@@ -447,29 +455,24 @@ class AsyncSchedulerDriver:
             self._feed(LeaderChanged(znode))
 
     async def _perform(self, effects: list[Any]) -> None:
+        performers = self._performers
         for eff in effects:
-            if isinstance(eff, Send):
-                if self._held is not None:
-                    self._held.append(eff.msg)
-                else:
-                    self._send(eff.msg)
-            elif isinstance(eff, Callback):
-                pending = self._call_now(eff.name, eff.args)
-                if pending is not None:  # a coroutine callback: done before what follows
-                    await self._finish(eff.name, pending)
-            elif isinstance(eff, SetTimer):
-                self._set_timer(eff.key, eff.at)
-            elif isinstance(eff, CancelTimer):
-                self._cancel_timer(eff.key)
-            elif isinstance(eff, Redetect):
-                log.info("re-detecting the master: %s", eff.reason)
-                self._redetect.set()
-            elif isinstance(eff, Abort):
-                self.status = DRIVER_ABORTED
-            elif isinstance(eff, Log):
-                log.log(_LEVELS.get(eff.level, logging.INFO), "%s", eff.text)
-            else:
-                raise AssertionError(f"unknown effect {eff!r}")  # our bug
+            pending = performers[type(eff)](eff)  # an unknown effect raises: our bug
+            if pending is not None:  # a coroutine callback: done before what follows
+                await self._finish(eff.name, pending)
+
+    def _send_or_hold(self, eff: Send) -> None:
+        if self._held is not None:
+            self._held.append(eff.msg)
+        else:
+            self._send(eff.msg)
+
+    def _redetect_now(self, eff: Redetect) -> None:
+        log.info("re-detecting the master: %s", eff.reason)
+        self._redetect.set()
+
+    def _abort(self, eff: Abort) -> None:
+        self.status = DRIVER_ABORTED
 
     def _send(self, msg: Any) -> None:
         assert self._upstream is not None
@@ -481,26 +484,12 @@ class AsyncSchedulerDriver:
         if not self._upstream.send(msg):
             log.debug("master unreachable; dropped %s", type(msg).__name__)
 
-    def _set_timer(self, key: Any, at: float) -> None:
-        assert self._loop is not None
-        self._cancel_timer(key)
-        self._timers[key] = self._loop.call_at(at, self._timer_fired, key)
-
-    def _cancel_timer(self, key: Any) -> None:
-        handle = self._timers.pop(key, None)
-        if handle is not None:
-            handle.cancel()
-
     def _timer_fired(self, key: Any) -> None:
-        """Queue the firing; it is dropped if the timer is re-armed or cancelled before
-        the dispatcher gets to it (the handle in `_timers` then is a different one)."""
-        handle = self._timers.get(key)
+        handle = self._timers.current(key)
 
         def fire(now: float) -> list[Any]:
-            if self._timers.get(key) is not handle:
-                return []
-            del self._timers[key]
-            return self.core.handle(TimerFired(key), now)
+            return self.core.handle(TimerFired(key), now) if self._timers.take(key, handle) \
+                else []
         self._queue.put_nowait(fire)
 
     async def _call(self, name: str, args: tuple[Any, ...], reraise: bool = False) -> None:

@@ -3,7 +3,8 @@
 Events and effects are marathon/core_events.py's; the handlers live by subject in
 core_apps.py / core_groups.py (the API's commands), core_scheduler.py (scheduler callbacks,
 offers, health results) and core_base.py (deployments, the control tick, commits); this
-module only routes, with one table lookup on the event type. A command's answer is one
+module composes the tables each of those exports beside its handlers and routes, with one
+table lookup on the event type. A command's answer is one
 `Reply` effect: its value, or the ApiError / ValidationFailed that refused it (a refused
 command changes nothing). No sockets, clocks, threads or disk in here: the runtime
 (marathon/server.py) performs the effects, and the simulation drives this same class.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from marathon import core_apps, core_groups, core_scheduler
 from marathon import core_events as ev
 from marathon.core_apps import AppCommands
 from marathon.core_groups import GroupCommands
@@ -19,7 +21,7 @@ from marathon.core_scheduler import SchedulerHandlers
 from marathon.errors import ApiError
 from marathon.model import ValidationFailed
 
-__all__ = ["MarathonCore"]
+__all__ = ["COMMANDS", "EVENTS", "MarathonCore"]
 
 
 class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
@@ -28,11 +30,11 @@ class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
     def handle(self, event: Any, now: float) -> list[Any]:
         self.now = now
         self._fx = []
-        handler = _HANDLERS.get(type(event))  # the common case (status updates) first
+        handler = EVENTS.get(type(event))  # the common case (status updates) first
         if handler is not None:
             handler(self, event)
         else:
-            command = _COMMANDS.get(type(event))
+            command = COMMANDS.get(type(event))
             if command is None:
                 raise AssertionError(f"Marathon core got an unknown event {event!r}")
             try:
@@ -60,37 +62,16 @@ class MarathonCore(AppCommands, GroupCommands, SchedulerHandlers):
         self.state.streams = e.count
 
 
-# The API's commands: the handler's return value is the Reply.
-_COMMANDS: dict[type, Callable[[MarathonCore, Any], Any]] = {
-    ev.CreateApp: MarathonCore.create_app,
-    ev.UpdateApp: MarathonCore.update_app,
-    ev.UpdateApps: MarathonCore.update_apps,
-    ev.DeleteApp: MarathonCore.delete_app,
-    ev.RestartApp: MarathonCore.restart_app,
-    ev.ScaleApp: MarathonCore.scale_app,
-    ev.KillTasks: MarathonCore.kill_tasks,
-    ev.CancelDeployment: MarathonCore.cancel_deployment,
-    ev.ResetDelay: MarathonCore.reset_delay,
-    ev.CreateGroup: MarathonCore.create_group,
-    ev.UpdateGroup: MarathonCore.update_group,
-    ev.DryRun: MarathonCore.dry_run,
-    ev.DeleteGroup: MarathonCore.delete_group,
-    ev.Subscribe: MarathonCore.subscribe,
-    ev.Unsubscribe: MarathonCore.unsubscribe,
+#: The API's commands (the handler's return value is the Reply), from the tables beside them.
+COMMANDS: dict[type, Callable[[MarathonCore, Any], Any]] = {
+    **core_apps.COMMANDS, **core_groups.COMMANDS,
 }
-# Everything else: scheduler callbacks, the runtime's ticks, flushes and probe results.
-_HANDLERS: dict[type, Callable[[MarathonCore, Any], None]] = {
-    ev.Registered: MarathonCore.registered,
-    ev.Reregistered: MarathonCore.reregistered,
-    ev.Offers: MarathonCore.offers,
-    ev.OfferRescinded: MarathonCore.offer_rescinded,
-    ev.StatusUpdate: MarathonCore.status_update,
-    ev.Disconnected: MarathonCore.disconnected,
+#: Everything else: scheduler callbacks (core_scheduler), the runtime's ticks, flushes, streams.
+EVENTS: dict[type, Callable[[MarathonCore, Any], None]] = {
+    **core_scheduler.EVENTS,
     ev.Tick: MarathonCore._tick,
-    ev.PlaceBacklog: MarathonCore.place_backlog,
     ev.ForgetOffers: MarathonCore._forget_offers,
     ev.Flush: MarathonCore._flush_event,
     ev.FlushCost: MarathonCore._flush_cost_event,
-    ev.HealthResult: MarathonCore.health_result,
     ev.Streams: MarathonCore._streams,
 }

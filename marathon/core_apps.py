@@ -157,3 +157,19 @@ class AppCommands(CoreBase):
         if e.url in self.state.subscriptions:
             self.state.subscriptions.remove(e.url)
             self._save_meta()
+
+
+#: The API's commands handled here (marathon/core.py composes the core's table).
+COMMANDS = {
+    ev.CreateApp: AppCommands.create_app,
+    ev.UpdateApp: AppCommands.update_app,
+    ev.UpdateApps: AppCommands.update_apps,
+    ev.DeleteApp: AppCommands.delete_app,
+    ev.RestartApp: AppCommands.restart_app,
+    ev.ScaleApp: AppCommands.scale_app,
+    ev.KillTasks: AppCommands.kill_tasks,
+    ev.CancelDeployment: AppCommands.cancel_deployment,
+    ev.ResetDelay: AppCommands.reset_delay,
+    ev.Subscribe: AppCommands.subscribe,
+    ev.Unsubscribe: AppCommands.unsubscribe,
+}

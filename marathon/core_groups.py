@@ -165,3 +165,12 @@ class GroupCommands(CoreBase):
                 del st.groups[g]
         self._save_meta()
         return d
+
+
+#: The API's commands handled here (marathon/core.py composes the core's table).
+COMMANDS = {
+    ev.CreateGroup: GroupCommands.create_group,
+    ev.UpdateGroup: GroupCommands.update_group,
+    ev.DryRun: GroupCommands.dry_run,
+    ev.DeleteGroup: GroupCommands.delete_group,
+}

@@ -170,3 +170,16 @@ class SchedulerHandlers(CoreBase):
             self._publish("health_status_changed_event", appId=t.app_id,
                           instanceId=t.instance_id, version=t.version, alive=h.alive)
             self.tick([t.app_id])
+
+
+#: The scheduler's callbacks and results handled here (marathon/core.py composes the table).
+EVENTS = {
+    ev.Registered: SchedulerHandlers.registered,
+    ev.Reregistered: SchedulerHandlers.reregistered,
+    ev.Offers: SchedulerHandlers.offers,
+    ev.OfferRescinded: SchedulerHandlers.offer_rescinded,
+    ev.StatusUpdate: SchedulerHandlers.status_update,
+    ev.Disconnected: SchedulerHandlers.disconnected,
+    ev.PlaceBacklog: SchedulerHandlers.place_backlog,
+    ev.HealthResult: SchedulerHandlers.health_result,
+}

@@ -179,8 +179,6 @@ async def serve(ns, embedded: Store | None) -> None:
     bound = runner.addresses[0][1]
     options.http_port = bound
     node.me = f"{hostname}:{bound}"
-    if not ns.zk:
-        node.leader = node.me
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

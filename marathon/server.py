@@ -17,6 +17,7 @@ import uuid
 from typing import Any, Callable, Iterable
 
 from mesos_common import messages as m
+from mesos_common.runtime import Performers
 from marathon import core_events as ev
 from marathon import queries
 from marathon.core import MarathonCore
@@ -47,7 +48,7 @@ class MarathonServer:
         self.leader = f"{self.options.hostname}:{self.options.http_port}"
         self._commit_lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
-        self._perform: dict[type, Callable[[Any], None]] = {
+        self._perform = Performers({
             ev.Launch: lambda e: self._to_driver("launch_tasks", e.offer_id, list(e.tasks)),
             ev.Decline: lambda e: self._to_driver("decline_offer", e.offer_id, e.refuse_seconds),
             ev.Kill: lambda e: self._to_driver("kill_task", e.task_id, e.agent_id),
@@ -61,7 +62,7 @@ class MarathonServer:
             ev.Publish: lambda e: self.events.publish(e.event_type, **e.payload),
             ev.WakePump: lambda e: self.on_backlog() if self.on_backlog else None,
             ev.Reply: lambda e: None,
-        }
+        })
 
     @property
     def deferred(self) -> bool:
@@ -82,11 +83,7 @@ class MarathonServer:
         return effects
 
     def perform(self, effects: Iterable[Any]) -> None:
-        for e in effects:
-            perform = self._perform.get(type(e))
-            if perform is None:
-                raise AssertionError(f"Marathon runtime got an unknown effect {e!r}")
-            perform(e)
+        self._perform.perform(effects)
 
     def _put_all(self, e: ev.PutAll) -> None:
         put, kind = self.store.put, e.kind

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from functools import singledispatchmethod
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
+from mesos_agent import core_executors
 from mesos_agent.core_executors import REGISTRATION_TIMER, ExecutorRules
 from mesos_agent.core_health import HealthRules
 from mesos_agent.core_recovery import RecoveryRules, exit_status
-from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorSubscribe,
-                                ExecutorUpdate, HealthResult, KillProcess, LaunchTask,
-                                MasterConnected, Redetect, StopAgent, StopHealthCheck, TaskExited,
-                                TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
+                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
+                                TaskLaunchFailed)
 from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
                                   ExecutorEntry, TaskEntry)
 from mesos_agent.recovery import (AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint,
@@ -39,11 +38,10 @@ from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
 from mesos_common.messages import (AgentRegistered, AgentReregistered, CheckpointResources,
-                                   FrameworkInfo,
-                                   FrameworkMessage, Heartbeat, KillTask, ProtocolError,
+                                   FrameworkInfo, Heartbeat, KillTask, ProtocolError,
                                    RegisterAgent, ReregisterAgent, RunTask, ShutdownAgent,
-                                   ShutdownExecutor, ShutdownFramework, StatusUpdateAck,
-                                   TaskInfo, TaskRecord, TaskStatus)
+                                   ShutdownFramework, StatusUpdateAck, TaskInfo, TaskRecord,
+                                   TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -104,9 +102,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
 
     def handle(self, event: Any, now: float) -> Effects:
         """Handle one event; checkpoints of what it changed come first (write-ahead)."""
-        cls = type(event)
-        handler = _EVENTS.get(cls) or _EVENTS.setdefault(cls, _EVENT_DISPATCH.dispatch(cls))
-        effects = handler(self, event, now)
+        effects = EVENTS.get(type(event), Agent._unknown_event)(self, event, now)
         if not (self._dirty or self._id_dirty):
             return effects
         ckpts: Effects = []
@@ -136,20 +132,16 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
                               e.state, tuple(e.statuses), e.kill_requested, e.pid, e.container,
                               self.updates.pending(e.task_id))
 
-    @singledispatchmethod
-    def _dispatch(self, event: Any, now: float) -> Effects:
+    def _unknown_event(self, event: Any, now: float) -> Effects:
         return [Log("warning", f"agent: ignoring unknown event {type(event).__name__}")]
 
-    @_dispatch.register(Recovered)
     def _on_recovered(self, event: Recovered, now: float) -> Effects:
         return self._recovered(event, now)
 
-    @_dispatch.register(Start)
     def _start(self, event: Start, now: float) -> Effects:
         self.start_time = now
         return []
 
-    @_dispatch.register(MasterConnected)
     def _master_connected(self, event: MasterConnected, now: float) -> Effects:
         self._expected_master = event.master_id
         effects = [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
@@ -157,7 +149,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         self._register_attempts = 0
         return effects + self._send_registration(now)
 
-    @_dispatch.register(TimerFired)
     def _timer(self, event: TimerFired, now: float) -> Effects:
         if event.key == REGISTER_TIMER:
             return self._registration_timeout(now)
@@ -167,31 +158,11 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return self._executor_timeout(event.key[1], now)
         return self.updates.on_timer(event.key, now)
 
-    @_dispatch.register(Received)
     def _received(self, event: Received, now: float) -> Effects:
         self._last_heard = now  # anything from the master shows it is alive
         msg = event.msg
-        cls = type(msg)
-        handler = _MESSAGES.get(cls) or _MESSAGES.setdefault(cls, _MESSAGE_DISPATCH.dispatch(cls))
-        return handler(self, msg, now)
+        return MESSAGES.get(type(msg), Agent._unexpected_message)(self, msg, now)
 
-    @_dispatch.register(ExecutorSubscribe)
-    def _executor_subscribe(self, event: ExecutorSubscribe, now: float) -> Effects:
-        return self._on_executor_subscribe(event, now)
-
-    @_dispatch.register(ExecutorUpdate)
-    def _executor_update(self, event: ExecutorUpdate, now: float) -> Effects:
-        return self._on_executor_update(event, now)
-
-    @_dispatch.register(ExecutorMessage)
-    def _executor_message(self, event: ExecutorMessage, now: float) -> Effects:
-        return self._on_executor_message(event, now)
-
-    @_dispatch.register(ExecutorDisconnected)
-    def _executor_disconnected(self, event: ExecutorDisconnected, now: float) -> Effects:
-        return self._on_executor_disconnected(event, now)
-
-    @_dispatch.register(TaskLaunched)
     def _task_launched(self, event: TaskLaunched, now: float) -> Effects:
         ex = self._by_key.get(event.task_id)
         if ex is not None:
@@ -210,7 +181,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         return (self._update(entry, ts.STARTING, now) + self._update(entry, ts.RUNNING, now)
                 + self._start_health(entry, now))
 
-    @_dispatch.register(TaskLaunchFailed)
     def _task_launch_failed(self, event: TaskLaunchFailed, now: float) -> Effects:
         ex = self._by_key.get(event.task_id)
         if ex is not None:
@@ -232,7 +202,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         return self._update(entry, ts.FAILED, now, f"Failed to launch container: {event.message}",
                             "REASON_CONTAINER_LAUNCH_FAILED", records.SOURCE_AGENT)
 
-    @_dispatch.register(TaskExited)
     def _task_exited(self, event: TaskExited, now: float) -> Effects:
         ex = self._by_key.get(event.task_id)
         if ex is not None:
@@ -264,11 +233,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return self._update(entry, state, now, message, reason, records.SOURCE_AGENT)
         return self._update(entry, state, now, message, reason)
 
-    @_dispatch.register(HealthResult)
     def _health_result(self, event: HealthResult, now: float) -> Effects:
         return self._on_health(event, now)
 
-    @_dispatch.register(StopAgent)
     def _stop_agent(self, event: StopAgent, now: float) -> Effects:
         self.terminating = True
         effects: Effects = [Log("info", f"stopping: killing {len(self._tasks)} task(s)")]
@@ -281,15 +248,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
 
     # ------------------------------------------------------------ messages
 
-    @singledispatchmethod
-    def _on_message(self, msg: Any, now: float) -> Effects:
+    def _unexpected_message(self, msg: Any, now: float) -> Effects:
         return [Log("warning", f"agent: unexpected message {type(msg).__name__} from master")]
 
-    @_on_message.register(Heartbeat)
     def _on_heartbeat(self, msg: Heartbeat, now: float) -> Effects:
         return []
 
-    @_on_message.register(ProtocolError)
     def _on_protocol_error(self, msg: ProtocolError, now: float) -> Effects:
         text = f"master rejected our {msg.in_reply_to or 'message'}: {msg.message}"
         if msg.in_reply_to in _UNKNOWN_TO_MASTER and self.state == RUNNING:
@@ -298,7 +262,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return self._lose_master(text)  # a standby: find the leader now, not after retries
         return [Log("warning", text)]
 
-    @_on_message.register(AgentRegistered)
     def _on_registered(self, msg: AgentRegistered, now: float) -> Effects:
         if self._expected_master and msg.master_id != self._expected_master:
             return [Log("warning", f"ignoring AgentRegistered from master {msg.master_id}: "
@@ -314,7 +277,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         return effects + self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval,
                                           now, "registered")
 
-    @_on_message.register(AgentReregistered)
     def _on_reregistered(self, msg: AgentReregistered, now: float) -> Effects:
         if self._expected_master and msg.master_id != self._expected_master:
             return [Log("warning", f"ignoring AgentReregistered from master {msg.master_id}: "
@@ -327,7 +289,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         return self._registered(msg.agent_id, msg.master_id, msg.heartbeat_interval, now,
                                 "re-registered")
 
-    @_on_message.register(ShutdownAgent)
     def _on_shutdown_agent(self, msg: ShutdownAgent, now: float) -> Effects:
         effects = self._reset(f"master asked us to shut down: {msg.reason}")
         if self.state == DISCONNECTED:
@@ -337,11 +298,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
         return effects + self._send_registration(now)
 
-    @_on_message.register(CheckpointResources)
-    def _on_checkpoint_resources(self, msg: CheckpointResources, now: float) -> Effects:
-        return self._checkpoint_resources(msg.reserved)
-
-    @_on_message.register(RunTask)
     def _on_run_task(self, msg: RunTask, now: float) -> Effects:
         fid, task = msg.framework.id, msg.task
         refusal = self._refuse_run(fid, task.task_id, msg.epoch)
@@ -377,7 +333,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         cmd_user = task.command.user if task.command is not None else None
         return cmd_user or framework.user or self.config.default_user or None
 
-    @_on_message.register(KillTask)
     def _on_kill_task(self, msg: KillTask, now: float) -> Effects:
         entry = self._tasks.get(msg.task_id)
         if entry is None or entry.framework_id != msg.framework_id:
@@ -398,7 +353,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return effects + self._kill_on_executor(entry, max(0.0, grace))
         return effects + [KillProcess(entry.task_id, max(0.0, grace))]
 
-    @_on_message.register(ShutdownFramework)
     def _on_shutdown_framework(self, msg: ShutdownFramework, now: float) -> Effects:
         effects: Effects = [Log("info", f"shutting down framework {msg.framework_id}")]
         for entry in [e for e in self._tasks.values() if e.framework_id == msg.framework_id]:
@@ -408,15 +362,6 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             self._frameworks.pop(msg.framework_id, None)
         return effects
 
-    @_on_message.register(FrameworkMessage)
-    def _on_framework_msg(self, msg: FrameworkMessage, now: float) -> Effects:
-        return self._on_framework_message(msg, now)
-
-    @_on_message.register(ShutdownExecutor)
-    def _on_shutdown_executor(self, msg: ShutdownExecutor, now: float) -> Effects:
-        return self._on_shutdown_executor_msg(msg, now)
-
-    @_on_message.register(StatusUpdateAck)
     def _on_ack(self, msg: StatusUpdateAck, now: float) -> Effects:
         head = self.updates.head(msg.task_id)
         effects = self.updates.ack(msg.task_id, msg.uuid, now)
@@ -660,10 +605,32 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
         self.updates.check_invariants()
 
 
-# Dispatch by type directly: `singledispatchmethod.__get__` builds a wrapper on every access,
-# and `dispatch()` itself looks the type up in a WeakKeyDictionary: a plain dict per type.
-_EVENT_DISPATCH = Agent.__dict__["_dispatch"].dispatcher
-_MESSAGE_DISPATCH = Agent.__dict__["_on_message"].dispatcher
-_EVENTS: dict[type, Any] = {}
-_MESSAGES: dict[type, Any] = {}
+#: Event -> handler (anything else is logged and ignored).
+EVENTS: dict[type, Callable[[Agent, Any, float], Effects]] = {
+    Recovered: Agent._on_recovered,
+    Start: Agent._start,
+    MasterConnected: Agent._master_connected,
+    TimerFired: Agent._timer,
+    Received: Agent._received,
+    TaskLaunched: Agent._task_launched,
+    TaskLaunchFailed: Agent._task_launch_failed,
+    TaskExited: Agent._task_exited,
+    HealthResult: Agent._health_result,
+    StopAgent: Agent._stop_agent,
+    **core_executors.EVENTS,
+}
 
+#: Message from the master -> handler (anything else is logged and ignored).
+MESSAGES: dict[type, Callable[[Agent, Any, float], Effects]] = {
+    Heartbeat: Agent._on_heartbeat,
+    ProtocolError: Agent._on_protocol_error,
+    AgentRegistered: Agent._on_registered,
+    AgentReregistered: Agent._on_reregistered,
+    ShutdownAgent: Agent._on_shutdown_agent,
+    CheckpointResources: Agent._on_checkpoint_resources,
+    RunTask: Agent._on_run_task,
+    KillTask: Agent._on_kill_task,
+    ShutdownFramework: Agent._on_shutdown_framework,
+    StatusUpdateAck: Agent._on_ack,
+    **core_executors.MESSAGES,
+}

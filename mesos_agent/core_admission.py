@@ -16,7 +16,7 @@ from typing import Any
 
 from mesos_agent.records import GONE, RUNNING, ExecutorEntry, TaskEntry
 from mesos_common.effects import Log
-from mesos_common.messages import RunTask
+from mesos_common.messages import CheckpointResources, RunTask
 from mesos_common.resources import EMPTY, Resources
 
 DUPLICATE_RUN = "duplicate RunTask"
@@ -41,7 +41,8 @@ class AdmissionRules:
         """What this agent offers: `--resources` with the dynamic reservations applied."""
         return self.config.resources - self.reserved.flatten() + self.reserved
 
-    def _checkpoint_resources(self, reserved: Resources) -> Effects:
+    def _on_checkpoint_resources(self, msg: CheckpointResources, now: float) -> Effects:
+        reserved = msg.reserved
         if not self.config.resources.contains(reserved.flatten()):
             return [Log("error", f"reservations {reserved!r} exceed our resources; ignored")]
         if reserved != self.reserved:

@@ -399,3 +399,16 @@ class ExecutorRules:
         for e in self._tasks.values():
             if e.executor_id and not ts.is_terminal(e.state):
                 assert (e.framework_id, e.executor_id) in self._executors, e.task_id
+
+
+#: The events and messages handled here (mesos_agent/core.py composes the agent's tables).
+EVENTS = {
+    ExecutorSubscribe: ExecutorRules._on_executor_subscribe,
+    ExecutorUpdate: ExecutorRules._on_executor_update,
+    ExecutorMessage: ExecutorRules._on_executor_message,
+    ExecutorDisconnected: ExecutorRules._on_executor_disconnected,
+}
+MESSAGES = {
+    FrameworkMessage: ExecutorRules._on_framework_message,
+    ShutdownExecutor: ExecutorRules._on_shutdown_executor_msg,
+}

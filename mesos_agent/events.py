@@ -1,27 +1,18 @@
 """Agent-specific events (fed by the runtime) and effects (performed by the runtime).
 
-The shared ones (`Start`, `Received`, `TimerFired`; `Send`, `SetTimer`, `CancelTimer`, `Log`)
-live in mesos_common.effects. Everything here is plain frozen data.
+The shared ones (`Start`, `Received`, `TimerFired`, `MasterConnected`; `Send`, `SetTimer`,
+`CancelTimer`, `Log`, `Redetect`) live in mesos_common.effects. All plain frozen data.
 """
 from __future__ import annotations
 
 from attrs import frozen
 
+from mesos_common.effects import MasterConnected, Redetect  # noqa: F401 (shared with the SDK)
 from mesos_common.resources import Resources
 from mesos_common.messages import (ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo,
                                    TaskStatus)
 
 # ---------------------------------------------------------------- events
-
-
-@frozen
-class MasterConnected:
-    """The runtime found the leading master and pointed the DEALER at it: (re)register now.
-
-    `master_id` is the detected master's id: registration replies from any other master (a
-    late message of a dead or deposed one) are ignored. Empty accepts any."""
-
-    master_id: str = ""
 
 
 @frozen
@@ -180,10 +171,3 @@ class KillProcess:
     task_id: str
     grace_period: float
 
-
-@frozen
-class Redetect:
-    """The master is gone or does not know us: find the leader again, reconnect, and feed
-    MasterConnected."""
-
-    reason: str

@@ -24,7 +24,7 @@ import re
 import resource
 import signal
 import sys
-from typing import Any, Hashable, Sequence
+from typing import Any, Sequence
 
 import zmq
 import zmq.asyncio
@@ -32,12 +32,14 @@ import zmq.asyncio
 from mesos_agent import events as ev
 from mesos_agent.config import AgentConfig
 from mesos_agent.core import Agent
+from mesos_agent.recovery import Checkpoint
 from mesos_common.auth.flags import add_peer_security_flags, peer_security_from
 from mesos_common.curve import PeerSecurity
 from mesos_common import effects as fx
 from mesos_common import flags, leader
 from mesos_common.codec import DecodeError
 from mesos_common.resources import Resources, ResourceError
+from mesos_common.runtime import Performers, Timers
 from mesos_common.transport import DealerTransport
 
 log = logging.getLogger("mesos-agent-fleet")
@@ -51,6 +53,10 @@ def task_duration(task: Any) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _ignore(effect: Any) -> None:
+    pass
+
+
 class FleetAgent:
     """One agent core, its socket, its timers and its pretend processes."""
 
@@ -62,7 +68,20 @@ class FleetAgent:
                              containerizers=("sim",))  # pretend processes run anything
         self.core = Agent(config, random.Random(index))
         self.dealer = DealerTransport(fleet.ctx, security=fleet.security)
-        self.timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self.timers = Timers(lambda key: self.feed(fx.TimerFired(key)))  # core on loop time
+        self.performers = Performers({
+            fx.Send: lambda e: self.dealer.send(e.msg),
+            fx.SetTimer: lambda e: self.timers.set(e.key, e.at),
+            fx.CancelTimer: lambda e: self.timers.cancel(e.key),
+            ev.LaunchTask: self.launch,
+            ev.KillProcess: lambda e: asyncio.get_running_loop().call_soon(
+                self.exit, e.task_id, None, signal.SIGTERM),
+            ev.Redetect: lambda e: self.fleet.redetect(self),
+            fx.Log: lambda e: log.log(logging.DEBUG if e.level in ("debug", "info")
+                                      else logging.WARNING, "%s: %s", self.name, e.text),
+            # Pretend processes are not probed, and a fleet agent keeps no checkpoints:
+            # it starts afresh every time.
+            ev.StartHealthCheck: _ignore, ev.StopHealthCheck: _ignore, Checkpoint: _ignore})
         self.exits: dict[str, asyncio.TimerHandle] = {}
         self.pids = 0
 
@@ -73,40 +92,16 @@ class FleetAgent:
         except Exception:
             log.exception("%s: core failed on %r", self.name, event)
             return
-        for e in effects:
-            self.perform(e, loop)
+        self.performers.perform(effects)
 
-    def perform(self, e: Any, loop: asyncio.AbstractEventLoop) -> None:
-        if isinstance(e, fx.Send):
-            self.dealer.send(e.msg)
-        elif isinstance(e, fx.SetTimer):
-            self.cancel(e.key)
-            self.timers[e.key] = loop.call_at(e.at, self.fire, e.key)
-        elif isinstance(e, fx.CancelTimer):
-            self.cancel(e.key)
-        elif isinstance(e, ev.LaunchTask):
-            tid = e.task.task_id
-            self.pids += 1
-            loop.call_soon(self.feed, ev.TaskLaunched(tid, self.pids))
-            duration = task_duration(e.task)
-            if duration is not None:
-                self.exits[tid] = loop.call_later(duration, self.exit, tid, 0, None)
-        elif isinstance(e, ev.KillProcess):
-            loop.call_soon(self.exit, e.task_id, None, signal.SIGTERM)
-        elif isinstance(e, ev.Redetect):
-            self.fleet.redetect(self)
-        elif isinstance(e, fx.Log):
-            log.log(logging.DEBUG if e.level in ("debug", "info") else logging.WARNING,
-                    "%s: %s", self.name, e.text)
-
-    def cancel(self, key: Hashable) -> None:
-        h = self.timers.pop(key, None)
-        if h is not None:
-            h.cancel()
-
-    def fire(self, key: Hashable) -> None:
-        self.timers.pop(key, None)
-        self.feed(fx.TimerFired(key))
+    def launch(self, e: ev.LaunchTask) -> None:
+        loop = asyncio.get_running_loop()
+        tid = e.task.task_id
+        self.pids += 1
+        loop.call_soon(self.feed, ev.TaskLaunched(tid, self.pids))
+        duration = task_duration(e.task)
+        if duration is not None:
+            self.exits[tid] = loop.call_later(duration, self.exit, tid, 0, None)
 
     def exit(self, task_id: str, code: int | None, sig: int | None) -> None:
         h = self.exits.pop(task_id, None)
@@ -164,7 +159,7 @@ class AgentFleet:
             a.dealer.connect(info.zmq_endpoint, info.curve_public_key, self.master)
         await asyncio.sleep(0.2)  # let the connections finish their handshakes
         for a in agents:
-            a.feed(ev.MasterConnected(info.id))
+            a.feed(ev.MasterConnected({"id": info.id}))
 
     async def run(self, stop: asyncio.Event) -> None:
         watch = leader.LeaderWatch(self.master, self.leader_changed, asyncio.get_running_loop())

@@ -2,14 +2,15 @@
 
 One TaskGroup holds everything: the connection loop (detect the leading master, point the
 DEALER at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per
-launched task (launch, then wait for its exit) and kill tasks. Timers are `loop.call_at`
-handles, one per key. A failure while handling one event or performing one effect is logged
+launched task (launch, then wait for its exit) and kill tasks. Effects are performed through
+a `Performers` table, timers are `Timers` (mesos_common.runtime). A failure while handling one event or performing one effect is logged
 with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
 period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
 running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
 
 The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
-`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable.
+`<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable
+(a `CommitBarrier`).
 Health probes run as tasks of the group too (one per checked task). At start-up, before the
 first registration, the checkpoint is read back, each task's container is looked for
 (`--recover=reconnect` reattaches, `cleanup` reattaches to kill) and `Recovered` is fed.
@@ -24,9 +25,8 @@ import signal
 import socket
 import sys
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Coroutine, Hashable
+from typing import IO, Any, Coroutine
 
 import zmq
 from aiohttp import web
@@ -61,6 +61,7 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
 from mesos_common.messages import AttributeValue, TaskInfo
 from mesos_common.resources import EMPTY, Resources
+from mesos_common.runtime import CommitBarrier, Performers, Timers
 from mesos_common.transport import DealerTransport
 
 log = logging.getLogger("mesos_agent")
@@ -105,13 +106,6 @@ class ServerOptions:
 REDETECT_MIN_INTERVAL = 0.3
 
 
-@frozen
-class _Durable:
-    """Queue barrier: the effects after it wait until record number `seq` is committed."""
-
-    seq: int
-
-
 class AgentServer:
     """Runs one agent until `stop` is set (or SIGTERM/SIGINT arrives)."""
 
@@ -124,7 +118,7 @@ class AgentServer:
         self.core: Agent | None = None
         self.http_port = 0
         self._dealer: DealerTransport | None = None
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._timers = Timers(lambda key: self.feed(TimerFired(key)), clock=time.time)
         self._redetect = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._runs: dict[str, asyncio.Task[None]] = {}
@@ -132,12 +126,23 @@ class AgentServer:
         self._announced: str | None = None
         self._store = CheckpointStore(opts.work_dir)
         self._health: dict[str, asyncio.Task[None]] = {}
-        self._effects: deque[Any] = deque()  # effects, and _Durable barriers between them
+        self._perform = Performers({
+            Send: self._send, SetTimer: lambda e: self._timers.set(e.key, e.at),
+            CancelTimer: lambda e: self._timers.cancel(e.key),
+            Log: lambda e: log.log(logging.getLevelName(e.level.upper()), "%s", e.text),
+            LaunchTask: self._launch, StartHealthCheck: self._start_health,
+            StopHealthCheck: lambda e: self._stop_health(e.task_id),
+            KillProcess: lambda e: self._spawn(self._kill(e.task_id, e.grace_period)),
+            ToExecutor: lambda e: self.executor_api.deliver(e.framework_id, e.executor_id, e.msg),
+            EndExecutorStream: lambda e: self.executor_api.end(e.framework_id, e.executor_id),
+            ResizeContainer: lambda e: self._spawn(self._resize(e.key, e.resources)),
+            Redetect: self._redetect_now})
+        # Effects wait behind the checkpoint they report: commit number = record number.
+        self._effects = CommitBarrier(self._perform_logged)
         # Checkpoint records not yet committed, the latest per file (task id; None: the
         # agent id): a task's later snapshot replaces an earlier one still waiting.
         self._unwritten: dict[str | None, Any] = {}
         self._seq = 0  # records handed to us so far
-        self._durable_seq = 0  # records committed so far
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
@@ -202,9 +207,7 @@ class AgentServer:
         finally:
             if gc_policy is not None:
                 gc_policy.uninstall()
-            for handle in self._timers.values():
-                handle.cancel()
-            self._timers.clear()
+            self._timers.close()
             if self._dealer is not None:
                 self._dealer.close()
             await runner.cleanup()
@@ -342,9 +345,9 @@ class AgentServer:
                 self._seq += 1
                 self._unwritten[record_file(e.record)] = e.record
                 if not e.lazy:
-                    self._effects.append(_Durable(self._seq))
+                    self._effects.hold(self._seq)
             else:
-                self._effects.append(e)
+                self._effects.add(e)
         self._drain()
 
     def _drain(self) -> None:
@@ -354,20 +357,7 @@ class AgentServer:
         its checkpoint is on disk. Lazy records (acks after which nothing is sent) ride along
         with the next commit, or get one of their own when the queue is idle; commits are
         serial, so a task's later snapshot never lands before an earlier one."""
-        q = self._effects
-        while q:
-            head = q[0]
-            if isinstance(head, _Durable):
-                if head.seq > self._durable_seq:
-                    self._start_commit()
-                    return  # _committed drains again once it is durable
-                q.popleft()
-                continue
-            q.popleft()
-            try:
-                self._perform(head)
-            except Exception:
-                log.exception("failed performing %r", head)
+        self._effects.drain()  # stopped at a hold: _committed drains again once it is durable
         self._start_commit()
 
     def _start_commit(self) -> None:
@@ -388,7 +378,7 @@ class AgentServer:
         error = done.exception()
         if error is not None:  # logged; the agent goes on, as it did before group commit
             log.error("checkpointing %d record(s) failed", records, exc_info=error)
-        self._durable_seq = max(self._durable_seq, upto)
+        self._effects.committed(upto)
         self._committing = False
         self._drain()
 
@@ -400,41 +390,27 @@ class AgentServer:
             print(f"mesos-agent: registered id={core.agent_id} master={core.master_id}",
                   file=self.out, flush=True)
 
-    def _perform(self, effect: Any) -> None:
-        match effect:
-            case Send(msg=msg):
-                assert self._dealer is not None
-                self._dealer.send(msg)
-            case SetTimer(key=key, at=at):
-                self._cancel_timer(key)
-                delay = max(0.0, at - time.time())
-                self._timers[key] = asyncio.get_running_loop().call_later(
-                    delay, self._fire, key)
-            case CancelTimer(key=key):
-                self._cancel_timer(key)
-            case Log(level=level, text=text):
-                log.log(logging.getLevelName(level.upper()), "%s", text)
-            case LaunchTask():
-                self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
-                self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
-            case StartHealthCheck(task_id=task_id):
-                self._stop_health(task_id)
-                self._health[task_id] = self._spawn(self._health_loop(effect))
-            case StopHealthCheck(task_id=task_id):
-                self._stop_health(task_id)
-            case KillProcess(task_id=task_id, grace_period=grace):
-                self._spawn(self._kill(task_id, grace))
-            case ToExecutor(framework_id=fid, executor_id=eid, msg=msg):
-                self.executor_api.deliver(fid, eid, msg)
-            case EndExecutorStream(framework_id=fid, executor_id=eid):
-                self.executor_api.end(fid, eid)
-            case ResizeContainer(key=key, resources=res):
-                self._spawn(self._resize(key, res))
-            case Redetect(reason=reason):
-                log.info("re-detecting the master: %s", reason)
-                self._redetect.set()
-            case _:
-                log.error("unknown effect %r", effect)
+    def _perform_logged(self, effect: Any) -> None:
+        try:
+            self._perform[type(effect)](effect)
+        except Exception:
+            log.exception("failed performing %r", effect)
+
+    def _send(self, effect: Send) -> None:
+        assert self._dealer is not None
+        self._dealer.send(effect.msg)
+
+    def _launch(self, effect: LaunchTask) -> None:
+        self._graces[effect.task.task_id] = max(0.0, effect.task.kill_grace_period or 3.0)
+        self._runs[effect.task.task_id] = self._spawn(self._run_task(effect))
+
+    def _start_health(self, effect: StartHealthCheck) -> None:
+        self._stop_health(effect.task_id)
+        self._health[effect.task_id] = self._spawn(self._health_loop(effect))
+
+    def _redetect_now(self, effect: Redetect) -> None:
+        log.info("re-detecting the master: %s", effect.reason)
+        self._redetect.set()
 
     def _stop_health(self, task_id: str) -> None:
         t = self._health.pop(task_id, None)
@@ -466,15 +442,6 @@ class AgentServer:
         finally:
             if self._health.get(task_id) is asyncio.current_task():
                 del self._health[task_id]
-
-    def _fire(self, key: Hashable) -> None:
-        self._timers.pop(key, None)
-        self.feed(TimerFired(key))
-
-    def _cancel_timer(self, key: Hashable) -> None:
-        handle = self._timers.pop(key, None)
-        if handle is not None:
-            handle.cancel()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         assert self._tg is not None
@@ -509,7 +476,7 @@ class AgentServer:
                 await asyncio.sleep(0.05)
             if self._redetect.is_set():  # the leader moved while we were connecting
                 continue
-            self.feed(MasterConnected(info.id))
+            self.feed(MasterConnected({"id": info.id}))
             connected_at = time.monotonic()
             await self._redetect.wait()
             # A standby answering "not leader" while the election settles must not make us

@@ -5,9 +5,9 @@ the effects it gets back: that is the whole contract between a core and the worl
 """
 from __future__ import annotations
 
-from typing import Any, Hashable
+from typing import Any, Hashable, Mapping
 
-from attrs import frozen
+from attrs import field, frozen
 
 
 # ---------------------------------------------------------------- events
@@ -72,3 +72,37 @@ class Persist:
 class Log:
     level: str  # "debug" | "info" | "warning" | "error"
     text: str
+
+
+# ---------------------------------------------------------------- shared by the client cores
+
+@frozen
+class MasterConnected:
+    """The runtime found the leading master and pointed its connection at it: (re)register
+    or (re)subscribe now.
+
+    `master_info` is what detection returned (`/master/info`: id, hostname, ip, port,
+    zmq_endpoint, ...). A client ignores registration replies from any master but
+    `master_id` (a late message of a dead or deposed one); empty accepts any."""
+
+    master_info: Mapping[str, Any] = field(factory=dict)
+
+    @property
+    def master_id(self) -> str:
+        return str(self.master_info.get("id", ""))
+
+
+@frozen
+class LeaderChanged:
+    """zk:// detection saw another master elected: leave the current one now, rather than
+    after missing its heartbeats."""
+
+    znode: str
+
+
+@frozen
+class Redetect:
+    """The master is gone or does not know us: find the leader again, reconnect, and feed
+    MasterConnected."""
+
+    reason: str

@@ -95,17 +95,17 @@ def validate_master_spec(spec: str) -> None:
         parse_master_spec(spec)
 
 
-def sequence_of(name: str) -> int | None:
+def sequence_of(name: str, prefix: str = ZNODE_PREFIX) -> int | None:
     """`json.info_0000000012` -> 12; None for znodes that are not contenders."""
-    if not name.startswith(ZNODE_PREFIX):
+    if not name.startswith(prefix):
         return None
-    digits = name[len(ZNODE_PREFIX):]
+    digits = name[len(prefix):]
     return int(digits) if digits.isdigit() else None
 
 
-def leader_znode(children: list[str]) -> str | None:
+def leader_znode(children: list[str], prefix: str = ZNODE_PREFIX) -> str | None:
     """The contender with the lowest sequence number, i.e. the leader (Mesos semantics)."""
-    seqs = [(s, c) for c in children if (s := sequence_of(c)) is not None]
+    seqs = [(s, c) for c in children if (s := sequence_of(c, prefix)) is not None]
     return min(seqs)[1] if seqs else None
 
 

@@ -13,6 +13,13 @@ exits when it loses leadership, and kazoo's `KazooState`):
   may lead by now), when another member's znode sorts first, or when taking over fails.
 - Lead only with a quorum of members in the group.
 - A standby whose session expired contends again, with a new znode, once reconnected.
+
+What losing leadership means is the policy `stay_up`. False (the master): `Abdicate`, the
+process exits. True (Marathon): `StepDown`, the node stays up as a standby in the election;
+SUSPENDED steps down at once rather than fencing (another may lead as soon as our session
+expires), and `Resign` (`DELETE /v2/leader`, or a term that ended by itself) steps down and
+rejoins at the end of the line (`Rejoin`: our znode withdrawn once the term is over, a new
+one created; an election of the old one meanwhile is ignored).
 """
 from __future__ import annotations
 
@@ -57,6 +64,13 @@ class RecontendDone:
 
 
 @frozen
+class Resign:
+    """Give up leading and rejoin at the end of the line (`stay_up` only)."""
+
+    reason: str
+
+
+@frozen
 class WriteRefused:
     """The durable state refused a write as fenced: another member took over."""
 
@@ -98,10 +112,29 @@ class Recontend:
     """Create a new candidacy znode (the old one died with the session); answer RecontendDone."""
 
 
+@frozen
+class StepDown:
+    """Stop acting as the leader and stay a standby in the election (`stay_up`)."""
+
+    reason: str
+
+
+@frozen
+class Rejoin:
+    """Once the term is over, withdraw our znode and contend again at the end of the line;
+    answer RecontendDone, then look at the group again (`Refresh`)."""
+
+
+@frozen
+class Refresh:
+    """Read the group again and report it (GroupChanged): after a reconnection (`stay_up`)."""
+
+
 @define
 class Leadership:
     quorum: int
     session_timeout: float
+    stay_up: bool = False  # losing leadership: StepDown and stand by (else Abdicate, exit)
     leading: bool = False
     fenced: bool = False
     done: bool = False  # abdicated: nothing more happens
@@ -112,6 +145,8 @@ class Leadership:
     _electing: bool = False
     _lost: bool = False  # our session expired while standing by: contend again
     _recontending: bool = False
+    _rejoining: bool = False  # Rejoin under way: our old znode must not be elected again
+    _suspended: bool = False
     _deadline_set: bool = False
 
     @property
@@ -121,7 +156,7 @@ class Leadership:
     def handle(self, event: object, now: float) -> list[object]:
         if self.done:
             return []
-        return _HANDLERS[type(event)](self, event, now)
+        return EVENTS[type(event)](self, event, now)
 
     # ------------------------------------------------------------------------ handlers
 
@@ -133,6 +168,8 @@ class Leadership:
         if self.leading and not ours:
             return self._abdicate(f"another master leads now ({ev.leader})")
         if not ours or self.leading or self._electing or self.fenced:
+            return []
+        if self.stay_up and (self._rejoining or self._suspended):
             return []
         if ev.size < self.quorum:
             return [Log("info", f"first in line, waiting for a quorum of {self.quorum} "
@@ -152,6 +189,8 @@ class Leadership:
         return [Lead()]
 
     def _on_session(self, ev: SessionChanged, now: float) -> list[object]:
+        if self.stay_up:
+            return self._on_session_standby(ev)
         if ev.state == "SUSPENDED":
             if not self.leading or self.fenced:
                 return []
@@ -174,7 +213,40 @@ class Leadership:
             out.append(Recontend())
         return out
 
+    def _on_session_standby(self, ev: SessionChanged) -> list[object]:
+        """`stay_up`: lose leadership at once on SUSPENDED or LOST, stand by, and once
+        reconnected contend again (session lost) or look again at who leads."""
+        if ev.state in ("SUSPENDED", "LOST"):
+            self._suspended = True
+            if ev.state == "LOST":
+                self._lost = True
+            if not self.leading:
+                return []
+            what = "connection lost" if ev.state == "SUSPENDED" else "session expired"
+            return self._abdicate(f"ZooKeeper {what}")
+        self._suspended = False
+        if self._lost and not self._recontending and not self._rejoining:
+            self._lost, self._recontending = False, True
+            return [Recontend()]
+        return [] if self._recontending or self._rejoining else [Refresh()]
+
+    def _on_resign(self, ev: Resign, now: float) -> list[object]:
+        if not self.stay_up:
+            return self._abdicate(ev.reason)
+        if not self.leading and not self._electing:
+            return []
+        out = self._abdicate(ev.reason)
+        if self._rejoining:
+            return out
+        self._rejoining = True
+        return out + [Rejoin()]
+
     def _on_recontended(self, ev: RecontendDone, now: float) -> list[object]:
+        if self._rejoining:
+            self._rejoining = False
+            if not ev.ok:
+                self._lost = True
+            return [Refresh()] if ev.ok else []
         self._recontending = False
         if not ev.ok:
             self._lost = True  # try again on the next reconnection
@@ -200,16 +272,20 @@ class Leadership:
     def _abdicate(self, reason: str) -> list[object]:
         was = self.leading
         out = self._cancel_deadline()
+        if self.stay_up:
+            self.leading = self.fenced = self._electing = False
+            return out + ([StepDown(reason)] if was else [])
         self.fenced = self.done = True
         self.leading = self._electing = False
         return out + [Abdicate(reason, was)]
 
 
-_HANDLERS: dict[type, Callable[[Leadership, Any, float], list[object]]] = {
+EVENTS: dict[type, Callable[[Leadership, Any, float], list[object]]] = {
     GroupChanged: Leadership._on_group,
     TakeoverDone: Leadership._on_takeover,
     SessionChanged: Leadership._on_session,
     RecontendDone: Leadership._on_recontended,
     TimerFired: Leadership._on_timer,
     WriteRefused: Leadership._on_write_refused,
+    Resign: Leadership._on_resign,
 }

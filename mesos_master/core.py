@@ -2,37 +2,39 @@
 
 Events are `Start`, `Received(peer, msg)`, `TimerFired(key)` and `PersistDone(op, ok)`; effects
 are `Send`, `SetTimer`, `CancelTimer`, `Persist` and `Log` (mesos_common.effects). The handlers
-live in mixins by subject (core_agents, core_frameworks, core_tasks); this module only routes:
-one table lookup on the event type, one on the message type (plain dicts: singledispatchmethod
-rebuilt a bound wrapper per call, a fifth of the master's time per message). A peer's mistake is answered with
-ProtocolError and changes nothing; an exception out of here is a bug of ours.
+live in mixins by subject (core_agents, core_frameworks, core_tasks, core_auth, core_operator),
+each exporting the table of what it handles beside its handlers; this module composes them and
+routes: one plain-dict lookup on the event type, one on the message type. A peer's mistake is
+answered with ProtocolError and changes nothing; an exception out of here is a bug of ours.
 """
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
+from mesos_master import (core_agents, core_auth, core_executors, core_frameworks, core_operator,
+                          core_reservations, core_tasks)
 from mesos_master.core_agents import AgentHandlers
-from mesos_master.core_auth import AuthHandlers, PeerAuthenticated
+from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
-from mesos_master.core_operator import (MarkGoneRequest, OperatorHandlers, TeardownRequest,
-                                        UpdateQuotaRequest, UpdateWeightsRequest)
-from mesos_master.core_reservations import (ReservationHandlers, ReserveRequest,
-                                            UnreserveRequest)
+from mesos_master.core_operator import OperatorHandlers
+from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryState, RemoveAgent, UpdateQuota,
                                         UpdateReservations, UpdateWeights)
 from mesos_master.state import check_invariants
 
-__all__ = ["Master", "MasterConfig"]
+__all__ = ["EVENTS", "MESSAGES", "Master", "MasterConfig"]
+
+MessageHandler = Callable[[Any, Any, bytes], None]  # (master, message, peer)
 
 _FROM_AGENTS = frozenset(m.AGENT_TO_MASTER)
 _FROM_FRAMEWORKS = frozenset(m.FRAMEWORK_TO_MASTER)
@@ -50,8 +52,11 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
-                 ids: IdGen, rng: random.Random) -> None:
+                 ids: IdGen, rng: random.Random,
+                 messages: Mapping[type, MessageHandler] | None = None) -> None:
+        """`messages`: the message table (default MESSAGES; a test plants a bug with its own)."""
         super().__init__(config, allocator, registry, ids, rng)
+        self._messages = MESSAGES if messages is None else messages
         self._apply_registry_policies()
 
     def handle(self, event: Any, now: float) -> list[Any]:
@@ -60,7 +65,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
         if self.start_time is None:
             self._start()
         if not isinstance(event, fx.Start):
-            handler = _EVENT_HANDLERS.get(type(event))
+            handler = EVENTS.get(type(event))
             if handler is None:
                 raise AssertionError(f"master core got an unknown event {event!r}")
             handler(self, event)
@@ -127,7 +132,7 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
         counter = _MESSAGE_COUNTERS.get(kind)  # Subscribe: counted as (re)register_framework
         if counter is not None:
             self.counters[counter] += 1
-        _MESSAGE_HANDLERS[kind](self, msg, peer)
+        self._messages[kind](self, msg, peer)
 
     def _on_timer(self, event: fx.TimerFired) -> None:
         key = event.key
@@ -198,49 +203,25 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._protocol_error(peer, msg, "unknown peer: (re-)register or (re-)subscribe")
 
 
-_EVENT_HANDLERS: dict[type, Callable[[Master, Any], None]] = {
+#: Event -> handler: the master's own, and the operator's requests (core_operator).
+EVENTS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
-    UpdateWeightsRequest: Master._on_update_weights, UpdateQuotaRequest: Master._on_update_quota,
-    TeardownRequest: Master._on_teardown_request, MarkGoneRequest: Master._on_mark_gone_request,
-    ReserveRequest: Master._on_reserve_request, UnreserveRequest: Master._on_reserve_request,
-    PeerAuthenticated: Master._on_peer_authenticated,
+    **core_operator.EVENTS, **core_reservations.EVENTS, **core_auth.EVENTS,
 }
 
-_MESSAGE_HANDLERS: dict[type, Callable[[Master, Any, bytes], None]] = {
+#: Message -> handler, from the tables beside the handlers.
+MESSAGES: dict[type, MessageHandler] = {
     m.Heartbeat: Master._on_heartbeat,
-    m.RegisterAgent: Master._on_register_agent, m.ReregisterAgent: Master._on_reregister_agent,
-    m.UnregisterAgent: Master._on_unregister_agent, m.StatusUpdate: Master._on_status_update,
-    m.Subscribe: Master._on_subscribe, m.Accept: Master._on_accept,
-    m.Decline: Master._on_decline, m.Teardown: Master._on_teardown,
-    m.Acknowledge: Master._on_acknowledge, m.Kill: Master._on_kill,
-    m.Reconcile: Master._on_reconcile, m.Revive: Master._on_revive,
-    m.Suppress: Master._on_suppress, m.Authenticate: Master._on_authenticate,
-    m.FrameworkMessage: Master._on_framework_message,
-    m.ShutdownExecutor: Master._on_shutdown_executor,
-    m.ExecutorExited: Master._on_executor_exited,
+    **core_agents.MESSAGES, **core_frameworks.MESSAGES, **core_tasks.MESSAGES,
+    **core_executors.MESSAGES, **core_auth.MESSAGES,
 }
-
-
-class _HandlerTable:
-    """`Master._message.register(kind, fn)` replaces a message handler, as it did when this
-    was a singledispatchmethod (the simulation's planted-bug test relies on it)."""
-
-    def __init__(self, table: dict[type, Callable[..., None]]) -> None:
-        self.table = table
-
-    def register(self, kind: type, fn: Callable[..., None]) -> Callable[..., None]:
-        self.table[kind] = fn
-        return fn
-
-
-Master._message = _HandlerTable(_MESSAGE_HANDLERS)  # type: ignore[attr-defined]
 
 
 def _assert_all_handled() -> None:
     """Every message the master accepts has a handler (checked at import: our bug otherwise)."""
     missing = [t.__name__ for t in (*_FROM_AGENTS, *_FROM_FRAMEWORKS)
-               if t not in _MESSAGE_HANDLERS]
+               if t not in MESSAGES]
     assert not missing, f"no master handler for {missing}"
 
 

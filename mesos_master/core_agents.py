@@ -10,7 +10,6 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
-from mesos_master.core_operator import MarkGoneRequest
 from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryOperation, RemoveAgent)
 from mesos_master.state import Agent, Framework, Task
@@ -254,10 +253,6 @@ class AgentHandlers(MasterBase):
             return self._protocol_error(peer, msg, f"connection is agent {agent.id}")
         self._persist(RemoveAgent(agent.id))
 
-    def _on_mark_gone_request(self, req: MarkGoneRequest) -> None:
-        if req.agent_id in self.registry.admitted or req.agent_id in self.registry.unreachable:
-            self._persist(MarkGone(req.agent_id, self.now))
-
     def _gone_persisted(self, op: MarkGone, ok: bool) -> None:
         """The agent is shut down and its tasks are TASK_GONE_BY_OPERATOR (Mesos markGone)."""
         if not ok:
@@ -335,3 +330,11 @@ class AgentHandlers(MasterBase):
                 self._send(fw.peer, m.AgentLost(agent.id))
         what = "unreachable" if unreachable else "removed"
         self._log("warning", f"agent {agent.id} ({agent.info.hostname}) {what}")
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.RegisterAgent: AgentHandlers._on_register_agent,
+    m.ReregisterAgent: AgentHandlers._on_reregister_agent,
+    m.UnregisterAgent: AgentHandlers._on_unregister_agent,
+}

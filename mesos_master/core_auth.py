@@ -143,3 +143,12 @@ class AuthHandlers(MasterBase):
     def authorized(self, principal: str | None, action: str, obj: str | None) -> bool:
         """The ACLs' answer, for the HTTP layer (weights, quota, teardown, endpoints)."""
         return self.config.auth.acls.allowed(principal, action, obj)
+
+
+#: The event and the message handled here (mesos_master/core.py composes the master's tables).
+EVENTS = {
+    PeerAuthenticated: AuthHandlers._on_peer_authenticated,
+}
+MESSAGES = {
+    m.Authenticate: AuthHandlers._on_authenticate,
+}

@@ -62,3 +62,11 @@ class ExecutorHandlers(MasterBase):
         for agent in self.agents.values():
             for key in [k for k in agent.executors if k[0] == framework_id]:
                 agent.used = agent.used - agent.executors.pop(key).resources
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.FrameworkMessage: ExecutorHandlers._on_framework_message,
+    m.ShutdownExecutor: ExecutorHandlers._on_shutdown_executor,
+    m.ExecutorExited: ExecutorHandlers._on_executor_exited,
+}

@@ -319,3 +319,12 @@ class _KnownIds:
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._fw.tasks or task_id in self._fw.unreachable_tasks
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.Subscribe: FrameworkHandlers._on_subscribe,
+    m.Teardown: FrameworkHandlers._on_teardown,
+    m.Decline: FrameworkHandlers._on_decline,
+    m.Accept: FrameworkHandlers._on_accept,
+}

@@ -170,3 +170,10 @@ class ReservationHandlers(MasterBase):
             truth = EMPTY
             self._persist(UpdateReservations(msg.agent_id, EMPTY))
         return attrs.evolve(info, resources=base - truth.flatten() + truth), truth
+
+
+#: The operator's requests handled here (mesos_master/core.py composes the master's table).
+EVENTS = {
+    ReserveRequest: ReservationHandlers._on_reserve_request,
+    UnreserveRequest: ReservationHandlers._on_reserve_request,
+}

@@ -171,3 +171,14 @@ class TaskHandlers(MasterBase):
                     if fw is not None:
                         task.record(ts.STAGING, self.now)  # back off: one resend per interval
                         self._send(agent.peer, m.RunTask(fw.info, task.info, agent.epoch))
+
+
+#: The messages handled here (mesos_master/core.py composes the master's table).
+MESSAGES = {
+    m.StatusUpdate: TaskHandlers._on_status_update,
+    m.Acknowledge: TaskHandlers._on_acknowledge,
+    m.Kill: TaskHandlers._on_kill,
+    m.Reconcile: TaskHandlers._on_reconcile,
+    m.Revive: TaskHandlers._on_revive,
+    m.Suppress: TaskHandlers._on_suppress,
+}

@@ -15,6 +15,8 @@ from typing import Any, Callable, Coroutine, Hashable, Protocol
 
 from mesos_common import effects as fx
 from mesos_common import leadership as ld
+from mesos_common.election import contend_again
+from mesos_common.runtime import Performers, Timers
 from mesos_master.election import Contender
 from mesos_master.registry.base import Registry
 from mesos_master.registry.zookeeper import ZkRegistry
@@ -45,7 +47,13 @@ class HaState:
         self.contender: Contender | None = None
         self._open_registry = open_registry or self._open_zk_registry
         self._opened: Registry | None = None  # what TakeOver opened, until Lead
-        self._deadline: asyncio.TimerHandle | None = None
+        self._timers = Timers(lambda key: self._feed(fx.TimerFired(key)), clock=time.time)
+        self._perform = Performers({
+            ld.TakeOver: self._take_over, ld.Lead: self._lead, ld.Fence: self._fence,
+            ld.Unfence: self._unfence, ld.Abdicate: self._abdicate, ld.Recontend: self._recontend,
+            fx.SetTimer: lambda e: self._timers.set(e.key, e.at),
+            fx.CancelTimer: lambda e: self._timers.cancel(e.key),
+            fx.Log: self._log}).perform
 
     @property
     def fenced(self) -> bool:
@@ -74,11 +82,12 @@ class HaState:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def close(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
+    async def close(self) -> None:
+        """Leave the election (closing the client deletes our znode: a quick handover),
+        in a worker thread like every ZooKeeper call."""
+        self._timers.close()
         if self.contender is not None:
-            self.contender.close()
+            await asyncio.to_thread(self.contender.close)
 
     # ------------------------------------------------------------------ reports -> core
 
@@ -99,13 +108,6 @@ class HaState:
         self._perform(self.core.handle(event, time.time()))
 
     # ------------------------------------------------------------------ effects
-
-    def _perform(self, effects: list[object]) -> None:
-        for effect in effects:
-            performer = _PERFORMERS.get(type(effect))
-            if performer is None:
-                raise AssertionError(f"unknown leadership effect {effect!r}")
-            performer(self, effect)
 
     def _take_over(self, _: ld.TakeOver) -> None:
         self.host.spawn(self._open())
@@ -157,36 +159,8 @@ class HaState:
 
     async def _contend_again(self) -> None:
         assert self.contender is not None
-        try:
-            await asyncio.to_thread(self.contender.contend)
-            ok = True
-        except Exception as e:
-            log.warning("re-contending failed: %s (will retry on reconnection)", e)
-            ok = False
-        self._feed(ld.RecontendDone(ok))
-
-    def _set_timer(self, effect: fx.SetTimer) -> None:
-        self._cancel_timer(None)
-        self._deadline = asyncio.get_running_loop().call_later(
-            max(0.0, effect.at - time.time()), self._feed, fx.TimerFired(effect.key))
-
-    def _cancel_timer(self, _: fx.CancelTimer | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._feed(ld.RecontendDone(await contend_again(self.contender)))
 
     def _log(self, effect: fx.Log) -> None:
         log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
 
-
-_PERFORMERS: dict[type, Callable[[HaState, Any], None]] = {
-    ld.TakeOver: HaState._take_over,
-    ld.Lead: HaState._lead,
-    ld.Fence: HaState._fence,
-    ld.Unfence: HaState._unfence,
-    ld.Abdicate: HaState._abdicate,
-    ld.Recontend: HaState._recontend,
-    fx.SetTimer: HaState._set_timer,
-    fx.CancelTimer: HaState._cancel_timer,
-    fx.Log: HaState._log,
-}

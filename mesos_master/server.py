@@ -1,9 +1,9 @@
 """The master's asyncio runtime: ZeroMQ in, core events, effects out. All IO lives here.
 
-One task reads the ROUTER socket and feeds `Received` events; timers are `loop.call_later`
-handles keyed like the core's timers; registry writes run synchronously for SQLite (small local
-transactions) and in a worker thread for ZooKeeper, and are fed back as `PersistDone`. Events are processed one at a time from a
-queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
+One task reads the ROUTER socket and feeds `Received` events; effects are performed through a
+`Performers` table, timers are `Timers` (mesos_common.runtime); registry writes run
+synchronously for SQLite (small local transactions) and in a worker thread for ZooKeeper, and
+are fed back as `PersistDone`. Events are processed one at a time from a queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
 logged with its traceback and the daemon carries on with the next event.
 
 With `--zk` the core exists only while this master is the elected leader (`ha.py` decides);
@@ -18,7 +18,7 @@ import os
 import random
 import socket
 import time
-from typing import Any, Callable, Hashable
+from typing import Any, Callable
 
 import zmq
 import zmq.asyncio
@@ -31,6 +31,7 @@ from mesos_common import messages as m
 from mesos_common.auth.http import HttpAuth
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
+from mesos_common.runtime import Performers, Timers
 from mesos_common.curve import ensure_master_cert, load_secret_cert
 from mesos_common.transport import RouterTransport
 from mesos_common.zap import ZapHandler
@@ -122,7 +123,7 @@ class MasterServer:
         self._zap: ZapHandler | None = None
         self.http_port = opts.port
         self._ctx: zmq.asyncio.Context | None = None
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self.timers = Timers(self._fire, clock=time.time)  # the core runs on wall time
         self._queue: collections.deque[Any] = collections.deque()
         self._feeding = False
         self._persists: list[Any] = []
@@ -140,6 +141,11 @@ class MasterServer:
         self._lag_max = 0.0
         self.gc = GcPolicy(freeze=self.opts.gc_freeze, window=LAG_WINDOW)
         self.prom = MasterMetrics(self)  # GET /metrics; the runtime feeds its histograms
+        self.perform = Performers({
+            fx.Send: self._send, fx.SetTimer: lambda e: self.timers.set(e.key, e.at),
+            fx.CancelTimer: lambda e: self.timers.cancel(e.key),
+            fx.Persist: lambda e: self._persists.append(e.op),
+            fx.Log: lambda e: core_log.log(logging.getLevelName(e.level.upper()), "%s", e.text)})
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -190,10 +196,8 @@ class MasterServer:
             self.gc.uninstall()
             self.v1.close()
             self.operator.close()
-            self.ha.close()
-            for handle in self._timers.values():
-                handle.cancel()
-            self._timers.clear()
+            await self.ha.close()
+            self.timers.close()
             await runner.cleanup()
             self.transport.close()
             if self._zap is not None:
@@ -389,13 +393,14 @@ class MasterServer:
                 self.ha.held_timers.append(event.key)
             return
         started = time.perf_counter()
+        perform = self.perform
         try:
             # In pieces: a big ACCEPT's first RunTasks go out (a full transport batch is
             # sent at once) while its other tasks are still being booked.
             for effects in self.master.handle_in_pieces(event, time.time()):
                 for effect in effects:
                     try:
-                        self._execute(effect)
+                        perform[type(effect)](effect)
                     except Exception:
                         log.exception("failed to perform %r", effect)
             self.prom.handled(event, started)
@@ -403,29 +408,15 @@ class MasterServer:
             self.core_errors += 1
             log.exception("master core failed on %r; continuing", event)
 
-    def _execute(self, effect: Any) -> None:
-        if isinstance(effect, fx.Send):
-            assert self.transport is not None and effect.to is not None
-            if effect.to[:3] == V1_PEER:  # a v1 HTTP framework's stream
-                self.v1.deliver(effect.to, effect.msg)
-            else:
-                self.transport.send(effect.to, effect.msg)
-            self.prom.sent(effect.msg)
-            if self.operator.streams:  # v1 operator subscribers see launches and updates
-                self.operator.observe(effect.msg)
-        elif isinstance(effect, fx.SetTimer):
-            self._cancel_timer(effect.key)
-            loop = asyncio.get_running_loop()  # core time is wall time; the loop's is monotonic
-            at = loop.time() + max(0.0, effect.at - time.time())
-            self._timers[effect.key] = loop.call_at(at, self._fire, effect.key)
-        elif isinstance(effect, fx.CancelTimer):
-            self._cancel_timer(effect.key)
-        elif isinstance(effect, fx.Persist):
-            self._persists.append(effect.op)
-        elif isinstance(effect, fx.Log):
-            core_log.log(logging.getLevelName(effect.level.upper()), "%s", effect.text)
+    def _send(self, effect: fx.Send) -> None:
+        assert self.transport is not None and effect.to is not None
+        if effect.to[:3] == V1_PEER:  # a v1 HTTP framework's stream
+            self.v1.deliver(effect.to, effect.msg)
         else:
-            raise AssertionError(f"unknown effect {effect!r}")
+            self.transport.send(effect.to, effect.msg)
+        self.prom.sent(effect.msg)
+        if self.operator.streams:  # v1 operator subscribers see launches and updates
+            self.operator.observe(effect.msg)
 
     def _flushable(self) -> bool:
         return bool(self._persists) and not self._hold_persists and not self._writing
@@ -466,11 +457,5 @@ class MasterServer:
         else:
             log.error("registry write of %d operation(s) failed: %r", len(ops), e)
 
-    def _cancel_timer(self, key: Hashable) -> None:
-        handle = self._timers.pop(key, None)
-        if handle is not None:
-            handle.cancel()
-
-    def _fire(self, key: Hashable) -> None:
-        self._timers.pop(key, None)
+    def _fire(self, key: object) -> None:
         self.feed(fx.TimerFired(key))

@@ -1,6 +1,7 @@
 """Small helpers shared by tests: polling, HTTP JSON, process-group inspection."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -37,6 +38,21 @@ def wait_for(pred: Callable[[], Any], timeout: float = 30.0, interval: float = 0
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}"
                          + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+async def wait_for_async(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01,
+                         what: str = "condition") -> Any:
+    """`wait_for` inside an event loop: the loop runs between polls (what is polled is
+    usually the loop's own doing). Exceptions are not swallowed: the state polled is ours."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 def group_members(pgid: int) -> list[int]:
@@ -84,10 +100,11 @@ class TaskHolder(Scheduler):
             return {u.task_id: u.state for u in self.updates}
 
 
-def start_mesos_local(*args: str) -> tuple[subprocess.Popen, str]:
+def start_mesos_local(*args: str, env: dict[str, str] | None = None
+                      ) -> tuple[subprocess.Popen, str]:
     """`mesos-local` as a child in its own session; returns it and its output up to 'ready'."""
     proc = subprocess.Popen(python_module("mesos_master.local", *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
     lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -1,13 +1,10 @@
-"""The real `python -m mesos_agent` process against a tiny fake master written here.
-
-The fake master is an aiohttp app serving `/master/info` plus a ZeroMQ ROUTER, both on free
-ports, run on an asyncio loop in a thread; it heartbeats every agent it has heard from and
-hands everything it receives to the test through a queue. Every process (agent and tasks)
+"""The real `python -m mesos_agent` process against the tests' fake master (tests/fake_master.py:
+`/master/info` and a ZeroMQ ROUTER on free ports, on its own loop in a thread), which
+heartbeats every agent it has heard from and hands everything it receives to the test. Every process (agent and tasks)
 is stopped by pid / process group in fixture finalizers.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
 import signal
@@ -20,149 +17,20 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import requests
-import zmq.asyncio
-from aiohttp import web
 
 from mesos_common import codec, launch_log
 from mesos_common import task_states as ts
 from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandInfo,
                                    FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
-                                   ReregisterAgent, RunTask, StatusUpdate, StatusUpdateAck,
-                                   TaskInfo, TaskStatus)
+                                   ReregisterAgent, RunTask, TaskInfo, TaskStatus)
 from mesos_common.daemons import sweep_agent
 from mesos_common.resources import Resources
-from mesos_common.transport import RouterTransport
+from tests.fake_master import FakeMaster
 from tests.helpers import group_members, wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HB = 1.0
 FW = FrameworkInfo(name="fw", id="F1", user="root")
-
-
-class FakeMaster:
-    """Just enough master: tells its endpoint, heartbeats, records what agents send."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.inbox: queue.Queue[tuple[bytes, Any]] = queue.Queue()
-        self.ctx = zmq.asyncio.Context()
-        self.peers: set[bytes] = set()
-        self.router: RouterTransport | None = None
-        self.endpoint = ""
-        self.http_port = 0
-        self.master_id = "M1"
-        self._tasks: list[asyncio.Task] = []
-
-    # -- control from the test thread
-    def start(self) -> None:
-        self.thread.start()
-        self._call(self._start())
-
-    def restart_socket(self, master_id: str) -> None:
-        """Close the ROUTER (agents lose us), bind a new one on a new port, forget peers."""
-        self._call(self._restart(master_id))
-
-    def forget_peers(self) -> None:
-        """Drop known connections (the agent process died; its successor connects anew)."""
-        self._call(self._forget())
-
-    async def _forget(self) -> None:
-        self.peers.clear()
-
-    def send(self, msg: Any) -> None:
-        self.send_raw(codec.encode(msg))
-
-    def send_raw(self, body: bytes) -> None:
-        assert len(self.peers) == 1, self.peers
-        peer = next(iter(self.peers))
-        self.loop.call_soon_threadsafe(lambda: self.router.send_raw(peer, body))  # type: ignore
-
-    def expect(self, cls: type, timeout: float = 15.0,
-               pred: Callable[[Any], bool] = lambda m: True) -> Any:
-        """The next message of type `cls` matching `pred`; heartbeats and others skipped."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {cls.__name__} within {timeout}s")
-            try:
-                _, msg = self.inbox.get(timeout=left)
-            except queue.Empty:
-                continue
-            if isinstance(msg, cls) and pred(msg):
-                return msg
-
-    def update(self, task_id: str, timeout: float = 15.0) -> TaskStatus:
-        upd = self.expect(StatusUpdate, timeout, lambda m: m.status.task_id == task_id)
-        assert upd.framework_id == "F1"
-        return upd.status
-
-    def ack(self, status: TaskStatus) -> None:
-        self.send(StatusUpdateAck("F1", "A1", status.task_id, status.uuid))
-
-    def stop(self) -> None:
-        try:
-            self._call(self._stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-            self.ctx.term()
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    # -- on the fake master's loop
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/master/info", self._info)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.http_port = self.runner.addresses[0][1]
-        self._bind()
-        self._tasks.append(asyncio.ensure_future(self._heartbeats()))
-
-    def _bind(self) -> None:
-        self.router = RouterTransport(self.ctx)
-        self.endpoint = self.router.bind("tcp://127.0.0.1:0")
-        self._tasks.append(asyncio.ensure_future(self._receive(self.router)))
-
-    async def _receive(self, router: RouterTransport) -> None:
-        while True:
-            peer, msg = await router.recv()
-            self.peers.add(peer)
-            self.inbox.put((peer, msg))
-
-    async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(HB)
-            for peer in list(self.peers):
-                assert self.router is not None
-                self.router.send(peer, Heartbeat())
-
-    async def _restart(self, master_id: str) -> None:
-        self._tasks.pop().cancel()  # the receive loop of the old socket
-        assert self.router is not None
-        # What was sent before the restart (the test's last acks) still reaches the agent:
-        # with linger 0 an ack libzmq had not written yet was dropped, and the agent rightly
-        # resent that update after re-registering - not what the test checks.
-        self.router.close(linger_ms=2000)
-        self.peers.clear()
-        self.master_id = master_id
-        self._bind()
-
-    async def _info(self, _: web.Request) -> web.Response:
-        return web.json_response({"id": self.master_id, "hostname": "localhost",
-                                  "ip": "127.0.0.1", "port": self.http_port,
-                                  "zmq_endpoint": self.endpoint, "version": "test"})
-
-    async def _stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        if self.router is not None:
-            self.router.close()
-        await self.runner.cleanup()
 
 
 class AgentProcess:
@@ -231,8 +99,7 @@ class AgentProcess:
 
 @pytest.fixture
 def master() -> Iterator[FakeMaster]:
-    m = FakeMaster()
-    m.start()
+    m = FakeMaster(ping_every=HB).start()
     yield m
     m.stop()
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from mesos_agent.fetcher import FetchError, Fetcher
 from mesos_common.messages import URI
+from tests.helpers import wait_for_async
 
 
 def _tar(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
@@ -135,7 +136,8 @@ def test_cache_evicts_lru_shares_one_download_and_bypasses_what_does_not_fit(
             return f.fetch(box, [URI(f"{base}/{name}", cache=True)], str(tmp_path / box))
         # three tasks want one URI at once, the agent's first cached fetches: one download
         waiting = [asyncio.ensure_future(fetch("slow.bin", f"s{i}")) for i in range(3)]
-        await asyncio.sleep(0.2)
+        await wait_for_async(lambda: hits.get("/slow.bin"), what="the download started")
+        await asyncio.sleep(0.2)  # 0.2 s for the other two to join it (nothing says they did)
         app[GATE].set()
         await asyncio.gather(*waiting)
         assert hits == {"/slow.bin": 1}

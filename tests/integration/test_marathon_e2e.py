@@ -117,7 +117,8 @@ def test_marathon_keeps_an_app_at_its_declared_state(cluster, tmp_path):
         marathon = start_marathon(tmp_path, cluster.master_addr, port)
         wait_for(lambda: any(f["name"] == "marathon" and f["connected"]
                              for f in cluster.state()["frameworks"]), 30, 0.2, "re-subscribed")
-        time.sleep(3)  # reconciliation and a few control ticks
+        # 3 s of reconciliation and control ticks (1 s apart): nothing may replace the tasks
+        time.sleep(3)
         app = _healthy(api, 5, "5 healthy tasks after the restart")
         assert {t["id"] for t in app["tasks"]} == ids
         assert {t["id"] for t in _framework_tasks(cluster)} == ids

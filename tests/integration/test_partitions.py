@@ -140,7 +140,7 @@ def test_leading_master_cut_from_zookeeper_is_replaced(hosts):
         after = wait_for(lambda: (a := client.app("/steady")) and converged(a) and a,
                          60, 0.3, "the app still running")
         hosts.net.heal(old)
-        time.sleep(3)
+        time.sleep(3)  # 3 s healed, sampled: the old leader must not lead again
     assert sorted(t["id"] for t in after["tasks"]) == before
     assert _one(hosts.leading_masters(), "leaders after healing") == new
     assert all(len(s) <= 1 for s in leaders.samples), [s for s in leaders.samples if len(s) > 1]
@@ -159,7 +159,7 @@ def test_one_way_partition_of_the_leading_master_never_leaves_two_leaders(hosts)
         wait_for(lambda: (a := client.app("/steady")) and converged(a), 60, 0.3,
                  "the app running under the new leader")
         hosts.net.heal(old)
-        time.sleep(3)
+        time.sleep(3)  # 3 s healed, sampled: never two leaders at once
     both = [s for s in leaders.samples if len(s) > 1]
     assert both == [], both
     assert len(hosts.leading_masters()) == 1
@@ -183,14 +183,14 @@ def test_marathon_leader_cut_from_zookeeper_steps_down_and_loses_no_change(hosts
         t = threading.Thread(target=drive, daemon=True)
         t.start()
         try:
-            time.sleep(2)
+            time.sleep(2)  # 2 s of changes (about 20) before the cut
             hosts.net.block(old, "both", peers=[hosts.ip("zk")])
             new = _one(wait_for(lambda: [m for m in hosts.leading_marathons() if m != old],
                                 60, 0.2, "another Marathon leading"), "new Marathon leaders")
             assert old not in hosts.leading_marathons()
-            time.sleep(3)
+            time.sleep(3)  # 3 s cut off, sampled: the old leader stays a standby
             hosts.net.heal(old)
-            time.sleep(3)
+            time.sleep(3)  # 3 s healed, sampled: still one leader
         finally:
             stop.set()
             t.join(10)

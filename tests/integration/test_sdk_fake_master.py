@@ -1,20 +1,12 @@
-"""The scheduler SDK against a fake master speaking the real wire protocol.
-
-The fake master (written here, not the real one) serves `/master/info` over aiohttp and a
-ZeroMQ ROUTER with `mesos_common.codec`, in its own thread and event loop, and records every
-message it receives. The real threaded SchedulerDriver and the example CLIs (as real
+"""The scheduler SDK against the tests' fake master (tests/fake_master.py), which speaks the
+real wire protocol: the real threaded SchedulerDriver and the example CLIs (as real
 subprocesses) talk to it over loopback.
 
 Ports: each test holds its listening sockets (bound to port 0) for its whole life and every
-fake master serves on duplicates of them, so a restarted master gets the same port without
-binding it again. Picking a free port, releasing it and binding it later (once per master
-incarnation) let another bind to port 0 take it in between, e.g. the restarted master's own
-ZeroMQ socket or another xdist worker (create_server failed with EADDRINUSE).
+fake master serves on duplicates of them, so a restarted master gets the same port.
 """
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
 import re
@@ -27,136 +19,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import zmq
-from aiohttp import web
 
 from frameworks.scheduler import DRIVER_STOPPED, Scheduler, SchedulerDriver, make_task
 from mesos_common import messages as m
 from mesos_common.resources import Resources
-from mesos_common.transport import RouterTransport
+from tests.fake_master import FakeMaster
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HB = 0.25
 
 
-class FakeMaster:
-    """Subscribes any framework, offers `agents` once per subscription, answers heartbeats
-    (ProtocolError for peers it does not know, like a restarted master) and, with
-    `run_tasks`, plays the agent: RUNNING then FINISHED (or FAILED for `exit N`)."""
-
-    def __init__(self, http: socket.socket, zmq_listener: socket.socket | None,
-                 master_id: str = "master-1", agents: dict[str, str] | None = None,
-                 run_tasks: bool = False) -> None:
-        """`http`, `zmq_listener`: listening sockets the test holds (see the module
-        docstring); `zmq_listener=None` binds a new ZeroMQ port (a master that moved)."""
-        self.http, self.zmq_listener, self.master_id = http, zmq_listener, master_id
-        self.http_port = http.getsockname()[1]
-        self.agents = agents or {}
-        self.run_tasks = run_tasks
-        self.received: list[tuple[bytes, Any]] = []
-        self.frameworks: dict[bytes, str] = {}
-        self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._router: RouterTransport | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name=f"fake-{master_id}", daemon=True)
-
-    # ------------------------------------------------------------ test side
-
-    def start(self) -> "FakeMaster":
-        self._thread.start()
-        assert self._ready.wait(10), "fake master did not start"
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def send(self, peer: bytes, msg: Any) -> None:
-        assert self._loop is not None and self._router is not None
-        self._loop.call_soon_threadsafe(self._router.send, peer, msg)
-
-    def of(self, cls: type) -> list[Any]:
-        return [msg for _, msg in list(self.received) if isinstance(msg, cls)]
-
-    # ------------------------------------------------------------ master side
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as e:
-            self._error = e
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self._router = RouterTransport()
-        runner: web.AppRunner | None = None
-        try:
-            port = 0
-            if self.zmq_listener is not None:  # libzmq takes (and closes) a dup of it
-                self._router.sock.setsockopt(zmq.USE_FD, self.zmq_listener.dup().detach())
-                port = self.zmq_listener.getsockname()[1]
-            endpoint = self._router.bind(f"tcp://127.0.0.1:{port}")
-            info = {"id": self.master_id, "hostname": "localhost", "ip": "127.0.0.1",
-                    "port": self.http_port, "zmq_endpoint": endpoint, "version": "fake"}
-            app = web.Application()
-            app.router.add_get("/master/info", lambda _req: web.json_response(info))
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.SockSite(runner, self.http.dup()).start()
-            async with asyncio.TaskGroup() as tg:
-                recv = tg.create_task(self._recv_loop(tg))
-                self._ready.set()
-                await self._stop.wait()
-                recv.cancel()
-        finally:
-            self._router.close()
-            if runner is not None:
-                await runner.cleanup()
-
-    async def _recv_loop(self, tg: asyncio.TaskGroup) -> None:
-        assert self._router is not None
-        while True:
-            peer, msg = await self._router.recv()
-            self.received.append((peer, msg))
-            if isinstance(msg, m.Subscribe):
-                self._subscribe(peer, msg)
-            elif isinstance(msg, m.Heartbeat):
-                self._router.send(peer, m.Heartbeat() if peer in self.frameworks else
-                                  m.ProtocolError("framework is not subscribed", "Heartbeat"))
-            elif isinstance(msg, m.Accept) and self.run_tasks:
-                for op in msg.operations:
-                    for task in op.tasks:
-                        tg.create_task(self._run_task(peer, task))
-
-    def _subscribe(self, peer: bytes, msg: m.Subscribe) -> None:
-        assert self._router is not None
-        fid = msg.framework_info.id or f"fw-{next(self._ids)}"
-        self.frameworks[peer] = fid
-        self._router.send(peer, m.Subscribed(fid, self.master_id, HB))
-        offers = tuple(m.Offer(f"{self.master_id}-o{next(self._ids)}", fid, agent, f"host-{agent}",
-                               Resources.parse(res)) for agent, res in self.agents.items())
-        if offers:
-            self._router.send(peer, m.Offers(offers))
-
-    async def _run_task(self, peer: bytes, task: m.TaskInfo) -> None:
-        assert self._router is not None and task.command is not None
-        fid = self.frameworks[peer]
-        match = re.search(r"exit (\d+)", task.command.value)
-        code = int(match.group(1)) if match else 0
-        for state in ("TASK_RUNNING", "TASK_FINISHED" if code == 0 else "TASK_FAILED"):
-            await asyncio.sleep(0.02)
-            message = "" if state == "TASK_RUNNING" else f"Command exited with status {code}"
-            status = m.TaskStatus(task.task_id, state, agent_id=task.agent_id, message=message,
-                                  uuid=os.urandom(16))
-            self._router.send(peer, m.Update(status, fid))
+def framework_master(agents: dict[str, str]) -> dict[str, Any]:
+    """A fake master that subscribes frameworks (heartbeats every HB) and offers `agents`."""
+    return {"frameworks": True, "agents": agents, "heartbeat_interval": HB}
 
 
 def _listener() -> socket.socket:
@@ -224,7 +100,7 @@ def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
         same_zmq_port: bool) -> None:
     http, zmq_listener = ports
     agents = {"agent-1": "cpus:2;mem:1024;ports:[31000-31010]"}
-    fm = FakeMaster(http, zmq_listener, "master-1", agents)
+    fm = FakeMaster(http, zmq_listener, "master-1", **framework_master(agents))
     masters.append(fm.start())
     sched = Recorder()
     driver = SchedulerDriver(sched, m.FrameworkInfo(name="it", user="tester"),
@@ -241,10 +117,10 @@ def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
 
         # implicit acknowledgement: only once the callback has returned
         peer = next(iter(fm.frameworks))
-        fm.send(peer, m.Update(m.TaskStatus("t1", "TASK_RUNNING", agent_id="agent-1",
-                                            uuid=b"\x01" * 16), "fw-1"))
+        fm.send(m.Update(m.TaskStatus("t1", "TASK_RUNNING", agent_id="agent-1",
+                                      uuid=b"\x01" * 16), "fw-1"), peer)
         assert sched.in_callback.wait(10)
-        time.sleep(0.2)
+        time.sleep(0.2)  # 0.2 s inside the callback: no Acknowledge may go out before it returns
         assert fm.of(m.Acknowledge) == []
         sched.release.set()
         wait_for(lambda: fm.of(m.Acknowledge), what="Acknowledge")
@@ -261,7 +137,8 @@ def test_driver_subscribes_launches_acks_heartbeats_and_resubscribes(
             socket.create_server(("127.0.0.1", fm.http_port)).close()
         if not same_zmq_port:
             zmq_listener.close()  # the old endpoint refuses connections, as a moved master's
-        fm2 = FakeMaster(http, zmq_listener if same_zmq_port else None, "master-2", agents)
+        fm2 = FakeMaster(http, zmq_listener if same_zmq_port else None, "master-2",
+                         **framework_master(agents))
         masters.append(fm2.start())
         sub = wait_for(lambda: fm2.of(m.Subscribe), timeout=15, what="re-subscription")[0]
         assert sub.framework_info.id == "fw-1"
@@ -304,8 +181,8 @@ def cli(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[st
 def test_batch_cli_packs_three_tasks_over_two_agents(
         ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
         cli: Callable[..., Any]) -> None:
-    fm = FakeMaster(*ports, agents={"agent-a": "cpus:0.2;mem:64",
-                                                 "agent-b": "cpus:4;mem:4096"}, run_tasks=True)
+    fm = FakeMaster(*ports, **framework_master({"agent-a": "cpus:0.2;mem:64",
+                                                "agent-b": "cpus:4;mem:4096"}), run_tasks=True)
     masters.append(fm.start())
     res = cli("frameworks.examples.batch", f"--master=127.0.0.1:{fm.http_port}",
               "--tasks=3", "--command=echo $TASK_INDEX", "--name=batch-it")
@@ -328,7 +205,7 @@ def test_batch_cli_packs_three_tasks_over_two_agents(
 def test_batch_cli_exits_1_when_a_task_fails(
         ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
         cli: Callable[..., Any], tmp_path: Path) -> None:
-    fm = FakeMaster(*ports, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
+    fm = FakeMaster(*ports, **framework_master({"agent-a": "cpus:1;mem:256"}), run_tasks=True)
     masters.append(fm.start())
     jobs = tmp_path / "jobs.txt"
     jobs.write_text("# one fails\ntrue\nexit 3\n")
@@ -343,7 +220,7 @@ def test_batch_cli_exits_1_when_a_task_fails(
 def test_execute_cli_exits_with_the_task_status(
         ports: tuple[socket.socket, socket.socket], masters: list[FakeMaster],
         cli: Callable[..., Any]) -> None:
-    fm = FakeMaster(*ports, agents={"agent-a": "cpus:1;mem:256"}, run_tasks=True)
+    fm = FakeMaster(*ports, **framework_master({"agent-a": "cpus:1;mem:256"}), run_tasks=True)
     masters.append(fm.start())
     res = cli("frameworks.examples.execute", f"--master=127.0.0.1:{fm.http_port}",
               "--name=hello", "--command=exit 3", '--env={"A": "1"}')

@@ -14,7 +14,7 @@ import heapq
 import random
 import re
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 from attrs import define, field
@@ -31,6 +31,7 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.resources import Resources
+from mesos_common.runtime import Performers
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import RegistryState
@@ -79,6 +80,8 @@ class SimOptions:
     health_checks: float = 0.0  # share of tasks launched with a Mesos health check
     unhealthy: float = 0.0  # share of checked tasks (launched while faults are on) that fail
     reservations: bool = False  # frameworks have roles and reserve and unreserve offered cpus
+    # The master's message table (None: the real one); a test plants a bug with its own.
+    master_messages: Mapping[type, Callable[..., None]] | None = None
 
     @classmethod
     def swarm(cls, seed: int) -> "SimOptions":
@@ -249,6 +252,7 @@ class SimCluster(MarathonEdges, HealthEdges):
         self.heap: list[tuple[float, int, str, str, int, Any]] = []
         self.seq = 0
         self.timer_gen: dict[tuple[str, Any], int] = {}
+        self._performers = self._performer_table()
         self.trace: deque[str] = deque(maxlen=200)
         self.digest = hashlib.sha256()
         self.steps = 0
@@ -280,7 +284,8 @@ class SimCluster(MarathonEdges, HealthEdges):
                               agent_reregister_timeout=20.0)
         allocator = HierarchicalAllocator(random.Random(self.rng.getrandbits(64)))
         self.master.core = Master(config, allocator, self.master.registry.copy(),
-                                  IdGen(prefix), random.Random(self.rng.getrandbits(64)))
+                                  IdGen(prefix), random.Random(self.rng.getrandbits(64)),
+                                  self.o.master_messages)
         self.feed(MASTER, fx.Start())
 
     def _new_agent(self, node: AgentNode) -> None:
@@ -434,43 +439,52 @@ class SimCluster(MarathonEdges, HealthEdges):
             self._drain(node)
 
     def perform(self, node: Node, effects: list[Any]) -> None:
+        performers = self._performers
         for e in effects:
-            if isinstance(e, fx.Send):
-                held = getattr(node, "held", None)
-                if held is not None:
-                    held.append(e)  # Marathon's, until its burst's batch_done
-                else:
-                    self._send(node, e)
-            elif isinstance(e, fx.SetTimer):
-                gen = self.timer_gen.get((node.name, e.key), 0) + 1
-                self.timer_gen[(node.name, e.key)] = gen
-                self.push(max(e.at, self.now), "timer", node.name, (e.key, gen))
-            elif isinstance(e, fx.CancelTimer):
-                self.timer_gen[(node.name, e.key)] = self.timer_gen.get((node.name, e.key), 0) + 1
-            elif isinstance(e, fx.Persist):
-                e.op.apply(self.master.registry)
-                self.push(self.now + 0.002, "persist_done", node.name, e.op)
-            elif isinstance(e, rec.Checkpoint):
-                self._checkpoint(node, e.record)  # type: ignore[arg-type]
-            elif isinstance(e, fx.Log):
-                if e.level in ("warning", "error"):
-                    self._note(f"{node.name} {e.level}: {e.text[:160]}")
-            elif isinstance(e, agent_events.LaunchTask):
-                self._launch(node, e)  # type: ignore[arg-type]
-            elif isinstance(e, agent_events.KillProcess):
-                if e.task_id in node.procs:  # type: ignore[attr-defined]
-                    self.push(self.now + 0.01, "proc", node.name, ("exit", e.task_id, None, 15))
-            elif isinstance(e, (agent_events.StartHealthCheck, agent_events.StopHealthCheck)):
-                self._health_effect(node, e)  # type: ignore[arg-type]
-            elif isinstance(e, (agent_events.Redetect, sdk.Redetect)):
-                self.push(self.now + 0.1, "connect", node.name, None)
-            elif isinstance(e, sdk.Callback):
-                self._callback(node, e)  # type: ignore[arg-type]
-            elif isinstance(e, sdk.Abort):
-                self._note(f"{node.name} aborted: {e.reason}")
-                node.up = False
+            performers[type(e)](node, e)  # an effect no runtime performs raises
+
+    def _performer_table(self) -> Performers:
+        """What the runtimes do with each effect, in simulated time (node, effect)."""
+        def send(node: Node, e: fx.Send) -> None:
+            held = getattr(node, "held", None)
+            if held is not None:
+                held.append(e)  # Marathon's, until its burst's batch_done
             else:
-                raise AssertionError(f"unknown effect {e!r}")
+                self._send(node, e)
+
+        def set_timer(node: Node, e: fx.SetTimer) -> None:
+            gen = self.timer_gen.get((node.name, e.key), 0) + 1
+            self.timer_gen[(node.name, e.key)] = gen
+            self.push(max(e.at, self.now), "timer", node.name, (e.key, gen))
+
+        def cancel_timer(node: Node, e: fx.CancelTimer) -> None:
+            self.timer_gen[(node.name, e.key)] = self.timer_gen.get((node.name, e.key), 0) + 1
+
+        def persist(node: Node, e: fx.Persist) -> None:
+            e.op.apply(self.master.registry)
+            self.push(self.now + 0.002, "persist_done", node.name, e.op)
+
+        def note(node: Node, e: fx.Log) -> None:
+            if e.level in ("warning", "error"):
+                self._note(f"{node.name} {e.level}: {e.text[:160]}")
+
+        def kill(node: AgentNode, e: agent_events.KillProcess) -> None:
+            if e.task_id in node.procs:
+                self.push(self.now + 0.01, "proc", node.name, ("exit", e.task_id, None, 15))
+
+        def abort(node: FrameworkNode, e: sdk.Abort) -> None:
+            self._note(f"{node.name} aborted: {e.reason}")
+            node.up = False
+
+        return Performers({
+            fx.Send: send, fx.SetTimer: set_timer, fx.CancelTimer: cancel_timer,
+            fx.Persist: persist, fx.Log: note,
+            rec.Checkpoint: lambda node, e: self._checkpoint(node, e.record),
+            agent_events.LaunchTask: self._launch, agent_events.KillProcess: kill,
+            agent_events.StartHealthCheck: self._health_effect,
+            agent_events.StopHealthCheck: self._health_effect,
+            fx.Redetect: lambda node, e: self.push(self.now + 0.1, "connect", node.name, None),
+            sdk.Callback: self._callback, sdk.Abort: abort})
 
     def _send(self, node: Node, e: fx.Send) -> None:
         if node is self.master:
@@ -493,10 +507,7 @@ class SimCluster(MarathonEdges, HealthEdges):
             self.push(self.now + 0.5, "connect", node.name, None)  # detection retries
             return
         master_id = self.master.core.config.master_id  # type: ignore[union-attr]
-        if isinstance(node, AgentNode):
-            self.feed(node.name, agent_events.MasterConnected(master_id))
-        else:
-            self.feed(node.name, sdk.MasterConnected({"id": master_id}))
+        self.feed(node.name, fx.MasterConnected({"id": master_id}))
 
     def _launch(self, node: AgentNode, e: agent_events.LaunchTask) -> None:
         cmd = e.task.command.value if e.task.command else ""

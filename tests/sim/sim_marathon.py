@@ -46,6 +46,7 @@ from marathon.model import ValidationFailed
 from marathon.server import framework_info
 from marathon.store import BufferedStore
 from mesos_common import messages as m
+from mesos_common.runtime import Performers
 from tests.sim.node import Node
 
 if TYPE_CHECKING:
@@ -156,10 +157,7 @@ class MarathonNode(Node):
     def perform(self, effects: list[Any]) -> None:
         """What marathon/server.py does with each effect; driver calls queue SDK commands."""
         for e in effects:
-            perform = _PERFORM.get(type(e))
-            if perform is None:
-                raise AssertionError(f"the simulation got an unknown Marathon effect {e!r}")
-            perform(self, e)
+            _PERFORM[type(e)](self, e)  # an unknown effect raises
 
     def _q(self, fn: Callable[[], list[Any]]) -> None:
         self.queue.append(fn)
@@ -354,7 +352,7 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
         node.user_kill = False
 
 
-_PERFORM: dict[type, Callable[[MarathonNode, Any], None]] = {
+_PERFORM = Performers({
     ev.Launch: MarathonNode._launch,
     ev.Kill: MarathonNode._kill,
     ev.Decline: lambda n, e: n._q(lambda: n.core.decline(  # type: ignore[union-attr]
@@ -369,4 +367,4 @@ _PERFORM: dict[type, Callable[[MarathonNode, Any], None]] = {
     ev.Publish: lambda n, e: None,  # nobody listens in the simulation
     ev.WakePump: lambda n, e: n.wake_pump(),
     ev.Reply: lambda n, e: None,  # `command` reads it
-}
+})

@@ -64,8 +64,8 @@ def test_sweep_catches_a_service_that_answers_before_committing(
     def flush_without_commit(self: MarathonCore, e: ev.Flush) -> None:
         real_flush(self, e)
         assert isinstance(self._fx.pop(), ev.Commit)
-    real_flush = core._HANDLERS[ev.Flush]
-    monkeypatch.setitem(core._HANDLERS, ev.Flush, flush_without_commit)
+    real_flush = core.EVENTS[ev.Flush]
+    monkeypatch.setitem(core.EVENTS, ev.Flush, flush_without_commit)
     found = _first_violation()
     assert found is not None, "the sweep did not notice answers before the commit"
     assert "lost app" in found.problem and f"--seed {found.seed}" in str(found)
@@ -86,14 +86,14 @@ def test_tasks_marathon_has_no_record_of_are_killed_and_the_sweep_checks_it(
     instead of killing the task) the sweep finds it running on, unknown; with the real
     service the same seed passes: the restarted Marathon kills it."""
     _send_before_commit(monkeypatch)
-    real = core._HANDLERS[ev.StatusUpdate]
+    real = core.EVENTS[ev.StatusUpdate]
 
     def ignore_unknown(self: MarathonCore, e: ev.StatusUpdate) -> None:
         if e.status.task_id in self.state.tasks:
             real(self, e)
-    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, ignore_unknown)
+    monkeypatch.setitem(core.EVENTS, ev.StatusUpdate, ignore_unknown)
     found = _first_violation()
     assert found is not None, "the sweep did not notice tasks unknown to Marathon"
     assert "unknown to Marathon" in found.problem, found.problem
-    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, real)
+    monkeypatch.setitem(core.EVENTS, ev.StatusUpdate, real)
     assert run_seed(found.seed, SimOptions(seed=found.seed, **CRASHY)).marathon_ops > 0

@@ -76,7 +76,7 @@ def test_marathon_keeping_a_stale_healthy_is_caught(monkeypatch: pytest.MonkeyPa
     ignores the later healthy=false."""
     from marathon import core
     from marathon import core_events as ev
-    original = core._HANDLERS[ev.StatusUpdate]
+    original = core.EVENTS[ev.StatusUpdate]
 
     def first_health_only(self: Any, e: ev.StatusUpdate) -> None:
         t = self.state.tasks.get(e.status.task_id)
@@ -85,7 +85,7 @@ def test_marathon_keeping_a_stale_healthy_is_caught(monkeypatch: pytest.MonkeyPa
         if t is not None and before is not None:
             t.mesos_healthy = before
 
-    monkeypatch.setitem(core._HANDLERS, ev.StatusUpdate, first_health_only)
+    monkeypatch.setitem(core.EVENTS, ev.StatusUpdate, first_health_only)
     options = dict(CHECKED, frameworks=0)
     found = _first_failure(options, "healthy")
     with pytest.raises(SimViolation) as again:

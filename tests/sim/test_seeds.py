@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from mesos_common import messages as m
-from mesos_master.core import Master
-from mesos_master.core_frameworks import FrameworkHandlers
+from mesos_master.core import MESSAGES, Master
 from tests.sim.cluster import SimOptions, SimViolation
 from tests.sim.network import NetworkOptions
 from tests.sim.sweep import run_seed
@@ -39,29 +39,25 @@ def _decline_without_recovering(self: Master, msg: m.Decline, peer: bytes) -> No
 
 
 def test_sweep_finds_a_planted_bug_and_names_a_replayable_seed() -> None:
-    dispatch = Master.__dict__["_message"]
-    dispatch.register(m.Decline, _decline_without_recovering)
-    try:
-        found: list[SimViolation] = []
-        for seed in range(20):
-            try:
-                run_seed(seed, SimOptions(seed=seed, agents=2, frameworks=2,
-                                          tasks_per_framework=12, safety_time=20.0,
-                                          liveness_time=120.0))
-            except SimViolation as e:
-                found.append(e)
-                break
-        assert found, "the sweep did not notice declined resources never coming back"
-        violation = found[0]
-        assert f"--seed {violation.seed}" in str(violation)
-        with pytest.raises(SimViolation) as again:  # the seed replays the same failure
-            run_seed(violation.seed, SimOptions(seed=violation.seed, agents=2, frameworks=2,
-                                                tasks_per_framework=12, safety_time=20.0,
-                                                liveness_time=120.0))
-        assert again.value.problem == violation.problem
-    finally:
-        dispatch.register(m.Decline, FrameworkHandlers._on_decline)
-    run_seed(0)  # and the real code is back
+    planted = {**MESSAGES, m.Decline: _decline_without_recovering}
+
+    def options(seed: int) -> SimOptions:
+        return SimOptions(seed=seed, agents=2, frameworks=2, tasks_per_framework=12,
+                          safety_time=20.0, liveness_time=120.0, master_messages=planted)
+    found: list[SimViolation] = []
+    for seed in range(20):
+        try:
+            run_seed(seed, options(seed))
+        except SimViolation as e:
+            found.append(e)
+            break
+    assert found, "the sweep did not notice declined resources never coming back"
+    violation = found[0]
+    assert f"--seed {violation.seed}" in str(violation)
+    with pytest.raises(SimViolation) as again:  # the seed replays the same failure
+        run_seed(violation.seed, options(violation.seed))
+    assert again.value.problem == violation.problem
+    run_seed(violation.seed, attrs.evolve(options(violation.seed), master_messages=None))
 
 
 MARATHON = dict(agents=3, frameworks=1, tasks_per_framework=5, safety_time=60.0,

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
+from mesos_common.runtime import UnknownEffect
 from tests.sim.sim_marathon import MarathonNode
 
 
 def test_an_effect_the_simulation_does_not_know_is_an_error() -> None:
-    with pytest.raises(AssertionError, match="unknown Marathon effect"):
+    with pytest.raises(UnknownEffect, match="no performer for object"):
         MarathonNode("marathon").perform([object()])
 
 

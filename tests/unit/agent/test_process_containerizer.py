@@ -18,7 +18,7 @@ from mesos_agent.recovery import RUNNING_FOUND
 from mesos_common import launch_log
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo, Volume
 from mesos_common.resources import Resources
-from tests.helpers import group_members
+from tests.helpers import group_members, wait_for, wait_for_async
 
 
 def task(value: str = "", shell: bool = True, args: tuple[str, ...] = (),
@@ -67,13 +67,6 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 def arun(fn: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(fn(), 30))
-
-
-async def until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_exit_codes_and_signals(h: Harness) -> None:
@@ -180,7 +173,7 @@ def test_a_task_gets_no_fd_of_the_agent(h: Harness) -> None:
                 except FileNotFoundError:
                     pass
             return out
-        await until(lambda: fds() == expected, timeout=5)  # a leaked fd would stay
+        await wait_for_async(lambda: fds() == expected, timeout=5)  # a leaked fd would stay
         for t in ("first", "second"):
             await h.c.kill(t, 0)
             await h.c.wait(t)
@@ -236,24 +229,24 @@ def test_an_environment_the_kernel_cannot_take_fails_that_task_alone(h: Harness)
 def test_kill_takes_the_whole_process_group_with_it(h: Harness) -> None:
     async def go() -> None:
         pid, _ = await h.launch(task("sleep 300 & (sleep 301 & wait) & wait"))
-        await until(lambda: len(group_members(pid)) >= 4)  # sh, sleep, subshell, sleep
+        await wait_for_async(lambda: len(group_members(pid)) >= 4)  # sh, sleep, subshell, sleep
         started = time.monotonic()
         await h.c.kill("t1", 5.0)
         assert time.monotonic() - started < 4.0  # SIGTERM was enough
         assert await h.c.wait("t1") == (None, signal.SIGTERM)
-        await until(lambda: group_members(pid) == [])
+        await wait_for_async(lambda: group_members(pid) == [])
     arun(go)
 
 
 def test_grace_period_then_sigkill(h: Harness) -> None:
     async def go() -> None:
         pid, _ = await h.launch(task("trap '' TERM; sleep 300 & wait; sleep 300"))
-        await until(lambda: len(group_members(pid)) >= 2)
+        await wait_for_async(lambda: len(group_members(pid)) >= 2)
         started = time.monotonic()
         await h.c.kill("t1", 0.5)
         assert time.monotonic() - started >= 0.5
         assert await h.c.wait("t1") == (None, signal.SIGKILL)
-        await until(lambda: group_members(pid) == [])
+        await wait_for_async(lambda: group_members(pid) == [])
     arun(go)
 
 
@@ -261,7 +254,7 @@ def test_leftovers_of_an_exited_task_are_killed(h: Harness) -> None:
     async def go() -> None:
         pid, _ = await h.launch(task("sleep 300 & echo started"))
         assert await h.c.wait("t1") == (0, None)
-        await until(lambda: group_members(pid) == [])
+        await wait_for_async(lambda: group_members(pid) == [])
     arun(go)
 
 
@@ -316,7 +309,7 @@ def test_a_dead_launch_helper_is_replaced_and_its_tasks_are_still_watched(h: Har
         old = h.c.helper_pids()
         for pid in old:
             os.kill(pid, signal.SIGKILL)
-        await until(lambda: not set(old) & set(h.c.helper_pids()))
+        await wait_for_async(lambda: not set(old) & set(h.c.helper_pids()))
         await h.c.kill("first", 0)
         assert await asyncio.wait_for(h.c.wait("first"), 10) == (None, None)
         (code, _), _ = await h.run(task("exit 3", tid="second"))
@@ -344,7 +337,7 @@ def test_helpers_killed_mid_batch_leave_no_process_behind(h: Harness) -> None:
             return [p.pid for p in psutil.process_iter(["cmdline", "status"])
                     if p.info["cmdline"] == ["sleep", "31.5"] and p.pid not in known
                     and p.info["status"] != psutil.STATUS_ZOMBIE]
-        await until(lambda: strays() == [])
+        await wait_for_async(lambda: strays() == [])
         for t in running:
             await h.c.kill(t, 0)
             await h.c.wait(t)
@@ -368,7 +361,7 @@ def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
         for tid, cmd in [("known", "sleep 300"), ("orphan", "sleep 300 & sleep 301 & wait"),
                          ("dead", "sleep 300")]:
             pgids.append(await c1.launch(tid, "F1", task(cmd, tid=tid), box(tid)))
-        await until(lambda: len(group_members(pgids[1])) >= 3)
+        await wait_for_async(lambda: len(group_members(pgids[1])) >= 3)
         helpers = c1.helper_pids()
         c1.close()  # the crash: no wait, no kill; the processes live on
         assert len(helpers) == 2 and not any(psutil.pid_exists(p) and
@@ -387,7 +380,7 @@ def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
         arun(first_life)
         known, orphan, dead = pgids
         os.killpg(dead, signal.SIGKILL)  # ended while no agent ran: nothing to kill
-        assert wait_until_sync(lambda: group_members(dead) == [])
+        wait_for(lambda: group_members(dead) == [], timeout=10)
         gone, found = arun(second_life)
         assert gone == [f"task orphan (pid {orphan})"]
         assert group_members(orphan) == []  # sh and both sleeps
@@ -400,15 +393,6 @@ def test_orphans_of_a_previous_agent_process_are_killed_known_tasks_left(
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def wait_until_sync(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_make_sandbox_first_run_later_run_and_an_existing_dir(tmp_path: Path) -> None:

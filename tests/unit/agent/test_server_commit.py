@@ -12,6 +12,7 @@ from mesos_agent.server import AgentServer, ServerOptions
 from mesos_common import task_states as ts
 from mesos_common.effects import Log
 from mesos_common.resources import Resources
+from tests.helpers import wait_for_async
 from tests.unit.agent.test_core import FW, task
 
 
@@ -51,21 +52,13 @@ async def _server(tmp_path) -> tuple[AgentServer, _Core, _Store, list[str]]:
     s = AgentServer(opts, containerizer=None)  # type: ignore[arg-type]
     core, store, done = _Core(), _Store(), []
     s.core, s._store = core, store  # type: ignore[assignment]
-    s._perform = lambda e: done.append(e.text)  # type: ignore[method-assign]
+    s._perform[Log] = lambda e: done.append(e.text)
     return s, core, store, done
 
 
 def _feed(s: AgentServer, core: _Core, *effects: Any) -> None:
     core.next = list(effects)
     s.feed(object())
-
-
-async def _until(pred, timeout: float = 2.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if pred():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("timed out")
 
 
 def test_effects_wait_for_their_checkpoint_and_snapshots_of_one_task_coalesce(tmp_path) -> None:
@@ -83,7 +76,7 @@ def test_effects_wait_for_their_checkpoint_and_snapshots_of_one_task_coalesce(tm
                   Checkpoint(_cp("t2")), Log("info", "c"))
             _feed(s, core, Checkpoint(TaskRemoved("t2")), Log("info", "d"))
             store.release.set()
-            await _until(lambda: done == ["a", "b", "c", "d"])
+            await wait_for_async(lambda: done == ["a", "b", "c", "d"])
             assert store.batches == [[AgentIdRecord("A1")],
                                      [_cp("t1", ts.RUNNING), TaskRemoved("t2")]]
     asyncio.run(main())
@@ -100,11 +93,11 @@ def test_lazy_records_ride_along_with_a_running_commit_or_go_at_once(tmp_path) -
             assert done == []  # behind the barrier of t1's first record
             _feed(s, core, Checkpoint(TaskRemoved("t2"), lazy=True))
             store.release.set()
-            await _until(lambda: len(store.batches) == 2)
+            await wait_for_async(lambda: len(store.batches) == 2)
             assert done == ["a", "b"]
             assert store.batches == [[_cp("t1")], [_cp("t1", ts.RUNNING), TaskRemoved("t2")]]
             _feed(s, core, Checkpoint(TaskRemoved("t1"), lazy=True), Log("info", "c"))
             assert done == ["a", "b", "c"] and s._committing  # nothing waits; it goes at once
-            await _until(lambda: len(store.batches) == 3)
+            await wait_for_async(lambda: len(store.batches) == 3)
             assert store.batches[2] == [TaskRemoved("t1")]
     asyncio.run(main())

@@ -12,6 +12,7 @@ import pytest
 
 from mesos_agent.containerizer import spawn as spawn_mod
 from mesos_agent.containerizer.spawn import reap, spawn
+from tests.helpers import wait_for
 
 
 @pytest.fixture(params=["fork_exec", "popen"])
@@ -45,10 +46,7 @@ def test_session_cwd_env_stdio_and_no_inherited_fd(way: str, tmp_path: Path) -> 
         pid = run(["sh", "-c", 'echo "$$ $(ps -o sid= -p $$) $(pwd) $FOO ${HOME-unset}"; '
                    'ls /proc/$$/fd; readlink /proc/$$/fd/0; echo e >&2; exec sleep 30'],
                   tmp_path, {"PATH": os.environ["PATH"], "FOO": "bar baz"})
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}/comm").read_text().strip() != "sleep":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", timeout=10)
         fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
         assert fds == [0, 1, 2]
         assert os.getsid(pid) == pid and os.getpgid(pid) == pid

@@ -51,7 +51,7 @@ def test_config_set_and_show(run, tmp_path: Path):
     assert (tmp_path / "cfg" / "corral" / "config.toml").read_text() == \
         'master = "http://127.0.0.9:5050"\n'
     r = run("config", "show", "--json")
-    assert '"address": "http://127.0.0.9:5050"' in r.output
+    assert '"value": "http://127.0.0.9:5050"' in r.output
     r = run("--master", "h:1", "config", "show")
     assert "http://h:1" in r.output and "--master" in r.output
 
@@ -111,3 +111,16 @@ def test_bad_compose_file_is_refused_before_any_api_call(run, tmp_path: Path):
     assert r.exit_code == 1 and r.output.strip() == (
         "corral: error: keys Corral cannot honour (--strict): services.web.colour, "
         "services.web.restart")
+
+
+def test_credentials_come_from_the_same_places(run, tmp_path: Path, monkeypatch):
+    secret = tmp_path / "op.secret"
+    secret.write_text("s3cret\n")
+    assert run("config", "set", "principal", "operator").exit_code == 0
+    assert run("config", "set", "secret", f"file://{secret}").output.startswith("secret = (set)")
+    monkeypatch.setenv("CORRAL_CA_CERT", "/etc/ca.pem")
+    shown = run("config", "show", "--json").output
+    assert '"principal": {\n    "value": "operator"' in shown and "s3cret" not in shown
+    assert '"value": "/etc/ca.pem",\n    "from": "CORRAL_CA_CERT"' in shown
+    from corral.config import secret_value
+    assert secret_value(f"file://{secret}") == "s3cret" and secret_value("plain") == "plain"

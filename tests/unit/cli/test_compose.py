@@ -89,6 +89,9 @@ def test_every_supported_key_becomes_its_marathon_field():
     assert web["labels"][compose.STACK_LABEL] == "demo"
     assert worker["dependencies"] == ["/demo/web"]
     assert worker["instances"] == 1 and worker["cpus"] == compose.DEFAULT_CPUS
+    # Swarm's default update: stop-first, one at a time (a published port frees first)
+    assert worker["upgradeStrategy"] == {"minimumHealthCapacity": 0.0,
+                                         "maximumOverCapacity": 0.0}
     assert out.ignored == ["services.web.volumes[2] (only bind volumes)",
                            "services.worker.build"]
 

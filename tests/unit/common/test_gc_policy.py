@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from mesos_common.gc_policy import THRESHOLDS, GcPolicy
+from tests.helpers import wait_for_async
 
 
 class _Clock:
@@ -124,11 +125,7 @@ def test_freezer_task_freezes_soon_after_a_full_collection(clean_gc) -> None:
         try:
             policy.install()
             gc.collect()
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                if gc.get_freeze_count():
-                    break
-            return gc.get_freeze_count()
+            return await wait_for_async(gc.get_freeze_count, what="a freeze")
         finally:
             task.cancel()
             policy.uninstall()

@@ -131,3 +131,77 @@ def test_any_report_sequence_keeps_the_rules(quorum: int, events: list[object]) 
         assert leads <= 1
         assert not (core.acting and core.fenced)
         assert core.acting == (core.leading and not core.fenced)
+
+
+# ---------------------------------------------------------------- stay_up (Marathon's policy)
+
+def _standby_leading() -> ld.Leadership:
+    core = ld.Leadership(quorum=1, session_timeout=10.0, stay_up=True)
+    core.handle(ld.GroupChanged(OURS, "me:1", 1, OURS), 0.0)
+    assert _kinds(core.handle(ld.TakeoverDone(True), 0.0)) == [ld.Lead]
+    return core
+
+
+def test_stay_up_steps_down_at_once_and_stays_in_the_election() -> None:
+    for state in ("SUSPENDED", "LOST"):
+        core = _standby_leading()
+        [step] = core.handle(ld.SessionChanged(state), 1.0)
+        assert isinstance(step, ld.StepDown) and not core.leading and not core.done
+        # suspended: being first in line elects nobody until the connection is back
+        assert core.handle(ld.GroupChanged(OURS, "me:1", 1, OURS), 2.0) == []
+        back = core.handle(ld.SessionChanged("CONNECTED"), 3.0)
+        assert back == ([ld.Recontend()] if state == "LOST" else [ld.Refresh()])
+    core = _standby_leading()
+    assert core.handle(ld.GroupChanged(OTHER, "other:1", 2, OURS), 1.0) == \
+        [ld.StepDown(f"another master leads now ({OTHER})")]
+    assert not core.done and core.leader_info == "other:1"
+
+
+def test_resign_rejoins_at_the_end_of_the_line_ignoring_the_old_znode() -> None:
+    core = _standby_leading()
+    assert core.handle(ld.Resign("asked to"), 1.0) == [ld.StepDown("asked to"), ld.Rejoin()]
+    assert core.handle(ld.Resign("again"), 1.0) == []  # not leading any more
+    assert core.handle(ld.GroupChanged(OURS, "me:1", 1, OURS), 2.0) == []  # the old znode
+    assert core.handle(ld.RecontendDone(True), 3.0) == [ld.Refresh()]
+    new = "json.info_0000000009"
+    assert _kinds(core.handle(ld.GroupChanged(new, "me:1", 1, new), 4.0)) == [ld.TakeOver]
+
+
+def test_the_master_policy_is_unchanged_by_resign_and_exits() -> None:
+    core = _leading()
+    assert core.handle(ld.Resign("asked to"), 1.0) == [ld.Abdicate("asked to", True)]
+    assert core.done
+
+
+STANDBY_EVENTS = st.one_of(EVENTS, st.builds(ld.Resign, st.just("asked")))
+
+
+@given(st.lists(STANDBY_EVENTS, max_size=40))
+def test_stay_up_never_exits_and_leads_only_when_elected_and_connected(
+        events: list[object]) -> None:
+    """With stay_up: never Abdicate, never fence; Lead only after a TakeOver while first in
+    line and connected; a StepDown only while leading; one Rejoin at a time."""
+    core = ld.Leadership(quorum=1, session_timeout=10.0, stay_up=True)
+    suspended = rejoining = False
+    last_group: ld.GroupChanged | None = None
+    for i, ev in enumerate(events):
+        was_leading = core.leading
+        out = core.handle(ev, float(i))
+        if isinstance(ev, ld.SessionChanged):
+            suspended = ev.state != "CONNECTED"
+        if isinstance(ev, ld.GroupChanged):
+            last_group = ev
+        if isinstance(ev, ld.RecontendDone) and rejoining:
+            rejoining = False
+        for e in out:
+            assert not isinstance(e, (ld.Abdicate, ld.Fence, ld.Unfence, SetTimer))
+            if isinstance(e, ld.TakeOver):
+                assert last_group is not None and last_group.leader == last_group.ours
+                assert not suspended and not rejoining
+            elif isinstance(e, ld.StepDown):
+                assert was_leading and not core.leading
+            elif isinstance(e, ld.Rejoin):
+                assert not rejoining
+                rejoining = True
+        assert not core.done and not core.fenced
+        assert not (core.leading and suspended)

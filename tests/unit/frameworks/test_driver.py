@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any, Callable
 
 import pytest
@@ -16,6 +15,7 @@ from mesos_common import messages as m
 from mesos_common.leader import DetectError, MasterInfo
 from mesos_common.resources import Resources
 from tests.helpers import wait_for as wait_until
+from tests.helpers import wait_for_async
 
 INFO = MasterInfo("m1", "localhost", "127.0.0.1", 5050, "tcp://127.0.0.1:5049", "0.1")
 OFFER = m.Offer("o1", "fw-1", "a1", "h1", Resources.parse("cpus:1;mem:128"))
@@ -61,13 +61,6 @@ class FakeUpstream:
         return [x for x in list(self.sent) if isinstance(x, cls)]
 
 
-async def async_wait_until(pred: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-
-
 def make_detect(calls: list[str], fail_first: int = 0) -> Callable[[str], Any]:
     async def detect(spec: str) -> MasterInfo:
         calls.append(spec)
@@ -98,11 +91,11 @@ async def _async_driver_scenario(caplog: pytest.LogCaptureFixture) -> None:
     driver = AsyncSchedulerDriver(Sched(), "fw", "localhost:5050", detect=make_detect([]),
                                   upstream_factory=lambda: up)
     await driver.start()
-    await async_wait_until(lambda: up.of(m.Subscribe))
+    await wait_for_async(lambda: up.of(m.Subscribe))
     up.push(m.Subscribed("fw-1", "m1", 30.0))
     up.push(m.Offers((OFFER,)))
     up.push(m.Update(m.TaskStatus("t1", "TASK_RUNNING", agent_id="a1", uuid=UUID)))
-    await async_wait_until(lambda: up.of(m.Acknowledge))
+    await wait_for_async(lambda: up.of(m.Acknowledge))
     assert seen == {"acks_at_call": 0, "acks_before_return": 0}
     assert up.of(m.Acknowledge) == [m.Acknowledge("fw-1", "a1", "t1", UUID)]
     assert "boom in resource_offers" in caplog.text and "Traceback" in caplog.text
@@ -264,11 +257,11 @@ async def _batch_scenario() -> None:
     driver = AsyncSchedulerDriver(Sched(), "fw", "localhost:5050", detect=make_detect([]),
                                   upstream_factory=lambda: up)
     await driver.start()
-    await async_wait_until(lambda: up.of(m.Subscribe))
+    await wait_for_async(lambda: up.of(m.Subscribe))
     up.push(m.Subscribed("fw-1", "m1", 30.0))
     for i in range(3):
         up.push(m.Update(m.TaskStatus(f"t{i}", "TASK_RUNNING", agent_id="a1", uuid=UUID)))
-    await async_wait_until(lambda: len(up.of(m.Acknowledge)) == 3 and len(up.of(m.Kill)) == 3)
+    await wait_for_async(lambda: len(up.of(m.Acknowledge)) == 3 and len(up.of(m.Kill)) == 3)
     # no update was acknowledged before a batch_done that followed it had returned
     updates = [i for i, (what, _) in enumerate(log) if what == "update"]
     for n_acked in range(1, 4):
@@ -276,7 +269,7 @@ async def _batch_scenario() -> None:
         assert any(log[j][0] == "batch" for j in range(updates[n_acked - 1], first_sent))
     fail["now"] = True
     up.push(m.Update(m.TaskStatus("t9", "TASK_RUNNING", agent_id="a1", uuid=UUID)))
-    await async_wait_until(lambda: len(up.of(m.Kill)) == 4)  # the rest still goes out
+    await wait_for_async(lambda: len(up.of(m.Kill)) == 4)  # the rest still goes out
     await asyncio.sleep(0.05)
     assert [a.task_id for a in up.of(m.Acknowledge)] == ["t0", "t1", "t2"]  # not t9
     assert await driver.stop() == DRIVER_STOPPED

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tests.helpers import wait_for_async
 from tests.unit.marathon.conftest import add_task
 from tests.unit.marathon.test_api_apps import CLIENT_TASK_KEYS, TRIVIAL
 
@@ -193,8 +194,9 @@ def test_sse_stream_frames_and_filter(api, svc):
         return got
 
     async def scenario(query: str, n: int) -> list[dict]:
+        await wait_for_async(lambda: svc.state.streams == 0, what="the last stream gone")
         reader = asyncio.ensure_future(read_events(query, n))
-        await asyncio.sleep(0.1)
+        await wait_for_async(lambda: svc.state.streams, what="the stream attached")
         await api.client.post("/v2/apps", data=json.dumps(dict(TRIVIAL, id=f"e{n}")),
                               headers={"Content-Type": "application/json"})
         return await reader

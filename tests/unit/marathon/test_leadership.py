@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from marathon.leadership import Node, leader_of
+from tests.helpers import wait_for_async
 
 
 async def serving(node: Node, timeout: float = 5.0) -> object:
     """The node's service once a term serves (polling: terms start in the background)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while node.service is None:
-        assert loop.time() < deadline, "no term started serving"
-        await asyncio.sleep(0.01)
-    return node.service
+    return await wait_for_async(lambda: node.service, timeout, what="a term serving")
 
 
 def test_leader_is_the_lowest_sequence_number():

@@ -8,6 +8,8 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 
+from mesos_master.core_operator import TeardownRequest
+
 from .harness import AGENT_RES, Harness, agent_info, command_task, only, sent, updates
 
 R = Resources.parse
@@ -317,3 +319,15 @@ def test_an_accept_in_pieces_is_the_accept_at_once_and_the_books_balance_between
     # everything else comes whole, as from `handle`
     (beat,) = split.master.handle_in_pieces(fx.TimerFired(("heartbeat",)), split.now + 20)
     assert beat == whole.master.handle(fx.TimerFired(("heartbeat",)), whole.now + 20)
+
+
+def test_operator_teardown_tells_the_framework_and_removes_it() -> None:
+    h = Harness()
+    aid, fid, offer = _one_offer(h)
+    h.launch(b"fw1", fid, offer, [command_task("t1", aid)], refuse_seconds=0)
+    assert h.handle(TeardownRequest("no-such-framework")) == []
+    out = h.handle(TeardownRequest(fid))
+    assert only(sent(out, m.Error, to=b"fw1")).message == "Framework removed"
+    assert only(sent(out, m.ShutdownFramework, to=b"a1")) == m.ShutdownFramework(fid)
+    assert fid not in h.master.frameworks
+    assert [t.state for t in h.master.completed_frameworks[-1].completed_tasks] == [ts.KILLED]

@@ -14,6 +14,7 @@ from mesos_master.ha import HaState
 from mesos_master.http import make_app
 from mesos_master.registry.base import AdmitAgent, MemoryRegistry
 from mesos_master.server import MasterServer, ServerOptions
+from tests.helpers import wait_for_async
 
 LEADER = {"id": "L", "hostname": "leader.example", "ip": "10.0.0.1", "port": 5050,
           "zmq_endpoint": "tcp://10.0.0.1:5049", "version": "1.11.0"}
@@ -119,7 +120,7 @@ def test_still_suspended_after_the_session_timeout_or_lost_means_exit(caplog) ->
     async def scenario(state: str) -> tuple[int, bool]:
         server = await _leading_server()
         server.ha.session_changed(state)
-        await asyncio.sleep(0.4)
+        await wait_for_async(server._stop.is_set, timeout=5, what="the master stopping")
         return server.exit_code, server._stop.is_set()
     with caplog.at_level(logging.ERROR):
         assert asyncio.run(scenario("SUSPENDED")) == (1, True)
@@ -194,10 +195,8 @@ def test_a_remote_registry_is_written_off_the_loop_one_group_at_a_time() -> None
             await asyncio.sleep(0.05)
             during = list(seen)
             registry.release.set()
-            for _ in range(200):
-                if len([e for e in seen if isinstance(e, fx.PersistDone)]) == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await wait_for_async(
+                lambda: len([e for e in seen if isinstance(e, fx.PersistDone)]) == 2)
         return during, seen, registry.groups
 
     during, seen, groups = asyncio.run(scenario())

@@ -46,8 +46,7 @@ def _server(auth: MasterAuth, http: HttpAuth, **kw) -> MasterServer:
 
 
 def _close(server: MasterServer) -> None:
-    for handle in server._timers.values():
-        handle.cancel()
+    server.timers.close()
     server.transport.close()
 
 
