@@ -30,6 +30,7 @@ class Options:
     tick_interval: float = 1.0
     decline_seconds: float = 5.0
     reconcile_interval: float = 600.0  # Marathon's --reconciliation_interval
+    mesos_user: str = ""  # FrameworkInfo.user ("": none, tasks run as the agents' default)
 
 
 @define

@@ -10,7 +10,9 @@ memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -58,6 +60,9 @@ def build_parser() -> FlagParser:
                help="period of the control tick")
     p.add_flag("decline_offer_duration", type=duration, default=5.0,
                help="refuse filter for declined offers")
+    p.add_flag("mesos_user", default=default_mesos_user(),
+               help="the user apps without a `user` run as (default: the user running "
+                    "Marathon, except root: none, so the agents' --default_user)")
     add_marathon_mesos_auth_flags(p)
     add_marathon_http_flags(p)
     return p
@@ -149,12 +154,19 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
                 store.close()
 
 
+def default_mesos_user() -> str:
+    """Marathon's default is the user running it; root is not handed to every app by
+    default (an app or `--mesos_user root` asks for it)."""
+    return "" if os.geteuid() == 0 else getpass.getuser()
+
+
 async def serve(ns, embedded: Store | None) -> None:
     hostname = ns.hostname or ns.http_address
     options = Options(
         master=ns.master, hostname=hostname, http_port=ns.http_port,
         framework_name=ns.framework_name, failover_timeout=ns.failover_timeout,
-        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration)
+        tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration,
+        mesos_user=ns.mesos_user)
     front: web.Application | None = None
 
     def make_store() -> Store:

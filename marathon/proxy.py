@@ -4,10 +4,12 @@
   carrying `X-Marathon-Leader: http://host:port`.
 - Standby: `/ping`, `GET /v2/leader` and `/v2/info` (`"elected": false`, the framework id
   read from the shared store, cached for `FRAMEWORK_ID_TTL`) are answered here;
-  every other request is proxied to the leader (method, path, query, headers, body;
-  responses streamed, so `/v2/events` works) with `X-Marathon-Via` added. No leader known,
-  the leader unreachable, or a request that already came through a proxy: 503 with a JSON
-  message (clients such as marathon-python retry on another server).
+  every other request is proxied to the leader (method, path, query, headers with the
+  client's credentials, body; responses streamed, so `/v2/events` works) with
+  `X-Marathon-Via` added, over HTTPS when this node serves it (the Marathons of a cluster
+  share their TLS setup; the leader's certificate is checked against `--ssl_ca`). No leader
+  known, the leader unreachable, or a request that already came through a proxy: 503 with a
+  JSON message (clients such as marathon-python retry on another server).
 - `DELETE /v2/leader` on the leader abdicates once the answer is sent; on a standby it is
   proxied to the leader like everything else.
 """
@@ -35,6 +37,7 @@ log = logging.getLogger("marathon.proxy")
 
 NODE = web.AppKey("node", Node)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+AUTH = web.AppKey("auth", HttpAuth)
 STREAMS = web.AppKey("streams", set)
 OPTIONS = web.AppKey("options", object)
 ZK_TIMEOUT = web.AppKey("zk_timeout", float)
@@ -187,7 +190,7 @@ async def forward(request: web.Request, node: Node) -> web.StreamResponse:
         request.path.rstrip("/").endswith("/v2/events")
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT,
                                     sock_read=None if sse else READ_TIMEOUT)
-    url = f"http://{leader}{request.rel_url}"
+    url = f"{request.app[AUTH].scheme}://{leader}{request.rel_url}"
     body = await request.read()
     resp: web.StreamResponse | None = None
     try:
@@ -216,11 +219,14 @@ async def forward(request: web.Request, node: Node) -> web.StreamResponse:
 async def _leader_header(request: web.Request, resp: web.StreamResponse) -> None:
     node = request.app[NODE]
     if node.service is not None and LEADER not in resp.headers:
-        resp.headers[LEADER] = f"http://{node.me}"
+        resp.headers[LEADER] = f"{request.app[AUTH].scheme}://{node.me}"
 
 
 async def _session(app: web.Application):
-    app[SESSION] = aiohttp.ClientSession(auto_decompress=False)
+    auth = app[AUTH]
+    context = auth.client_context() if auth.tls else None
+    app[SESSION] = aiohttp.ClientSession(auto_decompress=False,
+                                         connector=aiohttp.TCPConnector(ssl=context or True))
     yield
     await app[SESSION].close()
 
@@ -231,6 +237,7 @@ def make_front(node: Node, options: Any, zk_session_timeout: float,
     guard = http_auth.middleware(auth or HttpAuth(), realm=MARATHON_REALM,
                                  public=MARATHON_PUBLIC)
     app = web.Application(client_max_size=16 * 2**20, middlewares=[guard])
+    app[AUTH] = auth or HttpAuth()
     app[NODE] = node
     app[STREAMS] = set()
     app[OPTIONS] = options

@@ -253,4 +253,4 @@ def framework_info(options: Options, framework_id: str | None) -> m.FrameworkInf
     return m.FrameworkInfo(name=options.framework_name, id=framework_id,
                            failover_timeout=options.failover_timeout,
                            hostname=options.hostname, checkpoint=True,
-                           capabilities=("PARTITION_AWARE",))
+                           user=options.mesos_user or None, capabilities=("PARTITION_AWARE",))

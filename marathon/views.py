@@ -118,7 +118,7 @@ def info(st: MarathonState, o: Options, leader: str) -> dict[str, Any]:
             "master": o.master, "framework_name": o.framework_name, "hostname": o.hostname,
             "checkpoint": True, "failover_timeout": o.failover_timeout, "ha": False,
             "local_port_min": 10000, "local_port_max": 20000, "mesos_role": "*",
-            "mesos_user": "root", "decline_offer_duration": 120000,
+            "mesos_user": o.mesos_user, "decline_offer_duration": 120000,
             "task_launch_timeout": 300000, "reconciliation_initial_delay": 15000,
             "reconciliation_interval": 600000, "max_instances_per_offer": 100,
             "features": []},

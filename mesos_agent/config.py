@@ -36,7 +36,7 @@ class AgentConfig:
     max_completed_tasks: int = 200
     checkpoint: bool = False  # emit Checkpoint effects (the runtime turns this on)
     switch_user: bool = True  # run tasks as their command's or framework's user (Mesos)
-    default_user: str = ""  # for a task and framework with no user ("": the agent's own)
+    default_user: str = "nobody"  # for a task and framework with no user ("": the agent's own)
     flags: dict[str, str] = field(factory=dict)
     containerizers: tuple[str, ...] = ("mesos",)  # the kinds of tasks it runs (see AgentInfo)
     executor_registration_timeout: float = 60.0  # a custom executor must subscribe by then

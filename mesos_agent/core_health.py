@@ -61,4 +61,5 @@ class HealthRules:
         check = entry.task.health_check
         if check is None or entry.kill_requested:
             return []
-        return [StartHealthCheck(entry.task_id, check, entry.sandbox)]
+        user = self._run_as(entry.task, self._frameworks[entry.framework_id])
+        return [StartHealthCheck(entry.task_id, check, entry.sandbox, user)]

@@ -145,6 +145,7 @@ class StartHealthCheck:
     task_id: str
     check: HealthCheck
     sandbox: str
+    user: str | None = None  # a COMMAND check runs as the task does (None: as the agent)
 
 
 @frozen

@@ -1,8 +1,9 @@
 """Health probes the agent runs for its tasks (Mesos-native health checks): one probe per
 call, the runtime loops and feeds the results to the core as `HealthResult`s.
 
-COMMAND runs `sh -c` in the task's sandbox with the task's environment (inside the
-container, through `docker exec`, for Docker tasks); HTTP GETs `scheme://127.0.0.1:port/path`
+COMMAND runs `sh -c` in the task's sandbox with the task's environment, as the task's user
+(inside the container, through `docker exec`, for Docker tasks): never with more rights
+than the task has; HTTP GETs `scheme://127.0.0.1:port/path`
 (2xx and 3xx are healthy); TCP connects to `127.0.0.1:port`. Every probe has the check's
 timeout; a probe that cannot even be attempted counts as a failure with the reason.
 
@@ -19,6 +20,7 @@ import signal
 import aiohttp
 import attrs
 
+from mesos_agent.containerizer.users import UnknownUser, account
 from mesos_common.messages import HealthCheck, TaskInfo
 
 HOST = "127.0.0.1"
@@ -40,12 +42,12 @@ def on_host(check: HealthCheck, task: TaskInfo) -> HealthCheck:
 
 
 async def probe(check: HealthCheck, sandbox: str, env: dict[str, str],
-                container_id: str | None = None) -> tuple[bool, str]:
+                container_id: str | None = None, user: str | None = None) -> tuple[bool, str]:
     """(healthy, why not) of one probe."""
     timeout = max(0.1, check.timeout_seconds)
     try:
         if check.type == "COMMAND":
-            return await _command(check, sandbox, env, container_id, timeout)
+            return await _command(check, sandbox, env, container_id, timeout, user)
         if check.port is None:
             return False, f"{check.type} health check without a port"
         if check.type == "HTTP":
@@ -78,10 +80,19 @@ async def _tcp(port: int, timeout: float) -> tuple[bool, str]:
 
 
 async def _command(check: HealthCheck, sandbox: str, env: dict[str, str],
-                   container_id: str | None, timeout: float) -> tuple[bool, str]:
+                   container_id: str | None, timeout: float,
+                   user: str | None) -> tuple[bool, str]:
     cmd = check.command
     if cmd is None or not (cmd.value or cmd.arguments):
         return False, "COMMAND health check without a command"
+    ids: dict[str, object] = {}
+    if user:
+        try:
+            acct = account(user)
+        except UnknownUser as e:
+            return False, f"COMMAND health check not run: {e}"
+        if not acct.is_current():
+            ids = {"user": acct.uid, "group": acct.gid, "extra_groups": list(acct.groups)}
     argv = (["/bin/sh", "-c", cmd.value] if cmd.shell
             else list(cmd.arguments) or [cmd.value])
     if container_id:
@@ -90,7 +101,7 @@ async def _command(check: HealthCheck, sandbox: str, env: dict[str, str],
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=sandbox if os.path.isdir(sandbox) else None, env=full_env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True, **ids)
     try:
         rc = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:

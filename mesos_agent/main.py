@@ -71,9 +71,9 @@ def build_parser() -> flags.FlagParser:
     p.add_flag("switch_user", type=flags.boolean, default=True,
                help="run process tasks as their command's user, else their framework's "
                     "(false: as the agent's own user)")
-    p.add_flag("default_user", default="",
+    p.add_flag("default_user", default="nobody",
                help="with --switch_user, the user of a task whose command and framework name "
-                    "none (e.g. nobody; default: the agent's own user)")
+                    "none")
     p.add_flag("fetcher_cache_size", type=flags.byte_size, default=FETCHER_CACHE_SIZE,
                help="size of the cache of URIs fetched with cache=true (e.g. 2GB; 0: no cache)")
     p.add_flag("fetcher_cache_dir",

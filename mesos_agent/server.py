@@ -32,6 +32,7 @@ import zmq
 from aiohttp import web
 from attrs import field, frozen
 
+from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.records import ALIVE
@@ -42,6 +43,7 @@ from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetc
 from mesos_agent.core import RUNNING, Agent
 from mesos_agent.containerizer.base import task_environment
 from mesos_agent.containerizer.process import agent_base_env
+from mesos_agent.containerizer.users import closed_ancestor
 from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
                                 MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
                                 StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
@@ -93,7 +95,7 @@ class ServerOptions:
     gc_freeze: bool = False  # the daemon: the gc policy's thresholds and freezes (gc_policy)
     containerizers: tuple[str, ...] = ("mesos",)  # what the containerizer runs (told the master)
     switch_user: bool = True
-    default_user: str = ""  # --default_user ("": the agent's own user)
+    default_user: str = "nobody"  # --default_user ("": the agent's own user)
     executor_registration_timeout: float = 60.0
     executor_shutdown_grace: float = 5.0
     fetcher_cache_dir: str = ""  # "": <work_dir>/fetch
@@ -150,11 +152,23 @@ class AgentServer:
 
     # ------------------------------------------------------------ lifecycle
 
+    def _check_work_dir(self) -> None:
+        """Tasks switched to other users must be able to walk to their sandboxes."""
+        if not self.opts.switch_user or os.geteuid() != 0:
+            return
+        closed = closed_ancestor(os.path.join(self.opts.work_dir, paths.SANDBOXES))
+        if closed is not None:
+            log.warning("%s is not passable by other users (no search bit for others): tasks "
+                        "run as another user (--switch_user, --default_user=%s) cannot reach "
+                        "their sandboxes under it by path; choose another --work_dir or "
+                        "chmod o+x it", closed, self.opts.default_user)
+
     async def run(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
         stop = stop or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        self._check_work_dir()
         app = make_app(self._state, self.opts.work_dir, self._statistics,
                        auth=self.opts.http_auth)
         add_v1_routes(app, self.executor_api, AgentOperatorApi(
@@ -432,7 +446,8 @@ class AgentServer:
         try:
             await asyncio.sleep(max(0.0, check.delay_seconds))
             while True:
-                healthy, why = await probe(check, effect.sandbox, env, docker_id)
+                healthy, why = await probe(check, effect.sandbox, env, docker_id,
+                                           None if docker_id else effect.user)
                 if self._health.get(task_id) is not asyncio.current_task():
                     return  # stopped while probing
                 self.feed(HealthResult(task_id, healthy, why))

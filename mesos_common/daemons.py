@@ -179,6 +179,7 @@ class LocalCluster:
         self.agent_dirs: list[Path] = []
         self.marathon: Daemon | None = None
         self.master_tls = False  # peers detect the master over HTTPS (mesos-local --secure)
+        self.agents_root = root  # where the agents' work dirs go (tasks' users pass through it)
 
     @property
     def master_addr(self) -> str:
@@ -201,7 +202,7 @@ class LocalCluster:
                     index: int | None = None) -> Daemon:
         """Start agent number `index` (a new one when None; a restart of it otherwise)."""
         i = len(self.agents) if index is None else index
-        work = self.root / f"agent{i + 1}"
+        work = self.agents_root / f"agent{i + 1}"
         d = spawn(f"agent{i + 1}", python_module(
             "mesos_agent", f"--master={self.master_spec}", f"--ip={self.ip}", f"--port={port}",
             f"--work_dir={work}", f"--resources={resources}", f"--log_level={self.log_level}",

@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--containerizers: {e}")
     work_dir = Path(ns.work_dir or tempfile.mkdtemp(prefix="corral-local-")).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
+    if not ns.work_dir:  # mkdtemp's 0700: tasks run as other users must pass through it
+        work_dir.chmod(0o711)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -159,6 +159,8 @@ class MasterServer:
             log.warning("--credentials without --zmq_curve: peers' secrets cross the network "
                         "in the clear")
         self.transport = RouterTransport(self._ctx, curve_keys=keys)
+        if self._zap is not None:
+            self._zap.watch(self.transport.sock)
         bound = self.transport.bind(f"tcp://{self._zmq_host()}:{self.opts.zmq_port}")
         self.zmq_endpoint = self._advertised(bound)
         http_sock = _listen(self.opts.ip, self.opts.port)

@@ -1,6 +1,8 @@
 """Fixtures that start real Corral daemons on free ports in temp dirs and always stop them."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +44,10 @@ class Cluster(LocalCluster):
 @pytest.fixture
 def cluster(tmp_path: Path, request) -> Iterator[Cluster]:
     c = Cluster(tmp_path)
+    # pytest's temp dirs are 0700: agents' work dirs go where tasks run as nobody (their
+    # default user) can walk to their sandboxes, as under mesos-local's own temp dir
+    c.agents_root = Path(tempfile.mkdtemp(prefix="corral-agents-"))
+    c.agents_root.chmod(0o711)
     try:
         yield c
     finally:
@@ -49,6 +55,7 @@ def cluster(tmp_path: Path, request) -> Iterator[Cluster]:
         if rep is not None and rep.failed:
             print(c.dump_logs())
         c.stop()
+        shutil.rmtree(c.agents_root, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,12 +1,12 @@
-"""`/ping`, `/metrics`, `/v2/info` and `/v2/leader` as the leader answers them (a standby's
-answers are marathon/proxy.py's)."""
+"""`/ping`, `/metrics`, `/v2/info`, `/v2/leader` and `/v2/openapi.json` as the leader
+answers them (a standby's answers are marathon/proxy.py's)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from marathon import views
+from marathon import openapi, views
 from marathon.http.base import ok, route
 
 if TYPE_CHECKING:
@@ -42,10 +42,16 @@ async def abdicate(request: web.Request, svc: MarathonServer, p: dict[str, str])
     return ok({"message": "Leadership abdicated"})
 
 
+async def openapi_document(request: web.Request, svc: MarathonServer,
+                           p: dict[str, str]) -> web.Response:
+    return ok(openapi.document())
+
+
 ROUTES = (
     route("GET", "/ping", ping),
     route("GET", "/metrics", metrics),
     route("GET", "/v2/info", info),
     route("GET", "/v2/leader", leader),
     route("DELETE", "/v2/leader", abdicate),
+    route("GET", "/v2/openapi.json", openapi_document),
 )

@@ -13,19 +13,25 @@ from mesos_agent import paths
 log = logging.getLogger(__name__)
 
 
+# Directories on the way to a sandbox can be crossed but not listed by a task's user; the
+# sandbox itself is for its owner (the task's user, once launched) and its group only.
+PASS_MODE, SANDBOX_MODE = 0o711, 0o750
+
+
 def make_sandbox(sandbox: str) -> None:
     """Create the sandbox and point `runs/latest` at it (Mesos does the same). Blocking IO:
     a containerizer calls it where its launch does its other file work."""
     runs = os.path.dirname(sandbox)
     try:  # a task's first run: its executor dir, runs/ and the run, nothing else to check
-        os.mkdir(os.path.dirname(runs))
-        os.mkdir(runs)
-        os.mkdir(sandbox)
+        os.mkdir(os.path.dirname(runs), PASS_MODE)
+        os.mkdir(runs, PASS_MODE)
+        os.mkdir(sandbox, SANDBOX_MODE)
     except OSError:
         for root in paths.spread_roots(sandbox):
-            os.makedirs(root, exist_ok=True)
+            _make_passable(root)
             mark_top_dir(root)
-        os.makedirs(sandbox, exist_ok=True)
+        _make_passable(runs)
+        os.makedirs(sandbox, SANDBOX_MODE, exist_ok=True)
     link = paths.latest_link(sandbox)
     name = os.path.basename(sandbox)
     try:
@@ -39,6 +45,17 @@ def make_sandbox(sandbox: str) -> None:
             os.replace(tmp, link)
     except OSError as e:
         log.warning("cannot update %s: %s", link, e)
+
+
+def _make_passable(path: str) -> None:
+    """`os.makedirs` with PASS_MODE on every directory it makes, not only the last."""
+    parent = os.path.dirname(path)
+    if parent != path and not os.path.isdir(parent):
+        _make_passable(parent)
+    try:
+        os.mkdir(path, PASS_MODE)
+    except FileExistsError:
+        pass
 
 
 _FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS = 0x80086601, 0x40086602  # linux/fs.h, 64-bit

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
 
 from attrs import frozen
 
@@ -45,3 +46,20 @@ def chown_tree(path: str, uid: int, gid: int) -> None:
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+def closed_ancestor(path: str) -> str | None:
+    """The first directory on the way to `path` that other users cannot pass through (no
+    search bit for others), if any: a task switched to another user could not reach its
+    sandbox under it by path (`$MESOS_SANDBOX`, `getcwd()`)."""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return path
+        except FileNotFoundError:
+            pass
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent

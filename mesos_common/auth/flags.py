@@ -148,6 +148,9 @@ def add_marathon_http_flags(p: FlagParser) -> None:
                     "API (Marathon's format); file:///path reads it from a file")
     p.add_flag("ssl_cert", default=None, help="serve HTTPS with this certificate (PEM)")
     p.add_flag("ssl_key", default=None, help="the private key of --ssl_cert (PEM)")
+    p.add_flag("ssl_ca", default=None,
+               help="CA certificates (PEM) a standby checks the leader's HTTPS against when "
+                    "it proxies (default: LIBPROCESS_SSL_CA_FILE, else the system's)")
 
 
 def parse_http_credentials(text: str) -> Credentials:
@@ -168,7 +171,8 @@ def marathon_http_auth(ns: argparse.Namespace, parser: FlagParser) -> HttpAuth:
     except AuthConfigError as e:
         parser.error(str(e))
     auth = HttpAuth(credentials=creds, readonly=creds is not None,
-                    readwrite=creds is not None, ssl_cert=ns.ssl_cert, ssl_key=ns.ssl_key)
+                    readwrite=creds is not None, ssl_cert=ns.ssl_cert, ssl_key=ns.ssl_key,
+                    ssl_ca=ns.ssl_ca)
     try:
         auth.check()
     except ValueError as e:

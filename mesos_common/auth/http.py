@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import ssl
 from typing import Any, Awaitable, Callable
 
@@ -41,6 +42,7 @@ class HttpAuth:
     readwrite: bool = False
     ssl_cert: str | None = None
     ssl_key: str | None = None
+    ssl_ca: str | None = None  # peers' certificates are checked against it (else the system's)
 
     @property
     def tls(self) -> bool:
@@ -57,6 +59,12 @@ class HttpAuth:
         ctx.load_cert_chain(self.ssl_cert, self.ssl_key)
         return ctx
 
+    def client_context(self) -> ssl.SSLContext:
+        """For requests to peers serving TLS: --ssl_ca, else LIBPROCESS_SSL_CA_FILE (as the
+        master detection), else the system's CAs."""
+        return ssl.create_default_context(
+            cafile=self.ssl_ca or os.environ.get("LIBPROCESS_SSL_CA_FILE") or None)
+
     def check(self) -> None:
         """Misconfiguration as a one-line error (for the flag parser)."""
         if (self.readonly or self.readwrite) and self.credentials is None:
@@ -68,6 +76,11 @@ class HttpAuth:
                 self.ssl_context()
             except (OSError, ssl.SSLError) as e:
                 raise ValueError(f"cannot load --ssl_cert/--ssl_key: {e}") from None
+        if self.ssl_ca is not None:
+            try:
+                self.client_context()
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"cannot load --ssl_ca: {e}") from None
 
 
 def kind_of(request: web.Request) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -12,7 +13,8 @@ from typing import Iterator
 import pytest
 
 from mesos_common import task_states as ts
-from mesos_common.messages import URI, CommandInfo, FrameworkInfo, RunTask, TaskInfo
+from mesos_common.messages import (URI, CommandInfo, FrameworkInfo, HealthCheck, RunTask,
+                                   TaskInfo)
 from mesos_common.resources import Resources
 from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
                                                   expect_states, master, register, task_json)
@@ -80,3 +82,53 @@ def test_tasks_run_as_their_user(master: FakeMaster, agent: AgentProcess) -> Non
                                        uris=(URI(f"file://{shared}"),)))
     [failed] = expect_states(master, "ghost2", [ts.FAILED])
     assert "no-such-user-here" in failed.message
+
+
+@pytest.mark.slow
+def test_a_sandbox_is_its_users_alone_and_files_serves_sandboxes_only(
+        master: FakeMaster, agent: AgentProcess) -> None:
+    register(master, agent)
+    _run(master, "private", CommandInfo("echo private > secret.txt"))  # FW's user: root
+    expect_states(master, "private", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    private = Path(task_json(agent, "private")["directory"])
+    # a task as nobody writes its sandbox, cannot read a sibling's, and plants links out
+    _run(master, "nosy", CommandInfo(
+        f"echo mine > mine.txt && ln -s /etc/shadow shadow && ln -s {private} peer && "
+        f"(cat {private}/secret.txt || ls {private.parent} || echo denied)", user="nobody"))
+    expect_states(master, "nosy", [ts.STARTING, ts.RUNNING, ts.FINISHED])
+    box = Path(task_json(agent, "nosy")["directory"])
+    assert _stdout(agent, "nosy").endswith("denied\n")
+    assert (box / "mine.txt").read_text() == "mine\n"
+    assert (box.stat().st_uid, stat.S_IMODE(box.stat().st_mode)) == (NOBODY.pw_uid, 0o750)
+    slaves = agent.work_dir / "slaves"
+    for d in [p for p in box.parents if p.is_relative_to(slaves) and p != slaves]:
+        assert stat.S_IMODE(d.stat().st_mode) & 0o007 == 0o001, d  # others pass, not list
+
+    # /files serves the sandbox, never through `..` or a link out of the sandboxes
+    assert agent.get("/files/read", path=f"{box}/mine.txt", offset=0).json()["data"] == "mine\n"
+    for path in (f"{box}/shadow", f"{box}/../../../../../../../../../etc/shadow",
+                 f"{box}/{'../' * 12}etc/shadow", "/slaves/../../etc/shadow"):
+        for endpoint in ("/files/read", "/files/download", "/files/browse"):
+            r = agent.get(endpoint, path=path, offset=0)
+            assert r.status_code in (403, 404), (endpoint, path, r.status_code)
+            assert "root:" not in r.text
+
+
+@pytest.mark.slow
+def test_a_command_health_check_runs_as_the_task_does(master: FakeMaster,
+                                                      agent: AgentProcess) -> None:
+    register(master, agent)
+    check = HealthCheck("COMMAND", command=CommandInfo(
+        'test "$(id -u)" = 65534 && touch checked', user=None), delay_seconds=0,
+        interval_seconds=0.2, timeout_seconds=2, consecutive_failures=3,
+        grace_period_seconds=30)
+    master.send(RunTask(FrameworkInfo(name="fw", id="F1", user="nobody"), TaskInfo(
+        name="checked", task_id="checked", agent_id="A1",
+        resources=Resources.parse("cpus:0.1;mem:32"), command=CommandInfo("sleep 300"),
+        health_check=check)))
+    expect_states(master, "checked", [ts.STARTING, ts.RUNNING])
+    st = master.update("checked")
+    master.ack(st)
+    assert (st.state, st.healthy) == (ts.RUNNING, True)  # not root: a nobody's check
+    box = Path(task_json(agent, "checked")["directory"])
+    assert (box / "checked").stat().st_uid == NOBODY.pw_uid

@@ -48,6 +48,7 @@ class Marathons:
         self.procs: list[Daemon | None] = []
         self.ports: list[int] = []
         self.session = SESSION
+        self.extra: tuple[str, ...] = ()  # more flags for every Marathon
 
     def start(self, index: int | None = None, zk_url: str | None = None) -> Daemon:
         i = len(self.procs) if index is None else index
@@ -55,7 +56,7 @@ class Marathons:
         d = spawn(f"marathon{i + 1}", python_module(
             "marathon", f"--master={self.master}", f"--zk={zk_url or self.zk_url}",
             f"--http_port={port}", f"--zk_session_timeout={self.session}secs",
-            "--scale_apps_interval=0.5", "--decline_offer_duration=1secs"),
+            "--scale_apps_interval=0.5", "--decline_offer_duration=1secs", *self.extra),
             self.root / "logs" / f"marathon{i + 1}.log", "marathon: listening")
         if index is None:
             self.procs.append(d)

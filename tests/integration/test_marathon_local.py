@@ -1,7 +1,10 @@
 """`mesos-local` starts Marathon too: an app of 3 web servers runs healthy; Ctrl-C ends all."""
 from __future__ import annotations
 
+import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -15,12 +18,18 @@ from tests.integration.marathon_helpers import MarathonApi, http_ok
 from tests.helpers import start_mesos_local
 
 pytestmark = pytest.mark.slow
+# Marathon run as root names no user (tasks: the agents' nobody); else its own user's.
+TASK_UID = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid()
 
 
-def test_mesos_local_runs_marathon_apps(tmp_path: Path):
-    proc, out = start_mesos_local("--num_agents=2", "--port=0", f"--work_dir={tmp_path}",
+def test_mesos_local_runs_marathon_apps():
+    """With the default (temporary) work dir: the app names no user, so its tasks run as
+    the agents' --default_user, nobody, and still serve from and are health-checked in their
+    sandboxes."""
+    proc, out = start_mesos_local("--num_agents=2", "--port=0",
                                   "--resources=cpus:1;mem:512;disk:512;ports:[31000-31010]")
     lines = [out]
+    work = Path(re.search(r"mesos-local: work dir (\S+) ", out).group(1))
     try:
         base = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)
         pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
@@ -34,14 +43,17 @@ def test_mesos_local_runs_marathon_apps(tmp_path: Path):
                        "3 healthy tasks")
         assert all(http_ok(t["host"], t["ports"][0]) for t in app["tasks"])
         assert len({t["slaveId"] for t in app["tasks"]}) >= 1
+        boxes = list(work.glob("agent*/slaves/*/frameworks/*/executors/*/runs/latest"))
+        assert len(boxes) >= 3 and all(b.stat().st_uid == TASK_UID for b in boxes), boxes
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
         lines.append(rest)
+        kill_task_processes(work)
+        shutil.rmtree(work, ignore_errors=True)
     assert proc.returncode == 0, "".join(lines)
     assert not [p for p in pids if psutil.pid_exists(p) and
                 psutil.Process(p).status() != psutil.STATUS_ZOMBIE], "daemons left behind"
-    kill_task_processes(tmp_path)
 
 
 def test_mesos_local_no_marathon_flag(tmp_path: Path):

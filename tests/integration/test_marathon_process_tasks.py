@@ -60,7 +60,7 @@ def test_fetch_user_memory_and_grace_of_process_tasks(
         {"id": "/whoami", "cmd": "id -u && sleep 600", "user": "nobody"},
         {"id": "/fetched", "cmd": "./app/bin/hello && sleep 600",
          "fetch": [{"uri": f"{files.url}/app.tar.gz", "cache": True}]},
-        {"id": "/hog", "cmd": HOG, "mem": 64},
+        {"id": "/hog", "cmd": HOG, "mem": 64, "user": "root"},  # HOG: root's own interpreter
         {"id": "/graceful", "cmd": "trap 'echo got TERM' TERM; while true; do sleep 0.2; done",
          "taskKillGracePeriodSeconds": 2},
     ]

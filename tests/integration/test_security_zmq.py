@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -118,6 +119,25 @@ def test_raw_dealer_without_the_key_gets_no_answer(cluster, tmp_path):
         poller.register(curve, zmq.POLLIN)
         assert poller.poll(3000) == []
         assert cluster.state()["slaves"] == []
+        # each refused in the handshake, before ZAP, and logged once though the CURVE one
+        # retries (the plain-text one is gone in microseconds: its address may not be read)
+        refused = re.compile(r"refused a ZeroMQ connection from (127\.0\.0\.1|a peer gone "
+                             r"before its address was read) in the CURVE handshake: (.*)")
+        wrong_key = "from 127.0.0.1 in the CURVE handshake: CURVE to another key"
+        master_log = cluster.master.log_path
+
+        def reasons() -> list[str]:
+            return [m.group(2) for m in refused.finditer(master_log.read_text())]
+        wait_for(lambda: any(r.startswith("not CURVE") for r in reasons())
+                 and wrong_key in master_log.read_text(), 10,
+                 what="both handshake refusals logged")
+        for sock in (plain, curve):  # reconnecting: the same peers again
+            sock.disconnect(endpoint)
+            sock.connect(endpoint)
+        time.sleep(1)
+        text = master_log.read_text()
+        assert text.count(wrong_key) == 1, text
+        assert len(reasons()) == len(set(m.group(0) for m in refused.finditer(text))), text
     finally:
         ctx.destroy(linger=0)
 

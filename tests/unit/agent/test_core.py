@@ -309,7 +309,7 @@ def test_tasks_run_as_the_commands_user_else_the_frameworks_unless_switch_user_i
     [launch] = recv(agent, RunTask(fw, task("t2", resources=Resources.parse("cpus:0.5"))), 1.0)
     assert launch.user == "alice"
     [launch] = recv(agent, RunTask(FW, task("t3", resources=Resources.parse("cpus:0.5"))), 1.0)
-    assert launch.user is None  # neither says: the agent's own user
+    assert launch.user == "nobody"  # neither says: the agent's --default_user
     off = registered_agent(switch_user=False)
     [launch] = recv(off, RunTask(fw, own), 1.0)
     assert launch.user is None
@@ -557,9 +557,9 @@ def test_not_leader_reply_while_registering_redetects_at_once() -> None:
 
 
 def test_default_user_for_a_task_and_framework_with_none() -> None:
-    agent = registered_agent(default_user="nobody")
+    agent = registered_agent(default_user="daemon")
     [launch] = recv(agent, RunTask(FW, task("t1")), 1.0)
-    assert launch.user == "nobody"
+    assert launch.user == "daemon"
     fw = FrameworkInfo(name="fw", id="F1", user="alice")
     [launch] = recv(agent, RunTask(fw, task("t2", resources=Resources.parse("cpus:0.5"))), 1.0)
     assert launch.user == "alice"

@@ -20,7 +20,7 @@ def test_grace_period_flip_and_kill_after_consecutive_failures() -> None:
     agent = registered_agent()
     recv(agent, RunTask(FW, task("t1", health_check=CHECK)), 1.0)
     effects = feed(agent, TaskLaunched("t1", 42), 2.0)
-    assert StartHealthCheck("t1", CHECK, agent.tasks()["t1"].sandbox) in effects
+    assert StartHealthCheck("t1", CHECK, agent.tasks()["t1"].sandbox, "nobody") in effects
     ack_all(agent, "t1", 2.0)
     assert sent(feed(agent, HealthResult("t1", False, "refused"), 5.0)) == []  # grace
     effects = feed(agent, HealthResult("t1", True), 6.0)
