@@ -160,4 +160,4 @@ def test_pymesos_operator_client_reserves_unreserves_and_marks_the_agent_gone(cl
         timeout=60)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
-        "before": ["*"], "reserved": ["*", "ops"], "unreserved": ["*"], "agents_after_gone": 0}
+        "before": ["*"], "reserved": ["*", "ops"], "unreserved": ["*"], "gone_listed": False}
