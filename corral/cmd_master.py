@@ -103,10 +103,52 @@ def agent_show(env: Any, agent_id: str, as_json: bool) -> None:
         return
     total, used = a.get("resources", {}), a.get("used_resources", {})
     fields([("id", a["id"]), ("address", f"{a.get('hostname')}:{a.get('port')}"),
-            ("active", a.get("active")), ("version", a.get("version")),
+            ("active", a.get("active")), ("deactivated", a.get("deactivated")),
+            ("drain", (a.get("drain_info") or {}).get("state")), ("version", a.get("version")),
             ("registered", a.get("registered_time")), ("attributes", a.get("attributes"))]
            + [(k, _amount(used, total, k)) for k in RESOURCES if k in total]
            + [("ports", total.get("ports"))])
+
+
+def _agent_call(env: Any, kind: str, agent_id: str, **extra: Any) -> str:
+    """A v1 operator call on one agent (by id or unique id prefix); returns its full id."""
+    full = find_agent(env, agent_id)["id"]
+    env.master.post("/api/v1", {"type": kind, kind.lower(): {"agent_id": {"value": full},
+                                                              **extra}})
+    return full
+
+
+@agent.command("drain")
+@click.argument("agent_id")
+@click.option("--max-grace-period", type=float, default=None,
+              help="Seconds: a cap on the kill grace period of the tasks there.")
+@click.option("--mark-gone", is_flag=True, help="Remove the agent for good once drained.")
+@click.pass_obj
+def agent_drain(env: Any, agent_id: str, max_grace_period: float | None,
+                mark_gone: bool) -> None:
+    """No new tasks on the agent; its frameworks move their tasks (or they are killed)."""
+    extra: dict[str, Any] = {"mark_gone": mark_gone}
+    if max_grace_period is not None:
+        if max_grace_period < 0:
+            raise CliError("--max-grace-period must not be negative")
+        extra["max_grace_period"] = {"nanoseconds": int(max_grace_period * 1e9)}
+    click.echo(f"agent {_agent_call(env, 'DRAIN_AGENT', agent_id, **extra)} draining")
+
+
+@agent.command("deactivate")
+@click.argument("agent_id")
+@click.pass_obj
+def agent_deactivate(env: Any, agent_id: str) -> None:
+    """No new offers of the agent; what runs there keeps running."""
+    click.echo(f"agent {_agent_call(env, 'DEACTIVATE_AGENT', agent_id)} deactivated")
+
+
+@agent.command("reactivate")
+@click.argument("agent_id")
+@click.pass_obj
+def agent_reactivate(env: Any, agent_id: str) -> None:
+    """Offer the agent again (a drain under way stops)."""
+    click.echo(f"agent {_agent_call(env, 'REACTIVATE_AGENT', agent_id)} reactivated")
 
 
 @click.group()

@@ -188,6 +188,11 @@ class SchedulerCore:
             return [Log("debug", f"dropping {len(msg.offers)} offer(s): not subscribed")]
         return [Callback("resource_offers", (list(msg.offers),))]
 
+    def _on_inverse_offers(self, msg: m.InverseOffers, now: float) -> list[Effect]:
+        if not self.subscribed:
+            return []
+        return [Callback("inverse_offers", (list(msg.inverse_offers),))]
+
     def _on_rescind(self, msg: m.Rescind, now: float) -> list[Effect]:
         if not self.subscribed:
             return []
@@ -304,6 +309,13 @@ class SchedulerCore:
             return self._not_subscribed(f"decline of {len(offer_ids)} offer(s)")
         return [Send(None, m.Decline(self._fid(), offer_ids, refuse_seconds))]
 
+    def answer_inverse_offers(self, ids: Iterable[str], accept: bool) -> list[Effect]:
+        ids = tuple(ids)
+        if not self.subscribed:
+            return self._not_subscribed(f"answer to {len(ids)} inverse offer(s)")
+        kind = m.AcceptInverseOffers if accept else m.DeclineInverseOffers
+        return [Send(None, kind(self._fid(), ids))]
+
     def kill(self, task_id: str, agent_id: str | None = None) -> list[Effect]:
         if not self.subscribed:
             return self._not_subscribed(f"kill of task {task_id}")
@@ -382,6 +394,7 @@ MESSAGES: dict[type, Callable[[SchedulerCore, Any, float], list[Effect]]] = {
     m.Heartbeat: SchedulerCore._on_heartbeat,
     m.Offers: SchedulerCore._on_offers,
     m.Rescind: SchedulerCore._on_rescind,
+    m.InverseOffers: SchedulerCore._on_inverse_offers,
     m.Update: SchedulerCore._on_update,
     m.AgentLost: SchedulerCore._on_agent_lost,
     m.FrameworkMessage: SchedulerCore._on_framework_message,

@@ -49,7 +49,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 Item = Callable[[float], list[Any]]  # run on the dispatch loop with the current time
 Burst = list[Any]  # messages received from the master together, in order
-OfferIds = str | m.Offer | Iterable[str | m.Offer]
+OfferIds = str | m.Offer | m.InverseOffer | Iterable[str | m.Offer | m.InverseOffer]
 
 
 class Upstream(Protocol):
@@ -103,9 +103,9 @@ class ZmqUpstream:
 
 
 def _offer_ids(ids: OfferIds) -> tuple[str, ...]:
-    if isinstance(ids, (str, m.Offer)):
+    if isinstance(ids, (str, m.Offer, m.InverseOffer)):
         ids = (ids,)
-    return tuple(i.id if isinstance(i, m.Offer) else str(i) for i in ids)
+    return tuple(i.id if isinstance(i, (m.Offer, m.InverseOffer)) else str(i) for i in ids)
 
 
 def _tasks(tasks: m.TaskInfo | Iterable[m.TaskInfo]) -> tuple[m.TaskInfo, ...]:
@@ -254,6 +254,15 @@ class AsyncSchedulerDriver:
 
     def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
         self._enqueue(lambda now: self.core.kill(task_id, agent_id))
+
+    def accept_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        """Give the agents back now: the master may kill what still runs there."""
+        ids = _offer_ids(inverse_offer_ids)
+        self._enqueue(lambda now: self.core.answer_inverse_offers(ids, accept=True))
+
+    def decline_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        ids = _offer_ids(inverse_offer_ids)
+        self._enqueue(lambda now: self.core.answer_inverse_offers(ids, accept=False))
 
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         """Explicit ack (with implicit_acknowledgements=False); no-op without a uuid."""

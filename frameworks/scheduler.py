@@ -55,6 +55,10 @@ class Scheduler:
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         """Launch on or decline each offer (unanswered offers stay held until rescinded)."""
 
+    def inverse_offers(self, driver: Any, inverse_offers: list[m.InverseOffer]) -> None:
+        """The master wants these agents back by each one's `start` (maintenance or a
+        drain): move the tasks there, then accept (or decline) with the driver."""
+
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
         """The offer is no longer valid; launching on it yields TASK_LOST."""
 
@@ -150,6 +154,12 @@ class SchedulerDriver:
 
     def kill_task(self, task_id: str, agent_id: str | None = None) -> None:
         self._async.kill_task(task_id, agent_id)
+
+    def accept_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.accept_inverse_offers(inverse_offer_ids)
+
+    def decline_inverse_offers(self, inverse_offer_ids: OfferIds) -> None:
+        self._async.decline_inverse_offers(inverse_offer_ids)
 
     def acknowledge_status_update(self, status: m.TaskStatus) -> None:
         self._async.acknowledge_status_update(status)

@@ -38,7 +38,7 @@ def _take_scalar(available: Resources, name: str, amount: float,
 
 
 def task_resources(available: Resources, cpus: float, mem: float, disk: float = 0,
-                   ports: int = 0) -> tuple[Resources, list[int]]:
+                   ports: int = 0, gpus: int = 0) -> tuple[Resources, list[int]]:
     """The resources a task needs, cut out of `available`, and the ports picked.
 
     Raises ResourceError when they do not fit.
@@ -47,6 +47,7 @@ def task_resources(available: Resources, cpus: float, mem: float, disk: float = 
     _take_scalar(available, "cpus", cpus, scalars)
     _take_scalar(available, "mem", mem, scalars)
     _take_scalar(available, "disk", disk, scalars)
+    _take_scalar(available, "gpus", gpus, scalars)
     res = Resources.from_milli(scalars)
     picked: list[int] = []
     if ports:

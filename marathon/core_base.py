@@ -240,6 +240,7 @@ class CoreBase:
         if only is None:
             self._unreachable(now)
             self._kill_again(now)
+            self._give_back_agents()
             if now - st.reconciled_at >= self.options.reconcile_interval:
                 self._reconcile()
             ids = set(st.apps) | set(st.by_app)
@@ -262,7 +263,7 @@ class CoreBase:
     def _fast(self, aid: str, app: dict[str, Any] | None) -> tuple[int, int] | None:
         """(active, killing) from the counts when no task needs a closer look (no health
         checks, every active task current), else None: the control loop must scan."""
-        if app is None or app.get("healthChecks"):
+        if app is None or app.get("healthChecks") or app.get("readinessChecks"):
             return None
         return self.state.tally.all_current(aid, dep.config_version(app))
 
@@ -318,6 +319,18 @@ class CoreBase:
                 log.info("task %s unreachable for %.0fs: replacing it", t.id, away)
                 t.unreachable_inactive = True
                 self._save_task(t)
+
+    def _give_back_agents(self) -> None:
+        """Accept the inverse offers of agents none of our tasks runs on any more."""
+        st = self.state
+        for agent in [a for a, until in st.unavailable_until.items() if until <= self.now]:
+            del st.unavailable_until[agent]
+        if not st.inverse_offers:
+            return
+        busy = {t.agent_id for t in st.tasks.values() if t.active}
+        done = sorted(a for a in st.inverse_offers if a not in busy)
+        if done:
+            self._fx.append(ev.AcceptInverseOffers(tuple(st.inverse_offers.pop(a) for a in done)))
 
     def _revive_again(self, now: float) -> bool:
         st = self.state

@@ -135,6 +135,11 @@ class Offers:
 
 
 @frozen
+class InverseOffers:
+    inverse_offers: tuple[m.InverseOffer, ...]
+
+
+@frozen
 class OfferRescinded:
     offer_id: str
 
@@ -182,6 +187,14 @@ class FlushCost:
 
 
 @frozen
+class ReadinessResult:
+    """One readiness probe of a task: `result` is Marathon's readinessCheckResult shape."""
+    task_id: str
+    ready: bool
+    result: dict[str, Any]
+
+
+@frozen
 class HealthResult:
     """One Marathon-side probe of check `index` of a task."""
     task_id: str
@@ -203,6 +216,12 @@ class Streams:
 class Launch:
     offer_id: str
     tasks: tuple[m.TaskInfo, ...]
+
+
+@frozen
+class AcceptInverseOffers:
+    """None of our tasks is left on the agents: the master may take them."""
+    inverse_offer_ids: tuple[str, ...]
 
 
 @frozen

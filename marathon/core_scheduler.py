@@ -68,6 +68,11 @@ class SchedulerHandlers(CoreBase):
                   for a, app in apps.items() if app is not None and app.get("constraints")}
         for offer in offers:
             st.offers_seen += 1
+            if offer.agent_id in st.inverse_offers or \
+                    st.unavailable_until.get(offer.agent_id, 0.0) > self.now:
+                st.offers_declined += 1  # wanted back for maintenance: nothing new there
+                self._fx.append(ev.Decline(offer.id, self.options.decline_seconds))
+                continue
             wants = [lq.Want(app, st.wants[a]) for a, app in apps.items()
                      if app is not None and st.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
@@ -89,6 +94,24 @@ class SchedulerHandlers(CoreBase):
                     placed[ln.app_id].append(lq.Placement(offer.hostname, offer.attributes))
             self._fx.append(ev.Launch(offer.id, tuple(ln.task for ln in launches)))
 
+    def inverse_offers(self, e: ev.InverseOffers) -> None:
+        """The master wants these agents back: our tasks there become old ones, replaced
+        elsewhere within each app's upgrade strategy before they are killed (deployment.step);
+        the inverse offer is accepted once none is left (`_give_back_agents`)."""
+        st = self.state
+        agents = {io.agent_id: io.id for io in e.inverse_offers}
+        st.inverse_offers.update(agents)
+        for io in e.inverse_offers:
+            if io.duration is not None:
+                st.unavailable_until[io.agent_id] = io.start + io.duration
+        for t in st.tasks.values():
+            if t.agent_id in agents and t.active and not t.draining:
+                log.info("task %s is on agent %s, wanted back: replacing it", t.id, t.agent_id)
+                t.draining = True
+                self._save_task(t)
+                st.dirty.add(t.app_id)
+        self._settle()
+
     def offer_rescinded(self, e: ev.OfferRescinded) -> None:
         self.state.offer_backlog.pop(e.offer_id, None)
 
@@ -105,7 +128,7 @@ class SchedulerHandlers(CoreBase):
             return
         t.state = s.state
         if s.healthy is not None:
-            t.mesos_healthy = s.healthy
+            self._mesos_health(t, s)
         if s.state == "TASK_UNREACHABLE":
             t.unreachable_since = t.unreachable_since or now
         else:
@@ -127,6 +150,18 @@ class SchedulerHandlers(CoreBase):
         st.dirty.add(t.app_id)
         self._settle()
 
+    def _mesos_health(self, t: TaskRecord, s: m.TaskStatus) -> None:
+        """The agent-run check's verdict: the agent sends one when it changes (and the
+        grace period is the agent's), so each counts."""
+        if t.mesos_health is None:
+            t.mesos_health = Health()
+        was = t.mesos_healthy
+        t.mesos_healthy = s.healthy
+        t.mesos_health.record(bool(s.healthy), self.now, s.message)
+        if was != s.healthy and self.state.listening():
+            self._publish("health_status_changed_event", appId=t.app_id,
+                          instanceId=t.instance_id, version=t.version, alive=s.healthy)
+
     def _failed(self, t: TaskRecord, s: m.TaskStatus, now: float) -> None:
         app = self.state.apps.get(t.app_id)
         self.state.last_failures[t.app_id] = {
@@ -135,6 +170,18 @@ class SchedulerHandlers(CoreBase):
             "version": t.version, "slaveId": t.agent_id}
         if app is not None and not t.killing and s.reason not in NOT_THE_APPS_FAULT:
             self.state.backoffs.setdefault(t.app_id, lq.Backoff()).failed(app, now)
+
+    def readiness_result(self, e: ev.ReadinessResult) -> None:
+        """Record one readiness probe; a task once ready stays ready (Marathon stops
+        probing it), and its deployment step may move on."""
+        t = self.state.tasks.get(e.task_id)
+        if t is None or t.ready or not t.running:
+            return
+        t.readiness = dict(e.result, taskId=t.id, ready=e.ready)
+        self._save_task(t)
+        if e.ready:
+            t.ready = True
+            self.tick([t.app_id])
 
     def health_result(self, e: ev.HealthResult) -> None:
         """Record one probe result; a task that failed too often is killed and replaced."""
@@ -148,17 +195,13 @@ class SchedulerHandlers(CoreBase):
             t.health.append(Health())
         h = t.health[e.index]
         was = h.alive
-        if e.alive:
-            h.alive, h.consecutive_failures, h.last_success = True, 0, now
-            if h.first_success is None:
-                h.first_success = now
-        else:
-            in_grace = h.first_success is None and t.started_at is not None and \
-                now - t.started_at < hc.get("gracePeriodSeconds", 300)
+        in_grace = not e.alive and h.first_success is None and t.started_at is not None \
+            and now - t.started_at < hc.get("gracePeriodSeconds", 300)
+        if in_grace:
             h.last_failure, h.last_failure_cause = now, e.cause
-            if not in_grace:
-                h.alive = False
-                h.consecutive_failures += 1
+        else:
+            h.record(e.alive, now, e.cause)
+        if not e.alive:
             limit = int(hc.get("maxConsecutiveFailures", 3))
             if limit and h.consecutive_failures >= limit and not t.killing:
                 log.info("killing unhealthy task %s: %s", t.id, e.cause)
@@ -178,8 +221,10 @@ EVENTS = {
     ev.Reregistered: SchedulerHandlers.reregistered,
     ev.Offers: SchedulerHandlers.offers,
     ev.OfferRescinded: SchedulerHandlers.offer_rescinded,
+    ev.InverseOffers: SchedulerHandlers.inverse_offers,
     ev.StatusUpdate: SchedulerHandlers.status_update,
     ev.Disconnected: SchedulerHandlers.disconnected,
     ev.PlaceBacklog: SchedulerHandlers.place_backlog,
     ev.HealthResult: SchedulerHandlers.health_result,
+    ev.ReadinessResult: SchedulerHandlers.readiness_result,
 }

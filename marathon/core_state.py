@@ -26,6 +26,7 @@ class Options:
     hostname: str = "127.0.0.1"
     http_port: int = 8080
     framework_name: str = "marathon"
+    mesos_role: str = "*"
     failover_timeout: float = 7 * 86400.0
     tick_interval: float = 1.0
     decline_seconds: float = 5.0
@@ -96,6 +97,10 @@ class MarathonState:
     dirty: set[str] = field(factory=set)  # apps whose tasks changed since their last tick
     dirty_tick_at: float = 0.0  # deferred: dirty apps are not driven again before this
     dirty_tasks: set[str] = field(factory=set)  # task records to write at the next commit
+    # agent id -> the inverse offer asking for it back (drain / maintenance); accepted once
+    # none of our tasks runs there any more
+    inverse_offers: dict[str, str] = field(factory=dict)
+    unavailable_until: dict[str, float] = field(factory=dict)  # agent id -> window end
     streams: int = 0  # event streams listening (the core skips building unread events)
 
     @classmethod

@@ -5,7 +5,8 @@ Called on every tick for every app, so the same rule keeps apps at their declare
 rolling restart honours the upgrade strategy: never fewer than
 `ceil(instances * minimumHealthCapacity)` healthy tasks, never more than
 `instances + floor(instances * maximumOverCapacity)` tasks, and old tasks are killed only
-once enough new ones are healthy.
+once enough new ones are healthy. A task on an agent the master wants back (an inverse offer:
+drain or maintenance) is replaced the same way, as if its config were old.
 """
 from __future__ import annotations
 
@@ -41,29 +42,30 @@ def config_version(app: dict[str, Any]) -> str:
 
 
 def _current(t: TaskRecord, app: dict[str, Any]) -> bool:
-    return (t.config_version or t.version) == config_version(app)
-
-
-def _ready(t: TaskRecord, app: dict[str, Any]) -> bool:
-    """Running, and not known to be unhealthy (no checks: running is enough)."""
-    return t.running and t.healthy(len(marathon_checks(app)), executor_checks(app)) is not False
+    """Launched with the app's config, on an agent it may keep (not one being drained)."""
+    return not t.draining and (t.config_version or t.version) == config_version(app)
 
 
 def _ready_fn(app: dict[str, Any]) -> Callable[[TaskRecord], bool]:
-    """`_ready` with the app's checks looked up once (called per task on hot paths)."""
+    """Whether a task counts for a deployment: running, not known to be unhealthy, and
+    past its readiness check when the app has one (no checks: running is enough)."""
     n, ex = len(marathon_checks(app)), executor_checks(app)
+    gate = bool(app.get("readinessChecks"))
     if not n and not ex:
+        if gate:
+            return lambda t: t.state == RUNNING and t.ready
         return lambda t: t.state == RUNNING
-    return lambda t: t.state == RUNNING and t.healthy(n, ex) is not False
+    return lambda t: t.state == RUNNING and t.healthy(n, ex) is not False and (t.ready or not gate)
 
 
 def _split(app: dict[str, Any], live: Sequence[TaskRecord]) -> tuple[list[TaskRecord],
                                                                     list[TaskRecord]]:
-    """(current, old) by the config version the tasks were launched with."""
+    """(current, old): old ones need replacing (launched with an older config version, or
+    on an agent being drained)."""
     cv = config_version(app)
     new, old = [], []
     for t in live:
-        (new if (t.config_version or t.version) == cv else old).append(t)
+        (new if not t.draining and (t.config_version or t.version) == cv else old).append(t)
     return new, old
 
 
@@ -89,7 +91,8 @@ def _all_current(app: dict[str, Any], tasks: Sequence[TaskRecord]) -> tuple[int,
     for t in tasks:
         if t.state not in ACTIVE:
             continue
-        if t.killing or t.unreachable_inactive or (t.config_version or t.version) != cv:
+        if t.killing or t.unreachable_inactive or t.draining or \
+                (t.config_version or t.version) != cv:
             return None
         live += 1
         n_ready += ready(t)

@@ -1,10 +1,11 @@
 """Pure offer matching: which of the wanted instances fit an offer, with which ports.
 
 `match(offer, wants, placed, ...)` packs as many tasks as fit into one offer (an agent that
-can run the app's container, resources, dynamic or required host ports, constraints on
-hostname and agent attributes) and returns the TaskInfos plus their records; the caller
-declines the offer when nothing fits. `rejections` says why an offer cannot take an app.
-`Backoff` is the launch delay per app: `backoffSeconds * backoffFactor^failures`, capped.
+can run the app's container, resources of its accepted roles, dynamic or required host
+ports, constraints on hostname and agent attributes) and returns the TaskInfos plus their
+records; the caller declines the offer when nothing fits. `rejections` says why an offer
+cannot take an app. `Backoff` is the launch delay per app:
+`backoffSeconds * backoffFactor^failures`, capped.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ NO_RESOURCES = Resources()
 # Why an offer cannot take an instance (`/v2/queue`), in the order they are checked.
 NO_DOCKER = "no agent with the docker containerizer"
 INSUFFICIENT = {"cpus": "insufficient cpus", "mem": "insufficient mem",
-                "disk": "insufficient disk"}
+                "disk": "insufficient disk", "gpus": "insufficient gpus"}
 NO_PORTS = "insufficient ports"
+NO_ROLE = "no resources of the accepted roles"
 TAKEN = "offer used by other instances"
 DOCKER_RUNNERS = frozenset({"docker", "sim"})  # containerizers that run DOCKER tasks
 
@@ -118,18 +120,32 @@ def can_run(app: Mapping[str, Any], offer: m.Offer) -> bool:
     return not offer.containerizers or not DOCKER_RUNNERS.isdisjoint(offer.containerizers)
 
 
+def accepted(app: Mapping[str, Any], res: Resources) -> Resources:
+    """The part of `res` the app may use: that of its `acceptedResourceRoles` ("*" being
+    the unreserved resources); all of it when the app names none."""
+    roles = app.get("acceptedResourceRoles")
+    if not roles:
+        return res
+    out = Resources()
+    for role in roles:
+        out += res.reserved(role)  # reserved("*") is the unreserved part
+    return out
+
+
 def rejections(app: Mapping[str, Any], offer: m.Offer,
                placed: Sequence[Placement] = ()) -> list[str]:
     """Why `offer` as a whole cannot take one instance of `app`, in the order checked:
     the agent's containerizers, constraints, then cpus, mem, disk and ports ([]: it can)."""
     if not can_run(app, offer):
         return [NO_DOCKER]
+    res = accepted(app, offer.resources)
+    if not res:
+        return [NO_ROLE]
     out: list[str] = []
     broken = broken_constraint(app.get("constraints", []), offer.hostname, offer.attributes,
                                placed)
     if broken is not None:
         out.append(broken)
-    res = offer.resources
     out += [why for name, why in INSUFFICIENT.items() if res.scalar(name) < float(app[name])]
     if _host_ports(app, res) is None:
         out.append(NO_PORTS)
@@ -235,7 +251,8 @@ def _build(app: Mapping[str, Any], offer: m.Offer, left: Resources, task_id: str
     res = same.get(app["id"]) if same is not None else None
     if res is None or not rest.contains(res):
         try:
-            res, _ = task_resources(rest, app["cpus"], app["mem"], app["disk"])
+            res, _ = task_resources(rest, app["cpus"], app["mem"], app["disk"],
+                                    gpus=int(app.get("gpus", 0)))
         except ResourceError:
             return None
         if same is not None:
@@ -310,7 +327,7 @@ def match(offer: m.Offer, wants: Sequence[Want], placed: Mapping[str, Sequence[P
             if not constraints_ok(app.get("constraints", []), offer.hostname,
                                   offer.attributes, here.get(app["id"], [])):
                 break
-            built = _build(app, offer, left, new_task_id(app["id"]), same)
+            built = _build(app, offer, accepted(app, left), new_task_id(app["id"]), same)
             if built is None:
                 break
             task, ports = built

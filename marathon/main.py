@@ -3,9 +3,10 @@
 
 One asyncio loop runs the HTTP front (marathon/proxy.py) and the node's leadership terms
 (marathon/leadership.py). Only a leader runs the scheduler driver, the control tick, the
-health checker and the callback poster, from state recovered out of the store (SQLite or
-memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a framework *failover*
-(tasks keep running, and the next leader re-subscribes with the stored framework id).
+health and readiness checkers and the callback poster, from state recovered out of the
+store (SQLite or memory embedded, ZooKeeper with `--zk`). SIGTERM/SIGINT stop it with a
+framework *failover* (tasks keep running, and the next leader re-subscribes with the stored
+framework id).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 from marathon.core_events import ForgetOffers
 from marathon.health import HealthChecker
+from marathon.readiness import ReadinessChecker
 from marathon.leadership import Node
 from marathon.proxy import end_streams, make_front
 from marathon.server import MarathonServer, Options
@@ -54,6 +56,9 @@ def build_parser() -> FlagParser:
     p.add_flag("work_dir", default=None,
                help="SQLite state dir without --zk (default: in memory only)")
     p.add_flag("framework_name", default="marathon", help="framework name")
+    p.add_flag("mesos_role", default="*",
+               help="the framework's role: offers carry unreserved resources and this role's "
+                    "reservations (apps pick with acceptedResourceRoles)")
     p.add_flag("failover_timeout", type=duration, default=7 * 86400.0,
                help="how long the master keeps our tasks while Marathon is away")
     p.add_flag("scale_apps_interval", type=duration, default=1.0,
@@ -132,6 +137,7 @@ async def run_term(node: Node, ns, options: Options, make_store: Callable[[], St
             await driver.start()
             workers = [tg.create_task(_ticker(svc, ns.scale_apps_interval)),
                        tg.create_task(HealthChecker(svc).run()),
+                       tg.create_task(ReadinessChecker(svc).run()),
                        tg.create_task(deliver(svc)),
                        tg.create_task(_offer_pump(svc, offers_waiting))]
             node.service = svc
@@ -165,6 +171,7 @@ async def serve(ns, embedded: Store | None) -> None:
     options = Options(
         master=ns.master, hostname=hostname, http_port=ns.http_port,
         framework_name=ns.framework_name, failover_timeout=ns.failover_timeout,
+        mesos_role=ns.mesos_role,
         tick_interval=ns.scale_apps_interval, decline_seconds=ns.decline_offer_duration,
         mesos_user=ns.mesos_user)
     front: web.Application | None = None

@@ -225,6 +225,13 @@ def _health_errors(app: dict[str, Any]) -> Iterable[tuple[str, str]]:
                                           "the ports array or container port mappings.")
     if mesos > 1:
         yield "/healthChecks", "AppDefinition can contain at most one Mesos health check."
+    names = {p.get("name") for p in port_list(app)}
+    for i, rc in enumerate(app.get("readinessChecks", [])):
+        if rc["portName"] not in names:
+            yield f"/readinessChecks({i})", (f"readinessCheck portName {rc['portName']!r} "
+                                             "must name a port of the app")
+        if rc["timeoutSeconds"] >= rc["intervalSeconds"]:
+            yield f"/readinessChecks({i})", "timeoutSeconds must be less than intervalSeconds"
 
 
 def validate(raw: Any, base: str = "/", require_id: bool = True) -> dict[str, Any]:
@@ -266,6 +273,9 @@ DEFAULTS: dict[str, Any] = {
 }
 _HC_DEFAULTS = {"gracePeriodSeconds": 300, "intervalSeconds": 60, "timeoutSeconds": 20,
                 "maxConsecutiveFailures": 3, "delaySeconds": 15, "ignoreHttp1xx": False}
+_RC_DEFAULTS = {"name": "readinessCheck", "protocol": "HTTP", "path": "/",
+                "portName": "http-api", "intervalSeconds": 30, "timeoutSeconds": 10,
+                "httpStatusCodesForReady": [200], "preserveLastResponse": False}
 _DROP = ("ports", "uris", "ipAddress", "residency", "storeUrls", "taskRateLimit", "version")
 
 
@@ -358,6 +368,9 @@ def canonical(doc: dict[str, Any], base: str = "/") -> dict[str, Any]:
             hc.setdefault("path", "/")
         if hc["protocol"] != "COMMAND" and "port" not in hc:
             hc.setdefault("portIndex", 0)
+    for rc in app["readinessChecks"]:
+        for k, v in _RC_DEFAULTS.items():
+            rc.setdefault(k, copy.deepcopy(v))
     return app
 
 

@@ -17,7 +17,7 @@ from marathon import launch_queue as lq
 from marathon.model import timestamp
 
 KEEP = 20  # unused offers remembered per app
-STAGES = (lq.NO_DOCKER, "constraint", *lq.INSUFFICIENT.values(), lq.NO_PORTS, lq.TAKEN)
+STAGES = (lq.NO_DOCKER, lq.NO_ROLE, "constraint", *lq.INSUFFICIENT.values(), lq.NO_PORTS, lq.TAKEN)
 
 
 @frozen

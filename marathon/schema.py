@@ -91,6 +91,19 @@ _FETCH = {
                    "executable": {"type": "boolean"}, "cache": {"type": "boolean"},
                    "destPath": {"type": "string"}, "outputFile": {"type": "string"}},
 }
+_READINESS_CHECK = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "protocol": {"enum": ["HTTP", "HTTPS"]},
+        "path": {"type": "string"},
+        "portName": {"type": "string", "minLength": 1},
+        "intervalSeconds": {"type": "number", "exclusiveMinimum": 0},
+        "timeoutSeconds": {"type": "number", "exclusiveMinimum": 0},
+        "httpStatusCodesForReady": {"type": "array", "minItems": 1,
+                                    "items": {"type": "integer", "minimum": 100,
+                                              "maximum": 999}},
+        "preserveLastResponse": {"type": "boolean"}}}
 _UNREACHABLE = {"oneOf": [
     {"const": "disabled"},
     {"type": "object", "additionalProperties": False,
@@ -129,7 +142,7 @@ APP_SCHEMA: dict[str, Any] = {
             "properties": {"mode": {"enum": ["host", "container/bridge", "container"]},
                            "name": {"type": "string"}, "labels": _LABELS}}},
         "healthChecks": {"type": "array", "items": _HEALTH_CHECK},
-        "readinessChecks": {"type": "array", "maxItems": 1, "items": {"type": "object"}},
+        "readinessChecks": {"type": "array", "maxItems": 1, "items": _READINESS_CHECK},
         "dependencies": {"type": "array", "items": {"type": "string", "pattern": ID_PATTERN}},
         "upgradeStrategy": {
             "type": "object", "additionalProperties": False,

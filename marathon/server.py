@@ -52,6 +52,8 @@ class MarathonServer:
             ev.Launch: lambda e: self._to_driver("launch_tasks", e.offer_id, list(e.tasks)),
             ev.Decline: lambda e: self._to_driver("decline_offer", e.offer_id, e.refuse_seconds),
             ev.Kill: lambda e: self._to_driver("kill_task", e.task_id, e.agent_id),
+            ev.AcceptInverseOffers: lambda e: self._to_driver("accept_inverse_offers",
+                                                              list(e.inverse_offer_ids)),
             ev.Revive: lambda e: self._to_driver("revive_offers"),
             ev.Suppress: lambda e: self._to_driver("suppress_offers"),
             ev.Reconcile: lambda e: self._to_driver("reconcile_tasks", list(e.tasks)),
@@ -117,6 +119,9 @@ class MarathonServer:
 
     def health_result(self, task_id: str, index: int, alive: bool, cause: str) -> None:
         self.handle(ev.HealthResult(task_id, index, alive, cause))
+
+    def readiness_result(self, task_id: str, ready: bool, result: dict[str, Any]) -> None:
+        self.handle(ev.ReadinessResult(task_id, ready, result))
 
     # ------------------------------------------------------------ the API's commands
 
@@ -229,6 +234,9 @@ class MarathonServer:
     def resource_offers(self, driver: Any, offers: list[m.Offer]) -> None:
         self.handle(ev.Offers(tuple(offers)))
 
+    def inverse_offers(self, driver: Any, inverse_offers: list[m.InverseOffer]) -> None:
+        self.handle(ev.InverseOffers(tuple(inverse_offers)))
+
     def offer_rescinded(self, driver: Any, offer_id: str) -> None:
         self.handle(ev.OfferRescinded(offer_id))
 
@@ -249,8 +257,10 @@ class MarathonServer:
 
 
 def framework_info(options: Options, framework_id: str | None) -> m.FrameworkInfo:
-    """How Marathon subscribes: checkpointing, partition-aware, its stored id if any."""
+    """How Marathon subscribes: checkpointing, partition-aware, GPU-capable, in its role,
+    with its stored id if any."""
     return m.FrameworkInfo(name=options.framework_name, id=framework_id,
                            failover_timeout=options.failover_timeout,
                            hostname=options.hostname, checkpoint=True,
-                           user=options.mesos_user or None, capabilities=("PARTITION_AWARE",))
+                           roles=(options.mesos_role,), user=options.mesos_user or None,
+                           capabilities=("PARTITION_AWARE", "GPU_RESOURCES"))

@@ -23,7 +23,7 @@ FAILED = frozenset({"TASK_FAILED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "T
 
 @define
 class Health:
-    """Marathon-side health of one task for one health check."""
+    """The health of one task for one health check (Marathon's probes or the agent's)."""
 
     alive: bool = False
     consecutive_failures: int = 0
@@ -31,6 +31,17 @@ class Health:
     last_success: float | None = None
     last_failure: float | None = None
     last_failure_cause: str | None = None
+
+    def record(self, alive: bool, now: float, cause: str = "") -> None:
+        """One result that counts (past any grace period)."""
+        if alive:
+            self.alive, self.consecutive_failures, self.last_success = True, 0, now
+            if self.first_success is None:
+                self.first_success = now
+        else:
+            self.alive = False
+            self.consecutive_failures += 1
+            self.last_failure, self.last_failure_cause = now, cause
 
     def to_json(self, task_id: str, instance_id: str) -> dict[str, Any]:
         ts = (lambda t: None if t is None else timestamp(t))
@@ -42,17 +53,19 @@ class Health:
 
 # what a task counts as, per app: (state, killing, unreachable_inactive, config version)
 Key = tuple[str, bool, bool, str]
-_COUNTED = frozenset({"state", "killing", "unreachable_inactive", "config_version", "version"})
+_COUNTED = frozenset({"state", "killing", "unreachable_inactive", "config_version", "version",
+                      "draining"})
+DRAINING = "<draining>"  # the config version a task on a draining agent counts as: old
 STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
 
 
 def _key(t: TaskRecord, name: str | None = None, value: Any = None) -> Key:
     d = {"state": t.state, "killing": t.killing, "unreachable_inactive": t.unreachable_inactive,
-         "config_version": t.config_version, "version": t.version}
+         "config_version": t.config_version, "version": t.version, "draining": t.draining}
     if name is not None:
         d[name] = value
     return (d["state"], d["killing"], d["unreachable_inactive"],
-            d["config_version"] or d["version"])
+            DRAINING if d["draining"] else d["config_version"] or d["version"])
 
 
 class Tally:
@@ -131,6 +144,11 @@ class TaskRecord:
     config_version: str = ""  # the app's lastConfigChangeAt when launched
     unreachable_inactive: bool = False  # replaced per unreachableStrategy while away
     mesos_healthy: bool | None = None  # from the agent's status updates (executor checks)
+    # the agent-run check's history, for healthCheckResults (soft state, as `health`)
+    mesos_health: Health | None = attrs.field(default=None, eq=False)
+    ready: bool = False  # its readiness check passed (apps with readinessChecks)
+    readiness: dict[str, Any] | None = None  # its last readiness probe (Marathon's JSON)
+    draining: bool = False  # its agent is wanted back: replace it, then kill it
     tally: Tally | None = attrs.field(default=None, eq=False, repr=False)  # its owner's counts
 
     @property
@@ -163,17 +181,30 @@ class TaskRecord:
                 "staged_at": self.staged_at, "state": self.state,
                 "started_at": self.started_at, "killing": self.killing,
                 "health": [],  # soft state: rebuilt by the checks after a restart
+                "mesos_health": None,  # soft state too (mesos_healthy is kept)
                 "unreachable_since": self.unreachable_since,
                 "config_version": self.config_version,
                 "unreachable_inactive": self.unreachable_inactive,
-                "mesos_healthy": self.mesos_healthy}
+                "mesos_healthy": self.mesos_healthy, "ready": self.ready,
+                "readiness": self.readiness, "draining": self.draining}
 
     @classmethod
     def from_store(cls, d: dict[str, Any]) -> TaskRecord:
         d = dict(d)
         d.pop("health", None)
+        d.pop("mesos_health", None)
         d.pop("tally", None)
         return cls(**d)
+
+    def _health_results(self, n_checks: int) -> list[Health]:
+        """Marathon's own probes' results, then the agent-run check's (a restarted
+        Marathon knows only its last verdict)."""
+        out = self.health[:n_checks]
+        if self.mesos_health is not None:
+            out.append(self.mesos_health)
+        elif self.mesos_healthy is not None:
+            out.append(Health(alive=self.mesos_healthy))
+        return out
 
     def to_json(self, service_ports: list[int], n_checks: int) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -183,7 +214,7 @@ class TaskRecord:
             "servicePorts": list(service_ports),
             "ipAddresses": [{"ipAddress": self.host, "protocol": "IPv4"}],
             "healthCheckResults": [h.to_json(self.id, self.instance_id)
-                                   for h in self.health[:n_checks]],
+                                   for h in self._health_results(n_checks)],
             "localVolumes": [], "role": "*"}
         if self.started_at is not None:
             out["startedAt"] = timestamp(self.started_at)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable
 
+from marathon.deployment import config_version
 from marathon.model import executor_checks, marathon_checks, timestamp
 
 if TYPE_CHECKING:
@@ -69,16 +70,28 @@ def app_info(st: MarathonState, app: dict[str, Any], embed: set[str]) -> dict[st
     if failure and ("lastTaskFailure" in embed or "tasks" in embed):
         out["lastTaskFailure"] = failure
     if "readiness" in embed:
-        out["readinessCheckResults"] = []
+        out["readinessCheckResults"] = readiness_results(st, app["id"])
     return out
 
 
-def deployment_json(d: Deployment) -> dict[str, Any]:
+def readiness_results(st: MarathonState, aid: str) -> list[dict[str, Any]]:
+    """The last readiness probe of each task of the app's current config."""
+    app = st.apps.get(aid)
+    if app is None or not app.get("readinessChecks"):
+        return []
+    cv = config_version(app)
+    return [t.readiness for t in st.tasks_of(aid) if t.readiness is not None and t.active
+            and (t.config_version or t.version) == cv]
+
+
+def deployment_json(st: MarathonState, d: Deployment) -> dict[str, Any]:
     steps = [{"actions": [a.to_json() for a in s]} for s in d.steps]
     current = d.steps[d.current] if d.current < len(d.steps) else ()
     return {"id": d.id, "version": d.version, "affectedApps": sorted(d.affected),
             "affectedPods": [], "steps": steps,
-            "currentActions": [dict(a.to_json(), readinessCheckResults=[]) for a in current],
+            "currentActions": [dict(a.to_json(),
+                                    readinessCheckResults=readiness_results(st, a.app))
+                               for a in current],
             "currentStep": min(d.current + 1, len(d.steps)), "totalSteps": len(d.steps)}
 
 
@@ -117,7 +130,7 @@ def info(st: MarathonState, o: Options, leader: str) -> dict[str, Any]:
         "marathon_config": {
             "master": o.master, "framework_name": o.framework_name, "hostname": o.hostname,
             "checkpoint": True, "failover_timeout": o.failover_timeout, "ha": False,
-            "local_port_min": 10000, "local_port_max": 20000, "mesos_role": "*",
+            "local_port_min": 10000, "local_port_max": 20000, "mesos_role": o.mesos_role,
             "mesos_user": o.mesos_user, "decline_offer_duration": 120000,
             "task_launch_timeout": 300000, "reconciliation_initial_delay": 15000,
             "reconciliation_interval": 600000, "max_instances_per_offer": 100,

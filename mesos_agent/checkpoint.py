@@ -18,6 +18,7 @@ Unreadable files are reported and skipped rather than stopping the agent.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -127,9 +128,15 @@ class CheckpointStore:
         fd = self._open_log()
         frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
         view = memoryview(frame)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fdatasync(fd)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+            os.fdatasync(fd)
+        except OSError:
+            # A full disk: cut the torn frame off (shrinking needs no space), or frames
+            # appended later would sit behind it, unreadable at recovery.
+            os.ftruncate(fd, self._log_size)
+            raise
         self._log_size += len(frame)
         for rel, data in pairs:
             self._in_log[rel] = data
@@ -171,24 +178,30 @@ class CheckpointStore:
         """Each file replaced atomically, one flush for all: temp files, syncfs, renames,
         removals, directory fsyncs."""
         os.makedirs(self.tasks_dir, exist_ok=True)
-        written = []
-        for path, data in final.items():
-            if data is None:
-                continue
-            tmp = f"{path}{TMP_SUFFIX}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                if _SYNCFS is None:
-                    f.flush()
-                    os.fsync(f.fileno())
-            written.append((tmp, path))
-        if written and _SYNCFS is not None:
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                if _SYNCFS(fd) != 0:
-                    raise OSError(ctypes.get_errno(), "syncfs failed")
-            finally:
-                os.close(fd)
+        written: list[tuple[str, str]] = []
+        try:
+            for path, data in final.items():
+                if data is None:
+                    continue
+                tmp = f"{path}{TMP_SUFFIX}"
+                written.append((tmp, path))
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    if _SYNCFS is None:
+                        f.flush()
+                        os.fsync(f.fileno())
+            if written and _SYNCFS is not None:
+                fd = os.open(self.root, os.O_RDONLY)
+                try:
+                    if _SYNCFS(fd) != 0:
+                        raise OSError(ctypes.get_errno(), "syncfs failed")
+                finally:
+                    os.close(fd)
+        except OSError:  # a full disk: the files stay as they were, and so does the log
+            for tmp, _ in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
         for tmp, path in written:
             os.replace(tmp, path)
         for path, data in final.items():

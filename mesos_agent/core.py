@@ -290,12 +290,19 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
                                 "re-registered")
 
     def _on_shutdown_agent(self, msg: ShutdownAgent, now: float) -> Effects:
+        # A fresh registration refused (e.g. the machine is down for maintenance): back off
+        # rather than ask again at once; a re-registration refused starts afresh now.
+        refused_again = self.state == REGISTERING and self.agent_id is None
         effects = self._reset(f"master asked us to shut down: {msg.reason}")
         if self.state == DISCONNECTED:
             return effects  # MasterConnected will register us afresh
         self.state = REGISTERING
         self._register_attempts = 0
         effects += [CancelTimer(HEARTBEAT_TIMER), *self.updates.pause()]
+        if refused_again:  # as for an unanswered registration: no busy loop
+            backoff = self.config.registration_backoff
+            self._register_interval = min(self._register_interval * 2, backoff.max)
+            return effects + [SetTimer(REGISTER_TIMER, now + self._register_interval)]
         return effects + self._send_registration(now)
 
     def _on_run_task(self, msg: RunTask, now: float) -> Effects:

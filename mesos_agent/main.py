@@ -14,13 +14,14 @@ import attrs
 from mesos_agent.containerizer.base import Containerizer
 from mesos_agent.containerizer import detect, isolation
 from mesos_agent.containerizer.composite import CompositeContainerizer
+from mesos_agent.containerizer.gpu import GpuDevices
 from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.fetcher import STALL_TIMEOUT
 from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
-from mesos_agent import status
+from mesos_agent import gpus, status
 from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common import flags
 from mesos_common.leader import DetectError, validate_master_spec
@@ -180,6 +181,19 @@ def make_containerizer(kinds: Collection[str], work_dir: str, isolator: Isolator
     return CompositeContainerizer(children)
 
 
+def with_gpus(containerizer: Containerizer, count: int, work_dir: str) -> Containerizer:
+    """The containerizer handing out the first `count` detected GPUs (the agent's `gpus`
+    resource) to the tasks that ask for them."""
+    if count <= 0:
+        return containerizer
+    devices = gpus.detect()
+    if len(devices) < count:
+        raise RuntimeError(f"--resources says gpus:{count} but {len(devices)} NVIDIA GPU(s) "
+                           "were found")
+    log.info("GPUs: %s", ", ".join(f"{g.index} {g.name} ({g.uuid})" for g in devices[:count]))
+    return GpuDevices(containerizer, devices[:count], work_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ns, opts = parse(argv)
     flags.setup_logging(ns.log_level, "mesos-agent")
@@ -191,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if "mesos" in kinds else None)
         containerizer = make_containerizer(kinds, opts.work_dir, isolator,
                                            ns.docker_api_timeout)
+        containerizer = with_gpus(containerizer, int(opts.resources.scalar("gpus")),
+                                  opts.work_dir)
     except (ValueError, RuntimeError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         return 2 if isinstance(e, ValueError) else 1

@@ -4,6 +4,7 @@
     <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<task>/runs/latest    -> newest run
     <work_dir>/meta/checkpoint/...                                           checkpoint.py
     <work_dir>/meta/launched                           the launch log (mesos_common.launch_log)
+    <work_dir>/meta/gpus/<task>                        its GPUs (containerizer/gpu.py)
 
 A command task is its own executor, so the executor id is the task id, as in Mesos; a custom
 executor's sandbox (its id in place of <task>) is also its tasks'. The

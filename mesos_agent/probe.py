@@ -1,7 +1,8 @@
 """What this machine offers (psutil), `--resources` overrides, and `--attributes` parsing.
 
-Like Mesos: cpus, mem, disk and ports are probed; any resource *named* in `--resources`
-replaces the probed one (all its roles), the others keep their probed values. Memory and disk
+Like Mesos: cpus, mem, disk, ports and NVIDIA GPUs (mesos_agent/gpus.py) are probed; any
+resource *named* in `--resources` (even as `gpus:0`) replaces the probed one (all its
+roles), the others keep their probed values. Memory and disk
 keep a reserve for the OS and the agent: `total - min(1 GB, total / 2)` for memory and
 `free - min(5 GB, free / 2)` for the work dir's filesystem (Mesos reserves 10 GB of disk;
 5 GB matches mesos-local's split of the machine).
@@ -13,6 +14,7 @@ import re
 
 import psutil
 
+from mesos_agent import gpus
 from mesos_common.messages import AttributeValue
 from mesos_common.resources import Resources
 
@@ -41,12 +43,15 @@ def _reserved(total_mb: float, reserve_mb: float) -> float:
 
 
 def probe_resources(work_dir: str) -> Resources:
-    """cpus (logical), mem and disk (MB, after the reserve) and the default port range."""
+    """cpus (logical), mem and disk (MB, after the reserve), NVIDIA GPUs and the default
+    port range."""
     cpus = psutil.cpu_count(logical=True) or 1
     mem = _reserved(psutil.virtual_memory().total / MB, MEM_RESERVE_MB)
     disk = _reserved(psutil.disk_usage(_existing(work_dir)).free / MB, DISK_RESERVE_MB)
     lo, hi = DEFAULT_PORTS
-    return Resources.parse(f"cpus:{cpus};mem:{mem:.0f};disk:{disk:.0f};ports:[{lo}-{hi}]")
+    n_gpus = len(gpus.detect())
+    return Resources.parse(f"cpus:{cpus};mem:{mem:.0f};disk:{disk:.0f};ports:[{lo}-{hi}]"
+                           + (f";gpus:{n_gpus}" if n_gpus else ""))
 
 
 def override(probed: Resources, text: str | None) -> Resources:
@@ -56,7 +61,9 @@ def override(probed: Resources, text: str | None) -> Resources:
     if not text or not text.strip():
         return probed
     given = Resources.parse(text)
-    names = given.names()
+    # named with a zero (`gpus:0`) counts too: that resource is then not offered at all
+    names = set(given.names()) | {re.split(r"[(:]", part.strip(), maxsplit=1)[0]
+                                  for part in text.split(";") if part.strip()}
     kept = [item for item in probed.to_json() if item["name"] not in names]
     return Resources.from_json(kept) + given
 

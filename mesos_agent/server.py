@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -70,6 +71,9 @@ log = logging.getLogger("mesos_agent")
 
 DETECT_BACKOFF = RetryPolicy(initial=0.5, max=10.0)
 CONNECT_WAIT = 2.0  # seconds to wait for the DEALER's connection before registering
+# Below this much free space in the work dir a new task is refused: its sandbox and the
+# checkpoints of its updates would not fit, while the running tasks' updates still must.
+WORK_DIR_RESERVE = 1 << 20
 STOP_SLACK = 10.0   # beyond the longest grace period, how long shutdown waits for tasks
 GC_FREEZE_CHECK = 0.25  # seconds between looks for survivors of a full collection to freeze
 # Messages fed per turn of the receive loop: one ZeroMQ message from the master carries up to
@@ -532,6 +536,10 @@ class AgentServer:
         task_id = effect.task.task_id
         try:
             try:
+                full = self._work_dir_full()
+                if full is not None:
+                    self.feed(TaskLaunchFailed(task_id, full))
+                    return
                 task = await self._fetch(effect)
                 if task is None:
                     return
@@ -552,6 +560,19 @@ class AgentServer:
         finally:
             self._runs.pop(task_id, None)
             self._graces.pop(task_id, None)
+
+    def _work_dir_full(self) -> str | None:
+        """Why no new task fits in the work dir now (None: it does)."""
+        try:
+            free = shutil.disk_usage(self.opts.work_dir).free
+        except OSError as e:
+            return f"agent work dir {self.opts.work_dir} is unusable: {e}"
+        if free >= WORK_DIR_RESERVE:
+            return None
+        log.warning("work dir %s is full (%d bytes free): refusing new tasks",
+                    self.opts.work_dir, free)
+        return (f"agent work dir {self.opts.work_dir} is full ({free} bytes free, a new task "
+                f"needs {WORK_DIR_RESERVE}); the tasks running here are kept")
 
     async def _fetch(self, effect: LaunchTask) -> TaskInfo | None:
         """The task as its containerizer gets it (`launched_as`), once its URIs are in the

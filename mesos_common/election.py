@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any, Callable
 
 from mesos_common.leader import leader_znode, make_zk_client, parse_zk
@@ -33,6 +34,7 @@ class Candidacy(LoopBridge):
         self._decode = decode
         self._on_group = on_group
         self._stale: list[str] = []  # withdrawn znodes not deleted yet
+        self._contending = threading.Lock()  # contend() runs on worker threads
 
     # --------------------------------------------------------------- blocking (worker thread)
 
@@ -46,13 +48,33 @@ class Candidacy(LoopBridge):
         ChildrenWatch(self.client, self.dir, self._children, allow_session_lost=True)
 
     def contend(self) -> None:
-        """(Re)create our ephemeral sequential znode; a new session needs a new one."""
-        self._purge()  # an old candidacy left behind must not block the line
-        created = self.client.create(f"{self.dir}/{self.prefix}", self.data,
-                                     ephemeral=True, sequence=True)
-        self.znode = created.rsplit("/", 1)[1]
+        """(Re)create our ephemeral sequential znode; a new session needs a new one, and has
+        at most one: a start retried after a timeout can race the reconnection's re-contend,
+        and a second znode of ours would lead while we waited behind it, with no leader."""
+        with self._contending:
+            self._purge()  # an old candidacy left behind must not block the line
+            self.znode = self._ours() or self.client.create(
+                f"{self.dir}/{self.prefix}", self.data, ephemeral=True,
+                sequence=True).rsplit("/", 1)[1]
         log.info("contending for leadership as %s/%s", self.dir, self.znode)
         self.refresh()  # in case the watch already ran
+
+    def _ours(self) -> str | None:
+        """Our session's candidacy znode, if it has one already (not one we withdrew)."""
+        from kazoo.exceptions import NoNodeError
+        session = self.client.client_id[0] if self.client.client_id else None
+        if session is None:
+            return None
+        for child in self.client.get_children(self.dir):
+            if not child.startswith(self.prefix) or child in self._stale:
+                continue
+            try:
+                _, stat = self.client.get(f"{self.dir}/{child}")
+            except NoNodeError:
+                continue
+            if stat.ephemeralOwner == session:
+                return child
+        return None
 
     def withdraw(self) -> None:
         """Delete our znode (leaving the line); `contend` joins again at its end."""

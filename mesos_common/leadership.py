@@ -169,8 +169,8 @@ class Leadership:
             return self._abdicate(f"another master leads now ({ev.leader})")
         if not ours or self.leading or self._electing or self.fenced:
             return []
-        if self.stay_up and (self._rejoining or self._suspended):
-            return []
+        if self._suspended or (self.stay_up and self._rejoining):
+            return []  # not while ZooKeeper is away (or while rejoining the line)
         if ev.size < self.quorum:
             return [Log("info", f"first in line, waiting for a quorum of {self.quorum} "
                                 f"members (have {ev.size})")]
@@ -183,8 +183,8 @@ class Leadership:
         self._electing = False
         if not ev.ok:
             return self._abdicate(f"cannot take over the registry: {ev.error}")
-        if self.fenced or self.leading or not self._first:
-            return []  # the runtime drops what it opened
+        if self.fenced or self.leading or not self._first or self._suspended:
+            return []  # the runtime drops what it opened; a reconnection elects again
         self.leading = True
         return [Lead()]
 
@@ -192,6 +192,7 @@ class Leadership:
         if self.stay_up:
             return self._on_session_standby(ev)
         if ev.state == "SUSPENDED":
+            self._suspended = True
             if not self.leading or self.fenced:
                 return []
             self.fenced = self._deadline_set = True
@@ -199,10 +200,12 @@ class Leadership:
                                    "writes) until it is back or the session expires"),
                     Fence(), SetTimer(SESSION_DEADLINE, now + self.session_timeout)]
         if ev.state == "LOST":
+            self._suspended = True
             if self.leading:
                 return self._abdicate("ZooKeeper session expired")
             self._lost = True
             return []
+        self._suspended = False
         out: list[object] = self._cancel_deadline()
         if self.leading and self.fenced:
             self.fenced = False
@@ -211,6 +214,10 @@ class Leadership:
         if self._lost and not self._recontending:
             self._lost, self._recontending = False, True
             out.append(Recontend())
+        elif self._first and not (self.leading or self._electing or self.fenced) \
+                and self.group_size >= self.quorum:
+            self._electing = True  # first in line all along: a take-over dropped meanwhile
+            out.append(TakeOver())
         return out
 
     def _on_session_standby(self, ev: SessionChanged) -> list[object]:

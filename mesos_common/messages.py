@@ -181,6 +181,19 @@ class Offer:
 
 
 @frozen
+class InverseOffer:
+    """The master asks for an agent back (Mesos InverseOffer): it becomes unavailable at
+    `start` (maintenance or a drain) and frameworks should move what runs there by then."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    start: float  # wall-clock seconds; the master kills what still runs there from then
+    duration: float | None = None  # None: unknown / until the operator says otherwise
+
+
+@frozen
 class Operation:
     """An ACCEPT operation: LAUNCH `tasks`, or RESERVE / UNRESERVE `resources` (Mesos's dynamic
     reservations: the resources carry the role they are, or were, reserved to)."""
@@ -372,6 +385,22 @@ class Accept:
 
 
 @frozen
+class AcceptInverseOffers:
+    """The framework agrees to give the agents back now: the master may kill its tasks."""
+
+    framework_id: str
+    inverse_offer_ids: tuple[str, ...]
+
+
+@frozen
+class DeclineInverseOffers:
+    """The framework cannot give the agents back yet (the master waits for `start`)."""
+
+    framework_id: str
+    inverse_offer_ids: tuple[str, ...]
+
+
+@frozen
 class Decline:
     framework_id: str
     offer_ids: tuple[str, ...]
@@ -442,6 +471,11 @@ class Update:
 
 
 @frozen
+class InverseOffers:
+    inverse_offers: tuple[InverseOffer, ...]
+
+
+@frozen
 class AgentLost:
     agent_id: str
 
@@ -471,12 +505,13 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
     Subscribed, Offers, Rescind, Update, AgentLost, Error,
     Authenticate, ExecutorExited, FrameworkMessage, ShutdownExecutor, ExecutorLost,
+    InverseOffers, AcceptInverseOffers, DeclineInverseOffers,
 )
 # Messages a master accepts from agents / from frameworks; anything else is a protocol error.
 AGENT_TO_MASTER = (Heartbeat, RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
                    Authenticate, ExecutorExited, FrameworkMessage)
 FRAMEWORK_TO_MASTER = (Heartbeat, Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile,
                        Revive, Suppress, Teardown, Authenticate, FrameworkMessage,
-                       ShutdownExecutor)
+                       ShutdownExecutor, AcceptInverseOffers, DeclineInverseOffers)
 # What a peer with a credential precedes with an Authenticate (see transport.DealerTransport).
 REGISTRATIONS = (RegisterAgent, ReregisterAgent, Subscribe)

@@ -3,7 +3,7 @@ size limit, its shape), 400 answers, and writing a RecordIO stream to a chunked 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping, NoReturn
 
 from aiohttp import web
 
@@ -25,6 +25,15 @@ async def read_call(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         raise V1Error("a call is a JSON object with a string 'type'")
     return body
+
+
+def to_leader(leader: Mapping[str, Any] | None, path: str) -> NoReturn:
+    """A standby's answer: 307 to the leader's same path (a protocol-relative `Location`, as
+    Mesos sends), 503 while no leader is elected."""
+    if not leader:
+        raise web.HTTPServiceUnavailable(text="no leading master elected")
+    host = leader.get("hostname") or leader.get("ip")
+    raise web.HTTPTemporaryRedirect(f"//{host}:{leader.get('port')}{path}")
 
 
 def bad(text: str) -> web.Response:

@@ -17,19 +17,21 @@ from mesos_common import messages as m
 from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
-from mesos_master import (core_agents, core_auth, core_executors, core_frameworks, core_operator,
-                          core_reservations, core_tasks)
+from mesos_master import (core_agents, core_auth, core_drain, core_executors, core_frameworks,
+                          core_maintenance, core_operator, core_reservations, core_tasks)
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_executors import ExecutorHandlers
+from mesos_master.core_maintenance import MaintenanceHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import OperatorHandlers
 from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.core_tasks import TaskHandlers
 from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
-                                        RegistryState, RemoveAgent, UpdateQuota,
-                                        UpdateReservations, UpdateWeights)
+                                        RegistryState, RemoveAgent, StartMaintenance,
+                                        StopMaintenance, UpdateQuota, UpdateReservations,
+                                        UpdateSchedule, UpdateWeights)
 from mesos_master.state import check_invariants
 
 __all__ = ["EVENTS", "MESSAGES", "Master", "MasterConfig"]
@@ -48,7 +50,7 @@ REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
 class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
-             ReservationHandlers, AuthHandlers):
+             ReservationHandlers, MaintenanceHandlers, AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -151,6 +153,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._offer_expired(key[1])
         elif isinstance(key, tuple) and len(key) == 2 and key[0] == "framework_failover":
             self._failover_expired(key[1])
+        elif isinstance(key, tuple) and len(key) == 2 and key[0] == "drain_deadline":
+            self._drain_deadline(key[1])
         else:
             self._log("warning", f"unknown timer {key!r} ignored")
 
@@ -168,6 +172,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._gone_persisted(op, event.ok)
         elif isinstance(op, UpdateReservations):
             self._reservations_persisted(op, event.ok)
+        elif isinstance(op, (UpdateSchedule, StartMaintenance, StopMaintenance)):
+            self._maintenance_persisted(op, event.ok)
         else:
             raise AssertionError(f"unknown registry operation {op!r}")
 
@@ -207,7 +213,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
 EVENTS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
-    **core_operator.EVENTS, **core_reservations.EVENTS, **core_auth.EVENTS,
+    **core_operator.EVENTS, **core_reservations.EVENTS, **core_drain.EVENTS,
+    **core_maintenance.EVENTS, **core_auth.EVENTS,
 }
 
 #: Message -> handler, from the tables beside the handlers.
@@ -215,6 +222,7 @@ MESSAGES: dict[type, MessageHandler] = {
     m.Heartbeat: Master._on_heartbeat,
     **core_agents.MESSAGES, **core_frameworks.MESSAGES, **core_tasks.MESSAGES,
     **core_executors.MESSAGES, **core_auth.MESSAGES,
+    **core_drain.MESSAGES,
 }
 
 

@@ -10,6 +10,7 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
+from mesos_master.core_maintenance import on_machine
 from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryOperation, RemoveAgent)
 from mesos_master.state import Agent, Framework, Task
@@ -27,7 +28,7 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref[0] == "framework":
             return self._protocol_error(peer, msg, "connection is a framework")
-        if not self._agent_principal_ok(peer, msg):
+        if not self._agent_principal_ok(peer, msg) or self._machine_down(peer, msg.agent_info):
             return None
         if ref is not None:  # duplicate from a registered agent: same answer, same id
             self.agents[ref[1]].last_seen = self.now
@@ -46,7 +47,7 @@ class AgentHandlers(MasterBase):
         ref = self.peers.get(peer)
         if ref is not None and ref != ("agent", msg.agent_id):
             return self._protocol_error(peer, msg, f"connection is {ref[0]} {ref[1]}")
-        if not self._agent_principal_ok(peer, msg):
+        if not self._agent_principal_ok(peer, msg) or self._machine_down(peer, msg.agent_info):
             return None
         pending = self.pending_agents.get(msg.agent_id)
         if pending is not None:  # already being re-admitted: answer when that is durable
@@ -74,6 +75,15 @@ class AgentHandlers(MasterBase):
         self._log("warning", f"agent {msg.agent_id} at {peer!r} is unknown: shutting it down")
         self._send(peer, m.ShutdownAgent(f"agent id {msg.agent_id} is unknown to this master; "
                                          "register as a new agent"))
+
+    def _machine_down(self, peer: bytes, info: m.AgentInfo) -> bool:
+        """An agent on a machine down for maintenance is told to shut down (Mesos)."""
+        if on_machine(info.hostname, self.registry.down) is None:
+            return False
+        self._log("warning", f"agent at {peer!r} ({info.hostname}) is on a machine down for "
+                             "maintenance: refused")
+        self._send(peer, m.ShutdownAgent("its machine is down for maintenance"))
+        return True
 
     def _agent_persisted(self, op: RegistryOperation, ok: bool) -> None:
         """PersistDone for AdmitAgent / MarkReachable: now the agent may be told."""
@@ -200,6 +210,13 @@ class AgentHandlers(MasterBase):
             self._adopt_task(agent, fw, record, known)
         for key, task in list(agent.tasks.items()):
             if key not in reported:
+                self._task_vanished(agent, task)
+        # Tasks held unreachable on this agent that it does not bring back (their launch
+        # never reached it, or they ended while it was away): gone, or a reconciliation
+        # would answer TASK_UNREACHABLE for them forever.
+        for fw in self.frameworks.values():
+            for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == agent.id
+                         and (fw.id, t.id) not in reported]:
                 self._task_vanished(agent, task)
         return shutdown
 

@@ -50,6 +50,8 @@ class MasterConfig:
     status_retry_forward_interval: float = 10.0  # a retried update is forwarded this rarely
     version: str = "1.11.0"
     auth: MasterAuth = MasterAuth()
+    drain_notice: float = 60.0  # a drained agent's tasks are killed this long after the
+    # inverse offer, unless their framework accepts it (or has moved them) sooner
 
     @property
     def agent_timeout(self) -> float:
@@ -104,6 +106,10 @@ class MasterBase:
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[Framework] = deque(maxlen=config.max_completed_frameworks)
         self.offers: dict[str, Offer] = {}
+        # inverse offers sent (id -> agent, framework) and the answers (agent -> framework
+        # -> ("ACCEPT" | "DECLINE", time)); see core_drain / core_maintenance
+        self.inverse_offers: dict[str, tuple[str, str]] = {}
+        self.inverse_answers: dict[str, dict[str, tuple[str, float]]] = {}
         self.peers: dict[bytes, tuple[str, str]] = {}  # peer -> ("agent"|"framework", id)
         self.pending_agents: dict[str, PendingAgent] = {}
         self.recovering: set[str] = set(self.registry.admitted)  # admitted, not yet re-registered
@@ -222,6 +228,11 @@ class MasterBase:
             agent.used = agent.used - task.resources
             self.allocator.recover(task.framework_id, agent.id, task.resources, None, self.now)
             self._request_allocation([agent.id])
+            if agent.drain is not None:
+                self._check_drained(agent)
+
+    def _check_drained(self, agent: Agent) -> None:
+        """A task on a draining agent ended (core_drain)."""
 
     def _complete(self, fw: Framework, task: Task) -> None:
         """A terminal, acknowledged (or unreportable) task leaves the live books."""

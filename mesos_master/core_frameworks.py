@@ -67,6 +67,7 @@ class FrameworkHandlers(MasterBase):
         else:
             self.counters["messages_reregister_framework"] += 1
             self._resubscribe(fw, info, peer)
+        self.allocator.set_gpu_capable(fw_id, "GPU_RESOURCES" in info.capabilities)
         self.peers[peer] = ("framework", fw_id)
         self._send(peer, m.Subscribed(fw_id, self.config.master_id,
                                       self.config.heartbeat_interval))

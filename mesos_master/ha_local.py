@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 class ZooKeeper:
-    """`ip` and `wrap` put it on another host (e.g. `ip netns exec NS` of a test network)."""
+    """`ip` and `wrap` put it on another host (e.g. `nsenter --net=...` of a test network)."""
 
     def __init__(self, base: Path, tick_ms: int = 500, ip: str = "127.0.0.1",
                  wrap: Sequence[str] = ()) -> None:

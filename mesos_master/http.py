@@ -20,6 +20,7 @@ from mesos_common.auth import http as http_auth
 from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
 from mesos_common.resources import EMPTY
+from mesos_master import core_maintenance as maint
 from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import ReserveRequest, UnreserveRequest, parse_request
 
@@ -246,6 +247,35 @@ def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response
     return _json(request, views.quota_json(master))
 
 
+async def maintenance_schedule(request: web.Request) -> web.Response:
+    return _json(request, views.schedule_json(_master(request)))
+
+
+async def maintenance_status(request: web.Request) -> web.Response:
+    return _json(request, views.maintenance_status_json(_master(request)))
+
+
+async def update_maintenance(request: web.Request) -> web.Response:
+    """POST /maintenance/schedule, /machine/down, /machine/up: durable before the answer."""
+    master = _master(request)
+    body = await _body(request)
+    kind = request.match_info["what"]
+    req: Any = (maint.parse_schedule(body) if kind == "schedule"
+                else maint.parse_machines(body))
+    if isinstance(req, str):
+        return _bad_request(req)
+    if kind != "schedule":
+        req = (maint.StartMaintenanceRequest if kind == "down"
+               else maint.StopMaintenanceRequest)(req)
+    error = maint.request_error(master.registry, req)
+    if error is not None:
+        return _bad_request(error)
+    request.app[SERVICE].feed(req)
+    if not maint.applied(master.registry, req):
+        return web.json_response({"error": "registry write failed"}, status=503)
+    return web.Response(text="")
+
+
 async def teardown(request: web.Request) -> web.Response:
     """Mesos' POST /master/teardown with `frameworkId=<id>` (form or query)."""
     master = _master(request)
@@ -327,6 +357,11 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_post(path, teardown)
     for path in ("/master/reserve", "/reserve", "/master/unreserve", "/unreserve"):
         app.router.add_post(path, reserve)
+    for prefix in ("", "/master"):
+        app.router.add_get(f"{prefix}/maintenance/schedule", maintenance_schedule)
+        app.router.add_get(f"{prefix}/maintenance/status", maintenance_status)
+        app.router.add_post(f"{prefix}/maintenance/{{what:schedule}}", update_maintenance)
+        app.router.add_post(f"{prefix}/machine/{{what:down|up}}", update_maintenance)
     for path, handler in routes:
         app.router.add_get(path, handler)
     v1 = getattr(service, "v1", None)

@@ -51,6 +51,9 @@ def build_parser() -> FlagParser:
                     "and an offer nobody saw must not hold its resources forever")
     p.add_flag("agent_reregister_timeout", type=duration, default=600.0,
                help="after a failover, agents not back within this are marked unreachable")
+    p.add_flag("drain_notice", type=duration, default=60.0,
+               help="a drained agent's tasks are killed this long after their framework's "
+                    "inverse offer, unless it accepts or has moved them sooner")
     p.add_flag("zk", default=None,
                help="zk://host:port[,host:port]/path: HA mode, elect a leader through "
                     "ZooKeeper and keep the registry there")
@@ -119,7 +122,7 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
     elif ns.registry == "sqlite" and not ns.work_dir:
         parser.error("--work_dir is required unless --registry=in_memory")
     for name in ("agent_ping_timeout", "allocation_interval", "agent_reregister_timeout",
-                 "zk_session_timeout"):
+                 "zk_session_timeout", "drain_notice"):
         if getattr(ns, name) <= 0:
             parser.error(f"--{name} must be positive")
     if ns.heartbeat_interval is not None and ns.heartbeat_interval <= 0:
@@ -135,6 +138,7 @@ def options_from_argv(argv: Sequence[str] | None = None) -> tuple[ServerOptions,
         max_agent_ping_timeouts=ns.max_agent_ping_timeouts,
         heartbeat_interval=ns.heartbeat_interval, allocation_interval=ns.allocation_interval,
         offer_timeout=ns.offer_timeout or None, agent_reregister_timeout=ns.agent_reregister_timeout,
+        drain_notice=ns.drain_notice,
         zk=ns.zk, quorum=ns.quorum or 1, zk_session_timeout=ns.zk_session_timeout,
         gc_freeze=True, flags=given, zmq_curve=ns.zmq_curve, zmq_curve_cert=ns.zmq_curve_cert,
         auth=auth, http_auth=http)

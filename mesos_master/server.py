@@ -70,6 +70,7 @@ class ServerOptions:
     allocation_interval: float = 0.1
     offer_timeout: float | None = None
     agent_reregister_timeout: float = 600.0
+    drain_notice: float = 60.0
     zk: str | None = None  # zk://h:p[,h:p]/path: HA mode (election + ZooKeeper registry)
     quorum: int = 1  # HA: contenders that must be present before a first election is won
     zk_session_timeout: float = 10.0
@@ -252,7 +253,8 @@ class MasterServer:
             agent_ping_timeout=o.agent_ping_timeout,
             max_agent_ping_timeouts=o.max_agent_ping_timeouts,
             allocation_interval=o.allocation_interval, offer_timeout=o.offer_timeout,
-            agent_reregister_timeout=o.agent_reregister_timeout, version=VERSION, auth=o.auth)
+            agent_reregister_timeout=o.agent_reregister_timeout, drain_notice=o.drain_notice,
+            version=VERSION, auth=o.auth)
         return Master(config, HierarchicalAllocator(random.Random()), registry.load(),
                       IdGen(self.master_id),
                       random.Random())

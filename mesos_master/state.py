@@ -94,6 +94,19 @@ class Offer:
 
 
 @define(eq=False)
+class DrainInfo:
+    """An operator's DRAIN_AGENT: DRAINING until nothing runs on the agent, then DRAINED.
+    `waiting`: framework -> the inverse offer it was sent and has not accepted; the master
+    kills that framework's tasks when it accepts or at `deadline`."""
+
+    state: str
+    max_grace_period: float | None
+    mark_gone: bool
+    deadline: float
+    waiting: dict[str, str] = field(factory=dict)
+
+
+@define(eq=False)
 class Agent:
     id: str
     peer: bytes
@@ -112,6 +125,8 @@ class Agent:
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
     principal: str | None = None  # as authenticated when it (re-)registered
     reserved: Resources = EMPTY  # dynamic reservations (in `total` too), as in the registry
+    deactivated: bool = False  # no offers (DEACTIVATE_AGENT, or draining)
+    drain: DrainInfo | None = None
 
     @property
     def total(self) -> Resources:

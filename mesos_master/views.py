@@ -12,6 +12,7 @@ from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 from mesos_master.core import Master
 from mesos_master.core_base import MESSAGE_METRICS, sum_resources
+from mesos_master.core_maintenance import on_machine, scheduled
 from mesos_master.state import Agent, Framework, Offer, Task
 
 BUILD_DATE = "2020-11-19 12:00:00"
@@ -32,6 +33,52 @@ def _reserved(res: Resources) -> dict[str, Any]:
     return {role: res.reserved(role).to_map() for role in sorted(res.roles() - {"*"})}
 
 
+def drain_json(agent: Agent) -> dict[str, Any] | None:
+    """Mesos' DrainInfo: state and the DRAIN_AGENT config (durations in nanoseconds)."""
+    d = agent.drain
+    if d is None:
+        return None
+    config: dict[str, Any] = {"mark_gone": d.mark_gone}
+    if d.max_grace_period is not None:
+        config["max_grace_period"] = {"nanoseconds": int(d.max_grace_period * 1e9)}
+    return {"state": d.state, "config": config}
+
+
+def _machine_json(mc: tuple[str, str]) -> dict[str, str]:
+    return {k: v for k, v in (("hostname", mc[0]), ("ip", mc[1])) if v}
+
+
+def schedule_json(master: Master) -> dict[str, Any]:
+    """Mesos' maintenance Schedule (times in nanoseconds)."""
+    windows = []
+    for w in master.registry.schedule:
+        un: dict[str, Any] = {"start": {"nanoseconds": int(w.start * 1e9)}}
+        if w.duration is not None:
+            un["duration"] = {"nanoseconds": int(w.duration * 1e9)}
+        windows.append({"machine_ids": [_machine_json(mc) for mc in w.machines],
+                        "unavailability": un})
+    return {"windows": windows}
+
+
+def maintenance_status_json(master: Master) -> dict[str, Any]:
+    """Mesos' ClusterStatus: draining (scheduled, not down) machines with the frameworks'
+    answers to their inverse offers, and the down machines."""
+    reg = master.registry
+    draining = sorted(scheduled(reg) - reg.down)
+    answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for agent_id, by_fw in sorted(master.inverse_answers.items()):
+        agent = master.agents.get(agent_id)
+        mc = on_machine(agent.info.hostname, draining) if agent else None
+        if mc is None:
+            continue
+        answers.setdefault(mc, []).extend(
+            {"framework_id": {"value": fw}, "status": status, "timestamp": {
+                "nanoseconds": int(t * 1e9)}} for fw, (status, t) in sorted(by_fw.items()))
+    return {"draining_machines": [{"id": _machine_json(mc), "statuses": answers.get(mc, [])}
+                                  for mc in draining],
+            "down_machines": [_machine_json(mc) for mc in sorted(reg.down)]}
+
+
 def agent_json(agent: Agent) -> dict[str, Any]:
     info = agent.info
     out = {
@@ -42,13 +89,16 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "offered_resources": agent.offered.to_map(),
         "reserved_resources": _reserved(agent.total),
         "unreserved_resources": agent.total.unreserved().to_map(),
-        "active": True, "deactivated": False, "version": agent.version, "capabilities": [],
+        "active": True, "deactivated": agent.deactivated, "version": agent.version,
+        "capabilities": [],
         "containerizers": list(info.containerizers),
     }
     if agent.reregistered_time is not None:
         out["reregistered_time"] = agent.reregistered_time
     if agent.principal is not None:
         out["principal"] = agent.principal
+    if agent.drain is not None:
+        out["drain_info"] = drain_json(agent)
     return out
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 async def deployments(request: web.Request, svc: MarathonServer,
                       p: dict[str, str]) -> web.Response:
-    return ok([views.deployment_json(d) for d in svc.state.deployments.values()])
+    return ok([views.deployment_json(svc.state, d) for d in svc.state.deployments.values()])
 
 
 async def cancel_deployment(request: web.Request, svc: MarathonServer, p: dict[str, str]

@@ -18,6 +18,7 @@ import re
 from typing import Any, Callable
 
 from mesos_agent.containerizer.base import LaunchError, task_environment
+from mesos_agent.containerizer.gpu import assigned
 from mesos_common.messages import DockerInfo, TaskInfo, Volume
 
 SANDBOX_MOUNT = "/mnt/mesos/sandbox"
@@ -85,6 +86,10 @@ def create_request(task_id: str, framework_id: str, task: TaskInfo, sandbox: str
         host["NanoCpus"] = int(cpus * 1e9)
     if mem > 0:
         host["Memory"] = max(MIN_MEMORY_MB, int(mem)) * 2**20
+    devices = assigned(task)
+    if devices:  # exactly the task's GPUs (as `docker run --gpus device=...`)
+        host["DeviceRequests"] = [{"Driver": "nvidia", "DeviceIDs": devices,
+                                   "Capabilities": [["gpu"]]}]
     _network(info, task, body)
     for key, value in info.parameters:
         _parameter(body, key.lstrip("-"), value)

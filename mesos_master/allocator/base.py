@@ -32,6 +32,13 @@ class Allocator(Protocol):
         """A (re-)registered agent; `used` is what frameworks' running tasks hold on it.
         `keep_filters`: an agent still here is rebooked with its refuse filters kept."""
 
+    def deactivate_agent(self, agent_id: AgentId) -> None:
+        """No offers of the agent (Mesos deactivateSlave: drained or deactivated); what
+        runs there stays allocated. Kept when `add_agent` rebooks an agent still here; dropped
+        by `remove_agent`."""
+
+    def activate_agent(self, agent_id: AgentId) -> None: ...
+
     def remove_agent(self, agent_id: AgentId) -> None:
         """The agent is gone: everything on it stops counting for anyone."""
 
@@ -42,6 +49,11 @@ class Allocator(Protocol):
 
     def remove_framework(self, framework_id: FrameworkId) -> None:
         """The framework is gone: all its allocations are freed."""
+
+    def set_gpu_capable(self, framework_id: FrameworkId, capable: bool) -> None:
+        """Whether the framework has the GPU_RESOURCES capability: agents with GPUs are
+        offered only to those that have it (Mesos), so GPUs are not taken by frameworks
+        that cannot use them. A framework is not until told."""
 
     def activate_framework(self, framework_id: FrameworkId) -> None: ...
 

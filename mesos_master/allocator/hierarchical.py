@@ -33,7 +33,7 @@ SCAN_LIMIT = 16    # extra framework-order entries a scan may try before walking
 
 
 class _Agent:
-    __slots__ = ("id", "total", "free", "free_q", "reserved", "alloc", "filters")
+    __slots__ = ("id", "total", "free", "free_q", "reserved", "alloc", "filters", "gpus")
 
     def __init__(self, agent_id: str, total: Resources) -> None:
         self.id = agent_id
@@ -41,6 +41,7 @@ class _Agent:
         self.free = total
         self.free_q: Quantities = {}
         self.reserved = bool(total.reserved())
+        self.gpus = total.scalar("gpus") > 0  # offered to GPU_RESOURCES frameworks only
         # (framework index, role) -> what it holds here, as the grants/uses it came in (summed
         # only when needed: a decline usually hands back exactly one chunk)
         self.alloc: dict[tuple[int, str], list[Resources]] = {}
@@ -80,6 +81,7 @@ class HierarchicalAllocator:
         self._agent_list: list[_Agent] = []
         self._frameworks: dict[FrameworkId, _Framework] = {}
         self._fw_by_index: dict[int, _Framework] = {}
+        self._no_gpus = 0  # bits of the frameworks without GPU_RESOURCES
         self._free_indices: list[int] = []
         self._roles: dict[str, _Role] = {}
         self._role_by_index: dict[int, _Role] = {}
@@ -91,6 +93,7 @@ class HierarchicalAllocator:
         self._weights: dict[str, float] = {}
         self.allocation_runs = 0
         self._out: list[OfferGrant] = []
+        self._inactive: set[AgentId] = set()  # deactivated or draining: offered to nobody
 
     # ---------------------------------------------------------------- roles, weights, quota
 
@@ -141,8 +144,11 @@ class HierarchicalAllocator:
         with `keep_filters` (it re-registered with the same attributes: Mesos updateSlave)
         keeps them until they expire."""
         old = self._agents.get(agent_id)
+        inactive = agent_id in self._inactive
         if old is not None:
             self.remove_agent(agent_id)
+        if inactive and old is not None:
+            self._inactive.add(agent_id)
         agent = _Agent(agent_id, total)
         if keep_filters and old is not None:
             agent.filters = old.filters
@@ -199,7 +205,14 @@ class HierarchicalAllocator:
         role.sorter.allocated(fw.id, q)
         self._role_sorter.allocated(role.name, q)
 
+    def deactivate_agent(self, agent_id: AgentId) -> None:
+        self._inactive.add(agent_id)
+
+    def activate_agent(self, agent_id: AgentId) -> None:
+        self._inactive.discard(agent_id)
+
     def remove_agent(self, agent_id: AgentId) -> None:
+        self._inactive.discard(agent_id)
         agent = self._agents.pop(agent_id, None)
         if agent is None:
             return
@@ -251,7 +264,19 @@ class HierarchicalAllocator:
         fw = _Framework(fw_id, index, roles, active)
         self._frameworks[fw_id] = fw
         self._fw_by_index[index] = fw
+        self._no_gpus |= 1 << index
         return fw
+
+    def set_gpu_capable(self, framework_id: FrameworkId, capable: bool) -> None:
+        fw = self._frameworks.get(framework_id)
+        if fw is not None:
+            bit = 1 << fw.index
+            self._no_gpus = self._no_gpus & ~bit if capable else self._no_gpus | bit
+
+    def _refused(self, agent: _Agent) -> int:
+        """Bits of the frameworks the agent may not be offered to: its refuse filters, and
+        on a GPU agent the frameworks without GPU_RESOURCES."""
+        return agent.filters.mask | self._no_gpus if agent.gpus else agent.filters.mask
 
     def _set_active(self, fw: _Framework) -> None:
         """Put the framework in the order of every role it may get offers for."""
@@ -390,6 +415,8 @@ class HierarchicalAllocator:
             todo = list(self._agent_list)
         else:
             todo = [self._agents[a] for a in dict.fromkeys(agents) if a in self._agents]
+        if self._inactive:
+            todo = [a for a in todo if a.id not in self._inactive]
         self._rng.shuffle(todo)
         grants: list[OfferGrant] = []
         self._out = grants
@@ -416,7 +443,7 @@ class HierarchicalAllocator:
             return
         if headroom is not None and not fits_headroom(headroom, q):
             return
-        fm = agent.filters.mask
+        fm = self._refused(agent)
         by_index = self._role_by_index
         for entry in (roles if roles is not None else self._role_sorter.entries()):
             role = entry if roles is not None else by_index[entry[2]]
@@ -431,7 +458,7 @@ class HierarchicalAllocator:
                            headroom: Quantities | None,
                            roles: list[_Role] | None = None) -> None:
         """Slow path: reservations go to their roles; the unreserved part to one role."""
-        fm = agent.filters.mask
+        fm = self._refused(agent)
         if roles is None:
             roles = [self._role_by_index[e[2]] for e in self._role_sorter.entries()]
         unreserved_taken = False

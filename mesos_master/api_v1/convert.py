@@ -262,6 +262,11 @@ def _decline(body: Mapping[str, Any], fid: str) -> m.Decline:
                      _refuse(d))
 
 
+def _inverse_ids(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    d = _obj(body.get(key), key)
+    return tuple(id_value({"o": o}, "o") or "" for o in d.get("inverse_offer_ids", []))
+
+
 def _kill(body: Mapping[str, Any], fid: str) -> m.Kill:
     d = _obj(body.get("kill"), "kill")
     return m.Kill(fid, id_value(d, "task_id") or "", id_value(d, "agent_id", required=False))
@@ -300,6 +305,10 @@ CALLS: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
     "TEARDOWN": lambda b, fid: m.Teardown(fid),
     "MESSAGE": lambda b, fid: _message(b, fid),
     "SHUTDOWN": lambda b, fid: _shutdown(b, fid),
+    "ACCEPT_INVERSE_OFFERS": lambda b, fid: m.AcceptInverseOffers(
+        fid, _inverse_ids(b, "accept_inverse_offers")),
+    "DECLINE_INVERSE_OFFERS": lambda b, fid: m.DeclineInverseOffers(
+        fid, _inverse_ids(b, "decline_inverse_offers")),
 }
 
 
@@ -312,12 +321,12 @@ def _message(body: Mapping[str, Any], fid: str) -> m.FrameworkMessage:
 def _shutdown(body: Mapping[str, Any], fid: str) -> m.ShutdownExecutor:
     d = _obj(body.get("shutdown"), "shutdown")
     return m.ShutdownExecutor(fid, id_value(d, "agent_id") or "", id_value(d, "executor_id") or "")
+
+
 #: Calls answered 202 that change nothing here (Mesos's allocator ignores REQUEST too), with
 #: the reason logged once per framework.
 IGNORED_CALLS = {
     "REQUEST": "resource requests are ignored (as Mesos's allocator does)",
-    "ACCEPT_INVERSE_OFFERS": "this master sends no inverse offers",
-    "DECLINE_INVERSE_OFFERS": "this master sends no inverse offers",
     "ACKNOWLEDGE_OPERATION_STATUS": "this master sends no operation status updates",
     "RECONCILE_OPERATIONS": "this master has no offer operations to reconcile",
 }
@@ -334,6 +343,16 @@ def offer(o: m.Offer) -> dict[str, Any]:
             "resources": o.resources.to_json(), "attributes": attrs}
 
 
+def inverse_offer(o: m.InverseOffer) -> dict[str, Any]:
+    """Mesos' InverseOffer: the agent's unavailability (TimeInfo/DurationInfo in ns)."""
+    window: dict[str, Any] = {"start": {"nanoseconds": int(o.start * 1e9)}}
+    if o.duration is not None:
+        window["duration"] = {"nanoseconds": int(o.duration * 1e9)}
+    return {"id": _value(o.id), "framework_id": _value(o.framework_id),
+            "agent_id": _value(o.agent_id), "url": {"scheme": "http", "address": {
+                "hostname": o.hostname}, "path": "/"}, "unavailability": window}
+
+
 def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
     """The v1 event for a message the core sends a framework (None: nothing to send)."""
     kind = type(msg)
@@ -345,6 +364,9 @@ def event(msg: Any, master_info: Mapping[str, Any]) -> dict[str, Any] | None:
         return {"type": "UPDATE", "update": {"status": task_status(msg.status)}}
     if kind is m.Rescind:
         return {"type": "RESCIND", "rescind": {"offer_id": _value(msg.offer_id)}}
+    if kind is m.InverseOffers:
+        return {"type": "INVERSE_OFFERS", "inverse_offers": {
+            "inverse_offers": [inverse_offer(o) for o in msg.inverse_offers]}}
     if kind is m.Subscribed:
         return {"type": "SUBSCRIBED", "subscribed": {
             "framework_id": _value(msg.framework_id),

@@ -21,13 +21,16 @@ from aiohttp import web
 
 from mesos_common import messages as m
 from mesos_common.auth import http as http_auth
+from mesos_master import core_maintenance as maint
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_common.recordio import Stream, record
 from mesos_common.v1_calls import V1Error
 from mesos_common.v1_http import bad as _bad
-from mesos_common.v1_http import open_response, pump, read_call
+from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core import Master
+from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
+                                     ReactivateAgentRequest)
 from mesos_master.core_operator import (MarkGoneRequest, TeardownRequest, parse_quota,
                                         parse_weights)
 from mesos_master.core_reservations import parse_request
@@ -137,11 +140,7 @@ class OperatorApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.host.leading:
-            other = self.host.leader_info()
-            if not other:
-                raise web.HTTPServiceUnavailable(text="no leading master elected")
-            host = other.get("hostname") or other.get("ip")
-            raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}{request.path}")
+            to_leader(self.host.leader_info(), request.path)
         master = self.host.master
         if master is None:
             raise web.HTTPServiceUnavailable(text="master is starting")
@@ -267,6 +266,56 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
+    def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """UPDATE_MAINTENANCE_SCHEDULE / START_MAINTENANCE / STOP_MAINTENANCE."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        raw = raw if isinstance(raw, dict) else {}
+        req: Any
+        if kind == "UPDATE_MAINTENANCE_SCHEDULE":
+            req = maint.parse_schedule(raw.get("schedule"))
+        else:
+            machines = maint.parse_machines(raw.get("machines"))
+            req = machines if isinstance(machines, str) else (
+                maint.StartMaintenanceRequest if kind == "START_MAINTENANCE"
+                else maint.StopMaintenanceRequest)(machines)
+        if isinstance(req, str):
+            return _bad(req)
+        error = maint.request_error(master.registry, req)
+        if error is not None:
+            return _bad(error)
+        self.host.feed(req)
+        if not maint.applied(master.registry, req):
+            return web.Response(status=503, text="registry write failed")
+        return web.Response(status=200)
+
+    def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT (applied before the answer)."""
+        kind = body["type"]
+        raw = body.get(kind.lower())
+        agent_id = raw.get("agent_id") if isinstance(raw, dict) else None
+        agent_id = agent_id.get("value") if isinstance(agent_id, dict) else None
+        if not isinstance(agent_id, str) or agent_id not in master.agents:
+            return _bad(f"{kind} needs {kind.lower()}.agent_id.value of a registered agent")
+        assert isinstance(raw, dict)
+        req: Any
+        if kind == "DRAIN_AGENT":
+            grace = raw.get("max_grace_period")
+            nanos = grace.get("nanoseconds") if isinstance(grace, dict) else None
+            if grace is not None and (isinstance(nanos, bool) or not isinstance(nanos, int)
+                                      or nanos < 0):
+                return _bad("max_grace_period must be {\"nanoseconds\": <non-negative int>}")
+            if not isinstance(raw.get("mark_gone", False), bool):
+                return _bad("mark_gone must be a boolean")
+            req = DrainAgentRequest(agent_id, None if nanos is None else nanos / 1e9,
+                                    raw.get("mark_gone", False))
+        elif kind == "DEACTIVATE_AGENT":
+            req = DeactivateAgentRequest(agent_id)
+        else:
+            req = ReactivateAgentRequest(agent_id)
+        self.host.feed(req)
+        return web.Response(status=200)
+
 
 def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     body: dict[str, Any] = {"type": kind}
@@ -306,6 +355,9 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_MASTER": lambda api, master: ov.get_master(master, api.host.info(),
                                                    master.start_time or time.time()),
     "GET_QUOTA": lambda api, master: _quota(master),
+    "GET_MAINTENANCE_SCHEDULE": lambda api, master: {"schedule": views.schedule_json(master)},
+    "GET_MAINTENANCE_STATUS": lambda api, master: {
+        "status": views.maintenance_status_json(master)},
 }
 _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Response]] = {
     "UPDATE_WEIGHTS": OperatorApi._update_weights,
@@ -313,10 +365,13 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
     "MARK_AGENT_GONE": OperatorApi._mark_gone,
+    "DRAIN_AGENT": OperatorApi._agent_call,
+    "DEACTIVATE_AGENT": OperatorApi._agent_call,
+    "REACTIVATE_AGENT": OperatorApi._agent_call,
+    "UPDATE_MAINTENANCE_SCHEDULE": OperatorApi._maintenance,
+    "START_MAINTENANCE": OperatorApi._maintenance,
+    "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"DRAIN_AGENT",
-              "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "START_MAINTENANCE", "STOP_MAINTENANCE",
-              "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE",
-              "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
+_NOT_BUILT = {"CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}

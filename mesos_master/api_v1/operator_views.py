@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from mesos_common import messages as m
 from mesos_common import v1_json
 from mesos_common.v1_json import framework_info, task_status
+from mesos_master import views
 from mesos_master.core import Master
 from mesos_master.state import Agent, Framework, Task
 
@@ -35,13 +36,15 @@ def agent_info(agent: Agent) -> dict[str, Any]:
 
 
 def agent(a: Agent) -> dict[str, Any]:
-    out = {"agent_info": agent_info(a), "active": True, "deactivated": False,
+    out = {"agent_info": agent_info(a), "active": True, "deactivated": a.deactivated,
            "version": a.version, "pid": f"slave(1)@{a.info.hostname}:{a.info.port}",
            "registered_time": _time(a.registered_time),
            "total_resources": a.total.to_json(), "allocated_resources": a.used.to_json(),
            "offered_resources": a.offered.to_json(), "capabilities": []}
     if a.reregistered_time is not None:
         out["reregistered_time"] = _time(a.reregistered_time)
+    if a.drain is not None:
+        out["drain_info"] = views.drain_json(a)
     return out
 
 

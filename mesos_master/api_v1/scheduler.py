@@ -26,7 +26,7 @@ from mesos_master.api_v1 import convert
 from mesos_common import recordio
 from mesos_common.recordio import record
 from mesos_common.v1_http import bad as _bad
-from mesos_common.v1_http import open_response, pump, read_call
+from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core_auth import PeerAuthenticated
 
 log = logging.getLogger("mesos_master.api_v1")
@@ -95,11 +95,7 @@ class SchedulerApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.host.leading:
-            other = self.host.leader_info()
-            if not other:
-                raise web.HTTPServiceUnavailable(text="no leading master elected")
-            host = other.get("hostname") or other.get("ip")
-            raise web.HTTPTemporaryRedirect(f"//{host}:{other.get('port')}/api/v1/scheduler")
+            to_leader(self.host.leader_info(), "/api/v1/scheduler")
         try:
             body = await read_call(request)
             kind = body["type"]

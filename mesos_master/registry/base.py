@@ -2,7 +2,8 @@
 
 The registry holds only what a restarted master cannot learn again from its peers: which agent
 ids were admitted (so a returning agent keeps its id), which are unreachable (so their tasks
-are reported correctly during reconciliation), and the operator's role weights and quotas.
+are reported correctly during reconciliation), the operator's role weights and quotas, and the
+maintenance schedule with the machines that are down.
 Every change is a small frozen operation whose pure `apply(state) -> bool` says whether it
 mutated anything; the core emits `Persist(op)` and acts only once `PersistDone(op)` comes
 back, so nothing is acknowledged before it is durable.
@@ -15,6 +16,19 @@ from typing import Protocol, Union
 from attrs import define, field, frozen
 
 from mesos_common.resources import Resources
+
+
+Machine = tuple[str, str]  # Mesos MachineID: (hostname, ip); either may be empty
+
+
+@frozen
+class Window:
+    """A maintenance window: these machines are unavailable from `start` (wall-clock
+    seconds) for `duration` (None: open-ended)."""
+
+    machines: tuple[Machine, ...]
+    start: float
+    duration: float | None = None
 
 
 @define
@@ -30,6 +44,8 @@ class RegistryState:
     quotas: dict[str, dict[str, float]] = field(factory=dict)
     gone: dict[str, float] = field(factory=dict)
     reserved: dict[str, Resources] = field(factory=dict)
+    schedule: list[Window] = field(factory=list)
+    down: set[Machine] = field(factory=set)
 
     def copy(self) -> RegistryState:
         return copy.deepcopy(self)
@@ -166,10 +182,69 @@ class UpdateQuota:
         return True
 
 
+@frozen
+class UpdateSchedule:
+    """Replace the maintenance schedule (a down machine stays in it: checked before)."""
+
+    windows: tuple[Window, ...]
+
+    def apply(self, state: RegistryState) -> bool:
+        if state.schedule == list(self.windows):
+            return False
+        state.schedule = list(self.windows)
+        return True
+
+
+@frozen
+class StartMaintenance:
+    """Scheduled machines go down: their agents are removed and may not register."""
+
+    machines: tuple[Machine, ...]
+
+    def apply(self, state: RegistryState) -> bool:
+        new = set(self.machines) - state.down
+        state.down |= new
+        return bool(new)
+
+
+@frozen
+class StopMaintenance:
+    """Down machines come back up and leave the schedule."""
+
+    machines: tuple[Machine, ...]
+
+    def apply(self, state: RegistryState) -> bool:
+        gone = set(self.machines) & state.down
+        if not gone:
+            return False
+        state.down -= gone
+        windows = [Window(tuple(mc for mc in w.machines if mc not in gone), w.start, w.duration)
+                   for w in state.schedule]
+        state.schedule = [w for w in windows if w.machines]
+        return True
+
+
+MaintenanceOperation = Union[UpdateSchedule, StartMaintenance, StopMaintenance]
 AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
                        UpdateReservations]
 RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                          UpdateReservations, UpdateWeights, UpdateQuota]
+                          UpdateReservations, UpdateWeights, UpdateQuota, UpdateSchedule,
+                          StartMaintenance, StopMaintenance]
+
+
+def maintenance_json(state: RegistryState) -> dict:
+    """The schedule and the down machines as stored (sqlite row, ZooKeeper node)."""
+    return {"schedule": [{"machines": [list(mc) for mc in w.machines], "start": w.start,
+                          "duration": w.duration} for w in state.schedule],
+            "down": sorted(list(mc) for mc in state.down)}
+
+
+def load_maintenance(state: RegistryState, doc: dict) -> None:
+    state.schedule = [Window(tuple((str(h), str(i)) for h, i in w["machines"]),
+                             float(w["start"]),
+                             None if w.get("duration") is None else float(w["duration"]))
+                      for w in doc.get("schedule", [])]
+    state.down = {(str(h), str(i)) for h, i in doc.get("down", [])}
 
 
 class Registry(Protocol):

@@ -11,9 +11,10 @@ import os
 import sqlite3
 
 from mesos_common.resources import Resources
-
-from mesos_master.registry.base import (RegistryOperation, RegistryState, UpdateQuota,
-                                        UpdateWeights)
+from mesos_master.registry.base import (RegistryOperation, RegistryState,
+                                        StartMaintenance, StopMaintenance, UpdateQuota,
+                                        UpdateSchedule, UpdateWeights, load_maintenance,
+                                        maintenance_json)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
@@ -23,7 +24,9 @@ CREATE TABLE IF NOT EXISTS reserved (agent_id TEXT PRIMARY KEY, resources TEXT N
 CREATE TABLE IF NOT EXISTS weights (role TEXT PRIMARY KEY, weight REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS quotas (role TEXT NOT NULL, resource TEXT NOT NULL,
                                    amount REAL NOT NULL, PRIMARY KEY (role, resource));
+CREATE TABLE IF NOT EXISTS maintenance (doc TEXT NOT NULL);
 """
+_MAINTENANCE = (UpdateSchedule, StartMaintenance, StopMaintenance)
 
 
 class SqliteRegistry:
@@ -49,6 +52,8 @@ class SqliteRegistry:
             state.weights[role] = weight
         for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):
             state.quotas.setdefault(role, {})[name] = amount
+        for (doc,) in self._db.execute("SELECT doc FROM maintenance"):
+            load_maintenance(state, json.loads(doc))
         return state
 
     def load(self) -> RegistryState:
@@ -79,6 +84,9 @@ class SqliteRegistry:
                 self._db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?)",
                                  (role, candidate.weights[role]))
             return
+        if isinstance(op, _MAINTENANCE):
+            self._write_maintenance(candidate)
+            return
         if isinstance(op, UpdateQuota):
             self._db.execute("DELETE FROM quotas WHERE role = ?", (op.role,))
             for name, amount in candidate.quotas.get(op.role, {}).items():
@@ -99,6 +107,11 @@ class SqliteRegistry:
         if aid in candidate.gone:
             self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)",
                              (aid, candidate.gone[aid]))
+
+    def _write_maintenance(self, candidate: RegistryState) -> None:
+        self._db.execute("DELETE FROM maintenance")
+        self._db.execute("INSERT INTO maintenance VALUES (?)",
+                         (json.dumps(maintenance_json(candidate)),))
 
     def close(self) -> None:
         self._db.close()

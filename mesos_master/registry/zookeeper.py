@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from mesos_common.resources import Resources
-from mesos_master.registry.base import RegistryOperation, RegistryState
+from mesos_master.registry.base import (RegistryOperation, RegistryState, load_maintenance,
+                                        maintenance_json)
 
 
 class FencedError(Exception):
@@ -92,13 +93,14 @@ def _encode(state: RegistryState) -> bytes:
     return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
                        "weights": state.weights, "quotas": state.quotas,
                        "gone": state.gone,
-                       "reserved": {a: r.to_json() for a, r in state.reserved.items()}},
+                       "reserved": {a: r.to_json() for a, r in state.reserved.items()},
+                       "maintenance": maintenance_json(state)},
                       sort_keys=True).encode()
 
 
 def _decode(data: bytes) -> RegistryState:
     doc = json.loads(data or b"{}")
-    return RegistryState(admitted={str(k): str(v) for k, v in doc.get("admitted", {}).items()},
+    state = RegistryState(admitted={str(k): str(v) for k, v in doc.get("admitted", {}).items()},
                          unreachable={str(k): float(v)
                                       for k, v in doc.get("unreachable", {}).items()},
                          weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
@@ -107,3 +109,5 @@ def _decode(data: bytes) -> RegistryState:
                          gone={str(k): float(v) for k, v in doc.get("gone", {}).items()},
                          reserved={str(k): Resources.from_json(v)
                                    for k, v in doc.get("reserved", {}).items()})
+    load_maintenance(state, doc.get("maintenance", {}))
+    return state

@@ -49,30 +49,58 @@ def web_cmd(version: int) -> str:
 
 @define
 class Totals:
+    """Figures over rounds: faults applied (a leader fault finds no leader at times and is
+    skipped), changes acknowledged and lost, the worst times."""
     rounds: int = 0
     failed_rounds: list[int] = field(factory=list)
-    kills: dict[str, int] = field(factory=dict)
-    partitions: int = 0
-    losses: int = 0
-    delays: int = 0
-    pauses: int = 0
+    faults: dict[str, int] = field(factory=dict)
     acked: int = 0
     lost: int = 0
     lost_elsewhere: int = 0
     longest_below_capacity: float = 0.0
     longest_converge: float = 0.0
 
-    def count(self, f: Fault) -> None:
-        if f.kind.startswith("kill_"):
-            self.kills[f.kind] = self.kills.get(f.kind, 0) + 1
-        elif "partition" in f.kind or "one_way" in f.kind:
-            self.partitions += 1
-        elif f.kind == "loss":
-            self.losses += 1
-        elif f.kind == "delay":
-            self.delays += 1
-        elif f.kind == "pause_agent":
-            self.pauses += 1
+    def add(self, no: int, applied: list[str], result: dict[str, Any]) -> None:
+        self.rounds += 1
+        for kind in applied:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+        problems = result["problems"]
+        if problems:
+            self.failed_rounds.append(no)
+        self.acked += result["acked"]
+        self.lost += sum(1 for x in problems if x.startswith("lost change"))
+        self.lost_elsewhere += sum(1 for x in problems if x.startswith("lost on an untouched"))
+        self.longest_below_capacity = max(self.longest_below_capacity,
+                                          result["longest_below_capacity_s"])
+        self.longest_converge = max(self.longest_converge, result["converge_s"])
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.faults
+        return {"rounds": self.rounds, "failed_rounds": self.failed_rounds,
+                "faults": dict(sorted(f.items())),
+                "leader_kills": f.get("kill_master_leader", 0) + f.get("kill_marathon_leader", 0),
+                "agent_kills": f.get("kill_agent", 0),
+                "partitions": sum(v for k, v in f.items() if "partition" in k or "one_way" in k),
+                "losses": f.get("loss", 0), "delays": f.get("delay", 0),
+                "pauses": f.get("pause_agent", 0), "changes_acked": self.acked,
+                "changes_lost": self.lost, "tasks_lost_on_untouched_hosts": self.lost_elsewhere,
+                "longest_below_capacity_s": self.longest_below_capacity,
+                "longest_converge_s": self.longest_converge}
+
+
+def summarize(log: Path) -> Totals:
+    """The totals of the rounds a log holds (a run cut short still has its finished rounds)."""
+    totals = Totals()
+    applied: dict[int, list[str]] = {}
+    for line in log.read_text().splitlines():
+        e = json.loads(line)
+        if e["event"] == "start":
+            applied[e["round"]] = []
+        elif e["event"] == "fault" and e.get("host"):
+            applied.setdefault(e["round"], []).append(e["fault"]["kind"])
+        elif e["event"] == "result":
+            totals.add(e["round"], applied.get(e["round"], []), e)
+    return totals
 
 
 class Round:
@@ -87,6 +115,7 @@ class Round:
                                    length)
         self.active: dict[Fault, list[str]] = {}  # fault -> hosts it touched
         self.touched: set[str] = set()  # hosts this round cut, slowed, paused or killed
+        self.applied: list[str] = []  # kinds of the faults applied
         self.below_since: float | None = None
         self.longest_below = 0.0
         self.stop = threading.Event()
@@ -129,6 +158,7 @@ class Round:
             h.delay(name, "zk", [ZK_PORT], f.delay, f.jitter, seed=self.seed)
         self.active[f] = [name]
         self.touched.add(name)
+        self.applied.append(f.kind)
 
     def heal(self, f: Fault) -> None:
         for name in self.active.pop(f, []):
@@ -181,6 +211,19 @@ class Round:
         return sorted(f"{tid} on {host}" for tid, host in new.items()
                       if host not in self.touched)
 
+    def supervise_until(self, deadline: float) -> None:
+        """Wait until `deadline` (monotonic), restarting meanwhile, as a supervisor would,
+        any daemon that exited by itself (not those a fault killed: they are restarted when
+        the fault ends)."""
+        while True:
+            revived = self.hosts.revive()
+            if revived:
+                self.emit(event="revived", hosts=revived)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(1.0, left))
+
     def run(self, seen_lost: set[str]) -> dict[str, Any]:
         self.emit(event="start", seed=self.seed, faults=[f.to_json() for f in self.faults])
         acked_before = len(self.client.acked)
@@ -193,15 +236,16 @@ class Round:
                         key=lambda e: (e[0], e[1]))
         try:
             for at, end, f in events:
-                time.sleep(max(0.0, start + at - time.monotonic()))
+                self.supervise_until(start + at)
                 self.heal(f) if end else self.apply(f)
-            time.sleep(max(0.0, start + self.length - time.monotonic()))
+            self.supervise_until(start + self.length)
         finally:
             for f in list(self.active):
                 self.heal(f)
             self.stop.set()
             for t in threads:
                 t.join(15)
+        self.supervise_until(0)
         healed = time.monotonic()
         problems, converge_s = self.check()
         problems += [f"lost on an untouched host: {x}" for x in self.lost_elsewhere(seen_lost)]
@@ -266,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", type=Path, default=Path("chaos.jsonl"))
     p.add_argument("--plant", choices=PLANTS, help="run a Marathon with this bug planted")
     p.add_argument("--keep-going", action="store_true", help="run every round even after a failure")
+    p.add_argument("--summary", type=Path, help="print the totals of a log's rounds and exit")
     a = p.parse_args(argv)
+    if a.summary:
+        print(json.dumps(summarize(a.summary).to_json()))
+        return 0
     # SIGTERM unwinds like Ctrl-C, so the cluster and its network are removed either way
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds = [a.only_round] if a.only_round is not None else list(range(1, a.rounds + 1))
@@ -281,24 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         setup_apps(client)
         for no in rounds:
             r = Round(hosts, client, a.seed, no, a.length, log)
-            for f in r.faults:
-                totals.count(f)
             result = r.run(seen_lost)
-            totals.rounds += 1
-            totals.acked += result["acked"]
-            totals.lost += sum(1 for x in result["problems"] if x.startswith("lost change"))
-            totals.lost_elsewhere += sum(1 for x in result["problems"]
-                                         if x.startswith("lost on an untouched"))
-            totals.longest_below_capacity = max(totals.longest_below_capacity,
-                                                result["longest_below_capacity_s"])
-            totals.longest_converge = max(totals.longest_converge, result["converge_s"])
+            totals.add(no, r.applied, result)
             status = "ok" if not result["problems"] else "FAILED"
             print(f"round {no}: {status} faults={[f.kind for f in r.faults]} "
                   f"converged in {result['converge_s']}s "
                   f"below capacity {result['longest_below_capacity_s']}s "
                   f"acked {result['acked']}", flush=True)
             if result["problems"]:
-                totals.failed_rounds.append(no)
                 for x in result["problems"]:
                     print(f"  - {x}", flush=True)
                 plant = f" --plant {a.plant}" if a.plant else ""
@@ -307,13 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(hosts.dump_logs(30), flush=True)
                 if not a.keep_going:
                     break
-    print("totals: " + json.dumps({
-        "seed": a.seed, "rounds": totals.rounds, "failed_rounds": totals.failed_rounds,
-        "kills": totals.kills, "partitions": totals.partitions, "losses": totals.losses,
-        "delays": totals.delays, "pauses": totals.pauses, "changes_acked": totals.acked,
-        "changes_lost": totals.lost, "tasks_lost_on_untouched_hosts": totals.lost_elsewhere,
-        "longest_below_capacity_s": totals.longest_below_capacity,
-        "longest_converge_s": totals.longest_converge}), flush=True)
+    print("totals: " + json.dumps(dict(seed=a.seed, **totals.to_json())), flush=True)
     return 1 if totals.failed_rounds else 0
 
 

@@ -10,6 +10,8 @@ whatever state a failure left them in.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import os
 import signal
 import urllib.error
@@ -19,7 +21,7 @@ from typing import Any, Callable
 
 from attrs import define
 
-from mesos_common.daemons import Daemon, kill_group, python_module, spawn
+from mesos_common.daemons import Daemon, kill_group, python_module, spawn, sweep_agent
 from mesos_master.ha_local import ZooKeeper
 from tests.hosts.netns import Network
 
@@ -36,18 +38,14 @@ class Timeouts:
     agent_reregister: float = 10.0
     marathon_failover: float = 600.0
 
-    @property
-    def agent_unreachable_after(self) -> float:
-        return self.agent_ping * self.max_agent_pings
-
 
 def faketime_env(offset: float) -> dict[str, str]:
-    """The environment of a process whose wall clock is `offset` seconds off (libfaketime);
-    its monotonic clock stays true, as an NTP-less host's would."""
+    """The environment of a process whose wall clock is `offset` seconds off (libfaketime).
+    Its monotonic clock moves by the same constant, which nothing compares across processes;
+    leaving it true (FAKETIME_DONT_FAKE_MONOTONIC) breaks Python's time.sleep with EINVAL."""
     env = dict(os.environ)
     if offset:
-        env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{offset:+.0f}s",
-                   FAKETIME_DONT_FAKE_MONOTONIC="1")
+        env.update(LD_PRELOAD=FAKETIME_LIB, FAKETIME=f"{offset:+.0f}s")
     return env
 
 
@@ -89,6 +87,10 @@ class HostCluster:
         self.daemons: dict[str, Daemon] = {}  # by host name
         self.clock_offsets: dict[str, float] = {}
         self.proxies: dict[str, list[Daemon]] = {}  # delay proxies by the host they slow
+        # Agents' work dirs: somewhere the tasks' user (`nobody` by default) can pass through
+        # to its sandbox, as a system service's /var/lib is (pytest's temp dirs are 0700).
+        self.agents_root = Path(tempfile.mkdtemp(prefix="corral-hosts-"))
+        self.agents_root.chmod(0o711)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -115,7 +117,6 @@ class HostCluster:
     def stop(self) -> None:
         """Everything ends, in an order that lets agents kill their tasks; then the network
         goes, which also kills whatever still runs inside a namespace."""
-        from mesos_common.daemons import sweep_agent
         for name in list(self.proxies):
             self._stop_proxies(name)
         for name in self.marathon_hosts + self.agent_hosts + self.master_hosts:
@@ -128,6 +129,7 @@ class HostCluster:
         for name in self.agent_hosts:
             sweep_agent(self.work_dir(name))
         self.net.close()
+        shutil.rmtree(self.agents_root, ignore_errors=True)
 
     def __enter__(self) -> "HostCluster":
         return self.start()
@@ -157,7 +159,7 @@ class HostCluster:
         return self.zk.url(path)
 
     def work_dir(self, name: str) -> Path:
-        return self.root / name / "work"
+        return self.agents_root / name / "work"
 
     # ------------------------------------------------------------------------ daemons
 
@@ -200,16 +202,25 @@ class HostCluster:
             "marathon: listening")
 
     def restart(self, name: str) -> Daemon:
-        """Start the daemon of host `name` again (after kill9, or to apply a clock skew)."""
-        d = self.daemons.pop(name, None)
-        if d is not None:
-            kill_group(d.pid, signal.SIGCONT)
-            d.stop(timeout=10)
+        """Start the daemon of host `name` again: after kill9, or now (it is killed -9 first:
+        a clean stop would make an agent kill its tasks, a crash leaves them to recover)."""
+        self.kill9(name)
         if name in self.master_hosts:
             return self.start_master(name)
         if name in self.agent_hosts:
             return self.start_agent(name)
         return self.start_marathon(name)
+
+    def revive(self) -> list[str]:
+        """Start again every daemon that exited by itself (a master exits when it loses
+        leadership, as Mesos's does): what a supervisor such as systemd does. The hosts
+        revived."""
+        out = []
+        for name, d in list(self.daemons.items()):
+            if not d.alive():
+                self.restart(name)
+                out.append(name)
+        return out
 
     # ------------------------------------------------------------------------ process faults
 

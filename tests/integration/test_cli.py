@@ -11,8 +11,10 @@ import os
 import re
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,7 +85,9 @@ def _docker_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory) -> Iterator[Local]:
-    root = tmp_path_factory.mktemp("corral-cli")
+    # A work dir the tasks' user (`nobody` by default) can pass through (pytest's are 0700).
+    root = Path(tempfile.mkdtemp(prefix="corral-cli-"))
+    root.chmod(0o711)
     proc, out = start_mesos_local("--num_agents=2", "--port=0", f"--work_dir={root}",
                                   env=_docker_env())
     engine = docker.from_env()
@@ -103,6 +107,7 @@ def local(tmp_path_factory) -> Iterator[Local]:
                     "label": f"{LABEL_AGENT}={os.path.abspath(agent)}"}):
                 c.remove(force=True)
         engine.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _write(path: Path, doc: Any) -> str:
@@ -278,7 +283,7 @@ def test_task_log_follow_prints_a_later_line_and_ends_with_the_task(local: Local
 
 def test_scale_wait_exits_0_when_healthy_and_1_when_cancelled(local: Local, tmp_path):
     local.run("app", "add", _write(tmp_path / "w.json", {
-        "id": "/web", "cmd": f"{sys.executable} -m http.server $PORT0", "cpus": 0.3,
+        "id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.3,
         "mem": 32, "instances": 1,
         "healthChecks": [{"protocol": "HTTP", "intervalSeconds": 1, "gracePeriodSeconds": 30}]}),
         "--wait")

@@ -9,6 +9,7 @@ bridge, tests/hosts), faults made with `ip link` and iptables.
 3. A leading master that can send but not receive never leaves two masters leading at once.
 4. Marathon's leader cut off from ZooKeeper steps down, another takes over, and every app
    change acknowledged to the client through the whole time is there.
+5. An agent an hour ahead and masters an hour behind (wall clocks) change nothing.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason=netns.available() or "ZooKeeper is not installed")]
 
 WEB = {"id": "/web", "cmd": "echo ok > index.html && exec busybox httpd -f -p $PORT0",
-       "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}], "constraints": [["hostname", "UNIQUE"]],
+       "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}],
+       "constraints": [["hostname", "UNIQUE"]],
        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
                          "intervalSeconds": 1, "timeoutSeconds": 1,
                          "gracePeriodSeconds": 10, "maxConsecutiveFailures": 2}],
@@ -198,3 +200,26 @@ def test_marathon_leader_cut_from_zookeeper_steps_down_and_loses_no_change(hosts
     assert all(len(s) <= 1 for s in leaders.samples), [s for s in leaders.samples if len(s) > 1]
     assert len(client.acked) > 20
     assert lost_changes(client) == []
+
+
+def test_skewed_clocks_on_an_agent_and_the_masters_change_nothing(hosts):
+    """Wall time crosses hosts in status timestamps and the registry; an agent restarted an
+    hour ahead recovers its task, masters restarted one by one an hour behind (failovers
+    among them) keep everything."""
+    client = MarathonClient(hosts)
+    app = _deploy(client, dict(WEB, id="/skew", instances=2))
+    before = {t["id"] for t in app["tasks"]}
+    victim = hosts.agent_of_ip(app["tasks"][0]["host"])
+    assert victim is not None
+    hosts.skew_clock(victim, 3600)
+    for m in hosts.master_hosts:  # one at a time, so that a quorum always runs
+        hosts.skew_clock(m, -3600)
+        wait_for(hosts.leading_masters, 60, 0.2, "a leading master")
+    wait_for(lambda: (a := client.app("/skew")) and converged(a)
+             and {t["id"] for t in a["tasks"]} == before, 90, 0.3,
+             "the same tasks running and healthy")
+    assert client.change("PUT", "/v2/apps/skew?force=true", "/skew", {"instances": 4})
+    final = wait_for(lambda: (a := client.app("/skew")) and converged(a) and a, 90, 0.3,
+                     "the app scaled to four")
+    assert {t["id"] for t in final["tasks"]} == set(running_on_agents(hosts))
+    wait_for(lambda: not books_unbalanced(hosts), 30, 0.5, "the master's books balanced")

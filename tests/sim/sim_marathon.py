@@ -357,6 +357,8 @@ _PERFORM = Performers({
     ev.Kill: MarathonNode._kill,
     ev.Decline: lambda n, e: n._q(lambda: n.core.decline(  # type: ignore[union-attr]
         (e.offer_id,), e.refuse_seconds)),
+    ev.AcceptInverseOffers: lambda n, e: n._q(lambda: n.core.answer_inverse_offers(  # type: ignore
+        e.inverse_offer_ids, accept=True)),
     ev.Revive: lambda n, e: n._q(lambda: n.core.revive(())),  # type: ignore[union-attr]
     ev.Suppress: lambda n, e: n._q(lambda: n.core.suppress(())),  # type: ignore[union-attr]
     ev.Reconcile: lambda n, e: n._q(lambda: n.core.reconcile(e.tasks)),  # type: ignore

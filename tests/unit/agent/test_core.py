@@ -193,6 +193,17 @@ def test_shutdown_agent_kills_everything_and_registers_afresh() -> None:
     assert agent.draining() == set()
 
 
+def test_a_fresh_registration_refused_backs_off() -> None:
+    agent = registered_agent()
+    recv(agent, ShutdownAgent("its machine is down for maintenance"), 3.0)  # afresh, now
+    effects = no_logs(recv(agent, ShutdownAgent("its machine is down for maintenance"), 3.1))
+    assert not [e for e in effects if isinstance(e, Send)]  # no RegisterAgent at once
+    (timer,) = [e for e in effects if isinstance(e, SetTimer)]
+    assert timer.key == "register" and timer.at > 4.0
+    assert [e.msg for e in feed(agent, TimerFired("register"), timer.at)
+            if isinstance(e, Send)] == [RegisterAgent(INFO, version="corral-0.1.0")]
+
+
 # ---------------------------------------------------------------- task life
 
 

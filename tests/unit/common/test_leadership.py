@@ -205,3 +205,14 @@ def test_stay_up_never_exits_and_leads_only_when_elected_and_connected(
                 rejoining = True
         assert not core.done and not core.fenced
         assert not (core.leading and suspended)
+
+
+def test_a_takeover_that_ends_while_suspended_does_not_lead_until_reconnected() -> None:
+    """Found by the stay_up property test: the registry opened while the ZooKeeper connection
+    was away; leading then would act without a session. Both policies wait for CONNECTED."""
+    for stay_up, again in ((True, ld.Refresh()), (False, ld.TakeOver())):
+        core = ld.Leadership(quorum=1, session_timeout=10.0, stay_up=stay_up)
+        core.handle(ld.GroupChanged(OURS, None, 1, OURS), 0.0)
+        core.handle(ld.SessionChanged("SUSPENDED"), 1.0)
+        assert core.handle(ld.TakeoverDone(True), 2.0) == [] and not core.leading
+        assert again in core.handle(ld.SessionChanged("CONNECTED"), 3.0)

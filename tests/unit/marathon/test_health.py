@@ -66,3 +66,33 @@ def test_group_star_lists_the_apps_under_a_group(api, svc):
     api.post("/v2/apps", {"id": "/other", "cmd": "x y"})
     status, body, _ = api.get("/v2/apps//grp/*")
     assert status == 200 and [a["id"] for a in body["*"]] == ["/grp/a", "/grp/sub/b"]
+
+
+def test_agent_run_check_results_show_in_health_check_results():
+    from mesos_common import messages as m
+    from marathon import views
+    from tests.unit.marathon.test_service import make, offer
+    svc, clock = make()
+    svc.create_app({"id": "/m", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                    "portDefinitions": [{"port": 0}],
+                    "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/"}]}, False)
+    svc.resource_offers(svc.driver, [offer(1)])
+    (tid,) = svc.state.tasks
+
+    def update(healthy, message=""):
+        clock.t += 1
+        svc.status_update(svc.driver, m.TaskStatus(task_id=tid, state="TASK_RUNNING",
+                                                   agent_id="A1", healthy=healthy,
+                                                   message=message))
+        return views.task_json(svc.state, svc.state.tasks[tid])["healthCheckResults"]
+
+    assert update(None) == []  # no verdict yet
+    (ok,) = update(True)
+    assert ok["alive"] is True and ok["firstSuccess"] and ok["consecutiveFailures"] == 0
+    assert ok["taskId"] == tid and ok["lastFailure"] is None
+    (bad,) = update(False, "GET http://127.0.0.1:31000/ returned 500")
+    assert bad["alive"] is False and bad["consecutiveFailures"] == 1
+    assert bad["lastFailureCause"] == "GET http://127.0.0.1:31000/ returned 500"
+    assert bad["firstSuccess"] == ok["firstSuccess"] and bad["lastFailure"]
+    app = views.app_info(svc.state, svc.state.apps["/m"], set())
+    assert (app["tasksHealthy"], app["tasksUnhealthy"]) == (0, 1)

@@ -199,3 +199,43 @@ def test_fetch_uris_user_and_grace_period_go_into_the_task_info():
     (legacy,) = match(offer(), app(uris=["http://h/x.zip", "http://h/y.bin"]), 1)
     assert [(u.value, u.extract) for u in legacy.task.command.uris] == [
         ("http://h/x.zip", True), ("http://h/y.bin", False)]
+
+
+MIXED = "cpus(ads):1;mem(ads):256;ports(ads):[32000-32009];cpus:2;mem:1024;ports:[31000-31009]"
+
+
+@pytest.mark.parametrize("roles, role", [(["ads"], "ads"), (["*"], "*")])
+def test_accepted_resource_roles_take_only_those_roles(roles, role):
+    launches = match(offer(MIXED), app(acceptedResourceRoles=roles), 5)
+    assert len(launches) == (2 if role == "ads" else 4)  # ads: 1 cpu; *: 2 cpus
+    for ln in launches:
+        assert ln.task.resources.roles() == {role}
+        assert all(31000 <= p < 31010 if role == "*" else 32000 <= p < 32010
+                   for p in ln.ports)
+
+
+def test_unset_accepted_roles_use_any_offered_role_and_none_is_a_reason():
+    assert len(match(offer(MIXED), app(), 6)) == 6
+    a = app(acceptedResourceRoles=["ads"])
+    assert match(offer(), a, 1) == []
+    assert lq.rejections(a, offer()) == [lq.NO_ROLE]
+    assert lq.rejections(app(acceptedResourceRoles=["ads"], cpus=2), offer(MIXED)) == [
+        "insufficient cpus"]
+
+
+def test_an_offer_without_accepted_roles_is_summarised_in_the_queue():
+    from marathon.offer_log import OfferLog
+    log = OfferLog()
+    a = app(acceptedResourceRoles=["ads"])
+    log.record(offer(), [lq.Want(a, 1)], set(), {}, 1.0)
+    (first,) = log.summary(a["id"])["rejectSummaryLaunchAttempt"]
+    assert first == {"reason": lq.NO_ROLE, "declined": 1, "processed": 1}
+
+
+def test_gpus_come_out_of_the_offer():
+    a = app(gpus=1)
+    assert match(offer(), a, 1) == []
+    assert lq.rejections(a, offer()) == ["insufficient gpus"]
+    launches = match(offer(MIXED + ";gpus:2"), a, 5)
+    assert len(launches) == 2
+    assert all(ln.task.resources.scalar("gpus") == 1 for ln in launches)

@@ -1,6 +1,8 @@
 """The service's scheduler side with a fake driver and clock: offers, updates, backoff, recovery."""
 from __future__ import annotations
 
+import pytest
+
 from mesos_common import messages as m
 from mesos_common.resources import Resources
 from marathon.server import MarathonServer
@@ -107,15 +109,23 @@ def test_a_new_service_on_the_same_store_recovers_everything(tmp_path):
     assert again.state.wants == {}  # its tasks are known: no duplicate launches
 
 
-def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
+def _one_away(app_id: str, inactive: float, expunge: float, **app):
+    """An app of one instance whose task ran and is now unreachable: (svc, clock, task id)."""
     svc, clock = make()
-    svc.create_app({"id": "/u", "cmd": "sleep 1", "instances": 1, "cpus": 0.1, "mem": 16,
-                    "unreachableStrategy": {"inactiveAfterSeconds": 60,
-                                            "expungeAfterSeconds": 600}}, False)
+    svc.create_app(dict({"id": app_id, "cmd": "sleep 1", "instances": 1, "cpus": 0.1,
+                         "mem": 16, "unreachableStrategy": {
+                             "inactiveAfterSeconds": inactive,
+                             "expungeAfterSeconds": expunge}}, **app), False)
     svc.resource_offers(svc.driver, [offer(1)])
     (tid,) = list(svc.state.tasks)
     svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))
     svc.status_update(svc.driver, status(tid, "TASK_UNREACHABLE"))
+    return svc, clock, tid
+
+
+@pytest.mark.parametrize("selection", ["YOUNGEST_FIRST", "OLDEST_FIRST"])
+def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return(selection):
+    svc, clock, tid = _one_away("/u", 60, 600, killSelection=selection)
     assert svc.state.wants == {}  # not yet: it may come back
     clock.t += 60
     svc.tick()
@@ -125,7 +135,18 @@ def test_unreachable_tasks_are_replaced_and_the_extra_killed_when_they_return():
     svc.status_update(svc.driver, status(replacement, "TASK_RUNNING", agent="A2"))
     svc.status_update(svc.driver, status(tid, "TASK_RUNNING"))  # it is back: one too many
     killed = [a[0] for a in svc.driver.named("kill_task")]
-    assert len(killed) == 1 and killed[0] in (tid, replacement)
+    assert killed == [replacement if selection == "YOUNGEST_FIRST" else tid]
+
+
+def test_unreachable_tasks_are_expunged_after_expunge_after_seconds():
+    svc, clock, tid = _one_away("/x", 10, 30)
+    clock.t += 10
+    svc.tick()
+    assert tid in svc.state.tasks and svc.state.wants == {"/x": 1}
+    clock.t += 20
+    svc.tick()
+    assert tid not in svc.state.tasks  # forgotten; killed should it ever come back
+    assert [a[0] for a in svc.driver.named("kill_task")] == [tid]
 
 
 def test_disabled_unreachable_strategy_waits():

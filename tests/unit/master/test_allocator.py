@@ -426,3 +426,22 @@ def _by_fw(grants) -> dict:
 
 TestAllocatorMachine = AllocatorMachine.TestCase
 TestAllocatorMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+
+
+def test_gpu_agents_go_only_to_gpu_capable_frameworks() -> None:
+    a = make()
+    a.add_agent("gpu", R(AGENT + ";gpus:2"), {})
+    a.add_agent("gpu-reserved", R("cpus(r):2;mem(r):512;gpus(r):1"), {})
+    a.add_agent("plain", R(AGENT), {})
+    a.add_framework("cpu-only", frozenset({"*", "r"}), {}, True)
+    grants = a.allocate(0.0)
+    assert [(g.framework_id, g.agent_id) for g in grants] == [("cpu-only", "plain")]
+    a.add_framework("gpu-fw", frozenset({"*", "r"}), {}, True)
+    a.set_gpu_capable("gpu-fw", True)
+    grants = a.allocate(1.0)
+    assert sorted((g.framework_id, g.agent_id) for g in grants) == [
+        ("gpu-fw", "gpu"), ("gpu-fw", "gpu-reserved")]
+    a.set_gpu_capable("gpu-fw", False)  # a capability dropped on re-subscription
+    a.remove_framework("gpu-fw")
+    a.add_framework("new", frozenset({"*"}), {}, True)  # reuses the index: not capable
+    assert a.allocate(2.0) == []

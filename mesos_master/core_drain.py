@@ -1,0 +1,159 @@
+"""Draining and deactivating agents (Mesos DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT).
+
+A deactivated agent is offered to nobody; what runs there keeps running. Draining deactivates
+the agent and asks every framework with tasks there for it back with an inverse offer whose
+unavailability starts `drain_notice` from now. A framework that moves its tasks itself (Marathon
+starts replacements elsewhere, then kills the drained ones within its health capacity) never
+sees a kill from the master; one that accepts the inverse offer, or has not moved them by the
+deadline, has its tasks there killed (kill grace capped by `max_grace_period`). The agent is
+DRAINED once nothing runs on it; with `mark_gone` it is then removed for good.
+"""
+from __future__ import annotations
+
+from attrs import frozen
+
+from mesos_common import messages as m
+from mesos_master.core_base import MasterBase
+from mesos_master.registry.base import RemoveAgent
+from mesos_master.state import Agent, DrainInfo, Framework
+
+DRAINING, DRAINED = "DRAINING", "DRAINED"
+
+
+@frozen
+class DrainAgentRequest:
+    agent_id: str
+    max_grace_period: float | None = None
+    mark_gone: bool = False
+
+
+@frozen
+class DeactivateAgentRequest:
+    agent_id: str
+
+
+@frozen
+class ReactivateAgentRequest:
+    agent_id: str
+
+
+def drain_timer(agent_id: str) -> tuple[str, str]:
+    return ("drain_deadline", agent_id)
+
+
+class DrainHandlers(MasterBase):
+
+    def _on_drain_agent(self, req: DrainAgentRequest) -> None:
+        agent = self.agents.get(req.agent_id)
+        if agent is None or agent.drain is not None:
+            return  # the HTTP layer answered already (unknown agent / already draining)
+        self._deactivate(agent)
+        deadline = self.now + self.config.drain_notice
+        agent.drain = DrainInfo(DRAINING, req.max_grace_period, req.mark_gone, deadline)
+        for fw_id in sorted({fw for (fw, _), t in agent.tasks.items() if not t.terminal}):
+            fw = self.frameworks[fw_id]
+            if not fw.connected:
+                continue  # nobody to ask: killed now
+            agent.drain.waiting[fw_id] = self._send_inverse_offer(fw, agent, deadline, None)
+        self._log("info", f"draining agent {agent.id} ({agent.info.hostname}): "
+                          f"{len(agent.drain.waiting)} framework(s) asked to move their tasks")
+        self._timer(drain_timer(agent.id), deadline)
+        self._drain_kill(agent, everyone=False)
+        self._check_drained(agent)
+
+    def _on_deactivate_agent(self, req: DeactivateAgentRequest) -> None:
+        agent = self.agents.get(req.agent_id)
+        if agent is not None and not agent.deactivated:
+            self._deactivate(agent)
+            self._log("info", f"agent {agent.id} deactivated")
+
+    def _on_reactivate_agent(self, req: ReactivateAgentRequest) -> None:
+        """Offers again; a drain under way stops (what was killed stays killed)."""
+        agent = self.agents.get(req.agent_id)
+        if agent is None or not agent.deactivated:
+            return
+        if agent.drain is not None:
+            self._cancel(drain_timer(agent.id))
+        agent.deactivated, agent.drain = False, None
+        self.allocator.activate_agent(agent.id)
+        self._log("info", f"agent {agent.id} reactivated")
+        self._request_allocation([agent.id])
+
+    def _deactivate(self, agent: Agent) -> None:
+        agent.deactivated = True
+        self.allocator.deactivate_agent(agent.id)
+        for oid in sorted(agent.offers):
+            self._recover_offer(self.offers[oid], None, rescind=True)
+
+    def _send_inverse_offer(self, fw: Framework, agent: Agent, start: float,
+                            duration: float | None) -> str:
+        offer = m.InverseOffer(self.ids.next("IO"), fw.id, agent.id, agent.info.hostname,
+                               start, duration)
+        self.inverse_offers[offer.id] = (agent.id, fw.id)
+        self._send(fw.peer, m.InverseOffers((offer,)))
+        return offer.id
+
+    def _on_inverse_offers_answer(self, msg: m.AcceptInverseOffers | m.DeclineInverseOffers,
+                                  peer: bytes) -> None:
+        """Kept for /maintenance/status; an accepted drain lets the master kill now (a
+        declined one waits for its deadline)."""
+        fw = self._framework_for(peer, msg, msg.framework_id)
+        if fw is None:
+            return
+        accept = isinstance(msg, m.AcceptInverseOffers)
+        for io_id in msg.inverse_offer_ids:
+            ref = self.inverse_offers.get(io_id)
+            if ref is None or ref[1] != fw.id:
+                continue
+            self.inverse_answers.setdefault(ref[0], {})[fw.id] = (
+                "ACCEPT" if accept else "DECLINE", self.now)
+            agent = self.agents.get(ref[0])
+            if accept and agent is not None and agent.drain is not None and \
+                    agent.drain.waiting.get(fw.id) == io_id:
+                del agent.drain.waiting[fw.id]
+                self._drain_kill(agent, everyone=False)
+
+    def _drain_deadline(self, agent_id: str) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.drain is not None and agent.drain.state == DRAINING:
+            agent.drain.waiting.clear()
+            self._drain_kill(agent, everyone=True)
+
+    def _drain_kill(self, agent: Agent, everyone: bool) -> None:
+        """Kill the agent's live tasks of frameworks no longer asked to move them (all of
+        them with `everyone`: a kill sent again, should the agent have missed one)."""
+        assert agent.drain is not None
+        grace_cap = agent.drain.max_grace_period
+        for (fw_id, _), task in sorted(agent.tasks.items()):
+            if task.terminal or (fw_id in agent.drain.waiting and not everyone):
+                continue
+            grace = task.info.kill_grace_period
+            if grace_cap is not None:
+                grace = grace_cap if grace is None else min(grace, grace_cap)
+            self._send(agent.peer, m.KillTask(fw_id, task.id, grace))
+
+    def _check_drained(self, agent: Agent) -> None:
+        """Called whenever a task on a draining agent ends."""
+        drain = agent.drain
+        if drain is None or drain.state != DRAINING:
+            return
+        if any(not t.terminal for t in agent.tasks.values()):
+            return
+        drain.state = DRAINED
+        drain.waiting.clear()
+        self._cancel(drain_timer(agent.id))
+        self._log("info", f"agent {agent.id} ({agent.info.hostname}) drained")
+        if drain.mark_gone:
+            self._send(agent.peer, m.ShutdownAgent(f"agent {agent.id} drained and marked gone"))
+            self._persist(RemoveAgent(agent.id))
+
+
+EVENTS = {
+    DrainAgentRequest: DrainHandlers._on_drain_agent,
+    DeactivateAgentRequest: DrainHandlers._on_deactivate_agent,
+    ReactivateAgentRequest: DrainHandlers._on_reactivate_agent,
+}
+MESSAGES = {
+    m.AcceptInverseOffers: DrainHandlers._on_inverse_offers_answer,
+    m.DeclineInverseOffers: DrainHandlers._on_inverse_offers_answer,
+}
