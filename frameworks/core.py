@@ -292,6 +292,16 @@ class SchedulerCore:
         op = m.Operation("LAUNCH", tasks)
         return [Send(None, m.Accept(self._fid(), offer_ids, (op,), refuse_seconds))]
 
+    def accept(self, offer_ids: Iterable[str], operations: Iterable[m.Operation],
+               refuse_seconds: float | None = None) -> list[Effect]:
+        """Accept offers with any operations (RESERVE / UNRESERVE / LAUNCH, in order)."""
+        offer_ids, ops = tuple(offer_ids), tuple(operations)
+        if not self.subscribed:
+            tasks = [t for op in ops for t in op.tasks]
+            return self._not_subscribed(f"accept with {len(ops)} operation(s)") + [
+                Callback("status_update", (_lost(t),)) for t in tasks if not self.stopped]
+        return [Send(None, m.Accept(self._fid(), offer_ids, ops, refuse_seconds))]
+
     def decline(self, offer_ids: Iterable[str],
                 refuse_seconds: float | None = None) -> list[Effect]:
         offer_ids = tuple(offer_ids)

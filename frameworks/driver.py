@@ -243,6 +243,11 @@ class AsyncSchedulerDriver:
         ids, ts = _offer_ids(offer_ids), _tasks(tasks)
         self._enqueue(lambda now: self.core.launch(ids, ts, refuse_seconds))
 
+    def accept_offers(self, offer_ids: OfferIds, operations: Iterable[m.Operation],
+                      refuse_seconds: float | None = None) -> None:
+        ids, ops = _offer_ids(offer_ids), tuple(operations)
+        self._enqueue(lambda now: self.core.accept(ids, ops, refuse_seconds))
+
     def decline_offer(self, offer_ids: OfferIds, refuse_seconds: float | None = None) -> None:
         ids = _offer_ids(offer_ids)
         self._enqueue(lambda now: self.core.decline(ids, refuse_seconds))

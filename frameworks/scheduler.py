@@ -143,6 +143,12 @@ class SchedulerDriver:
                      refuse_seconds: float | None = None) -> None:
         self._async.launch_tasks(offer_ids, tasks, refuse_seconds)
 
+    def accept_offers(self, offer_ids: OfferIds, operations: Iterable[m.Operation],
+                      refuse_seconds: float | None = None) -> None:
+        """Accept with operations run in order: `reserve(...)`, `unreserve(...)` and
+        `launch(...)` of frameworks.tasks build them."""
+        self._async.accept_offers(offer_ids, operations, refuse_seconds)
+
     def decline_offer(self, offer_ids: OfferIds, refuse_seconds: float | None = None) -> None:
         self._async.decline_offer(offer_ids, refuse_seconds)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from mesos_common.messages import CommandInfo, ContainerInfo, ExecutorInfo, Offer, TaskInfo
+from mesos_common.messages import (CommandInfo, ContainerInfo, ExecutorInfo, Offer, Operation,
+                                   TaskInfo)
 from mesos_common.resources import UNRESERVED, ResourceError, Resources
 
-__all__ = ["ResourcesLeft", "make_task", "task_resources"]
+__all__ = ["ResourcesLeft", "launch", "make_task", "reserve", "task_resources", "unreserve"]
 
 
 def _take_scalar(available: Resources, name: str, amount: float,
@@ -126,3 +127,19 @@ class ResourcesLeft:
             return self.make_task(task_id, command, cpus, mem, **kw)  # type: ignore[arg-type]
         except ResourceError:
             return None
+
+
+def reserve(resources: Resources | str, role: str) -> Operation:
+    """A RESERVE of unreserved offered `resources` (text or Resources) for `role`."""
+    res = Resources.parse(resources) if isinstance(resources, str) else resources
+    return Operation("RESERVE", resources=res.flatten(role))
+
+
+def unreserve(resources: Resources) -> Operation:
+    """An UNRESERVE of resources of an offer reserved for a role (e.g. `offer.resources
+    .reserved("web")`): they go back to `*`."""
+    return Operation("UNRESERVE", resources=resources.reserved())
+
+
+def launch(*tasks: TaskInfo) -> Operation:
+    return Operation("LAUNCH", tuple(tasks))

@@ -213,8 +213,8 @@ class CheckpointStore:
         for d in {posixpath.dirname(p) for p in final}:
             _fsync_path(d)
 
-    def load(self) -> tuple[str | None, list[TaskCheckpoint]]:
-        """(agent id, task checkpoints): the files with the log replayed over them.
+    def load(self) -> tuple[AgentIdRecord | None, list[TaskCheckpoint]]:
+        """(agent id and reservations, task checkpoints): the files with the log replayed over them.
         Leftover temp files (a crash mid-compaction) are removed."""
         contents: dict[str, bytes | None] = {}
         agent_path = posixpath.join(self.root, AGENT_ID)
@@ -246,7 +246,7 @@ class CheckpointStore:
                 cp = None
             if cp is not None:
                 tasks.append(cp)
-        return (agent.agent_id if agent is not None else None), tasks
+        return agent, tasks
 
     def clear(self) -> None:
         """Forget everything (a fresh agent)."""

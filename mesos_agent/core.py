@@ -37,10 +37,11 @@ from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
-from mesos_common.messages import (AgentRegistered, AgentReregistered, FrameworkInfo,
-                                   Heartbeat, KillTask, ProtocolError, RegisterAgent,
-                                   ReregisterAgent, RunTask, ShutdownAgent, ShutdownFramework,
-                                   StatusUpdateAck, TaskInfo, TaskRecord, TaskStatus)
+from mesos_common.messages import (AgentRegistered, AgentReregistered, CheckpointResources,
+                                   FrameworkInfo, Heartbeat, KillTask, ProtocolError,
+                                   RegisterAgent, ReregisterAgent, RunTask, ShutdownAgent,
+                                   ShutdownFramework, StatusUpdateAck, TaskInfo, TaskRecord,
+                                   TaskStatus)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]
@@ -106,7 +107,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return effects
         ckpts: Effects = []
         if self._id_dirty and self.agent_id is not None:
-            ckpts.append(Checkpoint(AgentIdRecord(self.agent_id)))
+            ckpts.append(Checkpoint(AgentIdRecord(self.agent_id, self.reserved)))
         # An ack that only drops an update may be written lazily: losing it resends an
         # update the framework already has. One that lets the next update go must be
         # durable first (as in Mesos): after a crash the acked one would otherwise be
@@ -312,7 +313,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             return [Log(level, f"not running task {task.task_id}: {refusal}")]
         assert fid is not None and self.agent_id is not None
         need = task.resources + self._executor_need(fid, task)
-        if not self.config.resources.contains(self._in_use() + need):
+        if not self.total().contains(self._in_use() + need):
             if any(h.task.task_id == task.task_id for h in self._held):
                 return []
             self._held.append(msg)
@@ -384,13 +385,13 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
     # ------------------------------------------------------------ registration, liveness
 
     def _send_registration(self, now: float) -> Effects:
-        info = self.config.agent_info()
+        info = attrs.evolve(self.config.agent_info(), resources=self.total())
         if self.agent_id is None:
             msg: Any = RegisterAgent(info, version=self.config.version)
         else:
             msg = ReregisterAgent(self.agent_id, info, tasks=self._task_records(),
                                   frameworks=tuple(self._frameworks.values()),
-                                  version=self.config.version)
+                                  version=self.config.version, reserved=self.reserved)
         return [Send(None, msg), SetTimer(REGISTER_TIMER, now + self._register_interval)]
 
     def _task_records(self) -> tuple[TaskRecord, ...]:
@@ -451,6 +452,7 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
                             if self._has_executors(fid)}
         self._held.clear()
         self.agent_id = self.master_id = None
+        self.reserved = EMPTY  # a fresh agent: the master forgot our reservations too
         return effects
 
     # ------------------------------------------------------------ tasks
@@ -580,6 +582,8 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             "hostname": cfg.hostname, "port": cfg.port, "state": self.state,
             "master_id": self.master_id or "", "start_time": self.start_time,
             "resources": cfg.resources.to_map(), "used_resources": used.to_map(),
+            "reserved_resources": {r: self.reserved.reserved(r).to_map()
+                                   for r in sorted(self.reserved.roles())},
             "attributes": dict(cfg.attributes), "flags": dict(cfg.flags),
             "frameworks": [records.framework_json(*v) for v in by_fw.values()],
             "completed_frameworks": [records.framework_json(*v) for v in done.values()],
@@ -630,6 +634,7 @@ MESSAGES: dict[type, Callable[[Agent, Any, float], Effects]] = {
     AgentRegistered: Agent._on_registered,
     AgentReregistered: Agent._on_reregistered,
     ShutdownAgent: Agent._on_shutdown_agent,
+    CheckpointResources: Agent._on_checkpoint_resources,
     RunTask: Agent._on_run_task,
     KillTask: Agent._on_kill_task,
     ShutdownFramework: Agent._on_shutdown_framework,

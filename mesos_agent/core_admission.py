@@ -5,7 +5,9 @@ master's late messages can still be read, so the master resends RunTask and the 
 refuse copies that could start a task twice or behind the master's back: a RunTask of another
 admission epoch, one for a task that already ran here, or any while not registered. And the
 agent never runs more than its capacity: a RunTask that does not fit beside processes still
-being killed waits (`_held`) until they are gone.
+being killed waits (`_held`) until they are gone. The capacity is `--resources` with the
+dynamic reservations the master made (`CheckpointResources`) in it: a task may use the
+reserved resources of its role.
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from collections import deque
 from typing import Any
 
 from mesos_agent.records import GONE, RUNNING, ExecutorEntry, TaskEntry
-from mesos_common.messages import RunTask
-from mesos_common.resources import Resources
+from mesos_common.effects import Log
+from mesos_common.messages import CheckpointResources, RunTask
+from mesos_common.resources import EMPTY, Resources
 
 DUPLICATE_RUN = "duplicate RunTask"
 MAX_REMEMBERED_RUNS = 10_000
@@ -31,6 +34,20 @@ class AdmissionRules:
     _use_cache: Resources | None
     _ran: dict[tuple[str, str], None]
     _executors: dict[tuple[str, str], ExecutorEntry]
+    reserved: Resources = EMPTY  # dynamic reservations, checkpointed with the agent id
+    _id_dirty: bool
+
+    def total(self) -> Resources:
+        """What this agent offers: `--resources` with the dynamic reservations applied."""
+        return self.config.resources - self.reserved.flatten() + self.reserved
+
+    def _on_checkpoint_resources(self, msg: CheckpointResources, now: float) -> Effects:
+        reserved = msg.reserved
+        if not self.config.resources.contains(reserved.flatten()):
+            return [Log("error", f"reservations {reserved!r} exceed our resources; ignored")]
+        if reserved != self.reserved:
+            self.reserved, self._id_dirty = reserved, True
+        return [Log("info", f"dynamic reservations now {reserved!r}")]
 
     def _refuse_run(self, fid: str | None, task_id: str, epoch: float) -> str | None:
         if not fid:

@@ -40,7 +40,7 @@ class RecoveryRules:
         ended while we were down, kill them all with --recover=cleanup."""
         if self._tasks or self.state != DISCONNECTED:
             return [Log("error", "recovery after start-up ignored")]
-        self.agent_id = event.agent_id
+        self.agent_id, self.reserved = event.agent_id, event.reserved
         effects: Effects = [Log("info", f"recovering agent {event.agent_id} with "
                                         f"{len(event.tasks)} task(s) ({event.mode})")]
         for rt in event.tasks:

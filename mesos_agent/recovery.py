@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from attrs import field
+
 from mesos_common.messages import FrameworkInfo, TaskInfo, TaskStatus
+from mesos_common.resources import Resources
 
 RECONNECT, CLEANUP = "reconnect", "cleanup"
 
@@ -22,6 +25,7 @@ MISSING = "missing"         # nothing found (never started, or no trace left)
 @frozen
 class AgentIdRecord:
     agent_id: str
+    reserved: Resources = field(factory=Resources.empty)  # the master's dynamic reservations
 
 
 @frozen
@@ -92,3 +96,4 @@ class Recovered:
     agent_id: str | None
     tasks: tuple[RecoveredTask, ...]
     mode: str = RECONNECT
+    reserved: Resources = field(factory=Resources.empty)

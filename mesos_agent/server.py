@@ -63,7 +63,7 @@ from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Sta
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.leader import DetectError, LeaderWatch, detect
 from mesos_common.messages import AttributeValue, TaskInfo
-from mesos_common.resources import Resources
+from mesos_common.resources import EMPTY, Resources
 from mesos_common.runtime import CommitBarrier, Performers, Timers
 from mesos_common.transport import DealerTransport
 
@@ -263,11 +263,12 @@ class AgentServer:
         """Read the checkpoint, look for every task's container, feed `Recovered`, then
         watch the reattached ones as if we had launched them."""
         try:
-            agent_id, checkpoints = self._store.load()
+            record, checkpoints = self._store.load()
         except OSError as e:
             log.error("cannot read the checkpoint: %s; starting afresh", e)
             return
         await self._remove_orphans({cp.task.task_id for cp in checkpoints})
+        agent_id = record.agent_id if record is not None else None
         if agent_id is None and not checkpoints:
             return
         found: list[RecoveredTask] = []
@@ -280,7 +281,8 @@ class AgentServer:
                 log.exception("recovering task %s failed", tid)
                 what = Found(MISSING)
             found.append(RecoveredTask(cp, what))
-        self.feed(Recovered(agent_id, tuple(found), self.opts.recover))
+        self.feed(Recovered(agent_id, tuple(found), self.opts.recover,
+                            record.reserved if record is not None else EMPTY))
         assert self.core is not None
         live = self.core.containers()
         for rt in found:

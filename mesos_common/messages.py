@@ -195,10 +195,12 @@ class InverseOffer:
 
 @frozen
 class Operation:
-    """An ACCEPT operation; only LAUNCH exists today (RESERVE, CREATE, ... may follow)."""
+    """An ACCEPT operation: LAUNCH `tasks`, or RESERVE / UNRESERVE `resources` (Mesos's dynamic
+    reservations: the resources carry the role they are, or were, reserved to)."""
 
-    type: str = field(validator=attrs.validators.in_({"LAUNCH"}))
+    type: str = field(validator=attrs.validators.in_({"LAUNCH", "RESERVE", "UNRESERVE"}))
     tasks: tuple[TaskInfo, ...] = ()
+    resources: Resources = field(factory=Resources.empty)
 
 
 @frozen
@@ -259,6 +261,7 @@ class ReregisterAgent:
     tasks: tuple[TaskRecord, ...] = ()
     frameworks: tuple[FrameworkInfo, ...] = ()
     version: str = ""
+    reserved: Resources = field(factory=Resources.empty)  # its checkpointed dynamic reservations
 
 
 @frozen
@@ -356,6 +359,14 @@ class ShutdownAgent:
     """The master will not take this agent back (e.g. its id is unknown): start afresh."""
 
     reason: str
+
+
+@frozen
+class CheckpointResources:
+    """Master -> agent: the agent's dynamic reservations now (the whole set, durable in the
+    master's registry); the agent checkpoints them and counts them in its total."""
+
+    reserved: Resources
 
 
 # ---------------------------------------------------------------- framework -> master
@@ -490,7 +501,7 @@ MESSAGE_TYPES: tuple[type, ...] = (
     Heartbeat, ProtocolError,
     RegisterAgent, ReregisterAgent, StatusUpdate, UnregisterAgent,
     AgentRegistered, AgentReregistered, RunTask, KillTask, StatusUpdateAck,
-    ShutdownFramework, ShutdownAgent,
+    ShutdownFramework, ShutdownAgent, CheckpointResources,
     Subscribe, Accept, Decline, Kill, Acknowledge, Reconcile, Revive, Suppress, Teardown,
     Subscribed, Offers, Rescind, Update, AgentLost, Error,
     Authenticate, ExecutorExited, FrameworkMessage, ShutdownExecutor, ExecutorLost,

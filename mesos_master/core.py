@@ -18,7 +18,7 @@ from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
 from mesos_master.allocator.base import Allocator
 from mesos_master import (core_agents, core_auth, core_drain, core_executors, core_frameworks,
-                          core_maintenance, core_operator, core_tasks)
+                          core_maintenance, core_operator, core_reservations, core_tasks)
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
@@ -26,11 +26,12 @@ from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_maintenance import MaintenanceHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.core_operator import OperatorHandlers
+from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.core_tasks import TaskHandlers
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryState, RemoveAgent, StartMaintenance,
-                                        StopMaintenance, UpdateQuota, UpdateSchedule,
-                                        UpdateWeights)
+                                        StopMaintenance, UpdateQuota, UpdateReservations,
+                                        UpdateSchedule, UpdateWeights)
 from mesos_master.state import check_invariants
 
 __all__ = ["EVENTS", "MESSAGES", "Master", "MasterConfig"]
@@ -49,7 +50,7 @@ REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
 class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
-             MaintenanceHandlers, AuthHandlers):
+             ReservationHandlers, MaintenanceHandlers, AuthHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,
@@ -167,6 +168,10 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
             self._removal_persisted(op, event.ok)
         elif isinstance(op, (UpdateWeights, UpdateQuota)):
             self._policy_persisted(op, event.ok)
+        elif isinstance(op, MarkGone):
+            self._gone_persisted(op, event.ok)
+        elif isinstance(op, UpdateReservations):
+            self._reservations_persisted(op, event.ok)
         elif isinstance(op, (UpdateSchedule, StartMaintenance, StopMaintenance)):
             self._maintenance_persisted(op, event.ok)
         else:
@@ -208,7 +213,8 @@ class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, O
 EVENTS: dict[type, Callable[[Master, Any], None]] = {
     fx.Received: Master._on_received, fx.TimerFired: Master._on_timer,
     fx.PersistDone: Master._on_persist_done,
-    **core_operator.EVENTS, **core_drain.EVENTS, **core_maintenance.EVENTS, **core_auth.EVENTS,
+    **core_operator.EVENTS, **core_reservations.EVENTS, **core_drain.EVENTS,
+    **core_maintenance.EVENTS, **core_auth.EVENTS,
 }
 
 #: Message -> handler, from the tables beside the handlers.

@@ -11,12 +11,13 @@ from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
 from mesos_master.core_maintenance import on_machine
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         RegistryOperation, RemoveAgent)
 from mesos_master.state import Agent, Framework, Task
 
 REASON_AGENT_REMOVED = "REASON_AGENT_REMOVED"
 REASON_RECONCILIATION = "REASON_RECONCILIATION"
+REASON_REMOVED_BY_OPERATOR = "REASON_AGENT_REMOVED_BY_OPERATOR"
 
 
 class AgentHandlers(MasterBase):
@@ -62,6 +63,10 @@ class AgentHandlers(MasterBase):
                                                         agent.epoch))
         if agent is not None or msg.agent_id in self.registry.admitted:
             return self._admit_reregistered(msg, peer, was_unreachable=False)
+        if msg.agent_id in self.registry.gone:
+            self._log("warning", f"agent {msg.agent_id} at {peer!r} was marked gone: refused")
+            return self._send(peer, m.ShutdownAgent(f"agent id {msg.agent_id} was marked gone "
+                                                    "by an operator"))
         if msg.agent_id in self.registry.unreachable:
             op = MarkReachable(msg.agent_id, msg.agent_info.hostname)
             self.pending_agents[msg.agent_id] = PendingAgent(
@@ -115,6 +120,7 @@ class AgentHandlers(MasterBase):
         """Take the agent back with its id and rebuild its tasks from what it reports."""
         agent = self.agents.get(msg.agent_id)
         keep_filters = False
+        info, reserved = self._booked_info(msg)
         if agent is not None:  # still registered here: start its books afresh
             for oid in sorted(agent.offers):
                 offer = self.offers[oid]
@@ -124,13 +130,14 @@ class AgentHandlers(MasterBase):
             # it can run: a declined DOCKER app may fit now).
             keep_filters = (agent.info.attributes == msg.agent_info.attributes
                             and agent.info.containerizers == msg.agent_info.containerizers)
-            agent.info, agent.version = msg.agent_info, msg.version
+            agent.info, agent.version = info, msg.version
             agent.reregistered_time = self.now
         else:
-            agent = Agent(id=msg.agent_id, peer=peer, info=msg.agent_info, version=msg.version,
+            agent = Agent(id=msg.agent_id, peer=peer, info=info, version=msg.version,
                           registered_time=self.now, last_seen=self.now,
                           reregistered_time=self.now)
             self.agents[agent.id] = agent
+        agent.reserved = reserved
         agent.last_seen = self.now
         agent.principal = self.authenticated.get(peer)
         agent.unreachable_pending = False
@@ -152,6 +159,8 @@ class AgentHandlers(MasterBase):
         self.counters["slave_reregistrations"] += 1
         self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
                                              self.config.heartbeat_interval, agent.epoch))
+        if reserved != msg.reserved:  # the registry's reservations are the truth
+            self._send(peer, m.CheckpointResources(reserved))
         for fw_id in sorted(shutdown):
             self._send(peer, m.ShutdownFramework(fw_id))
         self._log("info", f"re-registered agent {agent.id} ({agent.info.hostname}) "
@@ -267,6 +276,28 @@ class AgentHandlers(MasterBase):
             return self._protocol_error(peer, msg, f"connection is agent {agent.id}")
         self._persist(RemoveAgent(agent.id))
 
+    def _gone_persisted(self, op: MarkGone, ok: bool) -> None:
+        """The agent is shut down and its tasks are TASK_GONE_BY_OPERATOR (Mesos markGone)."""
+        if not ok:
+            return self._log("error", f"registry write {op} failed; agent not marked gone")
+        self.recovering.discard(op.agent_id)
+        agent = self.agents.get(op.agent_id)
+        if agent is not None:
+            self._send(agent.peer, m.ShutdownAgent("marked gone by an operator"))
+            self.counters["slave_removals"] += 1
+            return self._remove_agent(agent, unreachable=False, state=ts.GONE_BY_OPERATOR,
+                                      reason=REASON_REMOVED_BY_OPERATOR)
+        for fw in sorted(self.frameworks.values(), key=lambda f: f.id):
+            for task in [t for t in fw.unreachable_tasks.values() if t.agent_id == op.agent_id]:
+                task.state = ts.GONE_BY_OPERATOR
+                task.record(ts.GONE_BY_OPERATOR, self.now)
+                self._count_state(ts.GONE_BY_OPERATOR)
+                self._master_update(fw, task.id, ts.GONE_BY_OPERATOR,
+                                    REASON_REMOVED_BY_OPERATOR,
+                                    f"agent {op.agent_id} was marked gone", op.agent_id)
+                self._complete(fw, task)
+        self._log("warning", f"agent {op.agent_id} marked gone")
+
     def _removal_persisted(self, op: RegistryOperation, ok: bool) -> None:
         """PersistDone for MarkUnreachable / RemoveAgent."""
         agent = self.agents.get(op.agent_id)
@@ -290,7 +321,8 @@ class AgentHandlers(MasterBase):
             self.counters["slave_removals"] += 1
             self._remove_agent(agent, unreachable=False)
 
-    def _remove_agent(self, agent: Agent, unreachable: bool) -> None:
+    def _remove_agent(self, agent: Agent, unreachable: bool, state: str = ts.GONE,
+                      reason: str = REASON_AGENT_REMOVED) -> None:
         for oid in sorted(agent.offers):
             offer = self.offers[oid]
             self._drop_offer(offer)
@@ -306,8 +338,8 @@ class AgentHandlers(MasterBase):
                 self._master_update(fw, task.id, ts.UNREACHABLE, REASON_AGENT_REMOVED,
                                     f"agent {agent.id} is unreachable", agent.id)
             else:
-                self._set_state(task, ts.GONE)
-                self._master_update(fw, task.id, ts.GONE, REASON_AGENT_REMOVED,
+                self._set_state(task, state)
+                self._master_update(fw, task.id, state, reason,
                                     f"agent {agent.id} was removed", agent.id)
                 self._complete(fw, task)
         agent.tasks.clear()

@@ -249,6 +249,13 @@ class FrameworkHandlers(MasterBase):
             self._drop_offer(offer)
             offered = offered + offer.resources
         remaining, role, known = offered, sorted(fw.roles)[0], _KnownIds(fw)
+        for op in msg.operations:  # reservations first, so that LAUNCHes may use them
+            if op.type != "LAUNCH":
+                done = self._offer_operation(fw, agent, op, remaining)
+                if isinstance(done, str):  # dropped, as Mesos drops an invalid operation
+                    self._log("warning", f"framework {fw.id}: {op.type} dropped: {done}")
+                else:
+                    remaining = done
         piece_from = remaining
         check_user = not self.config.auth.acls.empty
         for i, info in enumerate(tasks, 1):

@@ -17,7 +17,7 @@ from attrs import frozen
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
 from mesos_master.core_base import MasterBase
-from mesos_master.registry.base import UpdateQuota, UpdateWeights
+from mesos_master.registry.base import MarkGone, UpdateQuota, UpdateWeights
 
 
 @frozen
@@ -30,6 +30,14 @@ class TeardownRequest:
     """An operator's POST /master/teardown (authorized by the HTTP layer)."""
 
     framework_id: str
+
+
+@frozen
+class MarkGoneRequest:
+    """An operator's MARK_AGENT_GONE: the agent will never come back (validated by the HTTP
+    layer: the id is admitted or unreachable)."""
+
+    agent_id: str
 
 
 @frozen
@@ -120,6 +128,10 @@ class OperatorHandlers(MasterBase):
             self._send(fw.peer, m.Error("Framework removed"))
         self._remove_framework(fw)
 
+    def _on_mark_gone_request(self, req: MarkGoneRequest) -> None:
+        if req.agent_id in self.registry.admitted or req.agent_id in self.registry.unreachable:
+            self._persist(MarkGone(req.agent_id, self.now))
+
     def _policy_persisted(self, op: UpdateWeights | UpdateQuota, ok: bool) -> None:
         if not ok:
             self._log("error", f"registry write {op} failed; not applied")
@@ -139,4 +151,5 @@ EVENTS = {
     UpdateWeightsRequest: OperatorHandlers._on_update_weights,
     UpdateQuotaRequest: OperatorHandlers._on_update_quota,
     TeardownRequest: OperatorHandlers._on_teardown_request,
+    MarkGoneRequest: OperatorHandlers._on_mark_gone_request,
 }

@@ -1,6 +1,6 @@
 """Operator HTTP API (aiohttp): health, version, master info, state, metrics, redirect, flags,
 roles, weights and quota (the last two also writable: validated here, applied by the core),
-and teardown of a framework.
+teardown of a framework, and dynamic reservations by the operator (/master/reserve, /unreserve).
 
 `make_app(server)` only builds the application (no IO at import or build time); the runtime
 binds it. Handlers are thin: they call the pure views over the server's core.
@@ -19,8 +19,10 @@ from mesos_common import prom
 from mesos_common.auth import http as http_auth
 from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
+from mesos_common.resources import EMPTY
 from mesos_master import core_maintenance as maint
 from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
+from mesos_master.core_reservations import ReserveRequest, UnreserveRequest, parse_request
 
 
 class MasterService(Protocol):
@@ -291,6 +293,38 @@ async def teardown(request: web.Request) -> web.Response:
     return web.Response(text="")
 
 
+async def reserve(request: web.Request) -> web.Response:
+    """Mesos' POST /master/reserve and /master/unreserve: form fields `slaveId` and
+    `resources` (a JSON list of resources with their role)."""
+    master = _master(request)
+    form = await request.post()
+    req = parse_request(not request.path.endswith("unreserve"), form.get("slaveId"),
+                        form.get("resources"))
+    return apply_reservation(request.app[SERVICE], master, req,
+                             request.get(http_auth.PRINCIPAL))
+
+
+def apply_reservation(service: MasterService, master: Master,
+                      req: ReserveRequest | UnreserveRequest | str,
+                      principal: str | None) -> web.Response:
+    """The answer Mesos gives: 202 once applied and durable, 409 when the agent does not have
+    the resources (free, or reserved) now, 400 for bad input, 403 when the ACLs refuse."""
+    if isinstance(req, str):
+        return _bad_request(req)
+    if isinstance(req, ReserveRequest):
+        for role in sorted(req.resources.roles()):
+            if not master.authorized(principal, "reserve_resources", role):
+                return http_auth.forbidden(principal, f"reserve_resources {role}")
+    error = master.reservation_error(req)
+    if error is not None:
+        return web.json_response({"error": error}, status=409)
+    service.feed(req)
+    agent = master.agents.get(req.agent_id)
+    if agent is None or master.registry.reserved.get(agent.id, EMPTY) != agent.reserved:
+        return web.json_response({"error": "registry write failed"}, status=503)
+    return web.Response(status=202)
+
+
 def make_app(service: MasterService) -> web.Application:
     def acls() -> http_auth.Authorize | None:
         master = service.master
@@ -321,6 +355,8 @@ def make_app(service: MasterService) -> web.Application:
         app.router.add_delete(f"{prefix}/quota/{{role}}", remove_quota)
     for path in ("/master/teardown", "/teardown"):
         app.router.add_post(path, teardown)
+    for path in ("/master/reserve", "/reserve", "/master/unreserve", "/unreserve"):
+        app.router.add_post(path, reserve)
     for prefix in ("", "/master"):
         app.router.add_get(f"{prefix}/maintenance/schedule", maintenance_schedule)
         app.router.add_get(f"{prefix}/maintenance/status", maintenance_status)

@@ -124,6 +124,7 @@ class Agent:
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
     principal: str | None = None  # as authenticated when it (re-)registered
+    reserved: Resources = EMPTY  # dynamic reservations (in `total` too), as in the registry
     deactivated: bool = False  # no offers (DEACTIVATE_AGENT, or draining)
     drain: DrainInfo | None = None
 
@@ -179,6 +180,8 @@ def check_invariants(agents: dict[str, Agent], frameworks: dict[str, Framework],
         if used != agent.used:
             _fail(f"agent {agent.id}: used {agent.used!r} != sum of its tasks and executors "
                   f"{used!r}")
+        if not agent.total.contains(agent.reserved):
+            _fail(f"agent {agent.id}: reservations {agent.reserved!r} beyond its total")
         if not agent.total.contains(agent.offered + agent.used):
             _fail(f"agent {agent.id}: offered {agent.offered!r} + used {agent.used!r} exceed "
                   f"total {agent.total!r}")
@@ -211,6 +214,8 @@ def _check_offers(agents: dict[str, Agent], frameworks: dict[str, Framework],
             _fail(f"offer {offer.id} of unknown framework {offer.framework_id}")
         if not offer.resources:
             _fail(f"offer {offer.id} is empty")
+        if not offer.resources.roles() <= fw.roles | {"*"}:
+            _fail(f"offer {offer.id} holds reservations of roles other than {fw.id}'s")
         per_agent.setdefault(offer.agent_id, []).append(offer.resources)
     for agent in agents.values():
         parts = per_agent.get(agent.id, [])

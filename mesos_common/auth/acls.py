@@ -30,6 +30,7 @@ ACTIONS: dict[str, str] = {
     "teardown_frameworks": "framework_principals",
     "update_quotas": "roles",
     "update_weights": "roles",
+    "reserve_resources": "roles",
     "get_endpoints": "paths",
     "view_frameworks": "users",
     "view_tasks": "users",

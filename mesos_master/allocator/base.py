@@ -65,6 +65,12 @@ class Allocator(Protocol):
         """Resources come back; with `refuse_seconds` the framework is not offered this agent
         again before `now + refuse_seconds`."""
 
+    def convert(self, agent_id: AgentId, consumed: Resources, converted: Resources,
+                framework_id: FrameworkId | None = None) -> None:
+        """A reservation made or undone on the agent: `consumed` becomes `converted` (the same
+        quantities, other roles) in its total, and in what `framework_id` holds there (an
+        offer operation) or in its free part (an operator's)."""
+
     def suppress(self, framework_id: FrameworkId, roles: frozenset[str]) -> None: ...
 
     def revive(self, framework_id: FrameworkId, roles: frozenset[str]) -> None:

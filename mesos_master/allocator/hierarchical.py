@@ -386,6 +386,25 @@ class HierarchicalAllocator:
             if until is not None:
                 agent.filters.add(fw.index, until)
 
+    def convert(self, agent_id: AgentId, consumed: Resources, converted: Resources,
+                framework_id: FrameworkId | None = None) -> None:
+        agent = self._agents[agent_id]
+        if framework_id is None:
+            assert agent.free.contains(consumed), (agent.free, consumed)
+            agent.free = agent.free - consumed + converted
+        else:
+            index = self._frameworks[framework_id].index
+            for key in [k for k in agent.alloc if k[0] == index]:
+                held = sum_chunks(agent.alloc[key])
+                if held.contains(consumed):
+                    agent.alloc[key] = [held - consumed + converted]
+                    break
+            else:
+                raise AssertionError(f"{framework_id} holds no {consumed!r} on {agent_id}")
+        agent.total = agent.total - consumed + converted
+        agent.reserved = bool(agent.total.reserved())
+        agent.refresh()
+
     # ---------------------------------------------------------------- allocation
 
     def allocate(self, now: float,

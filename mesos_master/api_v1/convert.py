@@ -223,11 +223,16 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
     d = _obj(body.get("accept"), "accept")
     offer_ids = tuple(id_value({"o": o}, "o") or "" for o in d.get("offer_ids", []))
     tasks: list[m.TaskInfo] = []
+    reservations: list[m.Operation] = []
     refused: list[tuple[str, str, str]] = []
     for op in d.get("operations", []):
         op = _obj(op, "operation")
         kind = op.get("type")
-        if kind == "LAUNCH":
+        if kind in ("RESERVE", "UNRESERVE"):  # pre-refinement `role` or `reservations`
+            inner = _obj(op.get(kind.lower(), {}), kind.lower())
+            reservations.append(m.Operation(kind, resources=_resources(
+                inner.get("resources", []), f"{kind.lower()}.resources")))
+        elif kind == "LAUNCH":
             for t in _obj(op.get("launch", {}), "launch").get("task_infos", []):
                 why = unsupported_task(t)
                 if why is None and isinstance(t, dict) and "executor" in t:
@@ -247,7 +252,7 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
                                 "LAUNCH_GROUP (task groups) is not supported by this master"))
         else:
             refused.append(("", "", f"offer operation {kind} is not supported by this master"))
-    ops = (m.Operation(type="LAUNCH", tasks=tuple(tasks)),) if tasks else ()
+    ops = (*reservations, *((m.Operation(type="LAUNCH", tasks=tuple(tasks)),) if tasks else ()))
     return Launch(m.Accept(framework_id, offer_ids, ops, _refuse(d)), refused)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Protocol
 from aiohttp import web
 
 from mesos_common import messages as m
+from mesos_common.auth import http as http_auth
 from mesos_master import core_maintenance as maint
 from mesos_master import views
 from mesos_master.api_v1 import convert, operator_views as ov
@@ -30,7 +31,10 @@ from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.core import Master
 from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
                                      ReactivateAgentRequest)
-from mesos_master.core_operator import parse_quota, parse_weights
+from mesos_master.core_operator import (MarkGoneRequest, TeardownRequest, parse_quota,
+                                        parse_weights)
+from mesos_master.core_reservations import parse_request
+from mesos_master.http import apply_reservation
 
 log = logging.getLogger("mesos_master.api_v1.operator")
 
@@ -153,6 +157,14 @@ class OperatorApi:
         changer = _CHANGERS.get(kind)
         if changer is not None:
             return changer(self, master, body)
+        if kind == "TEARDOWN":  # the calls here checked against the ACLs, as in Mesos
+            return self._teardown(master, body, request.get(http_auth.PRINCIPAL))
+        if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
+            d = body.get(kind.lower())
+            d = d if isinstance(d, dict) else {}
+            req = parse_request(kind == "RESERVE_RESOURCES",
+                                _value(body, kind.lower(), "agent_id"), d.get("resources"))
+            return apply_reservation(self.host, master, req, request.get(http_auth.PRINCIPAL))
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -224,6 +236,28 @@ class OperatorApi:
             return _bad(f"role {role!r} has no quota")
         return self._apply_quota(master, parse_quota({"role": role, "guarantee": []}))
 
+    def _teardown(self, master: Master, body: Mapping[str, Any],
+                  principal: str | None) -> web.Response:
+        fid = _value(body, "teardown", "framework_id")
+        fw = master.frameworks.get(fid) if fid else None
+        if fw is None:
+            return _bad(f"no framework with id {fid!r}")
+        if not master.authorized(principal, "teardown_frameworks", fw.info.principal):
+            return http_auth.forbidden(principal, f"teardown_frameworks {fw.info.principal}")
+        self.host.feed(TeardownRequest(fid))
+        return web.Response(status=200)
+
+    def _mark_gone(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        aid = _value(body, "mark_agent_gone", "agent_id")
+        if aid in master.registry.gone:
+            return web.Response(status=200)  # Mesos answers a repeated mark with success
+        if aid not in master.registry.admitted and aid not in master.registry.unreachable:
+            return _bad(f"no agent with id {aid!r}")
+        self.host.feed(MarkGoneRequest(aid))
+        if aid not in master.registry.gone:
+            return web.Response(status=503, text="registry write failed")
+        return web.Response(status=200)
+
     def _apply_quota(self, master: Master, req: Any) -> web.Response:
         if isinstance(req, str):
             return _bad(req)
@@ -290,6 +324,14 @@ def _answer(kind: str, payload: dict[str, Any] | None) -> web.Response:
     return web.Response(text=json.dumps(body), content_type="application/json")
 
 
+def _value(body: Mapping[str, Any], call: str, field: str) -> str:
+    """`body[call][field]["value"]` (a v1 id), or "" when any level is missing."""
+    raw = body.get(call)
+    inner = raw.get(field) if isinstance(raw, dict) else None
+    value = inner.get("value") if isinstance(inner, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def _quota(master: Master) -> dict[str, Any]:
     infos = [{"role": i["role"], "guarantee": i["guarantee"]}
              for i in views.quota_json(master)["infos"]]
@@ -322,6 +364,7 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "SET_QUOTA": OperatorApi._set_quota,
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
+    "MARK_AGENT_GONE": OperatorApi._mark_gone,
     "DRAIN_AGENT": OperatorApi._agent_call,
     "DEACTIVATE_AGENT": OperatorApi._agent_call,
     "REACTIVATE_AGENT": OperatorApi._agent_call,
@@ -330,6 +373,5 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
-_NOT_BUILT = {"RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "MARK_AGENT_GONE",
-              "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "TEARDOWN",
+_NOT_BUILT = {"CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}

@@ -15,6 +15,8 @@ from typing import Protocol, Union
 
 from attrs import define, field, frozen
 
+from mesos_common.resources import Resources
+
 
 Machine = tuple[str, str]  # Mesos MachineID: (hostname, ip); either may be empty
 
@@ -31,13 +33,17 @@ class Window:
 
 @define
 class RegistryState:
-    """Admitted agents (id -> hostname) and unreachable agents (id -> time marked); disjoint.
-    Role weights (role -> weight) and quota guarantees (role -> {resource: amount})."""
+    """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
+    (id -> time marked); disjoint. The dynamic reservations of admitted or unreachable agents
+    (id -> reserved resources). Role weights (role -> weight) and quota guarantees
+    (role -> {resource: amount})."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
     weights: dict[str, float] = field(factory=dict)
     quotas: dict[str, dict[str, float]] = field(factory=dict)
+    gone: dict[str, float] = field(factory=dict)
+    reserved: dict[str, Resources] = field(factory=dict)
     schedule: list[Window] = field(factory=list)
     down: set[Machine] = field(factory=set)
 
@@ -53,7 +59,8 @@ class AdmitAgent:
     hostname: str
 
     def apply(self, state: RegistryState) -> bool:
-        if self.agent_id in state.admitted or self.agent_id in state.unreachable:
+        if self.agent_id in state.admitted or self.agent_id in state.unreachable \
+                or self.agent_id in state.gone:
             return False
         state.admitted[self.agent_id] = self.hostname
         return True
@@ -82,6 +89,8 @@ class MarkReachable:
     hostname: str = ""
 
     def apply(self, state: RegistryState) -> bool:
+        if self.agent_id in state.gone:
+            return False
         was_unreachable = state.unreachable.pop(self.agent_id, None) is not None
         if self.agent_id in state.admitted and not was_unreachable:
             return False
@@ -96,9 +105,48 @@ class RemoveAgent:
     agent_id: str
 
     def apply(self, state: RegistryState) -> bool:
+        state.reserved.pop(self.agent_id, None)
         a = state.admitted.pop(self.agent_id, None) is not None
         u = state.unreachable.pop(self.agent_id, None) is not None
         return a or u
+
+
+@frozen
+class MarkGone:
+    """An operator declared the agent gone for good (Mesos' MARK_AGENT_GONE): its id may never
+    come back, so it is remembered rather than forgotten."""
+
+    agent_id: str
+    time: float
+
+    def apply(self, state: RegistryState) -> bool:
+        a = state.admitted.pop(self.agent_id, None) is not None
+        u = state.unreachable.pop(self.agent_id, None) is not None
+        if not (a or u):
+            return False
+        state.reserved.pop(self.agent_id, None)
+        state.gone[self.agent_id] = self.time
+        return True
+
+
+@frozen
+class UpdateReservations:
+    """An agent's dynamic reservations are now `reserved` (the whole set; empty: none), so a
+    restarted master offers them to their roles only (Mesos' checkpointed resources)."""
+
+    agent_id: str
+    reserved: Resources
+
+    def apply(self, state: RegistryState) -> bool:
+        if self.agent_id not in state.admitted and self.agent_id not in state.unreachable:
+            return False
+        if state.reserved.get(self.agent_id, Resources.empty()) == self.reserved:
+            return False
+        if self.reserved:
+            state.reserved[self.agent_id] = self.reserved
+        else:
+            del state.reserved[self.agent_id]
+        return True
 
 
 @frozen
@@ -177,10 +225,11 @@ class StopMaintenance:
 
 
 MaintenanceOperation = Union[UpdateSchedule, StartMaintenance, StopMaintenance]
-AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent]
-RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent,
-                          UpdateWeights, UpdateQuota, UpdateSchedule, StartMaintenance,
-                          StopMaintenance]
+AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
+                       UpdateReservations]
+RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
+                          UpdateReservations, UpdateWeights, UpdateQuota, UpdateSchedule,
+                          StartMaintenance, StopMaintenance]
 
 
 def maintenance_json(state: RegistryState) -> dict:

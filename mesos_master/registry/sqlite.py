@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 
+from mesos_common.resources import Resources
 from mesos_master.registry.base import (RegistryOperation, RegistryState,
                                         StartMaintenance, StopMaintenance, UpdateQuota,
                                         UpdateSchedule, UpdateWeights, load_maintenance,
@@ -18,6 +19,8 @@ from mesos_master.registry.base import (RegistryOperation, RegistryState,
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS unreachable (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS gone (agent_id TEXT PRIMARY KEY, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reserved (agent_id TEXT PRIMARY KEY, resources TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS weights (role TEXT PRIMARY KEY, weight REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS quotas (role TEXT NOT NULL, resource TEXT NOT NULL,
                                    amount REAL NOT NULL, PRIMARY KEY (role, resource));
@@ -41,6 +44,10 @@ class SqliteRegistry:
             state.admitted[agent_id] = hostname
         for agent_id, t in self._db.execute("SELECT agent_id, time FROM unreachable"):
             state.unreachable[agent_id] = t
+        for agent_id, t in self._db.execute("SELECT agent_id, time FROM gone"):
+            state.gone[agent_id] = t
+        for agent_id, res in self._db.execute("SELECT agent_id, resources FROM reserved"):
+            state.reserved[agent_id] = Resources.from_json(json.loads(res))
         for role, weight in self._db.execute("SELECT role, weight FROM weights"):
             state.weights[role] = weight
         for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):
@@ -88,11 +95,18 @@ class SqliteRegistry:
         aid = op.agent_id
         self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
         self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
+        self._db.execute("DELETE FROM reserved WHERE agent_id = ?", (aid,))
         if aid in candidate.admitted:
             self._db.execute("INSERT INTO admitted VALUES (?, ?)", (aid, candidate.admitted[aid]))
         if aid in candidate.unreachable:
             self._db.execute("INSERT INTO unreachable VALUES (?, ?)",
                              (aid, candidate.unreachable[aid]))
+        if aid in candidate.reserved:
+            self._db.execute("INSERT INTO reserved VALUES (?, ?)",
+                             (aid, json.dumps(candidate.reserved[aid].to_json())))
+        if aid in candidate.gone:
+            self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)",
+                             (aid, candidate.gone[aid]))
 
     def _write_maintenance(self, candidate: RegistryState) -> None:
         self._db.execute("DELETE FROM maintenance")

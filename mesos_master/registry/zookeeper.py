@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mesos_common.resources import Resources
 from mesos_master.registry.base import (RegistryOperation, RegistryState, load_maintenance,
                                         maintenance_json)
 
@@ -91,6 +92,8 @@ class ZkRegistry:
 def _encode(state: RegistryState) -> bytes:
     return json.dumps({"admitted": state.admitted, "unreachable": state.unreachable,
                        "weights": state.weights, "quotas": state.quotas,
+                       "gone": state.gone,
+                       "reserved": {a: r.to_json() for a, r in state.reserved.items()},
                        "maintenance": maintenance_json(state)},
                       sort_keys=True).encode()
 
@@ -102,6 +105,9 @@ def _decode(data: bytes) -> RegistryState:
                                       for k, v in doc.get("unreachable", {}).items()},
                          weights={str(k): float(v) for k, v in doc.get("weights", {}).items()},
                          quotas={str(r): {str(n): float(a) for n, a in q.items()}
-                                 for r, q in doc.get("quotas", {}).items()})
+                                 for r, q in doc.get("quotas", {}).items()},
+                         gone={str(k): float(v) for k, v in doc.get("gone", {}).items()},
+                         reserved={str(k): Resources.from_json(v)
+                                   for k, v in doc.get("reserved", {}).items()})
     load_maintenance(state, doc.get("maintenance", {}))
     return state

@@ -20,7 +20,7 @@ import attrs
 from attrs import define, field
 
 from frameworks import core as sdk
-from frameworks.tasks import ResourcesLeft
+from frameworks.tasks import ResourcesLeft, reserve, unreserve
 from mesos_agent import events as agent_events
 from mesos_agent import recovery as rec
 from mesos_agent.config import AgentConfig
@@ -79,6 +79,7 @@ class SimOptions:
     mesos_status_retry: bool = False
     health_checks: float = 0.0  # share of tasks launched with a Mesos health check
     unhealthy: float = 0.0  # share of checked tasks (launched while faults are on) that fail
+    reservations: bool = False  # frameworks have roles and reserve and unreserve offered cpus
     # The master's message table (None: the real one); a test plants a bug with its own.
     master_messages: Mapping[type, Callable[..., None]] | None = None
 
@@ -116,6 +117,7 @@ class SimOptions:
         self.mesos_status_retry = r.random() < 0.5
         self.health_checks = r.choice([0.0, 0.5, 1.0])
         self.unhealthy = r.choice([0.0, 0.3, 0.7]) if self.health_checks else 0.0
+        self.reservations = random.Random(seed ^ 0x7E5).random() < 0.5
         return self
 
 
@@ -146,6 +148,7 @@ class AgentNode(Node):
     procs: dict[str, Proc] = field(factory=dict)
     ckpt_id: str | None = None  # durable: the checkpoint (with SimOptions.agent_checkpoint)
     ckpt_tasks: dict[str, rec.TaskCheckpoint] = field(factory=dict)
+    ckpt_reserved: Resources = field(factory=Resources)
     probe_gen: dict[str, int] = field(factory=dict)  # task -> generation of its probe loop
 
 
@@ -165,6 +168,7 @@ class SimFramework:
     running: dict[str, tuple[str, float]] = field(factory=dict)  # task id -> job
     finished: set[str] = field(factory=set)
     checks: Callable[[], m.HealthCheck | None] = lambda: None  # a check for a new task
+    reserving: random.Random | None = None  # with roles: (un)reserves cpus now and then
 
     def __attrs_post_init__(self) -> None:
         for i in range(self.n):
@@ -185,6 +189,10 @@ class SimFramework:
         self.arrive(now)
         out: list[Any] = []
         for offer in offers:
+            op = self._reservation(offer)
+            if op is not None:  # the offer goes to the operation; it comes back converted
+                out += core.accept([offer.id], [op], refuse_seconds=0.5)
+                continue
             left, tasks = ResourcesLeft(offer), []
             while self.todo:
                 job, duration = self.todo[0]
@@ -202,6 +210,17 @@ class SimFramework:
             out += core.launch([offer.id], tasks, refuse_seconds=1.0) if tasks else \
                 core.decline([offer.id], refuse_seconds=1.0)
         return out
+
+    def _reservation(self, offer: m.Offer) -> m.Operation | None:
+        if self.reserving is None:
+            return None
+        mine = offer.resources.reserved(self.name)
+        draw = self.reserving.random()
+        if draw < 0.2 and offer.resources.unreserved().scalar("cpus") >= 0.5:
+            return reserve("cpus:0.5", self.name)
+        if draw > 0.9 and mine:
+            return unreserve(mine)
+        return None
 
     def on_update(self, status: m.TaskStatus) -> None:
         job = self.running.get(status.task_id)
@@ -279,7 +298,8 @@ class SimCluster(MarathonEdges, HealthEdges):
         node.core = Agent(config, random.Random(self.rng.getrandbits(64)))
         self.feed(node.name, fx.Start())
         if self.o.agent_checkpoint:
-            self.feed(node.name, rec.Recovered(node.ckpt_id, self._reattach(node)))
+            self.feed(node.name, rec.Recovered(node.ckpt_id, self._reattach(node),
+                                               reserved=node.ckpt_reserved))
         else:
             node.procs.clear()
         self.push(self.now + 0.05, "connect", node.name, None)
@@ -306,20 +326,23 @@ class SimCluster(MarathonEdges, HealthEdges):
 
     def _checkpoint(self, node: AgentNode, record: Any) -> None:
         if isinstance(record, rec.AgentIdRecord):
-            node.ckpt_id = record.agent_id
+            node.ckpt_id, node.ckpt_reserved = record.agent_id, record.reserved
         elif isinstance(record, rec.TaskCheckpoint):
             node.ckpt_tasks[record.task.task_id] = record
         else:
             node.ckpt_tasks.pop(record.task_id, None)
 
     def _new_framework(self, node: FrameworkNode) -> None:
+        roles = (node.name,) if self.o.reservations else ("*",)
         info = m.FrameworkInfo(name=node.name, user="sim", failover_timeout=3600.0,
-                               id=node.core.framework_id if node.core else None)
+                               id=node.core.framework_id if node.core else None, roles=roles)
         node.core = sdk.SchedulerCore(info)
         if node.policy is None:
             node.policy = SimFramework(node.name, random.Random(self.rng.getrandbits(64)),
                                        self.o.tasks_per_framework, 0.75 * self.o.safety_time,
-                                       checks=self._maybe_check)
+                                       checks=self._maybe_check,
+                                       reserving=random.Random(self.rng.getrandbits(64))
+                                       if self.o.reservations else None)
         self.push(self.now + 0.1, "connect", node.name, None)
         self.push(self.now + RECONCILE_EVERY, "reconcile", node.name, None)
 

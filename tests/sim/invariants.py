@@ -35,7 +35,7 @@ def capacity_respected(c: "SimCluster") -> None:
         used = Resources()
         for p in a.procs.values():
             used = used + p.resources
-        assert a.total.contains(used), f"{a.name} runs {used} beyond its {a.total}"
+        assert a.total.contains(used.flatten()), f"{a.name} runs {used} beyond its {a.total}"
 
 
 def one_home_per_task(c: "SimCluster") -> None:

@@ -51,3 +51,45 @@ def test_every_get_call_answers_its_payload_and_changes_apply(cluster) -> None:
         assert r.status_code == status, (body, r.text)
         assert r.text
     assert _call(addr, {"type": "GET_HEALTH"}).json()["get_health"] == {"healthy": True}
+
+
+def test_mark_agent_gone_ends_its_tasks_and_refuses_the_id_and_teardown_ends_a_framework(
+        cluster) -> None:
+    from frameworks.scheduler import SchedulerDriver
+    from mesos_common import task_states
+    from tests.helpers import TaskHolder, http_json, wait_for
+
+    cluster.start_master("--allocation_interval=100ms")
+    cluster.start_agent("cpus:1;mem:512;disk:512")
+    cluster.wait_agents(1)
+    addr = cluster.master_addr
+    agent_id = http_json(f"{cluster.agents[0].field('http')}/state")["id"]
+    sched = TaskHolder(count=1, command="sleep 300")
+    driver = SchedulerDriver(sched, "gone-test", addr)
+    driver.start()
+    try:
+        wait_for(lambda: sched.states().get("t0") == task_states.RUNNING, 30, what="t0 running")
+        cluster.agents[0].kill9()  # so that it comes back with its old id (a live one would be
+        gone = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": agent_id}}}
+        assert _call(addr, gone).status_code == 200
+        wait_for(lambda: sched.states().get("t0") == task_states.LOST, 20, what="TASK_LOST")
+        lost = [u for u in sched.updates if u.state == task_states.LOST]
+        assert lost[0].reason == "REASON_AGENT_REMOVED_BY_OPERATOR"
+        assert _call(addr, gone).status_code == 200  # marking twice is fine
+        assert _call(addr, {"type": "MARK_AGENT_GONE", "mark_agent_gone": {
+            "agent_id": {"value": "no-such-agent"}}}).status_code == 400
+        # told to shut down and would re-register afresh at once): refused, it joins afresh.
+        cluster.start_agent("cpus:1;mem:512;disk:512", index=0)
+        state = cluster.wait_agents(1)
+        assert [a["id"] for a in state["slaves"]] != [agent_id]
+        assert "refused" in (cluster.root / "logs" / "master.log").read_text()
+        # TEARDOWN of the framework through the operator API.
+        fid = driver.framework_id
+        assert _call(addr, {"type": "TEARDOWN", "teardown": {
+            "framework_id": {"value": "nope"}}}).status_code == 400
+        assert _call(addr, {"type": "TEARDOWN", "teardown": {
+            "framework_id": {"value": fid}}}).status_code == 200
+        wait_for(lambda: fid in {f["id"] for f in cluster.state()["completed_frameworks"]}, 20,
+                 what="the framework torn down")
+    finally:
+        driver.stop()

@@ -101,10 +101,10 @@ def test_store_round_trip_and_torn_writes(tmp_path: Path) -> None:
     Path(store.tasks_dir).mkdir(parents=True, exist_ok=True)
     Path(store.tasks_dir, "x.tmp").write_bytes(b"\x93torn")  # a crash mid-compaction
     Path(store.tasks_dir, "garbage").write_bytes(b"\x93nope")
-    assert store.load() == ("A1", [cp])
+    assert store.load() == (AgentIdRecord("A1"), [cp])
     assert not Path(store.tasks_dir, "x.tmp").exists()
     store.write(TaskRemoved("t1"))
-    assert store.load() == ("A1", [])
+    assert store.load() == (AgentIdRecord("A1"), [])
     write_atomically(str(tmp_path / "f"), b"new")
     assert (tmp_path / "f").read_bytes() == b"new"
 
@@ -138,13 +138,13 @@ def test_group_commit_applies_records_in_order(tmp_path: Path) -> None:
     store = CheckpointStore(str(tmp_path))
     later = TaskCheckpoint(cp.framework, cp.task, cp.sandbox, cp.run_id, ts.FINISHED)
     store.write_batch([AgentIdRecord("A1"), cp, later])
-    assert store.load() == ("A1", [later])
+    assert store.load() == (AgentIdRecord("A1"), [later])
     store.write_batch([TaskRemoved("t1"), cp])  # removed, then written again: present
-    assert store.load() == ("A1", [cp])
+    assert store.load() == (AgentIdRecord("A1"), [cp])
     store.write_batch([cp, TaskRemoved("t1")])
-    assert store.load() == ("A1", [])
+    assert store.load() == (AgentIdRecord("A1"), [])
     store.compact()
-    assert store.load() == ("A1", []) and Path(store.log_path).stat().st_size == 0
+    assert store.load() == (AgentIdRecord("A1"), []) and Path(store.log_path).stat().st_size == 0
     assert list(Path(store.tasks_dir).iterdir()) == []
 
 
@@ -158,11 +158,11 @@ def test_log_torn_tail_is_dropped_and_cut_off(tmp_path: Path) -> None:
     whole = log_path.read_bytes()
     CheckpointStore(str(tmp_path)).write_batch([later])
     log_path.write_bytes(log_path.read_bytes()[:-5])  # the second frame is torn
-    assert CheckpointStore(str(tmp_path)).load() == ("A1", [cp])
+    assert CheckpointStore(str(tmp_path)).load() == (AgentIdRecord("A1"), [cp])
     store = CheckpointStore(str(tmp_path))
     store.write_batch([TaskRemoved("t1")])
     assert log_path.read_bytes().startswith(whole)
-    assert CheckpointStore(str(tmp_path)).load() == ("A1", [])
+    assert CheckpointStore(str(tmp_path)).load() == (AgentIdRecord("A1"), [])
     log_path.write_bytes(whole[:3] + b"X" + whole[4:])  # a corrupt first frame: nothing
     assert CheckpointStore(str(tmp_path)).load() == (None, [])
 
@@ -180,7 +180,8 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
     assert Path(store.log_path).stat().st_size == 0
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t3", "t4"]
     store.write_batch([TaskRemoved("t3")])
-    expected = ("A1", sorted([cp, others[0], others[2]], key=lambda c: c.task.task_id))
+    expected = (AgentIdRecord("A1"),
+                sorted([cp, others[0], others[2]], key=lambda c: c.task.task_id))
     assert CheckpointStore(str(tmp_path)).load() == expected  # files + the log's removal
     store.compact()
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t4"]

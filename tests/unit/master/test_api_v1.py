@@ -76,9 +76,13 @@ def test_accept_keeps_command_and_executor_tasks_and_refuses_what_is_not_built()
                                                   "scalar": {"value": 32}}]}}]}},
                            {"type": "LAUNCH_GROUP", "launch_group": {"task_group": {
                                "tasks": [_task("c")]}}},
-                           {"type": "RESERVE", "reserve": {"resources": []}}]}}
+                           {"type": "RESERVE", "reserve": {"resources": [
+                               {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1},
+                                "role": "web", "reservation": {"principal": "p"}}]}},
+                           {"type": "CREATE", "create": {"volumes": []}}]}}
     launch = convert.accept(body, FID)
-    [op] = launch.accept.operations
+    reserve, op = launch.accept.operations
+    assert reserve == m.Operation("RESERVE", resources=Resources.parse("cpus(web):1"))
     task, with_executor = op.tasks
     assert with_executor.executor == m.ExecutorInfo("e", m.CommandInfo("run"),
                                                     Resources.parse("mem:32"))

@@ -14,6 +14,7 @@ from mesos_common import messages as m
 from mesos_common.auth.acls import parse_acls
 from mesos_common.auth.credentials import Credential, Credentials
 from mesos_common.auth.http import HttpAuth
+from mesos_common.resources import Resources
 from mesos_master.auth_config import MasterAuth
 from mesos_master.http import make_app
 from mesos_master.registry.base import MemoryRegistry
@@ -121,6 +122,49 @@ def test_v1_subscribe_authenticates_with_basic_credentials() -> None:
         finally:
             await client.close()
             server.v1.close()
+            _close(server)
+
+    asyncio.run(main())
+
+
+def test_v1_teardown_and_reservations_follow_the_acls() -> None:
+    acls = parse_acls({
+        "teardown_frameworks": [{"principals": {"values": ["ops"]},
+                                 "framework_principals": {"type": "ANY"}},
+                                {"principals": {"type": "ANY"},
+                                 "framework_principals": {"type": "NONE"}}],
+        "reserve_resources": [{"principals": {"values": ["ops"]}, "roles": {"type": "ANY"}},
+                              {"principals": {"type": "ANY"}, "roles": {"type": "NONE"}}]})
+
+    async def main() -> None:
+        server = _server(MasterAuth(credentials=CREDS, acls=acls),
+                         HttpAuth(credentials=CREDS, readonly=True, readwrite=True))
+        server.feed(fx.Received(b"f1", m.Authenticate("fw", "fw-pw")))
+        server.feed(fx.Received(b"f1", m.Subscribe(m.FrameworkInfo("alice", user="alice"))))
+        server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
+            "h1", 5051, Resources.parse("cpus:2;mem:256")))))
+        [fid], [aid] = list(server.master.frameworks), list(server.master.agents)
+        client = TestClient(TestServer(make_app(server)))
+        await client.start_server()
+        ops = {"Authorization": _basic("ops", "ops-pw")}
+        dev = {"Authorization": _basic("dev", "dev-pw")}
+        reserve = json.dumps({"type": "RESERVE_RESOURCES", "reserve_resources": {
+            "agent_id": {"value": aid},
+            "resources": Resources.parse("cpus(web):1").to_json()}})
+        teardown = json.dumps({"type": "TEARDOWN", "teardown": {"framework_id": {"value": fid}}})
+        try:
+            for body in (reserve, teardown):
+                r = await client.post("/api/v1", data=body, headers=dev)
+                assert r.status == 403, await r.text()
+            assert not server.master.agents[aid].reserved and fid in server.master.frameworks
+            r = await client.post("/api/v1", data=reserve, headers=ops)
+            assert r.status == 202 and server.master.registry.reserved[aid] == \
+                Resources.parse("cpus(web):1")
+            r = await client.post("/api/v1", data=teardown, headers=ops)
+            assert r.status == 200 and fid not in server.master.frameworks
+            assert server.core_errors == 0
+        finally:
+            await client.close()
             _close(server)
 
     asyncio.run(main())

@@ -5,9 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
+from mesos_common.resources import Resources
+from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
                                         MemoryRegistry, RegistryState, RemoveAgent,
-                                        UpdateQuota, UpdateWeights)
+                                        UpdateQuota, UpdateReservations, UpdateWeights)
 from mesos_master.registry.sqlite import SqliteRegistry
 
 
@@ -57,6 +58,10 @@ ops = st.one_of(
     st.builds(MarkUnreachable, st.sampled_from("abcd"), st.floats(0, 100)),
     st.builds(MarkReachable, st.sampled_from("abcd"), st.sampled_from(["h1", "h3"])),
     st.builds(RemoveAgent, st.sampled_from("abcd")),
+    st.builds(MarkGone, st.sampled_from("abcd"), st.floats(0, 100)),
+    st.builds(UpdateReservations, st.sampled_from("abcd"),
+              st.sampled_from(["", "cpus(web):1", "cpus(web):1;mem(ads):64"]).map(
+                  Resources.parse)),
     st.builds(UpdateWeights, st.lists(st.tuples(st.sampled_from(["r1", "r2"]),
                                                 st.sampled_from([0.5, 2.0])),
                                       max_size=2).map(tuple)),
@@ -72,7 +77,10 @@ def test_sqlite_matches_memory(tmp_path_factory: pytest.TempPathFactory, seq: li
     mem, sql = MemoryRegistry(), SqliteRegistry(path)
     for op in seq:
         assert mem.apply(op) == sql.apply(op)
-        assert not (set(mem.load().admitted) & set(mem.load().unreachable))
+        state = mem.load()
+        assert not (set(state.admitted) & set(state.unreachable))
+        assert not (set(state.admitted) | set(state.unreachable)) & set(state.gone)
+        assert set(state.reserved) <= set(state.admitted) | set(state.unreachable)
     sql.close()
     assert SqliteRegistry(path).load() == mem.load()
 
@@ -106,3 +114,11 @@ def test_weights_and_quotas_are_durable_operations(tmp_path) -> None:
     reg.close()
     assert SqliteRegistry(path).load() == RegistryState(
         {"a": "h"}, {}, {"ads": 2.0}, {"ads": {"cpus": 4.0}})
+
+
+def test_zookeeper_encoding_keeps_gone_agents_and_reservations() -> None:
+    from mesos_master.registry.zookeeper import _decode, _encode
+    state = RegistryState({"a": "h"}, {"b": 1.5}, {"web": 2.0}, {"web": {"cpus": 1.0}},
+                          gone={"c": 3.0}, reserved={"a": Resources.parse("cpus(web):1")})
+    assert _decode(_encode(state)) == state
+    assert _decode(b'{"admitted": {"a": "h"}}') == RegistryState({"a": "h"})  # older documents
