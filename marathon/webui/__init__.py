@@ -10,14 +10,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mesos_common import webui
+
 STATIC = Path(__file__).parent / "static"
 
 
-async def index(_: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
-
-
 def install(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/ui", index)
-    app.router.add_static("/ui/", STATIC)
+    webui.install(app, STATIC, "/ui/", index_paths=("/", "/ui"))
