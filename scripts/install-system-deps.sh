@@ -31,9 +31,20 @@ if [ "$what" = all ]; then
   # dockerd (started once, detached) and the local test image corral/busybox:test.
   if ! docker info >/dev/null 2>&1; then
     if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to start dockerd" >&2; exit 1; fi
+    # /var/run survives a machine's restart here: a pid file left by an earlier dockerd or its
+    # containerd may name a pid now taken by another process, and dockerd then waits forever
+    # for a containerd that is not there. No dockerd runs, so no pid file is live.
+    if ! pgrep -x dockerd >/dev/null; then
+      pkill -x containerd 2>/dev/null || true
+      rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+    fi
     setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
     for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-    docker info >/dev/null 2>&1 || { echo "install-system-deps: dockerd did not start (see /var/log/dockerd.log)" >&2; exit 1; }
+    if ! docker info >/dev/null 2>&1; then
+      echo "install-system-deps: dockerd did not start; the end of /var/log/dockerd.log:" >&2
+      grep -v 'module=grpc' /var/log/dockerd.log | tail -n 20 >&2 || true
+      exit 1
+    fi
   fi
   if ! docker image inspect corral/busybox:test >/dev/null 2>&1; then
     root=$(mktemp -d)
