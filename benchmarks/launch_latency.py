@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import finish, percentile, say
 from benchmarks import _launch
+from benchmarks._common import finish, percentile, say
 from frameworks.scheduler import SchedulerDriver
 from mesos_common import task_states
 from mesos_common.daemons import LocalCluster

@@ -26,7 +26,6 @@ from benchmarks._fleet import agent_resources, start_fleets
 from mesos_common.daemons import LocalCluster
 
 
-
 def get(url: str, timeout: float = 60.0) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())

@@ -14,9 +14,11 @@ agents marked disconnected / unreachable / re-registered meanwhile (all must sta
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -27,8 +29,6 @@ from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
 from mesos_common import task_states
 from mesos_common.daemons import LocalCluster
-import json
-import urllib.request
 
 
 def metrics(addr: str) -> dict[str, float]:

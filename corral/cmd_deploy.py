@@ -1,7 +1,8 @@
 """`corral deployment ...`, `corral group ...`, `corral queue`: the rest of Marathon's API."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import click
 

@@ -15,7 +15,8 @@ import math
 import posixpath
 import re
 import shlex
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from attrs import frozen
 

@@ -10,8 +10,9 @@ A `zk://` master (or a comma list of masters) is resolved to the leader the way 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from corral.errors import CliError
 
@@ -96,6 +97,7 @@ def master_url(address: str, ca_cert: str | None = None) -> str:
     if not address.startswith("zk://") and "," not in address:
         return address
     import asyncio
+
     from mesos_common.leader import DetectError, detect
     if ca_cert:  # the SDK's detection reads the CA as libprocess does
         os.environ.setdefault("LIBPROCESS_SSL_CA_FILE", ca_cert)

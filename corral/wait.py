@@ -109,8 +109,8 @@ def follow(marathon: Any, dep_id: str, outcomes: Outcomes | None = None,
            timeout: float | None = None, apps: list[str] | None = None) -> None:
     """Block until deployment `dep_id` ends; raise DeploymentFailed if it failed or was
     cancelled (or `timeout` seconds passed)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from corral.output import console
     own = outcomes is None
     events = outcomes or Outcomes(marathon)

@@ -23,15 +23,25 @@ status_update Callback, so the runtime sends it only once the callback has retur
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import attrs
 from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_common import task_states
-from mesos_common.effects import (CancelTimer, LeaderChanged, Log, MasterConnected,  # noqa: F401
-                                  Received, Redetect, Send, SetTimer, TimerFired)
+from mesos_common.effects import (  # noqa: F401
+    CancelTimer,
+    LeaderChanged,
+    Log,
+    MasterConnected,
+    Received,
+    Redetect,
+    Send,
+    SetTimer,
+    TimerFired,
+)
 
 DISCONNECTED = "disconnected"
 SUBSCRIBING = "subscribing"

@@ -20,11 +20,13 @@ import asyncio
 import functools
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Iterable, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import attrs
 import zmq.asyncio
 
+from frameworks.core import Abort, Callback, LeaderChanged, MasterConnected, Redetect, SchedulerCore
 from mesos_common import leader
 from mesos_common import messages as m
 from mesos_common.auth.credentials import Credential
@@ -33,9 +35,6 @@ from mesos_common.curve import PeerSecurity
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
 from mesos_common.runtime import Performers, Timers
 from mesos_common.transport import DealerTransport
-
-from frameworks.core import (Abort, Callback, LeaderChanged, MasterConnected, Redetect,
-                             SchedulerCore)
 
 log = logging.getLogger("frameworks.driver")
 

@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Iterable
-
-from mesos_common import messages as m
+from collections.abc import Iterable
+from typing import Any
 
 from frameworks.driver import (
-    DRIVER_ABORTED, DRIVER_NOT_STARTED, DRIVER_RUNNING, DRIVER_STOPPED,
-    AsyncSchedulerDriver, OfferIds,
+    DRIVER_ABORTED,
+    DRIVER_NOT_STARTED,
+    DRIVER_RUNNING,
+    DRIVER_STOPPED,
+    AsyncSchedulerDriver,
+    OfferIds,
 )
 from frameworks.tasks import ResourcesLeft, make_task
+from mesos_common import messages as m
 
 __all__ = [
     "DRIVER_ABORTED", "DRIVER_NOT_STARTED", "DRIVER_RUNNING", "DRIVER_STOPPED",

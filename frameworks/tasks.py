@@ -8,10 +8,16 @@ framework's role first, then from unreserved resources, as Mesos frameworks usua
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
-from mesos_common.messages import (CommandInfo, ContainerInfo, ExecutorInfo, Offer, Operation,
-                                   TaskInfo)
+from mesos_common.messages import (
+    CommandInfo,
+    ContainerInfo,
+    ExecutorInfo,
+    Offer,
+    Operation,
+    TaskInfo,
+)
 from mesos_common.resources import UNRESERVED, ResourceError, Resources
 
 __all__ = ["ResourcesLeft", "launch", "make_task", "reserve", "task_resources", "unreserve"]

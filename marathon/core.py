@@ -11,7 +11,8 @@ command changes nothing). No sockets, clocks, threads or disk in here: the runti
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from marathon import core_apps, core_groups, core_scheduler
 from marathon import core_events as ev

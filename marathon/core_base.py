@@ -11,18 +11,18 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from mesos_common import messages as m
 from marathon import core_events as ev
 from marathon import deployment as dep
-from marathon import launch_queue as lq
 from marathon import model, views
 from marathon.core_state import Deployment, MarathonState, Options
 from marathon.errors import ApiError
 from marathon.model import timestamp
 from marathon.planner import STOP, plan
 from marathon.tracker import TaskRecord
+from mesos_common import messages as m
 
 log = logging.getLogger("marathon.core")
 

@@ -3,15 +3,14 @@ results of Marathon's own health probes."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from mesos_common import messages as m
 from marathon import core_events as ev
 from marathon import deployment as dep
 from marathon import launch_queue as lq
 from marathon.core_base import CoreBase
 from marathon.model import marathon_checks, new_task_id, timestamp
 from marathon.tracker import FAILED, TERMINAL, Health, TaskRecord
+from mesos_common import messages as m
 
 log = logging.getLogger("marathon.core")
 

@@ -8,16 +8,17 @@ readers (views, the HTTP layer, the health checker, the simulation) only read it
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from attrs import define, field
 
-from mesos_common import messages as m
 from marathon import launch_queue as lq
 from marathon.model import timestamp
 from marathon.offer_log import OfferLog
 from marathon.planner import Action
 from marathon.tracker import Tally, TaskRecord
+from mesos_common import messages as m
 
 
 @define

@@ -11,7 +11,8 @@ drain or maintenance) is replaced the same way, as if its config were old.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from attrs import frozen
 

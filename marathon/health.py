@@ -46,7 +46,7 @@ async def probe(hc: dict[str, Any], host: str, port: int) -> tuple[bool, str]:
         if 200 <= code < 400 or (code < 200 and hc.get("ignoreHttp1xx")):
             return True, ""
         return False, f"HTTP {code}"
-    except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as e:
+    except (TimeoutError, OSError, aiohttp.ClientError) as e:
         return False, f"{type(e).__name__}: {e}"
 
 

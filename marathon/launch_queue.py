@@ -10,16 +10,15 @@ cannot take an app. `Backoff` is the launch delay per app:
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from attrs import define, frozen
 
+from frameworks.tasks import task_resources
+from marathon.model import MARATHON_PROBED, port_list
 from mesos_common import messages as m
 from mesos_common.resources import UNRESERVED, ResourceError, Resources
-from marathon.model import MARATHON_PROBED, port_list
-
-from frameworks.tasks import task_resources
-
 
 NO_RESOURCES = Resources()
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from mesos_common import leadership as ld
 from mesos_common.effects import Log

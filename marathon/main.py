@@ -16,27 +16,31 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import attrs
 from aiohttp import web
 
 from frameworks.driver import AsyncSchedulerDriver
-from mesos_common.auth.flags import (add_marathon_http_flags, add_marathon_mesos_auth_flags,
-                                     marathon_driver_security, marathon_http_auth)
-from mesos_common.flags import FlagParser, duration, port, setup_logging
-from mesos_common.gc_policy import GcPolicy
-from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 from marathon.core_events import ForgetOffers
 from marathon.health import HealthChecker
-from marathon.readiness import ReadinessChecker
 from marathon.leadership import Node
 from marathon.proxy import end_streams, make_front
+from marathon.readiness import ReadinessChecker
 from marathon.server import MarathonServer, Options
 from marathon.store import MemoryStore, SQLiteStore, Store
 from marathon.store_zk import ZkStore
 from marathon.subscribers import deliver
+from mesos_common.auth.flags import (
+    add_marathon_http_flags,
+    add_marathon_mesos_auth_flags,
+    marathon_driver_security,
+    marathon_http_auth,
+)
+from mesos_common.flags import FlagParser, duration, port, setup_logging
+from mesos_common.gc_policy import GcPolicy
+from mesos_common.leader import DetectError, parse_zk, validate_master_spec
 
 log = logging.getLogger("marathon")
 GC = GcPolicy(freeze=True)  # gc is per process: one policy for the daemon (gc_policy)

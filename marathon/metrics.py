@@ -8,14 +8,15 @@ standby answers with its request timings and `marathon_leader 0`.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from mesos_common import prom
 from marathon import views
+from mesos_common import prom
 
 PREFIX = "marathon"
 METRICS = web.AppKey("prometheus", CollectorRegistry)

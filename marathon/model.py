@@ -10,7 +10,8 @@ import copy
 import datetime as dt
 import re
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jsonschema
 from attrs import frozen
@@ -100,7 +101,7 @@ def app_of_task(task_id: str) -> str | None:
 
 def timestamp(t: float) -> str:
     """`2020-08-21T10:00:00.123Z`: the only form marathon-python parses."""
-    d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(t, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
 
 

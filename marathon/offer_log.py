@@ -8,13 +8,14 @@ Feeds `/v2/queue`'s `processedOffersSummary` and `lastUnusedOffers` in Marathon'
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from attrs import define, field, frozen
 
-from mesos_common import messages as m
 from marathon import launch_queue as lq
 from marathon.model import timestamp
+from mesos_common import messages as m
 
 KEEP = 20  # unused offers remembered per app
 STAGES = (lq.NO_DOCKER, lq.NO_ROLE, "constraint", *lq.INSUFFICIENT.values(), lq.NO_PORTS, lq.TAKEN)

@@ -6,7 +6,8 @@ Each step's actions may run in parallel; a step is done when every app in it is.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from attrs import frozen
 

@@ -206,7 +206,7 @@ async def forward(request: web.Request, node: Node) -> web.StreamResponse:
                 await resp.write(data)
             await resp.write_eof()
             return resp
-    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+    except (TimeoutError, aiohttp.ClientError) as e:
         if resp is not None:  # the leader went away mid-answer: end ours too
             log.info("proxied %s %s ended: %s", request.method, request.path, e)
             return resp

@@ -6,7 +6,8 @@ version is an ApiError (404) as Marathon answers it.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from marathon import views
 from marathon.core_state import MarathonState

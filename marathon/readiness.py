@@ -46,7 +46,7 @@ async def probe(rc: dict[str, Any], host: str, port: int) -> tuple[bool, dict[st
                 status = r.status
                 body = (await r.content.read(BODY_LIMIT)).decode("utf-8", "replace")
                 ctype = r.headers.get("Content-Type", "")
-    except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as e:
+    except (TimeoutError, OSError, aiohttp.ClientError) as e:
         log.debug("readiness probe %s: %s", url, e)
         return False, result
     if rc.get("preserveLastResponse"):

@@ -14,10 +14,9 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from mesos_common import messages as m
-from mesos_common.runtime import Performers
 from marathon import core_events as ev
 from marathon import queries
 from marathon.core import MarathonCore
@@ -25,6 +24,8 @@ from marathon.core_base import DIRTY_TICK_INTERVAL
 from marathon.core_state import Deployment, MarathonState, Options
 from marathon.events import EventBus
 from marathon.store import Store
+from mesos_common import messages as m
+from mesos_common.runtime import Performers
 
 log = logging.getLogger("marathon.server")
 

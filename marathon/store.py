@@ -19,7 +19,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
-
 Batch = dict[tuple[str, str], "str | None"]  # (kind, key) -> JSON, None: delete
 
 

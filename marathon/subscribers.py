@@ -23,7 +23,7 @@ async def _post(session: aiohttp.ClientSession, url: str, ev: dict[str, Any]) ->
         async with session.post(url, json=ev) as r:
             if r.status >= 400:
                 log.warning("event callback %s answered %s", url, r.status)
-    except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as e:
+    except (TimeoutError, OSError, aiohttp.ClientError) as e:
         log.warning("event callback %s failed: %s", url, e)
 
 

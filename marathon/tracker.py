@@ -44,7 +44,8 @@ class Health:
             self.last_failure, self.last_failure_cause = now, cause
 
     def to_json(self, task_id: str, instance_id: str) -> dict[str, Any]:
-        ts = (lambda t: None if t is None else timestamp(t))
+        def ts(t):
+            return (None if t is None else timestamp(t))
         return {"alive": self.alive, "consecutiveFailures": self.consecutive_failures,
                 "firstSuccess": ts(self.first_success), "lastSuccess": ts(self.last_success),
                 "lastFailure": ts(self.last_failure), "taskId": task_id,

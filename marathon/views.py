@@ -5,7 +5,8 @@ Shaped as Marathon 1.10 but restricted to the keys marathon-python 0.13.0 can pa
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from marathon.deployment import config_version
 from marathon.model import executor_checks, marathon_checks, timestamp

@@ -15,33 +15,62 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
-from mesos_agent import paths, records
+from mesos_agent import core_executors, paths, records
 from mesos_agent.config import AgentConfig
 from mesos_agent.core_admission import DUPLICATE_RUN, AdmissionRules
-from mesos_agent import core_executors
 from mesos_agent.core_executors import REGISTRATION_TIMER, ExecutorRules
 from mesos_agent.core_health import HealthRules
 from mesos_agent.core_recovery import RecoveryRules, exit_status
-from mesos_agent.events import (HealthResult, KillProcess, LaunchTask, MasterConnected, Redetect,
-                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
-                                TaskLaunchFailed)
-from mesos_agent.records import (ALIVE, DISCONNECTED, GONE, LAUNCHING, REGISTERING, RUNNING,
-                                  ExecutorEntry, TaskEntry)
-from mesos_agent.recovery import (AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint,
-                                  TaskRemoved)
+from mesos_agent.events import (
+    HealthResult,
+    KillProcess,
+    LaunchTask,
+    MasterConnected,
+    Redetect,
+    StopAgent,
+    StopHealthCheck,
+    TaskExited,
+    TaskLaunched,
+    TaskLaunchFailed,
+)
+from mesos_agent.records import (
+    ALIVE,
+    DISCONNECTED,
+    GONE,
+    LAUNCHING,
+    REGISTERING,
+    RUNNING,
+    ExecutorEntry,
+    TaskEntry,
+)
+from mesos_agent.recovery import AgentIdRecord, Checkpoint, Recovered, TaskCheckpoint, TaskRemoved
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
 from mesos_common.ids import new_uuid_bytes, random_prefix
-from mesos_common.messages import (AgentRegistered, AgentReregistered, CheckpointResources,
-                                   FrameworkInfo, Heartbeat, KillTask, ProtocolError,
-                                   RegisterAgent, ReregisterAgent, RunTask, ShutdownAgent,
-                                   ShutdownFramework, StatusUpdateAck, TaskInfo, TaskRecord,
-                                   TaskStatus)
+from mesos_common.messages import (
+    AgentRegistered,
+    AgentReregistered,
+    CheckpointResources,
+    FrameworkInfo,
+    Heartbeat,
+    KillTask,
+    ProtocolError,
+    RegisterAgent,
+    ReregisterAgent,
+    RunTask,
+    ShutdownAgent,
+    ShutdownFramework,
+    StatusUpdateAck,
+    TaskInfo,
+    TaskRecord,
+    TaskStatus,
+)
 from mesos_common.resources import EMPTY, Resources
 
 __all__ = ["Agent", "AgentConfig", "DISCONNECTED", "REGISTERING", "RUNNING"]

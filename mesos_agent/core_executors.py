@@ -16,27 +16,56 @@ own resources beside its tasks'. Mesos: src/slave/slave.cpp (Executor, launchExe
 from __future__ import annotations
 
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
-from mesos_agent.events import (EndExecutorStream, ExecutorDisconnected, ExecutorMessage,
-                                ExecutorSubscribe, ExecutorSubscribed, ExecutorUpdate,
-                                KillProcess, LaunchTask, ResizeContainer, TaskExited,
-                                TaskLaunched, TaskLaunchFailed, ToExecutor)
+from mesos_agent.events import (
+    EndExecutorStream,
+    ExecutorDisconnected,
+    ExecutorMessage,
+    ExecutorSubscribe,
+    ExecutorSubscribed,
+    ExecutorUpdate,
+    KillProcess,
+    LaunchTask,
+    ResizeContainer,
+    TaskExited,
+    TaskLaunched,
+    TaskLaunchFailed,
+    ToExecutor,
+)
+from mesos_agent.records import (
+    ALIVE,
+    EXEC_LAUNCHING,
+    EXEC_RUNNING,
+    EXEC_TERMINATING,
+    EXECUTOR_STATES,
+    GONE,
+    LAUNCHING,
+    RUNNING,
+    ExecutorEntry,
+    TaskEntry,
+)
 from mesos_agent.recovery import RUNNING_FOUND, RecoveredTask, TaskCheckpoint
-from mesos_agent.records import (ALIVE, EXEC_LAUNCHING, EXEC_RUNNING, EXEC_TERMINATING,
-                                 EXECUTOR_STATES, GONE, LAUNCHING, RUNNING, ExecutorEntry,
-                                 TaskEntry)
 from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Send, SetTimer
 from mesos_common.ids import random_prefix
-from mesos_common.messages import (ExecutorExited, FrameworkInfo, FrameworkMessage, KillTask,
-                                   RunTask, ShutdownExecutor, StatusUpdateAck, TaskInfo,
-                                   TaskStatus)
+from mesos_common.messages import (
+    ExecutorExited,
+    FrameworkInfo,
+    FrameworkMessage,
+    KillTask,
+    RunTask,
+    ShutdownExecutor,
+    StatusUpdateAck,
+    TaskInfo,
+    TaskStatus,
+)
 from mesos_common.resources import EMPTY, Resources
 
 Effects = list[Any]

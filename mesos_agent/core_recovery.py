@@ -11,8 +11,8 @@ import signal as _signal
 from typing import Any
 
 from mesos_agent import records
-from mesos_agent.events import KillProcess
 from mesos_agent.core_executors import is_executor_container
+from mesos_agent.events import KillProcess
 from mesos_agent.records import ALIVE, DISCONNECTED, GONE, TaskEntry
 from mesos_agent.recovery import CLEANUP, EXITED_FOUND, RUNNING_FOUND, Recovered, RecoveredTask
 from mesos_agent.status import StatusUpdateManager

@@ -8,9 +8,8 @@ from __future__ import annotations
 from attrs import frozen
 
 from mesos_common.effects import MasterConnected, Redetect  # noqa: F401 (shared with the SDK)
+from mesos_common.messages import ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo, TaskStatus
 from mesos_common.resources import Resources
-from mesos_common.messages import (ExecutorInfo, FrameworkInfo, HealthCheck, TaskInfo,
-                                   TaskStatus)
 
 # ---------------------------------------------------------------- events
 

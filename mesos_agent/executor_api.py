@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from mesos_agent.core import Agent
-from mesos_agent.events import (ExecutorDisconnected, ExecutorMessage, ExecutorSubscribe,
-                                ExecutorSubscribed, ExecutorUpdate)
+from mesos_agent.events import (
+    ExecutorDisconnected,
+    ExecutorMessage,
+    ExecutorSubscribe,
+    ExecutorSubscribed,
+    ExecutorUpdate,
+)
 from mesos_common import messages as m
 from mesos_common import task_states, v1_json
 from mesos_common.recordio import Stream, record

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from typing import Iterable
+from collections.abc import Iterable
 
 from attrs import define, field, frozen
 from yarl import URL

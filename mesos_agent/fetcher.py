@@ -24,17 +24,27 @@ import tarfile
 import time
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
 
-from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.base import LaunchError
+from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.users import Account, UnknownUser, account, chown_tree
-from mesos_agent.fetch_plan import (FILE, GZ, TAR, ZIP, CacheBook, PlanError, Step, cache_file,
-                                    plan_all)
+from mesos_agent.fetch_plan import (
+    FILE,
+    GZ,
+    TAR,
+    ZIP,
+    CacheBook,
+    PlanError,
+    Step,
+    cache_file,
+    plan_all,
+)
 from mesos_common.cgroups import agent_key
 from mesos_common.messages import URI, TaskInfo
 
@@ -232,7 +242,7 @@ class Fetcher:
                                      f"{resp.reason or ''}".rstrip())
                 path = choose(resp.content_length)
                 return path, await _save(resp, path, wanted)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             raise FetchError(f"Failed to fetch '{step.uri}': {type(e).__name__}: {e}") from None
         except OSError as e:
             raise FetchError(f"Failed to fetch '{step.uri}': {e.strerror or e}") from None

@@ -24,7 +24,8 @@ import re
 import resource
 import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -33,12 +34,12 @@ from mesos_agent import events as ev
 from mesos_agent.config import AgentConfig
 from mesos_agent.core import Agent
 from mesos_agent.recovery import Checkpoint
-from mesos_common.auth.flags import add_peer_security_flags, peer_security_from
-from mesos_common.curve import PeerSecurity
 from mesos_common import effects as fx
 from mesos_common import flags, leader
+from mesos_common.auth.flags import add_peer_security_flags, peer_security_from
 from mesos_common.codec import DecodeError
-from mesos_common.resources import Resources, ResourceError
+from mesos_common.curve import PeerSecurity
+from mesos_common.resources import ResourceError, Resources
 from mesos_common.runtime import Performers, Timers
 from mesos_common.transport import DealerTransport
 
@@ -60,7 +61,7 @@ def _ignore(effect: Any) -> None:
 class FleetAgent:
     """One agent core, its socket, its timers and its pretend processes."""
 
-    def __init__(self, fleet: "AgentFleet", index: int, resources: Resources) -> None:
+    def __init__(self, fleet: AgentFleet, index: int, resources: Resources) -> None:
         self.fleet = fleet
         self.name = f"fleet-{index}"
         config = AgentConfig(hostname=self.name, port=5051, resources=resources,

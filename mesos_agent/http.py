@@ -21,15 +21,16 @@ import os
 import pwd
 import re
 import stat
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from mesos_agent import paths
-from mesos_common.auth.http import HttpAuth, middleware
 from mesos_agent.follow import FollowHub
 from mesos_agent.metrics import AgentMetrics
 from mesos_common import prom
+from mesos_common.auth.http import HttpAuth, middleware
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MAX_READ = 16 * PAGE

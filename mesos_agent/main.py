@@ -7,23 +7,23 @@ import logging
 import os
 import random
 import sys
-from typing import Collection, Sequence
+from collections.abc import Collection, Sequence
 
 import attrs
 
-from mesos_agent.containerizer.base import Containerizer
+from mesos_agent import gpus, status
 from mesos_agent.containerizer import detect, isolation
+from mesos_agent.containerizer.base import Containerizer
 from mesos_agent.containerizer.composite import CompositeContainerizer
 from mesos_agent.containerizer.gpu import GpuDevices
 from mesos_agent.containerizer.isolation import Isolator, NoIsolation, Rlimits
 from mesos_agent.containerizer.process import ProcessContainerizer
 from mesos_agent.containerizer.sim import SimContainerizer
-from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.fetcher import STALL_TIMEOUT
+from mesos_agent.probe import AttributeParseError, agent_resources, parse_attributes
 from mesos_agent.server import FETCHER_CACHE_SIZE, AgentServer, ServerOptions
-from mesos_agent import gpus, status
-from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common import flags
+from mesos_common.auth.flags import add_agent_security_flags, agent_security_from, redacted
 from mesos_common.leader import DetectError, validate_master_spec
 from mesos_common.resources import ResourceError
 

@@ -3,7 +3,8 @@ document (resources, tasks by framework and state), plus API request durations."
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric

@@ -7,9 +7,7 @@ to reattach, and feeds `Recovered` before it connects to a master. Mesos: src/sl
 """
 from __future__ import annotations
 
-from attrs import frozen
-
-from attrs import field
+from attrs import field, frozen
 
 from mesos_common.messages import FrameworkInfo, TaskInfo, TaskStatus
 from mesos_common.resources import Resources

@@ -26,8 +26,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Coroutine
+from typing import IO, Any
 
 import zmq
 from aiohttp import web
@@ -35,26 +36,51 @@ from attrs import field, frozen
 
 from mesos_agent import paths
 from mesos_agent.checkpoint import CheckpointStore
-from mesos_agent.containerizer.isolation import Usage
-from mesos_agent.records import ALIVE
 from mesos_agent.config import VERSION, AgentConfig
-from mesos_agent.containerizer.base import Containerizer, LaunchError
-from mesos_agent.fetcher import (STALL_TIMEOUT, FetchCancelled, FetchError, Fetcher,
-                                 cache_dir_for, launched_as)
-from mesos_agent.core import RUNNING, Agent
-from mesos_agent.containerizer.base import task_environment
+from mesos_agent.containerizer.base import Containerizer, LaunchError, task_environment
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.containerizer.process import agent_base_env
 from mesos_agent.containerizer.users import closed_ancestor
-from mesos_agent.events import (EndExecutorStream, HealthResult, KillProcess, LaunchTask,
-                                MasterConnected, Redetect, ResizeContainer, StartHealthCheck,
-                                StopAgent, StopHealthCheck, TaskExited, TaskLaunched,
-                                TaskLaunchFailed, ToExecutor)
+from mesos_agent.core import RUNNING, Agent
+from mesos_agent.events import (
+    EndExecutorStream,
+    HealthResult,
+    KillProcess,
+    LaunchTask,
+    MasterConnected,
+    Redetect,
+    ResizeContainer,
+    StartHealthCheck,
+    StopAgent,
+    StopHealthCheck,
+    TaskExited,
+    TaskLaunched,
+    TaskLaunchFailed,
+    ToExecutor,
+)
 from mesos_agent.executor_api import ExecutorApi
-from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
+from mesos_agent.fetcher import (
+    STALL_TIMEOUT,
+    FetchCancelled,
+    Fetcher,
+    FetchError,
+    cache_dir_for,
+    launched_as,
+)
 from mesos_agent.health import on_host, probe
 from mesos_agent.http import make_app
-from mesos_agent.recovery import (MISSING, RECONNECT, RUNNING_FOUND, Checkpoint, Found, Recovered,
-                                  RecoveredTask, record_file)
+from mesos_agent.operator_api import AgentOperatorApi, add_v1_routes
+from mesos_agent.records import ALIVE
+from mesos_agent.recovery import (
+    MISSING,
+    RECONNECT,
+    RUNNING_FOUND,
+    Checkpoint,
+    Found,
+    Recovered,
+    RecoveredTask,
+    record_file,
+)
 from mesos_agent.status import RetryPolicy
 from mesos_common.auth.http import HttpAuth
 from mesos_common.codec import DecodeError

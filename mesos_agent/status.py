@@ -17,7 +17,8 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from attrs import define, field, frozen
 

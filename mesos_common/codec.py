@@ -11,8 +11,9 @@ import sys
 import threading
 import types
 import typing
+from collections.abc import Callable, Iterable
 from itertools import repeat
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Union
 
 import attrs
 import msgpack
@@ -202,7 +203,7 @@ def _record_decoder(cls: type) -> Conv:
     fields = attrs.fields(cls)
     convs = {f.name: _decoder(hints[f.name]) for f in fields}
     for name in INTERNED_FIELDS & convs.keys():
-        if hints[name] in (str, str | None, typing.Optional[str]):
+        if hints[name] in (str, str | None):
             convs[name] = _interning(convs[name])
     required = frozenset(f.name for f in fields if f.default is attrs.NOTHING)
 

@@ -5,10 +5,10 @@ the effects it gets back: that is the whole contract between a core and the worl
 """
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 from attrs import field, frozen
-
 
 # ---------------------------------------------------------------- events
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mesos_common.leader import leader_znode, make_zk_client, parse_zk
 from mesos_common.zk_bridge import LoopBridge

@@ -36,7 +36,8 @@ import asyncio
 import collections
 import gc
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 THRESHOLDS = (10_000, 10, 1)
 PAUSE_WINDOW = 10.0  # seconds of pauses the `gc_pause_max_ms` metric looks back over

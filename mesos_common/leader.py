@@ -16,7 +16,8 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from attrs import frozen
 
@@ -40,7 +41,7 @@ class MasterInfo:
     curve_public_key: str | None = None  # z85; set when the master's ROUTER is a CURVE server
 
     @classmethod
-    def from_json(cls, data: dict) -> "MasterInfo":
+    def from_json(cls, data: dict) -> MasterInfo:
         try:
             key = data.get("zmq_curve_public_key")
             return cls(id=str(data["id"]), hostname=str(data["hostname"]), ip=str(data["ip"]),

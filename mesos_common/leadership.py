@@ -23,7 +23,8 @@ one created; an election of the old one meanwhile is ignored).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from attrs import define, frozen
 

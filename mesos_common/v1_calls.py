@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
+
 
 class V1Error(ValueError):
     """A call that cannot be understood: the HTTP layer answers 400 with this text."""

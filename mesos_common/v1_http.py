@@ -3,7 +3,8 @@ size limit, its shape), 400 answers, and writing a RecordIO stream to a chunked 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 from aiohttp import web
 

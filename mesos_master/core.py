@@ -10,28 +10,48 @@ answered with ProtocolError and changes nothing; an exception out of here is a b
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.decode_error import DecodeError
 from mesos_common.ids import IdGen
+from mesos_master import (
+    core_agents,
+    core_auth,
+    core_drain,
+    core_executors,
+    core_frameworks,
+    core_maintenance,
+    core_operator,
+    core_reservations,
+    core_tasks,
+)
 from mesos_master.allocator.base import Allocator
-from mesos_master import (core_agents, core_auth, core_drain, core_executors, core_frameworks,
-                          core_maintenance, core_operator, core_reservations, core_tasks)
 from mesos_master.core_agents import AgentHandlers
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MESSAGE_METRICS, MasterConfig
 from mesos_master.core_executors import ExecutorHandlers
-from mesos_master.core_maintenance import MaintenanceHandlers
 from mesos_master.core_frameworks import FrameworkHandlers
+from mesos_master.core_maintenance import MaintenanceHandlers
 from mesos_master.core_operator import OperatorHandlers
 from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.core_tasks import TaskHandlers
-from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
-                                        RegistryState, RemoveAgent, StartMaintenance,
-                                        StopMaintenance, UpdateQuota, UpdateReservations,
-                                        UpdateSchedule, UpdateWeights)
+from mesos_master.registry.base import (
+    AdmitAgent,
+    MarkGone,
+    MarkReachable,
+    MarkUnreachable,
+    RegistryState,
+    RemoveAgent,
+    StartMaintenance,
+    StopMaintenance,
+    UpdateQuota,
+    UpdateReservations,
+    UpdateSchedule,
+    UpdateWeights,
+)
 from mesos_master.state import check_invariants
 
 __all__ = ["EVENTS", "MESSAGES", "Master", "MasterConfig"]

@@ -11,8 +11,14 @@ from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
 from mesos_master.core_maintenance import on_machine
-from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
-                                        RegistryOperation, RemoveAgent)
+from mesos_master.registry.base import (
+    AdmitAgent,
+    MarkGone,
+    MarkReachable,
+    MarkUnreachable,
+    RegistryOperation,
+    RemoveAgent,
+)
 from mesos_master.state import Agent, Framework, Task
 
 REASON_AGENT_REMOVED = "REASON_AGENT_REMOVED"

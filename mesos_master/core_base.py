@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from typing import Any, Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any
 
 from attrs import define, frozen
 

@@ -21,8 +21,15 @@ from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_master.core_drain import DrainHandlers
-from mesos_master.registry.base import (Machine, RegistryState, RemoveAgent, StartMaintenance,
-                                        StopMaintenance, UpdateSchedule, Window)
+from mesos_master.registry.base import (
+    Machine,
+    RegistryState,
+    RemoveAgent,
+    StartMaintenance,
+    StopMaintenance,
+    UpdateSchedule,
+    Window,
+)
 from mesos_master.state import Agent
 
 

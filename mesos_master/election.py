@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mesos_common.election import Candidacy
 from mesos_common.leader import ZNODE_PREFIX

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Coroutine, Hashable, Protocol
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, Protocol
 
 from mesos_common import effects as fx
 from mesos_common import leadership as ld

@@ -12,8 +12,8 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mesos_common.daemons import Daemon, python_module, spawn, sweep_agent
 

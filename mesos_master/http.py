@@ -11,16 +11,17 @@ import asyncio
 import json
 import re
 import time
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from mesos_common import prom
 from mesos_common.auth import http as http_auth
-from mesos_master import views, views_stream, views_summary, webui
-from mesos_master.core import Master
 from mesos_common.resources import EMPTY
 from mesos_master import core_maintenance as maint
+from mesos_master import views, views_stream, views_summary, webui
+from mesos_master.core import Master
 from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import ReserveRequest, UnreserveRequest, parse_request
 

@@ -11,15 +11,15 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import psutil
 
 from mesos_agent.containerizer import detect
 from mesos_common import flags
 from mesos_common.daemons import LocalCluster, die_with_parent
-from mesos_common.resources import Resources, ResourceError
+from mesos_common.resources import ResourceError, Resources
 from mesos_master import local_secure
 
 PORTS_LOW, PORTS_HIGH = 31000, 32000

@@ -6,17 +6,16 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import zmq
 
-from mesos_common.leader import DetectError, parse_zk
-from mesos_common.auth.load import load_acls, load_credentials, load_rate_limits
 from mesos_common.auth.flags import add_http_security_flags, http_auth_from, redacted
 from mesos_common.auth.jsonflag import AuthConfigError
-from mesos_common.flags import (FlagParser, boolean, duration, port, positive_int,
-                                setup_logging)
+from mesos_common.auth.load import load_acls, load_credentials, load_rate_limits
+from mesos_common.flags import FlagParser, boolean, duration, port, positive_int, setup_logging
+from mesos_common.leader import DetectError, parse_zk
 from mesos_master.auth_config import MasterAuth
 from mesos_master.server import MasterServer, ServerOptions, open_registry
 

@@ -18,7 +18,8 @@ import os
 import random
 import socket
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -29,23 +30,23 @@ from mesos_common import codec
 from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common.auth.http import HttpAuth
+from mesos_common.curve import ensure_master_cert, load_secret_cert
 from mesos_common.gc_policy import GcPolicy
 from mesos_common.ids import IdGen, random_prefix
 from mesos_common.runtime import Performers, Timers
-from mesos_common.curve import ensure_master_cert, load_secret_cert
 from mesos_common.transport import RouterTransport
 from mesos_common.zap import ZapHandler
-from mesos_master.auth_config import MasterAuth
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.api_v1.operator import OperatorApi
 from mesos_master.api_v1.scheduler import PEER_PREFIX as V1_PEER
 from mesos_master.api_v1.scheduler import SchedulerApi
+from mesos_master.auth_config import MasterAuth
 from mesos_master.core import Master, MasterConfig
+from mesos_master.ha import HaState
+from mesos_master.metrics import MasterMetrics
 from mesos_master.registry.base import MemoryRegistry, Registry
 from mesos_master.registry.sqlite import SqliteRegistry
-from mesos_master.ha import HaState
 from mesos_master.registry.zookeeper import FencedError
-from mesos_master.metrics import MasterMetrics
 
 log = logging.getLogger("mesos_master.server")
 core_log = logging.getLogger("mesos_master.core")

@@ -6,7 +6,8 @@ Records are mutable attrs classes owned by the core; views and tests only read t
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from attrs import define, field
 

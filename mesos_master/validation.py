@@ -7,7 +7,7 @@ Functions return an error text, or None when the thing is valid.
 from __future__ import annotations
 
 import re
-from typing import Container, Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from mesos_common import messages as m
 from mesos_common.resources import EMPTY, Resources

@@ -6,7 +6,8 @@ flat map form Mesos endpoints use (`{"cpus": 4.0, "mem": ..., "ports": "[31000-3
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping
 from json.encoder import encode_basestring_ascii as _q  # C: a quoted, escaped JSON string
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from attrs import frozen
 

@@ -6,9 +6,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from mesos_common import task_states as ts
-from mesos_master.core_base import sum_resources
 from mesos_master import views
 from mesos_master.core import Master
+from mesos_master.core_base import sum_resources
 
 STATES = (ts.STAGING, ts.STARTING, ts.RUNNING, ts.KILLING, ts.FINISHED, ts.KILLED, ts.FAILED,
           ts.LOST, ts.ERROR, ts.UNREACHABLE)

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from mesos_common.daemons import LocalCluster
 from tests.helpers import http_json, wait_for
+from tests.zk_server import zookeeper
+
+__all__ = ["cluster", "zookeeper"]
 
 # Shared, noisy machines: no per-example deadlines or speed health checks (never timings in
 # pass/fail tests); the example counts stay as each test sets them.

@@ -8,7 +8,8 @@ import subprocess
 import threading
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 

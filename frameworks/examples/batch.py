@@ -21,8 +21,9 @@ import json
 import logging
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from attrs import define
 

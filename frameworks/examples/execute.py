@@ -22,12 +22,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import IO, Any, Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
 from frameworks.examples._cli import add_security_flags, make_driver
 from frameworks.scheduler import Scheduler
 from mesos_common import flags, task_states
-from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, Offer, TaskInfo, TaskStatus
+from mesos_common.messages import (
+    CommandInfo,
+    ContainerInfo,
+    DockerInfo,
+    Offer,
+    TaskInfo,
+    TaskStatus,
+)
 from mesos_common.resources import ResourceError, Resources
 
 _EXIT_STATUS = re.compile(r"exited with status (\d+)", re.IGNORECASE)

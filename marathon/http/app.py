@@ -5,7 +5,8 @@ tried (apps last: its routes by id match any longer path under `/v2/apps/`).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from marathon import queries, views
-from marathon.http.base import (app_id, body, deployment_answer, embed, flag, ok,
-                                route)
+from marathon.http.base import app_id, body, deployment_answer, embed, flag, ok, route
 
 if TYPE_CHECKING:
     from marathon.server import MarathonServer

@@ -12,7 +12,8 @@ import asyncio
 import json
 import logging
 import re
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 from attrs import frozen

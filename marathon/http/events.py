@@ -36,7 +36,7 @@ async def events(request: web.Request, svc: MarathonServer,
         while True:
             try:
                 ev = await asyncio.wait_for(q.get(), SSE_HEARTBEAT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await resp.write(b"\n")
                 continue
             if not wanted or ev["eventType"] in wanted:

@@ -6,8 +6,8 @@ task is its own executor.
 """
 from __future__ import annotations
 
-import os
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.recovery import Found

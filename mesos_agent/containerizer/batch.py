@@ -12,13 +12,13 @@ alone; the others of its batch go on.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Callable
 
 from attrs import frozen
 
-from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.isolation import Isolator, Prepared, simple_command, task_key
+from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.spawn import Ids, spawn
 from mesos_agent.containerizer.users import Account, UnknownUser, account
 from mesos_common.launch_log import Launch, start_time
@@ -45,7 +45,7 @@ class LaunchSpec:
                 self.cpus, self.mem, self.user]
 
     @classmethod
-    def from_list(cls, raw: list) -> "LaunchSpec":
+    def from_list(cls, raw: list) -> LaunchSpec:
         task_id, sandbox, executable, argv, env, cpus, mem, user = raw
         return cls(str(task_id), str(sandbox), str(executable), [str(a) for a in argv],
                    {str(k): str(v) for k, v in env.items()}, float(cpus), float(mem),

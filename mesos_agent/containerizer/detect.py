@@ -6,7 +6,7 @@ connects, so what answers here is what will run the containers.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from attrs import frozen
 

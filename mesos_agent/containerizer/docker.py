@@ -18,7 +18,8 @@ import logging
 import math
 import os
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import docker
 from attrs import define, frozen
@@ -26,8 +27,12 @@ from attrs import define, frozen
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.docker_engine import Engine, EngineError, EngineTimeout
 from mesos_agent.containerizer.docker_logs import LogCopier, start_ns
-from mesos_agent.containerizer.docker_options import (LABEL_AGENT, LABEL_TASK, SANDBOX_MOUNT,
-                                                      create_request)
+from mesos_agent.containerizer.docker_options import (
+    LABEL_AGENT,
+    LABEL_TASK,
+    SANDBOX_MOUNT,
+    create_request,
+)
 from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.users import chown_tree

@@ -11,8 +11,9 @@ import asyncio
 import json
 import os
 import struct
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from contextlib import aclosing
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from attrs import define
 
@@ -28,7 +28,7 @@ def timestamp_ns(stamp: bytes) -> int:
     """RFC3339Nano (`2026-12-07T03:09:51.1234Z`, as the engine prefixes lines) -> ns."""
     text = stamp.decode("ascii").rstrip("Z")
     whole, _, frac = text.partition(".")
-    base = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    base = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return int(base.timestamp()) * 10**9 + int((frac + "000000000")[:9])
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mesos_agent.containerizer.base import LaunchError, task_environment
 from mesos_agent.containerizer.gpu import assigned

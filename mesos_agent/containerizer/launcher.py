@@ -18,14 +18,14 @@ import os
 import socket
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
 from mesos_agent.containerizer.batch import LaunchSpec
 from mesos_agent.containerizer.isolation import Isolator
-from mesos_agent.containerizer.launch_helper import (EXITED, LAUNCH, OOM, READ_SIZE, REOPEN,
-                                                     STARTED)
+from mesos_agent.containerizer.launch_helper import EXITED, LAUNCH, OOM, READ_SIZE, REOPEN, STARTED
 
 log = logging.getLogger(__name__)
 

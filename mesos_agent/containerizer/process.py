@@ -21,16 +21,22 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Any, Mapping
+from collections.abc import Mapping
 
 import psutil
 from attrs import define, frozen
 
 from mesos_agent.containerizer.base import LaunchError, task_environment
 from mesos_agent.containerizer.batch import SHELL, LaunchSpec
-from mesos_agent.containerizer.isolation import (Isolator, NoIsolation, Prepared, Usage,
-                                                 task_key)
-from mesos_agent.containerizer.isolation import key_owner, safe_task_id
+from mesos_agent.containerizer.isolation import (
+    Isolator,
+    NoIsolation,
+    Prepared,
+    Usage,
+    key_owner,
+    safe_task_id,
+    task_key,
+)
 from mesos_agent.containerizer.launcher import HelperLost, Launcher, watch_stranger
 from mesos_agent.containerizer.support import MESOS, refusal
 from mesos_agent.recovery import EXITED_FOUND, MISSING, RUNNING_FOUND, Found

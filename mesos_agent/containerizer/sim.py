@@ -14,8 +14,8 @@ import signal
 from attrs import define, field
 
 from mesos_agent.containerizer.base import LaunchError
-from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.containerizer.isolation import Usage
+from mesos_agent.containerizer.sandbox import make_sandbox
 from mesos_agent.recovery import MISSING, Found
 from mesos_common.messages import TaskInfo
 

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 try:
     from _posixsubprocess import fork_exec as _fork_exec

@@ -8,7 +8,7 @@ REASON_CONTAINER_LAUNCH_FAILED, and nothing is started.
 """
 from __future__ import annotations
 
-from typing import Collection
+from collections.abc import Collection
 
 from mesos_common.messages import TaskInfo
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mesos_common.auth.credentials import Credential, Credentials
 from mesos_common.auth.http import HttpAuth

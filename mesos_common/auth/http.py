@@ -13,7 +13,8 @@ import base64
 import binascii
 import os
 import ssl
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from attrs import field, frozen

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
 from mesos_common.auth.errors import AuthConfigError
 
 __all__ = ["AuthConfigError", "load_json_flag", "read_flag_text"]

@@ -3,8 +3,12 @@ edge of the pure parsers in acls.py, credentials.py and rate_limits.py."""
 from __future__ import annotations
 
 from mesos_common.auth.acls import Acls, parse_acls
-from mesos_common.auth.credentials import (Credential, Credentials, parse_credential,
-                                           parse_credentials)
+from mesos_common.auth.credentials import (
+    Credential,
+    Credentials,
+    parse_credential,
+    parse_credentials,
+)
 from mesos_common.auth.jsonflag import load_json_flag, read_flag_text
 from mesos_common.auth.rate_limits import RateLimits, parse_rate_limits
 

@@ -10,7 +10,8 @@ not listed share one bucket of the aggregate defaults, when given. Pure: the cal
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from attrs import define, frozen
 

@@ -3,8 +3,8 @@ their static pages are served: the page at its index paths, its assets under a p
 base stylesheet beside them (no build step, nothing fetched from elsewhere)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from aiohttp import web
 

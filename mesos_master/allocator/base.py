@@ -9,7 +9,8 @@ the framework.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from attrs import frozen
 

@@ -19,15 +19,22 @@ walk over the few eligible bits.
 from __future__ import annotations
 
 import random
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.allocator.base import AgentId, FrameworkId, OfferGrant
 from mesos_master.allocator.filters import AgentFilters, ExpiryInterner
-from mesos_master.allocator.quantities import (MIN_CPUS, MIN_MEM, allocatable, fits_headroom,
-                                               milli, sum_chunks, take_chunk, take_headroom)
-from mesos_master.allocator.sorter import (DRFSorter, Quantities, Sorter, _add_q,
-                                           dominant_share)
+from mesos_master.allocator.quantities import (
+    MIN_CPUS,
+    MIN_MEM,
+    allocatable,
+    fits_headroom,
+    milli,
+    sum_chunks,
+    take_chunk,
+    take_headroom,
+)
+from mesos_master.allocator.sorter import DRFSorter, Quantities, Sorter, _add_q, dominant_share
 
 SCAN_LIMIT = 16    # extra framework-order entries a scan may try before walking the bits
 

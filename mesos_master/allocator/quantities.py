@@ -1,7 +1,7 @@
 """Milli-unit quantity helpers of the allocator (plain dicts: cheap in the inner loop)."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from mesos_common.resources import Resources
 from mesos_master.allocator.sorter import Quantities

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import random
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 Quantities = dict[str, int]
 Entry = tuple[float, str, int]

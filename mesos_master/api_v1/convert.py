@@ -10,7 +10,8 @@ with every `uuid`, ERROR nested under `error`.
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources

@@ -15,24 +15,28 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from mesos_common import messages as m
 from mesos_common.auth import http as http_auth
-from mesos_master import core_maintenance as maint
-from mesos_master import views
-from mesos_master.api_v1 import convert, operator_views as ov
 from mesos_common.recordio import Stream, record
 from mesos_common.v1_calls import V1Error
 from mesos_common.v1_http import bad as _bad
 from mesos_common.v1_http import open_response, pump, read_call, to_leader
+from mesos_master import core_maintenance as maint
+from mesos_master import views
+from mesos_master.api_v1 import convert
+from mesos_master.api_v1 import operator_views as ov
 from mesos_master.core import Master
-from mesos_master.core_drain import (DeactivateAgentRequest, DrainAgentRequest,
-                                     ReactivateAgentRequest)
-from mesos_master.core_operator import (MarkGoneRequest, TeardownRequest, parse_quota,
-                                        parse_weights)
+from mesos_master.core_drain import (
+    DeactivateAgentRequest,
+    DrainAgentRequest,
+    ReactivateAgentRequest,
+)
+from mesos_master.core_operator import MarkGoneRequest, TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import parse_request
 from mesos_master.http import apply_reservation
 

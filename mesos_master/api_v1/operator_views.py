@@ -2,7 +2,8 @@
 functions of the core's records, as `views.py` is for `/master/state`."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mesos_common import messages as m
 from mesos_common import v1_json

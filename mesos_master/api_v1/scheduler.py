@@ -21,12 +21,12 @@ from aiohttp import web
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
-from mesos_common.auth.http import PRINCIPAL
-from mesos_master.api_v1 import convert
 from mesos_common import recordio
+from mesos_common.auth.http import PRINCIPAL
 from mesos_common.recordio import record
 from mesos_common.v1_http import bad as _bad
 from mesos_common.v1_http import open_response, pump, read_call, to_leader
+from mesos_master.api_v1 import convert
 from mesos_master.core_auth import PeerAuthenticated
 
 log = logging.getLogger("mesos_master.api_v1")

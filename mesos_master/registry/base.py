@@ -17,7 +17,6 @@ from attrs import define, field, frozen
 
 from mesos_common.resources import Resources
 
-
 Machine = tuple[str, str]  # Mesos MachineID: (hostname, ip); either may be empty
 
 

@@ -11,10 +11,17 @@ import os
 import sqlite3
 
 from mesos_common.resources import Resources
-from mesos_master.registry.base import (RegistryOperation, RegistryState,
-                                        StartMaintenance, StopMaintenance, UpdateQuota,
-                                        UpdateSchedule, UpdateWeights, load_maintenance,
-                                        maintenance_json)
+from mesos_master.registry.base import (
+    RegistryOperation,
+    RegistryState,
+    StartMaintenance,
+    StopMaintenance,
+    UpdateQuota,
+    UpdateSchedule,
+    UpdateWeights,
+    load_maintenance,
+    maintenance_json,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);

@@ -12,8 +12,12 @@ import json
 from typing import Any
 
 from mesos_common.resources import Resources
-from mesos_master.registry.base import (RegistryOperation, RegistryState, load_maintenance,
-                                        maintenance_json)
+from mesos_master.registry.base import (
+    RegistryOperation,
+    RegistryState,
+    load_maintenance,
+    maintenance_json,
+)
 
 
 class FencedError(Exception):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright

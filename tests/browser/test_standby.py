@@ -8,12 +8,11 @@ from playwright.sync_api import Page, expect
 from mesos_master.ha_local import HaCluster
 from tests.browser.conftest import shot
 from tests.helpers import wait_for
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 
-def test_standby_page_links_to_the_leader(zookeeper, tmp_path, page: Page):  # noqa: F811
+def test_standby_page_links_to_the_leader(zookeeper, tmp_path, page: Page):
     cluster = HaCluster(tmp_path, zookeeper.url(), quorum=1)
     try:
         masters = [cluster.start_master(), cluster.start_master()]

@@ -25,8 +25,15 @@ from typing import Any
 
 from attrs import define, field
 
-from tests.hosts.checks import (MarathonClient, books_unbalanced, converged, lost_changes,
-                                tasks_lost, unique_violations, unknown_tasks)
+from tests.hosts.checks import (
+    MarathonClient,
+    books_unbalanced,
+    converged,
+    lost_changes,
+    tasks_lost,
+    unique_violations,
+    unknown_tasks,
+)
 from tests.hosts.cluster import MASTER_ZMQ, ZK_PORT, HostCluster
 from tests.hosts.planted import PLANTS
 from tests.hosts.schedule import Fault, driver_actions, round_faults

@@ -10,14 +10,15 @@ whatever state a failure left them in.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import os
+import shutil
 import signal
+import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from attrs import define
 
@@ -94,7 +95,7 @@ class HostCluster:
 
     # ------------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "HostCluster":
+    def start(self) -> HostCluster:
         try:
             self.net.open()
             for name in (["zk", "px"] + self.master_hosts + self.marathon_hosts
@@ -131,7 +132,7 @@ class HostCluster:
         self.net.close()
         shutil.rmtree(self.agents_root, ignore_errors=True)
 
-    def __enter__(self) -> "HostCluster":
+    def __enter__(self) -> HostCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

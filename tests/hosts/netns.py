@@ -158,7 +158,7 @@ class Network:
         assert self.subnet is not None
         return str(self.subnet.network_address + 1)
 
-    def open(self) -> "Network":
+    def open(self) -> Network:
         why = available()
         if why:
             raise NetError(why)
@@ -215,7 +215,7 @@ class Network:
     def close(self) -> None:
         remove_run(self.run_id)
 
-    def __enter__(self) -> "Network":
+    def __enter__(self) -> Network:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:

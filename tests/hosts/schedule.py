@@ -50,7 +50,7 @@ class Fault:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Fault":
+    def from_json(cls, d: dict[str, Any]) -> Fault:
         if d.get("kind") not in KINDS:
             raise ValueError(f"unknown fault kind {d.get('kind')!r}")
         return cls(**d)

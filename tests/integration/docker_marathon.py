@@ -3,9 +3,9 @@ tests; every container of the agent is removed afterwards, whatever happened."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import docker
 from attrs import frozen

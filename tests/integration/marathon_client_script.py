@@ -17,8 +17,12 @@ collections.Iterable = collections.abc.Iterable  # marathon 0.13.0 on Python >= 
 from marathon import MarathonClient  # noqa: E402
 from marathon.models import MarathonApp, MarathonGroup  # noqa: E402
 from marathon.models.app import MarathonHealthCheck  # noqa: E402
-from marathon.models.container import (MarathonContainer, MarathonContainerPortMapping,  # noqa
-                                       MarathonContainerVolume, MarathonDockerContainer)
+from marathon.models.container import (  # noqa
+    MarathonContainer,
+    MarathonContainerPortMapping,
+    MarathonContainerVolume,
+    MarathonDockerContainer,
+)
 
 client = MarathonClient(sys.argv[1])
 results = {}
@@ -38,7 +42,7 @@ def wait_deployed(app_id, timeout=60):
         if not app.deployments and app.tasks_running == app.instances:
             return app
         time.sleep(0.3)
-    raise AssertionError("deployment of %s did not finish" % app_id)
+    raise AssertionError(f"deployment of {app_id} did not finish")
 
 
 events = []

@@ -10,8 +10,9 @@ import os
 import re
 import signal
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import docker
 import psutil
@@ -20,14 +21,31 @@ import requests
 
 from mesos_agent.containerizer.docker import LABEL_AGENT, LABEL_TASK
 from mesos_common import task_states as ts
-from mesos_common.messages import (AgentReregistered, CommandInfo, ContainerInfo, DockerInfo,
-                                   HealthCheck, KillTask, PortMapping, ReregisterAgent, RunTask,
-                                   StatusUpdate, TaskInfo)
+from mesos_common.messages import (
+    AgentReregistered,
+    CommandInfo,
+    ContainerInfo,
+    DockerInfo,
+    HealthCheck,
+    KillTask,
+    PortMapping,
+    ReregisterAgent,
+    RunTask,
+    StatusUpdate,
+    TaskInfo,
+)
 from mesos_common.resources import Resources
 from tests.helpers import wait_for
-from tests.integration.test_agent_process import (FW, HB, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, run_task, task_json)
+from tests.integration.test_agent_process import (
+    FW,
+    HB,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    run_task,
+    task_json,
+)
 
 IMAGE = "corral/busybox:test"
 

@@ -9,7 +9,7 @@ import docker
 
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_common.daemons import python_module
-from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401
+from tests.integration.test_agent_docker import IMAGE
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -7,9 +7,9 @@ import io
 import tarfile
 import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -17,9 +17,14 @@ from mesos_common import task_states as ts
 from mesos_common.messages import URI, CommandInfo, KillTask, RunTask, TaskInfo
 from mesos_common.resources import Resources
 from tests.helpers import wait_for
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, task_json)
+from tests.integration.test_agent_process import (
+    FW,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 
 def _tarball() -> bytes:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mesos_common import task_states as ts
 from mesos_common.messages import CommandInfo, HealthCheck, RunTask, TaskInfo
 from mesos_common.resources import Resources
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, task_json)
+from tests.integration.test_agent_process import (
+    FW,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 
 def free_port() -> int:

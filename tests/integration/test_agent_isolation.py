@@ -6,20 +6,32 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from mesos_agent.containerizer.isolation import CgroupsV1, agent_key, detect
 from mesos_common import task_states as ts
-from tests.helpers import wait_for
-from mesos_common.messages import (AgentReregistered, CommandInfo, KillTask, ReregisterAgent,
-                                   RunTask, TaskInfo)
+from mesos_common.messages import (
+    AgentReregistered,
+    CommandInfo,
+    KillTask,
+    ReregisterAgent,
+    RunTask,
+    TaskInfo,
+)
 from mesos_common.resources import Resources
-from tests.integration.test_agent_process import (FW, HB, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, task_json)
+from tests.helpers import wait_for
+from tests.integration.test_agent_process import (
+    FW,
+    HB,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 HOG = (f"{sys.executable} -c \"import time; a = []\n"
        "for i in range(100): a.append(bytearray(8 * 2**20)); time.sleep(0.01)\nprint('survived')\"")

@@ -8,21 +8,28 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from mesos_agent.checkpoint import CheckpointStore
 from mesos_agent.containerizer.isolation import CgroupsV1, agent_key, detect
 from mesos_agent.recovery import TaskRemoved
-from mesos_common import cgroups, task_states as ts
+from mesos_common import cgroups
+from mesos_common import task_states as ts
 from mesos_common.daemons import remove_agent_cgroups
 from mesos_common.messages import AgentReregistered, ReregisterAgent
 from tests.helpers import group_members, wait_for
-from tests.integration.test_agent_process import (HB, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, run_task, task_json)
+from tests.integration.test_agent_process import (
+    HB,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    run_task,
+    task_json,
+)
 
 V1 = Path(cgroups.CGROUP_ROOT)
 V2 = V1 / "unified"  # a cgroup2 mount beside the v1 hierarchies (this host's layout)

@@ -12,21 +12,33 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 from mesos_common import codec, launch_log
 from mesos_common import task_states as ts
-from mesos_common.messages import (AgentRegistered, AgentReregistered, CommandInfo,
-                                   FrameworkInfo, Heartbeat, KillTask, RegisterAgent,
-                                   ReregisterAgent, RunTask, TaskInfo, TaskStatus)
 from mesos_common.daemons import sweep_agent
+from mesos_common.messages import (
+    AgentRegistered,
+    AgentReregistered,
+    CommandInfo,
+    FrameworkInfo,
+    Heartbeat,
+    KillTask,
+    RegisterAgent,
+    ReregisterAgent,
+    RunTask,
+    TaskInfo,
+    TaskStatus,
+)
 from mesos_common.resources import Resources
 from tests.fake_master import FakeMaster
-from tests.helpers import group_members, wait_for as wait_until
+from tests.helpers import group_members
+from tests.helpers import wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HB = 1.0

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 
+from frameworks.scheduler import SchedulerDriver
 from mesos_common import task_states as ts
 from mesos_common.messages import AgentReregistered, KillTask, ReregisterAgent, StatusUpdate
-from frameworks.scheduler import SchedulerDriver
-from tests.helpers import http_json, wait_for
-from tests.helpers import TaskHolder
+from tests.helpers import TaskHolder, http_json, wait_for
+from tests.integration.test_agent_process import (
+    HB,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    run_task,
+    task_json,
+)
 from tests.integration.test_cluster_e2e import SMALL
-from tests.integration.test_agent_process import (HB, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, run_task, task_json)
 
 SLEEP = "sleep 300"
 

@@ -7,17 +7,22 @@ import pwd
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from mesos_common import task_states as ts
-from mesos_common.messages import (URI, CommandInfo, FrameworkInfo, HealthCheck, RunTask,
-                                   TaskInfo)
+from mesos_common.messages import URI, CommandInfo, FrameworkInfo, HealthCheck, RunTask, TaskInfo
 from mesos_common.resources import Resources
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
-                                                  expect_states, master, register, task_json)
+from tests.integration.test_agent_process import (
+    FW,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 NOBODY = pwd.getpwnam("nobody")
 

@@ -9,8 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import docker
 import pytest
@@ -18,10 +19,17 @@ import pytest
 from mesos_common import task_states as ts
 from mesos_common.messages import AgentReregistered, KillTask, ReregisterAgent, RunTask
 from tests.helpers import wait_for
-from tests.integration.test_agent_docker import client, docker_task, ours  # noqa: F401
-from tests.integration.test_agent_process import (FW, HB, ROOT, AgentProcess,  # noqa: F401
-                                                  FakeMaster, agent_factory, expect_states,
-                                                  master, register, task_json)
+from tests.integration.test_agent_docker import docker_task
+from tests.integration.test_agent_process import (
+    FW,
+    HB,
+    ROOT,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 ENGINE = "/var/run/docker.sock"
 

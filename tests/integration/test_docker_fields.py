@@ -4,21 +4,34 @@ kill grace period (SIGTERM, SIGKILL after the grace)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import docker
 import pytest
 
 from mesos_common import task_states as ts
-from mesos_common.messages import (CommandInfo, ContainerInfo, DockerInfo, KillTask, RunTask,
-                                   TaskInfo, Volume)
+from mesos_common.messages import (
+    CommandInfo,
+    ContainerInfo,
+    DockerInfo,
+    KillTask,
+    RunTask,
+    TaskInfo,
+    Volume,
+)
 from mesos_common.resources import Resources
 from tests.helpers import wait_for
-from tests.integration.test_agent_docker import IMAGE, client, ours, start_agent  # noqa: F401
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register, task_json)
+from tests.integration.test_agent_docker import IMAGE, start_agent
+from tests.integration.test_agent_process import (
+    FW,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+    task_json,
+)
 
 
 def task(task_id: str, command: CommandInfo, volumes: tuple[Volume, ...] = (),

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import docker
 import psutil
@@ -23,10 +24,14 @@ from mesos_common import task_states as ts
 from mesos_common.messages import RunTask, StatusUpdate, TaskStatus
 from tests.helpers import wait_for
 from tests.integration.docker_marathon import docker_marathon
-from tests.integration.test_agent_docker import IMAGE, client, docker_task  # noqa: F401
-from tests.integration.test_agent_process import (FW, AgentProcess, FakeMaster,  # noqa: F401
-                                                  agent_factory, expect_states, master,
-                                                  register)
+from tests.integration.test_agent_docker import IMAGE, docker_task
+from tests.integration.test_agent_process import (
+    FW,
+    AgentProcess,
+    FakeMaster,
+    expect_states,
+    register,
+)
 
 pytestmark = pytest.mark.slow
 INSTANCES = 500

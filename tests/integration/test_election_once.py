@@ -7,10 +7,9 @@ import asyncio
 
 from mesos_common.leader import ZNODE_PREFIX
 from mesos_master.election import Contender
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 
-def test_contending_twice_in_one_session_keeps_one_znode(zookeeper):  # noqa: F811
+def test_contending_twice_in_one_session_keeps_one_znode(zookeeper):
     loop = asyncio.new_event_loop()
     c = Contender(zookeeper.url("/corral"), 5.0, {"id": "m1"}, loop,
                   lambda *a: None, lambda state: None)

@@ -8,13 +8,14 @@ import gzip
 import io
 import tarfile
 import zipfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from mesos_agent.fetcher import FetchError, Fetcher
+from mesos_agent.fetcher import Fetcher, FetchError
 from mesos_common.messages import URI
 from tests.helpers import wait_for_async
 

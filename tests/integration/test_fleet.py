@@ -11,7 +11,6 @@ import pytest
 from mesos_common.daemons import python_module, spawn
 from mesos_master.ha_local import HaCluster
 from tests.helpers import http_json, wait_for
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 
 def test_fleet_agents_register_and_run_a_batch(cluster):
@@ -46,7 +45,7 @@ def _active_on_leader(ha: HaCluster, not_id: str | None = None) -> tuple[str, in
 
 
 @pytest.mark.slow
-def test_fleet_follows_ha_masters_through_zookeeper(tmp_path, zookeeper):  # noqa: F811
+def test_fleet_follows_ha_masters_through_zookeeper(tmp_path, zookeeper):
     """zk:// detection and the LeaderWatch: after kill -9 of the leader every fleet agent
     re-registers with the newly elected one."""
     ha = HaCluster(tmp_path, zookeeper.url(), session_timeout=2.0, quorum=1,

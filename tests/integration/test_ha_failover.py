@@ -21,9 +21,7 @@ from mesos_common import launch_log
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master.ha_local import HaCluster
-from tests.helpers import http_json, wait_for
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
-from tests.helpers import TaskHolder
+from tests.helpers import TaskHolder, http_json, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +84,7 @@ def settled(cluster: HaCluster, fw_id: str, tasks: int, not_id: str | None = Non
 
 
 @pytest.fixture
-def ha(zookeeper, tmp_path: Path):  # noqa: F811
+def ha(zookeeper, tmp_path: Path):
     cluster = HaCluster(tmp_path, zookeeper.url(), session_timeout=SESSION, quorum=2,
                         master_flags=MASTER_FLAGS)
     try:
@@ -198,7 +196,7 @@ class Proxy:
                 pass
 
 
-def test_leader_cut_from_zookeeper_stops_and_another_takes_over(ha: HaCluster, zookeeper):  # noqa: F811
+def test_leader_cut_from_zookeeper_stops_and_another_takes_over(ha: HaCluster, zookeeper):
     ha.quorum = 1  # two masters: the survivor must be able to lead alone
     proxy = Proxy(("127.0.0.1", zookeeper.port))
     try:
@@ -342,7 +340,7 @@ def test_agent_not_back_after_failover_is_unreachable_and_its_tasks_reported(ha:
 
 
 def test_paused_zookeeper_fences_the_leader_and_a_standby_takes_over_after(ha: HaCluster,
-                                                                          zookeeper):  # noqa: F811
+                                                                          zookeeper):
     ha.quorum = 1
     first = ha.start_master()
     wait_for(lambda: ha.leader(), 30, what="a first leader")

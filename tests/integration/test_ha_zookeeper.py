@@ -8,11 +8,15 @@ import json
 import pytest
 
 from mesos_common.leader import DetectError, LeaderWatch, detect, make_zk_client
-from mesos_master.registry.base import (AdmitAgent, MarkReachable, MarkUnreachable,
-                                        MemoryRegistry, RemoveAgent)
+from mesos_master.registry.base import (
+    AdmitAgent,
+    MarkReachable,
+    MarkUnreachable,
+    MemoryRegistry,
+    RemoveAgent,
+)
 from mesos_master.registry.zookeeper import FencedError, ZkRegistry
 from tests.helpers import wait_for_async
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 OPS = [AdmitAgent("S1", "h1"), AdmitAgent("S2", "h2"), AdmitAgent("S1", "dup"),
        MarkUnreachable("S1", 5.0), MarkReachable("S1", "h1b"), RemoveAgent("S2"),
@@ -20,7 +24,7 @@ OPS = [AdmitAgent("S1", "h1"), AdmitAgent("S2", "h2"), AdmitAgent("S1", "dup"),
 
 
 @pytest.fixture
-def client(zookeeper):  # noqa: F811
+def client(zookeeper):
     c = make_zk_client(zookeeper.hosts)
     c.start(timeout=10)
     try:
@@ -51,7 +55,7 @@ def _info(i: str) -> bytes:
                        "zmq_endpoint": f"tcp://127.0.0.1:{i}", "version": "1"}).encode()
 
 
-def test_detect_follows_the_lowest_znode_and_the_watch_reports_changes(client, zookeeper):  # noqa: F811
+def test_detect_follows_the_lowest_znode_and_the_watch_reports_changes(client, zookeeper):
     url = zookeeper.url()
     with pytest.raises(DetectError):
         asyncio.run(detect(url))

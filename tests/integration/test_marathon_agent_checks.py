@@ -13,7 +13,7 @@ from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_common.daemons import free_port
 from tests.helpers import wait_for
 from tests.integration.marathon_helpers import MarathonApi, start_marathon
-from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401 (fixture)
+from tests.integration.test_agent_docker import IMAGE
 
 pytestmark = pytest.mark.slow
 TIMING = {"delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 2,

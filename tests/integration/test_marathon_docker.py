@@ -10,7 +10,7 @@ import pytest
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from tests.helpers import wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok, start_marathon
-from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401 (fixture)
+from tests.integration.test_agent_docker import IMAGE
 
 pytestmark = pytest.mark.slow
 AGENT = "cpus:2;mem:1024;disk:1024;ports:[31000-31010]"

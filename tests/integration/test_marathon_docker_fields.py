@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import http_json, wait_for
 from tests.integration.docker_marathon import docker_marathon
-from tests.integration.test_agent_docker import IMAGE, client  # noqa: F401 (fixture)
+from tests.integration.test_agent_docker import IMAGE
 
 pytestmark = pytest.mark.slow
 AGENT = "cpus:2;mem:1024;disk:1024;ports:[31000-31010]"

@@ -22,16 +22,15 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from marathon.proxy import StoredFrameworkId
+from marathon.store_zk import StoreError, ZkStore, escape
 from mesos_common import launch_log
 from mesos_common.daemons import Daemon, free_port, python_module, spawn
 from mesos_common.leader import make_zk_client
 from mesos_master.ha_local import HaCluster
-from marathon.proxy import StoredFrameworkId
-from marathon.store_zk import StoreError, ZkStore, escape
 from tests.helpers import http_json, wait_for
-from tests.integration.test_ha_failover import Proxy
 from tests.integration.marathon_helpers import MarathonApi
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
+from tests.integration.test_ha_failover import Proxy
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +113,7 @@ class Marathons:
 
 
 @pytest.fixture
-def marathons(cluster, zookeeper, tmp_path, request):  # noqa: F811
+def marathons(cluster, zookeeper, tmp_path, request):
     cluster.start_master()
     cluster.start_agent(AGENT)
     cluster.wait_agents(1)
@@ -170,7 +169,7 @@ def create_sleeper(api: MarathonApi) -> list[str]:
 
 
 def test_one_leader_standbys_proxy_and_events_stream_through_them(marathons, cluster,
-                                                                   zookeeper):  # noqa: F811
+                                                                   zookeeper):
     for _ in range(3):
         marathons.start()
     lead = marathons.wait_leader("one leader named by all")
@@ -284,7 +283,7 @@ def test_delete_leader_abdicates_and_another_takes_over(marathons, cluster):
 
 
 def test_leader_cut_from_zookeeper_steps_down_and_a_standby_takes_over(
-        marathons, cluster, zookeeper):  # noqa: F811
+        marathons, cluster, zookeeper):
     proxy = Proxy(("127.0.0.1", zookeeper.port))
     try:
         first = marathons.start(zk_url=f"zk://127.0.0.1:{proxy.port}/marathon")
@@ -313,7 +312,7 @@ def test_leader_cut_from_zookeeper_steps_down_and_a_standby_takes_over(
 
 
 def test_zookeeper_pause_within_the_session_fences_the_leader_then_it_resumes(
-        marathons, cluster, zookeeper):  # noqa: F811
+        marathons, cluster, zookeeper):
     marathons.session = 6.0  # kazoo reports SUSPENDED after 2/3 of it without an answer
     first = marathons.start()
     marathons.wait_leader("the first Marathon leads", slot=0)
@@ -338,7 +337,7 @@ def test_zookeeper_pause_within_the_session_fences_the_leader_then_it_resumes(
     assert sorted(t["id"] for t in running_tasks(cluster)) == ids
 
 
-def test_marathon_finds_an_ha_master_through_zookeeper(zookeeper, tmp_path):  # noqa: F811
+def test_marathon_finds_an_ha_master_through_zookeeper(zookeeper, tmp_path):
     ha = HaCluster(tmp_path, zookeeper.url("/mesos"), session_timeout=SESSION)
     ms = Marathons(tmp_path, zookeeper.url("/mesos"), zookeeper.url("/marathon"))
     try:
@@ -356,7 +355,7 @@ def test_marathon_finds_an_ha_master_through_zookeeper(zookeeper, tmp_path):  # 
         ha.stop()
 
 
-def test_zk_store_against_zookeeper(zookeeper):  # noqa: F811
+def test_zk_store_against_zookeeper(zookeeper):
     client = make_zk_client(zookeeper.hosts)
     client.start(timeout=10)
     try:
@@ -388,7 +387,7 @@ def test_zk_store_against_zookeeper(zookeeper):  # noqa: F811
 
 
 def test_standby_framework_id_is_read_from_zookeeper_at_most_once_per_ttl(
-        zookeeper):  # noqa: F811
+        zookeeper):
     client = make_zk_client(zookeeper.hosts)
     client.start(timeout=10)
     now = [0.0]

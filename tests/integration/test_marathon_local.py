@@ -13,9 +13,8 @@ import psutil
 import pytest
 
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import wait_for
+from tests.helpers import start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
-from tests.helpers import start_mesos_local
 
 pytestmark = pytest.mark.slow
 # Marathon run as root names no user (tasks: the agents' nobody); else its own user's.

@@ -8,15 +8,15 @@ import re
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from mesos_common.daemons import kill_task_processes
 from tests.helpers import http_json, start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi
-from tests.integration.test_agent_fetch import Files, files  # noqa: F401
+from tests.integration.test_agent_fetch import Files
 from tests.integration.test_agent_isolation import HOG
 
 pytestmark = [pytest.mark.slow,

@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from mesos_master.ha_local import zk_available
 from tests.helpers import wait_for
 from tests.hosts import netns
-from tests.hosts.checks import (MarathonClient, books_unbalanced, converged, lost_changes,
-                                running_on_agents, unknown_tasks)
+from tests.hosts.checks import (
+    MarathonClient,
+    books_unbalanced,
+    converged,
+    lost_changes,
+    running_on_agents,
+    unknown_tasks,
+)
 from tests.hosts.cluster import HostCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -81,7 +87,7 @@ class Sampler(threading.Thread):
                 pass
             time.sleep(self.period)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.start()
         return self
 

@@ -15,8 +15,7 @@ from mesos_common import messages as m
 from mesos_common import task_states
 from mesos_common.daemons import python_module
 from tests.helpers import TaskHolder, wait_for
-from tests.integration.security_helpers import (DEV_SECRET, FW_SECRET, OPS_SECRET,
-                                                write_credentials)
+from tests.integration.security_helpers import DEV_SECRET, FW_SECRET, OPS_SECRET, write_credentials
 from tests.integration.test_security_http import call
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,12 @@ from mesos_common import codec
 from mesos_common import messages as m
 from mesos_common.resources import Resources
 from tests.helpers import wait_for
-from tests.integration.security_helpers import (AGENT_SECRET, OPS_SECRET, grep_secrets,
-                                                write_credentials)
+from tests.integration.security_helpers import (
+    AGENT_SECRET,
+    OPS_SECRET,
+    grep_secrets,
+    write_credentials,
+)
 from tests.integration.test_master_protocol import _frames
 from tests.integration.test_security_http import call
 

@@ -15,8 +15,14 @@ import pytest
 
 from mesos_common.daemons import python_module, spawn
 from tests.helpers import wait_for
-from tests.integration.security_helpers import (AGENT_SECRET, DEV_SECRET, OPS_SECRET,
-                                                grep_secrets, self_signed, write_credentials)
+from tests.integration.security_helpers import (
+    AGENT_SECRET,
+    DEV_SECRET,
+    OPS_SECRET,
+    grep_secrets,
+    self_signed,
+    write_credentials,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,7 @@ import requests
 
 from mesos_master import local_secure
 from tests.helpers import wait_for
-from tests.integration.test_marathon_ha import SLEEPER, Marathons, marathons  # noqa: F401
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
+from tests.integration.test_marathon_ha import SLEEPER, Marathons
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +16,7 @@ AUTH = ("ops", "s3cret-marathon-pw")
 
 
 def test_a_standby_proxies_to_an_https_leader_with_the_clients_credentials(
-        marathons: Marathons, tmp_path) -> None:  # noqa: F811
+        marathons: Marathons, tmp_path) -> None:
     files = local_secure.ensure(tmp_path / "work", "127.0.0.1")
     tls = (f"--ssl_cert={files.cert}", f"--ssl_key={files.key}",
            f"--http_credentials={AUTH[0]}:{AUTH[1]}")

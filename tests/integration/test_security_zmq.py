@@ -19,9 +19,14 @@ from mesos_common import messages as m
 from mesos_common.daemons import python_module, spawn
 from mesos_common.resources import Resources
 from tests.helpers import http_json, wait_for
-from tests.integration.security_helpers import (AGENT_SECRET, FW_SECRET, InfoServer,
-                                                RecordingProxy, grep_secrets,
-                                                write_credentials)
+from tests.integration.security_helpers import (
+    AGENT_SECRET,
+    FW_SECRET,
+    InfoServer,
+    RecordingProxy,
+    grep_secrets,
+    write_credentials,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ import heapq
 import random
 import re
 from collections import deque
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 from attrs import define, field
@@ -35,11 +36,11 @@ from mesos_common.runtime import Performers
 from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core import Master, MasterConfig
 from mesos_master.registry.base import RegistryState
-from tests.sim.network import NetworkOptions, SimNetwork
-from tests.sim.node import Node
 from tests.sim import sim_marathon as sm
 from tests.sim.cluster_health import HealthEdges
 from tests.sim.cluster_marathon import MarathonEdges
+from tests.sim.network import NetworkOptions, SimNetwork
+from tests.sim.node import Node
 
 MASTER = "master"
 WORLD = "world"  # owns chaos and healing events; never crashes
@@ -84,7 +85,7 @@ class SimOptions:
     master_messages: Mapping[type, Callable[..., None]] | None = None
 
     @classmethod
-    def swarm(cls, seed: int) -> "SimOptions":
+    def swarm(cls, seed: int) -> SimOptions:
         """Randomised knobs per seed (TigerBeetle's options_swarm): each seed tests a mix."""
         r = random.Random(seed ^ 0x5EED)
         return cls(
@@ -100,7 +101,7 @@ class SimOptions:
             partitions_per_min=r.choice([0.0, 0.0, 2.0, 6.0]),
             safety_time=r.choice([20.0, 60.0])).with_marathon(seed)
 
-    def with_marathon(self, seed: int) -> "SimOptions":
+    def with_marathon(self, seed: int) -> SimOptions:
         """Marathon in half the seeds (knobs from their own stream: the others' stay put)."""
         r = random.Random(seed ^ 0xA11)
         if r.random() < 0.5:
@@ -111,7 +112,7 @@ class SimOptions:
         self.agent_checkpoint = random.Random(seed ^ 0xC4E).random() < 0.5
         return self.with_agent_policies(seed)
 
-    def with_agent_policies(self, seed: int) -> "SimOptions":
+    def with_agent_policies(self, seed: int) -> SimOptions:
         """Status-update retries and health checks (their own stream: the others' stay)."""
         r = random.Random(seed ^ 0x4EA1)
         self.mesos_status_retry = r.random() < 0.5

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class HealthEdges:
     """Mixed into SimCluster (which provides push, feed, _note, now, health_rng)."""
 
-    o: "SimOptions"
+    o: SimOptions
     now: float
     health_rng: random.Random
     health_kills: int
@@ -34,7 +34,7 @@ class HealthEdges:
             return None
         return sim_check(r, r.choice(["COMMAND", "TCP", "HTTP"]))
 
-    def _health_effect(self, node: "AgentNode", e: Any) -> None:
+    def _health_effect(self, node: AgentNode, e: Any) -> None:
         """The runtime's probe loop (mesos_agent/server.py): after the check's delay, then
         every interval, until stopped; a new start replaces the old loop."""
         gen = node.probe_gen.get(e.task_id, 0) + 1
@@ -43,7 +43,7 @@ class HealthEdges:
             self.push(self.now + max(0.0, e.check.delay_seconds), "probe", node.name,
                       (e.task_id, gen, e.check))
 
-    def _probe(self, node: "AgentNode", payload: tuple) -> None:
+    def _probe(self, node: AgentNode, payload: tuple) -> None:
         """One probe: it fails once the task's `fails_at` has passed (the world's choice);
         half the failing ones hang until the check's timeout, as a wedged task does."""
         task_id, gen, check, *hung = payload

@@ -23,7 +23,7 @@ BURST = 0.002  # virtual seconds from a Marathon burst's first item to its batch
 class MarathonEdges:
     """Mixed into SimCluster (which provides push, perform, _send, _note, _crash, rng)."""
 
-    o: "SimOptions"
+    o: SimOptions
     now: float
     faults: bool
     rng: Any

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tests.sim.cluster import SimCluster
 
 
-def cores_consistent(c: "SimCluster") -> None:
+def cores_consistent(c: SimCluster) -> None:
     if c.master.up and c.master.core is not None:
         c.master.core.check_invariants()
     for a in c.agents.values():
@@ -30,7 +30,7 @@ def cores_consistent(c: "SimCluster") -> None:
             a.core.check_invariants()
 
 
-def capacity_respected(c: "SimCluster") -> None:
+def capacity_respected(c: SimCluster) -> None:
     for a in c.agents.values():
         used = Resources()
         for p in a.procs.values():
@@ -38,7 +38,7 @@ def capacity_respected(c: "SimCluster") -> None:
         assert a.total.contains(used.flatten()), f"{a.name} runs {used} beyond its {a.total}"
 
 
-def one_home_per_task(c: "SimCluster") -> None:
+def one_home_per_task(c: SimCluster) -> None:
     homes: dict[tuple[str, str], str] = {}
     for a in c.agents.values():
         for task_id, p in a.procs.items():
@@ -47,7 +47,7 @@ def one_home_per_task(c: "SimCluster") -> None:
             homes[key] = a.name
 
 
-def updates_in_order(c: "SimCluster") -> None:
+def updates_in_order(c: SimCluster) -> None:
     """Agent updates of a task reach its framework in the agent's order (duplicates aside)."""
     for f in [*c.frameworks.values(), *([c.marathon] if c.marathon else [])]:
         for task_id, seen in f.seen.items():
@@ -62,14 +62,14 @@ def updates_in_order(c: "SimCluster") -> None:
                 f"{f.name} saw task {task_id} go {prev} -> {state}"
 
 
-def upgrade_strategy_respected(c: "SimCluster") -> None:
+def upgrade_strategy_respected(c: SimCluster) -> None:
     """Marathon's kills and launches during upgrades stayed within the app's bounds
     (checked where it decides: tests/sim/sim_marathon.py)."""
     if c.marathon is not None and c.marathon.violations:
         raise AssertionError(c.marathon.violations[0])
 
 
-def answered_apps_survive(c: "SimCluster") -> None:
+def answered_apps_survive(c: SimCluster) -> None:
     """An app whose create was answered (so committed) exists in every later Marathon,
     crashes or not, until a delete of it is answered; an answered scale, upgrade or restart
     is never rolled back by a crash (the app's version never goes below it)."""
@@ -87,7 +87,7 @@ def answered_apps_survive(c: "SimCluster") -> None:
 UNKNOWN_TASK_LIMIT = 75.0  # two reconciliation intervals (30 s) and a kill retry's slack
 
 
-def no_task_unknown_for_long(c: "SimCluster") -> None:
+def no_task_unknown_for_long(c: SimCluster) -> None:
     """A task of Marathon's framework that agents run and a subscribed Marathon has no record
     of (e.g. launched, then Marathon lost the uncommitted record in a crash) is adopted or
     killed within about a reconciliation: it never lingers unknown."""
@@ -111,7 +111,7 @@ def no_task_unknown_for_long(c: "SimCluster") -> None:
 HEALTH_KILL_SLACK = 1.0  # the kill (0.01 s in the simulation) and event ordering
 
 
-def failing_tasks_killed(c: "SimCluster") -> None:
+def failing_tasks_killed(c: SimCluster) -> None:
     """A task failing its health checks is killed once `consecutive_failures` checks have
     failed: probes run `delay_seconds` after its agent starts checking it (launch, or the
     agent's recovery), then `interval_seconds` after each result, and a failing one may take
@@ -136,7 +136,7 @@ def failing_tasks_killed(c: "SimCluster") -> None:
                 f"{chk.interval_seconds}s, grace {chk.grace_period_seconds}s), past t={deadline:.1f}")
 
 
-def unhealthy_never_counted_healthy(c: "SimCluster") -> None:
+def unhealthy_never_counted_healthy(c: SimCluster) -> None:
     """A task whose healthy=false update Marathon acknowledged is not healthy to Marathon
     (its deployments and its /v2/apps counts) until a healthy=true update reaches it."""
     node = c.marathon
@@ -163,7 +163,7 @@ SAFETY = [cores_consistent, capacity_respected, one_home_per_task, updates_in_or
           failing_tasks_killed, unhealthy_never_counted_healthy]
 
 
-def converged(c: "SimCluster") -> bool:
+def converged(c: SimCluster) -> bool:
     """Every job finished and nothing left to acknowledge."""
     if not all(f.policy is not None and f.policy.done() for f in c.frameworks.values()):
         return False
@@ -173,7 +173,7 @@ def converged(c: "SimCluster") -> bool:
     return c.marathon is None or not marathon_pending(c)
 
 
-def marathon_pending(c: "SimCluster") -> list[str]:
+def marathon_pending(c: SimCluster) -> list[str]:
     """What keeps Marathon from having converged: every app runs its target instance count
     of its current config, no deployment is left, and the agents run exactly those tasks."""
     node = c.marathon

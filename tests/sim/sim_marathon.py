@@ -32,7 +32,8 @@ import json
 import math
 import random
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
@@ -50,7 +51,7 @@ from mesos_common.runtime import Performers
 from tests.sim.node import Node
 
 if TYPE_CHECKING:
-    from tests.sim.cluster import SimCluster
+    pass
 
 EPOCH = 1_767_225_600.0  # 2026-01-01: virtual time 0 as a wall clock for Marathon's timestamps
 SERVICE_CMD = 100000  # "sleep 100000+n": runs for the whole run; n is the app's cmd version

@@ -2,8 +2,6 @@
 writes in a crash, and proof that the sweep notices a service that breaks the contract."""
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from marathon import core

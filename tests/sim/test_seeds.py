@@ -10,7 +10,6 @@ import pytest
 from mesos_common import messages as m
 from mesos_master.core import MESSAGES, Master
 from tests.sim.cluster import SimOptions, SimViolation
-from tests.sim.network import NetworkOptions
 from tests.sim.sweep import run_seed
 
 CHUNKS, PER_CHUNK = 8, 6  # 48 seeds, spread over the xdist workers

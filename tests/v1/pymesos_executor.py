@@ -17,7 +17,7 @@ class MinimalExecutor(Executor):
             driver.sendStatusUpdate(update)
             driver.sendFrameworkMessage(encode_data(("pid %d" % os.getpid()).encode()))
             seconds = float(decode_data(task["data"]).decode())
-            print("task %s sleeps %s" % (task["task_id"]["value"], seconds), file=sys.stderr)
+            print("task {} sleeps {}".format(task["task_id"]["value"], seconds), file=sys.stderr)
             time.sleep(seconds)
             update = {"task_id": {"value": task["task_id"]["value"]}, "state": "TASK_FINISHED",
                       "timestamp": time.time()}

@@ -31,7 +31,7 @@ class MinimalScheduler(Scheduler):
         self.executor = {
             "executor_id": {"value": "MinimalExecutor"}, "name": "MinimalExecutor",
             "command": {"value": os.environ.get("EXECUTOR_COMMAND")
-                        or "%s -I %s" % (sys.executable, EXECUTOR_SCRIPT)},
+                        or f"{sys.executable} -I {EXECUTOR_SCRIPT}"},
             "resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
                           {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]}
 
@@ -42,7 +42,7 @@ class MinimalScheduler(Scheduler):
                 task_id = str(uuid.uuid4())
                 tasks.append({
                     "task_id": {"value": task_id}, "agent_id": offer["agent_id"],
-                    "name": "task %s" % task_id, "executor": self.executor,
+                    "name": f"task {task_id}", "executor": self.executor,
                     "data": encode_data(str(self.seconds).encode()),
                     "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
                                   {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]})
@@ -68,11 +68,11 @@ class MinimalScheduler(Scheduler):
     def frameworkMessage(self, driver, executor_id, agent_id, message):
         text = decode_data(message).decode()
         self.messages.append(text)
-        print("message %s" % text, flush=True)
+        print(f"message {text}", flush=True)
 
     def executorLost(self, driver, executor_id, agent_id, status):
         self.lost.append([executor_id["value"], status])
-        print("lost %s %s" % (executor_id["value"], status), flush=True)
+        print("lost {} {}".format(executor_id["value"], status), flush=True)
 
 
 def main():

@@ -25,10 +25,10 @@ class Rider(Scheduler):
 
     def registered(self, driver, framework_id, master_info):
         self.framework_id = framework_id["value"]
-        self.registered_hosts.append("%s:%s" % (master_info["hostname"], master_info["port"]))
+        self.registered_hosts.append("{}:{}".format(master_info["hostname"], master_info["port"]))
 
     def reregistered(self, driver, master_info):
-        self.reregistered_hosts.append("%s:%s" % (master_info["hostname"], master_info["port"]))
+        self.reregistered_hosts.append("{}:{}".format(master_info["hostname"], master_info["port"]))
         self.back.set()
         driver.reconcileTasks([{"task_id": {"value": self.task_id}}])
 
@@ -63,7 +63,7 @@ def main():
     thread = threading.Thread(target=driver.run, daemon=True)
     thread.start()
     if sched.running.wait(timeout):
-        print("running %s %s" % (sched.framework_id, sched.task_id), flush=True)
+        print(f"running {sched.framework_id} {sched.task_id}", flush=True)
     ok = sched.done.wait(timeout)
     driver.stop(failover=True)
     thread.join(10)

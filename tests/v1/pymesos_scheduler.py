@@ -47,7 +47,7 @@ class Minimal(Scheduler):
                 task_id = str(uuid.uuid4())
                 tasks.append({
                     "task_id": {"value": task_id}, "agent_id": offer["agent_id"],
-                    "name": "task %s" % task_id,
+                    "name": f"task {task_id}",
                     "command": {"value": self.command,
                                 "environment": {"variables": [{"name": "HELLO",
                                                                "value": "from pymesos"}]}},

@@ -14,7 +14,6 @@ from frameworks.scheduler import SchedulerDriver
 from mesos_master.ha_local import HaCluster
 from tests.helpers import TaskHolder, http_json, wait_for
 from tests.v1.pymesos_env import pymesos_python
-from tests.zk_server import zookeeper  # noqa: F401  (fixture)
 
 SCRIPT = Path(__file__).with_name("pymesos_failover.py")
 MASTER_FLAGS = ("--agent_ping_timeout=0.5secs", "--max_agent_ping_timeouts=6",
@@ -22,7 +21,7 @@ MASTER_FLAGS = ("--agent_ping_timeout=0.5secs", "--max_agent_ping_timeouts=6",
 
 
 @pytest.mark.slow
-def test_pymesos_resubscribes_after_a_master_kill9_and_keeps_its_task(zookeeper, tmp_path):  # noqa: F811
+def test_pymesos_resubscribes_after_a_master_kill9_and_keeps_its_task(zookeeper, tmp_path):
     py = pymesos_python()
     cluster = HaCluster(tmp_path, zookeeper.url(), session_timeout=2.0, quorum=2,
                         master_flags=MASTER_FLAGS)

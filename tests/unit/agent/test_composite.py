@@ -7,8 +7,8 @@ import pytest
 
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.composite import CompositeContainerizer
-from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_agent.containerizer.detect import parse
+from mesos_agent.containerizer.sim import SimContainerizer
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo
 from mesos_common.resources import Resources
 

@@ -10,17 +10,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_agent.core import DISCONNECTED, REGISTERING, RUNNING, Agent, AgentConfig
-from mesos_agent.events import (KillProcess, LaunchTask, MasterConnected, Redetect, StopAgent,
-                                TaskExited, TaskLaunched, TaskLaunchFailed)
+from mesos_agent.events import (
+    KillProcess,
+    LaunchTask,
+    MasterConnected,
+    Redetect,
+    StopAgent,
+    TaskExited,
+    TaskLaunched,
+    TaskLaunchFailed,
+)
 from mesos_agent.recovery import Checkpoint
 from mesos_agent.status import TIMER
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
-from mesos_common.messages import (AgentInfo, AgentRegistered, AgentReregistered, CommandInfo,
-                                   FrameworkInfo, Heartbeat, KillTask, ProtocolError,
-                                   RegisterAgent, ReregisterAgent, RunTask, ShutdownAgent,
-                                   ShutdownFramework, StatusUpdate, StatusUpdateAck, TaskInfo,
-                                   TaskRecord)
+from mesos_common.messages import (
+    AgentInfo,
+    AgentRegistered,
+    AgentReregistered,
+    CommandInfo,
+    FrameworkInfo,
+    Heartbeat,
+    KillTask,
+    ProtocolError,
+    RegisterAgent,
+    ReregisterAgent,
+    RunTask,
+    ShutdownAgent,
+    ShutdownFramework,
+    StatusUpdate,
+    StatusUpdateAck,
+    TaskInfo,
+    TaskRecord,
+)
 from mesos_common.resources import Resources
 
 RES = Resources.parse("cpus:2;mem:1024;ports:[31000-31009]")

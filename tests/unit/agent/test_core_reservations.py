@@ -5,8 +5,7 @@ from __future__ import annotations
 from mesos_agent.events import LaunchTask, MasterConnected, Redetect
 from mesos_agent.recovery import AgentIdRecord, Checkpoint, Recovered
 from mesos_common.effects import Send
-from mesos_common.messages import (CheckpointResources, ReregisterAgent, RunTask,
-                                   ShutdownAgent)
+from mesos_common.messages import CheckpointResources, ReregisterAgent, RunTask, ShutdownAgent
 from mesos_common.resources import Resources
 
 from .test_core import FW, feed, make_agent, recv, registered_agent, task

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mesos_agent.containerizer.docker_engine import STDERR, STDOUT, FrameReader
-from mesos_agent.containerizer.docker_logs import (Cursor, since_param, timestamp_ns,
-                                                   write_frames)
+from mesos_agent.containerizer.docker_logs import Cursor, since_param, timestamp_ns, write_frames
 
 
 def frame(stream: int, payload: bytes) -> bytes:

@@ -5,10 +5,21 @@ from __future__ import annotations
 import pytest
 
 from mesos_agent.containerizer.base import LaunchError
-from mesos_agent.containerizer.docker_options import (LABEL_AGENT, LABEL_TASK, SANDBOX_MOUNT,
-                                                      create_request, size_bytes)
-from mesos_common.messages import (CommandInfo, ContainerInfo, DockerInfo, PortMapping, TaskInfo,
-                                   Volume)
+from mesos_agent.containerizer.docker_options import (
+    LABEL_AGENT,
+    LABEL_TASK,
+    SANDBOX_MOUNT,
+    create_request,
+    size_bytes,
+)
+from mesos_common.messages import (
+    CommandInfo,
+    ContainerInfo,
+    DockerInfo,
+    PortMapping,
+    TaskInfo,
+    Volume,
+)
 from mesos_common.resources import Resources
 
 

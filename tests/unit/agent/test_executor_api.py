@@ -13,8 +13,8 @@ from mesos_agent.events import EndExecutorStream, LaunchTask, TaskLaunched, ToEx
 from mesos_agent.executor_api import ExecutorApi
 from mesos_common import task_states as ts
 from mesos_common.effects import Received
-from mesos_common.recordio import split
 from mesos_common.messages import RunTask
+from mesos_common.recordio import split
 from tests.unit.agent.test_core import registered_agent
 from tests.unit.agent.test_executor_core import FW, etask
 

@@ -5,16 +5,37 @@ from __future__ import annotations
 import signal
 
 from mesos_agent.core_executors import REGISTRATION_TIMER, executor_key
-from mesos_agent.events import (EndExecutorStream, ExecutorDisconnected, ExecutorMessage,
-                                ExecutorSubscribe, ExecutorSubscribed, ExecutorUpdate,
-                                KillProcess, LaunchTask, ResizeContainer, TaskExited,
-                                TaskLaunched, ToExecutor)
+from mesos_agent.events import (
+    EndExecutorStream,
+    ExecutorDisconnected,
+    ExecutorMessage,
+    ExecutorSubscribe,
+    ExecutorSubscribed,
+    ExecutorUpdate,
+    KillProcess,
+    LaunchTask,
+    ResizeContainer,
+    TaskExited,
+    TaskLaunched,
+    ToExecutor,
+)
 from mesos_agent.recovery import RUNNING_FOUND, Checkpoint, Found, Recovered, RecoveredTask
 from mesos_common import task_states as ts
 from mesos_common.effects import Send, SetTimer, TimerFired
-from mesos_common.messages import (CommandInfo, ExecutorExited, ExecutorInfo, FrameworkInfo,
-                                   FrameworkMessage, KillTask, RunTask, ShutdownExecutor,
-                                   StatusUpdate, StatusUpdateAck, TaskInfo, TaskStatus)
+from mesos_common.messages import (
+    CommandInfo,
+    ExecutorExited,
+    ExecutorInfo,
+    FrameworkInfo,
+    FrameworkMessage,
+    KillTask,
+    RunTask,
+    ShutdownExecutor,
+    StatusUpdate,
+    StatusUpdateAck,
+    TaskInfo,
+    TaskStatus,
+)
 from mesos_common.resources import Resources
 from tests.unit.agent.test_core import feed, make_agent, recv, registered_agent, updates
 

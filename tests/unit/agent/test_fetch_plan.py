@@ -7,8 +7,19 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from mesos_agent.fetch_plan import (FILE, GZ, HTTP, TAR, ZIP, CacheBook, PlanError, Step,
-                                    archive_kind, cache_key, plan)
+from mesos_agent.fetch_plan import (
+    FILE,
+    GZ,
+    HTTP,
+    TAR,
+    ZIP,
+    CacheBook,
+    PlanError,
+    Step,
+    archive_kind,
+    cache_key,
+    plan,
+)
 from mesos_agent.fetcher import launched_as
 from mesos_common.messages import URI, CommandInfo, ContainerInfo, DockerInfo, TaskInfo
 from mesos_common.resources import Resources

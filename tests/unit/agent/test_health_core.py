@@ -1,8 +1,14 @@
 """The core's health-check rules (pure): start/stop effects, grace period, flips, kill."""
 from __future__ import annotations
 
-from mesos_agent.events import (HealthResult, KillProcess, StartHealthCheck, StopHealthCheck,
-                                TaskExited, TaskLaunched)
+from mesos_agent.events import (
+    HealthResult,
+    KillProcess,
+    StartHealthCheck,
+    StopHealthCheck,
+    TaskExited,
+    TaskLaunched,
+)
 from mesos_common import task_states as ts
 from mesos_common.effects import Send
 from mesos_common.messages import HealthCheck, RunTask, StatusUpdate

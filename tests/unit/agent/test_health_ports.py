@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from mesos_agent.health import on_host
-from mesos_common.messages import (CommandInfo, ContainerInfo, DockerInfo, HealthCheck,
-                                   PortMapping, TaskInfo)
+from mesos_common.messages import (
+    CommandInfo,
+    ContainerInfo,
+    DockerInfo,
+    HealthCheck,
+    PortMapping,
+    TaskInfo,
+)
 from mesos_common.resources import Resources
 
 

@@ -6,9 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mesos_agent.containerizer.isolation import (CgroupsV1, CgroupsV2, Prepared, Rlimits,
-                                                 simple_command,
-                                                 detect)
+from mesos_agent.containerizer.isolation import (
+    CgroupsV1,
+    CgroupsV2,
+    Prepared,
+    Rlimits,
+    detect,
+    simple_command,
+)
 
 CPUS, MEM = 0.5, 64.0
 

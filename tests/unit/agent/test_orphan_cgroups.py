@@ -7,8 +7,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from mesos_agent.containerizer.isolation import (CgroupsV1, agent_key, key_owner,
-                                                 safe_task_id, task_key)
+from mesos_agent.containerizer.isolation import (
+    CgroupsV1,
+    agent_key,
+    key_owner,
+    safe_task_id,
+    task_key,
+)
 from mesos_common import cgroups
 from mesos_common.daemons import remove_agent_cgroups
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from mesos_agent.probe import (AttributeParseError, override, parse_attributes,
-                               probe_resources)
+from mesos_agent.probe import AttributeParseError, override, parse_attributes, probe_resources
 from mesos_common.resources import ResourceError, Resources
 
 

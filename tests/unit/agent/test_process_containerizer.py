@@ -5,8 +5,9 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import psutil
 import pytest

@@ -4,27 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-
-import attrs
 from pathlib import Path
 
+import attrs
 import pytest
 
 from mesos_agent.checkpoint import CheckpointStore, write_atomically
 from mesos_agent.containerizer.process import ProcessContainerizer
+from mesos_agent.events import KillProcess, MasterConnected, TaskExited, TaskLaunched
+from mesos_agent.recovery import (
+    CLEANUP,
+    EXITED_FOUND,
+    MISSING,
+    RUNNING_FOUND,
+    AgentIdRecord,
+    Checkpoint,
+    Found,
+    Recovered,
+    RecoveredTask,
+    TaskCheckpoint,
+    TaskRemoved,
+)
 from mesos_common import launch_log
-from mesos_common.launch_log import Launch, LaunchLog, start_time
-from mesos_agent.events import KillProcess, TaskExited, TaskLaunched
-from mesos_agent.recovery import (CLEANUP, EXITED_FOUND, MISSING, RUNNING_FOUND, AgentIdRecord,
-                                  Checkpoint, Found, Recovered, RecoveredTask, TaskCheckpoint,
-                                  TaskRemoved)
 from mesos_common import task_states as ts
 from mesos_common.effects import Send
-from mesos_common.messages import StatusUpdate
-from mesos_agent.events import MasterConnected
-from mesos_common.messages import (AgentRegistered, AgentReregistered, ReregisterAgent, RunTask)
-from tests.unit.agent.test_core import (FW, HB, ack_all, feed, make_agent, recv, registered_agent,
-                                        task, updates)
+from mesos_common.launch_log import Launch, LaunchLog, start_time
+from mesos_common.messages import (
+    AgentRegistered,
+    AgentReregistered,
+    ReregisterAgent,
+    RunTask,
+    StatusUpdate,
+)
+from tests.unit.agent.test_core import (
+    FW,
+    HB,
+    ack_all,
+    feed,
+    make_agent,
+    recv,
+    registered_agent,
+    task,
+    updates,
+)
 
 
 def checkpoints(effects: list) -> list:
@@ -34,7 +56,6 @@ def checkpoints(effects: list) -> list:
 def test_checkpoints_come_before_the_updates_they_record() -> None:
     agent = make_agent(checkpoint=True)
     feed(agent, MasterConnected(), 0.0)
-    from mesos_common.messages import AgentRegistered
     effects = recv(agent, AgentRegistered("A1", "M1", HB), 0.5)
     assert checkpoints(effects) == [AgentIdRecord("A1")]
     recv(agent, RunTask(FW, task("t1")), 1.0)

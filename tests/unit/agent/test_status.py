@@ -10,10 +10,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from mesos_agent.config import AgentConfig
 from mesos_agent.status import TIMER, RetryPolicy, StatusUpdateManager
-from mesos_common.resources import Resources
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Send, SetTimer
 from mesos_common.messages import StatusUpdate, TaskStatus
+from mesos_common.resources import Resources
 
 _uuids = itertools.count(1)
 

@@ -1,11 +1,12 @@
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mesos_common.auth.acls import ACTIONS, Acls, parse_acls
-from mesos_common.auth.load import load_acls
 from mesos_common.auth.jsonflag import AuthConfigError
+from mesos_common.auth.load import load_acls
 
 
 def vals(*v):

@@ -1,7 +1,8 @@
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mesos_common.auth.credentials import Credential, parse_credential, parse_credentials
 from mesos_common.auth.jsonflag import AuthConfigError

@@ -1,5 +1,6 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mesos_common.auth.jsonflag import AuthConfigError
 from mesos_common.auth.rate_limits import RateLimiter, parse_rate_limits

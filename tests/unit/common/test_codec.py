@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
+import attrs
 import msgpack
 import pytest
-import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,8 +15,13 @@ from mesos_common import messages as m
 from mesos_common.auth.credentials import Credential, Credentials
 from mesos_common.auth.flags import HIDDEN, redacted
 from mesos_common.auth.http import basic_principal
-from mesos_common.curve import (CurveError, PeerSecurity, ensure_master_cert, load_public_cert,
-                                load_secret_cert)
+from mesos_common.curve import (
+    CurveError,
+    PeerSecurity,
+    ensure_master_cert,
+    load_public_cert,
+    load_secret_cert,
+)
 from mesos_common.leader import MasterInfo, parse_master_spec
 from mesos_common.resources import Resources
 from mesos_common.transport import DealerTransport, RouterTransport

@@ -4,7 +4,8 @@ import argparse
 
 import pytest
 
-from mesos_common import flags, task_states as ts
+from mesos_common import flags
+from mesos_common import task_states as ts
 from mesos_common.leader import DetectError, parse_master_spec
 
 

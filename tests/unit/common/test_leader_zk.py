@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_common.leader import (DetectError, MasterInfo, leader_znode, parse_zk, sequence_of,
-                                 validate_master_spec)
+from mesos_common.leader import (
+    DetectError,
+    MasterInfo,
+    leader_znode,
+    parse_zk,
+    sequence_of,
+    validate_master_spec,
+)
 
 
 def test_parse_zk_hosts_and_path() -> None:

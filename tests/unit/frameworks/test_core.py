@@ -8,7 +8,11 @@ import pytest
 
 from frameworks import core as c
 from frameworks.core import (
-    Abort, Callback, MasterConnected, Redetect, SchedulerCore,
+    Abort,
+    Callback,
+    MasterConnected,
+    Redetect,
+    SchedulerCore,
 )
 from mesos_common import messages as m
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired

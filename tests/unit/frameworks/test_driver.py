@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from frameworks.scheduler import (
-    DRIVER_ABORTED, DRIVER_STOPPED, AsyncSchedulerDriver, Scheduler, SchedulerDriver,
+    DRIVER_ABORTED,
+    DRIVER_STOPPED,
+    AsyncSchedulerDriver,
+    Scheduler,
+    SchedulerDriver,
 )
 from mesos_common import messages as m
 from mesos_common.leader import DetectError, MasterInfo

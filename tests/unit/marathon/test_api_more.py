@@ -216,6 +216,7 @@ def test_sse_stream_frames_and_filter(api, svc):
 def test_callback_subscribers_get_events_posted(api, svc):
     from aiohttp import web
     from aiohttp.test_utils import TestServer
+
     from marathon.subscribers import deliver
 
     async def scenario():

@@ -69,8 +69,8 @@ def test_group_star_lists_the_apps_under_a_group(api, svc):
 
 
 def test_agent_run_check_results_show_in_health_check_results():
-    from mesos_common import messages as m
     from marathon import views
+    from mesos_common import messages as m
     from tests.unit.marathon.test_service import make, offer
     svc, clock = make()
     svc.create_app({"id": "/m", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.marathon.conftest import Api, FakeDriver
 from marathon.server import MarathonServer
 from marathon.store import MemoryStore
+from tests.unit.marathon.conftest import Api, FakeDriver
 
 VALID = {"id": "/fuzz/app", "cmd": "sleep 100", "cpus": 0.1, "mem": 32, "instances": 1}
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),

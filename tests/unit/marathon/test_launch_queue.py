@@ -5,10 +5,10 @@ import itertools
 
 import pytest
 
-from mesos_common import messages as m
-from mesos_common.resources import Resources
 from marathon import launch_queue as lq
 from marathon.model import validate
+from mesos_common import messages as m
+from mesos_common.resources import Resources
 
 
 def app(**kw):

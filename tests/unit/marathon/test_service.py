@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from mesos_common import messages as m
-from mesos_common.resources import Resources
 from marathon.server import MarathonServer
 from marathon.store import MemoryStore, SQLiteStore
+from mesos_common import messages as m
+from mesos_common.resources import Resources
 from tests.unit.marathon.conftest import FakeDriver
 
 

@@ -3,20 +3,20 @@ service with a simulated cluster; bounds hold after every step, and everything c
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import math
 import uuid
+from collections import Counter
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from mesos_common import messages as m
-from mesos_common.resources import Resources
 from marathon import deployment
 from marathon.errors import ApiError
 from marathon.server import MarathonServer
 from marathon.store import MemoryStore
+from mesos_common import messages as m
+from mesos_common.resources import Resources
 from tests.unit.marathon.conftest import FakeDriver
 
 APP_IDS = st.sampled_from(["/a", "/b", "/g/c"])

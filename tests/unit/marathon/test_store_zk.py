@@ -3,10 +3,19 @@ and chunking (under ZooKeeper's 1 MB request limit, in order, last write wins)."
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from marathon.store_zk import (CHUNK_BYTES, MAX_DOC_BYTES, Op, StoreError, chunk, escape,
-                               plan_ops, unescape)
+from marathon.store_zk import (
+    CHUNK_BYTES,
+    MAX_DOC_BYTES,
+    Op,
+    StoreError,
+    chunk,
+    escape,
+    plan_ops,
+    unescape,
+)
 
 # characters ZooKeeper refuses in a znode name (besides '/'): controls, surrogates, specials
 BAD = {chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]}

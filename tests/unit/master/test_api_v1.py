@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
-from mesos_common.resources import Resources
 from mesos_common import recordio
+from mesos_common.resources import Resources
 from mesos_master.api_v1 import convert, scheduler
 from mesos_master.api_v1.scheduler import SchedulerApi, Stream
 

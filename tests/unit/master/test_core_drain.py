@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from mesos_common import messages as m
 from mesos_common import task_states as ts
-from mesos_master.core_drain import (DRAINED, DRAINING, DeactivateAgentRequest,
-                                     DrainAgentRequest, ReactivateAgentRequest)
+from mesos_master.core_drain import (
+    DRAINED,
+    DRAINING,
+    DeactivateAgentRequest,
+    DrainAgentRequest,
+    ReactivateAgentRequest,
+)
 from mesos_master.registry.base import RemoveAgent
-from tests.unit.master.harness import (Harness, agent_info, command_task, persisted, sent,
-                                       updates)
+from tests.unit.master.harness import Harness, agent_info, command_task, persisted, sent, updates
 
 
 def _running(h: Harness, agent_peer: bytes, fw: str, agent_id: str, task_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mesos_common import messages as m
 from mesos_common import task_states as ts
-from tests.unit.master.harness import Harness, agent_info, command_task, only, sent, updates
+from tests.unit.master.harness import Harness, agent_info, only, sent, updates
 from tests.unit.master.test_core_agents import _running_cluster
 
 

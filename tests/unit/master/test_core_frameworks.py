@@ -7,7 +7,6 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources
-
 from mesos_master.core_operator import TeardownRequest
 
 from .harness import AGENT_RES, Harness, agent_info, command_task, only, sent, updates

@@ -6,9 +6,15 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master import views
-from mesos_master.core_maintenance import (StartMaintenanceRequest, StopMaintenanceRequest,
-                                           UpdateScheduleRequest, applied, parse_machines,
-                                           parse_schedule, request_error)
+from mesos_master.core_maintenance import (
+    StartMaintenanceRequest,
+    StopMaintenanceRequest,
+    UpdateScheduleRequest,
+    applied,
+    parse_machines,
+    parse_schedule,
+    request_error,
+)
 from mesos_master.registry.base import RemoveAgent, StartMaintenance, Window
 from tests.unit.master.harness import Harness, agent_info, command_task, persisted, sent
 

@@ -15,10 +15,10 @@ from mesos_common.auth.acls import parse_acls
 from mesos_common.auth.credentials import Credential, Credentials
 from mesos_common.auth.http import HttpAuth
 from mesos_common.resources import Resources
+from mesos_common.transport import RouterTransport
 from mesos_master.auth_config import MasterAuth
 from mesos_master.http import make_app
 from mesos_master.registry.base import MemoryRegistry
-from mesos_common.transport import RouterTransport
 from mesos_master.server import MasterServer, ServerOptions
 
 CREDS = Credentials([Credential("ops", "ops-pw"), Credential("dev", "dev-pw"),

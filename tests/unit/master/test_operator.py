@@ -8,8 +8,12 @@ import urllib.request
 from typing import Any
 
 from mesos_common import effects as fx
-from mesos_master.core_operator import (UpdateQuotaRequest, UpdateWeightsRequest,
-                                        parse_quota, parse_weights)
+from mesos_master.core_operator import (
+    UpdateQuotaRequest,
+    UpdateWeightsRequest,
+    parse_quota,
+    parse_weights,
+)
 from mesos_master.registry.base import MemoryRegistry, UpdateQuota, UpdateWeights
 from mesos_master.server import MasterServer, ServerOptions
 from tests.unit.master.harness import Harness, persisted

@@ -6,9 +6,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mesos_common.resources import Resources
-from mesos_master.registry.base import (AdmitAgent, MarkGone, MarkReachable, MarkUnreachable,
-                                        MemoryRegistry, RegistryState, RemoveAgent,
-                                        UpdateQuota, UpdateReservations, UpdateWeights)
+from mesos_master.registry.base import (
+    AdmitAgent,
+    MarkGone,
+    MarkReachable,
+    MarkUnreachable,
+    MemoryRegistry,
+    RegistryState,
+    RemoveAgent,
+    UpdateQuota,
+    UpdateReservations,
+    UpdateWeights,
+)
 from mesos_master.registry.sqlite import SqliteRegistry
 
 

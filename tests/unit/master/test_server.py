@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import time
 import logging
+import time
 import urllib.request
 from typing import Any
 
