@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from frameworks.tasks import ResourcesLeft
@@ -22,7 +23,7 @@ class Launcher(Scheduler):
         self.failed: list[str] = []
         self.done = threading.Event()
 
-    def resource_offers(self, driver, offers: list[Offer]) -> None:  # type: ignore[no-untyped-def]
+    def resource_offers(self, driver: Any, offers: list[Offer]) -> None:
         for offer in offers:
             if self.accept_at is not None:
                 driver.decline_offer([offer.id], refuse_seconds=60)
@@ -34,7 +35,7 @@ class Launcher(Scheduler):
             self.accept_at = time.perf_counter()
             driver.launch_tasks([offer.id], tasks)
 
-    def status_update(self, driver, status) -> None:  # type: ignore[no-untyped-def]
+    def status_update(self, driver: Any, status: Any) -> None:
         if status.state == task_states.RUNNING:
             self.running_at.setdefault(status.task_id, time.perf_counter())
         elif task_states.is_terminal(status.state):

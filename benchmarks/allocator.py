@@ -22,6 +22,7 @@ import resource
 import statistics
 import sys
 import time
+from typing import Any
 
 from benchmarks._common import finish, say
 from mesos_common.resources import Resources
@@ -57,7 +58,9 @@ def run(agents: int, frameworks: int, rounds: int | None) -> dict:
     add_agents, add_agents_cpu = time.perf_counter() - t, time.process_time() - c
     say(f"{agents} agents x {frameworks} frameworks: added frameworks in {add_fws:.3f}s, "
         f"agents in {add_agents:.3f}s")
-    now, offers, cycles, declined = 0.0, [], [], 0
+    now, declined = 0.0, 0
+    offers: list[Any] = []
+    cycles: list[tuple[float, int, float]] = []
     limit = rounds if rounds is not None else 2 * frameworks
     for r in range(limit):
         for g in offers:

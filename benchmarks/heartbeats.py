@@ -105,6 +105,7 @@ def measure_raw(n_agents: int, total: int) -> float:
             time.sleep(0.5)  # let every connection finish its handshake
             say(f"raw ROUTER: sending {total} heartbeats")
             t0 = blast(socks, total)
+            assert proc.stdout is not None
             line = proc.stdout.readline().split()
             if not line or line[0] != "done":
                 raise SystemExit("raw server failed")

@@ -36,7 +36,7 @@ def docker_loop(n: int) -> float:
     label = f"corral.bench={uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
     try:
-        for i in range(n):
+        for _ in range(n):
             subprocess.run(["docker", "run", "-d", "--label", label, "--network", "host",
                             "-m", f"{MEM}m", "--cpus", str(CPUS), IMAGE, "sleep", "600"],
                            check=True, capture_output=True)

@@ -111,7 +111,7 @@ def takeover(fleet: Fleet, ids: list[str], n: int, how: str) -> tuple[float, flo
     old = wait(lambda: (s := fleet.elected()) is not None and (s,), 60, "a leader")[0]
     t0 = time.monotonic()
     if how == "kill":
-        fleet.procs[old].kill9()  # type: ignore[union-attr]
+        fleet.procs[old].kill9()
     else:
         assert call(fleet.ports[old], "DELETE", "/v2/leader")[0] == 200
     new = wait(lambda: (s := fleet.elected(not_slot=old)) is not None and (s,), 60,

@@ -55,9 +55,10 @@ def _profile(pid: int, out: str) -> subprocess.Popen:
     """py-spy recording Marathon until the run ends (SIGINT makes it write `out`)."""
     exe = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv/bin/py-spy")
     say(f"profiling Marathon (pid {pid}) into {out}")
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "50", "--nonblocking",
-                             "--format", "raw" if out.endswith(".txt") else "flamegraph", "-o", out], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--format", fmt, "-o", out],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _security(root: Path, on: bool) -> tuple[list[str], list[str], list[str]]:
@@ -92,14 +93,17 @@ def main() -> None:
         cluster = LocalCluster(Path(tmp), log_level="WARNING")
         fleets = []
         spy = None
-        stop, lat, pings = threading.Event(), [], []
+        stop = threading.Event()
+        lat: list[float] = []
+        pings: list[float] = []
         try:
             master_flags, fleet_flags, marathon_flags = _security(Path(tmp), args.secure)
             cluster.start_master(*master_flags)
             fleets = start_fleets(cluster, args.agents, res, *fleet_flags)
             marathon = cluster.start_marathon(0, *marathon_flags)
             base = marathon.field("http")
-            say(f"{args.agents} simulated agents and Marathon up; posting {args.instances} instances")
+            say(f"{args.agents} simulated agents and Marathon up; "
+                f"posting {args.instances} instances")
             spy = _profile(marathon.pid, args.profile) if args.profile else None
             samplers = [threading.Thread(target=sample, args=(f"{base}{path}", stop, out),
                                          daemon=True)

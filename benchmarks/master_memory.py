@@ -164,7 +164,8 @@ def main() -> None:
                 time.sleep(0.5)
             register_s = time.perf_counter() - t0
             rss_agents = master_ps.memory_info().rss / 2**20
-            say(f"{args.agents} agents registered in {register_s:.1f}s; master RSS {rss_agents:.0f} MiB")
+            say(f"{args.agents} agents registered in {register_s:.1f}s; "
+                f"master RSS {rss_agents:.0f} MiB")
             sched = Packer(args.tasks)
             driver = SchedulerDriver(sched, "memory-bench", cluster.master_addr)
             t1 = time.perf_counter()

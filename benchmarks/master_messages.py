@@ -32,7 +32,8 @@ from mesos_common.daemons import LocalCluster
 
 ECHO_SERVER = r"""
 import zmq, msgpack
-ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER); s.setsockopt(zmq.RCVHWM, 0); s.setsockopt(zmq.SNDHWM, 0)
+ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER)
+s.setsockopt(zmq.RCVHWM, 0); s.setsockopt(zmq.SNDHWM, 0)
 s.bind("tcp://127.0.0.1:0"); print(s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
 reply = msgpack.packb({"type": "Heartbeat", "v": 1})
 while True:

@@ -3,8 +3,9 @@ headless Chromium.
 
 Reports the time from navigation to the master's task table being interactive (every task
 counted, rows drawn), to Marathon's app page being interactive (counts and actions shown) and
-to its task rows being drawn, and how long a filter, a sort or a scroll takes to show; and the master's CPU use with no page open, with the overview open and with
-the task table open (each page polls at its default rate, 1 refresh/s at the least).
+to its task rows being drawn, and how long a filter, a sort or a scroll takes to show; and the
+master's CPU use with no page open, with the overview open and with the task table open (each
+page polls at its default rate, 1 refresh/s at the least).
 
     python -m benchmarks.ui_load --instances 10000 --agents 20
 """

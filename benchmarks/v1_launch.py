@@ -37,7 +37,7 @@ class SdkLauncher(Scheduler):
         self.first_accept: float | None = None
         self.done = threading.Event()
 
-    def resource_offers(self, driver, offers):  # type: ignore[no-untyped-def]
+    def resource_offers(self, driver, offers):
         for offer in offers:
             left, tasks = ResourcesLeft(offer), []
             while self.next < self.n:
@@ -52,7 +52,7 @@ class SdkLauncher(Scheduler):
             else:
                 driver.decline_offer([offer.id], refuse_seconds=60)
 
-    def status_update(self, driver, status):  # type: ignore[no-untyped-def]
+    def status_update(self, driver, status):
         if status.state == task_states.RUNNING:
             self.running += 1
             if self.running >= self.n:

@@ -298,7 +298,7 @@ def port_mappings(ports: list[Any], service: str) -> tuple[list[dict[str, Any]],
                 not all(0 < t < 65536 for t in targets) or not all(0 <= h < 65536 for h in pubs):
             raise _fail(service, key, f"bad port spec {p!r} (ports 1-65535, equal ranges)")
         out += [{"containerPort": t, "hostPort": h, "protocol": proto}
-                for t, h in zip(targets, pubs)]
+                for t, h in zip(targets, pubs, strict=True)]
     return out, ignored
 
 

@@ -29,7 +29,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = [title] if title else []
     for r in [list(columns)] + cells:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     sys.stdout.write("\n".join(lines) + "\n")
 
 

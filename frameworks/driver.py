@@ -26,13 +26,23 @@ from typing import Any, Protocol
 import attrs
 import zmq.asyncio
 
-from frameworks.core import Abort, Callback, LeaderChanged, MasterConnected, Redetect, SchedulerCore
+from frameworks.core import Abort, Callback, SchedulerCore
 from mesos_common import leader
 from mesos_common import messages as m
 from mesos_common.auth.credentials import Credential
 from mesos_common.codec import DecodeError
 from mesos_common.curve import PeerSecurity
-from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.effects import (
+    CancelTimer,
+    LeaderChanged,
+    Log,
+    MasterConnected,
+    Received,
+    Redetect,
+    Send,
+    SetTimer,
+    TimerFired,
+)
 from mesos_common.runtime import Performers, Timers
 from mesos_common.transport import DealerTransport
 

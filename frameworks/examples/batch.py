@@ -1,6 +1,7 @@
 """corral-batch: run a list of shell commands on the cluster, then report and exit.
 
-    python -m frameworks.examples.batch --master 127.0.0.1:5050 --command 'echo hi' --command 'sleep 1'
+    python -m frameworks.examples.batch --master 127.0.0.1:5050 \
+        --command 'echo hi' --command 'sleep 1'
     python -m frameworks.examples.batch --master ... --commands_file jobs.txt
     python -m frameworks.examples.batch --master ... --tasks 10 --command 'echo $TASK_INDEX'
 
@@ -8,7 +9,8 @@ Packs as many tasks into each offer as fit (`--cpus`/`--mem` per task), declines
 left with a refuse filter, and suppresses offers once nothing is waiting. Prints one line
 per finished task, then one JSON summary line::
 
-    {"finished": 3, "failed": 0, "by_agent": {"<agent>": 3}, "tasks": {"task-0": "TASK_FINISHED", ...}}
+    {"finished": 3, "failed": 0, "by_agent": {"<agent>": 3},
+     "tasks": {"task-0": "TASK_FINISHED", ...}}
 
 and exits 0 if every task finished successfully, 1 otherwise (2 for bad flags). Every task
 gets its 0-based `TASK_INDEX` in the environment. Tasks that the master reports lost

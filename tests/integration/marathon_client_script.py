@@ -152,7 +152,7 @@ step("delete_group", lambda: sorted(client.delete_group("/grp", force=True)))
 step("subscriptions", lambda: client.create_event_subscription("http://localhost:9/cb")
      and client.list_event_subscriptions())
 for app_id in ("test-trivial-app", "test-complex-app", "test-queued-app"):
-    step("delete_" + app_id, lambda: sorted(client.delete_app(app_id, force=True)))
+    step("delete_" + app_id, lambda app_id=app_id: sorted(client.delete_app(app_id, force=True)))
 listener.join(20)
 results["events"] = events
 print(json.dumps(results, default=str))

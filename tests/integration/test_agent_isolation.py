@@ -161,7 +161,8 @@ def test_v1_tasks_are_born_in_their_groups_and_the_launcher_thread_goes_home(
                 enter(p)
                 children.append(subprocess.Popen(["sleep", "30"]))
         assert Path("/proc/thread-self/cgroup").read_text() == before
-        for p, child in zip(ps, children):  # there when Popen returned: no window outside
+        # each child is in its cgroups when Popen returns: no window outside them
+        for p, child in zip(ps, children, strict=True):
             for d in p.dirs:
                 assert Path(d, "cgroup.procs").read_text().split() == [str(child.pid)]
         assert [Path(p.dirs[0], "memory.limit_in_bytes").read_text().strip()

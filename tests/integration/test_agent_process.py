@@ -1,7 +1,7 @@
 """The real `python -m mesos_agent` process against the tests' fake master (tests/fake_master.py:
 `/master/info` and a ZeroMQ ROUTER on free ports, on its own loop in a thread), which
-heartbeats every agent it has heard from and hands everything it receives to the test. Every process (agent and tasks)
-is stopped by pid / process group in fixture finalizers.
+heartbeats every agent it has heard from and hands everything it receives to the test. Every
+process (agent and tasks) is stopped by pid / process group in fixture finalizers.
 """
 from __future__ import annotations
 

@@ -10,8 +10,10 @@ import pytest
 CASES = [
     (["mesos_master", "--port=99999"], {}, "port"),
     (["mesos_master", "--registry=in_memory", "--bogus"], {}, "unrecognized"),
-    (["mesos_master", "--registry=in_memory"], {"MESOS_AGENT_PING_TIMEOUT": "soon"}, "MESOS_AGENT_PING_TIMEOUT"),
-    (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x", "--resources=cpus:abc"], {}, "cpus"),
+    (["mesos_master", "--registry=in_memory"], {"MESOS_AGENT_PING_TIMEOUT": "soon"},
+     "MESOS_AGENT_PING_TIMEOUT"),
+    (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x", "--resources=cpus:abc"], {},
+     "cpus"),
     (["mesos_agent", "--work_dir=/tmp/x"], {}, "master"),
     (["mesos_agent", "--master=127.0.0.1:1", "--work_dir=/tmp/x", "--containerizers=lxc"], {},
      "containerizers"),

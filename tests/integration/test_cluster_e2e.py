@@ -120,7 +120,8 @@ def test_mesos_execute_exit_status_and_sandbox_files(cluster):
                               "--name=hello", "--command=echo hi"))
     assert hello.returncode == 0, hello.stdout + hello.stderr
     assert "TASK_FINISHED" in hello.stdout
-    stdout_file = next(cluster.agent_dirs[0].glob("slaves/*/frameworks/*/executors/hello/runs/*/stdout"))
+    stdout_file = next(cluster.agent_dirs[0].glob(
+        "slaves/*/frameworks/*/executors/hello/runs/*/stdout"))
     url = f"{agent.field('http')}/files/read?" + urllib.parse.urlencode(
         {"path": str(stdout_file), "offset": 0})
     assert http_json(url)["data"] == "hi\n"

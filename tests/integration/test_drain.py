@@ -1,8 +1,8 @@
 """Draining an agent under a Marathon app, on real processes: the master sends Marathon an
 inverse offer for the agent (drained with `corral agent drain`), Marathon starts a
 replacement elsewhere and kills the instance there only once the replacement is healthy
-(minimumHealthCapacity 1), and the agent ends DRAINED with nothing running. Five agents, one instance per rack (`UNIQUE`): the fifth rack
-is where the replacement can go.
+(minimumHealthCapacity 1), and the agent ends DRAINED with nothing running. Five agents, one
+instance per rack (`UNIQUE`): the fifth rack is where the replacement can go.
 """
 from __future__ import annotations
 

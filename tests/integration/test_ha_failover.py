@@ -124,15 +124,17 @@ def test_kill_leader_ten_times_tasks_keep_running(ha: HaCluster):
                                  what=f"a settled cluster before kill {round_}")[0]
             old_id = old.field("id")
             ha.kill9(slot)
-            (new_slot, new), state = wait_for(lambda: settled(ha, fw_id, 6, not_id=old_id),
-                                              30, what=f"failover {round_}")
+            (new_slot, new), state = wait_for(
+                lambda old_id=old_id: settled(ha, fw_id, 6, not_id=old_id),
+                30, what=f"failover {round_}")
             assert new_slot != slot
             assert state["id"] == new.field("id") != old_id
             ha.start_master(slot)  # back as a standby for the next round
             assert task_pids(ha) == pids
             assert all(alive(p) for p in pids.values())
             assert sched.all_running(), sched.states()
-            wait_for(lambda: sched.masters and sched.masters[-1] == new.field("id"), 15,
+            new_id = new.field("id")
+            wait_for(lambda new_id=new_id: sched.masters and sched.masters[-1] == new_id, 15,
                      what="the framework re-registered with the new leader")
         # reconciliation with the last leader: explicit (listed) and implicit (empty)
         before = len(sched.updates)

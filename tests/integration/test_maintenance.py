@@ -66,7 +66,6 @@ def test_schedule_inverse_offers_machine_down_and_up(cluster) -> None:
         wait_for(lambda: sched.states().get("t0") == ts.RUNNING, 30, what="t0 running")
         agent_id = sched.launched["t0"]
         (host,) = [a["hostname"] for a in cluster.state()["slaves"] if a["id"] == agent_id]
-        index = int(host[1:]) - 1
         start = time.time()
         schedule = {"windows": [{"machine_ids": [{"hostname": host}], "unavailability": {
             "start": {"nanoseconds": int(start * 1e9)},

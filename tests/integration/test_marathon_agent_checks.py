@@ -48,7 +48,7 @@ def test_agent_run_checks_show_in_health_check_results(cluster, client, tmp_path
             status, body = api.call("POST", "/v2/apps", dict(app, cpus=0.1, mem=64))
             assert status == 201, body
         for app in APPS:
-            a = wait_for(lambda: (a := api.app(app["id"]))["tasksHealthy"] == 1 and a, 90,
+            a = wait_for(lambda app=app: (a := api.app(app["id"]))["tasksHealthy"] == 1 and a, 90,
                          0.5, f"{app['id']} healthy")
             (task,) = a["tasks"]
             (result,) = task["healthCheckResults"]

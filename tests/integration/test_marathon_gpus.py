@@ -39,7 +39,7 @@ def test_gpu_app_tasks_get_their_own_devices(cluster: Cluster, tmp_path: Path,
     seen = []
     for t in tasks:
         (box,) = list(cluster.agent_dirs[0].glob(f"**/executors/{t['id']}/runs/latest"))
-        seen.append(wait_for(lambda: (box / "devices").read_text().strip(), 30, 0.1,
+        seen.append(wait_for(lambda box=box: (box / "devices").read_text().strip(), 30, 0.1,
                              "the task's devices"))
     assert sorted(seen) == sorted(UUIDS)
     queue = wait_for(lambda: [q for q in api.call("GET", "/v2/queue")[1]["queue"]

@@ -291,7 +291,8 @@ class SimCluster(MarathonEdges, HealthEdges):
 
     def _new_agent(self, node: AgentNode) -> None:
         config = AgentConfig(hostname=node.name, port=5051, resources=node.total,
-                             work_dir=f"/sim/{node.name}", default_heartbeat_interval=self.o.heartbeat,
+                             work_dir=f"/sim/{node.name}",
+                             default_heartbeat_interval=self.o.heartbeat,
                              registration_backoff=RetryPolicy(initial=0.5, max=5.0),
                              status_retry=RetryPolicy() if self.o.mesos_status_retry
                              else RetryPolicy(initial=1.0, max=10.0),

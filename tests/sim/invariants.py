@@ -133,7 +133,8 @@ def failing_tasks_killed(c: SimCluster) -> None:
             assert c.now <= deadline, (
                 f"{a.name} still runs {task_id}, failing its health checks since "
                 f"t={p.fails_at:.1f} ({chk.consecutive_failures} failures kill it, every "
-                f"{chk.interval_seconds}s, grace {chk.grace_period_seconds}s), past t={deadline:.1f}")
+                f"{chk.interval_seconds}s, grace {chk.grace_period_seconds}s), "
+                f"past t={deadline:.1f}")
 
 
 def unhealthy_never_counted_healthy(c: SimCluster) -> None:

@@ -55,11 +55,12 @@ def test_the_documented_dispatch_table_is_the_real_one() -> None:
     text = DOC.read_text()
     assert BEGIN in text and END in text, f"{DOC} lost its dispatch table markers"
     assert _current(text) == render(), \
-        "docs/ARCHITECTURE.md's dispatch table is stale: python -m tests.unit.test_dispatch_table --write"
+        "docs/ARCHITECTURE.md's dispatch table is stale: " \
+        "python -m tests.unit.test_dispatch_table --write"
 
 
 def test_every_handler_is_a_named_function_of_its_core() -> None:
-    for core, kind, table in _tables():
+    for core, _kind, table in _tables():
         for key, fn in table.items():
             assert fn.__name__ != "<lambda>", (core, key)
             assert isinstance(key, type), (core, key)

@@ -15,7 +15,7 @@ class MinimalExecutor(Executor):
             update = {"task_id": {"value": task["task_id"]["value"]}, "state": "TASK_RUNNING",
                       "timestamp": time.time()}
             driver.sendStatusUpdate(update)
-            driver.sendFrameworkMessage(encode_data(("pid %d" % os.getpid()).encode()))
+            driver.sendFrameworkMessage(encode_data((f"pid {os.getpid()}").encode()))
             seconds = float(decode_data(task["data"]).decode())
             print("task {} sleeps {}".format(task["task_id"]["value"], seconds), file=sys.stderr)
             time.sleep(seconds)

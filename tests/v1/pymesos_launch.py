@@ -28,8 +28,8 @@ class Launcher(Scheduler):
             while self.left > 0 and cpus >= 0.01 - 1e-9 and mem >= 1:
                 i = self.n - self.left
                 tasks.append({
-                    "task_id": {"value": "t%d" % i}, "agent_id": offer["agent_id"],
-                    "name": "t%d" % i, "command": {"value": "sleep 600"},
+                    "task_id": {"value": f"t{i}"}, "agent_id": offer["agent_id"],
+                    "name": f"t{i}", "command": {"value": "sleep 600"},
                     "resources": [
                         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.01}},
                         {"name": "mem", "type": "SCALAR", "scalar": {"value": 1}}]})

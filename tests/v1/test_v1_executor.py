@@ -228,7 +228,8 @@ def test_zeromq_sdk_frameworks_run_tasks_on_custom_executors(cluster) -> None:
     cluster.start_agent(RESOURCES)
     cluster.wait_agents(1)
     executor = m.ExecutorInfo(
-        "sdk-executor", m.CommandInfo(f"{pymesos_python()} -I {Path(__file__).with_name('pymesos_executor.py')}"),
+        "sdk-executor",
+        m.CommandInfo(f"{pymesos_python()} -I {Path(__file__).with_name('pymesos_executor.py')}"),
         Resources.parse("cpus:0.1;mem:32"), name="pymesos executor")
     sched = _SdkScheduler(executor)
     driver = SchedulerDriver(sched, "sdk-executors", cluster.master_addr)

@@ -464,7 +464,8 @@ def test_updates_made_while_disconnected_wait_for_reregistration() -> None:
 def test_stale_ack_and_unknown_things_are_logged_not_fatal() -> None:
     agent = registered_agent()
     running_task(agent)
-    assert [type(e) for e in recv(agent, StatusUpdateAck("F1", "A1", "t1", b"x" * 16), 2.0)] == [Log]
+    ack = StatusUpdateAck("F1", "A1", "t1", b"x" * 16)
+    assert [type(e) for e in recv(agent, ack, 2.0)] == [Log]
     assert [type(e) for e in feed(agent, "bogus", 2.0)] == [Log]
     assert [type(e) for e in recv(agent, RegisterAgent(INFO), 2.0)] == [Log]
     assert [type(e) for e in feed(agent, TaskExited("zzz", 0, None), 2.0)] == [Log]

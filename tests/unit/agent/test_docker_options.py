@@ -22,8 +22,10 @@ from mesos_common.messages import (
 )
 from mesos_common.resources import Resources
 
+ECHO = CommandInfo("echo hi")
 
-def task(docker: DockerInfo, command: CommandInfo | None = CommandInfo("echo hi"),
+
+def task(docker: DockerInfo, command: CommandInfo | None = ECHO,
          res: str = "cpus:0.5;mem:64;ports:[31000-31001]", volumes=()) -> TaskInfo:
     return TaskInfo(name="t", task_id="t/1", agent_id="A1", resources=Resources.parse(res),
                     command=command, container=ContainerInfo("DOCKER", docker, volumes))

@@ -89,7 +89,8 @@ def test_endpoints(work: Path) -> None:
             r = await client.get("/files/read", params={"path": f})
             assert await r.json() == {"data": "", "offset": 12}
             assert (await client.get("/files/read")).status == 400
-            assert (await client.get("/files/read", params={"path": f, "offset": "x"})).status == 400
+            bad_offset = {"path": f, "offset": "x"}
+            assert (await client.get("/files/read", params=bad_offset)).status == 400
             assert (await client.get("/files/read", params={"path": "/etc/passwd",
                                                             "offset": "0"})).status == 403
             assert (await client.get("/files/read", params={"path": f + "x"})).status == 404

@@ -221,7 +221,7 @@ def test_generated_services_translate_to_valid_apps(svcs):
     out, unknown = translate(doc)
     assert unknown == []
     assert [a["id"] for a in out.group["apps"]] == [f"/demo/{n}" for n in svcs]
-    for app, (name, spec) in zip(out.group["apps"], svcs.items()):
+    for app, spec in zip(out.group["apps"], svcs.values(), strict=True):
         model.validate(app)
         assert app["instances"] == spec["deploy"]["replicas"]
         assert app.get("env", {}) == spec["environment"]

@@ -72,15 +72,19 @@ BAD = [
     (pack({"type": "Heartbeat"}), "unsupported version"),
     (pack({"type": "Kill", "v": 1, "framework_id": 3, "task_id": "x"}), "expected string"),
     (pack({"type": "Kill", "v": 1, "task_id": "x"}), "missing field(s) framework_id"),
-    (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", "zz": 1}), "unknown field 'zz'"),
-    (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "BAD"}}), "unknown task state"),
+    (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", "zz": 1}),
+     "unknown field 'zz'"),
+    (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "BAD"}}),
+     "unknown task state"),
     (pack({"type": "Update", "v": 1, "status": "x"}), "expected map"),
     (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "TASK_RUNNING",
-                                                  "agent_id": 7}}), "status.agent_id: expected string"),
+                                                  "agent_id": 7}}),
+     "status.agent_id: expected string"),
     (pack({"type": "Update", "v": 1, "status": {"task_id": None, "state": "TASK_RUNNING"}}),
      "status.task_id: expected string, got NoneType"),
     (pack({"type": "Update", "v": 1, "status": {"task_id": "x", "state": "TASK_RUNNING",
-                                                  "healthy": 1}}), "status.healthy: expected boolean"),
+                                                  "healthy": 1}}),
+     "status.healthy: expected boolean"),
     (pack({"type": "Kill", "v": 1, "framework_id": "f", "task_id": "x", 1: 2}), "map key"),
     (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": "o"}), "expected list"),
     (pack({"type": "Decline", "v": 1, "framework_id": "f", "offer_ids": [],
@@ -117,7 +121,8 @@ def test_deep_nesting_is_an_error_not_a_crash():
 
 
 json_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=8) | st.binary(max_size=8),
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=8)
+    | st.binary(max_size=8),
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
     max_leaves=20)
 
@@ -131,7 +136,8 @@ def test_random_bytes_never_raise(frame):
 @settings(max_examples=300)
 @given(st.sampled_from([c.__name__ for c in m.MESSAGE_TYPES]),
        st.dictionaries(st.sampled_from(["framework_id", "task_id", "offer_ids", "status", "offers",
-                                        "agent_info", "tasks", "uuid", "x"]), json_like, max_size=4))
+                                        "agent_info", "tasks", "uuid", "x"]),
+                       json_like, max_size=4))
 def test_random_fields_never_raise(mtype, fields):
     out = codec.decode(pack({"type": mtype, "v": 1, **fields}))
     assert isinstance(out, (codec.DecodeError, *m.MESSAGE_TYPES))

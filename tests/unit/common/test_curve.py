@@ -105,7 +105,8 @@ def test_flags_redacted_and_basic_parsing():
     token = base64.b64encode(b"ops:pw:with:colons").decode()
     assert basic_principal(f"Basic {token}", creds) == "ops"
     for bad in (None, "", "Bearer x", "Basic !!!", "Basic \u00e9t\u00e9",
-                "Basic " + base64.b64encode(b"\xff\xfe:x").decode(), "Basic " + base64.b64encode(b"ops").decode(),
+                "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+                "Basic " + base64.b64encode(b"ops").decode(),
                 "Basic " + base64.b64encode(b"ops:nope").decode()):
         assert basic_principal(bad, creds) is None
 

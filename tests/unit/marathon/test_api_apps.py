@@ -195,7 +195,8 @@ def test_delete_and_restart(api, svc):
     tasks = add_task(svc, "/test-trivial-app", 2)
     status, body, _ = api.post("/v2/apps/test-trivial-app/restart?force=true")
     assert status == 200 and "deploymentId" in body
-    assert svc.state.apps["/test-trivial-app"]["versionInfo"]["lastConfigChangeAt"] == body["version"]
+    version_info = svc.state.apps["/test-trivial-app"]["versionInfo"]
+    assert version_info["lastConfigChangeAt"] == body["version"]
     steps = [d for d in api.get("/v2/deployments")[1] if d["id"] == body["deploymentId"]][0]
     assert steps["steps"] == [{"actions": [{"action": "RestartApplication",
                                             "app": "/test-trivial-app"}]}]

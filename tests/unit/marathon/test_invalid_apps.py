@@ -39,7 +39,8 @@ def _set(key, values):
 MUTATIONS = st.one_of(
     _set("id", bad_ids),
     *[_set(k, st.one_of(negative, not_number)) for k in ("cpus", "mem", "disk")],
-    _set("instances", st.one_of(negative, not_number, st.floats(0.1, 9.9).filter(lambda f: not f.is_integer()))),
+    _set("instances", st.one_of(negative, not_number,
+                                st.floats(0.1, 9.9).filter(lambda f: not f.is_integer()))),
     st.lists(st.text(max_size=5), max_size=3).map(  # cmd and args together
         lambda v: (lambda d: d.update(args=v, cmd=d.get("cmd") or "sleep 1"))),
     st.just(lambda d: (d.pop("cmd", None), d.pop("args", None))),  # no cmd, args, container

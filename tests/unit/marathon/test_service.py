@@ -43,7 +43,8 @@ def test_offers_launch_wanted_instances_then_decline_and_suppress():
     ((offer_id, tasks),) = svc.driver.named("launch_tasks")
     assert offer_id == "o1" and len(tasks) == 3
     assert all(t.command.environment["MARATHON_APP_ID"] == "/web" for t in tasks)
-    assert len(svc.state.tasks) == 3 and all(t.state == "TASK_STAGING" for t in svc.state.tasks.values())
+    assert len(svc.state.tasks) == 3
+    assert all(t.state == "TASK_STAGING" for t in svc.state.tasks.values())
     svc.tick()
     svc.resource_offers(svc.driver, [offer(2)])
     assert svc.driver.named("decline_offer") == [("o2", svc.options.decline_seconds)]

@@ -143,7 +143,8 @@ class ServiceMachine(RuleBasedStateMachine):
                 if fast[0] <= app["instances"]:
                     assert deployment.step(app, tasks).launch == app["instances"] - fast[0]
                     assert deployment.step(app, tasks).kill == ()
-                assert self.svc.core._progress_done(aid, app) == deployment.progress(app, tasks).done
+                done = deployment.progress(app, tasks).done
+                assert self.svc.core._progress_done(aid, app) == done
 
     def teardown(self):
         """Liveness: with offers and no more faults, every deployment finishes."""
@@ -152,9 +153,11 @@ class ServiceMachine(RuleBasedStateMachine):
             self.svc.tick()
             self.offer()
             self.cluster_acts()
-            if not self.svc.state.deployments and not self.driver.calls and not self.svc.state.wants:
+            state = self.svc.state
+            if not state.deployments and not self.driver.calls and not state.wants:
                 break
-        assert not self.svc.state.deployments, [d.steps for d in self.svc.state.deployments.values()]
+        deployments = self.svc.state.deployments
+        assert not deployments, [d.steps for d in deployments.values()]
         for aid, app in self.svc.state.apps.items():
             live = [t for t in self.svc.state.tasks_of(aid) if t.active]
             assert len(live) == app["instances"], (aid, len(live), app["instances"])

@@ -88,5 +88,5 @@ def test_chunking_property(sizes, limit):
     assert all(c for c in chunks)
     for c in chunks:
         assert len(c) == 1 or sum(op.size for op in c) <= limit
-    for a, b in zip(chunks, chunks[1:]):  # greedy: the next op did not fit
+    for a, b in zip(chunks, chunks[1:], strict=False):  # greedy: the next op did not fit
         assert sum(op.size for op in a) + b[0].size > limit

@@ -81,8 +81,8 @@ def _cluster() -> Harness:
     return h
 
 
-@settings(max_examples=int(__import__("os").environ.get("FUZZ_N", "300")), deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
-                                                                  HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_N", "300")), deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from([b"a1", b"fw1", b"x"]), MESSAGES, st.floats(0, 30)),
                 min_size=1, max_size=12))
 def test_arbitrary_messages_never_crash_the_core(steps: list) -> None:
