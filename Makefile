@@ -13,7 +13,7 @@ SEED ?= 1
 # replay identically across processes (pytest-xdist workers, `make sim`, a replay by hand).
 export PYTHONHASHSEED := 0
 
-.PHONY: run test test-fast bench sim chaos system-deps clean venv
+.PHONY: run test test-fast lint bench sim chaos system-deps clean venv
 
 venv: $(STAMP)
 
@@ -31,7 +31,13 @@ run: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh all
 
-test: $(STAMP) system-deps
+# Lint and types first: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and mypy (strict
+# on the pure cores), both configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint system-deps
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 # Unit tests only: quick feedback while editing a pure core.
@@ -51,4 +57,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
