@@ -318,7 +318,7 @@ class HierarchicalAllocator:
                 agent.free = agent.free + res
                 self._role_sorter.unallocated(key[1], milli(res))
             agent.refresh()
-        for name, role in self._roles.items():
+        for role in self._roles.values():
             if fw.id in role.sorter:
                 role.sorter.remove(fw.id)
                 role.frameworks.discard(fw.id)

@@ -192,7 +192,8 @@ def task_info(d: Any) -> m.TaskInfo:
     labels = d.get("labels", {}).get("labels", []) if isinstance(d.get("labels"), dict) else []
     kill = d.get("kill_policy") if isinstance(d.get("kill_policy"), dict) else {}
     return m.TaskInfo(
-        name=_str(d, "name"), task_id=id_value(d, "task_id") or "", agent_id=id_value(d, "agent_id") or "",
+        name=_str(d, "name"), task_id=id_value(d, "task_id") or "",
+        agent_id=id_value(d, "agent_id") or "",
         resources=_resources(d.get("resources", []), "resources"),
         command=_command(d["command"]) if "command" in d else None,
         container=_container(d["container"]) if "container" in d else None,
@@ -242,8 +243,8 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
                     except V1Error as e:
                         why = str(e)
                 if why is not None:
-                    refused.append((id_value(t, "task_id") or "", id_value(t, "agent_id", False) or "",
-                                    why))
+                    refused.append((id_value(t, "task_id") or "",
+                                    id_value(t, "agent_id", False) or "", why))
                 else:
                     tasks.append(task_info(t))
         elif kind == "LAUNCH_GROUP":
@@ -281,7 +282,8 @@ def _acknowledge(body: Mapping[str, Any], fid: str) -> m.Acknowledge:
 
 def _reconcile(body: Mapping[str, Any], fid: str) -> m.Reconcile:
     d = body.get("reconcile") or {}
-    tasks = tuple(m.ReconcileTask(id_value(t, "task_id") or "", id_value(t, "agent_id", required=False))
+    tasks = tuple(m.ReconcileTask(id_value(t, "task_id") or "",
+                                  id_value(t, "agent_id", required=False))
                   for t in _obj(d, "reconcile").get("tasks", []) if isinstance(t, dict))
     return m.Reconcile(fid, tasks)
 

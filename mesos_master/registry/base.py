@@ -11,7 +11,7 @@ back, so nothing is acknowledged before it is durable.
 from __future__ import annotations
 
 import copy
-from typing import Protocol, Union
+from typing import Protocol
 
 from attrs import define, field, frozen
 
@@ -223,12 +223,12 @@ class StopMaintenance:
         return True
 
 
-MaintenanceOperation = Union[UpdateSchedule, StartMaintenance, StopMaintenance]
-AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                       UpdateReservations]
-RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                          UpdateReservations, UpdateWeights, UpdateQuota, UpdateSchedule,
-                          StartMaintenance, StopMaintenance]
+MaintenanceOperation = UpdateSchedule | StartMaintenance | StopMaintenance
+AgentOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
+                  | UpdateReservations)
+RegistryOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
+                     | UpdateReservations | UpdateWeights | UpdateQuota | UpdateSchedule
+                     | StartMaintenance | StopMaintenance)
 
 
 def maintenance_json(state: RegistryState) -> dict:
