@@ -20,6 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from mesos_common import messages as m
+from mesos_master.core_base import EventTable
 from mesos_master.core_drain import DrainHandlers
 from mesos_master.registry.base import (
     Machine,
@@ -205,7 +206,7 @@ class MaintenanceHandlers(DrainHandlers):
         self._persist(RemoveAgent(agent.id))
 
 
-EVENTS = {
+EVENTS: EventTable[MaintenanceHandlers] = {
     UpdateScheduleRequest: MaintenanceHandlers._on_update_schedule,
     StartMaintenanceRequest: MaintenanceHandlers._on_start_maintenance,
     StopMaintenanceRequest: MaintenanceHandlers._on_stop_maintenance,
