@@ -86,7 +86,8 @@ def parse_schedule(raw: Any) -> UpdateScheduleRequest | str:
     {"start": {"nanoseconds": N}, "duration": {"nanoseconds": D}}}]}`."""
     if not isinstance(raw, dict) or set(raw) - {"windows"}:
         return "expected a JSON object {\"windows\": [...]}"
-    windows, seen = [], set()
+    windows: list[Window] = []
+    seen: set[Machine] = set()
     for w in raw.get("windows", []):
         if not isinstance(w, dict):
             return f"a window is a JSON object, got {w!r}"

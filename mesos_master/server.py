@@ -175,6 +175,7 @@ class MasterServer:
             await web.SockSite(runner, http_sock,
                                ssl_context=self.opts.http_auth.ssl_context()).start()
             if not self.opts.zk:
+                assert self.registry is not None  # open_registry opens one unless --zk
                 self.lead(self.registry)
             self.gc.install()
             if self.opts.gc_freeze:
