@@ -144,7 +144,7 @@ def _converted(pairs: Iterable[tuple[Conv, Any]]) -> tuple:
         try:
             out.append(conv(x))
         except _Invalid as e:
-            raise e.at(f"[{len(out)}]")
+            raise e.at(f"[{len(out)}]") from None
     return tuple(out)
 
 
@@ -155,14 +155,14 @@ def _tuple_decoder(args: tuple[Any, ...]) -> Conv:
         def seq(v: Any) -> tuple:
             if not isinstance(v, (list, tuple)):
                 raise _Invalid(f"expected list, got {type(v).__name__}")
-            return _converted(zip(repeat(item), v))
+            return _converted(zip(repeat(item), v, strict=False))
         return seq
     items = [_decoder(a) for a in args]
 
     def fixed(v: Any) -> tuple:
         if not isinstance(v, (list, tuple)) or len(v) != len(items):
             raise _Invalid(f"expected list of {len(items)}")
-        return _converted(zip(items, v))
+        return _converted(zip(items, v, strict=True))
     return fixed
 
 
@@ -175,11 +175,11 @@ def _dict_decoder(key: Conv, val: Conv) -> Conv:
             try:
                 kk = key(k)
             except _Invalid as e:
-                raise e.at(".<key>")
+                raise e.at(".<key>") from None
             try:
                 out[kk] = val(x)
             except _Invalid as e:
-                raise e.at(f".{k}")
+                raise e.at(f".{k}") from None
         return out
     return mapping
 
@@ -218,7 +218,7 @@ def _record_decoder(cls: type) -> Conv:
             try:
                 kwargs[k] = conv(x)
             except _Invalid as e:
-                raise e.at(f".{k}")
+                raise e.at(f".{k}") from None
         if not required <= kwargs.keys():
             missing = required - kwargs.keys()
             raise _Invalid(f"missing field(s) {', '.join(sorted(missing))}")
@@ -363,7 +363,8 @@ def _record_encoder(cls: type, only: Iterable[str] | None = None) -> Callable[[A
         enc = _encoder(hints[f.name])
         value = "x" if enc is _ident else f"e{i}(x)"
         env[f"e{i}"] = enc
-        lines += [f"    x = v.{f.name}", "    if x is not None:", f"        out[{f.name!r}] = {value}"]
+        lines += [f"    x = v.{f.name}", "    if x is not None:",
+                  f"        out[{f.name!r}] = {value}"]
     lines.append("    return out")
     exec("\n".join(lines), env)  # noqa: S102 - code built from attrs field names only
     return env["record"]
@@ -404,7 +405,8 @@ def _build_encoder(tp: Any) -> Callable[[Any], Any]:
 _BY_NAME: dict[str, type] = {cls.__name__: cls for cls in messages.MESSAGE_TYPES}
 _MSG_DECODERS: dict[str, Conv] = {name: _decoder(cls) for name, cls in _BY_NAME.items()}
 _MSG_FAST: dict[str, Conv] = {name: _fast(cls) for name, cls in _BY_NAME.items()}
-_MSG_ENCODERS: dict[type, Callable[[Any], dict]] = {cls: _encoder(cls) for cls in messages.MESSAGE_TYPES}
+_MSG_ENCODERS: dict[type, Callable[[Any], dict]] = {cls: _encoder(cls)
+                                                   for cls in messages.MESSAGE_TYPES}
 
 
 _FIELDLESS: dict[type, bytes] = {

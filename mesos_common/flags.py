@@ -114,8 +114,9 @@ class FlagParser(argparse.ArgumentParser):
 
 
 def setup_logging(level: str, name: str) -> None:
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.server").addFilter(_client_mistakes)
 
 

@@ -6,8 +6,6 @@ attrs classes too; `Resources` travels in the Mesos JSON list form.
 """
 from __future__ import annotations
 
-from typing import Union
-
 import attrs
 from attrs import field, frozen
 
@@ -15,7 +13,7 @@ from mesos_common import task_states
 from mesos_common.resources import Resources
 
 PROTOCOL_VERSION = 1
-AttributeValue = Union[str, float]
+AttributeValue = str | float
 
 
 def _state(_inst: object, _attr: attrs.Attribute, value: str) -> None:

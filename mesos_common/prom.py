@@ -30,7 +30,7 @@ class Families:
     """Builds labelled families keyed by name, so many snapshot keys fold into one family."""
 
     def __init__(self) -> None:
-        self._families: dict[str, Metric] = {}
+        self._families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
 
     def add(self, kind: str, name: str, doc: str, value: float,
             labels: Mapping[str, str] | None = None) -> None:

@@ -22,7 +22,7 @@ def record(event: Any) -> bytes:
 
 def split(buf: bytes) -> tuple[list[Any], bytes]:
     """The whole records at the front of `buf`, decoded, and what is left (a client's side)."""
-    out = []
+    out: list[Any] = []
     while True:
         nl = buf.find(b"\n")
         if nl < 0:

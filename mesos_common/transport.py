@@ -21,7 +21,7 @@ import logging
 import os
 import weakref
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -75,15 +75,20 @@ class _Edge:
 
     def _setup(self, sock: zmq.asyncio.Socket) -> None:
         self.sock = sock
-        self._sync = zmq.Socket.shadow(sock.underlying)  # non-blocking drains and sends
+        # non-blocking drains and sends
+        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self._sent = False
         self._flush_due = False
         self._in: deque[Any] = deque()  # decoded, not yet handed out
         self.dropped = 0
-        self._fd = os.dup(self._sync.getsockopt(zmq.FD))
+        self._fd = os.dup(self._sync.fileno())
         self._close_fd = weakref.finalize(self, os.close, self._fd)
         self._reader: asyncio.AbstractEventLoop | None = None  # where `_fd` is watched
         self._waiter: asyncio.Future[None] | None = None  # a recv waiting for the fd
+
+    def _events(self) -> int:
+        """The socket's EVENTS bit mask (an int option; pyzmq types every option int | bytes)."""
+        return cast(int, self._sync.getsockopt(_EVENTS))
 
     def _decode(self, frames: list[bytes]) -> list[Any]:
         raise NotImplementedError
@@ -97,7 +102,7 @@ class _Edge:
     async def recv(self) -> Any:
         while not self._in:
             frames = None
-            if self._sync.getsockopt(_EVENTS) & _POLLIN:
+            if self._events() & _POLLIN:
                 try:
                     frames = self._sync.recv_multipart(_NOBLOCK, copy=True)
                 except zmq.Again:
@@ -127,7 +132,7 @@ class _Edge:
         if self._sync.closed:  # closed behind our back (`sock.close()`)
             self._drop_reader()
             self._wake()
-        elif self._sync.getsockopt(_EVENTS) & _POLLIN:  # reading EVENTS clears the signal
+        elif self._events() & _POLLIN:  # reading EVENTS clears the signal
             self._wake()
 
     def _wake(self) -> None:
@@ -173,7 +178,7 @@ class _Edge:
             self._sent = False
             if self._waiter is not None:
                 try:
-                    if self._sync.getsockopt(_EVENTS) & _POLLIN:
+                    if self._events() & _POLLIN:
                         self._wake()
                 except zmq.ZMQError:  # closed meanwhile
                     pass
@@ -333,12 +338,12 @@ class DealerTransport(_Edge):
         """Would a send go out now (a connected master, room in its queue)? Asked once
         per batch, so that a send with no master to go to says so (IMMEDIATE)."""
         self._sent = True  # reading EVENTS may eat the read edge too: re-check at the kick
-        return bool(self._sync.getsockopt(_EVENTS) & _POLLOUT)
+        return bool(self._events() & _POLLOUT)
 
     def writable(self) -> bool:
         """Is a master connected, with room in its queue (IMMEDIATE: POLLOUT only then)?
         Wakes a waiting recv when the same look shows a message."""
-        events = self._sync.getsockopt(_EVENTS)
+        events = self._events()
         if events & _POLLIN:
             self._wake()
         return bool(events & _POLLOUT)

@@ -69,8 +69,8 @@ PERIODIC_ALLOCATE_TIMER = ("allocate_periodic",)
 REREGISTER_TIMER = ("agent_reregister_timeout",)
 
 
-class Master(AgentHandlers, FrameworkHandlers, TaskHandlers, ExecutorHandlers, OperatorHandlers,
-             ReservationHandlers, MaintenanceHandlers, AuthHandlers):
+class Master(AgentHandlers, OperatorHandlers, FrameworkHandlers, TaskHandlers, MaintenanceHandlers,
+             AuthHandlers, ExecutorHandlers, ReservationHandlers):
     """See the module docstring. State is exclusively mutated through `handle`."""
 
     def __init__(self, config: MasterConfig, allocator: Allocator, registry: RegistryState,

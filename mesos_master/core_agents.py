@@ -9,14 +9,15 @@ from __future__ import annotations
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
-from mesos_master.core_base import MasterBase, PendingAgent, sum_resources
+from mesos_master.core_auth import AuthHandlers
+from mesos_master.core_base import MessageTable, PendingAgent, sum_resources
 from mesos_master.core_maintenance import on_machine
+from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.registry.base import (
     AdmitAgent,
     MarkGone,
     MarkReachable,
     MarkUnreachable,
-    RegistryOperation,
     RemoveAgent,
 )
 from mesos_master.state import Agent, Framework, Task
@@ -26,7 +27,7 @@ REASON_RECONCILIATION = "REASON_RECONCILIATION"
 REASON_REMOVED_BY_OPERATOR = "REASON_AGENT_REMOVED_BY_OPERATOR"
 
 
-class AgentHandlers(MasterBase):
+class AgentHandlers(AuthHandlers, ReservationHandlers):
 
     # ---------------------------------------------------------------- registration
 
@@ -91,7 +92,7 @@ class AgentHandlers(MasterBase):
         self._send(peer, m.ShutdownAgent("its machine is down for maintenance"))
         return True
 
-    def _agent_persisted(self, op: RegistryOperation, ok: bool) -> None:
+    def _agent_persisted(self, op: AdmitAgent | MarkReachable, ok: bool) -> None:
         """PersistDone for AdmitAgent / MarkReachable: now the agent may be told."""
         pending = self.pending_agents.pop(op.agent_id, None)
         if pending is None or pending.op != op:
@@ -304,7 +305,7 @@ class AgentHandlers(MasterBase):
                 self._complete(fw, task)
         self._log("warning", f"agent {op.agent_id} marked gone")
 
-    def _removal_persisted(self, op: RegistryOperation, ok: bool) -> None:
+    def _removal_persisted(self, op: MarkUnreachable | RemoveAgent, ok: bool) -> None:
         """PersistDone for MarkUnreachable / RemoveAgent."""
         agent = self.agents.get(op.agent_id)
         if not ok:
@@ -362,7 +363,7 @@ class AgentHandlers(MasterBase):
 
 
 #: The messages handled here (mesos_master/core.py composes the master's table).
-MESSAGES = {
+MESSAGES: MessageTable[AgentHandlers] = {
     m.RegisterAgent: AgentHandlers._on_register_agent,
     m.ReregisterAgent: AgentHandlers._on_reregister_agent,
     m.UnregisterAgent: AgentHandlers._on_unregister_agent,

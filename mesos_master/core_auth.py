@@ -12,7 +12,7 @@ from __future__ import annotations
 from attrs import frozen
 
 from mesos_common import messages as m
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import EventTable, MasterBase, MessageTable
 from mesos_master.state import Framework
 
 MAX_PEERS_REMEMBERED = 100_000  # authenticated / refused connections kept (oldest go first)
@@ -146,9 +146,9 @@ class AuthHandlers(MasterBase):
 
 
 #: The event and the message handled here (mesos_master/core.py composes the master's tables).
-EVENTS = {
+EVENTS: EventTable[AuthHandlers] = {
     PeerAuthenticated: AuthHandlers._on_peer_authenticated,
 }
-MESSAGES = {
+MESSAGES: MessageTable[AuthHandlers] = {
     m.Authenticate: AuthHandlers._on_authenticate,
 }

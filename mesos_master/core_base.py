@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from attrs import define, frozen
 
@@ -28,6 +28,12 @@ SOURCE_MASTER = "SOURCE_MASTER"
 MAX_UNREACHABLE_TASKS = 1000
 RESOURCES_POOL_SIZE = 10_000
 DONE = object()  # `next(steps, DONE)`: a handler in pieces (handle_in_pieces) has finished
+
+_H = TypeVar("_H", bound="MasterBase")
+#: The handler tables beside each group of handlers, by the type of what is handled: an event
+#: (`handler(master, event)`) or a peer's message (`handler(master, message, peer)`).
+EventTable = dict[type, Callable[[_H, Any], None]]
+MessageTable = dict[type, Callable[[_H, Any, bytes], None]]
 
 
 @frozen

@@ -13,7 +13,7 @@ from __future__ import annotations
 from attrs import frozen
 
 from mesos_common import messages as m
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import EventTable, MasterBase, MessageTable
 from mesos_master.registry.base import RemoveAgent
 from mesos_master.state import Agent, DrainInfo, Framework
 
@@ -148,12 +148,12 @@ class DrainHandlers(MasterBase):
             self._persist(RemoveAgent(agent.id))
 
 
-EVENTS = {
+EVENTS: EventTable[DrainHandlers] = {
     DrainAgentRequest: DrainHandlers._on_drain_agent,
     DeactivateAgentRequest: DrainHandlers._on_deactivate_agent,
     ReactivateAgentRequest: DrainHandlers._on_reactivate_agent,
 }
-MESSAGES = {
+MESSAGES: MessageTable[DrainHandlers] = {
     m.AcceptInverseOffers: DrainHandlers._on_inverse_offers_answer,
     m.DeclineInverseOffers: DrainHandlers._on_inverse_offers_answer,
 }

@@ -9,7 +9,7 @@ cannot be delivered now is dropped and counted.
 from __future__ import annotations
 
 from mesos_common import messages as m
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import MasterBase, MessageTable
 
 
 class ExecutorHandlers(MasterBase):
@@ -65,7 +65,7 @@ class ExecutorHandlers(MasterBase):
 
 
 #: The messages handled here (mesos_master/core.py composes the master's table).
-MESSAGES = {
+MESSAGES: MessageTable[ExecutorHandlers] = {
     m.FrameworkMessage: ExecutorHandlers._on_framework_message,
     m.ShutdownExecutor: ExecutorHandlers._on_shutdown_executor,
     m.ExecutorExited: ExecutorHandlers._on_executor_exited,

@@ -13,7 +13,10 @@ from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 from mesos_master import validation
 from mesos_master.allocator.base import OfferGrant
-from mesos_master.core_base import DONE, MasterBase
+from mesos_master.core_auth import AuthHandlers
+from mesos_master.core_base import DONE, MessageTable
+from mesos_master.core_executors import ExecutorHandlers
+from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.state import Framework, Offer, Task
 
 REASON_INVALID_OFFERS = "REASON_INVALID_OFFERS"
@@ -26,7 +29,7 @@ REASON_TASK_UNAUTHORIZED = "REASON_TASK_UNAUTHORIZED"
 ACCEPT_PIECE = 64
 
 
-class FrameworkHandlers(MasterBase):
+class FrameworkHandlers(AuthHandlers, ExecutorHandlers, ReservationHandlers):
 
     # ---------------------------------------------------------------- subscription
 
@@ -323,7 +326,7 @@ class _KnownIds:
 
 
 #: The messages handled here (mesos_master/core.py composes the master's table).
-MESSAGES = {
+MESSAGES: MessageTable[FrameworkHandlers] = {
     m.Subscribe: FrameworkHandlers._on_subscribe,
     m.Teardown: FrameworkHandlers._on_teardown,
     m.Decline: FrameworkHandlers._on_decline,

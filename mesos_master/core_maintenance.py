@@ -20,6 +20,7 @@ from typing import Any
 from attrs import frozen
 
 from mesos_common import messages as m
+from mesos_master.core_base import EventTable
 from mesos_master.core_drain import DrainHandlers
 from mesos_master.registry.base import (
     Machine,
@@ -85,7 +86,8 @@ def parse_schedule(raw: Any) -> UpdateScheduleRequest | str:
     {"start": {"nanoseconds": N}, "duration": {"nanoseconds": D}}}]}`."""
     if not isinstance(raw, dict) or set(raw) - {"windows"}:
         return "expected a JSON object {\"windows\": [...]}"
-    windows, seen = [], set()
+    windows: list[Window] = []
+    seen: set[Machine] = set()
     for w in raw.get("windows", []):
         if not isinstance(w, dict):
             return f"a window is a JSON object, got {w!r}"
@@ -205,7 +207,7 @@ class MaintenanceHandlers(DrainHandlers):
         self._persist(RemoveAgent(agent.id))
 
 
-EVENTS = {
+EVENTS: EventTable[MaintenanceHandlers] = {
     UpdateScheduleRequest: MaintenanceHandlers._on_update_schedule,
     StartMaintenanceRequest: MaintenanceHandlers._on_start_maintenance,
     StopMaintenanceRequest: MaintenanceHandlers._on_stop_maintenance,

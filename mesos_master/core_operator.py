@@ -16,7 +16,8 @@ from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_common.resources import ResourceError, Resources
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import EventTable
+from mesos_master.core_frameworks import FrameworkHandlers
 from mesos_master.registry.base import MarkGone, UpdateQuota, UpdateWeights
 
 
@@ -103,7 +104,7 @@ def parse_quota(body: Any) -> UpdateQuotaRequest | str:
     return UpdateQuotaRequest(body["role"], tuple(sorted(q.items())))
 
 
-class OperatorHandlers(MasterBase):
+class OperatorHandlers(FrameworkHandlers):
 
     def _apply_registry_policies(self) -> None:
         """Give the allocator the weights and quotas the registry holds."""
@@ -147,7 +148,7 @@ class OperatorHandlers(MasterBase):
 
 
 #: The operator requests handled here (mesos_master/core.py composes the master's table).
-EVENTS = {
+EVENTS: EventTable[OperatorHandlers] = {
     UpdateWeightsRequest: OperatorHandlers._on_update_weights,
     UpdateQuotaRequest: OperatorHandlers._on_update_quota,
     TeardownRequest: OperatorHandlers._on_teardown_request,

@@ -19,7 +19,7 @@ from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_common.resources import EMPTY, UNRESERVED, ResourceError, Resources
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import EventTable, MasterBase
 from mesos_master.registry.base import UpdateReservations
 from mesos_master.state import Agent, Framework
 
@@ -173,7 +173,7 @@ class ReservationHandlers(MasterBase):
 
 
 #: The operator's requests handled here (mesos_master/core.py composes the master's table).
-EVENTS = {
+EVENTS: EventTable[ReservationHandlers] = {
     ReserveRequest: ReservationHandlers._on_reserve_request,
     UnreserveRequest: ReservationHandlers._on_reserve_request,
 }

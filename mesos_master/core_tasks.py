@@ -9,7 +9,7 @@ import attrs
 
 from mesos_common import messages as m
 from mesos_common import task_states as ts
-from mesos_master.core_base import MasterBase
+from mesos_master.core_base import MasterBase, MessageTable
 from mesos_master.state import Framework, Task
 
 REASON_RECONCILIATION = "REASON_RECONCILIATION"
@@ -174,7 +174,7 @@ class TaskHandlers(MasterBase):
 
 
 #: The messages handled here (mesos_master/core.py composes the master's table).
-MESSAGES = {
+MESSAGES: MessageTable[TaskHandlers] = {
     m.StatusUpdate: TaskHandlers._on_status_update,
     m.Acknowledge: TaskHandlers._on_acknowledge,
     m.Kill: TaskHandlers._on_kill,

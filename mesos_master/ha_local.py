@@ -174,10 +174,10 @@ class HaCluster:
             d.kill9()
 
     def stop(self) -> None:
-        for d in reversed(self.agents):
-            d.stop(timeout=20)
-        for d in self.masters:
-            if d is not None:
-                d.stop(timeout=10)
+        for agent in reversed(self.agents):
+            agent.stop(timeout=20)
+        for master in self.masters:
+            if master is not None:
+                master.stop(timeout=10)
         for w in self.agent_dirs:
             sweep_agent(w)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -301,15 +301,16 @@ async def reserve(request: web.Request) -> web.Response:
     form = await request.post()
     req = parse_request(not request.path.endswith("unreserve"), form.get("slaveId"),
                         form.get("resources"))
-    return apply_reservation(request.app[SERVICE], master, req,
+    return apply_reservation(request.app[SERVICE].feed, master, req,
                              request.get(http_auth.PRINCIPAL))
 
 
-def apply_reservation(service: MasterService, master: Master,
+def apply_reservation(feed: Callable[[Any], None], master: Master,
                       req: ReserveRequest | UnreserveRequest | str,
                       principal: str | None) -> web.Response:
     """The answer Mesos gives: 202 once applied and durable, 409 when the agent does not have
-    the resources (free, or reserved) now, 400 for bad input, 403 when the ACLs refuse."""
+    the resources (free, or reserved) now, 400 for bad input, 403 when the ACLs refuse.
+    `feed` hands the request to the core (the server's `feed`)."""
     if isinstance(req, str):
         return _bad_request(req)
     if isinstance(req, ReserveRequest):
@@ -319,7 +320,7 @@ def apply_reservation(service: MasterService, master: Master,
     error = master.reservation_error(req)
     if error is not None:
         return web.json_response({"error": error}, status=409)
-    service.feed(req)
+    feed(req)
     agent = master.agents.get(req.agent_id)
     if agent is None or master.registry.reserved.get(agent.id, EMPTY) != agent.reserved:
         return web.json_response({"error": "registry write failed"}, status=503)

@@ -3,8 +3,9 @@
 One task reads the ROUTER socket and feeds `Received` events; effects are performed through a
 `Performers` table, timers are `Timers` (mesos_common.runtime); registry writes run
 synchronously for SQLite (small local transactions) and in a worker thread for ZooKeeper, and
-are fed back as `PersistDone`. Events are processed one at a time from a queue, so effects that produce events (Persist) never re-enter the core. A bug in the core is
-logged with its traceback and the daemon carries on with the next event.
+are fed back as `PersistDone`. Events are processed one at a time from a queue, so effects that
+produce events (Persist) never re-enter the core. A bug in the core is logged with its traceback
+and the daemon carries on with the next event.
 
 With `--zk` the core exists only while this master is the elected leader (`ha.py` decides);
 until then, and while fenced, peers get "not leader" replies and HTTP clients a redirect.
@@ -174,6 +175,7 @@ class MasterServer:
             await web.SockSite(runner, http_sock,
                                ssl_context=self.opts.http_auth.ssl_context()).start()
             if not self.opts.zk:
+                assert self.registry is not None  # open_registry opens one unless --zk
                 self.lead(self.registry)
             self.gc.install()
             if self.opts.gc_freeze:

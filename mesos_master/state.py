@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from attrs import define, field
 
@@ -167,7 +167,7 @@ class InvariantError(AssertionError):
     pass
 
 
-def _fail(text: str) -> None:
+def _fail(text: str) -> NoReturn:
     raise InvariantError(text)
 
 

@@ -28,7 +28,8 @@ def validate_id(kind: str, value: str) -> str | None:
     if value in (".", ".."):
         return f"{kind} must not be '.' or '..'"
     if _SLASH_OR_SPACE.search(value) or not value.isprintable():
-        return f"{kind} {value!r} contains a slash, a backslash, whitespace or unprintable characters"
+        return (f"{kind} {value!r} contains a slash, a backslash, whitespace or unprintable "
+                "characters")
     return None
 
 

@@ -10,7 +10,7 @@ the framework.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
 
@@ -87,7 +87,7 @@ class Allocator(Protocol):
     def set_quota(self, role: str, guarantee: Resources | None) -> None:
         """A role's guaranteed minimum (scalars); None removes it."""
 
-    def roles_info(self) -> list[dict]:
+    def roles_info(self) -> list[dict[str, Any]]:
         """Per role: name, weight, quota and allocated (milli-unit quantities), frameworks."""
 
     def allocated(self, agent_id: AgentId) -> Mapping[FrameworkId, Resources]:

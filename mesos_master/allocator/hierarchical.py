@@ -19,7 +19,8 @@ walk over the few eligible bits.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.allocator.base import AgentId, FrameworkId, OfferGrant
@@ -81,7 +82,8 @@ class _Role:
 class HierarchicalAllocator:
     """See the module docstring. Deterministic for a given `rng` seed."""
 
-    def __init__(self, rng: random.Random | None = None, sorter_factory=DRFSorter) -> None:
+    def __init__(self, rng: random.Random | None = None,
+                 sorter_factory: Callable[[], Sorter] = DRFSorter) -> None:
         self._rng = rng or random.Random(0)
         self._sorter_factory = sorter_factory
         self._agents: dict[AgentId, _Agent] = {}
@@ -318,7 +320,7 @@ class HierarchicalAllocator:
                 agent.free = agent.free + res
                 self._role_sorter.unallocated(key[1], milli(res))
             agent.refresh()
-        for name, role in self._roles.items():
+        for role in self._roles.values():
             if fw.id in role.sorter:
                 role.sorter.remove(fw.id)
                 role.frameworks.discard(fw.id)
@@ -367,8 +369,7 @@ class HierarchicalAllocator:
             if not rem:
                 break
             chunks = agent.alloc[key]
-            stays = take_chunk(chunks, rem)
-            if stays is None:  # not one of the chunks: sum them and subtract
+            if take_chunk(chunks, rem) is None:  # not one of the chunks: sum them and subtract
                 entry = sum_chunks(chunks)
                 stays = entry - rem
                 part = entry - stays
@@ -453,7 +454,7 @@ class HierarchicalAllocator:
         fm = self._refused(agent)
         by_index = self._role_by_index
         for entry in (roles if roles is not None else self._role_sorter.entries()):
-            role = entry if roles is not None else by_index[entry[2]]
+            role = entry if isinstance(entry, _Role) else by_index[entry[2]]
             index = _first_eligible(role, fm)
             if index is not None:
                 self._grant(agent, self._fw_by_index[index], role, agent.free, q)
@@ -591,7 +592,7 @@ class HierarchicalAllocator:
         """Unweighted dominant share of everything the framework holds."""
         return dominant_share(milli(self.framework_allocation(framework_id)), self._total, 1.0)
 
-    def roles_info(self) -> list[dict]:
+    def roles_info(self) -> list[dict[str, Any]]:
         """For GET /roles: weight, quota, allocation (milli-units) and frameworks per role."""
         out = []
         for name in sorted(self._roles):

@@ -31,6 +31,12 @@ def _obj(d: Any, what: str) -> dict[str, Any]:
     return d
 
 
+def _inner(d: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """`d[key]` when it is a JSON object, else an empty one (an optional part left out)."""
+    v = d.get(key)
+    return v if isinstance(v, dict) else {}
+
+
 def _str(d: Mapping[str, Any], key: str, default: str = "") -> str:
     v = d.get(key, default)
     if not isinstance(v, str):
@@ -158,8 +164,7 @@ def _container(d: Any) -> m.ContainerInfo:
 def _health_check(d: Any) -> m.HealthCheck | None:
     if not isinstance(d, dict) or d.get("type") not in ("COMMAND", "HTTP", "TCP"):
         return None
-    http = d.get("http") if isinstance(d.get("http"), dict) else {}
-    tcp = d.get("tcp") if isinstance(d.get("tcp"), dict) else {}
+    http, tcp = _inner(d, "http"), _inner(d, "tcp")
     port = http.get("port", tcp.get("port"))
     return m.HealthCheck(
         type=d["type"], command=_command(d["command"]) if "command" in d else None,
@@ -189,10 +194,11 @@ def executor_info(d: Any) -> m.ExecutorInfo:
 def task_info(d: Any) -> m.TaskInfo:
     """A v1 TaskInfo: a command task, or one for a custom executor."""
     d = _obj(d, "task_info")
-    labels = d.get("labels", {}).get("labels", []) if isinstance(d.get("labels"), dict) else []
-    kill = d.get("kill_policy") if isinstance(d.get("kill_policy"), dict) else {}
+    labels = _inner(d, "labels").get("labels", [])
+    kill = _inner(d, "kill_policy")
     return m.TaskInfo(
-        name=_str(d, "name"), task_id=id_value(d, "task_id") or "", agent_id=id_value(d, "agent_id") or "",
+        name=_str(d, "name"), task_id=id_value(d, "task_id") or "",
+        agent_id=id_value(d, "agent_id") or "",
         resources=_resources(d.get("resources", []), "resources"),
         command=_command(d["command"]) if "command" in d else None,
         container=_container(d["container"]) if "container" in d else None,
@@ -242,8 +248,8 @@ def accept(body: Mapping[str, Any], framework_id: str) -> Launch:
                     except V1Error as e:
                         why = str(e)
                 if why is not None:
-                    refused.append((id_value(t, "task_id") or "", id_value(t, "agent_id", False) or "",
-                                    why))
+                    refused.append((id_value(t, "task_id") or "",
+                                    id_value(t, "agent_id", False) or "", why))
                 else:
                     tasks.append(task_info(t))
         elif kind == "LAUNCH_GROUP":
@@ -281,7 +287,8 @@ def _acknowledge(body: Mapping[str, Any], fid: str) -> m.Acknowledge:
 
 def _reconcile(body: Mapping[str, Any], fid: str) -> m.Reconcile:
     d = body.get("reconcile") or {}
-    tasks = tuple(m.ReconcileTask(id_value(t, "task_id") or "", id_value(t, "agent_id", required=False))
+    tasks = tuple(m.ReconcileTask(id_value(t, "task_id") or "",
+                                  id_value(t, "agent_id", required=False))
                   for t in _obj(d, "reconcile").get("tasks", []) if isinstance(t, dict))
     return m.Reconcile(fid, tasks)
 

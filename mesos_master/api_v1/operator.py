@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from mesos_common import messages as m
+from mesos_common import v1_json
 from mesos_common.auth import http as http_auth
 from mesos_common.recordio import Stream, record
 from mesos_common.v1_calls import V1Error
@@ -28,7 +29,6 @@ from mesos_common.v1_http import bad as _bad
 from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master import core_maintenance as maint
 from mesos_master import views
-from mesos_master.api_v1 import convert
 from mesos_master.api_v1 import operator_views as ov
 from mesos_master.core import Master
 from mesos_master.core_drain import (
@@ -79,7 +79,7 @@ class OperatorApi:
             st = msg.status
             fid = msg.framework_id or self._framework_of(master, st.task_id, st.agent_id)
             self._publish({"type": "TASK_UPDATED", "task_updated": {
-                "framework_id": {"value": fid}, "status": convert.task_status(st),
+                "framework_id": {"value": fid}, "status": v1_json.task_status(st),
                 "state": st.state}})
         elif kind is m.Subscribed and master is not None:
             fw = master.frameworks.get(msg.framework_id)
@@ -87,7 +87,7 @@ class OperatorApi:
                 return
             new = fw.id not in self._frameworks
             self._frameworks.add(fw.id)
-            self._infos[fw.id] = ov.framework_info(fw.info)
+            self._infos[fw.id] = v1_json.framework_info(fw.info)
             kind_name = "FRAMEWORK_ADDED" if new else "FRAMEWORK_UPDATED"
             self._publish({"type": kind_name, kind_name.lower(): {"framework": ov.framework(fw)}})
         elif kind in (m.AgentRegistered, m.AgentReregistered) and master is not None:
@@ -168,7 +168,7 @@ class OperatorApi:
             d = d if isinstance(d, dict) else {}
             req = parse_request(kind == "RESERVE_RESOURCES",
                                 _value(body, kind.lower(), "agent_id"), d.get("resources"))
-            return apply_reservation(self.host, master, req, request.get(http_auth.PRINCIPAL))
+            return apply_reservation(self.host.feed, master, req, request.get(http_auth.PRINCIPAL))
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -179,7 +179,7 @@ class OperatorApi:
         if not self.streams:  # first subscriber: start from what is there now
             self._frameworks = set(master.frameworks)
             self._agents = set(master.agents)
-            self._infos = {f.id: ov.framework_info(f.info) for f in master.frameworks.values()}
+            self._infos = {f.id: v1_json.framework_info(f.info) for f in master.frameworks.values()}
         self.streams.append(stream)
         stream.push(record({"type": "SUBSCRIBED", "subscribed": {
             "get_state": ov.get_state(master),

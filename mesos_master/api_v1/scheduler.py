@@ -24,6 +24,7 @@ from mesos_common import messages as m
 from mesos_common import recordio
 from mesos_common.auth.http import PRINCIPAL
 from mesos_common.recordio import record
+from mesos_common.v1_calls import V1Error, id_value
 from mesos_common.v1_http import bad as _bad
 from mesos_common.v1_http import open_response, pump, read_call, to_leader
 from mesos_master.api_v1 import convert
@@ -102,14 +103,14 @@ class SchedulerApi:
             if kind == "SUBSCRIBE":
                 return await self._subscribe(request, body)
             return self._call(request, kind, body)
-        except convert.V1Error as e:
+        except V1Error as e:
             return _bad(str(e))
 
     async def _subscribe(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         sub = body.get("subscribe")
         if not isinstance(sub, dict):
             return _bad("SUBSCRIBE needs 'subscribe'")
-        top = convert.id_value(body, "framework_id", required=False)
+        top = id_value(body, "framework_id", required=False)
         info = convert.framework_info(sub.get("framework_info"), top)
         if top is not None and info.id != top:
             return _bad("'framework_id' differs from 'subscribe.framework_info.id'")
@@ -139,7 +140,7 @@ class SchedulerApi:
     def _call(self, request: web.Request, kind: str, body: dict[str, Any]) -> web.Response:
         if kind not in _KNOWN_CALLS:
             return _bad(f"unknown call type {kind[:80]!r}")
-        fid = convert.id_value(body, "framework_id")
+        fid = id_value(body, "framework_id")
         assert fid is not None
         stream = self._by_id.get(request.headers.get("Mesos-Stream-Id", ""))
         if stream is None or stream.closed:

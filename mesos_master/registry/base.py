@@ -11,7 +11,7 @@ back, so nothing is acknowledged before it is durable.
 from __future__ import annotations
 
 import copy
-from typing import Protocol, Union
+from typing import Any, Protocol
 
 from attrs import define, field, frozen
 
@@ -223,22 +223,22 @@ class StopMaintenance:
         return True
 
 
-MaintenanceOperation = Union[UpdateSchedule, StartMaintenance, StopMaintenance]
-AgentOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                       UpdateReservations]
-RegistryOperation = Union[AdmitAgent, MarkUnreachable, MarkReachable, RemoveAgent, MarkGone,
-                          UpdateReservations, UpdateWeights, UpdateQuota, UpdateSchedule,
-                          StartMaintenance, StopMaintenance]
+MaintenanceOperation = UpdateSchedule | StartMaintenance | StopMaintenance
+AgentOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
+                  | UpdateReservations)
+RegistryOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
+                     | UpdateReservations | UpdateWeights | UpdateQuota | UpdateSchedule
+                     | StartMaintenance | StopMaintenance)
 
 
-def maintenance_json(state: RegistryState) -> dict:
+def maintenance_json(state: RegistryState) -> dict[str, Any]:
     """The schedule and the down machines as stored (sqlite row, ZooKeeper node)."""
     return {"schedule": [{"machines": [list(mc) for mc in w.machines], "start": w.start,
                           "duration": w.duration} for w in state.schedule],
             "down": sorted(list(mc) for mc in state.down)}
 
 
-def load_maintenance(state: RegistryState, doc: dict) -> None:
+def load_maintenance(state: RegistryState, doc: dict[str, Any]) -> None:
     state.schedule = [Window(tuple((str(h), str(i)) for h, i in w["machines"]),
                              float(w["start"]),
                              None if w.get("duration") is None else float(w["duration"]))

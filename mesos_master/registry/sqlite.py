@@ -74,7 +74,7 @@ class SqliteRegistry:
         operations): one fsync and one copy of the state for a burst of registrations."""
         candidate = self._state.copy()
         results = [op.apply(candidate) for op in ops]
-        changed = [op for op, did in zip(ops, results) if did]
+        changed = [op for op, did in zip(ops, results, strict=True) if did]
         if not changed:
             return results
         with self._db:  # one transaction; the in-memory copy is swapped in only after commit
