@@ -47,6 +47,7 @@ from mesos_master.registry.base import (
     RemoveAgent,
     StartMaintenance,
     StopMaintenance,
+    UpdateAgentDrain,
     UpdateQuota,
     UpdateReservations,
     UpdateSchedule,
@@ -192,6 +193,8 @@ class Master(AgentHandlers, OperatorHandlers, FrameworkHandlers, TaskHandlers, M
             self._gone_persisted(op, event.ok)
         elif isinstance(op, UpdateReservations):
             self._reservations_persisted(op, event.ok)
+        elif isinstance(op, UpdateAgentDrain):
+            self._drain_persisted(op, event.ok)
         elif isinstance(op, (UpdateSchedule, StartMaintenance, StopMaintenance)):
             self._maintenance_persisted(op, event.ok)
         else:

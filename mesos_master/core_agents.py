@@ -11,6 +11,7 @@ from mesos_common import task_states as ts
 from mesos_common.resources import EMPTY, Resources
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import MessageTable, PendingAgent, sum_resources
+from mesos_master.core_drain import DrainHandlers
 from mesos_master.core_maintenance import on_machine
 from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.registry.base import (
@@ -27,7 +28,7 @@ REASON_RECONCILIATION = "REASON_RECONCILIATION"
 REASON_REMOVED_BY_OPERATOR = "REASON_AGENT_REMOVED_BY_OPERATOR"
 
 
-class AgentHandlers(AuthHandlers, ReservationHandlers):
+class AgentHandlers(AuthHandlers, ReservationHandlers, DrainHandlers):
 
     # ---------------------------------------------------------------- registration
 
@@ -126,6 +127,7 @@ class AgentHandlers(AuthHandlers, ReservationHandlers):
                             was_unreachable: bool) -> None:
         """Take the agent back with its id and rebuild its tasks from what it reports."""
         agent = self.agents.get(msg.agent_id)
+        restore = agent is None  # new to this master: deactivation and drain as registered
         keep_filters = False
         info, reserved = self._booked_info(msg)
         if agent is not None:  # still registered here: start its books afresh
@@ -172,6 +174,8 @@ class AgentHandlers(AuthHandlers, ReservationHandlers):
             self._send(peer, m.ShutdownFramework(fw_id))
         self._log("info", f"re-registered agent {agent.id} ({agent.info.hostname}) "
                           f"with {len(agent.tasks)} task(s)")
+        if restore:
+            self._restore_drain(agent)
         self._request_allocation([agent.id])
 
     def _send_rescind(self, offer_id: str, fw_id: str | None = None) -> None:

@@ -7,6 +7,12 @@ starts replacements elsewhere, then kills the drained ones within its health cap
 sees a kill from the master; one that accepts the inverse offer, or has not moved them by the
 deadline, has its tasks there killed (kill grace capped by `max_grace_period`). The agent is
 DRAINED once nothing runs on it; with `mark_gone` it is then removed for good.
+
+Each call is written to the registry (`UpdateAgentDrain`) and takes effect only once that is
+durable, so the operator's answer (`applied`) means a new leader knows it too; DRAINED is
+written as well. A new leader restores the record when the agent re-registers
+(`_restore_drain`): a deactivated agent stays unoffered, a draining one sends its inverse
+offers again (to frameworks as they re-subscribe), re-arms the stored deadline and ends DRAINED.
 """
 from __future__ import annotations
 
@@ -14,10 +20,18 @@ from attrs import frozen
 
 from mesos_common import messages as m
 from mesos_master.core_base import EventTable, MasterBase, MessageTable
-from mesos_master.registry.base import RemoveAgent
+from mesos_master.registry.base import (
+    DRAINED,
+    DRAINING,
+    AgentDrain,
+    RegistryState,
+    RemoveAgent,
+    UpdateAgentDrain,
+)
 from mesos_master.state import Agent, DrainInfo, Framework
 
-DRAINING, DRAINED = "DRAINING", "DRAINED"
+__all__ = ["DRAINED", "DRAINING", "DeactivateAgentRequest", "DrainAgentRequest",
+           "DrainHandlers", "ReactivateAgentRequest", "applied"]
 
 
 @frozen
@@ -37,41 +51,108 @@ class ReactivateAgentRequest:
     agent_id: str
 
 
+AgentRequest = DrainAgentRequest | DeactivateAgentRequest | ReactivateAgentRequest
+
+
+def applied(registry: RegistryState, req: AgentRequest) -> bool:
+    """Whether the registry holds the request (False after a failed write: an error answer)."""
+    if isinstance(req, DrainAgentRequest):
+        return registry.deactivated.get(req.agent_id) is not None
+    if isinstance(req, DeactivateAgentRequest):
+        return req.agent_id in registry.deactivated
+    return req.agent_id not in registry.deactivated
+
+
 def drain_timer(agent_id: str) -> tuple[str, str]:
     return ("drain_deadline", agent_id)
 
 
 class DrainHandlers(MasterBase):
 
+    # ---------------------------------------------------------------- the operator's calls
+
     def _on_drain_agent(self, req: DrainAgentRequest) -> None:
         agent = self.agents.get(req.agent_id)
         if agent is None or agent.drain is not None:
             return  # the HTTP layer answered already (unknown agent / already draining)
-        self._deactivate(agent)
-        deadline = self.now + self.config.drain_notice
-        agent.drain = DrainInfo(DRAINING, req.max_grace_period, req.mark_gone, deadline)
-        for fw_id in sorted({fw for (fw, _), t in agent.tasks.items() if not t.terminal}):
-            fw = self.frameworks[fw_id]
-            if not fw.connected:
-                continue  # nobody to ask: killed now
-            agent.drain.waiting[fw_id] = self._send_inverse_offer(fw, agent, deadline, None)
-        self._log("info", f"draining agent {agent.id} ({agent.info.hostname}): "
-                          f"{len(agent.drain.waiting)} framework(s) asked to move their tasks")
-        self._timer(drain_timer(agent.id), deadline)
-        self._drain_kill(agent, everyone=False)
-        self._check_drained(agent)
+        drain = AgentDrain(DRAINING, req.max_grace_period, req.mark_gone,
+                           self.now + self.config.drain_notice)
+        self._persist(UpdateAgentDrain(agent.id, True, drain))
 
     def _on_deactivate_agent(self, req: DeactivateAgentRequest) -> None:
         agent = self.agents.get(req.agent_id)
         if agent is not None and not agent.deactivated:
-            self._deactivate(agent)
-            self._log("info", f"agent {agent.id} deactivated")
+            self._persist(UpdateAgentDrain(agent.id, True))
 
     def _on_reactivate_agent(self, req: ReactivateAgentRequest) -> None:
         """Offers again; a drain under way stops (what was killed stays killed)."""
         agent = self.agents.get(req.agent_id)
-        if agent is None or not agent.deactivated:
+        if agent is not None and (agent.deactivated or agent.id in self.registry.deactivated):
+            self._persist(UpdateAgentDrain(agent.id, False))
+
+    def _drain_persisted(self, op: UpdateAgentDrain, ok: bool) -> None:
+        """PersistDone for UpdateAgentDrain: the call takes effect now (DRAINED needs nothing:
+        the books were there first)."""
+        if not ok:
+            return self._log("error", f"registry write {op} failed; agent {op.agent_id} "
+                                      "unchanged")
+        agent = self.agents.get(op.agent_id)
+        if agent is None:
+            return  # it left meanwhile: the record is restored when it re-registers
+        if not op.deactivated:
+            if agent.deactivated:
+                self._reactivate(agent)
+        elif op.drain is None:
+            if not agent.deactivated:
+                self._deactivate(agent)
+                self._log("info", f"agent {agent.id} deactivated")
+        elif op.drain.state == DRAINING and agent.drain is None:
+            self._start_drain(agent, op.drain, restored=False)
+
+    def _restore_drain(self, agent: Agent) -> None:
+        """A re-registering agent this master did not know: as the registry has it."""
+        if agent.id not in self.registry.deactivated:
             return
+        drain = self.registry.deactivated[agent.id]
+        if drain is None:
+            self._deactivate(agent)
+            return self._log("info", f"agent {agent.id} is deactivated (registry)")
+        self._start_drain(agent, drain, restored=True)
+
+    # ---------------------------------------------------------------- the drain
+
+    def _start_drain(self, agent: Agent, drain: AgentDrain, restored: bool) -> None:
+        """Frameworks with tasks there are asked to move them, by `drain.deadline`. A drain
+        restored by a new leader also waits for those not (yet) re-subscribed: they are asked
+        when they do (`_ask_again`); a fresh one kills their tasks at once."""
+        self._deactivate(agent)
+        agent.drain = DrainInfo(drain.state, drain.max_grace_period, drain.mark_gone,
+                                drain.deadline)
+        if drain.state == DRAINED:
+            return self._drained(agent)
+        for fw_id in sorted({fw for (fw, _), t in agent.tasks.items() if not t.terminal}):
+            fw = self.frameworks[fw_id]
+            if fw.connected:
+                agent.drain.waiting[fw_id] = self._send_inverse_offer(fw, agent,
+                                                                      drain.deadline, None)
+            elif restored:
+                agent.drain.waiting[fw_id] = ""  # not asked yet
+        again = " (again, from the registry)" if restored else ""
+        self._log("info", f"draining agent {agent.id} ({agent.info.hostname}){again}: "
+                          f"{len(agent.drain.waiting)} framework(s) asked to move their tasks")
+        self._timer(drain_timer(agent.id), drain.deadline)
+        self._drain_kill(agent, everyone=False)
+        self._check_drained(agent)
+
+    def _ask_again(self, fw: Framework) -> None:
+        """A framework (re-)subscribed: ask it again for the draining agents it was asked for
+        (a new leader, or a lost connection: it may never have had the inverse offer)."""
+        for _, agent in sorted(self.agents.items()):
+            drain = agent.drain
+            if drain is not None and drain.state == DRAINING and fw.id in drain.waiting:
+                drain.waiting[fw.id] = self._send_inverse_offer(fw, agent, drain.deadline, None)
+
+    def _reactivate(self, agent: Agent) -> None:
         if agent.drain is not None:
             self._cancel(drain_timer(agent.id))
         agent.deactivated, agent.drain = False, None
@@ -143,7 +224,13 @@ class DrainHandlers(MasterBase):
         drain.waiting.clear()
         self._cancel(drain_timer(agent.id))
         self._log("info", f"agent {agent.id} ({agent.info.hostname}) drained")
-        if drain.mark_gone:
+        self._persist(UpdateAgentDrain(agent.id, True, AgentDrain(
+            DRAINED, drain.max_grace_period, drain.mark_gone, drain.deadline)))
+        self._drained(agent)
+
+    def _drained(self, agent: Agent) -> None:
+        assert agent.drain is not None
+        if agent.drain.mark_gone:
             self._send(agent.peer, m.ShutdownAgent(f"agent {agent.id} drained and marked gone"))
             self._persist(RemoveAgent(agent.id))
 

@@ -15,6 +15,7 @@ from mesos_master import validation
 from mesos_master.allocator.base import OfferGrant
 from mesos_master.core_auth import AuthHandlers
 from mesos_master.core_base import DONE, MessageTable
+from mesos_master.core_drain import DrainHandlers
 from mesos_master.core_executors import ExecutorHandlers
 from mesos_master.core_reservations import ReservationHandlers
 from mesos_master.state import Framework, Offer, Task
@@ -29,7 +30,7 @@ REASON_TASK_UNAUTHORIZED = "REASON_TASK_UNAUTHORIZED"
 ACCEPT_PIECE = 64
 
 
-class FrameworkHandlers(AuthHandlers, ExecutorHandlers, ReservationHandlers):
+class FrameworkHandlers(AuthHandlers, ExecutorHandlers, ReservationHandlers, DrainHandlers):
 
     # ---------------------------------------------------------------- subscription
 
@@ -74,6 +75,7 @@ class FrameworkHandlers(AuthHandlers, ExecutorHandlers, ReservationHandlers):
         self.peers[peer] = ("framework", fw_id)
         self._send(peer, m.Subscribed(fw_id, self.config.master_id,
                                       self.config.heartbeat_interval))
+        self._ask_again(fw)
         self._log("info", f"framework {fw_id} ({info.name}) subscribed from {peer!r}")
         self._request_allocation()
 

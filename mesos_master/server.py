@@ -132,6 +132,7 @@ class MasterServer:
         self._persists: list[Any] = []
         self._hold_persists = False
         self._writing = False  # a remote registry write is under way
+        self._written: list[asyncio.Future[None]] = []  # `written()` callers
         self._stop = asyncio.Event()
         self.core_errors = 0
         self.exit_code = 0
@@ -457,6 +458,19 @@ class MasterServer:
         self._writing = False
         self._queue.extend(fx.PersistDone(op, ok) for op in ops)
         self.feed(None)
+        waiters, self._written = self._written, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def written(self) -> None:
+        """Until the registry writes asked for so far are done and their PersistDone handled
+        (at once for a local registry; a remote one writes in a worker thread), so that an
+        operator's call is answered by what is durable."""
+        while self._persists or self._writing:
+            waiter = asyncio.get_running_loop().create_future()
+            self._written.append(waiter)
+            await waiter
 
     def _write_failed(self, ops: list[Any], e: BaseException) -> None:
         if isinstance(e, FencedError):

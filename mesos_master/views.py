@@ -187,11 +187,13 @@ def state_head(master: Master, now: float, flags: Mapping[str, str]) -> dict[str
     cfg = master.config
     start = master.start_time if master.start_time is not None else now
     pid = master_pid(master)
+    deactivated = sum(1 for a in master.agents.values() if a.deactivated)
     return {
         **version_json(master),
         "start_time": start, "elected_time": start,
         "id": cfg.master_id, "pid": pid, "hostname": cfg.hostname, "capabilities": [],
-        "activated_slaves": float(len(master.agents)), "deactivated_slaves": 0.0,
+        "activated_slaves": float(len(master.agents) - deactivated),
+        "deactivated_slaves": float(deactivated),
         "unreachable_slaves": float(len(master.registry.unreachable)),
         "leader": pid,
         "leader_info": {"id": cfg.master_id, "pid": pid, "port": cfg.port,

@@ -36,6 +36,7 @@ from mesos_master.core_drain import (
     DrainAgentRequest,
     ReactivateAgentRequest,
 )
+from mesos_master.core_drain import applied as drain_applied
 from mesos_master.core_operator import MarkGoneRequest, TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import parse_request
 from mesos_master.http import apply_reservation
@@ -56,6 +57,7 @@ class Host(Protocol):
     def info(self) -> dict[str, Any]: ...
     def leader_info(self) -> dict[str, Any] | None: ...
     def feed(self, event: Any) -> None: ...
+    async def written(self) -> None: ...
 
 
 class OperatorApi:
@@ -158,6 +160,8 @@ class OperatorApi:
         getter = _GETTERS.get(kind)
         if getter is not None:
             return _answer(kind, getter(self, master))
+        if kind in _AGENT_CALLS:
+            return await self._agent_call(master, body)
         changer = _CHANGERS.get(kind)
         if changer is not None:
             return changer(self, master, body)
@@ -293,8 +297,9 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
-        """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT (applied before the answer)."""
+    async def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+        """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT: answered once the registry
+        holds the call (an error if the write failed), as Mesos does."""
         kind = body["type"]
         raw = body.get(kind.lower())
         agent_id = raw.get("agent_id") if isinstance(raw, dict) else None
@@ -318,6 +323,9 @@ class OperatorApi:
         else:
             req = ReactivateAgentRequest(agent_id)
         self.host.feed(req)
+        await self.host.written()
+        if not drain_applied(master.registry, req):
+            return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
 
@@ -369,13 +377,11 @@ _CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Resp
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
     "MARK_AGENT_GONE": OperatorApi._mark_gone,
-    "DRAIN_AGENT": OperatorApi._agent_call,
-    "DEACTIVATE_AGENT": OperatorApi._agent_call,
-    "REACTIVATE_AGENT": OperatorApi._agent_call,
     "UPDATE_MAINTENANCE_SCHEDULE": OperatorApi._maintenance,
     "START_MAINTENANCE": OperatorApi._maintenance,
     "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
+_AGENT_CALLS = {"DRAIN_AGENT", "DEACTIVATE_AGENT", "REACTIVATE_AGENT"}  # OperatorApi._agent_call
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
 _NOT_BUILT = {"CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}

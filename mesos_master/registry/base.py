@@ -2,8 +2,9 @@
 
 The registry holds only what a restarted master cannot learn again from its peers: which agent
 ids were admitted (so a returning agent keeps its id), which are unreachable (so their tasks
-are reported correctly during reconciliation), the operator's role weights and quotas, and the
-maintenance schedule with the machines that are down.
+are reported correctly during reconciliation), the operator's role weights and quotas, the
+maintenance schedule with the machines that are down, and which agents an operator deactivated
+or is draining (so a new leader offers them to nobody and finishes the drain).
 Every change is a small frozen operation whose pure `apply(state) -> bool` says whether it
 mutated anything; the core emits `Persist(op)` and acts only once `PersistDone(op)` comes
 back, so nothing is acknowledged before it is durable.
@@ -30,12 +31,42 @@ class Window:
     duration: float | None = None
 
 
+DRAINING, DRAINED = "DRAINING", "DRAINED"
+
+
+@frozen
+class AgentDrain:
+    """What the registry keeps of an operator's DRAIN_AGENT (Mesos' Registry.Slave.drain_info):
+    the state, the call's options, and when the agent's tasks are killed if their frameworks
+    have not moved them (`deadline`, wall-clock seconds: the master's clock is the wall clock,
+    so a new leader keeps the deadline the frameworks were told)."""
+
+    state: str  # DRAINING | DRAINED
+    max_grace_period: float | None
+    mark_gone: bool
+    deadline: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "max_grace_period": self.max_grace_period,
+                "mark_gone": self.mark_gone, "deadline": self.deadline}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> AgentDrain:
+        grace = doc.get("max_grace_period")
+        state = str(doc["state"])
+        if state not in (DRAINING, DRAINED):
+            raise ValueError(f"unknown drain state {state!r}")
+        return cls(state, None if grace is None else float(grace), bool(doc["mark_gone"]),
+                   float(doc["deadline"]))
+
+
 @define
 class RegistryState:
     """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
     (id -> time marked); disjoint. The dynamic reservations of admitted or unreachable agents
     (id -> reserved resources). Role weights (role -> weight) and quota guarantees
-    (role -> {resource: amount})."""
+    (role -> {resource: amount}). Agents an operator deactivated (id -> their drain, None when
+    only deactivated), admitted or unreachable."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
@@ -45,6 +76,7 @@ class RegistryState:
     reserved: dict[str, Resources] = field(factory=dict)
     schedule: list[Window] = field(factory=list)
     down: set[Machine] = field(factory=set)
+    deactivated: dict[str, AgentDrain | None] = field(factory=dict)
 
     def copy(self) -> RegistryState:
         return copy.deepcopy(self)
@@ -105,6 +137,7 @@ class RemoveAgent:
 
     def apply(self, state: RegistryState) -> bool:
         state.reserved.pop(self.agent_id, None)
+        state.deactivated.pop(self.agent_id, None)
         a = state.admitted.pop(self.agent_id, None) is not None
         u = state.unreachable.pop(self.agent_id, None) is not None
         return a or u
@@ -124,6 +157,7 @@ class MarkGone:
         if not (a or u):
             return False
         state.reserved.pop(self.agent_id, None)
+        state.deactivated.pop(self.agent_id, None)
         state.gone[self.agent_id] = self.time
         return True
 
@@ -145,6 +179,34 @@ class UpdateReservations:
             state.reserved[self.agent_id] = self.reserved
         else:
             del state.reserved[self.agent_id]
+        return True
+
+
+@frozen
+class UpdateAgentDrain:
+    """An agent's deactivation and drain are now these (Mesos' DeactivateAgent, DrainAgent,
+    MarkAgentDrained and ReactivateAgent registry operations in one): `deactivated` False
+    clears both; True with `drain` None is a plain DEACTIVATE_AGENT, which leaves a drain as
+    it is (draining deactivates); a DRAINED drain is recorded only over a DRAINING one."""
+
+    agent_id: str
+    deactivated: bool
+    drain: AgentDrain | None = None
+
+    def apply(self, state: RegistryState) -> bool:
+        if self.agent_id not in state.admitted and self.agent_id not in state.unreachable:
+            return False
+        known = self.agent_id in state.deactivated
+        if not self.deactivated:
+            state.deactivated.pop(self.agent_id, None)
+            return known
+        old = state.deactivated.get(self.agent_id)
+        if known and (self.drain is None or old == self.drain):
+            return False
+        if self.drain is not None and self.drain.state == DRAINED and \
+                (old is None or old.state != DRAINING):
+            return False
+        state.deactivated[self.agent_id] = self.drain
         return True
 
 
@@ -225,10 +287,10 @@ class StopMaintenance:
 
 MaintenanceOperation = UpdateSchedule | StartMaintenance | StopMaintenance
 AgentOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
-                  | UpdateReservations)
+                  | UpdateReservations | UpdateAgentDrain)
 RegistryOperation = (AdmitAgent | MarkUnreachable | MarkReachable | RemoveAgent | MarkGone
-                     | UpdateReservations | UpdateWeights | UpdateQuota | UpdateSchedule
-                     | StartMaintenance | StopMaintenance)
+                     | UpdateReservations | UpdateAgentDrain | UpdateWeights | UpdateQuota
+                     | UpdateSchedule | StartMaintenance | StopMaintenance)
 
 
 def maintenance_json(state: RegistryState) -> dict[str, Any]:
@@ -244,6 +306,15 @@ def load_maintenance(state: RegistryState, doc: dict[str, Any]) -> None:
                              None if w.get("duration") is None else float(w["duration"]))
                       for w in doc.get("schedule", [])]
     state.down = {(str(h), str(i)) for h, i in doc.get("down", [])}
+
+
+def deactivated_json(state: RegistryState) -> dict[str, Any]:
+    """Deactivated agents as stored (ZooKeeper node): id -> drain (null: only deactivated)."""
+    return {a: None if d is None else d.to_json() for a, d in state.deactivated.items()}
+
+
+def load_deactivated(doc: dict[str, Any]) -> dict[str, AgentDrain | None]:
+    return {str(a): None if d is None else AgentDrain.from_json(d) for a, d in doc.items()}
 
 
 class Registry(Protocol):

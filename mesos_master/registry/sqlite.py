@@ -2,7 +2,8 @@
 
 Each operation is applied to an in-memory copy first (the same pure `apply` the memory registry
 uses) and the rows of the one agent it touches are rewritten in a single transaction, so the
-file always equals the state the operations describe.
+file always equals the state the operations describe. Tables are created when missing, so a
+file written before a table existed opens with that table empty.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlite3
 
 from mesos_common.resources import Resources
 from mesos_master.registry.base import (
+    AgentDrain,
     RegistryOperation,
     RegistryState,
     StartMaintenance,
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS weights (role TEXT PRIMARY KEY, weight REAL NOT NULL)
 CREATE TABLE IF NOT EXISTS quotas (role TEXT NOT NULL, resource TEXT NOT NULL,
                                    amount REAL NOT NULL, PRIMARY KEY (role, resource));
 CREATE TABLE IF NOT EXISTS maintenance (doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deactivated (agent_id TEXT PRIMARY KEY, drain TEXT);
 """
 _MAINTENANCE = (UpdateSchedule, StartMaintenance, StopMaintenance)
 
@@ -59,6 +62,9 @@ class SqliteRegistry:
             state.weights[role] = weight
         for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):
             state.quotas.setdefault(role, {})[name] = amount
+        for agent_id, drain in self._db.execute("SELECT agent_id, drain FROM deactivated"):
+            state.deactivated[agent_id] = None if drain is None else \
+                AgentDrain.from_json(json.loads(drain))
         for (doc,) in self._db.execute("SELECT doc FROM maintenance"):
             load_maintenance(state, json.loads(doc))
         return state
@@ -103,6 +109,7 @@ class SqliteRegistry:
         self._db.execute("DELETE FROM admitted WHERE agent_id = ?", (aid,))
         self._db.execute("DELETE FROM unreachable WHERE agent_id = ?", (aid,))
         self._db.execute("DELETE FROM reserved WHERE agent_id = ?", (aid,))
+        self._db.execute("DELETE FROM deactivated WHERE agent_id = ?", (aid,))
         if aid in candidate.admitted:
             self._db.execute("INSERT INTO admitted VALUES (?, ?)", (aid, candidate.admitted[aid]))
         if aid in candidate.unreachable:
@@ -111,6 +118,10 @@ class SqliteRegistry:
         if aid in candidate.reserved:
             self._db.execute("INSERT INTO reserved VALUES (?, ?)",
                              (aid, json.dumps(candidate.reserved[aid].to_json())))
+        if aid in candidate.deactivated:
+            drain = candidate.deactivated[aid]
+            self._db.execute("INSERT INTO deactivated VALUES (?, ?)", (
+                aid, None if drain is None else json.dumps(drain.to_json())))
         if aid in candidate.gone:
             self._db.execute("INSERT OR REPLACE INTO gone VALUES (?, ?)",
                              (aid, candidate.gone[aid]))

@@ -1,10 +1,11 @@
 """ZooKeeper registry for HA masters: the same interface as SqliteRegistry, shared by all masters.
 
 The whole RegistryState (admitted and unreachable agents; a few tens of bytes per agent) lives
-as JSON in one znode `<path>/registry`. Every operation is applied to a copy with the same pure
-`apply` the other registries use and written with a compare-and-set on the znode version read
-at `load()` (or by our last write). A version mismatch means another master wrote since: we are
-no longer the leader, so the write fails with `FencedError` and the state is not changed.
+as JSON in one znode `<path>/registry`; a key missing from an older node reads as empty.
+Every operation is applied to a copy with the same pure `apply` the other registries use and
+written with a compare-and-set on the znode version read at `load()` (or by our last write).
+A version mismatch means another master wrote since: we are no longer the leader, so the
+write fails with `FencedError` and the state is not changed.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from mesos_common.resources import Resources
 from mesos_master.registry.base import (
     RegistryOperation,
     RegistryState,
+    deactivated_json,
+    load_deactivated,
     load_maintenance,
     maintenance_json,
 )
@@ -98,7 +101,8 @@ def _encode(state: RegistryState) -> bytes:
                        "weights": state.weights, "quotas": state.quotas,
                        "gone": state.gone,
                        "reserved": {a: r.to_json() for a, r in state.reserved.items()},
-                       "maintenance": maintenance_json(state)},
+                       "maintenance": maintenance_json(state),
+                       "deactivated": deactivated_json(state)},
                       sort_keys=True).encode()
 
 
@@ -112,6 +116,7 @@ def _decode(data: bytes) -> RegistryState:
                                  for r, q in doc.get("quotas", {}).items()},
                          gone={str(k): float(v) for k, v in doc.get("gone", {}).items()},
                          reserved={str(k): Resources.from_json(v)
-                                   for k, v in doc.get("reserved", {}).items()})
+                                   for k, v in doc.get("reserved", {}).items()},
+                         deactivated=load_deactivated(doc.get("deactivated", {})))
     load_maintenance(state, doc.get("maintenance", {}))
     return state
