@@ -129,6 +129,7 @@ class DrainHandlers(MasterBase):
         agent.drain = DrainInfo(drain.state, drain.max_grace_period, drain.mark_gone,
                                 drain.deadline)
         if drain.state == DRAINED:
+            self._log("info", f"agent {agent.id} is drained (registry)")
             return self._drained(agent)
         for fw_id in sorted({fw for (fw, _), t in agent.tasks.items() if not t.terminal}):
             fw = self.frameworks[fw_id]
