@@ -11,7 +11,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -39,6 +39,16 @@ class MasterService(Protocol):
 
     def leader_info(self) -> dict[str, Any] | None: ...
     def feed(self, event: Any) -> None: ...
+    async def written(self) -> None: ...
+
+
+class Feeds(Protocol):
+    """What a handler that changes the registry needs of the server: `feed` hands the core
+    a request, `written` returns once the registry writes it caused are done (a remote
+    registry writes off the event loop), so the answer says what is durable."""
+
+    def feed(self, event: Any) -> None: ...
+    async def written(self) -> None: ...
 
 
 SERVICE = web.AppKey("service", MasterService)
@@ -211,7 +221,8 @@ async def update_weights(request: web.Request) -> web.Response:
     for role, _ in req.weights:
         if (denied := _denied(request, master, "update_weights", role)) is not None:
             return denied
-    request.app[SERVICE].feed(req)  # persisted and applied before feed returns
+    request.app[SERVICE].feed(req)
+    await request.app[SERVICE].written()
     if any(master.registry.weights.get(r) != w for r, w in req.weights):
         return web.json_response({"error": "registry write failed"}, status=503)
     return _json(request, views.weights_json(master))
@@ -226,7 +237,7 @@ async def set_quota(request: web.Request) -> web.Response:
     req = parse_quota(await _body(request))
     if isinstance(req, str):
         return _bad_request(req)
-    return _apply_quota(request, master, req)
+    return await _apply_quota(request, master, req)
 
 
 async def remove_quota(request: web.Request) -> web.Response:
@@ -236,13 +247,14 @@ async def remove_quota(request: web.Request) -> web.Response:
         return _bad_request(req)
     if req.role not in master.registry.quotas:
         return web.json_response({"error": f"role {req.role!r} has no quota"}, status=400)
-    return _apply_quota(request, master, req)
+    return await _apply_quota(request, master, req)
 
 
-def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response:
+async def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Response:
     if (denied := _denied(request, master, "update_quotas", req.role)) is not None:
         return denied
     request.app[SERVICE].feed(req)
+    await request.app[SERVICE].written()
     if master.registry.quotas.get(req.role, {}) != dict(req.guarantee):
         return web.json_response({"error": "registry write failed"}, status=503)
     return _json(request, views.quota_json(master))
@@ -272,6 +284,7 @@ async def update_maintenance(request: web.Request) -> web.Response:
     if error is not None:
         return _bad_request(error)
     request.app[SERVICE].feed(req)
+    await request.app[SERVICE].written()
     if not maint.applied(master.registry, req):
         return web.json_response({"error": "registry write failed"}, status=503)
     return web.Response(text="")
@@ -301,16 +314,16 @@ async def reserve(request: web.Request) -> web.Response:
     form = await request.post()
     req = parse_request(not request.path.endswith("unreserve"), form.get("slaveId"),
                         form.get("resources"))
-    return apply_reservation(request.app[SERVICE].feed, master, req,
-                             request.get(http_auth.PRINCIPAL))
+    return await apply_reservation(request.app[SERVICE], master, req,
+                                   request.get(http_auth.PRINCIPAL))
 
 
-def apply_reservation(feed: Callable[[Any], None], master: Master,
-                      req: ReserveRequest | UnreserveRequest | str,
-                      principal: str | None) -> web.Response:
+async def apply_reservation(server: Feeds, master: Master,
+                            req: ReserveRequest | UnreserveRequest | str,
+                            principal: str | None) -> web.Response:
     """The answer Mesos gives: 202 once applied and durable, 409 when the agent does not have
-    the resources (free, or reserved) now, 400 for bad input, 403 when the ACLs refuse.
-    `feed` hands the request to the core (the server's `feed`)."""
+    the resources (free, or reserved) now, 400 for bad input, 403 when the ACLs refuse,
+    503 when the registry write failed."""
     if isinstance(req, str):
         return _bad_request(req)
     if isinstance(req, ReserveRequest):
@@ -320,7 +333,8 @@ def apply_reservation(feed: Callable[[Any], None], master: Master,
     error = master.reservation_error(req)
     if error is not None:
         return web.json_response({"error": error}, status=409)
-    feed(req)
+    server.feed(req)
+    await server.written()
     agent = master.agents.get(req.agent_id)
     if agent is None or master.registry.reserved.get(agent.id, EMPTY) != agent.reserved:
         return web.json_response({"error": "registry write failed"}, status=503)

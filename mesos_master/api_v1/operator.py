@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -160,11 +160,9 @@ class OperatorApi:
         getter = _GETTERS.get(kind)
         if getter is not None:
             return _answer(kind, getter(self, master))
-        if kind in _AGENT_CALLS:
-            return await self._agent_call(master, body)
         changer = _CHANGERS.get(kind)
         if changer is not None:
-            return changer(self, master, body)
+            return await changer(self, master, body)
         if kind == "TEARDOWN":  # the calls here checked against the ACLs, as in Mesos
             return self._teardown(master, body, request.get(http_auth.PRINCIPAL))
         if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
@@ -172,7 +170,8 @@ class OperatorApi:
             d = d if isinstance(d, dict) else {}
             req = parse_request(kind == "RESERVE_RESOURCES",
                                 _value(body, kind.lower(), "agent_id"), d.get("resources"))
-            return apply_reservation(self.host.feed, master, req, request.get(http_auth.PRINCIPAL))
+            return await apply_reservation(self.host, master, req,
+                                           request.get(http_auth.PRINCIPAL))
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -203,24 +202,30 @@ class OperatorApi:
         snap = views.metrics(master, time.time())
         return {"metrics": [{"name": k, "value": float(v)} for k, v in sorted(snap.items())]}
 
-    def _update_weights(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _changed(self, req: Any) -> None:
+        """Hand the core a change; return once its registry writes are done (the caller
+        then answers from the registry: what is durable)."""
+        self.host.feed(req)
+        await self.host.written()
+
+    async def _update_weights(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         raw = (body.get("update_weights") or {}).get("weight_infos", [])
         req = parse_weights(raw if isinstance(raw, list) else None)
         if isinstance(req, str):
             return _bad(req)
-        self.host.feed(req)
+        await self._changed(req)
         if any(master.registry.weights.get(r) != w for r, w in req.weights):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    def _set_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _set_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         raw = body.get("set_quota") or {}
         qr = raw.get("quota_request") if isinstance(raw, dict) else None
         req = parse_quota({"role": qr.get("role"), "guarantee": qr.get("guarantee", [])}
                           if isinstance(qr, dict) else None)
-        return self._apply_quota(master, req)
+        return await self._apply_quota(master, req)
 
-    def _update_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _update_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         """Quota v2 (`quota_configs` with `guarantees` maps): the guarantees become quota."""
         raw = body.get("update_quota") or {}
         configs = raw.get("quota_configs") if isinstance(raw, dict) else None
@@ -232,17 +237,17 @@ class OperatorApi:
                 return _bad("each quota config needs a 'guarantees' map")
             res = [{"name": k, "type": "SCALAR", "scalar": {"value": v.get("value")}}
                    for k, v in g.items() if isinstance(v, dict)]
-            out = self._apply_quota(master, parse_quota({"role": c.get("role"),
-                                                         "guarantee": res}))
+            out = await self._apply_quota(master, parse_quota({"role": c.get("role"),
+                                                               "guarantee": res}))
             if out.status != 200:
                 return out
         return web.Response(status=200)
 
-    def _remove_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _remove_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         role = (body.get("remove_quota") or {}).get("role")
         if role not in master.registry.quotas:
             return _bad(f"role {role!r} has no quota")
-        return self._apply_quota(master, parse_quota({"role": role, "guarantee": []}))
+        return await self._apply_quota(master, parse_quota({"role": role, "guarantee": []}))
 
     def _teardown(self, master: Master, body: Mapping[str, Any],
                   principal: str | None) -> web.Response:
@@ -255,26 +260,26 @@ class OperatorApi:
         self.host.feed(TeardownRequest(fid))
         return web.Response(status=200)
 
-    def _mark_gone(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _mark_gone(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         aid = _value(body, "mark_agent_gone", "agent_id")
         if aid in master.registry.gone:
             return web.Response(status=200)  # Mesos answers a repeated mark with success
         if aid not in master.registry.admitted and aid not in master.registry.unreachable:
             return _bad(f"no agent with id {aid!r}")
-        self.host.feed(MarkGoneRequest(aid))
+        await self._changed(MarkGoneRequest(aid))
         if aid not in master.registry.gone:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    def _apply_quota(self, master: Master, req: Any) -> web.Response:
+    async def _apply_quota(self, master: Master, req: Any) -> web.Response:
         if isinstance(req, str):
             return _bad(req)
-        self.host.feed(req)
+        await self._changed(req)
         if master.registry.quotas.get(req.role, {}) != dict(req.guarantee):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
         """UPDATE_MAINTENANCE_SCHEDULE / START_MAINTENANCE / STOP_MAINTENANCE."""
         kind = body["type"]
         raw = body.get(kind.lower())
@@ -292,7 +297,7 @@ class OperatorApi:
         error = maint.request_error(master.registry, req)
         if error is not None:
             return _bad(error)
-        self.host.feed(req)
+        await self._changed(req)
         if not maint.applied(master.registry, req):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
@@ -322,8 +327,7 @@ class OperatorApi:
             req = DeactivateAgentRequest(agent_id)
         else:
             req = ReactivateAgentRequest(agent_id)
-        self.host.feed(req)
-        await self.host.written()
+        await self._changed(req)
         if not drain_applied(master.registry, req):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
@@ -371,17 +375,20 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_MAINTENANCE_STATUS": lambda api, master: {
         "status": views.maintenance_status_json(master)},
 }
-_CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]], web.Response]] = {
+_CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]],
+                              Awaitable[web.Response]]] = {
     "UPDATE_WEIGHTS": OperatorApi._update_weights,
     "SET_QUOTA": OperatorApi._set_quota,
     "UPDATE_QUOTA": OperatorApi._update_quota,
     "REMOVE_QUOTA": OperatorApi._remove_quota,
     "MARK_AGENT_GONE": OperatorApi._mark_gone,
+    "DRAIN_AGENT": OperatorApi._agent_call,
+    "DEACTIVATE_AGENT": OperatorApi._agent_call,
+    "REACTIVATE_AGENT": OperatorApi._agent_call,
     "UPDATE_MAINTENANCE_SCHEDULE": OperatorApi._maintenance,
     "START_MAINTENANCE": OperatorApi._maintenance,
     "STOP_MAINTENANCE": OperatorApi._maintenance,
 }
-_AGENT_CALLS = {"DRAIN_AGENT", "DEACTIVATE_AGENT", "REACTIVATE_AGENT"}  # OperatorApi._agent_call
 #: Known Mesos calls this master does not serve yet: 501 with a message (unknown ones: 400).
 _NOT_BUILT = {"CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME",
               "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_OPERATIONS"}
