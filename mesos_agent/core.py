@@ -443,10 +443,12 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
                     verb: str) -> Effects:
         self._id_dirty = self._id_dirty or agent_id != self.agent_id
         self.agent_id, self.master_id, self.state = agent_id, master_id, RUNNING
-        self.heartbeat_interval = interval if interval > 0 else self.config.default_heartbeat_interval
+        self.heartbeat_interval = (interval if interval > 0
+                                   else self.config.default_heartbeat_interval)
         self._last_heard = now
         self._register_interval = self.config.registration_backoff.initial
-        return [CancelTimer(REGISTER_TIMER), SetTimer(HEARTBEAT_TIMER, now + self.heartbeat_interval),
+        return [CancelTimer(REGISTER_TIMER),
+                SetTimer(HEARTBEAT_TIMER, now + self.heartbeat_interval),
                 Log("info", f"{verb} with master {master_id} as agent {agent_id}"),
                 *self.updates.resend_all(now)]
 
@@ -600,9 +602,9 @@ class Agent(HealthRules, AdmissionRules, RecoveryRules, ExecutorRules):
             by_fw[ex.framework_id][1].append(
                 records.custom_executor_json(ex, list(self._executor_tasks(ex)), aid))
         done: dict[str, _FwGroup] = {}
-        for info, ex in self._completed:
+        for info, completed in self._completed:
             fid = info.id or ""
-            (by_fw if fid in by_fw else done).setdefault(fid, (info, [], []))[2].append(ex)
+            (by_fw if fid in by_fw else done).setdefault(fid, (info, [], []))[2].append(completed)
         used = sum((e.task.resources for e in self._tasks.values() if not ts.is_terminal(e.state)),
                    EMPTY) + sum((ex.info.resources for ex in self._executors.values()), EMPTY)
         cfg = self.config
