@@ -134,6 +134,7 @@ def test_process_recover_refuses_a_reused_pid(tmp_path: Path) -> None:
     proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
         started = start_time(proc.pid)
+        assert started is not None
         c = ProcessContainerizer(str(tmp_path))
         cp = _checkpoint_of_running_task()
         run = asyncio.run
@@ -197,7 +198,7 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
                              cp.run_id, ts.RUNNING) for i in range(2, 5)]
     store.write_batch([AgentIdRecord("A1"), cp])
     assert not Path(store.tasks_dir).exists()  # still only in the log
-    store.write_batch(others)  # past the limit: compacted
+    store.write_batch([*others])  # past the limit: compacted
     assert Path(store.log_path).stat().st_size == 0
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t3", "t4"]
     store.write_batch([TaskRemoved("t3")])
