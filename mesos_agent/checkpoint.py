@@ -25,7 +25,7 @@ import os
 import posixpath
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
@@ -120,7 +120,7 @@ class CheckpointStore:
     def write(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> None:
         self.write_batch([record])
 
-    def write_batch(self, records: list[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
+    def write_batch(self, records: Sequence[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
         """Apply `records` in order, durably, with one append and one flush for the whole
         batch (the last record for a file wins)."""
         if not records:

@@ -37,7 +37,8 @@ HEARTBEAT_SECONDS = 30.0
 class Host(Protocol):
     """What the executor API needs from the agent's runtime."""
 
-    core: Agent | None
+    @property
+    def core(self) -> Agent | None: ...
 
     def feed(self, event: Any) -> None: ...
 

@@ -198,7 +198,7 @@ def test_log_compacts_into_files_past_its_limit(tmp_path: Path) -> None:
                              cp.run_id, ts.RUNNING) for i in range(2, 5)]
     store.write_batch([AgentIdRecord("A1"), cp])
     assert not Path(store.tasks_dir).exists()  # still only in the log
-    store.write_batch([*others])  # past the limit: compacted
+    store.write_batch(others)  # past the limit: compacted
     assert Path(store.log_path).stat().st_size == 0
     assert sorted(p.name for p in Path(store.tasks_dir).iterdir()) == ["t1", "t2", "t3", "t4"]
     store.write_batch([TaskRemoved("t3")])
