@@ -5,6 +5,7 @@ changes nothing; the runtime commits before the answer goes out.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marathon import core_events as ev
@@ -160,7 +161,7 @@ class AppCommands(CoreBase):
 
 
 #: The API's commands handled here (marathon/core.py composes the core's table).
-COMMANDS = {
+COMMANDS: dict[type, Callable[[AppCommands, Any], Any]] = {
     ev.CreateApp: AppCommands.create_app,
     ev.UpdateApp: AppCommands.update_app,
     ev.UpdateApps: AppCommands.update_apps,

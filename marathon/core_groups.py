@@ -6,6 +6,7 @@ one deployment covering every app it adds, changes or removes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marathon import core_events as ev
@@ -58,12 +59,13 @@ def flatten(raw: Any, gid: str, path: str, out: dict[str, Any],
 
 
 class GroupCommands(CoreBase):
-    def _group_target(self, gid: str, raw: Any, replace: bool) -> tuple[dict, dict]:
+    def _group_target(self, gid: str, raw: Any,
+                      replace: bool) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any]]:
         st = self.state
         new: dict[str, Any] = {}
         groups: dict[str, Any] = {}
         flatten(raw, gid, "", new, groups)
-        target: dict[str, Any] = {}
+        target: dict[str, dict[str, Any] | None] = {}
         version = self.new_version()
         if replace and "apps" in raw:
             for aid in st.apps_under(gid):
@@ -146,7 +148,7 @@ class GroupCommands(CoreBase):
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
             raise ValidationFailed([{"path": "/scaleBy", "errors": ["must be a number >= 0"]}])
         version = self.new_version()
-        target = {}
+        target: dict[str, dict[str, Any] | None] = {}
         for aid in st.apps_under(gid):
             cur = st.apps[aid]
             n = int(round(cur["instances"] * factor))
@@ -168,7 +170,7 @@ class GroupCommands(CoreBase):
 
 
 #: The API's commands handled here (marathon/core.py composes the core's table).
-COMMANDS = {
+COMMANDS: dict[type, Callable[[GroupCommands, Any], Any]] = {
     ev.CreateGroup: GroupCommands.create_group,
     ev.UpdateGroup: GroupCommands.update_group,
     ev.DryRun: GroupCommands.dry_run,

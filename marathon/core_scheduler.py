@@ -3,6 +3,8 @@ results of Marathon's own health probes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from marathon import core_events as ev
 from marathon import deployment as dep
@@ -61,10 +63,11 @@ class SchedulerHandlers(CoreBase):
         st = self.state
         for offer in offers:
             st.agent_attrs[offer.agent_id] = dict(offer.attributes)
-        apps = {a: st.effective_app(a) for a, n in st.wants.items() if n > 0}
+        apps = {a: app for a, n in st.wants.items()
+                if n > 0 and (app := st.effective_app(a)) is not None}
         placed = {a: [lq.Placement(t.host, st.agent_attrs.get(t.agent_id, {}))
                       for t in st.tasks_of(a) if t.active]
-                  for a, app in apps.items() if app is not None and app.get("constraints")}
+                  for a, app in apps.items() if app.get("constraints")}
         for offer in offers:
             st.offers_seen += 1
             if offer.agent_id in st.inverse_offers or \
@@ -73,7 +76,7 @@ class SchedulerHandlers(CoreBase):
                 self._fx.append(ev.Decline(offer.id, self.options.decline_seconds))
                 continue
             wants = [lq.Want(app, st.wants[a]) for a, app in apps.items()
-                     if app is not None and st.wants.get(a, 0) > 0]
+                     if st.wants.get(a, 0) > 0]
             launches = lq.match(offer, wants, placed,
                                 lambda aid: new_task_id(aid, self.new_uuid()))
             st.offer_log.record(offer, wants, {ln.app_id for ln in launches}, placed,
@@ -215,7 +218,7 @@ class SchedulerHandlers(CoreBase):
 
 
 #: The scheduler's callbacks and results handled here (marathon/core.py composes the table).
-EVENTS = {
+EVENTS: dict[type, Callable[[SchedulerHandlers, Any], None]] = {
     ev.Registered: SchedulerHandlers.registered,
     ev.Reregistered: SchedulerHandlers.reregistered,
     ev.Offers: SchedulerHandlers.offers,

@@ -39,7 +39,8 @@ class Progress:
 
 def config_version(app: dict[str, Any]) -> str:
     """Tasks launched before this version need replacing; scaling does not change it."""
-    return app.get("versionInfo", {}).get("lastConfigChangeAt") or app["version"]
+    version: str = app.get("versionInfo", {}).get("lastConfigChangeAt") or app["version"]
+    return version
 
 
 def _current(t: TaskRecord, app: dict[str, Any]) -> bool:
@@ -64,7 +65,8 @@ def _split(app: dict[str, Any], live: Sequence[TaskRecord]) -> tuple[list[TaskRe
     """(current, old): old ones need replacing (launched with an older config version, or
     on an agent being drained)."""
     cv = config_version(app)
-    new, old = [], []
+    new: list[TaskRecord] = []
+    old: list[TaskRecord] = []
     for t in live:
         (new if not t.draining and (t.config_version or t.version) == cv else old).append(t)
     return new, old

@@ -58,7 +58,7 @@ class HealthChecker:
 
     def _due_checks(self, now: float) -> list[tuple[TaskRecord, int, dict[str, Any], int]]:
         out = []
-        live = set()
+        live: set[tuple[str, int]] = set()
         for app_id, app in self.svc.state.apps.items():
             checks = marathon_checks(app)
             if checks:  # apps without probes cost nothing here, however many tasks they have

@@ -202,7 +202,7 @@ def task_env(app: Mapping[str, Any], task_id: str, host: str,
         env["MARATHON_APP_DOCKER_IMAGE"] = docker["image"]
     env.update(_labels_env(app.get("labels", {})))
     defs = [p for p in port_list(app) if "containerPort" not in p or "hostPort" in p]
-    for i, (p, d) in enumerate(zip(ports, defs)):
+    for i, (p, d) in enumerate(zip(ports, defs, strict=True)):  # a host port per def
         env[f"PORT{i}"] = str(p)
         requested = d.get("containerPort", d.get("port", 0))
         env[f"PORT_{requested or p}"] = str(p)
@@ -224,7 +224,7 @@ def _container(app: Mapping[str, Any], ports: Sequence[int]) -> m.ContainerInfo 
     mappings = [p for p in c.get("portMappings", []) if "hostPort" in p]
     pms = tuple(m.PortMapping(host_port=hp, container_port=pm["containerPort"] or hp,
                               protocol=pm.get("protocol", "tcp").split(",")[0])
-                for hp, pm in zip(ports, mappings))
+                for hp, pm in zip(ports, mappings, strict=False))  # host network: no mappings
     return m.ContainerInfo(
         type="DOCKER",
         docker=m.DockerInfo(image=d["image"], network={"host": "HOST", "container/bridge":

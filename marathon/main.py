@@ -94,6 +94,11 @@ async def _ticker(svc: MarathonServer, interval: float) -> None:
             log.exception("control tick failed")
 
 
+def _reached(loop: asyncio.AbstractEventLoop, deadline: float) -> Callable[[], bool]:
+    """Has the loop's clock reached `deadline`? (One slice's stop test.)"""
+    return lambda: loop.time() >= deadline
+
+
 async def _offer_pump(svc: MarathonServer, wake: asyncio.Event,
                       budget: float = 0.005) -> None:
     """Match the offer backlog in slices of `budget` seconds, yielding in between."""
@@ -103,9 +108,8 @@ async def _offer_pump(svc: MarathonServer, wake: asyncio.Event,
         wake.clear()
         more = True
         while more:
-            deadline = loop.time() + budget
             try:
-                more = svc.place_backlog(lambda: loop.time() >= deadline)
+                more = svc.place_backlog(_reached(loop, loop.time() + budget))
             except Exception:  # our bug; logged loudly, the offers time out on the master
                 log.exception("offer matching failed")
                 svc.handle(ForgetOffers())

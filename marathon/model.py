@@ -10,7 +10,7 @@ import copy
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsonschema
@@ -122,16 +122,18 @@ def _render_path(path: Iterable[Any]) -> str:
 
 
 def _schema_message(err: jsonschema.ValidationError) -> str:
+    message: str = err.message
     if not err.absolute_path and err.validator in ROOT_MESSAGES:
         return ROOT_MESSAGES[err.validator]
     if err.validator == "additionalProperties":
-        return err.message.replace("Additional properties are not allowed",
-                                   "Unknown properties").replace(" were unexpected", "")
+        return message.replace("Additional properties are not allowed",
+                               "Unknown properties").replace(" were unexpected", "")
     if err.validator == "pattern":
         return f"must fully match regular expression '{err.validator_value}'"
     if err.validator == "type":
-        return f"error.expected.js{err.validator_value if isinstance(err.validator_value, str) else 'value'}: {err.message}"
-    return err.message
+        expected = err.validator_value if isinstance(err.validator_value, str) else "value"
+        return f"error.expected.js{expected}: {message}"
+    return message
 
 
 def _group(pairs: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -188,9 +190,12 @@ def _code_errors(doc: dict[str, Any], base: str) -> Iterable[tuple[str, str]]:
     if container:
         docker = container.get("docker") or {}
         if container.get("portMappings") and docker.get("portMappings"):
-            yield "/container", "cannot specify both container.portMappings and docker.portMappings"
-        if container.get("type") == "MESOS" and (docker.get("network") or docker.get("portMappings")):
-            yield "/container/docker", "network/portMappings are only allowed with DOCKER containers"
+            yield ("/container",
+                   "cannot specify both container.portMappings and docker.portMappings")
+        if container.get("type") == "MESOS" and (docker.get("network")
+                                                 or docker.get("portMappings")):
+            yield ("/container/docker",
+                   "network/portMappings are only allowed with DOCKER containers")
         for i, v in enumerate(container.get("volumes", [])):
             kinds = [k for k in ("persistent", "external") if k in v]
             if kinds:
@@ -207,7 +212,8 @@ def _code_errors(doc: dict[str, Any], base: str) -> Iterable[tuple[str, str]]:
         if doc.get("instances", 1) > 1:
             yield "/instances", "got more than one instance for a single-instance app"
         if us.get("minimumHealthCapacity", 1) != 0 or us.get("maximumOverCapacity", 1) != 0:
-            yield "/upgradeStrategy", "single instance app may only have minimumHealthCapacity 0 and maximumOverCapacity 0"
+            yield "/upgradeStrategy", ("single instance app may only have "
+                                       "minimumHealthCapacity 0 and maximumOverCapacity 0")
 
 
 def _health_errors(app: dict[str, Any]) -> Iterable[tuple[str, str]]:
@@ -370,8 +376,8 @@ def canonical(doc: dict[str, Any], base: str = "/") -> dict[str, Any]:
         if hc["protocol"] != "COMMAND" and "port" not in hc:
             hc.setdefault("portIndex", 0)
     for rc in app["readinessChecks"]:
-        for k, v in _RC_DEFAULTS.items():
-            rc.setdefault(k, copy.deepcopy(v))
+        for k, default in _RC_DEFAULTS.items():
+            rc.setdefault(k, copy.deepcopy(default))
     return app
 
 
@@ -384,14 +390,15 @@ def marathon_checks(app: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def executor_checks(app: dict[str, Any]) -> bool:
-    return any(h.get("protocol", "HTTP") not in MARATHON_PROBED for h in app.get("healthChecks", []))
+    return any(h.get("protocol", "HTTP") not in MARATHON_PROBED
+               for h in app.get("healthChecks", []))
 
 
-def port_list(app: dict[str, Any]) -> list[dict[str, Any]]:
+def port_list(app: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The app's ports in index order: portDefinitions (host) or portMappings (container)."""
-    if "portDefinitions" in app:
-        return app["portDefinitions"]
-    return (app.get("container") or {}).get("portMappings", [])
+    ports: list[dict[str, Any]] = (app["portDefinitions"] if "portDefinitions" in app
+                                   else (app.get("container") or {}).get("portMappings", []))
+    return ports
 
 
 def merge_update(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -433,11 +440,13 @@ class App:
 
     @property
     def id(self) -> str:
-        return self.doc["id"]
+        app_id: str = self.doc["id"]
+        return app_id
 
     @property
     def version(self) -> str:
-        return self.doc["version"]
+        version: str = self.doc["version"]
+        return version
 
     @property
     def instances(self) -> int:

@@ -173,7 +173,8 @@ async def _serve(request: web.Request, svc: Any) -> web.StreamResponse:
 
 def end_streams(app: web.Application) -> None:
     """Cancel the SSE handlers of a term that ended (their handler ends the response)."""
-    for task in list(app[STREAMS]):
+    streams = app[STREAMS]
+    for task in list(streams):  # a copy: a cancelled handler leaves the set
         task.cancel()
 
 

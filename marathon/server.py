@@ -263,5 +263,5 @@ def framework_info(options: Options, framework_id: str | None) -> m.FrameworkInf
     return m.FrameworkInfo(name=options.framework_name, id=framework_id,
                            failover_timeout=options.failover_timeout,
                            hostname=options.hostname, checkpoint=True,
-                           roles=(options.mesos_role,), user=options.mesos_user or None,
+                           roles=(options.mesos_role,), user=options.mesos_user,
                            capabilities=("PARTITION_AWARE", "GPU_RESOURCES"))

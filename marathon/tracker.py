@@ -44,7 +44,7 @@ class Health:
             self.last_failure, self.last_failure_cause = now, cause
 
     def to_json(self, task_id: str, instance_id: str) -> dict[str, Any]:
-        def ts(t):
+        def ts(t: float | None) -> str | None:
             return (None if t is None else timestamp(t))
         return {"alive": self.alive, "consecutiveFailures": self.consecutive_failures,
                 "firstSuccess": ts(self.first_success), "lastSuccess": ts(self.last_success),
@@ -61,8 +61,9 @@ STAGED = frozenset({"TASK_STAGING", "TASK_STARTING"})
 
 
 def _key(t: TaskRecord, name: str | None = None, value: Any = None) -> Key:
-    d = {"state": t.state, "killing": t.killing, "unreachable_inactive": t.unreachable_inactive,
-         "config_version": t.config_version, "version": t.version, "draining": t.draining}
+    d: dict[str, Any] = {
+        "state": t.state, "killing": t.killing, "unreachable_inactive": t.unreachable_inactive,
+        "config_version": t.config_version, "version": t.version, "draining": t.draining}
     if name is not None:
         d[name] = value
     return (d["state"], d["killing"], d["unreachable_inactive"],
@@ -122,7 +123,7 @@ class Tally:
         return any(k[0] == state for c in self.by_app.values() for k in c)
 
 
-def _on_set(t: TaskRecord, attrib: attrs.Attribute, value: Any) -> Any:
+def _on_set(t: TaskRecord, attrib: attrs.Attribute[Any], value: Any) -> Any:
     if t.tally is not None and attrib.name in _COUNTED and getattr(t, attrib.name) != value:
         t.tally.changing(t, attrib.name, value)
     return value

@@ -25,7 +25,8 @@ import os
 import posixpath
 import struct
 import zlib
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
@@ -35,6 +36,7 @@ from mesos_agent.recovery import AgentIdRecord, TaskCheckpoint, TaskRemoved, rec
 from mesos_common import codec
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")  # the record type `_unpack` rebuilds
 
 DIR = posixpath.join("meta", "checkpoint")
 TMP_SUFFIX = ".tmp"
@@ -66,7 +68,7 @@ def write_atomically(path: str, data: bytes) -> None:
         os.close(dfd)
 
 
-def _syncfs_fn():  # type: ignore[no-untyped-def]
+def _syncfs_fn() -> Callable[[int], int] | None:
     try:
         fn = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
@@ -118,7 +120,7 @@ class CheckpointStore:
     def write(self, record: AgentIdRecord | TaskCheckpoint | TaskRemoved) -> None:
         self.write_batch([record])
 
-    def write_batch(self, records: list[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
+    def write_batch(self, records: Sequence[AgentIdRecord | TaskCheckpoint | TaskRemoved]) -> None:
         """Apply `records` in order, durably, with one append and one flush for the whole
         batch (the last record for a file wins)."""
         if not records:
@@ -339,11 +341,12 @@ class _TaskPacker:
         self._shared.pop(task_id, None)
 
 
-def _unpack(cls: type, name: str, data: bytes | None):  # type: ignore[no-untyped-def]
+def _unpack(cls: type[_R], name: str, data: bytes | None) -> _R | None:
     if data is None:
         return None
     try:
-        return codec.from_dict(cls, msgpack.unpackb(data, raw=False))
+        record: _R = codec.from_dict(cls, msgpack.unpackb(data, raw=False))
+        return record
     except (ValueError, msgpack.UnpackException, TypeError) as e:
         log.error("unreadable checkpoint %s (%s); skipped", unquote(name), e)
         return None

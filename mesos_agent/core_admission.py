@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from mesos_agent.records import GONE, RUNNING, ExecutorEntry, TaskEntry
+from mesos_agent.core_base import AgentBase
+from mesos_agent.records import GONE, RUNNING, TaskEntry
 from mesos_common.effects import Log
-from mesos_common.messages import CheckpointResources, RunTask
+from mesos_common.messages import CheckpointResources
 from mesos_common.resources import EMPTY, Resources
 
 DUPLICATE_RUN = "duplicate RunTask"
@@ -24,18 +25,10 @@ MAX_REMEMBERED_RUNS = 10_000
 Effects = list[Any]
 
 
-class AdmissionRules:
-    """Needs from the Agent: `epoch`, `terminating`, `agent_id`, `state`, `_tasks`, `_draining`,
-    `_draining_res`, `_held`, `_ran`, `updates`, `_on_run_task`."""
+class AdmissionRules(AgentBase):
+    """Uses the Agent's state and its `_on_run_task` (declared in core_base.AgentBase)."""
 
-    _tasks: dict[str, TaskEntry]
-    _draining_res: dict[str, Resources]
-    _held: deque[RunTask]
-    _use_cache: Resources | None
-    _ran: dict[tuple[str, str], None]
-    _executors: dict[tuple[str, str], ExecutorEntry]
-    reserved: Resources = EMPTY  # dynamic reservations, checkpointed with the agent id
-    _id_dirty: bool
+    reserved: Resources = EMPTY
 
     def total(self) -> Resources:
         """What this agent offers: `--resources` with the dynamic reservations applied."""

@@ -15,14 +15,14 @@ own resources beside its tasks'. Mesos: src/slave/slave.cpp (Executor, launchExe
 """
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
 from mesos_agent import paths, records
 from mesos_agent.config import AgentConfig
+from mesos_agent.core_base import AgentBase
 from mesos_agent.events import (
     EndExecutorStream,
     ExecutorDisconnected,
@@ -51,7 +51,6 @@ from mesos_agent.records import (
     TaskEntry,
 )
 from mesos_agent.recovery import RUNNING_FOUND, RecoveredTask, TaskCheckpoint
-from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Send, SetTimer
 from mesos_common.ids import random_prefix
@@ -102,21 +101,9 @@ def executor_environment(config: AgentConfig, framework: FrameworkInfo, executor
     return env
 
 
-class ExecutorRules:
-    """Needs from the Agent: `config`, `agent_id`, `state`, `terminating`, `_rng`,
-    `_frameworks`, `_tasks`, `_use_cache`, `updates`, `_touch`, `_update`, `_launch_held`."""
-
-    config: AgentConfig
-    agent_id: str | None
-    state: str
-    terminating: bool
-    _rng: random.Random
-    _frameworks: dict[str, FrameworkInfo]
-    _tasks: dict[str, TaskEntry]
-    _use_cache: Resources | None
-    updates: StatusUpdateManager
-    _executors: dict[tuple[str, str], ExecutorEntry]
-    _by_key: dict[str, ExecutorEntry]
+class ExecutorRules(AgentBase):
+    """Uses the Agent's state, `_touch`, `_update` and the admission rules' `_launch_held`
+    (declared in core_base.AgentBase)."""
 
     # ------------------------------------------------------------ launching
 
@@ -431,13 +418,13 @@ class ExecutorRules:
 
 
 #: The events and messages handled here (mesos_agent/core.py composes the agent's tables).
-EVENTS = {
+EVENTS: dict[type, Callable[[ExecutorRules, Any, float], Effects]] = {
     ExecutorSubscribe: ExecutorRules._on_executor_subscribe,
     ExecutorUpdate: ExecutorRules._on_executor_update,
     ExecutorMessage: ExecutorRules._on_executor_message,
     ExecutorDisconnected: ExecutorRules._on_executor_disconnected,
 }
-MESSAGES = {
+MESSAGES: dict[type, Callable[[ExecutorRules, Any, float], Effects]] = {
     FrameworkMessage: ExecutorRules._on_framework_message,
     ShutdownExecutor: ExecutorRules._on_shutdown_executor_msg,
 }

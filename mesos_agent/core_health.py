@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mesos_agent.core_base import AgentBase
 from mesos_agent.events import HealthResult, KillProcess, StartHealthCheck, StopHealthCheck
 from mesos_agent.records import TaskEntry
 from mesos_common import task_states as ts
@@ -17,10 +18,8 @@ from mesos_common.effects import Log
 Effects = list[Any]
 
 
-class HealthRules:
-    """Needs from the Agent: `_tasks`, `_update`, `_touch`, `_grace`."""
-
-    _tasks: dict[str, TaskEntry]
+class HealthRules(AgentBase):
+    """Uses the Agent's `_tasks`, `_frameworks`, `_update`, `_touch`, `_grace`, `_run_as`."""
 
     def _on_health(self, event: HealthResult, now: float) -> Effects:
         """Mesos semantics: a change of health is a RUNNING update with `healthy`; failures

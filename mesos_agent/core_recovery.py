@@ -11,29 +11,20 @@ import signal as _signal
 from typing import Any
 
 from mesos_agent import records
+from mesos_agent.core_base import AgentBase
 from mesos_agent.core_executors import is_executor_container
 from mesos_agent.events import KillProcess
 from mesos_agent.records import ALIVE, DISCONNECTED, GONE, TaskEntry
 from mesos_agent.recovery import CLEANUP, EXITED_FOUND, RUNNING_FOUND, Recovered, RecoveredTask
-from mesos_agent.status import StatusUpdateManager
 from mesos_common import task_states as ts
 from mesos_common.effects import Log
-from mesos_common.messages import FrameworkInfo
-from mesos_common.resources import Resources
 
 Effects = list[Any]
 
 
-class RecoveryRules:
-    """Needs from the Agent: `agent_id`, `state`, `_frameworks`, `_tasks`, `_use_cache`,
-    `updates`, `_touch`, `_update`, `_grace`, `_start_health`."""
-
-    agent_id: str | None
-    state: str
-    _frameworks: dict[str, FrameworkInfo]
-    _tasks: dict[str, TaskEntry]
-    _use_cache: Resources | None
-    updates: StatusUpdateManager
+class RecoveryRules(AgentBase):
+    """Uses the Agent's state, `_touch`, `_update`, `_grace`, the health rules'
+    `_start_health` and the executor rules' recovery (declared in core_base.AgentBase)."""
 
     def _recovered(self, event: Recovered, now: float) -> Effects:
         """Rebuild tasks and their unacked updates from the checkpoint; report tasks that

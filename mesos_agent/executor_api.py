@@ -1,8 +1,8 @@
 """`POST /api/v1/executor`: the Mesos v1 executor HTTP API, for custom executors.
 
-An executor's SUBSCRIBE opens a chunked RecordIO stream (SUBSCRIBED, LAUNCH, KILL,
-ACKNOWLEDGED, MESSAGE, SHUTDOWN, HEARTBEAT every 30 s); its UPDATE and MESSAGE calls answer 202 and are fed
-to the agent core as events. What the core sends an executor (`ToExecutor`) is written to its
+An executor's SUBSCRIBE opens a chunked RecordIO stream (SUBSCRIBED, LAUNCH, KILL, ACKNOWLEDGED,
+MESSAGE, SHUTDOWN, HEARTBEAT every 30 s); its UPDATE and MESSAGE calls answer 202 and are fed to
+the agent core as events. What the core sends an executor (`ToExecutor`) is written to its
 stream as v1 events; each stream is a bounded buffer written by its own request task, as the
 master's scheduler streams are. One stream per executor: a new SUBSCRIBE replaces the old.
 """
@@ -37,7 +37,8 @@ HEARTBEAT_SECONDS = 30.0
 class Host(Protocol):
     """What the executor API needs from the agent's runtime."""
 
-    core: Agent | None
+    @property
+    def core(self) -> Agent | None: ...
 
     def feed(self, event: Any) -> None: ...
 
@@ -134,7 +135,9 @@ class ExecutorApi:
             eid = id_value(body, "executor_id") or ""
             kind = body["type"]
             if kind == "SUBSCRIBE":
-                sub = body.get("subscribe") if isinstance(body.get("subscribe"), dict) else {}
+                sub = body.get("subscribe")
+                if not isinstance(sub, dict):
+                    sub = {}
                 held = tuple(t for t in (id_value(t, "task_id", required=False) if
                                          isinstance(t, dict) else None
                                          for t in sub.get("unacknowledged_tasks") or ())

@@ -24,7 +24,7 @@ import re
 import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -70,7 +70,7 @@ class FleetAgent:
         self.core = Agent(config, random.Random(index))
         self.dealer = DealerTransport(fleet.ctx, security=fleet.security)
         self.timers = Timers(lambda key: self.feed(fx.TimerFired(key)))  # core on loop time
-        self.performers = Performers({
+        performers: dict[type, Callable[..., Any]] = {
             fx.Send: lambda e: self.dealer.send(e.msg),
             fx.SetTimer: lambda e: self.timers.set(e.key, e.at),
             fx.CancelTimer: lambda e: self.timers.cancel(e.key),
@@ -82,7 +82,8 @@ class FleetAgent:
                                       else logging.WARNING, "%s: %s", self.name, e.text),
             # Pretend processes are not probed, and a fleet agent keeps no checkpoints:
             # it starts afresh every time.
-            ev.StartHealthCheck: _ignore, ev.StopHealthCheck: _ignore, Checkpoint: _ignore})
+            ev.StartHealthCheck: _ignore, ev.StopHealthCheck: _ignore, Checkpoint: _ignore}
+        self.performers = Performers(performers)
         self.exits: dict[str, asyncio.TimerHandle] = {}
         self.pids = 0
 

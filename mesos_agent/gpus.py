@@ -40,7 +40,7 @@ def parse_smi(text: str) -> list[Gpu]:
 def _nvml() -> list[Gpu] | None:
     """The devices NVML sees; None when NVML is not there to ask."""
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
     except ImportError:
         return None
     try:

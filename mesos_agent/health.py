@@ -85,14 +85,16 @@ async def _command(check: HealthCheck, sandbox: str, env: dict[str, str],
     cmd = check.command
     if cmd is None or not (cmd.value or cmd.arguments):
         return False, "COMMAND health check without a command"
-    ids: dict[str, object] = {}
+    uid: int | None = None  # None: as the agent
+    gid: int | None = None
+    groups: list[int] | None = None
     if user:
         try:
             acct = account(user)
         except UnknownUser as e:
             return False, f"COMMAND health check not run: {e}"
         if not acct.is_current():
-            ids = {"user": acct.uid, "group": acct.gid, "extra_groups": list(acct.groups)}
+            uid, gid, groups = acct.uid, acct.gid, list(acct.groups)
     argv = (["/bin/sh", "-c", cmd.value] if cmd.shell
             else list(cmd.arguments) or [cmd.value])
     if container_id:
@@ -101,7 +103,8 @@ async def _command(check: HealthCheck, sandbox: str, env: dict[str, str],
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=sandbox if os.path.isdir(sandbox) else None, env=full_env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True, **ids)
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
+        user=uid, group=gid, extra_groups=groups)
     try:
         rc = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:

@@ -1,12 +1,13 @@
 """The agent's asyncio runtime: feeds the pure core and performs its effects.
 
-One TaskGroup holds everything: the connection loop (detect the leading master, point the
-DEALER at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per
-launched task (launch, then wait for its exit) and kill tasks. Effects are performed through
-a `Performers` table, timers are `Timers` (mesos_common.runtime). A failure while handling one event or performing one effect is logged
-with its traceback and the agent carries on. SIGTERM/SIGINT: kill every task (with its grace
-period), wait for them, exit 0 - leaving no orphans behind (Mesos agents would leave tasks
-running; here SIGTERM is an orderly stop, and a crash / kill -9 is what recovery is for).
+One TaskGroup holds everything: the connection loop (detect the leading master, point the DEALER
+at it, feed MasterConnected, wait for a Redetect), the receive loop, one task per launched task
+(launch, then wait for its exit) and kill tasks. Effects are performed through a `Performers`
+table, timers are `Timers` (mesos_common.runtime). A failure while handling one event or
+performing one effect is logged with its traceback and the agent carries on. SIGTERM/SIGINT:
+kill every task (with its grace period), wait for them, exit 0 - leaving no orphans behind
+(Mesos agents would leave tasks running; here SIGTERM is an orderly stop, and a crash / kill -9
+is what recovery is for).
 
 The core's `Checkpoint` effects are group-committed (atomically, see checkpoint.py) under
 `<work_dir>/meta/checkpoint`, and the effects queued after one wait until it is durable
@@ -178,7 +179,7 @@ class AgentServer:
         self._committing = False
         self._commit_pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._fetcher: Fetcher | None = None  # made by the first task with URIs
-        self.executor_api = ExecutorApi(self, time.time)
+        self.executor_api: ExecutorApi = ExecutorApi(self, time.time)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -357,7 +358,7 @@ class AgentServer:
         usages = await asyncio.gather(*(self.containerizer.usage(e.task_id) for e in entries),
                                       return_exceptions=True)
         out = []
-        for e, u in zip(entries, usages):
+        for e, u in zip(entries, usages, strict=True):
             if not isinstance(u, Usage):
                 continue
             res = e.task.resources

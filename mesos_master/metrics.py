@@ -49,7 +49,8 @@ PENDING_CAP = 200_000  # offers / launches remembered at most (the oldest are fo
 
 
 class Service(Protocol):
-    master: Master | None
+    @property
+    def master(self) -> Master | None: ...
 
     @property
     def leading(self) -> bool: ...

@@ -35,7 +35,7 @@ class Cluster(LocalCluster):
         def ready():
             s = self.state()
             return s if len([a for a in s["slaves"] if a.get("active")]) == n else None
-        return wait_for(ready, timeout, what=f"{n} active agents")  # type: ignore[return-value]
+        return wait_for(ready, timeout, what=f"{n} active agents")
 
     def dump_logs(self) -> str:
         out = []

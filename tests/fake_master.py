@@ -115,6 +115,7 @@ class FakeMaster:
         return upd.status
 
     def ack(self, status: m.TaskStatus, framework_id: str = "F1", agent_id: str = "A1") -> None:
+        assert status.uuid is not None, "an agent's update carries a uuid"
         self.send(m.StatusUpdateAck(framework_id, agent_id, status.task_id, status.uuid))
 
     def restart_socket(self, master_id: str) -> None:
@@ -140,7 +141,7 @@ class FakeMaster:
             self._error = e
             self._ready.set()
 
-    def _info(self, _: web.Request) -> web.Response:
+    async def _info(self, _: web.Request) -> web.Response:
         return web.json_response({"id": self.master_id, "hostname": "localhost",
                                   "ip": "127.0.0.1", "port": self.http_port,
                                   "zmq_endpoint": self.endpoint, "version": "fake"})

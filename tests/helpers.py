@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -16,6 +17,13 @@ import psutil
 from frameworks.scheduler import Scheduler
 from frameworks.tasks import ResourcesLeft
 from mesos_common.daemons import python_module
+
+
+def search(pattern: str, text: str) -> re.Match[str]:
+    """`re.search` for a line the test needs: a clear failure naming the text if it is not there."""
+    found = re.search(pattern, text)
+    assert found is not None, f"no {pattern!r} in {text!r}"
+    return found
 
 
 def http_json(url: str, timeout: float = 5.0) -> Any:

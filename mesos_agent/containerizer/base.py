@@ -1,6 +1,7 @@
 """The Containerizer protocol: how the agent runtime starts, watches and stops tasks.
 
-A slice of Mesos's `Containerizer` (launch/wait/kill/containers, handle/recover for checkpointing). Implementations: `process.ProcessContainerizer` (real processes, one session
+A slice of Mesos's `Containerizer` (launch/wait/kill/containers, handle/recover for
+checkpointing). Implementations: `process.ProcessContainerizer` (real processes, one session
 per task) and `sim.SimContainerizer` (in memory). Containers are keyed by task id: a command
 task is its own executor.
 """

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -162,7 +162,7 @@ class Engine:
                 raise EngineError(500, str(doc["error"]))
 
     async def logs(self, cid: str, since: str | None, batch_bytes: int = 1 << 20
-                   ) -> AsyncIterator[list[tuple[int, bytes]]]:
+                   ) -> AsyncGenerator[list[tuple[int, bytes]], None]:
         """The container's output since `since` ("seconds.nanoseconds", inclusive), each
         line prefixed with its timestamp, in batches of about `batch_bytes`:
         [(stream, b"<RFC3339Nano> line")]. Each read has the call deadline, not the whole

@@ -202,8 +202,8 @@ def _parameter(body: dict[str, Any], key: str, value: str) -> None:
         except ValueError as e:
             raise LaunchError(f"docker parameter {key}={value!r}: {e}") from None
         target = body
-        *path, last = where.split(".")
-        for p in path:
+        *parents, last = where.split(".")
+        for p in parents:
             target = target.setdefault(p, {})
         if many:
             target.setdefault(last, []).append(parsed)

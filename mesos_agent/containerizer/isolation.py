@@ -311,7 +311,7 @@ class CgroupsV1(_Groups):
         moved: set[str] = set()
 
         def enter(p: Prepared) -> None:
-            for controller, d in zip(self.CONTROLLERS, p.dirs):
+            for controller, d in zip(self.CONTROLLERS, p.dirs, strict=True):
                 moved.add(controller)
                 _write(f"{d}/tasks", tid)
 

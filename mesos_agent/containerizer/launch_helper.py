@@ -20,10 +20,10 @@ The helper is the tasks' parent: it reaps them and reports their exits, in order
 STARTED. Where the isolator can say when a task's memory group runs out (cgroup v1's OOM
 notifier: an eventfd per task), the helper watches it from its answer on, kills the whole
 task at once (Mesos destroys the container, even when the kernel's OOM killer took only one
-of its processes) and says OOM before the task's EXITED. It appends each batch's launches to the agent's launch log before it answers, so a
-restarted agent finds tasks whose checkpoint it missed. When the agent goes away (EOF) it
-exits and leaves the tasks running, as the agent's own death would: a restarted agent
-reattaches to them (`ProcessContainerizer.recover`).
+of its processes) and says OOM before the task's EXITED. It appends each batch's launches to
+the agent's launch log before it answers, so a restarted agent finds tasks whose checkpoint
+it missed. When the agent goes away (EOF) it exits and leaves the tasks running, as the
+agent's own death would: a restarted agent reattaches to them (`ProcessContainerizer.recover`).
 """
 from __future__ import annotations
 

@@ -230,8 +230,11 @@ class Launcher:
             except OSError:  # already gone (and reaped by init)
                 self._exited(pid, None)
                 continue
-            watch_stranger(pid, fd).add_done_callback(
-                lambda f, pid=pid: self._exited(pid, None))
+
+            def exited(_: asyncio.Future[int | None], pid: int = pid) -> None:
+                self._exited(pid, None)
+
+            watch_stranger(pid, fd).add_done_callback(exited)
 
     def _hang_up(self) -> None:
         self._unwatch()

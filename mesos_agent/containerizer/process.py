@@ -18,6 +18,7 @@ missed it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -185,8 +186,7 @@ class ProcessContainerizer:
             self._turn = (self._turn + 1) % len(self._launchers)
             try:
                 launcher.submit([r.spec for r in chunk],
-                                lambda answer, chunk=chunk, launcher=launcher:
-                                self._deliver(chunk, launcher, answer))
+                                functools.partial(self._deliver, chunk, launcher))
             except OSError as e:  # the helper cannot be (re)started
                 _fail(chunk, f"cannot start the launch helper: {e}")
 
@@ -198,7 +198,7 @@ class ProcessContainerizer:
             self._kill_logged(chunk)
             _fail(chunk, f"launcher failed: {answer}")
         else:
-            for r, result in zip(chunk, answer):
+            for r, result in zip(chunk, answer, strict=True):
                 if isinstance(result, str):
                     if not r.done.done():
                         r.done.set_exception(LaunchError(result))

@@ -17,8 +17,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+# Typed loosely: the helper is private, its arguments are those of one Python version (checked
+# below), and typeshed does not allow the None preexec_fn that Popen itself passes.
+_fork_exec: Callable[..., int] | None
 try:
     from _posixsubprocess import fork_exec as _fork_exec
 except ImportError:  # pragma: no cover - not CPython on POSIX
@@ -59,7 +62,7 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: dict[str, 
         if b"=" in name:
             raise ValueError(f"illegal environment variable name {k!r}")
         env_list.append(name + b"=" + v.encode(*codec))
-    if not FORK_EXEC:
+    if not FORK_EXEC or _fork_exec is None:
         switch: dict = ({} if ids is None else
                         {"user": ids[0], "group": ids[1], "extra_groups": list(ids[2])})
         proc = subprocess.Popen(argv, executable=executable, cwd=cwd, env=env,

@@ -3,7 +3,6 @@ scripts/install-system-deps.sh) against a real `mesos-local` cluster."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from mesos_common.daemons import kill_task_processes
-from tests.helpers import start_mesos_local
+from tests.helpers import search, start_mesos_local
 
 CHROMIUM = os.environ.get("CORRAL_CHROMIUM", "/usr/bin/chromium")
 # Set to a directory (docs/screenshots) to keep a screenshot of each page the tests visit.
@@ -49,8 +48,8 @@ class Local:
     """A running `mesos-local`: the master's and Marathon's base URLs."""
 
     def __init__(self, out: str) -> None:
-        self.master = re.search(r"mesos-local: master (http://\S+)", out).group(1)
-        self.marathon = re.search(r"mesos-local: marathon (http://\S+)", out).group(1)
+        self.master = search(r"mesos-local: master (http://\S+)", out).group(1)
+        self.marathon = search(r"mesos-local: marathon (http://\S+)", out).group(1)
 
 
 @pytest.fixture(scope="module")

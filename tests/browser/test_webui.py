@@ -25,8 +25,12 @@ def pooled_from_page(page: Page) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for row in page.locator("#pooled tbody tr").all():
         res = row.get_attribute("data-res")
-        out[res] = {c.get_attribute("data-kind"): float(c.get_attribute("data-value"))
-                    for c in row.locator("td[data-kind]").all()}
+        assert res is not None
+        out[res] = {}
+        for cell in row.locator("td[data-kind]").all():
+            kind, value = cell.get_attribute("data-kind"), cell.get_attribute("data-value")
+            assert kind is not None and value is not None
+            out[res][kind] = float(value)
     return out
 
 

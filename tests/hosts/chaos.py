@@ -38,16 +38,17 @@ from tests.hosts.cluster import MASTER_ZMQ, ZK_PORT, HostCluster
 from tests.hosts.planted import PLANTS
 from tests.hosts.schedule import Fault, driver_actions, round_faults
 
-WEB = {"id": "/chaos/web", "cpus": 0.1, "mem": 16, "instances": 3,
-       "portDefinitions": [{"port": 0}], "constraints": [["hostname", "UNIQUE"]],
-       "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
-                         "intervalSeconds": 1, "timeoutSeconds": 2,
-                         "gracePeriodSeconds": 15, "maxConsecutiveFailures": 3}],
-       "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5},
-       "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
-WORKER = {"id": "/chaos/worker", "cmd": "sleep 100000", "cpus": 0.05, "mem": 8,
-          "instances": 2,
-          "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
+WEB: dict[str, Any] = {
+    "id": "/chaos/web", "cpus": 0.1, "mem": 16, "instances": 3,
+    "portDefinitions": [{"port": 0}], "constraints": [["hostname", "UNIQUE"]],
+    "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                      "intervalSeconds": 1, "timeoutSeconds": 2,
+                      "gracePeriodSeconds": 15, "maxConsecutiveFailures": 3}],
+    "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5},
+    "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
+WORKER: dict[str, Any] = {
+    "id": "/chaos/worker", "cmd": "sleep 100000", "cpus": 0.05, "mem": 8, "instances": 2,
+    "unreachableStrategy": {"inactiveAfterSeconds": 2, "expungeAfterSeconds": 600}}
 
 
 def web_cmd(version: int) -> str:

@@ -83,9 +83,9 @@ def remove_run(run_id: str) -> None:
     """Remove every namespace, link, root rule and mount of run `run_id` (idempotent)."""
     mounts = RUN_DIR / run_id / "mounts"
     if mounts.exists():
-        for m in mounts.read_text().split("\n"):
-            if m:
-                subprocess.run(["umount", "-l", m], capture_output=True)
+        for mount in mounts.read_text().split("\n"):
+            if mount:
+                subprocess.run(["umount", "-l", mount], capture_output=True)
     for ns in sh("ip", "netns", "list", check=False).split("\n"):
         name = ns.split(" ")[0]
         if name.startswith(f"{PREFIX}-{run_id}-"):
@@ -186,7 +186,7 @@ class Network:
         for k in range(250):
             third = 2 + (start + k) % 250
             if f"10.213.{third}" not in used:
-                return ipaddress.ip_network(f"10.213.{third}.0/24")
+                return ipaddress.IPv4Network(f"10.213.{third}.0/24")
         raise NetError("no free /24 left in 10.213.0.0/16")
 
     def add_host(self, name: str) -> Host:

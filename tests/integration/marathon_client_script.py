@@ -11,10 +11,13 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
-collections.Iterable = collections.abc.Iterable  # marathon 0.13.0 on Python >= 3.10
+# marathon 0.13.0 on Python >= 3.10; the shim is what the stubs rightly do not have
+collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]
 
-from marathon import MarathonClient  # noqa: E402
+# The third-party client, not this repository's `marathon` package that mypy sees
+from marathon import MarathonClient  # type: ignore[attr-defined]  # noqa: E402
 from marathon.models import MarathonApp, MarathonGroup  # noqa: E402
 from marathon.models.app import MarathonHealthCheck  # noqa: E402
 from marathon.models.container import (  # noqa
@@ -25,7 +28,7 @@ from marathon.models.container import (  # noqa
 )
 
 client = MarathonClient(sys.argv[1])
-results = {}
+results: dict[str, Any] = {}
 
 
 def step(name, fn):
@@ -45,7 +48,7 @@ def wait_deployed(app_id, timeout=60):
     raise AssertionError(f"deployment of {app_id} did not finish")
 
 
-events = []
+events: list[str] = []
 
 
 def listen():

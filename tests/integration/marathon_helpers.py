@@ -42,6 +42,11 @@ class MarathonApi:
         assert status == 200, body
         return body["app"]
 
+    def healthy_app(self, app_id: str) -> dict[str, Any] | None:
+        """The app once exactly one of its tasks is healthy (a `wait_for` predicate)."""
+        app = self.app(app_id)
+        return app if app["tasksHealthy"] == 1 else None
+
     def deployments(self) -> list[dict[str, Any]]:
         return self.call("GET", "/v2/deployments")[1]
 

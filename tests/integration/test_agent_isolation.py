@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,7 @@ def test_v1_tasks_are_born_in_their_groups_and_the_launcher_thread_goes_home(
             child.kill()
             child.wait()
         for p in ps:
-            wait_for(lambda p=p: iso.cleanup(p), what="the test's groups removed")
+            wait_for(partial(iso.cleanup, p), what="the test's groups removed")
         iso.close()  # and the (test) agent's own groups
 
 

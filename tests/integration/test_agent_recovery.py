@@ -124,7 +124,7 @@ def test_cleanup_kills_and_reports_every_task(
     rereg = master.expect(ReregisterAgent, timeout=20)
     assert rereg.agent_id == "A1"
     master.send(AgentReregistered("A1", "M1", HB))
-    ended = {}
+    ended: dict[str, str] = {}
     while len(ended) < len(pids):
         st = master.expect(StatusUpdate).status
         master.ack(st)

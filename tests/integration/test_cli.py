@@ -27,7 +27,7 @@ import pytest
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_agent.main import build_parser
 from mesos_common.daemons import free_port, kill_task_processes, python_module
-from tests.helpers import http_json, start_mesos_local, wait_for
+from tests.helpers import http_json, search, start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
 
 pytestmark = pytest.mark.slow
@@ -40,8 +40,8 @@ class Local:
 
     def __init__(self, root: Path, out: str) -> None:
         self.root = root
-        self.master = re.search(r"mesos-local: master (http://\S+) ", out).group(1)
-        self.marathon = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)
+        self.master = search(r"mesos-local: master (http://\S+) ", out).group(1)
+        self.marathon = search(r"mesos-local: marathon (http://\S+) ", out).group(1)
         self.api = MarathonApi(self.marathon)
         self.env = dict(os.environ, CORRAL_MASTER=self.master, CORRAL_MARATHON=self.marathon,
                         XDG_CONFIG_HOME=str(root / "config"), COLUMNS="200")
@@ -269,6 +269,7 @@ def test_task_log_follow_prints_a_later_line_and_ends_with_the_task(local: Local
         task = wait_for(lambda: [t for t in local.json("task", "list", "--app", "logger")
                                  if t["state"] == "TASK_RUNNING"], 60, 0.3, "running")[0]
         with local.background("task", "log", task["id"], "--follow") as follower:
+            assert follower.stdout is not None
             first = follower.stdout.readline()
             assert first == "early\n"
             sandbox = local.json("task", "ls", task["id"])[0]["path"].rsplit("/", 1)[0]

@@ -3,7 +3,6 @@ credentials and the CA come from flags, the environment or the config file."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mesos_common.daemons import kill_task_processes
-from tests.helpers import start_mesos_local
+from tests.helpers import search, start_mesos_local
 
 pytestmark = pytest.mark.slow
 CORRAL = str(Path(sys.executable).with_name("corral"))
@@ -24,7 +23,7 @@ def test_credentials_and_ca_reach_a_secure_master(tmp_path: Path):
                                   "--resources=cpus:1;mem:256;ports:[31000-31001]")
     try:
         assert "ready" in out, out
-        master = re.search(r"mesos-local: master (https://\S+) ", out).group(1)
+        master = search(r"mesos-local: master (https://\S+) ", out).group(1)
         secure = tmp_path / "secure"
         env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), CORRAL_MASTER=master)
 

@@ -16,7 +16,7 @@ import pytest
 from frameworks.scheduler import SchedulerDriver
 from mesos_common import task_states
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import TaskHolder, http_json, start_mesos_local, wait_for
+from tests.helpers import TaskHolder, http_json, search, start_mesos_local, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_mesos_local_batch_of_30_spreads_over_3_agents(tmp_path: Path):
                                   f"--work_dir={tmp_path}", f"--resources={SMALL}")
     lines = [out]
     try:
-        master = re.search(r"master http://(\S+) ", out).group(1)
+        master = search(r"master http://(\S+) ", out).group(1)
         pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
         assert len(pids) == 4, out
         state = wait_for(lambda: (s := http_json(f"http://{master}/master/state")) and

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,7 @@ def test_the_docker_app_runs_as_a_container_in_both_forms(tmp_path: Path) -> Non
             status, body = api.call("POST", "/v2/apps", {**app, "healthChecks": [check]})
             assert status == 201, body
         for app_id in ("dock", "dock-legacy"):
-            app = wait_for(lambda app_id=app_id: (a := api.app(app_id))["tasksHealthy"] == 1 and a,
-                           120, 0.5,
+            app = wait_for(partial(api.healthy_app, app_id), 120, 0.5,
                            f"{app_id} healthy by its MESOS_HTTP check")
             (task,) = app["tasks"]
             port = task["ports"][0]

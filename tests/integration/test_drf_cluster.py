@@ -70,7 +70,7 @@ def test_cpu_and_memory_heavy_frameworks_converge_to_drf_shares(cluster):
     for d in drivers:
         d.start()
     try:
-        history: list[tuple[int, int]] = []
+        history: list[tuple[float, tuple[int, ...]]] = []  # (when, tasks per framework)
 
         def settled():  # same task counts for 3 s: nothing fits any more
             s = cluster.state()

@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -20,6 +21,7 @@ from frameworks.scheduler import SchedulerDriver
 from mesos_common import launch_log
 from mesos_common import messages as m
 from mesos_common import task_states as ts
+from mesos_common.daemons import Daemon
 from mesos_master.ha_local import HaCluster
 from tests.helpers import TaskHolder, http_json, wait_for
 
@@ -118,15 +120,15 @@ def test_kill_leader_ten_times_tasks_keep_running(ha: HaCluster):
     try:
         wait_for(sched.all_running, 60, what="6 running tasks")
         fw_id = driver.framework_id
+        assert fw_id is not None
         pids = wait_for(lambda: (p := task_pids(ha)) and len(p) == 6 and p, 10, what="pids")
         for round_ in range(10):
             slot, old = wait_for(lambda: settled(ha, fw_id, 6), 30,
                                  what=f"a settled cluster before kill {round_}")[0]
             old_id = old.field("id")
             ha.kill9(slot)
-            (new_slot, new), state = wait_for(
-                lambda old_id=old_id: settled(ha, fw_id, 6, not_id=old_id),
-                30, what=f"failover {round_}")
+            (new_slot, new), state = wait_for(partial(settled, ha, fw_id, 6, not_id=old_id),
+                                              30, what=f"failover {round_}")
             assert new_slot != slot
             assert state["id"] == new.field("id") != old_id
             ha.start_master(slot)  # back as a standby for the next round
@@ -134,8 +136,10 @@ def test_kill_leader_ten_times_tasks_keep_running(ha: HaCluster):
             assert all(alive(p) for p in pids.values())
             assert sched.all_running(), sched.states()
             new_id = new.field("id")
-            wait_for(lambda new_id=new_id: sched.masters and sched.masters[-1] == new_id, 15,
-                     what="the framework re-registered with the new leader")
+
+            def with_new_leader(new_id: str = new_id) -> bool:
+                return bool(sched.masters) and sched.masters[-1] == new_id
+            wait_for(with_new_leader, 15, what="the framework re-registered with the new leader")
         # reconciliation with the last leader: explicit (listed) and implicit (empty)
         before = len(sched.updates)
         driver.reconcile_tasks(["t0", "t5"])
@@ -214,6 +218,7 @@ def test_leader_cut_from_zookeeper_stops_and_another_takes_over(ha: HaCluster, z
         try:
             wait_for(sched.all_running, 60, what="3 running tasks")
             fw_id = driver.framework_id
+            assert fw_id is not None
             (slot, leader), _ = wait_for(lambda: settled(ha, fw_id, 3), 30, what="settled")
             assert leader is first
             pids = task_pids(ha)
@@ -246,6 +251,7 @@ def test_framework_failover_within_and_past_failover_timeout(ha: HaCluster):
     driver.start()
     wait_for(sched.all_running, 60, what="2 running tasks")
     fw_id = driver.framework_id
+    assert fw_id is not None
     pids = wait_for(lambda: (p := task_pids(ha)) and len(p) == 2 and p, 10, what="pids")
     driver.stop(failover=True)  # the process "dies" without tearing the framework down
 
@@ -289,13 +295,13 @@ def test_batch_framework_over_zk_finishes_across_a_leader_kill(ha: HaCluster):
                       "--cpus=0.25", "--mem=16", "--command=sleep 6"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        def running() -> bool:
+        def running() -> tuple[int, Daemon] | None:
             found = ha.leader()
             if found is None:
-                return False
+                return None
             state = http_json(f"http://{ha.http_of(found[1])}/master/state")
-            return sum(1 for f in state["frameworks"] for t in f["tasks"]
-                       if t["state"] == ts.RUNNING) == 12 and found
+            return found if sum(1 for f in state["frameworks"] for t in f["tasks"]
+                                if t["state"] == ts.RUNNING) == 12 else None
         slot, _ = wait_for(running, 60, what="12 running batch tasks")
         ha.kill9(slot)
         out, _ = batch.communicate(timeout=90)
@@ -320,6 +326,7 @@ def test_agent_not_back_after_failover_is_unreachable_and_its_tasks_reported(ha:
     try:
         wait_for(sched.all_running, 60, what="6 running tasks")
         fw_id = driver.framework_id
+        assert fw_id is not None
         (slot, leader), state = wait_for(lambda: settled(ha, fw_id, 6), 30, what="settled")
         victim_id = sorted(set(sched.launched.values()))[0]  # an agent that holds tasks
         victim = next(a for a in ha.agents

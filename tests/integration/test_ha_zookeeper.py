@@ -13,14 +13,15 @@ from mesos_master.registry.base import (
     MarkReachable,
     MarkUnreachable,
     MemoryRegistry,
+    RegistryOperation,
     RemoveAgent,
 )
 from mesos_master.registry.zookeeper import FencedError, ZkRegistry
 from tests.helpers import wait_for_async
 
-OPS = [AdmitAgent("S1", "h1"), AdmitAgent("S2", "h2"), AdmitAgent("S1", "dup"),
-       MarkUnreachable("S1", 5.0), MarkReachable("S1", "h1b"), RemoveAgent("S2"),
-       RemoveAgent("S9")]
+OPS: list[RegistryOperation] = [
+    AdmitAgent("S1", "h1"), AdmitAgent("S2", "h2"), AdmitAgent("S1", "dup"),
+    MarkUnreachable("S1", 5.0), MarkReachable("S1", "h1b"), RemoveAgent("S2"), RemoveAgent("S9")]
 
 
 @pytest.fixture

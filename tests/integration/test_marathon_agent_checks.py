@@ -5,7 +5,9 @@ there), and a process task's MESOS_TCP check (real master, agent, dockerd, Marat
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +23,7 @@ TIMING = {"delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 2,
 HTTPD = "mkdir -p /www && echo hello > /www/index.html && httpd -f -p 80 -h /www"
 BRIDGE = {"type": "DOCKER", "docker": {"image": IMAGE, "network": "BRIDGE",
                                        "portMappings": [{"containerPort": 80, "hostPort": 0}]}}
-APPS = [
+APPS: list[dict[str, Any]] = [
     {"id": "/http", "cmd": HTTPD, "container": BRIDGE,
      "healthChecks": [dict(TIMING, protocol="MESOS_HTTP", path="/index.html", portIndex=0)]},
     {"id": "/command", "cmd": f"touch /inside-only && {HTTPD}", "container": BRIDGE,
@@ -48,8 +50,7 @@ def test_agent_run_checks_show_in_health_check_results(cluster, client, tmp_path
             status, body = api.call("POST", "/v2/apps", dict(app, cpus=0.1, mem=64))
             assert status == 201, body
         for app in APPS:
-            a = wait_for(lambda app=app: (a := api.app(app["id"]))["tasksHealthy"] == 1 and a, 90,
-                         0.5, f"{app['id']} healthy")
+            a = wait_for(partial(api.healthy_app, app["id"]), 90, 0.5, f"{app['id']} healthy")
             (task,) = a["tasks"]
             (result,) = task["healthCheckResults"]
             assert result["alive"] is True and result["consecutiveFailures"] == 0, result

@@ -49,7 +49,8 @@ class HealthWatcher(threading.Thread):
 
     def __init__(self, api: MarathonApi) -> None:
         super().__init__(daemon=True)
-        self.api, self.samples, self.stop = api, [], threading.Event()
+        self.api, self.stop = api, threading.Event()
+        self.samples: list[tuple[int, int]] = []
 
     def run(self) -> None:
         while not self.stop.is_set():

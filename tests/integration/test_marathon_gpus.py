@@ -5,6 +5,7 @@ instance beyond the agent's GPUs waits with "insufficient gpus"."""
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ from tests.integration.marathon_helpers import MarathonApi
 from tests.unit.agent.test_gpus import UUIDS, fake_smi
 
 pytestmark = pytest.mark.slow
+
+
+def _devices(box: Path) -> str:
+    return (box / "devices").read_text().strip()
 
 
 def test_gpu_app_tasks_get_their_own_devices(cluster: Cluster, tmp_path: Path,
@@ -39,8 +44,7 @@ def test_gpu_app_tasks_get_their_own_devices(cluster: Cluster, tmp_path: Path,
     seen = []
     for t in tasks:
         (box,) = list(cluster.agent_dirs[0].glob(f"**/executors/{t['id']}/runs/latest"))
-        seen.append(wait_for(lambda box=box: (box / "devices").read_text().strip(), 30, 0.1,
-                             "the task's devices"))
+        seen.append(wait_for(partial(_devices, box), 30, 0.1, "the task's devices"))
     assert sorted(seen) == sorted(UUIDS)
     queue = wait_for(lambda: [q for q in api.call("GET", "/v2/queue")[1]["queue"]
                               if q["app"]["id"] == "/cuda" and q["processedOffersSummary"]

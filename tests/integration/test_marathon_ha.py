@@ -18,10 +18,12 @@ import time
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import psutil
 import pytest
 
+from marathon.leadership import Node
 from marathon.proxy import StoredFrameworkId
 from marathon.store_zk import StoreError, ZkStore, escape
 from mesos_common import launch_log
@@ -76,9 +78,10 @@ class Marathons:
         for i in self.alive():
             status, body = self.api(i).call("GET", "/v2/leader")
             named.add(body.get("leader") if status == 200 else None)
-        if len(named) != 1 or None in named:
+        leader = named.pop() if len(named) == 1 else None
+        if leader is None:
             return None
-        port = int(named.pop().rsplit(":", 1)[1])
+        port = int(leader.rsplit(":", 1)[1])
         if port not in self.ports:
             return None
         slot = self.ports.index(port)
@@ -192,7 +195,7 @@ def test_one_leader_standbys_proxy_and_events_stream_through_them(marathons, clu
     assert status == 201, body
     assert headers["X-Marathon-Leader"] == leader_url
     assert body["id"] == "/prod/sleeper" and headers["Location"] == "/v2/apps/prod/sleeper"
-    lines = []
+    lines: list[bytes] = []
     while not any(line.startswith(b"data:") for line in lines):
         lines.append(sse.readline())
     sse.close()
@@ -391,7 +394,8 @@ def test_standby_framework_id_is_read_from_zookeeper_at_most_once_per_ttl(
     client = make_zk_client(zookeeper.hosts)
     client.start(timeout=10)
     now = [0.0]
-    node = SimpleNamespace(elector=SimpleNamespace(path="/fid", client=client))
+    # what StoredFrameworkId reads of a node: its elector's path and ZooKeeper client
+    node = cast(Node, SimpleNamespace(elector=SimpleNamespace(path="/fid", client=client)))
 
     async def scenario() -> list[tuple[list[str | None], int]]:
         cache = StoredFrameworkId(ttl=2.0, clock=lambda: now[0])
@@ -407,7 +411,7 @@ def test_standby_framework_id_is_read_from_zookeeper_at_most_once_per_ttl(
         await ask(2.5)
         client.delete("/fid/state/meta/framework_id")
         await ask(5.0)
-        seen.append(([await StoredFrameworkId().get(SimpleNamespace(elector=None))], 0))
+        seen.append(([await StoredFrameworkId().get(cast(Node, SimpleNamespace(elector=None)))], 0))
         return seen
     try:
         assert asyncio.run(scenario()) == [

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import start_mesos_local, wait_for
+from tests.helpers import search, start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi, http_ok
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,9 @@ def test_mesos_local_runs_marathon_apps():
     proc, out = start_mesos_local("--num_agents=2", "--port=0",
                                   "--resources=cpus:1;mem:512;disk:512;ports:[31000-31010]")
     lines = [out]
-    work = Path(re.search(r"mesos-local: work dir (\S+) ", out).group(1))
+    work = Path(search(r"mesos-local: work dir (\S+) ", out).group(1))
     try:
-        base = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)
+        base = search(r"mesos-local: marathon (http://\S+) ", out).group(1)
         pids = [int(p) for p in re.findall(r" pid (\d+)", out)]
         assert len(pids) == 4, out  # master, 2 agents, marathon
         api = MarathonApi(base)
@@ -60,7 +60,8 @@ def test_mesos_local_no_marathon_flag(tmp_path: Path):
         python_module("mesos_master.local", "--num_agents=1", "--port=0", "--no-marathon",
                       f"--work_dir={tmp_path}", "--resources=cpus:1;mem:256;ports:[31000-31001]"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    lines = []
+    assert proc.stdout is not None
+    lines: list[str] = []
     try:
         for line in proc.stdout:
             lines.append(line)

@@ -10,6 +10,7 @@ import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def _running_task(api: MarathonApi, app_id: str) -> dict:
 def test_fetch_user_memory_and_grace_of_process_tasks(
         cluster: tuple[MarathonApi, str, Path], files: Files) -> None:
     api, master, base = cluster
-    apps = [
+    apps: list[dict[str, Any]] = [
         {"id": "/whoami", "cmd": "id -u && sleep 600", "user": "nobody"},
         {"id": "/fetched", "cmd": "./app/bin/hello && sleep 600",
          "fetch": [{"uri": f"{files.url}/app.tar.gz", "cache": True}]},

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,14 +38,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     bool(netns.available()) or not zk_available(),
     reason=netns.available() or "ZooKeeper is not installed")]
 
-WEB = {"id": "/web", "cmd": "echo ok > index.html && exec busybox httpd -f -p $PORT0",
-       "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}],
-       "constraints": [["hostname", "UNIQUE"]],
-       "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
-                         "intervalSeconds": 1, "timeoutSeconds": 1,
-                         "gracePeriodSeconds": 10, "maxConsecutiveFailures": 2}],
-       "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0},
-       "unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 120}}
+WEB: dict[str, Any] = {
+    "id": "/web", "cmd": "echo ok > index.html && exec busybox httpd -f -p $PORT0",
+    "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": [{"port": 0}],
+    "constraints": [["hostname", "UNIQUE"]],
+    "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                      "intervalSeconds": 1, "timeoutSeconds": 1,
+                      "gracePeriodSeconds": 10, "maxConsecutiveFailures": 2}],
+    "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 0},
+    "unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 120}}
 
 
 @pytest.fixture
@@ -77,7 +79,8 @@ class Sampler(threading.Thread):
 
     def __init__(self, fn, period: float = 0.2) -> None:
         super().__init__(daemon=True)
-        self.fn, self.period, self.samples, self.done = fn, period, [], threading.Event()
+        self.fn, self.period, self.done = fn, period, threading.Event()
+        self.samples: list[Any] = []
 
     def run(self) -> None:
         while not self.done.is_set():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import ssl
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import start_mesos_local, wait_for
+from tests.helpers import search, start_mesos_local, wait_for
 from tests.integration.test_security_http import call
 
 pytestmark = pytest.mark.slow
@@ -32,7 +31,7 @@ def test_mesos_local_secure_tour(tmp_path: Path):
         creds = json.loads((secure / "credentials.json").read_text())["credentials"]
         secrets = [c["secret"] for c in creds]
         operator = next(c["secret"] for c in creds if c["principal"] == "operator")
-        master = re.search(r"master (https://\S+) ", out).group(1)
+        master = search(r"master (https://\S+) ", out).group(1)
         ctx = ssl.create_default_context(cafile=str(secure / "ca.pem"))
         assert call(f"{master}/master/state", context=ctx)[0] == 401
 
@@ -51,7 +50,7 @@ def test_mesos_local_secure_tour(tmp_path: Path):
                                            *shlex.split(command)),
                              capture_output=True, text=True, timeout=90, env=env)
         assert run.returncode == 0 and "TASK_FINISHED" in run.stdout, run.stdout + run.stderr
-        marathon = re.search(r"(https://\S+)/v2/apps", out).group(1)
+        marathon = search(r"(https://\S+)/v2/apps", out).group(1)
         assert call(f"{marathon}/v2/apps", context=ctx)[0] == 401
         # Marathon names no user: its task runs as the agents' --default_user, nobody.
         app = json.dumps({"id": "hello", "cmd": "id -un > whoami; sleep 600", "mem": 16,

@@ -27,6 +27,11 @@ class HealthEdges:
     health_rng: random.Random
     health_kills: int
 
+    if TYPE_CHECKING:
+        def push(self, at: float, kind: str, node: str, payload: Any) -> None: ...
+        def feed(self, name: str, event: Any) -> None: ...
+        def _note(self, text: str) -> None: ...
+
     def _maybe_check(self) -> m.HealthCheck | None:
         """A Mesos health check for a batch task, in `health_checks` of them."""
         r = self.health_rng

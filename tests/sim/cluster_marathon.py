@@ -14,7 +14,9 @@ from marathon import core_events as ev
 from tests.sim import sim_marathon as sm
 
 if TYPE_CHECKING:
+    from mesos_common import effects as fx
     from tests.sim.cluster import SimOptions
+    from tests.sim.node import Node
 
 CHANGES = ("scale", "upgrade", "restart")  # answered: the app's new version is durable
 BURST = 0.002  # virtual seconds from a Marathon burst's first item to its batch_done
@@ -27,6 +29,13 @@ class MarathonEdges:
     now: float
     faults: bool
     rng: Any
+
+    if TYPE_CHECKING:
+        def push(self, at: float, kind: str, node: str, payload: Any) -> None: ...
+        def perform(self, node: Node, effects: list[Any]) -> None: ...
+        def _send(self, node: Node, e: fx.Send) -> None: ...
+        def _note(self, text: str) -> None: ...
+        def _crash(self, node: Node, downtime: float) -> None: ...
 
     def _new_marathon(self, node: sm.MarathonNode) -> None:
         node.wake_pump = lambda: self.push(self.now, "mpump", node.name, None)

@@ -19,7 +19,8 @@ from mesos_common import task_states as ts
 from mesos_common.resources import Resources
 
 if TYPE_CHECKING:
-    from tests.sim.cluster import SimCluster
+    from tests.sim.cluster import FrameworkNode, SimCluster
+    from tests.sim.sim_marathon import MarathonNode
 
 
 def cores_consistent(c: SimCluster) -> None:
@@ -49,7 +50,10 @@ def one_home_per_task(c: SimCluster) -> None:
 
 def updates_in_order(c: SimCluster) -> None:
     """Agent updates of a task reach its framework in the agent's order (duplicates aside)."""
-    for f in [*c.frameworks.values(), *([c.marathon] if c.marathon else [])]:
+    schedulers: list[FrameworkNode | MarathonNode] = [*c.frameworks.values()]
+    if c.marathon is not None:
+        schedulers.append(c.marathon)
+    for f in schedulers:
         for task_id, seen in f.seen.items():
             if len(seen) < 2:
                 continue

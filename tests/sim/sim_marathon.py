@@ -160,16 +160,22 @@ class MarathonNode(Node):
         for e in effects:
             _PERFORM[type(e)](self, e)  # an unknown effect raises
 
+    @property
+    def live_core(self) -> sdk.SchedulerCore:
+        """The SDK core of the running process: queued driver calls run only while it is up."""
+        assert self.core is not None
+        return self.core
+
     def _q(self, fn: Callable[[], list[Any]]) -> None:
         self.queue.append(fn)
 
     def _launch(self, e: ev.Launch) -> None:
         self.on_launch(e.tasks)
-        self._q(lambda: self.core.launch((e.offer_id,), e.tasks, None))  # type: ignore
+        self._q(lambda: self.live_core.launch((e.offer_id,), e.tasks, None))
 
     def _kill(self, e: ev.Kill) -> None:
         self.on_kill(e.task_id)
-        self._q(lambda: self.core.kill(e.task_id, e.agent_id))  # type: ignore[union-attr]
+        self._q(lambda: self.live_core.kill(e.task_id, e.agent_id))
 
     def command(self, event: Any) -> Any:
         """An API call: its reply's value, or the error that refused it."""
@@ -327,8 +333,8 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
             return f"scale {aid} to {n}"
         if kind == "upgrade":
             node.cmd_version += 1
-            body = {"cmd": f"sleep {SERVICE_CMD + node.cmd_version}",
-                    "upgradeStrategy": strategy(rng)}
+            body: dict[str, object] = {"cmd": f"sleep {SERVICE_CMD + node.cmd_version}",
+                                       "upgradeStrategy": strategy(rng)}
             if rng.random() < 0.3:
                 body["instances"] = rng.randint(1, 5)
             node.command(ev.UpdateApp(aid, body, force))
@@ -356,13 +362,13 @@ def random_op(node: MarathonNode, rng: random.Random) -> str:
 _PERFORM = Performers({
     ev.Launch: MarathonNode._launch,
     ev.Kill: MarathonNode._kill,
-    ev.Decline: lambda n, e: n._q(lambda: n.core.decline(  # type: ignore[union-attr]
+    ev.Decline: lambda n, e: n._q(lambda: n.live_core.decline(
         (e.offer_id,), e.refuse_seconds)),
-    ev.AcceptInverseOffers: lambda n, e: n._q(lambda: n.core.answer_inverse_offers(  # type: ignore
+    ev.AcceptInverseOffers: lambda n, e: n._q(lambda: n.live_core.answer_inverse_offers(
         e.inverse_offer_ids, accept=True)),
-    ev.Revive: lambda n, e: n._q(lambda: n.core.revive(())),  # type: ignore[union-attr]
-    ev.Suppress: lambda n, e: n._q(lambda: n.core.suppress(())),  # type: ignore[union-attr]
-    ev.Reconcile: lambda n, e: n._q(lambda: n.core.reconcile(e.tasks)),  # type: ignore
+    ev.Revive: lambda n, e: n._q(lambda: n.live_core.revive(())),
+    ev.Suppress: lambda n, e: n._q(lambda: n.live_core.suppress(())),
+    ev.Reconcile: lambda n, e: n._q(lambda: n.live_core.reconcile(e.tasks)),
     ev.Put: lambda n, e: n.store.put(e.kind, e.key, e.doc),
     ev.PutAll: lambda n, e: [n.store.put(e.kind, k, d) for k, d in e.docs.items()],
     ev.Delete: lambda n, e: n.store.delete(e.kind, e.key),

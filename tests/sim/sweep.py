@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Sequence
 
 from attrs import frozen
 
@@ -39,8 +40,9 @@ def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
         c.run_until(o.safety_time)
         c.heal()
         if not c.run_until(o.safety_time + o.liveness_time, stop=lambda: converged(c)):
-            pending = {f.name: sorted(f.policy.todo)[:3] + sorted(f.policy.running)[:3]
-                       for f in c.frameworks.values() if f.policy and not f.policy.done()}
+            pending: dict[str, Sequence[object]] = {
+                f.name: [*sorted(f.policy.todo)[:3], *sorted(f.policy.running)[:3]]
+                for f in c.frameworks.values() if f.policy and not f.policy.done()}
             if c.marathon is not None:
                 pending["marathon"] = marathon_pending(c)
             raise SimViolation(seed, f"did not converge within {o.liveness_time:.0f}s after "

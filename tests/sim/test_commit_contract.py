@@ -2,6 +2,8 @@
 writes in a crash, and proof that the sweep notices a service that breaks the contract."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from marathon import core
@@ -12,9 +14,9 @@ from tests.sim.cluster_marathon import BURST
 from tests.sim.sim_marathon import BufferedMemoryStore
 from tests.sim.sweep import run_seed
 
-CRASHY = dict(agents=3, frameworks=1, tasks_per_framework=5, safety_time=60.0,
-              liveness_time=200.0, marathon=True, marathon_ops_per_min=30.0,
-              marathon_crashes_per_min=3.0)
+CRASHY: dict[str, Any] = dict(agents=3, frameworks=1, tasks_per_framework=5,
+                              safety_time=60.0, liveness_time=200.0, marathon=True,
+                              marathon_ops_per_min=30.0, marathon_crashes_per_min=3.0)
 
 
 def test_buffered_store_sees_its_pending_writes_and_loses_them_in_a_crash() -> None:

@@ -11,9 +11,9 @@ from mesos_agent.events import HealthResult, KillProcess, StopHealthCheck
 from tests.sim.cluster import SimOptions, SimViolation
 from tests.sim.sweep import run_seed
 
-CHECKED = dict(agents=3, frameworks=1, tasks_per_framework=8, safety_time=60.0,
-               liveness_time=300.0, marathon=True, marathon_ops_per_min=12.0,
-               health_checks=1.0, unhealthy=0.7)
+CHECKED: dict[str, Any] = dict(agents=3, frameworks=1, tasks_per_framework=8,
+                               safety_time=60.0, liveness_time=300.0, marathon=True,
+                               marathon_ops_per_min=12.0, health_checks=1.0, unhealthy=0.7)
 
 
 def test_the_seed_chooses_the_retry_policy_and_the_health_checks() -> None:
@@ -86,7 +86,7 @@ def test_marathon_keeping_a_stale_healthy_is_caught(monkeypatch: pytest.MonkeyPa
             t.mesos_healthy = before
 
     monkeypatch.setitem(core.EVENTS, ev.StatusUpdate, first_health_only)
-    options = dict(CHECKED, frameworks=0)
+    options: dict[str, Any] = dict(CHECKED, frameworks=0)
     found = _first_failure(options, "healthy")
     with pytest.raises(SimViolation) as again:
         run_seed(found.seed, SimOptions(seed=found.seed, **options))

@@ -31,7 +31,9 @@ def test_a_seed_replays_exactly() -> None:
 def _decline_without_recovering(self: Master, msg: m.Decline, peer: bytes) -> None:
     """The planted bug: the offer is dropped, its resources never given back."""
     fw = self._framework_for(peer, msg, msg.framework_id)
-    for oid in msg.offer_ids if fw is not None else ():
+    if fw is None:
+        return
+    for oid in msg.offer_ids:
         offer = self.offers.get(oid)
         if offer is not None and offer.framework_id == fw.id:
             self._drop_offer(offer)
@@ -59,8 +61,9 @@ def test_sweep_finds_a_planted_bug_and_names_a_replayable_seed() -> None:
     run_seed(violation.seed, attrs.evolve(options(violation.seed), master_messages=None))
 
 
-MARATHON = dict(agents=3, frameworks=1, tasks_per_framework=5, safety_time=60.0,
-                liveness_time=200.0, marathon=True, marathon_ops_per_min=30.0)
+MARATHON: dict[str, Any] = dict(agents=3, frameworks=1, tasks_per_framework=5,
+                                safety_time=60.0, liveness_time=200.0, marathon=True,
+                                marathon_ops_per_min=30.0)
 
 
 def test_marathon_seeds_replay_exactly_and_do_something() -> None:

@@ -68,6 +68,7 @@ def test_start_time_is_psutils_and_tells_a_reused_pid() -> None:
     proc = subprocess.Popen(["sleep", "30"])
     try:
         started = launch_log.start_time(proc.pid)
+        assert started is not None
         assert started == pytest.approx(psutil.Process(proc.pid).create_time(), abs=0.02)
         assert launch_log.is_alive(Launch("t", "/b", proc.pid, started))
         assert not launch_log.is_alive(Launch("t", "/b", proc.pid, started - 10))

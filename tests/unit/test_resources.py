@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -212,7 +213,7 @@ def test_error_message_names_input():
 
 
 def test_from_json_variants():
-    items = [
+    items: list[dict[str, Any]] = [
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}, "role": "ads"},
         {"name": "mem", "type": "SCALAR", "scalar": {"value": 64},
@@ -282,8 +283,11 @@ def test_from_milli_and_scalar_milli():
     assert Resources.from_milli({("cpus", "*"): 1500, ("cpus", "a"): 1, ("mem", "*"): 0}) \
         == P("cpus:1.5;cpus(a):0.001")
     assert Resources.from_milli({}) == EMPTY
-    for bad in ({("cpus", "*"): -1}, {("cpus", "*"): 1.5}, {("cpus", "*"): True},
-                {("cp us", "*"): 1}, {("cpus", "a b"): 1}):
+    # not all ints: what from_milli must refuse
+    bads: list[dict[tuple[str, str], Any]] = [
+        {("cpus", "*"): -1}, {("cpus", "*"): 1.5}, {("cpus", "*"): True},
+        {("cp us", "*"): 1}, {("cpus", "a b"): 1}]
+    for bad in bads:
         with pytest.raises(ResourceError):
             Resources.from_milli(bad)
 
@@ -312,7 +316,7 @@ def test_contains_is_role_aware_and_type_safe():
 def test_immutable_and_hashable():
     r = P("cpus:1")
     with pytest.raises(AttributeError):
-        r._d = {}  # type: ignore[misc]
+        r._d = {}
     with pytest.raises(AttributeError):
         del r._d
     assert len({P("cpus:1;mem:2"), P("mem:2;cpus:1"), P("cpus:1")}) == 2

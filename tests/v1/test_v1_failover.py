@@ -33,7 +33,7 @@ def test_pymesos_resubscribes_after_a_master_kill9_and_keeps_its_task(zookeeper,
         first = wait_for(cluster.leader, 60, what="a leading master")
         proc = subprocess.Popen([str(py), "-I", str(SCRIPT), cluster.zk_url, "90"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline().split()
         assert line[:1] == ["running"], (line, proc.stderr.read()[-3000:])
         fw_id, task_id = line[1], line[2]

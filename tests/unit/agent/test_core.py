@@ -20,7 +20,7 @@ from mesos_agent.events import (
     TaskLaunched,
     TaskLaunchFailed,
 )
-from mesos_agent.recovery import Checkpoint
+from mesos_agent.recovery import Checkpoint, TaskCheckpoint
 from mesos_agent.status import TIMER
 from mesos_common import task_states as ts
 from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, Start, TimerFired
@@ -42,6 +42,7 @@ from mesos_common.messages import (
     StatusUpdateAck,
     TaskInfo,
     TaskRecord,
+    TaskStatus,
 )
 from mesos_common.resources import Resources
 
@@ -104,11 +105,24 @@ def task(tid: str = "t1", **kw: Any) -> TaskInfo:
                     command=CommandInfo("echo hi"), **kw)
 
 
+def head_of(agent: Agent, tid: str) -> TaskStatus:
+    """The update at the head of `tid`'s queue, which the test expects to be there."""
+    head = agent.updates.head(tid)
+    assert head is not None
+    return head
+
+
+def ack(status: TaskStatus) -> StatusUpdateAck:
+    """The framework's acknowledgement of an update the agent sent (it carries a uuid)."""
+    assert status.uuid is not None
+    return StatusUpdateAck("F1", "A1", status.task_id, status.uuid)
+
+
 def ack_all(agent: Agent, tid: str, now: float) -> list:
     """Ack every pending update of `tid` in order; returns all effects."""
     out = []
     while (head := agent.updates.head(tid)) is not None:
-        out += recv(agent, StatusUpdateAck("F1", "A1", tid, head.uuid), now)
+        out += recv(agent, ack(head), now)
     return out
 
 
@@ -255,7 +269,7 @@ def test_updates_are_sent_in_order_and_the_record_dropped_after_terminal_ack() -
     assert updates(ack_all(agent, "t1", 13.0)) == [("t1", ts.RUNNING)]
     effects = feed(agent, TaskExited("t1", 0, None), 14.0)
     assert updates(effects) == [("t1", ts.FINISHED)]
-    assert agent.updates.head("t1").message == "Command exited with status 0"
+    assert head_of(agent, "t1").message == "Command exited with status 0"
     assert "t1" in agent.tasks()
     assert ack_all(agent, "t1", 15.0) == [CancelTimer(TIMER)]
     assert agent.tasks() == {} and agent.frameworks() == {}
@@ -273,15 +287,17 @@ def test_an_ack_that_lets_the_next_update_go_is_durable_first_one_that_ends_a_qu
     agent = registered_agent(checkpoint=True)
     recv(agent, RunTask(FW, task()), 1.0)
     feed(agent, TaskLaunched("t1", 4242), 2.0)
-    head = agent.updates.head("t1")
-    out = recv(agent, StatusUpdateAck("F1", "A1", "t1", head.uuid), 3.0)
+    head = head_of(agent, "t1")
+    out = recv(agent, ack(head), 3.0)
     kinds = [type(e).__name__ for e in out if isinstance(e, (Checkpoint, Send))]
     assert kinds == ["Checkpoint", "Send"] and updates(out) == [("t1", ts.RUNNING)]
     [ckpt] = [e for e in out if isinstance(e, Checkpoint)]
+    assert isinstance(ckpt.record, TaskCheckpoint)
     assert not ckpt.lazy and [s.state for s in ckpt.record.updates] == [ts.RUNNING]
-    head = agent.updates.head("t1")
-    out = recv(agent, StatusUpdateAck("F1", "A1", "t1", head.uuid), 4.0)
+    head = head_of(agent, "t1")
+    out = recv(agent, ack(head), 4.0)
     [ckpt] = [e for e in out if isinstance(e, Checkpoint)]
+    assert isinstance(ckpt.record, TaskCheckpoint)
     assert ckpt.lazy and updates(out) == [] and ckpt.record.updates == ()
 
 
@@ -299,7 +315,7 @@ def test_exit_statuses(code: int | None, sig: int | None, killed: bool, state: s
     if killed:
         assert recv(agent, KillTask("F1", "t1"), 2.0) == [KillProcess("t1", 3.0)]
     feed(agent, TaskExited("t1", code, sig), 3.0)
-    head = agent.updates.head("t1")
+    head = head_of(agent, "t1")
     assert (head.state, head.message) == (state, message)
 
 
@@ -308,7 +324,7 @@ def test_launch_failure_is_task_failed() -> None:
     recv(agent, RunTask(FW, task()), 1.0)
     effects = feed(agent, TaskLaunchFailed("t1", "no such file"), 1.5)
     assert updates(effects) == [("t1", ts.FAILED)]
-    head = agent.updates.head("t1")
+    head = head_of(agent, "t1")
     assert head.reason == "REASON_CONTAINER_LAUNCH_FAILED" and head.source == "SOURCE_AGENT"
     assert head.message == "Failed to launch container: no such file"
 
@@ -319,7 +335,7 @@ def test_fetch_failure_is_task_failed_with_its_reason_and_message() -> None:
     why = "Failed to fetch all URIs for container 't1': Failed to fetch 'http://h/x': HTTP 404"
     effects = feed(agent, TaskLaunchFailed("t1", why, "REASON_FETCHER_FAILED"), 1.5)
     assert updates(effects) == [("t1", ts.FAILED)]
-    head = agent.updates.head("t1")
+    head = head_of(agent, "t1")
     assert (head.reason, head.message) == ("REASON_FETCHER_FAILED", why)
 
 
@@ -359,7 +375,7 @@ def test_a_memory_limitation_is_task_failed_with_its_reason_and_figures(
     running_task(agent, "t1")
     effects = feed(agent, TaskExited("t1", None, signal.SIGKILL, limitation), 2.0)
     assert updates(effects) == [("t1", ts.FAILED)]
-    head = agent.updates.head("t1")
+    head = head_of(agent, "t1")
     assert (head.reason, head.message) == ("REASON_CONTAINER_LIMITATION_MEMORY", message)
 
 
@@ -376,7 +392,7 @@ def test_kill_unknown_task_is_task_lost_or_dropped_for_partition_aware() -> None
     agent = registered_agent()
     effects = recv(agent, KillTask("F1", "nope"), 2.0)
     assert updates(effects) == [("nope", ts.LOST)]
-    assert agent.updates.head("nope").message == "Cannot find task"
+    assert head_of(agent, "nope").message == "Cannot find task"
     assert [type(e) for e in no_logs(recv(agent, KillTask("F1", "nope"), 2.1))] == []
     ack_all(agent, "nope", 2.2)
     aware = FrameworkInfo(name="fw", id="F1", capabilities=("PARTITION_AWARE",))
@@ -389,7 +405,7 @@ def test_kill_while_launching_is_killed_without_a_process() -> None:
     recv(agent, RunTask(FW, task()), 1.0)
     effects = recv(agent, KillTask("F1", "t1"), 1.1)
     assert updates(effects) == [("t1", ts.KILLED)]
-    assert agent.updates.head("t1").reason == "REASON_TASK_KILLED_DURING_LAUNCH"
+    assert head_of(agent, "t1").reason == "REASON_TASK_KILLED_DURING_LAUNCH"
     assert not [e for e in effects if isinstance(e, KillProcess)]
     ack_all(agent, "t1", 1.2)  # acked before the launch finished: the process is still reaped
     assert agent.tasks() == {} and agent.draining() == {"t1"}
@@ -552,7 +568,7 @@ def test_random_event_sequences_keep_invariants(events: list) -> None:
             head = agent.updates.head(ev[1])
             if head is None:
                 continue
-            ev = Received(b"", StatusUpdateAck("F1", "A1", ev[1], head.uuid))
+            ev = Received(b"", ack(head))
         effects = feed(agent, ev, now)
         for e in effects:
             if isinstance(e, Send) and isinstance(e.msg, StatusUpdate):

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from mesos_agent.core import Agent
 from mesos_agent.events import EndExecutorStream, LaunchTask, TaskLaunched, ToExecutor
 from mesos_agent.executor_api import ExecutorApi
 from mesos_common import task_states as ts
@@ -23,12 +24,13 @@ class Host:
     """The runtime's part: feed the core, hand its executor effects to the API."""
 
     def __init__(self) -> None:
-        self.core = registered_agent()
+        self.agent = registered_agent()
+        self.core: Agent | None = self.agent  # the protocol's type: None before registering
         self.api = ExecutorApi(self, time.time)
         self.launches: list[LaunchTask] = []
 
     def feed(self, event: Any) -> None:
-        for e in self.core.handle(event, time.time()):
+        for e in self.agent.handle(event, time.time()):
             if isinstance(e, ToExecutor):
                 self.api.deliver(e.framework_id, e.executor_id, e.msg)
             elif isinstance(e, EndExecutorStream):
@@ -41,7 +43,8 @@ CALL = {"framework_id": {"value": "F1"}, "executor_id": {"value": "E1"}}
 
 
 async def _events(resp, n: int) -> list[dict]:
-    buf, out = b"", []
+    buf = b""
+    out: list[dict] = []
     while len(out) < n:
         buf += await asyncio.wait_for(resp.content.readany(), 10)
         got, buf = split(buf)
@@ -78,7 +81,7 @@ def test_subscribe_launch_update_and_the_refusals() -> None:
             assert base64.b64decode(launched["launch"]["task"]["data"]) == b"payload"
             r = await client.post("/api/v1/executor", json=update)
             assert r.status == 202
-            assert host.core.tasks()["t1"].state == ts.RUNNING
+            assert host.agent.tasks()["t1"].state == ts.RUNNING
             r = await client.post("/api/v1/executor", json={"type": "NOPE", **CALL})
             assert r.status == 400
             beats = asyncio.create_task(host.api.heartbeats(0.05))

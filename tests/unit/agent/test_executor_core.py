@@ -19,7 +19,14 @@ from mesos_agent.events import (
     TaskLaunched,
     ToExecutor,
 )
-from mesos_agent.recovery import RUNNING_FOUND, Checkpoint, Found, Recovered, RecoveredTask
+from mesos_agent.recovery import (
+    RUNNING_FOUND,
+    Checkpoint,
+    Found,
+    Recovered,
+    RecoveredTask,
+    TaskCheckpoint,
+)
 from mesos_common import task_states as ts
 from mesos_common.effects import Send, SetTimer, TimerFired
 from mesos_common.messages import (
@@ -153,6 +160,7 @@ def test_a_non_checkpointing_executor_that_disconnects_is_shut_down() -> None:
     fw = FrameworkInfo(name="fw", id="F1")
     out = recv(agent, RunTask(fw, etask("t1")), 1.0)
     [launch] = [e for e in out if isinstance(e, LaunchTask)]
+    assert launch.task.command is not None
     assert "MESOS_CHECKPOINT" not in launch.task.command.environment
     key = launch.task.task_id
     feed(agent, TaskLaunched(key, 42), 1.5)
@@ -168,12 +176,12 @@ def test_a_checkpointed_executor_is_recovered_and_resubscribes() -> None:
     agent = registered_agent(checkpoint=True)
     out = recv(agent, RunTask(FW, etask("t1")), 1.0)
     key = [e for e in out if isinstance(e, LaunchTask)][0].task.task_id
-    cps = {}
+    cps: dict[str, TaskCheckpoint] = {}
     for event in (TaskLaunched(key, 42, "42:1"), ExecutorSubscribe("F1", "E1"),
                   ExecutorUpdate("F1", "E1", TaskStatus("t1", ts.RUNNING, uuid=b"1" * 16))):
         out = feed(agent, event, 2.0)
         cps.update({c.record.task.task_id: c.record for c in out
-                    if isinstance(c, Checkpoint) and hasattr(c.record, "task")})
+                    if isinstance(c, Checkpoint) and isinstance(c.record, TaskCheckpoint)})
     ex_cp = cps[key]
     assert (ex_cp.pid, ex_cp.container) == (42, "42:1")
     again = make_agent(executor_registration_timeout=9.0)

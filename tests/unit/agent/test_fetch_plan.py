@@ -71,11 +71,13 @@ def test_cache_key_is_per_user_and_uri():
 def test_cache_evicts_least_recently_used_idle_entries_and_bypasses_what_cannot_fit():
     book = CacheBook(100)
     for i, key in enumerate("abc"):
-        assert book.reserve(key, 30, now=i).evict == ()
+        reserved = book.reserve(key, 30, now=i)
+        assert reserved is not None and reserved.evict == ()
         assert book.downloaded(key, 30)
         book.release(key)
     assert book.acquire("a", now=5) is not None  # a used last; in use now
-    assert book.reserve("d", 50, now=6).evict == ("b", "c")
+    reserved = book.reserve("d", 50, now=6)
+    assert reserved is not None and reserved.evict == ("b", "c")
     book.release("a")
     assert book.reserve("huge", 101, now=7) is None  # larger than the cache: bypass
     assert book.reserve("e", 60, now=8) is None  # d is still downloading, a's 30 not enough
@@ -152,8 +154,9 @@ def test_a_process_task_carries_its_run_as_user_and_a_docker_task_is_left_alone(
     task = TaskInfo(name="t", task_id="t", agent_id="A", resources=Resources.parse("cpus:1"),
                     command=CommandInfo("id", user="bob"))
     assert launched_as(task, "bob") is task
-    assert launched_as(task, "alice").command.user == "alice"
-    assert launched_as(task, None).command.user is None  # --switch_user=false
+    as_alice, as_is = launched_as(task, "alice").command, launched_as(task, None).command
+    assert as_alice is not None and as_alice.user == "alice"
+    assert as_is is not None and as_is.user is None  # --switch_user=false
     docker = TaskInfo(name="d", task_id="d", agent_id="A", resources=Resources.parse("cpus:1"),
                       command=CommandInfo("id", user="bob"),
                       container=ContainerInfo("DOCKER", DockerInfo("img")))

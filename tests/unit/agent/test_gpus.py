@@ -11,7 +11,9 @@ from mesos_agent import gpus
 from mesos_agent.containerizer.base import LaunchError
 from mesos_agent.containerizer.docker_options import create_request
 from mesos_agent.containerizer.gpu import VISIBLE, GpuDevices, assigned
+from mesos_agent.containerizer.isolation import Usage
 from mesos_agent.probe import agent_resources
+from mesos_agent.recovery import MISSING, RUNNING_FOUND, Found
 from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, TaskInfo
 from mesos_common.resources import Resources
 
@@ -60,26 +62,47 @@ def test_no_driver_or_a_failing_smi_means_no_gpus(tmp_path, monkeypatch) -> None
 class Inner:
     """Records what it was asked to launch (the wrapper's only collaborator)."""
 
-    def __init__(self) -> None:
+    def __init__(self, survived: bool = True) -> None:
         self.launched: dict[str, TaskInfo] = {}
         self.ended: dict[str, asyncio.Event] = {}
+        self.survived = survived  # whether recovered containers are still there
 
-    async def launch(self, task_id, framework_id, task, sandbox):
+    async def launch(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str) -> int:
         self.launched[task_id] = task
         self.ended[task_id] = asyncio.Event()
         return 1
 
-    async def wait(self, task_id):
+    async def wait(self, task_id: str) -> tuple[int | None, int | None]:
         await self.ended[task_id].wait()
         del self.launched[task_id]
         return 0, None
 
-    async def recover(self, task_id, framework_id, task, sandbox, handle):
+    async def kill(self, task_id: str, grace_period: float) -> None:
+        if task_id in self.ended:
+            self.ended[task_id].set()
+
+    async def recover(self, task_id: str, framework_id: str, task: TaskInfo, sandbox: str,
+                      handle: str) -> Found:
         self.launched[task_id] = task
         self.ended[task_id] = asyncio.Event()
+        return Found(RUNNING_FOUND if self.survived else MISSING, pid=1 if self.survived else None)
 
-    def containers(self):
-        return set(self.launched)
+    def containers(self) -> set[str]:
+        return set(self.launched) if self.survived else set()
+
+    async def usage(self, task_id: str) -> Usage | None:
+        return None
+
+    def limitation(self, task_id: str) -> str | None:
+        return None
+
+    def handle(self, task_id: str) -> str:
+        return ""
+
+
+def command_of(task: TaskInfo) -> CommandInfo:
+    assert task.command is not None
+    return task.command
 
 
 def gpu_task(tid: str, n: float, container: ContainerInfo | None = None) -> TaskInfo:
@@ -98,7 +121,7 @@ def test_tasks_get_exactly_their_devices_until_they_end(tmp_path) -> None:
         await c.launch("b", "F", gpu_task("b", 1), "/s")
         with pytest.raises(LaunchError, match="asks for 1 GPU.* 0 of this agent's 2 are free"):
             await c.launch("c", "F", gpu_task("c", 1), "/s")
-        env = {t: inner.launched[t].command.environment for t in inner.launched}
+        env = {t: command_of(inner.launched[t]).environment for t in inner.launched}
         assert env["a"][VISIBLE] == UUIDS[0] and env["b"][VISIBLE] == UUIDS[1]
         assert VISIBLE not in env["plain"]
         inner.ended["a"].set()
@@ -107,12 +130,13 @@ def test_tasks_get_exactly_their_devices_until_they_end(tmp_path) -> None:
         await c.launch("d", "F", gpu_task("d", 1), "/s")
         assert assigned(inner.launched["d"]) == [UUIDS[0]]
         # a restarted agent: what its recovered tasks hold is read back, the rest is free
-        again = GpuDevices(Inner(), gpus.parse_smi(SMI), str(tmp_path))
+        restarted = Inner()
+        again = GpuDevices(restarted, gpus.parse_smi(SMI), str(tmp_path))
         await again.recover("b", "F", gpu_task("b", 1), "/s", "")
         assert again.free() == [UUIDS[0]]
-        assert assigned(again.inner.launched["b"]) == [UUIDS[1]]
-        gone = GpuDevices(Inner(), gpus.parse_smi(SMI), str(tmp_path))
-        gone.inner.containers = lambda: set()  # "d" did not survive: its devices are free
+        assert assigned(restarted.launched["b"]) == [UUIDS[1]]
+        # "d" did not survive: its devices are free
+        gone = GpuDevices(Inner(survived=False), gpus.parse_smi(SMI), str(tmp_path))
         await gone.recover("d", "F", gpu_task("d", 1), "/s", "")
         assert sorted(gone.free()) == sorted(UUIDS)
     asyncio.run(go())

@@ -134,6 +134,7 @@ def test_process_recover_refuses_a_reused_pid(tmp_path: Path) -> None:
     proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
         started = start_time(proc.pid)
+        assert started is not None
         c = ProcessContainerizer(str(tmp_path))
         cp = _checkpoint_of_running_task()
         run = asyncio.run

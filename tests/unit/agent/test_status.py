@@ -22,6 +22,12 @@ def status(task_id: str, state: str = ts.RUNNING) -> TaskStatus:
     return TaskStatus(task_id=task_id, state=state, uuid=next(_uuids).to_bytes(16, "big"))
 
 
+def uid(s: TaskStatus) -> bytes:
+    """The uuid every update made by `status` carries."""
+    assert s.uuid is not None
+    return s.uuid
+
+
 def sent(effects: list) -> list[TaskStatus]:
     return [e.msg.status for e in effects if isinstance(e, Send)]
 
@@ -33,12 +39,12 @@ def test_only_the_head_is_in_flight_and_acks_release_the_next() -> None:
     assert m.add("f", b, 0.0) == []
     assert m.add("f", c, 0.0) == []
     assert m.pending("t") == (a, b, c)
-    assert m.ack("t", b.uuid, 1.0) == []  # not the head: ignored
+    assert m.ack("t", uid(b), 1.0) == []  # not the head: ignored
     # b is due at 3.0; the timer, set for 2.0, wakes the manager before that
-    assert m.ack("t", a.uuid, 1.0) == [Send(None, StatusUpdate("f", b))]
-    assert m.ack("t", a.uuid, 1.5) == []  # duplicate ack
-    assert sent(m.ack("t", b.uuid, 2.0)) == [c]
-    assert m.ack("t", c.uuid, 2.5) == [CancelTimer(TIMER)]  # nothing left in flight
+    assert m.ack("t", uid(a), 1.0) == [Send(None, StatusUpdate("f", b))]
+    assert m.ack("t", uid(a), 1.5) == []  # duplicate ack
+    assert sent(m.ack("t", uid(b), 2.0)) == [c]
+    assert m.ack("t", uid(c), 2.5) == [CancelTimer(TIMER)]  # nothing left in flight
     assert m.task_ids() == [] and m.unacked() == []
 
 
@@ -55,7 +61,7 @@ def test_backoff_doubles_up_to_the_max_and_resets_for_the_next_head() -> None:
         now = [e.at for e in effects if isinstance(e, SetTimer)][0]
         ats.append(now)
     assert ats == [6.0, 14.0, 24.0, 34.0, 44.0]  # +4, +8, then capped at +10
-    effects = m.ack("t", a.uuid, 50.0)
+    effects = m.ack("t", uid(a), 50.0)
     assert effects == [Send(None, StatusUpdate("f", b))]
     # the timer still set for a's last due time (44) finds nothing due, and waits for b's
     assert m.on_timer(TIMER, 50.0) == [SetTimer(TIMER, 52.0)]
@@ -80,7 +86,7 @@ def test_non_terminal_ack_keeps_the_stream_and_stale_timers_do_nothing() -> None
     m = StatusUpdateManager()
     a = status("t")
     m.add("f", a, 0.0)
-    assert m.ack("t", a.uuid, 1.0) == [CancelTimer(TIMER)]
+    assert m.ack("t", uid(a), 1.0) == [CancelTimer(TIMER)]
     assert m.task_ids() == ["t"] and m.pending("t") == ()
     assert m.on_timer(TIMER, 5.0) == []
     assert m.on_timer("heartbeat", 5.0) == []
@@ -95,7 +101,7 @@ def test_paused_manager_queues_and_resend_all_flushes_heads() -> None:
     assert effects == [Send(None, StatusUpdate("f", a)), SetTimer(TIMER, 12.0),
                        Send(None, StatusUpdate("g", c))]
     assert m.pause() == [CancelTimer(TIMER)]
-    assert m.ack("t1", a.uuid, 11.0) == []  # acked while paused: next waits for resume
+    assert m.ack("t1", uid(a), 11.0) == []  # acked while paused: next waits for resume
     assert m.unacked() == [("f", b), ("g", c)]
     assert sent(m.resend_all(12.0)) == [b, c]
 
@@ -109,7 +115,7 @@ def test_stale_due_times_do_not_pile_up_behind_a_head_backed_off_for_long() -> N
     for i in range(5000):
         u = status(f"t{i}", ts.FINISHED)  # acked: its stream closes
         m.add("f", u, 1.0 + i * 0.001)
-        m.ack(f"t{i}", u.uuid, 1.0 + i * 0.001)
+        m.ack(f"t{i}", uid(u), 1.0 + i * 0.001)
         if i % 100 == 0:
             m.check_invariants()
     assert len(m._dues) <= 2 + STALE_SLACK
@@ -123,7 +129,7 @@ def test_duplicate_add_and_remove() -> None:
     assert m.add("f", a, 0.0) == []
     assert m.pending("t") == (a,)
     assert m.remove("t") == [CancelTimer(TIMER)]
-    assert m.remove("t") == [] and m.ack("t", a.uuid, 1.0) == []
+    assert m.remove("t") == [] and m.ack("t", uid(a), 1.0) == []
 
 
 TASKS = ("t1", "t2", "t3")
@@ -180,7 +186,7 @@ class StatusMachine(RuleBasedStateMachine):
         if self.closed(t):
             return
         s = status(t, ts.FINISHED if terminal else ts.RUNNING)
-        self.all_uuids.append(s.uuid)
+        self.all_uuids.append(uid(s))
         self.added[t].append(s)
         self.apply(self.m.add("f", s, self.now))
 
@@ -190,7 +196,7 @@ class StatusMachine(RuleBasedStateMachine):
         q = self.queue(t)
         if not q or q[0].uuid not in self.delivered[t]:
             return
-        self.acked_head(t, q[0].uuid)
+        self.acked_head(t, uid(q[0]))
 
     @precondition(lambda self: self.all_uuids)
     @rule(t=st.sampled_from(TASKS), data=st.data())
@@ -227,8 +233,8 @@ class StatusMachine(RuleBasedStateMachine):
     @rule()
     def resend_all(self) -> None:
         effects = self.m.resend_all(self.now)
-        assert sorted(s.uuid for s in sent(effects)) == sorted(
-            self.queue(t)[0].uuid for t in TASKS if self.queue(t))
+        assert sorted(uid(s) for s in sent(effects)) == sorted(
+            uid(self.queue(t)[0]) for t in TASKS if self.queue(t))
         self.apply(effects)
 
     @invariant()

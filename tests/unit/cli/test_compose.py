@@ -3,6 +3,7 @@ gets (one line naming service and key), and properties over generated services."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -180,7 +181,7 @@ def test_yaml_that_does_not_parse_names_file_line_and_column():
 
 
 def test_plan_keeps_unchanged_apps_exactly_as_deployed():
-    doc = {"services": {"web": {"image": "i", "environment": {"A": "1"}},
+    doc: dict[str, Any] = {"services": {"web": {"image": "i", "environment": {"A": "1"}},
                         "worker": {"image": "i"}}}
     first = compose.to_group(doc, "demo").group
     deployed = {"id": "/demo", "apps": [dict(a, version="v1", tasksRunning=1, cpus=a["cpus"],

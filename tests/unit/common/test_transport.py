@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -43,11 +44,11 @@ def test_round_trip_and_bad_frames():
             router.send(peer, m.Error(message=str(i)))
             assert dealer.send(m.Error(message=str(i)))
         await asyncio.sleep(0)  # the end of the turn: both flush
-        back = []
+        back: list[Any] = []
         while len(back) < 200:
             back += await asyncio.wait_for(dealer.recv_batch(1000), 5)
         assert back == [m.Error(message=str(i)) for i in range(200)]
-        there = []
+        there: list[Any] = []
         while len(there) < 200:
             there += [msg for _, msg in await asyncio.wait_for(router.recv_batch(1000), 5)]
         assert there == [m.Error(message=str(i)) for i in range(200)]

@@ -7,15 +7,19 @@ from pathlib import Path
 import pytest
 
 from frameworks import core as c
-from frameworks.core import (
-    Abort,
-    Callback,
-    MasterConnected,
-    Redetect,
-    SchedulerCore,
-)
+from frameworks.core import Abort, Callback, SchedulerCore
 from mesos_common import messages as m
-from mesos_common.effects import CancelTimer, Log, Received, Send, SetTimer, TimerFired
+from mesos_common.effects import (
+    CancelTimer,
+    LeaderChanged,
+    Log,
+    MasterConnected,
+    Received,
+    Redetect,
+    Send,
+    SetTimer,
+    TimerFired,
+)
 from mesos_common.resources import Resources
 
 INFO = m.FrameworkInfo(name="fw", user="u")
@@ -292,7 +296,7 @@ def test_not_leader_reply_while_subscribed_loses_the_master() -> None:
 
 def test_leader_change_seen_in_zookeeper_moves_on_at_once() -> None:
     core = subscribed_core()
-    out = core.handle(c.LeaderChanged("json.info_0000000003"), 1.0)
+    out = core.handle(LeaderChanged("json.info_0000000003"), 1.0)
     assert Callback("disconnected", ()) in out and isinstance(out[-1], Redetect)
     assert core.state == c.DISCONNECTED
-    assert core.handle(c.LeaderChanged("json.info_0000000004"), 1.1) == []  # detecting already
+    assert core.handle(LeaderChanged("json.info_0000000004"), 1.1) == []  # detecting already

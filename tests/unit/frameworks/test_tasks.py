@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from frameworks.tasks import ResourcesLeft, make_task
-from mesos_common.messages import ContainerInfo, DockerInfo, Offer
+from mesos_common.messages import CommandInfo, ContainerInfo, DockerInfo, Offer, TaskInfo
 from mesos_common.resources import ResourceError, Resources
 
 
@@ -28,7 +28,7 @@ def test_make_task_without_shell_name_and_container() -> None:
     assert t.name == "nice" and t.command is not None and not t.command.shell
     assert t.container == c and t.resources == Resources.parse("cpus:0.1;mem:32")
     entry = make_task("t2", offer(), None, 0.1, 32, container=c)
-    assert entry.command == type(entry.command)(value="", shell=False)
+    assert entry.command == CommandInfo(value="", shell=False)
 
 
 def test_make_task_raises_when_it_does_not_fit() -> None:
@@ -47,12 +47,13 @@ def test_scalars_come_from_reservations_first() -> None:
 
 def test_resources_left_packs_until_full() -> None:
     left = ResourcesLeft(offer("cpus:0.35;mem:100;ports:[31000-31009]"))
-    tasks = []
+    tasks: list[TaskInfo] = []
     while (t := left.take(f"t{len(tasks)}", "sleep 1", 0.1, 32, ports=1)) is not None:
         tasks.append(t)
     assert [t.task_id for t in tasks] == ["t0", "t1", "t2"]  # mem: 3 * 32 <= 100
     assert left.tasks == tasks
-    assert [t.command.environment["PORT0"] for t in tasks] == ["31000", "31001", "31002"]
+    assert [t.command.environment["PORT0"] if t.command else None
+            for t in tasks] == ["31000", "31001", "31002"]
     assert left.left == Resources.parse("cpus:0.05;mem:4;ports:[31003-31009]")
     assert not left.fits(0.05, 8) and left.fits(0.05, 4)
     total = Resources()

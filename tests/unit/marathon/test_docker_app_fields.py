@@ -41,9 +41,10 @@ def test_docker_fields_reach_the_task_info() -> None:
     [launch] = launch_queue.match(offer, [launch_queue.Want({**a, "version": "v1"}, 1)], {},
                                   lambda app_id: "d.1")
     task = launch.task
-    c = task.container
+    c, cmd = task.container, task.command
+    assert c is not None and c.docker is not None and cmd is not None
     assert c.docker.force_pull_image and c.docker.parameters == (("cap-add", "NET_ADMIN"),)
     assert c.volumes == (m.Volume("/ro", "/srv", "RO"), m.Volume("/cache", "cachevol", "RW"))
     # args with an image: the image's entrypoint gets them; the user goes with the command
-    assert task.command.value == "" and task.command.arguments == ("sleep", "30")
-    assert task.command.user == "nobody" and not task.command.shell
+    assert cmd.value == "" and cmd.arguments == ("sleep", "30")
+    assert cmd.user == "nobody" and not cmd.shell

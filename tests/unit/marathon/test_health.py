@@ -13,12 +13,18 @@ from tests.unit.marathon.conftest import add_task
 
 def test_http_and_tcp_probes_against_real_sockets():
     async def go():
+        async def ok(request: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        async def bad(request: web.Request) -> web.Response:
+            return web.Response(status=500)
         app = web.Application()
-        app.router.add_get("/ok", lambda r: web.Response(text="ok"))
-        app.router.add_get("/bad", lambda r: web.Response(status=500))
+        app.router.add_get("/ok", ok)
+        app.router.add_get("/bad", bad)
         server = TestServer(app)
         await server.start_server()
         port = server.port
+        assert port is not None
         try:
             return [await probe({"protocol": "HTTP", "path": "/ok"}, "127.0.0.1", port),
                     await probe({"protocol": "HTTP", "path": "/bad"}, "127.0.0.1", port),

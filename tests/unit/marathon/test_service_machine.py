@@ -138,6 +138,7 @@ class ServiceMachine(RuleBasedStateMachine):
             app = self.svc.state.effective_app(aid)
             fast = self.svc.core._fast(aid, app)
             if fast is not None:
+                assert app is not None
                 tasks = self.svc.state.tasks_of(aid)
                 assert fast == deployment._all_current(app, tasks)
                 if fast[0] <= app["instances"]:

@@ -37,17 +37,19 @@ def test_writes_are_buffered_until_commit_and_the_last_write_of_a_key_wins(tmp_p
     assert SQLiteStore(path).load("task") == {"t1": {"n": 2}}
 
 
-def test_a_failed_write_goes_back_under_newer_writes(tmp_path):
+def test_a_failed_write_goes_back_under_newer_writes(tmp_path, monkeypatch):
     s = SQLiteStore(tmp_path / "m.db")
     s.put("task", "t1", {"n": 1})
     s.put("task", "t2", {"n": 1})
     batch = s.take()
     s.put("task", "t1", {"n": 2})  # newer than the batch
-    real = s._write
-    s._write = lambda b: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error"))
+
+    def disk_error(batch: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(s, "_write", disk_error)
     with pytest.raises(sqlite3.OperationalError):
         s.write(batch)
-    s._write = real
+    monkeypatch.undo()
     s.commit()
     assert s.load("task") == {"t1": {"n": 2}, "t2": {"n": 1}}
     s.close()

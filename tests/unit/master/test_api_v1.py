@@ -14,6 +14,7 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common import recordio
 from mesos_common.resources import Resources
+from mesos_common.v1_calls import V1Error
 from mesos_master.api_v1 import convert, scheduler
 from mesos_master.api_v1.scheduler import SchedulerApi, Stream
 
@@ -35,13 +36,13 @@ def test_subscribe_info_is_lenient_as_the_mesos_parser() -> None:
                                                                       100.0)
     assert convert.framework_info({"name": "n", "user": "u", "role": "r2"}, "F9").roles == ("r2",)
     assert convert.framework_info({"name": "n", "user": "u"}, "F9").id == "F9"
-    with pytest.raises(convert.V1Error):
+    with pytest.raises(V1Error):
         convert.framework_info({"name": "n", "roles": 3}, None)
 
 
 def test_calls_become_the_messages_a_zeromq_framework_sends() -> None:
     uuid = base64.b64encode(b"u" * 16).decode()
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], object]] = {
         "DECLINE": ({"decline": {"offer_ids": [{"value": "O1"}],
                                  "filters": {"refuse_seconds": 4294967295}}},
                     m.Decline(FID, ("O1",), convert.MAX_REFUSE_SECONDS)),
@@ -56,7 +57,7 @@ def test_calls_become_the_messages_a_zeromq_framework_sends() -> None:
     }
     for kind, (body, want) in cases.items():
         assert convert.CALLS[kind]({"type": kind, **body}, FID) == want, kind
-    with pytest.raises(convert.V1Error, match="uuid"):
+    with pytest.raises(V1Error, match="uuid"):
         convert.CALLS["ACKNOWLEDGE"]({"acknowledge": {"agent_id": {"value": "S1"},
                                                       "task_id": {"value": "t"},
                                                       "uuid": "%%"}}, FID)
@@ -97,14 +98,15 @@ def test_accept_keeps_command_and_executor_tasks_and_refuses_what_is_not_built()
 def test_command_uris_go_to_the_fetcher() -> None:
     uris = [{"value": "http://h/app.tgz", "cache": True},
             {"value": "/opt/tool", "executable": True, "output_file": "bin/tool"}]
-    body = {"accept": {"offer_ids": [{"value": "O1"}], "operations": [
+    body: dict[str, Any] = {"accept": {"offer_ids": [{"value": "O1"}], "operations": [
         {"type": "LAUNCH", "launch": {"task_infos": [
             {**_task("a"), "command": {"value": "./bin/tool", "uris": uris}}]}}]}}
     [task] = convert.accept(body, FID).accept.operations[0].tasks
+    assert task.command is not None
     assert task.command.uris == (m.URI("http://h/app.tgz", cache=True),
                                  m.URI("/opt/tool", executable=True, output_file="bin/tool"))
     body["accept"]["operations"][0]["launch"]["task_infos"][0]["command"]["uris"] = [{}]
-    with pytest.raises(convert.V1Error, match="uris"):
+    with pytest.raises(V1Error, match="uris"):
         convert.accept(body, FID)
 
 

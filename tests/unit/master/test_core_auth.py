@@ -168,4 +168,4 @@ def test_nothing_registers_without_a_proven_principal(steps):
         for fw in h.master.frameworks.values():
             assert fw.info.principal in ("agent", "fw")
             if before_fw.get(fw.id) != fw.peer:
-                assert proven.get(fw.peer) == fw.info.principal
+                assert fw.peer is not None and proven.get(fw.peer) == fw.info.principal

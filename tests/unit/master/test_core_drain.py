@@ -14,6 +14,12 @@ from mesos_master.registry.base import RemoveAgent
 from tests.unit.master.harness import Harness, agent_info, command_task, persisted, sent, updates
 
 
+def _drain_state(h: Harness, agent_id: str) -> str:
+    drain = h.master.agents[agent_id].drain
+    assert drain is not None, "the agent is not draining"
+    return drain.state
+
+
 def _running(h: Harness, agent_peer: bytes, fw: str, agent_id: str, task_id: str) -> None:
     (offer,) = [o for o in h.offers() if o.agent_id == agent_id]
     h.launch(b"fw1", fw, offer, [command_task(task_id, agent_id)])
@@ -57,11 +63,11 @@ def test_drain_asks_with_an_inverse_offer_and_waits_for_the_framework() -> None:
     assert inv.inverse_offers[0].agent_id == a1
     assert inv.inverse_offers[0].start == h.now + 30.0
     assert not sent(out, m.KillTask)  # the framework moves its task first
-    assert h.master.agents[a1].drain.state == DRAINING
+    assert _drain_state(h, a1) == DRAINING
     assert all(o.agent_id != a1 for o in h.offers())
     # the framework kills its own task (after replacing it): nothing left -> DRAINED
     _end(h, b"a1", fw, a1, "t1")
-    assert h.master.agents[a1].drain.state == DRAINED
+    assert _drain_state(h, a1) == DRAINED
     assert ("drain_deadline", a1) not in h.timers
 
 
@@ -78,7 +84,7 @@ def test_accepting_the_inverse_offer_or_the_deadline_kills_with_the_capped_grace
     out = h.advance(31)  # the deadline sends the kill again
     assert [k.task_id for k in sent(out, m.KillTask, to=b"a1")] == ["t1"]
     _end(h, b"a1", fw, a1, "t1")
-    assert h.master.agents[a1].drain.state == DRAINED
+    assert _drain_state(h, a1) == DRAINED
 
 
 def test_drain_with_nothing_running_is_drained_at_once_and_mark_gone_removes_it() -> None:
@@ -96,7 +102,7 @@ def test_reactivate_stops_a_drain_and_reregistration_keeps_it() -> None:
     task = m.TaskRecord(fw, command_task("t1", a1), ts.RUNNING)
     h.recv(b"a1", m.ReregisterAgent(a1, agent_info("h1"), (task,),
                                     (m.FrameworkInfo(name="fw", id=fw),), "1.0"))
-    assert h.master.agents[a1].drain.state == DRAINING
+    assert _drain_state(h, a1) == DRAINING
     assert all(o.agent_id != a1 for o in h.offers())
     h.handle(ReactivateAgentRequest(a1))
     assert h.master.agents[a1].drain is None and ("drain_deadline", a1) not in h.timers

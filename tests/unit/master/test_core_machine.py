@@ -7,7 +7,8 @@ step the core's own invariants must hold and its books must agree with the alloc
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from attrs import define, field
 from hypothesis import settings
@@ -33,6 +34,15 @@ GARBAGE = [m.Heartbeat(), m.StatusUpdate("f", m.TaskStatus("t", ts.RUNNING)),
            m.Acknowledge("f", "S", "t", b"u"), m.Subscribe(m.FrameworkInfo("x", id="M-F2")),
            m.ReregisterAgent("M-S1", m.AgentInfo("h", 1, R("cpus:1"))), m.Decline("M-F2", ("o",))]
 UPDATE_STATES = [ts.STARTING, ts.RUNNING, ts.FINISHED, ts.FAILED, ts.KILLED, ts.RUNNING]
+
+
+T = TypeVar("T")
+
+
+def _or_none(items: Sequence[T]) -> st.SearchStrategy[T | None]:
+    """One of `items`, or None when there are none."""
+    choices: list[T | None] = [*items] or [None]
+    return st.sampled_from(choices)
 
 
 @define
@@ -136,7 +146,7 @@ class MasterMachine(RuleBasedStateMachine):
             self.send(peer, m.RegisterAgent(a.info))
 
     def reregister_agent(self, data: st.DataObject) -> None:
-        a = data.draw(st.sampled_from([a for a in self.agents.values() if a.agent_id] or [None]))
+        a = data.draw(_or_none([a for a in self.agents.values() if a.agent_id]))
         if a is None:
             return
         records = tuple(m.TaskRecord(fw, info, state) for (fw, _), (info, state) in
@@ -177,7 +187,7 @@ class MasterMachine(RuleBasedStateMachine):
         self.send(a.peer, m.ReregisterAgent(a.agent_id, a.info, records, fws))
 
     def agent_unregisters(self, data: st.DataObject) -> None:
-        a = data.draw(st.sampled_from([a for a in self.agents.values() if a.agent_id] or [None]))
+        a = data.draw(_or_none([a for a in self.agents.values() if a.agent_id]))
         if a is None:
             return
         self.send(a.peer, m.UnregisterAgent(a.agent_id))  # type: ignore[arg-type]
@@ -199,7 +209,7 @@ class MasterMachine(RuleBasedStateMachine):
 
     def framework_fails_over(self, data: st.DataObject, new_peer: bool) -> None:
         """Re-subscribe with the same id, from the same or from a new connection."""
-        f = data.draw(st.sampled_from([f for f in self.fws.values() if f.fw_id] or [None]))
+        f = data.draw(_or_none([f for f in self.fws.values() if f.fw_id]))
         if f is None:
             return
         if new_peer:
@@ -209,7 +219,8 @@ class MasterMachine(RuleBasedStateMachine):
         self.send(f.peer, m.Subscribe(attrs_evolve(f.info, id=f.fw_id)))
 
     def _fw(self, data: st.DataObject) -> FakeFramework | None:
-        return data.draw(st.sampled_from(sorted(self.fws.values(), key=lambda f: f.peer) or [None]))
+        fws = sorted(self.fws.values(), key=lambda f: f.peer)
+        return data.draw(_or_none(fws))
 
     @precondition(lambda self: self.fws)
     @rule(data=st.data())
@@ -311,10 +322,10 @@ class MasterMachine(RuleBasedStateMachine):
         elif what == "failover":
             self.framework_fails_over(data, data.draw(st.booleans()))
         elif what == "teardown":
-            f = self._fw(data)
-            if f is not None:
-                self.send(f.peer, m.Teardown(f.fw_id or "none"))
-                del self.fws[f.peer]  # a torn-down framework is gone for good
+            gone = self._fw(data)
+            if gone is not None:
+                self.send(gone.peer, m.Teardown(gone.fw_id or "none"))
+                del self.fws[gone.peer]  # a torn-down framework is gone for good
 
     @invariant()
     def allocator_agrees_with_master(self) -> None:

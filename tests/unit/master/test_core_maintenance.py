@@ -7,6 +7,7 @@ from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master import views
 from mesos_master.core_maintenance import (
+    MaintenanceRequest,
     StartMaintenanceRequest,
     StopMaintenanceRequest,
     UpdateScheduleRequest,
@@ -15,7 +16,7 @@ from mesos_master.core_maintenance import (
     parse_schedule,
     request_error,
 )
-from mesos_master.registry.base import RemoveAgent, StartMaintenance, Window
+from mesos_master.registry.base import RegistryState, RemoveAgent, StartMaintenance, Window
 from tests.unit.master.harness import Harness, agent_info, command_task, persisted, sent
 
 NS = 10**9
@@ -28,10 +29,23 @@ def _window(host: str, start: float = 2000.0, duration: float | None = 3600.0) -
     return {"machine_ids": [{"hostname": host}], "unavailability": un}
 
 
+def _schedule(raw: object) -> UpdateScheduleRequest:
+    req = parse_schedule(raw)
+    assert isinstance(req, UpdateScheduleRequest), req
+    return req
+
+
+def _refusal(registry: RegistryState, req: MaintenanceRequest) -> str:
+    error = request_error(registry, req)
+    assert error is not None
+    return error
+
+
 def test_parse_and_check_requests() -> None:
     req = parse_schedule({"windows": [_window("h1"), _window("h2", duration=None)]})
     assert req == UpdateScheduleRequest((Window((("h1", ""),), 2000.0, 3600.0),
                                          Window((("h2", ""),), 2000.0, None)))
+    bad: object
     for bad in ([], {"windows": [{}]}, {"windows": [_window("h1"), _window("h1")]},
                 {"windows": [{"machine_ids": [{"hostname": 3}], "unavailability": {}}]},
                 {"windows": [{"machine_ids": [{}], "unavailability": {"start": {}}}]},
@@ -41,8 +55,8 @@ def test_parse_and_check_requests() -> None:
     assert isinstance(parse_machines([{"host": "h1"}]), str)
     h = Harness()
     down = StartMaintenanceRequest((("h1", ""),))
-    assert "not in the maintenance schedule" in request_error(h.master.registry, down)
-    assert "not down" in request_error(h.master.registry, StopMaintenanceRequest(down.machines))
+    assert "not in the maintenance schedule" in _refusal(h.master.registry, down)
+    assert "not down" in _refusal(h.master.registry, StopMaintenanceRequest(down.machines))
 
 
 def test_schedule_down_and_up() -> None:
@@ -54,7 +68,7 @@ def test_schedule_down_and_up() -> None:
     h.launch(b"fw1", fw, offer, [command_task("t1", a1)])
     h.recv(b"a1", m.StatusUpdate(fw, m.TaskStatus("t1", ts.RUNNING, agent_id=a1, uuid=b"u")))
 
-    req = parse_schedule({"windows": [_window("h1")]})
+    req = _schedule({"windows": [_window("h1")]})
     out = h.handle(req)
     assert applied(h.master.registry, req)
     (inv,) = sent(out, m.InverseOffers, to=b"fw1")
@@ -70,7 +84,7 @@ def test_schedule_down_and_up() -> None:
     assert StartMaintenance((("h1", ""),)) in persisted(out) and RemoveAgent(a1) in persisted(out)
     assert sent(out, m.ShutdownAgent, to=b"a1") and a1 not in h.master.agents
     assert [u.status.state for u in sent(out, m.Update, to=b"fw1")] == [ts.LOST]
-    assert "are down" in request_error(h.master.registry, UpdateScheduleRequest(()))
+    assert "are down" in _refusal(h.master.registry, UpdateScheduleRequest(()))
     out = h.recv(b"a1b", m.RegisterAgent(agent_info("h1")))
     assert sent(out, m.ShutdownAgent, to=b"a1b") and not persisted(out)
     h.restart("M2")  # durable: a new master refuses it too
@@ -83,7 +97,7 @@ def test_schedule_down_and_up() -> None:
 
 def test_a_failed_write_changes_nothing() -> None:
     h = Harness(auto_persist=False)
-    req = parse_schedule({"windows": [_window("h1")]})
+    req = _schedule({"windows": [_window("h1")]})
     (op,) = persisted(h.handle(req))
     h.handle(fx.PersistDone(op, False))
     assert not applied(h.master.registry, req) and h.master.registry.schedule == []

@@ -99,13 +99,19 @@ def test_suspended_fences_then_reconnect_resumes_with_held_timers() -> None:
     async def scenario() -> tuple[list[Any], bool, bool, bool, int]:
         server = await _leading_server()
         seen: list[Any] = []
-        server.master.handle = lambda e, now: seen.append(e) or []  # type: ignore[method-assign]
+
+        def record(event: Any, now: float) -> list[Any]:
+            seen.append(event)
+            return []
+        assert server.master is not None
+        server.master.handle = record  # type: ignore[method-assign]  # the core replaced
         server.ha.session_changed("SUSPENDED")
         fenced = server.ha.fenced and not server.leading
         server.feed(fx.TimerFired(("heartbeat",)))        # held, not processed
         server._persists.append(AdmitAgent("S1", "h"))
         server._flush_persists()                          # refused while fenced
         done = server._queue.pop()
+        assert server.registry is not None
         wrote = done.ok or bool(server.registry.load().admitted)
         before = list(seen)
         server.ha.session_changed("CONNECTED")
@@ -185,7 +191,11 @@ def test_a_remote_registry_is_written_off_the_loop_one_group_at_a_time() -> None
                               registry=registry, master_id="M")
         server.master = server._make_master()
         seen: list[Any] = []
-        server.master.handle_in_pieces = lambda e, now: [seen.append(e) or []]  # type: ignore
+
+        def record(event: Any, now: float) -> list[list[Any]]:
+            seen.append(event)
+            return [[]]
+        server.master.handle_in_pieces = record  # type: ignore[method-assign]  # core replaced
         async with asyncio.TaskGroup() as tg:
             server._tg = tg
             server._persists.append(AdmitAgent("S1", "h1"))

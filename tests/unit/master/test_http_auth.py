@@ -17,6 +17,7 @@ from mesos_common.auth.http import HttpAuth
 from mesos_common.resources import Resources
 from mesos_common.transport import RouterTransport
 from mesos_master.auth_config import MasterAuth
+from mesos_master.core import Master
 from mesos_master.http import make_app
 from mesos_master.registry.base import MemoryRegistry
 from mesos_master.server import MasterServer, ServerOptions
@@ -45,8 +46,14 @@ def _server(auth: MasterAuth, http: HttpAuth, **kw) -> MasterServer:
     return server
 
 
+def _master(server: MasterServer) -> Master:
+    assert server.master is not None
+    return server.master
+
+
 def _close(server: MasterServer) -> None:
     server.timers.close()
+    assert server.transport is not None
     server.transport.close()
 
 
@@ -62,7 +69,7 @@ def test_teardown_quota_and_state_by_principal() -> None:
         for peer, user in ((b"f1", "alice"), (b"f2", "bob")):
             server.feed(fx.Received(peer, m.Authenticate("fw", "fw-pw")))
             server.feed(fx.Received(peer, m.Subscribe(m.FrameworkInfo(user, user=user))))
-        fw_ids = sorted(server.master.frameworks)
+        fw_ids = sorted(_master(server).frameworks)
         client = TestClient(TestServer(make_app(server)))
         await client.start_server()
         ops = {"Authorization": _basic("ops", "ops-pw")}
@@ -72,9 +79,9 @@ def test_teardown_quota_and_state_by_principal() -> None:
             assert r.status == 401 and r.headers["WWW-Authenticate"] == 'Basic realm="mesos"'
             r = await client.post("/master/teardown", data={"frameworkId": fw_ids[0]}, headers=dev)
             assert r.status == 403 and "teardown_frameworks" in (await r.json())["message"]
-            assert fw_ids[0] in server.master.frameworks
+            assert fw_ids[0] in _master(server).frameworks
             r = await client.post("/master/teardown", data={"frameworkId": fw_ids[0]}, headers=ops)
-            assert r.status == 200 and fw_ids[0] not in server.master.frameworks
+            assert r.status == 200 and fw_ids[0] not in _master(server).frameworks
             quota = {"role": "ads", "guarantee": [{"name": "cpus", "type": "SCALAR",
                                                    "scalar": {"value": 1}}]}
             r = await client.post("/master/quota", data=json.dumps(quota), headers=dev)
@@ -115,9 +122,9 @@ def test_v1_subscribe_authenticates_with_basic_credentials() -> None:
         try:
             refused = await first_record({})
             assert b"ERROR" in refused and b"authentication required" in refused
-            assert not server.master.frameworks
+            assert not _master(server).frameworks
             assert b"SUBSCRIBED" in await first_record({"Authorization": _basic("fw", "fw-pw")})
-            assert [f.info.principal for f in server.master.frameworks.values()] == ["fw"]
+            assert [f.info.principal for f in _master(server).frameworks.values()] == ["fw"]
             assert server.core_errors == 0
         finally:
             await client.close()
@@ -143,7 +150,7 @@ def test_v1_teardown_and_reservations_follow_the_acls() -> None:
         server.feed(fx.Received(b"f1", m.Subscribe(m.FrameworkInfo("alice", user="alice"))))
         server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
             "h1", 5051, Resources.parse("cpus:2;mem:256")))))
-        [fid], [aid] = list(server.master.frameworks), list(server.master.agents)
+        [fid], [aid] = list(_master(server).frameworks), list(_master(server).agents)
         client = TestClient(TestServer(make_app(server)))
         await client.start_server()
         ops = {"Authorization": _basic("ops", "ops-pw")}
@@ -156,12 +163,12 @@ def test_v1_teardown_and_reservations_follow_the_acls() -> None:
             for body in (reserve, teardown):
                 r = await client.post("/api/v1", data=body, headers=dev)
                 assert r.status == 403, await r.text()
-            assert not server.master.agents[aid].reserved and fid in server.master.frameworks
+            assert not _master(server).agents[aid].reserved and fid in _master(server).frameworks
             r = await client.post("/api/v1", data=reserve, headers=ops)
-            assert r.status == 202 and server.master.registry.reserved[aid] == \
+            assert r.status == 202 and _master(server).registry.reserved[aid] == \
                 Resources.parse("cpus(web):1")
             r = await client.post("/api/v1", data=teardown, headers=ops)
-            assert r.status == 200 and fid not in server.master.frameworks
+            assert r.status == 200 and fid not in _master(server).frameworks
             assert server.core_errors == 0
         finally:
             await client.close()

@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 from mesos_common import effects as fx
+from mesos_master.allocator.hierarchical import HierarchicalAllocator
 from mesos_master.core_operator import (
     UpdateQuotaRequest,
     UpdateWeightsRequest,
@@ -19,9 +20,16 @@ from mesos_master.server import MasterServer, ServerOptions
 from tests.unit.master.harness import Harness, persisted
 
 
+def _allocator(h: Harness) -> HierarchicalAllocator:
+    alloc = h.master.allocator
+    assert isinstance(alloc, HierarchicalAllocator)
+    return alloc
+
+
 def test_parse_weights_and_quota_validate_bodies() -> None:
     assert parse_weights([{"role": "b", "weight": 2}, {"role": "a", "weight": 0.5}]) == \
         UpdateWeightsRequest((("a", 0.5), ("b", 2.0)))
+    bad: object
     for bad in ({}, [], [{"role": "a"}], [{"role": "a", "weight": 0}],
                 [{"role": "*", "weight": 1}], [{"role": "a b", "weight": 1}],
                 [{"role": "a", "weight": True}], [{"role": "a", "weight": 1, "x": 2}]):
@@ -42,16 +50,16 @@ def test_weights_apply_only_once_durable_and_survive_a_restart() -> None:
     out = h.handle(UpdateWeightsRequest((("ads", 3.0),)))
     (op,) = persisted(out)
     assert op == UpdateWeights((("ads", 3.0),))
-    assert h.master.allocator.weights() == {}  # not yet durable
+    assert _allocator(h).weights() == {}  # not yet durable
     h.registry.apply(op)
     h.handle(fx.PersistDone(op, True))
-    assert h.master.allocator.weights() == {"ads": 3.0}
+    assert _allocator(h).weights() == {"ads": 3.0}
     q = UpdateQuota("ads", (("cpus", 2.0),))
     h.registry.apply(q)
     h.handle(fx.PersistDone(q, True))
     h.restart("M2")
-    assert h.master.allocator.weights() == {"ads": 3.0}
-    assert h.master.allocator.quotas() == {"ads": {"cpus": 2000}}
+    assert _allocator(h).weights() == {"ads": 3.0}
+    assert _allocator(h).quotas() == {"ads": {"cpus": 2000}}
 
 
 def _call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:

@@ -47,6 +47,7 @@ def test_core_bug_is_logged_and_the_next_event_still_runs(caplog) -> None:
     assert "boom" in caplog.text and "Traceback" in caplog.text
     # Persist ran against the registry and came back as PersistDone (a third event)
     assert len(calls) == 3 and calls[-1] == fx.PersistDone(AdmitAgent("S1", "h"), True)
+    assert server.registry is not None
     assert server.registry.load().admitted == {"S1": "h"}
 
 
@@ -85,7 +86,7 @@ async def _exercise(server: MasterServer) -> dict[str, Any]:
             sock.send(codec.encode(m.Heartbeat()))
             sock.send(codec.encode(m.RegisterAgent(m.AgentInfo("h", 1, Resources.parse(
                 "cpus:1;mem:64")))))
-            got = []
+            got: list[Any] = []
             while len(got) < 3 and sock.poll(5000):
                 got.append(codec.decode(sock.recv()))
             return got
@@ -170,6 +171,7 @@ async def _flooded(server: MasterServer, count: int) -> list[float]:
         seen: list[float] = []
         deadline = time.monotonic() + 30
         while (not seen or seen[-1] < count) and time.monotonic() < deadline:
+            assert server.master is not None
             seen.append(server.master.counters["dropped_messages"])
             await asyncio.sleep(0)
         return seen

@@ -12,7 +12,7 @@ from mesos_common import effects as fx
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_master import views, views_summary
-from mesos_master.core import ALLOCATE_TIMER
+from mesos_master.core import ALLOCATE_TIMER, Master
 from mesos_master.metrics import MasterMetrics, state_families
 
 from .harness import Harness, command_task
@@ -58,7 +58,8 @@ def test_families_carry_the_snapshot_with_labels() -> None:
 
 class _Service:
     def __init__(self, h: Harness) -> None:
-        self.master, self.leading = h.master, True
+        self.master: Master | None = h.master
+        self.leading = True
 
     def runtime_metrics(self) -> dict[str, float]:
         return {}

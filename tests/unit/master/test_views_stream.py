@@ -59,7 +59,7 @@ def test_streamed_state_survives_changes_between_pieces() -> None:
     snapshot taken when the stream reaches it, each task rendered as it is when reached."""
     h, fid = _busy_cluster()
     pieces = views_stream.state_pieces(h.master, h.now, {})
-    out = []
+    out: list[str] = []
     while not out or not out[-1].endswith('"tasks":'):
         out.append(next(pieces))
     out += [next(pieces), next(pieces)]  # "[" and the first chunk of tasks
