@@ -90,7 +90,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "offered_resources": agent.offered.to_map(),
         "reserved_resources": _reserved(agent.total),
         "unreserved_resources": agent.total.unreserved().to_map(),
-        "active": True, "deactivated": agent.deactivated, "version": agent.version,
+        "active": not agent.deactivated, "deactivated": agent.deactivated, "version": agent.version,
         "capabilities": [],
         "containerizers": list(info.containerizers),
     }

@@ -37,7 +37,7 @@ def agent_info(agent: Agent) -> dict[str, Any]:
 
 
 def agent(a: Agent) -> dict[str, Any]:
-    out = {"agent_info": agent_info(a), "active": True, "deactivated": a.deactivated,
+    out = {"agent_info": agent_info(a), "active": not a.deactivated, "deactivated": a.deactivated,
            "version": a.version, "pid": f"slave(1)@{a.info.hostname}:{a.info.port}",
            "registered_time": _time(a.registered_time),
            "total_resources": a.total.to_json(), "allocated_resources": a.used.to_json(),

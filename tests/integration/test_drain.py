@@ -97,7 +97,7 @@ def test_drain_replaces_instances_before_killing_them(cluster, tmp_path):
             out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", verb, other])
             assert out.exit_code == 0, out.output
             (a,) = [a for a in cluster.state()["slaves"] if a["id"] == other]
-            assert a["deactivated"] is flag and "drain_info" not in a
+            assert a["deactivated"] is flag and a["active"] is not flag and "drain_info" not in a
         out = CliRunner().invoke(cli, ["--master", cluster.master_addr, "agent", "drain", "nope"])
         assert out.exit_code != 0 and "no agent" in out.output
     finally:

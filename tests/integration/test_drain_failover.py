@@ -77,7 +77,8 @@ def _restart(cluster: Cluster, n: int) -> None:
     assert cluster.master is not None
     cluster.master.kill9()
     cluster.start_master(*MASTER_FLAGS)
-    cluster.wait_agents(n, timeout=90)
+    # registered again, deactivated ones included (those are not `active`, as in Mesos)
+    wait_for(lambda: len(cluster.state()["slaves"]) == n, 90, what=f"{n} agents re-registered")
 
 
 def _drain_state(cluster: Cluster, agent_id: str) -> str | None:
@@ -108,12 +109,12 @@ def test_a_restarted_master_keeps_draining_and_deactivated_agents(cluster: Clust
         sched.phase = 1
         _restart(cluster, 3)
         agents = _agents(cluster)
-        assert agents[drained]["deactivated"] is True
+        assert agents[drained]["deactivated"] is True and agents[drained]["active"] is False
         assert agents[drained]["drain_info"]["state"] in ("DRAINING", "DRAINED")
         assert agents[drained]["drain_info"]["config"] == {"mark_gone": False}
         assert agents[deactivated]["deactivated"] is True
         assert "drain_info" not in agents[deactivated]
-        assert agents[other]["deactivated"] is False
+        assert agents[other]["deactivated"] is False and agents[other]["active"] is True
         state = cluster.state()
         assert (state["activated_slaves"], state["deactivated_slaves"]) == (1.0, 2.0)
 

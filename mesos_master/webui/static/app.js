@@ -208,7 +208,7 @@ function agents(main) {
     { key: "live", label: "tasks", num: true, value: a => a.TASK_STAGING + a.TASK_STARTING + a.TASK_RUNNING + a.TASK_KILLING },
     { key: "attributes", label: "attributes", value: a => Object.entries(a.attributes || {}).map(([k, v]) => `${k}:${v}`).join(" ") },
     { key: "reserved", label: "reservations", value: a => Object.entries(a.reserved_resources || {}).map(([r, m]) => `${r}: ${Object.entries(m).filter(([, v]) => typeof v === "number" && v).map(([k, v]) => `${k} ${fmtRes(k, v)}`).join(", ")}`).join("; ") },
-    { key: "state", label: "state", value: a => a.active ? (a.deactivated ? "draining" : "active") : "inactive" },
+    { key: "state", label: "state", value: a => a.deactivated ? (a.drain_info ? a.drain_info.state.toLowerCase() : "deactivated") : (a.active ? "active" : "inactive") },
     { key: "seconds_since_heartbeat", label: "last heartbeat", num: true, html: a => `${Math.round(a.seconds_since_heartbeat)} s ago` },
   ], { id: "agents" });
   main.append(t.el);
