@@ -56,8 +56,10 @@ AgentRequest = DrainAgentRequest | DeactivateAgentRequest | ReactivateAgentReque
 
 def applied(registry: RegistryState, req: AgentRequest) -> bool:
     """Whether the registry holds the request (False after a failed write: an error answer)."""
-    if isinstance(req, DrainAgentRequest):
-        return registry.deactivated.get(req.agent_id) is not None
+    if isinstance(req, DrainAgentRequest):  # an idle agent may be drained and removed at once
+        return registry.deactivated.get(req.agent_id) is not None or (
+            req.mark_gone and req.agent_id not in registry.admitted
+            and req.agent_id not in registry.unreachable)
     if isinstance(req, DeactivateAgentRequest):
         return req.agent_id in registry.deactivated
     return req.agent_id not in registry.deactivated

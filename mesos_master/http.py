@@ -22,7 +22,12 @@ from mesos_common.resources import EMPTY
 from mesos_master import core_maintenance as maint
 from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
-from mesos_master.core_operator import TeardownRequest, parse_quota, parse_weights
+from mesos_master.core_drain import (
+    DeactivateAgentRequest,
+    DrainAgentRequest,
+    ReactivateAgentRequest,
+)
+from mesos_master.core_operator import MarkGoneRequest, TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import ReserveRequest, UnreserveRequest, parse_request
 
 
@@ -143,6 +148,44 @@ def _denied(request: web.Request, master: Master, action: str, obj: str | None
     return http_auth.forbidden(principal, f"{action} {obj}")
 
 
+#: The ACL action each operator request on machines or agents needs; Mesos gives these
+#: actions no object of the request's own (it is always ANY).
+OPERATOR_ACTIONS: dict[type, str] = {
+    maint.UpdateScheduleRequest: "update_maintenance_schedules",
+    maint.StartMaintenanceRequest: "start_maintenances",
+    maint.StopMaintenanceRequest: "stop_maintenances",
+    DrainAgentRequest: "drain_agents",
+    DeactivateAgentRequest: "deactivate_agents",
+    ReactivateAgentRequest: "reactivate_agents",
+    MarkGoneRequest: "mark_agents_gone",
+}
+
+
+def refusal(master: Master, principal: str | None, req: Any) -> web.Response | None:
+    """403 when the ACLs refuse `principal` the operator request `req` (None: allowed); a
+    drain that marks the agent gone needs `mark_agents_gone` too, as in Mesos."""
+    actions = [OPERATOR_ACTIONS[type(req)]]
+    if isinstance(req, DrainAgentRequest) and req.mark_gone:
+        actions.append("mark_agents_gone")
+    for action in actions:
+        if not master.authorized(principal, action, None):
+            return http_auth.forbidden(principal, action)
+    return None
+
+
+def visible_schedule(master: Master, principal: str | None) -> dict[str, Any]:
+    """The maintenance schedule as `principal` may see it (`get_maintenance_schedules`;
+    Mesos leaves out what the ACLs hide rather than refusing)."""
+    return views.schedule_json(
+        master, master.authorized(principal, "get_maintenance_schedules", None))
+
+
+def visible_status(master: Master, principal: str | None) -> dict[str, Any]:
+    """The maintenance status as `principal` may see it (`get_maintenance_statuses`)."""
+    return views.maintenance_status_json(
+        master, master.authorized(principal, "get_maintenance_statuses", None))
+
+
 async def state(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     master = _master(request)
@@ -261,11 +304,11 @@ async def _apply_quota(request: web.Request, master: Master, req: Any) -> web.Re
 
 
 async def maintenance_schedule(request: web.Request) -> web.Response:
-    return _json(request, views.schedule_json(_master(request)))
+    return _json(request, visible_schedule(_master(request), request.get(http_auth.PRINCIPAL)))
 
 
 async def maintenance_status(request: web.Request) -> web.Response:
-    return _json(request, views.maintenance_status_json(_master(request)))
+    return _json(request, visible_status(_master(request), request.get(http_auth.PRINCIPAL)))
 
 
 async def update_maintenance(request: web.Request) -> web.Response:
@@ -280,6 +323,8 @@ async def update_maintenance(request: web.Request) -> web.Response:
     if kind != "schedule":
         req = (maint.StartMaintenanceRequest if kind == "down"
                else maint.StopMaintenanceRequest)(req)
+    if (denied := refusal(master, request.get(http_auth.PRINCIPAL), req)) is not None:
+        return denied
     error = maint.request_error(master.registry, req)
     if error is not None:
         return _bad_request(error)

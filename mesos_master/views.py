@@ -49,10 +49,10 @@ def _machine_json(mc: tuple[str, str]) -> dict[str, str]:
     return {k: v for k, v in (("hostname", mc[0]), ("ip", mc[1])) if v}
 
 
-def schedule_json(master: Master) -> dict[str, Any]:
-    """Mesos' maintenance Schedule (times in nanoseconds)."""
+def schedule_json(master: Master, visible: bool = True) -> dict[str, Any]:
+    """Mesos' maintenance Schedule (times in nanoseconds); empty when not `visible`."""
     windows = []
-    for w in master.registry.schedule:
+    for w in master.registry.schedule if visible else ():
         un: dict[str, Any] = {"start": {"nanoseconds": int(w.start * 1e9)}}
         if w.duration is not None:
             un["duration"] = {"nanoseconds": int(w.duration * 1e9)}
@@ -61,9 +61,11 @@ def schedule_json(master: Master) -> dict[str, Any]:
     return {"windows": windows}
 
 
-def maintenance_status_json(master: Master) -> dict[str, Any]:
+def maintenance_status_json(master: Master, visible: bool = True) -> dict[str, Any]:
     """Mesos' ClusterStatus: draining (scheduled, not down) machines with the frameworks'
-    answers to their inverse offers, and the down machines."""
+    answers to their inverse offers, and the down machines; empty when not `visible`."""
+    if not visible:
+        return {"draining_machines": [], "down_machines": []}
     reg = master.registry
     draining = sorted(scheduled(reg) - reg.down)
     answers: dict[tuple[str, str], list[dict[str, Any]]] = {}

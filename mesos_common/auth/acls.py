@@ -32,10 +32,22 @@ ACTIONS: dict[str, str] = {
     "update_quotas": "roles",
     "update_weights": "roles",
     "reserve_resources": "roles",
+    "unreserve_resources": "reserver_principals",
     "get_endpoints": "paths",
     "view_frameworks": "users",
     "view_tasks": "users",
     "view_roles": "roles",
+    # Operator calls on machines and agents: Mesos gives their object implicitly (the
+    # request's object is always ANY), so a rule's object decides only as ANY or NONE.
+    "update_maintenance_schedules": "machines",
+    "get_maintenance_schedules": "machines",
+    "start_maintenances": "machines",
+    "stop_maintenances": "machines",
+    "get_maintenance_statuses": "machines",
+    "drain_agents": "agents",
+    "deactivate_agents": "agents",
+    "reactivate_agents": "agents",
+    "mark_agents_gone": "agents",
 }
 
 

@@ -39,7 +39,7 @@ from mesos_master.core_drain import (
 from mesos_master.core_drain import applied as drain_applied
 from mesos_master.core_operator import MarkGoneRequest, TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import parse_request
-from mesos_master.http import apply_reservation
+from mesos_master.http import apply_reservation, refusal, visible_schedule, visible_status
 
 log = logging.getLogger("mesos_master.api_v1.operator")
 
@@ -155,23 +155,27 @@ class OperatorApi:
         except V1Error as e:
             return _bad(str(e))
         kind = body["type"]
+        principal = request.get(http_auth.PRINCIPAL)
         if kind == "SUBSCRIBE":
             return await self._subscribe(request, master)
         getter = _GETTERS.get(kind)
         if getter is not None:
             return _answer(kind, getter(self, master))
+        if kind == "GET_MAINTENANCE_SCHEDULE":  # what the ACLs let the principal see
+            return _answer(kind, {"schedule": visible_schedule(master, principal)})
+        if kind == "GET_MAINTENANCE_STATUS":
+            return _answer(kind, {"status": visible_status(master, principal)})
         changer = _CHANGERS.get(kind)
-        if changer is not None:
-            return await changer(self, master, body)
-        if kind == "TEARDOWN":  # the calls here checked against the ACLs, as in Mesos
-            return self._teardown(master, body, request.get(http_auth.PRINCIPAL))
+        if changer is not None:  # each checks the principal against the ACLs, as in Mesos
+            return await changer(self, master, body, principal)
+        if kind == "TEARDOWN":
+            return self._teardown(master, body, principal)
         if kind in ("RESERVE_RESOURCES", "UNRESERVE_RESOURCES"):
             d = body.get(kind.lower())
             d = d if isinstance(d, dict) else {}
             req = parse_request(kind == "RESERVE_RESOURCES",
                                 _value(body, kind.lower(), "agent_id"), d.get("resources"))
-            return await apply_reservation(self.host, master, req,
-                                           request.get(http_auth.PRINCIPAL))
+            return await apply_reservation(self.host, master, req, principal)
         if kind in _NOT_BUILT:
             return web.Response(status=501, text=f"{kind} is not supported by this master yet")
         return _bad(f"unknown call type {kind[:80]!r}")
@@ -208,24 +212,30 @@ class OperatorApi:
         self.host.feed(req)
         await self.host.written()
 
-    async def _update_weights(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _update_weights(self, master: Master, body: Mapping[str, Any],
+                              principal: str | None) -> web.Response:
         raw = (body.get("update_weights") or {}).get("weight_infos", [])
         req = parse_weights(raw if isinstance(raw, list) else None)
         if isinstance(req, str):
             return _bad(req)
+        for role, _ in req.weights:
+            if not master.authorized(principal, "update_weights", role):
+                return http_auth.forbidden(principal, f"update_weights {role}")
         await self._changed(req)
         if any(master.registry.weights.get(r) != w for r, w in req.weights):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    async def _set_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _set_quota(self, master: Master, body: Mapping[str, Any],
+                         principal: str | None) -> web.Response:
         raw = body.get("set_quota") or {}
         qr = raw.get("quota_request") if isinstance(raw, dict) else None
         req = parse_quota({"role": qr.get("role"), "guarantee": qr.get("guarantee", [])}
                           if isinstance(qr, dict) else None)
-        return await self._apply_quota(master, req)
+        return await self._apply_quota(master, req, principal)
 
-    async def _update_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _update_quota(self, master: Master, body: Mapping[str, Any],
+                            principal: str | None) -> web.Response:
         """Quota v2 (`quota_configs` with `guarantees` maps): the guarantees become quota."""
         raw = body.get("update_quota") or {}
         configs = raw.get("quota_configs") if isinstance(raw, dict) else None
@@ -238,16 +248,18 @@ class OperatorApi:
             res = [{"name": k, "type": "SCALAR", "scalar": {"value": v.get("value")}}
                    for k, v in g.items() if isinstance(v, dict)]
             out = await self._apply_quota(master, parse_quota({"role": c.get("role"),
-                                                               "guarantee": res}))
+                                                               "guarantee": res}), principal)
             if out.status != 200:
                 return out
         return web.Response(status=200)
 
-    async def _remove_quota(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _remove_quota(self, master: Master, body: Mapping[str, Any],
+                            principal: str | None) -> web.Response:
         role = (body.get("remove_quota") or {}).get("role")
         if role not in master.registry.quotas:
             return _bad(f"role {role!r} has no quota")
-        return await self._apply_quota(master, parse_quota({"role": role, "guarantee": []}))
+        return await self._apply_quota(master, parse_quota({"role": role, "guarantee": []}),
+                                       principal)
 
     def _teardown(self, master: Master, body: Mapping[str, Any],
                   principal: str | None) -> web.Response:
@@ -260,8 +272,11 @@ class OperatorApi:
         self.host.feed(TeardownRequest(fid))
         return web.Response(status=200)
 
-    async def _mark_gone(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _mark_gone(self, master: Master, body: Mapping[str, Any],
+                         principal: str | None) -> web.Response:
         aid = _value(body, "mark_agent_gone", "agent_id")
+        if (denied := refusal(master, principal, MarkGoneRequest(aid))) is not None:
+            return denied
         if aid in master.registry.gone:
             return web.Response(status=200)  # Mesos answers a repeated mark with success
         if aid not in master.registry.admitted and aid not in master.registry.unreachable:
@@ -271,15 +286,19 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    async def _apply_quota(self, master: Master, req: Any) -> web.Response:
+    async def _apply_quota(self, master: Master, req: Any,
+                           principal: str | None) -> web.Response:
         if isinstance(req, str):
             return _bad(req)
+        if not master.authorized(principal, "update_quotas", req.role):
+            return http_auth.forbidden(principal, f"update_quotas {req.role}")
         await self._changed(req)
         if master.registry.quotas.get(req.role, {}) != dict(req.guarantee):
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    async def _maintenance(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _maintenance(self, master: Master, body: Mapping[str, Any],
+                           principal: str | None) -> web.Response:
         """UPDATE_MAINTENANCE_SCHEDULE / START_MAINTENANCE / STOP_MAINTENANCE."""
         kind = body["type"]
         raw = body.get(kind.lower())
@@ -294,6 +313,8 @@ class OperatorApi:
                 else maint.StopMaintenanceRequest)(machines)
         if isinstance(req, str):
             return _bad(req)
+        if (denied := refusal(master, principal, req)) is not None:
+            return denied
         error = maint.request_error(master.registry, req)
         if error is not None:
             return _bad(error)
@@ -302,7 +323,8 @@ class OperatorApi:
             return web.Response(status=503, text="registry write failed")
         return web.Response(status=200)
 
-    async def _agent_call(self, master: Master, body: Mapping[str, Any]) -> web.Response:
+    async def _agent_call(self, master: Master, body: Mapping[str, Any],
+                          principal: str | None) -> web.Response:
         """DRAIN_AGENT / DEACTIVATE_AGENT / REACTIVATE_AGENT: answered once the registry
         holds the call (an error if the write failed), as Mesos does."""
         kind = body["type"]
@@ -327,6 +349,8 @@ class OperatorApi:
             req = DeactivateAgentRequest(agent_id)
         else:
             req = ReactivateAgentRequest(agent_id)
+        if (denied := refusal(master, principal, req)) is not None:
+            return denied
         await self._changed(req)
         if not drain_applied(master.registry, req):
             return web.Response(status=503, text="registry write failed")
@@ -371,11 +395,8 @@ _GETTERS: dict[str, Callable[[OperatorApi, Master], dict[str, Any] | None]] = {
     "GET_MASTER": lambda api, master: ov.get_master(master, api.host.info(),
                                                    master.start_time or time.time()),
     "GET_QUOTA": lambda api, master: _quota(master),
-    "GET_MAINTENANCE_SCHEDULE": lambda api, master: {"schedule": views.schedule_json(master)},
-    "GET_MAINTENANCE_STATUS": lambda api, master: {
-        "status": views.maintenance_status_json(master)},
 }
-_CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any]],
+_CHANGERS: dict[str, Callable[[OperatorApi, Master, Mapping[str, Any], str | None],
                               Awaitable[web.Response]]] = {
     "UPDATE_WEIGHTS": OperatorApi._update_weights,
     "SET_QUOTA": OperatorApi._set_quota,

@@ -131,3 +131,38 @@ def test_every_action_has_an_object_field():
     for action, field in ACTIONS.items():
         acls = parse_acls({action: [{"principals": ANY_, field: NONE_}]})
         assert not acls.allowed("p", action, "o")
+
+
+IMPLICIT = {"update_maintenance_schedules": "machines", "get_maintenance_schedules": "machines",
+            "start_maintenances": "machines", "stop_maintenances": "machines",
+            "get_maintenance_statuses": "machines", "drain_agents": "agents",
+            "deactivate_agents": "agents", "reactivate_agents": "agents",
+            "mark_agents_gone": "agents"}
+
+
+@pytest.mark.parametrize("action, field", sorted(IMPLICIT.items()))
+def test_operator_actions_with_an_implicit_object(action, field):
+    """Mesos's names and object fields; the request's object is always ANY, so a rule decides
+    through its object only as ANY or NONE (a list of values never matches)."""
+    assert ACTIONS[action] == field
+    acls = parse_acls({"permissive": False, action: [
+        {"principals": vals("listed"), field: vals("m1")},
+        {"principals": vals("ops"), field: ANY_},
+        {"principals": vals("dev"), field: NONE_}]})
+    assert acls.allowed("ops", action, None)
+    assert not acls.allowed("dev", action, None)
+    assert not acls.allowed("listed", action, None)  # its rule never matches: not permissive
+    assert not acls.allowed(None, action, None)
+    assert Acls().allowed(None, action, None)  # no --acls: everything stays permitted
+
+
+def test_unreserve_resources_by_reserver_principal():
+    acls = parse_acls({"permissive": False, "unreserve_resources": [
+        {"principals": vals("ops"), "reserver_principals": ANY_},
+        {"principals": vals("fw"), "reserver_principals": vals("fw")},
+        {"principals": ANY_, "reserver_principals": NONE_}]})
+    assert acls.allowed("ops", "unreserve_resources", "fw")
+    assert acls.allowed("fw", "unreserve_resources", "fw")
+    assert not acls.allowed("fw", "unreserve_resources", "ops")
+    assert not acls.allowed("fw", "unreserve_resources", "")  # a reservation without one
+    assert not acls.allowed(None, "unreserve_resources", "fw")
