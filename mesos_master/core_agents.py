@@ -146,7 +146,7 @@ class AgentHandlers(AuthHandlers, ReservationHandlers, DrainHandlers):
                           registered_time=self.now, last_seen=self.now,
                           reregistered_time=self.now)
             self.agents[agent.id] = agent
-        agent.reserved = reserved
+        agent.reservations = reserved
         agent.last_seen = self.now
         agent.principal = self.authenticated.get(peer)
         agent.unreachable_pending = False
@@ -168,8 +168,8 @@ class AgentHandlers(AuthHandlers, ReservationHandlers, DrainHandlers):
         self.counters["slave_reregistrations"] += 1
         self._send(peer, m.AgentReregistered(agent.id, self.config.master_id,
                                              self.config.heartbeat_interval, agent.epoch))
-        if reserved != msg.reserved:  # the registry's reservations are the truth
-            self._send(peer, m.CheckpointResources(reserved))
+        if reserved.total != msg.reserved:  # the registry's reservations are the truth
+            self._send(peer, m.CheckpointResources(reserved.total))
         for fw_id in sorted(shutdown):
             self._send(peer, m.ShutdownFramework(fw_id))
         self._log("info", f"re-registered agent {agent.id} ({agent.info.hostname}) "

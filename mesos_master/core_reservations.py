@@ -8,6 +8,11 @@ the agent's whole set of dynamic reservations to the registry (`UpdateReservatio
 is durable the agent is told (`CheckpointResources`), checkpoints the set and reports it when it
 re-registers. The registry is the truth: a re-registering agent's report is corrected to it.
 Static reservations (`--resources` with roles) can be neither made nor undone here.
+
+The master records who made each reservation (the framework's or operator's principal, as
+Mesos's `ReservationInfo.principal`); an UNRESERVE takes from its requester's own reservations
+first and is allowed only if the `unreserve_resources` ACL lets the requester undo every
+reserver's part it takes (a framework's RESERVE needs `reserve_resources` for the role).
 """
 from __future__ import annotations
 
@@ -21,28 +26,33 @@ from mesos_common import messages as m
 from mesos_common.resources import EMPTY, UNRESERVED, ResourceError, Resources
 from mesos_master.core_base import EventTable, MasterBase
 from mesos_master.registry.base import UpdateReservations
+from mesos_master.reservations import NO_RESERVATIONS, Reservations
 from mesos_master.state import Agent, Framework
 
 
 @frozen
 class ReserveRequest:
     """An operator's RESERVE_RESOURCES / POST /master/reserve (checked with
-    `Master.reservation_error` by the HTTP layer first)."""
+    `Master.reservation_error` by the HTTP layer first); `principal` is recorded as the
+    reserver."""
 
     agent_id: str
     resources: Resources
+    principal: str | None = None
 
 
 @frozen
 class UnreserveRequest:
-    """An operator's UNRESERVE_RESOURCES / POST /master/unreserve."""
+    """An operator's UNRESERVE_RESOURCES / POST /master/unreserve; it takes from
+    `principal`'s reservations first."""
 
     agent_id: str
     resources: Resources
+    principal: str | None = None
 
 
-def parse_request(reserve: bool, agent_id: Any,
-                  resources: Any) -> ReserveRequest | UnreserveRequest | str:
+def parse_request(reserve: bool, agent_id: Any, resources: Any,
+                  principal: str | None = None) -> ReserveRequest | UnreserveRequest | str:
     """An operator's request from its HTTP parts (`resources`: a JSON list, or its text as in
     Mesos' form-encoded /master/reserve); a string says what is wrong (a 400)."""
     if not isinstance(agent_id, str) or not agent_id:
@@ -61,7 +71,7 @@ def parse_request(reserve: bool, agent_id: Any,
     error = _shape_error(res, None)
     if error is not None:
         return error
-    return (ReserveRequest if reserve else UnreserveRequest)(agent_id, res)
+    return (ReserveRequest if reserve else UnreserveRequest)(agent_id, res, principal)
 
 
 def _shape_error(res: Resources, roles: frozenset[str] | None) -> str | None:
@@ -92,6 +102,18 @@ class ReservationHandlers(MasterBase):
             return f"agent {agent.id} has no free {consumed!r}"
         return None
 
+    def unreserve_refusal(self, principal: str | None, agent_id: str,
+                          res: Resources) -> str | None:
+        """Why the `unreserve_resources` ACL refuses `principal` the UNRESERVE of `res` on the
+        agent: a reserver whose reservations it would undo (None: allowed, or nothing there
+        to undo, which `reservation_error` reports)."""
+        agent = self.agents.get(agent_id)
+        taken = agent.reservations.take(res, principal) if agent is not None else None
+        for reserver in sorted(taken[1]) if taken is not None else ():
+            if not self.config.auth.acls.allowed(principal, "unreserve_resources", reserver):
+                return f"unreserve_resources reserved by {reserver!r}"
+        return None
+
     def _conversion(self, agent: Agent, res: Resources,
                     reserve: bool) -> tuple[Resources | None, Resources]:
         """(what is consumed, what it becomes); consumed None: an UNRESERVE of resources not
@@ -109,12 +131,19 @@ class ReservationHandlers(MasterBase):
         error = _shape_error(op.resources, fw.roles)
         if error is not None:
             return error
+        principal = fw.info.principal
+        refused = next((f"reserve_resources for {role!r}" for role in sorted(op.resources.roles())
+                        if not self.config.auth.acls.allowed(principal, "reserve_resources", role)),
+                       None) if op.type == "RESERVE" else \
+            self.unreserve_refusal(principal, agent.id, op.resources)
+        if refused is not None:
+            return f"principal {principal!r} is not authorized to {refused}"
         consumed, converted = self._conversion(agent, op.resources, op.type == "RESERVE")
         if consumed is None:
             return f"{op.resources!r} is not dynamically reserved on agent {agent.id}"
         if not remaining.contains(consumed):
             return f"{consumed!r} is not in the offered resources"
-        self._convert(agent, consumed, converted, fw.id)
+        self._convert(agent, consumed, converted, fw.id, principal)
         self._log("info", f"framework {fw.id}: {op.type} {op.resources!r} on agent {agent.id}")
         return remaining - consumed + converted
 
@@ -127,7 +156,7 @@ class ReservationHandlers(MasterBase):
                                                isinstance(req, ReserveRequest))
         assert consumed is not None
         self._rescind_agent_offers(agent, consumed)
-        self._convert(agent, consumed, converted, None)
+        self._convert(agent, consumed, converted, None, req.principal)
         self._log("info", f"operator: {type(req).__name__} {req.resources!r} on agent {agent.id}")
         self._request_allocation([agent.id])
 
@@ -139,21 +168,25 @@ class ReservationHandlers(MasterBase):
             self._recover_offer(self.offers[oid], None, rescind=True)
 
     def _convert(self, agent: Agent, consumed: Resources, converted: Resources,
-                 framework_id: str | None) -> None:
+                 framework_id: str | None, principal: str | None) -> None:
+        """Book a RESERVE (recorded as `principal`'s) or an UNRESERVE (taken from
+        `principal`'s reservations first)."""
         self.allocator.convert(agent.id, consumed, converted, framework_id)
         agent.info = attrs.evolve(agent.info, resources=agent.total - consumed + converted)
-        agent.reserved = agent.reserved - consumed.reserved() + converted.reserved()
-        self._persist(UpdateReservations(agent.id, agent.reserved))
+        taken = agent.reservations.take(consumed.reserved(), principal)
+        assert taken is not None  # checked by the callers (`_conversion`)
+        agent.reservations = taken[0].add(principal, converted.reserved())
+        self._persist(UpdateReservations(agent.id, agent.reservations))
 
     def _reservations_persisted(self, op: UpdateReservations, ok: bool) -> None:
         if not ok:
             return self._log("error", f"registry write {op} failed: the reservations of agent "
                                       f"{op.agent_id} are not durable")
         agent = self.agents.get(op.agent_id)
-        if agent is not None and agent.reserved == op.reserved:
-            self._send(agent.peer, m.CheckpointResources(op.reserved))
+        if agent is not None and agent.reservations == op.reserved:
+            self._send(agent.peer, m.CheckpointResources(op.reserved.total))
 
-    def _booked_info(self, msg: m.ReregisterAgent) -> tuple[m.AgentInfo, Resources]:
+    def _booked_info(self, msg: m.ReregisterAgent) -> tuple[m.AgentInfo, Reservations]:
         """The re-registering agent's info with the master's reservations in its total (its
         own report of them replaced), and those reservations: the books' while the agent is
         still registered here, else the registry's."""
@@ -162,14 +195,15 @@ class ReservationHandlers(MasterBase):
             reported = EMPTY  # a confused report: take its total as unreserved
         base = info.resources - reported + reported.flatten()
         known = self.agents.get(msg.agent_id)  # its books may be ahead of a registry write
-        truth = known.reserved if known is not None else \
-            self.registry.reserved.get(msg.agent_id, EMPTY)
-        if not base.contains(truth.flatten()):
+        truth = known.reservations if known is not None else \
+            self.registry.reserved.get(msg.agent_id, NO_RESERVATIONS)
+        held = truth.total
+        if not base.contains(held.flatten()):
             self._log("warning", f"agent {msg.agent_id} no longer has the resources of its "
-                                 f"reservations {truth!r}; they are dropped")
-            truth = EMPTY
-            self._persist(UpdateReservations(msg.agent_id, EMPTY))
-        return attrs.evolve(info, resources=base - truth.flatten() + truth), truth
+                                 f"reservations {held!r}; they are dropped")
+            truth, held = NO_RESERVATIONS, EMPTY
+            self._persist(UpdateReservations(msg.agent_id, NO_RESERVATIONS))
+        return attrs.evolve(info, resources=base - held.flatten() + held), truth
 
 
 #: The operator's requests handled here (mesos_master/core.py composes the master's table).

@@ -14,11 +14,11 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import attrs
 from aiohttp import web
 
 from mesos_common import prom
 from mesos_common.auth import http as http_auth
-from mesos_common.resources import EMPTY
 from mesos_master import core_maintenance as maint
 from mesos_master import views, views_stream, views_summary, webui
 from mesos_master.core import Master
@@ -29,6 +29,7 @@ from mesos_master.core_drain import (
 )
 from mesos_master.core_operator import MarkGoneRequest, TeardownRequest, parse_quota, parse_weights
 from mesos_master.core_reservations import ReserveRequest, UnreserveRequest, parse_request
+from mesos_master.reservations import NO_RESERVATIONS
 
 
 class MasterService(Protocol):
@@ -371,17 +372,22 @@ async def apply_reservation(server: Feeds, master: Master,
     503 when the registry write failed."""
     if isinstance(req, str):
         return _bad_request(req)
+    req = attrs.evolve(req, principal=principal)  # the reserver, or whose to undo first
     if isinstance(req, ReserveRequest):
         for role in sorted(req.resources.roles()):
             if not master.authorized(principal, "reserve_resources", role):
                 return http_auth.forbidden(principal, f"reserve_resources {role}")
+    elif (refused := master.unreserve_refusal(principal, req.agent_id, req.resources)) \
+            is not None:
+        return http_auth.forbidden(principal, refused)
     error = master.reservation_error(req)
     if error is not None:
         return web.json_response({"error": error}, status=409)
     server.feed(req)
     await server.written()
     agent = master.agents.get(req.agent_id)
-    if agent is None or master.registry.reserved.get(agent.id, EMPTY) != agent.reserved:
+    if agent is None or master.registry.reserved.get(agent.id, NO_RESERVATIONS) != \
+            agent.reservations:
         return web.json_response({"error": "registry write failed"}, status=503)
     return web.Response(status=202)
 

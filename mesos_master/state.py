@@ -14,6 +14,7 @@ from attrs import define, field
 from mesos_common import messages as m
 from mesos_common import task_states
 from mesos_common.resources import EMPTY, Resources
+from mesos_master.reservations import NO_RESERVATIONS, Reservations
 
 MAX_STATUSES_PER_TASK = 32
 
@@ -125,13 +126,19 @@ class Agent:
     unreachable_pending: bool = False  # Persist(MarkUnreachable) emitted, not yet done
     epoch: float = 0.0  # stamp of the latest (re-)admission, carried by RunTask
     principal: str | None = None  # as authenticated when it (re-)registered
-    reserved: Resources = EMPTY  # dynamic reservations (in `total` too), as in the registry
+    # dynamic reservations (in `total` too) by who made them, as in the registry
+    reservations: Reservations = NO_RESERVATIONS
     deactivated: bool = False  # no offers (DEACTIVATE_AGENT, or draining)
     drain: DrainInfo | None = None
 
     @property
     def total(self) -> Resources:
         return self.info.resources
+
+    @property
+    def reserved(self) -> Resources:
+        """The dynamic reservations, whoever made them."""
+        return self.reservations.total
 
 
 @define(eq=False)

@@ -34,6 +34,18 @@ def _reserved(res: Resources) -> dict[str, Any]:
     return {role: res.reserved(role).to_map() for role in sorted(res.roles() - {"*"})}
 
 
+def reserved_full(agent: Agent) -> dict[str, list[dict[str, Any]]]:
+    """Mesos' `reserved_resources_full`: each role's reserved resources with their
+    reservation, STATIC or DYNAMIC with the principal that made it."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in (agent.total.reserved() - agent.reserved).to_json():
+        out.setdefault(item["role"], []).append(
+            {**item, "reservations": [{"type": "STATIC", "role": item["role"]}]})
+    for item in agent.reservations.to_json():
+        out.setdefault(item["role"], []).append(item)
+    return dict(sorted(out.items()))
+
+
 def drain_json(agent: Agent) -> dict[str, Any] | None:
     """Mesos' DrainInfo: state and the DRAIN_AGENT config (durations in nanoseconds)."""
     d = agent.drain
@@ -91,6 +103,7 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "resources": agent.total.to_map(), "used_resources": agent.used.to_map(),
         "offered_resources": agent.offered.to_map(),
         "reserved_resources": _reserved(agent.total),
+        "reserved_resources_full": reserved_full(agent),
         "unreserved_resources": agent.total.unreserved().to_map(),
         "active": not agent.deactivated, "deactivated": agent.deactivated, "version": agent.version,
         "capabilities": [],

@@ -40,7 +40,9 @@ def agent(a: Agent) -> dict[str, Any]:
     out = {"agent_info": agent_info(a), "active": not a.deactivated, "deactivated": a.deactivated,
            "version": a.version, "pid": f"slave(1)@{a.info.hostname}:{a.info.port}",
            "registered_time": _time(a.registered_time),
-           "total_resources": a.total.to_json(), "allocated_resources": a.used.to_json(),
+           "total_resources": a.total.unreserved().to_json() + [  # reserved: with reservations
+               item for items in views.reserved_full(a).values() for item in items],
+           "allocated_resources": a.used.to_json(),
            "offered_resources": a.offered.to_json(), "capabilities": []}
     if a.reregistered_time is not None:
         out["reregistered_time"] = _time(a.reregistered_time)

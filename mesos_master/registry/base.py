@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from attrs import define, field, frozen
 
-from mesos_common.resources import Resources
+from mesos_master.reservations import NO_RESERVATIONS, Reservations
 
 Machine = tuple[str, str]  # Mesos MachineID: (hostname, ip); either may be empty
 
@@ -64,16 +64,16 @@ class AgentDrain:
 class RegistryState:
     """Admitted agents (id -> hostname), unreachable agents and agents an operator marked gone
     (id -> time marked); disjoint. The dynamic reservations of admitted or unreachable agents
-    (id -> reserved resources). Role weights (role -> weight) and quota guarantees
-    (role -> {resource: amount}). Agents an operator deactivated (id -> their drain, None when
-    only deactivated), admitted or unreachable."""
+    (id -> reserved resources by who reserved them). Role weights (role -> weight) and quota
+    guarantees (role -> {resource: amount}). Agents an operator deactivated (id -> their
+    drain, None when only deactivated), admitted or unreachable."""
 
     admitted: dict[str, str] = field(factory=dict)
     unreachable: dict[str, float] = field(factory=dict)
     weights: dict[str, float] = field(factory=dict)
     quotas: dict[str, dict[str, float]] = field(factory=dict)
     gone: dict[str, float] = field(factory=dict)
-    reserved: dict[str, Resources] = field(factory=dict)
+    reserved: dict[str, Reservations] = field(factory=dict)
     schedule: list[Window] = field(factory=list)
     down: set[Machine] = field(factory=set)
     deactivated: dict[str, AgentDrain | None] = field(factory=dict)
@@ -164,16 +164,17 @@ class MarkGone:
 
 @frozen
 class UpdateReservations:
-    """An agent's dynamic reservations are now `reserved` (the whole set; empty: none), so a
-    restarted master offers them to their roles only (Mesos' checkpointed resources)."""
+    """An agent's dynamic reservations are now `reserved` (the whole set with who made each;
+    empty: none), so a restarted master offers them to their roles only (Mesos' checkpointed
+    resources) and still knows whom an UNRESERVE takes from."""
 
     agent_id: str
-    reserved: Resources
+    reserved: Reservations
 
     def apply(self, state: RegistryState) -> bool:
         if self.agent_id not in state.admitted and self.agent_id not in state.unreachable:
             return False
-        if state.reserved.get(self.agent_id, Resources.empty()) == self.reserved:
+        if state.reserved.get(self.agent_id, NO_RESERVATIONS) == self.reserved:
             return False
         if self.reserved:
             state.reserved[self.agent_id] = self.reserved

@@ -11,7 +11,6 @@ import json
 import os
 import sqlite3
 
-from mesos_common.resources import Resources
 from mesos_master.registry.base import (
     AgentDrain,
     RegistryOperation,
@@ -24,6 +23,7 @@ from mesos_master.registry.base import (
     load_maintenance,
     maintenance_json,
 )
+from mesos_master.reservations import Reservations
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS admitted (agent_id TEXT PRIMARY KEY, hostname TEXT NOT NULL);
@@ -57,7 +57,7 @@ class SqliteRegistry:
         for agent_id, t in self._db.execute("SELECT agent_id, time FROM gone"):
             state.gone[agent_id] = t
         for agent_id, res in self._db.execute("SELECT agent_id, resources FROM reserved"):
-            state.reserved[agent_id] = Resources.from_json(json.loads(res))
+            state.reserved[agent_id] = Reservations.from_json(json.loads(res))
         for role, weight in self._db.execute("SELECT role, weight FROM weights"):
             state.weights[role] = weight
         for role, name, amount in self._db.execute("SELECT role, resource, amount FROM quotas"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mesos_common.resources import Resources
 from mesos_master.registry.base import (
     RegistryOperation,
     RegistryState,
@@ -21,6 +20,7 @@ from mesos_master.registry.base import (
     load_maintenance,
     maintenance_json,
 )
+from mesos_master.reservations import Reservations
 
 
 class FencedError(Exception):
@@ -115,7 +115,7 @@ def _decode(data: bytes) -> RegistryState:
                          quotas={str(r): {str(n): float(a) for n, a in q.items()}
                                  for r, q in doc.get("quotas", {}).items()},
                          gone={str(k): float(v) for k, v in doc.get("gone", {}).items()},
-                         reserved={str(k): Resources.from_json(v)
+                         reserved={str(k): Reservations.from_json(v)
                                    for k, v in doc.get("reserved", {}).items()},
                          deactivated=load_deactivated(doc.get("deactivated", {})))
     load_maintenance(state, doc.get("maintenance", {}))

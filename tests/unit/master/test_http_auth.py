@@ -20,6 +20,7 @@ from mesos_master.auth_config import MasterAuth
 from mesos_master.core import Master
 from mesos_master.http import make_app
 from mesos_master.registry.base import MemoryRegistry
+from mesos_master.reservations import Reservations
 from mesos_master.server import MasterServer, ServerOptions
 
 CREDS = Credentials([Credential("ops", "ops-pw"), Credential("dev", "dev-pw"),
@@ -166,7 +167,7 @@ def test_v1_teardown_and_reservations_follow_the_acls() -> None:
             assert not _master(server).agents[aid].reserved and fid in _master(server).frameworks
             r = await client.post("/api/v1", data=reserve, headers=ops)
             assert r.status == 202 and _master(server).registry.reserved[aid] == \
-                Resources.parse("cpus(web):1")
+                Reservations.of({"ops": Resources.parse("cpus(web):1")})  # ops is the reserver
             r = await client.post("/api/v1", data=teardown, headers=ops)
             assert r.status == 200 and fid not in _master(server).frameworks
             assert server.core_errors == 0

@@ -19,6 +19,7 @@ from mesos_master.registry.base import (
     UpdateWeights,
 )
 from mesos_master.registry.sqlite import SqliteRegistry
+from mesos_master.reservations import NOBODY, Reservations
 
 
 def test_operations_report_whether_they_mutated() -> None:
@@ -70,7 +71,9 @@ ops = st.one_of(
     st.builds(MarkGone, st.sampled_from("abcd"), st.floats(0, 100)),
     st.builds(UpdateReservations, st.sampled_from("abcd"),
               st.sampled_from(["", "cpus(web):1", "cpus(web):1;mem(ads):64"]).map(
-                  Resources.parse)),
+                  Resources.parse).flatmap(lambda r: st.sampled_from(
+                      [Reservations.of({NOBODY: r}), Reservations.of({"ops": r}),
+                       Reservations.of({"ops": r, "fw": Resources.parse("disk(web):8")})]))),
     st.builds(UpdateWeights, st.lists(st.tuples(st.sampled_from(["r1", "r2"]),
                                                 st.sampled_from([0.5, 2.0])),
                                       max_size=2).map(tuple)),
@@ -128,6 +131,8 @@ def test_weights_and_quotas_are_durable_operations(tmp_path) -> None:
 def test_zookeeper_encoding_keeps_gone_agents_and_reservations() -> None:
     from mesos_master.registry.zookeeper import _decode, _encode
     state = RegistryState({"a": "h"}, {"b": 1.5}, {"web": 2.0}, {"web": {"cpus": 1.0}},
-                          gone={"c": 3.0}, reserved={"a": Resources.parse("cpus(web):1")})
+                          gone={"c": 3.0}, reserved={"a": Reservations.of({
+                              NOBODY: Resources.parse("cpus(web):1"),
+                              "fw": Resources.parse("mem(web):64")})})
     assert _decode(_encode(state)) == state
     assert _decode(b'{"admitted": {"a": "h"}}') == RegistryState({"a": "h"})  # older documents
