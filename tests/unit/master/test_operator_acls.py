@@ -190,3 +190,48 @@ def test_without_acls_everything_stays_permitted() -> None:
             _close(server)
 
     asyncio.run(main())
+
+
+def test_unreserve_by_the_reserver_principal_through_v1_and_the_old_endpoint() -> None:
+    acls = parse_acls({"unreserve_resources": [
+        {"principals": {"values": ["ops"]}, "reserver_principals": ANY_},
+        {"principals": {"values": ["dev"]}, "reserver_principals": {"values": ["dev"]}},
+        {"principals": ANY_, "reserver_principals": NONE_}]})
+
+    async def main() -> None:
+        server = _server(MasterAuth(credentials=CREDS, acls=acls),
+                         HttpAuth(credentials=CREDS, readwrite=True))
+        server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
+            "h1", 5051, Resources.parse("cpus:2;mem:256")))))
+        [aid] = list(_master(server).agents)
+        client = TestClient(TestServer(make_app(server)))
+        await client.start_server()
+        cpu = Resources.parse("cpus(web):1")
+        form = {"slaveId": aid, "resources": json.dumps(cpu.to_json())}
+        v1 = _call("UNRESERVE_RESOURCES", agent_id={"value": aid}, resources=cpu.to_json())
+        reg = _master(server).registry
+        try:
+            for path in ("/master/reserve", "/reserve"):  # one cpu reserved by each
+                who = OPS if path == "/reserve" else DEV
+                assert (await client.post(path, data=form, headers=who)).status == 202
+            assert reg.reserved[aid].by_principal() == {"dev": cpu, "ops": cpu}
+            r = await client.post("/master/unreserve", data=form)
+            assert r.status == 401
+            r = await client.post("/master/unreserve", data=form, headers=DEV)  # dev's own
+            assert r.status == 202 and reg.reserved[aid].by_principal() == {"ops": cpu}
+            for path, body in (("/master/unreserve", form), ("/unreserve", form),
+                               ("/api/v1", v1)):
+                r = await client.post(path, data=body, headers=DEV)  # only ops' is left
+                assert r.status == 403, await r.text()
+                assert "reserved by 'ops'" in (await r.json())["message"]
+            assert reg.reserved[aid].by_principal() == {"ops": cpu}
+            r = await client.post("/api/v1", data=v1, headers=OPS)
+            assert r.status == 202 and aid not in reg.reserved
+            state = await (await client.get("/master/state")).json()
+            assert state["slaves"][0]["reserved_resources_full"] == {}
+            assert server.core_errors == 0
+        finally:
+            await client.close()
+            _close(server)
+
+    asyncio.run(main())
