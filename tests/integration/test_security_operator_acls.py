@@ -13,20 +13,16 @@ import pytest
 from tests.helpers import wait_for
 from tests.integration.security_helpers import write_credentials
 from tests.integration.test_security_http import DEV, OPS, call
+from tests.unit.auth.test_acls import IMPLICIT
 
 pytestmark = pytest.mark.slow
 
 SMALL = "cpus:2;mem:512;disk:256;ports:[31000-31005]"
 ANY_, NONE_ = {"type": "ANY"}, {"type": "NONE"}
-OPERATOR_ACTIONS = {
-    "update_maintenance_schedules": "machines", "get_maintenance_schedules": "machines",
-    "start_maintenances": "machines", "stop_maintenances": "machines",
-    "get_maintenance_statuses": "machines", "drain_agents": "agents",
-    "deactivate_agents": "agents", "reactivate_agents": "agents", "mark_agents_gone": "agents"}
 # ops may do all of it and undo anyone's reservations; dev may undo only its own.
 ACLS = {
     **{a: [{"principals": {"values": ["ops"]}, f: ANY_}, {"principals": ANY_, f: NONE_}]
-       for a, f in OPERATOR_ACTIONS.items()},
+       for a, f in IMPLICIT.items()},
     "unreserve_resources": [
         {"principals": {"values": ["ops"]}, "reserver_principals": ANY_},
         {"principals": {"values": ["dev"]}, "reserver_principals": {"values": ["dev"]}},

@@ -11,23 +11,19 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from mesos_common import effects as fx
 from mesos_common import messages as m
-from mesos_common.auth.acls import parse_acls
+from mesos_common.auth.acls import Acls, parse_acls
 from mesos_common.auth.http import HttpAuth
 from mesos_common.resources import Resources
 from mesos_master.auth_config import MasterAuth
 from mesos_master.http import make_app
+from tests.unit.auth.test_acls import IMPLICIT
 from tests.unit.master.test_http_auth import CREDS, _basic, _close, _master, _server
 
 ANY_, NONE_ = {"type": "ANY"}, {"type": "NONE"}
-OPERATOR_ACTIONS = {
-    "update_maintenance_schedules": "machines", "get_maintenance_schedules": "machines",
-    "start_maintenances": "machines", "stop_maintenances": "machines",
-    "get_maintenance_statuses": "machines", "drain_agents": "agents",
-    "deactivate_agents": "agents", "reactivate_agents": "agents", "mark_agents_gone": "agents"}
 # ops may do everything, dev nothing of the above (nor weights or quota of any role).
 ACLS = parse_acls({
     **{a: [{"principals": {"values": ["ops"]}, f: ANY_}, {"principals": ANY_, f: NONE_}]
-       for a, f in OPERATOR_ACTIONS.items()},
+       for a, f in IMPLICIT.items()},
     "update_weights": [{"principals": {"values": ["dev"]}, "roles": NONE_}],
     "update_quotas": [{"principals": {"values": ["dev"]}, "roles": NONE_}]})
 OPS = {"Authorization": _basic("ops", "ops-pw")}
@@ -41,9 +37,11 @@ def _call(kind: str, **body: Any) -> str:
     return json.dumps({"type": kind, kind.lower(): body} if body else {"type": kind})
 
 
-def run(check: Any) -> None:
+def run(check: Any, acls: Acls = ACLS) -> None:
+    """`check(server, client, agent id)` on a master with one agent, `acls` and HTTP
+    authentication on."""
     async def main() -> None:
-        server = _server(MasterAuth(credentials=CREDS, acls=ACLS),
+        server = _server(MasterAuth(credentials=CREDS, acls=acls),
                          HttpAuth(credentials=CREDS, readonly=True, readwrite=True))
         server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
             "h1", 5051, Resources.parse("cpus:2;mem:256")))))
@@ -136,27 +134,16 @@ def test_drain_that_marks_gone_needs_mark_agents_gone_too() -> None:
                        "mark_agents_gone": [{"principals": {"values": ["dev"]},
                                              "agents": NONE_}]})
 
-    async def main() -> None:
-        server = _server(MasterAuth(credentials=CREDS, acls=acls),
-                         HttpAuth(credentials=CREDS, readwrite=True))
-        server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
-            "h1", 5051, Resources.parse("cpus:2;mem:256")))))
-        [aid] = list(_master(server).agents)
-        client = TestClient(TestServer(make_app(server)))
-        await client.start_server()
-        try:
-            body = _call("DRAIN_AGENT", agent_id={"value": aid}, mark_gone=True)
-            r = await client.post("/api/v1", data=body, headers=DEV)
-            assert r.status == 403 and "mark_agents_gone" in (await r.json())["message"]
-            assert aid not in _master(server).registry.deactivated
-            r = await client.post("/api/v1", data=body, headers=OPS)
-            assert r.status == 200, await r.text()
-            assert aid not in _master(server).registry.admitted  # idle: drained and removed
-        finally:
-            await client.close()
-            _close(server)
+    async def check(server: Any, client: TestClient, aid: str) -> None:
+        body = _call("DRAIN_AGENT", agent_id={"value": aid}, mark_gone=True)
+        r = await client.post("/api/v1", data=body, headers=DEV)
+        assert r.status == 403 and "mark_agents_gone" in (await r.json())["message"]
+        assert aid not in _master(server).registry.deactivated
+        r = await client.post("/api/v1", data=body, headers=OPS)
+        assert r.status == 200, await r.text()
+        assert aid not in _master(server).registry.admitted  # idle: drained and removed
 
-    asyncio.run(main())
+    run(check, acls)
 
 
 def test_v1_weights_and_quota_follow_the_acls() -> None:
@@ -198,40 +185,28 @@ def test_unreserve_by_the_reserver_principal_through_v1_and_the_old_endpoint() -
         {"principals": {"values": ["dev"]}, "reserver_principals": {"values": ["dev"]}},
         {"principals": ANY_, "reserver_principals": NONE_}]})
 
-    async def main() -> None:
-        server = _server(MasterAuth(credentials=CREDS, acls=acls),
-                         HttpAuth(credentials=CREDS, readwrite=True))
-        server.feed(fx.Received(b"a1", m.RegisterAgent(m.AgentInfo(
-            "h1", 5051, Resources.parse("cpus:2;mem:256")))))
-        [aid] = list(_master(server).agents)
-        client = TestClient(TestServer(make_app(server)))
-        await client.start_server()
+    async def check(server: Any, client: TestClient, aid: str) -> None:
         cpu = Resources.parse("cpus(web):1")
         form = {"slaveId": aid, "resources": json.dumps(cpu.to_json())}
         v1 = _call("UNRESERVE_RESOURCES", agent_id={"value": aid}, resources=cpu.to_json())
         reg = _master(server).registry
-        try:
-            for path in ("/master/reserve", "/reserve"):  # one cpu reserved by each
-                who = OPS if path == "/reserve" else DEV
-                assert (await client.post(path, data=form, headers=who)).status == 202
-            assert reg.reserved[aid].by_principal() == {"dev": cpu, "ops": cpu}
-            r = await client.post("/master/unreserve", data=form)
-            assert r.status == 401
-            r = await client.post("/master/unreserve", data=form, headers=DEV)  # dev's own
-            assert r.status == 202 and reg.reserved[aid].by_principal() == {"ops": cpu}
-            for path, body in (("/master/unreserve", form), ("/unreserve", form),
-                               ("/api/v1", v1)):
-                r = await client.post(path, data=body, headers=DEV)  # only ops' is left
-                assert r.status == 403, await r.text()
-                assert "reserved by 'ops'" in (await r.json())["message"]
-            assert reg.reserved[aid].by_principal() == {"ops": cpu}
-            r = await client.post("/api/v1", data=v1, headers=OPS)
-            assert r.status == 202 and aid not in reg.reserved
-            state = await (await client.get("/master/state")).json()
-            assert state["slaves"][0]["reserved_resources_full"] == {}
-            assert server.core_errors == 0
-        finally:
-            await client.close()
-            _close(server)
+        for path in ("/master/reserve", "/reserve"):  # one cpu reserved by each
+            who = OPS if path == "/reserve" else DEV
+            assert (await client.post(path, data=form, headers=who)).status == 202
+        assert reg.reserved[aid].by_principal() == {"dev": cpu, "ops": cpu}
+        r = await client.post("/master/unreserve", data=form)
+        assert r.status == 401
+        r = await client.post("/master/unreserve", data=form, headers=DEV)  # dev's own
+        assert r.status == 202 and reg.reserved[aid].by_principal() == {"ops": cpu}
+        for path, body in (("/master/unreserve", form), ("/unreserve", form),
+                           ("/api/v1", v1)):
+            r = await client.post(path, data=body, headers=DEV)  # only ops' is left
+            assert r.status == 403, await r.text()
+            assert "reserved by 'ops'" in (await r.json())["message"]
+        assert reg.reserved[aid].by_principal() == {"ops": cpu}
+        r = await client.post("/api/v1", data=v1, headers=OPS)
+        assert r.status == 202 and aid not in reg.reserved
+        state = await (await client.get("/master/state", headers=OPS)).json()
+        assert state["slaves"][0]["reserved_resources_full"] == {}
 
-    asyncio.run(main())
+    run(check, acls)
