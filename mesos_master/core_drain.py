@@ -6,7 +6,7 @@ unavailability starts `drain_notice` from now. A framework that moves its tasks 
 starts replacements elsewhere, then kills the drained ones within its health capacity) never
 sees a kill from the master; one that accepts the inverse offer, or has not moved them by the
 deadline, has its tasks there killed (kill grace capped by `max_grace_period`). The agent is
-DRAINED once nothing runs on it; with `mark_gone` it is then removed for good.
+DRAINED once nothing runs on it; with `mark_gone` it is then marked gone (as MARK_AGENT_GONE).
 
 Each call is written to the registry (`UpdateAgentDrain`) and takes effect only once that is
 durable, so the operator's answer (`applied`) means a new leader knows it too; DRAINED is
@@ -24,8 +24,8 @@ from mesos_master.registry.base import (
     DRAINED,
     DRAINING,
     AgentDrain,
+    MarkGone,
     RegistryState,
-    RemoveAgent,
     UpdateAgentDrain,
 )
 from mesos_master.state import Agent, DrainInfo, Framework
@@ -233,9 +233,8 @@ class DrainHandlers(MasterBase):
 
     def _drained(self, agent: Agent) -> None:
         assert agent.drain is not None
-        if agent.drain.mark_gone:
-            self._send(agent.peer, m.ShutdownAgent(f"agent {agent.id} drained and marked gone"))
-            self._persist(RemoveAgent(agent.id))
+        if agent.drain.mark_gone:  # as MARK_AGENT_GONE: shut down, and its id refused for good
+            self._persist(MarkGone(agent.id, self.now))
 
 
 EVENTS: EventTable[DrainHandlers] = {

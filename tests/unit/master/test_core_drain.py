@@ -10,7 +10,7 @@ from mesos_master.core_drain import (
     DrainAgentRequest,
     ReactivateAgentRequest,
 )
-from mesos_master.registry.base import RemoveAgent
+from mesos_master.registry.base import MarkGone
 from tests.unit.master.harness import Harness, agent_info, command_task, persisted, sent, updates
 
 
@@ -87,12 +87,12 @@ def test_accepting_the_inverse_offer_or_the_deadline_kills_with_the_capped_grace
     assert _drain_state(h, a1) == DRAINED
 
 
-def test_drain_with_nothing_running_is_drained_at_once_and_mark_gone_removes_it() -> None:
+def test_drain_with_nothing_running_is_drained_at_once_and_mark_gone_marks_it_gone() -> None:
     h, fw, a1, a2 = _setup()
     out = h.handle(DrainAgentRequest(a1, mark_gone=True))
     assert sent(out, m.ShutdownAgent, to=b"a1")
-    assert RemoveAgent(a1) in persisted(out)
-    assert a1 not in h.master.agents
+    assert [op.agent_id for op in persisted(out) if isinstance(op, MarkGone)] == [a1]
+    assert a1 not in h.master.agents and a1 in h.master.registry.gone
 
 
 def test_reactivate_stops_a_drain_and_reregistration_keeps_it() -> None:
