@@ -149,16 +149,32 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
             "resources": offer.resources.to_map()}
 
 
-def _framework_json(master: Master, fw: Framework) -> dict[str, Any]:
+def executors_by_framework(master: Master) -> dict[str, list[dict[str, Any]]]:
+    """The custom executors running on the agents, as Mesos lists them under each framework
+    of /master/state (ExecutorInfo plus `slave_id`); one pass over the agents for all."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for agent_id, agent in sorted(master.agents.items()):
+        for (fw_id, executor_id), info in sorted(agent.executors.items()):
+            out.setdefault(fw_id, []).append({
+                "executor_id": executor_id, "name": info.name, "framework_id": fw_id,
+                "command": {"value": info.command.value},
+                "resources": info.resources.to_map(), "slave_id": agent_id})
+    return out
+
+
+def _framework_json(master: Master, fw: Framework,
+                    executors: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
     used = sum_resources(t.resources for t in fw.tasks.values() if not t.resources_recovered)
-    return {**framework_head(master, fw, used),
+    return {**framework_head(master, fw, used, executors.get(fw.id, [])),
             "tasks": [_task_json(t) for t in sorted(fw.tasks.values(), key=lambda t: t.id)],
             "unreachable_tasks": [_task_json(t) for t in fw.unreachable_tasks.values()],
             "completed_tasks": [_task_json(t) for t in fw.completed_tasks]}
 
 
-def framework_head(master: Master, fw: Framework, used: Resources) -> dict[str, Any]:
-    """A framework of /master/state without its three task lists (`used`: its tasks' sum)."""
+def framework_head(master: Master, fw: Framework, used: Resources,
+                   executors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A framework of /master/state without its three task lists (`used`: its tasks' sum;
+    `executors`: its entry of `executors_by_framework`)."""
     info = fw.info
     offered = sum_resources(master.offers[o].resources for o in fw.offers if o in master.offers)
     out: dict[str, Any] = {
@@ -172,7 +188,7 @@ def framework_head(master: Master, fw: Framework, used: Resources) -> dict[str, 
         "resources": (used + offered).to_map(),
         "offers": [_offer_json(master.offers[o]) for o in sorted(fw.offers)
                    if o in master.offers],
-        "executors": [], "labels": [], "offer_constraints": {},
+        "executors": executors or [], "labels": [], "offer_constraints": {},
     }
     if "MULTI_ROLE" in info.capabilities:
         out["roles"] = list(info.roles)
@@ -188,12 +204,14 @@ def framework_head(master: Master, fw: Framework, used: Resources) -> dict[str, 
 def state_json(master: Master, now: float, flags: Mapping[str, str]) -> dict[str, Any]:
     """The Mesos /master/state object (reference §7). The HTTP endpoint streams the same
     document from views_stream.state_pieces."""
+    executors = executors_by_framework(master)
     return {
         **state_head(master, now, flags),
         "slaves": [agent_json(a) for a in sorted(master.agents.values(), key=lambda a: a.id)],
-        "frameworks": [_framework_json(master, f)
+        "frameworks": [_framework_json(master, f, executors)
                        for f in sorted(master.frameworks.values(), key=lambda f: f.id)],
-        "completed_frameworks": [_framework_json(master, f) for f in master.completed_frameworks],
+        "completed_frameworks": [_framework_json(master, f, executors)
+                                 for f in master.completed_frameworks],
     }
 
 

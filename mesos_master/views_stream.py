@@ -113,8 +113,8 @@ class Viewer:
         return [t for t in tasks if self.acls.allowed(self.principal, "view_tasks", user(t))]
 
 
-def _framework_pieces(master: Master, fw: Framework, viewer: Viewer | None = None
-                      ) -> Iterator[str]:
+def _framework_pieces(master: Master, fw: Framework, executors: list[dict[str, Any]],
+                      viewer: Viewer | None = None) -> Iterator[str]:
     tasks = [t for _, t in sorted(fw.tasks.items())]  # ids are unique: string compares only
     unreachable, completed = list(fw.unreachable_tasks.values()), list(fw.completed_tasks)
     if viewer is not None:
@@ -122,7 +122,7 @@ def _framework_pieces(master: Master, fw: Framework, viewer: Viewer | None = Non
         completed = viewer.tasks(fw, completed)
     used: list[Resources] = []
     yield from _sum_chunked(tasks, used)
-    head = views.framework_head(master, fw, used[0])
+    head = views.framework_head(master, fw, used[0], executors)
     text = json.dumps(head)
     yield text[:-1] + ',"tasks":'
     yield from _list(tasks, task_text)
@@ -137,11 +137,12 @@ def _frameworks(master: Master, fws: list[Framework], viewer: Viewer | None = No
                 ) -> Iterator[str]:
     if viewer is not None:
         fws = [fw for fw in fws if viewer.framework(fw)]
+    executors = views.executors_by_framework(master) if fws else {}
     yield "["
     for i, fw in enumerate(fws):
         if i:
             yield ","
-        yield from _framework_pieces(master, fw, viewer)
+        yield from _framework_pieces(master, fw, executors.get(fw.id, []), viewer)
     yield "]"
 
 

@@ -1,9 +1,12 @@
 """Master core: custom executors' resources, framework messages, executor loss."""
 from __future__ import annotations
 
+import json
+
 from mesos_common import messages as m
 from mesos_common import task_states as ts
 from mesos_common.resources import Resources
+from mesos_master import views, views_stream
 from mesos_master.api_v1 import operator_views
 
 from .harness import Harness, only, sent, updates
@@ -77,3 +80,22 @@ def test_a_removed_framework_s_executors_leave_the_books() -> None:
     out = h.recv(b"fw1", m.Teardown(fid))
     assert only(sent(out, m.ShutdownFramework, to=b"a1")) == m.ShutdownFramework(fid)
     assert h.master.agents[aid].executors == {} and h.master.agents[aid].used == R("")
+
+
+def test_state_lists_a_framework_s_executors_with_their_agent() -> None:
+    """/master/state (both renderings) lists custom executors under their framework."""
+    h = Harness()
+    aid = h.register_agent(b"a1")
+    fid = h.subscribe(b"fw1")
+    other = h.subscribe(b"fw2", name="other")
+    h.launch(b"fw1", fid, only(h.offers()), [etask("t1", aid)], refuse_seconds=0)
+    state = views.state_json(h.master, h.now, {})
+    streamed = json.loads("".join(views_stream.state_pieces(h.master, h.now, {})))
+    assert streamed == json.loads(json.dumps(state))
+    by_id = {f["id"]: f for f in state["frameworks"]}
+    assert by_id[fid]["executors"] == [{
+        "executor_id": "E1", "name": "", "framework_id": fid,
+        "command": {"value": "run-executor"},
+        "resources": {"cpus": 1.0, "gpus": 0.0, "mem": 128.0, "disk": 0.0},
+        "slave_id": aid}]
+    assert by_id[other]["executors"] == []
