@@ -73,24 +73,28 @@ class DrainHandlers(MasterBase):
 
     # ---------------------------------------------------------------- the operator's calls
 
+    def _known(self, agent_id: str) -> bool:
+        """Registered here, or in the registry (unreachable, or not back since a failover):
+        as in Mesos, the call is recorded and takes effect when the agent re-registers."""
+        return (agent_id in self.agents or agent_id in self.registry.admitted
+                or agent_id in self.registry.unreachable)
+
     def _on_drain_agent(self, req: DrainAgentRequest) -> None:
-        agent = self.agents.get(req.agent_id)
-        if agent is None or agent.drain is not None:
+        if not self._known(req.agent_id) or self.registry.deactivated.get(req.agent_id):
             return  # the HTTP layer answered already (unknown agent / already draining)
         drain = AgentDrain(DRAINING, req.max_grace_period, req.mark_gone,
                            self.now + self.config.drain_notice)
-        self._persist(UpdateAgentDrain(agent.id, True, drain))
+        self._persist(UpdateAgentDrain(req.agent_id, True, drain))
 
     def _on_deactivate_agent(self, req: DeactivateAgentRequest) -> None:
-        agent = self.agents.get(req.agent_id)
-        if agent is not None and not agent.deactivated:
-            self._persist(UpdateAgentDrain(agent.id, True))
+        if self._known(req.agent_id) and req.agent_id not in self.registry.deactivated:
+            self._persist(UpdateAgentDrain(req.agent_id, True))
 
     def _on_reactivate_agent(self, req: ReactivateAgentRequest) -> None:
         """Offers again; a drain under way stops (what was killed stays killed)."""
         agent = self.agents.get(req.agent_id)
-        if agent is not None and (agent.deactivated or agent.id in self.registry.deactivated):
-            self._persist(UpdateAgentDrain(agent.id, False))
+        if (agent is not None and agent.deactivated) or req.agent_id in self.registry.deactivated:
+            self._persist(UpdateAgentDrain(req.agent_id, False))
 
     def _drain_persisted(self, op: UpdateAgentDrain, ok: bool) -> None:
         """PersistDone for UpdateAgentDrain: the call takes effect now (DRAINED needs nothing:

@@ -331,8 +331,10 @@ class OperatorApi:
         raw = body.get(kind.lower())
         agent_id = raw.get("agent_id") if isinstance(raw, dict) else None
         agent_id = agent_id.get("value") if isinstance(agent_id, dict) else None
-        if not isinstance(agent_id, str) or agent_id not in master.agents:
-            return _bad(f"{kind} needs {kind.lower()}.agent_id.value of a registered agent")
+        known = (master.agents, master.registry.admitted, master.registry.unreachable)
+        if not isinstance(agent_id, str) or not any(agent_id in ids for ids in known):
+            return _bad(f"{kind} needs {kind.lower()}.agent_id.value of a known agent "
+                        "(registered, unreachable or recovered from the registry)")
         assert isinstance(raw, dict)
         req: Any
         if kind == "DRAIN_AGENT":

@@ -385,3 +385,27 @@ def test_the_operator_is_answered_by_the_registry(kind: str) -> None:
     assert h.master.agents[a1].deactivated
     assert _call(_Host(h, write_ok=True), body)[0] == 200
     assert not h.master.agents[a1].deactivated and h.registry.load().deactivated == {}
+
+
+def test_calls_on_an_agent_not_back_yet_are_recorded_and_apply_when_it_returns() -> None:
+    """As in Mesos: an agent recovered from the registry but not re-registered (or
+    unreachable) may be drained, deactivated and reactivated; it returns that way."""
+    h, fw, a1, a2 = _cluster()
+    h.restart("M2")
+    assert a1 not in h.master.agents and a2 not in h.master.agents
+    h.handle(DrainAgentRequest(a1, max_grace_period=1.0))
+    h.handle(DeactivateAgentRequest(a2))
+    assert applied(h.master.registry, DrainAgentRequest(a1))
+    assert applied(h.master.registry, DeactivateAgentRequest(a2))
+    h.handle(ReactivateAgentRequest(a2))
+    assert applied(h.master.registry, ReactivateAgentRequest(a2))
+    h.handle(DeactivateAgentRequest(a2))
+    h.recv(b"fw1", m.Subscribe(m.FrameworkInfo(name="fw", id=fw)))
+    out = _reregister(h, b"a1", a1, "h1", fw, "t1")
+    assert only(only(sent(out, m.InverseOffers, to=b"fw1")).inverse_offers).agent_id == a1
+    _reregister(h, b"a2", a2, "h2")
+    assert _drain(h, a1).state == DRAINING and h.master.agents[a1].deactivated
+    assert h.master.agents[a2].deactivated and h.master.agents[a2].drain is None
+    assert not {a1, a2} & {o.agent_id for o in h.offers()}
+    # an id the registry never admitted is still refused (the HTTP layer answers 400)
+    assert not persisted(h.handle(DrainAgentRequest("nope")))
