@@ -165,6 +165,7 @@ class Master(AgentHandlers, OperatorHandlers, FrameworkHandlers, TaskHandlers, M
             self._timer(PERIODIC_ALLOCATE_TIMER, self.now + self.config.periodic_allocation)
             self._alloc_all = True
             self._allocate()
+            self._ask_for_scheduled_agents(again=False)
         elif key == ALLOCATE_TIMER:
             self._alloc_pending = False
             self._allocate()

@@ -117,6 +117,8 @@ class MasterBase:
         # -> ("ACCEPT" | "DECLINE", time)); see core_drain / core_maintenance
         self.inverse_offers: dict[str, tuple[str, str]] = {}
         self.inverse_answers: dict[str, dict[str, tuple[str, float]]] = {}
+        # maintenance inverse offers sent: (agent, framework) -> the framework's connection
+        self.maintenance_asked: dict[tuple[str, str], bytes | None] = {}
         self.peers: dict[bytes, tuple[str, str]] = {}  # peer -> ("agent"|"framework", id)
         self.pending_agents: dict[str, PendingAgent] = {}
         self.recovering: set[str] = set(self.registry.admitted)  # admitted, not yet re-registered

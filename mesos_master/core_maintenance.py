@@ -181,8 +181,8 @@ class MaintenanceHandlers(DrainHandlers):
 
     def _send_maintenance_offers(self) -> None:
         """Ask every framework with tasks on an agent of a scheduled machine for it back
-        (once per schedule change; an answer is kept for /maintenance/status). What was
-        sent or answered for agents no longer wanted back is forgotten."""
+        (a new schedule; an answer is kept for /maintenance/status). What was sent or
+        answered for agents no longer wanted back is forgotten."""
         wanted = {a.id for a in self.agents.values() if a.drain is not None or on_machine(
             a.info.hostname, scheduled(self.registry)) is not None}
         for io_id, (agent_id, _) in list(self.inverse_offers.items()):
@@ -190,15 +190,34 @@ class MaintenanceHandlers(DrainHandlers):
                 del self.inverse_offers[io_id]
         for agent_id in set(self.inverse_answers) - wanted:
             del self.inverse_answers[agent_id]
+        self.maintenance_asked = {k: v for k, v in self.maintenance_asked.items()
+                                  if k[0] in wanted}
+        self._ask_for_scheduled_agents(again=True)
+
+    def _ask_for_scheduled_agents(self, again: bool) -> None:
+        """Inverse offers for the agents of scheduled machines, to every connected framework
+        with tasks there. With `again` (a new schedule) everyone is asked; otherwise (the
+        periodic allocation) only those not asked on their current connection and not yet
+        answered: a framework that (re)subscribed, one whose first task there is new, and
+        every framework after a master failover, as Mesos's allocator keeps doing."""
+        machines = scheduled(self.registry) - self.registry.down
+        if not machines:
+            return
         for _, agent in sorted(self.agents.items()):
-            mc = on_machine(agent.info.hostname, scheduled(self.registry) - self.registry.down)
+            mc = on_machine(agent.info.hostname, machines)
             window = window_of(self.registry, mc) if mc is not None else None
             if window is None:
                 continue
+            answered = self.inverse_answers.get(agent.id, {})
             for fw_id in sorted({fw for (fw, _), t in agent.tasks.items() if not t.terminal}):
                 fw = self.frameworks[fw_id]
-                if fw.connected:
-                    self._send_inverse_offer(fw, agent, window.start, window.duration)
+                if not fw.connected:
+                    continue
+                if not again and (fw_id in answered or self.maintenance_asked.get(
+                        (agent.id, fw_id), b"") == fw.peer):
+                    continue
+                self._send_inverse_offer(fw, agent, window.start, window.duration)
+                self.maintenance_asked[(agent.id, fw_id)] = fw.peer
 
     def _take_down(self, agent: Agent) -> None:
         self._log("warning", f"agent {agent.id} ({agent.info.hostname}) is on a machine "

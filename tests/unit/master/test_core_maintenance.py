@@ -101,3 +101,29 @@ def test_a_failed_write_changes_nothing() -> None:
     (op,) = persisted(h.handle(req))
     h.handle(fx.PersistDone(op, False))
     assert not applied(h.master.registry, req) and h.master.registry.schedule == []
+
+
+def _inverse(out: list, peer: bytes) -> list[m.InverseOffer]:
+    return [io for msg in sent(out, m.InverseOffers, to=peer) for io in msg.inverse_offers]
+
+
+def test_frameworks_not_asked_yet_are_asked_at_the_periodic_allocation() -> None:
+    """As Mesos's allocator keeps generating them: a framework that re-subscribes (a new
+    connection) or gets its first task on a scheduled agent is asked; one that answered is
+    not asked again, nor is one asked on its current connection."""
+    h = Harness()
+    fw = h.subscribe()
+    a1 = h.register_agent(b"a1", agent_info("h1"))
+    h.handle(_schedule({"windows": [_window("h1")]}))  # nothing runs there yet: nobody asked
+    (offer,) = [o for o in h.offers() if o.agent_id == a1]
+    h.launch(b"fw1", fw, offer, [command_task("t1", a1)])
+    h.recv(b"a1", m.StatusUpdate(fw, m.TaskStatus("t1", ts.RUNNING, agent_id=a1, uuid=b"u")))
+    first = _inverse(h.advance(1.0), b"fw1")
+    assert [(io.agent_id, io.start) for io in first] == [(a1, 2000.0)]
+    assert _inverse(h.advance(1.0), b"fw1") == []  # asked on this connection already
+    h.recv(b"fw9", m.Subscribe(m.FrameworkInfo(name="fw", id=fw)))  # a new connection
+    (io,) = _inverse(h.advance(1.0), b"fw9")
+    assert io.agent_id == a1 and io.id != first[0].id
+    h.recv(b"fw9", m.DeclineInverseOffers(fw, (io.id,)))
+    h.recv(b"fw8", m.Subscribe(m.FrameworkInfo(name="fw", id=fw)))
+    assert _inverse(h.advance(1.0), b"fw8") == []  # answered: not asked again
