@@ -20,7 +20,7 @@ import pytest
 from mesos_agent.containerizer.docker import LABEL_AGENT
 from mesos_common import launch_log
 from mesos_common.daemons import kill_task_processes, python_module
-from tests.helpers import start_mesos_local, wait_for
+from tests.helpers import search, start_mesos_local, wait_for
 from tests.integration.marathon_helpers import MarathonApi
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,8 @@ def _status(port: int, path: str) -> int | None:
 
 
 def _urls(out: str) -> tuple[str, str, list[str]]:
-    master = re.search(r"mesos-local: master (http://\S+) ", out).group(1)  # type: ignore
-    marathon = re.search(r"mesos-local: marathon (http://\S+) ", out).group(1)  # type: ignore
+    master = search(r"mesos-local: master (http://\S+) ", out).group(1)
+    marathon = search(r"mesos-local: marathon (http://\S+) ", out).group(1)
     return master, marathon, re.findall(r"mesos-local: agent\d+ (http://\S+) ", out)
 
 

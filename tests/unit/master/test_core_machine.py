@@ -112,8 +112,10 @@ class MasterMachine(RuleBasedStateMachine):
         elif isinstance(msg, m.ShutdownAgent):
             a.agent_id, a.tasks = None, {}
         elif isinstance(msg, m.RunTask):
-            a.frameworks[msg.framework.id] = msg.framework  # type: ignore[index]
-            a.tasks[(msg.framework.id, msg.task.task_id)] = [msg.task, ts.STAGING]  # type: ignore
+            fid = msg.framework.id
+            assert fid is not None  # the master fills it in before it runs a task
+            a.frameworks[fid] = msg.framework
+            a.tasks[(fid, msg.task.task_id)] = [msg.task, ts.STAGING]
         elif isinstance(msg, m.ShutdownFramework):
             a.tasks = {k: v for k, v in a.tasks.items() if k[0] != msg.framework_id}
         elif isinstance(msg, m.StatusUpdateAck):
@@ -147,12 +149,12 @@ class MasterMachine(RuleBasedStateMachine):
 
     def reregister_agent(self, data: st.DataObject) -> None:
         a = data.draw(_or_none([a for a in self.agents.values() if a.agent_id]))
-        if a is None:
+        if a is None or a.agent_id is None:
             return
         records = tuple(m.TaskRecord(fw, info, state) for (fw, _), (info, state) in
                         sorted(a.tasks.items()))
         fws = tuple(a.frameworks[fw] for fw in sorted({k[0] for k in a.tasks}))
-        self.send(a.peer, m.ReregisterAgent(a.agent_id, a.info, records, fws))  # type: ignore
+        self.send(a.peer, m.ReregisterAgent(a.agent_id, a.info, records, fws))
 
     @precondition(lambda self: any(a.tasks for a in self.agents.values()))
     @rule(data=st.data(), state=st.sampled_from(UPDATE_STATES))
@@ -188,9 +190,9 @@ class MasterMachine(RuleBasedStateMachine):
 
     def agent_unregisters(self, data: st.DataObject) -> None:
         a = data.draw(_or_none([a for a in self.agents.values() if a.agent_id]))
-        if a is None:
+        if a is None or a.agent_id is None:
             return
-        self.send(a.peer, m.UnregisterAgent(a.agent_id))  # type: ignore[arg-type]
+        self.send(a.peer, m.UnregisterAgent(a.agent_id))
         a.agent_id, a.tasks = None, {}
 
     # ------------------------------------------------------------ frameworks
